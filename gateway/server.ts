@@ -1,0 +1,114 @@
+import type { IncomingMessage } from 'node:http';
+import { readFileSync } from 'node:fs';
+import { ApolloGateway } from '@apollo/gateway';
+import { ApolloServer } from '@apollo/server';
+import type { GraphQLFormattedError } from 'graphql';
+import { createVerifier, type Verifier } from '../subgraphs/kit/auth.js';
+import { ConfigError } from '../subgraphs/kit/config.js';
+import { unauthenticated } from '../subgraphs/kit/errors.js';
+import { apolloHandler, sendJson, startHttpServer } from '../subgraphs/kit/http.js';
+import { createLogger } from '../subgraphs/kit/log.js';
+import type { GatewayContext } from './context.js';
+import { AuthForwardingDataSource } from './dataSource.js';
+import type { GatewayConfig } from './settings.js';
+import { fileSupergraph, subgraphUrlsOf, supergraphPath } from './supergraph.js';
+
+export interface RunningGateway {
+  url: string;
+  port: number;
+  subgraphUrls: Record<string, string>;
+  stop(): Promise<void>;
+}
+
+function overrides(c: GatewayConfig): Record<string, string | undefined> {
+  return { issuance: c.ISSUANCE_URL, trading: c.TRADING_URL, settlement: c.SETTLEMENT_URL, custody: c.CUSTODY_URL };
+}
+
+export function gatewayVerifier(c: GatewayConfig): Verifier {
+  if (!c.AUTH_JWT_SECRET && !c.AUTH_JWT_PUBLIC_KEY) throw new ConfigError('AUTH_JWT_SECRET', 'or AUTH_JWT_PUBLIC_KEY must be set');
+  if (c.AUTH_JWT_SECRET && c.AUTH_JWT_SECRET.length < 32) throw new ConfigError('AUTH_JWT_SECRET', 'must be at least 32 characters');
+  // No service secret: internal credentials are refused at the public edge.
+  return createVerifier({ secret: c.AUTH_JWT_SECRET, publicKey: c.AUTH_JWT_PUBLIC_KEY, issuer: c.AUTH_ISSUER, audience: c.AUTH_AUDIENCE });
+}
+
+/** Keeps the code and the subgraph's name; hides unexpected failures in production. */
+function formatError(production: boolean) {
+  return (f: GraphQLFormattedError): GraphQLFormattedError => {
+    const code = f.extensions?.code as string | undefined;
+    if (production && (!code || code === 'INTERNAL_SERVER_ERROR')) {
+      return { message: 'internal error', path: f.path, extensions: { code: 'INTERNAL_SERVER_ERROR', serviceName: f.extensions?.serviceName } };
+    }
+    return f;
+  };
+}
+
+export async function startGateway(c: GatewayConfig): Promise<RunningGateway> {
+  const log = createLogger('gateway', c.LOG_LEVEL);
+  const production = c.NODE_ENV === 'production';
+  const verify = gatewayVerifier(c);
+  const recorded = subgraphUrlsOf(readFileSync(supergraphPath(c.SUPERGRAPH_PATH), 'utf8'));
+  const urls = Object.fromEntries(Object.entries(recorded).map(([n, u]) => [n, overrides(c)[n] ?? u]));
+
+  const gateway = new ApolloGateway({
+    supergraphSdl: fileSupergraph(c.SUPERGRAPH_PATH, () => log.info('supergraph reloaded')),
+    buildService: ({ name, url }) => new AuthForwardingDataSource({ name, url: urls[name] ?? url!, timeoutMs: c.SUBGRAPH_TIMEOUT_MS }),
+  });
+  const apollo = new ApolloServer<GatewayContext>({
+    gateway,
+    introspection: !production,
+    includeStacktraceInErrorResponses: false,
+    formatError: formatError(production),
+  });
+  await apollo.start();
+
+  const context = async (req: IncomingMessage): Promise<GatewayContext> => {
+    const caller = await verify(req.headers.authorization);
+    if (caller.kind !== 'user') throw unauthenticated('a user bearer token is required');
+    return { caller, token: caller.token };
+  };
+
+  const http = await startHttpServer({
+    port: c.PORT,
+    host: c.HOST,
+    log,
+    graphql: apolloHandler(apollo, context, c.REQUEST_MAX_BYTES),
+    routes: {
+      'GET /healthz': async (_req, res) => {
+        const subgraphs = await probeSubgraphs(urls, c.HEALTH_TIMEOUT_MS);
+        const ok = Object.values(subgraphs).every((s) => s.status === 'ready');
+        sendJson(res, ok ? 200 : 503, { status: ok ? 'ok' : 'degraded', subgraphs });
+      },
+    },
+  });
+  log.info({ url: `${http.url}/graphql` }, 'gateway ready');
+  return {
+    url: `${http.url}/graphql`,
+    port: http.port,
+    subgraphUrls: urls,
+    async stop() {
+      await http.close();
+      await apollo.stop();
+    },
+  };
+}
+
+/** Each subgraph's /readyz, in parallel, each with a deadline. */
+export interface SubgraphHealth { status: 'ready' | 'unavailable' | 'down'; url: string; problem?: string }
+
+export async function probeSubgraphs(urls: Record<string, string>, timeoutMs: number): Promise<Record<string, SubgraphHealth>> {
+  const entries = await Promise.all(
+    Object.entries(urls).map(async ([name, url]) => {
+      const readyz = url.replace(/\/graphql$/, '/readyz');
+      try {
+        const r = await fetch(readyz, { signal: AbortSignal.timeout(timeoutMs) });
+        const body = (await r.json().catch(() => ({}))) as { problem?: string };
+        const h: SubgraphHealth = { status: r.ok ? 'ready' : 'unavailable', url, ...(body.problem ? { problem: body.problem } : {}) };
+        return [name, h] as const;
+      } catch (e) {
+        const h: SubgraphHealth = { status: 'down', url, problem: (e as Error).message };
+        return [name, h] as const;
+      }
+    }),
+  );
+  return Object.fromEntries(entries);
+}

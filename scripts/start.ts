@@ -1,0 +1,52 @@
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { signUserToken, type Role } from '../subgraphs/kit/auth.js';
+import { generateSecrets, loadOrCreateDevSecrets } from './devSecrets.js';
+import { startStack } from './stack.js';
+
+// npm start [-- --ephemeral] [--data-dir DIR]: the whole stack on embedded defaults.
+const { values } = parseArgs({
+  args: process.argv.slice(2),
+  options: {
+    ephemeral: { type: 'boolean', default: /^(1|true)$/.test(process.env.TOKENSTACK_EPHEMERAL ?? '') },
+    'data-dir': { type: 'string', default: process.env.TOKENSTACK_DATA_DIR ?? '.data' },
+  },
+});
+const dataDir = values.ephemeral ? undefined : resolve(values['data-dir']!);
+const secrets = dataDir ? loadOrCreateDevSecrets(dataDir) : generateSecrets();
+
+console.log(`tokenstack: starting anvil, four subgraphs and the gateway (${dataDir ? `data in ${dataDir}` : 'ephemeral, in memory'})`);
+const stack = await startStack({ secrets, dataDir, logLevel: process.env.LOG_LEVEL ?? 'warn' });
+
+const DEV_USERS: { label: string; org: string; roles: Role[] }[] = [
+  { label: 'issuer agent (org issuer-co)', org: 'issuer-co', roles: ['ISSUER_AGENT'] },
+  { label: 'broker-dealer (org broker-co)', org: 'broker-co', roles: ['BROKER_DEALER'] },
+  { label: 'custodian (org custodian-co)', org: 'custodian-co', roles: ['CUSTODIAN'] },
+  { label: 'settlement agent (org settle-co)', org: 'settle-co', roles: ['SETTLEMENT_AGENT'] },
+  { label: 'auditor (org issuer-co)', org: 'issuer-co', roles: ['AUDITOR'] },
+];
+const lines = [
+  '',
+  `gateway     ${stack.gateway.url}`,
+  ...Object.values(stack.subgraphs).map((s) => `${s.name.padEnd(11)} ${s.url}`),
+  `chain       ${stack.chainRpcUrl} (anvil, chain id 31337)`,
+  '',
+  'dev bearer tokens (24 h; more with `npm run token -- --role ROLE --org ORG`):',
+];
+for (const u of DEV_USERS) {
+  const t = await signUserToken({ secret: secrets.jwtSecret, issuer: 'tokenstack', audience: 'tokenstack-api' }, { subject: u.org + '-' + u.roles[0].toLowerCase(), org: u.org, roles: u.roles, ttl: 86_400 });
+  lines.push(`  ${u.label}:`, `    ${t}`);
+}
+lines.push('', `try: curl -s ${stack.gateway.url} -H 'content-type: application/json' -H "authorization: Bearer <token>" -d '{"query":"{ securityTokens { id symbol } }"}'`, '', 'Ctrl-C stops everything.');
+console.log(lines.join('\n'));
+
+let stopping = false;
+const stop = async (signal: string) => {
+  if (stopping) return;
+  stopping = true;
+  console.log(`\n${signal}: stopping`);
+  await stack.stop();
+  process.exit(0);
+};
+process.on('SIGINT', () => void stop('SIGINT'));
+process.on('SIGTERM', () => void stop('SIGTERM'));

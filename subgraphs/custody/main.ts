@@ -1,0 +1,4 @@
+import { runStandalone } from '../kit/standalone.js';
+import { custody } from './index.js';
+
+await runStandalone(custody);

@@ -1,0 +1,38 @@
+import type { Queryable } from '../kit/db/types.js';
+import { insertOnce } from '../kit/idempotency.js';
+
+export interface AccountRow {
+  id: string; org: string; investor_id: string; kind: string; idempotency_key: string; request_hash: string;
+  created_at: Date; wallet_address: string;
+}
+
+// Accounts are read with their first wallet's address; keys are never selected here.
+const ACCOUNT_SELECT = `SELECT a.*, (SELECT w.address FROM wallets w WHERE w.account_id = a.id ORDER BY w.created_at, w.id LIMIT 1) AS wallet_address
+  FROM custody_accounts a`;
+
+export async function insertAccount(q: Queryable, a: Omit<AccountRow, 'created_at' | 'wallet_address'>) {
+  return insertOnce<Omit<AccountRow, 'wallet_address'>>(
+    q,
+    {
+      sql: `INSERT INTO custody_accounts (id, org, investor_id, kind, idempotency_key, request_hash)
+            VALUES ($1,$2,$3,$4,$5,$6) ON CONFLICT (org, idempotency_key) DO NOTHING RETURNING *`,
+      params: [a.id, a.org, a.investor_id, a.kind, a.idempotency_key, a.request_hash],
+    },
+    { sql: 'SELECT * FROM custody_accounts WHERE org = $1 AND idempotency_key = $2', params: [a.org, a.idempotency_key] },
+    a.request_hash,
+    a.idempotency_key,
+  );
+}
+
+export async function insertWallet(q: Queryable, w: { id: string; accountId: string; address: string; encrypted: Buffer; kekId: string }) {
+  await q.query('INSERT INTO wallets (id, account_id, address, encrypted_key, kek_id) VALUES ($1,$2,$3,$4,$5)', [w.id, w.accountId, w.address, w.encrypted, w.kekId]);
+}
+
+export const accountsByIds = (q: Queryable, ids: readonly string[]) =>
+  q.query<AccountRow>(`${ACCOUNT_SELECT} WHERE a.id = ANY($1::text[])`, [ids]);
+
+export const accountsByInvestors = (q: Queryable, investorIds: readonly string[]) =>
+  q.query<AccountRow>(`${ACCOUNT_SELECT} WHERE a.investor_id = ANY($1::text[]) ORDER BY a.created_at, a.id`, [investorIds]);
+
+export const accountsOfOrg = (q: Queryable, org: string) =>
+  q.query<AccountRow>(`${ACCOUNT_SELECT} WHERE a.org = $1 ORDER BY a.created_at, a.id`, [org]);

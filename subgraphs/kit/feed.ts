@@ -1,0 +1,135 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Db, Queryable } from './db/types.js';
+import type { Verifier } from './auth.js';
+import type { Logger } from './log.js';
+import { type OutboxEvent, type OutboxWatcher } from './outbox.js';
+import { sendJson } from './http.js';
+import { errorCode } from './errors.js';
+
+const MAX_FEED_LIMIT = 1000;
+const MAX_FEED_WAIT_MS = 30_000;
+
+/**
+ * GET /internal/feed?after=<seq>&limit=<n>&topics=a,b&waitMs=<ms>
+ * The producer's outbox for other subgraphs, behind a service credential.
+ * Long-polls up to waitMs when nothing is there yet.
+ */
+export function feedRoute(watcher: OutboxWatcher, verify: Verifier) {
+  return async (req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> => {
+    try {
+      const caller = await verify(req.headers.authorization);
+      if (caller.kind !== 'service') return sendJson(res, 403, { error: { code: 'FORBIDDEN', message: 'the feed needs a service credential' } });
+    } catch (e) {
+      return sendJson(res, 401, { error: { code: errorCode(e) ?? 'UNAUTHENTICATED', message: (e as Error).message } });
+    }
+    const after = url.searchParams.get('after') ?? '0';
+    const limit = Number(url.searchParams.get('limit') ?? '100');
+    const waitMs = Number(url.searchParams.get('waitMs') ?? '0');
+    if (!/^\d{1,19}$/.test(after) || !Number.isInteger(limit) || limit < 1 || limit > MAX_FEED_LIMIT || !Number.isInteger(waitMs) || waitMs < 0) {
+      return sendJson(res, 400, { error: { code: 'INPUT.INVALID_FEED_QUERY', message: `after must be a sequence number, limit 1..${MAX_FEED_LIMIT}, waitMs >= 0` } });
+    }
+    const topics = url.searchParams.get('topics')?.split(',').filter(Boolean);
+    const ac = new AbortController();
+    res.on('close', () => ac.abort());
+    const events = await watcher.read({ after: BigInt(after), limit, topics, waitMs: Math.min(waitMs, MAX_FEED_WAIT_MS), signal: ac.signal });
+    sendJson(res, 200, { events });
+  };
+}
+
+export interface ConsumerOptions {
+  db: Db;
+  /** Names the cursor row: one per producer feed (and per consumer purpose). */
+  source: string;
+  feedUrl: string;
+  token: () => Promise<string>;
+  topics?: string[];
+  /** Applies one event inside the consumer's transaction; the cursor moves in the same transaction. */
+  handle: (q: Queryable, event: OutboxEvent) => Promise<void>;
+  log: Logger;
+  batch?: number;
+  waitMs?: number;
+  /** Backoff after a failed fetch or handler, doubled up to maxBackoffMs. */
+  backoffMs?: number;
+  maxBackoffMs?: number;
+}
+
+/**
+ * Reads a producer's feed from the stored cursor. Delivery is at least once;
+ * processing is exactly once because the effects and the cursor commit
+ * together, and an event at or below the stored cursor is skipped (a replica
+ * or a retry that lost the race).
+ */
+export class FeedConsumer {
+  private ac = new AbortController();
+  private loop?: Promise<void>;
+  lastError?: string;
+  processed = 0;
+
+  constructor(private readonly o: ConsumerOptions) {}
+
+  start(): void {
+    this.loop ??= this.run();
+  }
+
+  async stop(): Promise<void> {
+    this.ac.abort();
+    await this.loop;
+    this.loop = undefined;
+  }
+
+  async position(): Promise<bigint> {
+    const [r] = await this.o.db.query<{ position: string }>('SELECT position FROM feed_cursors WHERE source = $1', [this.o.source]);
+    return BigInt(r?.position ?? 0);
+  }
+
+  private async run(): Promise<void> {
+    const { signal } = this.ac;
+    let backoff = this.o.backoffMs ?? 200;
+    while (!signal.aborted) {
+      try {
+        const events = await this.fetchAfter(await this.position(), signal);
+        for (const e of events) {
+          if (signal.aborted) break;
+          await this.apply(e);
+        }
+        backoff = this.o.backoffMs ?? 200;
+        this.lastError = undefined;
+      } catch (e) {
+        if (signal.aborted) break;
+        this.lastError = (e as Error).message;
+        this.o.log.warn({ source: this.o.source, err: this.lastError }, 'feed consumer retrying');
+        await sleep(backoff, signal);
+        backoff = Math.min(backoff * 2, this.o.maxBackoffMs ?? 10_000);
+      }
+    }
+  }
+
+  private async fetchAfter(after: bigint, signal: AbortSignal): Promise<OutboxEvent[]> {
+    const u = new URL(this.o.feedUrl);
+    u.searchParams.set('after', after.toString());
+    u.searchParams.set('limit', String(this.o.batch ?? 100));
+    u.searchParams.set('waitMs', String(this.o.waitMs ?? 20_000));
+    if (this.o.topics?.length) u.searchParams.set('topics', this.o.topics.join(','));
+    const r = await fetch(u, { headers: { authorization: `Bearer ${await this.o.token()}` }, signal });
+    if (!r.ok) throw new Error(`feed ${u.origin} answered ${r.status}: ${(await r.text()).slice(0, 200)}`);
+    return ((await r.json()) as { events: OutboxEvent[] }).events;
+  }
+
+  private async apply(e: OutboxEvent): Promise<void> {
+    await this.o.db.tx(async (q) => {
+      await q.query('INSERT INTO feed_cursors (source, position) VALUES ($1, 0) ON CONFLICT (source) DO NOTHING', [this.o.source]);
+      const [cur] = await q.query<{ position: string }>('SELECT position FROM feed_cursors WHERE source = $1 FOR UPDATE', [this.o.source]);
+      if (BigInt(cur.position) >= BigInt(e.seq)) return;
+      await this.o.handle(q, e);
+      await q.query('UPDATE feed_cursors SET position = $2, updated_at = now() WHERE source = $1', [this.o.source, e.seq]);
+    });
+    this.processed++;
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(resolve, ms);
+    signal.addEventListener('abort', () => { clearTimeout(t); resolve(); }, { once: true });
+  });
+}

@@ -1,0 +1,132 @@
+import type { Db, Queryable } from './db/types.js';
+
+export interface OutboxEvent<P = Record<string, unknown>> {
+  seq: string;
+  topic: string;
+  key: string;
+  payload: P;
+  createdAt: string;
+}
+
+export const OUTBOX_CHANNEL = 'outbox';
+// Serializes appends until commit, so seq order is commit order (see migration).
+const OUTBOX_LOCK = 72_101_002;
+
+/** JSON-safe payload: bigints become decimal strings, Dates ISO strings. */
+export function toJsonPayload(value: unknown): unknown {
+  return JSON.parse(JSON.stringify(value, (_k, v) => (typeof v === 'bigint' ? v.toString() : v)));
+}
+
+/**
+ * Appends an event inside the caller's transaction. Call it last in the
+ * transaction: the lock it takes is held until commit. Readers are woken by
+ * NOTIFY, which PostgreSQL delivers only if the transaction commits.
+ */
+export async function appendEvent(q: Queryable, topic: string, key: string, payload: unknown): Promise<string> {
+  await q.query('SELECT pg_advisory_xact_lock($1)', [OUTBOX_LOCK]);
+  const [row] = await q.query<{ seq: string }>(
+    `INSERT INTO outbox (seq, topic, key, payload)
+     SELECT coalesce(max(seq), 0) + 1, $1, $2, $3::jsonb FROM outbox
+     RETURNING seq`,
+    [topic, key, JSON.stringify(toJsonPayload(payload))],
+  );
+  await q.query('SELECT pg_notify($1, $2)', [OUTBOX_CHANNEL, row.seq]);
+  return row.seq;
+}
+
+export interface ReadOptions {
+  after: bigint;
+  limit: number;
+  topics?: string[];
+}
+
+export async function readEvents(q: Queryable, o: ReadOptions): Promise<OutboxEvent[]> {
+  const rows = await q.query<{ seq: string; topic: string; key: string; payload: Record<string, unknown>; created_at: Date }>(
+    `SELECT seq, topic, key, payload, created_at FROM outbox
+     WHERE seq > $1 AND ($3::text[] IS NULL OR topic = ANY($3::text[]))
+     ORDER BY seq LIMIT $2`,
+    [o.after.toString(), o.limit, o.topics && o.topics.length ? o.topics : null],
+  );
+  return rows.map((r) => ({ seq: r.seq, topic: r.topic, key: r.key, payload: r.payload, createdAt: new Date(r.created_at).toISOString() }));
+}
+
+export async function lastSeq(q: Queryable): Promise<bigint> {
+  const [r] = await q.query<{ s: string | null }>('SELECT max(seq) AS s FROM outbox');
+  return BigInt(r.s ?? 0);
+}
+
+/**
+ * Wakes waiting readers when the outbox grows. LISTEN/NOTIFY is the fast path;
+ * a poll interval is the fallback (a notification lost with a dropped
+ * connection costs at most one interval, never an event).
+ */
+export class OutboxWatcher {
+  private waiters = new Set<() => void>();
+  private unlisten?: () => Promise<void>;
+  private timer?: NodeJS.Timeout;
+
+  constructor(private readonly db: Db, private readonly pollMs = 1000) {}
+
+  async start(): Promise<void> {
+    this.unlisten = await this.db.listen(OUTBOX_CHANNEL, () => this.wake());
+    this.timer = setInterval(() => this.wake(), this.pollMs);
+    this.timer.unref();
+  }
+
+  wake(): void {
+    const ws = [...this.waiters];
+    this.waiters.clear();
+    ws.forEach((w) => w());
+  }
+
+  /** Resolves on the next append (or poll tick, timeout, abort); cancel() drops the wait and its timer. */
+  next(timeoutMs: number, signal?: AbortSignal): { done: Promise<void>; cancel: () => void } {
+    let cancel = () => undefined as void;
+    const done = new Promise<void>((resolve) => {
+      const finish = () => { clearTimeout(t); signal?.removeEventListener('abort', finish); this.waiters.delete(finish); resolve(); };
+      const t = setTimeout(finish, timeoutMs);
+      signal?.addEventListener('abort', finish, { once: true });
+      this.waiters.add(finish);
+      cancel = finish;
+    });
+    return { done, cancel };
+  }
+
+  /** Events after `after`, waiting up to waitMs for the first one. */
+  async read(o: ReadOptions & { waitMs?: number; signal?: AbortSignal }): Promise<OutboxEvent[]> {
+    const deadline = Date.now() + (o.waitMs ?? 0);
+    for (;;) {
+      const wake = this.next(Math.max(0, deadline - Date.now()), o.signal); // armed before reading: no lost wake-up
+      let events: OutboxEvent[];
+      try {
+        events = await readEvents(this.db, o);
+      } catch (e) {
+        wake.cancel();
+        throw e;
+      }
+      if (events.length || Date.now() >= deadline || o.signal?.aborted) {
+        wake.cancel();
+        return events;
+      }
+      await wake.done;
+    }
+  }
+
+  /** Follows the outbox from a cursor forever: the base of the public subscriptions. */
+  async *tail(o: Omit<ReadOptions, 'limit'> & { signal?: AbortSignal; batch?: number }): AsyncGenerator<OutboxEvent> {
+    let after = o.after;
+    while (!o.signal?.aborted) {
+      const events = await this.read({ after, limit: o.batch ?? 500, topics: o.topics, waitMs: 30_000, signal: o.signal });
+      for (const e of events) {
+        after = BigInt(e.seq);
+        yield e;
+      }
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    await this.unlisten?.();
+    this.wake();
+  }
+}

@@ -1,0 +1,163 @@
+import { readFileSync } from 'node:fs';
+import type { IncomingMessage } from 'node:http';
+import { ApolloServer, type BaseContext } from '@apollo/server';
+import { ApolloServerPluginInlineTraceDisabled } from '@apollo/server/plugin/disabled';
+import { buildSubgraphSchema } from '@apollo/subgraph';
+import { GraphQLError, parse, type GraphQLFormattedError } from 'graphql';
+import { WebSocketServer } from 'ws';
+import { useServer } from 'graphql-ws/use/ws';
+import { createVerifier, type Caller, type Verifier } from './auth.js';
+import { migrate, openDb, type Db } from './db/index.js';
+import { feedRoute } from './feed.js';
+import { apolloHandler, sendJson, startHttpServer, type RouteHandler } from './http.js';
+import { createLogger, type Logger } from './log.js';
+import { OutboxWatcher } from './outbox.js';
+import { fromRoot } from './paths.js';
+import { scalarResolvers } from './scalars.js';
+import { authSettingsOf, subgraphSettings, type SubgraphConfig } from './settings.js';
+import { loadConfig, type Setting } from './config.js';
+
+export type SubgraphName = 'issuance' | 'trading' | 'settlement' | 'custody';
+
+/** What every resolver gets; a subgraph adds its loaders and services. */
+export interface BaseContext_ {
+  caller: Caller;
+  db: Db;
+  log: Logger;
+}
+
+export interface SubgraphRuntime {
+  name: SubgraphName;
+  /** The common settings plus the subgraph's own (def.settings), parsed. */
+  config: SubgraphConfig & Record<string, unknown>;
+  db: Db;
+  log: Logger;
+  verify: Verifier;
+  outbox: OutboxWatcher;
+}
+
+export interface SubgraphDefinition<C extends BaseContext> {
+  name: SubgraphName;
+  defaultPort: number;
+  /** Settings of this subgraph beyond the common ones (kit/settings.ts). */
+  settings?: Record<string, Setting<unknown>>;
+  /** Resolver map (typed loosely: Apollo's map type is not exported for ESM). */
+  resolvers: Record<string, object>;
+  /** Builds the per-request context (fresh DataLoaders every time). */
+  context(base: BaseContext_, rt: SubgraphRuntime): C;
+  /** Background work started after migrations (feed consumers, indexers); returns its stopper. */
+  start?(rt: SubgraphRuntime): Promise<() => Promise<void>>;
+  routes?(rt: SubgraphRuntime): Record<string, RouteHandler>;
+  /** Extra readiness checks beyond the database. */
+  ready?(rt: SubgraphRuntime): Promise<string | undefined>;
+}
+
+export interface RunningSubgraph {
+  name: SubgraphName;
+  url: string;
+  port: number;
+  db: Db;
+  runtime: SubgraphRuntime;
+  stop(): Promise<void>;
+}
+
+export const loadSubgraphSdl = (name: SubgraphName): string => readFileSync(fromRoot('schema', `${name}.graphql`), 'utf8');
+
+/** Codes a client may see as they are; anything else is an unexpected failure and is masked in production. */
+function formatErrorFor(production: boolean, log: Logger) {
+  return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
+    const code = formatted.extensions?.code as string | undefined;
+    const original = error instanceof GraphQLError ? error.originalError : error;
+    if (!code || code === 'INTERNAL_SERVER_ERROR') {
+      log.error({ err: (original as Error | undefined)?.message, path: formatted.path }, 'unexpected resolver error');
+      if (production) return { message: 'internal error', path: formatted.path, extensions: { code: 'INTERNAL_SERVER_ERROR' } };
+    }
+    return formatted;
+  };
+}
+
+/** Opens the database, migrates, serves GraphQL over HTTP and graphql-ws on one port, plus health and the outbox feed. */
+/** Reads the subgraph's settings from an environment map (process.env standalone, a built map in the one-command start). */
+export function subgraphConfig<C extends BaseContext>(def: SubgraphDefinition<C>, env: Record<string, string | undefined>) {
+  return loadConfig({ ...subgraphSettings(def.defaultPort), ...(def.settings ?? {}) }, env) as SubgraphConfig & Record<string, unknown>;
+}
+
+export async function startSubgraph<C extends BaseContext>(def: SubgraphDefinition<C>, config: SubgraphConfig & Record<string, unknown>, db?: Db): Promise<RunningSubgraph> {
+  const log = createLogger(def.name, config.LOG_LEVEL);
+  const production = config.NODE_ENV === 'production';
+  const verify = createVerifier(authSettingsOf(config));
+  db ??= await openDb(config.DATABASE_URL);
+  if (config.MIGRATE_ON_START) {
+    const applied = await migrate(db, [
+      { scope: 'kit', dir: fromRoot('subgraphs', 'kit', 'migrations') },
+      { scope: def.name, dir: fromRoot('subgraphs', def.name, 'migrations') },
+    ]);
+    if (applied.length) log.info({ applied }, 'migrations applied');
+  }
+  const outbox = new OutboxWatcher(db, config.FEED_POLL_MS);
+  await outbox.start();
+  const rt: SubgraphRuntime = { name: def.name, config, db, log, verify, outbox };
+
+  const schema = buildSubgraphSchema([{ typeDefs: parse(loadSubgraphSdl(def.name)), resolvers: { ...scalarResolvers, ...def.resolvers } as never }]);
+  const apollo = new ApolloServer<C>({
+    schema,
+    introspection: !production,
+    includeStacktraceInErrorResponses: false,
+    formatError: formatErrorFor(production, log),
+    plugins: [ApolloServerPluginInlineTraceDisabled()], // no Apollo usage reporting: nothing leaves the machine
+  });
+  await apollo.start();
+  const contextFor = async (authorization: string | undefined): Promise<C> => def.context({ caller: await verify(authorization), db: db!, log }, rt);
+
+  const stopBackground = def.start ? await def.start(rt) : async () => undefined;
+  const http = await startHttpServer({
+    port: config.PORT,
+    host: config.HOST,
+    log,
+    graphql: apolloHandler(apollo, (req: IncomingMessage) => contextFor(req.headers.authorization), config.REQUEST_MAX_BYTES),
+    routes: {
+      'GET /healthz': (_req, res) => sendJson(res, 200, { status: 'ok', service: def.name }),
+      'GET /readyz': async (_req, res) => {
+        const problem = await db!.query('SELECT 1').then(() => def.ready?.(rt), (e: Error) => `database: ${e.message}`);
+        sendJson(res, problem ? 503 : 200, { status: problem ? 'unavailable' : 'ready', service: def.name, ...(problem ? { problem } : {}) });
+      },
+      'GET /internal/feed': feedRoute(outbox, verify),
+      ...(def.routes?.(rt) ?? {}),
+    },
+  });
+
+  const wss = new WebSocketServer({ server: http.server, path: '/graphql', maxPayload: config.REQUEST_MAX_BYTES });
+  const ws = useServer<{ authorization?: string }, { caller?: Caller }>({
+    schema,
+    onConnect: async (ctx) => {
+      try {
+        ctx.extra.caller = await verify(ctx.connectionParams?.authorization as string | undefined);
+        return true;
+      } catch {
+        return false; // graphql-ws closes with 4403 Forbidden
+      }
+    },
+    context: (ctx) => def.context({ caller: (ctx.extra as { caller: Caller }).caller, db: db!, log }, rt),
+  }, wss);
+
+  log.info({ url: `${http.url}/graphql` }, `${def.name} subgraph ready`);
+  let stopped = false;
+  return {
+    name: def.name,
+    url: `${http.url}/graphql`,
+    port: http.port,
+    db,
+    runtime: rt,
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      await stopBackground();
+      await ws.dispose();
+      await new Promise<void>((r) => wss.close(() => r()));
+      await http.close();
+      await apollo.stop();
+      await outbox.stop();
+      await db!.close();
+    },
+  };
+}

@@ -1,0 +1,4 @@
+import { runStandalone } from '../kit/standalone.js';
+import { settlement } from './index.js';
+
+await runStandalone(settlement);

@@ -1,0 +1,4 @@
+import { runStandalone } from '../kit/standalone.js';
+import { trading } from './index.js';
+
+await runStandalone(trading);

@@ -1,0 +1,103 @@
+import { ZeroAddress, parseEther } from 'ethers';
+import { findFreePort, startAnvil, type AnvilNode } from '../../subgraphs/kit/chain/anvil.js';
+import { ChainError, createChainClient, isChainError, type ChainClient } from '../../subgraphs/kit/chain/client.js';
+import { deployCashToken } from '../../subgraphs/kit/chain/cash-token.js';
+
+describe('createChainClient against a node that is not there', () => {
+  it('throws CHAIN_UNAVAILABLE, retryable, within a bounded time', async () => {
+    const port = await findFreePort();
+    const started = Date.now();
+    const err = await createChainClient({ rpcUrl: `http://127.0.0.1:${port}`, privateKey: '0x' + '11'.repeat(32) }).catch((e) => e);
+    expect(Date.now() - started).toBeLessThan(3000);
+    expect(err).toBeInstanceOf(ChainError);
+    expect(err).toMatchObject({ code: 'CHAIN_UNAVAILABLE', retryable: true });
+  });
+
+  it('with a known chain id, builds the client and fails each call with CHAIN_UNAVAILABLE', async () => {
+    const port = await findFreePort();
+    const client = await createChainClient({ rpcUrl: `http://127.0.0.1:${port}`, privateKey: '0x' + '11'.repeat(32), chainId: 31337 });
+    try {
+      const started = Date.now();
+      const err = await client.send({ to: ZeroAddress, value: 1n }).catch((e) => e);
+      expect(isChainError(err, 'CHAIN_UNAVAILABLE')).toBe(true);
+      expect(err.retryable).toBe(true);
+      await expect(client.read(client.provider.getBlockNumber())).rejects.toMatchObject({ code: 'CHAIN_UNAVAILABLE' });
+      expect(Date.now() - started).toBeLessThan(3000);
+    } finally {
+      await client.close();
+    }
+  });
+});
+
+describe('ChainClient on anvil', () => {
+  let node: AnvilNode;
+  let client: ChainClient;
+  beforeAll(async () => {
+    node = await startAnvil();
+    client = await createChainClient({ rpcUrl: node.url, privateKey: node.privateKeys[0] });
+  });
+  afterAll(async () => {
+    await client?.close();
+    await node?.stop();
+  });
+
+  it('knows the chain id and its address', () => {
+    expect(client.chainId).toBe(31337);
+    expect(client.address).toBe('0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266');
+  });
+
+  it('sends 40 concurrent transactions from one key without a nonce collision', async () => {
+    const to = '0x000000000000000000000000000000000000dEaD';
+    const before = await client.provider.getBalance(to);
+    const receipts = await Promise.all(Array.from({ length: 40 }, () => client.send({ to, value: 1n })));
+    expect(receipts.every((r) => r.status === 1)).toBe(true);
+    expect(new Set(receipts.map((r) => r.hash)).size).toBe(40);
+    expect((await client.provider.getBalance(to)) - before).toBe(40n);
+  });
+
+  it('resyncs its nonce when another sender used the same key', async () => {
+    const other = await createChainClient({ rpcUrl: node.url, privateKey: node.privateKeys[0] });
+    try {
+      await client.send({ to: ZeroAddress, value: 1n }); // primes the local counter
+      await other.send({ to: ZeroAddress, value: 1n }); // makes it stale
+      const r = await client.send({ to: ZeroAddress, value: 1n });
+      expect(r.status).toBe(1);
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('maps a revert to CHAIN_REVERTED with the reason, not retryable, and keeps the nonce usable', async () => {
+    const cash = await deployCashToken(client);
+    const err = await client.send(cash.contract.transfer(node.privateKeys.length ? '0x000000000000000000000000000000000000dEaD' : ZeroAddress, 1n)).catch((e) => e);
+    expect(err).toBeInstanceOf(ChainError);
+    expect(err).toMatchObject({ code: 'CHAIN_REVERTED', retryable: false, reason: 'CashToken: transfer amount exceeds balance' });
+    const ok = await client.send(cash.contract.mint(client.address, 5n));
+    expect(ok.status).toBe(1);
+  });
+
+  it('throws CHAIN_TIMEOUT with the hash when no block comes, and the receipt can be awaited later', async () => {
+    await client.provider.send('evm_setAutomine', [false]);
+    try {
+      const err = await client.send({ to: ZeroAddress, value: 1n }, { timeoutMs: 300 }).catch((e) => e);
+      expect(err).toMatchObject({ code: 'CHAIN_TIMEOUT', retryable: true });
+      expect(err.txHash).toMatch(/^0x[0-9a-f]{64}$/);
+      await client.provider.send('evm_mine', []);
+      const receipt = await client.waitForReceipt(err.txHash);
+      expect(receipt.status).toBe(1);
+    } finally {
+      await client.provider.send('evm_setAutomine', [true]);
+    }
+  });
+
+  it('refuses a send the node rejects for lack of funds as not retryable', async () => {
+    const poor = await createChainClient({ rpcUrl: node.url, privateKey: '0x' + '22'.repeat(32) });
+    try {
+      const err = await poor.send({ to: ZeroAddress, value: parseEther('1') }).catch((e) => e);
+      expect(err).toBeInstanceOf(ChainError);
+      expect(err.retryable).toBe(false);
+    } finally {
+      await poor.close();
+    }
+  });
+});
