@@ -69,7 +69,7 @@ describe('ChainClient on anvil', () => {
 
   it('maps a revert to CHAIN_REVERTED with the reason, not retryable, and keeps the nonce usable', async () => {
     const cash = await deployCashToken(client);
-    const err = await client.send(cash.contract.transfer(node.privateKeys.length ? '0x000000000000000000000000000000000000dEaD' : ZeroAddress, 1n)).catch((e) => e);
+    const err = await client.send(cash.contract.transfer('0x000000000000000000000000000000000000dEaD', 1n)).catch((e) => e);
     expect(err).toBeInstanceOf(ChainError);
     expect(err).toMatchObject({ code: 'CHAIN_REVERTED', retryable: false, reason: 'CashToken: transfer amount exceeds balance' });
     const ok = await client.send(cash.contract.mint(client.address, 5n));
@@ -98,6 +98,27 @@ describe('ChainClient on anvil', () => {
       expect(err.retryable).toBe(false);
     } finally {
       await poor.close();
+    }
+  });
+});
+
+describe('ChainClient when the node goes away while waiting for a receipt', () => {
+  it('gives up with CHAIN_UNAVAILABLE and the hash after ~2 s, not at the 60 s deadline', async () => {
+    const node = await startAnvil();
+    const client = await createChainClient({ rpcUrl: node.url, privateKey: node.privateKeys[0] });
+    try {
+      await client.provider.send('evm_setAutomine', [false]);
+      const pending = client.send({ to: ZeroAddress, value: 1n }).catch((e) => e);
+      await new Promise((r) => setTimeout(r, 100));
+      const stoppedAt = Date.now();
+      await node.stop();
+      const err = await pending;
+      expect(err).toMatchObject({ code: 'CHAIN_UNAVAILABLE', retryable: true });
+      expect(err.txHash).toMatch(/^0x[0-9a-f]{64}$/);
+      expect(Date.now() - stoppedAt).toBeLessThan(5000);
+    } finally {
+      await client.close();
+      await node.stop();
     }
   });
 });

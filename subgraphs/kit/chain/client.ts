@@ -2,7 +2,7 @@
 import {
   Contract,
   ContractFactory,
-  FeeData,
+  type FeeData,
   FetchRequest,
   JsonRpcProvider,
   Network,
@@ -54,6 +54,7 @@ export interface ChainClient {
   close(): Promise<void>;
 }
 
+const UNREACHABLE_GIVE_UP_MS = 2000;
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 function mapped(e: unknown, txHash?: string): unknown {
@@ -75,7 +76,7 @@ class DirectJsonRpcProvider extends JsonRpcProvider {
     this.#feeTtlMs = feeTtlMs;
   }
 
-  override async send(method: string, params: unknown[] | Record<string, unknown>): Promise<any> {
+  override async send(method: string, params: unknown[] | Record<string, unknown>): Promise<unknown> {
     if (this.destroyed) throw new Error(`provider destroyed; cancelled ${method}`);
     await this._start();
     const payload = { method, params, id: this.#nextId++, jsonrpc: '2.0' as const };
@@ -180,6 +181,7 @@ export async function createChainClient(opts: ChainClientOptions): Promise<Chain
     const deadline = Date.now() + timeoutMs;
     let delay = pollMs;
     let lastError: ChainError | undefined;
+    let failingSince = 0;
     for (;;) {
       try {
         const receipt = await provider.getTransactionReceipt(hash);
@@ -189,10 +191,14 @@ export async function createChainClient(opts: ChainClientOptions): Promise<Chain
           throw new ChainError('CHAIN_REVERTED', `transaction ${hash} reverted${reason ? `: ${reason}` : ''}`, { reason, txHash: hash });
         }
         lastError = undefined;
+        failingSince = 0;
       } catch (e) {
         const ce = toChainError(e, hash);
         if (!ce || ce.code === 'CHAIN_REVERTED') throw ce ?? e;
-        lastError = ce; // node hiccup: keep polling until the deadline
+        // Ride out a blip; a node gone for longer fails now (the caller can wait on txHash later).
+        lastError = ce;
+        failingSince ||= Date.now();
+        if (Date.now() - failingSince >= UNREACHABLE_GIVE_UP_MS) throw ce;
       }
       if (Date.now() + delay > deadline) {
         throw lastError ?? new ChainError('CHAIN_TIMEOUT', `no receipt for ${hash} after ${timeoutMs} ms`, { txHash: hash });

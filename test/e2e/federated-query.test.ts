@@ -1,0 +1,75 @@
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { dbLabel } from '../support/db.js';
+import { gqlOk, startTestStack, type TestStack } from '../support/stack.js';
+
+describe(`a query through the gateway (${dbLabel()})`, () => {
+  let stack: TestStack;
+  let issuer: string, broker: string, custodian: string, settler: string;
+  let tokenId: string, investorId: string, accountId: string, otherAccountId: string;
+
+  beforeAll(async () => {
+    stack = await startTestStack();
+    const url = stack.gateway.url;
+    issuer = await stack.token('acme', ['ISSUER_AGENT']);
+    broker = await stack.token('acme', ['BROKER_DEALER']);
+    custodian = await stack.token('acme', ['CUSTODIAN']);
+    settler = await stack.token('acme', ['SETTLEMENT_AGENT']);
+    tokenId = (await gqlOk(url, issuer, `mutation { createSecurityToken(input: { idempotencyKey: "t1", name: "Acme Preferred", symbol: "ACMEP", decimals: 0, exemption: REG_D_506C }) { id } }`)).createSecurityToken.id;
+    investorId = (await gqlOk(url, issuer, `mutation { registerInvestor(input: { idempotencyKey: "i1", legalName: "Jane Doe", type: INDIVIDUAL, jurisdiction: "US", usPerson: true }) { id } }`)).registerInvestor.id;
+    accountId = (await gqlOk(url, custodian, `mutation($i: ID!) { openCustodyAccount(input: { idempotencyKey: "a1", investorId: $i, kind: SEGREGATED }) { id } }`, { i: investorId })).openCustodyAccount.id;
+    otherAccountId = (await gqlOk(url, custodian, `mutation($i: ID!) { openCustodyAccount(input: { idempotencyKey: "a2", investorId: $i, kind: OMNIBUS }) { id } }`, { i: investorId })).openCustodyAccount.id;
+    await gqlOk(url, broker, `mutation($t: ID!, $a: ID!) { placeOrder(input: { tokenId: $t, accountId: $a, side: BUY, price: "101", quantity: "5", clientOrderId: "o1" }) { id } }`, { t: tokenId, a: accountId });
+    await gqlOk(url, broker, `mutation($t: ID!, $a: ID!) { placeOrder(input: { tokenId: $t, accountId: $a, side: SELL, price: "103", quantity: "7", clientOrderId: "o2" }) { id } }`, { t: tokenId, a: otherAccountId });
+    await gqlOk(url, settler, `mutation($t: ID!, $b: ID!, $s: ID!) { submitExternalTrade(input: { venue: "XNYS-ATS", venueReference: "r-1", tokenId: $t, buyerAccountId: $b, sellerAccountId: $s, quantity: "3", price: "102.50", tradeTime: "2026-11-20T15:00:00Z" }) { id } }`, { t: tokenId, b: accountId, s: otherAccountId });
+  }, 120_000);
+
+  afterAll(async () => stack?.stop());
+
+  test('returns, in one request, data that each of the four subgraphs holds in its own database', async () => {
+    const data = await gqlOk(stack.gateway.url, settler, `{
+      settlements {
+        status quantity price venueReference
+        history { status }
+        token { symbol exemption orderBook(depth: 5) { bids { price quantity orders } asks { price quantity } } }
+      }
+      investors { legalName jurisdiction custodyAccounts { kind walletAddress } }
+    }`);
+    const withAccounts = data;
+
+    expect(data.settlements).toEqual([{
+      status: 'RECEIVED', quantity: '3', price: '102.5', venueReference: 'r-1', history: [{ status: 'RECEIVED' }],
+      token: { symbol: 'ACMEP', exemption: 'REG_D_506C', orderBook: { bids: [{ price: '101', quantity: '5', orders: 1 }], asks: [{ price: '103', quantity: '7' }] } },
+    }]);
+    expect(withAccounts.investors).toHaveLength(1);
+    expect(withAccounts.investors[0].legalName).toBe('Jane Doe');
+    expect(withAccounts.investors[0].custodyAccounts.map((a: { kind: string }) => a.kind).sort()).toEqual(['OMNIBUS', 'SEGREGATED']);
+    for (const a of withAccounts.investors[0].custodyAccounts) expect(a.walletAddress).toMatch(/^0x[0-9a-fA-F]{40}$/);
+
+    // Each fact lives only in its owner's database.
+    const count = async (name: keyof TestStack['subgraphs'], table: string) =>
+      Number((await stack.subgraphs[name].db.query<{ n: string }>(`SELECT count(*) AS n FROM ${table}`))[0].n);
+    expect(await count('issuance', 'security_tokens')).toBe(1);
+    expect(await count('trading', 'orders')).toBe(2);
+    expect(await count('settlement', 'settlements')).toBe(1);
+    expect(await count('custody', 'custody_accounts')).toBe(2);
+    for (const [name, table] of [['trading', 'security_tokens'], ['settlement', 'orders'], ['custody', 'settlements'], ['issuance', 'custody_accounts']] as const) {
+      await expect(stack.subgraphs[name].db.query(`SELECT 1 FROM ${table}`)).rejects.toThrow(/does not exist/);
+    }
+  });
+
+  test('creating mutations return the same entity when retried with the same key and refuse other content', async () => {
+    const again = await gqlOk(stack.gateway.url, issuer, `mutation { createSecurityToken(input: { idempotencyKey: "t1", name: "Acme Preferred", symbol: "ACMEP", decimals: 0, exemption: REG_D_506C }) { id } }`);
+    expect(again.createSecurityToken.id).toBe(tokenId);
+    const { gql } = await import('../support/stack.js');
+    const clash = await gql(stack.gateway.url, issuer, `mutation { createSecurityToken(input: { idempotencyKey: "t1", name: "Other", symbol: "OTH", decimals: 0, exemption: REG_S }) { id } }`);
+    expect(clash.body.errors?.[0].extensions?.code).toBe('INPUT.IDEMPOTENCY_KEY_REUSED');
+    expect(Number((await stack.subgraphs.issuance.db.query<{ n: string }>('SELECT count(*) AS n FROM security_tokens'))[0].n)).toBe(1);
+  });
+
+  test('an organisation sees none of another organisation\'s investors, accounts, orders or settlements', async () => {
+    const stranger = await stack.token('globex', ['ISSUER_AGENT', 'BROKER_DEALER', 'CUSTODIAN', 'SETTLEMENT_AGENT']);
+    const data = await gqlOk(stack.gateway.url, stranger, `{ investors { id } custodyAccounts { id } orders { id } settlements { id }
+      investor(id: "${investorId}") { id } custodyAccount(id: "${accountId}") { id } }`);
+    expect(data).toEqual({ investors: [], custodyAccounts: [], orders: [], settlements: [], investor: null, custodyAccount: null });
+  });
+});
