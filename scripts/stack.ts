@@ -8,7 +8,7 @@ import { settlement } from '../subgraphs/settlement/index.js';
 import { custody } from '../subgraphs/custody/index.js';
 import { startGateway, type RunningGateway } from '../gateway/server.js';
 import { gatewaySettings } from '../gateway/settings.js';
-import { startAnvil, type AnvilNode } from '../subgraphs/kit/chain/anvil.js';
+import { findFreePort, startAnvil, type AnvilNode } from '../subgraphs/kit/chain/anvil.js';
 
 export const DEFINITIONS = { issuance, trading, settlement, custody } as const;
 export const SUBGRAPH_NAMES = Object.keys(DEFINITIONS) as SubgraphName[];
@@ -49,12 +49,23 @@ export async function startStack(o: StackOptions): Promise<Stack> {
   const anvil = chain === 'anvil' ? await startAnvil({ port: o.anvilPort ?? 8545 }) : undefined;
   const chainRpcUrl = anvil?.url ?? (typeof chain === 'object' ? chain.rpcUrl : undefined);
   const started: RunningSubgraph[] = [];
+  // Ports are fixed before start (free ones picked where 0 was asked) so that every subgraph knows its peers' URLs.
+  const ports = {} as Record<SubgraphName, number>;
+  for (const name of SUBGRAPH_NAMES) {
+    const p = o.ports?.[name] ?? DEFINITIONS[name].defaultPort;
+    ports[name] = p === 0 ? await findFreePort() : p;
+  }
+  const base = (name: SubgraphName) => `http://127.0.0.1:${ports[name]}`;
   try {
     const running = await Promise.all(
       SUBGRAPH_NAMES.map(async (name) => {
         const def = DEFINITIONS[name];
         const env: Record<string, string | undefined> = {
-          PORT: String(o.ports?.[name] ?? def.defaultPort),
+          PORT: String(ports[name]),
+          ISSUANCE_URL: base('issuance'),
+          TRADING_URL: base('trading'),
+          SETTLEMENT_URL: base('settlement'),
+          CUSTODY_URL: base('custody'),
           DATABASE_URL: o.databaseUrls?.[name] ?? (o.dataDir ? pathToFileURL(join(o.dataDir, name)).href : 'memory://'),
           CHAIN_RPC_URL: chainRpcUrl,
           AUTH_JWT_SECRET: o.secrets.jwtSecret,

@@ -16,6 +16,11 @@ export const subgraphSettings = (defaultPort: number) => ({
   REQUEST_MAX_BYTES: int('largest accepted request body', 1_000_000, 1_000),
   FEED_POLL_MS: int('fallback poll interval of outbox readers when no NOTIFY arrives', 1000, 10),
   LOG_LEVEL: str('pino level', 'info'),
+  ISSUANCE_URL: url('issuance base URL for internal calls', ['http:', 'https:'], 'http://127.0.0.1:4001'),
+  TRADING_URL: url('trading base URL for internal calls', ['http:', 'https:'], 'http://127.0.0.1:4002'),
+  SETTLEMENT_URL: url('settlement base URL for internal calls', ['http:', 'https:'], 'http://127.0.0.1:4003'),
+  CUSTODY_URL: url('custody base URL for internal calls', ['http:', 'https:'], 'http://127.0.0.1:4004'),
+  INTERNAL_TIMEOUT_MS: int('deadline of one internal call', 10_000, 100),
   MIGRATE_ON_START: bool('apply pending migrations at start', true),
 });
 

@@ -6,7 +6,8 @@ import { buildSubgraphSchema } from '@apollo/subgraph';
 import { GraphQLError, parse, type GraphQLFormattedError } from 'graphql';
 import { WebSocketServer } from 'ws';
 import { useServer } from 'graphql-ws/use/ws';
-import { createVerifier, type Caller, type Verifier } from './auth.js';
+import { createVerifier, serviceToken, type Caller, type Verifier } from './auth.js';
+import { InternalClient, internalRoutes, type InternalHandler } from './internal.js';
 import { migrate, openDb, type Db } from './db/index.js';
 import { feedRoute } from './feed.js';
 import { apolloHandler, sendJson, startHttpServer, type RouteHandler } from './http.js';
@@ -34,6 +35,9 @@ export interface SubgraphRuntime {
   log: Logger;
   verify: Verifier;
   outbox: OutboxWatcher;
+  /** A client for another subgraph's internal operations, authenticated as this service. */
+  peer(name: SubgraphName): InternalClient;
+  serviceToken(): Promise<string>;
 }
 
 export interface SubgraphDefinition<C extends BaseContext> {
@@ -48,6 +52,8 @@ export interface SubgraphDefinition<C extends BaseContext> {
   /** Background work started after migrations (feed consumers, indexers); returns its stopper. */
   start?(rt: SubgraphRuntime): Promise<() => Promise<void>>;
   routes?(rt: SubgraphRuntime): Record<string, RouteHandler>;
+  /** Internal operations (service credential only), served at POST /internal/rpc/<name>. */
+  internal?(rt: SubgraphRuntime): Record<string, InternalHandler>;
   /** Extra readiness checks beyond the database. */
   ready?(rt: SubgraphRuntime): Promise<string | undefined>;
 }
@@ -96,7 +102,17 @@ export async function startSubgraph<C extends BaseContext>(def: SubgraphDefiniti
   }
   const outbox = new OutboxWatcher(db, config.FEED_POLL_MS);
   await outbox.start();
-  const rt: SubgraphRuntime = { name: def.name, config, db, log, verify, outbox };
+  const token = () => serviceToken({ serviceSecret: config.SERVICE_SECRET, issuer: config.AUTH_ISSUER }, def.name);
+  const peerUrls: Record<SubgraphName, string> = { issuance: config.ISSUANCE_URL, trading: config.TRADING_URL, settlement: config.SETTLEMENT_URL, custody: config.CUSTODY_URL };
+  const peers = new Map<SubgraphName, InternalClient>();
+  const rt: SubgraphRuntime = {
+    name: def.name, config, db, log, verify, outbox, serviceToken: token,
+    peer(name) {
+      let c = peers.get(name);
+      if (!c) peers.set(name, (c = new InternalClient(name, peerUrls[name], token, config.INTERNAL_TIMEOUT_MS)));
+      return c;
+    },
+  };
 
   const schema = buildSubgraphSchema([{ typeDefs: parse(loadSubgraphSdl(def.name)), resolvers: { ...scalarResolvers, ...def.resolvers } as never }]);
   const apollo = new ApolloServer<C>({
@@ -122,6 +138,7 @@ export async function startSubgraph<C extends BaseContext>(def: SubgraphDefiniti
         sendJson(res, problem ? 503 : 200, { status: problem ? 'unavailable' : 'ready', service: def.name, ...(problem ? { problem } : {}) });
       },
       'GET /internal/feed': feedRoute(outbox, verify),
+      ...internalRoutes(verify, def.internal?.(rt) ?? {}),
       ...(def.routes?.(rt) ?? {}),
     },
   });

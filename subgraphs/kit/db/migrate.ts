@@ -19,11 +19,15 @@ export interface MigrationSource {
  * Returns the names applied by this call.
  */
 export async function migrate(db: Db, sources: MigrationSource[]): Promise<string[]> {
-  await db.query(`CREATE TABLE IF NOT EXISTS schema_migrations (
-    name text PRIMARY KEY,
-    checksum text NOT NULL,
-    applied_at timestamptz NOT NULL DEFAULT now()
-  )`);
+  // Under the lock too: two starts racing on CREATE TABLE IF NOT EXISTS collide in the catalog.
+  await db.tx(async (q) => {
+    await q.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
+    await q.query(`CREATE TABLE IF NOT EXISTS schema_migrations (
+      name text PRIMARY KEY,
+      checksum text NOT NULL,
+      applied_at timestamptz NOT NULL DEFAULT now()
+    )`);
+  });
   const applied: string[] = [];
   for (const { scope, dir } of sources) {
     const files = readdirSync(dir).filter((f) => f.endsWith('.sql')).sort();

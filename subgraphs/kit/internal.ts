@@ -1,0 +1,78 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { GraphQLError } from 'graphql';
+import type { Caller, Verifier } from './auth.js';
+import { appError, errorCode } from './errors.js';
+import { readBody, sendJson, type RouteHandler } from './http.js';
+import { toJsonPayload } from './outbox.js';
+
+/**
+ * Synchronous service-to-service calls, for decisions that need the owner's
+ * current state (trading asks issuance whether a buyer may receive). Not in
+ * the public supergraph: POST /internal/rpc/<method> behind a service
+ * credential. Typed errors travel as { error: { code, message, ... } } and are
+ * rethrown with the same code on the calling side.
+ */
+export type InternalHandler = (body: Record<string, unknown>, caller: Caller) => Promise<unknown>;
+
+const MAX_INTERNAL_BODY = 1_000_000;
+
+export function internalRoutes(verify: Verifier, handlers: Record<string, InternalHandler>): Record<string, RouteHandler> {
+  const routes: Record<string, RouteHandler> = {};
+  for (const [method, handler] of Object.entries(handlers)) {
+    routes[`POST /internal/rpc/${method}`] = async (req: IncomingMessage, res: ServerResponse) => {
+      let caller: Caller;
+      try {
+        caller = await verify(req.headers.authorization);
+      } catch (e) {
+        return sendJson(res, 401, { error: { code: errorCode(e) ?? 'UNAUTHENTICATED', message: (e as Error).message } });
+      }
+      if (caller.kind !== 'service') return sendJson(res, 403, { error: { code: 'FORBIDDEN', message: 'internal operation: a service credential is required' } });
+      let body: Record<string, unknown>;
+      try {
+        body = JSON.parse((await readBody(req, MAX_INTERNAL_BODY)) || '{}') as Record<string, unknown>;
+      } catch {
+        return sendJson(res, 400, { error: { code: 'BAD_REQUEST', message: 'body must be JSON under 1 MB' } });
+      }
+      try {
+        sendJson(res, 200, { result: toJsonPayload(await handler(body, caller)) });
+      } catch (e) {
+        if (e instanceof GraphQLError && errorCode(e)) {
+          const { http: _h, ...ext } = e.extensions as Record<string, unknown>;
+          return sendJson(res, 422, { error: { ...ext, message: e.message } });
+        }
+        throw e; // the server answers 500 and logs it
+      }
+    };
+  }
+  return routes;
+}
+
+export class InternalClient {
+  constructor(
+    private readonly service: string,
+    private readonly baseUrl: string,
+    private readonly token: () => Promise<string>,
+    private readonly timeoutMs = 10_000,
+  ) {}
+
+  async call<T>(method: string, body: Record<string, unknown>): Promise<T> {
+    let r: Response;
+    try {
+      r = await fetch(`${this.baseUrl.replace(/\/+$/, '')}/internal/rpc/${method}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${await this.token()}` },
+        body: JSON.stringify(toJsonPayload(body)),
+        signal: AbortSignal.timeout(this.timeoutMs),
+      });
+    } catch (e) {
+      throw appError('DOWNSTREAM.UNAVAILABLE', `${this.service} is unavailable (${(e as Error).name === 'TimeoutError' ? 'timeout' : (e as Error).message})`, { retryable: true, details: { service: this.service } });
+    }
+    const payload = (await r.json().catch(() => ({}))) as { result?: T; error?: { code: string; message: string } & Record<string, unknown> };
+    if (r.ok) return payload.result as T;
+    if (payload.error?.code && r.status < 500) {
+      const { code, message, ...rest } = payload.error;
+      throw appError(code, message, { details: { ...rest, service: this.service } });
+    }
+    throw appError('DOWNSTREAM.FAILED', `${this.service} failed on ${method} (HTTP ${r.status})`, { retryable: r.status >= 500, details: { service: this.service } });
+  }
+}

@@ -1,0 +1,139 @@
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { createVerifier, serviceToken } from '../../subgraphs/kit/auth.js';
+import { migrate, type Db } from '../../subgraphs/kit/db/index.js';
+import { FeedConsumer, feedRoute } from '../../subgraphs/kit/feed.js';
+import { startHttpServer, type RunningServer } from '../../subgraphs/kit/http.js';
+import { createLogger } from '../../subgraphs/kit/log.js';
+import { appendEvent, OutboxWatcher } from '../../subgraphs/kit/outbox.js';
+import { fromRoot } from '../../subgraphs/kit/paths.js';
+import { dbLabel, openTestDb } from '../support/db.js';
+
+const auth = { secret: 'u'.repeat(32), issuer: 'tokenstack', audience: 'tokenstack-api', serviceSecret: 's'.repeat(32) };
+const kitMigrations = [{ scope: 'kit', dir: fromRoot('subgraphs', 'kit', 'migrations') }];
+const log = createLogger('test', 'silent');
+
+describe(`the transactional outbox and its feed (${dbLabel()})`, () => {
+  let producer: Db, consumerDb: Db, server: RunningServer, watcher: OutboxWatcher;
+  const cleanups: (() => Promise<void>)[] = [];
+
+  beforeAll(async () => {
+    const p = await openTestDb();
+    const c = await openTestDb();
+    producer = p.db;
+    consumerDb = c.db;
+    cleanups.push(p.cleanup, c.cleanup);
+    await migrate(producer, kitMigrations);
+    await migrate(consumerDb, kitMigrations);
+    await producer.exec('CREATE TABLE widgets (id text PRIMARY KEY)');
+    await consumerDb.exec('CREATE TABLE seen (event_key text PRIMARY KEY, times int NOT NULL)');
+    watcher = new OutboxWatcher(producer, 200);
+    await watcher.start();
+    server = await startHttpServer({ port: 0, routes: { 'GET /internal/feed': feedRoute(watcher, createVerifier(auth)) } });
+  });
+
+  afterAll(async () => {
+    await server?.close();
+    await watcher?.stop();
+    for (const c of cleanups) await c();
+  });
+
+  const produce = (id: string) =>
+    producer.tx(async (q) => {
+      await q.query('INSERT INTO widgets (id) VALUES ($1)', [id]);
+      await appendEvent(q, 'widget.created', id, { id, amount: 10n ** 30n });
+    });
+
+  const consumer = (failOnce?: Set<string>) =>
+    new FeedConsumer({
+      db: consumerDb,
+      source: 'producer',
+      feedUrl: `${server.url}/internal/feed`,
+      token: () => serviceToken(auth, 'consumer'),
+      log,
+      batch: 3,
+      waitMs: 500,
+      backoffMs: 20,
+      async handle(q, e) {
+        // Counts deliveries that took effect: exactly once means times = 1 for every key.
+        await q.query('INSERT INTO seen (event_key, times) VALUES ($1, 1) ON CONFLICT (event_key) DO UPDATE SET times = seen.times + 1', [e.key]);
+        if (failOnce?.delete(e.key)) throw new Error(`crash while applying ${e.key}`);
+      },
+    });
+
+  const waitFor = async (cond: () => Promise<boolean>, ms = 15_000) => {
+    const end = Date.now() + ms;
+    while (!(await cond())) {
+      if (Date.now() > end) throw new Error('condition not met in time');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  };
+  const seen = async () => consumerDb.query<{ event_key: string; times: number }>('SELECT event_key, times FROM seen ORDER BY event_key');
+
+  test('an event committed with its state change reaches a consumer exactly once, across a consumer restart mid-stream and a crash inside a handler', async () => {
+    for (let i = 0; i < 10; i++) await produce(`w${String(i).padStart(2, '0')}`);
+    const first = consumer(new Set(['w07']));
+    first.start();
+    await waitFor(async () => (await first.position()) >= 4n);
+    await first.stop(); // restart mid-stream
+
+    for (let i = 10; i < 20; i++) await produce(`w${i}`);
+    const second = consumer(new Set(['w12']));
+    second.start();
+    await waitFor(async () => (await second.position()) >= 20n);
+    await second.stop();
+
+    const rows = await seen();
+    expect(rows).toHaveLength(20);
+    expect(rows.every((r) => r.times === 1)).toBe(true);
+  });
+
+  test('a rolled-back change emits nothing, and the next committed event keeps the sequence gapless', async () => {
+    await expect(producer.tx(async (q) => {
+      await q.query('INSERT INTO widgets (id) VALUES ($1)', ['ghost']);
+      await appendEvent(q, 'widget.created', 'ghost', { id: 'ghost' });
+      throw new Error('business rule refused it');
+    })).rejects.toThrow('business rule');
+    await produce('after-rollback');
+    const rows = await producer.query<{ seq: string; key: string }>('SELECT seq, key FROM outbox ORDER BY seq');
+    expect(rows.map((r) => r.key)).not.toContain('ghost');
+    expect(rows.map((r) => Number(r.seq))).toEqual(rows.map((_, i) => i + 1));
+    const c = consumer();
+    c.start();
+    await waitFor(async () => (await seen()).some((r) => r.event_key === 'after-rollback'));
+    await c.stop();
+    expect((await seen()).map((r) => r.event_key)).not.toContain('ghost');
+  });
+
+  test('events carry amounts as exact decimal strings', async () => {
+    const r = await fetch(`${server.url}/internal/feed?after=0&limit=1`, { headers: { authorization: `Bearer ${await serviceToken(auth, 'x')}` } });
+    const body = (await r.json()) as { events: { payload: { amount: string } }[] };
+    expect(body.events[0].payload.amount).toBe('1' + '0'.repeat(30));
+  });
+
+  test('the feed refuses callers without a service credential and malformed cursors', async () => {
+    expect((await fetch(`${server.url}/internal/feed?after=0`)).status).toBe(401);
+    const { signUserToken } = await import('../../subgraphs/kit/auth.js');
+    const user = await signUserToken(auth, { subject: 'u', org: 'o', roles: ['AUDITOR'] });
+    expect((await fetch(`${server.url}/internal/feed?after=0`, { headers: { authorization: `Bearer ${user}` } })).status).toBe(403);
+    const svc = await serviceToken(auth, 'x');
+    const bad = await fetch(`${server.url}/internal/feed?after=-1&limit=0`, { headers: { authorization: `Bearer ${svc}` } });
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as { error: { code: string } }).error.code).toBe('INPUT.INVALID_FEED_QUERY');
+  });
+
+  test('a waiting reader is woken by a commit without waiting for its poll interval', async () => {
+    const last = BigInt((await producer.query<{ s: string }>('SELECT max(seq) AS s FROM outbox'))[0].s);
+    const slow = new OutboxWatcher(producer, 60_000);
+    await slow.start();
+    try {
+      const started = Date.now();
+      const read = slow.read({ after: last, limit: 10, waitMs: 10_000 });
+      setTimeout(() => void produce('wake-up'), 100);
+      const events = await read;
+      expect(events.map((e) => e.key)).toEqual(['wake-up']);
+      expect(Date.now() - started).toBeLessThan(5_000);
+    } finally {
+      await slow.stop();
+    }
+  });
+});
