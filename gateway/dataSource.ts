@@ -8,14 +8,30 @@ import type { GatewayContext } from './context.js';
  */
 export class AuthForwardingDataSource extends RemoteGraphQLDataSource<GatewayContext> {
   constructor(o: { url: string; name: string; timeoutMs: number }) {
-    super({
-      url: o.url,
-      fetcher: ((input: string, init: RequestInit) => fetch(input, { ...init, signal: AbortSignal.timeout(o.timeoutMs) })) as never,
-    });
+    super({ url: o.url, fetcher: subgraphFetcher(o.timeoutMs) as never });
   }
 
   override willSendRequest({ request, context }: GraphQLDataSourceProcessOptions<GatewayContext>): void {
     const token = (context as Partial<GatewayContext>).token;
     if (token) request.http?.headers.set('authorization', `Bearer ${token}`);
   }
+}
+
+/**
+ * A subgraph answers a request it refuses (a BigInt variable that is not a
+ * decimal string, say) with HTTP 400 and a GraphQL body carrying the typed
+ * error. The gateway would turn any non-2xx into an opaque
+ * INTERNAL_SERVER_ERROR; handing it the body as a normal response keeps the
+ * code (INPUT.INVALID_BIG_INT) for the client.
+ */
+function subgraphFetcher(timeoutMs: number) {
+  return async (input: string, init: RequestInit): Promise<Response> => {
+    const r = await fetch(input, { ...init, signal: AbortSignal.timeout(timeoutMs) });
+    if (r.status !== 400 || !/json/.test(r.headers.get('content-type') ?? '')) return r;
+    const text = await r.text();
+    try {
+      if (Array.isArray((JSON.parse(text) as { errors?: unknown }).errors)) return new Response(text, { status: 200, headers: r.headers });
+    } catch { /* not a GraphQL body: fall through as the 400 it was */ }
+    return new Response(text, { status: 400, statusText: r.statusText, headers: r.headers });
+  };
 }

@@ -1,0 +1,46 @@
+import { describe, expect, test } from '@jest/globals';
+import { dbLabel } from '../support/db.js';
+import { gqlOk, startTestStack } from '../support/stack.js';
+
+const alive = (pid: number) => { try { process.kill(pid, 0); return true; } catch { return false; } };
+const listening = async (url: string) => fetch(url, { signal: AbortSignal.timeout(1000) }).then(() => true, () => false);
+
+describe(`the stack's lifecycle (${dbLabel()})`, () => {
+  test('starts anvil, four subgraphs and the gateway, answers, and stops with no process or port left behind', async () => {
+    const stack = await startTestStack({ chain: 'anvil' });
+    const pid = stack.anvil!.pid;
+    const urls = [stack.gateway.url, ...Object.values(stack.subgraphs).map((s) => s.url.replace('/graphql', '/healthz'))];
+    try {
+      expect(alive(pid)).toBe(true);
+      const chainId = await fetch(stack.chainRpcUrl!, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'eth_chainId', params: [] }) });
+      expect(((await chainId.json()) as { result: string }).result).toBe('0x7a69');
+      const health = await fetch(stack.gateway.url.replace('/graphql', '/healthz'));
+      expect(health.status).toBe(200);
+      expect(((await health.json()) as { subgraphs: Record<string, { status: string }> }).subgraphs).toEqual({
+        issuance: expect.objectContaining({ status: 'ready' }), trading: expect.objectContaining({ status: 'ready' }),
+        settlement: expect.objectContaining({ status: 'ready' }), custody: expect.objectContaining({ status: 'ready' }),
+      });
+      expect(await gqlOk(stack.gateway.url, await stack.token('acme', ['AUDITOR']), '{ securityTokens { id } }')).toEqual({ securityTokens: [] });
+    } finally {
+      await stack.stop();
+    }
+    expect(alive(pid)).toBe(false);
+    for (const u of urls) expect(await listening(u)).toBe(false);
+  }, 120_000);
+
+  test('the gateway health reports a subgraph that is down, and the rest keep answering', async () => {
+    const stack = await startTestStack();
+    try {
+      await stack.subgraphs.trading.stop();
+      const health = await fetch(stack.gateway.url.replace('/graphql', '/healthz'));
+      expect(health.status).toBe(503);
+      const body = (await health.json()) as { status: string; subgraphs: Record<string, { status: string }> };
+      expect(body.status).toBe('degraded');
+      expect(body.subgraphs.trading.status).toBe('down');
+      expect(body.subgraphs.issuance.status).toBe('ready');
+      expect(await gqlOk(stack.gateway.url, await stack.token('acme', ['AUDITOR']), '{ securityTokens { id } }')).toEqual({ securityTokens: [] });
+    } finally {
+      await stack.stop();
+    }
+  }, 120_000);
+});
