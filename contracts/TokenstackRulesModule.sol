@@ -5,10 +5,7 @@ import "@tokenysolutions/t-rex/contracts/compliance/modular/modules/AbstractModu
 import "@tokenysolutions/t-rex/contracts/compliance/modular/IModularCompliance.sol";
 import "@tokenysolutions/t-rex/contracts/token/IToken.sol";
 import "@tokenysolutions/t-rex/contracts/registry/interface/IIdentityRegistry.sol";
-
-interface IOwnableCompliance {
-    function owner() external view returns (address);
-}
+import "@openzeppelin/contracts/access/Ownable.sol";
 
 /// @title TokenstackRulesModule
 /// @notice tokenstack's issuer rules for ERC-3643 (T-REX) tokens, enforced on chain so that a transfer the
@@ -87,6 +84,17 @@ contract TokenstackRulesModule is AbstractModule {
 
     mapping(address => State) private _state;
 
+    /// A transfer being checked (a struct keeps the checks below the stack limit).
+    struct Transfer {
+        IToken token;
+        IIdentityRegistry registry;
+        address from; // zero: a mint
+        address to;
+        uint256 value;
+        address fromId;
+        address toId;
+    }
+
     event CountryPolicySet(address indexed compliance, CountryMode mode, uint16[] countries);
     event UsPersonBlockedUntilSet(address indexed compliance, uint64 until);
     event MaxBalanceSet(address indexed compliance, uint256 maxBalance);
@@ -98,7 +106,7 @@ contract TokenstackRulesModule is AbstractModule {
 
     modifier onlyComplianceOwner(address _compliance) {
         require(
-            msg.sender == _compliance || msg.sender == IOwnableCompliance(_compliance).owner(),
+            msg.sender == _compliance || msg.sender == Ownable(_compliance).owner(),
             "only compliance owner"
         );
         _;
@@ -115,7 +123,7 @@ contract TokenstackRulesModule is AbstractModule {
         for (uint256 i = 0; i < _countries.length; i++) {
             uint16 c = _countries[i];
             require(c <= 999, "country code not ISO 3166-1 numeric");
-            bits[c >> 8] |= 1 << (c & 0xff);
+            bits[c >> 8] |= uint256(1) << (c & 0xff);
         }
         State storage st = _state[_compliance];
         st.countries = bits;
@@ -246,7 +254,7 @@ contract TokenstackRulesModule is AbstractModule {
         uint16[] memory all = new uint16[](1000);
         uint256 n = 0;
         for (uint16 c = 0; c <= 999; c++) {
-            if (bits[c >> 8] & (1 << (c & 0xff)) != 0) all[n++] = c;
+            if (bits[c >> 8] & (uint256(1) << (c & 0xff)) != 0) all[n++] = c;
         }
         countries = new uint16[](n);
         for (uint256 i = 0; i < n; i++) countries[i] = all[i];
@@ -285,63 +293,23 @@ contract TokenstackRulesModule is AbstractModule {
     function failedRules(address _from, address _to, uint256 _value, address _compliance) public view returns (uint256 failed) {
         IToken token = IToken(IModularCompliance(_compliance).getTokenBound());
         if (address(token) == address(0)) return RULE_NO_TOKEN;
-        IIdentityRegistry registry = token.identityRegistry();
         State storage st = _state[_compliance];
-        Settings memory s = st.settings;
+        Transfer memory t = Transfer({
+            token: token,
+            registry: token.identityRegistry(),
+            from: _from,
+            to: _to,
+            value: _value,
+            fromId: address(0),
+            toId: address(0)
+        });
+        t.toId = _investorOf(st, t.registry, _to);
+        // A mint has no sender; two wallets of one investor share an identity.
+        if (_from != address(0)) t.fromId = _investorOf(st, t.registry, _from);
+        Investor memory toInv = st.investors[t.toId];
 
-        bool minting = _from == address(0);
-        address toId = _investorOf(st, registry, _to);
-        Investor memory toInv = st.investors[toId];
-        address fromId = minting ? address(0) : _investorOf(st, registry, _from);
-        bool sameInvestor = fromId == toId;
-
-        // Receiver's jurisdiction.
-        bool usBlock = block.timestamp < s.usPersonBlockedUntil;
-        if (s.countryMode != CountryMode.NONE || usBlock) {
-            uint16 country = registry.investorCountry(_to);
-            if (s.countryMode != CountryMode.NONE && _listed(st.countries, country) != (s.countryMode == CountryMode.ALLOW)) {
-                failed |= RULE_COUNTRY;
-            }
-            if (usBlock && (country == US || toInv.usPerson)) failed |= RULE_US_PERSON;
-        }
-
+        failed = _jurisdictionRules(st, t, toInv) | _holdingRules(st, t) | _holderCapRules(st, t, toInv) | _lockRule(st, t, toInv);
         if (toInv.liquidateOnly) failed |= RULE_LIQUIDATE_ONLY;
-
-        // Holdings per investor; moving between wallets of one investor changes none.
-        if (!sameInvestor) {
-            uint256 toAfter = _investorBalance(st, token, toId, _to) + _value;
-            if (st.maxBalance != 0 && toAfter > st.maxBalance) failed |= RULE_MAX_BALANCE;
-            if (toAfter < st.minHolding) failed |= RULE_MIN_HOLDING;
-            if (!minting) {
-                uint256 fromBalance = _investorBalance(st, token, fromId, _from);
-                if (fromBalance > _value && fromBalance - _value < st.minHolding) failed |= RULE_MIN_HOLDING;
-            }
-        }
-
-        // Holder caps: only a transfer that adds a holder can break them.
-        if (!sameInvestor && toInv.wallets == 0 && (s.maxHolders != 0 || s.maxNonAccreditedHolders != 0)) {
-            bool fromLeaves = false;
-            bool fromAccredited = false;
-            if (!minting && st.walletInvestor[_from] != address(0)) {
-                Investor memory fromInv = st.investors[fromId];
-                fromLeaves = fromInv.wallets == 1 && token.balanceOf(_from) <= _value;
-                fromAccredited = fromInv.accredited;
-            }
-            if (s.maxHolders != 0 && !fromLeaves && s.holders >= s.maxHolders) failed |= RULE_HOLDER_CAP;
-            if (
-                s.maxNonAccreditedHolders != 0 && !toInv.accredited && !(fromLeaves && !fromAccredited)
-                    && s.nonAccreditedHolders >= s.maxNonAccreditedHolders
-            ) failed |= RULE_NON_ACCREDITED_CAP;
-        }
-
-        // Sender's locks (Rule 144 lots, Reg CF resale restriction); mints have no sender.
-        if (!minting) {
-            uint256 locked = _locked(st.locks[_from], toInv.accredited);
-            if (locked != 0) {
-                uint256 bal = token.balanceOf(_from);
-                if (bal < _value || bal - _value < locked) failed |= RULE_LOCKED;
-            }
-        }
     }
 
     // ---------------------------------------------------------------- IModule
@@ -381,6 +349,66 @@ contract TokenstackRulesModule is AbstractModule {
 
     function name() external pure override returns (string memory) {
         return "TokenstackRulesModule";
+    }
+
+    // ---------------------------------------------------------------- checks
+
+    /// Receiver's country against the allow / block list; Reg S: no US person before usPersonBlockedUntil.
+    function _jurisdictionRules(State storage st, Transfer memory t, Investor memory toInv) private view returns (uint256 failed) {
+        Settings memory s = st.settings;
+        bool usBlock = block.timestamp < s.usPersonBlockedUntil;
+        if (s.countryMode == CountryMode.NONE && !usBlock) return 0;
+        uint16 country = t.registry.investorCountry(t.to);
+        if (s.countryMode != CountryMode.NONE && _listed(st.countries, country) != (s.countryMode == CountryMode.ALLOW)) {
+            failed |= RULE_COUNTRY;
+        }
+        if (usBlock && (country == US || toInv.usPerson)) failed |= RULE_US_PERSON;
+    }
+
+    /// Max balance of the receiving investor; min holding of both investors (0 or at least the minimum after).
+    /// Moving tokens between two wallets of one investor changes neither.
+    function _holdingRules(State storage st, Transfer memory t) private view returns (uint256 failed) {
+        if (t.fromId == t.toId) return 0;
+        uint256 maxBalance = st.maxBalance;
+        uint256 minHolding = st.minHolding;
+        if (maxBalance == 0 && minHolding == 0) return 0;
+        uint256 toAfter = _investorBalance(st, t.token, t.toId, t.to) + t.value;
+        if (maxBalance != 0 && toAfter > maxBalance) failed |= RULE_MAX_BALANCE;
+        if (toAfter < minHolding) failed |= RULE_MIN_HOLDING;
+        if (t.from != address(0) && minHolding != 0) {
+            uint256 fromBalance = _investorBalance(st, t.token, t.fromId, t.from);
+            if (fromBalance > t.value && fromBalance - t.value < minHolding) failed |= RULE_MIN_HOLDING;
+        }
+    }
+
+    /// Only a transfer to an investor that holds nothing can add a holder; it does not if the sending investor
+    /// leaves at the same time (its last wallet sends everything).
+    function _holderCapRules(State storage st, Transfer memory t, Investor memory toInv) private view returns (uint256 failed) {
+        Settings memory s = st.settings;
+        if (t.fromId == t.toId || toInv.wallets != 0) return 0;
+        if (s.maxHolders == 0 && s.maxNonAccreditedHolders == 0) return 0;
+        bool fromLeaves = false;
+        bool fromAccredited = false;
+        if (t.from != address(0) && st.walletInvestor[t.from] != address(0)) {
+            Investor memory fromInv = st.investors[t.fromId];
+            fromLeaves = fromInv.wallets == 1 && t.token.balanceOf(t.from) <= t.value;
+            fromAccredited = fromInv.accredited;
+        }
+        if (s.maxHolders != 0 && !fromLeaves && s.holders >= s.maxHolders) failed |= RULE_HOLDER_CAP;
+        if (
+            s.maxNonAccreditedHolders != 0 && !toInv.accredited && !(fromLeaves && !fromAccredited)
+                && s.nonAccreditedHolders >= s.maxNonAccreditedHolders
+        ) failed |= RULE_NON_ACCREDITED_CAP;
+    }
+
+    /// The sender must keep its locked amount; a lock marked accreditedMayReceive does not hold back a transfer
+    /// to an accredited investor.
+    function _lockRule(State storage st, Transfer memory t, Investor memory toInv) private view returns (uint256) {
+        if (t.from == address(0)) return 0;
+        uint256 locked = _locked(st.locks[t.from], toInv.accredited);
+        if (locked == 0) return 0;
+        uint256 bal = t.token.balanceOf(t.from);
+        return bal < t.value || bal - t.value < locked ? RULE_LOCKED : 0;
     }
 
     // ---------------------------------------------------------------- internals
@@ -457,7 +485,7 @@ contract TokenstackRulesModule is AbstractModule {
     }
 
     function _listed(uint256[4] storage bits, uint16 _country) private view returns (bool) {
-        return _country <= 999 && bits[_country >> 8] & (1 << (_country & 0xff)) != 0;
+        return _country <= 999 && bits[_country >> 8] & (uint256(1) << (_country & 0xff)) != 0;
     }
 
     function _u128(uint256 x) private pure returns (uint128) {

@@ -37,3 +37,19 @@ describe('configuration from the environment', () => {
     expect(loadConfig({ N: int('n', 3) }, {})).toEqual({ N: 3 });
   });
 });
+
+describe('the configuration reference', () => {
+  test('README documents every setting the gateway and each subgraph read', async () => {
+    const { readFileSync } = await import('node:fs');
+    const readme = readFileSync(fromRoot('README.md'), 'utf8');
+    const { subgraphSettings } = await import('../../subgraphs/kit/settings.js');
+    const { gatewaySettings } = await import('../../gateway/settings.js');
+    const { DEFINITIONS } = await import('../../scripts/stack.js');
+    const names = [
+      ...Object.keys(subgraphSettings(0)),
+      ...Object.keys(gatewaySettings),
+      ...Object.values(DEFINITIONS).flatMap((d) => Object.keys(d.settings ?? {})),
+    ];
+    expect(names.filter((n) => !readme.includes(`\`${n}\``))).toEqual([]);
+  });
+});

@@ -224,7 +224,8 @@ export interface ReplacedEvent {
   remaining: bigint;
   /** True when only the size shrank at the same price. Otherwise the order re-enters as a taker and a RESTED event (new priority) follows if anything is left. */
   priorityKept: boolean;
-  priority: number;
+  /** The kept priority, or null when it was lost (see the RESTED event that follows). */
+  priority: number | null;
 }
 
 export interface ExpiredEvent {

@@ -1,0 +1,68 @@
+import { badInput } from '../../kit/errors.js';
+import { parseAddress } from '../../kit/scalars.js';
+
+/** Validation of what callers send, shared by the GraphQL and the internal entry points. No I/O. */
+
+export const CASH = 'CASH';
+const UINT256_MAX = (1n << 256n) - 1n;
+
+/** A positive amount in base units that fits a uint256 (it must be transferable on chain). */
+export function parseAmount(v: unknown, field = 'amount'): bigint {
+  let n: bigint;
+  if (typeof v === 'bigint') n = v;
+  else if (typeof v === 'string' && /^-?\d{1,78}$/.test(v)) n = BigInt(v);
+  else throw badInput('INVALID_AMOUNT', `${field} must be an integer in base units as a decimal string`, { field });
+  if (n <= 0n) throw badInput('INVALID_AMOUNT', `${field} must be positive, got ${n}`, { field });
+  if (n > UINT256_MAX) throw badInput('INVALID_AMOUNT', `${field} exceeds uint256`, { field });
+  return n;
+}
+
+export function optionalAmount(v: unknown, field = 'amount'): bigint | undefined {
+  return v === undefined || v === null ? undefined : parseAmount(v, field);
+}
+
+/** "CASH" or a security token id from issuance. */
+export function parseAsset(v: unknown): string {
+  if (typeof v !== 'string' || !(v === CASH || /^tok_[0-9a-z]{26}$/.test(v))) {
+    throw badInput('INVALID_ASSET', `asset must be "CASH" or a security token id (tok_...), got ${JSON.stringify(v)?.slice(0, 60)}`);
+  }
+  return v;
+}
+
+export function parseAccountId(v: unknown, field = 'accountId'): string {
+  if (typeof v !== 'string' || !/^acc_[0-9a-z]{26}$/.test(v)) {
+    throw badInput('INVALID_ACCOUNT_ID', `${field} must be a custody account id (acc_...), got ${JSON.stringify(v)?.slice(0, 60)}`, { field });
+  }
+  return v;
+}
+
+export function parseId(v: unknown, prefix: string, field: string): string {
+  if (typeof v !== 'string' || !new RegExp(`^${prefix}_[0-9a-z]{26}$`).test(v)) {
+    throw badInput('INVALID_ID', `${field} must be an id starting with ${prefix}_, got ${JSON.stringify(v)?.slice(0, 60)}`, { field });
+  }
+  return v;
+}
+
+export function parseIdempotencyKey(v: unknown, field = 'idempotencyKey'): string {
+  if (typeof v !== 'string' || !/^[\x21-\x7e]{1,128}$/.test(v)) {
+    throw badInput('INVALID_IDEMPOTENCY_KEY', `${field} must be 1 to 128 printable characters`, { field });
+  }
+  return v;
+}
+
+/** A short free text (reasons, labels): trimmed, 1..max characters, no control characters. */
+export function parseText(v: unknown, field: string, max = 200): string {
+  const s = typeof v === 'string' ? v.trim() : '';
+  if (!s || s.length > max || /[\x00-\x1f\x7f]/.test(s)) {
+    throw badInput('INVALID_TEXT', `${field} must be 1 to ${max} printable characters`, { field });
+  }
+  return s;
+}
+
+/** An EVM address: malformed or with a wrong EIP-55 checksum is INPUT.INVALID_ADDRESS. Returned checksummed. */
+export function parseDestination(v: unknown, field = 'toAddress'): string {
+  if (typeof v !== 'string') throw badInput('INVALID_ADDRESS', `${field} must be an address string`, { field });
+  const a = parseAddress(v);
+  if (/^0x0{40}$/.test(a)) throw badInput('INVALID_ADDRESS', `${field} must not be the zero address`, { field });
+  return a;
+}
