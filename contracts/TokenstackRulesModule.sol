@@ -73,8 +73,8 @@ contract TokenstackRulesModule is AbstractModule {
 
     struct State {
         Settings settings;
-        uint256 maxBalance; // per investor, base units; 0: no maximum
-        uint256 minHolding; // per investor after any transfer (0 or at least this), base units
+        uint128 maxBalance; // per investor, base units; 0: no maximum
+        uint128 minHolding; // per investor after any transfer (0 or at least this), base units
         uint256 trackedSupply; // sum of the balances of attached wallets
         uint256[4] countries; // bitmap of ISO 3166-1 numeric codes 0..999
         mapping(address => Investor) investors; // identity => investor
@@ -139,13 +139,13 @@ contract TokenstackRulesModule is AbstractModule {
 
     /// @notice Maximum balance of one investor (all its wallets), base units; 0: no maximum.
     function setMaxBalance(address _compliance, uint256 _maxBalance) external onlyComplianceOwner(_compliance) {
-        _state[_compliance].maxBalance = _maxBalance;
+        _state[_compliance].maxBalance = _u128(_maxBalance);
         emit MaxBalanceSet(_compliance, _maxBalance);
     }
 
     /// @notice Minimum holding: after a transfer each party holds 0 or at least this; 0: none.
     function setMinHolding(address _compliance, uint256 _minHolding) external onlyComplianceOwner(_compliance) {
-        _state[_compliance].minHolding = _minHolding;
+        _state[_compliance].minHolding = _u128(_minHolding);
         emit MinHoldingSet(_compliance, _minHolding);
     }
 
@@ -225,7 +225,10 @@ contract TokenstackRulesModule is AbstractModule {
                 st.trackedSupply = _sub(st.trackedSupply, bal);
                 _detach(st, w, current);
             }
-            if (target != address(0)) _attach(st, w, target, bal);
+            if (target != address(0)) {
+                _attach(st, w, target, bal);
+                st.trackedSupply += bal;
+            }
         }
     }
 
@@ -323,18 +326,20 @@ contract TokenstackRulesModule is AbstractModule {
         if (_from == _to) return;
         State storage st = _state[msg.sender];
         IToken token = IToken(IModularCompliance(msg.sender).getTokenBound());
-        _debit(st, token, _from, _value);
-        _credit(st, token, _to, _value);
+        uint256 debited = _debit(st, token, _from, _value);
+        uint256 credited = _credit(st, token, _to, _value);
+        // Between two counted wallets the tracked supply does not change: no write.
+        if (credited != debited) st.trackedSupply = _sub(st.trackedSupply + credited, debited);
     }
 
     function moduleMintAction(address _to, uint256 _value) external override onlyComplianceCall {
         State storage st = _state[msg.sender];
-        _credit(st, IToken(IModularCompliance(msg.sender).getTokenBound()), _to, _value);
+        st.trackedSupply += _credit(st, IToken(IModularCompliance(msg.sender).getTokenBound()), _to, _value);
     }
 
     function moduleBurnAction(address _from, uint256 _value) external override onlyComplianceCall {
         State storage st = _state[msg.sender];
-        _debit(st, IToken(IModularCompliance(msg.sender).getTokenBound()), _from, _value);
+        st.trackedSupply = _sub(st.trackedSupply, _debit(st, IToken(IModularCompliance(msg.sender).getTokenBound()), _from, _value));
     }
 
     /// @notice True once the module accounts for every token in circulation (a new token, or syncHolders done).
@@ -413,34 +418,37 @@ contract TokenstackRulesModule is AbstractModule {
 
     // ---------------------------------------------------------------- internals
 
-    function _credit(State storage st, IToken token, address _wallet, uint256 _value) private {
+    /// Returns what the tracked supply gains (the caller writes it once).
+    function _credit(State storage st, IToken token, address _wallet, uint256 _value) private returns (uint256) {
         address id = st.walletInvestor[_wallet];
         if (id != address(0)) {
             Investor storage inv = st.investors[id];
             inv.balance = _u128(inv.balance + _value);
-            st.trackedSupply += _value;
-        } else {
-            // First tokens (or first seen): count the whole balance, which already includes _value.
-            _attach(st, _wallet, _identityOf(token.identityRegistry(), _wallet), token.balanceOf(_wallet));
+            return _value;
         }
+        // First tokens (or first seen): count the whole balance, which already includes _value.
+        uint256 bal = token.balanceOf(_wallet);
+        _attach(st, _wallet, _identityOf(token.identityRegistry(), _wallet), bal);
+        return bal;
     }
 
-    function _debit(State storage st, IToken token, address _wallet, uint256 _value) private {
+    /// Returns what the tracked supply loses (the caller writes it once).
+    function _debit(State storage st, IToken token, address _wallet, uint256 _value) private returns (uint256) {
         address id = st.walletInvestor[_wallet];
-        if (id == address(0)) return; // a balance the module never saw (see syncHolders)
+        if (id == address(0)) return 0; // a balance the module never saw (see syncHolders)
         Investor storage inv = st.investors[id];
         // Saturating: a bookkeeping gap must never make the token unusable.
         inv.balance = uint128(_sub(inv.balance, _value));
-        st.trackedSupply = _sub(st.trackedSupply, _value);
         if (token.balanceOf(_wallet) == 0) _detach(st, _wallet, id);
+        return _value;
     }
 
+    /// Counts `_wallet` under `_id` with `_balance`; the caller adds `_balance` to the tracked supply.
     function _attach(State storage st, address _wallet, address _id, uint256 _balance) private {
         if (_balance == 0) return;
         st.walletInvestor[_wallet] = _id;
         Investor storage inv = st.investors[_id];
         inv.balance = _u128(inv.balance + _balance);
-        st.trackedSupply += _balance;
         if (inv.wallets++ == 0) {
             st.settings.holders += 1;
             if (!inv.accredited) st.settings.nonAccreditedHolders += 1;

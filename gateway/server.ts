@@ -57,6 +57,7 @@ export async function startGateway(c: GatewayConfig): Promise<RunningGateway> {
     gateway,
     introspection: !production,
     includeStacktraceInErrorResponses: false,
+    stopOnTerminationSignals: false, // our entry points stop everything in order
     formatError: formatError(production),
   });
   await apollo.start();

@@ -16,7 +16,11 @@ const dataDir = values.ephemeral ? undefined : resolve(values['data-dir']!);
 const secrets = dataDir ? loadOrCreateDevSecrets(dataDir) : generateSecrets();
 
 console.log(`tokenstack: starting anvil, four subgraphs and the gateway (${dataDir ? `data in ${dataDir}` : 'ephemeral, in memory'})`);
-const stack = await startStack({ secrets, dataDir, logLevel: process.env.LOG_LEVEL ?? 'warn' });
+const stack = await startStack({ secrets, dataDir, logLevel: process.env.LOG_LEVEL ?? 'warn' }).catch((e: NodeJS.ErrnoException) => {
+  const why = e.code === 'EADDRINUSE' ? `a port is already in use (${e.message}); is another tokenstack running?` : e.message;
+  console.error(`tokenstack could not start: ${why}`);
+  process.exit(1);
+});
 
 const DEV_USERS: { label: string; org: string; roles: Role[] }[] = [
   { label: 'issuer agent (org issuer-co)', org: 'issuer-co', roles: ['ISSUER_AGENT'] },

@@ -119,6 +119,7 @@ export async function startSubgraph<C extends BaseContext>(def: SubgraphDefiniti
     schema,
     introspection: !production,
     includeStacktraceInErrorResponses: false,
+    stopOnTerminationSignals: false, // our entry points stop everything in order
     formatError: formatErrorFor(production, log),
     plugins: [ApolloServerPluginInlineTraceDisabled()], // no Apollo usage reporting: nothing leaves the machine
   });

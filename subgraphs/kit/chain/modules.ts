@@ -107,8 +107,8 @@ function u64(t: ChainTime, what: string): bigint {
   return s;
 }
 
-function u256(x: bigint, what: string): bigint {
-  if (typeof x !== 'bigint' || x < 0n || x >= 1n << 256n) throw new RangeError(`${what} must be a bigint in base units, 0 or more`);
+function u128(x: bigint, what: string): bigint {
+  if (typeof x !== 'bigint' || x < 0n || x > U128_MAX) throw new RangeError(`${what} must be a bigint in base units, 0..2^128-1`);
   return x;
 }
 
@@ -168,12 +168,12 @@ export async function setUsPersonBlockedUntil(ref: ComplianceRef, module: RulesM
 
 /** Maximum balance of one investor (all its wallets), base units; 0n: none. A % of supply is converted by the caller. */
 export async function setMaxBalance(ref: ComplianceRef, module: RulesModule, amount: bigint): Promise<TransactionReceipt> {
-  return ref.client.send(moduleFor(ref, module).setMaxBalance(compliance(ref), u256(amount, 'maxBalance')));
+  return ref.client.send(moduleFor(ref, module).setMaxBalance(compliance(ref), u128(amount, 'maxBalance')));
 }
 
 /** After a transfer each investor holds 0 or at least this, base units; 0n: none. */
 export async function setMinHolding(ref: ComplianceRef, module: RulesModule, amount: bigint): Promise<TransactionReceipt> {
-  return ref.client.send(moduleFor(ref, module).setMinHolding(compliance(ref), u256(amount, 'minHolding')));
+  return ref.client.send(moduleFor(ref, module).setMinHolding(compliance(ref), u128(amount, 'minHolding')));
 }
 
 /** Caps on investors holding the token (12(g): 2000 / 500 non-accredited; 3(c)(1): 100); 0: no cap. */
@@ -189,8 +189,7 @@ export async function setInvestorFlags(ref: ComplianceRef, module: RulesModule, 
 }
 
 function lockTuple(l: Lock): [bigint, bigint, boolean] {
-  if (typeof l.amount !== 'bigint' || l.amount < 0n || l.amount > U128_MAX) throw new RangeError('lock amount must be a bigint 0..2^128-1 (base units)');
-  return [l.amount, u64(l.until, 'lock until'), l.accreditedMayReceive ?? false];
+  return [u128(l.amount, 'lock amount'), u64(l.until, 'lock until'), l.accreditedMayReceive ?? false];
 }
 
 /** Replaces a wallet's locks (Rule 144 / Reg CF lots); [] unlocks it. At most MAX_LOCKS. */

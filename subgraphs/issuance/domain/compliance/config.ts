@@ -55,13 +55,23 @@ export interface ComplianceConfig {
     readonly category3EquityReportingIssuer: Period;
   };
   readonly section12g: {
-    /** Exchange Act 12(g)(1)(A): registration once held of record by 2,000 persons... */
-    readonly maxHolders: number;
-    /** ...or 500 persons who are not accredited investors. */
-    readonly maxNonAccreditedHolders: number;
+    /**
+     * Exchange Act 12(g)(1)(A): a class held of record by 2,000 or more
+     * persons... (with total assets over $10 million, which the engine does
+     * not check, to stay on the safe side) must be registered. These are the
+     * thresholds that trigger registration, so a token stays below them:
+     * at most 1,999 holders by default.
+     */
+    readonly holdersOfRecordThreshold: number;
+    /** ...or by 500 or more persons who are not accredited investors. */
+    readonly nonAccreditedHoldersThreshold: number;
   };
   readonly section3c1: {
-    /** Investment Company Act 3(c)(1): beneficially owned by not more than 100 persons... */
+    /**
+     * Investment Company Act 3(c)(1): beneficially owned by not more than
+     * 100 persons (a maximum, unlike 12(g)'s threshold)... Issuers wanting a
+     * margin of one, as some do with 99, set a lower figure or a policy cap.
+     */
     readonly maxHolders: number;
     /** ...or 250 for a qualifying venture capital fund (3(c)(1)(C)). */
     readonly maxHoldersQualifyingVentureCapitalFund: number;
@@ -119,7 +129,7 @@ export const defaultComplianceConfig: ComplianceConfig = deepFreeze({
     category3Equity: { months: 12 },
     category3EquityReportingIssuer: { months: 6 },
   },
-  section12g: { maxHolders: 2_000, maxNonAccreditedHolders: 500 },
+  section12g: { holdersOfRecordThreshold: 2_000, nonAccreditedHoldersThreshold: 500 },
   section3c1: { maxHolders: 100, maxHoldersQualifyingVentureCapitalFund: 250 },
   rule506b: { maxNonAccreditedPurchasers: 35 },
   kyc: { validity: { months: 12 } },
@@ -168,6 +178,8 @@ function validateConfig(c: ComplianceConfig): void {
       } else checkPeriod(value as Period, field);
     }
   }
+  check(c.section12g.holdersOfRecordThreshold >= 1, 'config.section12g.holdersOfRecordThreshold', 'must be at least 1');
+  check(c.section12g.nonAccreditedHoldersThreshold >= 1, 'config.section12g.nonAccreditedHoldersThreshold', 'must be at least 1');
   c.sanctionedCountries.forEach((code, i) =>
     check(isCountryCode(code), `config.sanctionedCountries[${i}]`, `"${code}" is not an ISO 3166-1 alpha-2 code`));
 }

@@ -1,0 +1,200 @@
+import type { Db, Queryable } from '../kit/db/types.js';
+import type { Logger } from '../kit/log.js';
+import { PendingEvents } from './events.js';
+import { consumeIn, releaseIn } from './ledger.js';
+import { assetById } from './store-ledger.js';
+import * as store from './store-withdrawals.js';
+import type { WithdrawalRow } from './store-withdrawals.js';
+import { CUSTODY_SERVICE } from './withdrawals.js';
+
+/**
+ * Sends approved withdrawals on chain through a TransferSender, so that the
+ * state machine is the same against a test double and a real node.
+ *
+ *   APPROVED --sign (stored before sending)--> BROADCASTING --confirmed--> COMPLETED (reservation consumed)
+ *   BROADCASTING --reverted / dropped / refused--> APPROVED (sign again later) or FAILED (reservation released)
+ *
+ * The signed transaction is committed before it is sent, so a restart at any
+ * point re-sends the same transaction (same hash, same nonce) or learns its
+ * outcome; a second transfer is signed only once the previous one is known
+ * dead. Never half-done: the books move only when the chain says so.
+ */
+export interface TransferRequest { withdrawalId: string; from: string; token: string; to: string; amount: bigint }
+export interface SignedTransfer { txHash: string; rawTx: string }
+
+/**
+ * confirmed / reverted: mined with that status (enough confirmations);
+ * pending: the node holds it, not yet final; unknown: the node does not know it
+ * and its nonce is still free (send it again); dropped: its nonce was used by
+ * another transaction, so this one can never be mined.
+ */
+export type TransferOutcome = 'confirmed' | 'reverted' | 'pending' | 'unknown' | 'dropped';
+
+export interface TransferSender {
+  /** Signs, without sending, a token transfer from a custody wallet. */
+  sign(t: TransferRequest): Promise<SignedTransfer>;
+  /** Sends a signed transaction; sending the same one twice is harmless. Throws TransferError. */
+  broadcast(t: SignedTransfer): Promise<void>;
+  outcome(t: SignedTransfer): Promise<TransferOutcome>;
+}
+
+export class TransferError extends Error {
+  override readonly name = 'TransferError';
+  /** True when the node could not be reached (try the same transaction again); false when it refused it. */
+  constructor(message: string, readonly retryable: boolean) {
+    super(message);
+  }
+}
+
+export interface BroadcastSettings {
+  maxAttempts: number;
+  retryMs: number;
+  rebroadcastMs: number;
+  /** How soon to look again at a transfer in flight. */
+  pollMs: number;
+}
+
+export interface BroadcastDeps { db: Db; now(): Date; sender: TransferSender; settings: BroadcastSettings; log?: Logger }
+
+export type BroadcastStep = 'signed' | 'sent' | 'pending' | 'completed' | 'retry' | 'failed';
+
+const later = (now: Date, ms: number) => new Date(now.getTime() + ms);
+const message = (e: unknown) => (e instanceof Error ? e.message : String(e)).slice(0, 500);
+const signedOf = (w: WithdrawalRow): SignedTransfer => ({ txHash: w.tx_hash!, rawTx: w.raw_tx! });
+
+/** A dead attempt: sign again after a pause, or give up and free the funds. */
+async function attemptFailed(q: Queryable, d: BroadcastDeps, w: WithdrawalRow, why: string, events: PendingEvents): Promise<BroadcastStep> {
+  const now = d.now();
+  if (w.attempts < d.settings.maxAttempts) {
+    await store.setWithdrawal(q, w.id, { status: 'APPROVED', raw_tx: null, tx_hash: null, submitted_at: null, last_error: why, next_attempt_at: later(now, d.settings.retryMs) });
+    events.add('withdrawal.retry_scheduled', w.id, { withdrawalId: w.id, attempts: w.attempts, error: why });
+    return 'retry';
+  }
+  await releaseIn(q, CUSTODY_SERVICE, { ref: { reservationId: w.reservation_id } }, events);
+  await store.setWithdrawal(q, w.id, { status: 'FAILED', last_error: why, next_attempt_at: null });
+  events.add('withdrawal.failed', w.id, { withdrawalId: w.id, accountId: w.account_id, asset: w.asset, amount: w.amount, attempts: w.attempts, error: why });
+  return 'failed';
+}
+
+/** One step of work on the next due withdrawal; null when none is due. */
+export async function broadcastOnce(d: BroadcastDeps): Promise<{ withdrawalId: string; step: BroadcastStep } | null> {
+  const now = d.now();
+  const claimed = await d.db.tx(async (q) => {
+    const w = await store.claimNextBroadcast(q, now);
+    if (!w) return null;
+    const events = new PendingEvents();
+    let step: BroadcastStep;
+    let toSend: SignedTransfer | null = null;
+    if (w.status === 'APPROVED') {
+      const asset = await assetById(q, w.asset);
+      const from = await store.walletOfAccount(q, w.account_id);
+      const attempt = { ...w, attempts: w.attempts + 1 };
+      if (!asset?.contract_address || !from) {
+        step = await attemptFailed(q, d, { ...attempt, attempts: d.settings.maxAttempts }, `cannot build the transfer: ${!from ? 'no wallet' : 'no contract address'}`, events);
+      } else {
+        let signed: SignedTransfer | undefined;
+        try {
+          signed = await d.sender.sign({ withdrawalId: w.id, from, token: asset.contract_address, to: w.to_address, amount: BigInt(w.amount) });
+        } catch (e) {
+          // Nothing was sent. An unreachable node does not use up an attempt; anything else does.
+          if (e instanceof TransferError && e.retryable) {
+            await store.setWithdrawal(q, w.id, { last_error: `signing failed: ${message(e)}`, next_attempt_at: later(now, d.settings.retryMs) });
+            step = 'pending';
+          } else {
+            await store.setWithdrawal(q, w.id, { attempts: attempt.attempts });
+            step = await attemptFailed(q, d, attempt, `signing failed: ${message(e)}`, events);
+          }
+        }
+        if (signed) {
+          await store.setWithdrawal(q, w.id, { status: 'BROADCASTING', attempts: attempt.attempts, raw_tx: signed.rawTx, tx_hash: signed.txHash, submitted_at: null, next_attempt_at: now, last_error: null });
+          events.add('withdrawal.signed', w.id, { withdrawalId: w.id, txHash: signed.txHash, attempt: attempt.attempts });
+          toSend = signed;
+          step = 'signed';
+        }
+      }
+    } else {
+      const signed = signedOf(w);
+      let outcome: TransferOutcome | Error;
+      try {
+        outcome = await d.sender.outcome(signed);
+      } catch (e) {
+        outcome = e as Error; // node unreachable: ask again later, nothing is decided without an answer
+      }
+      if (outcome instanceof Error) {
+        await store.setWithdrawal(q, w.id, { last_error: `outcome unknown: ${message(outcome)}`, next_attempt_at: later(now, d.settings.retryMs) });
+        step = 'pending';
+      } else if (outcome === 'confirmed') {
+        await consumeIn(q, CUSTODY_SERVICE, { ref: { reservationId: w.reservation_id }, amount: BigInt(w.amount), idempotencyKey: `withdrawal-complete:${w.id}` }, events);
+        await store.setWithdrawal(q, w.id, { status: 'COMPLETED', next_attempt_at: null, last_error: null });
+        events.add('withdrawal.completed', w.id, { withdrawalId: w.id, accountId: w.account_id, asset: w.asset, amount: w.amount, toAddress: w.to_address, txHash: w.tx_hash });
+        step = 'completed';
+      } else if (outcome === 'reverted' || outcome === 'dropped') {
+        step = await attemptFailed(q, d, w, `transfer ${w.tx_hash} ${outcome}`, events);
+      } else if (outcome === 'unknown' && (!w.submitted_at || now.getTime() - w.submitted_at.getTime() >= d.settings.rebroadcastMs)) {
+        toSend = signed;
+        step = 'signed';
+      } else {
+        await store.setWithdrawal(q, w.id, { next_attempt_at: later(now, d.settings.pollMs) });
+        step = 'pending';
+      }
+    }
+    await events.appendTo(q);
+    return { w, step: step!, toSend };
+  });
+  if (!claimed) return null;
+  if (!claimed.toSend) return { withdrawalId: claimed.w.id, step: claimed.step };
+  return { withdrawalId: claimed.w.id, step: await send(d, claimed.w.id, claimed.toSend) };
+}
+
+/** Sends outside any transaction; the result is recorded only if the withdrawal still waits on this very transaction. */
+async function send(d: BroadcastDeps, id: string, signed: SignedTransfer): Promise<BroadcastStep> {
+  let error: TransferError | Error | undefined;
+  try {
+    await d.sender.broadcast(signed);
+  } catch (e) {
+    error = e as Error;
+  }
+  return d.db.tx(async (q) => {
+    const w = await store.withdrawalById(q, id, { forUpdate: true });
+    if (!w || w.status !== 'BROADCASTING' || w.tx_hash !== signed.txHash) return 'pending';
+    const now = d.now();
+    if (!error) {
+      await store.setWithdrawal(q, id, { submitted_at: now, next_attempt_at: later(now, d.settings.pollMs) });
+      return 'sent';
+    }
+    if (error instanceof TransferError && !error.retryable) {
+      // Refused by the node: this transaction is not in flight anywhere we sent it.
+      const events = new PendingEvents();
+      const step = await attemptFailed(q, d, w, `node refused ${signed.txHash}: ${message(error)}`, events);
+      await events.appendTo(q);
+      return step;
+    }
+    // Unreachable node: the same signed transaction goes again later.
+    d.log?.warn({ withdrawalId: id, err: message(error) }, 'withdrawal broadcast failed; will retry');
+    await store.setWithdrawal(q, id, { last_error: message(error), next_attempt_at: later(now, d.settings.retryMs) });
+    return 'pending';
+  });
+}
+
+/** Works through due withdrawals until none is left, then waits; returns the stopper. */
+export function startBroadcaster(d: BroadcastDeps, intervalMs: number): () => Promise<void> {
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<void> = Promise.resolve();
+  const tick = () => {
+    running = (async () => {
+      try {
+        while (!stopped && (await broadcastOnce(d))) { /* next one at once */ }
+      } catch (e) {
+        d.log?.error({ err: message(e) }, 'withdrawal broadcaster step failed');
+      }
+      if (!stopped) timer = setTimeout(tick, intervalMs);
+    })();
+  };
+  tick();
+  return async () => {
+    stopped = true;
+    clearTimeout(timer);
+    await running;
+  };
+}

@@ -1,0 +1,73 @@
+import { Interface, Transaction, Wallet, type JsonRpcProvider } from 'ethers';
+import { toChainError } from '../kit/chain/errors.js';
+import { TransferError, type SignedTransfer, type TransferOutcome, type TransferSender } from './broadcaster.js';
+
+const ERC20 = new Interface(['function transfer(address to, uint256 value) returns (bool)']);
+
+export interface ChainSenderOptions {
+  provider: JsonRpcProvider;
+  chainId: number;
+  /** The wallet's private key, unsealed for this one signature (never logged, never returned). */
+  keyOf(address: string): Promise<string>;
+  gasLimit: number;
+  confirmations: number;
+}
+
+function toTransferError(e: unknown): TransferError {
+  if (e instanceof TransferError) return e;
+  const c = toChainError(e);
+  const retryable = !!c && (c.code === 'CHAIN_UNAVAILABLE' || c.code === 'CHAIN_TIMEOUT');
+  return new TransferError((c ?? (e as Error)).message ?? String(e), retryable);
+}
+
+/**
+ * ERC-20 transfers signed by the custody wallet itself (it pays the gas, so
+ * it needs native currency). Fixed gas limit: a transfer that would revert is
+ * mined and seen to revert instead of failing an estimate forever.
+ */
+export function chainTransferSender(o: ChainSenderOptions): TransferSender {
+  return {
+    async sign(t) {
+      const wallet = new Wallet(await o.keyOf(t.from));
+      if (wallet.address !== t.from) throw new TransferError(`the key on file does not belong to ${t.from}`, false);
+      try {
+        const [nonce, fee] = await Promise.all([o.provider.getTransactionCount(t.from, 'pending'), o.provider.getFeeData()]);
+        const raw = await wallet.signTransaction({
+          type: 2, chainId: o.chainId, nonce, to: t.token, value: 0n, gasLimit: BigInt(o.gasLimit),
+          data: ERC20.encodeFunctionData('transfer', [t.to, t.amount]),
+          maxFeePerGas: fee.maxFeePerGas, maxPriorityFeePerGas: fee.maxPriorityFeePerGas,
+        });
+        return { rawTx: raw, txHash: Transaction.from(raw).hash! };
+      } catch (e) {
+        throw toTransferError(e);
+      }
+    },
+
+    async broadcast(s: SignedTransfer) {
+      try {
+        await o.provider.broadcastTransaction(s.rawTx);
+      } catch (e) {
+        // The node has it already, or its nonce is spent (by it or another): outcome() tells which.
+        if (/already known|known transaction|nonce too low|nonce has already been used/i.test(String((e as Error)?.message))) return;
+        throw toTransferError(e);
+      }
+    },
+
+    async outcome(s: SignedTransfer): Promise<TransferOutcome> {
+      const tx = Transaction.from(s.rawTx);
+      try {
+        // The nonce is read before the receipt: a transaction mined in between is then found by the receipt lookup, never taken for dropped.
+        const used = await o.provider.getTransactionCount(tx.from!, 'latest');
+        const receipt = await o.provider.getTransactionReceipt(s.txHash);
+        if (receipt) {
+          if ((await receipt.confirmations()) < o.confirmations) return 'pending';
+          return receipt.status === 1 ? 'confirmed' : 'reverted';
+        }
+        if (used > tx.nonce) return 'dropped';
+        return (await o.provider.getTransaction(s.txHash)) ? 'pending' : 'unknown';
+      } catch (e) {
+        throw toTransferError(e);
+      }
+    },
+  };
+}

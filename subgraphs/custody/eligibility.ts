@@ -1,0 +1,68 @@
+import type { Refusal } from './domain/policy.js';
+
+/**
+ * Whether issuance allows a security token to move from a custody wallet to
+ * an outside address (KYC of the receiver, lock-ups, holder caps...). Asked
+ * before a security-token withdrawal is accepted; fails closed.
+ */
+export interface EligibilityQuery {
+  tokenId: string;
+  fromInvestorId: string;
+  fromAccountId: string;
+  fromAddress: string;
+  toAddress: string;
+  amount: bigint;
+}
+
+export interface EligibilityAnswer {
+  eligible: boolean;
+  /** Every failed rule when not eligible. */
+  reasons: Refusal[];
+}
+
+export interface TransferEligibility {
+  check(q: EligibilityQuery): Promise<EligibilityAnswer>;
+}
+
+interface IssuanceAnswer {
+  eligible?: unknown;
+  results?: { code?: unknown; message?: unknown; passed?: unknown }[];
+}
+
+/**
+ * Asks issuance over internal RPC: POST /internal/rpc/transferEligibility with
+ * { tokenId, fromInvestorId, fromAddress, toAddress, amount, purpose: "WITHDRAWAL" }
+ * expecting { eligible: boolean, results: [{ code, message, passed }] }.
+ *
+ * TODO(issuance): issuance does not serve transferEligibility yet; until it
+ * does, every security-token withdrawal is refused with
+ * CUSTODY.ELIGIBILITY_UNAVAILABLE (fail closed), as it is whenever issuance
+ * cannot answer or answers something unreadable.
+ */
+export function issuanceEligibility(issuance: { call<T>(method: string, body: Record<string, unknown>): Promise<T> }): TransferEligibility {
+  return {
+    async check(q) {
+      let a: IssuanceAnswer;
+      try {
+        a = await issuance.call<IssuanceAnswer>('transferEligibility', {
+          tokenId: q.tokenId, fromInvestorId: q.fromInvestorId, fromAddress: q.fromAddress, toAddress: q.toAddress,
+          amount: q.amount.toString(), purpose: 'WITHDRAWAL',
+        });
+      } catch (e) {
+        return unavailable(`issuance could not answer: ${(e as Error).message}`);
+      }
+      if (!a || typeof a.eligible !== 'boolean') return unavailable('issuance gave no eligibility verdict');
+      if (a.eligible) return { eligible: true, reasons: [] };
+      const failed = (a.results ?? []).filter((r) => r && r.passed === false).map((r) => ({
+        code: typeof r.code === 'string' ? r.code : 'CUSTODY.TRANSFER_NOT_ELIGIBLE',
+        message: typeof r.message === 'string' ? r.message : 'refused by issuance',
+      }));
+      return { eligible: false, reasons: failed.length ? failed : [{ code: 'CUSTODY.TRANSFER_NOT_ELIGIBLE', message: 'issuance refuses this transfer' }] };
+    },
+  };
+}
+
+const unavailable = (message: string): EligibilityAnswer => ({
+  eligible: false,
+  reasons: [{ code: 'CUSTODY.ELIGIBILITY_UNAVAILABLE', message: `${message}; security-token withdrawals are refused until issuance can confirm eligibility` }],
+});

@@ -1,0 +1,29 @@
+import type { Caller } from '../kit/auth.js';
+import type { Db } from '../kit/db/types.js';
+import { appError, forbidden } from '../kit/errors.js';
+import type { WithdrawalPolicy } from './domain/policy.js';
+import type { TransferEligibility } from './eligibility.js';
+
+/** What the custody services need, built once per process (tests build their own). */
+export interface CustodyEnv {
+  db: Db;
+  /** The service clock: delays and velocity windows are measured on it. */
+  now(): Date;
+  /** The configured policy for organisations that have not approved their own. */
+  defaults: WithdrawalPolicy;
+  eligibility: TransferEligibility;
+}
+
+/** Approvals and policy work are for people holding the CUSTODIAN role, never for services. */
+export function requireCustodian(caller: Caller): void {
+  if (caller.kind !== 'user' || !caller.roles.includes('CUSTODIAN')) throw forbidden('requires the CUSTODIAN role');
+}
+
+export const unknownAccount = (accountId: string) =>
+  appError('CUSTODY.UNKNOWN_ACCOUNT', `custody account ${accountId} does not exist`, { details: { accountId } });
+
+export const unknownAsset = (asset: string) =>
+  appError('CUSTODY.UNKNOWN_ASSET', `custody holds no asset ${asset}`, { details: { asset } });
+
+export const invalidState = (kind: string, id: string, status: string, expected: string) =>
+  appError('CUSTODY.INVALID_STATE', `${kind} ${id} is ${status}; this needs ${expected}`, { details: { id, status } });

@@ -1,0 +1,57 @@
+import { requireService } from '../kit/auth.js';
+import { badInput } from '../kit/errors.js';
+import type { InternalHandler } from '../kit/internal.js';
+import type { Db } from '../kit/db/types.js';
+import { parseAccountId, parseAmount, parseAsset, parseId, parseIdempotencyKey, optionalAmount, parseText } from './domain/inputs.js';
+import { parseAddress } from '../kit/scalars.js';
+import { ledger, type ReservationRef } from './ledger.js';
+
+/**
+ * Custody's internal operations (service credential only, not in the public
+ * schema): POST /internal/rpc/<name> with a JSON body; amounts are decimal
+ * strings. Idempotency keys are scoped to the calling service.
+ */
+function reservationRef(b: Record<string, unknown>): ReservationRef {
+  const hasId = b.reservationId !== undefined && b.reservationId !== null;
+  const hasKey = b.reservationKey !== undefined && b.reservationKey !== null;
+  if (hasId === hasKey) throw badInput('INVALID_RESERVATION_REF', 'give exactly one of reservationId or reservationKey (the idempotencyKey the reservation was made with)');
+  return hasId ? { reservationId: parseId(b.reservationId, 'rsv', 'reservationId') } : { reservationKey: parseIdempotencyKey(b.reservationKey, 'reservationKey') };
+}
+
+const move = (b: Record<string, unknown>) => ({
+  accountId: parseAccountId(b.accountId),
+  asset: parseAsset(b.asset),
+  amount: parseAmount(b.amount),
+  idempotencyKey: parseIdempotencyKey(b.idempotencyKey),
+  reason: parseText(b.reason, 'reason'),
+});
+
+export function custodyInternal(db: Db): Record<string, InternalHandler> {
+  const guarded = (h: InternalHandler): InternalHandler => async (body, caller) => {
+    requireService(caller); // the route checks it too; a handler called directly must not skip it
+    return h(body, caller);
+  };
+  return Object.fromEntries(Object.entries({
+    /** { accountId, asset, amount, idempotencyKey, reason } -> { reservation, balance } */
+    reserve: (b, c) => ledger.reserve(db, c.subject, move(b)),
+    /** { reservationId | reservationKey, amount?, idempotencyKey? } -> { operationId, balance, reservation } */
+    release: (b, c) => ledger.release(db, c.subject, {
+      ref: reservationRef(b),
+      amount: optionalAmount(b.amount),
+      idempotencyKey: b.idempotencyKey === undefined || b.idempotencyKey === null ? undefined : parseIdempotencyKey(b.idempotencyKey),
+    }),
+    /** { reservationId | reservationKey, amount, idempotencyKey } -> { operationId, balance, reservation } */
+    consume: (b, c) => ledger.consume(db, c.subject, { ref: reservationRef(b), amount: parseAmount(b.amount), idempotencyKey: parseIdempotencyKey(b.idempotencyKey) }),
+    /** { accountId, asset, amount, idempotencyKey, reason } -> { operationId, balance } */
+    credit: (b, c) => ledger.credit(db, c.subject, move(b)),
+    /** { accountId, asset, amount, idempotencyKey, reason } -> { operationId, balance } (free funds only) */
+    debit: (b, c) => ledger.debit(db, c.subject, move(b)),
+    /** { accountId, asset } -> { accountId, asset, total, reserved, available } */
+    balance: (b) => ledger.balance(db, parseAccountId(b.accountId), parseAsset(b.asset)),
+    /** { reservationId | reservationKey } -> reservation */
+    reservation: (b, c) => ledger.reservation(db, c.subject, reservationRef(b)),
+    /** { asset, contractAddress? } -> { asset, contractAddress } */
+    registerAsset: (b) => ledger.registerAsset(db, parseAsset(b.asset),
+      b.contractAddress === undefined || b.contractAddress === null ? null : parseAddress(String(b.contractAddress))),
+  } satisfies Record<string, InternalHandler>).map(([k, h]) => [k, guarded(h)]));
+}

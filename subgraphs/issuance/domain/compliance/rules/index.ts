@@ -1,0 +1,27 @@
+/** Every rule, in the order of RULE_CODES (a test holds the two together). */
+import type { Rule } from '../rule.js';
+import { countryPolicyRules, sanctionRules } from './countries.js';
+import { policyHolderCapRules, regulatoryHolderCapRules } from './holder-caps.js';
+import { holdingRules } from './holdings.js';
+import { identityRules } from './identity.js';
+import { investmentLimitRules } from './investment-limits.js';
+import { issuerControlRules } from './issuer-controls.js';
+import { regCfResaleRestriction } from './reg-cf-resale.js';
+import { regDRules } from './reg-d.js';
+import { regSDistributionCompliancePeriod } from './reg-s.js';
+import { rule144HoldingPeriod } from './rule-144.js';
+
+export const RULES: readonly Rule[] = [
+  ...identityRules,
+  ...sanctionRules,
+  ...regDRules,
+  rule144HoldingPeriod,
+  regCfResaleRestriction,
+  ...investmentLimitRules,
+  regSDistributionCompliancePeriod,
+  ...regulatoryHolderCapRules,
+  ...countryPolicyRules,
+  ...holdingRules,
+  ...policyHolderCapRules,
+  ...issuerControlRules,
+];
