@@ -217,7 +217,12 @@ contract TokenstackRulesModule is AbstractModule {
             address w = _wallets[i];
             uint256 bal = token.balanceOf(w);
             address current = st.walletInvestor[w];
-            address target = bal == 0 ? address(0) : _identityOf(registry, w);
+            address target = address(0);
+            if (bal != 0) {
+                // A wallet the registry forgot (deleteIdentity) stays with the investor it was counted under.
+                target = address(registry.identity(w));
+                if (target == address(0)) target = current != address(0) ? current : w;
+            }
             if (current == target) continue;
             if (current != address(0)) {
                 Investor storage inv = st.investors[current];

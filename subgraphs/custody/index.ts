@@ -1,14 +1,61 @@
-import { hexKey } from '../kit/config.js';
-import type { SubgraphDefinition } from '../kit/subgraph.js';
+import { Wallet } from 'ethers';
+import { createChainClient } from '../kit/chain/client.js';
+import type { SubgraphDefinition, SubgraphRuntime } from '../kit/subgraph.js';
+import { startBroadcaster } from './broadcaster.js';
+import { chainTransferSender } from './chain-sender.js';
+import { issuanceEligibility } from './eligibility.js';
+import type { CustodyEnv } from './env.js';
+import { custodyInternal } from './internal.js';
+import { unseal } from './keys.js';
 import { createLoaders } from './loaders.js';
 import { resolvers, type CustodyContext } from './resolvers.js';
+import { custodySettings, defaultPolicyOf, type CustodyConfig } from './settings.js';
+import { sealedKeyOf } from './store-withdrawals.js';
+
+const configOf = (rt: SubgraphRuntime) => rt.config as unknown as CustodyConfig & { CHAIN_RPC_URL: string };
+
+// One env per running subgraph (its clock, defaults and issuance client), shared by every request.
+const envs = new WeakMap<SubgraphRuntime, CustodyEnv>();
+function envOf(rt: SubgraphRuntime): CustodyEnv {
+  let env = envs.get(rt);
+  if (!env) {
+    env = { db: rt.db, now: () => new Date(), defaults: defaultPolicyOf(configOf(rt)), eligibility: issuanceEligibility(rt.peer('issuance')) };
+    envs.set(rt, env);
+  }
+  return env;
+}
 
 export const custody: SubgraphDefinition<CustodyContext> = {
   name: 'custody',
   defaultPort: 4004,
-  settings: {
-    CUSTODY_KEK: hexKey('key-encryption key for wallet keys at rest, 32 bytes as 0x-hex (keep it in a secrets manager)'),
-  },
+  settings: custodySettings,
   resolvers,
-  context: (base, rt) => ({ ...base, loaders: createLoaders(base.db), kek: rt.config.CUSTODY_KEK as string }),
+  context: (base, rt) => ({ ...base, loaders: createLoaders(base.db), kek: configOf(rt).CUSTODY_KEK, env: envOf(rt) }),
+  internal: (rt) => custodyInternal(rt.db),
+  async start(rt) {
+    const c = configOf(rt);
+    if (!c.CUSTODY_BROADCAST_ENABLED) return async () => undefined;
+    // The client's signer is a throwaway: each custody wallet signs its own withdrawals.
+    const client = await createChainClient({ rpcUrl: c.CHAIN_RPC_URL, privateKey: Wallet.createRandom().privateKey });
+    const sender = chainTransferSender({
+      provider: client.provider,
+      chainId: client.chainId,
+      gasLimit: c.CUSTODY_TRANSFER_GAS_LIMIT,
+      confirmations: c.CUSTODY_WITHDRAWAL_CONFIRMATIONS,
+      async keyOf(address) {
+        const sealed = await sealedKeyOf(rt.db, address);
+        if (!sealed) throw new Error(`no custody wallet ${address}`);
+        return unseal(c.CUSTODY_KEK, sealed.encrypted_key, sealed.address);
+      },
+    });
+    const stop = startBroadcaster({
+      db: rt.db, now: () => new Date(), sender, log: rt.log,
+      settings: { maxAttempts: c.CUSTODY_BROADCAST_MAX_ATTEMPTS, retryMs: c.CUSTODY_BROADCAST_RETRY_MS, rebroadcastMs: c.CUSTODY_BROADCAST_REBROADCAST_MS, pollMs: c.CUSTODY_BROADCAST_INTERVAL_MS },
+    }, c.CUSTODY_BROADCAST_INTERVAL_MS);
+    rt.log.info('withdrawal broadcaster started');
+    return async () => {
+      await stop();
+      await client.close();
+    };
+  },
 };

@@ -1,9 +1,18 @@
 import type { Queryable } from '../kit/db/types.js';
 import { groupedLoader, keyedLoader } from '../kit/loaders.js';
 import { accountsByIds, accountsByInvestors } from './store.js';
+import { balancesOfAccounts } from './store-ledger.js';
+import { policyApprovals } from './store-policies.js';
+import { destinationsOfAccounts, withdrawalApprovals, withdrawalsByIds, withdrawalsOfAccounts } from './store-withdrawals.js';
 
 export const createLoaders = (q: Queryable) => ({
   account: keyedLoader((ids) => accountsByIds(q, ids), (r) => r.id),
   accountsOfInvestor: groupedLoader((ids) => accountsByInvestors(q, ids), (r) => r.investor_id),
+  balancesOfAccount: groupedLoader((ids) => balancesOfAccounts(q, ids), (r) => r.account_id),
+  withdrawal: keyedLoader((ids) => withdrawalsByIds(q, ids), (r) => r.id),
+  withdrawalsOfAccount: groupedLoader((ids) => withdrawalsOfAccounts(q, ids), (r) => r.account_id),
+  withdrawalApprovals: groupedLoader((ids) => withdrawalApprovals(q, ids), (r) => r.withdrawal_id),
+  destinationsOfAccount: groupedLoader((ids) => destinationsOfAccounts(q, ids), (r) => r.account_id),
+  policyChangeApprovals: groupedLoader((ids) => policyApprovals(q, ids), (r) => r.change_id),
 });
 export type CustodyLoaders = ReturnType<typeof createLoaders>;

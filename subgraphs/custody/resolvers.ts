@@ -1,10 +1,14 @@
 import { canSee } from '../kit/auth.js';
 import type { BaseContext_ } from '../kit/subgraph.js';
+import type { CustodyEnv } from './env.js';
 import type { CustodyLoaders } from './loaders.js';
+import { effectivePolicy } from './policies.js';
+import { withdrawalResolvers } from './resolvers-withdrawals.js';
 import * as service from './service.js';
 import { accountsOfOrg, type AccountRow } from './store.js';
+import type { BalanceRow } from './store-ledger.js';
 
-export interface CustodyContext extends BaseContext_ { loaders: CustodyLoaders; kek: string }
+export interface CustodyContext extends BaseContext_ { loaders: CustodyLoaders; kek: string; env: CustodyEnv }
 
 const visible = (ctx: CustodyContext, r: AccountRow | null) =>
   r && canSee(ctx.caller, { org: r.org, investorId: r.investor_id }) ? r : null;
@@ -13,22 +17,35 @@ export const resolvers = {
   Query: {
     custodyAccounts: async (_: unknown, __: unknown, ctx: CustodyContext) => (await accountsOfOrg(ctx.db, ctx.caller.org)).filter((r) => visible(ctx, r)),
     custodyAccount: async (_: unknown, a: { id: string }, ctx: CustodyContext) => visible(ctx, await ctx.loaders.account.load(a.id)),
+    ...withdrawalResolvers.Query,
   },
   Mutation: {
     openCustodyAccount: async (_: unknown, a: { input: service.OpenAccountInput }, ctx: CustodyContext) => {
       const row = await service.openCustodyAccount(ctx.db, ctx.kek, ctx.caller, a.input);
       return ctx.loaders.account.load(row.id);
     },
+    ...withdrawalResolvers.Mutation,
   },
   CustodyAccount: {
     __resolveReference: async (ref: { id: string }, ctx: CustodyContext) => visible(ctx, await ctx.loaders.account.load(ref.id)),
     investor: (r: AccountRow) => ({ id: r.investor_id }),
     walletAddress: (r: AccountRow) => r.wallet_address,
     createdAt: (r: AccountRow) => r.created_at,
+    balances: async (r: AccountRow, _: unknown, ctx: CustodyContext) => (await ctx.loaders.balancesOfAccount.load(r.id)).map((b: BalanceRow) => ({
+      asset: b.asset, total: b.total, reserved: b.reserved, available: (BigInt(b.total) - BigInt(b.reserved)).toString(),
+      onChain: b.on_chain, onChainBlock: b.on_chain_block, updatedAt: b.updated_at,
+    })),
+    withdrawalPolicy: (r: AccountRow, _: unknown, ctx: CustodyContext) => effectivePolicy(ctx.db, ctx.env.defaults, r.org, r.id),
+    withdrawalDestinations: (r: AccountRow, _: unknown, ctx: CustodyContext) => ctx.loaders.destinationsOfAccount.load(r.id),
+    withdrawals: (r: AccountRow, _: unknown, ctx: CustodyContext) => ctx.loaders.withdrawalsOfAccount.load(r.id),
   },
   Investor: {
     __resolveReference: (ref: { id: string }) => ref,
     custodyAccounts: async (i: { id: string }, _: unknown, ctx: CustodyContext) =>
       (await ctx.loaders.accountsOfInvestor.load(i.id)).filter((r) => visible(ctx, r)),
   },
+  Withdrawal: withdrawalResolvers.Withdrawal,
+  WithdrawalDestination: withdrawalResolvers.WithdrawalDestination,
+  PolicyChange: withdrawalResolvers.PolicyChange,
+  HoldingProof: withdrawalResolvers.HoldingProof,
 };

@@ -429,6 +429,12 @@ describe('TokenstackRulesModule on anvil', () => {
     expect(await readHolderCounts(suite, module)).toEqual({ holders: 2, nonAccreditedHolders: 2, trackedSupply: 180n });
     expect(await readInvestor(suite, module, ids.alice.address)).toEqual({ balance: 150n, wallets: 2, accredited: false, usPerson: false, liquidateOnly: false });
 
+    // A wallet re-linked to another identity follows it on the next sync (anyone may call it).
+    await agent.send(suite.identityRegistry.updateIdentity(addr('bob'), ids.alice.address));
+    await syncHolders({ client: w.dave, addresses: suite.addresses }, module, [addr('bob')]);
+    expect(await readHolderCounts(suite, module)).toEqual({ holders: 1, nonAccreditedHolders: 1, trackedSupply: 180n });
+    expect(await readInvestor(suite, module, ids.alice.address)).toMatchObject({ balance: 180n, wallets: 3 });
+
     await unbindRulesModule(suite, module);
     expect(await suite.compliance.getModules()).toEqual([]);
     expect(await module.contract.isComplianceBound(suite.addresses.compliance)).toBe(false);

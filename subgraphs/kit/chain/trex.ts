@@ -91,6 +91,11 @@ export interface TokenSuiteOptions {
   agents?: readonly string[];
   /** Leave the token paused (T-REX deploys paused). Default false: unpaused. */
   paused?: boolean;
+  /**
+   * An IdentityRegistryStorage shared by the issuer's tokens (owned by the client): an investor's
+   * wallet, identity and country are then registered once for all of them. Absent: a new one.
+   */
+  identityRegistryStorage?: string;
 }
 
 /** Contracts at known addresses, e.g. read back from the database after a restart. */
@@ -115,9 +120,13 @@ export async function deployTokenSuite(client: ChainClient, o: TokenSuiteOptions
 
   // Phases: within one, transactions are independent and go out together (the nonce queue orders
   // them); each phase waits for its receipts so the next one estimates gas against mined state.
-  const [ctr, tir, irs, ir, compliance, token] = await Promise.all(
-    ['ClaimTopicsRegistry', 'TrustedIssuersRegistry', 'IdentityRegistryStorage', 'IdentityRegistry', 'ModularCompliance', 'Token'].map(deploy),
-  );
+  const shared = o.identityRegistryStorage
+    ? new Contract(getAddress(o.identityRegistryStorage), loadArtifact('IdentityRegistryStorage', 'trex').abi, client.signer)
+    : undefined;
+  const [ctr, tir, ir, compliance, token, irs] = await Promise.all([
+    ...['ClaimTopicsRegistry', 'TrustedIssuersRegistry', 'IdentityRegistry', 'ModularCompliance', 'Token'].map(deploy),
+    shared ?? deploy('IdentityRegistryStorage'),
+  ]);
   const suite = attachTokenSuite(client, {
     token: addr(token),
     identityRegistry: addr(ir),
@@ -128,7 +137,7 @@ export async function deployTokenSuite(client: ChainClient, o: TokenSuiteOptions
   });
   const a = suite.addresses;
 
-  await Promise.all([send(ctr.init()), send(tir.init()), send(irs.init()), send(compliance.init())]);
+  await Promise.all([send(ctr.init()), send(tir.init()), ...(shared ? [] : [send(irs.init())]), send(compliance.init())]);
   await Promise.all([
     send(ir.init(a.trustedIssuersRegistry, a.claimTopicsRegistry, a.identityRegistryStorage)),
     // Binds the compliance to the token as a side effect.
@@ -146,6 +155,22 @@ export async function deployTokenSuite(client: ChainClient, o: TokenSuiteOptions
   ]);
   if (!o.paused) await send(token.unpause());
   return suite;
+}
+
+/**
+ * An IdentityRegistryStorage shared by every token of an issuer, with the client as its agent so that
+ * identities can be stored before any token exists. Pass its address to deployTokenSuite.
+ */
+export async function deployIdentityRegistryStorage(client: ChainClient): Promise<Contract> {
+  const irs = await client.deploy(loadArtifact('IdentityRegistryStorage', 'trex'));
+  await client.send(irs.init());
+  await client.send(irs.addAgent(client.address));
+  return irs;
+}
+
+/** The storage's view of one wallet: its identity (zero address when none) and ISO numeric country. */
+export function identityStorage(client: ChainClient, address: string): Contract {
+  return new Contract(getAddress(address), loadArtifact('IdentityRegistryStorage', 'trex').abi, client.signer);
 }
 
 /** Deployed once; investor identities are then cheap proxies onto it. */

@@ -1,0 +1,67 @@
+import { randomBytes } from 'node:crypto';
+import type { Caller, Role } from '../../subgraphs/kit/auth.js';
+import { migrate } from '../../subgraphs/kit/db/migrate.js';
+import type { Db } from '../../subgraphs/kit/db/types.js';
+import { newId } from '../../subgraphs/kit/ids.js';
+import { fromRoot } from '../../subgraphs/kit/paths.js';
+import { openCustodyAccount } from '../../subgraphs/custody/service.js';
+import type { CustodyEnv } from '../../subgraphs/custody/env.js';
+import type { EligibilityAnswer, EligibilityQuery, TransferEligibility } from '../../subgraphs/custody/eligibility.js';
+import type { WithdrawalPolicy } from '../../subgraphs/custody/domain/policy.js';
+import { openTestDb } from '../support/db.js';
+
+export const KEK = '0x' + '42'.repeat(32);
+
+/** A fresh database (PGlite, or PostgreSQL with TEST_DATABASE_URL) with kit and custody migrations applied. */
+export async function openCustodyDb(): Promise<{ db: Db; cleanup(): Promise<void> }> {
+  const t = await openTestDb();
+  await migrate(t.db, [
+    { scope: 'kit', dir: fromRoot('subgraphs', 'kit', 'migrations') },
+    { scope: 'custody', dir: fromRoot('subgraphs', 'custody', 'migrations') },
+  ]);
+  return t;
+}
+
+export const user = (org: string, subject: string, roles: Role[], investorId?: string): Caller =>
+  ({ kind: 'user', subject, org, roles, investorId, token: 'test' });
+export const service = (name: string): Caller => ({ kind: 'service', subject: name, org: 'tokenstack', roles: [], token: 'test' });
+
+export async function openAccount(db: Db, org: string, investorId = newId('inv')): Promise<string> {
+  const row = await openCustodyAccount(db, KEK, user(org, `${org}-opener`, ['CUSTODIAN']), {
+    idempotencyKey: randomBytes(8).toString('hex'), investorId, kind: 'SEGREGATED',
+  });
+  return row.id;
+}
+
+export const testPolicy = (p: Partial<WithdrawalPolicy> = {}): WithdrawalPolicy => ({
+  approvalsRequired: 2, approvers: [], destinationDelaySeconds: 3600, velocityWindowSeconds: 86_400,
+  maxPerWithdrawal: 1_000n, maxPerWindow: 2_500n, assetLimits: [], ...p,
+});
+
+/** A clock tests move by hand. */
+export class TestClock {
+  constructor(public t = new Date('2026-06-01T12:00:00Z').getTime()) {}
+  now = (): Date => new Date(this.t);
+  advance(seconds: number): void { this.t += seconds * 1000; }
+}
+
+/** An issuance stand-in: answers what it is told and records what it was asked. */
+export class FakeEligibility implements TransferEligibility {
+  asked: EligibilityQuery[] = [];
+  constructor(public answer: EligibilityAnswer | Error = { eligible: true, reasons: [] }) {}
+  async check(q: EligibilityQuery): Promise<EligibilityAnswer> {
+    this.asked.push(q);
+    if (this.answer instanceof Error) throw this.answer;
+    return this.answer;
+  }
+}
+
+export function testEnv(db: Db, o: { clock?: TestClock; defaults?: WithdrawalPolicy; eligibility?: TransferEligibility } = {}): CustodyEnv {
+  const clock = o.clock ?? new TestClock();
+  return { db, now: clock.now, defaults: o.defaults ?? testPolicy(), eligibility: o.eligibility ?? new FakeEligibility() };
+}
+
+export async function count(db: Db, sql: string, params: unknown[] = []): Promise<number> {
+  const [r] = await db.query<{ n: string }>(sql, params);
+  return Number(r.n);
+}
