@@ -16,6 +16,8 @@ import { generateStream, KIND_LIMIT, REFERENCE, SIDE_BUY, WIDE, type OrderStream
 interface RunResult {
   seconds: number;
   trades: number;
+  /** Limit orders that traded at least once (ours only; -1 for the peer). */
+  crossing: number;
   resting: number;
   levels: number;
 }
@@ -76,6 +78,7 @@ function runOurs(s: OrderStream, inp: OurInputs): RunResult {
   const book = new OrderBook({ instrumentId: 'bench', stp: 'CANCEL_NEWEST' });
   const { kind, ref, ids } = s;
   let trades = 0;
+  let crossing = 0;
   const t0 = performance.now();
   for (let i = 0; i < s.length; i++) {
     if (i % progressEvery === 0) dot();
@@ -83,13 +86,15 @@ function runOurs(s: OrderStream, inp: OurInputs): RunResult {
     if (kind[i] === KIND_LIMIT) {
       // Each order has its own owner: self-trade prevention is checked on every match but never fires.
       const ev = book.place({ orderId: id, ownerId: id, side: inp.side[i], type: 'LIMIT', price: inp.price[i], quantity: inp.size[i] });
+      const before = trades;
       for (let e = 0; e < ev.length; e++) if (ev[e].type === 'TRADE') trades++;
+      if (trades !== before) crossing++;
     } else {
       book.cancel(id);
     }
   }
   const seconds = (performance.now() - t0) / 1000;
-  return { seconds, trades, resting: book.orderCount, levels: book.levelCount };
+  return { seconds, trades, crossing, resting: book.orderCount, levels: book.levelCount };
 }
 
 function runPeer(s: OrderStream): RunResult {
@@ -113,7 +118,7 @@ function runPeer(s: OrderStream): RunResult {
   const seconds = (performance.now() - t0) / 1000;
   const [asks, bids] = book.depth();
   const resting = Object.keys((book as unknown as { orders: Record<string, unknown> }).orders).length;
-  return { seconds, trades, resting, levels: asks.length + bids.length };
+  return { seconds, trades, crossing: -1, resting, levels: asks.length + bids.length };
 }
 
 function line(name: string, run: number, r: RunResult, n: number): string {
@@ -150,6 +155,8 @@ function bench(label: string, params: StreamParams): Summary {
   const same = a.trades === b.trades && a.resting === b.resting && a.levels === b.levels;
   process.stdout.write(
     `  medians of ${runs}: ours ${fmt(mOurs)} msgs/s, ${fmt(tOurs)} trades/s | nodejs-order-book ${fmt(mPeer)} msgs/s, ${fmt(tPeer)} trades/s | ratio ${(mOurs / mPeer).toFixed(1)}x\n` +
+    `  stream shape: ${(a.crossing / s.limits * 100).toFixed(1)}% of limit orders traded on entry, ${a.resting} orders rest at the end on ${a.levels} levels` +
+    `${label === 'reference' && messages === REFERENCE.messages ? ' (BENCHMARKS.md: about a third, ~268k orders on ~100 levels)' : ''}\n` +
     `  check: ours ${a.trades} trades, ${a.resting} resting, ${a.levels} levels; peer ${b.trades} trades, ${b.resting} resting, ${b.levels} levels: ${same ? 'same' : 'DIFFERENT'}\n`,
   );
   return { stream: label, ours: mOurs, peer: mPeer, oursTrades: tOurs, peerTrades: tPeer };

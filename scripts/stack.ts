@@ -19,6 +19,13 @@ export interface StackSecrets {
   custodyKek: string;
 }
 
+export interface ChainKeys {
+  /** Issuance: deploys suites, registers identities, mints (the token agent). */
+  issuanceAgent: string;
+  /** Issuance: signs KYC, accreditation and country claims. */
+  claimSigner: string;
+}
+
 export interface StackOptions {
   secrets: StackSecrets;
   /** Embedded PGlite folders under dataDir/<subgraph>; without it and without databaseUrls, PGlite in memory. */
@@ -31,6 +38,10 @@ export interface StackOptions {
   chain?: 'anvil' | 'none' | { rpcUrl: string };
   /** Port of the anvil child (default 8545; 0 picks a free one). */
   anvilPort?: number;
+  /** Where anvil keeps its chain between runs (the embedded default: in the data folder). */
+  anvilStateFile?: string;
+  /** Service keys on the chain; with the anvil child, its funded dev keys are used. */
+  chainKeys?: Partial<ChainKeys>;
   logLevel?: string;
   nodeEnv?: string;
 }
@@ -46,7 +57,8 @@ export interface Stack {
 /** The whole system in one process: what `npm start` and the end-to-end tests run. */
 export async function startStack(o: StackOptions): Promise<Stack> {
   const chain = o.chain ?? 'anvil';
-  const anvil = chain === 'anvil' ? await startAnvil({ port: o.anvilPort ?? 8545 }) : undefined;
+  const anvil = chain === 'anvil' ? await startAnvil({ port: o.anvilPort ?? 8545, stateFile: o.anvilStateFile }) : undefined;
+  const keys: Partial<ChainKeys> = { ...(anvil ? { issuanceAgent: anvil.privateKeys[0], claimSigner: anvil.privateKeys[1] } : {}), ...o.chainKeys };
   const chainRpcUrl = anvil?.url ?? (typeof chain === 'object' ? chain.rpcUrl : undefined);
   const started: RunningSubgraph[] = [];
   // Ports are fixed before start (free ones picked where 0 was asked) so that every subgraph knows its peers' URLs.
@@ -71,6 +83,8 @@ export async function startStack(o: StackOptions): Promise<Stack> {
           AUTH_JWT_SECRET: o.secrets.jwtSecret,
           SERVICE_SECRET: o.secrets.serviceSecret,
           CUSTODY_KEK: o.secrets.custodyKek,
+          ISSUANCE_AGENT_KEY: keys.issuanceAgent,
+          CLAIM_SIGNER_KEY: keys.claimSigner,
           LOG_LEVEL: o.logLevel ?? 'warn',
           NODE_ENV: o.nodeEnv,
         };

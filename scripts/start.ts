@@ -1,4 +1,4 @@
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { signUserToken, type Role } from '../subgraphs/kit/auth.js';
 import { generateSecrets, loadOrCreateDevSecrets } from './devSecrets.js';
@@ -16,7 +16,7 @@ const dataDir = values.ephemeral ? undefined : resolve(values['data-dir']!);
 const secrets = dataDir ? loadOrCreateDevSecrets(dataDir) : generateSecrets();
 
 console.log(`tokenstack: starting anvil, four subgraphs and the gateway (${dataDir ? `data in ${dataDir}` : 'ephemeral, in memory'})`);
-const stack = await startStack({ secrets, dataDir, logLevel: process.env.LOG_LEVEL ?? 'warn' }).catch((e: NodeJS.ErrnoException) => {
+const stack = await startStack({ secrets, dataDir, anvilStateFile: dataDir ? join(dataDir, 'anvil-state.json') : undefined, logLevel: process.env.LOG_LEVEL ?? 'warn' }).catch((e: NodeJS.ErrnoException) => {
   const why = e.code === 'EADDRINUSE' ? `a port is already in use (${e.message}); is another tokenstack running?` : e.message;
   console.error(`tokenstack could not start: ${why}`);
   process.exit(1);

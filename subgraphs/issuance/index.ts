@@ -1,10 +1,92 @@
-import type { SubgraphDefinition } from '../kit/subgraph.js';
+import { parseAddress, parseBigInt, parseDateTime } from '../kit/scalars.js';
+import { badInput } from '../kit/errors.js';
+import type { SubgraphDefinition, SubgraphRuntime } from '../kit/subgraph.js';
+import type { ComplianceConfig } from './domain/compliance/index.js';
+import { HoldingsIndexer } from './chain/indexer.js';
+import { ChainJobRunner } from './chain/jobs.js';
+import { IssuanceChain } from './chain/runtime.js';
+import { kindOf, transferEligibility } from './eligibility.js';
+import { addInvestorWallet } from './investors.js';
 import { createLoaders } from './loaders.js';
 import { resolvers, type IssuanceContext } from './resolvers.js';
+import type { IssuanceServices } from './services.js';
+import { issuanceSettings } from './settings.js';
+
+// One set of services per running subgraph (tests run several in one process).
+const servicesOf = new WeakMap<SubgraphRuntime, IssuanceServices>();
+
+function createServices(rt: SubgraphRuntime): IssuanceServices {
+  const c = rt.config;
+  const config = c.COMPLIANCE_CONFIG as ComplianceConfig;
+  const chain = new IssuanceChain(rt.db, c.CHAIN_RPC_URL, c.ISSUANCE_AGENT_KEY as string | undefined, c.CLAIM_SIGNER_KEY as string | undefined, rt.log);
+  const pollMs = c.CHAIN_POLL_MS as number;
+  const indexer = new HoldingsIndexer(rt.db, chain, { confirmations: c.CHAIN_CONFIRMATIONS as number, pollMs }, rt.log);
+  const jobs = new ChainJobRunner(rt.db, chain, config, pollMs, rt.log);
+  return {
+    config, chain, indexer, jobs,
+    kick: () => void jobs.runDue(),
+    async afterChainWrite() {
+      await indexer.syncOnce();
+      await jobs.runDue();
+    },
+  };
+}
+
+const str = (v: unknown, name: string): string => {
+  if (typeof v !== 'string' || !v) throw badInput('INVALID_ARGUMENT', `${name} is required`);
+  return v;
+};
 
 export const issuance: SubgraphDefinition<IssuanceContext> = {
   name: 'issuance',
   defaultPort: 4001,
+  settings: issuanceSettings,
   resolvers,
-  context: (base) => ({ ...base, loaders: createLoaders(base.db) }),
+  context: (base, rt) => ({ ...base, loaders: createLoaders(base.db), services: servicesOf.get(rt)! }),
+  async start(rt) {
+    const s = createServices(rt);
+    servicesOf.set(rt, s);
+    s.indexer.start();
+    s.jobs.start();
+    return async () => {
+      await s.jobs.stop();
+      await s.indexer.stop();
+      await s.chain.close();
+    };
+  },
+  async ready(rt) {
+    const s = servicesOf.get(rt);
+    if (s?.indexer.lastError) return `chain indexer: ${s.indexer.lastError}`;
+    return undefined;
+  },
+  // Decisions other subgraphs need from the owner of the rules, at decision time.
+  internal: (rt) => ({
+    async transferEligibility(body) {
+      const s = servicesOf.get(rt)!;
+      return transferEligibility(rt.db, s.config, {
+        tokenId: str(body.tokenId, 'tokenId'),
+        fromInvestorId: (body.fromInvestorId as string | null) ?? null,
+        toInvestorId: str(body.toInvestorId, 'toInvestorId'),
+        amount: parseBigInt(str(body.amount, 'amount')),
+        at: body.at ? parseDateTime(String(body.at)) : new Date(),
+        kind: kindOf(body.fromInvestorId as string | null, body.kind as string | null),
+      });
+    },
+    async registerWallet(body, caller) {
+      const s = servicesOf.get(rt)!;
+      const r = await addInvestorWallet(rt.db, caller, { investorId: str(body.investorId, 'investorId'), address: parseAddress(str(body.address, 'address')), reason: String(body.reason ?? 'custody wallet opened') });
+      s.kick();
+      return { investorId: r.id };
+    },
+    async investor(body) {
+      const [i] = await rt.db.query<{ id: string; org: string; jurisdiction: string; us_person: boolean }>('SELECT id, org, jurisdiction, us_person FROM investors WHERE id = $1', [str(body.investorId, 'investorId')]);
+      return i ?? null;
+    },
+    async token(body) {
+      const [t] = await rt.db.query<{ id: string; symbol: string; decimals: number; exemption: string; paused: boolean; chain: unknown }>(
+        'SELECT id, symbol, decimals, exemption, paused, chain FROM security_tokens WHERE id = $1', [str(body.tokenId, 'tokenId')],
+      );
+      return t ?? null;
+    },
+  }),
 };

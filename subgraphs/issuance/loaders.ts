@@ -1,9 +1,14 @@
 import type { Queryable } from '../kit/db/types.js';
-import { keyedLoader } from '../kit/loaders.js';
+import { groupedLoader, keyedLoader } from '../kit/loaders.js';
+import { walletsOf } from './store-holdings.js';
+import { auditOf, documentsOf } from './store-records.js';
 import { investorsByIds, tokensByIds } from './store.js';
 
 export const createLoaders = (q: Queryable) => ({
   token: keyedLoader((ids) => tokensByIds(q, ids), (r) => r.id),
   investor: keyedLoader((ids) => investorsByIds(q, ids), (r) => r.id),
+  wallets: groupedLoader((ids) => walletsOf(q, ids), (r) => r.investor_id),
+  documents: groupedLoader((ids) => documentsOf(q, ids), (r) => r.token_id),
+  audit: groupedLoader((ids) => auditOf(q, ids), (r) => r.subject_id),
 });
 export type IssuanceLoaders = ReturnType<typeof createLoaders>;

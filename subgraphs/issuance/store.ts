@@ -6,21 +6,42 @@ import { appError } from '../kit/errors.js';
 export interface TokenRow {
   id: string; issuer_org: string; name: string; symbol: string; decimals: number; exemption: string;
   status: string; total_supply: string; idempotency_key: string; request_hash: string; created_at: Date;
+  issuer_reporting_since: Date | null; reg_s: RegSJson | null; listed_on_national_exchange: boolean;
+  policy: PolicyJson; paused: boolean; chain: ChainJson | null; deployed_block: string | null; deployed_at: Date | null;
+}
+
+/** Stored forms (jsonb): amounts as decimal strings, instants as ISO strings. */
+export interface RegSJson { category: string; securityType: string; domesticIssuer: boolean; distributionCompliancePeriodStart: string }
+export interface PolicyJson {
+  allowedCountries?: string[]; blockedCountries?: string[]; maxBalance?: string; maxSupplyShareBps?: number; minHolding?: string;
+  maxHolders?: number; maxUsHolders?: number; apply12gHolderCaps?: boolean; fund3c1?: boolean; qualifyingVentureCapitalFund?: boolean;
+}
+export interface ChainJson {
+  chainId: number; token: string; identityRegistry: string; identityRegistryStorage: string; claimTopicsRegistry: string;
+  trustedIssuersRegistry: string; compliance: string; rulesModule?: string;
 }
 
 export interface InvestorRow {
   id: string; org: string; legal_name: string; type: string; jurisdiction: string; us_person: boolean;
   idempotency_key: string; request_hash: string; created_at: Date;
+  kyc_status: string; kyc_approved_at: Date | null; kyc_expires_at: Date | null;
+  aml_status: string; aml_screened_at: Date | null;
+  accredited: boolean | null; accreditation_method: string | null; accreditation_verified_at: Date | null; accreditation_expires_at: Date | null;
+  issuer_relation: string; annual_income_cents: string | null; net_worth_cents: string | null; identity_address: string | null;
 }
 
-export async function insertToken(q: Queryable, t: Omit<TokenRow, 'status' | 'total_supply' | 'created_at'>) {
+type NewToken = Pick<TokenRow, 'id' | 'issuer_org' | 'name' | 'symbol' | 'decimals' | 'exemption' | 'idempotency_key' | 'request_hash' | 'issuer_reporting_since' | 'reg_s' | 'listed_on_national_exchange' | 'policy'>;
+
+export async function insertToken(q: Queryable, t: NewToken) {
   try {
     return await insertOnce<TokenRow>(
       q,
       {
-        sql: `INSERT INTO security_tokens (id, issuer_org, name, symbol, decimals, exemption, idempotency_key, request_hash)
-              VALUES ($1,$2,$3,$4,$5,$6,$7,$8) ON CONFLICT (issuer_org, idempotency_key) DO NOTHING RETURNING *`,
-        params: [t.id, t.issuer_org, t.name, t.symbol, t.decimals, t.exemption, t.idempotency_key, t.request_hash],
+        sql: `INSERT INTO security_tokens (id, issuer_org, name, symbol, decimals, exemption, idempotency_key, request_hash,
+                issuer_reporting_since, reg_s, listed_on_national_exchange, policy)
+              VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12) ON CONFLICT (issuer_org, idempotency_key) DO NOTHING RETURNING *`,
+        params: [t.id, t.issuer_org, t.name, t.symbol, t.decimals, t.exemption, t.idempotency_key, t.request_hash,
+          t.issuer_reporting_since, t.reg_s && JSON.stringify(t.reg_s), t.listed_on_national_exchange, JSON.stringify(t.policy)],
       },
       { sql: 'SELECT * FROM security_tokens WHERE issuer_org = $1 AND idempotency_key = $2', params: [t.issuer_org, t.idempotency_key] },
       t.request_hash,
@@ -39,13 +60,15 @@ export const listTokens = (q: Queryable) => q.query<TokenRow>('SELECT * FROM sec
 export const tokensByIds = (q: Queryable, ids: readonly string[]) =>
   q.query<TokenRow>('SELECT * FROM security_tokens WHERE id = ANY($1::text[])', [ids]);
 
-export async function insertInvestor(q: Queryable, i: Omit<InvestorRow, 'created_at'>) {
+type NewInvestor = Pick<InvestorRow, 'id' | 'org' | 'legal_name' | 'type' | 'jurisdiction' | 'us_person' | 'idempotency_key' | 'request_hash' | 'issuer_relation' | 'annual_income_cents' | 'net_worth_cents'>;
+
+export async function insertInvestor(q: Queryable, i: NewInvestor) {
   return insertOnce<InvestorRow>(
     q,
     {
-      sql: `INSERT INTO investors (id, org, legal_name, type, jurisdiction, us_person, idempotency_key, request_hash)
-            VALUES ($1,$2,$3,$4,$5,$6,$7,$8) ON CONFLICT (org, idempotency_key) DO NOTHING RETURNING *`,
-      params: [i.id, i.org, i.legal_name, i.type, i.jurisdiction, i.us_person, i.idempotency_key, i.request_hash],
+      sql: `INSERT INTO investors (id, org, legal_name, type, jurisdiction, us_person, idempotency_key, request_hash, issuer_relation, annual_income_cents, net_worth_cents)
+            VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11) ON CONFLICT (org, idempotency_key) DO NOTHING RETURNING *`,
+      params: [i.id, i.org, i.legal_name, i.type, i.jurisdiction, i.us_person, i.idempotency_key, i.request_hash, i.issuer_relation, i.annual_income_cents, i.net_worth_cents],
     },
     { sql: 'SELECT * FROM investors WHERE org = $1 AND idempotency_key = $2', params: [i.org, i.idempotency_key] },
     i.request_hash,
@@ -58,3 +81,15 @@ export const investorsOfOrg = (q: Queryable, org: string) =>
 
 export const investorsByIds = (q: Queryable, ids: readonly string[]) =>
   q.query<InvestorRow>('SELECT * FROM investors WHERE id = ANY($1::text[])', [ids]);
+
+export async function tokenForUpdate(q: Queryable, id: string): Promise<TokenRow | undefined> {
+  const [t] = await q.query<TokenRow>('SELECT * FROM security_tokens WHERE id = $1 FOR UPDATE', [id]);
+  return t;
+}
+
+export async function investorForUpdate(q: Queryable, id: string): Promise<InvestorRow | undefined> {
+  const [i] = await q.query<InvestorRow>('SELECT * FROM investors WHERE id = $1 FOR UPDATE', [id]);
+  return i;
+}
+
+export const deployedTokens = (q: Queryable) => q.query<TokenRow>("SELECT * FROM security_tokens WHERE chain IS NOT NULL ORDER BY created_at");

@@ -92,6 +92,20 @@ export const hexKey = (doc: string, def?: string): Setting<string> =>
     },
   }, def);
 
+/** Like hexKey, but may be absent (features that need it refuse with a typed error). */
+export const optionalHexKey = (doc: string): Setting<string | undefined> => ({ ...hexKey(doc), default: undefined });
+
+/** JSON text, parsed and checked by `check` (which throws with the problem). */
+export const json = <T>(doc: string, check: (v: unknown) => T, def?: T): Setting<T> =>
+  withDefault({
+    doc,
+    parse(raw, name) {
+      let v: unknown;
+      try { v = JSON.parse(raw); } catch { throw new ConfigError(name, 'must be JSON'); }
+      try { return check(v); } catch (e) { throw new ConfigError(name, `is not valid: ${(e as Error).message}`); }
+    },
+  }, def);
+
 /** A secret of at least 32 characters (HMAC keys). */
 export const secret = (doc: string, def?: string): Setting<string> =>
   withDefault({

@@ -1,3 +1,5 @@
+import countries from 'i18n-iso-countries';
+
 /** ISO 3166-1 alpha-2 codes (officially assigned), for the CountryCode scalar. */
 const CODES =
   'AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ BR BS BT BV BW BY BZ ' +
@@ -11,3 +13,14 @@ const CODES =
 export const COUNTRY_CODES: ReadonlySet<string> = new Set(CODES.split(' '));
 
 export const isCountryCode = (s: string): boolean => COUNTRY_CODES.has(s);
+
+/** ISO 3166-1 numeric code (what ERC-3643 identity registries store as uint16). */
+export function countryNumeric(alpha2: string): number {
+  const n = countries.alpha2ToNumeric(alpha2);
+  if (!n) throw new RangeError(`no ISO numeric code for ${alpha2}`);
+  return Number(n);
+}
+
+export function countryAlpha2(numeric: number): string | undefined {
+  return countries.numericToAlpha2(String(numeric).padStart(3, '0'));
+}

@@ -61,7 +61,7 @@ describe(`a query through the gateway (${dbLabel()})`, () => {
     const again = await gqlOk(stack.gateway.url, issuer, `mutation { createSecurityToken(input: { idempotencyKey: "t1", name: "Acme Preferred", symbol: "ACMEP", decimals: 0, exemption: REG_D_506C }) { id } }`);
     expect(again.createSecurityToken.id).toBe(tokenId);
     const { gql } = await import('../support/stack.js');
-    const clash = await gql(stack.gateway.url, issuer, `mutation { createSecurityToken(input: { idempotencyKey: "t1", name: "Other", symbol: "OTH", decimals: 0, exemption: REG_S }) { id } }`);
+    const clash = await gql(stack.gateway.url, issuer, `mutation { createSecurityToken(input: { idempotencyKey: "t1", name: "Other", symbol: "OTH", decimals: 0, exemption: REG_D_506B }) { id } }`);
     expect(clash.body.errors?.[0].extensions?.code).toBe('INPUT.IDEMPOTENCY_KEY_REUSED');
     expect(Number((await stack.subgraphs.issuance.db.query<{ n: string }>('SELECT count(*) AS n FROM security_tokens'))[0].n)).toBe(1);
   });

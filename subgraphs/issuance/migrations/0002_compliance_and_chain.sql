@@ -83,6 +83,15 @@ CREATE TABLE lots (
   UNIQUE (tx_hash, log_index, investor_id)
 );
 CREATE INDEX lots_open ON lots (token_id, investor_id, holding_period_start) WHERE remaining > 0;
+-- What left each lot and when, so that a cap table can be rebuilt as of any instant.
+CREATE TABLE lot_consumptions (
+  lot_id text NOT NULL REFERENCES lots (id),
+  amount numeric(78,0) NOT NULL CHECK (amount > 0),
+  at timestamptz NOT NULL,
+  tx_hash text NOT NULL,
+  log_index int NOT NULL,
+  PRIMARY KEY (lot_id, tx_hash, log_index)
+);
 
 -- A primary issuance: the intent is recorded before the mint, completed with the transaction.
 CREATE TABLE issuances (
@@ -146,6 +155,8 @@ CREATE TABLE chain_setup (
   claim_issuer text NOT NULL,
   identity_storage text NOT NULL,
   identity_authority text NOT NULL,
+  -- The project's compliance module: one deployment keeps settings per token compliance.
+  rules_module text NOT NULL,
   created_at timestamptz NOT NULL DEFAULT now()
 );
 

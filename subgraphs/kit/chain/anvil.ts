@@ -14,6 +14,12 @@ export interface StartAnvilOptions {
   blockTime?: number;
   /** Receives every line anvil prints (stdout and stderr). */
   log?: (line: string) => void;
+  /**
+   * Keep the chain across restarts: anvil loads this file at start and writes it on exit (and every
+   * stateIntervalSeconds). The embedded default points it into the data folder.
+   */
+  stateFile?: string;
+  stateIntervalSeconds?: number;
   /** How long to wait for JSON-RPC to answer. Default 20 s. */
   startTimeoutMs?: number;
 }
@@ -132,6 +138,7 @@ async function launch(bin: string, port: number, opts: StartAnvilOptions): Promi
   const chainId = opts.chainId ?? 31337;
   const args = ['--host', host, '--port', String(port), '--chain-id', String(chainId), '--accounts', '10'];
   if (opts.blockTime) args.push('--block-time', String(opts.blockTime));
+  if (opts.stateFile) args.push('--state', opts.stateFile, '--state-interval', String(opts.stateIntervalSeconds ?? 5));
   const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   trackChild(child);
 

@@ -1,5 +1,5 @@
 // The project's own ERC-3643 compliance module (contracts/TokenstackRulesModule.sol): deploy, bind to a token's
-// ModularCompliance, and the issuer settings, sent by the compliance owner (the service's key).
+// ModularCompliance, the issuer's settings (sent by the compliance owner, the service's key) and reads.
 import { Contract, ZeroAddress, getAddress, type TransactionReceipt } from 'ethers';
 import { loadArtifact } from './artifacts.js';
 import type { ChainClient } from './client.js';
@@ -10,28 +10,34 @@ export interface RulesModule {
   contract: Contract;
 }
 
-/** What a setter needs: the compliance whose settings change and its owner's client. A TokenSuite fits. */
+/** The compliance whose settings change and its owner's client. A TokenSuite fits. */
 export interface ComplianceRef {
   client: ChainClient;
-  addresses: { compliance: string; token?: string };
+  addresses: { compliance: string };
 }
 
-/** Bits of `failedRules` (TokenstackRulesModule.sol). */
+/** Bits of `failedRules` (the RULE_ constants in TokenstackRulesModule.sol). */
 export const RuleBit = {
-  COUNTRY: 1n << 0n,
-  US_PERSON: 1n << 1n,
-  LIQUIDATE_ONLY: 1n << 2n,
-  MAX_BALANCE: 1n << 3n,
-  MIN_HOLDING: 1n << 4n,
-  HOLDER_CAP: 1n << 5n,
-  NON_ACCREDITED_CAP: 1n << 6n,
-  LOCKED: 1n << 7n,
-  NO_TOKEN: 1n << 8n,
+  /** Receiver's registry country not on the allow list, or on the block list. */
+  COUNTRY_RECEIVER: 1n << 0n,
+  /** Sender's registry country on the block list (transfers only). */
+  COUNTRY_SENDER: 1n << 1n,
+  /** Reg S: receiver is a US person (country 840 or flagged) during the distribution compliance period. */
+  US_PERSON: 1n << 2n,
+  LIQUIDATE_ONLY: 1n << 3n,
+  MAX_BALANCE: 1n << 4n,
+  MAX_SUPPLY_SHARE: 1n << 5n,
+  MIN_HOLDING: 1n << 6n,
+  HOLDER_CAP: 1n << 7n,
+  NON_ACCREDITED_CAP: 1n << 8n,
+  US_HOLDER_CAP: 1n << 9n,
+  /** Reg D 506(b): a mint to a new non-accredited purchaser over the cap. */
+  NON_ACCREDITED_PURCHASERS: 1n << 10n,
+  LOCKED: 1n << 11n,
+  /** The compliance has no token bound. */
+  NO_TOKEN: 1n << 12n,
 } as const;
 export type RuleCode = keyof typeof RuleBit;
-
-export type CountryMode = 'NONE' | 'ALLOW' | 'BLOCK';
-const COUNTRY_MODES: readonly CountryMode[] = ['NONE', 'ALLOW', 'BLOCK'];
 
 /** A time on chain: a Date or unix seconds. */
 export type ChainTime = Date | bigint;
@@ -46,7 +52,7 @@ export interface Lock {
   amount: bigint;
   /** The lock holds while the block time is before this. */
   until: ChainTime;
-  /** Reg CF: the locked part may still go to an investor flagged accredited. Default false. */
+  /** Reg CF: the locked part may still go to an investor flagged accredited or issuer. Default false. */
   accreditedMayReceive?: boolean;
 }
 
@@ -58,31 +64,42 @@ export interface LockRecord {
   accreditedMayReceive: boolean;
 }
 
+/** Replaced as a whole by setInvestorFlags. */
 export interface InvestorFlags {
   accredited: boolean;
-  /** A US person for Reg S even if the registry country is not 840. */
+  /** US person (230.902(k)) for Reg S and the US holder count, even if the registry country is not 840. */
   usPerson: boolean;
   /** May sell, may not acquire (no transfer in, no mint). */
   liquidateOnly: boolean;
+  /** The issuer itself: may receive tokens held under a Reg CF lock. */
+  issuer: boolean;
 }
 
 export interface RulesSettings {
-  countryMode: CountryMode;
-  countries: number[];
+  /** Empty: no allow list. */
+  allowedCountries: number[];
+  blockedCountries: number[];
   /** Unix seconds; 0n: no Reg S block. */
   usPersonBlockedUntil: bigint;
-  /** 0n: none. */
+  /** Base units; 0n: none. */
   maxBalance: bigint;
-  /** 0n: none. */
+  /** Basis points; 0: none. */
+  maxSupplyShareBps: number;
+  /** Base units; 0n: none. */
   minHolding: bigint;
-  /** 0: no cap. */
+  /** 0: no cap (all four). */
   maxHolders: number;
   maxNonAccreditedHolders: number;
+  maxUsHolders: number;
+  maxNonAccreditedPurchasers: number;
 }
 
 export interface HolderCounts {
   holders: number;
   nonAccreditedHolders: number;
+  usHolders: number;
+  /** Distinct investors minted to while not accredited. */
+  nonAccreditedPurchasers: number;
   /** Sum of the balances the module accounts for; equals totalSupply once every holder is synced. */
   trackedSupply: bigint;
 }
@@ -92,6 +109,8 @@ export interface InvestorRecord extends InvestorFlags {
   balance: bigint;
   /** Wallets with a balance. */
   wallets: number;
+  /** Counted among the non-accredited purchasers. */
+  purchased: boolean;
 }
 
 export function toUnixSeconds(t: ChainTime): bigint {
@@ -117,13 +136,18 @@ function u32(x: number, what: string): number {
   return x;
 }
 
+function countries(list: readonly number[]): number[] {
+  for (const c of list) {
+    if (!Number.isInteger(c) || c < 0 || c > 999) throw new RangeError(`country ${c} is not an ISO 3166-1 numeric code`);
+  }
+  return [...new Set(list)].sort((a, b) => a - b);
+}
+
 function moduleFor(ref: ComplianceRef, module: RulesModule): Contract {
   return module.contract.connect(ref.client.signer) as Contract;
 }
 
-function compliance(ref: ComplianceRef): string {
-  return getAddress(ref.addresses.compliance);
-}
+const complianceOf = (ref: ComplianceRef): string => getAddress(ref.addresses.compliance);
 
 export async function deployRulesModule(client: ChainClient): Promise<RulesModule> {
   const contract = await client.deploy(loadArtifact('TokenstackRulesModule', 'project'));
@@ -132,60 +156,85 @@ export async function deployRulesModule(client: ChainClient): Promise<RulesModul
 
 /** A module deployed earlier (address read back from the database). */
 export function attachRulesModule(client: ChainClient, address: string): RulesModule {
-  return { address: getAddress(address), contract: new Contract(getAddress(address), loadArtifact('TokenstackRulesModule', 'project').abi, client.signer) };
+  const a = getAddress(address);
+  return { address: a, contract: new Contract(a, loadArtifact('TokenstackRulesModule', 'project').abi, client.signer) };
 }
 
 /**
- * compliance.addModule(module), as the compliance owner. The module refuses to bind to a token that already has
- * supply it has not accounted for: call syncHolders with every holder first.
+ * compliance.addModule(module), as the compliance owner. Refused ("compliance is not suitable for binding to the
+ * module") while the token has supply the module has not accounted for: syncHolders with every holder first.
  */
 export async function bindRulesModule(suite: ComplianceRef & { compliance: Contract }, module: RulesModule): Promise<TransactionReceipt> {
   return suite.client.send((suite.compliance.connect(suite.client.signer) as Contract).addModule(module.address));
 }
 
+/** compliance.removeModule(module). The module keeps its records: bind a fresh deployment rather than this one again. */
 export async function unbindRulesModule(suite: ComplianceRef & { compliance: Contract }, module: RulesModule): Promise<TransactionReceipt> {
   return suite.client.send((suite.compliance.connect(suite.client.signer) as Contract).removeModule(module.address));
 }
 
 /**
- * Replaces the country rule: ALLOW (the receiver's registry country must be listed), BLOCK (must not be) or NONE.
- * Countries are ISO 3166-1 numeric codes (0..999).
+ * Replaces both country lists (ISO 3166-1 numeric). A non-empty `allowed` admits only receivers registered in those
+ * countries; `blocked` (the issuer's list plus sanctioned countries) refuses a receiver, and a sender except on a mint.
  */
-export async function setCountryPolicy(ref: ComplianceRef, module: RulesModule, policy: { mode: CountryMode; countries: readonly number[] }): Promise<TransactionReceipt> {
-  const mode = COUNTRY_MODES.indexOf(policy.mode);
-  if (mode < 0) throw new RangeError(`country mode must be one of ${COUNTRY_MODES.join(', ')}`);
-  for (const c of policy.countries) {
-    if (!Number.isInteger(c) || c < 0 || c > 999) throw new RangeError(`country ${c} is not an ISO 3166-1 numeric code`);
-  }
-  const countries = [...new Set(policy.countries)].sort((a, b) => a - b);
-  return ref.client.send(moduleFor(ref, module).setCountryPolicy(compliance(ref), mode, countries));
+export async function setCountryPolicy(
+  ref: ComplianceRef,
+  module: RulesModule,
+  policy: { allowed?: readonly number[]; blocked?: readonly number[] },
+): Promise<TransactionReceipt> {
+  return ref.client.send(moduleFor(ref, module).setCountryPolicy(complianceOf(ref), countries(policy.allowed ?? []), countries(policy.blocked ?? [])));
 }
 
 /** Reg S distribution compliance period: no US person (registry country 840 or flagged) receives before `until`; null lifts it. */
 export async function setUsPersonBlockedUntil(ref: ComplianceRef, module: RulesModule, until: ChainTime | null): Promise<TransactionReceipt> {
-  return ref.client.send(moduleFor(ref, module).setUsPersonBlockedUntil(compliance(ref), until === null ? 0n : u64(until, 'until')));
+  return ref.client.send(moduleFor(ref, module).setUsPersonBlockedUntil(complianceOf(ref), until === null ? 0n : u64(until, 'until')));
 }
 
-/** Maximum balance of one investor (all its wallets), base units; 0n: none. A % of supply is converted by the caller. */
+/** Maximum balance of one investor (all its wallets), base units; 0n: none. */
 export async function setMaxBalance(ref: ComplianceRef, module: RulesModule, amount: bigint): Promise<TransactionReceipt> {
-  return ref.client.send(moduleFor(ref, module).setMaxBalance(compliance(ref), u128(amount, 'maxBalance')));
+  return ref.client.send(moduleFor(ref, module).setMaxBalance(complianceOf(ref), u128(amount, 'maxBalance')));
+}
+
+/** Maximum share of the supply after the transfer one investor may hold, basis points (0..10000); 0: none. */
+export async function setMaxSupplyShare(ref: ComplianceRef, module: RulesModule, bps: number): Promise<TransactionReceipt> {
+  if (!Number.isInteger(bps) || bps < 0 || bps > 10_000) throw new RangeError('bps must be an integer 0..10000');
+  return ref.client.send(moduleFor(ref, module).setMaxSupplyShare(complianceOf(ref), bps));
 }
 
 /** After a transfer each investor holds 0 or at least this, base units; 0n: none. */
 export async function setMinHolding(ref: ComplianceRef, module: RulesModule, amount: bigint): Promise<TransactionReceipt> {
-  return ref.client.send(moduleFor(ref, module).setMinHolding(compliance(ref), u128(amount, 'minHolding')));
+  return ref.client.send(moduleFor(ref, module).setMinHolding(complianceOf(ref), u128(amount, 'minHolding')));
 }
 
-/** Caps on investors holding the token (12(g): 2000 / 500 non-accredited; 3(c)(1): 100); 0: no cap. */
-export async function setHolderCaps(ref: ComplianceRef, module: RulesModule, caps: { maxHolders: number; maxNonAccreditedHolders: number }): Promise<TransactionReceipt> {
+/**
+ * Caps on investors holding the token; 0 or absent: no cap. The caller folds the regulatory and policy figures into
+ * one number each, e.g. maxHolders = min(12(g) threshold - 1, 3(c)(1) limit, issuer's max).
+ */
+export async function setHolderCaps(
+  ref: ComplianceRef,
+  module: RulesModule,
+  caps: { maxHolders?: number; maxNonAccreditedHolders?: number; maxUsHolders?: number },
+): Promise<TransactionReceipt> {
   return ref.client.send(
-    moduleFor(ref, module).setHolderCaps(compliance(ref), u32(caps.maxHolders, 'maxHolders'), u32(caps.maxNonAccreditedHolders, 'maxNonAccreditedHolders')),
+    moduleFor(ref, module).setHolderCaps(
+      complianceOf(ref),
+      u32(caps.maxHolders ?? 0, 'maxHolders'),
+      u32(caps.maxNonAccreditedHolders ?? 0, 'maxNonAccreditedHolders'),
+      u32(caps.maxUsHolders ?? 0, 'maxUsHolders'),
+    ),
   );
 }
 
-/** Flags of an investor, keyed by its ONCHAINID (all its wallets). Unflagged investors count as non-accredited. */
+/** Reg D 506(b): at most this many distinct non-accredited investors may receive a mint; 0: no cap. */
+export async function setMaxNonAccreditedPurchasers(ref: ComplianceRef, module: RulesModule, max: number): Promise<TransactionReceipt> {
+  return ref.client.send(moduleFor(ref, module).setMaxNonAccreditedPurchasers(complianceOf(ref), u32(max, 'maxNonAccreditedPurchasers')));
+}
+
+/** Flags of an investor, keyed by its ONCHAINID (all its wallets); replaces all four. Unflagged investors count as non-accredited. */
 export async function setInvestorFlags(ref: ComplianceRef, module: RulesModule, identity: string, flags: InvestorFlags): Promise<TransactionReceipt> {
-  return ref.client.send(moduleFor(ref, module).setInvestorFlags(compliance(ref), getAddress(identity), flags.accredited, flags.usPerson, flags.liquidateOnly));
+  return ref.client.send(
+    moduleFor(ref, module).setInvestorFlags(complianceOf(ref), getAddress(identity), flags.accredited, flags.usPerson, flags.liquidateOnly, flags.issuer),
+  );
 }
 
 function lockTuple(l: Lock): [bigint, bigint, boolean] {
@@ -195,12 +244,12 @@ function lockTuple(l: Lock): [bigint, bigint, boolean] {
 /** Replaces a wallet's locks (Rule 144 / Reg CF lots); [] unlocks it. At most MAX_LOCKS. */
 export async function setLocks(ref: ComplianceRef, module: RulesModule, wallet: string, locks: readonly Lock[]): Promise<TransactionReceipt> {
   if (locks.length > MAX_LOCKS) throw new RangeError(`at most ${MAX_LOCKS} locks per wallet (merge lots, keeping the later date)`);
-  return ref.client.send(moduleFor(ref, module).setLocks(compliance(ref), getAddress(wallet), locks.map(lockTuple)));
+  return ref.client.send(moduleFor(ref, module).setLocks(complianceOf(ref), getAddress(wallet), locks.map(lockTuple)));
 }
 
 /** Adds one lock (a newly issued lot); the wallet's expired locks are dropped on chain first. */
 export async function addLock(ref: ComplianceRef, module: RulesModule, wallet: string, lock: Lock): Promise<TransactionReceipt> {
-  return ref.client.send(moduleFor(ref, module).addLock(compliance(ref), getAddress(wallet), lockTuple(lock)));
+  return ref.client.send(moduleFor(ref, module).addLock(complianceOf(ref), getAddress(wallet), lockTuple(lock)));
 }
 
 /** Replaces a wallet's locks with one that holds `amount` until changed; 0n unlocks the wallet. */
@@ -208,45 +257,69 @@ export async function setLockedBalance(ref: ComplianceRef, module: RulesModule, 
   return setLocks(ref, module, wallet, amount === 0n ? [] : [{ amount, until: FOREVER }]);
 }
 
-/** Reconciles the module's holder records with the token's balances (needed before binding to a token with holders). */
+/** Reconciles the module's holder records with the token's balances and registry (anyone may send it). */
 export async function syncHolders(ref: ComplianceRef, module: RulesModule, wallets: readonly string[]): Promise<TransactionReceipt> {
-  return ref.client.send(moduleFor(ref, module).syncHolders(compliance(ref), wallets.map((w) => getAddress(w))));
+  return ref.client.send(moduleFor(ref, module).syncHolders(complianceOf(ref), wallets.map((w) => getAddress(w))));
 }
 
 // ---------------------------------------------------------------- reads
 
 export async function readRulesSettings(ref: ComplianceRef, module: RulesModule): Promise<RulesSettings> {
   const c = moduleFor(ref, module);
-  const [s, countries] = await ref.client.read(Promise.all([c.getSettings(compliance(ref)), c.getCountries(compliance(ref))]));
+  const [limits, lists] = await ref.client.read(Promise.all([c.getLimits(complianceOf(ref)), c.getCountries(complianceOf(ref))]));
+  const l = limits.limits;
   return {
-    countryMode: COUNTRY_MODES[Number(s.countryMode)],
-    countries: (countries as bigint[]).map(Number),
-    usPersonBlockedUntil: s.usPersonBlockedUntil,
-    maxBalance: s.maxBalance,
-    minHolding: s.minHolding,
-    maxHolders: Number(s.maxHolders),
-    maxNonAccreditedHolders: Number(s.maxNonAccreditedHolders),
+    allowedCountries: (lists.allowed as bigint[]).map(Number),
+    blockedCountries: (lists.blocked as bigint[]).map(Number),
+    usPersonBlockedUntil: l.usPersonBlockedUntil,
+    maxBalance: limits.maxBalance,
+    maxSupplyShareBps: Number(l.maxSupplyShareBps),
+    minHolding: limits.minHolding,
+    maxHolders: Number(l.maxHolders),
+    maxNonAccreditedHolders: Number(l.maxNonAccreditedHolders),
+    maxUsHolders: Number(l.maxUsHolders),
+    maxNonAccreditedPurchasers: Number(l.maxNonAccreditedPurchasers),
   };
 }
 
 export async function readHolderCounts(ref: ComplianceRef, module: RulesModule): Promise<HolderCounts> {
-  const r = await ref.client.read(moduleFor(ref, module).holderCounts(compliance(ref)));
-  return { holders: Number(r.holders), nonAccreditedHolders: Number(r.nonAccreditedHolders), trackedSupply: r.trackedSupply };
+  const r = await ref.client.read(moduleFor(ref, module).getCounters(complianceOf(ref)));
+  return {
+    holders: Number(r.holders),
+    nonAccreditedHolders: Number(r.nonAccreditedHolders),
+    usHolders: Number(r.usHolders),
+    nonAccreditedPurchasers: Number(r.nonAccreditedPurchasers),
+    trackedSupply: r.trackedSupply,
+  };
 }
 
 export async function readInvestor(ref: ComplianceRef, module: RulesModule, identity: string): Promise<InvestorRecord> {
-  const r = await ref.client.read(moduleFor(ref, module).getInvestor(compliance(ref), getAddress(identity)));
-  return { balance: r.balance, wallets: Number(r.wallets), accredited: r.accredited, usPerson: r.usPerson, liquidateOnly: r.liquidateOnly };
+  const r = await ref.client.read(moduleFor(ref, module).getInvestor(complianceOf(ref), getAddress(identity)));
+  return {
+    balance: r.balance,
+    wallets: Number(r.wallets),
+    accredited: r.accredited,
+    usPerson: r.usPerson,
+    liquidateOnly: r.liquidateOnly,
+    issuer: r.issuer,
+    purchased: r.purchased,
+  };
+}
+
+/** The identity a wallet is counted under, or null while it holds nothing. */
+export async function readWalletInvestor(ref: ComplianceRef, module: RulesModule, wallet: string): Promise<string | null> {
+  const id = (await ref.client.read(moduleFor(ref, module).walletInvestor(complianceOf(ref), getAddress(wallet)))) as string;
+  return id === ZeroAddress ? null : id;
 }
 
 export async function readLocks(ref: ComplianceRef, module: RulesModule, wallet: string): Promise<LockRecord[]> {
-  const r = (await ref.client.read(moduleFor(ref, module).getLocks(compliance(ref), getAddress(wallet)))) as LockRecord[];
+  const r = (await ref.client.read(moduleFor(ref, module).getLocks(complianceOf(ref), getAddress(wallet)))) as LockRecord[];
   return r.map((l) => ({ amount: l.amount, until: l.until, accreditedMayReceive: l.accreditedMayReceive }));
 }
 
-/** What the wallet must keep now, for a transfer to an accredited investor or not. */
-export async function readLockedBalance(ref: ComplianceRef, module: RulesModule, wallet: string, toAccredited = false): Promise<bigint> {
-  return ref.client.read(moduleFor(ref, module).lockedBalance(compliance(ref), getAddress(wallet), toAccredited));
+/** What the wallet must keep now, for a transfer to an accredited investor or the issuer (`receiverExempt`) or not. */
+export async function readLockedBalance(ref: ComplianceRef, module: RulesModule, wallet: string, receiverExempt = false): Promise<bigint> {
+  return ref.client.read(moduleFor(ref, module).lockedBalance(complianceOf(ref), getAddress(wallet), receiverExempt));
 }
 
 export function decodeRuleBits(bits: bigint): RuleCode[] {
@@ -254,12 +327,11 @@ export function decodeRuleBits(bits: bigint): RuleCode[] {
 }
 
 /**
- * The module's rules a transfer breaks at the latest block ([] if it passes; `from` null: a mint). Covers only this
+ * The module's rules a transfer breaks at the latest block ([] if it passes; `from` null: a mint). Only this
  * module: identity verification, pause and freezes are the token's own checks.
  */
 export async function failedRules(ref: ComplianceRef, module: RulesModule, from: string | null, to: string, amount: bigint): Promise<RuleCode[]> {
-  const bits = (await ref.client.read(
-    moduleFor(ref, module).failedRules(from === null ? ZeroAddress : getAddress(from), getAddress(to), amount, compliance(ref)),
-  )) as bigint;
+  const c = moduleFor(ref, module);
+  const bits = (await ref.client.read(c.failedRules(from === null ? ZeroAddress : getAddress(from), getAddress(to), amount, complianceOf(ref)))) as bigint;
   return decodeRuleBits(bits);
 }

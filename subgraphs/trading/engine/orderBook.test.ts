@@ -1,4 +1,4 @@
-import { OrderBook } from './orderBook.js';
+import { OrderBook } from './index.js';
 import type { BookEvent, NewOrder, Side, TimeInForce, TradeEvent } from './types.js';
 
 type Extra = Partial<Omit<NewOrder, 'orderId' | 'ownerId' | 'side' | 'price' | 'quantity'>>;

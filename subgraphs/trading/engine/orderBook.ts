@@ -72,6 +72,8 @@ class Level {
   ) {}
 }
 
+const NO_LEVEL = new Level('BUY', 0n, 0);
+
 /** One side's price levels: sorted array (worst … best) + Map by tick. */
 class BookSide {
   readonly levels: Level[] = [];
@@ -152,6 +154,7 @@ export class OrderBook {
   private seq = 0;
   private mark = 0;
   private readonly touched: Level[] = [];
+  private touchedCount = 0;
 
   constructor(options: BookOptions = {}) {
     const stp = options.stp ?? 'CANCEL_NEWEST';
@@ -456,43 +459,60 @@ export class OrderBook {
 
   private begin(): void {
     this.mark++;
-    this.touched.length = 0;
+    this.touchedCount = 0;
   }
 
   private touch(l: Level): void {
     if (l.mark !== this.mark) {
       l.mark = this.mark;
-      if (this.levelEvents) this.touched.push(l);
+      if (this.levelEvents) this.touched[this.touchedCount++] = l;
     }
   }
 
   private flush(ev: BookEvent[]): void {
     const t = this.touched;
-    for (let i = 0; i < t.length; i++) {
+    const n = this.touchedCount;
+    for (let i = 0; i < n; i++) {
       const l = t[i];
+      t[i] = NO_LEVEL; // do not keep dropped levels alive
       ev.push({ type: 'LEVEL', seq: ++this.seq, side: l.side, price: l.price, quantity: l.quantity, orders: l.count });
     }
-    t.length = 0;
+    this.touchedCount = 0;
   }
 
+  /** Null when the order is well-formed; otherwise every reason. The fast path allocates nothing. */
   private validate(o: NewOrder): RejectReason[] | null {
-    let r: RejectReason[] | null = null;
-    const add = (reason: RejectReason) => (r ??= []).push(reason);
-    if (!nonEmptyString(o.orderId)) add('INVALID_ORDER_ID');
-    else if (this.orders.has(o.orderId)) add('DUPLICATE_ORDER_ID');
-    if (!nonEmptyString(o.ownerId)) add('INVALID_OWNER');
-    if (!isSide(o.side)) add('INVALID_SIDE');
-    const isMarket = o.type === 'MARKET';
-    if (!isMarket && o.type !== 'LIMIT') add('INVALID_ORDER_TYPE');
+    const type = o.type;
     const tif = o.timeInForce;
-    if (tif !== undefined && (!TIFS.has(tif) || (isMarket && tif !== 'IOC' && tif !== 'FOK'))) add('INVALID_TIME_IN_FORCE');
-    if (!validQuantity(o.quantity)) add('INVALID_QUANTITY');
+    const isLimit = type === 'LIMIT';
+    if (
+      nonEmptyString(o.orderId) && !this.orders.has(o.orderId) && nonEmptyString(o.ownerId) && isSide(o.side) &&
+      (isLimit || type === 'MARKET') && validQuantity(o.quantity) &&
+      (isLimit ? validPrice(o.price) : o.price === undefined) &&
+      (tif === undefined || (isLimit ? TIFS.has(tif) : tif === 'IOC' || tif === 'FOK')) &&
+      (o.stp === undefined || STP_MODES.has(o.stp)) &&
+      (o.postOnly !== true || (isLimit && tif !== 'IOC' && tif !== 'FOK'))
+    ) return null;
+    return this.reasons(o);
+  }
+
+  private reasons(o: NewOrder): RejectReason[] {
+    const r: RejectReason[] = [];
+    if (!nonEmptyString(o.orderId)) r.push('INVALID_ORDER_ID');
+    else if (this.orders.has(o.orderId)) r.push('DUPLICATE_ORDER_ID');
+    if (!nonEmptyString(o.ownerId)) r.push('INVALID_OWNER');
+    if (!isSide(o.side)) r.push('INVALID_SIDE');
+    const isMarket = o.type === 'MARKET';
+    if (!isMarket && o.type !== 'LIMIT') r.push('INVALID_ORDER_TYPE');
+    const tif = o.timeInForce;
+    if (tif !== undefined && (!TIFS.has(tif) || (isMarket && tif !== 'IOC' && tif !== 'FOK'))) r.push('INVALID_TIME_IN_FORCE');
+    if (!validQuantity(o.quantity)) r.push('INVALID_QUANTITY');
     if (isMarket) {
-      if (o.price !== undefined) add('PRICE_NOT_ALLOWED');
-    } else if (o.price === undefined) add('PRICE_REQUIRED');
-    else if (!validPrice(o.price)) add('INVALID_PRICE');
-    if (o.stp !== undefined && !STP_MODES.has(o.stp)) add('INVALID_STP_MODE');
-    if (o.postOnly === true && (isMarket || tif === 'IOC' || tif === 'FOK')) add('POST_ONLY_NOT_ALLOWED');
+      if (o.price !== undefined) r.push('PRICE_NOT_ALLOWED');
+    } else if (o.price === undefined) r.push('PRICE_REQUIRED');
+    else if (!validPrice(o.price)) r.push('INVALID_PRICE');
+    if (o.stp !== undefined && !STP_MODES.has(o.stp)) r.push('INVALID_STP_MODE');
+    if (o.postOnly === true && (isMarket || tif === 'IOC' || tif === 'FOK')) r.push('POST_ONLY_NOT_ALLOWED');
     return r;
   }
 

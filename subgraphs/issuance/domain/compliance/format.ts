@@ -48,7 +48,7 @@ export function formatPeriod(p: Period): string {
   const parts: string[] = [];
   const months = p.months ?? 0;
   const days = p.days ?? 0;
-  if (months) parts.push(months % 12 === 0 ? plural(months / 12, 'year') : plural(months, 'month'));
+  if (months) parts.push(plural(months, 'month'));
   if (days) parts.push(plural(days, 'day'));
   return parts.length ? parts.join(' and ') : 'no period';
 }

@@ -42,9 +42,6 @@ export function validateTransferInput(input: TransferInput): void {
 
   if (input.from) validateParty(input.from, 'from');
   validateParty(input.to, 'to');
-  if (input.from && input.from.investorId !== input.to.investorId) {
-    check(input.from.balance >= 0n, 'from.balance', 'must not be negative');
-  }
 
   input.senderLots.forEach((lot, i) => {
     const f = `senderLots[${i}]`;

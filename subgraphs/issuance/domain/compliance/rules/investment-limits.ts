@@ -7,7 +7,7 @@
  * leaves the $2,500 floor, for Reg A Tier 2 a limit of zero (fail closed).
  */
 import type { ComplianceConfig } from '../config.js';
-import { formatBps, formatPeriod, formatUsd } from '../format.js';
+import { formatBps, formatInstant, formatPeriod, formatUsd } from '../format.js';
 import { isPrimary, type Outcome, type Rule } from '../rule.js';
 import { addPeriod } from '../time.js';
 import type { PartySnapshot } from '../types.js';
@@ -74,7 +74,7 @@ export const regCfInvestmentLimitRule: Rule = {
       }
     }
     const when = blockingUntil
-      ? ` Enough earlier investments leave the ${span} window on ${blockingUntil.toISOString()}.`
+      ? ` Enough earlier investments fall out of the last ${span} on ${formatInstant(blockingUntil)}.`
       : price > limitCents ? ' The purchase alone exceeds the limit.' : '';
     return {
       passed: false,

@@ -58,7 +58,7 @@ export const regCfResaleRestriction: Rule = {
     const until = coverage.coveredAt ? ` Enough lots are free of it on ${formatInstant(coverage.coveredAt)}.` : ` The sender's recorded lots do not cover ${limit} in total.`;
     return {
       passed: false,
-      message: `Only ${currentValue} of the ${limit} tokens transferred are past the ${span} Reg CF resale restriction, and the receiver is not the issuer, an accredited investor or a family member of the sender.${until}`,
+      message: `Only ${currentValue} of the ${limit} tokens transferred are past the Reg CF resale restriction (${span} from issue), and the receiver is not the issuer, an accredited investor or a family member of the sender.${until}`,
       currentValue,
       limit,
       blockingUntil: coverage.coveredAt ?? undefined,

@@ -22,7 +22,7 @@ describe('Rule 144 holding period', () => {
     expect(r.blockingUntil).toEqual(utc('2025-06-15T12:00:00Z'));
     expect(r.currentValue).toBe('0');
     expect(r.limit).toBe('100');
-    expect(r.message).toContain('1 year for an issuer not reporting');
+    expect(r.message).toContain('12 months for an issuer not reporting');
   });
 
   test('a reporting issuer\'s securities may be resold after 6 months', () => {

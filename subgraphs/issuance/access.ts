@@ -1,0 +1,43 @@
+import { requireRole, canSee, type Caller, type Role } from '../kit/auth.js';
+import type { Queryable } from '../kit/db/types.js';
+import { badInput, forbidden, notFound } from '../kit/errors.js';
+import type { InvestorRow, TokenRow } from './store.js';
+
+/** Tokens are public; changing one needs the issuer's organisation and one of the roles. */
+export async function tokenOfIssuer(q: Queryable, caller: Caller, tokenId: string, roles: Role[], lock = false): Promise<TokenRow> {
+  requireRole(caller, ...roles);
+  const [t] = await q.query<TokenRow>(`SELECT * FROM security_tokens WHERE id = $1${lock ? ' FOR UPDATE' : ''}`, [tokenId]);
+  if (!t) throw notFound('security token', tokenId);
+  if (caller.kind === 'user' && t.issuer_org !== caller.org) throw forbidden(`token ${tokenId} belongs to another organisation`);
+  return t;
+}
+
+/** Investors are private to the organisation that onboarded them: another organisation gets NOT_FOUND. */
+export async function investorOfCaller(q: Queryable, caller: Caller, investorId: string, roles: Role[], lock = false): Promise<InvestorRow> {
+  requireRole(caller, ...roles);
+  const [i] = await q.query<InvestorRow>(`SELECT * FROM investors WHERE id = $1${lock ? ' FOR UPDATE' : ''}`, [investorId]);
+  if (!i || !canSee(caller, { org: i.org, investorId: i.id })) throw notFound('investor', investorId);
+  return i;
+}
+
+/** An issuer may act on any investor (holders come from many organisations); the token decides. */
+export async function investorById(q: Queryable, investorId: string, lock = false): Promise<InvestorRow> {
+  const [i] = await q.query<InvestorRow>(`SELECT * FROM investors WHERE id = $1${lock ? ' FOR UPDATE' : ''}`, [investorId]);
+  if (!i) throw notFound('investor', investorId);
+  return i;
+}
+
+export function requireReason(reason: string): string {
+  const r = reason.trim();
+  if (r.length < 3 || r.length > 1000) throw badInput('REASON_REQUIRED', 'a reason of 3 to 1000 characters is required');
+  return r;
+}
+
+export function checkIdempotencyKey(key: string): void {
+  if (!/^[\x21-\x7e]{1,128}$/.test(key)) throw badInput('INVALID_IDEMPOTENCY_KEY', 'idempotencyKey must be 1 to 128 printable characters');
+}
+
+export function positive(amount: bigint, field = 'amount'): bigint {
+  if (amount <= 0n) throw badInput('INVALID_AMOUNT', `${field} must be positive`);
+  return amount;
+}

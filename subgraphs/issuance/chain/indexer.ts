@@ -1,0 +1,191 @@
+import { id as topicId, getAddress, zeroPadValue, type Log } from 'ethers';
+import type { Db, Queryable } from '../../kit/db/types.js';
+import type { Logger } from '../../kit/log.js';
+import { newId } from '../../kit/ids.js';
+import { appendEvent } from '../../kit/outbox.js';
+import type { IssuanceChain } from './runtime.js';
+import type { TokenRow } from '../store.js';
+
+const TRANSFER = topicId('Transfer(address,address,uint256)');
+const ZERO = '0x0000000000000000000000000000000000000000';
+const MAX_RANGE = 2_000;
+
+export interface IndexerOptions {
+  /** Blocks behind the head that count as final. */
+  confirmations: number;
+  pollMs: number;
+}
+
+/**
+ * Books follow the chain: every Transfer of a deployed token moves wallet
+ * holdings, investor positions, holder counters and lots, in one transaction
+ * with the token's block cursor, so a restart resumes exactly where it
+ * stopped and nothing is applied twice.
+ */
+export class HoldingsIndexer {
+  private timer?: NodeJS.Timeout;
+  private running?: Promise<void>;
+  private stopped = false;
+  lastError?: string;
+
+  constructor(private readonly db: Db, private readonly chain: IssuanceChain, private readonly o: IndexerOptions, private readonly log: Logger) {}
+
+  start(): void {
+    const tick = () => {
+      if (this.stopped) return;
+      void this.syncOnce().finally(() => { if (!this.stopped) this.timer = setTimeout(tick, this.o.pollMs); });
+    };
+    this.timer = setTimeout(tick, 0);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    await this.running?.catch(() => undefined);
+  }
+
+  /** One pass over every deployed token up to the confirmed head; concurrent callers share the pass. */
+  syncOnce(): Promise<void> {
+    this.running ??= this.pass().finally(() => { this.running = undefined; });
+    return this.running;
+  }
+
+  private async pass(): Promise<void> {
+    if (!this.chain.configured) return;
+    try {
+      const tokens = await this.db.query<TokenRow>('SELECT * FROM security_tokens WHERE chain IS NOT NULL');
+      if (!tokens.length) return;
+      const client = await this.chain.client();
+      const head = (await client.provider.getBlockNumber()) - this.o.confirmations;
+      for (const t of tokens) await this.syncToken(t, head);
+      this.lastError = undefined;
+    } catch (e) {
+      this.lastError = (e as Error).message;
+      this.log.warn({ err: this.lastError }, 'holdings indexer will retry');
+    }
+  }
+
+  private async syncToken(t: TokenRow, head: number): Promise<void> {
+    const name = `token:${t.id}`;
+    const client = await this.chain.client();
+    for (;;) {
+      const [c] = await this.db.query<{ block: string }>('SELECT block FROM chain_cursors WHERE name = $1', [name]);
+      const from = Number(c?.block ?? (t.deployed_block ?? 0)) + 1;
+      if (from > head) return;
+      const to = Math.min(head, from + MAX_RANGE - 1);
+      const logs = await client.provider.getLogs({ address: t.chain!.token, topics: [TRANSFER], fromBlock: from, toBlock: to });
+      const times = new Map<number, Date>();
+      for (const l of logs) {
+        if (!times.has(l.blockNumber)) times.set(l.blockNumber, new Date(Number((await client.provider.getBlock(l.blockNumber))!.timestamp) * 1000));
+      }
+      await this.db.tx(async (q) => {
+        // The cursor row is the lock: two indexers (replicas) never apply the same range.
+        await q.query('INSERT INTO chain_cursors (name, block) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING', [name, from - 1]);
+        const [cur] = await q.query<{ block: string }>('SELECT block FROM chain_cursors WHERE name = $1 FOR UPDATE', [name]);
+        if (Number(cur.block) !== from - 1) return;
+        for (const l of logs) await applyTransfer(q, t, l, times.get(l.blockNumber)!);
+        await q.query('UPDATE chain_cursors SET block = $2 WHERE name = $1', [name, to]);
+      });
+    }
+  }
+}
+
+const addressOf = (topic: string) => getAddress('0x' + topic.slice(26));
+
+async function walletInvestor(q: Queryable, address: string): Promise<{ investor_id: string; accredited: boolean | null; us_person: boolean } | undefined> {
+  const [r] = await q.query<{ investor_id: string; accredited: boolean | null; us_person: boolean }>(
+    'SELECT w.investor_id, i.accredited, i.us_person FROM investor_wallets w JOIN investors i ON i.id = w.investor_id WHERE lower(w.address) = lower($1)',
+    [address],
+  );
+  return r;
+}
+
+async function moveHolding(q: Queryable, tokenId: string, address: string, investorId: string | null, delta: bigint, block: number) {
+  await q.query(
+    `INSERT INTO holdings (token_id, address, investor_id, balance, block) VALUES ($1,$2,$3,$4,$5)
+     ON CONFLICT (token_id, address) DO UPDATE SET balance = holdings.balance + $4, block = $5, investor_id = coalesce(holdings.investor_id, $3)`,
+    [tokenId, address, investorId, delta.toString(), block],
+  );
+}
+
+/** Moves an investor's position; keeps the holder counters right when it crosses zero. */
+async function movePosition(q: Queryable, tokenId: string, inv: { investor_id: string; accredited: boolean | null; us_person: boolean }, delta: bigint) {
+  const [before] = await q.query<{ balance: string }>('SELECT balance FROM positions WHERE token_id = $1 AND investor_id = $2 FOR UPDATE', [tokenId, inv.investor_id]);
+  const old = BigInt(before?.balance ?? 0);
+  const next = old + delta;
+  await q.query(
+    `INSERT INTO positions (token_id, investor_id, balance) VALUES ($1,$2,$3) ON CONFLICT (token_id, investor_id) DO UPDATE SET balance = $3`,
+    [tokenId, inv.investor_id, next.toString()],
+  );
+  const step = old === 0n && next > 0n ? 1 : old > 0n && next === 0n ? -1 : 0;
+  if (step) {
+    await q.query(
+      `UPDATE holder_counts SET total = total + $2, non_accredited = non_accredited + $3, us_persons = us_persons + $4 WHERE token_id = $1`,
+      [tokenId, step, inv.accredited === true ? 0 : step, inv.us_person ? step : 0],
+    );
+  }
+}
+
+/**
+ * Lots follow the tokens: the sender's oldest lots are consumed first; a
+ * receiver that is another investor gets new lots acquired at the block's
+ * time (its own holding period starts), keeping each lot's issue date (the
+ * Reg CF year runs from issuance). A move between two wallets of the same
+ * investor changes no lot. A mint's lot is written by issueTokens with the
+ * acquisition date it was given; it is created here only if that is missing.
+ */
+async function moveLots(q: Queryable, tokenId: string, from: string | null, to: string | null, amount: bigint, l: Log, at: Date) {
+  if (from && to && from === to) return;
+  const pieces: { amount: bigint; issuedAt: Date }[] = [];
+  if (from) {
+    let left = amount;
+    const lots = await q.query<{ id: string; remaining: string; issued_at: Date }>(
+      'SELECT id, remaining, issued_at FROM lots WHERE token_id = $1 AND investor_id = $2 AND remaining > 0 ORDER BY holding_period_start, id FOR UPDATE',
+      [tokenId, from],
+    );
+    for (const lot of lots) {
+      if (left === 0n) break;
+      const take = BigInt(lot.remaining) < left ? BigInt(lot.remaining) : left;
+      await q.query('UPDATE lots SET remaining = remaining - $2 WHERE id = $1', [lot.id, take.toString()]);
+      await q.query('INSERT INTO lot_consumptions (lot_id, amount, at, tx_hash, log_index) VALUES ($1,$2,$3,$4,$5)', [lot.id, take.toString(), at, l.transactionHash, l.index]);
+      pieces.push({ amount: take, issuedAt: new Date(lot.issued_at) });
+      left -= take;
+    }
+    if (left > 0n) pieces.push({ amount: left, issuedAt: at }); // tokens the books had no lot for (reconciliation shows them)
+  } else {
+    const [known] = await q.query('SELECT 1 FROM lots WHERE tx_hash = $1 AND investor_id = $2', [l.transactionHash, to]);
+    if (known) return;
+    pieces.push({ amount, issuedAt: at });
+  }
+  if (!to) return;
+  for (const [i, p] of pieces.entries()) {
+    await q.query(
+      `INSERT INTO lots (id, token_id, investor_id, amount, remaining, acquired_at, holding_period_start, issued_at, source, tx_hash, log_index)
+       VALUES ($1,$2,$3,$4,$4,$5,$5,$6,$7,$8,$9) ON CONFLICT (tx_hash, log_index, investor_id) DO NOTHING`,
+      [newId('lot'), tokenId, to, p.amount.toString(), at, p.issuedAt, from ? 'TRANSFER' : 'ISSUANCE', l.transactionHash, l.index * 100 + i],
+    );
+  }
+}
+
+async function applyTransfer(q: Queryable, t: TokenRow, l: Log, at: Date): Promise<void> {
+  const from = addressOf(l.topics[1]);
+  const to = addressOf(l.topics[2]);
+  const amount = BigInt(l.data);
+  const fromInv = from === ZERO ? undefined : await walletInvestor(q, from);
+  const toInv = to === ZERO ? undefined : await walletInvestor(q, to);
+  if (from !== ZERO) await moveHolding(q, t.id, from, fromInv?.investor_id ?? null, -amount, l.blockNumber);
+  if (to !== ZERO) await moveHolding(q, t.id, to, toInv?.investor_id ?? null, amount, l.blockNumber);
+  if (!(fromInv && toInv && fromInv.investor_id === toInv.investor_id)) {
+    if (fromInv) await movePosition(q, t.id, fromInv, -amount);
+    if (toInv) await movePosition(q, t.id, toInv, amount);
+  }
+  if (from === ZERO) await q.query('UPDATE security_tokens SET total_supply = total_supply + $2 WHERE id = $1', [t.id, amount.toString()]);
+  if (to === ZERO) await q.query('UPDATE security_tokens SET total_supply = total_supply - $2 WHERE id = $1', [t.id, amount.toString()]);
+  await moveLots(q, t.id, fromInv?.investor_id ?? null, toInv?.investor_id ?? null, amount, l, at);
+  await appendEvent(q, 'token.transfer', t.id, {
+    tokenId: t.id, from, to, amount, fromInvestorId: fromInv?.investor_id ?? null, toInvestorId: toInv?.investor_id ?? null,
+    txHash: l.transactionHash, block: l.blockNumber, logIndex: l.index,
+  });
+}
+
+export const paddedTopic = (a: string) => zeroPadValue(a, 32);

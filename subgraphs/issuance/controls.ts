@@ -1,0 +1,177 @@
+import { getAddress } from 'ethers';
+import type { Caller } from '../kit/auth.js';
+import type { Db } from '../kit/db/types.js';
+import { appError, badInput } from '../kit/errors.js';
+import { appendEvent } from '../kit/outbox.js';
+import type { ComplianceConfig } from './domain/compliance/index.js';
+import { investorById, positive, requireReason, tokenOfIssuer } from './access.js';
+import { chainFailure, type IssuanceChain } from './chain/runtime.js';
+import { requireDeployed } from './deploy.js';
+import { transferEligibility, type EligibilityResult } from './eligibility.js';
+import { controlsOf, upsertControls, walletsOf, type WalletRow } from './store-holdings.js';
+import { audit, enqueueChainJob } from './store-records.js';
+import type { InvestorRow, TokenRow } from './store.js';
+
+/**
+ * Issuer controls. Each one acts on chain first (the token is the law the
+ * market sees) and then records the outcome with who, when and why; a chain
+ * failure records nothing and is retryable.
+ */
+async function onChain<T>(what: string, f: () => Promise<T>): Promise<T> {
+  try {
+    return await f();
+  } catch (e) {
+    throw chainFailure(e, what);
+  }
+}
+
+async function activeWallets(db: Db, investorId: string): Promise<WalletRow[]> {
+  return (await walletsOf(db, [investorId])).filter((w) => w.status === 'ACTIVE');
+}
+
+export async function setPaused(db: Db, chain: IssuanceChain, caller: Caller, tokenId: string, paused: boolean, reason: string): Promise<TokenRow> {
+  const why = requireReason(reason);
+  const t = await tokenOfIssuer(db, caller, tokenId, ['ISSUER_AGENT']);
+  const addresses = requireDeployed(t);
+  if (t.paused !== paused) {
+    const suite = await chain.suite(addresses);
+    await onChain(paused ? 'pausing failed' : 'unpausing failed', async () => {
+      if ((await suite.client.read<boolean>(suite.token.paused())) !== paused) await suite.client.send(paused ? suite.token.pause() : suite.token.unpause());
+    });
+  }
+  return db.tx(async (q) => {
+    const [row] = await q.query<TokenRow>(
+      `UPDATE security_tokens SET paused = $2, status = CASE WHEN $2 THEN 'PAUSED' ELSE 'DEPLOYED' END WHERE id = $1 RETURNING *`,
+      [tokenId, paused],
+    );
+    await audit(q, caller, paused ? 'token.paused' : 'token.unpaused', tokenId, why);
+    // Trading halts (and resumes) on this event.
+    await appendEvent(q, paused ? 'token.paused' : 'token.unpaused', tokenId, { tokenId, reason: why });
+    return row;
+  });
+}
+
+export async function freezeInvestor(db: Db, chain: IssuanceChain, caller: Caller, a: { tokenId: string; investorId: string; frozen: boolean; reason: string }): Promise<InvestorRow> {
+  const why = requireReason(a.reason);
+  const t = await tokenOfIssuer(db, caller, a.tokenId, ['ISSUER_AGENT', 'COMPLIANCE_OFFICER']);
+  const suite = await chain.suite(requireDeployed(t));
+  const investor = await investorById(db, a.investorId);
+  const wallets = await activeWallets(db, investor.id);
+  if (!wallets.length) throw appError('ISSUANCE.NO_WALLET', `investor ${investor.id} has no active wallet`);
+  await onChain('freezing failed', async () => {
+    for (const w of wallets) await suite.client.send(suite.token.setAddressFrozen(getAddress(w.address), a.frozen));
+  });
+  return db.tx(async (q) => {
+    await upsertControls(q, t.id, investor.id, { wallet_frozen: a.frozen });
+    await audit(q, caller, a.frozen ? 'investor.frozen' : 'investor.unfrozen', investor.id, why, { tokenId: t.id, wallets: wallets.map((w) => w.address) });
+    await appendEvent(q, 'investor.freeze_changed', investor.id, { tokenId: t.id, investorId: investor.id, frozen: a.frozen });
+    return investor;
+  });
+}
+
+/** Sets the frozen amount of the investor's first wallet to exactly `amount` (freezing or unfreezing the difference on chain). */
+export async function freezePartialTokens(db: Db, chain: IssuanceChain, caller: Caller, a: { tokenId: string; investorId: string; amount: bigint; reason: string }): Promise<InvestorRow> {
+  const why = requireReason(a.reason);
+  if (a.amount < 0n) throw badInput('INVALID_AMOUNT', 'amount cannot be negative (0 unfreezes)');
+  const t = await tokenOfIssuer(db, caller, a.tokenId, ['ISSUER_AGENT', 'COMPLIANCE_OFFICER']);
+  const suite = await chain.suite(requireDeployed(t));
+  const investor = await investorById(db, a.investorId);
+  const [wallet] = await activeWallets(db, investor.id);
+  if (!wallet) throw appError('ISSUANCE.NO_WALLET', `investor ${investor.id} has no active wallet`);
+  await onChain('freezing tokens failed', async () => {
+    const w = getAddress(wallet.address);
+    const [frozen, balance] = await Promise.all([suite.client.read<bigint>(suite.token.getFrozenTokens(w)), suite.client.read<bigint>(suite.token.balanceOf(w))]);
+    if (a.amount > balance) throw appError('ISSUANCE.AMOUNT_OVER_BALANCE', `cannot freeze ${a.amount}: the wallet holds ${balance}`);
+    if (a.amount > frozen) await suite.client.send(suite.token.freezePartialTokens(w, a.amount - frozen));
+    if (a.amount < frozen) await suite.client.send(suite.token.unfreezePartialTokens(w, frozen - a.amount));
+  });
+  return db.tx(async (q) => {
+    await upsertControls(q, t.id, investor.id, { frozen_amount: a.amount.toString() });
+    await audit(q, caller, 'investor.tokens_frozen', investor.id, why, { tokenId: t.id, wallet: wallet.address, amount: a.amount });
+    await appendEvent(q, 'investor.freeze_changed', investor.id, { tokenId: t.id, investorId: investor.id, frozenAmount: a.amount });
+    return investor;
+  });
+}
+
+export async function setLiquidateOnly(db: Db, caller: Caller, a: { tokenId: string; investorId: string; liquidateOnly: boolean; reason: string }): Promise<InvestorRow> {
+  const why = requireReason(a.reason);
+  return db.tx(async (q) => {
+    const t = await tokenOfIssuer(q, caller, a.tokenId, ['ISSUER_AGENT', 'COMPLIANCE_OFFICER']);
+    const investor = await investorById(q, a.investorId);
+    await upsertControls(q, t.id, investor.id, { liquidate_only: a.liquidateOnly });
+    await audit(q, caller, 'investor.liquidate_only', investor.id, why, { tokenId: t.id, liquidateOnly: a.liquidateOnly });
+    if (t.chain) await enqueueChainJob(q, 'SYNC_FLAGS', investor.id, { tokenId: t.id });
+    return investor;
+  });
+}
+
+export interface ForcedTransferOutcome { txHash: string | null; eligibility: EligibilityResult }
+
+/**
+ * ERC-3643 forcedTransfer: overrides the issuer's own controls (pause,
+ * freezes, policy) but not the law, so the engine's FORCED_TRANSFER rules
+ * must pass; a refusal is returned with every reason and nothing moves.
+ */
+export async function forcedTransfer(db: Db, chain: IssuanceChain, config: ComplianceConfig, caller: Caller, a: { tokenId: string; fromInvestorId: string; toInvestorId: string; amount: bigint; reason: string }): Promise<ForcedTransferOutcome> {
+  const why = requireReason(a.reason);
+  positive(a.amount);
+  const t = await tokenOfIssuer(db, caller, a.tokenId, ['ISSUER_AGENT']);
+  const suite = await chain.suite(requireDeployed(t));
+  const eligibility = await transferEligibility(db, config, { tokenId: t.id, fromInvestorId: a.fromInvestorId, toInvestorId: a.toInvestorId, amount: a.amount, at: new Date(), kind: 'FORCED_TRANSFER' });
+  if (!eligibility.allowed) return { txHash: null, eligibility };
+  const [fromW] = await activeWallets(db, a.fromInvestorId);
+  const [toW] = await activeWallets(db, a.toInvestorId);
+  if (!fromW || !toW) throw appError('ISSUANCE.NO_WALLET', 'both investors need an active wallet');
+  const receipt = await onChain('forced transfer failed', () => suite.client.send(suite.token.forcedTransfer(getAddress(fromW.address), getAddress(toW.address), a.amount)));
+  await db.tx(async (q) => {
+    await audit(q, caller, 'token.forced_transfer', t.id, why, { from: a.fromInvestorId, to: a.toInvestorId, amount: a.amount, txHash: receipt.hash });
+    await enqueueChainJob(q, 'SYNC_LOCKS', a.fromInvestorId, { tokenId: t.id });
+    await appendEvent(q, 'token.forced_transfer', t.id, { tokenId: t.id, fromInvestorId: a.fromInvestorId, toInvestorId: a.toInvestorId, amount: a.amount, txHash: receipt.hash, reason: why });
+  });
+  return { txHash: receipt.hash, eligibility };
+}
+
+/**
+ * ERC-3643 recovery: for every deployed token the lost wallet holds, the
+ * balance (and its frozen state) moves to the new wallet, which the token
+ * registers with the investor's identity. The books follow through the indexer;
+ * lots stay with the investor (a wallet change is not a transfer).
+ */
+export async function recoverInvestorWallet(db: Db, chain: IssuanceChain, caller: Caller, a: { investorId: string; lostWallet: string; newWallet: string; reason: string }): Promise<InvestorRow> {
+  const why = requireReason(a.reason);
+  if (a.lostWallet.toLowerCase() === a.newWallet.toLowerCase()) throw badInput('SAME_WALLET', 'the new wallet must differ from the lost one');
+  const investor = await investorById(db, a.investorId);
+  const wallets = await walletsOf(db, [investor.id]);
+  const lost = wallets.find((w) => w.address.toLowerCase() === a.lostWallet.toLowerCase());
+  if (!lost) throw appError('ISSUANCE.UNKNOWN_WALLET', `${a.lostWallet} is not a wallet of ${investor.id}`);
+  const [taken] = await db.query<{ investor_id: string }>('SELECT investor_id FROM investor_wallets WHERE lower(address) = lower($1)', [a.newWallet]);
+  if (taken && taken.investor_id !== investor.id) throw appError('ISSUANCE.WALLET_TAKEN', `${a.newWallet} belongs to another investor`);
+  if (!investor.identity_address) throw appError('ISSUANCE.NO_IDENTITY', `investor ${investor.id} has no on-chain identity yet`);
+  const tokens = await db.query<TokenRow>('SELECT * FROM security_tokens WHERE chain IS NOT NULL AND issuer_org = $1', [caller.org]);
+  if (caller.kind === 'user' && !caller.roles.includes('ISSUER_AGENT')) throw appError('FORBIDDEN', 'requires the role ISSUER_AGENT');
+  const moved: { tokenId: string; txHash: string }[] = [];
+  await onChain('wallet recovery failed', async () => {
+    for (const t of tokens) {
+      const suite = await chain.suite(t.chain!);
+      if ((await suite.client.read<bigint>(suite.token.balanceOf(getAddress(lost.address)))) === 0n) continue;
+      const r = await suite.client.send(suite.token.recoveryAddress(getAddress(lost.address), getAddress(a.newWallet), investor.identity_address!));
+      moved.push({ tokenId: t.id, txHash: r.hash });
+    }
+  });
+  return db.tx(async (q) => {
+    await q.query(`UPDATE investor_wallets SET status = 'LOST' WHERE address = $1`, [lost.address]);
+    await q.query(
+      `INSERT INTO investor_wallets (address, investor_id, registered_on_chain) VALUES ($1, $2, $3)
+       ON CONFLICT (address) DO UPDATE SET status = 'ACTIVE', registered_on_chain = investor_wallets.registered_on_chain OR $3`,
+      [getAddress(a.newWallet), investor.id, moved.length > 0],
+    );
+    for (const m of moved) {
+      const c = await controlsOf(q, m.tokenId, investor.id);
+      await enqueueChainJob(q, 'SYNC_LOCKS', investor.id, { tokenId: m.tokenId, frozen: c.wallet_frozen });
+    }
+    if (!moved.length) await enqueueChainJob(q, 'REGISTER_WALLET', investor.id, { address: getAddress(a.newWallet) });
+    await audit(q, caller, 'investor.wallet_recovered', investor.id, why, { lost: lost.address, new: a.newWallet, moved });
+    await appendEvent(q, 'investor.wallet_recovered', investor.id, { investorId: investor.id, lostWallet: lost.address, newWallet: getAddress(a.newWallet), moved });
+    return investor;
+  });
+}

@@ -1,0 +1,116 @@
+import type { Caller } from '../kit/auth.js';
+import { requireRole } from '../kit/auth.js';
+import type { Db, Queryable } from '../kit/db/types.js';
+import { appError, badInput } from '../kit/errors.js';
+import { requestHash } from '../kit/idempotency.js';
+import { newId } from '../kit/ids.js';
+import { appendEvent } from '../kit/outbox.js';
+import { checkIdempotencyKey, investorOfCaller, requireReason } from './access.js';
+import { walletOwner } from './store-holdings.js';
+import { audit, enqueueChainJob } from './store-records.js';
+import { insertInvestor, type InvestorRow } from './store.js';
+
+export interface RegisterInvestorInput {
+  idempotencyKey: string; legalName: string; type: string; jurisdiction: string; usPerson: boolean;
+  issuerRelation?: string | null; annualIncomeCents?: bigint | null; netWorthCents?: bigint | null;
+}
+
+const ONBOARDING_ROLES = ['ISSUER_AGENT', 'COMPLIANCE_OFFICER', 'BROKER_DEALER'] as const;
+
+const nonNegative = (v: bigint | null | undefined, name: string) => {
+  if (v === null || v === undefined) return null;
+  if (v < 0n) throw badInput('INVALID_AMOUNT', `${name} cannot be negative`);
+  return v.toString();
+};
+
+export async function registerInvestor(db: Db, caller: Caller, input: RegisterInvestorInput) {
+  requireRole(caller, ...ONBOARDING_ROLES);
+  checkIdempotencyKey(input.idempotencyKey);
+  const legalName = input.legalName.trim();
+  if (!legalName || legalName.length > 300) throw badInput('INVALID_LEGAL_NAME', 'legalName must be 1 to 300 characters');
+  const hash = requestHash(input);
+  return db.tx(async (q) => {
+    const { row, created } = await insertInvestor(q, {
+      id: newId('inv'), org: caller.org, legal_name: legalName, type: input.type, jurisdiction: input.jurisdiction,
+      us_person: input.usPerson, idempotency_key: input.idempotencyKey, request_hash: hash, issuer_relation: input.issuerRelation ?? 'NONE',
+      annual_income_cents: nonNegative(input.annualIncomeCents, 'annualIncomeCents'), net_worth_cents: nonNegative(input.netWorthCents, 'netWorthCents'),
+    });
+    if (created) {
+      await audit(q, caller, 'investor.registered', row.id, null, { jurisdiction: row.jurisdiction, usPerson: row.us_person, type: row.type });
+      await appendEvent(q, 'investor.registered', row.id, { investorId: row.id, org: row.org, jurisdiction: row.jurisdiction });
+    }
+    return row;
+  });
+}
+
+/** One credential change: validated, written, audited, announced, and mirrored on chain by a queued job. */
+async function changeCredential(
+  db: Db, caller: Caller, investorId: string, reason: string, action: string,
+  apply: (q: Queryable, i: InvestorRow) => Promise<Record<string, unknown>>,
+): Promise<InvestorRow> {
+  const why = requireReason(reason);
+  return db.tx(async (q) => {
+    const before = await investorOfCaller(q, caller, investorId, [...ONBOARDING_ROLES], true);
+    const details = await apply(q, before);
+    await audit(q, caller, action, investorId, why, details);
+    await enqueueChainJob(q, 'SYNC_CLAIMS', investorId);
+    await appendEvent(q, 'investor.credentials_changed', investorId, { investorId, action, ...details });
+    const [after] = await q.query<InvestorRow>('SELECT * FROM investors WHERE id = $1', [investorId]);
+    return after;
+  });
+}
+
+export function recordKyc(db: Db, caller: Caller, a: { investorId: string; status: string; approvedAt?: Date | null; expiresAt?: Date | null; reason: string }) {
+  if (a.status === 'APPROVED' && !a.approvedAt) throw badInput('KYC_APPROVAL_DATE_REQUIRED', 'an APPROVED KYC needs approvedAt');
+  if (a.approvedAt && a.expiresAt && a.expiresAt <= a.approvedAt) throw badInput('INVALID_EXPIRY', 'expiresAt must be after approvedAt');
+  return changeCredential(db, caller, a.investorId, a.reason, 'investor.kyc_recorded', async (q) => {
+    await q.query('UPDATE investors SET kyc_status = $2, kyc_approved_at = $3, kyc_expires_at = $4 WHERE id = $1', [a.investorId, a.status, a.approvedAt ?? null, a.expiresAt ?? null]);
+    return { status: a.status, approvedAt: a.approvedAt, expiresAt: a.expiresAt };
+  });
+}
+
+export function recordAmlScreening(db: Db, caller: Caller, a: { investorId: string; status: string; screenedAt: Date; reason: string }) {
+  if (a.screenedAt.getTime() > Date.now() + 60_000) throw badInput('INVALID_SCREENING_DATE', 'screenedAt cannot be in the future');
+  return changeCredential(db, caller, a.investorId, a.reason, 'investor.aml_recorded', async (q) => {
+    await q.query('UPDATE investors SET aml_status = $2, aml_screened_at = $3 WHERE id = $1', [a.investorId, a.status, a.screenedAt]);
+    return { status: a.status, screenedAt: a.screenedAt };
+  });
+}
+
+export function recordAccreditation(db: Db, caller: Caller, a: { investorId: string; accredited: boolean; method: string; verifiedAt: Date; expiresAt?: Date | null; reason: string }) {
+  if (a.verifiedAt.getTime() > Date.now() + 60_000) throw badInput('INVALID_VERIFICATION_DATE', 'verifiedAt cannot be in the future');
+  if (a.expiresAt && a.expiresAt <= a.verifiedAt) throw badInput('INVALID_EXPIRY', 'expiresAt must be after verifiedAt');
+  return changeCredential(db, caller, a.investorId, a.reason, 'investor.accreditation_recorded', async (q, before) => {
+    await q.query(
+      'UPDATE investors SET accredited = $2, accreditation_method = $3, accreditation_verified_at = $4, accreditation_expires_at = $5 WHERE id = $1',
+      [a.investorId, a.accredited, a.method, a.verifiedAt, a.expiresAt ?? null],
+    );
+    // Holder counters track non-accredited holders per token: move this investor between buckets where it holds.
+    const was = before.accredited === true;
+    if (was !== a.accredited) {
+      await q.query(
+        `UPDATE holder_counts h SET non_accredited = non_accredited + $2 FROM positions p
+         WHERE p.token_id = h.token_id AND p.investor_id = $1 AND p.balance > 0`,
+        [a.investorId, a.accredited ? -1 : 1],
+      );
+    }
+    return { accredited: a.accredited, method: a.method, verifiedAt: a.verifiedAt, expiresAt: a.expiresAt };
+  });
+}
+
+export async function addInvestorWallet(db: Db, caller: Caller, a: { investorId: string; address: string; reason: string }) {
+  const why = requireReason(a.reason);
+  return db.tx(async (q) => {
+    await investorOfCaller(q, caller, a.investorId, [...ONBOARDING_ROLES, 'CUSTODIAN'], true);
+    const owner = await walletOwner(q, a.address);
+    if (owner) {
+      if (owner.investor_id === a.investorId) return (await q.query<InvestorRow>('SELECT * FROM investors WHERE id = $1', [a.investorId]))[0];
+      throw appError('ISSUANCE.WALLET_TAKEN', `wallet ${a.address} already belongs to another investor`);
+    }
+    await q.query('INSERT INTO investor_wallets (address, investor_id) VALUES ($1, $2)', [a.address, a.investorId]);
+    await audit(q, caller, 'investor.wallet_added', a.investorId, why, { address: a.address });
+    await enqueueChainJob(q, 'REGISTER_WALLET', a.investorId, { address: a.address });
+    await appendEvent(q, 'investor.wallet_added', a.investorId, { investorId: a.investorId, address: a.address });
+    return (await q.query<InvestorRow>('SELECT * FROM investors WHERE id = $1', [a.investorId]))[0];
+  });
+}

@@ -1,0 +1,125 @@
+import type { Queryable } from '../kit/db/types.js';
+import { notFound } from '../kit/errors.js';
+import type {
+  AccreditationMethod, AmlStatus, DatedAmount, Exemption, InvestorType, IssuerRelation, KycStatus, PartySnapshot, TokenSnapshot,
+  TransferInput, TransferKind, TransferPolicy,
+} from './domain/compliance/index.js';
+import { controlsOf, holderCounts, nonAccreditedPurchasers, openLots, positionOf, purchasesSince } from './store-holdings.js';
+import type { InvestorRow, PolicyJson, TokenRow } from './store.js';
+
+/**
+ * Reads, at decision time, everything the compliance engine needs for one
+ * transfer. Each read is by key (token, the two parties, the sender's lots,
+ * the token's holder counters): the cost does not grow with the number of holders.
+ */
+export function policyFromJson(p: PolicyJson): TransferPolicy {
+  return {
+    allowedCountries: p.allowedCountries ?? [],
+    blockedCountries: p.blockedCountries ?? [],
+    maxBalance: p.maxBalance !== undefined ? BigInt(p.maxBalance) : undefined,
+    maxSupplyShareBps: p.maxSupplyShareBps,
+    minHolding: p.minHolding !== undefined ? BigInt(p.minHolding) : undefined,
+    maxHolders: p.maxHolders,
+    maxUsHolders: p.maxUsHolders,
+    apply12gHolderCaps: p.apply12gHolderCaps,
+    fund3c1: p.fund3c1 ? { qualifyingVentureCapitalFund: !!p.qualifyingVentureCapitalFund } : undefined,
+  };
+}
+
+export function tokenSnapshot(t: TokenRow): TokenSnapshot {
+  return {
+    tokenId: t.id,
+    decimals: t.decimals,
+    exemption: t.exemption as Exemption,
+    issuerReportingSince: t.issuer_reporting_since ? new Date(t.issuer_reporting_since) : null,
+    paused: t.paused,
+    totalSupply: BigInt(t.total_supply),
+    regS: t.reg_s
+      ? {
+          category: t.reg_s.category as 'CATEGORY_1' | 'CATEGORY_2' | 'CATEGORY_3',
+          securityType: t.reg_s.securityType as 'EQUITY' | 'DEBT',
+          domesticIssuer: t.reg_s.domesticIssuer,
+          distributionCompliancePeriodStart: new Date(t.reg_s.distributionCompliancePeriodStart),
+        }
+      : undefined,
+    listedOnNationalExchange: t.listed_on_national_exchange,
+    policy: policyFromJson(t.policy),
+  };
+}
+
+async function party(q: Queryable, tokenId: string, i: InvestorRow): Promise<PartySnapshot> {
+  const [controls, balance] = await Promise.all([controlsOf(q, tokenId, i.id), positionOf(q, tokenId, i.id)]);
+  return {
+    investorId: i.id,
+    type: i.type as InvestorType,
+    jurisdiction: i.jurisdiction,
+    usPerson: i.us_person,
+    kyc: { status: i.kyc_status as KycStatus, approvedAt: i.kyc_approved_at, expiresAt: i.kyc_expires_at },
+    aml: { status: i.aml_status as AmlStatus, screenedAt: i.aml_screened_at },
+    accreditation: i.accredited === null || !i.accreditation_verified_at
+      ? null
+      : { accredited: i.accredited, method: i.accreditation_method as AccreditationMethod, verifiedAt: i.accreditation_verified_at, expiresAt: i.accreditation_expires_at },
+    issuerRelation: i.issuer_relation as IssuerRelation,
+    relationToCounterparty: null,
+    walletFrozen: controls.wallet_frozen,
+    frozenAmount: BigInt(controls.frozen_amount),
+    liquidateOnly: controls.liquidate_only,
+    annualIncomeCents: i.annual_income_cents === null ? null : BigInt(i.annual_income_cents),
+    netWorthCents: i.net_worth_cents === null ? null : BigInt(i.net_worth_cents),
+    balance,
+  };
+}
+
+async function investor(q: Queryable, id: string): Promise<InvestorRow> {
+  const [i] = await q.query<InvestorRow>('SELECT * FROM investors WHERE id = $1', [id]);
+  if (!i) throw notFound('investor', id);
+  return i;
+}
+
+export interface SnapshotRequest {
+  tokenId: string;
+  fromInvestorId: string | null;
+  toInvestorId: string;
+  amount: bigint;
+  at: Date;
+  kind: TransferKind;
+  priceCents?: bigint;
+}
+
+// Purchases older than this cannot count towards a 12-month limit, whatever the configuration says (a guard on the read).
+const PURCHASE_LOOKBACK_DAYS = 400;
+
+export async function buildTransferInput(q: Queryable, r: SnapshotRequest): Promise<TransferInput> {
+  const [t] = await q.query<TokenRow>('SELECT * FROM security_tokens WHERE id = $1', [r.tokenId]);
+  if (!t) throw notFound('security token', r.tokenId);
+  const token = tokenSnapshot(t);
+  const toRow = await investor(q, r.toInvestorId);
+  const fromRow = r.fromInvestorId ? await investor(q, r.fromInvestorId) : null;
+  const [to, from, lots, counts] = await Promise.all([
+    party(q, t.id, toRow),
+    fromRow ? party(q, t.id, fromRow) : Promise.resolve(null),
+    fromRow ? openLots(q, t.id, fromRow.id) : Promise.resolve([]),
+    holderCounts(q, t.id),
+  ]);
+  let prior: DatedAmount[] | undefined;
+  if (token.exemption === 'REG_CF' || token.exemption === 'REG_A_TIER2') {
+    // Reg CF counts the trailing window across issuers; Reg A Tier 2 every purchase in this offering.
+    const since = token.exemption === 'REG_CF' ? new Date(r.at.getTime() - PURCHASE_LOOKBACK_DAYS * 86_400_000) : new Date(0);
+    const rows = await purchasesSince(q, toRow.id, [token.exemption], since);
+    prior = rows.filter((p) => token.exemption === 'REG_CF' || p.token_id === t.id).map((p) => ({ at: new Date(p.at), amountCents: BigInt(p.amount_cents) }));
+  }
+  const offering = token.exemption === 'REG_D_506B' && r.kind === 'PRIMARY_ISSUANCE' ? await nonAccreditedPurchasers(q, t.id, toRow.id) : undefined;
+  return {
+    kind: r.kind,
+    at: r.at,
+    amount: r.amount,
+    priceCents: r.priceCents,
+    token,
+    from,
+    to,
+    senderLots: lots.map((l) => ({ lotId: l.id, amount: BigInt(l.remaining), acquiredAt: new Date(l.acquired_at), holdingPeriodStart: new Date(l.holding_period_start), issuedAt: new Date(l.issued_at) })),
+    holders: { total: counts.total, nonAccredited: counts.non_accredited, usPersons: counts.us_persons },
+    offering,
+    receiverPriorInvestments: prior,
+  };
+}

@@ -1,0 +1,68 @@
+import type { Queryable } from '../kit/db/types.js';
+
+export interface WalletRow { address: string; investor_id: string; status: string; registered_on_chain: boolean; added_at: Date }
+export interface ControlsRow { token_id: string; investor_id: string; wallet_frozen: boolean; frozen_amount: string; liquidate_only: boolean }
+export interface LotRow {
+  id: string; token_id: string; investor_id: string; amount: string; remaining: string; acquired_at: Date; holding_period_start: Date;
+  issued_at: Date; source: string; tx_hash: string | null;
+}
+export interface CountsRow { total: number; non_accredited: number; us_persons: number }
+
+export const walletsOf = (q: Queryable, investorIds: readonly string[]) =>
+  q.query<WalletRow>('SELECT * FROM investor_wallets WHERE investor_id = ANY($1::text[]) ORDER BY added_at, address', [investorIds]);
+
+export async function walletOwner(q: Queryable, address: string): Promise<WalletRow | undefined> {
+  const [w] = await q.query<WalletRow>('SELECT * FROM investor_wallets WHERE lower(address) = lower($1)', [address]);
+  return w;
+}
+
+export async function controlsOf(q: Queryable, tokenId: string, investorId: string): Promise<ControlsRow> {
+  const [c] = await q.query<ControlsRow>('SELECT * FROM investor_controls WHERE token_id = $1 AND investor_id = $2', [tokenId, investorId]);
+  return c ?? { token_id: tokenId, investor_id: investorId, wallet_frozen: false, frozen_amount: '0', liquidate_only: false };
+}
+
+export async function upsertControls(q: Queryable, tokenId: string, investorId: string, set: Partial<Pick<ControlsRow, 'wallet_frozen' | 'frozen_amount' | 'liquidate_only'>>) {
+  const cur = await controlsOf(q, tokenId, investorId);
+  const next = { ...cur, ...set };
+  await q.query(
+    `INSERT INTO investor_controls (token_id, investor_id, wallet_frozen, frozen_amount, liquidate_only) VALUES ($1,$2,$3,$4,$5)
+     ON CONFLICT (token_id, investor_id) DO UPDATE SET wallet_frozen = $3, frozen_amount = $4, liquidate_only = $5`,
+    [tokenId, investorId, next.wallet_frozen, next.frozen_amount, next.liquidate_only],
+  );
+}
+
+export async function positionOf(q: Queryable, tokenId: string, investorId: string): Promise<bigint> {
+  const [p] = await q.query<{ balance: string }>('SELECT balance FROM positions WHERE token_id = $1 AND investor_id = $2', [tokenId, investorId]);
+  return BigInt(p?.balance ?? 0);
+}
+
+export async function holderCounts(q: Queryable, tokenId: string): Promise<CountsRow> {
+  const [c] = await q.query<CountsRow>('SELECT total, non_accredited, us_persons FROM holder_counts WHERE token_id = $1', [tokenId]);
+  return c ?? { total: 0, non_accredited: 0, us_persons: 0 };
+}
+
+/** The sender's open lots, oldest holding period first (the order they are consumed in). */
+export const openLots = (q: Queryable, tokenId: string, investorId: string) =>
+  q.query<LotRow>('SELECT * FROM lots WHERE token_id = $1 AND investor_id = $2 AND remaining > 0 ORDER BY holding_period_start, id', [tokenId, investorId]);
+
+export const lotsOfToken = (q: Queryable, tokenId: string) =>
+  q.query<LotRow>('SELECT * FROM lots WHERE token_id = $1 ORDER BY investor_id, holding_period_start, id', [tokenId]);
+
+export const positionsOfToken = (q: Queryable, tokenId: string) =>
+  q.query<{ investor_id: string; balance: string }>('SELECT investor_id, balance FROM positions WHERE token_id = $1 AND balance > 0 ORDER BY investor_id', [tokenId]);
+
+export async function purchasesSince(q: Queryable, investorId: string, exemptions: string[], since: Date) {
+  return q.query<{ at: Date; amount_cents: string; exemption: string; token_id: string }>(
+    'SELECT at, amount_cents, exemption, token_id FROM purchases WHERE investor_id = $1 AND exemption = ANY($2::text[]) AND at >= $3 ORDER BY at',
+    [investorId, exemptions, since],
+  );
+}
+
+export async function nonAccreditedPurchasers(q: Queryable, tokenId: string, investorId: string) {
+  const [r] = await q.query<{ n: string; mine: string }>(
+    `SELECT count(DISTINCT investor_id) FILTER (WHERE NOT accredited) AS n, count(*) FILTER (WHERE investor_id = $2) AS mine
+     FROM purchases WHERE token_id = $1`,
+    [tokenId, investorId],
+  );
+  return { nonAccreditedPurchasers: Number(r.n), receiverAlreadyPurchased: Number(r.mine) > 0 };
+}
