@@ -22,7 +22,7 @@ export async function startTestStack(o: Partial<StackOptions> = {}): Promise<Tes
   const ports = { gateway: 0, issuance: 0, trading: 0, settlement: 0, custody: 0 };
   let stack: Stack;
   try {
-    stack = await startStack({ secrets, databaseUrls, ports, chain: 'none', anvilPort: 0, logLevel: 'silent', ...o });
+    stack = await startStack({ secrets, databaseUrls, ports, chain: 'none', anvilPort: 0, logLevel: process.env.TEST_LOG_LEVEL ?? 'silent', ...o });
   } catch (e) {
     await Promise.all(dbs.map((d) => d.drop()));
     throw e;

@@ -1,6 +1,7 @@
 import { id as topicId, getAddress, zeroPadValue, type Log } from 'ethers';
 import type { Db, Queryable } from '../../kit/db/types.js';
 import type { Logger } from '../../kit/log.js';
+import { PassRunner } from '../../kit/coalesce.js';
 import { newId } from '../../kit/ids.js';
 import { appendEvent } from '../../kit/outbox.js';
 import type { IssuanceChain } from './runtime.js';
@@ -24,7 +25,7 @@ export interface IndexerOptions {
  */
 export class HoldingsIndexer {
   private timer?: NodeJS.Timeout;
-  private running?: Promise<void>;
+  private readonly passes = new PassRunner(() => this.pass());
   private stopped = false;
   lastError?: string;
 
@@ -41,13 +42,12 @@ export class HoldingsIndexer {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
-    await this.running?.catch(() => undefined);
+    await this.passes.idle();
   }
 
-  /** One pass over every deployed token up to the confirmed head; concurrent callers share the pass. */
+  /** One pass over every deployed token up to the confirmed head; a call during a pass gets the next one. */
   syncOnce(): Promise<void> {
-    this.running ??= this.pass().finally(() => { this.running = undefined; });
-    return this.running;
+    return this.passes.run();
   }
 
   private async pass(): Promise<void> {
@@ -101,6 +101,12 @@ async function walletInvestor(q: Queryable, address: string): Promise<{ investor
 }
 
 async function moveHolding(q: Queryable, tokenId: string, address: string, investorId: string | null, delta: bigint, block: number) {
+  if (delta < 0n) {
+    // An UPDATE, not an upsert: PostgreSQL checks the CHECK on the insert candidate before it sees the conflict.
+    const moved = await q.query('UPDATE holdings SET balance = balance + $3, block = $4 WHERE token_id = $1 AND address = $2 RETURNING 1', [tokenId, address, delta.toString(), block]);
+    if (!moved.length) throw new Error(`chain shows ${address} sending ${-delta} of ${tokenId} but the books have no holding for it`);
+    return;
+  }
   await q.query(
     `INSERT INTO holdings (token_id, address, investor_id, balance, block) VALUES ($1,$2,$3,$4,$5)
      ON CONFLICT (token_id, address) DO UPDATE SET balance = holdings.balance + $4, block = $5, investor_id = coalesce(holdings.investor_id, $3)`,

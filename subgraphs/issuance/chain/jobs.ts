@@ -1,6 +1,7 @@
 import { getAddress } from 'ethers';
 import type { Db } from '../../kit/db/types.js';
 import type { Logger } from '../../kit/log.js';
+import { PassRunner } from '../../kit/coalesce.js';
 import { countryNumeric } from '../../kit/countries.js';
 import { addClaim, createIdentity, revokeClaim } from '../../kit/chain/trex.js';
 import type { ComplianceConfig } from '../domain/compliance/index.js';
@@ -24,7 +25,7 @@ const MAX_BACKOFF_SECONDS = 300;
  */
 export class ChainJobRunner {
   private timer?: NodeJS.Timeout;
-  private running?: Promise<void>;
+  private readonly passes = new PassRunner(() => this.pass());
   private stopped = false;
   lastError?: string;
 
@@ -41,13 +42,12 @@ export class ChainJobRunner {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
-    await this.running?.catch(() => undefined);
+    await this.passes.idle();
   }
 
-  /** Runs every due job now; concurrent callers share the pass. */
+  /** Runs every due job; a call during a pass gets the next one (so it sees jobs queued before it). */
   runDue(): Promise<void> {
-    this.running ??= this.pass().finally(() => { this.running = undefined; });
-    return this.running;
+    return this.passes.run();
   }
 
   /** Jobs not yet done (tests and readiness). */

@@ -1,0 +1,138 @@
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { Contract, JsonRpcProvider } from 'ethers';
+import { loadArtifact } from '../../subgraphs/kit/chain/artifacts.js';
+import { dbLabel } from '../support/db.js';
+import { startTestStack, type TestStack } from '../support/stack.js';
+import { IssuerDesk, monthsAgo } from './flow.js';
+
+describe(`issuance on chain through the gateway (${dbLabel()}, anvil)`, () => {
+  let stack: TestStack, desk: IssuerDesk, provider: JsonRpcProvider, token: Contract;
+  let tokenId: string;
+  const inv: Record<string, { id: string; wallet: string }> = {};
+
+  beforeAll(async () => {
+    stack = await startTestStack({ chain: 'anvil' });
+    desk = await IssuerDesk.open(stack);
+    provider = new JsonRpcProvider(stack.chainRpcUrl, undefined, { staticNetwork: true, batchMaxCount: 1, cacheTimeout: -1 });
+    tokenId = await desk.createToken('ACME', 'REG_D_506B', ', transferRules: { blockedCountries: ["CN"] }');
+    const deployed = await desk.deploy(tokenId);
+    expect(deployed.status).toBe('DEPLOYED');
+    token = new Contract(deployed.contracts.token, loadArtifact('Token', 'trex').abi, provider);
+    inv.seasoned = await desk.onboard('Seasoned Holder', { accredited: true });
+    inv.fresh = await desk.onboard('Fresh Holder', { accredited: true });
+    inv.buyer = await desk.onboard('Buyer GmbH', { country: 'DE' });
+    inv.noKyc = await desk.onboard('No KYC', { kyc: false });
+    inv.blocked = await desk.onboard('Blocked Country', { country: 'CN' });
+    await desk.settled();
+    expect((await desk.issue(tokenId, inv.seasoned.id, '1000', monthsAgo(13))).status).toBe('DONE');
+    expect((await desk.issue(tokenId, inv.fresh.id, '500')).status).toBe('DONE');
+    await desk.settled();
+  }, 240_000);
+
+  afterAll(async () => {
+    provider?.destroy();
+    await stack?.stop();
+  });
+
+  test('a deployed token records its suite, holdings come from the chain, and the cap table shows holders and lots', async () => {
+    const d = await desk.run(`query($t: ID!) { securityToken(id: $t) { status totalSupply contracts { token rulesModule }
+      capTable { holderCount nonAccreditedHolderCount usHolderCount totalSupply holders { investor { id } balance lots { amount remaining acquiredAt source txHash } } } } }`, { t: tokenId });
+    expect(d.securityToken.totalSupply).toBe('1500');
+    expect(await token.totalSupply()).toBe(1500n);
+    expect(await token.balanceOf(inv.seasoned.wallet)).toBe(1000n);
+    const ct = d.securityToken.capTable;
+    expect(ct).toMatchObject({ holderCount: 2, nonAccreditedHolderCount: 0, usHolderCount: 2, totalSupply: '1500' });
+    const seasoned = ct.holders.find((h: any) => h.investor.id === inv.seasoned.id);
+    expect(seasoned.balance).toBe('1000');
+    expect(seasoned.lots).toEqual([expect.objectContaining({ amount: '1000', remaining: '1000', source: 'ISSUANCE', txHash: expect.stringMatching(/^0x/) })]);
+    expect(new Date(seasoned.lots[0].acquiredAt).getTime()).toBeLessThan(monthsAgo(12).getTime());
+  });
+
+  test('the identity registry holds each eligible investor with signed claims, and not the others', async () => {
+    const ir = new Contract((await desk.run(`query($t: ID!) { securityToken(id: $t) { contracts { identityRegistry } } }`, { t: tokenId })).securityToken.contracts.identityRegistry,
+      loadArtifact('IdentityRegistry', 'trex').abi, provider);
+    expect(await ir.isVerified(inv.seasoned.wallet)).toBe(true);
+    expect(await ir.isVerified(inv.buyer.wallet)).toBe(true);
+    expect(await ir.isVerified(inv.noKyc.wallet)).toBe(false);
+  });
+
+  test('an issuance the rules refuse returns every reason and mints nothing', async () => {
+    const r = await desk.issue(tokenId, inv.noKyc.id, '10');
+    expect(r.status).toBe('REJECTED');
+    expect(r.id).toBeNull();
+    expect(r.eligibility.allowed).toBe(false);
+    expect(r.eligibility.results.find((x: any) => x.code === 'KYC_VALID_RECEIVER').passed).toBe(false);
+    expect(await token.balanceOf(inv.noKyc.wallet)).toBe(0n);
+  });
+
+  const onChainAllows = async (from: string, to: string, amount: bigint) =>
+    token.transfer.staticCall(to, amount, { from }).then(() => true, () => false);
+
+  test('transferEligibility agrees with the chain on a table of transfers', async () => {
+    const table: [string, string, string, string, boolean][] = [
+      ['matured lot to a verified buyer', 'seasoned', 'buyer', '100', true],
+      ['to an investor without KYC', 'seasoned', 'noKyc', '100', false],
+      ['to an investor in a blocked country', 'seasoned', 'blocked', '100', false],
+      ['lot still in its Rule 144 holding period', 'fresh', 'buyer', '100', false],
+      ['more than the sender holds', 'seasoned', 'buyer', '5000', false],
+    ];
+    const rows = [];
+    for (const [label, from, to, amount, expected] of table) {
+      const off = (await desk.eligibility(tokenId, inv[from].id, inv[to].id, amount)).allowed;
+      const on = await onChainAllows(inv[from].wallet, inv[to].wallet, BigInt(amount));
+      rows.push({ label, off, on, expected });
+    }
+    expect(rows).toEqual(table.map(([label, , , , expected]) => ({ label, off: expected, on: expected, expected })));
+  });
+
+  test('every rule is reported with its regulation, and a holding period says when it stops blocking', async () => {
+    const e = await desk.eligibility(tokenId, inv.fresh.id, inv.buyer.id, '100');
+    expect(e.allowed).toBe(false);
+    const r144 = e.results.find((r: any) => r.code === 'RULE_144_HOLDING_PERIOD');
+    expect(r144).toMatchObject({ passed: false, regulation: '17 CFR 230.144(d)' });
+    expect(new Date(r144.blockingUntil).getTime()).toBeGreaterThan(monthsAgo(-11).getTime());
+    expect(e.results.length).toBeGreaterThan(8);
+    expect(e.results.filter((r: any) => !r.passed).map((r: any) => r.code)).toEqual(['RULE_144_HOLDING_PERIOD']);
+  });
+
+  test('pausing the token refuses transfers on and off chain, and unpausing restores them', async () => {
+    await desk.run(`mutation($t: ID!) { pauseToken(tokenId: $t, reason: "corporate action") { status paused } }`, { t: tokenId });
+    expect((await desk.eligibility(tokenId, inv.seasoned.id, inv.buyer.id, '10')).allowed).toBe(false);
+    expect(await onChainAllows(inv.seasoned.wallet, inv.buyer.wallet, 10n)).toBe(false);
+    const u = await desk.run(`mutation($t: ID!) { unpauseToken(tokenId: $t, reason: "corporate action done") { status paused } }`, { t: tokenId });
+    expect(u.unpauseToken).toEqual({ status: 'DEPLOYED', paused: false });
+    expect(await onChainAllows(inv.seasoned.wallet, inv.buyer.wallet, 10n)).toBe(true);
+  });
+
+  test('freezing an investor and part of its tokens is enforced on chain and reported by the engine', async () => {
+    await desk.run(`mutation($t: ID!, $i: ID!) { freezePartialTokens(tokenId: $t, investorId: $i, amount: "950", reason: "court order") { id } }`, { t: tokenId, i: inv.seasoned.id });
+    const e = await desk.eligibility(tokenId, inv.seasoned.id, inv.buyer.id, '100');
+    expect(e.results.find((r: any) => r.code === 'FREE_BALANCE_SENDER').passed).toBe(false);
+    expect(await onChainAllows(inv.seasoned.wallet, inv.buyer.wallet, 100n)).toBe(false);
+    expect(await onChainAllows(inv.seasoned.wallet, inv.buyer.wallet, 50n)).toBe(true);
+    await desk.run(`mutation($t: ID!, $i: ID!) { freezePartialTokens(tokenId: $t, investorId: $i, amount: "0", reason: "order lifted") { id } }`, { t: tokenId, i: inv.seasoned.id });
+    await desk.run(`mutation($t: ID!, $i: ID!) { freezeInvestor(tokenId: $t, investorId: $i, frozen: true, reason: "investigation") { id } }`, { t: tokenId, i: inv.seasoned.id });
+    expect((await desk.eligibility(tokenId, inv.seasoned.id, inv.buyer.id, '10')).allowed).toBe(false);
+    expect(await onChainAllows(inv.seasoned.wallet, inv.buyer.wallet, 10n)).toBe(false);
+    await desk.run(`mutation($t: ID!, $i: ID!) { freezeInvestor(tokenId: $t, investorId: $i, frozen: false, reason: "cleared") { id } }`, { t: tokenId, i: inv.seasoned.id });
+    expect(await onChainAllows(inv.seasoned.wallet, inv.buyer.wallet, 10n)).toBe(true);
+  });
+
+  test('a withdrawn KYC revokes the claim on chain, so both the engine and the chain refuse the investor', async () => {
+    await desk.run(`mutation($i: ID!) { recordKyc(investorId: $i, status: REJECTED, reason: "documents withdrawn") { kyc { status } } }`, { i: inv.buyer.id });
+    await desk.settled();
+    expect((await desk.eligibility(tokenId, inv.seasoned.id, inv.buyer.id, '10')).allowed).toBe(false);
+    expect(await onChainAllows(inv.seasoned.wallet, inv.buyer.wallet, 10n)).toBe(false);
+    const audit = (await desk.run(`query($i: ID!) { investor(id: $i) { auditTrail { action reason actor } } }`, { i: inv.buyer.id })).investor;
+    expect(audit?.auditTrail ?? []).toEqual(expect.arrayContaining([expect.objectContaining({ action: 'investor.kyc_recorded', reason: 'documents withdrawn' })]));
+  });
+
+  test('a forced transfer moves tokens with a reason, and the books follow the chain', async () => {
+    const r = await desk.run(`mutation($t: ID!, $f: ID!, $to: ID!) { forcedTransfer(tokenId: $t, fromInvestorId: $f, toInvestorId: $to, amount: "100", reason: "court-ordered transfer") { txHash eligibility { allowed } } }`,
+      { t: tokenId, f: inv.seasoned.id, to: inv.fresh.id });
+    expect(r.forcedTransfer.txHash).toMatch(/^0x/);
+    expect(await token.balanceOf(inv.fresh.wallet)).toBe(600n);
+    const ct = (await desk.run(`query($t: ID!) { securityToken(id: $t) { capTable { holders { investor { id } balance } } } }`, { t: tokenId })).securityToken.capTable;
+    expect(Object.fromEntries(ct.holders.map((h: any) => [h.investor.id, h.balance]))).toEqual({ [inv.seasoned.id]: '900', [inv.fresh.id]: '600' });
+  });
+});
