@@ -37,7 +37,11 @@ export function checkIdempotencyKey(key: string): void {
   if (!/^[\x21-\x7e]{1,128}$/.test(key)) throw badInput('INVALID_IDEMPOTENCY_KEY', 'idempotencyKey must be 1 to 128 printable characters');
 }
 
+const MAX_UINT256 = (1n << 256n) - 1n;
+
+/** A token amount the chain can carry: > 0 and within uint256. */
 export function positive(amount: bigint, field = 'amount'): bigint {
   if (amount <= 0n) throw badInput('INVALID_AMOUNT', `${field} must be positive`);
+  if (amount > MAX_UINT256) throw badInput('AMOUNT_TOO_LARGE', `${field} exceeds what a token can hold (2^256 - 1)`);
   return amount;
 }

@@ -3,6 +3,7 @@ import type { Queryable } from '../kit/db/types.js';
 import { appError, badInput } from '../kit/errors.js';
 import { evaluateTransfer, ComplianceInputError, type ComplianceConfig, type TransferEvaluation, type TransferKind } from './domain/compliance/index.js';
 import { buildTransferInput, type SnapshotRequest } from './snapshot.js';
+import { positive } from './access.js';
 
 export interface EligibilityResult extends TransferEvaluation {
   evaluatedAt: Date;
@@ -14,7 +15,7 @@ export interface EligibilityResult extends TransferEvaluation {
  * asked (unknown token, zero amount) is an error.
  */
 export async function transferEligibility(q: Queryable, config: ComplianceConfig, r: SnapshotRequest): Promise<EligibilityResult> {
-  if (r.amount <= 0n) throw badInput('INVALID_AMOUNT', 'amount must be positive');
+  positive(r.amount);
   if (r.kind === 'PRIMARY_ISSUANCE' ? r.fromInvestorId !== null : r.fromInvestorId === null) {
     throw badInput('INVALID_TRANSFER_KIND', 'a primary issuance has no sender; any other transfer needs one');
   }

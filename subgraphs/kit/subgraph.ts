@@ -69,10 +69,23 @@ export interface RunningSubgraph {
 
 export const loadSubgraphSdl = (name: SubgraphName): string => readFileSync(fromRoot('schema', `${name}.graphql`), 'utf8');
 
+function inputCodeOf(e: unknown): string | undefined {
+  for (let cur = e, depth = 0; cur && depth < 5; cur = (cur as { originalError?: unknown }).originalError, depth++) {
+    const c = cur instanceof GraphQLError ? (cur.extensions?.code as string | undefined) : undefined;
+    if (c?.startsWith('INPUT.')) return c;
+  }
+  return undefined;
+}
+
 /** Codes a client may see as they are; anything else is an unexpected failure and is masked in production. */
 function formatErrorFor(production: boolean, log: Logger) {
   return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
     const code = formatted.extensions?.code as string | undefined;
+    // A bad literal in the operation (address: "0x12") fails validation; keep the scalar's own code for the client.
+    if (code === 'GRAPHQL_VALIDATION_FAILED') {
+      const inner = inputCodeOf(error);
+      if (inner) return { ...formatted, extensions: { ...formatted.extensions, code: inner } };
+    }
     const original = error instanceof GraphQLError ? error.originalError : error;
     if (!code || code === 'INTERNAL_SERVER_ERROR') {
       log.error({ err: (original as Error | undefined)?.message, path: formatted.path }, 'unexpected resolver error');
