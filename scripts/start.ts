@@ -2,6 +2,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { signUserToken, type Role } from '../subgraphs/kit/auth.js';
 import { generateSecrets, loadOrCreateDevSecrets } from './devSecrets.js';
+import { seedDemoMarket } from './seed.js';
 import { startStack } from './stack.js';
 
 // npm start [-- --ephemeral] [--data-dir DIR]: the whole stack on embedded defaults.
@@ -10,6 +11,7 @@ const { values } = parseArgs({
   options: {
     ephemeral: { type: 'boolean', default: /^(1|true)$/.test(process.env.TOKENSTACK_EPHEMERAL ?? '') },
     'data-dir': { type: 'string', default: process.env.TOKENSTACK_DATA_DIR ?? '.data' },
+    'no-seed': { type: 'boolean', default: false },
   },
 });
 const dataDir = values.ephemeral ? undefined : resolve(values['data-dir']!);
@@ -21,6 +23,18 @@ const stack = await startStack({ secrets, dataDir, anvilStateFile: dataDir ? joi
   console.error(`tokenstack could not start: ${why}`);
   process.exit(1);
 });
+
+const devToken = (org: string, roles: Role[]) =>
+  signUserToken({ secret: secrets.jwtSecret, issuer: 'tokenstack', audience: 'tokenstack-api' }, { subject: `${org}-${roles[0].toLowerCase()}`, org, roles, ttl: 86_400 });
+
+if (!values['no-seed']) {
+  console.log('seeding the demo market (idempotent; --no-seed skips it):');
+  try {
+    await seedDemoMarket(stack.gateway.url, await devToken('issuer-co', ['ISSUER_AGENT', 'COMPLIANCE_OFFICER']), (l) => console.log(l));
+  } catch (e) {
+    console.error(`  seeding stopped: ${(e as Error).message}`);
+  }
+}
 
 const DEV_USERS: { label: string; org: string; roles: Role[] }[] = [
   { label: 'issuer agent (org issuer-co)', org: 'issuer-co', roles: ['ISSUER_AGENT'] },
@@ -38,7 +52,7 @@ const lines = [
   'dev bearer tokens (24 h; more with `npm run token -- --role ROLE --org ORG`):',
 ];
 for (const u of DEV_USERS) {
-  const t = await signUserToken({ secret: secrets.jwtSecret, issuer: 'tokenstack', audience: 'tokenstack-api' }, { subject: u.org + '-' + u.roles[0].toLowerCase(), org: u.org, roles: u.roles, ttl: 86_400 });
+  const t = await devToken(u.org, u.roles);
   lines.push(`  ${u.label}:`, `    ${t}`);
 }
 lines.push('', `try: curl -s ${stack.gateway.url} -H 'content-type: application/json' -H "authorization: Bearer <token>" -d '{"query":"{ securityTokens { id symbol } }"}'`, '', 'Ctrl-C stops everything.');

@@ -31,7 +31,10 @@ const TRANSFER = topicId('Transfer(address,address,uint256)');
  * A retry with the same key returns the recorded outcome; an intent whose mint
  * outcome is unknown (the process died mid-mint) is never minted again.
  */
-export async function issueTokens(db: Db, chain: IssuanceChain, config: ComplianceConfig, caller: Caller, input: IssueInput, afterMint: () => Promise<void>): Promise<IssueResult> {
+export async function issueTokens(
+  db: Db, chain: IssuanceChain, config: ComplianceConfig, caller: Caller, input: IssueInput,
+  hooks: { beforeMint(): Promise<void>; afterMint(): Promise<void> },
+): Promise<IssueResult> {
   checkIdempotencyKey(input.idempotencyKey);
   positive(input.amount);
   if (input.priceCents !== undefined && input.priceCents !== null && input.priceCents < 0n) throw badInput('INVALID_PRICE', 'priceCents cannot be negative');
@@ -70,6 +73,8 @@ export async function issueTokens(db: Db, chain: IssuanceChain, config: Complian
   ));
   if (!created) return { id: row.id, status: row.status, txHash: row.tx_hash, eligibility }; // a concurrent retry won
 
+  // A wallet onboarded a moment ago must be registered (and its claims on) before the token accepts the mint.
+  await hooks.beforeMint();
   let txHash: string;
   let logIndex: number;
   try {
@@ -102,6 +107,6 @@ export async function issueTokens(db: Db, chain: IssuanceChain, config: Complian
     await enqueueChainJob(q, 'SYNC_LOCKS', investor.id, { tokenId: token.id });
     await appendEvent(q, 'token.issued', token.id, { tokenId: token.id, investorId: investor.id, wallet: wallet.address, amount: input.amount, txHash });
   });
-  await afterMint(); // wakes the indexer and the chain jobs; they also run on their own schedule
+  await hooks.afterMint(); // wakes the indexer and the chain jobs; they also run on their own schedule
   return { id: row.id, status: 'DONE', txHash, eligibility };
 }

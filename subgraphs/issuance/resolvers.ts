@@ -39,7 +39,7 @@ export const resolvers = {
       return row;
     },
     issueTokens: (_: unknown, a: { input: IssueInput }, ctx: Ctx) =>
-      issueTokens(ctx.db, ctx.services.chain, ctx.services.config, ctx.caller, a.input, ctx.services.afterChainWrite).then((r) => ({ ...r, id: r.id || null })),
+      issueTokens(ctx.db, ctx.services.chain, ctx.services.config, ctx.caller, a.input, { beforeMint: () => ctx.services.jobs.runDue(), afterMint: ctx.services.afterChainWrite }).then((r) => ({ ...r, id: r.id || null })),
     pauseToken: (_: unknown, a: { tokenId: string; reason: string }, ctx: Ctx) => controls.setPaused(ctx.db, ctx.services.chain, ctx.caller, a.tokenId, true, a.reason),
     unpauseToken: (_: unknown, a: { tokenId: string; reason: string }, ctx: Ctx) => controls.setPaused(ctx.db, ctx.services.chain, ctx.caller, a.tokenId, false, a.reason),
     freezeInvestor: (_: unknown, a: { tokenId: string; investorId: string; frozen: boolean; reason: string }, ctx: Ctx) => controls.freezeInvestor(ctx.db, ctx.services.chain, ctx.caller, a),

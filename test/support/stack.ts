@@ -39,24 +39,4 @@ export async function startTestStack(o: Partial<StackOptions> = {}): Promise<Tes
   };
 }
 
-export interface GraphQLResponse<D = Record<string, unknown>> {
-  status: number;
-  body: { data?: D | null; errors?: { message: string; path?: unknown[]; extensions?: Record<string, unknown> }[] };
-}
-
-/** A plain HTTP POST, as any client would send it. */
-export async function gql<D = Record<string, unknown>>(url: string, token: string | undefined, query: string, variables?: Record<string, unknown>): Promise<GraphQLResponse<D>> {
-  const r = await fetch(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-    body: JSON.stringify({ query, variables }),
-  });
-  return { status: r.status, body: (await r.json()) as GraphQLResponse<D>['body'] };
-}
-
-/** Data of a response that must have no errors. */
-export async function gqlOk<D = Record<string, any>>(url: string, token: string, query: string, variables?: Record<string, unknown>): Promise<D> {
-  const r = await gql<D>(url, token, query, variables);
-  if (r.body.errors?.length || r.status !== 200) throw new Error(`GraphQL ${r.status}: ${JSON.stringify(r.body.errors)}`);
-  return r.body.data as D;
-}
+export { gql, gqlOk, type GraphQLResponse } from '../../scripts/graphqlClient.js';
