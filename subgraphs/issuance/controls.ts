@@ -1,4 +1,6 @@
-import { getAddress } from 'ethers';
+import { Contract, getAddress } from 'ethers';
+import { loadArtifact } from '../kit/chain/artifacts.js';
+import { KeyPurpose, keyHash } from '../kit/chain/trex.js';
 import type { Caller } from '../kit/auth.js';
 import type { Db } from '../kit/db/types.js';
 import { appError, badInput } from '../kit/errors.js';
@@ -8,7 +10,7 @@ import { investorById, positive, requireReason, tokenOfIssuer } from './access.j
 import { chainFailure, type IssuanceChain } from './chain/runtime.js';
 import { requireDeployed } from './deploy.js';
 import { transferEligibility, type EligibilityResult } from './eligibility.js';
-import { controlsOf, upsertControls, walletsOf, type WalletRow } from './store-holdings.js';
+import { upsertControls, walletsOf, type WalletRow } from './store-holdings.js';
 import { audit, enqueueChainJob } from './store-records.js';
 import type { InvestorRow, TokenRow } from './store.js';
 
@@ -150,12 +152,36 @@ export async function recoverInvestorWallet(db: Db, chain: IssuanceChain, caller
   const tokens = await db.query<TokenRow>('SELECT * FROM security_tokens WHERE chain IS NOT NULL AND issuer_org = $1', [caller.org]);
   if (caller.kind === 'user' && !caller.roles.includes('ISSUER_AGENT')) throw appError('FORBIDDEN', 'requires the role ISSUER_AGENT');
   const moved: { tokenId: string; txHash: string }[] = [];
+  const lostAddr = getAddress(lost.address);
+  const newAddr = getAddress(a.newWallet);
   await onChain('wallet recovery failed', async () => {
+    const client = await chain.client();
+    // T-REX recovers only to a wallet that holds a management key on the investor's identity.
+    const identity = new Contract(investor.identity_address!, loadArtifact('Identity', 'onchainid').abi, client.signer);
+    if (!(await client.read<boolean>(identity.keyHasPurpose(keyHash(newAddr), KeyPurpose.MANAGEMENT)))) {
+      await client.send(identity.addKey(keyHash(newAddr), KeyPurpose.MANAGEMENT, 1));
+    }
+    const storage = await chain.identityStorage();
     for (const t of tokens) {
       const suite = await chain.suite(t.chain!);
-      if ((await suite.client.read<bigint>(suite.token.balanceOf(getAddress(lost.address)))) === 0n) continue;
-      const r = await suite.client.send(suite.token.recoveryAddress(getAddress(lost.address), getAddress(a.newWallet), investor.identity_address!));
+      const balance = await suite.client.read<bigint>(suite.token.balanceOf(lostAddr));
+      if (balance === 0n) continue;
+      const registered = !/^0x0{40}$/i.test(await client.read<string>(storage.storedIdentity(newAddr)));
+      if (!registered) {
+        // The first token re-registers the wallet in the shared storage and moves balance and freezes.
+        const r = await suite.client.send(suite.token.recoveryAddress(lostAddr, newAddr, investor.identity_address!));
+        moved.push({ tokenId: t.id, txHash: r.hash });
+        continue;
+      }
+      // Later tokens: the registry already knows the new wallet, so move balance and freeze state as recovery would.
+      const [frozen, walletFrozen] = await Promise.all([suite.client.read<bigint>(suite.token.getFrozenTokens(lostAddr)), suite.client.read<boolean>(suite.token.isFrozen(lostAddr))]);
+      const r = await suite.client.send(suite.token.forcedTransfer(lostAddr, newAddr, balance));
+      if (frozen > 0n) await suite.client.send(suite.token.freezePartialTokens(newAddr, frozen));
+      if (walletFrozen) await suite.client.send(suite.token.setAddressFrozen(newAddr, true));
       moved.push({ tokenId: t.id, txHash: r.hash });
+    }
+    if (!/^0x0{40}$/i.test(await client.read<string>(storage.storedIdentity(lostAddr)))) {
+      await client.send(storage.removeIdentityFromStorage(lostAddr)); // a lost key must not stay verified
     }
   });
   return db.tx(async (q) => {
@@ -163,12 +189,10 @@ export async function recoverInvestorWallet(db: Db, chain: IssuanceChain, caller
     await q.query(
       `INSERT INTO investor_wallets (address, investor_id, registered_on_chain) VALUES ($1, $2, $3)
        ON CONFLICT (address) DO UPDATE SET status = 'ACTIVE', registered_on_chain = investor_wallets.registered_on_chain OR $3`,
-      [getAddress(a.newWallet), investor.id, moved.length > 0],
+      [newAddr, investor.id, moved.length > 0],
     );
-    for (const m of moved) {
-      const c = await controlsOf(q, m.tokenId, investor.id);
-      await enqueueChainJob(q, 'SYNC_LOCKS', investor.id, { tokenId: m.tokenId, frozen: c.wallet_frozen });
-    }
+    // Locks belong on the new wallet now.
+    for (const m of moved) await enqueueChainJob(q, 'SYNC_LOCKS', investor.id, { tokenId: m.tokenId });
     if (!moved.length) await enqueueChainJob(q, 'REGISTER_WALLET', investor.id, { address: getAddress(a.newWallet) });
     await audit(q, caller, 'investor.wallet_recovered', investor.id, why, { lost: lost.address, new: a.newWallet, moved });
     await appendEvent(q, 'investor.wallet_recovered', investor.id, { investorId: investor.id, lostWallet: lost.address, newWallet: getAddress(a.newWallet), moved });

@@ -135,4 +135,52 @@ describe(`issuance on chain through the gateway (${dbLabel()}, anvil)`, () => {
     const ct = (await desk.run(`query($t: ID!) { securityToken(id: $t) { capTable { holders { investor { id } balance } } } }`, { t: tokenId })).securityToken.capTable;
     expect(Object.fromEntries(ct.holders.map((h: any) => [h.investor.id, h.balance]))).toEqual({ [inv.seasoned.id]: '900', [inv.fresh.id]: '600' });
   });
+
+  test('a policy change reaches the chain: a lower max balance is refused by both the engine and the token', async () => {
+    await desk.run(`mutation($t: ID!) { setTransferRules(tokenId: $t, rules: { blockedCountries: ["CN"], maxBalance: "50" }, reason: "concentration limit") { id } }`, { t: tokenId });
+    await desk.settled();
+    const e = await desk.eligibility(tokenId, inv.seasoned.id, inv.fresh.id, '10');
+    expect(e.results.find((r: any) => r.code === 'MAX_BALANCE_RECEIVER')).toMatchObject({ passed: false, limit: expect.stringContaining('50') });
+    expect(await onChainAllows(inv.seasoned.wallet, inv.fresh.wallet, 10n)).toBe(false);
+    await desk.run(`mutation($t: ID!) { setTransferRules(tokenId: $t, rules: { blockedCountries: ["CN"] }, reason: "limit lifted") { id } }`, { t: tokenId });
+    await desk.settled();
+  });
+
+  test('a KYC that lapses has its claim revoked on chain without anyone acting', async () => {
+    const lapsing = await desk.onboard('Lapsing KYC', { accredited: true });
+    await desk.run(`mutation($i: ID!, $a: DateTime!, $e: DateTime!) { recordKyc(investorId: $i, status: APPROVED, approvedAt: $a, expiresAt: $e, reason: "short-lived check") { id } }`,
+      { i: lapsing.id, a: new Date(Date.now() - 60_000).toISOString(), e: new Date(Date.now() + 4_000).toISOString() });
+    await desk.settled();
+    expect(await onChainAllows(inv.seasoned.wallet, lapsing.wallet, 10n)).toBe(true);
+    const end = Date.now() + 30_000;
+    while (await onChainAllows(inv.seasoned.wallet, lapsing.wallet, 10n)) {
+      if (Date.now() > end) throw new Error('the lapsed KYC claim was not revoked');
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    expect((await desk.eligibility(tokenId, inv.seasoned.id, lapsing.id, '10')).results.find((r: any) => r.code === 'KYC_VALID_RECEIVER').passed).toBe(false);
+  }, 60_000);
+
+  test('a lost wallet is recovered to a new one: the balance moves on chain, the lots stay with the investor', async () => {
+    const { Wallet } = await import('ethers');
+    const next = Wallet.createRandom().address;
+    const before = await token.balanceOf(inv.fresh.wallet);
+    const r = await desk.run(`mutation($i: ID!, $l: Address!, $n: Address!) { recoverInvestorWallet(investorId: $i, lostWallet: $l, newWallet: $n, reason: "device lost, identity re-verified") {
+      wallets { address status } } }`, { i: inv.fresh.id, l: inv.fresh.wallet, n: next });
+    expect(r.recoverInvestorWallet.wallets).toEqual(expect.arrayContaining([{ address: inv.fresh.wallet, status: 'LOST' }, { address: next, status: 'ACTIVE' }]));
+    expect(await token.balanceOf(inv.fresh.wallet)).toBe(0n);
+    expect(await token.balanceOf(next)).toBe(before);
+    const ct = (await desk.run(`query($t: ID!) { securityToken(id: $t) { capTable { holders { investor { id } balance lots { source } } } } }`, { t: tokenId })).securityToken.capTable;
+    const fresh = ct.holders.find((h: any) => h.investor.id === inv.fresh.id);
+    expect(fresh.balance).toBe(before.toString());
+    expect(fresh.lots.map((l: any) => l.source)).not.toContain('RECOVERY');
+  });
+
+  test('documents keep every version', async () => {
+    const h = (n: number) => '0x' + String(n).repeat(64);
+    const v1 = await desk.run(`mutation($t: ID!, $h: String!) { attachDocument(tokenId: $t, name: "Offering memorandum", uri: "https://docs.example/ppm-v1.pdf", hash: $h) { version } }`, { t: tokenId, h: h(1) });
+    const v2 = await desk.run(`mutation($t: ID!, $h: String!) { attachDocument(tokenId: $t, name: "Offering memorandum", uri: "https://docs.example/ppm-v2.pdf", hash: $h) { version } }`, { t: tokenId, h: h(2) });
+    expect([v1.attachDocument.version, v2.attachDocument.version]).toEqual([1, 2]);
+    const docs = (await desk.run(`query($t: ID!) { securityToken(id: $t) { documents(name: "Offering memorandum") { version uri hash attachedBy } } }`, { t: tokenId })).securityToken.documents;
+    expect(docs.map((d: any) => [d.version, d.uri])).toEqual([[1, 'https://docs.example/ppm-v1.pdf'], [2, 'https://docs.example/ppm-v2.pdf']]);
+  });
 });
