@@ -20,7 +20,7 @@ function createServices(rt: SubgraphRuntime): IssuanceServices {
   const config = c.COMPLIANCE_CONFIG as ComplianceConfig;
   const chain = new IssuanceChain(rt.db, c.CHAIN_RPC_URL, c.ISSUANCE_AGENT_KEY as string | undefined, c.CLAIM_SIGNER_KEY as string | undefined, rt.log);
   const pollMs = c.CHAIN_POLL_MS as number;
-  const indexer = new HoldingsIndexer(rt.db, chain, { confirmations: c.CHAIN_CONFIRMATIONS as number, pollMs }, rt.log);
+  const indexer = new HoldingsIndexer(rt.db, chain, config, { confirmations: c.CHAIN_CONFIRMATIONS as number, pollMs }, rt.log);
   const jobs = new ChainJobRunner(rt.db, chain, config, pollMs, rt.log);
   return {
     config, chain, indexer, jobs,

@@ -9,6 +9,8 @@ import { checkIdempotencyKey, investorOfCaller, requireReason } from './access.j
 import { walletOwner } from './store-holdings.js';
 import { audit, enqueueChainJob } from './store-records.js';
 import { insertInvestor, type InvestorRow } from './store.js';
+import { accreditedNow } from './accreditation.js';
+import type { ComplianceConfig } from './domain/compliance/index.js';
 
 export interface RegisterInvestorInput {
   idempotencyKey: string; legalName: string; type: string; jurisdiction: string; usPerson: boolean;
@@ -77,23 +79,21 @@ export function recordAmlScreening(db: Db, caller: Caller, a: { investorId: stri
   });
 }
 
-export function recordAccreditation(db: Db, caller: Caller, a: { investorId: string; accredited: boolean; method: string; verifiedAt: Date; expiresAt?: Date | null; reason: string }) {
+export function recordAccreditation(db: Db, config: ComplianceConfig, caller: Caller, a: { investorId: string; accredited: boolean; method: string; verifiedAt: Date; expiresAt?: Date | null; reason: string }) {
   if (a.verifiedAt.getTime() > Date.now() + 60_000) throw badInput('INVALID_VERIFICATION_DATE', 'verifiedAt cannot be in the future');
   if (a.expiresAt && a.expiresAt <= a.verifiedAt) throw badInput('INVALID_EXPIRY', 'expiresAt must be after verifiedAt');
-  return changeCredential(db, caller, a.investorId, a.reason, 'investor.accreditation_recorded', async (q, before) => {
+  return changeCredential(db, caller, a.investorId, a.reason, 'investor.accreditation_recorded', async (q) => {
     await q.query(
       'UPDATE investors SET accredited = $2, accreditation_method = $3, accreditation_verified_at = $4, accreditation_expires_at = $5 WHERE id = $1',
       [a.investorId, a.accredited, a.method, a.verifiedAt, a.expiresAt ?? null],
     );
-    // Holder counters track non-accredited holders per token: move this investor between buckets where it holds.
-    const was = before.accredited === true;
-    if (was !== a.accredited) {
-      await q.query(
-        `UPDATE holder_counts h SET non_accredited = non_accredited + $2 FROM positions p
-         WHERE p.token_id = h.token_id AND p.investor_id = $1 AND p.balance > 0`,
-        [a.investorId, a.accredited ? -1 : 1],
-      );
-    }
+    // Holder counters count by accreditation in effect: move this investor between buckets where it holds.
+    const now = accreditedNow({ accredited: a.accredited, accreditation_verified_at: a.verifiedAt, accreditation_expires_at: a.expiresAt ?? null }, config);
+    const moved = await q.query<{ token_id: string }>(
+      'UPDATE positions SET counted_accredited = $2 WHERE investor_id = $1 AND balance > 0 AND counted_accredited <> $2 RETURNING token_id',
+      [a.investorId, now],
+    );
+    for (const m of moved) await q.query('UPDATE holder_counts SET non_accredited = non_accredited + $2 WHERE token_id = $1', [m.token_id, now ? -1 : 1]);
     return { accredited: a.accredited, method: a.method, verifiedAt: a.verifiedAt, expiresAt: a.expiresAt };
   });
 }

@@ -7,6 +7,7 @@ import { kindOf, transferEligibility } from './eligibility.js';
 import * as investors from './investors.js';
 import { issueTokens, type IssueInput } from './issue.js';
 import type { IssuanceLoaders } from './loaders.js';
+import type { FamilyRelation, TransferOccasion } from './domain/compliance/index.js';
 import type { IssuanceServices } from './services.js';
 import type { WalletRow } from './store-holdings.js';
 import type { AuditRow, DocumentRow } from './store-records.js';
@@ -16,6 +17,10 @@ import * as tokens from './tokens.js';
 export interface IssuanceContext extends BaseContext_ { loaders: IssuanceLoaders; services: IssuanceServices }
 
 type Ctx = IssuanceContext;
+interface EligibilityArgs {
+  tokenId: string; from?: string | null; to: string; amount: bigint; at?: Date | null; kind?: string | null;
+  occasion?: TransferOccasion | null; receiverRelation?: FamilyRelation | null;
+}
 const visibleInvestor = (ctx: Ctx, r: InvestorRow | null) => (r && canSee(ctx.caller, { org: r.org, investorId: r.id }) ? r : null);
 const reload = async (ctx: Ctx, id: string) => (await ctx.loaders.investor.clear(id).load(id))!;
 
@@ -25,9 +30,10 @@ export const resolvers = {
     securityToken: (_: unknown, a: { id: string }, ctx: Ctx) => ctx.loaders.token.load(a.id),
     investors: async (_: unknown, __: unknown, ctx: Ctx) => (await investorsOfOrg(ctx.db, ctx.caller.org)).filter((r) => visibleInvestor(ctx, r)),
     investor: async (_: unknown, a: { id: string }, ctx: Ctx) => visibleInvestor(ctx, await ctx.loaders.investor.load(a.id)),
-    transferEligibility: (_: unknown, a: { tokenId: string; from?: string | null; to: string; amount: bigint; at?: Date | null; kind?: string | null }, ctx: Ctx) =>
+    transferEligibility: (_: unknown, a: EligibilityArgs, ctx: Ctx) =>
       transferEligibility(ctx.db, ctx.services.config, {
         tokenId: a.tokenId, fromInvestorId: a.from ?? null, toInvestorId: a.to, amount: a.amount, at: a.at ?? new Date(), kind: kindOf(a.from, a.kind),
+        occasion: a.occasion ?? undefined, receiverRelation: a.receiverRelation ?? null,
       }),
   },
   Mutation: {
@@ -63,7 +69,7 @@ export const resolvers = {
     registerInvestor: (_: unknown, a: { input: investors.RegisterInvestorInput }, ctx: Ctx) => investors.registerInvestor(ctx.db, ctx.caller, a.input),
     recordKyc: (_: unknown, a: Parameters<typeof investors.recordKyc>[2], ctx: Ctx) => kicked(ctx, investors.recordKyc(ctx.db, ctx.caller, a)),
     recordAmlScreening: (_: unknown, a: Parameters<typeof investors.recordAmlScreening>[2], ctx: Ctx) => kicked(ctx, investors.recordAmlScreening(ctx.db, ctx.caller, a)),
-    recordAccreditation: (_: unknown, a: Parameters<typeof investors.recordAccreditation>[2], ctx: Ctx) => kicked(ctx, investors.recordAccreditation(ctx.db, ctx.caller, a)),
+    recordAccreditation: (_: unknown, a: Parameters<typeof investors.recordAccreditation>[3], ctx: Ctx) => kicked(ctx, investors.recordAccreditation(ctx.db, ctx.services.config, ctx.caller, a)),
     addInvestorWallet: (_: unknown, a: Parameters<typeof investors.addInvestorWallet>[2], ctx: Ctx) => kicked(ctx, investors.addInvestorWallet(ctx.db, ctx.caller, a)),
   },
   SecurityToken: {

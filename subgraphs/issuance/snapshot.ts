@@ -1,10 +1,10 @@
 import type { Queryable } from '../kit/db/types.js';
 import { notFound } from '../kit/errors.js';
 import type {
-  AccreditationMethod, AmlStatus, DatedAmount, Exemption, InvestorType, IssuerRelation, KycStatus, PartySnapshot, TokenSnapshot,
-  TransferInput, TransferKind, TransferPolicy,
+  AccreditationMethod, AmlStatus, DatedAmount, Exemption, FamilyRelation, InvestorType, IssuerRelation, KycStatus, PartySnapshot, TokenSnapshot,
+  TransferInput, TransferKind, TransferOccasion, TransferPolicy,
 } from './domain/compliance/index.js';
-import { controlsOf, holderCounts, nonAccreditedPurchasers, openLots, positionOf, purchasesSince } from './store-holdings.js';
+import { controlsOf, holderCounts, nonAccreditedPurchasers, openLots, positionOf, purchasesBetween } from './store-holdings.js';
 import type { InvestorRow, PolicyJson, TokenRow } from './store.js';
 
 /**
@@ -84,6 +84,10 @@ export interface SnapshotRequest {
   at: Date;
   kind: TransferKind;
   priceCents?: bigint;
+  /** Why the tokens move (a gift or an estate is not a resale); default SALE. */
+  occasion?: TransferOccasion;
+  /** The receiver's family relation to the sender (Reg CF resale exceptions). */
+  receiverRelation?: FamilyRelation | null;
 }
 
 // Purchases older than this cannot count towards a 12-month limit, whatever the configuration says (a guard on the read).
@@ -105,18 +109,19 @@ export async function buildTransferInput(q: Queryable, r: SnapshotRequest): Prom
   if (token.exemption === 'REG_CF' || token.exemption === 'REG_A_TIER2') {
     // Reg CF counts the trailing window across issuers; Reg A Tier 2 every purchase in this offering.
     const since = token.exemption === 'REG_CF' ? new Date(r.at.getTime() - PURCHASE_LOOKBACK_DAYS * 86_400_000) : new Date(0);
-    const rows = await purchasesSince(q, toRow.id, [token.exemption], since);
+    const rows = await purchasesBetween(q, toRow.id, [token.exemption], since, r.at);
     prior = rows.filter((p) => token.exemption === 'REG_CF' || p.token_id === t.id).map((p) => ({ at: new Date(p.at), amountCents: BigInt(p.amount_cents) }));
   }
-  const offering = token.exemption === 'REG_D_506B' && r.kind === 'PRIMARY_ISSUANCE' ? await nonAccreditedPurchasers(q, t.id, toRow.id) : undefined;
+  const offering = token.exemption === 'REG_D_506B' && r.kind === 'PRIMARY_ISSUANCE' ? await nonAccreditedPurchasers(q, t.id, toRow.id, r.at) : undefined;
   return {
     kind: r.kind,
+    occasion: r.occasion,
     at: r.at,
     amount: r.amount,
     priceCents: r.priceCents,
     token,
     from,
-    to,
+    to: { ...to, relationToCounterparty: r.receiverRelation ?? null },
     senderLots: lots.map((l) => ({ lotId: l.id, amount: BigInt(l.remaining), acquiredAt: new Date(l.acquired_at), holdingPeriodStart: new Date(l.holding_period_start), issuedAt: new Date(l.issued_at) })),
     holders: { total: counts.total, nonAccredited: counts.non_accredited, usPersons: counts.us_persons },
     offering,

@@ -51,18 +51,38 @@ export const lotsOfToken = (q: Queryable, tokenId: string) =>
 export const positionsOfToken = (q: Queryable, tokenId: string) =>
   q.query<{ investor_id: string; balance: string }>('SELECT investor_id, balance FROM positions WHERE token_id = $1 AND balance > 0 ORDER BY investor_id', [tokenId]);
 
-export async function purchasesSince(q: Queryable, investorId: string, exemptions: string[], since: Date) {
+/** Purchases in [since, until]: a decision as of an instant never counts what came after it. */
+export async function purchasesBetween(q: Queryable, investorId: string, exemptions: string[], since: Date, until: Date) {
   return q.query<{ at: Date; amount_cents: string; exemption: string; token_id: string }>(
-    'SELECT at, amount_cents, exemption, token_id FROM purchases WHERE investor_id = $1 AND exemption = ANY($2::text[]) AND at >= $3 ORDER BY at',
-    [investorId, exemptions, since],
+    'SELECT at, amount_cents, exemption, token_id FROM purchases WHERE investor_id = $1 AND exemption = ANY($2::text[]) AND at >= $3 AND at <= $4 ORDER BY at',
+    [investorId, exemptions, since, until],
   );
 }
 
-export async function nonAccreditedPurchasers(q: Queryable, tokenId: string, investorId: string) {
-  const [r] = await q.query<{ n: string; mine: string }>(
-    `SELECT count(DISTINCT investor_id) FILTER (WHERE NOT accredited) AS n, count(*) FILTER (WHERE investor_id = $2) AS mine
-     FROM purchases WHERE token_id = $1`,
-    [tokenId, investorId],
+/** The offering's non-accredited purchasers up to an instant (a short scan: the 506(b) cap keeps them few). */
+export async function nonAccreditedPurchasers(q: Queryable, tokenId: string, investorId: string, until: Date) {
+  const [r] = await q.query<{ n: string }>(
+    'SELECT count(DISTINCT investor_id) AS n FROM purchases WHERE token_id = $1 AND NOT accredited AND at <= $2',
+    [tokenId, until],
   );
-  return { nonAccreditedPurchasers: Number(r.n), receiverAlreadyPurchased: Number(r.mine) > 0 };
+  const [mine] = await q.query('SELECT 1 FROM purchases WHERE token_id = $1 AND investor_id = $2 AND at <= $3 LIMIT 1', [tokenId, investorId, until]);
+  return { nonAccreditedPurchasers: Number(r.n), receiverAlreadyPurchased: !!mine };
+}
+
+/**
+ * Moves holders whose accreditation stopped counting (expired, or the default
+ * validity ran out) into the non-accredited count, so that the counters and
+ * the engine's view of each holder agree. Runs with the lapse sweep.
+ */
+export async function reclassifyLapsedAccreditation(q: Queryable, validity: { months?: number; days?: number }): Promise<number> {
+  const lapsed = await q.query<{ token_id: string; investor_id: string }>(
+    `UPDATE positions p SET counted_accredited = false FROM investors i
+     WHERE p.investor_id = i.id AND p.counted_accredited AND p.balance > 0
+       AND NOT (coalesce(i.accredited, false) AND i.accreditation_verified_at IS NOT NULL
+                AND coalesce(i.accreditation_expires_at, i.accreditation_verified_at + make_interval(months => $1, days => $2)) > now())
+     RETURNING p.token_id, p.investor_id`,
+    [validity.months ?? 0, validity.days ?? 0],
+  );
+  for (const l of lapsed) await q.query('UPDATE holder_counts SET non_accredited = non_accredited + 1 WHERE token_id = $1', [l.token_id]);
+  return lapsed.length;
 }

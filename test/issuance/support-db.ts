@@ -1,3 +1,4 @@
+import type { SnapshotRequest } from '../../subgraphs/issuance/snapshot.js';
 /**
  * Dated compliance scenarios written straight into the issuance tables, then
  * asked through `transferEligibility` (the same snapshot read and engine the
@@ -106,6 +107,8 @@ export interface Ask {
   at?: Date;
   kind?: TransferKind;
   priceCents?: bigint;
+  occasion?: SnapshotRequest['occasion'];
+  receiverRelation?: SnapshotRequest['receiverRelation'];
 }
 
 let serial = 0;
@@ -188,9 +191,9 @@ export class Scenario {
     const investorId = this.idOf(name);
     const old = this.balances.get(name) ?? 0n;
     await this.db.query(
-      `INSERT INTO positions (token_id, investor_id, balance) VALUES ($1,$2,$3)
+      `INSERT INTO positions (token_id, investor_id, balance, counted_accredited, counted_us) VALUES ($1,$2,$3,$4,$5)
        ON CONFLICT (token_id, investor_id) DO UPDATE SET balance = $3`,
-      [this.tokenId, investorId, balance.toString()],
+      [this.tokenId, investorId, balance.toString(), this.accreditedFlag.get(name) === true, this.usFlag.get(name) === true],
     );
     await this.db.query('UPDATE security_tokens SET total_supply = total_supply + $2 WHERE id = $1', [this.tokenId, (balance - old).toString()]);
     const step = old === 0n && balance > 0n ? 1 : old > 0n && balance === 0n ? -1 : 0;
@@ -263,6 +266,8 @@ export class Scenario {
       at: a.at ?? AT,
       kind: a.kind ?? (a.from === null ? 'PRIMARY_ISSUANCE' : 'SECONDARY_TRADE'),
       ...(a.priceCents !== undefined && { priceCents: a.priceCents }),
+      occasion: a.occasion,
+      receiverRelation: a.receiverRelation,
     });
   }
 

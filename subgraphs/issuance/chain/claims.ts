@@ -2,7 +2,7 @@ import { addPeriod, type ComplianceConfig } from '../domain/compliance/index.js'
 import { ClaimTopic } from '../../kit/chain/trex.js';
 import { countryNumeric } from '../../kit/countries.js';
 import type { InvestorRow } from '../store.js';
-import { accreditedNow } from './rules.js';
+import { accreditedNow } from '../accreditation.js';
 
 export interface DesiredClaim {
   topic: number;

@@ -6,6 +6,8 @@ import { newId } from '../../kit/ids.js';
 import { appendEvent } from '../../kit/outbox.js';
 import type { IssuanceChain } from './runtime.js';
 import type { TokenRow } from '../store.js';
+import { accreditedNow } from '../accreditation.js';
+import type { ComplianceConfig } from '../domain/compliance/index.js';
 
 const TRANSFER = topicId('Transfer(address,address,uint256)');
 const ZERO = '0x0000000000000000000000000000000000000000';
@@ -29,7 +31,7 @@ export class HoldingsIndexer {
   private stopped = false;
   lastError?: string;
 
-  constructor(private readonly db: Db, private readonly chain: IssuanceChain, private readonly o: IndexerOptions, private readonly log: Logger) {}
+  constructor(private readonly db: Db, private readonly chain: IssuanceChain, private readonly config: ComplianceConfig, private readonly o: IndexerOptions, private readonly log: Logger) {}
 
   start(): void {
     const tick = () => {
@@ -83,7 +85,7 @@ export class HoldingsIndexer {
         await q.query('INSERT INTO chain_cursors (name, block) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING', [name, from - 1]);
         const [cur] = await q.query<{ block: string }>('SELECT block FROM chain_cursors WHERE name = $1 FOR UPDATE', [name]);
         if (Number(cur.block) !== from - 1) return;
-        for (const l of logs) await applyTransfer(q, t, l, times.get(l.blockNumber)!);
+        for (const l of logs) await applyTransfer(q, t, l, times.get(l.blockNumber)!, this.config);
         await q.query('UPDATE chain_cursors SET block = $2 WHERE name = $1', [name, to]);
       });
     }
@@ -92,9 +94,12 @@ export class HoldingsIndexer {
 
 const addressOf = (topic: string) => getAddress('0x' + topic.slice(26));
 
-async function walletInvestor(q: Queryable, address: string): Promise<{ investor_id: string; accredited: boolean | null; us_person: boolean } | undefined> {
-  const [r] = await q.query<{ investor_id: string; accredited: boolean | null; us_person: boolean }>(
-    'SELECT w.investor_id, i.accredited, i.us_person FROM investor_wallets w JOIN investors i ON i.id = w.investor_id WHERE lower(w.address) = lower($1)',
+interface Holder { investor_id: string; accredited: boolean | null; accreditation_verified_at: Date | null; accreditation_expires_at: Date | null; us_person: boolean }
+
+async function walletInvestor(q: Queryable, address: string): Promise<Holder | undefined> {
+  const [r] = await q.query<Holder>(
+    `SELECT w.investor_id, i.accredited, i.accreditation_verified_at, i.accreditation_expires_at, i.us_person
+     FROM investor_wallets w JOIN investors i ON i.id = w.investor_id WHERE lower(w.address) = lower($1)`,
     [address],
   );
   return r;
@@ -114,20 +119,31 @@ async function moveHolding(q: Queryable, tokenId: string, address: string, inves
   );
 }
 
-/** Moves an investor's position; keeps the holder counters right when it crosses zero. */
-async function movePosition(q: Queryable, tokenId: string, inv: { investor_id: string; accredited: boolean | null; us_person: boolean }, delta: bigint) {
-  const [before] = await q.query<{ balance: string }>('SELECT balance FROM positions WHERE token_id = $1 AND investor_id = $2 FOR UPDATE', [tokenId, inv.investor_id]);
+/**
+ * Moves an investor's position; keeps the holder counters right when it
+ * crosses zero. A new holder is counted by its accreditation in effect at the
+ * block's time, and leaves the bucket it was counted in.
+ */
+async function movePosition(q: Queryable, tokenId: string, inv: Holder, delta: bigint, at: Date, config: ComplianceConfig) {
+  const [before] = await q.query<{ balance: string; counted_accredited: boolean; counted_us: boolean }>(
+    'SELECT balance, counted_accredited, counted_us FROM positions WHERE token_id = $1 AND investor_id = $2 FOR UPDATE', [tokenId, inv.investor_id],
+  );
   const old = BigInt(before?.balance ?? 0);
   const next = old + delta;
+  const joins = old === 0n && next > 0n;
+  const leaves = old > 0n && next === 0n;
+  const accredited = joins ? accreditedNow(inv, config, at) : !!before?.counted_accredited;
+  const us = joins ? inv.us_person : !!before?.counted_us;
   await q.query(
-    `INSERT INTO positions (token_id, investor_id, balance) VALUES ($1,$2,$3) ON CONFLICT (token_id, investor_id) DO UPDATE SET balance = $3`,
-    [tokenId, inv.investor_id, next.toString()],
+    `INSERT INTO positions (token_id, investor_id, balance, counted_accredited, counted_us) VALUES ($1,$2,$3,$4,$5)
+     ON CONFLICT (token_id, investor_id) DO UPDATE SET balance = $3, counted_accredited = $4, counted_us = $5`,
+    [tokenId, inv.investor_id, next.toString(), accredited, us],
   );
-  const step = old === 0n && next > 0n ? 1 : old > 0n && next === 0n ? -1 : 0;
+  const step = joins ? 1 : leaves ? -1 : 0;
   if (step) {
     await q.query(
       `UPDATE holder_counts SET total = total + $2, non_accredited = non_accredited + $3, us_persons = us_persons + $4 WHERE token_id = $1`,
-      [tokenId, step, inv.accredited === true ? 0 : step, inv.us_person ? step : 0],
+      [tokenId, step, accredited ? 0 : step, us ? step : 0],
     );
   }
 }
@@ -173,7 +189,7 @@ async function moveLots(q: Queryable, tokenId: string, from: string | null, to: 
   }
 }
 
-async function applyTransfer(q: Queryable, t: TokenRow, l: Log, at: Date): Promise<void> {
+async function applyTransfer(q: Queryable, t: TokenRow, l: Log, at: Date, config: ComplianceConfig): Promise<void> {
   const from = addressOf(l.topics[1]);
   const to = addressOf(l.topics[2]);
   const amount = BigInt(l.data);
@@ -182,8 +198,8 @@ async function applyTransfer(q: Queryable, t: TokenRow, l: Log, at: Date): Promi
   if (from !== ZERO) await moveHolding(q, t.id, from, fromInv?.investor_id ?? null, -amount, l.blockNumber);
   if (to !== ZERO) await moveHolding(q, t.id, to, toInv?.investor_id ?? null, amount, l.blockNumber);
   if (!(fromInv && toInv && fromInv.investor_id === toInv.investor_id)) {
-    if (fromInv) await movePosition(q, t.id, fromInv, -amount);
-    if (toInv) await movePosition(q, t.id, toInv, amount);
+    if (fromInv) await movePosition(q, t.id, fromInv, -amount, at, config);
+    if (toInv) await movePosition(q, t.id, toInv, amount, at, config);
   }
   if (from === ZERO) await q.query('UPDATE security_tokens SET total_supply = total_supply + $2 WHERE id = $1', [t.id, amount.toString()]);
   if (to === ZERO) await q.query('UPDATE security_tokens SET total_supply = total_supply - $2 WHERE id = $1', [t.id, amount.toString()]);

@@ -5,7 +5,7 @@ import { PassRunner } from '../../kit/coalesce.js';
 import { countryNumeric } from '../../kit/countries.js';
 import { addClaim, createIdentity, revokeClaim } from '../../kit/chain/trex.js';
 import type { ComplianceConfig } from '../domain/compliance/index.js';
-import { controlsOf, walletsOf } from '../store-holdings.js';
+import { controlsOf, reclassifyLapsedAccreditation, walletsOf } from '../store-holdings.js';
 import type { ChainJobRow } from '../store-records.js';
 import type { InvestorRow, TokenRow } from '../store.js';
 import { desiredClaims } from './claims.js';
@@ -82,6 +82,7 @@ export class ChainJobRunner {
   }
 
   private async sweepLapsed(): Promise<void> {
+    await reclassifyLapsedAccreditation(this.db, this.config.accreditation.validity);
     await this.db.query(
       `INSERT INTO chain_jobs (kind, subject_id)
        SELECT DISTINCT 'SYNC_CLAIMS', c.investor_id FROM claims c

@@ -11,6 +11,7 @@ import { regSPeriod } from '../domain/compliance/rules/reg-s.js';
 import { tokenSnapshot } from '../snapshot.js';
 import type { InvestorRow, TokenRow } from '../store.js';
 import type { IssuanceChain } from './runtime.js';
+import { accreditedNow } from '../accreditation.js';
 
 /**
  * The on-chain half of the transfer rules: the project's compliance module
@@ -64,13 +65,6 @@ export async function applyRulesSettings(chain: IssuanceChain, suite: TokenSuite
   await setMinHolding(suite, module, p.minHolding ? BigInt(p.minHolding) : 0n);
   await setHolderCaps(suite, module, holderCapsFor(t, config));
   await setMaxNonAccreditedPurchasers(suite, module, t.exemption === 'REG_D_506B' ? config.rule506b.maxNonAccreditedPurchasers : 0);
-}
-
-/** Whether accreditation counts now, as the engine decides it (unexpired; a record without expiry lasts the configured validity). */
-export function accreditedNow(i: InvestorRow, config: ComplianceConfig, now = new Date()): boolean {
-  if (!i.accredited || !i.accreditation_verified_at) return false;
-  const until = i.accreditation_expires_at ?? addPeriod(new Date(i.accreditation_verified_at), config.accreditation.validity);
-  return new Date(until).getTime() > now.getTime();
 }
 
 export async function syncInvestorFlags(chain: IssuanceChain, suite: TokenSuite, i: InvestorRow, liquidateOnly: boolean, config: ComplianceConfig): Promise<void> {

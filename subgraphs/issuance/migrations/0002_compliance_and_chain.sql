@@ -57,6 +57,9 @@ CREATE TABLE positions (
   token_id text NOT NULL REFERENCES security_tokens (id),
   investor_id text NOT NULL REFERENCES investors (id),
   balance numeric(78,0) NOT NULL CHECK (balance >= 0),
+  -- How this holder is counted in holder_counts (effective accreditation, US person), so that it leaves the bucket it is in.
+  counted_accredited boolean NOT NULL DEFAULT false,
+  counted_us boolean NOT NULL DEFAULT false,
   PRIMARY KEY (token_id, investor_id)
 );
 -- Kept up to date with positions so that a decision never counts holders (it must not cost more with more holders).
@@ -123,6 +126,8 @@ CREATE TABLE purchases (
 );
 CREATE INDEX purchases_investor ON purchases (investor_id, exemption, at);
 CREATE INDEX purchases_token ON purchases (token_id, investor_id);
+-- 506(b) counts non-accredited purchasers only: the rule itself keeps them few.
+CREATE INDEX purchases_non_accredited ON purchases (token_id, at) WHERE NOT accredited;
 
 CREATE TABLE documents (
   token_id text NOT NULL REFERENCES security_tokens (id),
