@@ -2,6 +2,7 @@ import type { Db, Queryable } from '../kit/db/types.js';
 import type { Logger } from '../kit/log.js';
 import { PendingEvents } from './events.js';
 import { consumeIn, releaseIn } from './ledger.js';
+import { walletOfAccount } from './store.js';
 import { assetById } from './store-ledger.js';
 import * as store from './store-withdrawals.js';
 import type { WithdrawalRow } from './store-withdrawals.js';
@@ -31,8 +32,8 @@ export interface SignedTransfer { txHash: string; rawTx: string }
 export type TransferOutcome = 'confirmed' | 'reverted' | 'pending' | 'unknown' | 'dropped';
 
 export interface TransferSender {
-  /** Signs, without sending, a token transfer from a custody wallet. */
-  sign(t: TransferRequest): Promise<SignedTransfer>;
+  /** Signs, without sending, a token transfer from a custody wallet with its key (used for this signature only). */
+  sign(t: TransferRequest, privateKey: string): Promise<SignedTransfer>;
   /** Sends a signed transaction; sending the same one twice is harmless. Throws TransferError. */
   broadcast(t: SignedTransfer): Promise<void>;
   outcome(t: SignedTransfer): Promise<TransferOutcome>;
@@ -54,7 +55,18 @@ export interface BroadcastSettings {
   pollMs: number;
 }
 
-export interface BroadcastDeps { db: Db; now(): Date; sender: TransferSender; settings: BroadcastSettings; log?: Logger }
+export interface BroadcastDeps {
+  db: Db;
+  now(): Date;
+  sender: TransferSender;
+  /**
+   * The wallet's private key, read through the claiming transaction (PGlite
+   * has one connection: a query beside the transaction would wait for it forever).
+   */
+  keyOf(q: Queryable, address: string): Promise<string>;
+  settings: BroadcastSettings;
+  log?: Logger;
+}
 
 export type BroadcastStep = 'signed' | 'sent' | 'pending' | 'completed' | 'retry' | 'failed';
 
@@ -87,14 +99,14 @@ export async function broadcastOnce(d: BroadcastDeps): Promise<{ withdrawalId: s
     let toSend: SignedTransfer | null = null;
     if (w.status === 'APPROVED') {
       const asset = await assetById(q, w.asset);
-      const from = await store.walletOfAccount(q, w.account_id);
+      const from = await walletOfAccount(q, w.account_id);
       const attempt = { ...w, attempts: w.attempts + 1 };
       if (!asset?.contract_address || !from) {
         step = await attemptFailed(q, d, { ...attempt, attempts: d.settings.maxAttempts }, `cannot build the transfer: ${!from ? 'no wallet' : 'no contract address'}`, events);
       } else {
         let signed: SignedTransfer | undefined;
         try {
-          signed = await d.sender.sign({ withdrawalId: w.id, from, token: asset.contract_address, to: w.to_address, amount: BigInt(w.amount) });
+          signed = await d.sender.sign({ withdrawalId: w.id, from, token: asset.contract_address, to: w.to_address, amount: BigInt(w.amount) }, await d.keyOf(q, from));
         } catch (e) {
           // Nothing was sent. An unreachable node does not use up an attempt; anything else does.
           if (e instanceof TransferError && e.retryable) {

@@ -7,8 +7,6 @@ const ERC20 = new Interface(['function transfer(address to, uint256 value) retur
 export interface ChainSenderOptions {
   provider: JsonRpcProvider;
   chainId: number;
-  /** The wallet's private key, unsealed for this one signature (never logged, never returned). */
-  keyOf(address: string): Promise<string>;
   gasLimit: number;
   confirmations: number;
 }
@@ -27,8 +25,8 @@ function toTransferError(e: unknown): TransferError {
  */
 export function chainTransferSender(o: ChainSenderOptions): TransferSender {
   return {
-    async sign(t) {
-      const wallet = new Wallet(await o.keyOf(t.from));
+    async sign(t, privateKey) {
+      const wallet = new Wallet(privateKey);
       if (wallet.address !== t.from) throw new TransferError(`the key on file does not belong to ${t.from}`, false);
       try {
         const [nonce, fee] = await Promise.all([o.provider.getTransactionCount(t.from, 'pending'), o.provider.getFeeData()]);

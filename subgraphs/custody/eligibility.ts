@@ -24,20 +24,25 @@ export interface TransferEligibility {
   check(q: EligibilityQuery): Promise<EligibilityAnswer>;
 }
 
+/** What issuance's transferEligibility answers (its TransferEvaluation): every rule, passed or not. */
 interface IssuanceAnswer {
-  eligible?: unknown;
+  allowed?: unknown;
   results?: { code?: unknown; message?: unknown; passed?: unknown }[];
 }
 
 /**
  * Asks issuance over internal RPC: POST /internal/rpc/transferEligibility with
- * { tokenId, fromInvestorId, fromAddress, toAddress, amount, purpose: "WITHDRAWAL" }
- * expecting { eligible: boolean, results: [{ code, message, passed }] }.
+ * { tokenId, fromInvestorId, fromAddress, toAddress, amount, kind: "WITHDRAWAL" },
+ * expecting issuance's evaluation { allowed, results: [{ code, passed, message, ... }] }.
  *
- * TODO(issuance): issuance does not serve transferEligibility yet; until it
- * does, every security-token withdrawal is refused with
- * CUSTODY.ELIGIBILITY_UNAVAILABLE (fail closed), as it is whenever issuance
- * cannot answer or answers something unreadable.
+ * TODO(issuance): issuance's transferEligibility takes a receiving investor
+ * (toInvestorId), but a withdrawal only knows the destination address. Until
+ * issuance resolves toAddress to the investor whose verified wallet it is (an
+ * unknown address is refused, as the token's identity registry would) and
+ * accepts kind WITHDRAWAL (sender and receiver may be the same investor), it
+ * answers INPUT errors and every security-token withdrawal is refused with
+ * CUSTODY.ELIGIBILITY_UNAVAILABLE: fail closed, as whenever issuance cannot
+ * answer or answers something unreadable.
  */
 export function issuanceEligibility(issuance: { call<T>(method: string, body: Record<string, unknown>): Promise<T> }): TransferEligibility {
   return {
@@ -46,17 +51,18 @@ export function issuanceEligibility(issuance: { call<T>(method: string, body: Re
       try {
         a = await issuance.call<IssuanceAnswer>('transferEligibility', {
           tokenId: q.tokenId, fromInvestorId: q.fromInvestorId, fromAddress: q.fromAddress, toAddress: q.toAddress,
-          amount: q.amount.toString(), purpose: 'WITHDRAWAL',
+          amount: q.amount.toString(), kind: 'WITHDRAWAL',
         });
       } catch (e) {
         return unavailable(`issuance could not answer: ${(e as Error).message}`);
       }
-      if (!a || typeof a.eligible !== 'boolean') return unavailable('issuance gave no eligibility verdict');
-      if (a.eligible) return { eligible: true, reasons: [] };
-      const failed = (a.results ?? []).filter((r) => r && r.passed === false).map((r) => ({
+      if (!a || typeof a.allowed !== 'boolean') return unavailable('issuance gave no verdict');
+      const failed = (Array.isArray(a.results) ? a.results : []).filter((r) => r && r.passed === false).map((r) => ({
         code: typeof r.code === 'string' ? r.code : 'CUSTODY.TRANSFER_NOT_ELIGIBLE',
         message: typeof r.message === 'string' ? r.message : 'refused by issuance',
       }));
+      // Allowed only when issuance says so and lists no failed rule.
+      if (a.allowed && failed.length === 0) return { eligible: true, reasons: [] };
       return { eligible: false, reasons: failed.length ? failed : [{ code: 'CUSTODY.TRANSFER_NOT_ELIGIBLE', message: 'issuance refuses this transfer' }] };
     },
   };

@@ -6,11 +6,10 @@ import { chainTransferSender } from './chain-sender.js';
 import { issuanceEligibility } from './eligibility.js';
 import type { CustodyEnv } from './env.js';
 import { custodyInternal } from './internal.js';
-import { unseal } from './keys.js';
+import { walletKey } from './keys.js';
 import { createLoaders } from './loaders.js';
 import { resolvers, type CustodyContext } from './resolvers.js';
 import { custodySettings, defaultPolicyOf, type CustodyConfig } from './settings.js';
-import { sealedKeyOf } from './store-withdrawals.js';
 
 const configOf = (rt: SubgraphRuntime) => rt.config as unknown as CustodyConfig & { CHAIN_RPC_URL: string };
 
@@ -37,19 +36,10 @@ export const custody: SubgraphDefinition<CustodyContext> = {
     if (!c.CUSTODY_BROADCAST_ENABLED) return async () => undefined;
     // The client's signer is a throwaway: each custody wallet signs its own withdrawals.
     const client = await createChainClient({ rpcUrl: c.CHAIN_RPC_URL, privateKey: Wallet.createRandom().privateKey });
-    const sender = chainTransferSender({
-      provider: client.provider,
-      chainId: client.chainId,
-      gasLimit: c.CUSTODY_TRANSFER_GAS_LIMIT,
-      confirmations: c.CUSTODY_WITHDRAWAL_CONFIRMATIONS,
-      async keyOf(address) {
-        const sealed = await sealedKeyOf(rt.db, address);
-        if (!sealed) throw new Error(`no custody wallet ${address}`);
-        return unseal(c.CUSTODY_KEK, sealed.encrypted_key, sealed.address);
-      },
-    });
+    const sender = chainTransferSender({ provider: client.provider, chainId: client.chainId, gasLimit: c.CUSTODY_TRANSFER_GAS_LIMIT, confirmations: c.CUSTODY_WITHDRAWAL_CONFIRMATIONS });
     const stop = startBroadcaster({
       db: rt.db, now: () => new Date(), sender, log: rt.log,
+      keyOf: (q, address) => walletKey(q, c.CUSTODY_KEK, address),
       settings: { maxAttempts: c.CUSTODY_BROADCAST_MAX_ATTEMPTS, retryMs: c.CUSTODY_BROADCAST_RETRY_MS, rebroadcastMs: c.CUSTODY_BROADCAST_REBROADCAST_MS, pollMs: c.CUSTODY_BROADCAST_INTERVAL_MS },
     }, c.CUSTODY_BROADCAST_INTERVAL_MS);
     rt.log.info('withdrawal broadcaster started');

@@ -1,5 +1,7 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import { Wallet } from 'ethers';
+import type { Queryable } from '../kit/db/types.js';
+import { sealedKeyOf } from './store.js';
 
 /**
  * Wallet keys at rest: AES-256-GCM under the key-encryption key (KEK) from
@@ -36,4 +38,11 @@ export function unseal(kekHex: string, sealed: Buffer, address: string): string 
   d.setAAD(Buffer.from(address.toLowerCase()));
   d.setAuthTag(sealed.subarray(12, 28));
   return '0x' + Buffer.concat([d.update(sealed.subarray(28)), d.final()]).toString('hex');
+}
+
+/** The private key of a custody wallet, unsealed for one signature. */
+export async function walletKey(q: Queryable, kekHex: string, address: string): Promise<string> {
+  const sealed = await sealedKeyOf(q, address);
+  if (!sealed) throw new Error(`no custody wallet ${address}`);
+  return unseal(kekHex, sealed.encrypted_key, sealed.address);
 }

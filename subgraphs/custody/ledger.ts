@@ -3,7 +3,7 @@ import { appError, badInput } from '../kit/errors.js';
 import { requestHash } from '../kit/idempotency.js';
 import { appendEvent } from '../kit/outbox.js';
 import { PendingEvents } from './events.js';
-import { custodyId } from './ids.js';
+import { newId } from '../kit/ids.js';
 import * as store from './store-ledger.js';
 import type { BalanceRow, LedgerKind, ReservationRow } from './store-ledger.js';
 
@@ -40,6 +40,9 @@ export const reservationJson = (r: ReservationRow): ReservationJson => ({
   remaining: (BigInt(r.amount) - BigInt(r.released) - BigInt(r.consumed)).toString(), status: r.status, reason: r.reason,
 });
 
+/** The service name under which custody's own workflows (withdrawals) reserve. */
+export const OWN_SERVICE = 'custody';
+
 const remainingOf = (r: ReservationRow) => BigInt(r.amount) - BigInt(r.released) - BigInt(r.consumed);
 
 async function knownAccountAndAsset(q: Queryable, accountId: string, asset: string): Promise<void> {
@@ -53,7 +56,7 @@ async function knownAccountAndAsset(q: Queryable, accountId: string, asset: stri
  */
 async function once<R>(q: Queryable, service: string, key: string, kind: LedgerKind, content: unknown,
   work: (operationId: string, events: PendingEvents) => Promise<R>): Promise<R> {
-  const { row, created } = await store.claimOperation(q, { id: custodyId('lop'), service, key, kind, hash: requestHash({ kind, content }) });
+  const { row, created } = await store.claimOperation(q, { id: newId('lop'), service, key, kind, hash: requestHash({ kind, content }) });
   if (!created) return row.result as R;
   const events = new PendingEvents();
   const result = await work(row.id, events);
@@ -76,7 +79,7 @@ export async function reserveIn(q: Queryable, service: string, i: ReserveInput, 
       const b = await store.balanceOf(q, i.accountId, i.asset);
       throw insufficient(b ? BigInt(b.total) - BigInt(b.reserved) : 0n, i.amount, i.accountId, i.asset);
     }
-    const r = await store.insertReservation(q, { id: custodyId('rsv'), accountId: i.accountId, asset: i.asset, amount: i.amount, reason: i.reason, service, operationId: opId });
+    const r = await store.insertReservation(q, { id: newId('rsv'), accountId: i.accountId, asset: i.asset, amount: i.amount, reason: i.reason, service, operationId: opId });
     await store.insertLedgerEntry(q, { accountId: i.accountId, asset: i.asset, kind: 'RESERVE', totalDelta: 0n, reservedDelta: i.amount, after, reservationId: r.id, operationId: opId, reason: i.reason });
     const result = { reservation: reservationJson(r), balance: balanceJson(after) };
     (events ?? own).add('balance.reserved', i.accountId, { operationId: opId, service, ...result });
@@ -94,6 +97,10 @@ async function lockReservation(q: Queryable, service: string, ref: ReservationRe
   }
   const r = id ? await store.reservationById(q, id, { forUpdate: true }) : null;
   if (!r) throw appError('CUSTODY.UNKNOWN_RESERVATION', 'no such reservation', { details: { ...ref } });
+  // Withdrawals hold custody's own reservations: only custody's workflow may move them.
+  if (r.service === OWN_SERVICE && service !== OWN_SERVICE) {
+    throw appError('CUSTODY.RESERVATION_NOT_YOURS', `reservation ${r.id} belongs to a withdrawal; reject the withdrawal instead`, { details: { reservationId: r.id } });
+  }
   return r;
 }
 

@@ -6,7 +6,7 @@ import { PendingEvents } from './events.js';
 import { requireCustodian, invalidState, unknownAccount, type CustodyEnv } from './env.js';
 import { approvalRefusal, policyFromJson, policyToJson, quorumMet, validatePolicy, type EffectivePolicy, type WithdrawalPolicy } from './domain/policy.js';
 import { parseAccountId, parseId, parseIdempotencyKey, parseText } from './domain/inputs.js';
-import { custodyId } from './ids.js';
+import { newId } from '../kit/ids.js';
 import { accountOwner } from './store-ledger.js';
 import * as store from './store-policies.js';
 import type { PolicyChangeRow } from './store-policies.js';
@@ -44,7 +44,7 @@ export async function proposePolicyChange(env: CustodyEnv, caller: Caller, input
     }
     const governing = await effectivePolicy(q, env.defaults, caller.org, accountId);
     const { row, created } = await store.insertPolicyChange(q, {
-      id: custodyId('pch'), org: caller.org, account_id: accountId, proposed: policyToJson(policy),
+      id: newId('pch'), org: caller.org, account_id: accountId, proposed: policyToJson(policy),
       base_version: await scopeVersion(q, caller.org, accountId),
       approvals_required: governing.policy.approvalsRequired, approvers: governing.policy.approvers,
       proposed_by: caller.subject, idempotency_key: key, request_hash: requestHash({ accountId, policy }), created_at: now,
@@ -81,7 +81,7 @@ export async function approvePolicyChange(env: CustodyEnv, caller: Caller, id: s
     if (quorumMet(approvals, c.approvals_required)) {
       // A change applied since this one was proposed wins; this one must be proposed again on top of it.
       const version = c.base_version + 1;
-      if (await store.upsertPolicy(q, { id: custodyId('pol'), org: c.org, accountId: c.account_id, policy: c.proposed, version, changeId: id })) {
+      if (await store.upsertPolicy(q, { id: newId('pol'), org: c.org, accountId: c.account_id, policy: c.proposed, version, changeId: id })) {
         await store.decidePolicyChange(q, id, { status: 'APPLIED', by: caller.subject, reason: null, at: now });
         events.add('policy.changed', c.account_id ?? c.org, { changeId: id, org: c.org, accountId: c.account_id, version, policy: c.proposed });
       } else {

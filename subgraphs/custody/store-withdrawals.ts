@@ -129,14 +129,3 @@ export async function removeDestination(q: Queryable, id: string, by: string, at
 
 export const destinationsOfAccounts = (q: Queryable, accountIds: readonly string[]) =>
   q.query<DestinationRow>('SELECT * FROM withdrawal_destinations WHERE account_id = ANY($1::text[]) AND removed_at IS NULL ORDER BY created_at, id', [accountIds]);
-
-/** The sealed key of a wallet, for the signing path only. */
-export async function sealedKeyOf(q: Queryable, address: string): Promise<{ encrypted_key: Buffer; address: string } | null> {
-  const [r] = await q.query<{ encrypted_key: Buffer | Uint8Array; address: string }>('SELECT address, encrypted_key FROM wallets WHERE address = $1', [address]);
-  return r ? { address: r.address, encrypted_key: Buffer.from(r.encrypted_key) } : null;
-}
-
-export async function walletOfAccount(q: Queryable, accountId: string): Promise<string | null> {
-  const [r] = await q.query<{ address: string }>('SELECT address FROM wallets WHERE account_id = $1 ORDER BY created_at, id LIMIT 1', [accountId]);
-  return r?.address ?? null;
-}

@@ -5,9 +5,10 @@ import { PendingEvents } from './events.js';
 import { invalidState, requireCustodian, unknownAccount, unknownAsset, type CustodyEnv } from './env.js';
 import { CASH, parseAccountId, parseAmount, parseAsset, parseDestination, parseId, parseIdempotencyKey, parseText } from './domain/inputs.js';
 import { approvalRefusal, checkWithdrawal, quorumMet, type Refusal } from './domain/policy.js';
-import { custodyId } from './ids.js';
-import { releaseIn, reserveIn } from './ledger.js';
+import { newId } from '../kit/ids.js';
+import { OWN_SERVICE, releaseIn, reserveIn } from './ledger.js';
 import { effectivePolicy } from './policies.js';
+import { walletOfAccount } from './store.js';
 import { accountOwner, assetById, balanceOf } from './store-ledger.js';
 import * as store from './store-withdrawals.js';
 import type { DestinationRow, WithdrawalRow } from './store-withdrawals.js';
@@ -22,7 +23,7 @@ export interface RequestWithdrawalInput { accountId: string; asset: string; amou
 export interface RequestWithdrawalResult { withdrawal: WithdrawalRow | null; refusals: Refusal[] }
 
 /** The reservation behind a withdrawal is custody's own, keyed by the withdrawal. */
-export const CUSTODY_SERVICE = 'custody';
+export const CUSTODY_SERVICE = OWN_SERVICE;
 export const withdrawalReservationKey = (withdrawalId: string) => `withdrawal:${withdrawalId}`;
 
 async function visibleAccount(env: CustodyEnv, caller: Caller, accountId: string) {
@@ -53,7 +54,7 @@ export async function requestWithdrawal(env: CustodyEnv, caller: Caller, raw: Re
   const account = await visibleAccount(env, caller, input.accountId);
   const asset = await assetById(env.db, input.asset);
   if (!asset) throw unknownAsset(input.asset);
-  const wallet = await store.walletOfAccount(env.db, account.id);
+  const wallet = await walletOfAccount(env.db, account.id);
   if (!wallet) throw appError('CUSTODY.NO_WALLET', `account ${account.id} has no wallet`);
 
   // Compliance before anything is reserved; a network call, so outside the transaction.
@@ -82,7 +83,7 @@ export async function requestWithdrawal(env: CustodyEnv, caller: Caller, raw: Re
     ];
     if (refusals.length) return { withdrawal: null, refusals };
 
-    const id = custodyId('wdr');
+    const id = newId('wdr');
     const events = new PendingEvents();
     const { reservation } = await reserveIn(q, CUSTODY_SERVICE, {
       accountId: account.id, asset: input.asset, amount: input.amount, idempotencyKey: withdrawalReservationKey(id), reason: `withdrawal ${id}`,
@@ -164,7 +165,7 @@ export async function addWithdrawalDestination(env: CustodyEnv, caller: Caller, 
   return env.db.tx(async (q) => {
     const { policy } = await effectivePolicy(q, env.defaults, account.org, account.id);
     const { row, created } = await store.insertDestination(q, {
-      id: custodyId('dst'), account_id: account.id, address, label, added_by: caller.subject,
+      id: newId('dst'), account_id: account.id, address, label, added_by: caller.subject,
       usable_from: new Date(now.getTime() + policy.destinationDelaySeconds * 1000), created_at: now,
     });
     if (created) {

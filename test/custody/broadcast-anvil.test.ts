@@ -6,9 +6,9 @@ import { createChainClient, type ChainClient } from '../../subgraphs/kit/chain/c
 import { deployCashToken } from '../../subgraphs/kit/chain/cash-token.js';
 import { broadcastOnce, TransferError, type BroadcastDeps, type TransferSender } from '../../subgraphs/custody/broadcaster.js';
 import { chainTransferSender } from '../../subgraphs/custody/chain-sender.js';
-import { unseal } from '../../subgraphs/custody/keys.js';
+import { walletKey } from '../../subgraphs/custody/keys.js';
 import { ledger } from '../../subgraphs/custody/ledger.js';
-import { sealedKeyOf, withdrawalById } from '../../subgraphs/custody/store-withdrawals.js';
+import { withdrawalById } from '../../subgraphs/custody/store-withdrawals.js';
 import * as w from '../../subgraphs/custody/withdrawals.js';
 import { dbLabel } from '../support/db.js';
 import { KEK, openAccount, openCustodyDb, testEnv, testPolicy, user } from './support.js';
@@ -24,7 +24,10 @@ describe(`withdrawals broadcast on anvil with the cash token (${dbLabel()})`, ()
   let wallet: string;
   const to = new Wallet('0x' + '07'.repeat(32)).address;
   const env = () => testEnv(db, { defaults: testPolicy({ approvalsRequired: 1, destinationDelaySeconds: 0, maxPerWithdrawal: 10n ** 30n, maxPerWindow: 10n ** 30n }), clock: { now: () => new Date() } as never });
-  const deps = (s: TransferSender = sender): BroadcastDeps => ({ db, now: () => new Date(), sender: s, settings: { maxAttempts: 3, retryMs: 0, rebroadcastMs: 0, pollMs: 0 } });
+  const deps = (s: TransferSender = sender): BroadcastDeps => ({
+    db, now: () => new Date(), sender: s, keyOf: (q, address) => walletKey(q, KEK, address),
+    settings: { maxAttempts: 3, retryMs: 0, rebroadcastMs: 0, pollMs: 0 },
+  });
 
   beforeAll(async () => {
     node = await startAnvil({ port: 0 });
@@ -39,13 +42,7 @@ describe(`withdrawals broadcast on anvil with the cash token (${dbLabel()})`, ()
     await client.send(cash.mint(wallet, 1_000_000n));
     await ledger.credit(db, 'custody', { accountId: acc, asset: 'CASH', amount: 1_000_000n, idempotencyKey: 'dep-1', reason: 'deposit' });
     await w.addWithdrawalDestination(env(), user('acme', 'alice', ['CUSTODIAN']), { accountId: acc, address: to, label: 'treasury' });
-    sender = chainTransferSender({
-      provider: client.provider, chainId: client.chainId, gasLimit: 150_000, confirmations: 1,
-      async keyOf(address) {
-        const s = (await sealedKeyOf(db, address))!;
-        return unseal(KEK, s.encrypted_key, s.address);
-      },
-    });
+    sender = chainTransferSender({ provider: client.provider, chainId: client.chainId, gasLimit: 150_000, confirmations: 1 });
   }, 120_000);
   afterAll(async () => {
     await cleanup?.();

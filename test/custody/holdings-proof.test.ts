@@ -16,7 +16,7 @@ import { openAccount, openCustodyDb, user } from './support.js';
 const holdings = (n: number): Holding[] =>
   Array.from({ length: n }, (_, i) => ({ accountId: newId('acc'), balance: BigInt(i * 1_000_003 + 1) * 10n ** 18n }));
 
-/** The snippet of PROOFS.md, verbatim: what a client runs with ethers alone. */
+/** The snippet of docs/proof-of-holdings.md, verbatim: what a client runs with ethers alone. */
 function verifyHolding(root: string, accountId: string, balance: string, proof: string[]): boolean {
   let node = keccak256(AbiCoder.defaultAbiCoder().encode(['string', 'uint256'], [accountId, BigInt(balance)]));
   for (const sibling of proof) {

@@ -140,6 +140,14 @@ describe(`withdrawals under the policy (${dbLabel()})`, () => {
       expect((await w.approveWithdrawal(env, carol, withdrawal!.id)).status).toBe('APPROVED');
     });
 
+    test('another service cannot release or consume the reservation behind a withdrawal', async () => {
+      const { withdrawal } = await request(100n);
+      const ref = { reservationId: withdrawal!.reservation_id };
+      expect(await code(ledger.release(db, 'trading', { ref }))).toBe('CUSTODY.RESERVATION_NOT_YOURS');
+      expect(await code(ledger.consume(db, 'settlement', { ref, amount: 100n, idempotencyKey: 'steal' }))).toBe('CUSTODY.RESERVATION_NOT_YOURS');
+      expect(await available()).toBe('9900');
+    });
+
     test('rejecting releases the reservation; a decided withdrawal cannot be approved or rejected again', async () => {
       const { withdrawal } = await request(100n);
       const rejected = await w.rejectWithdrawal(env, bob, withdrawal!.id, 'unexpected destination');
@@ -225,6 +233,18 @@ describe(`withdrawals under the policy (${dbLabel()})`, () => {
         expect(codes(r)).toEqual(['CUSTODY.ELIGIBILITY_UNAVAILABLE']);
       }
       expect((await ledger.balance(db, acc, tok)).reserved).toBe('0');
+    });
+
+    test('issuance\'s evaluation is read strictly: allowed only with allowed true and no failed rule', async () => {
+      const asked: unknown[] = [];
+      const answering = (answer: unknown) => issuanceEligibility({ call: async <T>(method: string, body: unknown) => { asked.push({ method, body }); return answer as T; } });
+      const q = { tokenId: tok, fromInvestorId: 'inv_x', fromAccountId: acc, fromAddress: TO, toAddress: TO, amount: 5n };
+      expect(await answering({ allowed: true, results: [{ code: 'KYC_RECEIVER', passed: true, message: 'ok' }] }).check(q)).toEqual({ eligible: true, reasons: [] });
+      expect(await answering({ allowed: false, results: [{ code: 'RULE_144_HOLDING_PERIOD', passed: false, message: 'held 3 of 12 months' }, { code: 'KYC_RECEIVER', passed: true }] }).check(q))
+        .toEqual({ eligible: false, reasons: [{ code: 'RULE_144_HOLDING_PERIOD', message: 'held 3 of 12 months' }] });
+      expect((await answering({ allowed: true, results: [{ code: 'AML', passed: false, message: 'hit' }] }).check(q)).eligible).toBe(false);
+      expect((await answering({ allowed: 'yes' }).check(q)).reasons[0].code).toBe('CUSTODY.ELIGIBILITY_UNAVAILABLE');
+      expect(asked[0]).toEqual({ method: 'transferEligibility', body: expect.objectContaining({ tokenId: tok, toAddress: TO, amount: '5', kind: 'WITHDRAWAL' }) });
     });
 
     test('the cash token does not need issuance', async () => {

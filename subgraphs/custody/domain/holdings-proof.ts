@@ -3,7 +3,7 @@ import { AbiCoder, ZeroHash, concat, keccak256 } from 'ethers';
 /**
  * Proof of holdings: a Merkle tree over (accountId, balance) of one asset.
  * Depends on ethers alone so that a client can copy this file and verify
- * offline (see PROOFS.md).
+ * offline (see docs/proof-of-holdings.md).
  *
  * - leaf  = keccak256(abi.encode(string accountId, uint256 balance)); the
  *   encoding is at least 128 bytes, so no leaf can pass for an inner node
