@@ -35,14 +35,11 @@ interface IssuanceAnswer {
  * { tokenId, fromInvestorId, fromAddress, toAddress, amount, kind: "WITHDRAWAL" },
  * expecting issuance's evaluation { allowed, results: [{ code, passed, message, ... }] }.
  *
- * TODO(issuance): issuance's transferEligibility takes a receiving investor
- * (toInvestorId), but a withdrawal only knows the destination address. Until
- * issuance resolves toAddress to the investor whose verified wallet it is (an
- * unknown address is refused, as the token's identity registry would) and
- * accepts kind WITHDRAWAL (sender and receiver may be the same investor), it
- * answers INPUT errors and every security-token withdrawal is refused with
- * CUSTODY.ELIGIBILITY_UNAVAILABLE: fail closed, as whenever issuance cannot
- * answer or answers something unreadable.
+ * Issuance resolves toAddress to the investor whose verified wallet it is
+ * (an unknown address is refused, as the token's identity registry would),
+ * and treats a move to the sender's own other wallet as no change of owner.
+ * Whenever issuance cannot answer, or answers something unreadable, the
+ * withdrawal is refused with CUSTODY.ELIGIBILITY_UNAVAILABLE: fail closed.
  */
 export function issuanceEligibility(issuance: { call<T>(method: string, body: Record<string, unknown>): Promise<T> }): TransferEligibility {
   return {

@@ -3,6 +3,7 @@ import type { Db } from '../kit/db/types.js';
 import { appError, forbidden } from '../kit/errors.js';
 import type { WithdrawalPolicy } from './domain/policy.js';
 import type { TransferEligibility } from './eligibility.js';
+import type { InvestorLookup } from './service.js';
 
 /** What the custody services need, built once per process (tests build their own). */
 export interface CustodyEnv {
@@ -12,6 +13,8 @@ export interface CustodyEnv {
   /** The configured policy for organisations that have not approved their own. */
   defaults: WithdrawalPolicy;
   eligibility: TransferEligibility;
+  /** Issuance's answer whether an investor exists (accounts are opened only for known investors). */
+  investorExists: InvestorLookup;
 }
 
 /** Approvals and policy work are for people holding the CUSTODIAN role, never for services. */

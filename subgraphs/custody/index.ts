@@ -18,7 +18,9 @@ const envs = new WeakMap<SubgraphRuntime, CustodyEnv>();
 function envOf(rt: SubgraphRuntime): CustodyEnv {
   let env = envs.get(rt);
   if (!env) {
-    env = { db: rt.db, now: () => new Date(), defaults: defaultPolicyOf(configOf(rt)), eligibility: issuanceEligibility(rt.peer('issuance')) };
+    env = { db: rt.db, now: () => new Date(), defaults: defaultPolicyOf(configOf(rt)), eligibility: issuanceEligibility(rt.peer('issuance')),
+      investorExists: (investorId) => rt.peer('issuance').call<{ id: string } | null>('investor', { investorId }),
+    };
     envs.set(rt, env);
   }
   return env;

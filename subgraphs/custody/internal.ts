@@ -5,6 +5,7 @@ import type { Db } from '../kit/db/types.js';
 import { parseAccountId, parseAmount, parseAsset, parseId, parseIdempotencyKey, optionalAmount, parseText } from './domain/inputs.js';
 import { parseAddress } from '../kit/scalars.js';
 import { ledger, type ReservationRef } from './ledger.js';
+import { accountsByIds } from './store.js';
 
 /**
  * Custody's internal operations (service credential only, not in the public
@@ -50,6 +51,11 @@ export function custodyInternal(db: Db): Record<string, InternalHandler> {
     balance: (b) => ledger.balance(db, parseAccountId(b.accountId), parseAsset(b.asset)),
     /** { reservationId | reservationKey } -> reservation */
     reservation: (b, c) => ledger.reservation(db, c.subject, reservationRef(b)),
+    /** { accountId } -> { id, org, investorId, kind, walletAddress } or null: who owns an account (trading checks orders against it). */
+    account: async (b) => {
+      const [a] = await accountsByIds(db, [parseAccountId(b.accountId)]);
+      return a ? { id: a.id, org: a.org, investorId: a.investor_id, kind: a.kind, walletAddress: a.wallet_address } : null;
+    },
     /** { asset, contractAddress? } -> { asset, contractAddress } */
     registerAsset: (b) => ledger.registerAsset(db, parseAsset(b.asset),
       b.contractAddress === undefined || b.contractAddress === null ? null : parseAddress(String(b.contractAddress))),

@@ -21,7 +21,7 @@ export const resolvers = {
   },
   Mutation: {
     openCustodyAccount: async (_: unknown, a: { input: service.OpenAccountInput }, ctx: CustodyContext) => {
-      const row = await service.openCustodyAccount(ctx.db, ctx.kek, ctx.caller, a.input);
+      const row = await service.openCustodyAccount(ctx.db, ctx.kek, ctx.caller, a.input, ctx.env.investorExists);
       return ctx.loaders.account.load(row.id);
     },
     ...withdrawalResolvers.Mutation,

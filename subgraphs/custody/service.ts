@@ -1,6 +1,6 @@
 import { requireRole, type Caller } from '../kit/auth.js';
 import type { Db } from '../kit/db/types.js';
-import { badInput } from '../kit/errors.js';
+import { appError, badInput } from '../kit/errors.js';
 import { requestHash } from '../kit/idempotency.js';
 import { newId } from '../kit/ids.js';
 import { appendEvent } from '../kit/outbox.js';
@@ -9,10 +9,14 @@ import { insertAccount, insertWallet } from './store.js';
 
 export interface OpenAccountInput { idempotencyKey: string; investorId: string; kind: string }
 
-export async function openCustodyAccount(db: Db, kekHex: string, caller: Caller, input: OpenAccountInput) {
+/** Asks issuance, the owner of investors, whether one exists (null if not). */
+export type InvestorLookup = (investorId: string) => Promise<{ id: string } | null>;
+
+export async function openCustodyAccount(db: Db, kekHex: string, caller: Caller, input: OpenAccountInput, investorExists: InvestorLookup) {
   requireRole(caller, 'CUSTODIAN', 'BROKER_DEALER', 'ISSUER_AGENT');
   if (!/^[\x21-\x7e]{1,128}$/.test(input.idempotencyKey)) throw badInput('INVALID_IDEMPOTENCY_KEY', 'idempotencyKey must be 1 to 128 printable characters');
   if (!/^inv_[0-9a-z]{26}$/.test(input.investorId)) throw badInput('INVALID_INVESTOR_ID', `investorId "${input.investorId.slice(0, 40)}" is not an investor id`);
+  if (!(await investorExists(input.investorId))) throw appError('CUSTODY.UNKNOWN_INVESTOR', `investor ${input.investorId} is not known to issuance`);
   const hash = requestHash(input);
   return db.tx(async (q) => {
     const { row, created } = await insertAccount(q, {

@@ -14,12 +14,12 @@ export interface EligibilityResult extends TransferEvaluation {
  * A refusal is an answer, not an error; only a question that cannot be
  * asked (unknown token, zero amount) is an error.
  */
-export async function transferEligibility(q: Queryable, config: ComplianceConfig, r: SnapshotRequest): Promise<EligibilityResult> {
+export async function transferEligibility(q: Queryable, config: ComplianceConfig, r: SnapshotRequest & { ownWallet?: boolean }): Promise<EligibilityResult> {
   positive(r.amount);
   if (r.kind === 'PRIMARY_ISSUANCE' ? r.fromInvestorId !== null : r.fromInvestorId === null) {
     throw badInput('INVALID_TRANSFER_KIND', 'a primary issuance has no sender; any other transfer needs one');
   }
-  if (r.fromInvestorId && r.fromInvestorId === r.toInvestorId && r.kind !== 'PRIMARY_ISSUANCE') {
+  if (r.fromInvestorId && r.fromInvestorId === r.toInvestorId && r.kind !== 'PRIMARY_ISSUANCE' && !r.ownWallet) {
     throw badInput('SAME_INVESTOR', 'sender and receiver are the same investor');
   }
   const input = await buildTransferInput(q, r);
@@ -38,4 +38,32 @@ export function kindOf(from: string | null | undefined, kind: string | null | un
 /** Anyone authenticated may ask; the answer reveals rule outcomes, not the parties' records. */
 export function checkAsker(_caller: Caller): void {
   /* every role may ask: trading and settlement ask on behalf of their users */
+}
+
+export interface WithdrawalQuestion { tokenId: string; fromInvestorId: string; toAddress: string; amount: bigint; at: Date }
+
+/**
+ * A withdrawal from a custody wallet to an outside address. The address must
+ * be a verified wallet of a known investor (as the token's identity registry
+ * would insist). To another investor it is a secondary transfer with every
+ * rule; to the sender's own other wallet it changes no beneficial owner, so
+ * only the issuer's controls apply (paused token, frozen wallet, frozen amount).
+ */
+export async function withdrawalEligibility(q: Queryable, config: ComplianceConfig, w: WithdrawalQuestion): Promise<EligibilityResult> {
+  const [owner] = await q.query<{ investor_id: string }>(
+    "SELECT investor_id FROM investor_wallets WHERE lower(address) = lower($1) AND status = 'ACTIVE'", [w.toAddress],
+  );
+  if (!owner) {
+    return {
+      allowed: false, evaluatedAt: w.at, notApplicable: [],
+      results: [{ code: 'RECEIVER_WALLET_UNKNOWN' as never, passed: false, regulation: 'ERC-3643 identity registry', message: `${w.toAddress} is not a verified wallet of any investor; tokens can only go to registered wallets.` }],
+    };
+  }
+  if (owner.investor_id !== w.fromInvestorId) {
+    return transferEligibility(q, config, { tokenId: w.tokenId, fromInvestorId: w.fromInvestorId, toInvestorId: owner.investor_id, amount: w.amount, at: w.at, kind: 'SECONDARY_TRADE' });
+  }
+  const full = await transferEligibility(q, config, { tokenId: w.tokenId, fromInvestorId: w.fromInvestorId, toInvestorId: owner.investor_id, amount: w.amount, at: w.at, kind: 'SECONDARY_TRADE', ownWallet: true });
+  const controls = new Set(['TOKEN_NOT_PAUSED', 'WALLET_NOT_FROZEN_SENDER', 'WALLET_NOT_FROZEN_RECEIVER', 'FREE_BALANCE_SENDER']);
+  const results = full.results.filter((r) => controls.has(r.code));
+  return { allowed: results.every((r) => r.passed), evaluatedAt: w.at, results, notApplicable: full.results.filter((r) => !controls.has(r.code)).map((r) => r.code) };
 }

@@ -5,8 +5,9 @@ import type { ComplianceConfig } from './domain/compliance/index.js';
 import { HoldingsIndexer } from './chain/indexer.js';
 import { ChainJobRunner } from './chain/jobs.js';
 import { IssuanceChain } from './chain/runtime.js';
-import { kindOf, transferEligibility } from './eligibility.js';
-import { addInvestorWallet } from './investors.js';
+import { kindOf, transferEligibility, withdrawalEligibility } from './eligibility.js';
+import { addInvestorWallet, walletFromCustody } from './investors.js';
+import { FeedConsumer } from '../kit/feed.js';
 import { createLoaders } from './loaders.js';
 import { resolvers, type IssuanceContext } from './resolvers.js';
 import type { IssuanceServices } from './services.js';
@@ -48,7 +49,15 @@ export const issuance: SubgraphDefinition<IssuanceContext> = {
     servicesOf.set(rt, s);
     s.indexer.start();
     s.jobs.start();
+    // Custody opens accounts with their own wallets: each becomes the investor's wallet here, exactly once.
+    const wallets = new FeedConsumer({
+      db: rt.db, source: 'custody:account.opened', feedUrl: `${rt.config.CUSTODY_URL}/internal/feed`, token: rt.serviceToken,
+      topics: ['account.opened'], log: rt.log, waitMs: 20_000,
+      handle: (q, e) => walletFromCustody(q, e.payload as { investorId: string; walletAddress: string; accountId: string }),
+    });
+    wallets.start();
     return async () => {
+      await wallets.stop();
       await s.jobs.stop();
       await s.indexer.stop();
       await s.chain.close();
@@ -63,6 +72,12 @@ export const issuance: SubgraphDefinition<IssuanceContext> = {
   internal: (rt) => ({
     async transferEligibility(body) {
       const s = servicesOf.get(rt)!;
+      if (body.kind === 'WITHDRAWAL') {
+        return withdrawalEligibility(rt.db, s.config, {
+          tokenId: str(body.tokenId, 'tokenId'), fromInvestorId: str(body.fromInvestorId, 'fromInvestorId'),
+          toAddress: parseAddress(str(body.toAddress, 'toAddress')), amount: parseBigInt(str(body.amount, 'amount')), at: new Date(),
+        });
+      }
       return transferEligibility(rt.db, s.config, {
         tokenId: str(body.tokenId, 'tokenId'),
         fromInvestorId: (body.fromInvestorId as string | null) ?? null,

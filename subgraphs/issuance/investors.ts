@@ -102,15 +102,34 @@ export async function addInvestorWallet(db: Db, caller: Caller, a: { investorId:
   const why = requireReason(a.reason);
   return db.tx(async (q) => {
     await investorOfCaller(q, caller, a.investorId, [...ONBOARDING_ROLES, 'CUSTODIAN'], true);
-    const owner = await walletOwner(q, a.address);
-    if (owner) {
-      if (owner.investor_id === a.investorId) return (await q.query<InvestorRow>('SELECT * FROM investors WHERE id = $1', [a.investorId]))[0];
-      throw appError('ISSUANCE.WALLET_TAKEN', `wallet ${a.address} already belongs to another investor`);
-    }
-    await q.query('INSERT INTO investor_wallets (address, investor_id) VALUES ($1, $2)', [a.address, a.investorId]);
-    await audit(q, caller, 'investor.wallet_added', a.investorId, why, { address: a.address });
-    await enqueueChainJob(q, 'REGISTER_WALLET', a.investorId, { address: a.address });
-    await appendEvent(q, 'investor.wallet_added', a.investorId, { investorId: a.investorId, address: a.address });
+    await attachWallet(q, caller, a.investorId, a.address, why);
     return (await q.query<InvestorRow>('SELECT * FROM investors WHERE id = $1', [a.investorId]))[0];
   });
+}
+
+/**
+ * Links a wallet to an investor inside the caller's transaction, queues its
+ * on-chain registration and announces it. Linking the same wallet again is a
+ * no-op; a wallet of another investor is refused.
+ */
+export async function attachWallet(q: Queryable, caller: Caller, investorId: string, address: string, why: string): Promise<boolean> {
+  const owner = await walletOwner(q, address);
+  if (owner) {
+    if (owner.investor_id === investorId) return false;
+    throw appError('ISSUANCE.WALLET_TAKEN', `wallet ${address} already belongs to another investor`);
+  }
+  await q.query('INSERT INTO investor_wallets (address, investor_id) VALUES ($1, $2)', [address, investorId]);
+  await audit(q, caller, 'investor.wallet_added', investorId, why, { address });
+  await enqueueChainJob(q, 'REGISTER_WALLET', investorId, { address });
+  await appendEvent(q, 'investor.wallet_added', investorId, { investorId, address });
+  return true;
+}
+
+const CUSTODY_SERVICE: Caller = { kind: 'service', subject: 'custody', org: 'tokenstack', roles: [], token: '' };
+
+/** A custody account opened for a known investor brings its wallet; an unknown investor is logged by the caller and skipped. */
+export async function walletFromCustody(q: Queryable, e: { investorId: string; walletAddress: string; accountId: string }): Promise<void> {
+  const [i] = await q.query('SELECT 1 FROM investors WHERE id = $1', [e.investorId]);
+  if (!i) return; // custody checks the investor at opening; nothing to link otherwise
+  await attachWallet(q, CUSTODY_SERVICE, e.investorId, e.walletAddress, `custody account ${e.accountId} opened`);
 }

@@ -26,10 +26,13 @@ export const user = (org: string, subject: string, roles: Role[], investorId?: s
   ({ kind: 'user', subject, org, roles, investorId, token: 'test' });
 export const service = (name: string): Caller => ({ kind: 'service', subject: name, org: 'tokenstack', roles: [], token: 'test' });
 
+/** Ledger tests open accounts without an issuance service: every investor id counts as known. */
+export const knowsEveryInvestor = async (id: string) => ({ id });
+
 export async function openAccount(db: Db, org: string, investorId = newId('inv')): Promise<string> {
   const row = await openCustodyAccount(db, KEK, user(org, `${org}-opener`, ['CUSTODIAN']), {
     idempotencyKey: randomBytes(8).toString('hex'), investorId, kind: 'SEGREGATED',
-  });
+  }, knowsEveryInvestor);
   return row.id;
 }
 
@@ -58,7 +61,7 @@ export class FakeEligibility implements TransferEligibility {
 
 export function testEnv(db: Db, o: { clock?: TestClock; defaults?: WithdrawalPolicy; eligibility?: TransferEligibility } = {}): CustodyEnv {
   const clock = o.clock ?? new TestClock();
-  return { db, now: clock.now, defaults: o.defaults ?? testPolicy(), eligibility: o.eligibility ?? new FakeEligibility() };
+  return { db, now: clock.now, defaults: o.defaults ?? testPolicy(), eligibility: o.eligibility ?? new FakeEligibility(), investorExists: knowsEveryInvestor };
 }
 
 export async function count(db: Db, sql: string, params: unknown[] = []): Promise<number> {

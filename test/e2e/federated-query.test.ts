@@ -72,4 +72,15 @@ describe(`a query through the gateway (${dbLabel()})`, () => {
       investor(id: "${investorId}") { id } custodyAccount(id: "${accountId}") { id } }`);
     expect(data).toEqual({ investors: [], custodyAccounts: [], orders: [], settlements: [], investor: null, custodyAccount: null });
   });
+
+  test('a custody account is opened only for an investor issuance knows, and its wallet becomes the investor\'s wallet there', async () => {
+    const { gql } = await import('../support/stack.js');
+    const unknown = await gql(stack.gateway.url, custodian, `mutation { openCustodyAccount(input: { idempotencyKey: "a-x", investorId: "inv_00000000000000000000000000", kind: SEGREGATED }) { id } }`);
+    expect(unknown.body.errors?.[0].extensions?.code).toBe('CUSTODY.UNKNOWN_INVESTOR');
+    const wallets = async () => (await gqlOk(stack.gateway.url, issuer, `query($i: ID!) { investor(id: $i) { wallets { address } } }`, { i: investorId })).investor.wallets.map((w: { address: string }) => w.address);
+    const accountWallets = (await gqlOk(stack.gateway.url, custodian, `{ custodyAccounts { walletAddress } }`)).custodyAccounts.map((a: { walletAddress: string }) => a.walletAddress);
+    const end = Date.now() + 20_000;
+    while ((await wallets()).length < accountWallets.length && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
+    expect((await wallets()).sort()).toEqual(accountWallets.sort());
+  });
 });
