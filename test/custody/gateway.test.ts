@@ -125,10 +125,10 @@ describe(`custody through the gateway (${dbLabel()})`, () => {
       ]);
     });
 
-    test('a security-token withdrawal is refused while issuance cannot confirm eligibility (fail closed)', async () => {
+    test('a security-token withdrawal to an address that is no investor\'s verified wallet is refused with issuance\'s reason', async () => {
       const r = (await request(alice, { asset: tokenId, n: '5', k: 's1' })).body.data?.requestWithdrawal;
       expect(r.withdrawal).toBeNull();
-      expect(r.refusals.map((x: { code: string }) => x.code)).toEqual(['CUSTODY.ELIGIBILITY_UNAVAILABLE']);
+      expect(r.refusals.map((x: { code: string }) => x.code)).toEqual(['RECEIVER_WALLET_UNKNOWN']);
     });
 
     test('request, replay, two approvals from other custodians: APPROVED and queued, the amount reserved', async () => {
