@@ -86,7 +86,9 @@ async function createToken(db: Db): Promise<void> {
  * Holders from+1..to, written in bulk: investors (credentials valid at AT;
  * every tenth not accredited), positions of 1,000, two lots each (600 past
  * Rule 144, 400 still in it), controls on every seventh, and one 506(b)
- * purchase each. Then the counters are set from the positions, once.
+ * purchase each, at most 35 of them non-accredited (the rule itself refuses a
+ * 36th, so no real offering has more; later non-accredited holders bought in
+ * secondary trades). Then the counters are set from the positions, once.
  */
 async function grow(db: Db, from: number, to: number): Promise<void> {
   for (let lo = from + 1; lo <= to; lo += CHUNK) {
@@ -119,7 +121,7 @@ async function grow(db: Db, from: number, to: number): Promise<void> {
          FROM generate_series($1::int, $2::int) g`, p);
       await q.query(
         `INSERT INTO purchases (issuance_id, token_id, investor_id, exemption, accredited, amount_cents, at)
-         SELECT 'iss_b_' || g, '${TOKEN}', 'inv_b_' || g, 'REG_D_506B', g % 10 <> 0, 100000, '2024-01-01T00:00:00Z'
+         SELECT 'iss_b_' || g, '${TOKEN}', 'inv_b_' || g, 'REG_D_506B', g % 10 <> 0 OR g > 350, 100000, '2024-01-01T00:00:00Z'
          FROM generate_series($1::int, $2::int) g`, p);
     });
     say(` ${fmtInt(hi)}`);
