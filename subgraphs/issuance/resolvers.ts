@@ -85,6 +85,7 @@ export const resolvers = {
       maxBalance: t.policy.maxBalance ?? null, maxSupplyShareBps: t.policy.maxSupplyShareBps ?? null, minHolding: t.policy.minHolding ?? null,
       maxHolders: t.policy.maxHolders ?? null, maxUsHolders: t.policy.maxUsHolders ?? null, apply12gHolderCaps: t.policy.apply12gHolderCaps ?? null,
       fund3c1: !!t.policy.fund3c1, qualifyingVentureCapitalFund: !!t.policy.qualifyingVentureCapitalFund,
+      lockupUntil: t.policy.lockupUntil ? new Date(t.policy.lockupUntil) : null,
     }),
     contracts: (t: TokenRow) => t.chain && { ...t.chain, rulesModule: t.chain.rulesModule ?? null, deployedBlock: BigInt(t.deployed_block ?? 0) },
     documents: async (t: TokenRow, a: { name?: string | null }, ctx: Ctx) =>

@@ -23,6 +23,7 @@ export function policyFromJson(p: PolicyJson): TransferPolicy {
     maxUsHolders: p.maxUsHolders,
     apply12gHolderCaps: p.apply12gHolderCaps,
     fund3c1: p.fund3c1 ? { qualifyingVentureCapitalFund: !!p.qualifyingVentureCapitalFund } : undefined,
+    lockupUntil: p.lockupUntil ? new Date(p.lockupUntil) : undefined,
   };
 }
 

@@ -12,7 +12,7 @@ import { insertToken, type PolicyJson, type RegSJson } from './store.js';
 export interface PolicyInput {
   allowedCountries?: string[] | null; blockedCountries?: string[] | null; maxBalance?: bigint | null; maxSupplyShareBps?: number | null;
   minHolding?: bigint | null; maxHolders?: number | null; maxUsHolders?: number | null; apply12gHolderCaps?: boolean | null;
-  fund3c1?: boolean | null; qualifyingVentureCapitalFund?: boolean | null;
+  fund3c1?: boolean | null; qualifyingVentureCapitalFund?: boolean | null; lockupUntil?: Date | null;
 }
 
 export interface CreateTokenInput {
@@ -48,6 +48,7 @@ export function policyJson(p: PolicyInput | null | undefined): PolicyJson {
   if (p.apply12gHolderCaps !== null && p.apply12gHolderCaps !== undefined) out.apply12gHolderCaps = p.apply12gHolderCaps;
   if (p.fund3c1) out.fund3c1 = true;
   if (p.qualifyingVentureCapitalFund) out.qualifyingVentureCapitalFund = true;
+  if (p.lockupUntil) out.lockupUntil = p.lockupUntil.toISOString();
   if (out.maxBalance && out.minHolding && BigInt(out.minHolding) > BigInt(out.maxBalance)) throw badInput('INVALID_TRANSFER_RULES', 'minHolding cannot exceed maxBalance');
   return Object.fromEntries(Object.entries(out).filter(([, v]) => v !== undefined)) as PolicyJson;
 }

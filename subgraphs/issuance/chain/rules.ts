@@ -89,6 +89,12 @@ export function locksFor(t: TokenRow, lots: { remaining: string; holding_period_
       if (until > now) locks.push({ amount, until, accreditedMayReceive: true });
     }
   }
+  // The issuer's lock-up holds every lot until it ends.
+  const lockup = t.policy.lockupUntil ? new Date(t.policy.lockupUntil) : undefined;
+  if (lockup && lockup > now) {
+    const all = lots.reduce((s, l) => s + BigInt(l.remaining), 0n);
+    if (all > 0n) locks.push({ amount: all, until: lockup });
+  }
   // At most MAX_LOCKS on chain: merge the earliest-ending neighbours, keeping the later end (never weaker than the books).
   locks.sort((a, b) => +new Date(a.until as Date) - +new Date(b.until as Date));
   while (locks.length > MAX_LOCKS) {

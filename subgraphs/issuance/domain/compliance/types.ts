@@ -169,6 +169,8 @@ export interface TransferPolicy {
   readonly maxHolders?: number;
   /** E.g. to stay below the 300 U.S. residents of Rule 12g3-2(a) for a foreign private issuer. */
   readonly maxUsHolders?: number;
+  /** Issuer lock-up: no secondary transfer before this instant (e.g. a post-offering lock-up agreed with investors). */
+  readonly lockupUntil?: Date;
   /**
    * Whether the Section 12(g) holder caps apply. Default: yes, except for
    * Reg CF (Rule 12g-6) and Reg A Tier 2 (Rule 12g5-1(a)(7)) tokens, whose

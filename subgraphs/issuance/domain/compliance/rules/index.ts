@@ -6,6 +6,7 @@ import { holdingRules } from './holdings.js';
 import { identityRules } from './identity.js';
 import { investmentLimitRules } from './investment-limits.js';
 import { issuerControlRules } from './issuer-controls.js';
+import { issuerLockup } from './lockup.js';
 import { regCfResaleRestriction } from './reg-cf-resale.js';
 import { regDRules } from './reg-d.js';
 import { regSDistributionCompliancePeriod } from './reg-s.js';
@@ -23,5 +24,6 @@ export const RULES: readonly Rule[] = [
   ...countryPolicyRules,
   ...holdingRules,
   ...policyHolderCapRules,
+  issuerLockup,
   ...issuerControlRules,
 ];
