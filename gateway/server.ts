@@ -9,6 +9,8 @@ import { unauthenticated } from '../subgraphs/kit/errors.js';
 import { apolloHandler, sendJson, startHttpServer } from '../subgraphs/kit/http.js';
 import { createLogger } from '../subgraphs/kit/log.js';
 import type { GatewayContext } from './context.js';
+import { limitRules } from './limits.js';
+import { OrgRateLimiter } from './rateLimit.js';
 import { AuthForwardingDataSource } from './dataSource.js';
 import type { GatewayConfig } from './settings.js';
 import { fileSupergraph, subgraphUrlsOf, supergraphPath } from './supergraph.js';
@@ -34,6 +36,12 @@ export function gatewayVerifier(c: GatewayConfig): Verifier {
 /** Keeps the code and the subgraph's name; hides unexpected failures in production. */
 function formatError(production: boolean) {
   return (f: GraphQLFormattedError): GraphQLFormattedError => {
+    // Operation limits fail validation; their own code is the useful one.
+    const limitCode = f.extensions?.limitCode as string | undefined;
+    if (limitCode) {
+      const { limitCode: _l, ...ext } = f.extensions ?? {};
+      return { ...f, extensions: { ...ext, code: limitCode } };
+    }
     const code = f.extensions?.code as string | undefined;
     if (production && (!code || code === 'INTERNAL_SERVER_ERROR')) {
       return { message: 'internal error', path: f.path, extensions: { code: 'INTERNAL_SERVER_ERROR', serviceName: f.extensions?.serviceName } };
@@ -59,12 +67,17 @@ export async function startGateway(c: GatewayConfig): Promise<RunningGateway> {
     includeStacktraceInErrorResponses: false,
     stopOnTerminationSignals: false, // our entry points stop everything in order
     formatError: formatError(production),
+    validationRules: limitRules({ maxDepth: c.MAX_DEPTH, maxAliases: c.MAX_ALIASES, maxCost: c.MAX_COST, listFactor: c.COST_LIST_FACTOR }),
+    parseOptions: { maxTokens: c.MAX_TOKENS },
+    hideSchemaDetailsFromClientErrors: production, // no "did you mean" field suggestions in production
   });
+  const limiter = new OrgRateLimiter(c.RATE_LIMIT_PER_MINUTE);
   await apollo.start();
 
   const context = async (req: IncomingMessage): Promise<GatewayContext> => {
     const caller = await verify(req.headers.authorization);
     if (caller.kind !== 'user') throw unauthenticated('a user bearer token is required');
+    limiter.take(caller.org);
     return { caller, token: caller.token };
   };
 

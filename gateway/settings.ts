@@ -17,6 +17,12 @@ export const gatewaySettings = {
   SUBGRAPH_TIMEOUT_MS: int('deadline of one subgraph fetch; past it the subgraph counts as down', 10_000, 100),
   LOG_LEVEL: str('pino level', 'info'),
   PUBLIC_URL: optionalStr('URL printed for clients'),
+  MAX_DEPTH: int('deepest selection an operation may have', 12, 1),
+  MAX_ALIASES: int('most aliases in one operation', 30, 0),
+  MAX_TOKENS: int('most lexical tokens in one operation (parsing stops past it)', 5000, 10),
+  MAX_COST: int('highest estimated cost of one operation (each field 1, lists multiply their selection)', 20000, 1),
+  COST_LIST_FACTOR: int('assumed length of a list field without first/limit/depth', 10, 1),
+  RATE_LIMIT_PER_MINUTE: int('requests per organisation per minute on this gateway process (0: off)', 1200, 0),
   HEALTH_TIMEOUT_MS: int('deadline of each subgraph readiness probe in /healthz', 2_000, 50),
 };
 
