@@ -1,6 +1,6 @@
 import { describe, expect, test } from '@jest/globals';
 import { dbLabel } from '../support/db.js';
-import { gqlOk, startTestStack } from '../support/stack.js';
+import { gql, gqlOk, startTestStack } from '../support/stack.js';
 
 const alive = (pid: number) => { try { process.kill(pid, 0); return true; } catch { return false; } };
 const listening = async (url: string) => fetch(url, { signal: AbortSignal.timeout(1000) }).then(() => true, () => false);
@@ -39,6 +39,14 @@ describe(`the stack's lifecycle (${dbLabel()})`, () => {
       expect(body.subgraphs.trading.status).toBe('down');
       expect(body.subgraphs.issuance.status).toBe('ready');
       expect(await gqlOk(stack.gateway.url, await stack.token('acme', ['AUDITOR']), '{ securityTokens { id } }')).toEqual({ securityTokens: [] });
+      // A query that needs the stopped subgraph returns what the others hold, with a typed error naming the one that is down.
+      const issuer = await stack.token('acme', ['ISSUER_AGENT']);
+      await gqlOk(stack.gateway.url, issuer, `mutation { createSecurityToken(input: { idempotencyKey: "p", name: "P", symbol: "PART", decimals: 0, exemption: REG_D_506C }) { id } }`);
+      const started = Date.now();
+      const partial = await gql(stack.gateway.url, issuer, '{ securityTokens { symbol } t: securityTokens { orderBook { bids { price } } } }');
+      expect(Date.now() - started).toBeLessThan(15_000);
+      expect(partial.body.data?.securityTokens).toEqual([{ symbol: 'PART' }]);
+      expect(partial.body.errors?.[0].extensions).toMatchObject({ code: 'DOWNSTREAM_SERVICE_ERROR', serviceName: 'trading' });
     } finally {
       await stack.stop();
     }
