@@ -1,4 +1,5 @@
 import { RemoteGraphQLDataSource, type GraphQLDataSourceProcessOptions } from '@apollo/gateway';
+import { GraphQLError } from 'graphql';
 import type { GatewayContext } from './context.js';
 
 /**
@@ -7,8 +8,20 @@ import type { GatewayContext } from './context.js';
  * deadline per fetch so that a stuck subgraph costs a timeout, never a hang.
  */
 export class AuthForwardingDataSource extends RemoteGraphQLDataSource<GatewayContext> {
+  private readonly name: string;
+
   constructor(o: { url: string; name: string; timeoutMs: number }) {
     super({ url: o.url, fetcher: subgraphFetcher(o.timeoutMs) as never });
+    this.name = o.name;
+  }
+
+  /** A subgraph that cannot be reached is a typed, named failure (the rest of the query still answers). */
+  override didEncounterError(error: Error): void {
+    if (error instanceof GraphQLError) throw error;
+    const timeout = error.name === 'TimeoutError' || error.name === 'AbortError';
+    throw new GraphQLError(`subgraph ${this.name} is unavailable (${timeout ? 'timeout' : 'unreachable'})`, {
+      extensions: { code: 'DOWNSTREAM_SERVICE_ERROR', serviceName: this.name, retryable: true },
+    });
   }
 
   override willSendRequest({ request, context }: GraphQLDataSourceProcessOptions<GatewayContext>): void {

@@ -34,6 +34,26 @@ export async function appendEvent(q: Queryable, topic: string, key: string, payl
   return row.seq;
 }
 
+/**
+ * Appends several events in one statement, in the order given, under the same
+ * lock as appendEvent (call it last in the transaction); one NOTIFY wakes the readers.
+ */
+export async function appendEvents(q: Queryable, events: readonly { topic: string; key: string; payload: unknown }[]): Promise<string[]> {
+  if (events.length === 0) return [];
+  await q.query('SELECT pg_advisory_xact_lock($1)', [OUTBOX_LOCK]);
+  const rows = await q.query<{ seq: string }>(
+    `INSERT INTO outbox (seq, topic, key, payload)
+     SELECT (SELECT coalesce(max(seq), 0) FROM outbox) + x.n, x.e->>'topic', x.e->>'key', x.e->'payload'
+     FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS x(e, n)
+     ORDER BY x.n
+     RETURNING seq`,
+    [JSON.stringify(events.map((e) => ({ topic: e.topic, key: e.key, payload: toJsonPayload(e.payload) })))],
+  );
+  const seqs = rows.map((r) => r.seq).sort((a, b) => (BigInt(a) < BigInt(b) ? -1 : 1));
+  await q.query('SELECT pg_notify($1, $2)', [OUTBOX_CHANNEL, seqs[seqs.length - 1]]);
+  return seqs;
+}
+
 export interface ReadOptions {
   after: bigint;
   limit: number;

@@ -1,10 +1,74 @@
-import type { SubgraphDefinition } from '../kit/subgraph.js';
+import { FeedConsumer } from '../kit/feed.js';
+import type { SubgraphDefinition, SubgraphRuntime } from '../kit/subgraph.js';
+import { advisoryLocks, singleProcessLocks } from './locks.js';
 import { createLoaders } from './loaders.js';
+import { onIssuerEvent } from './oversight.js';
+import { httpPeers, type Peers } from './peers.js';
+import { Releaser } from './releases.js';
 import { resolvers, type TradingContext } from './resolvers.js';
+import { venueRulesOf } from './rules.js';
+import type { TradingServices } from './services.js';
+import { tradingSettings, type TradingConfig } from './settings.js';
+import { SurveillanceMonitor } from './surveillance.js';
+import { startSweeper } from './sweep.js';
+import { Venue } from './venue.js';
+
+// One set of services per running subgraph (tests run several in one process).
+const servicesOf = new WeakMap<SubgraphRuntime, TradingServices>();
+
+/** The services of a running trading subgraph (tests reach the venue and its writers through it). */
+export const tradingServices = (rt: SubgraphRuntime): TradingServices | undefined => servicesOf.get(rt);
+
+/** Wraps how a running trading subgraph reaches issuance and custody (tests: a peer that is not ready yet, failures). */
+export function wrapPeers(rt: SubgraphRuntime, wrap: (p: Peers) => Peers): void {
+  const s = servicesOf.get(rt);
+  if (!s) throw new Error('trading is not started');
+  s.peers = wrap(s.peers);
+}
+
+function createServices(rt: SubgraphRuntime): TradingServices {
+  const config = rt.config as unknown as TradingConfig & { DATABASE_URL: string };
+  const rules = venueRulesOf(config);
+  // The clock is read through the services object, so a test can move it.
+  const now = () => servicesOf.get(rt)?.now() ?? new Date();
+  const peers = httpPeers(rt.peer('issuance'), rt.peer('custody'), config.TRADING_PEER_CACHE_MS);
+  const releaser = new Releaser(rt.db, () => servicesOf.get(rt)?.peers ?? peers, rt.log);
+  const venue = new Venue({
+    db: rt.db, rules, now, log: rt.log, batchMax: config.TRADING_BATCH_MAX, pollMs: config.TRADING_BOOK_POLL_MS,
+    openLocks: () => (rt.db.kind === 'postgres' ? advisoryLocks(config.DATABASE_URL) : Promise.resolve(singleProcessLocks())),
+    afterCommit: (fx) => { if (fx.releases.length) void releaser.kick(); },
+  });
+  return { db: rt.db, log: rt.log, config, rules, peers, venue, releaser, outbox: rt.outbox, now: () => new Date() };
+}
 
 export const trading: SubgraphDefinition<TradingContext> = {
   name: 'trading',
   defaultPort: 4002,
+  settings: tradingSettings,
   resolvers,
-  context: (base) => ({ ...base, loaders: createLoaders(base.db) }),
+  context: (base, rt) => ({ ...base, loaders: createLoaders(base.db), services: servicesOf.get(rt)! }),
+  async start(rt) {
+    const s = createServices(rt);
+    servicesOf.set(rt, s);
+    await s.venue.start();
+    // Books with resting orders are rebuilt from the database now (in the background), not at their first command.
+    void rt.db.query<{ token_id: string }>("SELECT DISTINCT token_id FROM orders WHERE status IN ('OPEN','PARTIALLY_FILLED')")
+      .then((rows) => Promise.all(rows.map((r) => s.venue.writerFor(r.token_id))))
+      .catch((e) => rt.log.warn({ err: (e as Error).message }, 'books not preloaded; each loads at its first command'));
+    const issuerFeed = new FeedConsumer({
+      db: rt.db, source: 'issuance:token-controls', feedUrl: `${rt.config.ISSUANCE_URL.replace(/\/+$/, '')}/internal/feed`,
+      token: rt.serviceToken, topics: ['token.paused', 'token.unpaused'], handle: onIssuerEvent, log: rt.log, waitMs: 10_000,
+    });
+    issuerFeed.start();
+    const surveillance = new SurveillanceMonitor(rt.db, rt.outbox, { layeringOrders: s.config.TRADING_LAYERING_ORDERS, layeringWindowMs: s.config.TRADING_LAYERING_WINDOW_MS }, rt.log);
+    surveillance.start();
+    const stopSweeper = startSweeper(s, s.config.TRADING_BOOK_POLL_MS);
+    return async () => {
+      await stopSweeper();
+      await issuerFeed.stop();
+      await surveillance.stop();
+      await s.venue.stop();
+      await s.releaser.kick().catch(() => undefined);
+    };
+  },
 };

@@ -1,44 +1,163 @@
-import { canSee } from '../kit/auth.js';
+import { canSee, requireRole, type Caller } from '../kit/auth.js';
 import { badInput } from '../kit/errors.js';
 import type { BaseContext_ } from '../kit/subgraph.js';
 import { bookFromLevels } from './book.js';
+import { isOpen as venueOpen } from './hours.js';
 import type { TradingLoaders } from './loaders.js';
-import * as service from './service.js';
-import { ordersOfOrg, tradesOfToken, type OrderRow, type TradeRow } from './store.js';
+import * as orders from './orders.js';
+import * as oversight from './oversight.js';
+import { onlyInvestor } from './pretrade.js';
+import { ORDER_TYPES, STP_MODES, TIMES_IN_FORCE, instrumentRules } from './rules.js';
+import type { TradingServices } from './services.js';
+import { listAlerts, listSubscribers, type AlertRow, type SubscriberRow } from './store-venue.js';
+import type { BookRow } from './store-writer.js';
+import { auditOfOrder, listOrders, orderById, tradesOfToken, type OrderRow, type TradeRow } from './store.js';
+import { bookStream, orderStream, tradeStream } from './streams.js';
+import { parseCursor } from './subscriptions.js';
 
-export interface TradingContext extends BaseContext_ { loaders: TradingLoaders }
+export interface TradingContext extends BaseContext_ { loaders: TradingLoaders; services: TradingServices }
+type Ctx = TradingContext;
 
 const MAX_DEPTH = 500;
-const visible = (ctx: TradingContext, r: OrderRow | null) => (r && canSee(ctx.caller, { org: r.org }) ? r : null);
+const MAX_LIMIT = 1000;
+const operator = (c: Caller) => c.kind === 'service' || c.roles.includes('ATS_OPERATOR');
+const seesOrder = (c: Caller, o: OrderRow) => operator(c) || canSee(c, { org: o.org, investorId: o.investor_id });
+const visible = (ctx: Ctx, r: OrderRow | null) => (r && seesOrder(ctx.caller, r) ? r : null);
+const limitOf = (n: number | null | undefined) => {
+  const l = n ?? 100;
+  if (!Number.isInteger(l) || l < 1 || l > MAX_LIMIT) throw badInput('INVALID_LIMIT', `limit must be 1 to ${MAX_LIMIT}`);
+  return l;
+};
+/** Each side's account and fee are shown to that side's organisation only. */
+const seesSide = (c: Caller, org: string | null, investorId: string | null) => operator(c) || (org !== null && canSee(c, { org, investorId }));
+const hhmm = (m: number) => `${String(Math.floor(m / 60)).padStart(2, '0')}:${String(m % 60).padStart(2, '0')}`;
+const marketStatus = (tokenId: string, b: BookRow | null) => ({
+  tokenId, halted: !!b && (b.halted || b.issuer_paused), operatorHalt: !!b?.halted, haltReason: b?.halted ? b.halt_reason : null, haltedAt: b?.halted ? b.halted_at : null,
+  issuerPaused: !!b?.issuer_paused, lastPrice: b?.last_price ?? null, lastTradeAt: b?.last_trade_at ?? null,
+});
+async function orderBookOf(ctx: Ctx, tokenId: string, depth: number) {
+  if (!Number.isInteger(depth) || depth < 1 || depth > MAX_DEPTH) throw badInput('INVALID_DEPTH', `depth must be 1 to ${MAX_DEPTH}`);
+  const { rows, cursor } = await ctx.loaders.levels.load(tokenId);
+  return bookFromLevels(tokenId, rows, depth, cursor);
+}
+const orderResult = (r: orders.OrderResult) => ({ order: r.order, accepted: r.accepted, rejections: r.reasons });
 
 export const resolvers = {
   Query: {
-    orders: (_: unknown, __: unknown, ctx: TradingContext) => ordersOfOrg(ctx.db, ctx.caller.org),
-    order: async (_: unknown, a: { id: string }, ctx: TradingContext) => visible(ctx, await ctx.loaders.order.load(a.id)),
-    trades: (_: unknown, a: { tokenId: string }, ctx: TradingContext) => tradesOfToken(ctx.db, a.tokenId),
+    venueRules: (_: unknown, __: unknown, ctx: Ctx) => {
+      const v = ctx.services.rules;
+      return {
+        name: v.name, open: venueOpen(v.hours, ctx.services.now()),
+        tradingHours: { days: v.hours.days, open: hhmm(v.hours.open), close: hhmm(v.hours.close), timeZone: v.hours.timeZone, text: v.hours.text },
+        orderTypes: ORDER_TYPES, timesInForce: TIMES_IN_FORCE, stpModes: STP_MODES, defaultStpMode: v.stpMode,
+        defaults: { tokenId: null, ...instrumentRules({ ...v, overrides: {} }, '') },
+        instruments: Object.keys(v.overrides).sort().map((tokenId) => ({ tokenId, ...instrumentRules(v, tokenId) })),
+        marketCollarBps: v.marketCollarBps, makerFeeBps: v.makerFeeBps, takerFeeBps: v.takerFeeBps, cashAsset: v.cashAsset,
+        eligibility: 'Organisations the ATS operator admitted (broker-dealers) and investors trading through them; each order passes the issuer\'s transfer rules for its side and reserves its cash or tokens at custody.',
+      };
+    },
+    orders: (_: unknown, a: { filter?: { tokenId?: string; accountId?: string; side?: string; status?: string[]; before?: string; limit?: number } | null }, ctx: Ctx) => {
+      const f = a.filter ?? {};
+      const all = operator(ctx.caller);
+      return listOrders(ctx.db, {
+        org: all ? undefined : ctx.caller.org, investorId: !all && onlyInvestor(ctx.caller) ? (ctx.caller.investorId ?? '-') : undefined,
+        tokenId: f.tokenId, accountId: f.accountId, side: f.side, statuses: f.status, before: f.before, limit: limitOf(f.limit),
+      });
+    },
+    order: async (_: unknown, a: { id: string }, ctx: Ctx) => visible(ctx, await ctx.loaders.order.load(a.id)),
+    trades: (_: unknown, a: { tokenId: string; after?: string | null; limit?: number }, ctx: Ctx) =>
+      tradesOfToken(ctx.db, a.tokenId, parseCursor(a.after) ?? 0n, limitOf(a.limit)),
+    marketStatus: async (_: unknown, a: { tokenId: string }, ctx: Ctx) => marketStatus(a.tokenId, await ctx.loaders.book.load(a.tokenId)),
+    orderBook: (_: unknown, a: { tokenId: string; depth: number }, ctx: Ctx) => orderBookOf(ctx, a.tokenId, a.depth),
+    orderAuditTrail: async (_: unknown, a: { orderId: string }, ctx: Ctx) => {
+      const o = await orderById(ctx.db, a.orderId);
+      const oversees = ctx.caller.roles.some((r) => r === 'COMPLIANCE_OFFICER' || r === 'AUDITOR') && o?.org === ctx.caller.org;
+      if (!o || !(seesOrder(ctx.caller, o) || oversees)) return [];
+      return (await auditOfOrder(ctx.db, a.orderId)).map((r) => ({ event: r.event, at: r.at, actor: r.actor, detail: JSON.stringify(r.detail) }));
+    },
+    surveillanceAlerts: (_: unknown, a: { tokenId?: string; kind?: string; limit?: number }, ctx: Ctx) => {
+      requireRole(ctx.caller, 'ATS_OPERATOR', 'COMPLIANCE_OFFICER', 'AUDITOR');
+      return listAlerts(ctx.db, { tokenId: a.tokenId, kind: a.kind, org: operator(ctx.caller) ? undefined : ctx.caller.org, limit: limitOf(a.limit) });
+    },
+    subscribers: (_: unknown, __: unknown, ctx: Ctx) => {
+      requireRole(ctx.caller, 'ATS_OPERATOR');
+      return listSubscribers(ctx.db);
+    },
   },
   Mutation: {
-    placeOrder: (_: unknown, a: { input: service.PlaceOrderInput }, ctx: TradingContext) => service.placeOrder(ctx.db, ctx.caller, a.input),
+    placeOrder: async (_: unknown, a: { input: orders.PlaceOrderInput }, ctx: Ctx) => orderResult(await orders.placeOrder(ctx.services, ctx.caller, a.input)),
+    cancelOrder: (_: unknown, a: { orderId: string }, ctx: Ctx) => orders.cancelOrder(ctx.services, ctx.caller, a.orderId),
+    replaceOrder: async (_: unknown, a: { orderId: string; price?: bigint | null; quantity?: bigint | null }, ctx: Ctx) =>
+      orderResult(await orders.replaceOrder(ctx.services, ctx.caller, a.orderId, a)),
+    haltTrading: async (_: unknown, a: { tokenId: string; reason: string }, ctx: Ctx) => marketStatus(a.tokenId, await oversight.haltTrading(ctx.services, ctx.caller, a.tokenId, a.reason)),
+    resumeTrading: async (_: unknown, a: { tokenId: string; reason: string }, ctx: Ctx) => marketStatus(a.tokenId, await oversight.resumeTrading(ctx.services, ctx.caller, a.tokenId, a.reason)),
+    admitSubscriber: (_: unknown, a: { org: string; reason: string }, ctx: Ctx) => oversight.admitSubscriber(ctx.services, ctx.caller, a.org, a.reason),
+    suspendSubscriber: (_: unknown, a: { org: string; reason: string }, ctx: Ctx) => oversight.suspendSubscriber(ctx.services, ctx.caller, a.org, a.reason),
+  },
+  Subscription: {
+    tradeExecuted: {
+      subscribe: (_: unknown, a: { tokenId?: string; accountId?: string; after?: string }, ctx: Ctx) => tradeStream(ctx.services, ctx.caller, a),
+      resolve: (e: unknown) => e,
+    },
+    orderBookChanged: {
+      subscribe: (_: unknown, a: { tokenId: string; after?: string }, ctx: Ctx) => bookStream(ctx.services, a),
+      resolve: (e: unknown) => e,
+    },
+    orderUpdated: {
+      subscribe: (_: unknown, a: { accountId: string; after?: string }, ctx: Ctx) => orderStream(ctx.services, ctx.caller, a),
+      resolve: (e: unknown) => e,
+    },
+  },
+  OrderUpdate: {
+    order: async (u: { orderId: string }, _: unknown, ctx: Ctx) => ctx.loaders.order.load(u.orderId),
   },
   SecurityToken: {
     __resolveReference: (ref: { id: string }) => ref,
-    orderBook: async (t: { id: string }, a: { depth: number }, ctx: TradingContext) => {
-      if (!Number.isInteger(a.depth) || a.depth < 1 || a.depth > MAX_DEPTH) throw badInput('INVALID_DEPTH', `depth must be 1 to ${MAX_DEPTH}`);
-      return bookFromLevels(t.id, await ctx.loaders.levels.load(t.id), a.depth);
-    },
+    orderBook: (t: { id: string }, a: { depth: number }, ctx: Ctx) => orderBookOf(ctx, t.id, a.depth),
+    lastPrice: async (t: { id: string }, _: unknown, ctx: Ctx) => (await ctx.loaders.book.load(t.id))?.last_price ?? null,
+    marketStatus: async (t: { id: string }, _: unknown, ctx: Ctx) => marketStatus(t.id, await ctx.loaders.book.load(t.id)),
   },
   Order: {
-    __resolveReference: async (ref: { id: string }, ctx: TradingContext) => visible(ctx, await ctx.loaders.order.load(ref.id)),
+    __resolveReference: async (ref: { id: string }, ctx: Ctx) => visible(ctx, await ctx.loaders.order.load(ref.id)),
     token: (o: OrderRow) => ({ id: o.token_id }),
     accountId: (o: OrderRow) => o.account_id,
+    investorId: (o: OrderRow) => o.investor_id,
+    timeInForce: (o: OrderRow) => o.time_in_force,
+    protectionPrice: (o: OrderRow) => o.protection_price,
+    postOnly: (o: OrderRow) => o.post_only,
     clientOrderId: (o: OrderRow) => o.client_order_id,
+    rejectReasons: (o: OrderRow) => o.reject_reasons,
+    cancelReason: (o: OrderRow) => o.cancel_reason,
     createdAt: (o: OrderRow) => o.created_at,
+    acceptedAt: (o: OrderRow) => o.accepted_at,
+    updatedAt: (o: OrderRow) => o.updated_at,
   },
   Trade: {
-    __resolveReference: (ref: { id: string }, ctx: TradingContext) => ctx.loaders.trade.load(ref.id),
+    __resolveReference: (ref: { id: string }, ctx: Ctx) => ctx.loaders.trade.load(ref.id),
+    cursor: async (t: TradeRow, _: unknown, ctx: Ctx) => t.seq || (await ctx.loaders.trade.load(t.id))?.seq,
     token: (t: TradeRow) => ({ id: t.token_id }),
+    cashAmount: (t: TradeRow) => t.cash_amount,
+    aggressorSide: (t: TradeRow) => t.aggressor_side,
     buyOrderId: (t: TradeRow) => t.buy_order_id,
     sellOrderId: (t: TradeRow) => t.sell_order_id,
+    buyAccountId: (t: TradeRow, _: unknown, ctx: Ctx) => (seesSide(ctx.caller, t.buy_org, t.buy_investor_id) ? t.buy_account_id : null),
+    sellAccountId: (t: TradeRow, _: unknown, ctx: Ctx) => (seesSide(ctx.caller, t.sell_org, t.sell_investor_id) ? t.sell_account_id : null),
+    buyerFee: (t: TradeRow, _: unknown, ctx: Ctx) => (seesSide(ctx.caller, t.buy_org, t.buy_investor_id) ? t.buyer_fee : null),
+    sellerFee: (t: TradeRow, _: unknown, ctx: Ctx) => (seesSide(ctx.caller, t.sell_org, t.sell_investor_id) ? t.seller_fee : null),
     executedAt: (t: TradeRow) => t.executed_at,
+  },
+  Subscriber: {
+    updatedBy: (r: SubscriberRow) => r.updated_by,
+    admittedAt: (r: SubscriberRow) => r.admitted_at,
+    updatedAt: (r: SubscriberRow) => r.updated_at,
+  },
+  SurveillanceAlert: {
+    token: (r: AlertRow) => ({ id: r.token_id }),
+    accountId: (r: AlertRow) => r.account_id,
+    investorId: (r: AlertRow) => r.investor_id,
+    orderIds: (r: AlertRow) => r.order_ids,
+    tradeIds: (r: AlertRow) => r.trade_ids,
+    detail: (r: AlertRow) => JSON.stringify(r.detail),
+    createdAt: (r: AlertRow) => r.created_at,
   },
 };

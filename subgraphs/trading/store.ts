@@ -1,20 +1,49 @@
 import type { Queryable } from '../kit/db/types.js';
 import { insertOnce } from '../kit/idempotency.js';
+import type { OrderStatus } from './live.js';
 
 export interface OrderRow {
-  id: string; org: string; token_id: string; account_id: string; side: 'BUY' | 'SELL'; price: string; quantity: string;
-  remaining: string; status: string; client_order_id: string; request_hash: string; created_at: Date;
+  id: string; org: string; token_id: string; account_id: string; investor_id: string | null; side: 'BUY' | 'SELL';
+  type: 'LIMIT' | 'MARKET'; time_in_force: 'GTC' | 'DAY' | 'IOC' | 'FOK'; price: string | null; protection_price: string | null;
+  quantity: string; filled: string; remaining: string; status: OrderStatus; post_only: boolean; stp: string;
+  priority: string | null; reject_reasons: { code: string; message: string; regulation?: string; blockingUntil?: string }[];
+  cancel_reason: string | null; client_order_id: string; request_hash: string; created_at: Date; accepted_at: Date | null; updated_at: Date;
 }
-export interface TradeRow { id: string; token_id: string; price: string; quantity: string; buy_order_id: string; sell_order_id: string; executed_at: Date }
+export interface TradeRow {
+  id: string; seq: string; token_id: string; price: string; quantity: string; buy_order_id: string; sell_order_id: string; executed_at: Date;
+  aggressor_side: 'BUY' | 'SELL'; buy_account_id: string; sell_account_id: string; buy_investor_id: string | null; sell_investor_id: string | null;
+  buy_org: string; sell_org: string; cash_amount: string; buyer_fee: string; seller_fee: string; book_seq: string;
+}
 export interface LevelRow { token_id: string; side: 'BUY' | 'SELL'; price: string; quantity: string; orders: string }
+export interface AuditRow { id: string; order_id: string; token_id: string; org: string; event: string; detail: Record<string, unknown>; actor: string | null; at: Date }
 
-export async function insertOrder(q: Queryable, o: Omit<OrderRow, 'created_at' | 'remaining' | 'status'>) {
+export interface NewOrderRow {
+  id: string; org: string; token_id: string; account_id: string; investor_id: string | null; side: 'BUY' | 'SELL'; type: 'LIMIT' | 'MARKET';
+  time_in_force: string; price: string | null; protection_price: string | null; quantity: string; post_only: boolean; stp: string;
+  client_order_id: string; request_hash: string;
+}
+
+/**
+ * Claims the clientOrderId: a new PENDING_NEW row (with its RECEIVED audit entry and its reservation intent, in the
+ * same statement), or the earlier order when the request is the same (a different one is refused).
+ */
+export async function insertPendingOrder(q: Queryable, o: NewOrderRow, actor: string) {
   return insertOnce<OrderRow>(
     q,
     {
-      sql: `INSERT INTO orders (id, org, token_id, account_id, side, price, quantity, remaining, status, client_order_id, request_hash)
-            VALUES ($1,$2,$3,$4,$5,$6,$7,$7,'OPEN',$8,$9) ON CONFLICT (org, client_order_id) DO NOTHING RETURNING *`,
-      params: [o.id, o.org, o.token_id, o.account_id, o.side, o.price, o.quantity, o.client_order_id, o.request_hash],
+      sql: `WITH o AS (
+              INSERT INTO orders (id, org, token_id, account_id, investor_id, side, type, time_in_force, price, protection_price, quantity, remaining,
+                post_only, stp, status, client_order_id, request_hash)
+              VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$11,$12,$13,'PENDING_NEW',$14,$15)
+              ON CONFLICT (org, client_order_id) DO NOTHING RETURNING *
+            ), audit AS (
+              INSERT INTO order_audit (order_id, token_id, org, event, detail, actor) SELECT id, token_id, org, 'RECEIVED', $16::jsonb, $17 FROM o
+            ), intent AS (
+              INSERT INTO reservation_intents (reservation_key, order_id) SELECT id, id FROM o
+            )
+            SELECT * FROM o`,
+      params: [o.id, o.org, o.token_id, o.account_id, o.investor_id, o.side, o.type, o.time_in_force, o.price, o.protection_price, o.quantity,
+        o.post_only, o.stp, o.client_order_id, o.request_hash, JSON.stringify({ side: o.side, type: o.type, price: o.price, quantity: o.quantity }), actor],
     },
     { sql: 'SELECT * FROM orders WHERE org = $1 AND client_order_id = $2', params: [o.org, o.client_order_id] },
     o.request_hash,
@@ -22,11 +51,48 @@ export async function insertOrder(q: Queryable, o: Omit<OrderRow, 'created_at' |
   );
 }
 
-export const ordersOfOrg = (q: Queryable, org: string) => q.query<OrderRow>('SELECT * FROM orders WHERE org = $1 ORDER BY created_at, id', [org]);
+/** A refusal before the book: the order leaves PENDING_NEW as REJECTED with every reason. */
+export async function rejectPending(q: Queryable, id: string, reasons: OrderRow['reject_reasons'], investorId: string | null = null): Promise<OrderRow | null> {
+  const [r] = await q.query<OrderRow>(
+    `UPDATE orders SET status = 'REJECTED', remaining = 0, reject_reasons = $2::jsonb, investor_id = coalesce($3, investor_id), updated_at = now()
+     WHERE id = $1 AND status = 'PENDING_NEW' RETURNING *`,
+    [id, JSON.stringify(reasons), investorId],
+  );
+  return r ?? null;
+}
+
+export async function insertAudit(q: Queryable, rows: { orderId: string; tokenId: string; org: string; event: string; detail: Record<string, unknown>; actor: string | null }[]): Promise<void> {
+  if (rows.length === 0) return;
+  await q.query(
+    `INSERT INTO order_audit (order_id, token_id, org, event, detail, actor)
+     SELECT x.order_id, x.token_id, x.org, x.event, x.detail, x.actor
+     FROM jsonb_to_recordset($1::jsonb) AS x(order_id text, token_id text, org text, event text, detail jsonb, actor text)`,
+    [JSON.stringify(rows.map((r) => ({ order_id: r.orderId, token_id: r.tokenId, org: r.org, event: r.event, detail: r.detail, actor: r.actor })))],
+  );
+}
+
+export const orderById = async (q: Queryable, id: string) => (await q.query<OrderRow>('SELECT * FROM orders WHERE id = $1', [id]))[0] ?? null;
 export const ordersByIds = (q: Queryable, ids: readonly string[]) => q.query<OrderRow>('SELECT * FROM orders WHERE id = ANY($1::text[])', [ids]);
 export const tradesByIds = (q: Queryable, ids: readonly string[]) => q.query<TradeRow>('SELECT * FROM trades WHERE id = ANY($1::text[])', [ids]);
-export const tradesOfToken = (q: Queryable, tokenId: string) =>
-  q.query<TradeRow>('SELECT * FROM trades WHERE token_id = $1 ORDER BY executed_at, id', [tokenId]);
+
+export interface OrderFilter { org?: string; investorId?: string; tokenId?: string; accountId?: string; side?: string; statuses?: string[]; limit: number; before?: string }
+
+/** Orders newest first, by the filter (org null: every organisation, for the venue operator). */
+export const listOrders = (q: Queryable, f: OrderFilter) =>
+  q.query<OrderRow>(
+    `SELECT * FROM orders
+     WHERE ($1::text IS NULL OR org = $1) AND ($2::text IS NULL OR investor_id = $2) AND ($3::text IS NULL OR token_id = $3)
+       AND ($4::text IS NULL OR account_id = $4) AND ($5::text IS NULL OR side = $5) AND ($6::text[] IS NULL OR status = ANY($6::text[]))
+       AND ($8::text IS NULL OR id < $8)
+     ORDER BY id DESC LIMIT $7`,
+    [f.org ?? null, f.investorId ?? null, f.tokenId ?? null, f.accountId ?? null, f.side ?? null, f.statuses?.length ? f.statuses : null, f.limit, f.before ?? null],
+  );
+
+export const tradesOfToken = (q: Queryable, tokenId: string, after: bigint, limit: number) =>
+  q.query<TradeRow>('SELECT * FROM trades WHERE token_id = $1 AND seq > $2 ORDER BY seq LIMIT $3', [tokenId, after.toString(), limit]);
+
+export const auditOfOrder = (q: Queryable, orderId: string) =>
+  q.query<AuditRow>('SELECT * FROM order_audit WHERE order_id = $1 ORDER BY id', [orderId]);
 
 /** Price levels of resting orders for many tokens at once (the order-book loader). */
 export const levelsOfTokens = (q: Queryable, tokenIds: readonly string[]) =>
@@ -36,3 +102,18 @@ export const levelsOfTokens = (q: Queryable, tokenIds: readonly string[]) =>
      GROUP BY token_id, side, price`,
     [tokenIds],
   );
+
+/** Best resting price on one side (from committed state; the writer's book may be a batch ahead). */
+export async function bestPrice(q: Queryable, tokenId: string, side: 'BUY' | 'SELL'): Promise<bigint | null> {
+  const [r] = await q.query<{ p: string | null }>(
+    `SELECT ${side === 'BUY' ? 'max' : 'min'}(price) AS p FROM orders WHERE token_id = $1 AND side = $2 AND status IN ('OPEN','PARTIALLY_FILLED')`,
+    [tokenId, side],
+  );
+  return r?.p ? BigInt(r.p) : null;
+}
+
+/** The organisation and investor an account's orders were placed for (to scope subscriptions without asking custody). */
+export async function accountOwner(q: Queryable, accountId: string): Promise<{ org: string; investor_id: string | null } | null> {
+  const [r] = await q.query<{ org: string; investor_id: string | null }>('SELECT org, investor_id FROM orders WHERE account_id = $1 LIMIT 1', [accountId]);
+  return r ?? null;
+}

@@ -58,7 +58,7 @@ describe(`authentication and input errors (${dbLabel()})`, () => {
     expect(r.status).toBe(401);
   });
 
-  const mutation = `mutation($t: ID!, $a: ID!, $p: BigInt!, $q: BigInt!) { placeOrder(input: { tokenId: $t, accountId: $a, side: BUY, price: $p, quantity: $q, clientOrderId: "x1" }) { id } }`;
+  const mutation = `mutation($t: ID!, $a: ID!, $p: BigInt!, $q: BigInt!) { placeOrder(input: { tokenId: $t, accountId: $a, side: BUY, price: $p, quantity: $q, clientOrderId: "x1" }) { order { id } } }`;
   const tok = 'tok_' + '0'.repeat(26);
   const acc = 'acc_' + '0'.repeat(26);
   const badScalars: [string, Record<string, unknown>, string][] = [

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { serviceToken } from '../../subgraphs/kit/auth.js';
 import { dbLabel } from '../support/db.js';
 import { gqlOk, startTestStack, type TestStack } from '../support/stack.js';
 
@@ -18,8 +19,23 @@ describe(`a query through the gateway (${dbLabel()})`, () => {
     investorId = (await gqlOk(url, issuer, `mutation { registerInvestor(input: { idempotencyKey: "i1", legalName: "Jane Doe", type: INDIVIDUAL, jurisdiction: "US", usPerson: true }) { id } }`)).registerInvestor.id;
     accountId = (await gqlOk(url, custodian, `mutation($i: ID!) { openCustodyAccount(input: { idempotencyKey: "a1", investorId: $i, kind: SEGREGATED }) { id } }`, { i: investorId })).openCustodyAccount.id;
     otherAccountId = (await gqlOk(url, custodian, `mutation($i: ID!) { openCustodyAccount(input: { idempotencyKey: "a2", investorId: $i, kind: OMNIBUS }) { id } }`, { i: investorId })).openCustodyAccount.id;
-    await gqlOk(url, broker, `mutation($t: ID!, $a: ID!) { placeOrder(input: { tokenId: $t, accountId: $a, side: BUY, price: "101", quantity: "5", clientOrderId: "o1" }) { id } }`, { t: tokenId, a: accountId });
-    await gqlOk(url, broker, `mutation($t: ID!, $a: ID!) { placeOrder(input: { tokenId: $t, accountId: $a, side: SELL, price: "103", quantity: "7", clientOrderId: "o2" }) { id } }`, { t: tokenId, a: otherAccountId });
+    // Orders pass trading's pre-trade checks: an admitted subscriber, a buyer the rules admit (KYC, AML, accredited for 506(c)), balances at custody.
+    const now = new Date().toISOString();
+    await gqlOk(url, issuer, `mutation($i: ID!, $at: DateTime!) { recordKyc(investorId: $i, status: APPROVED, approvedAt: $at, reason: "verified") { id }
+      recordAmlScreening(investorId: $i, status: CLEAR, screenedAt: $at, reason: "clear") { id }
+      recordAccreditation(investorId: $i, accredited: true, method: THIRD_PARTY_LETTER, verifiedAt: $at, reason: "CPA letter") { id } }`, { i: investorId, at: now });
+    await gqlOk(url, await stack.token('venue', ['ATS_OPERATOR']), 'mutation { admitSubscriber(org: "acme", reason: "admitted") { status } }');
+    const svc = await serviceToken({ serviceSecret: stack.secrets.serviceSecret, issuer: 'tokenstack' }, 'test');
+    const custody = (method: string, body: object) => fetch(stack.subgraphs.custody.url.replace(/\/graphql$/, `/internal/rpc/${method}`), {
+      method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${svc}` }, body: JSON.stringify(body) });
+    for (const asset of ['CASH', tokenId]) await custody('registerAsset', { asset });
+    await custody('credit', { accountId, asset: 'CASH', amount: '1000', idempotencyKey: 'f1', reason: 'deposit' });
+    await custody('credit', { accountId: otherAccountId, asset: tokenId, amount: '10', idempotencyKey: 'f2', reason: 'deposit' });
+    const placed = [
+      await gqlOk(url, broker, `mutation($t: ID!, $a: ID!) { placeOrder(input: { tokenId: $t, accountId: $a, side: BUY, price: "101", quantity: "5", clientOrderId: "o1" }) { accepted order { id } } }`, { t: tokenId, a: accountId }),
+      await gqlOk(url, broker, `mutation($t: ID!, $a: ID!) { placeOrder(input: { tokenId: $t, accountId: $a, side: SELL, price: "103", quantity: "7", clientOrderId: "o2" }) { accepted order { id } } }`, { t: tokenId, a: otherAccountId }),
+    ];
+    expect(placed.map((p) => p.placeOrder.accepted)).toEqual([true, true]);
     await gqlOk(url, settler, `mutation($t: ID!, $b: ID!, $s: ID!) { submitExternalTrade(input: { venue: "XNYS-ATS", venueReference: "r-1", tokenId: $t, buyerAccountId: $b, sellerAccountId: $s, quantity: "3", price: "102.50", tradeTime: "2026-11-20T15:00:00Z" }) { id } }`, { t: tokenId, b: accountId, s: otherAccountId });
   }, 120_000);
 

@@ -1,0 +1,311 @@
+/**
+ * Order entry through the gateway on PostgreSQL: `placeOrder` with every
+ * pre-trade check (issuance's transfer rules, custody's reservation) and the
+ * journaled match, from many accounts, half the orders resting and half
+ * crossing. Prints orders/s and p50/p99, and two ratios measured in the same
+ * run, alternating A B C A B C:
+ *   - against pgbench's single-row INSERT rate, 8 clients, on the same server
+ *     (a scratch database);
+ *   - against the same gateway answering a trivial query served by one
+ *     subgraph (`{ venueRules { name } }`, trading) at the same concurrency.
+ *
+ * The stack runs as in production: issuance, custody, trading and the
+ * gateway each in its own process (settlement is not started: nothing here
+ * needs it; the gateway only plans around it), on fresh databases created on
+ * the server and dropped at the end.
+ *
+ *   npx tsx bench/place-order.ts [--pg postgres://postgres@127.0.0.1:5432/postgres]
+ *     [--seconds 10] [--clients 32] [--accounts 64] [--runs 3] [--crossing 0.5]
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import pg from 'pg';
+import { serviceToken, signUserToken, type Role } from '../subgraphs/kit/auth.js';
+import { findFreePort } from '../subgraphs/kit/chain/anvil.js';
+import { fromRoot } from '../subgraphs/kit/paths.js';
+import { gqlOk } from '../scripts/graphqlClient.js';
+
+function arg(name: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`);
+  if (i >= 0 && i + 1 < process.argv.length) return process.argv[i + 1];
+  return process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+}
+const num = (name: string, def: number) => {
+  const v = Number(arg(name) ?? def);
+  if (!Number.isFinite(v) || v <= 0) throw new Error(`--${name} must be a positive number`);
+  return v;
+};
+
+const PG_URL = arg('pg') ?? process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const SECONDS = num('seconds', 10);
+const CLIENTS = num('clients', 32);
+const ACCOUNTS = num('accounts', 64);
+const RUNS = num('runs', 3);
+const CROSSING = num('crossing', 0.5);
+const MID = 10_000;
+
+const say = (s: string) => void process.stdout.write(s);
+const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const pct = (xs: number[], p: number) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor(s.length * p))]; };
+
+/** mulberry32: the same order stream every run. */
+function prng(seed: number) {
+  return () => {
+    seed |= 0; seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+// ------------------------------------------------------------------ databases
+
+const dbUrl = (name: string) => { const u = new URL(PG_URL); u.pathname = `/${name}`; return u.toString(); };
+async function admin<T>(f: (c: pg.Client) => Promise<T>): Promise<T> {
+  const c = new pg.Client({ connectionString: PG_URL });
+  await c.connect();
+  try { return await f(c); } finally { await c.end(); }
+}
+
+const tag = randomBytes(4).toString('hex');
+const DBS = ['issuance', 'custody', 'trading', 'pgbench'].map((n) => `tokenstack_bench_${tag}_${n}`);
+
+// ------------------------------------------------------------------ processes
+
+const children: ChildProcess[] = [];
+const named = new Map<string, ChildProcess>();
+function startProcess(name: string, entry: string, env: Record<string, string>): ChildProcess {
+  const prof = process.env.BENCH_PROFILE === name ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR ?? os.tmpdir()}`] : [];
+  const child = spawn(process.execPath, [...prof, '--import', 'tsx', fromRoot(entry)], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], cwd: fromRoot() });
+  let err = '';
+  child.stderr!.on('data', (d) => { err = (err + d).slice(-4000); });
+  child.once('exit', (code) => { if (code && !stopping) say(`\n${name} exited with ${code}: ${err}\n`); });
+  children.push(child);
+  named.set(name, child);
+  return child;
+}
+let stopping = false;
+
+async function waitReady(url: string, what: string): Promise<void> {
+  const end = Date.now() + 60_000;
+  for (;;) {
+    try {
+      const r = await fetch(url);
+      if (r.status === 200) return;
+    } catch { /* not yet */ }
+    if (Date.now() > end) throw new Error(`${what} did not become ready at ${url}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+// ------------------------------------------------------------------ load
+
+interface Load { ok: number; refused: number; errors: number; seconds: number; latencies: number[] }
+
+async function drive(workers: number, seconds: number, send: (worker: number, i: number) => Promise<'ok' | 'refused'>): Promise<Load> {
+  const latencies: number[] = [];
+  let ok = 0; let refused = 0; let errors = 0;
+  const t0 = performance.now();
+  const end = t0 + seconds * 1000;
+  await Promise.all(Array.from({ length: workers }, async (_, w) => {
+    for (let i = 0; performance.now() < end; i++) {
+      const s = performance.now();
+      try {
+        if ((await send(w, i)) === 'ok') ok++; else refused++;
+        latencies.push(performance.now() - s);
+      } catch (e) {
+        errors++;
+        if (errors <= 3) say(`\n  request failed: ${(e as Error).message.slice(0, 300)}\n`);
+      }
+    }
+  }));
+  return { ok, refused, errors, seconds: (performance.now() - t0) / 1000, latencies };
+}
+
+async function post(url: string, token: string, query: string, variables?: unknown): Promise<any> {
+  const r = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify({ query, variables }) });
+  const body = (await r.json()) as { data?: any; errors?: unknown[] };
+  if (r.status !== 200 || body.errors) throw new Error(`HTTP ${r.status} ${JSON.stringify(body.errors)}`);
+  return body.data;
+}
+
+/** CPU seconds (user + system) of processes, from /proc (Linux); the PostgreSQL server's are summed over its processes. */
+function cpuSeconds(): Record<string, number> {
+  const ticks = 100; // USER_HZ
+  const read = (pid: number) => {
+    try {
+      const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
+      return (Number(rest[11]) + Number(rest[12])) / ticks;
+    } catch { return 0; }
+  };
+  const out: Record<string, number> = {};
+  for (const [name, c] of named) out[name] = c.pid ? read(c.pid) : 0;
+  let pgCpu = 0;
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try { if (readFileSync(`/proc/${d}/comm`, 'utf8').trim() === 'postgres') pgCpu += read(Number(d)); } catch { /* gone */ }
+  }
+  out.postgres = pgCpu;
+  out.bench = process.cpuUsage().user / 1e6 + process.cpuUsage().system / 1e6;
+  return out;
+}
+const cpuDelta = (a: Record<string, number>, b: Record<string, number>) => Object.fromEntries(Object.keys(b).map((k) => [k, b[k] - (a[k] ?? 0)]));
+
+function pgbench(url: string, clients: number, seconds: number, script: string): number {
+  const r = spawnSync('pgbench', ['-n', '-c', String(clients), '-j', String(Math.min(clients, os.cpus().length)), '-T', String(seconds), '-f', script, url], { encoding: 'utf8' });
+  const m = /tps = ([\d.]+) \(without initial connection time\)/.exec(r.stdout) ?? /tps = ([\d.]+)/.exec(r.stdout);
+  if (!m) throw new Error(`pgbench failed: ${r.stderr || r.stdout}`);
+  return Number(m[1]);
+}
+
+// ------------------------------------------------------------------ main
+
+async function main() {
+  if (spawnSync('pgbench', ['--version']).status !== 0) throw new Error('pgbench is not installed (apt-get install postgresql-client)');
+  say(`place-order bench: ${os.cpus().length} cores, Node ${process.version}, ${SECONDS}s x ${RUNS} runs, ${CLIENTS} clients, ${ACCOUNTS} accounts, ${Math.round(CROSSING * 100)}% crossing\n`);
+  say(`server: ${(await admin((c) => c.query('SHOW server_version'))).rows[0].server_version} at ${new URL(PG_URL).host}\n`);
+  await admin(async (c) => { for (const d of DBS) await c.query(`CREATE DATABASE ${d}`); });
+
+  const secrets = { jwt: randomBytes(32).toString('base64url'), service: randomBytes(32).toString('base64url'), kek: '0x' + randomBytes(32).toString('hex') };
+  const ports = { issuance: await findFreePort(), trading: await findFreePort(), custody: await findFreePort(), settlement: await findFreePort(), gateway: await findFreePort() };
+  const base = (n: keyof typeof ports) => `http://127.0.0.1:${ports[n]}`;
+  const common = {
+    AUTH_JWT_SECRET: secrets.jwt, SERVICE_SECRET: secrets.service, LOG_LEVEL: 'error', NODE_ENV: 'production',
+    ISSUANCE_URL: base('issuance'), TRADING_URL: base('trading'), CUSTODY_URL: base('custody'), SETTLEMENT_URL: base('settlement'),
+    CHAIN_RPC_URL: 'http://127.0.0.1:9', // nothing here needs a chain
+  };
+  say('starting issuance, custody, trading and the gateway as separate processes... ');
+  startProcess('issuance', 'subgraphs/issuance/main.ts', { ...common, PORT: String(ports.issuance), DATABASE_URL: dbUrl(DBS[0]), CHAIN_POLL_MS: '60000' });
+  startProcess('custody', 'subgraphs/custody/main.ts', { ...common, PORT: String(ports.custody), DATABASE_URL: dbUrl(DBS[1]), CUSTODY_KEK: secrets.kek });
+  startProcess('trading', 'subgraphs/trading/main.ts', { ...common, PORT: String(ports.trading), DATABASE_URL: dbUrl(DBS[2]) });
+  for (const n of ['issuance', 'custody', 'trading'] as const) await waitReady(`${base(n)}/readyz`, n);
+  startProcess('gateway', 'gateway/main.ts', {
+    ...common, PORT: String(ports.gateway), ISSUANCE_URL: `${base('issuance')}/graphql`, TRADING_URL: `${base('trading')}/graphql`,
+    CUSTODY_URL: `${base('custody')}/graphql`, SETTLEMENT_URL: `${base('settlement')}/graphql`, RATE_LIMIT_PER_MINUTE: '0',
+  });
+  await waitReady(`${base('gateway')}/healthz`, 'gateway').catch(() => undefined); // 503 while settlement is (deliberately) absent
+  const url = `${base('gateway')}/graphql`;
+  for (let i = 0; ; i++) {
+    try { await post(url, 'x', '{ __typename }'); break; } catch (e) { if (/HTTP 401/.test((e as Error).message)) break; if (i > 100) throw e; await new Promise((r) => setTimeout(r, 200)); }
+  }
+  say('ready\n');
+
+  // ---- the market: a token, investors the rules admit, funded accounts, an admitted broker-dealer
+  const token = (org: string, roles: Role[]) => signUserToken({ secret: secrets.jwt, issuer: 'tokenstack', audience: 'tokenstack-api' }, { subject: `${org}-bench`, org, roles, ttl: 6 * 3600 });
+  const issuer = await token('issuer-co', ['ISSUER_AGENT']);
+  const broker = await token('broker-bench', ['BROKER_DEALER']);
+  const operator = await token('venue', ['ATS_OPERATOR']);
+  const svc = await serviceToken({ serviceSecret: secrets.service, issuer: 'tokenstack' }, 'bench');
+  const custody = async (method: string, body: object) => {
+    const r = await fetch(`${base('custody')}/internal/rpc/${method}`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${svc}` }, body: JSON.stringify(body) });
+    if (r.status !== 200) throw new Error(`custody ${method}: ${await r.text()}`);
+  };
+  say(`setting up ${ACCOUNTS} investors and accounts... `);
+  const tokenId = (await gqlOk<any>(url, issuer, 'mutation { createSecurityToken(input: { idempotencyKey: "bench", name: "Bench Co", symbol: "BNCH", decimals: 0, exemption: REG_D_506C }) { id } }')).createSecurityToken.id as string;
+  await custody('registerAsset', { asset: 'CASH' });
+  await custody('registerAsset', { asset: tokenId });
+  await gqlOk(url, operator, 'mutation { admitSubscriber(org: "broker-bench", reason: "bench") { status } }');
+  const now = new Date().toISOString();
+  const accounts: string[] = [];
+  for (let i = 0; i < ACCOUNTS; i++) {
+    const inv = (await gqlOk<any>(url, issuer, `mutation($k: String!) { registerInvestor(input: { idempotencyKey: $k, legalName: $k, type: INDIVIDUAL, jurisdiction: "US", usPerson: true }) { id } }`, { k: `inv-${i}` })).registerInvestor.id;
+    await gqlOk(url, issuer, `mutation($i: ID!, $at: DateTime!) { recordKyc(investorId: $i, status: APPROVED, approvedAt: $at, reason: "verified") { id }
+      recordAmlScreening(investorId: $i, status: CLEAR, screenedAt: $at, reason: "verified") { id }
+      recordAccreditation(investorId: $i, accredited: true, method: THIRD_PARTY_LETTER, verifiedAt: $at, reason: "verified") { id } }`, { i: inv, at: now });
+    const acc = (await gqlOk<any>(url, broker, 'mutation($i: ID!, $k: String!) { openCustodyAccount(input: { idempotencyKey: $k, investorId: $i, kind: SEGREGATED }) { id } }', { i: inv, k: `acc-${i}` })).openCustodyAccount.id;
+    await custody('credit', { accountId: acc, asset: 'CASH', amount: '1000000000000000', idempotencyKey: `cash-${i}`, reason: 'bench deposit' });
+    await custody('credit', { accountId: acc, asset: tokenId, amount: '1000000000', idempotencyKey: `tok-${i}`, reason: 'bench deposit' });
+    accounts.push(acc);
+  }
+  say('done\n');
+
+  const PLACE = 'mutation($in: PlaceOrderInput!) { placeOrder(input: $in) { accepted rejections { code } order { id status } } }';
+  let seq = 0;
+  const order = (rnd: () => number, accountId: string) => {
+    const crossing = rnd() < CROSSING;
+    const buy = rnd() < 0.5;
+    const off = crossing ? -Math.floor(rnd() * 4) : 1 + Math.floor(rnd() * 40);
+    return { tokenId, accountId, side: buy ? 'BUY' : 'SELL', price: String(buy ? MID - off : MID + off), quantity: String(1 + Math.floor(rnd() * 10)), clientOrderId: `b-${tag}-${++seq}` };
+  };
+  // A first trade sets the last price (the price band's reference) and a few levels give crossing orders something to meet.
+  const seedRnd = prng(7);
+  await post(url, broker, PLACE, { in: { tokenId, accountId: accounts[0], side: 'SELL', price: String(MID), quantity: '1', clientOrderId: `seed-${tag}-a` } });
+  await post(url, broker, PLACE, { in: { tokenId, accountId: accounts[1], side: 'BUY', price: String(MID), quantity: '1', clientOrderId: `seed-${tag}-b` } });
+  for (let i = 0; i < 200; i++) await post(url, broker, PLACE, { in: { ...order(seedRnd, accounts[i % ACCOUNTS]), price: String(i % 2 ? MID + 1 + (i % 30) : MID - 1 - (i % 30)), side: i % 2 ? 'SELL' : 'BUY' } });
+
+  const script = join(mkdtempSync(join(os.tmpdir(), 'pgbench-')), 'insert.sql');
+  writeFileSync(script, 'INSERT INTO bench_insert (v) VALUES (1);\n');
+  await admin(async () => undefined);
+  const scratch = new pg.Client({ connectionString: dbUrl(DBS[3]) });
+  await scratch.connect();
+  await scratch.query('CREATE TABLE bench_insert (id bigserial PRIMARY KEY, v int NOT NULL, at timestamptz NOT NULL DEFAULT now())');
+  await scratch.end();
+
+  // Warm-up of both gateway paths.
+  const warmRnd = prng(1);
+  await drive(CLIENTS, 2, async (w) => ((await post(url, broker, PLACE, { in: order(warmRnd, accounts[w % ACCOUNTS]) })).placeOrder.accepted ? 'ok' : 'refused'));
+  await drive(CLIENTS, 1, async () => { await post(url, broker, '{ venueRules { name } }'); return 'ok'; });
+
+  const results: { pgbench: number; orders: Load; trivial: Load; cpu: Record<string, number> }[] = [];
+  for (let r = 0; r < RUNS; r++) {
+    say(`run ${r + 1}/${RUNS}: pgbench... `);
+    const tps = pgbench(dbUrl(DBS[3]), 8, SECONDS, script);
+    say(`${fmt(tps)} tps; placeOrder... `);
+    const rnds = Array.from({ length: CLIENTS }, (_, w) => prng(42 + 1000 * r + w));
+    const cpu0 = cpuSeconds();
+    const orders = await drive(CLIENTS, SECONDS, async (w) => ((await post(url, broker, PLACE, { in: order(rnds[w], accounts[(w * 7 + seq) % ACCOUNTS]) })).placeOrder.accepted ? 'ok' : 'refused'));
+    const cpu = cpuDelta(cpu0, cpuSeconds());
+    say(`${fmt((orders.ok + orders.refused) / orders.seconds)}/s; trivial query... `);
+    const trivial = await drive(CLIENTS, SECONDS, async () => { await post(url, broker, '{ venueRules { name } }'); return 'ok'; });
+    say(`${fmt(trivial.ok / trivial.seconds)}/s\n`);
+    results.push({ pgbench: tps, orders, trivial, cpu });
+  }
+
+  const [stats] = await admin(async () => {
+    const c = new pg.Client({ connectionString: dbUrl(DBS[2]) });
+    await c.connect();
+    try {
+      return (await c.query(`SELECT (SELECT count(*) FROM orders WHERE status IN ('OPEN','PARTIALLY_FILLED')) AS resting, (SELECT count(*) FROM trades) AS trades,
+        (SELECT count(*) FROM orders WHERE status = 'REJECTED') AS rejected, (SELECT count(*) FROM orders) AS orders`)).rows;
+    } finally { await c.end(); }
+  });
+  const rate = (l: Load) => (l.ok + l.refused) / l.seconds;
+  const oRates = results.map((x) => rate(x.orders));
+  const tRates = results.map((x) => rate(x.trivial));
+  const pRates = results.map((x) => x.pgbench);
+  const p50 = median(results.map((x) => pct(x.orders.latencies, 0.5)));
+  const p99 = median(results.map((x) => pct(x.orders.latencies, 0.99)));
+  const tp50 = median(results.map((x) => pct(x.trivial.latencies, 0.5)));
+  const tp99 = median(results.map((x) => pct(x.trivial.latencies, 0.99)));
+  const refused = results.reduce((s, x) => s + x.orders.refused, 0);
+  const errors = results.reduce((s, x) => s + x.orders.errors + x.trivial.errors, 0);
+  say(`\nmedians of ${RUNS} runs (${CLIENTS} concurrent clients, ${SECONDS}s each):\n`);
+  say(`  placeOrder via gateway   ${fmt(median(oRates)).padStart(8)} orders/s   p50 ${p50.toFixed(1)} ms   p99 ${p99.toFixed(1)} ms   (runs: ${oRates.map(fmt).join(', ')})\n`);
+  say(`  trivial query via gateway ${fmt(median(tRates)).padStart(7)} req/s      p50 ${tp50.toFixed(1)} ms   p99 ${tp99.toFixed(1)} ms   (runs: ${tRates.map(fmt).join(', ')})\n`);
+  say(`  pgbench 1-row INSERT, 8 clients ${fmt(median(pRates)).padStart(6)} tps   (runs: ${pRates.map(fmt).join(', ')})\n`);
+  say(`  ratio placeOrder / pgbench insert:   ${(median(oRates) / median(pRates)).toFixed(3)}\n`);
+  say(`  ratio placeOrder / trivial query:    ${(median(oRates) / median(tRates)).toFixed(3)}\n`);
+  const perOrder = Object.keys(results[0].cpu).map((k) => `${k} ${median(results.map((x) => (x.cpu[k] * 1000) / (x.orders.ok + x.orders.refused))).toFixed(2)}`);
+  say(`  CPU ms per order (median): ${perOrder.join(', ')}; the machine has ${os.cpus().length} cores, load average ${os.loadavg()[0].toFixed(1)}\n`);
+  say(`  book at the end: ${stats.orders} orders, ${stats.resting} resting, ${stats.trades} trades, ${stats.rejected} rejected; refused in runs ${refused}, transport errors ${errors}\n`);
+  rmSync(script, { force: true });
+}
+
+async function cleanup() {
+  stopping = true;
+  for (const c of children) c.kill('SIGTERM');
+  await Promise.all(children.map((c) => (c.exitCode !== null ? Promise.resolve() : new Promise((r) => { c.once('exit', r); setTimeout(() => { c.kill('SIGKILL'); r(null); }, 10_000); }))));
+  await admin(async (c) => { for (const d of DBS) await c.query(`DROP DATABASE IF EXISTS ${d} WITH (FORCE)`); }).catch((e) => say(`cleanup: ${(e as Error).message}\n`));
+}
+
+main().then(cleanup, async (e) => {
+  say(`\nbench failed: ${(e as Error).stack ?? e}\n`);
+  await cleanup();
+  process.exitCode = 1;
+});

@@ -1,0 +1,82 @@
+/**
+ * The ATS operator's controls: halts (manual, and automatic while the issuer
+ * pauses the token) and subscriber admission. A halt is a flag on the book's
+ * row; the writer reads it under the row lock at the start of every batch,
+ * so no order trades after the halt commits. Resting orders stay in the
+ * book and may be cancelled; new orders and replaces are refused.
+ */
+import { requireRole, type Caller } from '../kit/auth.js';
+import type { Queryable } from '../kit/db/types.js';
+import { badInput } from '../kit/errors.js';
+import type { OutboxEvent } from '../kit/outbox.js';
+import { appendEvent } from '../kit/outbox.js';
+import type { TradingServices } from './services.js';
+import { setHalt, setIssuerPaused, setSubscriber, type SubscriberRow } from './store-venue.js';
+import type { BookRow } from './store-writer.js';
+
+const text = (v: string, name: string) => {
+  if (typeof v !== 'string' || v.trim().length === 0 || v.length > 500) throw badInput('INVALID_REASON', `${name} must be 1 to 500 characters`);
+  return v.trim();
+};
+const tokenId = (v: string) => {
+  if (!/^tok_[0-9a-z]{26}$/.test(v)) throw badInput('INVALID_TOKEN_ID', `"${String(v).slice(0, 40)}" is not a token id`);
+  return v;
+};
+
+export const haltPayload = (b: BookRow, source: 'OPERATOR' | 'ISSUER', reason: string | null) => ({
+  tokenId: b.token_id, halted: b.halted || b.issuer_paused, operatorHalt: b.halted, issuerPaused: b.issuer_paused, source, reason,
+});
+
+export async function haltTrading(s: TradingServices, caller: Caller, token: string, reason: string): Promise<BookRow> {
+  requireRole(caller, 'ATS_OPERATOR');
+  const [t, why] = [tokenId(token), text(reason, 'reason')];
+  return s.db.tx(async (q) => {
+    const b = await setHalt(q, t, true, why, caller.subject);
+    await appendEvent(q, 'trading.halted', t, haltPayload(b, 'OPERATOR', why));
+    return b;
+  });
+}
+
+export async function resumeTrading(s: TradingServices, caller: Caller, token: string, reason: string): Promise<BookRow> {
+  requireRole(caller, 'ATS_OPERATOR');
+  const [t, why] = [tokenId(token), text(reason, 'reason')];
+  return s.db.tx(async (q) => {
+    const b = await setHalt(q, t, false, why, caller.subject);
+    await appendEvent(q, 'trading.resumed', t, haltPayload(b, 'OPERATOR', why));
+    return b;
+  });
+}
+
+/** Issuance's feed: token.paused halts the token's market, token.unpaused lifts that halt (an operator halt stays). */
+export async function onIssuerEvent(q: Queryable, e: OutboxEvent): Promise<void> {
+  const t = String((e.payload as { tokenId?: unknown }).tokenId ?? '');
+  if (!/^tok_[0-9a-z]{26}$/.test(t)) return;
+  const paused = e.topic === 'token.paused';
+  const { row, changed } = await setIssuerPaused(q, t, paused);
+  if (changed) await appendEvent(q, paused ? 'trading.halted' : 'trading.resumed', t, haltPayload(row, 'ISSUER', (e.payload as { reason?: string }).reason ?? null));
+}
+
+export async function admitSubscriber(s: TradingServices, caller: Caller, org: string, reason: string): Promise<SubscriberRow> {
+  return decide(s, caller, org, 'ADMITTED', reason);
+}
+
+/** Suspends an organisation and cancels its resting orders (an operator cancel, in each book's writer). */
+export async function suspendSubscriber(s: TradingServices, caller: Caller, org: string, reason: string): Promise<SubscriberRow> {
+  const row = await decide(s, caller, org, 'SUSPENDED', reason);
+  const open = await s.db.query<{ id: string; token_id: string }>("SELECT id, token_id FROM orders WHERE org = $1 AND status IN ('OPEN','PARTIALLY_FILLED') ORDER BY id", [row.org]);
+  await Promise.all(open.map((o) => s.venue.submit(o.token_id, { kind: 'CANCEL', orderId: o.id, reason: 'OPERATOR', actor: caller.subject }).catch((e) => {
+    s.log.warn({ orderId: o.id, err: (e as Error).message }, 'order of a suspended subscriber not cancelled yet');
+  })));
+  return row;
+}
+
+async function decide(s: TradingServices, caller: Caller, org: string, status: 'ADMITTED' | 'SUSPENDED', reason: string): Promise<SubscriberRow> {
+  requireRole(caller, 'ATS_OPERATOR');
+  if (typeof org !== 'string' || !/^[\x21-\x7e]{1,128}$/.test(org)) throw badInput('INVALID_ORGANISATION', 'org must be 1 to 128 printable characters');
+  const why = text(reason, 'reason');
+  return s.db.tx(async (q) => {
+    const r = await setSubscriber(q, org, status, why, caller.subject);
+    await appendEvent(q, status === 'ADMITTED' ? 'subscriber.admitted' : 'subscriber.suspended', org, { org, status, reason: why, by: caller.subject });
+    return r;
+  });
+}

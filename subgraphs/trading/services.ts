@@ -1,0 +1,21 @@
+import type { Db } from '../kit/db/types.js';
+import type { Logger } from '../kit/log.js';
+import type { OutboxWatcher } from '../kit/outbox.js';
+import type { Peers } from './peers.js';
+import type { Releaser } from './releases.js';
+import type { VenueRules } from './rules.js';
+import type { TradingConfig } from './settings.js';
+import type { Venue } from './venue.js';
+
+/** What the trading subgraph runs beside its resolvers, shared by every request of one process. */
+export interface TradingServices {
+  db: Db;
+  log: Logger;
+  config: TradingConfig;
+  rules: VenueRules;
+  peers: Peers;
+  venue: Venue;
+  releaser: Releaser;
+  outbox: OutboxWatcher;
+  now: () => Date;
+}

@@ -1,0 +1,72 @@
+/** The three public subscriptions, scoped to the caller's organisation (plain functions over `follow`). */
+import type { Caller } from '../kit/auth.js';
+import { badInput, notFound } from '../kit/errors.js';
+import type { OutboxEvent } from '../kit/outbox.js';
+import { onlyInvestor } from './pretrade.js';
+import type { TradingServices } from './services.js';
+import { accountOwner, type TradeRow } from './store.js';
+import { follow, parseCursor } from './subscriptions.js';
+
+const operator = (c: Caller) => c.kind === 'service' || c.roles.includes('ATS_OPERATOR');
+
+/** The account must be the caller's organisation's (an investor's own); custody is asked when no order names it yet. */
+async function assertAccountVisible(s: TradingServices, caller: Caller, accountId: string): Promise<void> {
+  if (!/^acc_[0-9a-z]{26}$/.test(accountId)) throw badInput('INVALID_ACCOUNT_ID', `"${accountId.slice(0, 40)}" is not a custody account id`);
+  if (operator(caller)) return;
+  const known = await accountOwner(s.db, accountId);
+  const owner = known ? { org: known.org, investorId: known.investor_id } : await s.peers.account(accountId).then((a) => a && { org: a.org, investorId: a.investorId });
+  if (!owner || owner.org !== caller.org || (onlyInvestor(caller) && owner.investorId !== caller.investorId)) throw notFound('custody account', accountId);
+}
+
+/** A trade row from a trade.executed payload (the stream does not read the trades table). */
+export function tradeOfEvent(p: Record<string, any>): TradeRow {
+  return {
+    id: p.tradeId, seq: '', token_id: p.tokenId, price: p.price, quantity: p.quantity, buy_order_id: p.buyOrderId, sell_order_id: p.sellOrderId,
+    executed_at: new Date(p.executedAt), aggressor_side: p.aggressorSide, buy_account_id: p.buyAccountId, sell_account_id: p.sellAccountId,
+    buy_investor_id: p.buyInvestorId, sell_investor_id: p.sellInvestorId, buy_org: p.buyOrg, sell_org: p.sellOrg, cash_amount: p.cashAmount,
+    buyer_fee: p.buyerFee, seller_fee: p.sellerFee, book_seq: String(p.bookSeq),
+  };
+}
+
+export async function tradeStream(s: TradingServices, caller: Caller, a: { tokenId?: string | null; accountId?: string | null; after?: string | null }) {
+  if (!a.tokenId && !a.accountId) throw badInput('TOKEN_OR_ACCOUNT_REQUIRED', 'give a tokenId, an accountId or both');
+  const after = parseCursor(a.after);
+  if (a.accountId) await assertAccountVisible(s, caller, a.accountId);
+  return follow(s.db, s.outbox, {
+    after, topics: ['trade.executed'],
+    match: (e: OutboxEvent) => {
+      const p = e.payload as Record<string, unknown>;
+      return (!a.tokenId || p.tokenId === a.tokenId) && (!a.accountId || p.buyAccountId === a.accountId || p.sellAccountId === a.accountId);
+    },
+    map: (e) => ({ cursor: e.seq, trade: tradeOfEvent(e.payload as Record<string, unknown>) }),
+  });
+}
+
+export async function bookStream(s: TradingServices, a: { tokenId: string; after?: string | null }) {
+  if (!/^tok_[0-9a-z]{26}$/.test(a.tokenId)) throw badInput('INVALID_TOKEN_ID', `"${a.tokenId.slice(0, 40)}" is not a token id`);
+  return follow(s.db, s.outbox, {
+    after: parseCursor(a.after), topics: ['book.changed'],
+    match: (e) => e.key === a.tokenId,
+    map: (e) => {
+      const p = e.payload as { tokenId: string; bookSeq: number; levels: { side: string; price: string; quantity: string; orders: number }[] };
+      return { cursor: e.seq, tokenId: p.tokenId, bookSeq: String(p.bookSeq), changes: p.levels };
+    },
+  });
+}
+
+export async function orderStream(s: TradingServices, caller: Caller, a: { accountId: string; after?: string | null }) {
+  const after = parseCursor(a.after);
+  await assertAccountVisible(s, caller, a.accountId);
+  const investorOnly = onlyInvestor(caller) ? caller.investorId : undefined;
+  return follow(s.db, s.outbox, {
+    after, topics: ['order.updated'],
+    match: (e) => {
+      const p = e.payload as Record<string, unknown>;
+      return p.accountId === a.accountId && (operator(caller) || p.org === caller.org) && (!investorOnly || p.investorId === investorOnly);
+    },
+    map: (e) => {
+      const p = e.payload as Record<string, any>;
+      return { cursor: e.seq, status: p.status, filled: p.filled, remaining: p.remaining, price: p.price, quantity: p.quantity, events: p.events ?? [], orderId: p.orderId };
+    },
+  });
+}

@@ -1,0 +1,102 @@
+/**
+ * Market surveillance over the venue's own event stream (its outbox), with
+ * a stored cursor moved in the same transaction as the alerts it raised, so
+ * each event is examined once even across restarts and processes.
+ * - WASH_TRADE: one beneficial owner (investor) on both sides of a trade
+ *   (possible when an order opts out of self-trade prevention, or through two
+ *   broker-dealers).
+ * - LAYERING: an account cancels orders at several prices on one side within
+ *   a window in which it traded on the other side.
+ */
+import type { Db, Queryable } from '../kit/db/types.js';
+import { newId } from '../kit/ids.js';
+import type { Logger } from '../kit/log.js';
+import { appendEvent, type OutboxEvent, type OutboxWatcher } from '../kit/outbox.js';
+import { insertAlert, layeringFacts, type AlertRow } from './store-venue.js';
+
+const SOURCE = 'trading:surveillance';
+const TOPICS = ['trade.executed', 'order.updated'];
+
+export interface SurveillanceSettings { layeringOrders: number; layeringWindowMs: number }
+
+const alertId = () => `alr_${newId('evt').slice(4)}`;
+
+async function raise(q: Queryable, a: Omit<AlertRow, 'created_at' | 'id'> & { dedupe_key: string }): Promise<void> {
+  const row = await insertAlert(q, { ...a, id: alertId() });
+  if (row) {
+    await appendEvent(q, 'surveillance.alert', row.id, {
+      alertId: row.id, kind: row.kind, tokenId: row.token_id, orgs: row.orgs, accountId: row.account_id, investorId: row.investor_id,
+      orderIds: row.order_ids, tradeIds: row.trade_ids, detail: row.detail,
+    });
+  }
+}
+
+export async function examine(q: Queryable, e: OutboxEvent, o: SurveillanceSettings): Promise<void> {
+  const p = e.payload as Record<string, any>;
+  if (e.topic === 'trade.executed') {
+    if (p.buyInvestorId && p.buyInvestorId === p.sellInvestorId) {
+      await raise(q, {
+        kind: 'WASH_TRADE', token_id: p.tokenId, orgs: [...new Set<string>([p.buyOrg, p.sellOrg])], account_id: p.buyAccountId, investor_id: p.buyInvestorId,
+        order_ids: [p.buyOrderId, p.sellOrderId], trade_ids: [p.tradeId],
+        detail: { price: p.price, quantity: p.quantity, buyAccountId: p.buyAccountId, sellAccountId: p.sellAccountId, reason: 'the same beneficial owner bought and sold' },
+        dedupe_key: `wash:${p.tradeId}`,
+      });
+    }
+    return;
+  }
+  if (p.status !== 'CANCELLED' || p.cancelReason !== 'USER' || !p.price) return;
+  const at = new Date(e.createdAt);
+  const { cancelled, fills } = await layeringFacts(q, p.accountId, p.tokenId, p.side, at, o.layeringWindowMs);
+  const prices = new Set(cancelled.map((c) => c.price));
+  if (prices.size < o.layeringOrders || fills.length === 0) return;
+  await raise(q, {
+    kind: 'LAYERING', token_id: p.tokenId, orgs: [p.org], account_id: p.accountId, investor_id: p.investorId ?? null,
+    order_ids: cancelled.map((c) => c.id), trade_ids: fills.map((f) => f.id),
+    detail: { side: p.side, distinctPrices: prices.size, windowMs: o.layeringWindowMs, reason: `${cancelled.length} ${p.side} orders at ${prices.size} prices cancelled around fills on the other side` },
+    // One alert per account, token and side while the pattern repeats within a window.
+    dedupe_key: `layering:${p.accountId}:${p.tokenId}:${p.side}:${Math.floor(at.getTime() / o.layeringWindowMs)}`,
+  });
+}
+
+export class SurveillanceMonitor {
+  private ac = new AbortController();
+  private loop?: Promise<void>;
+
+  constructor(private readonly db: Db, private readonly outbox: OutboxWatcher, private readonly o: SurveillanceSettings, private readonly log: Logger) {}
+
+  start(): void {
+    this.loop ??= this.run();
+  }
+
+  async stop(): Promise<void> {
+    this.ac.abort();
+    await this.loop;
+  }
+
+  async position(): Promise<bigint> {
+    const [r] = await this.db.query<{ position: string }>('SELECT position FROM feed_cursors WHERE source = $1', [SOURCE]);
+    return BigInt(r?.position ?? 0);
+  }
+
+  private async run(): Promise<void> {
+    const { signal } = this.ac;
+    while (!signal.aborted) {
+      try {
+        const events = await this.outbox.read({ after: await this.position(), limit: 200, topics: TOPICS, waitMs: 5_000, signal });
+        if (events.length === 0) continue;
+        // One transaction per batch read: the alerts and the cursor commit together.
+        await this.db.tx(async (q) => {
+          await q.query('INSERT INTO feed_cursors (source, position) VALUES ($1, 0) ON CONFLICT (source) DO NOTHING', [SOURCE]);
+          const [cur] = await q.query<{ position: string }>('SELECT position FROM feed_cursors WHERE source = $1 FOR UPDATE', [SOURCE]);
+          const fresh = events.filter((e) => BigInt(e.seq) > BigInt(cur.position));
+          for (const e of fresh) await examine(q, e, this.o);
+          if (fresh.length) await q.query('UPDATE feed_cursors SET position = $2, updated_at = now() WHERE source = $1', [SOURCE, fresh[fresh.length - 1].seq]);
+        });
+      } catch (e) {
+        if (signal.aborted) break;
+        this.log.warn({ err: (e as Error).message }, 'surveillance retrying');
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
+  }
+}
