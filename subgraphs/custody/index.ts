@@ -6,6 +6,7 @@ import { chainTransferSender } from './chain-sender.js';
 import { issuanceEligibility } from './eligibility.js';
 import type { CustodyEnv } from './env.js';
 import { custodyInternal } from './internal.js';
+import { custodyDvpInternal } from './internal-dvp.js';
 import { walletKey } from './keys.js';
 import { createLoaders } from './loaders.js';
 import { resolvers, type CustodyContext } from './resolvers.js';
@@ -32,7 +33,7 @@ export const custody: SubgraphDefinition<CustodyContext> = {
   settings: custodySettings,
   resolvers,
   context: (base, rt) => ({ ...base, loaders: createLoaders(base.db), kek: configOf(rt).CUSTODY_KEK, env: envOf(rt) }),
-  internal: (rt) => custodyInternal(rt.db),
+  internal: (rt) => ({ ...custodyInternal(rt.db), ...custodyDvpInternal(rt) }),
   async start(rt) {
     const c = configOf(rt);
     if (!c.CUSTODY_BROADCAST_ENABLED) return async () => undefined;

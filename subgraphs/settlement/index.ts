@@ -1,10 +1,72 @@
-import type { SubgraphDefinition } from '../kit/subgraph.js';
+import { FeedConsumer } from '../kit/feed.js';
+import type { SubgraphDefinition, SubgraphRuntime } from '../kit/subgraph.js';
+import { SettlementChain } from './chain.js';
+import { recordTradeExecuted } from './intake.js';
 import { createLoaders } from './loaders.js';
+import { startNetting } from './netting.js';
+import { httpPeers } from './peers.js';
 import { resolvers, type SettlementContext } from './resolvers.js';
+import type { SettlementServices } from './services.js';
+import { settlementSettings, type SettlementConfig } from './settings.js';
+import { wakeVerified } from './store.js';
+import { SettlementWorker } from './worker.js';
+
+// One set of services per running subgraph (tests run several in one process).
+const servicesOf = new WeakMap<SubgraphRuntime, SettlementServices & { worker: SettlementWorker; consumer?: FeedConsumer }>();
+
+/** The services of a running settlement subgraph (tests reach the worker through it). */
+export const settlementServices = (rt: SubgraphRuntime) => servicesOf.get(rt);
+
+function servicesFor(rt: SubgraphRuntime) {
+  let s = servicesOf.get(rt);
+  if (!s) {
+    const config = rt.config as unknown as SettlementConfig;
+    const chain = new SettlementChain(rt.db, {
+      rpcUrl: config.CHAIN_RPC_URL, operatorKey: config.SETTLEMENT_OPERATOR_KEY, attestationKey: config.SETTLEMENT_ATTESTATION_KEY,
+      dvpAddress: config.SETTLEMENT_DVP_ADDRESS, gasMinWei: config.SETTLEMENT_GAS_MIN_WEI, gasTopupWei: config.SETTLEMENT_GAS_TOPUP_WEI,
+      timeoutMs: config.SETTLEMENT_CHAIN_TIMEOUT_MS,
+    }, rt.log);
+    const base: SettlementServices = {
+      db: rt.db, log: rt.log, config, chain, outbox: rt.outbox, now: () => new Date(),
+      peers: httpPeers(rt.peer('issuance'), rt.peer('custody'), config.SETTLEMENT_PEER_CACHE_MS),
+    };
+    s = { ...base, worker: new SettlementWorker(base) };
+    servicesOf.set(rt, s);
+  }
+  return s;
+}
 
 export const settlement: SubgraphDefinition<SettlementContext> = {
   name: 'settlement',
   defaultPort: 4003,
+  settings: settlementSettings,
   resolvers,
-  context: (base) => ({ ...base, loaders: createLoaders(base.db) }),
+  context: (base, rt) => ({ ...base, loaders: createLoaders(base.db), services: servicesFor(rt) }),
+  async start(rt) {
+    const s = servicesFor(rt);
+    const c = s.config;
+    if (c.SETTLEMENT_LEASE_MS < c.SETTLEMENT_CHAIN_TIMEOUT_MS) rt.log.warn('SETTLEMENT_LEASE_MS is shorter than SETTLEMENT_CHAIN_TIMEOUT_MS: another worker may take over a batch still being waited on (safe, but wasteful)');
+    if (s.chain.configured) await wakeVerified(rt.db);
+    if (c.SETTLEMENT_CONSUME_TRADES) {
+      s.consumer = new FeedConsumer({
+        db: rt.db, source: 'trading:trade.executed', feedUrl: `${c.TRADING_URL.replace(/\/+$/, '')}/internal/feed`, token: rt.serviceToken,
+        topics: ['trade.executed'], handle: (q, e) => recordTradeExecuted(q, s, e).then(() => undefined), log: rt.log, waitMs: 10_000,
+      });
+      s.consumer.start();
+    }
+    if (c.SETTLEMENT_WORKER_ENABLED) s.worker.start();
+    const stopNetting = c.SETTLEMENT_WORKER_ENABLED ? startNetting(s, c.SETTLEMENT_NETTING_INTERVAL_MS) : async () => undefined;
+    rt.log.info({ mode: c.SETTLEMENT_MODE, chain: s.chain.configured, attestations: !!s.chain.attestationSigner }, 'settlement worker started');
+    return async () => {
+      await stopNetting();
+      await s.consumer?.stop();
+      await s.worker.stop();
+      await s.chain.close();
+    };
+  },
+  async ready(rt) {
+    const s = servicesOf.get(rt);
+    if (s?.consumer?.lastError) return `trading feed: ${s.consumer.lastError}`;
+    return undefined;
+  },
 };

@@ -1,37 +1,245 @@
 import type { Queryable } from '../kit/db/types.js';
 import { insertOnce } from '../kit/idempotency.js';
+import type { FailureCode, SettlementStatus } from './domain/status.js';
+
+/** SQL of settlements, their history and their DvP batches. Amounts go in and come back as decimal strings. */
+
+export interface Share { key: string; amount: string }
+export interface Held { sell: Share[]; buy: Share[] }
+export interface TradingShares { buy: { key: string; asset: string; amount: string }[]; sell: { key: string; asset: string; amount: string }[] }
+export interface RuleResultJson { code: string; passed: boolean; message?: string; regulation?: string; blockingUntil?: string | null; currentValue?: string; limit?: string }
+export interface EligibilityJson { allowed: boolean; results: RuleResultJson[]; evaluatedAt: string }
+export interface TokenChainJson { chainId?: number; token: string; identityRegistry?: string; claimTopicsRegistry?: string; [k: string]: unknown }
 
 export interface SettlementRow {
-  id: string; org: string; token_id: string; status: string; quantity: string; price: string; buyer_account_id: string;
+  id: string; org: string; token_id: string; status: SettlementStatus; quantity: string; price: string; buyer_account_id: string;
   seller_account_id: string; venue: string; venue_reference: string; trade_time: Date; request_hash: string; created_at: Date;
+  source: 'TRADING' | 'EXTERNAL'; trade_id: string | null; cash_asset: string; cash_amount: string | null;
+  buyer_investor_id: string | null; seller_investor_id: string | null; buyer_org: string | null; seller_org: string | null;
+  buyer_wallet: string | null; seller_wallet: string | null; buyer_fee: string; seller_fee: string;
+  trading_reservations: TradingShares | null; held: Held | null; held_state: 'NONE' | 'HELD' | 'CONSUMED' | 'RELEASED';
+  mode: 'GROSS' | 'NETTED'; token_address: string | null; token_chain: TokenChainJson | null; cash_token_address: string | null;
+  eligibility: EligibilityJson | null; rejection: RuleResultJson[] | null; reason_code: FailureCode | null; reason: string | null;
+  final: boolean; attempts: number; next_attempt_at: Date | null; lease_until: Date | null; last_error: string | null;
+  release_pending: boolean; consent_deadline: Date | null; batch_id: string | null; tx_hash: string | null; block_number: string | null;
+  settled_at: Date | null; attestation: object | null; attestation_signature: string | null; updated_at: Date;
 }
-export interface HistoryRow { settlement_id: string; seq: number; status: string; reason: string | null; at: Date }
+export interface HistoryRow { settlement_id: string; seq: number; status: string; reason: string | null; reason_code: string | null; actor: string | null; at: Date }
 
-export async function insertSettlement(q: Queryable, s: Omit<SettlementRow, 'created_at' | 'status'>) {
+const JSON_COLUMNS = new Set(['trading_reservations', 'held', 'token_chain', 'eligibility', 'rejection', 'attestation']);
+const PATCHABLE = new Set([
+  'status', 'cash_amount', 'buyer_investor_id', 'seller_investor_id', 'buyer_org', 'seller_org', 'buyer_wallet', 'seller_wallet',
+  'held', 'held_state', 'token_address', 'token_chain', 'cash_token_address', 'eligibility', 'rejection', 'reason_code', 'reason', 'final',
+  'attempts', 'next_attempt_at', 'lease_until', 'last_error', 'release_pending', 'consent_deadline', 'batch_id', 'tx_hash', 'block_number',
+  'settled_at', 'attestation', 'attestation_signature',
+]);
+export type SettlementPatch = Partial<Pick<SettlementRow, Extract<keyof SettlementRow, string>>>;
+
+function setClause(patch: Record<string, unknown>, allowed: Set<string>, json: Set<string>, first: number): { sql: string; params: unknown[] } {
+  const cols = Object.keys(patch).filter((k) => patch[k] !== undefined);
+  for (const c of cols) if (!allowed.has(c)) throw new Error(`column ${c} cannot be patched`);
+  const parts = cols.map((c, i) => `${c} = $${first + i}${json.has(c) ? '::jsonb' : ''}`);
+  const params = cols.map((c) => (json.has(c) && patch[c] !== null ? JSON.stringify(patch[c]) : patch[c]));
+  return { sql: [...parts, 'updated_at = now()'].join(', '), params };
+}
+
+/** Patches a settlement; with `expected`, only while it is still in that status (null when it moved on). */
+export async function updateSettlement(q: Queryable, id: string, expected: SettlementStatus | null, patch: SettlementPatch): Promise<SettlementRow | null> {
+  const set = setClause(patch, PATCHABLE, JSON_COLUMNS, 3);
+  const [r] = await q.query<SettlementRow>(
+    `UPDATE settlements SET ${set.sql} WHERE id = $1 AND ($2::text IS NULL OR status = $2) RETURNING *`,
+    [id, expected, ...set.params],
+  );
+  return r ?? null;
+}
+
+export interface NewSettlement {
+  id: string; org: string; token_id: string; quantity: string; price: string; buyer_account_id: string; seller_account_id: string;
+  venue: string; venue_reference: string; trade_time: Date; request_hash: string; source: 'TRADING' | 'EXTERNAL'; trade_id: string | null;
+  cash_asset: string; cash_amount: string; buyer_investor_id: string | null; seller_investor_id: string | null; buyer_org: string | null;
+  seller_org: string | null; buyer_fee: string; seller_fee: string; trading_reservations: TradingShares | null; mode: 'GROSS' | 'NETTED';
+}
+
+const INSERT_SQL = `INSERT INTO settlements (id, org, token_id, status, quantity, price, buyer_account_id, seller_account_id, venue, venue_reference,
+    trade_time, request_hash, source, trade_id, cash_asset, cash_amount, buyer_investor_id, seller_investor_id, buyer_org, seller_org,
+    buyer_fee, seller_fee, trading_reservations, mode, next_attempt_at)
+  VALUES ($1,$2,$3,'RECEIVED',$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22::jsonb,$23, now())
+  ON CONFLICT DO NOTHING RETURNING *`;
+const insertParams = (s: NewSettlement) => [
+  s.id, s.org, s.token_id, s.quantity, s.price, s.buyer_account_id, s.seller_account_id, s.venue, s.venue_reference, s.trade_time, s.request_hash,
+  s.source, s.trade_id, s.cash_asset, s.cash_amount, s.buyer_investor_id, s.seller_investor_id, s.buyer_org, s.seller_org, s.buyer_fee, s.seller_fee,
+  s.trading_reservations ? JSON.stringify(s.trading_reservations) : null, s.mode,
+];
+
+/** A trade from another venue: its reference is the idempotency key (same content returns the row, other content is refused). */
+export function insertExternalSettlement(q: Queryable, s: NewSettlement) {
   return insertOnce<SettlementRow>(
     q,
-    {
-      sql: `INSERT INTO settlements (id, org, token_id, status, quantity, price, buyer_account_id, seller_account_id, venue, venue_reference, trade_time, request_hash)
-            VALUES ($1,$2,$3,'RECEIVED',$4,$5,$6,$7,$8,$9,$10,$11) ON CONFLICT (venue, venue_reference) DO NOTHING RETURNING *`,
-      params: [s.id, s.org, s.token_id, s.quantity, s.price, s.buyer_account_id, s.seller_account_id, s.venue, s.venue_reference, s.trade_time, s.request_hash],
-    },
+    { sql: INSERT_SQL, params: insertParams(s) },
     { sql: 'SELECT * FROM settlements WHERE venue = $1 AND venue_reference = $2', params: [s.venue, s.venue_reference] },
     s.request_hash,
     `${s.venue}/${s.venue_reference}`,
   );
 }
 
-export async function appendHistory(q: Queryable, settlementId: string, status: string, reason: string | null) {
+/** A fill from trading: null when it is already recorded (the venue reference is the trade id). */
+export async function insertTradeSettlement(q: Queryable, s: NewSettlement): Promise<SettlementRow | null> {
+  const [r] = await q.query<SettlementRow>(INSERT_SQL, insertParams(s));
+  return r ?? null;
+}
+
+export async function appendHistory(q: Queryable, settlementId: string, h: { status: string; reason: string | null; reasonCode: string | null; actor: string }) {
   await q.query(
-    `INSERT INTO settlement_history (settlement_id, seq, status, reason)
-     SELECT $1, coalesce(max(seq), 0) + 1, $2, $3 FROM settlement_history WHERE settlement_id = $1`,
-    [settlementId, status, reason],
+    `INSERT INTO settlement_history (settlement_id, seq, status, reason, reason_code, actor)
+     SELECT $1, coalesce(max(seq), 0) + 1, $2, $3, $4, $5 FROM settlement_history WHERE settlement_id = $1`,
+    [settlementId, h.status, h.reason, h.reasonCode, h.actor],
   );
 }
 
-export const settlementsOfOrg = (q: Queryable, org: string) =>
-  q.query<SettlementRow>('SELECT * FROM settlements WHERE org = $1 ORDER BY created_at, id', [org]);
+export interface Visibility { all: boolean; org: string; investorId?: string }
+
+/** Settlements a caller may see: every one for operators, else those of its organisation (as submitter or party), an investor only its own. */
+export function settlementsVisible(q: Queryable, v: Visibility, f: { status?: string | null; tokenId?: string | null; limit?: number } = {}) {
+  return q.query<SettlementRow>(
+    `SELECT * FROM settlements
+     WHERE ($1::boolean OR org = $2 OR buyer_org = $2 OR seller_org = $2)
+       AND ($3::text IS NULL OR buyer_investor_id = $3 OR seller_investor_id = $3)
+       AND ($4::text IS NULL OR status = $4) AND ($5::text IS NULL OR token_id = $5)
+     ORDER BY created_at, id LIMIT $6`,
+    [v.all, v.org, v.investorId ?? null, f.status ?? null, f.tokenId ?? null, f.limit ?? 1000],
+  );
+}
+
 export const settlementsByIds = (q: Queryable, ids: readonly string[]) =>
   q.query<SettlementRow>('SELECT * FROM settlements WHERE id = ANY($1::text[])', [ids]);
+export const settlementsByTradeIds = (q: Queryable, ids: readonly string[]) =>
+  q.query<SettlementRow>('SELECT * FROM settlements WHERE trade_id = ANY($1::text[])', [ids]);
 export const historyOf = (q: Queryable, ids: readonly string[]) =>
   q.query<HistoryRow>('SELECT * FROM settlement_history WHERE settlement_id = ANY($1::text[]) ORDER BY settlement_id, seq', [ids]);
+
+export async function settlementForUpdate(q: Queryable, id: string): Promise<SettlementRow | null> {
+  const [r] = await q.query<SettlementRow>('SELECT * FROM settlements WHERE id = $1 FOR UPDATE', [id]);
+  return r ?? null;
+}
+
+/** Claims due settlements for this worker (ordered, each leased so that no other worker takes it meanwhile). */
+export function claimDueSettlements(q: Queryable, leaseMs: number, limit: number) {
+  return q.query<SettlementRow>(
+    `UPDATE settlements SET lease_until = now() + make_interval(secs => $1::double precision / 1000)
+     WHERE id IN (SELECT id FROM settlements WHERE next_attempt_at <= now() AND (lease_until IS NULL OR lease_until < now())
+                  ORDER BY next_attempt_at, created_at, id LIMIT $2 FOR UPDATE SKIP LOCKED)
+     RETURNING *`,
+    [leaseMs, limit],
+  ).then((rows) => rows.sort((a, b) => +a.created_at - +b.created_at || (a.id < b.id ? -1 : 1)));
+}
+
+/** Verified settlements of a token waiting for a netting cycle, oldest first, locked for this cycle. */
+export const nettableForUpdate = (q: Queryable, tokenId: string, limit: number) =>
+  q.query<SettlementRow>(
+    `SELECT * FROM settlements WHERE status = 'VERIFIED' AND mode = 'NETTED' AND token_id = $1
+     ORDER BY created_at, id LIMIT $2 FOR UPDATE SKIP LOCKED`,
+    [tokenId, limit],
+  );
+
+export const nettableTokens = (q: Queryable) =>
+  q.query<{ token_id: string }>("SELECT DISTINCT token_id FROM settlements WHERE status = 'VERIFIED' AND mode = 'NETTED'");
+
+export const settlementsOfBatch = (q: Queryable, batchId: string) =>
+  q.query<SettlementRow>('SELECT * FROM settlements WHERE batch_id = $1 ORDER BY created_at, id', [batchId]);
+
+/** VERIFIED settlements left waiting while no chain was configured: due again (gross ones to settle, any to complete their chain checks). */
+export const wakeVerified = (q: Queryable) =>
+  q.query("UPDATE settlements SET next_attempt_at = now() WHERE status = 'VERIFIED' AND next_attempt_at IS NULL AND (mode = 'GROSS' OR cash_token_address IS NULL)");
+
+// ---- DvP batches ----
+
+export interface LegJson { token: string; from: string; to: string; amount: string }
+export interface PayerJson { accountId: string; wallet: string; reservationKeys: string[] }
+export interface ConsentJson { signer: string; nonces: string[]; deadline: number; signature: string }
+
+export interface BatchRow {
+  id: string; chain_batch_id: string; mode: 'GROSS' | 'NETTED'; token_id: string; status: 'PREPARED' | 'SUBMITTED' | 'SETTLED' | 'FAILED';
+  dvp_address: string; chain_id: string; legs: LegJson[]; payers: PayerJson[]; consents: ConsentJson[] | null; consent_deadline: Date;
+  tx_hash: string | null; block_number: string | null; block_time: Date | null; reason_code: string | null; reason: string | null;
+  attempts: number; next_attempt_at: Date | null; lease_until: Date | null; last_error: string | null; created_at: Date; updated_at: Date;
+}
+
+export async function insertBatch(q: Queryable, b: { id: string; chainBatchId: string; mode: string; tokenId: string; dvp: string; chainId: number; legs: LegJson[]; payers: PayerJson[]; deadline: Date; leaseMs: number }): Promise<BatchRow> {
+  const [r] = await q.query<BatchRow>(
+    `INSERT INTO dvp_batches (id, chain_batch_id, mode, token_id, status, dvp_address, chain_id, legs, payers, consent_deadline, next_attempt_at, lease_until)
+     VALUES ($1,$2,$3,$4,'PREPARED',$5,$6,$7::jsonb,$8::jsonb,$9, now(), now() + make_interval(secs => $10::double precision / 1000)) RETURNING *`,
+    [b.id, b.chainBatchId, b.mode, b.tokenId, b.dvp, b.chainId, JSON.stringify(b.legs), JSON.stringify(b.payers), b.deadline, b.leaseMs],
+  );
+  return r;
+}
+
+const BATCH_PATCHABLE = new Set(['status', 'consents', 'tx_hash', 'block_number', 'block_time', 'reason_code', 'reason', 'attempts', 'next_attempt_at', 'lease_until', 'last_error']);
+
+export async function updateBatch(q: Queryable, id: string, expected: BatchRow['status'][] | null, patch: Partial<BatchRow>): Promise<BatchRow | null> {
+  const set = setClause(patch as Record<string, unknown>, BATCH_PATCHABLE, new Set(['consents']), 3);
+  const [r] = await q.query<BatchRow>(
+    `UPDATE dvp_batches SET ${set.sql} WHERE id = $1 AND ($2::text[] IS NULL OR status = ANY($2::text[])) RETURNING *`,
+    [id, expected, ...set.params],
+  );
+  return r ?? null;
+}
+
+export async function batchById(q: Queryable, id: string): Promise<BatchRow | null> {
+  const [r] = await q.query<BatchRow>('SELECT * FROM dvp_batches WHERE id = $1', [id]);
+  return r ?? null;
+}
+export const batchesByIds = (q: Queryable, ids: readonly string[]) =>
+  q.query<BatchRow>('SELECT * FROM dvp_batches WHERE id = ANY($1::text[])', [ids]);
+
+/** The SETTLING trades of a batch become due at `at` (their booking after the batch settled on chain). */
+export async function markBatchTradesDue(q: Queryable, batchId: string, at: Date): Promise<void> {
+  await q.query("UPDATE settlements SET next_attempt_at = $2, updated_at = now() WHERE batch_id = $1 AND status = 'SETTLING'", [batchId, at]);
+}
+
+export function claimDueBatches(q: Queryable, leaseMs: number, limit: number) {
+  return q.query<BatchRow>(
+    `UPDATE dvp_batches SET lease_until = now() + make_interval(secs => $1::double precision / 1000)
+     WHERE id IN (SELECT id FROM dvp_batches WHERE next_attempt_at <= now() AND (lease_until IS NULL OR lease_until < now())
+                  ORDER BY next_attempt_at, id LIMIT $2 FOR UPDATE SKIP LOCKED)
+     RETURNING *`,
+    [leaseMs, limit],
+  );
+}
+
+// ---- chain facts, approvals, venues ----
+
+export async function approvalKnown(q: Queryable, wallet: string, token: string, spender: string): Promise<boolean> {
+  const [r] = await q.query('SELECT 1 FROM spender_approvals WHERE wallet = lower($1) AND token = lower($2) AND spender = lower($3)', [wallet, token, spender]);
+  return !!r;
+}
+export async function recordApproval(q: Queryable, wallet: string, token: string, spender: string, txHash: string | null): Promise<void> {
+  await q.query('INSERT INTO spender_approvals (wallet, token, spender, tx_hash) VALUES (lower($1), lower($2), lower($3), $4) ON CONFLICT DO NOTHING', [wallet, token, spender, txHash]);
+}
+
+export async function chainSetting(q: Queryable, name: string): Promise<string | null> {
+  const [r] = await q.query<{ value: string }>('SELECT value FROM chain_settings WHERE name = $1', [name]);
+  return r?.value ?? null;
+}
+/** Records a value unless one is there; returns the value that stands. */
+export async function putChainSetting(q: Queryable, name: string, value: string): Promise<string> {
+  await q.query('INSERT INTO chain_settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING', [name, value]);
+  return (await chainSetting(q, name))!;
+}
+
+export async function venueMayTrade(q: Queryable, venue: string, tokenId: string): Promise<boolean> {
+  const [r] = await q.query('SELECT 1 FROM venue_tokens WHERE venue = $1 AND token_id = $2', [venue, tokenId]);
+  return !!r;
+}
+export async function setVenueToken(q: Queryable, venue: string, tokenId: string, authorized: boolean, by: string): Promise<boolean> {
+  if (authorized) {
+    const r = await q.query('INSERT INTO venue_tokens (venue, token_id, authorized_by) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING RETURNING venue', [venue, tokenId, by]);
+    return r.length > 0;
+  }
+  const r = await q.query('DELETE FROM venue_tokens WHERE venue = $1 AND token_id = $2 RETURNING venue', [venue, tokenId]);
+  return r.length > 0;
+}
+
+export async function settlementCountOfBatch(q: Queryable, batchId: string): Promise<number> {
+  const [r] = await q.query<{ n: string }>('SELECT count(*) AS n FROM settlements WHERE batch_id = $1', [batchId]);
+  return Number(r.n);
+}

@@ -36,12 +36,15 @@ describe(`a query through the gateway (${dbLabel()})`, () => {
       await gqlOk(url, broker, `mutation($t: ID!, $a: ID!) { placeOrder(input: { tokenId: $t, accountId: $a, side: SELL, price: "103", quantity: "7", clientOrderId: "o2" }) { accepted order { id } } }`, { t: tokenId, a: otherAccountId }),
     ];
     expect(placed.map((p) => p.placeOrder.accepted)).toEqual([true, true]);
+    await gqlOk(url, settler, 'mutation($t: ID!) { authorizeVenueToken(venue: "XNYS-ATS", tokenId: $t, authorized: true) { authorized } }', { t: tokenId });
     await gqlOk(url, settler, `mutation($t: ID!, $b: ID!, $s: ID!) { submitExternalTrade(input: { venue: "XNYS-ATS", venueReference: "r-1", tokenId: $t, buyerAccountId: $b, sellerAccountId: $s, quantity: "3", price: "102.50", tradeTime: "2026-11-20T15:00:00Z" }) { id } }`, { t: tokenId, b: accountId, s: otherAccountId });
   }, 120_000);
 
   afterAll(async () => stack?.stop());
 
   test('returns, in one request, data that each of the four subgraphs holds in its own database', async () => {
+    // Without a chain the token is not deployed, so verification rejects the trade: wait for that outcome.
+    for (let i = 0; i < 100 && (await stack.subgraphs.settlement.db.query<{ status: string }>('SELECT status FROM settlements'))[0]?.status !== 'REJECTED'; i++) await new Promise((r) => setTimeout(r, 50));
     const data = await gqlOk(stack.gateway.url, settler, `{
       settlements {
         status quantity price venueReference
@@ -53,7 +56,7 @@ describe(`a query through the gateway (${dbLabel()})`, () => {
     const withAccounts = data;
 
     expect(data.settlements).toEqual([{
-      status: 'RECEIVED', quantity: '3', price: '102.5', venueReference: 'r-1', history: [{ status: 'RECEIVED' }],
+      status: 'REJECTED', quantity: '3', price: '102.5', venueReference: 'r-1', history: [{ status: 'RECEIVED' }, { status: 'REJECTED' }],
       token: { symbol: 'ACMEP', exemption: 'REG_D_506C', orderBook: { bids: [{ price: '101', quantity: '5', orders: 1 }], asks: [{ price: '103', quantity: '7' }] } },
     }]);
     expect(withAccounts.investors).toHaveLength(1);

@@ -1,0 +1,172 @@
+/**
+ * Settled trades per second, gross (one DvP transaction per trade) against
+ * netted (DvP model 2: the verified trades of a token in one transaction,
+ * cash netted per party), each as a ratio to anvil's raw ERC-20 transfer rate
+ * measured in the same run (one signer, explicit nonces, all fired, then the
+ * last receipt), the physical limit of one transaction per trade.
+ *
+ * The whole stack runs in this process (the test world of test/settlement)
+ * with anvil auto-mining, on PGlite (settlement on a PGlite folder, so that it
+ * can be restarted in the other mode), or on the PostgreSQL server named by
+ * TEST_DATABASE_URL: an external trade is submitted through the gateway,
+ * verified (issuance's rules, custody's reservations, the chain), settled on
+ * chain, booked at custody and attested; the clock runs from the first
+ * submission to the last SETTLED. Runs alternate gross, netted, gross,
+ * netted...; the medians are printed, with the DvP transactions each mode sent.
+ *
+ *   npx tsx bench/settlement.ts [--trades 200] [--runs 3] [--transfers 1000] [--pairs 4]
+ */
+import { performance } from 'node:perf_hooks';
+import { Contract, Wallet } from 'ethers';
+import { SettlementWorld, type Party } from '../test/settlement/support.js';
+
+function arg(name: string, fallback: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  const v = Number(i >= 0 ? process.argv[i + 1] : fallback);
+  if (!Number.isSafeInteger(v) || v < 1) throw new Error(`--${name} must be a positive integer`);
+  return v;
+}
+const TRADES = arg('trades', 200);
+const RUNS = arg('runs', 3);
+const TRANSFERS = arg('transfers', 1000);
+const PAIRS = arg('pairs', 4);
+const VENUE = 'BENCH-VENUE';
+
+const say = (s: string) => void process.stdout.write(s);
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Raw ERC-20 transfers: signed locally with explicit nonces, all sent, then the last receipt awaited. */
+async function erc20Rate(w: SettlementWorld, n: number): Promise<number> {
+  const from = Wallet.createRandom().connect(w.provider);
+  await w.bank.send({ to: from.address, value: 10n ** 19n });
+  await w.bank.send(w.cash.mint(from.address, BigInt(n)));
+  const cash = w.cash.connect(from) as Contract;
+  const [fee, nonce0] = await Promise.all([w.provider.getFeeData(), w.provider.getTransactionCount(from.address, 'pending')]);
+  const maxFee = fee.maxFeePerGas! * 4n;
+  const to = Wallet.createRandom().address;
+  const raws: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const tx = await cash.transfer.populateTransaction(to, 1n);
+    raws.push(await from.signTransaction({ ...tx, nonce: nonce0 + i, gasLimit: 60_000n, chainId: w.bank.chainId, maxFeePerGas: maxFee, maxPriorityFeePerGas: fee.maxPriorityFeePerGas, type: 2 }));
+  }
+  const t0 = performance.now();
+  // Fired in nonce order, a window at a time (a node may drop a sender's transactions that arrive too far ahead of its nonce).
+  const hashes: string[] = [];
+  for (let i = 0; i < raws.length; i += 50) {
+    hashes.push(...(await Promise.all(raws.slice(i, i + 50).map((r) => w.provider.broadcastTransaction(r).then((t) => t.hash)))));
+  }
+  await w.bank.waitForReceipt(hashes.at(-1)!, { timeoutMs: 120_000 });
+  const secs = (performance.now() - t0) / 1000;
+  if ((await w.cash.balanceOf(to)) !== BigInt(n)) throw new Error('not every transfer landed');
+  return n / secs;
+}
+
+async function settledCount(w: SettlementWorld, since: Date): Promise<{ settled: number; other: number }> {
+  const rows = await w.settlement.db.query<{ status: string; n: string }>('SELECT status, count(*) AS n FROM settlements WHERE created_at >= $1 GROUP BY status', [since]);
+  const settled = Number(rows.find((r) => r.status === 'SETTLED')?.n ?? 0);
+  const failed = rows.filter((r) => r.status === 'FAILED' || r.status === 'REJECTED' || r.status === 'CANCELLED').reduce((n, r) => n + Number(r.n), 0);
+  return { settled, other: failed };
+}
+
+let refSeq = 0;
+async function run(w: SettlementWorld, mode: 'GROSS' | 'NETTED', tokenId: string, sellers: Party[], buyers: Party[]): Promise<{ rate: number; txs: number }> {
+  await w.settlement.stop();
+  await w.startSettlement({ SETTLEMENT_MODE: mode });
+  const since = new Date();
+  const [{ n: txBefore }] = await w.settlement.db.query<{ n: string }>("SELECT count(*) AS n FROM dvp_batches WHERE status = 'SETTLED'");
+  const t0 = performance.now();
+  const submit = async (i: number) => {
+    const r = await w.submit(w.agent, {
+      venue: VENUE, venueReference: `b-${++refSeq}`, tokenId, sellerAccountId: sellers[i % sellers.length].accountId, buyerAccountId: buyers[(i * 7 + 3) % buyers.length].accountId,
+      quantity: '1', price: '1.25', tradeTime: new Date().toISOString(),
+    });
+    if (r.body.errors) throw new Error(JSON.stringify(r.body.errors));
+  };
+  for (let i = 0; i < TRADES; i += 20) await Promise.all(Array.from({ length: Math.min(20, TRADES - i) }, (_, k) => submit(i + k)));
+  for (;;) {
+    const c = await settledCount(w, since);
+    if (c.other > 0) throw new Error(`${c.other} trades did not settle`);
+    if (c.settled >= TRADES) break;
+    await sleep(20);
+  }
+  const secs = (performance.now() - t0) / 1000;
+  const [{ n: txAfter }] = await w.settlement.db.query<{ n: string }>("SELECT count(*) AS n FROM dvp_batches WHERE status = 'SETTLED'");
+  return { rate: TRADES / secs, txs: Number(txAfter) - Number(txBefore) };
+}
+
+async function main() {
+  say(`settlement bench: ${TRADES} trades per run, ${RUNS} runs per mode, ${PAIRS} sellers and ${PAIRS} buyers, ERC-20 reference ${TRANSFERS} transfers\n`);
+  say('starting the stack on anvil ... ');
+  const w = await SettlementWorld.start({
+    SETTLEMENT_CONCURRENCY: '16', SETTLEMENT_POLL_MS: '50', SETTLEMENT_NETTING_INTERVAL_MS: '250', SETTLEMENT_LEASE_MS: '60000',
+    SETTLEMENT_CHAIN_TIMEOUT_MS: '30000', SETTLEMENT_CONSENT_TTL_SECONDS: '600', SETTLEMENT_MAX_ATTEMPTS: '5',
+  });
+  try {
+    say('ok\nsetting up a token, parties, holdings and cash ... ');
+    const { tokenId } = await w.token506b('BNCH');
+    const sellers: Party[] = [];
+    const buyers: Party[] = [];
+    for (let i = 0; i < PAIRS; i++) {
+      sellers.push(await w.party(`Bench Seller ${i}`, 'alpha-bd'));
+      buyers.push(await w.party(`Bench Buyer ${i}`, 'beta-bd'));
+    }
+    const perSeller = BigInt(Math.ceil((TRADES * RUNS * 2 + PAIRS) / PAIRS) + 10);
+    for (const s of sellers) await w.issue(tokenId, s, perSeller);
+    for (const b of buyers) await w.fund(b, 10n ** 15n);
+    await w.authorizeVenue(VENUE, tokenId);
+    say('ok\n');
+
+    // Warm-up: every wallet's one-time allowance to the DvP contract, and the JIT.
+    say('warm-up (standing allowances) ... ');
+    await runWarmup(w, tokenId, sellers, buyers);
+    say('ok\n');
+
+    const erc: number[] = [];
+    const gross: number[] = [];
+    const netted: number[] = [];
+    let nettedTxs = 0;
+    for (let r = 1; r <= RUNS; r++) {
+      erc.push(await erc20Rate(w, TRANSFERS));
+      say(`run ${r}: ERC-20 ${erc.at(-1)!.toFixed(0)} tx/s`);
+      const g = await run(w, 'GROSS', tokenId, sellers, buyers);
+      gross.push(g.rate);
+      say(`, gross ${g.rate.toFixed(1)} trades/s (${g.txs} txs)`);
+      const n = await run(w, 'NETTED', tokenId, sellers, buyers);
+      netted.push(n.rate);
+      nettedTxs = n.txs;
+      say(`, netted ${n.rate.toFixed(1)} trades/s (${n.txs} txs)\n`);
+    }
+    const e = median(erc), g = median(gross), n = median(netted);
+    say(`\nmedians over ${RUNS} runs (${TRADES} trades each; netted used ${nettedTxs} transactions for ${TRADES} trades):\n`);
+    say(`  anvil raw ERC-20 transfers   ${e.toFixed(0).padStart(8)} tx/s\n`);
+    say(`  gross settlement             ${g.toFixed(1).padStart(8)} trades/s   ${(g / e).toFixed(3)}x the ERC-20 rate\n`);
+    say(`  netted settlement            ${n.toFixed(1).padStart(8)} trades/s   ${(n / e).toFixed(3)}x the ERC-20 rate\n`);
+    say(`  netted / gross               ${(n / g).toFixed(2)}x\n`);
+  } finally {
+    await w.stop();
+  }
+}
+
+async function runWarmup(w: SettlementWorld, tokenId: string, sellers: Party[], buyers: Party[]) {
+  const since = new Date();
+  let n = 0;
+  for (const s of sellers) {
+    for (const b of buyers) {
+      const r = await w.submit(w.agent, { venue: VENUE, venueReference: `warm-${++refSeq}`, tokenId, sellerAccountId: s.accountId, buyerAccountId: b.accountId, quantity: '1', price: '1', tradeTime: new Date().toISOString() });
+      if (r.body.errors) throw new Error(JSON.stringify(r.body.errors));
+      n++;
+    }
+  }
+  for (;;) {
+    const c = await settledCount(w, since);
+    if (c.other) throw new Error('warm-up trades did not settle');
+    if (c.settled >= n) return;
+    await sleep(50);
+  }
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

@@ -1,0 +1,309 @@
+import { Contract, Interface, MaxUint256, Wallet, getAddress, isHexString, keccak256, toUtf8Bytes, type TypedDataField } from 'ethers';
+import { requireService, type Caller } from '../kit/auth.js';
+import { loadArtifact } from '../kit/chain/artifacts.js';
+import { createChainClient, type ChainClient } from '../kit/chain/client.js';
+import { toChainError } from '../kit/chain/errors.js';
+import type { Db } from '../kit/db/types.js';
+import { appError, badInput, forbidden } from '../kit/errors.js';
+import type { InternalHandler } from '../kit/internal.js';
+import { appendEvent } from '../kit/outbox.js';
+import { parseAddress } from '../kit/scalars.js';
+import type { SubgraphRuntime } from '../kit/subgraph.js';
+import { parseAccountId, parseAmount, parseAsset, parseIdempotencyKey, parseText } from './domain/inputs.js';
+import { walletKey } from './keys.js';
+import { PendingEvents } from './events.js';
+import { consumeIn, creditIn, releaseIn, reserveIn, type ChangeResult, type ReserveResult } from './ledger.js';
+import { walletOfAccount } from './store.js';
+import { assetById, operationByKey, reservationById } from './store-ledger.js';
+
+/**
+ * Custody's part in delivery versus payment (internal, service credential only):
+ * the wallets' keys sign here and never leave.
+ *
+ * - `adoptReservation`: settlement takes over, atomically, the part of a trading
+ *   reservation a fill used (released from trading's, reserved under settlement's key).
+ * - `approveSpender`: a wallet gives a genuine TokenstackDvP contract a standing
+ *   allowance (one transaction per wallet and asset, signed with the wallet's key).
+ * - `signDvpConsent`: the wallet's EIP-712 consent to one DvP batch, signed only when
+ *   everything the wallet pays in it is covered by reservations the caller holds on
+ *   this account; each reservation is a nonce the contract accepts once.
+ * - `bookSettlement`: once the chain settled, the books follow in ONE transaction:
+ *   the caller's reservations consumed and the counter-assets credited.
+ * - `asset`: an asset's contract address.
+ *
+ * A DvP contract is recognised by its runtime code (the same for every deployment):
+ * custody approves and signs for nothing else.
+ */
+
+const ERC20 = new Interface([
+  'function approve(address spender, uint256 amount) returns (bool)',
+  'function allowance(address owner, address spender) view returns (uint256)',
+]);
+
+/** The consent's EIP-712 types; contracts/TokenstackDvP.sol defines the same. */
+export const DVP_CONSENT_TYPES: Record<string, TypedDataField[]> = {
+  Batch: [
+    { name: 'batchId', type: 'bytes32' },
+    { name: 'legs', type: 'Leg[]' },
+    { name: 'nonces', type: 'bytes32[]' },
+    { name: 'deadline', type: 'uint256' },
+  ],
+  Leg: [
+    { name: 'token', type: 'address' },
+    { name: 'from', type: 'address' },
+    { name: 'to', type: 'address' },
+    { name: 'amount', type: 'uint256' },
+  ],
+};
+export const dvpDomain = (chainId: number, verifyingContract: string) => ({ name: 'Tokenstack DvP', version: '1', chainId, verifyingContract });
+
+/** The nonce that stands for a custody reservation in a consent. */
+export const reservationNonce = (reservationId: string): string => keccak256(toUtf8Bytes(`tokenstack.reservation:${reservationId}`));
+
+const MAX_CONSENT_SECONDS = 86_400;
+const MAX_LEGS = 256;
+/** Settlement may take over trading's reservations; nobody else may take anyone's. */
+const ADOPTERS: Record<string, readonly string[]> = { settlement: ['trading'] };
+
+interface Leg { token: string; from: string; to: string; amount: bigint }
+
+const dvpError = (code: string, message: string, details: Record<string, unknown> = {}, retryable?: boolean) =>
+  appError(`CUSTODY.${code}`, message, { details, retryable });
+
+function parseLegs(v: unknown): Leg[] {
+  if (!Array.isArray(v) || v.length === 0 || v.length > MAX_LEGS) throw badInput('INVALID_LEGS', `legs must be a list of 1 to ${MAX_LEGS} transfers`);
+  return v.map((l, i) => {
+    const o = (l ?? {}) as Record<string, unknown>;
+    const addr = (x: unknown, f: string) => {
+      if (typeof x !== 'string') throw badInput('INVALID_LEGS', `legs[${i}].${f} must be an address`);
+      return getAddress(parseAddress(x));
+    };
+    return { token: addr(o.token, 'token'), from: addr(o.from, 'from'), to: addr(o.to, 'to'), amount: parseAmount(o.amount, `legs[${i}].amount`) };
+  });
+}
+
+/** Per-process state: the chain client (reads, sends) and which addresses are genuine DvP contracts. */
+class DvpCustody {
+  private clientP?: Promise<ChainClient>;
+  private genuineCode?: Promise<string>;
+  private readonly genuine = new Map<string, Promise<boolean>>();
+  private readonly walletQueues = new Map<string, Promise<unknown>>();
+
+  constructor(private readonly db: Db, private readonly kek: string, private readonly rpcUrl: string) {}
+
+  client(): Promise<ChainClient> {
+    // The client's own key is a throwaway: every wallet signs for itself.
+    this.clientP ??= createChainClient({ rpcUrl: this.rpcUrl, privateKey: Wallet.createRandom().privateKey }).catch((e) => {
+      this.clientP = undefined;
+      throw e;
+    });
+    return this.clientP;
+  }
+
+  /** True when `address` runs exactly the TokenstackDvP runtime code. */
+  async isGenuineDvp(address: string): Promise<boolean> {
+    let p = this.genuine.get(address);
+    if (!p) {
+      p = (async () => {
+        const c = await this.client();
+        // eth_call of the creation code returns the runtime code (the contract has no immutables or constructor arguments).
+        this.genuineCode ??= c.provider.call({ data: loadArtifact('TokenstackDvP', 'project').bytecode }).then(keccak256);
+        const [code, expected] = await Promise.all([c.provider.getCode(address), this.genuineCode]);
+        return code !== '0x' && keccak256(code) === expected;
+      })();
+      this.genuine.set(address, p);
+      p.then((ok) => { if (!ok) this.genuine.delete(address); }, () => this.genuine.delete(address));
+    }
+    return p;
+  }
+
+  async requireGenuine(address: string): Promise<void> {
+    if (!(await this.chain(() => this.isGenuineDvp(address)))) {
+      throw dvpError('NOT_A_DVP_CONTRACT', `${address} is not a TokenstackDvP contract; custody approves and signs for nothing else`, { address });
+    }
+  }
+
+  /** One wallet's chain work at a time in this process (its nonces). */
+  serial<T>(wallet: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.walletQueues.get(wallet) ?? Promise.resolve();
+    const run = prev.then(fn, fn);
+    const tail = run.catch(() => undefined);
+    this.walletQueues.set(wallet, tail);
+    void tail.then(() => { if (this.walletQueues.get(wallet) === tail) this.walletQueues.delete(wallet); });
+    return run;
+  }
+
+  /** Chain failures become a retryable CUSTODY.CHAIN_UNAVAILABLE or a CUSTODY.CHAIN_REVERTED. */
+  async chain<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (e) {
+      const c = toChainError(e);
+      if (!c) throw e;
+      throw dvpError(c.code === 'CHAIN_REVERTED' ? 'CHAIN_REVERTED' : 'CHAIN_UNAVAILABLE', c.message, { reason: c.reason, txHash: c.txHash }, c.retryable);
+    }
+  }
+
+  async walletOf(accountId: string): Promise<string> {
+    const w = await walletOfAccount(this.db, accountId);
+    if (!w) throw appError('CUSTODY.UNKNOWN_ACCOUNT', `custody account ${accountId} does not exist`, { details: { accountId } });
+    return getAddress(w);
+  }
+
+  async contractOf(asset: string): Promise<string> {
+    const a = await assetById(this.db, asset);
+    if (!a) throw appError('CUSTODY.UNKNOWN_ASSET', `custody holds no asset ${asset}`, { details: { asset } });
+    if (!a.contract_address) throw dvpError('ASSET_NOT_ON_CHAIN', `asset ${asset} has no registered contract address`, { asset });
+    return getAddress(a.contract_address);
+  }
+
+  async approveSpender(service: string, b: Record<string, unknown>) {
+    const accountId = parseAccountId(b.accountId);
+    const asset = parseAsset(b.asset);
+    const spender = getAddress(parseAddress(String(b.spender ?? '')));
+    const [wallet, token] = await Promise.all([this.walletOf(accountId), this.contractOf(asset)]);
+    await this.requireGenuine(spender);
+    return this.serial(wallet, () => this.chain(async () => {
+      const c = await this.client();
+      const erc20 = new Contract(token, ERC20, c.provider);
+      const current = (await erc20.allowance(wallet, spender)) as bigint;
+      if (current >= MaxUint256 / 2n) return { accountId, walletAddress: wallet, token, spender, allowance: current.toString(), txHash: null };
+      const signer = new Wallet(await walletKey(this.db, this.kek, wallet), c.provider);
+      const data = ERC20.encodeFunctionData('approve', [spender, MaxUint256]);
+      const [gas, fee, balance, nonce] = await Promise.all([
+        c.provider.estimateGas({ from: wallet, to: token, data }),
+        c.provider.getFeeData(),
+        c.provider.getBalance(wallet),
+        c.provider.getTransactionCount(wallet, 'pending'),
+      ]);
+      const gasLimit = (gas * 12n) / 10n;
+      const maxFee = fee.maxFeePerGas ?? fee.gasPrice ?? 0n;
+      const required = gasLimit * maxFee;
+      if (balance < required) {
+        throw dvpError('WALLET_NEEDS_GAS', `wallet ${wallet} holds ${balance} wei; approving needs up to ${required}`, { walletAddress: wallet, balance: balance.toString(), required: required.toString() }, true);
+      }
+      const sent = await signer.sendTransaction({ to: token, data, gasLimit, nonce, chainId: c.chainId, maxFeePerGas: fee.maxFeePerGas, maxPriorityFeePerGas: fee.maxPriorityFeePerGas });
+      const receipt = await c.waitForReceipt(sent.hash);
+      await this.db.tx((q) => appendEvent(q, 'wallet.spender_approved', accountId, { accountId, service, walletAddress: wallet, asset, token, spender, txHash: receipt.hash }));
+      return { accountId, walletAddress: wallet, token, spender, allowance: MaxUint256.toString(), txHash: receipt.hash };
+    }));
+  }
+
+  async signConsent(service: string, b: Record<string, unknown>) {
+    const accountId = parseAccountId(b.accountId);
+    const dvp = getAddress(parseAddress(String(b.dvp ?? '')));
+    const chainId = Number(b.chainId);
+    const batchId = String(b.batchId ?? '');
+    if (!isHexString(batchId, 32)) throw badInput('INVALID_BATCH_ID', 'batchId must be 32 bytes as 0x-hex');
+    const deadline = Number(b.deadline);
+    const now = Math.floor(Date.now() / 1000);
+    if (!Number.isSafeInteger(deadline) || deadline <= now || deadline > now + MAX_CONSENT_SECONDS) {
+      throw badInput('INVALID_DEADLINE', `deadline must be unix seconds within the next ${MAX_CONSENT_SECONDS} s`);
+    }
+    const legs = parseLegs(b.legs);
+    const keys = Array.isArray(b.reservationKeys) ? b.reservationKeys.map((k, i) => parseIdempotencyKey(k, `reservationKeys[${i}]`)) : [];
+    if (keys.length === 0 || new Set(keys).size !== keys.length) throw badInput('INVALID_RESERVATION_KEYS', 'reservationKeys must list distinct keys of the reservations that cover the payments');
+    const wallet = await this.walletOf(accountId);
+    const c = await this.chain(() => this.client());
+    if (chainId !== c.chainId) throw badInput('WRONG_CHAIN', `chainId ${chainId} is not the chain custody signs on (${c.chainId})`);
+    await this.requireGenuine(dvp);
+
+    // What the caller holds on this account, per asset contract.
+    const cover = new Map<string, { asset: string; remaining: bigint }>();
+    const reservationIds: string[] = [];
+    for (const key of keys) {
+      const op = await operationByKey(this.db, service, key);
+      const id = op?.kind === 'RESERVE' ? (op.result as ReserveResult | null)?.reservation.reservationId : undefined;
+      const r = id ? await reservationById(this.db, id) : null;
+      if (!r) throw appError('CUSTODY.UNKNOWN_RESERVATION', `no reservation under key ${key}`, { details: { reservationKey: key } });
+      if (r.account_id !== accountId) throw dvpError('CONSENT_NOT_COVERED', `reservation ${key} is on another account`, { reservationKey: key });
+      if (r.status !== 'OPEN') throw dvpError('CONSENT_NOT_COVERED', `reservation ${key} is closed`, { reservationKey: key });
+      const token = (await this.contractOf(r.asset)).toLowerCase();
+      const had = cover.get(token);
+      cover.set(token, { asset: r.asset, remaining: (had?.remaining ?? 0n) + BigInt(r.amount) - BigInt(r.released) - BigInt(r.consumed) });
+      reservationIds.push(r.id);
+    }
+    const paying = new Map<string, bigint>();
+    for (const l of legs) if (l.from === wallet) paying.set(l.token.toLowerCase(), (paying.get(l.token.toLowerCase()) ?? 0n) + l.amount);
+    if (paying.size === 0) throw dvpError('CONSENT_NOT_COVERED', `wallet ${wallet} pays nothing in this batch`);
+    for (const [token, amount] of paying) {
+      const held = cover.get(token);
+      if (!held || held.remaining < amount) {
+        throw dvpError('CONSENT_NOT_COVERED', `the batch takes ${amount} of ${token} from ${wallet}; the given reservations hold ${held?.remaining ?? 0n}`,
+          { token, amount: amount.toString(), reserved: (held?.remaining ?? 0n).toString() });
+      }
+    }
+    const nonces = reservationIds.map(reservationNonce);
+    const signer = new Wallet(await walletKey(this.db, this.kek, wallet));
+    const signature = await signer.signTypedData(dvpDomain(chainId, dvp), DVP_CONSENT_TYPES, { batchId, legs, nonces, deadline });
+    await this.db.tx((q) => appendEvent(q, 'wallet.dvp_consent_signed', accountId, {
+      accountId, service, walletAddress: wallet, dvp, chainId, batchId, deadline, reservationKeys: keys,
+      paying: [...paying].map(([token, amount]) => ({ asset: cover.get(token)!.asset, token, amount: amount.toString() })),
+    }));
+    return { accountId, signer: wallet, nonces, deadline, signature };
+  }
+
+  async adopt(service: string, b: Record<string, unknown>): Promise<ReserveResult> {
+    const fromService = String(b.fromService ?? '');
+    if (!ADOPTERS[service]?.includes(fromService)) throw forbidden(`service ${service} may not take over reservations of ${JSON.stringify(fromService).slice(0, 40)}`);
+    const reservationKey = parseIdempotencyKey(b.reservationKey, 'reservationKey');
+    const amount = parseAmount(b.amount);
+    const idempotencyKey = parseIdempotencyKey(b.idempotencyKey);
+    const reason = parseText(b.reason, 'reason');
+    return this.db.tx(async (q) => {
+      // Both halves are idempotent under their own keys, so a replay returns the first result and moves nothing.
+      const released = await releaseIn(q, fromService, { ref: { reservationKey }, amount, idempotencyKey: `adopted-by:${service}:${idempotencyKey}` });
+      const { reservation } = released;
+      if (!reservation) throw new Error('release returned no reservation');
+      return reserveIn(q, service, { accountId: reservation.accountId, asset: reservation.asset, amount, idempotencyKey, reason });
+    });
+  }
+}
+
+/** Consumes reservations and credits accounts in one transaction; each part idempotent under the caller's key. */
+async function bookSettlement(db: Db, service: string, b: Record<string, unknown>): Promise<{ consumed: ChangeResult[]; credited: ChangeResult[] }> {
+  const key = parseIdempotencyKey(b.idempotencyKey);
+  const reason = parseText(b.reason, 'reason');
+  const list = (v: unknown, f: string) => {
+    if (!Array.isArray(v) || v.length > 64) throw badInput('INVALID_BOOKING', `${f} must be a list of at most 64 entries`);
+    return v.map((x) => (x ?? {}) as Record<string, unknown>);
+  };
+  const consume = list(b.consume, 'consume').map((c, i) => ({ reservationKey: parseIdempotencyKey(c.reservationKey, `consume[${i}].reservationKey`), amount: parseAmount(c.amount, `consume[${i}].amount`) }));
+  const credit = list(b.credit, 'credit').map((c) => ({ accountId: parseAccountId(c.accountId), asset: parseAsset(c.asset), amount: parseAmount(c.amount) }));
+  if (!consume.length && !credit.length) throw badInput('INVALID_BOOKING', 'nothing to book');
+  return db.tx(async (q) => {
+    const events = new PendingEvents();
+    const consumed: ChangeResult[] = [];
+    const credited: ChangeResult[] = [];
+    for (const [i, c] of consume.entries()) {
+      consumed.push(await consumeIn(q, service, { ref: { reservationKey: c.reservationKey }, amount: c.amount, idempotencyKey: `${key}:consume:${i}` }, events));
+    }
+    for (const [i, c] of credit.entries()) credited.push(await creditIn(q, service, { ...c, idempotencyKey: `${key}:credit:${i}`, reason }));
+    await events.appendTo(q);
+    return { consumed, credited };
+  });
+}
+
+export function custodyDvpInternal(rt: SubgraphRuntime): Record<string, InternalHandler> {
+  const c = rt.config as unknown as { CUSTODY_KEK: string; CHAIN_RPC_URL: string };
+  const dvp = new DvpCustody(rt.db, c.CUSTODY_KEK, c.CHAIN_RPC_URL);
+  const guarded = (h: (b: Record<string, unknown>, caller: Caller) => Promise<unknown>): InternalHandler => async (body, caller) => {
+    requireService(caller);
+    return h(body, caller);
+  };
+  return {
+    /** { asset } -> { asset, contractAddress } or null */
+    asset: guarded(async (b) => {
+      const a = await assetById(rt.db, parseAsset(b.asset));
+      return a ? { asset: a.id, contractAddress: a.contract_address } : null;
+    }),
+    /** { fromService, reservationKey, amount, idempotencyKey, reason } -> { reservation, balance } (the caller's new reservation) */
+    adoptReservation: guarded((b, caller) => dvp.adopt(caller.subject, b)),
+    /** { idempotencyKey, reason, consume: [{ reservationKey, amount }], credit: [{ accountId, asset, amount }] } -> { consumed, credited } */
+    bookSettlement: guarded((b, caller) => bookSettlement(rt.db, caller.subject, b)),
+    /** { accountId, asset, spender } -> { walletAddress, token, spender, allowance, txHash | null } */
+    approveSpender: guarded((b, caller) => dvp.approveSpender(caller.subject, b)),
+    /** { accountId, reservationKeys, chainId, dvp, batchId, legs: [{token, from, to, amount}], deadline } -> { signer, nonces, deadline, signature } */
+    signDvpConsent: guarded((b, caller) => dvp.signConsent(caller.subject, b)),
+  };
+}

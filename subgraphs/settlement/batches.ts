@@ -1,0 +1,293 @@
+import { getAddress } from 'ethers';
+import { isChainError } from '../kit/chain/errors.js';
+import type { Queryable } from '../kit/db/types.js';
+import { errorCode } from '../kit/errors.js';
+import { newId } from '../kit/ids.js';
+import { attest } from './attest.js';
+import { chainBatchIdOf } from './chain.js';
+import { grossLegs, nettedLegs, type Batch, type TradeLegs } from './domain/legs.js';
+import { failureOfRevert, type FailureCode } from './domain/status.js';
+import { transition } from './lifecycle.js';
+import { fail } from './outcomes.js';
+import { SERVICE_ACTOR, isTransient, message, type SettlementServices } from './services.js';
+import { appendAnchoredAudit, appendAudit } from './store-audit.js';
+import {
+  approvalKnown, batchById, insertBatch, markBatchTradesDue, nettableForUpdate, recordApproval, settlementsOfBatch, updateBatch, updateSettlement,
+  type BatchRow, type ConsentJson, type PayerJson, type SettlementRow,
+} from './store.js';
+
+/**
+ * DvP batches: one on-chain transaction that settles one trade (gross) or
+ * many trades of a token (netted). The batch row is written before anything
+ * is sent, and the contract settles a batch id at most once, so after any
+ * crash the chain itself says whether it happened:
+ *
+ *   PREPARED --consents from custody, sent--> SUBMITTED --mined--> SETTLED
+ *   PREPARED | SUBMITTED --reverted, or consents expired unsent--> FAILED
+ *
+ * SETTLED: each trade's reservations are consumed at custody and the
+ * counter-assets credited, its attestation signed, and it becomes SETTLED.
+ * FAILED: each trade becomes FAILED (tried again later or final).
+ */
+
+const CONSENT_MARGIN_MS = 30_000;
+
+interface PayerAssets extends PayerJson { assets: { asset: string; token: string }[] }
+
+function tradeLegsOf(row: SettlementRow): TradeLegs {
+  const held = row.held ?? { sell: [], buy: [] };
+  return {
+    settlementId: row.id, tokenAddress: row.token_address!, cashAddress: row.cash_token_address!, quantity: BigInt(row.quantity), cashAmount: BigInt(row.cash_amount!),
+    seller: { accountId: row.seller_account_id, wallet: row.seller_wallet! }, buyer: { accountId: row.buyer_account_id, wallet: row.buyer_wallet! },
+    sellKeys: held.sell.map((h) => h.key), buyKeys: held.buy.map((h) => h.key),
+  };
+}
+
+/** Which custody asset each paid token is, per payer (custody approves and consents per asset). */
+function payersWithAssets(batch: Batch, rows: SettlementRow[]): PayerAssets[] {
+  const assetOf = new Map<string, string>();
+  for (const r of rows) {
+    assetOf.set(r.token_address!.toLowerCase(), r.token_id);
+    assetOf.set(r.cash_token_address!.toLowerCase(), r.cash_asset);
+  }
+  return batch.payers.map((p) => {
+    const tokens = [...new Set(batch.legs.filter((l) => l.from === p.wallet).map((l) => l.token))];
+    return { ...p, assets: tokens.map((t) => ({ token: t, asset: assetOf.get(t.toLowerCase())! })) };
+  });
+}
+
+async function open(s: SettlementServices, mode: 'GROSS' | 'NETTED', pick: (q: Queryable) => Promise<SettlementRow[]>): Promise<BatchRow | null> {
+  const dvp = await s.chain.dvp();
+  const { chainId } = await s.chain.client();
+  const deadline = new Date(s.now().getTime() + s.config.SETTLEMENT_CONSENT_TTL_SECONDS * 1000);
+  return s.db.tx(async (q) => {
+    const rows = await pick(q);
+    if (!rows.length) return null;
+    const batch = mode === 'GROSS' ? grossLegs(tradeLegsOf(rows[0])) : nettedLegs(rows.map(tradeLegsOf));
+    const id = `bat_${newId('stl').slice(4)}`;
+    const chainBatchId = chainBatchIdOf(id);
+    const legs = batch.legs.map((l) => ({ token: getAddress(l.token), from: getAddress(l.from), to: getAddress(l.to), amount: l.amount.toString() }));
+    const row = await insertBatch(q, {
+      id, chainBatchId, mode, tokenId: rows[0].token_id, dvp: dvp.target as string, chainId, legs, payers: payersWithAssets(batch, rows), deadline, leaseMs: s.config.SETTLEMENT_LEASE_MS,
+    });
+    for (const r of rows) {
+      await transition(q, r, 'SETTLING', {
+        actor: SERVICE_ACTOR,
+        patch: { batch_id: id, consent_deadline: deadline, next_attempt_at: null, lease_until: null, last_error: null },
+        detail: { batchId: id, chainBatchId, mode, trades: rows.length, legs },
+      });
+    }
+    return row;
+  });
+}
+
+/** A verified gross settlement gets its own batch (null if it moved on meanwhile). */
+export function openGrossBatch(s: SettlementServices, row: SettlementRow): Promise<BatchRow | null> {
+  return open(s, 'GROSS', async (q) => {
+    const [r] = await q.query<SettlementRow>("SELECT * FROM settlements WHERE id = $1 AND status = 'VERIFIED' FOR UPDATE", [row.id]);
+    return r ? [r] : [];
+  });
+}
+
+/** The verified netted settlements of a token, up to the batch limit, in one batch (all with the same cash token). */
+export function openNettedBatch(s: SettlementServices, tokenId: string): Promise<BatchRow | null> {
+  return open(s, 'NETTED', async (q) => {
+    const rows = (await nettableForUpdate(q, tokenId, s.config.SETTLEMENT_NETTING_MAX_TRADES)).filter((r) => r.token_address && r.cash_token_address && r.held);
+    const cash = rows[0]?.cash_token_address?.toLowerCase();
+    return rows.filter((r) => r.cash_token_address!.toLowerCase() === cash);
+  });
+}
+
+const later = (s: SettlementServices, ms: number) => new Date(s.now().getTime() + ms);
+
+/** Standing allowance of the DvP contract for each asset a payer pays (once per wallet, token and contract). */
+async function ensureApprovals(s: SettlementServices, b: BatchRow, p: PayerAssets): Promise<void> {
+  for (const { asset, token } of p.assets) {
+    if (await approvalKnown(s.db, p.wallet, token, b.dvp_address)) continue;
+    await s.chain.ensureGas(p.wallet);
+    let r;
+    try {
+      r = await s.peers.approveSpender({ accountId: p.accountId, asset, spender: b.dvp_address });
+    } catch (e) {
+      if (errorCode(e) !== 'CUSTODY.WALLET_NEEDS_GAS') throw e;
+      await s.chain.ensureGas(p.wallet); // the balance fell meanwhile: one more top-up, then once more
+      r = await s.peers.approveSpender({ accountId: p.accountId, asset, spender: b.dvp_address });
+    }
+    await recordApproval(s.db, p.wallet, token, b.dvp_address, r.txHash);
+  }
+}
+
+class ConsentRefused extends Error {
+  constructor(readonly code: FailureCode, msg: string) {
+    super(msg);
+  }
+}
+
+async function gatherConsents(s: SettlementServices, b: BatchRow): Promise<ConsentJson[]> {
+  const consents: ConsentJson[] = [];
+  for (const p of b.payers as PayerAssets[]) {
+    await ensureApprovals(s, b, p);
+    try {
+      const c = await s.peers.consent({
+        accountId: p.accountId, reservationKeys: p.reservationKeys, chainId: Number(b.chain_id), dvp: b.dvp_address, batchId: b.chain_batch_id,
+        legs: b.legs, deadline: Math.floor(b.consent_deadline.getTime() / 1000),
+      });
+      consents.push({ signer: c.signer, nonces: c.nonces, deadline: c.deadline, signature: c.signature });
+    } catch (e) {
+      if (isTransient(e) || !errorCode(e)?.startsWith('CUSTODY.')) throw e;
+      const paysCash = p.assets.some((a) => a.asset === 'CASH');
+      throw new ConsentRefused(paysCash && p.assets.length === 1 ? 'AWAITING_CASH' : 'AWAITING_SECURITIES', `custody refused the consent of ${p.wallet}: ${message(e)}`);
+    }
+  }
+  return consents;
+}
+
+/** Moves a batch as far as it can go now; returns its row as left. Safe to run twice at once: every write is conditional. */
+export async function driveBatch(s: SettlementServices, batch: BatchRow): Promise<BatchRow> {
+  let b = batch;
+  try {
+    for (;;) {
+      if (b.status === 'SETTLED') {
+        await finalizeAll(s, b);
+        return b;
+      }
+      if (b.status === 'FAILED') return b;
+      // Whatever happened before (a crash after sending), the contract knows whether the batch settled.
+      // A batch without consents was never sent: nothing to ask.
+      const settledAt = b.consents ? await s.chain.settledAt(b.chain_batch_id) : 0;
+      if (settledAt > 0) {
+        b = await markSettled(s, b, settledAt);
+        continue;
+      }
+      if (b.status === 'PREPARED') {
+        if (s.now().getTime() > b.consent_deadline.getTime() - CONSENT_MARGIN_MS) return failBatch(s, b, 'CHAIN_ERROR', 'the consents expired before the batch could be sent');
+        let consents = b.consents;
+        if (!consents) {
+          try {
+            consents = await gatherConsents(s, b);
+          } catch (e) {
+            if (e instanceof ConsentRefused) return failBatch(s, b, e.code, e.message);
+            throw e;
+          }
+          b = (await updateBatch(s.db, b.id, ['PREPARED'], { consents })) ?? b;
+        }
+        let txHash: string;
+        try {
+          txHash = await s.chain.submit(b.chain_batch_id, b.legs, consents);
+        } catch (e) {
+          if (!isChainError(e, 'CHAIN_REVERTED') || e.retryable) throw e;
+          const at = await s.chain.settledAt(b.chain_batch_id);
+          if (at > 0) {
+            b = await markSettled(s, b, at);
+            continue;
+          }
+          return failBatch(s, b, failureOfRevert(e.reason ?? e.message), `the DvP transaction would revert: ${e.reason ?? e.message}`);
+        }
+        const sent = await s.db.tx(async (q) => {
+          const r = await updateBatch(q, b.id, ['PREPARED'], { status: 'SUBMITTED', tx_hash: txHash, attempts: b.attempts + 1, last_error: null });
+          if (r) await auditBatch(q, r, 'CHAIN.SUBMITTED', { txHash, chainBatchId: r.chain_batch_id, legs: r.legs.length });
+          return r;
+        });
+        if (!sent) return b;
+        b = sent;
+        continue;
+      }
+      // SUBMITTED: wait for the outcome.
+      const out = await s.chain.outcome(b.tx_hash!);
+      if (out.kind === 'success') {
+        b = await markSettled(s, b, out.receipt.blockNumber, out.receipt.hash);
+        continue;
+      }
+      if (out.kind === 'reverted') {
+        const at = await s.chain.settledAt(b.chain_batch_id);
+        if (at > 0) {
+          b = await markSettled(s, b, at);
+          continue;
+        }
+        return failBatch(s, b, failureOfRevert(out.reason), `the DvP transaction ${b.tx_hash} reverted: ${out.reason ?? 'no reason given'}`);
+      }
+      if (out.kind === 'pending') {
+        return (await updateBatch(s.db, b.id, ['SUBMITTED'], { next_attempt_at: later(s, s.config.SETTLEMENT_POLL_MS), lease_until: null })) ?? b;
+      }
+      // The node does not know the transaction (dropped): send the same consents again while they last.
+      b = (await updateBatch(s.db, b.id, ['SUBMITTED'], { status: 'PREPARED', tx_hash: null, last_error: `transaction ${b.tx_hash} was dropped` })) ?? b;
+    }
+  } catch (e) {
+    if (!isTransient(e)) s.log.error({ batchId: b.id, err: message(e) }, 'DvP batch step failed; will retry');
+    return (await updateBatch(s.db, b.id, ['PREPARED', 'SUBMITTED', 'SETTLED'], { next_attempt_at: later(s, s.config.SETTLEMENT_RETRY_MS), lease_until: null, last_error: message(e) })) ?? b;
+  }
+}
+
+async function auditBatch(q: Queryable, b: BatchRow, kind: string, detail: Record<string, unknown>): Promise<void> {
+  const rows = await q.query<{ id: string }>("SELECT id FROM settlements WHERE batch_id = $1 AND status = 'SETTLING' ORDER BY created_at, id", [b.id]);
+  for (const [i, r] of rows.entries()) {
+    const entry = { settlementId: r.id, batchId: b.id, kind, actor: SERVICE_ACTOR, detail };
+    await (i === rows.length - 1 ? appendAnchoredAudit(q, entry) : appendAudit(q, entry));
+  }
+}
+
+async function markSettled(s: SettlementServices, b: BatchRow, block: number, txHash?: string): Promise<BatchRow> {
+  // With the receipt of our own transaction in hand its hash is known; otherwise the contract's event says which one it was.
+  const tx = txHash ? { txHash, blockNumber: block, time: await s.chain.blockTime(block) } : await s.chain.settledTx(b.chain_batch_id, block);
+  return s.db.tx(async (q) => {
+    const r = await updateBatch(q, b.id, ['PREPARED', 'SUBMITTED'], {
+      status: 'SETTLED', tx_hash: tx.txHash, block_number: String(tx.blockNumber), block_time: tx.time, next_attempt_at: null, lease_until: null, last_error: null,
+    });
+    if (!r) return (await batchById(q, b.id))!;
+    // Each trade is due for its booking: done at once below, and by any worker after a lease if this process dies first.
+    await markBatchTradesDue(q, b.id, new Date(s.now().getTime() + s.config.SETTLEMENT_LEASE_MS));
+    await auditBatch(q, r, 'CHAIN.SETTLED', { txHash: tx.txHash, blockNumber: String(tx.blockNumber), chainBatchId: r.chain_batch_id });
+    return r;
+  });
+}
+
+async function failBatch(s: SettlementServices, b: BatchRow, code: FailureCode, reason: string): Promise<BatchRow> {
+  return s.db.tx(async (q) => {
+    const r = await updateBatch(q, b.id, ['PREPARED', 'SUBMITTED'], { status: 'FAILED', reason_code: code, reason: reason.slice(0, 1000), next_attempt_at: null, lease_until: null });
+    if (!r) return b;
+    const rows = await q.query<SettlementRow>("SELECT * FROM settlements WHERE batch_id = $1 AND status = 'SETTLING' ORDER BY created_at, id FOR UPDATE", [b.id]);
+    for (const row of rows) await fail(q, s, row, code, reason, { detail: { batchId: b.id, txHash: b.tx_hash } });
+    return r;
+  });
+}
+
+/** Books each trade of a settled batch at custody, attests it and marks it SETTLED. A trade that cannot be finished now is due again later. */
+async function finalizeAll(s: SettlementServices, b: BatchRow): Promise<void> {
+  for (const row of await settlementsOfBatch(s.db, b.id)) {
+    if (row.status !== 'SETTLING') continue;
+    try {
+      await finalizeSettlement(s, row, b);
+    } catch (e) {
+      s.log.warn({ settlementId: row.id, err: message(e) }, 'settled on chain; booking will be retried');
+      await updateSettlement(s.db, row.id, 'SETTLING', { next_attempt_at: later(s, s.config.SETTLEMENT_RETRY_MS), lease_until: null, last_error: message(e) });
+    }
+  }
+}
+
+/** Custody follows the chain (idempotent per settlement), then the trade is SETTLED with its attestation. */
+export async function finalizeSettlement(s: SettlementServices, row: SettlementRow, b: BatchRow): Promise<SettlementRow> {
+  const held = row.held ?? { sell: [], buy: [] };
+  await s.peers.book({
+    idempotencyKey: `stl:${row.id}:book`, reason: `settlement ${row.id}`,
+    consume: [...held.sell, ...held.buy].map((h) => ({ key: h.key, amount: BigInt(h.amount) })),
+    credit: [
+      { accountId: row.buyer_account_id, asset: row.token_id, amount: BigInt(row.quantity) },
+      { accountId: row.seller_account_id, asset: row.cash_asset, amount: BigInt(row.cash_amount!) },
+    ],
+  });
+  const att = await attest(s, row, b);
+  try {
+    return await s.db.tx((q) => transition(q, row, 'SETTLED', {
+      actor: SERVICE_ACTOR,
+      patch: {
+        tx_hash: b.tx_hash, block_number: b.block_number, settled_at: b.block_time, held_state: 'CONSUMED',
+        attestation: att?.attestation ?? null, attestation_signature: att?.signature ?? null, next_attempt_at: null, lease_until: null, last_error: null,
+      },
+      detail: { txHash: b.tx_hash, blockNumber: b.block_number, batchId: b.id, chainBatchId: b.chain_batch_id, attestationDigest: att?.attestation.digest ?? null, attestationSignature: att?.signature ?? null },
+    }));
+  } catch (e) {
+    if (errorCode(e) === 'SETTLEMENT.STATUS_CHANGED') return row; // another worker finished it
+    throw e;
+  }
+}
+

@@ -1,0 +1,185 @@
+/**
+ * Settlement on chain: the operator key that submits DvP transactions, the
+ * TokenstackDvP contract, and the reads verification and attestations need.
+ */
+import { Contract, Interface, Wallet, getAddress, keccak256, toUtf8Bytes, type TransactionReceipt } from 'ethers';
+import { loadArtifact } from '../kit/chain/artifacts.js';
+import { ChainError, createChainClient, type ChainClient } from '../kit/chain/client.js';
+import { toChainError } from '../kit/chain/errors.js';
+import type { Db } from '../kit/db/types.js';
+import type { Logger } from '../kit/log.js';
+import { chainSetting, putChainSetting, type ConsentJson, type LegJson } from './store.js';
+
+const ERC20 = new Interface(['function balanceOf(address) view returns (uint256)']);
+const IDENTITY_REGISTRY = new Interface(['function identity(address) view returns (address)', 'function isVerified(address) view returns (bool)']);
+const CLAIM_TOPICS = new Interface(['function getClaimTopics() view returns (uint256[])']);
+
+export interface ChainSettings {
+  rpcUrl: string;
+  operatorKey?: string;
+  attestationKey?: string;
+  dvpAddress?: string;
+  gasMinWei: bigint;
+  gasTopupWei: bigint;
+  timeoutMs: number;
+}
+
+export type TxOutcome =
+  | { kind: 'success'; receipt: TransactionReceipt }
+  | { kind: 'reverted'; reason?: string }
+  | { kind: 'pending' }
+  | { kind: 'unknown' };
+
+/** The on-chain batch id of a batch row: what the contract settles at most once. */
+export const chainBatchIdOf = (batchRowId: string): string => keccak256(toUtf8Bytes(`tokenstack.settlement.batch:${batchRowId}`));
+
+export class SettlementChain {
+  private clientP?: Promise<ChainClient>;
+  private dvpP?: Promise<Contract>;
+  private readonly funding = new Map<string, Promise<void>>();
+
+  constructor(private readonly db: Db, readonly settings: ChainSettings, private readonly log: Logger) {}
+
+  /** Can settle on chain (an operator key is configured). */
+  get configured(): boolean {
+    return !!this.settings.operatorKey;
+  }
+
+  get attestationSigner(): string | null {
+    return this.settings.attestationKey ? new Wallet(this.settings.attestationKey).address : null;
+  }
+
+  client(): Promise<ChainClient> {
+    // Without an operator key the client only reads (its throwaway key never sends).
+    this.clientP ??= createChainClient({ rpcUrl: this.settings.rpcUrl, privateKey: this.settings.operatorKey ?? Wallet.createRandom().privateKey, timeoutMs: this.settings.timeoutMs })
+      .catch((e) => {
+        this.clientP = undefined;
+        throw e;
+      });
+    return this.clientP;
+  }
+
+  /** The DvP contract: the configured one, the one this service deployed before, or a new one (remembered per chain). */
+  dvp(): Promise<Contract> {
+    this.dvpP ??= this.resolveDvp().catch((e) => {
+      this.dvpP = undefined;
+      throw e;
+    });
+    return this.dvpP;
+  }
+
+  /** The DvP contract address if one is known, without deploying. */
+  async knownDvpAddress(): Promise<string | null> {
+    if (this.settings.dvpAddress) return getAddress(this.settings.dvpAddress);
+    const c = await this.client().catch(() => null);
+    return c ? chainSetting(this.db, `dvp:${c.chainId}`) : null;
+  }
+
+  private async resolveDvp(): Promise<Contract> {
+    const c = await this.client();
+    const abi = loadArtifact('TokenstackDvP', 'project').abi;
+    let address = this.settings.dvpAddress ? getAddress(this.settings.dvpAddress) : await chainSetting(this.db, `dvp:${c.chainId}`);
+    if (!address) {
+      if (!this.configured) throw new ChainError('CHAIN_UNAVAILABLE', 'no DvP contract configured and no operator key to deploy one', { retryable: false });
+      const deployed = await c.deploy(loadArtifact('TokenstackDvP', 'project'));
+      address = await putChainSetting(this.db, `dvp:${c.chainId}`, deployed.target as string);
+      this.log.info({ dvp: address }, 'DvP contract deployed');
+    }
+    const contract = new Contract(address, abi, c.signer);
+    if (this.configured && !(await c.read(contract.operators(c.address) as Promise<boolean>))) {
+      throw new ChainError('CHAIN_REVERTED', `the operator key ${c.address} is not an operator of the DvP contract ${address}`, { retryable: false });
+    }
+    return contract;
+  }
+
+  async balanceOf(token: string, wallet: string): Promise<bigint> {
+    const c = await this.client();
+    return c.read(new Contract(token, ERC20, c.provider).balanceOf(wallet) as Promise<bigint>);
+  }
+
+  async identityOf(identityRegistry: string, wallet: string, blockTag?: number): Promise<{ identity: string; verified: boolean }> {
+    const c = await this.client();
+    const ir = new Contract(identityRegistry, IDENTITY_REGISTRY, c.provider);
+    const [identity, verified] = await Promise.all([
+      c.read(ir.identity(wallet, { blockTag }) as Promise<string>),
+      c.read(ir.isVerified(wallet, { blockTag }) as Promise<boolean>),
+    ]);
+    return { identity: getAddress(identity), verified };
+  }
+
+  async claimTopics(claimTopicsRegistry: string, blockTag?: number): Promise<bigint[]> {
+    const c = await this.client();
+    return [...(await c.read(new Contract(claimTopicsRegistry, CLAIM_TOPICS, c.provider).getClaimTopics({ blockTag }) as Promise<bigint[]>))];
+  }
+
+  /** Sends native currency to a custody wallet that holds less than the configured minimum (one top-up at a time per wallet). */
+  async ensureGas(wallet: string): Promise<void> {
+    const running = this.funding.get(wallet);
+    if (running) return running;
+    const p = (async () => {
+      const c = await this.client();
+      if ((await c.read(c.provider.getBalance(wallet))) >= this.settings.gasMinWei) return;
+      await c.send({ to: wallet, value: this.settings.gasTopupWei });
+      this.log.info({ wallet, wei: this.settings.gasTopupWei.toString() }, 'custody wallet topped up for gas');
+    })().finally(() => this.funding.delete(wallet));
+    this.funding.set(wallet, p);
+    return p;
+  }
+
+  /** Block in which the batch settled, 0 if it has not. */
+  async settledAt(chainBatchId: string): Promise<number> {
+    const dvp = await this.dvp();
+    const c = await this.client();
+    return Number(await c.read(dvp.settledAt(chainBatchId) as Promise<bigint>));
+  }
+
+  /** The transaction that settled a batch, from the contract's Settled event in that block. */
+  async settledTx(chainBatchId: string, block: number): Promise<{ txHash: string; blockNumber: number; time: Date }> {
+    const dvp = await this.dvp();
+    const c = await this.client();
+    const logs = await c.read(dvp.queryFilter(dvp.filters.Settled(chainBatchId), block, block));
+    if (!logs.length) throw new ChainError('CHAIN_UNAVAILABLE', `no Settled event for ${chainBatchId} in block ${block} (node not caught up?)`);
+    return { txHash: logs[0].transactionHash, blockNumber: block, time: await this.blockTime(block) };
+  }
+
+  async blockTime(block: number): Promise<Date> {
+    const c = await this.client();
+    const b = await c.read(c.provider.getBlock(block));
+    if (!b) throw new ChainError('CHAIN_UNAVAILABLE', `block ${block} not found`);
+    return new Date(b.timestamp * 1000);
+  }
+
+  /** Sends the batch; resolves with its hash once the node took it. A batch that would revert throws CHAIN_REVERTED before anything is sent. */
+  async submit(chainBatchId: string, legs: LegJson[], consents: ConsentJson[]): Promise<string> {
+    const dvp = await this.dvp();
+    const args = [chainBatchId, legs.map((l) => [l.token, l.from, l.to, BigInt(l.amount)]), consents.map((c) => [c.signer, c.nonces, BigInt(c.deadline), c.signature])];
+    try {
+      // Estimated here, concurrently with other batches; only signing and sending wait in the key's nonce queue.
+      const gas = (await dvp.settle.estimateGas(...args)) as bigint;
+      const sent = await dvp.settle(...args, { gasLimit: (gas * 13n) / 10n });
+      return sent.hash as string;
+    } catch (e) {
+      throw toChainError(e) ?? e;
+    }
+  }
+
+  /** Waits up to the configured timeout for the transaction's outcome. */
+  async outcome(txHash: string): Promise<TxOutcome> {
+    const c = await this.client();
+    try {
+      return { kind: 'success', receipt: await c.waitForReceipt(txHash, { timeoutMs: this.settings.timeoutMs }) };
+    } catch (e) {
+      const ce = toChainError(e, txHash);
+      if (ce?.code === 'CHAIN_REVERTED') return { kind: 'reverted', reason: ce.reason ?? ce.message };
+      if (ce?.code === 'CHAIN_TIMEOUT') {
+        return (await c.read(c.provider.getTransaction(txHash))) ? { kind: 'pending' } : { kind: 'unknown' };
+      }
+      throw ce ?? e;
+    }
+  }
+
+  async close(): Promise<void> {
+    const c = await this.clientP?.catch(() => undefined);
+    await c?.close();
+  }
+}

@@ -1,0 +1,78 @@
+/**
+ * What settlement asks issuance and custody, over their internal operations
+ * (service credential). Facts that do not change once made (an account's
+ * owner and wallet, a token's contracts and decimals, an asset's contract)
+ * are cached briefly; decisions (eligibility, reservations, consents,
+ * bookings) never are.
+ */
+import type { InternalClient } from '../kit/internal.js';
+import type { LegJson, RuleResultJson, TokenChainJson } from './store.js';
+
+export interface TokenInfo { id: string; symbol: string; decimals: number; exemption: string; paused: boolean; chain: TokenChainJson | null }
+export interface AccountInfo { id: string; org: string; investorId: string; kind: string; walletAddress: string }
+export interface EligibilityAnswer { allowed: boolean; results: RuleResultJson[]; notApplicable: string[]; evaluatedAt: string }
+export interface ConsentAnswer { signer: string; nonces: string[]; deadline: number; signature: string }
+
+export interface SettlementPeers {
+  token(tokenId: string): Promise<TokenInfo | null>;
+  account(accountId: string): Promise<AccountInfo | null>;
+  eligibility(q: { tokenId: string; fromInvestorId: string; toInvestorId: string; amount: bigint; at: Date }): Promise<EligibilityAnswer>;
+  /** Reserves under settlement's own key. */
+  reserve(r: { accountId: string; asset: string; amount: bigint; key: string; reason: string }): Promise<void>;
+  /** Takes over `amount` of trading's reservation `tradingKey` as settlement's reservation `key`. */
+  adopt(r: { tradingKey: string; amount: bigint; key: string; reason: string }): Promise<void>;
+  /** Releases whatever settlement's reservation `key` still holds. */
+  release(key: string): Promise<void>;
+  /** Once the chain settled: settlement's reservations consumed and the counter-assets credited, in one custody transaction. */
+  book(r: { idempotencyKey: string; reason: string; consume: { key: string; amount: bigint }[]; credit: { accountId: string; asset: string; amount: bigint }[] }): Promise<void>;
+  assetContract(asset: string): Promise<string | null>;
+  approveSpender(r: { accountId: string; asset: string; spender: string }): Promise<{ walletAddress: string; txHash: string | null }>;
+  consent(r: { accountId: string; reservationKeys: string[]; chainId: number; dvp: string; batchId: string; legs: LegJson[]; deadline: number }): Promise<ConsentAnswer>;
+}
+
+/** A tiny TTL cache of lookups; a miss (null) is not kept, nor is a failure. */
+function cached<T>(ttlMs: number, load: (key: string) => Promise<T | null>): (key: string) => Promise<T | null> {
+  const hits = new Map<string, { at: number; value: Promise<T | null> }>();
+  return (key) => {
+    const now = Date.now();
+    const hit = hits.get(key);
+    if (hit && now - hit.at < ttlMs) return hit.value;
+    const value = load(key);
+    hits.set(key, { at: now, value });
+    value.then((v) => { if (v === null) hits.delete(key); }, () => hits.delete(key));
+    if (hits.size > 10_000) for (const [k, h] of hits) if (now - h.at >= ttlMs) hits.delete(k);
+    return value;
+  };
+}
+
+export function httpPeers(issuance: InternalClient, custody: InternalClient, cacheMs = 0): SettlementPeers {
+  const token = cached<TokenInfo>(cacheMs, (tokenId) => issuance.call('token', { tokenId }));
+  const account = cached<AccountInfo>(cacheMs, (accountId) => custody.call('account', { accountId }));
+  const asset = cached<string>(cacheMs, async (a) => (await custody.call<{ contractAddress: string | null } | null>('asset', { asset: a }))?.contractAddress ?? null);
+  return {
+    token,
+    account,
+    eligibility: (q) => issuance.call('transferEligibility', {
+      tokenId: q.tokenId, fromInvestorId: q.fromInvestorId, toInvestorId: q.toInvestorId, amount: q.amount.toString(), at: q.at.toISOString(), kind: 'SECONDARY_TRADE',
+    }),
+    async reserve(r) {
+      await custody.call('reserve', { accountId: r.accountId, asset: r.asset, amount: r.amount.toString(), idempotencyKey: r.key, reason: r.reason });
+    },
+    async adopt(r) {
+      await custody.call('adoptReservation', { fromService: 'trading', reservationKey: r.tradingKey, amount: r.amount.toString(), idempotencyKey: r.key, reason: r.reason });
+    },
+    async release(key) {
+      await custody.call('release', { reservationKey: key });
+    },
+    async book(r) {
+      await custody.call('bookSettlement', {
+        idempotencyKey: r.idempotencyKey, reason: r.reason,
+        consume: r.consume.map((c) => ({ reservationKey: c.key, amount: c.amount.toString() })),
+        credit: r.credit.map((c) => ({ accountId: c.accountId, asset: c.asset, amount: c.amount.toString() })),
+      });
+    },
+    assetContract: asset,
+    approveSpender: (r) => custody.call('approveSpender', r),
+    consent: (r) => custody.call('signDvpConsent', r),
+  };
+}

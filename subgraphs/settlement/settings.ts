@@ -1,0 +1,78 @@
+import { ConfigError, bool, int, oneOf, optionalHexKey, str, type Setting } from '../kit/config.js';
+
+const address = (doc: string): Setting<string | undefined> => ({
+  doc,
+  default: undefined,
+  parse(raw, name) {
+    if (!/^0x[0-9a-fA-F]{40}$/.test(raw)) throw new ConfigError(name, 'must be an address (0x and 40 hex digits)');
+    return raw;
+  },
+});
+
+const wei = (doc: string, def: bigint): Setting<bigint> => ({
+  doc,
+  default: def,
+  parse(raw, name) {
+    if (!/^\d{1,78}$/.test(raw)) throw new ConfigError(name, `must be a non-negative integer in wei, got "${raw}"`);
+    return BigInt(raw);
+  },
+});
+
+const list = (doc: string): Setting<string[]> => ({
+  doc,
+  default: [],
+  parse: (raw) => raw.split(',').map((s) => s.trim()).filter(Boolean),
+});
+
+/** Settlement's settings (README, "Configuration"). */
+export const settlementSettings = {
+  SETTLEMENT_OPERATOR_KEY: optionalHexKey('chain key that submits DvP transactions, deploys the DvP contract when none is configured and tops up custody wallets\' gas; without it settlements stop at VERIFIED'),
+  SETTLEMENT_ATTESTATION_KEY: optionalHexKey('the settlement agent\'s key that signs EIP-712 attestations of settled trades; without it attestations are left out'),
+  SETTLEMENT_DVP_ADDRESS: address('TokenstackDvP contract to use (the operator key must be one of its operators); absent: deployed on first use and remembered'),
+  SETTLEMENT_MODE: oneOf('GROSS settles each trade in its own transaction as soon as it is verified; NETTED settles verified trades of a token together each cycle, cash netted per party', ['GROSS', 'NETTED'] as const, 'GROSS'),
+  SETTLEMENT_NETTING_INTERVAL_MS: int('netted mode: time between settlement cycles', 5_000, 50),
+  SETTLEMENT_NETTING_MAX_TRADES: int('netted mode: most trades in one batch transaction', 100, 1, 120),
+  SETTLEMENT_POLL_MS: int('how often the settlement worker looks for due work when idle', 1_000, 10),
+  SETTLEMENT_CONCURRENCY: int('settlements one process works on at once', 8, 1, 256),
+  SETTLEMENT_MAX_ATTEMPTS: int('attempts (verification and settlement) before a FAILED settlement is final and its reservations released', 5, 1, 100),
+  SETTLEMENT_RETRY_MS: int('first pause before a FAILED settlement is tried again; doubles each attempt', 2_000, 0),
+  SETTLEMENT_RETRY_MAX_MS: int('longest pause between attempts', 300_000, 0),
+  SETTLEMENT_LEASE_MS: int('a worker\'s claim on a settlement or DvP batch; a process that dies leaves it to another after this long (keep it above SETTLEMENT_CHAIN_TIMEOUT_MS)', 120_000, 1_000),
+  SETTLEMENT_CONSENT_TTL_SECONDS: int('life of the custody wallets\' consents to one DvP transaction (reservations are released only after it)', 600, 30, 86_400),
+  SETTLEMENT_CHAIN_TIMEOUT_MS: int('how long a DvP transaction is waited for before the worker comes back to it', 60_000, 1_000),
+  SETTLEMENT_GAS_MIN_WEI: wei('a custody wallet with less native currency than this is topped up before it signs an approval', 10_000_000_000_000_000n),
+  SETTLEMENT_GAS_TOPUP_WEI: wei('native currency the operator key sends a custody wallet that needs gas', 50_000_000_000_000_000n),
+  SETTLEMENT_CASH_DECIMALS: int('decimals of the cash token: an external trade\'s cash amount is price x quantity in its base units', 6, 0, 36),
+  SETTLEMENT_PEER_CACHE_MS: int('how long facts that do not change (an account\'s owner and wallet, a token\'s contracts, an asset\'s contract) are cached; eligibility and reservations never are', 5_000, 0),
+  SETTLEMENT_TRADING_VENUE: str('venue name of trading\'s own fills (external trades may not use it)', 'TOKENSTACK-ATS'),
+  SETTLEMENT_CONSUME_TRADES: bool('turn every trade.executed of trading into a settlement', true),
+  SETTLEMENT_WORKER_ENABLED: bool('run the settlement worker in this process', true),
+  SETTLEMENT_OPERATOR_ORGS: list('organisations whose SETTLEMENT_AGENT, AUDITOR and COMPLIANCE_OFFICER users see every settlement (comma-separated)'),
+};
+
+export interface SettlementConfig {
+  SETTLEMENT_OPERATOR_KEY?: string;
+  SETTLEMENT_ATTESTATION_KEY?: string;
+  SETTLEMENT_DVP_ADDRESS?: string;
+  SETTLEMENT_MODE: 'GROSS' | 'NETTED';
+  SETTLEMENT_NETTING_INTERVAL_MS: number;
+  SETTLEMENT_NETTING_MAX_TRADES: number;
+  SETTLEMENT_POLL_MS: number;
+  SETTLEMENT_CONCURRENCY: number;
+  SETTLEMENT_MAX_ATTEMPTS: number;
+  SETTLEMENT_RETRY_MS: number;
+  SETTLEMENT_RETRY_MAX_MS: number;
+  SETTLEMENT_LEASE_MS: number;
+  SETTLEMENT_CONSENT_TTL_SECONDS: number;
+  SETTLEMENT_CHAIN_TIMEOUT_MS: number;
+  SETTLEMENT_GAS_MIN_WEI: bigint;
+  SETTLEMENT_GAS_TOPUP_WEI: bigint;
+  SETTLEMENT_CASH_DECIMALS: number;
+  SETTLEMENT_PEER_CACHE_MS: number;
+  SETTLEMENT_TRADING_VENUE: string;
+  SETTLEMENT_CONSUME_TRADES: boolean;
+  SETTLEMENT_WORKER_ENABLED: boolean;
+  SETTLEMENT_OPERATOR_ORGS: string[];
+  CHAIN_RPC_URL: string;
+  TRADING_URL: string;
+}

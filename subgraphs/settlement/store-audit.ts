@@ -1,0 +1,76 @@
+import type { Queryable } from '../kit/db/types.js';
+import { appendEvent } from '../kit/outbox.js';
+import { GENESIS, entryHash, type AuditEntry } from './domain/audit-chain.js';
+
+/** SQL of the hash-chained audit log. Entries are only ever inserted (a trigger refuses UPDATE and DELETE). */
+
+// Serializes appends until commit, so that each entry links to the one committed before it.
+const AUDIT_LOCK = 72_103_001;
+
+interface AuditRowDb {
+  seq: string; settlement_id: string | null; batch_id: string | null; kind: string; actor: string; detail: unknown; at: Date; prev_hash: string; hash: string;
+}
+
+const toEntry = (r: AuditRowDb): AuditEntry => ({
+  seq: BigInt(r.seq), settlementId: r.settlement_id, batchId: r.batch_id, kind: r.kind, actor: r.actor, detail: r.detail, at: new Date(r.at), prevHash: r.prev_hash, hash: r.hash,
+});
+
+export interface NewAuditEntry { settlementId: string | null; batchId?: string | null; kind: string; actor: string; detail: unknown }
+
+/** Appends an entry inside the caller's transaction (before appendEvent: the outbox lock comes last). */
+export async function appendAudit(q: Queryable, e: NewAuditEntry): Promise<{ seq: string; hash: string }> {
+  await q.query('SELECT pg_advisory_xact_lock($1)', [AUDIT_LOCK]);
+  const [last] = await q.query<{ seq: string; hash: string }>('SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1');
+  const seq = last ? BigInt(last.seq) + 1n : 1n;
+  const prev = last?.hash ?? GENESIS;
+  // Millisecond time, so that the stored instant reads back exactly as hashed; detail as JSON exactly as stored.
+  const at = new Date();
+  const detail = JSON.parse(JSON.stringify(e.detail ?? {}, (_k, v) => (typeof v === 'bigint' ? v.toString() : v))) as unknown;
+  const content = { seq, settlementId: e.settlementId, batchId: e.batchId ?? null, kind: e.kind, actor: e.actor, detail, at };
+  const hash = entryHash(content, prev);
+  await q.query(
+    'INSERT INTO audit_log (seq, settlement_id, batch_id, kind, actor, detail, at, prev_hash, hash) VALUES ($1,$2,$3,$4,$5,$6::jsonb,$7,$8,$9)',
+    [seq.toString(), e.settlementId, e.batchId ?? null, e.kind, e.actor, JSON.stringify(detail), at, prev, hash],
+  );
+  return { seq: seq.toString(), hash };
+}
+
+/**
+ * An entry that no status event accompanies: its head goes to the outbox too
+ * (topic settlement.audit), so that the log's end is anchored outside it.
+ */
+export async function appendAnchoredAudit(q: Queryable, e: NewAuditEntry): Promise<{ seq: string; hash: string }> {
+  const head = await appendAudit(q, e);
+  await appendEvent(q, 'settlement.audit', head.seq, { auditSeq: head.seq, auditHash: head.hash, kind: e.kind, settlementId: e.settlementId });
+  return head;
+}
+
+export const auditOfSettlements = async (q: Queryable, ids: readonly string[]) =>
+  (await q.query<AuditRowDb>('SELECT * FROM audit_log WHERE settlement_id = ANY($1::text[]) ORDER BY seq', [ids])).map(toEntry);
+
+export async function auditRange(q: Queryable, from: bigint, to: bigint): Promise<AuditEntry[]> {
+  return (await q.query<AuditRowDb>('SELECT * FROM audit_log WHERE seq >= $1 AND seq <= $2 ORDER BY seq', [from.toString(), to.toString()])).map(toEntry);
+}
+
+export async function auditEntry(q: Queryable, seq: bigint): Promise<AuditEntry | null> {
+  const [r] = await q.query<AuditRowDb>('SELECT * FROM audit_log WHERE seq = $1', [seq.toString()]);
+  return r ? toEntry(r) : null;
+}
+
+export async function auditMaxSeq(q: Queryable): Promise<bigint> {
+  const [r] = await q.query<{ s: string | null }>('SELECT max(seq) AS s FROM audit_log');
+  return BigInt(r.s ?? 0);
+}
+
+/**
+ * The newest audit head the outbox recorded (every settlement.status event
+ * carries the seq and hash of the entry written with it): an anchor outside
+ * the log, so that entries cut from its end are noticed too.
+ */
+export async function anchoredHead(q: Queryable): Promise<{ seq: bigint; hash: string } | null> {
+  const [r] = await q.query<{ audit_seq: string; audit_hash: string }>(
+    `SELECT payload->>'auditSeq' AS audit_seq, payload->>'auditHash' AS audit_hash FROM outbox
+     WHERE topic IN ('settlement.status', 'settlement.audit') AND payload ? 'auditSeq' ORDER BY outbox.seq DESC LIMIT 1`,
+  );
+  return r ? { seq: BigInt(r.audit_seq), hash: r.audit_hash } : null;
+}

@@ -1,0 +1,68 @@
+/**
+ * settlementStatusChanged: follows settlement's own outbox (topic
+ * settlement.status) from a cursor, the outbox seq as a string. The seq is
+ * commit order without gaps, so resuming `after` the last cursor seen loses
+ * and repeats nothing; without `after`, the stream starts at the current end.
+ * Scoped like every read: a caller sees the events of settlements it may see.
+ */
+import type { Caller } from '../kit/auth.js';
+import type { Db } from '../kit/db/types.js';
+import { badInput } from '../kit/errors.js';
+import { lastSeq, type OutboxEvent, type OutboxWatcher } from '../kit/outbox.js';
+import { seesEvent, visibilityOf } from './access.js';
+import type { SettlementConfig } from './settings.js';
+
+export function parseCursor(after: string | null | undefined): bigint | null {
+  if (after === null || after === undefined) return null;
+  if (!/^\d{1,19}$/.test(after)) throw badInput('INVALID_CURSOR', 'after must be a cursor returned by this API (digits)');
+  return BigInt(after);
+}
+
+interface StatusPayload {
+  settlementId: string; status: string; previousStatus: string | null; reasonCode: string | null; reason: string | null; final: boolean; at: string;
+  buyerAccountId: string; sellerAccountId: string; buyerInvestorId: string | null; sellerInvestorId: string | null; orgs: string[];
+}
+
+export interface StatusEventView {
+  cursor: string; settlementId: string; status: string; previousStatus: string | null; reasonCode: string | null; reason: string | null; final: boolean; at: Date;
+}
+
+export function statusStream(db: Db, outbox: OutboxWatcher, config: Pick<SettlementConfig, 'SETTLEMENT_OPERATOR_ORGS'>, caller: Caller,
+  a: { settlementId?: string | null; accountId?: string | null; after?: string | null }): AsyncIterableIterator<StatusEventView> {
+  if (a.settlementId && !/^stl_[0-9a-z]{26}$/.test(a.settlementId)) throw badInput('INVALID_SETTLEMENT_ID', 'settlementId is not a settlement id');
+  if (a.accountId && !/^acc_[0-9a-z]{26}$/.test(a.accountId)) throw badInput('INVALID_ACCOUNT_ID', 'accountId is not a custody account id');
+  const v = visibilityOf(caller, config);
+  const match = (e: OutboxEvent) => {
+    const p = e.payload as unknown as StatusPayload;
+    return seesEvent(v, p) && (!a.settlementId || p.settlementId === a.settlementId)
+      && (!a.accountId || p.buyerAccountId === a.accountId || p.sellerAccountId === a.accountId);
+  };
+  const ac = new AbortController();
+  let cursor = parseCursor(a.after);
+  let buffer: OutboxEvent[] = [];
+  const done = { value: undefined as unknown as StatusEventView, done: true as const };
+  const it: AsyncIterableIterator<StatusEventView> = {
+    async next() {
+      cursor ??= await lastSeq(db);
+      while (!ac.signal.aborted) {
+        while (buffer.length) {
+          const e = buffer.shift()!;
+          cursor = BigInt(e.seq);
+          if (!match(e)) continue;
+          const p = e.payload as unknown as StatusPayload;
+          return { value: { cursor: e.seq, settlementId: p.settlementId, status: p.status, previousStatus: p.previousStatus, reasonCode: p.reasonCode, reason: p.reason, final: p.final, at: new Date(p.at) }, done: false };
+        }
+        buffer = await outbox.read({ after: cursor, limit: 500, topics: ['settlement.status'], waitMs: 25_000, signal: ac.signal });
+      }
+      return done;
+    },
+    async return() {
+      ac.abort();
+      return done;
+    },
+    [Symbol.asyncIterator]() {
+      return it;
+    },
+  };
+  return it;
+}

@@ -1,0 +1,124 @@
+import { errorCode } from '../kit/errors.js';
+import { driveBatch, finalizeSettlement, openGrossBatch } from './batches.js';
+import { isTerminal } from './domain/status.js';
+import { releaseStep } from './release.js';
+import { isTransient, message, type SettlementServices } from './services.js';
+import { batchById, claimDueBatches, claimDueSettlements, updateSettlement, type BatchRow, type SettlementRow } from './store.js';
+import { completeChainFacts, verifyStep } from './verify.js';
+
+/**
+ * The settlement worker: claims due settlements and DvP batches (leased, in
+ * order of arrival, SKIP LOCKED so that replicas share the work) and moves
+ * each one step: verify, open a gross batch, drive a batch on chain, finish a
+ * settled trade, release what a failed one held. Up to `concurrency` at once;
+ * a new item starts as soon as one finishes. Woken by every settlement event
+ * (LISTEN/NOTIFY through the outbox watcher), else polls.
+ */
+export class SettlementWorker {
+  private stopped = false;
+  private loop?: Promise<void>;
+  private readonly inFlight = new Set<Promise<void>>();
+  private wake: () => void = () => undefined;
+  /** Items handled (tests, progress). */
+  handled = 0;
+  lastError?: string;
+
+  constructor(private readonly s: SettlementServices) {}
+
+  start(): void {
+    this.loop ??= this.run();
+  }
+
+  kick(): void {
+    this.wake();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.wake();
+    await this.loop;
+    await Promise.allSettled([...this.inFlight]);
+  }
+
+  private async run(): Promise<void> {
+    const { s } = this;
+    while (!this.stopped) {
+      let claimed = 0;
+      try {
+        claimed = await this.claim(s.config.SETTLEMENT_CONCURRENCY - this.inFlight.size);
+        this.lastError = undefined;
+      } catch (e) {
+        this.lastError = message(e);
+        s.log.warn({ err: this.lastError }, 'settlement worker could not claim work');
+      }
+      if (claimed > 0 && this.inFlight.size < s.config.SETTLEMENT_CONCURRENCY) continue;
+      // Wait for a finished item, a new event in the outbox, or the poll interval.
+      const kicked = new Promise<void>((r) => (this.wake = r));
+      const next = s.outbox.next(s.config.SETTLEMENT_POLL_MS);
+      await Promise.race([kicked, next.done]);
+      next.cancel();
+    }
+  }
+
+  private async claim(room: number): Promise<number> {
+    if (room <= 0 || this.stopped) return 0;
+    const rows = await claimDueSettlements(this.s.db, this.s.config.SETTLEMENT_LEASE_MS, room);
+    const batches = rows.length < room ? await claimDueBatches(this.s.db, this.s.config.SETTLEMENT_LEASE_MS, room - rows.length) : [];
+    for (const r of rows) this.track(this.step(r));
+    for (const b of batches) this.track(driveBatch(this.s, b).then(() => undefined));
+    return rows.length + batches.length;
+  }
+
+  private track(p: Promise<void>): void {
+    const t = p.catch((e) => this.s.log.error({ err: message(e) }, 'settlement step failed')).finally(() => {
+      this.inFlight.delete(t);
+      this.handled++;
+      this.wake();
+    });
+    this.inFlight.add(t);
+  }
+
+  /** One step of one settlement; a failure of the machinery leaves it as it was, due again later. */
+  async step(row: SettlementRow): Promise<void> {
+    const { s } = this;
+    try {
+      if (row.release_pending && isTerminal(row.status, row.final)) return await releaseStep(s, row);
+      switch (row.status) {
+        case 'RECEIVED':
+        case 'FAILED':
+          if (row.final) break;
+          await verifyStep(s, row);
+          return;
+        case 'VERIFIED': {
+          if (!s.chain.configured) break;
+          // Verified before a chain was configured: its chain checks first.
+          const ready = row.cash_token_address ? row : await completeChainFacts(s, row);
+          if (!ready || row.mode !== 'GROSS') break;
+          const b = await openGrossBatch(s, ready);
+          if (b) await driveBatch(s, b);
+          return;
+        }
+        case 'SETTLING': {
+          const b: BatchRow | null = row.batch_id ? await batchById(s.db, row.batch_id) : null;
+          if (b?.status === 'SETTLED') {
+            await finalizeSettlement(s, row, b);
+            return;
+          }
+          break; // the batch drives it
+        }
+        default:
+          break;
+      }
+      await updateSettlement(s.db, row.id, row.status, { next_attempt_at: null, lease_until: null });
+    } catch (e) {
+      if (errorCode(e) === 'SETTLEMENT.STATUS_CHANGED') {
+        await updateSettlement(s.db, row.id, null, { lease_until: null });
+        return;
+      }
+      if (!isTransient(e)) s.log.error({ settlementId: row.id, status: row.status, err: message(e) }, 'settlement step failed; will retry');
+      await updateSettlement(s.db, row.id, row.status, {
+        next_attempt_at: new Date(s.now().getTime() + s.config.SETTLEMENT_RETRY_MS), lease_until: null, last_error: message(e),
+      });
+    }
+  }
+}

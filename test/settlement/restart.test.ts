@@ -1,0 +1,149 @@
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { Contract } from 'ethers';
+import { loadArtifact } from '../../subgraphs/kit/chain/artifacts.js';
+import { appError } from '../../subgraphs/kit/errors.js';
+import { dbLabel } from '../support/db.js';
+import { SettlementWorld, gqlOk, sleep, waitFor, type Party } from './support.js';
+
+/**
+ * Kill the settlement process while trades flow: after a restart every fill has
+ * exactly one settlement, each SETTLED once on chain (or FAILED with its
+ * reservations released), and custody's books equal the chain.
+ */
+describe(`settlement across crashes and restarts (${dbLabel()}, anvil)`, () => {
+  let w: SettlementWorld;
+  let tokenId: string, token: Contract;
+  let seller: Party, buyer: Party;
+  let sellerBd: string, buyerBd: string;
+
+  const place = (who: string, p: Party, side: 'BUY' | 'SELL', quantity: string, key: string) =>
+    gqlOk(w.url, who, 'mutation($in: PlaceOrderInput!) { placeOrder(input: $in) { accepted rejections { code message } } }',
+      { in: { tokenId, accountId: p.accountId, side, type: 'LIMIT', price: '3', quantity, clientOrderId: key } }).then((d) => d.placeOrder);
+
+  async function booksEqualChain(): Promise<void> {
+    for (const p of [seller, buyer]) {
+      expect(await w.balance(p.accountId, tokenId)).toMatchObject({ total: String(await token.balanceOf(p.wallet)), reserved: '0' });
+      expect(await w.balance(p.accountId, 'CASH')).toMatchObject({ total: String(await w.cash.balanceOf(p.wallet)), reserved: '0' });
+    }
+  }
+
+  async function settledEventsOnChain(): Promise<number> {
+    const info = (await gqlOk(w.url, w.agent, '{ settlementAgent { dvpContract } }')).settlementAgent;
+    const dvp = new Contract(info.dvpContract, loadArtifact('TokenstackDvP', 'project').abi, w.provider);
+    return (await dvp.queryFilter(dvp.filters.Settled(), 0, 'latest')).length;
+  }
+
+  /** Through the gateway: while the settlement runs as another process, its embedded database is that process's alone. */
+  const settlementRows = async () => (await gqlOk(w.url, w.agent, '{ settlements { id status final trade { id } } }')).settlements
+    .map((r: { id: string; status: string; final: boolean; trade: { id: string } | null }) => ({ ...r, trade_id: r.trade?.id })) as { id: string; trade_id: string; status: string; final: boolean }[];
+
+  beforeAll(async () => {
+    w = await SettlementWorld.start();
+    ({ tokenId, token } = await w.token506b('CRSH'));
+    [seller, buyer] = [await w.party('Crash Seller', 'alpha-bd'), await w.party('Crash Buyer', 'beta-bd')];
+    await w.issue(tokenId, seller, 1_000n);
+    await w.fund(buyer, 1_000_000n);
+    const operator = await w.token('ats-co', ['ATS_OPERATOR']);
+    for (const org of ['alpha-bd', 'beta-bd']) await gqlOk(w.url, operator, `mutation($o: String!) { admitSubscriber(org: $o, reason: "approved") { org } }`, { o: org });
+    [sellerBd, buyerBd] = [await w.token('alpha-bd', ['BROKER_DEALER']), await w.token('beta-bd', ['BROKER_DEALER'])];
+  }, 300_000);
+  afterAll(async () => w?.stop());
+
+  test('the settlement process killed (SIGKILL) while fills flow: after a restart each fill is settled exactly once and the books equal the chain', async () => {
+    await w.settlement.stop();
+    const child = await w.spawnSettlement();
+    const fills = 12;
+    let killed = false;
+    let atKill: { status: string }[] = [];
+    try {
+      for (let i = 0; i < fills; i++) {
+        const sold = await place(sellerBd, seller, 'SELL', '5', `k-sell-${i}`);
+        expect(sold).toMatchObject({ accepted: true });
+        expect(await place(buyerBd, buyer, 'BUY', '5', `k-buy-${i}`)).toMatchObject({ accepted: true });
+        if (i === 5) {
+          // Let some of the work get under way, then kill it wherever it is; fills keep coming meanwhile.
+          atKill = await waitFor('some progress', settlementRows, (r) => r.some((x) => x.status === 'SETTLED' || x.status === 'SETTLING'), 30_000);
+          child.kill('SIGKILL');
+          killed = true;
+          await new Promise((r) => child.once('exit', r));
+        }
+      }
+    } finally {
+      if (!killed) child.kill('SIGKILL');
+    }
+    expect(atKill.filter((r) => r.status === 'SETTLED').length).toBeLessThan(fills);
+    await w.startSettlement();
+    const rows = await waitFor('every fill settled', settlementRows, (r) => r.length === fills && r.every((x) => x.status === 'SETTLED'), 90_000);
+    expect(new Set(rows.map((r) => r.trade_id)).size).toBe(fills);
+    expect(await settledEventsOnChain()).toBe(fills);
+    expect(await token.balanceOf(buyer.wallet)).toBe(BigInt(5 * fills));
+    await booksEqualChain();
+  }, 240_000);
+
+  test('a crash right after the DvP transaction was sent, before it was recorded, settles it once on recovery', async () => {
+    const s = w.services();
+    const submit = s.chain.submit.bind(s.chain);
+    let sent = 0;
+    s.chain.submit = async (...a: Parameters<typeof submit>) => {
+      await submit(...a);
+      sent++;
+      throw new Error('the process died after sending');
+    };
+    const before = await settledEventsOnChain();
+    try {
+      expect((await place(sellerBd, seller, 'SELL', '7', 'c-sell-1')).accepted).toBe(true);
+      expect((await place(buyerBd, buyer, 'BUY', '7', 'c-buy-1')).accepted).toBe(true);
+      await waitFor('the transaction sent', async () => sent, (n) => n >= 1, 30_000);
+    } finally {
+      s.chain.submit = submit;
+    }
+    const [row] = (await settlementRows()).slice(-1);
+    const done = await w.waitStatus(row.id, ['SETTLED'], 60_000);
+    expect(done.batch.status).toBe('SETTLED');
+    expect(await settledEventsOnChain()).toBe(before + 1);
+    await booksEqualChain();
+  });
+
+  test('settled on chain but custody unreachable: the settlement stays SETTLING, then is booked once; a restart in between changes nothing', async () => {
+    const s = w.services();
+    const book = s.peers.book;
+    let refused = 0;
+    s.peers.book = async () => {
+      refused++;
+      throw appError('DOWNSTREAM.UNAVAILABLE', 'custody is unavailable', { retryable: true });
+    };
+    try {
+      expect((await place(sellerBd, seller, 'SELL', '9', 'u-sell-1')).accepted).toBe(true);
+      expect((await place(buyerBd, buyer, 'BUY', '9', 'u-buy-1')).accepted).toBe(true);
+      await waitFor('a refused booking', async () => refused, (n) => n >= 1, 30_000);
+      const [row] = (await settlementRows()).slice(-1);
+      expect(row.status).toBe('SETTLING');
+      expect((await w.settlementOf(row.id)).batch.status).toBe('SETTLED');
+    } finally {
+      s.peers.book = book;
+    }
+    await w.settlement.stop();
+    await sleep(200);
+    await w.startSettlement();
+    const [row] = (await settlementRows()).slice(-1);
+    await w.waitStatus(row.id, ['SETTLED'], 60_000);
+    await booksEqualChain();
+    const audit = (await gqlOk(w.url, w.auditor, '{ verifyAuditLog { valid breaks { seq kind detail } } }')).verifyAuditLog;
+    expect(audit).toEqual({ valid: true, breaks: [] });
+  });
+
+  test('without an operator key settlements stop at VERIFIED; once one is configured they settle', async () => {
+    await w.settlement.stop();
+    await w.startSettlement({ SETTLEMENT_OPERATOR_KEY: '' });
+    expect(w.services().chain.configured).toBe(false);
+    expect((await place(sellerBd, seller, 'SELL', '4', 'nk-sell-1')).accepted).toBe(true);
+    expect((await place(buyerBd, buyer, 'BUY', '4', 'nk-buy-1')).accepted).toBe(true);
+    const waiting = await waitFor('verified', settlementRows, (r) => r.at(-1)?.status === 'VERIFIED');
+    await sleep(1_000);
+    expect((await settlementRows()).at(-1)).toMatchObject({ id: waiting.at(-1)!.id, status: 'VERIFIED' });
+    await w.settlement.stop();
+    await w.startSettlement();
+    await w.waitStatus(waiting.at(-1)!.id, ['SETTLED'], 60_000);
+    await booksEqualChain();
+  });
+});

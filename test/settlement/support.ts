@@ -1,0 +1,234 @@
+/**
+ * Settlement end to end: the whole stack on anvil (issuance deploys the
+ * ERC-3643 suite, custody holds the wallets), with the settlement subgraph
+ * restarted on the same port with its chain keys (scripts/stack.ts does not
+ * pass them yet) and on a database that survives its restarts (a PGlite
+ * folder, or a PostgreSQL database). A "bank" key deploys the cash token and
+ * mints deposits; custody's books are credited for what the chain holds.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { Contract, JsonRpcProvider, Wallet } from 'ethers';
+import { serviceToken, type Role } from '../../subgraphs/kit/auth.js';
+import { loadArtifact } from '../../subgraphs/kit/chain/artifacts.js';
+import { createChainClient, type ChainClient } from '../../subgraphs/kit/chain/client.js';
+import { deployCashToken } from '../../subgraphs/kit/chain/cash-token.js';
+import { startSubgraph, subgraphConfig, type RunningSubgraph } from '../../subgraphs/kit/subgraph.js';
+import { settlement, settlementServices } from '../../subgraphs/settlement/index.js';
+import { createTestDatabase, onPostgres, type TestDatabase } from '../support/db.js';
+import { gql, gqlOk, startTestStack, type TestStack } from '../support/stack.js';
+import { IssuerDesk, monthsAgo } from '../issuance/flow.js';
+
+export { gql, gqlOk };
+
+export const SETTLEMENT_ORG = 'settle-co';
+export const ATTESTATION_KEY = '0x' + 'a7'.repeat(32);
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export async function waitFor<T>(what: string, fn: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 60_000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  let last: T | undefined;
+  for (;;) {
+    last = await fn();
+    if (ok(last)) return last;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(last, (_k, v) => (typeof v === 'bigint' ? v.toString() : v)).slice(0, 2000)}`);
+    await sleep(100);
+  }
+}
+
+export interface Party { investorId: string; accountId: string; wallet: string; org: string }
+
+export class SettlementWorld {
+  stack!: TestStack;
+  settlement!: RunningSubgraph;
+  desk!: IssuerDesk;
+  bank!: ChainClient;
+  provider!: JsonRpcProvider;
+  cash!: Contract;
+  agent!: string; // SETTLEMENT_AGENT of the operator organisation
+  auditor!: string;
+  private db?: TestDatabase;
+  private dir?: string;
+  dbUrl = '';
+  env: Record<string, string> = {};
+
+  static async start(env: Record<string, string> = {}): Promise<SettlementWorld> {
+    const w = new SettlementWorld();
+    w.stack = await startTestStack({ chain: 'anvil' });
+    try {
+      w.provider = new JsonRpcProvider(w.stack.chainRpcUrl, undefined, { staticNetwork: true, batchMaxCount: 1, cacheTimeout: -1 });
+      w.bank = await createChainClient({ rpcUrl: w.stack.chainRpcUrl!, privateKey: w.stack.anvil!.privateKeys[4] });
+      w.cash = (await deployCashToken(w.bank)).contract;
+      await w.rpc('custody', 'registerAsset', { asset: 'CASH', contractAddress: w.cash.target });
+      if (onPostgres()) {
+        w.db = await createTestDatabase();
+        w.dbUrl = w.db.url;
+      } else {
+        w.dir = mkdtempSync(join(tmpdir(), 'tokenstack-settlement-'));
+        w.dbUrl = pathToFileURL(join(w.dir, 'db')).href;
+      }
+      w.env = {
+        SETTLEMENT_OPERATOR_KEY: w.stack.anvil!.privateKeys[2],
+        SETTLEMENT_ATTESTATION_KEY: ATTESTATION_KEY,
+        SETTLEMENT_OPERATOR_ORGS: SETTLEMENT_ORG,
+        SETTLEMENT_RETRY_MS: '300',
+        SETTLEMENT_RETRY_MAX_MS: '1000',
+        SETTLEMENT_MAX_ATTEMPTS: '3',
+        SETTLEMENT_LEASE_MS: '6000',
+        SETTLEMENT_CHAIN_TIMEOUT_MS: '5000',
+        SETTLEMENT_POLL_MS: '200',
+        SETTLEMENT_NETTING_INTERVAL_MS: '300',
+        SETTLEMENT_CONSENT_TTL_SECONDS: '60',
+        ...env,
+      };
+      await w.stack.subgraphs.settlement.stop();
+      w.settlement = await w.startSettlement();
+      w.desk = await IssuerDesk.open(w.stack);
+      w.agent = await w.stack.token(SETTLEMENT_ORG, ['SETTLEMENT_AGENT']);
+      w.auditor = await w.stack.token(SETTLEMENT_ORG, ['AUDITOR']);
+    } catch (e) {
+      await w.stop();
+      throw e;
+    }
+    return w;
+  }
+
+  /** (Re)starts the settlement subgraph on its port with the world's settings (plus `extra`). */
+  async startSettlement(extra: Record<string, string> = {}): Promise<RunningSubgraph> {
+    const base = (name: 'issuance' | 'trading' | 'settlement' | 'custody') => this.stack.subgraphs[name].url.replace(/\/graphql$/, '');
+    const env = {
+      PORT: String(this.stack.subgraphs.settlement.port), ISSUANCE_URL: base('issuance'), TRADING_URL: base('trading'), SETTLEMENT_URL: base('settlement'),
+      CUSTODY_URL: base('custody'), DATABASE_URL: this.dbUrl, CHAIN_RPC_URL: this.stack.chainRpcUrl, AUTH_JWT_SECRET: this.stack.secrets.jwtSecret,
+      SERVICE_SECRET: this.stack.secrets.serviceSecret, LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent', ...this.env, ...extra,
+    };
+    this.settlement = await startSubgraph(settlement, subgraphConfig(settlement, env));
+    return this.settlement;
+  }
+
+  /** The settlement subgraph as its own OS process (node dist-less, through tsx), so that a test can kill -9 it. */
+  async spawnSettlement(extra: Record<string, string> = {}): Promise<ChildProcess> {
+    const base = (name: 'issuance' | 'trading' | 'settlement' | 'custody') => this.stack.subgraphs[name].url.replace(/\/graphql$/, '');
+    const env = {
+      PATH: process.env.PATH, HOME: process.env.HOME, NODE_OPTIONS: '',
+      PORT: String(this.stack.subgraphs.settlement.port), ISSUANCE_URL: base('issuance'), TRADING_URL: base('trading'), SETTLEMENT_URL: base('settlement'),
+      CUSTODY_URL: base('custody'), DATABASE_URL: this.dbUrl, CHAIN_RPC_URL: this.stack.chainRpcUrl, AUTH_JWT_SECRET: this.stack.secrets.jwtSecret,
+      SERVICE_SECRET: this.stack.secrets.serviceSecret, LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent', ...this.env, ...extra,
+    };
+    const child = spawn(process.execPath, ['--import', 'tsx', 'subgraphs/settlement/main.ts'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout!.on('data', (d) => (out += d));
+    child.stderr!.on('data', (d) => (out += d));
+    const ready = `${base('settlement')}/readyz`;
+    await waitFor('the settlement process', async () => {
+      if (child.exitCode !== null) throw new Error(`settlement process exited ${child.exitCode}: ${out.slice(-2000)}`);
+      return fetch(ready).then((r) => r.status, () => 0);
+    }, (st) => st === 200, 60_000);
+    return child;
+  }
+
+  services() {
+    return settlementServices(this.settlement.runtime)!;
+  }
+
+  get url() {
+    return this.stack.gateway.url;
+  }
+
+  token(org: string, roles: Role[], extra?: { investorId?: string }) {
+    return this.stack.token(org, roles, extra);
+  }
+
+  /** An internal operation of a subgraph, as a peer service would call it. */
+  async rpc<T = any>(name: 'issuance' | 'custody' | 'trading' | 'settlement', method: string, body: Record<string, unknown>, as = 'settlement'): Promise<T> {
+    const sub = name === 'settlement' ? this.settlement : this.stack.subgraphs[name];
+    const r = await fetch(`${sub.url.replace(/\/graphql$/, '')}/internal/rpc/${method}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${await serviceToken({ serviceSecret: this.stack.secrets.serviceSecret, issuer: 'tokenstack' }, as)}` },
+      body: JSON.stringify(body),
+    });
+    const j = (await r.json()) as { result?: T; error?: { code: string; message: string } };
+    if (!r.ok) throw Object.assign(new Error(`${name}.${method}: ${j.error?.code} ${j.error?.message}`), { code: j.error?.code });
+    return j.result as T;
+  }
+
+  /** A deployed Reg D 506(b) token, registered with custody. */
+  async token506b(symbol: string): Promise<{ tokenId: string; address: string; token: Contract }> {
+    const tokenId = await this.desk.createToken(symbol, 'REG_D_506B');
+    const d = await this.desk.deploy(tokenId);
+    if (d.status !== 'DEPLOYED') throw new Error(`deploy: ${JSON.stringify(d)}`);
+    await this.rpc('custody', 'registerAsset', { asset: tokenId, contractAddress: d.contracts.token });
+    return { tokenId, address: d.contracts.token, token: new Contract(d.contracts.token, loadArtifact('Token', 'trex').abi, this.provider) };
+  }
+
+  /** An onboarded investor with a custody account (whose wallet issuance registers on chain). */
+  async party(name: string, org: string, o: { accredited?: boolean; country?: string; kyc?: boolean } = {}): Promise<Party> {
+    const country = o.country ?? 'US';
+    const inv = (await this.desk.run(`mutation($k: String!, $n: String!, $c: CountryCode!, $us: Boolean!) { registerInvestor(input: {
+      idempotencyKey: $k, legalName: $n, type: INDIVIDUAL, jurisdiction: $c, usPerson: $us }) { id } }`,
+    { k: `${name.replace(/\W/g, '-')}-${Date.now()}`, n: name, c: country, us: country === 'US' })).registerInvestor.id as string;
+    const at = new Date().toISOString();
+    if (o.kyc !== false) await this.desk.run(`mutation($i: ID!, $at: DateTime!) { recordKyc(investorId: $i, status: APPROVED, approvedAt: $at, reason: "documents verified") { id } }`, { i: inv, at });
+    await this.desk.run(`mutation($i: ID!, $at: DateTime!) { recordAmlScreening(investorId: $i, status: CLEAR, screenedAt: $at, reason: "clear") { id } }`, { i: inv, at });
+    if (o.accredited !== false) await this.desk.run(`mutation($i: ID!, $at: DateTime!) { recordAccreditation(investorId: $i, accredited: true, method: THIRD_PARTY_LETTER, verifiedAt: $at, reason: "CPA letter") { id } }`, { i: inv, at });
+    const custodian = await this.token(org, ['CUSTODIAN']);
+    const acc = (await gqlOk(this.url, custodian, `mutation($i: ID!, $k: String!) { openCustodyAccount(input: { idempotencyKey: $k, investorId: $i, kind: SEGREGATED }) { id walletAddress } }`,
+      { i: inv, k: `acc-${inv}` })).openCustodyAccount;
+    await waitFor(`wallet of ${name} on chain`, () => this.desk.run(`query($i: ID!) { investor(id: $i) { wallets { address registeredOnChain } } }`, { i: inv }),
+      (d) => d.investor?.wallets?.some((x: { registeredOnChain: boolean }) => x.registeredOnChain));
+    await this.desk.settled();
+    return { investorId: inv, accountId: acc.id, wallet: acc.walletAddress, org };
+  }
+
+  /** Issues tokens to an investor (a lot old enough to resell) and credits custody's books. */
+  async issue(tokenId: string, p: Party, amount: bigint, acquiredAt = monthsAgo(13)): Promise<void> {
+    const r = await this.desk.issue(tokenId, p.investorId, amount.toString(), acquiredAt);
+    if (r.status !== 'DONE') throw new Error(`issue: ${JSON.stringify(r)}`);
+    await this.desk.settled();
+    await this.rpc('custody', 'credit', { accountId: p.accountId, asset: tokenId, amount: amount.toString(), idempotencyKey: `issue-${r.id}`, reason: 'issued' });
+  }
+
+  /** Cash on chain (minted by the bank) and in custody's books. */
+  async fund(p: Party, amount: bigint, key = `fund-${p.accountId}-${amount}-${Math.random()}`): Promise<void> {
+    await this.bank.send(this.cash.mint(p.wallet, amount));
+    await this.rpc('custody', 'credit', { accountId: p.accountId, asset: 'CASH', amount: amount.toString(), idempotencyKey: key, reason: 'deposit' });
+  }
+
+  async authorizeVenue(venue: string, tokenId: string): Promise<void> {
+    await gqlOk(this.url, this.agent, `mutation($v: String!, $t: ID!) { authorizeVenueToken(venue: $v, tokenId: $t, authorized: true) { authorized } }`, { v: venue, t: tokenId });
+  }
+
+  balance(accountId: string, asset: string): Promise<{ total: string; reserved: string; available: string }> {
+    return this.rpc('custody', 'balance', { accountId, asset });
+  }
+
+  async submit(token: string, input: Record<string, unknown>) {
+    return gql<any>(this.url, token, `mutation($in: SubmitExternalTradeInput!) { submitExternalTrade(input: $in) { id status cashAmount } }`, { in: input });
+  }
+
+  settlementOf(id: string, token = this.agent) {
+    return gqlOk(this.url, token, `query($id: ID!) { settlement(id: $id) { id status reasonCode reason final attempts txHash blockNumber cashAmount
+      rejectionReasons { code passed message } eligibility { code passed }
+      history { status reasonCode reason actor }
+      batch { id mode chainBatchId status txHash legs { token from to amount } settlementCount }
+      attestation { typedData record signature signer digest rulesHash txHash blockNumber chainId verifyingContract } } }`, { id }).then((d) => d.settlement);
+  }
+
+  waitStatus(id: string, statuses: string[], timeoutMs = 60_000, pred: (s: any) => boolean = () => true) {
+    return waitFor(`settlement ${id} to be ${statuses.join('/')}`, () => this.settlementOf(id), (s) => !!s && statuses.includes(s.status) && pred(s), timeoutMs);
+  }
+
+  async stop(): Promise<void> {
+    this.provider?.destroy();
+    await this.bank?.close();
+    await this.settlement?.stop().catch(() => undefined);
+    await this.stack?.stop();
+    await this.db?.drop();
+    if (this.dir) rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+export { Wallet, monthsAgo };
