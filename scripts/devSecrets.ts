@@ -13,6 +13,7 @@ export function generateSecrets(): StackSecrets {
     jwtSecret: randomBytes(32).toString('base64url'),
     serviceSecret: randomBytes(32).toString('base64url'),
     custodyKek: '0x' + randomBytes(32).toString('hex'),
+    attestationKey: '0x' + randomBytes(32).toString('hex'),
   };
 }
 
@@ -20,9 +21,11 @@ export const devSecretsPath = (dataDir: string): string => join(dataDir, 'dev-se
 
 export function loadOrCreateDevSecrets(dataDir: string): StackSecrets {
   const p = devSecretsPath(dataDir);
-  if (existsSync(p)) return JSON.parse(readFileSync(p, 'utf8')) as StackSecrets;
+  const before = existsSync(p) ? (JSON.parse(readFileSync(p, 'utf8')) as StackSecrets) : undefined;
+  // A data folder from an older version lacks newer secrets: add them, keep the rest.
+  if (before?.attestationKey) return before;
   mkdirSync(dataDir, { recursive: true });
-  const s = generateSecrets();
+  const s = { ...generateSecrets(), ...before };
   writeFileSync(p, JSON.stringify(s, null, 2), { mode: 0o600 });
   return s;
 }

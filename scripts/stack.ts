@@ -8,7 +8,11 @@ import { settlement } from '../subgraphs/settlement/index.js';
 import { custody } from '../subgraphs/custody/index.js';
 import { startGateway, type RunningGateway } from '../gateway/server.js';
 import { gatewaySettings } from '../gateway/settings.js';
+import { ensureCashToken } from './cash.js';
 import { findFreePort, startAnvil, type AnvilNode } from '../subgraphs/kit/chain/anvil.js';
+
+/** The settlement operator of the demo market (its agents and auditors see every settlement). */
+export const DEFAULT_OPERATOR_ORGS = ['settle-co'];
 
 export const DEFINITIONS = { issuance, trading, settlement, custody } as const;
 export const SUBGRAPH_NAMES = Object.keys(DEFINITIONS) as SubgraphName[];
@@ -17,6 +21,8 @@ export interface StackSecrets {
   jwtSecret: string;
   serviceSecret: string;
   custodyKek: string;
+  /** The settlement agent's EIP-712 signing key (dev default: generated with the other secrets). */
+  attestationKey?: string;
 }
 
 export interface ChainKeys {
@@ -24,6 +30,10 @@ export interface ChainKeys {
   issuanceAgent: string;
   /** Issuance: signs KYC, accreditation and country claims. */
   claimSigner: string;
+  /** Settlement: submits DvP transactions and tops up custody wallets' gas. */
+  settlementOperator: string;
+  /** The bank of the default setup: deploys the cash token and mints deposits. */
+  cashIssuer: string;
 }
 
 export interface StackOptions {
@@ -42,6 +52,10 @@ export interface StackOptions {
   anvilStateFile?: string;
   /** Service keys on the chain; with the anvil child, its funded dev keys are used. */
   chainKeys?: Partial<ChainKeys>;
+  /** Deploy the cash token (the DvP cash leg) and register it with custody as CASH when custody has none (default: with a chain and a cash issuer key). */
+  cashToken?: boolean;
+  /** Organisations whose settlement agents and auditors see every settlement. */
+  settlementOperatorOrgs?: string[];
   logLevel?: string;
   nodeEnv?: string;
 }
@@ -51,6 +65,8 @@ export interface Stack {
   subgraphs: Record<SubgraphName, RunningSubgraph>;
   anvil?: AnvilNode;
   chainRpcUrl?: string;
+  /** The cash token custody knows as CASH, and the key that may mint it (dev setups). */
+  cash?: { address: string; minterKey?: string };
   stop(): Promise<void>;
 }
 
@@ -58,7 +74,8 @@ export interface Stack {
 export async function startStack(o: StackOptions): Promise<Stack> {
   const chain = o.chain ?? 'anvil';
   const anvil = chain === 'anvil' ? await startAnvil({ port: o.anvilPort ?? 8545, stateFile: o.anvilStateFile }) : undefined;
-  const keys: Partial<ChainKeys> = { ...(anvil ? { issuanceAgent: anvil.privateKeys[0], claimSigner: anvil.privateKeys[1] } : {}), ...o.chainKeys };
+  const devKeys = anvil ? { issuanceAgent: anvil.privateKeys[0], claimSigner: anvil.privateKeys[1], settlementOperator: anvil.privateKeys[2], cashIssuer: anvil.privateKeys[3] } : {};
+  const keys: Partial<ChainKeys> = { ...devKeys, ...o.chainKeys };
   const chainRpcUrl = anvil?.url ?? (typeof chain === 'object' ? chain.rpcUrl : undefined);
   const started: RunningSubgraph[] = [];
   // Ports are fixed before start (free ones picked where 0 was asked) so that every subgraph knows its peers' URLs.
@@ -85,6 +102,9 @@ export async function startStack(o: StackOptions): Promise<Stack> {
           CUSTODY_KEK: o.secrets.custodyKek,
           ISSUANCE_AGENT_KEY: keys.issuanceAgent,
           CLAIM_SIGNER_KEY: keys.claimSigner,
+          SETTLEMENT_OPERATOR_KEY: keys.settlementOperator,
+          SETTLEMENT_ATTESTATION_KEY: o.secrets.attestationKey,
+          SETTLEMENT_OPERATOR_ORGS: (o.settlementOperatorOrgs ?? DEFAULT_OPERATOR_ORGS).join(','),
           LOG_LEVEL: o.logLevel ?? 'warn',
           NODE_ENV: o.nodeEnv,
         };
@@ -94,6 +114,9 @@ export async function startStack(o: StackOptions): Promise<Stack> {
       }),
     );
     const subgraphs = Object.fromEntries(running) as Record<SubgraphName, RunningSubgraph>;
+    const cash = chainRpcUrl && (o.cashToken ?? Boolean(keys.cashIssuer))
+      ? await ensureCashToken({ custodyUrl: subgraphs.custody.url, serviceSecret: o.secrets.serviceSecret, rpcUrl: chainRpcUrl, issuerKey: keys.cashIssuer })
+      : undefined;
     const gateway = await startGateway(
       loadConfig(gatewaySettings, {
         PORT: String(o.ports?.gateway ?? 4000),
@@ -112,6 +135,7 @@ export async function startStack(o: StackOptions): Promise<Stack> {
       subgraphs,
       anvil,
       chainRpcUrl,
+      cash,
       async stop() {
         if (stopped) return;
         stopped = true;

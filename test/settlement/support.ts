@@ -15,7 +15,6 @@ import { Contract, JsonRpcProvider, Wallet } from 'ethers';
 import { serviceToken, type Role } from '../../subgraphs/kit/auth.js';
 import { loadArtifact } from '../../subgraphs/kit/chain/artifacts.js';
 import { createChainClient, type ChainClient } from '../../subgraphs/kit/chain/client.js';
-import { deployCashToken } from '../../subgraphs/kit/chain/cash-token.js';
 import { startSubgraph, subgraphConfig, type RunningSubgraph } from '../../subgraphs/kit/subgraph.js';
 import { settlement, settlementServices } from '../../subgraphs/settlement/index.js';
 import { createTestDatabase, onPostgres, type TestDatabase } from '../support/db.js';
@@ -61,9 +60,9 @@ export class SettlementWorld {
     w.stack = await startTestStack({ chain: 'anvil' });
     try {
       w.provider = new JsonRpcProvider(w.stack.chainRpcUrl, undefined, { staticNetwork: true, batchMaxCount: 1, cacheTimeout: -1 });
-      w.bank = await createChainClient({ rpcUrl: w.stack.chainRpcUrl!, privateKey: w.stack.anvil!.privateKeys[4] });
-      w.cash = (await deployCashToken(w.bank)).contract;
-      await w.rpc('custody', 'registerAsset', { asset: 'CASH', contractAddress: w.cash.target });
+      // The stack deployed the cash token and registered it with custody as CASH; its minter is the bank.
+      w.bank = await createChainClient({ rpcUrl: w.stack.chainRpcUrl!, privateKey: w.stack.cash!.minterKey! });
+      w.cash = new Contract(w.stack.cash!.address, loadArtifact('CashToken', 'project').abi, w.bank.signer);
       if (onPostgres()) {
         w.db = await createTestDatabase();
         w.dbUrl = w.db.url;

@@ -1,0 +1,33 @@
+import { serviceToken } from '../subgraphs/kit/auth.js';
+import { deployCashToken } from '../subgraphs/kit/chain/cash-token.js';
+import { createChainClient } from '../subgraphs/kit/chain/client.js';
+import { InternalClient } from '../subgraphs/kit/internal.js';
+
+export interface CashTokenSetup {
+  custodyUrl: string;
+  serviceSecret: string;
+  rpcUrl: string;
+  /** Deploys the token when custody has none; without it custody must already know CASH. */
+  issuerKey?: string;
+}
+
+/**
+ * The cash leg of DvP in the default setup: an ERC-20 standing in for
+ * tokenized deposits. Custody's registry is the record of which contract is
+ * CASH, so a restart on the same data reuses it instead of deploying again.
+ */
+export async function ensureCashToken(s: CashTokenSetup): Promise<{ address: string; minterKey?: string } | undefined> {
+  const custody = new InternalClient('custody', s.custodyUrl.replace(/\/graphql$/, ''), () => serviceToken({ serviceSecret: s.serviceSecret, issuer: 'tokenstack' }, 'setup'));
+  // registerAsset without an address reads (or creates) the entry and never overwrites an address.
+  const known = await custody.call<{ contractAddress: string | null }>('registerAsset', { asset: 'CASH' });
+  if (known.contractAddress) return { address: known.contractAddress, minterKey: s.issuerKey };
+  if (!s.issuerKey) return undefined;
+  const client = await createChainClient({ rpcUrl: s.rpcUrl, privateKey: s.issuerKey });
+  try {
+    const { address } = await deployCashToken(client);
+    await custody.call('registerAsset', { asset: 'CASH', contractAddress: address });
+    return { address, minterKey: s.issuerKey };
+  } finally {
+    await client.close();
+  }
+}
