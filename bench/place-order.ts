@@ -223,6 +223,20 @@ async function main() {
     await custody('credit', { accountId: acc, asset: tokenId, amount: '1000000000', idempotencyKey: `tok-${i}`, reason: 'bench deposit' });
     accounts.push(acc);
   }
+  // Sells are checked against the seller's lots at issuance: record the holdings the indexer would have
+  // (no chain here to mint on), bought two years ago so that Rule 144 no longer holds them.
+  const books = new pg.Client({ connectionString: dbUrl(DBS[0]) });
+  await books.connect();
+  try {
+    await books.query(`INSERT INTO lots (id, token_id, investor_id, amount, remaining, acquired_at, holding_period_start, issued_at, source)
+      SELECT 'lot_bench_' || id, $1, id, 1000000000, 1000000000, now() - interval '2 years', now() - interval '2 years', now() - interval '2 years', 'ISSUANCE' FROM investors`, [tokenId]);
+    await books.query('INSERT INTO positions (token_id, investor_id, balance, counted_accredited, counted_us) SELECT $1, id, 1000000000, true, true FROM investors', [tokenId]);
+    await books.query(`INSERT INTO holder_counts (token_id, total, us_persons) SELECT $1, count(*), count(*) FROM investors
+      ON CONFLICT (token_id) DO UPDATE SET total = EXCLUDED.total, us_persons = EXCLUDED.us_persons`, [tokenId]);
+    await books.query('UPDATE security_tokens SET total_supply = (SELECT sum(balance) FROM positions WHERE token_id = $1) WHERE id = $1', [tokenId]);
+  } finally {
+    await books.end();
+  }
   say('done\n');
 
   const PLACE = 'mutation($in: PlaceOrderInput!) { placeOrder(input: $in) { accepted rejections { code } order { id status } } }';

@@ -13,11 +13,16 @@ export interface EligibilityResult extends TransferEvaluation {
  * Whether a transfer may happen at an instant, with every rule's result.
  * A refusal is an answer, not an error; only a question that cannot be
  * asked (unknown token, zero amount) is an error.
+ *
+ * A secondary trade may be asked about one party alone (trading at order
+ * entry, when the counterparty is not known yet): the answer decides what
+ * that party settles and lists the rest as not evaluated.
  */
 export async function transferEligibility(q: Queryable, config: ComplianceConfig, r: SnapshotRequest & { ownWallet?: boolean }): Promise<EligibilityResult> {
   positive(r.amount);
-  if (r.kind === 'PRIMARY_ISSUANCE' ? r.fromInvestorId !== null : r.fromInvestorId === null) {
-    throw badInput('INVALID_TRANSFER_KIND', 'a primary issuance has no sender; any other transfer needs one');
+  const { fromInvestorId: from, toInvestorId: to } = r;
+  if (r.kind === 'PRIMARY_ISSUANCE' ? from !== null || to === null : r.kind === 'FORCED_TRANSFER' ? from === null || to === null : from === null && to === null) {
+    throw badInput('INVALID_TRANSFER_KIND', 'a primary issuance has a receiver and no sender; a forced transfer needs both parties; a secondary trade at least one');
   }
   if (r.fromInvestorId && r.fromInvestorId === r.toInvestorId && r.kind !== 'PRIMARY_ISSUANCE' && !r.ownWallet) {
     throw badInput('SAME_INVESTOR', 'sender and receiver are the same investor');
@@ -55,7 +60,7 @@ export async function withdrawalEligibility(q: Queryable, config: ComplianceConf
   );
   if (!owner) {
     return {
-      allowed: false, evaluatedAt: w.at, notApplicable: [],
+      allowed: false, evaluatedAt: w.at, notApplicable: [], missingParty: null, notEvaluated: [],
       results: [{ code: 'RECEIVER_WALLET_UNKNOWN' as never, passed: false, regulation: 'ERC-3643 identity registry', message: `${w.toAddress} is not a verified wallet of any investor; tokens can only go to registered wallets.` }],
     };
   }
@@ -65,5 +70,8 @@ export async function withdrawalEligibility(q: Queryable, config: ComplianceConf
   const full = await transferEligibility(q, config, { tokenId: w.tokenId, fromInvestorId: w.fromInvestorId, toInvestorId: owner.investor_id, amount: w.amount, at: w.at, kind: 'SECONDARY_TRADE', ownWallet: true });
   const controls = new Set(['TOKEN_NOT_PAUSED', 'WALLET_NOT_FROZEN_SENDER', 'WALLET_NOT_FROZEN_RECEIVER', 'FREE_BALANCE_SENDER']);
   const results = full.results.filter((r) => controls.has(r.code));
-  return { allowed: results.every((r) => r.passed), evaluatedAt: w.at, results, notApplicable: full.results.filter((r) => !controls.has(r.code)).map((r) => r.code) };
+  return {
+    allowed: results.every((r) => r.passed), evaluatedAt: w.at, results, missingParty: null, notEvaluated: [],
+    notApplicable: full.results.filter((r) => !controls.has(r.code)).map((r) => r.code),
+  };
 }

@@ -80,8 +80,9 @@ export const issuance: SubgraphDefinition<IssuanceContext> = {
       }
       return transferEligibility(rt.db, s.config, {
         tokenId: str(body.tokenId, 'tokenId'),
-        fromInvestorId: (body.fromInvestorId as string | null) ?? null,
-        toInvestorId: str(body.toInvestorId, 'toInvestorId'),
+        // Either party may be absent for a secondary trade (a one-sided question at order entry).
+        fromInvestorId: body.fromInvestorId == null ? null : str(body.fromInvestorId, 'fromInvestorId'),
+        toInvestorId: body.toInvestorId == null ? null : str(body.toInvestorId, 'toInvestorId'),
         amount: parseBigInt(str(body.amount, 'amount')),
         at: body.at ? parseDateTime(String(body.at)) : new Date(),
         kind: kindOf(body.fromInvestorId as string | null, body.kind as string | null),

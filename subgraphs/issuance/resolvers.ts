@@ -18,7 +18,7 @@ export interface IssuanceContext extends BaseContext_ { loaders: IssuanceLoaders
 
 type Ctx = IssuanceContext;
 interface EligibilityArgs {
-  tokenId: string; from?: string | null; to: string; amount: bigint; at?: Date | null; kind?: string | null;
+  tokenId: string; from?: string | null; to?: string | null; amount: bigint; at?: Date | null; kind?: string | null;
   occasion?: TransferOccasion | null; receiverRelation?: FamilyRelation | null;
 }
 const visibleInvestor = (ctx: Ctx, r: InvestorRow | null) => (r && canSee(ctx.caller, { org: r.org, investorId: r.id }) ? r : null);
@@ -32,7 +32,7 @@ export const resolvers = {
     investor: async (_: unknown, a: { id: string }, ctx: Ctx) => visibleInvestor(ctx, await ctx.loaders.investor.load(a.id)),
     transferEligibility: (_: unknown, a: EligibilityArgs, ctx: Ctx) =>
       transferEligibility(ctx.db, ctx.services.config, {
-        tokenId: a.tokenId, fromInvestorId: a.from ?? null, toInvestorId: a.to, amount: a.amount, at: a.at ?? new Date(), kind: kindOf(a.from, a.kind),
+        tokenId: a.tokenId, fromInvestorId: a.from ?? null, toInvestorId: a.to ?? null, amount: a.amount, at: a.at ?? new Date(), kind: kindOf(a.from, a.kind),
         occasion: a.occasion ?? undefined, receiverRelation: a.receiverRelation ?? null,
       }),
   },

@@ -79,8 +79,10 @@ async function investor(q: Queryable, id: string): Promise<InvestorRow> {
 
 export interface SnapshotRequest {
   tokenId: string;
+  /** Null for a primary issuance, or for a question about the receiver alone. */
   fromInvestorId: string | null;
-  toInvestorId: string;
+  /** Null for a question about the sender alone. */
+  toInvestorId: string | null;
   amount: bigint;
   at: Date;
   kind: TransferKind;
@@ -98,22 +100,22 @@ export async function buildTransferInput(q: Queryable, r: SnapshotRequest): Prom
   const [t] = await q.query<TokenRow>('SELECT * FROM security_tokens WHERE id = $1', [r.tokenId]);
   if (!t) throw notFound('security token', r.tokenId);
   const token = tokenSnapshot(t);
-  const toRow = await investor(q, r.toInvestorId);
+  const toRow = r.toInvestorId ? await investor(q, r.toInvestorId) : null;
   const fromRow = r.fromInvestorId ? await investor(q, r.fromInvestorId) : null;
   const [to, from, lots, counts] = await Promise.all([
-    party(q, t.id, toRow),
+    toRow ? party(q, t.id, toRow) : Promise.resolve(null),
     fromRow ? party(q, t.id, fromRow) : Promise.resolve(null),
     fromRow ? openLots(q, t.id, fromRow.id) : Promise.resolve([]),
     holderCounts(q, t.id),
   ]);
   let prior: DatedAmount[] | undefined;
-  if (token.exemption === 'REG_CF' || token.exemption === 'REG_A_TIER2') {
+  if (toRow && (token.exemption === 'REG_CF' || token.exemption === 'REG_A_TIER2')) {
     // Reg CF counts the trailing window across issuers; Reg A Tier 2 every purchase in this offering.
     const since = token.exemption === 'REG_CF' ? new Date(r.at.getTime() - PURCHASE_LOOKBACK_DAYS * 86_400_000) : new Date(0);
     const rows = await purchasesBetween(q, toRow.id, [token.exemption], since, r.at);
     prior = rows.filter((p) => token.exemption === 'REG_CF' || p.token_id === t.id).map((p) => ({ at: new Date(p.at), amountCents: BigInt(p.amount_cents) }));
   }
-  const offering = token.exemption === 'REG_D_506B' && r.kind === 'PRIMARY_ISSUANCE' ? await nonAccreditedPurchasers(q, t.id, toRow.id, r.at) : undefined;
+  const offering = toRow && token.exemption === 'REG_D_506B' && r.kind === 'PRIMARY_ISSUANCE' ? await nonAccreditedPurchasers(q, t.id, toRow.id, r.at) : undefined;
   return {
     kind: r.kind,
     occasion: r.occasion,
@@ -122,7 +124,7 @@ export async function buildTransferInput(q: Queryable, r: SnapshotRequest): Prom
     priceCents: r.priceCents,
     token,
     from,
-    to: { ...to, relationToCounterparty: r.receiverRelation ?? null },
+    to: to && { ...to, relationToCounterparty: r.receiverRelation ?? null },
     senderLots: lots.map((l) => ({ lotId: l.id, amount: BigInt(l.remaining), acquiredAt: new Date(l.acquired_at), holdingPeriodStart: new Date(l.holding_period_start), issuedAt: new Date(l.issued_at) })),
     holders: { total: counts.total, nonAccredited: counts.non_accredited, usPersons: counts.us_persons },
     offering,

@@ -119,7 +119,7 @@ export async function placeOrder(s: TradingServices, caller: Caller, input: Plac
   const amount = n.side === 'BUY' ? n.quantity * (n.price ?? protection ?? 0n) * rules.tickValue : n.quantity;
   const investorId = check.account && !check.reasons.some((r) => r.code === 'TRADING.ACCOUNT_NOT_YOURS') ? check.account.investorId : null;
   const notes: Note[] = check.compliance
-    ? [{ event: 'COMPLIANCE_CHECKED', detail: { rules: check.compliance.checked, ...(check.compliance.skipped ? { skipped: check.compliance.skipped } : {}) } }]
+    ? [{ event: 'COMPLIANCE_CHECKED', detail: { rules: check.compliance.checked, notEvaluated: check.compliance.notEvaluated } }]
     : [];
   const refuseWith = (reasons: Reason[], release: boolean) => refuse(s, row, reasons, release, investorId, notes);
   if (check.reasons.length > 0) {

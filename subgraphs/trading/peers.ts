@@ -9,8 +9,10 @@ import type { InternalClient } from '../kit/internal.js';
 export interface TokenFacts { id: string; symbol: string; decimals: number; exemption: string; paused: boolean }
 export interface AccountFacts { id: string; org: string; investorId: string | null; kind: string; walletAddress: string | null }
 export interface RuleResult { code: string; passed: boolean; message: string; regulation?: string; blockingUntil?: string | null }
-export interface Eligibility { allowed: boolean; results: RuleResult[]; notApplicable?: string[] }
-export interface EligibilityQuestion { tokenId: string; fromInvestorId: string | null; toInvestorId: string | null; amount: bigint; kind: 'SECONDARY_TRADE' | 'PRIMARY_ISSUANCE'; at?: Date }
+/** Issuance's answer; a one-sided question names the missing party and the rules it could not decide. */
+export interface Eligibility { allowed: boolean; results: RuleResult[]; notApplicable?: string[]; missingParty?: 'SENDER' | 'RECEIVER' | null; notEvaluated?: string[] }
+/** A null party: a question about the other one alone (order entry, before the counterparty is known). */
+export interface EligibilityQuestion { tokenId: string; fromInvestorId: string | null; toInvestorId: string | null; amount: bigint; kind: 'SECONDARY_TRADE'; at?: Date }
 export interface Balance { accountId: string; asset: string; total: string; reserved: string; available: string }
 
 export interface Peers {

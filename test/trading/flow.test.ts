@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { serviceToken } from '../../subgraphs/kit/auth.js';
+import { addPeriod, defaultComplianceConfig } from '../../subgraphs/issuance/domain/compliance/index.js';
 import { dbLabel } from '../support/db.js';
 import { gqlOk, startTestStack, type TestStack } from '../support/stack.js';
 import { IssuerDesk, monthsAgo } from '../issuance/flow.js';
@@ -8,14 +9,16 @@ import { PLACE, until } from './support.js';
 /**
  * The whole stack through the gateway, on anvil: the issuer creates, deploys
  * and issues the token; custody opens the investors' accounts and holds their
- * balances; trading asks issuance whether each buyer may receive, reserves at
- * custody, matches, and halts by itself when the issuer pauses the token.
+ * balances; trading asks issuance whether each buyer may receive and each
+ * seller may deliver, reserves at custody, matches, and halts by itself when
+ * the issuer pauses the token.
  */
 describe(`trading through the gateway with issuance and custody (${dbLabel()}, anvil)`, () => {
   let stack: TestStack, desk: IssuerDesk, url: string;
   let tokenId: string, broker: string, operator: string;
   const acc: Record<string, string> = {};
   const inv: Record<string, { id: string }> = {};
+  const youngLotAcquired = monthsAgo(3);
 
   async function rpc(method: string, body: Record<string, unknown>) {
     const base = stack.subgraphs.custody.url.replace(/\/graphql$/, '');
@@ -41,19 +44,22 @@ describe(`trading through the gateway with issuance and custody (${dbLabel()}, a
     inv.seller = await desk.onboard('Seasoned Seller', { accredited: true });
     inv.buyer = await desk.onboard('Accredited Buyer', { accredited: true });
     inv.unverified = await desk.onboard('Unverified Buyer', { accredited: true, kyc: false });
+    inv.young = await desk.onboard('Recent Purchaser', { accredited: true });
     await desk.settled();
     expect((await desk.issue(tokenId, inv.seller.id, '1000', monthsAgo(13))).status).toBe('DONE');
+    expect((await desk.issue(tokenId, inv.young.id, '200', youngLotAcquired)).status).toBe('DONE');
     await desk.settled();
 
     broker = await stack.token('broker-a', ['BROKER_DEALER']);
     operator = await stack.token('venue-op', ['ATS_OPERATOR']);
-    for (const who of ['seller', 'buyer', 'unverified']) {
+    for (const who of ['seller', 'buyer', 'unverified', 'young']) {
       acc[who] = (await gqlOk<any>(url, broker, 'mutation($i: ID!, $k: String!) { openCustodyAccount(input: { idempotencyKey: $k, investorId: $i, kind: SEGREGATED }) { id } }',
         { i: inv[who].id, k: `acc-${who}` })).openCustodyAccount.id;
     }
     await rpc('registerAsset', { asset: 'CASH' });
     await rpc('registerAsset', { asset: tokenId });
     await rpc('credit', { accountId: acc.seller, asset: tokenId, amount: '1000', idempotencyKey: 'fund-seller', reason: 'issued' });
+    await rpc('credit', { accountId: acc.young, asset: tokenId, amount: '200', idempotencyKey: 'fund-young', reason: 'issued' });
     for (const who of ['buyer', 'unverified']) await rpc('credit', { accountId: acc[who], asset: 'CASH', amount: '100000', idempotencyKey: `fund-${who}`, reason: 'deposit' });
     await gqlOk(url, operator, 'mutation { admitSubscriber(org: "broker-a", reason: "FINRA member, onboarding complete") { status } }');
   }, 300_000);
@@ -83,6 +89,19 @@ describe(`trading through the gateway with issuance and custody (${dbLabel()}, a
     expect(r.accepted).toBe(false);
     expect(r.rejections).toContainEqual(expect.objectContaining({ code: 'COMPLIANCE.KYC_VALID_RECEIVER', regulation: expect.any(String) }));
     expect(await balance(acc.unverified, 'CASH')).toMatchObject({ reserved: '0', available: '100000' });
+  });
+
+  test('a sell of lots still in their Rule 144 holding period is refused at order entry with the date they mature, and nothing is reserved', async () => {
+    const r = await place({ accountId: acc.young, side: 'SELL', price: '50', quantity: '100', clientOrderId: 'y1' });
+    const matures = addPeriod(youngLotAcquired, defaultComplianceConfig.rule144.nonReportingIssuerHoldingPeriod).toISOString();
+    expect(r).toMatchObject({ accepted: false, order: { status: 'REJECTED' } });
+    expect(r.rejections).toEqual([{ code: 'COMPLIANCE.RULE_144_HOLDING_PERIOD', message: expect.stringContaining('holding period'), regulation: '17 CFR 230.144(d)', blockingUntil: matures }]);
+    expect(await balance(acc.young, tokenId)).toMatchObject({ total: '200', reserved: '0', available: '200' });
+    // Issuance's public answer to the same one-sided question: the seller's rules decided, the buyer's left undecided.
+    const e = (await desk.run(`query($t: ID!, $f: ID!) { transferEligibility(tokenId: $t, from: $f, amount: "100") {
+      allowed missingParty notEvaluated results { code passed blockingUntil } } }`, { t: tokenId, f: inv.young.id })).transferEligibility;
+    expect(e).toMatchObject({ allowed: false, missingParty: 'RECEIVER', notEvaluated: expect.arrayContaining(['KYC_VALID_RECEIVER']) });
+    expect(e.results.filter((x: any) => !x.passed)).toEqual([{ code: 'RULE_144_HOLDING_PERIOD', passed: false, blockingUntil: matures }]);
   });
 
   test('pausing the token at issuance halts its market; unpausing resumes it', async () => {

@@ -101,6 +101,22 @@ describe(`order types, time in force, self-trade prevention and reservations (${
     expect(h.peers.reserved(b.accountId, 'CASH')).toBe(2n * 1000n + 1010n);
   });
 
+  test('a MARKET FOK trades its whole quantity at once or is refused, leaving the book as it was', async () => {
+    const m = await market(h, { accounts: 3 });
+    const [s1, s2, b] = m.traders;
+    await s1.place('SELL', 2, 500);
+    await s2.place('SELL', 1, 505);
+    const levels = async () => { const { bids, asks, lastPrice } = await book(m.tokenId, m.broker); return { bids, asks, lastPrice }; };
+    const before = await levels();
+    const tooBig = await b.place('BUY', 4, null, { timeInForce: 'FOK' });
+    expect(tooBig).toMatchObject({ accepted: false, order: { type: 'MARKET', status: 'REJECTED', filled: '0' }, rejections: [{ code: 'TRADING.FOK_NOT_FILLABLE' }] });
+    expect(await levels()).toEqual(before);
+    const all = await b.place('BUY', 3, null, { timeInForce: 'FOK' });
+    expect(all.order).toMatchObject({ type: 'MARKET', timeInForce: 'FOK', status: 'FILLED', filled: '3', remaining: '0' });
+    expect(await book(m.tokenId, m.broker)).toMatchObject({ asks: [], lastPrice: '505' });
+    await expectReservationsMatch(m.tokenId, m.traders);
+  });
+
   test('a post-only order that would trade on arrival is refused and reserves nothing', async () => {
     const m = await market(h);
     const [s, b] = m.traders;
@@ -246,5 +262,24 @@ describe(`order types, time in force, self-trade prevention and reservations (${
     const b = await book(m.tokenId, m.broker);
     expect(b.bids.map((l: any) => [l.price, l.quantity, l.orders])).toEqual(snap.bids.map((l) => [String(l.price), String(l.quantity), l.orders]).slice(0, 10));
     expect(b.asks.map((l: any) => [l.price, l.quantity, l.orders])).toEqual(snap.asks.map((l) => [String(l.price), String(l.quantity), l.orders]).slice(0, 10));
+  });
+});
+
+describe(`self-trade prevention from the venue's configuration (${dbLabel()})`, () => {
+  let h: TradingHarness;
+  beforeAll(async () => { h = await startTrading({ TRADING_STP_MODE: 'CANCEL_OLDEST' }); }, 60_000);
+  afterAll(async () => h?.stop());
+
+  test('an order that names no mode gets the venue\'s configured one, which venueRules publishes', async () => {
+    const m = await market(h);
+    const same = h.peers.account(m.org, h.peers.accounts.get(m.traders[0].accountId)!.investorId);
+    h.peers.deposit(same.accountId, 'CASH', 1_000_000n);
+    const resting = await m.traders[0].place('SELL', 5, 10);
+    const incoming = await new Trader(h, m.broker, same.accountId, m.tokenId).place('BUY', 3, 10);
+    expect(incoming.order).toMatchObject({ status: 'OPEN', remaining: '3', filled: '0' });
+    expect((await gqlOk<any>(h.node.url, m.broker, 'query($id: ID!) { order(id: $id) { status cancelReason } }', { id: resting.order.id })).order).toEqual({ status: 'CANCELLED', cancelReason: 'SELF_TRADE' });
+    expect((await gqlOk<any>(h.node.url, m.broker, '{ venueRules { defaultStpMode } }')).venueRules.defaultStpMode).toBe('CANCEL_OLDEST');
+    await quiet(h.node);
+    expect(h.peers.reserved(m.traders[0].accountId, m.tokenId)).toBe(0n);
   });
 });

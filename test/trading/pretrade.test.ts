@@ -37,8 +37,6 @@ describe(`pre-trade checks and bad input (${dbLabel()})`, () => {
       'TRADING.PRICE_OFF_TICK', 'TRADING.PRICE_OUTSIDE_BAND', 'TRADING.QUANTITY_OFF_LOT', 'TRADING.SUBSCRIBER_NOT_ADMITTED',
     ]);
     expect(p.rejections.find((x: any) => x.code === 'COMPLIANCE.REG_S_DISTRIBUTION_COMPLIANCE_PERIOD')).toMatchObject({ regulation: '17 CFR 230.903', blockingUntil: '2027-01-01T00:00:00.000Z' });
-    // Offering-only rules (the stand-in fails REG_D_506B_NON_ACCREDITED_PURCHASERS for everyone) do not refuse a secondary purchase.
-    expect(p.rejections.some((x: any) => x.code.includes('506B'))).toBe(false);
     expect(await counts()).toEqual(before);
     await quiet(h.node);
     expect(h.peers.reserved(accountId, 'CASH')).toBe(0n);
@@ -140,24 +138,65 @@ describe(`pre-trade checks and bad input (${dbLabel()})`, () => {
     expect(h.peers.reserved(m.traders[0].accountId, m.tokenId)).toBe(0n);
   });
 
-  test('a seller is checked as sender when issuance answers that question: a lot in its holding period refuses the sell', async () => {
+  const trailOf = async (token: string, orderId: string) =>
+    (await gqlOk<any>(h.node.url, token, 'query($id: ID!) { orderAuditTrail(orderId: $id) { event detail } }', { id: orderId })).orderAuditTrail;
+  const eligibilityAsked = (investorId: string) => h.peers.calls.filter((c) => c.method === 'transferEligibility' && (c.body.fromInvestorId === investorId || c.body.toInvestorId === investorId)).map((c) => c.body);
+
+  test('a sell asks issuance about the seller alone, and lots in their holding period, a lock-up and frozen tokens refuse it with every reason and their end dates', async () => {
     const m = await market(h);
     const [t] = m.traders;
-    const first = await t.place('SELL', 10, 100);
-    expect(first.accepted).toBe(true);
-    const trail = (await gqlOk<any>(h.node.url, m.broker, 'query($id: ID!) { orderAuditTrail(orderId: $id) { event detail } }', { id: first.order.id })).orderAuditTrail;
-    expect(JSON.parse(trail.find((e: any) => e.event === 'COMPLIANCE_CHECKED').detail).skipped).toMatch(/sender without a receiver/);
-    h.peers.senderOnlyQuestions = true;
-    h.peers.senderFails.set(h.peers.accounts.get(t.accountId)!.investorId, [
-      { code: 'RULE_144_HOLDING_PERIOD', passed: false, message: 'lot acquired 3 months ago', regulation: '17 CFR 230.144(d)', blockingUntil: '2027-03-01T00:00:00.000Z' },
-      { code: 'KYC_VALID_RECEIVER', passed: false, message: 'not about the seller' },
+    const seller = h.peers.accounts.get(t.accountId)!.investorId;
+    h.peers.senderFails.set(seller, [
+      { code: 'RULE_144_HOLDING_PERIOD', passed: false, message: 'only 0 of 10 tokens have completed the holding period', regulation: '17 CFR 230.144(d)', blockingUntil: '2027-03-01T00:00:00.000Z' },
+      { code: 'ISSUER_LOCKUP', passed: false, message: 'lock-up until 2026-12-31', regulation: 'issuer policy', blockingUntil: '2026-12-31T00:00:00.000Z' },
+      { code: 'FREE_BALANCE_SENDER', passed: false, message: 'the issuer froze 995 of 1,000', regulation: 'ERC-3643 issuer control' },
     ]);
+    const before = await counts();
+    const r = await t.place('SELL', 10, 100);
+    expect(r).toMatchObject({ accepted: false, order: { status: 'REJECTED' } });
+    expect(r.rejections).toEqual([
+      { code: 'COMPLIANCE.RULE_144_HOLDING_PERIOD', message: 'only 0 of 10 tokens have completed the holding period', regulation: '17 CFR 230.144(d)', blockingUntil: '2027-03-01T00:00:00.000Z' },
+      { code: 'COMPLIANCE.ISSUER_LOCKUP', message: 'lock-up until 2026-12-31', regulation: 'issuer policy', blockingUntil: '2026-12-31T00:00:00.000Z' },
+      { code: 'COMPLIANCE.FREE_BALANCE_SENDER', message: 'the issuer froze 995 of 1,000', regulation: 'ERC-3643 issuer control', blockingUntil: null },
+    ]);
+    expect(eligibilityAsked(seller)).toEqual([{ tokenId: m.tokenId, fromInvestorId: seller, toInvestorId: null, amount: '10', kind: 'SECONDARY_TRADE', at: expect.any(String) }]);
+    expect(await counts()).toEqual(before);
+    await quiet(h.node);
+    expect(h.peers.calls.some((c) => c.method === 'reserve' && c.body.accountId === t.accountId)).toBe(false);
+    // The audit trail keeps what issuance decided and what it left to settlement (the buyer's rules).
+    const checked = JSON.parse((await trailOf(m.broker, r.order.id)).find((e: any) => e.event === 'COMPLIANCE_CHECKED').detail);
+    expect(checked).toEqual({ rules: ['KYC_VALID_SENDER', 'RULE_144_HOLDING_PERIOD', 'ISSUER_LOCKUP', 'FREE_BALANCE_SENDER'], notEvaluated: ['KYC_VALID_RECEIVER', 'RECEIVER_NOT_LIQUIDATE_ONLY'] });
+    // Once the lots are free the same seller sells, and its tokens are reserved.
+    h.peers.senderFails.delete(seller);
+    expect((await t.place('SELL', 10, 100)).order.status).toBe('OPEN');
+    await quiet(h.node);
+    expect(h.peers.reserved(t.accountId, m.tokenId)).toBe(10n);
+  });
+
+  test('a buy asks issuance about the buyer alone, as the receiver of a secondary trade', async () => {
+    const m = await market(h);
+    const [, b] = m.traders;
+    const buyer = h.peers.accounts.get(b.accountId)!.investorId;
+    const r = await b.place('BUY', 10, 100);
+    expect(r.order.status).toBe('OPEN');
+    expect(eligibilityAsked(buyer)).toEqual([{ tokenId: m.tokenId, fromInvestorId: null, toInvestorId: buyer, amount: '10', kind: 'SECONDARY_TRADE', at: expect.any(String) }]);
+    const checked = JSON.parse((await trailOf(m.broker, r.order.id)).find((e: any) => e.event === 'COMPLIANCE_CHECKED').detail);
+    expect(checked.notEvaluated).toContain('RULE_144_HOLDING_PERIOD');
+  });
+
+  test('when issuance cannot answer, the order is refused (fail closed) and nothing is reserved', async () => {
+    const m = await market(h);
+    const [s, b] = m.traders;
+    h.peers.down.add('transferEligibility');
     try {
-      const r = await t.place('SELL', 10, 100);
-      expect(r.rejections).toEqual([{ code: 'COMPLIANCE.RULE_144_HOLDING_PERIOD', message: 'lot acquired 3 months ago', regulation: '17 CFR 230.144(d)', blockingUntil: '2027-03-01T00:00:00.000Z' }]);
+      for (const r of [await s.place('SELL', 10, 100), await b.place('BUY', 10, 100)]) {
+        expect(r).toMatchObject({ accepted: false, order: { status: 'REJECTED' }, rejections: [{ code: 'DOWNSTREAM.UNAVAILABLE', message: expect.stringContaining('issuance') }] });
+      }
     } finally {
-      h.peers.senderOnlyQuestions = false;
+      h.peers.down.delete('transferEligibility');
     }
+    await quiet(h.node);
+    expect([h.peers.reserved(s.accountId, m.tokenId), h.peers.reserved(b.accountId, 'CASH')]).toEqual([0n, 0n]);
   });
 
   test('only broker-dealers and investors place orders; only the operator admits, halts and reads every alert', async () => {

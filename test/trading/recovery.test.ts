@@ -47,6 +47,21 @@ describe(`the book survives restarts; one writer per book (${dbLabel()})`, () =>
     for (const t of m.traders) expect(h.peers.reserved(t.accountId, 'CASH')).toBe(await expectedReserved(h.node, t.accountId, 'CASH'));
   });
 
+  test('an operator halt survives a restart: orders stay refused until the operator resumes', async () => {
+    const m = await market(h);
+    const [s, b] = m.traders;
+    const resting = await s.place('SELL', 5, 100);
+    await gqlOk(h.node.url, m.operator, 'mutation($t: ID!) { haltTrading(tokenId: $t, reason: "pending announcement") { halted } }', { t: m.tokenId });
+    await h.restart();
+    const status = (await gqlOk<any>(h.node.url, m.broker, 'query($t: ID!) { marketStatus(tokenId: $t) { halted haltReason } }', { t: m.tokenId })).marketStatus;
+    expect(status).toEqual({ halted: true, haltReason: 'pending announcement' });
+    expect((await b.place('BUY', 5, 100)).rejections).toEqual([expect.objectContaining({ code: 'TRADING.MARKET_HALTED' })]);
+    await gqlOk(h.node.url, m.operator, 'mutation($t: ID!) { resumeTrading(tokenId: $t, reason: "announced") { halted } }', { t: m.tokenId });
+    // The resting order kept its place through the halt and the restart.
+    expect((await b.place('BUY', 5, 100)).order.status).toBe('FILLED');
+    expect((await gqlOk<any>(h.node.url, m.broker, 'query($id: ID!) { order(id: $id) { status } }', { id: resting.order.id })).order.status).toBe('FILLED');
+  });
+
   test('an order left half-way by a process that died is rejected and whatever it reserved is released', async () => {
     const m = await market(h);
     const [t] = m.traders;

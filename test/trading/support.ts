@@ -33,8 +33,6 @@ export class FakePeers {
   /** Failing receiver rules per investor (buy side); sender rules per investor (sell side). */
   receiverFails = new Map<string, RuleResult[]>();
   senderFails = new Map<string, RuleResult[]>();
-  /** Whether issuance answers a sender-only question (it does not today). */
-  senderOnlyQuestions = false;
   totals = new Map<string, bigint>();
   reservations = new Map<string, Reservation>();
   ops = new Map<string, string>();
@@ -137,14 +135,15 @@ export class FakePeers {
       case 'token': return this.tokens.get(b.tokenId) ?? null;
       case 'account': return this.accounts.get(b.accountId) ?? null;
       case 'transferEligibility': {
-        if (!b.toInvestorId) {
-          if (!this.senderOnlyQuestions) fail('INPUT.INVALID_ARGUMENT', 'toInvestorId is required');
-          const results = this.senderFails.get(b.fromInvestorId) ?? [{ code: 'RULE_144_HOLDING_PERIOD', passed: true, message: 'ok' }];
-          return { allowed: results.every((r) => r.passed), results, notApplicable: [], evaluatedAt: new Date().toISOString() };
-        }
-        const results = [{ code: 'KYC_VALID_RECEIVER', passed: true, message: 'ok' }, { code: 'REG_D_506B_NON_ACCREDITED_PURCHASERS', passed: false, message: 'offering only' },
-          ...(this.receiverFails.get(b.toInvestorId) ?? [])];
-        return { allowed: false, results, notApplicable: [], evaluatedAt: new Date().toISOString() };
+        // As issuance answers trading's one-sided questions: the named party's rules decided, the other's not evaluated.
+        const sender = b.fromInvestorId ?? null;
+        const receiver = b.toInvestorId ?? null;
+        if (b.kind !== 'SECONDARY_TRADE' || (sender === null) === (receiver === null)) fail('INPUT.INVALID_TRANSFER_KIND', 'trading asks about one party of a secondary trade');
+        const [fails, decided, notEvaluated] = sender
+          ? [this.senderFails.get(sender) ?? [], ['KYC_VALID_SENDER', 'RULE_144_HOLDING_PERIOD', 'FREE_BALANCE_SENDER'], ['KYC_VALID_RECEIVER', 'RECEIVER_NOT_LIQUIDATE_ONLY']]
+          : [this.receiverFails.get(receiver) ?? [], ['KYC_VALID_RECEIVER', 'RECEIVER_NOT_LIQUIDATE_ONLY'], ['KYC_VALID_SENDER', 'RULE_144_HOLDING_PERIOD', 'FREE_BALANCE_SENDER']];
+        const results = [...decided.filter((c) => !fails.some((f) => f.code === c)).map((code) => ({ code, passed: true, message: 'ok' })), ...fails];
+        return { allowed: false, results, notApplicable: [], missingParty: sender ? 'RECEIVER' : 'SENDER', notEvaluated, evaluatedAt: new Date().toISOString() };
       }
       case 'balance': {
         if (!this.accounts.has(b.accountId)) fail('CUSTODY.UNKNOWN_ACCOUNT', 'no account');

@@ -6,6 +6,11 @@
  * policy it has set) or to the kind of transfer are listed apart, so the
  * answer never silently omits one.
  *
+ * A one-sided question (a sender or a receiver alone, for a secondary
+ * trade whose counterparty is not known yet) decides only what the known
+ * party settles; the rules that depend on the other one are listed as not
+ * evaluated, and such an answer is never `allowed`.
+ *
  * Pure: no I/O, no clock (the instant is an input), no dependence on the
  * number of holders (counts arrive pre-computed).
  */
@@ -13,7 +18,7 @@ import { RULE_CODES, type RuleCode } from './codes.js';
 import { defaultComplianceConfig, type ComplianceConfig } from './config.js';
 import { transferEffects } from './effects.js';
 import { RULES } from './rules/index.js';
-import type { RuleResult, TransferEvaluation, TransferInput } from './types.js';
+import type { MissingParty, RuleResult, TransferEvaluation, TransferInput } from './types.js';
 import { validateTransferInput } from './validate.js';
 
 export { RULE_CODES, type RuleCode };
@@ -27,14 +32,22 @@ export const RULE_CATALOGUE: readonly { readonly code: RuleCode; readonly regula
 export function evaluateTransfer(input: TransferInput, config: ComplianceConfig = defaultComplianceConfig): TransferEvaluation {
   validateTransferInput(input);
   const effects = transferEffects(input, config);
+  const missingParty = missingPartyOf(input);
   const results: RuleResult[] = [];
   const notApplicable: RuleCode[] = [];
+  const notEvaluated: RuleCode[] = [];
   for (const rule of RULES) {
     if (!rule.appliesTo(input)) {
       notApplicable.push(rule.code);
       continue;
     }
-    const { passed, message, currentValue, limit, blockingUntil } = rule.check(input, config, effects);
+    const outcome = rule.check(input, config, effects);
+    if (!outcome) {
+      if (!missingParty) throw new Error(`${rule.code} gave no outcome although both parties are known`);
+      notEvaluated.push(rule.code);
+      continue;
+    }
+    const { passed, message, currentValue, limit, blockingUntil } = outcome;
     results.push({
       code: rule.code,
       passed,
@@ -45,5 +58,10 @@ export function evaluateTransfer(input: TransferInput, config: ComplianceConfig 
       ...(!passed && blockingUntil && { blockingUntil }),
     });
   }
-  return { allowed: results.every((r) => r.passed), results, notApplicable };
+  return { allowed: notEvaluated.length === 0 && results.every((r) => r.passed), results, notApplicable, missingParty, notEvaluated };
+}
+
+function missingPartyOf(input: TransferInput): MissingParty | null {
+  if (input.to === null) return 'RECEIVER';
+  return input.from === null && input.kind !== 'PRIMARY_ISSUANCE' ? 'SENDER' : null;
 }

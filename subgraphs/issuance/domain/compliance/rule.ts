@@ -4,6 +4,10 @@
  * on the parties: so for a given token and kind the same list of rules is
  * always reported, and a party's facts (accredited, not a U.S. person...)
  * show up as a passed result that says why, not as a missing one.
+ *
+ * A question may leave one party out (at order entry the counterparty is
+ * not known). A rule that needs that party returns undefined, unless the
+ * known party settles it whoever the other one is.
  */
 import type { RuleCode } from './codes.js';
 import type { ComplianceConfig } from './config.js';
@@ -23,16 +27,15 @@ export interface Rule {
   readonly code: RuleCode;
   readonly regulation: string;
   readonly appliesTo: (input: TransferInput) => boolean;
-  readonly check: (input: TransferInput, config: ComplianceConfig, effects: TransferEffects) => Outcome;
+  /** Undefined only when the question left out a party the outcome depends on. */
+  readonly check: (input: TransferInput, config: ComplianceConfig, effects: TransferEffects) => Outcome | undefined;
 }
 
 export type Side = 'sender' | 'receiver';
 
-/** The party on one side. Rules for the sender only apply when there is one. */
-export function party(input: TransferInput, side: Side): PartySnapshot {
-  if (side === 'receiver') return input.to;
-  if (!input.from) throw new Error('a sender rule was evaluated on a transfer without a sender');
-  return input.from;
+/** The party on one side; null when the question left it out. */
+export function party(input: TransferInput, side: Side): PartySnapshot | null {
+  return side === 'receiver' ? input.to : input.from;
 }
 
 export const isPrimary = (input: TransferInput): boolean => input.kind === 'PRIMARY_ISSUANCE';

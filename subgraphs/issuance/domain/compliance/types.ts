@@ -230,10 +230,15 @@ export interface TransferInput {
   /** What the receiver pays, in cents. Required for Reg CF and Reg A Tier 2 primary issuance. */
   readonly priceCents?: bigint;
   readonly token: TokenSnapshot;
-  /** Null exactly when kind is PRIMARY_ISSUANCE. */
+  /**
+   * Null for a primary issuance; for a secondary trade, null when the
+   * question is about the receiver alone (a buy order: the seller is not
+   * known yet).
+   */
   readonly from: PartySnapshot | null;
-  readonly to: PartySnapshot;
-  /** The sender's lots of this token; empty for a primary issuance. */
+  /** Null when the question is about the sender alone (a sell order: the buyer is not known yet); never for a primary issuance or a forced transfer. */
+  readonly to: PartySnapshot | null;
+  /** The sender's lots of this token; empty without a sender. */
   readonly senderLots: readonly Lot[];
   readonly holders: HolderCounts;
   /** Required for a REG_D_506B primary issuance. */
@@ -261,11 +266,18 @@ export interface RuleResult {
   readonly blockingUntil?: Date;
 }
 
+/** The party a one-sided question leaves out. */
+export type MissingParty = 'SENDER' | 'RECEIVER';
+
 export interface TransferEvaluation {
-  /** True only if every result passed. */
+  /** True only if every result passed and no applicable rule was left undecided (so never for a one-sided question). */
   readonly allowed: boolean;
-  /** Every applicable rule, passed or failed, in RULE_CODES order. */
+  /** Every applicable rule the known parties decide, passed or failed, in RULE_CODES order. */
   readonly results: readonly RuleResult[];
   /** The rules that do not apply to this token and kind of transfer. */
   readonly notApplicable: readonly RuleCode[];
+  /** Null when both parties are known; otherwise the one the question left out. */
+  readonly missingParty: MissingParty | null;
+  /** Applicable rules that depend on the missing party: neither passed nor failed, to be decided when it is known. */
+  readonly notEvaluated: readonly RuleCode[];
 }

@@ -23,8 +23,12 @@ export function validateTransferInput(input: TransferInput): void {
   check(input.priceCents === undefined || isNonNegative(input.priceCents), 'priceCents', 'must be a non-negative bigint');
 
   const primary = input.kind === 'PRIMARY_ISSUANCE';
-  check(primary === (input.from === null), 'from', primary ? 'must be null for a primary issuance' : 'is required unless the transfer is a primary issuance');
-  if (primary) check(input.senderLots.length === 0, 'senderLots', 'must be empty for a primary issuance');
+  if (primary) check(input.from === null, 'from', 'must be null for a primary issuance');
+  if (input.kind === 'FORCED_TRANSFER') check(input.from !== null, 'from', 'is required for a forced transfer');
+  // A secondary trade may leave out one party (a one-sided question), never both.
+  check(input.to !== null || (!primary && input.kind !== 'FORCED_TRANSFER' && input.from !== null), 'to',
+    input.from === null ? 'a question needs a sender, a receiver or both' : `is required for a ${primary ? 'primary issuance' : 'forced transfer'}`);
+  if (input.from === null) check(input.senderLots.length === 0, 'senderLots', 'must be empty without a sender');
 
   const { token } = input;
   check(EXEMPTIONS.includes(token.exemption), 'token.exemption', `must be one of ${EXEMPTIONS.join(', ')}`);
@@ -41,7 +45,7 @@ export function validateTransferInput(input: TransferInput): void {
   validatePolicy(token.policy);
 
   if (input.from) validateParty(input.from, 'from');
-  validateParty(input.to, 'to');
+  if (input.to) validateParty(input.to, 'to');
 
   input.senderLots.forEach((lot, i) => {
     const f = `senderLots[${i}]`;
@@ -54,7 +58,7 @@ export function validateTransferInput(input: TransferInput): void {
   const h = input.holders;
   check(isCount(h.total) && isCount(h.nonAccredited) && isCount(h.usPersons), 'holders', 'counts must be non-negative integers');
   check(h.nonAccredited <= h.total && h.usPersons <= h.total, 'holders', 'non-accredited and U.S. holders cannot outnumber all holders');
-  const distinctHolders = (input.from && input.from.balance > 0n ? 1 : 0) + (input.to.balance > 0n && input.from?.investorId !== input.to.investorId ? 1 : 0);
+  const distinctHolders = (input.from && input.from.balance > 0n ? 1 : 0) + (input.to && input.to.balance > 0n && input.from?.investorId !== input.to.investorId ? 1 : 0);
   check(h.total >= distinctHolders, 'holders.total', 'must count the parties that already hold the token');
 
   if (primary && token.exemption === 'REG_D_506B') {

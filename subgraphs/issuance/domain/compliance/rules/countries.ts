@@ -18,6 +18,7 @@ function notSanctioned(side: Side): Rule {
     appliesTo: side === 'receiver' ? () => true : hasSender,
     check(input, config) {
       const p = party(input, side);
+      if (!p) return undefined;
       const sanctioned = config.sanctionedCountries.includes(p.jurisdiction);
       return {
         passed: !sanctioned,
@@ -37,6 +38,7 @@ function notBlocked(side: Side): Rule {
     appliesTo: (input) => listed(input.token.policy.blockedCountries) && !isForced(input) && (side === 'receiver' || hasSender(input)),
     check(input) {
       const p = party(input, side);
+      if (!p) return undefined;
       const blocked = input.token.policy.blockedCountries!.includes(p.jurisdiction);
       return {
         passed: !blocked,
@@ -54,6 +56,7 @@ const allowedReceiver: Rule = {
   regulation: 'issuer policy',
   appliesTo: (input) => listed(input.token.policy.allowedCountries) && !isForced(input),
   check(input) {
+    if (!input.to) return undefined;
     const allowed = input.token.policy.allowedCountries!;
     const { jurisdiction, investorId } = input.to;
     const ok = allowed.includes(jurisdiction);

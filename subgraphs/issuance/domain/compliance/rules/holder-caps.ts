@@ -8,13 +8,19 @@
  *
  * The regulatory caps (12(g), 3(c)(1)) bind every kind of transfer; the
  * issuer's own caps are policy, which a forced transfer overrides.
+ *
+ * A one-sided question counts the unknown party at its worst (a buyer who
+ * holds none and counts towards the cap; a seller who keeps a holding): a
+ * cap that passes even so passes whoever it is, otherwise it is left to the
+ * full question.
  */
 import type { ComplianceConfig } from '../config.js';
 import type { TransferEffects } from '../effects.js';
 import { formatCount } from '../format.js';
 import { isForced, type Rule } from '../rule.js';
 import type { RuleCode } from '../codes.js';
-import type { TransferInput } from '../types.js';
+import { isAccredited } from '../credentials.js';
+import type { PartySnapshot, TransferInput } from '../types.js';
 
 interface CapSpec {
   readonly code: RuleCode;
@@ -27,7 +33,16 @@ interface CapSpec {
   /** Why that is the most, for the message. */
   readonly why: (input: TransferInput, config: ComplianceConfig) => string;
   readonly before: (input: TransferInput) => number;
-  readonly after: (effects: TransferEffects) => number;
+  /** Whether a party is counted by this cap. */
+  readonly counts: (p: PartySnapshot, input: TransferInput, config: ComplianceConfig) => boolean;
+}
+
+/** The count after the transfer; a party the question left out is taken at its worst. */
+function countAfter(spec: CapSpec, input: TransferInput, config: ComplianceConfig, effects: TransferEffects): number {
+  const { from, to } = input;
+  const joins = to === null || (effects.receiverJoins && spec.counts(to, input, config));
+  const leaves = from !== null && effects.senderLeaves && spec.counts(from, input, config);
+  return spec.before(input) + (joins ? 1 : 0) - (leaves ? 1 : 0);
 }
 
 function cap(spec: CapSpec): Rule {
@@ -38,16 +53,19 @@ function cap(spec: CapSpec): Rule {
     check(input, config, effects) {
       const max = spec.max(input, config);
       const before = spec.before(input);
-      const after = spec.after(effects);
+      const after = countAfter(spec, input, config, effects);
       const why = spec.why(input, config);
       const currentValue = formatCount(after);
       const limit = formatCount(max);
+      const unknown = input.to === null ? 'receiver' : input.from === null && input.kind !== 'PRIMARY_ISSUANCE' ? 'sender' : null;
       if (after <= max) {
-        return { passed: true, message: `After the transfer the token would have ${currentValue} ${spec.noun}, within ${why}.`, currentValue, limit };
+        const atMost = unknown ? `Whoever the ${unknown} is, after the transfer the token would have at most` : 'After the transfer the token would have';
+        return { passed: true, message: `${atMost} ${currentValue} ${spec.noun}, within ${why}.`, currentValue, limit };
       }
       if (after <= before) {
         return { passed: true, message: `The token has ${formatCount(before)} ${spec.noun}, over ${why}, but this transfer does not add to them.`, currentValue, limit };
       }
+      if (unknown) return undefined;
       return { passed: false, message: `The transfer would bring the token to ${currentValue} ${spec.noun}, over ${why}.`, currentValue, limit };
     },
   };
@@ -67,7 +85,7 @@ export const regulatoryHolderCapRules: readonly Rule[] = [
     max: (_, c) => c.section12g.holdersOfRecordThreshold - 1,
     why: (_, c) => `the limit of ${formatCount(c.section12g.holdersOfRecordThreshold - 1)} that keeps it below the ${formatCount(c.section12g.holdersOfRecordThreshold)} holders of record at which Section 12(g) requires registration`,
     before: (input) => input.holders.total,
-    after: (e) => e.holdersAfter,
+    counts: () => true,
   }),
   cap({
     code: 'HOLDER_CAP_12G_NON_ACCREDITED',
@@ -77,7 +95,7 @@ export const regulatoryHolderCapRules: readonly Rule[] = [
     max: (_, c) => c.section12g.nonAccreditedHoldersThreshold - 1,
     why: (_, c) => `the limit of ${formatCount(c.section12g.nonAccreditedHoldersThreshold - 1)} that keeps it below the ${formatCount(c.section12g.nonAccreditedHoldersThreshold)} non-accredited holders of record at which Section 12(g) requires registration`,
     before: (input) => input.holders.nonAccredited,
-    after: (e) => e.nonAccreditedHoldersAfter,
+    counts: (p, input, config) => !isAccredited(p, input.at, config),
   }),
   cap({
     code: 'HOLDER_CAP_3C1',
@@ -89,7 +107,7 @@ export const regulatoryHolderCapRules: readonly Rule[] = [
       ? `the ${formatCount(fund3c1Max(input, c))} beneficial owners a qualifying venture capital fund may have under Section 3(c)(1)`
       : `the ${formatCount(fund3c1Max(input, c))} beneficial owners a Section 3(c)(1) fund may have`,
     before: (input) => input.holders.total,
-    after: (e) => e.holdersAfter,
+    counts: () => true,
   }),
 ];
 
@@ -102,7 +120,7 @@ export const policyHolderCapRules: readonly Rule[] = [
     max: (input) => input.token.policy.maxHolders!,
     why: (input) => `the issuer's limit of ${formatCount(input.token.policy.maxHolders!)} holders`,
     before: (input) => input.holders.total,
-    after: (e) => e.holdersAfter,
+    counts: () => true,
   }),
   cap({
     code: 'POLICY_MAX_US_HOLDERS',
@@ -112,7 +130,7 @@ export const policyHolderCapRules: readonly Rule[] = [
     max: (input) => input.token.policy.maxUsHolders!,
     why: (input) => `the issuer's limit of ${formatCount(input.token.policy.maxUsHolders!)} U.S. holders`,
     before: (input) => input.holders.usPersons,
-    after: (e) => e.usHoldersAfter,
+    counts: (p) => p.usPerson,
   }),
 ];
 

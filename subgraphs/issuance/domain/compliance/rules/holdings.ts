@@ -14,6 +14,7 @@ export const maxBalanceReceiver: Rule = {
   check(input, _config, effects) {
     const max = input.token.policy.maxBalance!;
     const after = effects.receiverBalanceAfter;
+    if (after === null || !input.to) return undefined;
     const currentValue = formatUnits(after, input.token.decimals);
     const limit = formatUnits(max, input.token.decimals);
     const passed = after <= max || effects.sameInvestor;
@@ -35,6 +36,7 @@ export const maxSupplyShareReceiver: Rule = {
   check(input, _config, effects) {
     const bps = input.token.policy.maxSupplyShareBps!;
     const after = effects.receiverBalanceAfter;
+    if (after === null || !input.to) return undefined;
     const supply = effects.supplyAfter;
     const currentValue = formatShare(after, supply);
     const limit = formatBps(bps);
@@ -57,7 +59,8 @@ function minHolding(side: 'sender' | 'receiver'): Rule {
     appliesTo: (input) => input.token.policy.minHolding !== undefined && (side === 'sender' ? isSecondary(input) : !isForced(input)),
     check(input, _config, effects) {
       const min = input.token.policy.minHolding!;
-      const after = side === 'sender' ? effects.senderBalanceAfter! : effects.receiverBalanceAfter;
+      const after = side === 'sender' ? effects.senderBalanceAfter : effects.receiverBalanceAfter;
+      if (after === null) return undefined;
       const currentValue = formatUnits(after, input.token.decimals);
       const limit = formatUnits(min, input.token.decimals);
       if (after < 0n) {

@@ -22,6 +22,7 @@ function kycValid(side: Side): Rule {
     appliesTo: side === 'receiver' ? () => true : isSecondary,
     check(input, config) {
       const p = party(input, side);
+      if (!p) return undefined;
       const { status, approvedAt } = p.kyc;
       const expiry = kycExpiry(p, config);
       const limit = expiry ? formatInstant(expiry) : undefined;
@@ -52,6 +53,7 @@ function amlClear(side: Side): Rule {
     appliesTo: side === 'receiver' ? () => true : hasSender,
     check(input, config) {
       const p = party(input, side);
+      if (!p) return undefined;
       const { status, screenedAt } = p.aml;
       const subject = who(side, p.investorId);
       const maxAge = formatPeriod(config.aml.maxScreeningAge);

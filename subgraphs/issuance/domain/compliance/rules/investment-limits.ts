@@ -49,6 +49,7 @@ export const regCfInvestmentLimitRule: Rule = {
   regulation: '17 CFR 227.100(a)(2)',
   appliesTo: (input) => isPrimary(input) && input.token.exemption === 'REG_CF',
   check(input, config, effects) {
+    if (!input.to) return undefined;
     if (effects.receiverAccredited) return accreditedOutcome('Reg CF');
     const window = config.regCf.investmentWindow;
     const price = input.priceCents!;
@@ -98,6 +99,7 @@ export const regATier2InvestmentLimitRule: Rule = {
   regulation: 'Reg A Tier 2 (17 CFR 230.251(d)(2)(i)(C))',
   appliesTo: (input) => isPrimary(input) && input.token.exemption === 'REG_A_TIER2' && !input.token.listedOnNationalExchange,
   check(input, config, effects) {
+    if (!input.to) return undefined;
     if (effects.receiverAccredited) return accreditedOutcome('Reg A Tier 2');
     const points = config.regATier2.investmentLimitBps;
     const price = input.priceCents!;

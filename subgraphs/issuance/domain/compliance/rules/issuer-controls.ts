@@ -31,6 +31,7 @@ function walletNotFrozen(side: Side): Rule {
     appliesTo: side === 'sender' ? isSecondary : (input) => !isForced(input),
     check(input) {
       const p = party(input, side);
+      if (!p) return undefined;
       return p.walletFrozen
         ? { passed: false, message: `The issuer has frozen the ${side}'s wallet (${p.investorId}): it can neither send nor receive the token.`, currentValue: 'FROZEN' }
         : { passed: true, message: `The ${side}'s wallet is not frozen.`, currentValue: 'NOT_FROZEN' };
@@ -43,7 +44,8 @@ export const freeBalanceSender: Rule = {
   regulation: ERC3643,
   appliesTo: hasSender,
   check(input) {
-    const from = input.from!;
+    const from = input.from;
+    if (!from) return undefined;
     const d = input.token.decimals;
     const amount = formatUnits(input.amount, d);
     if (isForced(input)) {
@@ -76,8 +78,8 @@ export const receiverNotLiquidateOnly: Rule = {
   code: 'RECEIVER_NOT_LIQUIDATE_ONLY',
   regulation: 'issuer control',
   appliesTo: (input) => !isForced(input),
-  check: (input) => input.to.liquidateOnly
-    ? { passed: false, message: `The receiver (${input.to.investorId}) may only sell this token, not acquire more.`, currentValue: 'LIQUIDATE_ONLY' }
+  check: ({ to }) => !to ? undefined : to.liquidateOnly
+    ? { passed: false, message: `The receiver (${to.investorId}) may only sell this token, not acquire more.`, currentValue: 'LIQUIDATE_ONLY' }
     : { passed: true, message: 'The receiver is not restricted to selling.', currentValue: 'UNRESTRICTED' },
 };
 

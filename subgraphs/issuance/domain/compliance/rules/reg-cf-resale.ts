@@ -6,6 +6,8 @@
  * family member or the equivalent, to a trust controlled by the purchaser or
  * created for a family member, or in connection with the purchaser's death
  * or divorce. The year runs per lot, from the lot's issue date.
+ * A one-sided question decides it only when the known party settles it
+ * (matured lots, or a receiver that is an exception whoever sells).
  */
 import { isAccredited } from '../credentials.js';
 import { formatInstant, formatPeriod, formatUnits } from '../format.js';
@@ -18,9 +20,9 @@ import type { ComplianceConfig } from '../config.js';
 /** The exception that lets the transfer through during the year, if any, as a clause to quote. */
 function exception(input: TransferInput, config: ComplianceConfig): string | null {
   const { to } = input;
-  if (to.issuerRelation === 'ISSUER') return 'the receiver is the issuer (227.501(a)(1))';
-  if (isAccredited(to, input.at, config)) return 'the receiver is an accredited investor (227.501(a)(2))';
-  if (to.relationToCounterparty) {
+  if (to?.issuerRelation === 'ISSUER') return 'the receiver is the issuer (227.501(a)(1))';
+  if (to && isAccredited(to, input.at, config)) return 'the receiver is an accredited investor (227.501(a)(2))';
+  if (to?.relationToCounterparty) {
     const relation = to.relationToCounterparty.toLowerCase().replace(/_/g, ' ');
     return `the receiver is the sender's ${relation} (227.501(a)(4))`;
   }
@@ -34,8 +36,12 @@ export const regCfResaleRestriction: Rule = {
   regulation: '17 CFR 227.501',
   appliesTo: (input) => hasSender(input) && input.token.exemption === 'REG_CF',
   check(input, config) {
-    const { token, amount, at } = input;
-    if (input.from!.issuerRelation === 'ISSUER') {
+    const { token, amount, at, from } = input;
+    if (!from) {
+      const allowedBy = exception(input, config);
+      return allowedBy ? { passed: true, message: `Whatever the sender's lots, the transfer is allowed during the Reg CF resale restriction because ${allowedBy}.` } : undefined;
+    }
+    if (from.issuerRelation === 'ISSUER') {
       return { passed: true, message: 'The issuer is transferring its own tokens; the restriction binds purchasers only.' };
     }
     const period = config.regCf.resaleRestriction;
@@ -55,6 +61,7 @@ export const regCfResaleRestriction: Rule = {
     if (allowedBy) {
       return { passed: true, message: `The tokens are within ${span} of issue, but the transfer is allowed because ${allowedBy}.`, currentValue, limit };
     }
+    if (!input.to) return undefined;
     const until = coverage.coveredAt ? ` Enough lots are free of it on ${formatInstant(coverage.coveredAt)}.` : ` The sender's recorded lots do not cover ${limit} in total.`;
     return {
       passed: false,

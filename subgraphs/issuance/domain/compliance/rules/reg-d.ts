@@ -14,7 +14,7 @@ export const accreditedOnly506c: Rule = {
   code: 'REG_D_506C_ACCREDITED_ONLY',
   regulation: 'Reg D 506(c) (17 CFR 230.506(c))',
   appliesTo: (input) => isPrimary(input) && input.token.exemption === 'REG_D_506C',
-  check: (input, config) => verifiedAccreditation(input.to, input, config),
+  check: (input, config) => (input.to ? verifiedAccreditation(input.to, input, config) : undefined),
 };
 
 function verifiedAccreditation(p: PartySnapshot, input: TransferInput, config: ComplianceConfig): Outcome {
@@ -43,6 +43,7 @@ export const nonAccreditedPurchasers506b: Rule = {
   regulation: 'Reg D 506(b) (17 CFR 230.506(b)(2)(i))',
   appliesTo: (input) => isPrimary(input) && input.token.exemption === 'REG_D_506B',
   check(input, config, effects) {
+    if (!input.to) return undefined;
     const max = config.rule506b.maxNonAccreditedPurchasers;
     const { nonAccreditedPurchasers, receiverAlreadyPurchased } = input.offering!;
     const limit = formatCount(max);

@@ -10,6 +10,7 @@
  * person during it, whoever sells: 903(b)(3)(iii)(B)(4) requires a
  * Category 3 issuer to refuse to register transfers not made under Reg S,
  * and the on-chain lockup cannot tell a distributor from a holder.
+ * Without a known receiver the rule is decided only once the period is over.
  */
 import type { ComplianceConfig } from '../config.js';
 import { isRegSReportingIssuer } from '../credentials.js';
@@ -40,7 +41,8 @@ export const regSDistributionCompliancePeriod: Rule = {
   check(input, config) {
     const terms = input.token.regS!;
     const { period, why } = regSPeriod(input.token, terms, config);
-    const currentValue = input.to.usPerson ? 'U.S. person' : 'non-U.S. person';
+    const { to } = input;
+    const currentValue = to === null ? undefined : to.usPerson ? 'U.S. person' : 'non-U.S. person';
     if (isZeroPeriod(period)) {
       return { passed: true, message: `${why} offerings have no distribution compliance period.`, currentValue };
     }
@@ -50,12 +52,13 @@ export const regSDistributionCompliancePeriod: Rule = {
     if (input.at.getTime() >= end.getTime()) {
       return { passed: true, message: `The distribution compliance period (${span}) ended on ${limit}.`, currentValue, limit };
     }
-    if (!input.to.usPerson) {
+    if (!to) return undefined;
+    if (!to.usPerson) {
       return { passed: true, message: `The receiver is not a U.S. person, so the distribution compliance period (${span}, until ${limit}) does not restrict it.`, currentValue, limit };
     }
     return {
       passed: false,
-      message: `The receiver (${input.to.investorId}) is a U.S. person, and no transfer to U.S. persons may happen during the distribution compliance period (${span}), which ends on ${limit}.`,
+      message: `The receiver (${to.investorId}) is a U.S. person, and no transfer to U.S. persons may happen during the distribution compliance period (${span}), which ends on ${limit}.`,
       currentValue,
       limit,
       blockingUntil: end,

@@ -47,8 +47,8 @@ export const rule144HoldingPeriod: Rule = {
   regulation: '17 CFR 230.144(d)',
   appliesTo: (input) => hasSender(input) && isRestrictedSecurity(input.token),
   check(input, config) {
-    const { token, amount, at } = input;
-    const from = input.from!;
+    const { token, amount, at, from } = input;
+    if (!from) return undefined;
     const occasion = input.occasion ?? 'SALE';
     const units = (v: bigint): string => formatUnits(v, token.decimals);
     if (from.issuerRelation === 'ISSUER') {

@@ -1,0 +1,63 @@
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { RULE_CODES } from '../../subgraphs/issuance/domain/compliance/index.js';
+import { transferEligibility } from '../../subgraphs/issuance/eligibility.js';
+import type { SnapshotRequest } from '../../subgraphs/issuance/snapshot.js';
+import type { Db } from '../../subgraphs/kit/db/index.js';
+import { dbLabel } from '../support/db.js';
+import { AT, failedCodes, openIssuanceDb, Scenario, utc } from './support-db.js';
+
+/**
+ * Trading asks about one party of a secondary trade at order entry (the
+ * counterparty is not known until the order matches): the snapshot reads
+ * only that party, and the answer says which rules it could not decide.
+ */
+describe(`transferEligibility about one party alone, through the database snapshot (${dbLabel()})`, () => {
+  let db: Db;
+  let cleanup: () => Promise<void>;
+  beforeAll(async () => { ({ db, cleanup } = await openIssuanceDb()); });
+  afterAll(async () => { await cleanup?.(); });
+
+  const ask = (s: Scenario, r: Partial<SnapshotRequest>) => transferEligibility(db, s.config, {
+    tokenId: s.tokenId, fromInvestorId: null, toInvestorId: null, amount: 100n, at: AT, kind: 'SECONDARY_TRADE', ...r,
+  });
+
+  test('a seller whose lots are still in their Rule 144 holding period is refused with the date enough of them mature, and the buyer\'s rules are not evaluated', async () => {
+    const s = await Scenario.create(db, { exemption: 'REG_D_506B' });
+    await s.investor('seller');
+    await s.holds('seller', [{ amount: 300n, acquired: '2024-01-01' }, { amount: 700n, acquired: '2025-03-01' }], { frozenAmount: 950n });
+    const e = await ask(s, { fromInvestorId: s.idOf('seller'), amount: 500n });
+    expect(e).toMatchObject({ allowed: false, missingParty: 'RECEIVER', evaluatedAt: AT });
+    expect(failedCodes(e)).toEqual(['RULE_144_HOLDING_PERIOD', 'FREE_BALANCE_SENDER']);
+    expect(e.results.find((r) => r.code === 'RULE_144_HOLDING_PERIOD')).toMatchObject({ currentValue: '300', limit: '500', blockingUntil: utc('2026-03-01') });
+    expect(e.notEvaluated).toEqual(['KYC_VALID_RECEIVER', 'AML_CLEAR_RECEIVER', 'COUNTRY_NOT_SANCTIONED_RECEIVER', 'WALLET_NOT_FROZEN_RECEIVER', 'RECEIVER_NOT_LIQUIDATE_ONLY']);
+    expect([...e.results.map((r) => r.code), ...e.notApplicable, ...e.notEvaluated].sort()).toEqual([...RULE_CODES].sort());
+    // Once the lots mature and the freeze is lifted, only the seller's credentials, lapsed meanwhile, still refuse it.
+    await s.controls('seller', { frozenAmount: 0n });
+    const later = await ask(s, { fromInvestorId: s.idOf('seller'), amount: 500n, at: utc('2026-03-01') });
+    expect(failedCodes(later)).toEqual(['KYC_VALID_SENDER', 'AML_CLEAR_SENDER']);
+  });
+
+  test('a buyer asked about alone is refused by the Reg S distribution compliance period with its end, and the seller\'s rules are not evaluated', async () => {
+    const s = await Scenario.create(db, { exemption: 'REG_S', regS: { category: 'CATEGORY_2', securityType: 'EQUITY', periodStart: '2025-06-01' } });
+    await s.investor('buyer');
+    await s.controls('buyer', { liquidateOnly: true });
+    const e = await ask(s, { toInvestorId: s.idOf('buyer') });
+    expect(e).toMatchObject({ allowed: false, missingParty: 'SENDER' });
+    expect(failedCodes(e)).toEqual(['REG_S_DISTRIBUTION_COMPLIANCE_PERIOD', 'RECEIVER_NOT_LIQUIDATE_ONLY']);
+    expect(e.results.find((r) => r.code === 'REG_S_DISTRIBUTION_COMPLIANCE_PERIOD')?.blockingUntil).toEqual(utc('2025-07-11'));
+    expect(e.notEvaluated).toEqual(expect.arrayContaining(['KYC_VALID_SENDER', 'FREE_BALANCE_SENDER']));
+  });
+
+  test('a question without a party it needs is refused as a bad question, not answered', async () => {
+    const s = await Scenario.create(db, { exemption: 'REG_D_506C' });
+    await s.investor('a');
+    await s.investor('b');
+    const code = (r: Partial<SnapshotRequest>) => ask(s, r).then(() => 'answered', (e) => e.extensions?.code);
+    expect(await code({})).toBe('INPUT.INVALID_TRANSFER_KIND');
+    expect(await code({ kind: 'PRIMARY_ISSUANCE', fromInvestorId: null, toInvestorId: null })).toBe('INPUT.INVALID_TRANSFER_KIND');
+    expect(await code({ kind: 'FORCED_TRANSFER', fromInvestorId: s.idOf('a') })).toBe('INPUT.INVALID_TRANSFER_KIND');
+    expect(await code({ kind: 'FORCED_TRANSFER', toInvestorId: s.idOf('b') })).toBe('INPUT.INVALID_TRANSFER_KIND');
+    expect(await code({ fromInvestorId: 'inv_00000000000000000000000000' })).toBe('NOT_FOUND');
+    expect(await code({ fromInvestorId: s.idOf('a'), toInvestorId: s.idOf('b') })).toBe('answered');
+  });
+});
