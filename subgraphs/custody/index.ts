@@ -1,21 +1,25 @@
 import { Wallet } from 'ethers';
-import { createChainClient } from '../kit/chain/client.js';
+import { createChainClient, type ChainClient } from '../kit/chain/client.js';
 import type { SubgraphDefinition, SubgraphRuntime } from '../kit/subgraph.js';
+import { followDeployedTokens } from './assets-feed.js';
 import { startBroadcaster } from './broadcaster.js';
 import { chainTransferSender } from './chain-sender.js';
 import { issuanceEligibility } from './eligibility.js';
 import type { CustodyEnv } from './env.js';
+import { CustodyIndexer } from './indexer.js';
 import { custodyInternal } from './internal.js';
 import { custodyDvpInternal } from './internal-dvp.js';
 import { walletKey } from './keys.js';
 import { createLoaders } from './loaders.js';
+import { startReconciliationJob } from './reconciliation.js';
 import { resolvers, type CustodyContext } from './resolvers.js';
 import { custodySettings, defaultPolicyOf, type CustodyConfig } from './settings.js';
 
-const configOf = (rt: SubgraphRuntime) => rt.config as unknown as CustodyConfig & { CHAIN_RPC_URL: string };
+const configOf = (rt: SubgraphRuntime) => rt.config as unknown as CustodyConfig & { CHAIN_RPC_URL: string; ISSUANCE_URL: string };
 
 // One env per running subgraph (its clock, defaults and issuance client), shared by every request.
 const envs = new WeakMap<SubgraphRuntime, CustodyEnv>();
+const indexers = new WeakMap<SubgraphRuntime, CustodyIndexer>();
 function envOf(rt: SubgraphRuntime): CustodyEnv {
   let env = envs.get(rt);
   if (!env) {
@@ -36,19 +40,43 @@ export const custody: SubgraphDefinition<CustodyContext> = {
   internal: (rt) => ({ ...custodyInternal(rt.db), ...custodyDvpInternal(rt) }),
   async start(rt) {
     const c = configOf(rt);
-    if (!c.CUSTODY_BROADCAST_ENABLED) return async () => undefined;
+    const stops: (() => Promise<void>)[] = [];
     // The client's signer is a throwaway: each custody wallet signs its own withdrawals.
-    const client = await createChainClient({ rpcUrl: c.CHAIN_RPC_URL, privateKey: Wallet.createRandom().privateKey });
-    const sender = chainTransferSender({ provider: client.provider, chainId: client.chainId, gasLimit: c.CUSTODY_TRANSFER_GAS_LIMIT, confirmations: c.CUSTODY_WITHDRAWAL_CONFIRMATIONS });
-    const stop = startBroadcaster({
-      db: rt.db, now: () => new Date(), sender, log: rt.log,
-      keyOf: (q, address) => walletKey(q, c.CUSTODY_KEK, address),
-      settings: { maxAttempts: c.CUSTODY_BROADCAST_MAX_ATTEMPTS, retryMs: c.CUSTODY_BROADCAST_RETRY_MS, rebroadcastMs: c.CUSTODY_BROADCAST_REBROADCAST_MS, pollMs: c.CUSTODY_BROADCAST_INTERVAL_MS },
-    }, c.CUSTODY_BROADCAST_INTERVAL_MS);
-    rt.log.info('withdrawal broadcaster started');
+    let clientP: Promise<ChainClient> | undefined;
+    const client = () => (clientP ??= createChainClient({ rpcUrl: c.CHAIN_RPC_URL, privateKey: Wallet.createRandom().privateKey }).catch((e: unknown) => {
+      clientP = undefined; // the node may come up later: the next pass asks again
+      throw e;
+    }));
+    if (c.CUSTODY_BROADCAST_ENABLED) {
+      const chain = await client();
+      const sender = chainTransferSender({ provider: chain.provider, chainId: chain.chainId, gasLimit: c.CUSTODY_TRANSFER_GAS_LIMIT, confirmations: c.CUSTODY_WITHDRAWAL_CONFIRMATIONS });
+      stops.push(startBroadcaster({
+        db: rt.db, now: () => new Date(), sender, log: rt.log,
+        keyOf: (q, address) => walletKey(q, c.CUSTODY_KEK, address),
+        settings: { maxAttempts: c.CUSTODY_BROADCAST_MAX_ATTEMPTS, retryMs: c.CUSTODY_BROADCAST_RETRY_MS, rebroadcastMs: c.CUSTODY_BROADCAST_REBROADCAST_MS, pollMs: c.CUSTODY_BROADCAST_INTERVAL_MS },
+      }, c.CUSTODY_BROADCAST_INTERVAL_MS));
+      rt.log.info('withdrawal broadcaster started');
+    }
+    const tokens = followDeployedTokens(rt, c.ISSUANCE_URL);
+    tokens.start();
+    stops.push(() => tokens.stop());
+    if (c.CUSTODY_INDEXER_ENABLED) {
+      const indexer = new CustodyIndexer(rt.db, async () => (await client()).provider, {
+        confirmations: c.CUSTODY_CONFIRMATIONS, pollMs: c.CUSTODY_INDEXER_POLL_MS, maxRange: c.CUSTODY_INDEXER_BLOCK_RANGE, fromBlock: c.CUSTODY_INDEXER_FROM_BLOCK,
+      }, rt.log);
+      indexers.set(rt, indexer);
+      indexer.start();
+      stops.push(() => indexer.stop());
+      stops.push(startReconciliationJob(rt.db, { intervalMs: c.CUSTODY_RECONCILIATION_INTERVAL_MS, confirmRuns: c.CUSTODY_RECONCILIATION_CONFIRM_RUNS, log: rt.log }));
+      rt.log.info('custody chain indexer and reconciliation job started');
+    }
     return async () => {
-      await stop();
-      await client.close();
+      for (const stop of stops.reverse()) await stop();
+      await (await clientP?.catch(() => undefined))?.close();
     };
+  },
+  async ready(rt) {
+    const e = indexers.get(rt)?.lastError;
+    return e ? `chain indexer: ${e}` : undefined;
   },
 };

@@ -148,8 +148,9 @@ export async function consumeIn(q: Queryable, service: string, i: ConsumeInput, 
   });
 }
 
-export async function creditIn(q: Queryable, service: string, i: MoveInput): Promise<ChangeResult> {
-  return once(q, service, i.idempotencyKey, 'CREDIT', { accountId: i.accountId, asset: i.asset, amount: i.amount, reason: i.reason }, async (opId, events) => {
+export async function creditIn(q: Queryable, service: string, i: MoveInput, pending?: PendingEvents): Promise<ChangeResult> {
+  return once(q, service, i.idempotencyKey, 'CREDIT', { accountId: i.accountId, asset: i.asset, amount: i.amount, reason: i.reason }, async (opId, own) => {
+    const events = pending ?? own;
     await knownAccountAndAsset(q, i.accountId, i.asset);
     const after = await store.creditTotal(q, i.accountId, i.asset, i.amount);
     await store.insertLedgerEntry(q, { accountId: i.accountId, asset: i.asset, kind: 'CREDIT', totalDelta: i.amount, reservedDelta: 0n, after, reservationId: null, operationId: opId, reason: i.reason });
@@ -191,16 +192,19 @@ export const ledger = {
     return db.tx(async (q) => reservationJson(await lockReservation(q, service, ref)));
   },
   async registerAsset(db: Db, asset: string, contractAddress: string | null): Promise<{ asset: string; contractAddress: string | null }> {
-    return db.tx(async (q) => {
-      const before = await store.assetById(q, asset);
-      if (before?.contract_address && contractAddress && before.contract_address !== contractAddress) {
-        throw appError('CUSTODY.ASSET_CONFLICT', `${asset} is already registered at ${before.contract_address}`, { details: { asset } });
-      }
-      const row = await store.upsertAsset(q, asset, contractAddress);
-      if (!before || (!before.contract_address && row.contract_address)) {
-        await appendEvent(q, 'asset.registered', asset, { asset, contractAddress: row.contract_address });
-      }
-      return { asset: row.id, contractAddress: row.contract_address };
-    });
+    return db.tx((q) => registerAssetIn(q, asset, contractAddress));
   },
 };
+
+/** Records an asset (and its contract, once: a different address is refused), in the caller's transaction. */
+export async function registerAssetIn(q: Queryable, asset: string, contractAddress: string | null): Promise<{ asset: string; contractAddress: string | null }> {
+  const before = await store.assetById(q, asset);
+  if (before?.contract_address && contractAddress && before.contract_address !== contractAddress) {
+    throw appError('CUSTODY.ASSET_CONFLICT', `${asset} is already registered at ${before.contract_address}`, { details: { asset } });
+  }
+  const row = await store.upsertAsset(q, asset, contractAddress);
+  if (!before || (!before.contract_address && row.contract_address)) {
+    await appendEvent(q, 'asset.registered', asset, { asset, contractAddress: row.contract_address });
+  }
+  return { asset: row.id, contractAddress: row.contract_address };
+}

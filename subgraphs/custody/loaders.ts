@@ -1,6 +1,7 @@
 import type { Queryable } from '../kit/db/types.js';
 import { groupedLoader, keyedLoader } from '../kit/loaders.js';
-import { accountsByIds, accountsByInvestors } from './store.js';
+import { accountsByIds, accountsByInvestors, walletsOfAccounts } from './store.js';
+import { depositsOfAccounts } from './store-chain.js';
 import { balancesOfAccounts } from './store-ledger.js';
 import { policyApprovals } from './store-policies.js';
 import { destinationsOfAccounts, withdrawalApprovals, withdrawalsByIds, withdrawalsOfAccounts } from './store-withdrawals.js';
@@ -13,6 +14,8 @@ export const createLoaders = (q: Queryable) => ({
   withdrawalsOfAccount: groupedLoader((ids) => withdrawalsOfAccounts(q, ids), (r) => r.account_id),
   withdrawalApprovals: groupedLoader((ids) => withdrawalApprovals(q, ids), (r) => r.withdrawal_id),
   destinationsOfAccount: groupedLoader((ids) => destinationsOfAccounts(q, ids), (r) => r.account_id),
+  walletsOfAccount: groupedLoader((ids) => walletsOfAccounts(q, ids), (r) => r.account_id),
+  depositsOfAccount: groupedLoader((ids) => depositsOfAccounts(q, ids), (r) => r.account_id),
   policyChangeApprovals: groupedLoader((ids) => policyApprovals(q, ids), (r) => r.change_id),
 });
 export type CustodyLoaders = ReturnType<typeof createLoaders>;

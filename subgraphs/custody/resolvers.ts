@@ -3,6 +3,7 @@ import type { BaseContext_ } from '../kit/subgraph.js';
 import type { CustodyEnv } from './env.js';
 import type { CustodyLoaders } from './loaders.js';
 import { effectivePolicy } from './policies.js';
+import { chainResolvers } from './resolvers-chain.js';
 import { withdrawalResolvers } from './resolvers-withdrawals.js';
 import * as service from './service.js';
 import { accountsOfOrg, type AccountRow } from './store.js';
@@ -18,6 +19,7 @@ export const resolvers = {
     custodyAccounts: async (_: unknown, __: unknown, ctx: CustodyContext) => (await accountsOfOrg(ctx.db, ctx.caller.org)).filter((r) => visible(ctx, r)),
     custodyAccount: async (_: unknown, a: { id: string }, ctx: CustodyContext) => visible(ctx, await ctx.loaders.account.load(a.id)),
     ...withdrawalResolvers.Query,
+    ...chainResolvers.Query,
   },
   Mutation: {
     openCustodyAccount: async (_: unknown, a: { input: service.OpenAccountInput }, ctx: CustodyContext) => {
@@ -25,6 +27,7 @@ export const resolvers = {
       return ctx.loaders.account.load(row.id);
     },
     ...withdrawalResolvers.Mutation,
+    ...chainResolvers.Mutation,
   },
   CustodyAccount: {
     __resolveReference: async (ref: { id: string }, ctx: CustodyContext) => visible(ctx, await ctx.loaders.account.load(ref.id)),
@@ -33,11 +36,13 @@ export const resolvers = {
     createdAt: (r: AccountRow) => r.created_at,
     balances: async (r: AccountRow, _: unknown, ctx: CustodyContext) => (await ctx.loaders.balancesOfAccount.load(r.id)).map((b: BalanceRow) => ({
       asset: b.asset, total: b.total, reserved: b.reserved, available: (BigInt(b.total) - BigInt(b.reserved)).toString(),
-      onChain: b.on_chain, onChainBlock: b.on_chain_block, updatedAt: b.updated_at,
+      // Indexed: the chain figure as of the asset's cursor (0 for a wallet the chain never touched).
+      onChain: b.on_chain_block === null ? null : (b.on_chain ?? '0'), onChainBlock: b.on_chain_block, updatedAt: b.updated_at,
     })),
     withdrawalPolicy: (r: AccountRow, _: unknown, ctx: CustodyContext) => effectivePolicy(ctx.db, ctx.env.defaults, r.org, r.id),
     withdrawalDestinations: (r: AccountRow, _: unknown, ctx: CustodyContext) => ctx.loaders.destinationsOfAccount.load(r.id),
     withdrawals: (r: AccountRow, _: unknown, ctx: CustodyContext) => ctx.loaders.withdrawalsOfAccount.load(r.id),
+    ...chainResolvers.CustodyAccount,
   },
   Investor: {
     __resolveReference: (ref: { id: string }) => ref,
@@ -48,4 +53,9 @@ export const resolvers = {
   WithdrawalDestination: withdrawalResolvers.WithdrawalDestination,
   PolicyChange: withdrawalResolvers.PolicyChange,
   HoldingProof: withdrawalResolvers.HoldingProof,
+  Deposit: chainResolvers.Deposit,
+  Reconciliation: chainResolvers.Reconciliation,
+  ReconciliationLine: chainResolvers.ReconciliationLine,
+  ReconciliationBreak: chainResolvers.ReconciliationBreak,
+  WalletRecovery: chainResolvers.WalletRecovery,
 };

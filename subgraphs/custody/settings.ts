@@ -29,6 +29,13 @@ export const custodySettings = {
   CUSTODY_BROADCAST_REBROADCAST_MS: int('re-send a signed transfer the node does not know after this long', 30_000, 0),
   CUSTODY_WITHDRAWAL_CONFIRMATIONS: int('blocks on top of a withdrawal transfer before it is COMPLETED', 1, 1, 1000),
   CUSTODY_TRANSFER_GAS_LIMIT: int('gas limit of a withdrawal transfer (fixed, so a failing transfer is mined and seen to revert)', 150_000, 21_000),
+  CUSTODY_INDEXER_ENABLED: bool('run the chain indexer (onChain balances, deposits) and the reconciliation job on CHAIN_RPC_URL; nothing else may then credit what arrives on chain', false),
+  CUSTODY_CONFIRMATIONS: int('blocks on top of a block before the indexer applies its transfers (deposits are credited only then)', 1, 0, 10_000),
+  CUSTODY_INDEXER_POLL_MS: int('how often the chain indexer looks for new blocks', 1_000, 10),
+  CUSTODY_INDEXER_BLOCK_RANGE: int('most blocks the indexer asks for in one eth_getLogs', 2_000, 1, 1_000_000),
+  CUSTODY_INDEXER_FROM_BLOCK: int('an asset\'s cursor starts after this block (on a long chain: the block before the first asset was deployed)', 0, 0),
+  CUSTODY_RECONCILIATION_INTERVAL_MS: int('time between runs of the reconciliation job', 60_000, 100),
+  CUSTODY_RECONCILIATION_CONFIRM_RUNS: int('consecutive runs that must see a difference before it is a break (custody.reconciliation.break)', 2, 1, 1000),
 };
 
 export interface CustodyConfig {
@@ -45,6 +52,13 @@ export interface CustodyConfig {
   CUSTODY_BROADCAST_REBROADCAST_MS: number;
   CUSTODY_WITHDRAWAL_CONFIRMATIONS: number;
   CUSTODY_TRANSFER_GAS_LIMIT: number;
+  CUSTODY_INDEXER_ENABLED: boolean;
+  CUSTODY_CONFIRMATIONS: number;
+  CUSTODY_INDEXER_POLL_MS: number;
+  CUSTODY_INDEXER_BLOCK_RANGE: number;
+  CUSTODY_INDEXER_FROM_BLOCK: number;
+  CUSTODY_RECONCILIATION_INTERVAL_MS: number;
+  CUSTODY_RECONCILIATION_CONFIRM_RUNS: number;
 }
 
 export const defaultPolicyOf = (c: CustodyConfig): WithdrawalPolicy => ({

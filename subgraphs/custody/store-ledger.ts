@@ -157,8 +157,14 @@ export async function insertLedgerEntry(q: Queryable, e: {
   );
 }
 
+/** Balances with the block their on_chain figure is as of: the asset's indexer cursor (null when not indexed). */
 export const balancesOfAccounts = (q: Queryable, accountIds: readonly string[]) =>
-  q.query<BalanceRow>('SELECT * FROM balances WHERE account_id = ANY($1::text[]) ORDER BY account_id, asset', [accountIds]);
+  q.query<BalanceRow>(
+    `SELECT b.account_id, b.asset, b.total, b.reserved, b.on_chain, c.block AS on_chain_block, b.updated_at
+     FROM balances b LEFT JOIN chain_cursors c ON c.name = 'asset:' || b.asset
+     WHERE b.account_id = ANY($1::text[]) ORDER BY b.account_id, b.asset`,
+    [accountIds],
+  );
 
 /** Every account holding the asset, in one snapshot (one statement). */
 export const holdersOf = (q: Queryable, asset: string) =>

@@ -6,8 +6,8 @@ export interface AccountRow {
   created_at: Date; wallet_address: string;
 }
 
-// Accounts are read with their first wallet's address; keys are never selected here.
-const ACCOUNT_SELECT = `SELECT a.*, (SELECT w.address FROM wallets w WHERE w.account_id = a.id ORDER BY w.created_at, w.id LIMIT 1) AS wallet_address
+// Accounts are read with their active wallet's address (recovery retires the old one); keys are never selected here.
+const ACCOUNT_SELECT = `SELECT a.*, (SELECT w.address FROM wallets w WHERE w.account_id = a.id AND w.retired_at IS NULL) AS wallet_address
   FROM custody_accounts a`;
 
 export async function insertAccount(q: Queryable, a: Omit<AccountRow, 'created_at' | 'wallet_address'>) {
@@ -43,7 +43,14 @@ export async function sealedKeyOf(q: Queryable, address: string): Promise<{ encr
   return r ? { address: r.address, encrypted_key: Buffer.from(r.encrypted_key) } : null;
 }
 
+/** The account's active wallet: the one that signs (withdrawals, DvP consents). */
 export async function walletOfAccount(q: Queryable, accountId: string): Promise<string | null> {
-  const [r] = await q.query<{ address: string }>('SELECT address FROM wallets WHERE account_id = $1 ORDER BY created_at, id LIMIT 1', [accountId]);
+  const [r] = await q.query<{ address: string }>('SELECT address FROM wallets WHERE account_id = $1 AND retired_at IS NULL', [accountId]);
   return r?.address ?? null;
 }
+
+export interface WalletRow { id: string; account_id: string; address: string; created_at: Date; retired_at: Date | null; replaced_by: string | null }
+
+/** Every wallet of the accounts, retired ones included (never the keys). */
+export const walletsOfAccounts = (q: Queryable, accountIds: readonly string[]) =>
+  q.query<WalletRow>('SELECT id, account_id, address, created_at, retired_at, replaced_by FROM wallets WHERE account_id = ANY($1::text[]) ORDER BY created_at, id', [accountIds]);

@@ -1,9 +1,16 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { Wallet } from 'ethers';
 import type { Db } from '../../subgraphs/kit/db/types.js';
+import { broadcastOnce, TransferError, type BroadcastDeps, type TransferSender } from '../../subgraphs/custody/broadcaster.js';
+import { chainTransferSender } from '../../subgraphs/custody/chain-sender.js';
+import { walletKey } from '../../subgraphs/custody/keys.js';
 import { ledger } from '../../subgraphs/custody/ledger.js';
+import { reconcile } from '../../subgraphs/custody/reconciliation.js';
+import * as w from '../../subgraphs/custody/withdrawals.js';
 import { addWithdrawalDestination, requestWithdrawal } from '../../subgraphs/custody/withdrawals.js';
 import { dbLabel } from '../support/db.js';
-import { openAccount, openCustodyDb, testEnv, testPolicy, user } from './support.js';
+import { ChainWorld } from './chain-support.js';
+import { KEK, count, openAccount, openCustodyDb, testEnv, testPolicy, user, walletOf } from './support.js';
 
 const errorCode = (e: unknown) => (e as { extensions?: { code?: string } }).extensions?.code ?? String(e);
 
@@ -97,5 +104,97 @@ describe(`concurrent requests against one balance (${dbLabel()})`, () => {
       expect(await ledger.balance(db, acc, 'CASH')).toMatchObject({ total: '500', reserved: '480', available: '20' });
       await invariantsHold(db);
     });
+  });
+});
+
+describe(`one balance on chain under concurrency (anvil, indexer, ${dbLabel()})`, () => {
+  let c: ChainWorld;
+  beforeAll(async () => { c = await ChainWorld.start(); }, 120_000);
+  afterAll(async () => c?.stop());
+
+  test('100 concurrent reservations and withdrawals never take the books below zero or above the chain; a refused broadcast fails with its reservation released; restarts lose nothing', async () => {
+    const custodian = user('acme', 'alice', ['CUSTODIAN']);
+    const to = new Wallet('0x' + '0e'.repeat(32)).address;
+    const env = testEnv(c.db, { defaults: testPolicy({ approvalsRequired: 1, destinationDelaySeconds: 0, maxPerWithdrawal: 1_000n, maxPerWindow: 1_000_000n }), clock: { now: () => new Date() } as never });
+    const acc = await openAccount(c.db, 'acme');
+    const wallet = await walletOf(c.db, acc);
+    await w.addWithdrawalDestination(env, custodian, { accountId: acc, address: to, label: 'treasury' });
+    await c.fundGas(wallet);
+    await c.mint(wallet, 1_000n);
+    await c.mine();
+    await c.indexer().syncOnce();
+    const booksAndChain = async () => {
+      const [b] = await c.db.query<{ total: string; reserved: string; on_chain: string }>(`SELECT total, reserved, on_chain FROM balances WHERE account_id = $1 AND asset = 'CASH'`, [acc]);
+      return { total: BigInt(b.total), reserved: BigInt(b.reserved), onChain: BigInt(b.on_chain), wallet: (await c.cash.balanceOf(wallet)) as bigint };
+    };
+    const withinChain = async () => {
+      const x = await booksAndChain();
+      // A withdrawal on chain but not yet confirmed to the broadcaster is still in the books (reserved): the one allowed gap.
+      const [f] = await c.db.query<{ n: string | null }>(`SELECT sum(amount) AS n FROM withdrawals WHERE account_id = $1 AND status = 'BROADCASTING'`, [acc]);
+      expect(x.total - BigInt(f.n ?? 0)).toBeLessThanOrEqual(x.onChain);
+      expect(x.total - x.reserved).toBeLessThanOrEqual(x.onChain);
+      expect(x.onChain).toBe(x.wallet);
+      await invariantsHold(c.db);
+    };
+    expect(await booksAndChain()).toMatchObject({ total: 1_000n, onChain: 1_000n });
+
+    const request = (key: string) => w.requestWithdrawal(env, custodian, { accountId: acc, asset: 'CASH', amount: 30n, toAddress: to, idempotencyKey: key });
+    // Two withdrawals first (the burst below may well be won by the faster reservations), then the burst:
+    // half reservations (orders), half withdrawal requests, all at once on the one balance.
+    const early = [(await request('chain-w-a')).withdrawal!.id, (await request('chain-w-b')).withdrawal!.id];
+    const results = await Promise.allSettled(Array.from({ length: 100 }, (_, i) => (i % 2 === 0
+      ? ledger.reserve(c.db, 'trading', { accountId: acc, asset: 'CASH', amount: 30n, idempotencyKey: `chain-ord-${i}`, reason: 'order' }).then(() => 'reserved')
+      : request(`chain-w-${i}`).then((r) => {
+        if (!r.withdrawal) throw Object.assign(new Error(r.refusals[0].code), { extensions: { code: r.refusals[0].code } });
+        return r.withdrawal.id;
+      }))));
+    const ok = results.filter((r): r is PromiseFulfilledResult<string> => r.status === 'fulfilled').map((r) => r.value);
+    expect(ok).toHaveLength(31); // floor((1000 - 60) / 30)
+    expect(new Set(results.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => errorCode(r.reason)))).toEqual(new Set(['CUSTODY.INSUFFICIENT_AVAILABLE']));
+    await withinChain();
+    const withdrawals = [...early, ...ok.filter((x) => x !== 'reserved')];
+    for (const id of withdrawals) await w.approveWithdrawal(env, user('acme', 'bob', ['CUSTODIAN']), id);
+
+    // The node refuses every transfer of the first withdrawal; the process dies after handing over the second one.
+    const real = chainTransferSender({ provider: c.bank.provider, chainId: c.bank.chainId, gasLimit: 150_000, confirmations: 1 });
+    const signedFor = new Map<string, string>();
+    let died = false;
+    const sender: TransferSender = {
+      ...real,
+      async sign(t, key) {
+        const s = await real.sign(t, key);
+        signedFor.set(s.txHash, t.withdrawalId);
+        return s;
+      },
+      async broadcast(s) {
+        if (signedFor.get(s.txHash) === withdrawals[0]) throw new TransferError('rejected by the node', false);
+        await real.broadcast(s);
+        if (signedFor.get(s.txHash) === withdrawals[1] && !died) {
+          died = true;
+          throw new TransferError('process died after the send', true);
+        }
+      },
+    };
+    const deps = (): BroadcastDeps => ({ db: c.db, now: () => new Date(), sender, keyOf: (q, address) => walletKey(q, KEK, address), settings: { maxAttempts: 2, retryMs: 0, rebroadcastMs: 0, pollMs: 0 } });
+    const open = () => c.db.query<{ id: string }>(`SELECT id FROM withdrawals WHERE account_id = $1 AND status NOT IN ('COMPLETED','FAILED')`, [acc]);
+    for (let round = 0; round < 200 && (await open()).length; round++) {
+      await broadcastOnce(deps()); // a new broadcaster and a new indexer each round: every round is a restart
+      await c.mine();
+      await c.indexer().syncOnce();
+      await withinChain();
+    }
+    expect(await open()).toEqual([]);
+    const statuses = await c.db.query<{ id: string; status: string; reserved_left: string }>(
+      `SELECT w.id, w.status, r.amount - r.released - r.consumed AS reserved_left FROM withdrawals w JOIN reservations r ON r.id = w.reservation_id WHERE w.account_id = $1`, [acc]);
+    expect(statuses.find((s) => s.id === withdrawals[0])).toMatchObject({ status: 'FAILED', reserved_left: '0' });
+    expect(new Set(statuses.filter((s) => s.id !== withdrawals[0]).map((s) => s.status))).toEqual(new Set(['COMPLETED']));
+    expect(statuses).toHaveLength(withdrawals.length);
+
+    const sent = BigInt(withdrawals.length - 1) * 30n;
+    expect(await c.cash.balanceOf(to)).toBe(sent);
+    const end = await booksAndChain();
+    expect(end).toEqual({ total: 1_000n - sent, reserved: BigInt(ok.length + 2 - withdrawals.length) * 30n, onChain: 1_000n - sent, wallet: 1_000n - sent });
+    expect((await reconcile(c.db, { org: null, asOf: null })).lines.filter((l) => l.difference !== 0n)).toEqual([]);
+    expect(await count(c.db, 'SELECT count(*) AS n FROM deposits WHERE account_id = $1', [acc])).toBe(1);
   });
 });

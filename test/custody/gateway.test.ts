@@ -47,7 +47,7 @@ describe(`custody through the gateway (${dbLabel()})`, () => {
   }, 120_000);
   afterAll(async () => stack?.stop());
 
-  test('balances show total, reserved and available per asset; onChain stays null until the indexer exists', async () => {
+  test('balances show total, reserved and available per asset; onChain stays null while the asset is not indexed (indexer off)', async () => {
     expect(await balances()).toEqual(expect.arrayContaining([
       { asset: 'CASH', total: '5000', reserved: '0', available: '5000', onChain: null, onChainBlock: null },
       { asset: tokenId, total: '70', reserved: '0', available: '70', onChain: null, onChainBlock: null },

@@ -68,3 +68,14 @@ export async function count(db: Db, sql: string, params: unknown[] = []): Promis
   const [r] = await db.query<{ n: string }>(sql, params);
   return Number(r.n);
 }
+
+/** The account's active wallet address. */
+export async function walletOf(db: Db, accountId: string): Promise<string> {
+  const [w] = await db.query<{ address: string }>('SELECT address FROM wallets WHERE account_id = $1 AND retired_at IS NULL', [accountId]);
+  return w.address;
+}
+
+/** Payloads of the outbox events of a topic, oldest first. */
+export async function eventsOf<T = Record<string, unknown>>(db: Db, topic: string): Promise<T[]> {
+  return (await db.query<{ payload: T }>('SELECT payload FROM outbox WHERE topic = $1 ORDER BY seq', [topic])).map((r) => r.payload);
+}

@@ -1,7 +1,8 @@
-import { id as topicId, getAddress, zeroPadValue, type Log } from 'ethers';
+import { zeroPadValue, type Log } from 'ethers';
+import { ZERO_ADDRESS as ZERO, scanTransfers, topicAddress as addressOf } from '../../kit/chain/transfers.js';
 import type { Db, Queryable } from '../../kit/db/types.js';
 import type { Logger } from '../../kit/log.js';
-import { PassRunner } from '../../kit/coalesce.js';
+import { PolledWorker } from '../../kit/chain/polling.js';
 import { newId } from '../../kit/ids.js';
 import { appendEvent } from '../../kit/outbox.js';
 import type { IssuanceChain } from './runtime.js';
@@ -9,8 +10,6 @@ import type { TokenRow } from '../store.js';
 import { accreditedNow } from '../accreditation.js';
 import type { ComplianceConfig } from '../domain/compliance/index.js';
 
-const TRANSFER = topicId('Transfer(address,address,uint256)');
-const ZERO = '0x0000000000000000000000000000000000000000';
 const MAX_RANGE = 2_000;
 
 export interface IndexerOptions {
@@ -25,34 +24,19 @@ export interface IndexerOptions {
  * with the token's block cursor, so a restart resumes exactly where it
  * stopped and nothing is applied twice.
  */
-export class HoldingsIndexer {
-  private timer?: NodeJS.Timeout;
-  private readonly passes = new PassRunner(() => this.pass());
-  private stopped = false;
+export class HoldingsIndexer extends PolledWorker {
   lastError?: string;
 
-  constructor(private readonly db: Db, private readonly chain: IssuanceChain, private readonly config: ComplianceConfig, private readonly o: IndexerOptions, private readonly log: Logger) {}
-
-  start(): void {
-    const tick = () => {
-      if (this.stopped) return;
-      void this.syncOnce().finally(() => { if (!this.stopped) this.timer = setTimeout(tick, this.o.pollMs); });
-    };
-    this.timer = setTimeout(tick, 0);
-  }
-
-  async stop(): Promise<void> {
-    this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    await this.passes.idle();
+  constructor(private readonly db: Db, private readonly chain: IssuanceChain, private readonly config: ComplianceConfig, private readonly o: IndexerOptions, private readonly log: Logger) {
+    super(o.pollMs);
   }
 
   /** One pass over every deployed token up to the confirmed head; a call during a pass gets the next one. */
   syncOnce(): Promise<void> {
-    return this.passes.run();
+    return this.runPass();
   }
 
-  private async pass(): Promise<void> {
+  protected async pass(): Promise<void> {
     if (!this.chain.configured) return;
     try {
       const tokens = await this.db.query<TokenRow>('SELECT * FROM security_tokens WHERE chain IS NOT NULL');
@@ -68,31 +52,15 @@ export class HoldingsIndexer {
   }
 
   private async syncToken(t: TokenRow, head: number): Promise<void> {
-    const name = `token:${t.id}`;
     const client = await this.chain.client();
-    for (;;) {
-      const [c] = await this.db.query<{ block: string }>('SELECT block FROM chain_cursors WHERE name = $1', [name]);
-      const from = Number(c?.block ?? (t.deployed_block ?? 0)) + 1;
-      if (from > head) return;
-      const to = Math.min(head, from + MAX_RANGE - 1);
-      const logs = await client.provider.getLogs({ address: t.chain!.token, topics: [TRANSFER], fromBlock: from, toBlock: to });
-      const times = new Map<number, Date>();
-      for (const l of logs) {
-        if (!times.has(l.blockNumber)) times.set(l.blockNumber, new Date(Number((await client.provider.getBlock(l.blockNumber))!.timestamp) * 1000));
-      }
-      await this.db.tx(async (q) => {
-        // The cursor row is the lock: two indexers (replicas) never apply the same range.
-        await q.query('INSERT INTO chain_cursors (name, block) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING', [name, from - 1]);
-        const [cur] = await q.query<{ block: string }>('SELECT block FROM chain_cursors WHERE name = $1 FOR UPDATE', [name]);
-        if (Number(cur.block) !== from - 1) return;
+    await scanTransfers({
+      db: this.db, provider: client.provider, cursor: `token:${t.id}`, token: t.chain!.token, initialBlock: Number(t.deployed_block ?? 0), head, maxRange: MAX_RANGE,
+      apply: async (q, logs, { times }) => {
         for (const l of logs) await applyTransfer(q, t, l, times.get(l.blockNumber)!, this.config);
-        await q.query('UPDATE chain_cursors SET block = $2 WHERE name = $1', [name, to]);
-      });
-    }
+      },
+    });
   }
 }
-
-const addressOf = (topic: string) => getAddress('0x' + topic.slice(26));
 
 interface Holder { investor_id: string; accredited: boolean | null; accreditation_verified_at: Date | null; accreditation_expires_at: Date | null; us_person: boolean }
 

@@ -1,7 +1,7 @@
 import { getAddress } from 'ethers';
 import type { Db } from '../../kit/db/types.js';
 import type { Logger } from '../../kit/log.js';
-import { PassRunner } from '../../kit/coalesce.js';
+import { PolledWorker } from '../../kit/chain/polling.js';
 import { countryNumeric } from '../../kit/countries.js';
 import { addClaim, createIdentity, revokeClaim } from '../../kit/chain/trex.js';
 import type { ComplianceConfig } from '../domain/compliance/index.js';
@@ -23,31 +23,16 @@ const MAX_BACKOFF_SECONDS = 300;
  * a claims sync for every investor whose KYC, screening or accreditation
  * lapsed, so the claim is revoked when the credential stops counting.
  */
-export class ChainJobRunner {
-  private timer?: NodeJS.Timeout;
-  private readonly passes = new PassRunner(() => this.pass());
-  private stopped = false;
+export class ChainJobRunner extends PolledWorker {
   lastError?: string;
 
-  constructor(private readonly db: Db, private readonly chain: IssuanceChain, private readonly config: ComplianceConfig, private readonly pollMs: number, private readonly log: Logger) {}
-
-  start(): void {
-    const tick = () => {
-      if (this.stopped) return;
-      void this.runDue().finally(() => { if (!this.stopped) this.timer = setTimeout(tick, this.pollMs); });
-    };
-    this.timer = setTimeout(tick, 0);
-  }
-
-  async stop(): Promise<void> {
-    this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    await this.passes.idle();
+  constructor(private readonly db: Db, private readonly chain: IssuanceChain, private readonly config: ComplianceConfig, pollMs: number, private readonly log: Logger) {
+    super(pollMs);
   }
 
   /** Runs every due job; a call during a pass gets the next one (so it sees jobs queued before it). */
   runDue(): Promise<void> {
-    return this.passes.run();
+    return this.runPass();
   }
 
   /** Jobs not yet done (tests and readiness). */
@@ -56,7 +41,7 @@ export class ChainJobRunner {
     return Number(r.n);
   }
 
-  private async pass(): Promise<void> {
+  protected async pass(): Promise<void> {
     if (!this.chain.configured) return;
     await this.sweepLapsed();
     for (;;) {

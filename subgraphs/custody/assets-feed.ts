@@ -1,0 +1,28 @@
+import type { Queryable } from '../kit/db/types.js';
+import { FeedConsumer } from '../kit/feed.js';
+import type { SubgraphRuntime } from '../kit/subgraph.js';
+import { registerAssetIn } from './ledger.js';
+
+interface TokenDeployed { tokenId: string; token: string }
+
+/**
+ * Every security token issuance deploys becomes a custody asset with its
+ * contract, exactly once (the cursor moves with the registration), so the
+ * chain indexer follows it from its first mint without anyone registering it.
+ */
+export function followDeployedTokens(rt: SubgraphRuntime, issuanceUrl: string): FeedConsumer {
+  return new FeedConsumer({
+    db: rt.db, source: 'issuance:token.deployed', feedUrl: `${issuanceUrl}/internal/feed`, token: rt.serviceToken,
+    topics: ['token.deployed'], log: rt.log, waitMs: 20_000,
+    handle: async (q: Queryable, e) => {
+      const p = e.payload as unknown as TokenDeployed;
+      try {
+        await registerAssetIn(q, p.tokenId, p.token);
+      } catch (err) {
+        // Registered by hand at another address: keep the operator's choice, say so, and do not stall the feed.
+        if ((err as { extensions?: { code?: string } }).extensions?.code !== 'CUSTODY.ASSET_CONFLICT') throw err;
+        rt.log.error({ tokenId: p.tokenId, token: p.token }, 'deployed token is registered at another address; left as it is');
+      }
+    },
+  });
+}

@@ -1,0 +1,51 @@
+import type { Log } from 'ethers';
+import { decodeTransfer } from '../kit/chain/transfers.js';
+import type { Queryable } from '../kit/db/types.js';
+import { isDeposit } from './domain/deposits.js';
+import { PendingEvents } from './events.js';
+import { OWN_SERVICE, creditIn } from './ledger.js';
+import { assetCursor, insertDeposit, ourWallets, recordMovement, setCursorTime, withdrawalTxs } from './store-chain.js';
+
+/** The idempotency key of a deposit's credit: one per log, whoever applies it. */
+export const depositKey = (txHash: string, logIndex: number) => `deposit:${txHash}:${logIndex}`;
+
+/**
+ * Applies one range of an asset's Transfer logs inside the indexer's
+ * transaction: every side that is a custody wallet is recorded (the account's
+ * `onChain` moves with it), and deposits (domain/deposits.ts) are credited to
+ * the books once each, with a `deposit.credited` event.
+ */
+export async function applyAssetTransfers(q: Queryable, asset: string, logs: Log[], range: { to: number; times: Map<number, Date> }): Promise<number> {
+  const transfers = logs.map(decodeTransfer);
+  const ours = await ourWallets(q, transfers.flatMap((t) => [t.from, t.to]));
+  const signed = await withdrawalTxs(q, transfers.filter((t) => ours.has(t.from.toLowerCase())).map((t) => t.txHash));
+  const events = new PendingEvents();
+  let deposits = 0;
+  for (const t of transfers) {
+    const from = ours.get(t.from.toLowerCase());
+    const to = ours.get(t.to.toLowerCase());
+    if ((!from && !to) || t.amount === 0n) continue;
+    const at = range.times.get(t.block)!;
+    const base = { txHash: t.txHash, logIndex: t.logIndex, asset, block: t.block, blockTime: at };
+    if (from && !(await recordMovement(q, { ...base, wallet: from.address, accountId: from.account_id, counterparty: t.to, delta: -t.amount, kind: to ? 'INTERNAL' : 'OUTGOING' }))) continue;
+    if (!to) continue;
+    const deposit = isDeposit({ fromCustodyWallet: !!from, withdrawal: signed.has(t.txHash) });
+    if (!(await recordMovement(q, { ...base, wallet: to.address, accountId: to.account_id, counterparty: t.from, delta: t.amount, kind: deposit ? 'DEPOSIT' : 'INTERNAL' }))) continue;
+    if (!deposit) continue;
+    const credit = await creditIn(q, OWN_SERVICE, {
+      accountId: to.account_id, asset, amount: t.amount, idempotencyKey: depositKey(t.txHash, t.logIndex), reason: `deposit ${t.txHash}:${t.logIndex}`,
+    }, events);
+    await insertDeposit(q, {
+      tx_hash: t.txHash, log_index: t.logIndex, account_id: to.account_id, asset, wallet: to.address, from_address: t.from,
+      amount: t.amount.toString(), block: t.block, block_time: at, operation_id: credit.operationId,
+    });
+    events.add('deposit.credited', to.account_id, {
+      accountId: to.account_id, asset, amount: t.amount.toString(), wallet: to.address, from: t.from,
+      txHash: t.txHash, logIndex: t.logIndex, block: t.block, operationId: credit.operationId, balance: credit.balance,
+    });
+    deposits++;
+  }
+  await setCursorTime(q, assetCursor(asset), range.times.get(range.to)!);
+  await events.appendTo(q);
+  return deposits;
+}

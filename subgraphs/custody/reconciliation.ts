@@ -1,0 +1,167 @@
+import { requireRole, type Caller } from '../kit/auth.js';
+import type { Db, Queryable } from '../kit/db/types.js';
+import { badInput } from '../kit/errors.js';
+import type { Logger } from '../kit/log.js';
+import { PendingEvents } from './events.js';
+
+/**
+ * Books against chain: per account and asset, the books' total against what
+ * the account's wallets (active and retired) hold on chain as indexed, both as
+ * of one instant. Only indexed assets (with a contract address and a cursor)
+ * are compared. Chain figures come from the indexer, so they stop at its block.
+ */
+export interface ReconciliationLine {
+  accountId: string; org: string; asset: string;
+  books: bigint; onChain: bigint; difference: bigint;
+  wallets: { address: string; onChain: bigint }[];
+}
+export interface Reconciliation {
+  /** Null: everything booked and indexed so far. */
+  asOf: Date | null;
+  /** Per asset, the last indexed block and its time: chain figures go no further. */
+  indexed: { asset: string; block: string; blockTime: Date | null }[];
+  lines: ReconciliationLine[];
+}
+
+interface Figure { account_id: string; org: string; asset: string; amount: string }
+
+export async function reconcile(q: Queryable, o: { org: string | null; asOf: Date | null }): Promise<Reconciliation> {
+  const indexed = await q.query<{ asset: string; block: string; block_time: Date | null }>(
+    `SELECT substr(c.name, 7) AS asset, c.block, c.block_time FROM chain_cursors c WHERE c.name LIKE 'asset:%' ORDER BY c.name`);
+  const assets = indexed.map((c) => c.asset);
+  // The books as of asOf: each balance's last journal entry at or before it.
+  const books = await q.query<Figure>(
+    `SELECT DISTINCT ON (e.account_id, e.asset) e.account_id, a.org, e.asset, e.total_after AS amount
+     FROM ledger_entries e JOIN custody_accounts a ON a.id = e.account_id
+     WHERE ($1::timestamptz IS NULL OR e.created_at <= $1) AND e.asset = ANY($2::text[]) AND ($3::text IS NULL OR a.org = $3)
+     ORDER BY e.account_id, e.asset, e.seq DESC`,
+    [o.asOf, assets, o.org],
+  );
+  const chain = await q.query<Figure & { wallet: string }>(
+    `SELECT m.account_id, a.org, m.asset, m.wallet, sum(m.delta) AS amount
+     FROM chain_movements m JOIN custody_accounts a ON a.id = m.account_id
+     WHERE ($1::timestamptz IS NULL OR m.block_time <= $1) AND m.asset = ANY($2::text[]) AND ($3::text IS NULL OR a.org = $3)
+     GROUP BY m.account_id, a.org, m.asset, m.wallet ORDER BY m.wallet`,
+    [o.asOf, assets, o.org],
+  );
+  const lines = new Map<string, ReconciliationLine>();
+  const line = (f: Figure) => {
+    const k = `${f.account_id}/${f.asset}`;
+    let l = lines.get(k);
+    if (!l) lines.set(k, (l = { accountId: f.account_id, org: f.org, asset: f.asset, books: 0n, onChain: 0n, difference: 0n, wallets: [] }));
+    return l;
+  };
+  for (const b of books) line(b).books = BigInt(b.amount);
+  for (const c of chain) {
+    const l = line(c);
+    l.onChain += BigInt(c.amount);
+    l.wallets.push({ address: c.wallet, onChain: BigInt(c.amount) });
+  }
+  const out = [...lines.values()].sort((a, b) => a.accountId.localeCompare(b.accountId) || a.asset.localeCompare(b.asset));
+  for (const l of out) l.difference = l.books - l.onChain;
+  return { asOf: o.asOf, indexed: indexed.map((c) => ({ asset: c.asset, block: c.block, blockTime: c.block_time })), lines: out };
+}
+
+/**
+ * The query, for the caller's organisation: as of an instant in the past, or
+ * when omitted everything booked and indexed so far (block times may run a
+ * little ahead of the service clock, so "now" is not used as a bound).
+ */
+export async function reconciliation(db: Db, caller: Caller, asOf: Date | null | undefined, now: Date): Promise<Reconciliation> {
+  requireRole(caller, 'CUSTODIAN', 'AUDITOR', 'COMPLIANCE_OFFICER');
+  if (asOf && asOf.getTime() > now.getTime()) throw badInput('INVALID_AS_OF', 'asOf must not be in the future');
+  return reconcile(db, { org: caller.kind === 'service' ? null : caller.org, asOf: asOf ?? null });
+}
+
+export interface BreakRow {
+  id: string; org: string; account_id: string; asset: string; books: string; on_chain: string; block: string;
+  status: 'SUSPECT' | 'OPEN' | 'CLEARED'; runs: number; first_seen_at: Date; opened_at: Date | null; cleared_at: Date | null;
+}
+
+export const openBreaks = (q: Queryable, org: string | null) =>
+  q.query<BreakRow>(`SELECT * FROM reconciliation_breaks WHERE status = 'OPEN' AND ($1::text IS NULL OR org = $1) ORDER BY opened_at, id`, [org]);
+
+// Serialises runs across replicas.
+const RECONCILE_LOCK = 72_104_201;
+
+const breakEvent = (r: Pick<BreakRow, 'org' | 'account_id' | 'asset'>, l: { books: bigint; onChain: bigint } | null, block: string, since: Date) => ({
+  org: r.org, accountId: r.account_id, asset: r.asset, block, since,
+  ...(l ? { books: l.books.toString(), onChain: l.onChain.toString(), difference: (l.books - l.onChain).toString() } : {}),
+});
+
+/**
+ * One run of the reconciliation job over every account. A difference is a
+ * break once `confirmRuns` consecutive runs saw it (a settlement or a
+ * withdrawal between its block and its booking differs for a moment):
+ * `custody.reconciliation.break` is emitted when it opens and again whenever
+ * its figures change; `custody.reconciliation.cleared` when it is gone.
+ */
+export async function runReconciliation(db: Db, now: Date, confirmRuns: number): Promise<{ open: number; opened: number; cleared: number }> {
+  return db.tx(async (q) => {
+    await q.query('SELECT pg_advisory_xact_lock($1)', [RECONCILE_LOCK]);
+    const r = await reconcile(q, { org: null, asOf: null });
+    const blockOf = new Map(r.indexed.map((c) => [c.asset, c.block]));
+    const diffs = new Map(r.lines.filter((l) => l.difference !== 0n).map((l) => [`${l.accountId}/${l.asset}`, l]));
+    const live = await q.query<BreakRow>(`SELECT * FROM reconciliation_breaks WHERE status <> 'CLEARED' FOR UPDATE`);
+    const events = new PendingEvents();
+    let opened = 0;
+    let cleared = 0;
+    for (const b of live) {
+      const l = diffs.get(`${b.account_id}/${b.asset}`);
+      const block = blockOf.get(b.asset) ?? b.block;
+      if (!l) {
+        await q.query(`UPDATE reconciliation_breaks SET status = 'CLEARED', cleared_at = $2 WHERE id = $1`, [b.id, now]);
+        if (b.status === 'OPEN') {
+          events.add('custody.reconciliation.cleared', b.account_id, breakEvent(b, null, block, b.opened_at!));
+          cleared++;
+        }
+        continue;
+      }
+      diffs.delete(`${b.account_id}/${b.asset}`);
+      const opens = b.status === 'SUSPECT' && b.runs + 1 >= confirmRuns;
+      const changed = b.status === 'OPEN' && (BigInt(b.books) !== l.books || BigInt(b.on_chain) !== l.onChain);
+      await q.query(
+        `UPDATE reconciliation_breaks SET books = $2::numeric, on_chain = $3::numeric, block = $4, runs = runs + 1,
+           status = CASE WHEN $5 THEN 'OPEN' ELSE status END, opened_at = CASE WHEN $5 THEN $6 ELSE opened_at END WHERE id = $1`,
+        [b.id, l.books.toString(), l.onChain.toString(), block, opens, now],
+      );
+      if (opens || changed) events.add('custody.reconciliation.break', b.account_id, breakEvent(b, l, block, b.opened_at ?? now));
+      if (opens) opened++;
+    }
+    for (const l of diffs.values()) {
+      const opens = confirmRuns <= 1;
+      const block = blockOf.get(l.asset)!;
+      await q.query(
+        `INSERT INTO reconciliation_breaks (org, account_id, asset, books, on_chain, block, status, runs, first_seen_at, opened_at)
+         VALUES ($1,$2,$3,$4::numeric,$5::numeric,$6,$7,1,$8,$9)`,
+        [l.org, l.accountId, l.asset, l.books.toString(), l.onChain.toString(), block, opens ? 'OPEN' : 'SUSPECT', now, opens ? now : null],
+      );
+      if (opens) {
+        events.add('custody.reconciliation.break', l.accountId, breakEvent({ org: l.org, account_id: l.accountId, asset: l.asset }, l, block, now));
+        opened++;
+      }
+    }
+    await events.appendTo(q);
+    const [n] = await q.query<{ n: string }>(`SELECT count(*) AS n FROM reconciliation_breaks WHERE status = 'OPEN'`);
+    return { open: Number(n.n), opened, cleared };
+  });
+}
+
+/** Runs the job every intervalMs; returns the stopper. */
+export function startReconciliationJob(db: Db, o: { intervalMs: number; confirmRuns: number; log?: Logger }): () => Promise<void> {
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<unknown> = Promise.resolve();
+  const tick = () => {
+    running = runReconciliation(db, new Date(), o.confirmRuns)
+      .then((r) => { if (r.opened || r.cleared) o.log?.warn(r, 'custody reconciliation: breaks changed'); })
+      .catch((e: unknown) => o.log?.error({ err: (e as Error).message }, 'custody reconciliation run failed'))
+      .finally(() => { if (!stopped) timer = setTimeout(tick, o.intervalMs); });
+  };
+  timer = setTimeout(tick, o.intervalMs);
+  return async () => {
+    stopped = true;
+    clearTimeout(timer);
+    await running;
+  };
+}

@@ -1,0 +1,64 @@
+import { canSee, type Caller } from '../kit/auth.js';
+import { appError } from '../kit/errors.js';
+import { assertSameRequest, requestHash } from '../kit/idempotency.js';
+import { newId } from '../kit/ids.js';
+import { parseAccountId, parseIdempotencyKey, parseText } from './domain/inputs.js';
+import { requireCustodian, unknownAccount, type CustodyEnv } from './env.js';
+import { PendingEvents } from './events.js';
+import { generateSealedWallet } from './keys.js';
+import { insertWallet } from './store.js';
+import { accountOwner } from './store-ledger.js';
+
+export interface RecoverWalletInput { accountId: string; reason: string; idempotencyKey: string }
+export interface RecoveryRow {
+  id: string; org: string; account_id: string; lost_wallet: string; new_wallet: string; reason: string;
+  requested_by: string; idempotency_key: string; request_hash: string; created_at: Date;
+}
+
+/**
+ * Custody's half of a wallet recovery: the account gets a new wallet (its key
+ * generated and sealed here) and the lost one is retired; the books do not
+ * move, balances belong to the account. Issuance's ISSUER_AGENT then runs
+ * `recoverInvestorWallet(investorId, lostWallet, newWallet)` (ERC-3643
+ * recoveryAddress), and the indexer sees that transfer as one between two
+ * wallets of the same account: no deposit, the account's onChain unchanged.
+ * Refused while a withdrawal signed by the lost wallet is in flight.
+ */
+export async function recoverCustodyWallet(env: CustodyEnv, kek: string, caller: Caller, raw: RecoverWalletInput): Promise<RecoveryRow> {
+  requireCustodian(caller);
+  const input = { accountId: parseAccountId(raw.accountId), reason: parseText(raw.reason, 'reason'), idempotencyKey: parseIdempotencyKey(raw.idempotencyKey) };
+  const hash = requestHash({ accountId: input.accountId, reason: input.reason });
+  const account = await accountOwner(env.db, input.accountId);
+  if (!account || !canSee(caller, { org: account.org, investorId: account.investor_id })) throw unknownAccount(input.accountId);
+  return env.db.tx(async (q) => {
+    // The active wallet's row lock serialises recoveries of one account.
+    const [lost] = await q.query<{ id: string; address: string }>('SELECT id, address FROM wallets WHERE account_id = $1 AND retired_at IS NULL FOR UPDATE', [account.id]);
+    const [prior] = await q.query<RecoveryRow>('SELECT * FROM wallet_recoveries WHERE org = $1 AND idempotency_key = $2', [caller.org, input.idempotencyKey]);
+    if (prior) {
+      assertSameRequest(prior.request_hash, hash, input.idempotencyKey);
+      return prior;
+    }
+    if (!lost) throw appError('CUSTODY.NO_WALLET', `account ${account.id} has no wallet`);
+    const [inFlight] = await q.query<{ id: string }>(`SELECT id FROM withdrawals WHERE account_id = $1 AND status = 'BROADCASTING' LIMIT 1`, [account.id]);
+    if (inFlight) {
+      throw appError('CUSTODY.WITHDRAWAL_IN_FLIGHT', `withdrawal ${inFlight.id} signed by ${lost.address} is on its way; recover once it is done`, { details: { withdrawalId: inFlight.id } });
+    }
+    const now = env.now();
+    const sealed = generateSealedWallet(kek);
+    const walletId = newId('wal');
+    await q.query('UPDATE wallets SET retired_at = $2 WHERE id = $1', [lost.id, now]);
+    await insertWallet(q, { id: walletId, accountId: account.id, address: sealed.address, encrypted: sealed.encrypted, kekId: sealed.kekId });
+    await q.query('UPDATE wallets SET replaced_by = $2 WHERE id = $1', [lost.id, walletId]);
+    const [row] = await q.query<RecoveryRow>(
+      `INSERT INTO wallet_recoveries (id, org, account_id, lost_wallet, new_wallet, reason, requested_by, idempotency_key, request_hash, created_at)
+       VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10) RETURNING *`,
+      [walletId, account.org, account.id, lost.address, sealed.address, input.reason, caller.subject, input.idempotencyKey, hash, now],
+    );
+    const events = new PendingEvents();
+    events.add('account.wallet_recovered', account.id, {
+      accountId: account.id, investorId: account.investor_id, org: account.org, lostWallet: lost.address, newWallet: sealed.address, reason: input.reason, by: caller.subject,
+    });
+    await events.appendTo(q);
+    return row;
+  });
+}

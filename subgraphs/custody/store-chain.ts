@@ -1,0 +1,78 @@
+import type { Queryable } from '../kit/db/types.js';
+
+/** SQL of what custody reads from the chain: cursors, movements of our wallets, deposits. */
+
+export const assetCursor = (asset: string) => `asset:${asset}`;
+
+export interface OurWallet { address: string; account_id: string }
+export interface MovementRow {
+  txHash: string; logIndex: number; wallet: string; accountId: string; asset: string; counterparty: string;
+  delta: bigint; kind: 'DEPOSIT' | 'INTERNAL' | 'OUTGOING'; block: number; blockTime: Date;
+}
+export interface DepositRow {
+  tx_hash: string; log_index: number; account_id: string; asset: string; wallet: string; from_address: string;
+  amount: string; block: string; block_time: Date; operation_id: string; credited_at: Date;
+}
+
+/** Assets the indexer follows: those with a contract address. */
+export const indexedAssets = (q: Queryable) =>
+  q.query<{ id: string; contract_address: string }>('SELECT id, contract_address FROM assets WHERE contract_address IS NOT NULL ORDER BY id');
+
+/** Custody wallets (active or retired) among the addresses, by lower-cased address. */
+export async function ourWallets(q: Queryable, addresses: readonly string[]): Promise<Map<string, OurWallet>> {
+  if (!addresses.length) return new Map();
+  const rows = await q.query<OurWallet>('SELECT address, account_id FROM wallets WHERE lower(address) = ANY($1::text[])', [[...new Set(addresses.map((a) => a.toLowerCase()))]]);
+  return new Map(rows.map((r) => [r.address.toLowerCase(), r]));
+}
+
+/** Which of the transactions are withdrawals custody signed. */
+export async function withdrawalTxs(q: Queryable, hashes: readonly string[]): Promise<Set<string>> {
+  if (!hashes.length) return new Set();
+  const rows = await q.query<{ tx_hash: string }>('SELECT tx_hash FROM withdrawals WHERE tx_hash = ANY($1::text[])', [[...new Set(hashes)]]);
+  return new Set(rows.map((r) => r.tx_hash));
+}
+
+/** Records one wallet side of a log and moves the account's on-chain figure; false when it was recorded before. */
+export async function recordMovement(q: Queryable, m: MovementRow): Promise<boolean> {
+  const inserted = await q.query(
+    `INSERT INTO chain_movements (tx_hash, log_index, wallet, account_id, asset, counterparty, delta, kind, block, block_time)
+     VALUES ($1,$2,$3,$4,$5,$6,$7::numeric,$8,$9,$10) ON CONFLICT DO NOTHING RETURNING 1`,
+    [m.txHash, m.logIndex, m.wallet, m.accountId, m.asset, m.counterparty, m.delta.toString(), m.kind, m.block, m.blockTime],
+  );
+  if (!inserted.length) return false;
+  await q.query(
+    `INSERT INTO balances (account_id, asset, on_chain) VALUES ($1, $2, $3::numeric)
+     ON CONFLICT (account_id, asset) DO UPDATE SET on_chain = coalesce(balances.on_chain, 0) + EXCLUDED.on_chain`,
+    [m.accountId, m.asset, m.delta.toString()],
+  );
+  return true;
+}
+
+export async function insertDeposit(q: Queryable, d: Omit<DepositRow, 'credited_at' | 'block'> & { block: number }): Promise<void> {
+  await q.query(
+    `INSERT INTO deposits (tx_hash, log_index, account_id, asset, wallet, from_address, amount, block, block_time, operation_id)
+     VALUES ($1,$2,$3,$4,$5,$6,$7::numeric,$8,$9,$10)`,
+    [d.tx_hash, d.log_index, d.account_id, d.asset, d.wallet, d.from_address, d.amount, d.block, d.block_time, d.operation_id],
+  );
+}
+
+export const setCursorTime = (q: Queryable, name: string, time: Date) =>
+  q.query('UPDATE chain_cursors SET block_time = $2 WHERE name = $1', [name, time]);
+
+export const depositsOfAccounts = (q: Queryable, accountIds: readonly string[]) =>
+  q.query<DepositRow>('SELECT * FROM deposits WHERE account_id = ANY($1::text[]) ORDER BY block DESC, log_index DESC', [accountIds]);
+
+export const depositsOfOrg = (q: Queryable, org: string, f: { accountId: string | null; asset: string | null }) =>
+  q.query<DepositRow>(
+    `SELECT d.* FROM deposits d JOIN custody_accounts a ON a.id = d.account_id
+     WHERE a.org = $1 AND ($2::text IS NULL OR d.account_id = $2) AND ($3::text IS NULL OR d.asset = $3)
+     ORDER BY d.block DESC, d.log_index DESC`,
+    [org, f.accountId, f.asset],
+  );
+
+/** Indexed block (and its time) per asset, for `onChainBlock`. */
+export const cursorsOfAssets = (q: Queryable, assets: readonly string[]) =>
+  q.query<{ asset: string; block: string; block_time: Date | null }>(
+    `SELECT substr(name, 7) AS asset, block, block_time FROM chain_cursors WHERE name = ANY($1::text[])`,
+    [assets.map(assetCursor)],
+  );
