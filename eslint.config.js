@@ -15,7 +15,7 @@ const noImportOf = (others) => ({
 });
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', '.data/**', '.scratch/**', 'contracts/build/**'] },
+  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', '.data/**', '.scratch/**', 'contracts/build/**', 'examples/client/generated/**'] },
   ...tseslint.configs.recommended,
   {
     rules: {

@@ -14,11 +14,15 @@ import { OrgRateLimiter } from './rateLimit.js';
 import { AuthForwardingDataSource } from './dataSource.js';
 import type { GatewayConfig } from './settings.js';
 import { fileSupergraph, subgraphUrlsOf, supergraphPath } from './supergraph.js';
+import { loadPersistedOperations } from './persisted/index.js';
+import { ideRoutes } from './ide/routes.js';
+import { gatewaySubscriptions, type GatewaySubscriptions } from './subscriptions/index.js';
 
 export interface RunningGateway {
   url: string;
   port: number;
   subgraphUrls: Record<string, string>;
+  subscriptions: Pick<GatewaySubscriptions, 'stats'>;
   stop(): Promise<void>;
 }
 
@@ -43,8 +47,15 @@ function formatError(production: boolean) {
       return { ...f, extensions: { ...ext, code: limitCode } };
     }
     const code = f.extensions?.code as string | undefined;
-    if (production && (!code || code === 'INTERNAL_SERVER_ERROR')) {
-      return { message: 'internal error', path: f.path, extensions: { code: 'INTERNAL_SERVER_ERROR', serviceName: f.extensions?.serviceName } };
+    // A subgraph's error without a code arrives as DOWNSTREAM_SERVICE_ERROR with the subgraph's own message;
+    // only the data source's "subgraph unavailable" (retryable) is written by the gateway.
+    const unexpected = !code || code === 'INTERNAL_SERVER_ERROR' || (code === 'DOWNSTREAM_SERVICE_ERROR' && f.extensions?.retryable !== true);
+    if (production && unexpected) {
+      return { message: 'internal error', path: f.path, extensions: { code: code ?? 'INTERNAL_SERVER_ERROR', serviceName: f.extensions?.serviceName } };
+    }
+    if (production && f.extensions?.stacktrace) {
+      const { stacktrace: _s, ...ext } = f.extensions; // a subgraph in development mode sends its stack; it stays here
+      return { ...f, extensions: ext };
     }
     return f;
   };
@@ -54,12 +65,14 @@ export async function startGateway(c: GatewayConfig): Promise<RunningGateway> {
   const log = createLogger('gateway', c.LOG_LEVEL);
   const production = c.NODE_ENV === 'production';
   const verify = gatewayVerifier(c);
+  const persisted = loadPersistedOperations(c, log);
   const recorded = subgraphUrlsOf(readFileSync(supergraphPath(c.SUPERGRAPH_PATH), 'utf8'));
   const urls = Object.fromEntries(Object.entries(recorded).map(([n, u]) => [n, overrides(c)[n] ?? u]));
 
   const gateway = new ApolloGateway({
     supergraphSdl: fileSupergraph(c.SUPERGRAPH_PATH, () => log.info('supergraph reloaded')),
     buildService: ({ name, url }) => new AuthForwardingDataSource({ name, url: urls[name] ?? url!, timeoutMs: c.SUBGRAPH_TIMEOUT_MS }),
+    experimental_didResolveQueryPlan: persisted.didResolveQueryPlan, // ends start-time plan preparation before any fetch
   });
   const apollo = new ApolloServer<GatewayContext>({
     gateway,
@@ -70,15 +83,19 @@ export async function startGateway(c: GatewayConfig): Promise<RunningGateway> {
     validationRules: limitRules({ maxDepth: c.MAX_DEPTH, maxAliases: c.MAX_ALIASES, maxCost: c.MAX_COST, listFactor: c.COST_LIST_FACTOR }),
     parseOptions: { maxTokens: c.MAX_TOKENS },
     hideSchemaDetailsFromClientErrors: production, // no "did you mean" field suggestions in production
+    plugins: [persisted.plugin], // partners' lists and modes, before APQ
   });
   const limiter = new OrgRateLimiter(c.RATE_LIMIT_PER_MINUTE);
+  const subscriptions = gatewaySubscriptions(gateway, c, urls, log); // before start: it follows every supergraph the gateway loads
   await apollo.start();
+  await persisted.prepare(apollo, gateway);
 
   const context = async (req: IncomingMessage): Promise<GatewayContext> => {
-    const caller = await verify(req.headers.authorization);
+    const partner = await persisted.authenticate(req); // x-api-key
+    const caller = partner?.caller ?? await verify(req.headers.authorization);
     if (caller.kind !== 'user') throw unauthenticated('a user bearer token is required');
     limiter.take(caller.org);
-    return { caller, token: caller.token };
+    return { caller, token: caller.token, partner: partner?.partner };
   };
 
   const http = await startHttpServer({
@@ -87,6 +104,7 @@ export async function startGateway(c: GatewayConfig): Promise<RunningGateway> {
     log,
     graphql: apolloHandler(apollo, context, c.REQUEST_MAX_BYTES),
     routes: {
+      ...ideRoutes(c), // GET /ide (and / pointing at it) when GATEWAY_IDE allows
       'GET /healthz': async (_req, res) => {
         const subgraphs = await probeSubgraphs(urls, c.HEALTH_TIMEOUT_MS);
         const ok = Object.values(subgraphs).every((s) => s.status === 'ready');
@@ -94,12 +112,15 @@ export async function startGateway(c: GatewayConfig): Promise<RunningGateway> {
       },
     },
   });
+  subscriptions.listen({ server: http.server, verify, limiter, formatError: formatError(production) }); // graphql-ws on /graphql
   log.info({ url: `${http.url}/graphql` }, 'gateway ready');
   return {
     url: `${http.url}/graphql`,
     port: http.port,
     subgraphUrls: urls,
+    subscriptions,
     async stop() {
+      await subscriptions.close();
       await http.close();
       await apollo.stop();
     },

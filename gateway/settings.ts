@@ -1,4 +1,5 @@
-import { int, optionalStr, port, str, type ConfigOf } from '../subgraphs/kit/config.js';
+import { bool, int, oneOf, optionalStr, port, str, type ConfigOf, type Setting } from '../subgraphs/kit/config.js';
+import { MODES } from './persisted/partners.js';
 
 export const gatewaySettings = {
   PORT: port('gateway HTTP and graphql-ws port', 4000),
@@ -24,6 +25,17 @@ export const gatewaySettings = {
   COST_LIST_FACTOR: int('assumed length of a list field without first/limit/depth', 10, 1),
   RATE_LIMIT_PER_MINUTE: int('requests per organisation per minute on this gateway process (0: off)', 1200, 0),
   HEALTH_TIMEOUT_MS: int('deadline of each subgraph readiness probe in /healthz', 2_000, 50),
+  GATEWAY_SUBSCRIPTION_QUEUE: int('events a graphql-ws subscriber may have waiting to be sent before it is closed as a slow consumer (4420)', 1000, 1),
+  GATEWAY_SUBSCRIPTION_RETRY_MS: int('first pause before the gateway reconnects a lost subgraph subscription (doubles each attempt)', 250, 10),
+  GATEWAY_SUBSCRIPTION_RETRY_MAX_MS: int('longest pause between reconnects of a subgraph subscription', 5_000, 10),
+  GATEWAY_SUBSCRIPTION_RETRY_ATTEMPTS: int('reconnects in a row before subscribers get DOWNSTREAM_SERVICE_ERROR', 20, 0),
+  PERSISTED_MANIFEST_PATH: str('persisted operation manifest (Apollo format, built by npm run persisted)', 'schema/persisted-operations.json'),
+  GATEWAY_PARTNERS_PATH: optionalStr('JSON file of partners: API key hashes, organisation, roles, mode, operation list (none: API keys are refused)'),
+  PERSISTED_DEFAULT_MODE: oneOf('persisted-operation mode of bearer-token clients (their list: the whole manifest)', MODES, 'ALLOW_ALL'),
+  PARTNER_TOKEN_TTL_SECONDS: int('life of the bearer token the gateway signs and forwards for a partner', 300, 30),
+  // Unset means "on unless NODE_ENV=production", which a fixed default cannot say.
+  GATEWAY_IDE: { ...bool('serve the GraphQL IDE at /ide (default: on unless NODE_ENV=production)'), default: undefined } as Setting<boolean | undefined>,
+  GATEWAY_DEV_TOKENS: bool('offer dev bearer tokens in the IDE, signed with AUTH_JWT_SECRET (refused when NODE_ENV=production)', false),
 };
 
 export type GatewayConfig = ConfigOf<typeof gatewaySettings>;

@@ -6,7 +6,7 @@ import type { Db } from '../kit/db/types.js';
 import { appError, badInput } from '../kit/errors.js';
 import { appendEvent } from '../kit/outbox.js';
 import type { ComplianceConfig } from './domain/compliance/index.js';
-import { investorById, positive, requireReason, tokenOfIssuer } from './access.js';
+import { investorById, investorOfCaller, positive, requireReason, tokenOfIssuer } from './access.js';
 import { chainFailure, type IssuanceChain } from './chain/runtime.js';
 import { requireDeployed } from './deploy.js';
 import { transferEligibility, type EligibilityResult } from './eligibility.js';
@@ -142,7 +142,8 @@ export async function forcedTransfer(db: Db, chain: IssuanceChain, config: Compl
 export async function recoverInvestorWallet(db: Db, chain: IssuanceChain, caller: Caller, a: { investorId: string; lostWallet: string; newWallet: string; reason: string }): Promise<InvestorRow> {
   const why = requireReason(a.reason);
   if (a.lostWallet.toLowerCase() === a.newWallet.toLowerCase()) throw badInput('SAME_WALLET', 'the new wallet must differ from the lost one');
-  const investor = await investorById(db, a.investorId);
+  // A recovery rewrites the investor's wallets: only the organisation that onboarded the investor may do it.
+  const investor = await investorOfCaller(db, caller, a.investorId, ['ISSUER_AGENT']);
   const wallets = await walletsOf(db, [investor.id]);
   const lost = wallets.find((w) => w.address.toLowerCase() === a.lostWallet.toLowerCase());
   if (!lost) throw appError('ISSUANCE.UNKNOWN_WALLET', `${a.lostWallet} is not a wallet of ${investor.id}`);

@@ -1,5 +1,5 @@
 import { requireRole, type Caller } from '../kit/auth.js';
-import { appError, badInput, notFound } from '../kit/errors.js';
+import { appError, badInput, forbidden, notFound } from '../kit/errors.js';
 import { sees, visibilityOf } from './access.js';
 import { CANCELLABLE } from './domain/status.js';
 import { transition } from './lifecycle.js';
@@ -32,6 +32,8 @@ export async function cancelSettlement(s: SettlementServices, caller: Caller, id
 
 export async function authorizeVenueToken(s: SettlementServices, caller: Caller, venue: string, tokenId: string, authorized: boolean) {
   requireRole(caller, 'SETTLEMENT_AGENT');
+  // Which venues may feed the platform is the operator's decision, not any member organisation's.
+  if (!s.config.SETTLEMENT_OPERATOR_ORGS.includes(caller.org)) throw forbidden('only a settlement agent of the settlement operator (SETTLEMENT_OPERATOR_ORGS) may authorise a venue');
   if (!/^[\x21-\x7e]{1,64}$/.test(venue)) throw badInput('INVALID_VENUE', 'venue must be 1 to 64 printable characters');
   if (venue === s.config.SETTLEMENT_TRADING_VENUE) throw badInput('RESERVED_VENUE', `${venue} is this platform's own venue`);
   if (!/^tok_[0-9a-z]{26}$/.test(tokenId)) throw badInput('INVALID_TOKEN_ID', 'tokenId is not a token id');

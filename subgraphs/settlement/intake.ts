@@ -9,6 +9,7 @@ import { AmountError, cashAmountOf, parsePrice } from './domain/amounts.js';
 import { recordReceived } from './lifecycle.js';
 import { SERVICE_ACTOR, type SettlementServices } from './services.js';
 import { appendAnchoredAudit } from './store-audit.js';
+import { sees, visibilityOf } from './access.js';
 import { insertExternalSettlement, insertTradeSettlement, venueMayTrade, type SettlementRow, type TradingShares } from './store.js';
 
 /**
@@ -113,6 +114,10 @@ export async function submitExternalTrade(s: SettlementServices, caller: Caller,
   // A replay is answered from what was recorded, whatever the peers say now.
   const [prior] = await s.db.query<SettlementRow>('SELECT * FROM settlements WHERE venue = $1 AND venue_reference = $2', [input.venue, input.venueReference]);
   if (prior) {
+    // Another organisation's report is not shown to a caller who is not party to it: the reference is only said to be taken.
+    if (!sees(visibilityOf(caller, s.config), prior)) {
+      throw appError('INPUT.IDEMPOTENCY_KEY_REUSED', `venue reference ${input.venue}/${input.venueReference} was already used`, { details: { venue: input.venue, venueReference: input.venueReference } });
+    }
     assertSameRequest(prior.request_hash, hash, `${input.venue}/${input.venueReference}`);
     return prior;
   }
@@ -126,8 +131,9 @@ export async function submitExternalTrade(s: SettlementServices, caller: Caller,
   for (const [side, a, id] of [['buyer', buyer, input.buyerAccountId], ['seller', seller, input.sellerAccountId]] as const) {
     if (!a) throw appError('SETTLEMENT.UNKNOWN_ACCOUNT', `custody knows no ${side} account ${id}`, { details: { side, accountId: id } });
   }
-  if (!caller.roles.includes('SETTLEMENT_AGENT') && caller.kind !== 'service' && ![buyer!.org, seller!.org].includes(caller.org)) {
-    throw forbidden('a broker-dealer may submit only trades one of its accounts is party to');
+  // Only services and settlement operators (SETTLEMENT_OPERATOR_ORGS) report trades between other organisations' accounts.
+  if (!visibilityOf(caller, s.config).all && ![buyer!.org, seller!.org].includes(caller.org)) {
+    throw forbidden('only a settlement operator may submit a trade none of its organisation\'s accounts is party to');
   }
   let cash: bigint;
   try {

@@ -1,0 +1,42 @@
+import type { ApolloServerPlugin } from '@apollo/server';
+import type { Logger } from '../../subgraphs/kit/log.js';
+import type { GatewayContext } from '../context.js';
+import { decide, refusal, type ClientPolicy, type OperationIndex } from './policy.js';
+import { PREPARING } from './prepare.js';
+
+/**
+ * Applies each client's persisted-operation policy before Apollo resolves the
+ * request (and before its APQ cache is consulted): a refusal ends the
+ * request; a recognised operation runs as the manifest's text and name.
+ */
+export function persistedOperationsPlugin(ops: OperationIndex, bearerPolicy: ClientPolicy, log: Logger): ApolloServerPlugin<GatewayContext> {
+  return {
+    async requestDidStart({ request, contextValue }) {
+      if (contextValue.caller === PREPARING) return;
+      const policy = contextValue.partner ?? bearerPolicy;
+      const pq = request.extensions?.persistedQuery as { sha256Hash?: unknown } | undefined;
+      const hash = typeof pq?.sha256Hash === 'string' ? pq.sha256Hash : undefined;
+      const d = decide(policy, { query: request.query, hash }, ops);
+      if (d.kind === 'refuse') {
+        // Apollo turns an error thrown here into a bare 500; one thrown from didResolveOperation becomes
+        // the response (with its code and HTTP status). A trivial document carries the request there.
+        request.query = '{ __typename }';
+        request.operationName = undefined;
+        delete request.extensions?.persistedQuery;
+        return { async didResolveOperation() { throw refusal(d); } };
+      }
+      if (d.operation) {
+        request.query = d.operation.body;
+        request.operationName ??= d.operation.name; // the plan prepared at start is keyed by the name too
+        delete request.extensions?.persistedQuery; // already resolved: no APQ lookup or registration
+      }
+      if (policy.mode !== 'LOG_UNKNOWN') return;
+      return {
+        async didResolveSource({ queryHash, source }) {
+          if (policy.allowed.has(queryHash)) return;
+          log.warn({ partner: contextValue.partner?.name, org: contextValue.caller.org, id: queryHash, operation: source.slice(0, 2000) }, 'operation not in the client\'s persisted list');
+        },
+      };
+    },
+  };
+}

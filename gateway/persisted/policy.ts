@@ -1,0 +1,68 @@
+import { parse, print } from 'graphql';
+import { appError } from '../../subgraphs/kit/errors.js';
+import { operationId, type Manifest, type PersistedOperation } from './manifest.js';
+import type { Mode } from './partners.js';
+
+/** What one client may run: its mode and its list (manifest ids). */
+export interface ClientPolicy {
+  mode: Mode;
+  allowed: ReadonlySet<string>;
+}
+
+/**
+ * run with `operation`: execute the manifest's operation (its body replaces
+ * whatever the client sent, so documents and plans are shared and cached);
+ * run without: hand the request to Apollo as it is (APQ, free text);
+ * refuse: end the request with that error.
+ */
+export type Decision =
+  | { kind: 'run'; operation?: PersistedOperation }
+  | { kind: 'refuse'; code: 'PERSISTED_QUERY_NOT_IN_LIST' | 'PERSISTED_QUERY_ID_REQUIRED'; message: string };
+
+export interface OperationIndex {
+  byId: ReadonlyMap<string, PersistedOperation>;
+  /** The manifest operation whose text this is, ignoring insignificant whitespace and comments. */
+  byText(query: string): PersistedOperation | undefined;
+}
+
+export function indexManifest(m: Manifest, maxTokens: number): OperationIndex {
+  const byId = new Map(m.operations.map((o) => [o.id, o] as const));
+  return {
+    byId,
+    byText(query) {
+      try {
+        // Manifest bodies are print()ed, so printing the client's text finds the same id.
+        return byId.get(operationId(print(parse(query, { maxTokens, noLocation: true }))));
+      } catch {
+        return undefined; // not a document: Apollo reports the syntax error, or the list refuses it
+      }
+    },
+  };
+}
+
+const RUN: Decision = { kind: 'run' };
+const notInList: Decision = { kind: 'refuse', code: 'PERSISTED_QUERY_NOT_IN_LIST', message: 'this client may run only the operations of its persisted operation list' };
+const idRequired: Decision = { kind: 'refuse', code: 'PERSISTED_QUERY_ID_REQUIRED', message: 'this client must send the id of a persisted operation (extensions.persistedQuery.sha256Hash), not its text' };
+
+const locked = (mode: Mode) => mode === 'SAFELIST' || mode === 'IDS_ONLY';
+
+/** Whether and what a client runs, from the id (extensions.persistedQuery.sha256Hash) and/or the text it sent. */
+export function decide(p: ClientPolicy, req: { query?: string; hash?: string }, ops: OperationIndex): Decision {
+  if (req.hash !== undefined) {
+    // Text and id that disagree: Apollo refuses the request ("provided sha does not match query").
+    if (req.query !== undefined && operationId(req.query) !== req.hash) return RUN;
+    const op = ops.byId.get(req.hash);
+    if (op && p.allowed.has(op.id)) return { kind: 'run', operation: op };
+    if (locked(p.mode)) return notInList; // never the APQ cache: what it holds is not the partner's list
+    return op ? { kind: 'run', operation: op } : RUN; // unknown id: automatic persisted queries
+  }
+  if (req.query === undefined) return RUN;
+  if (p.mode === 'IDS_ONLY') return idRequired;
+  // Text is matched to the list when the list matters; for ALLOW_ALL only an exact copy is (cheaply) recognised.
+  const op = ops.byId.get(operationId(req.query)) ?? (p.mode === 'ALLOW_ALL' ? undefined : ops.byText(req.query));
+  if (op && p.allowed.has(op.id)) return { kind: 'run', operation: op };
+  if (p.mode === 'SAFELIST') return notInList;
+  return op ? { kind: 'run', operation: op } : RUN;
+}
+
+export const refusal = (d: Extract<Decision, { kind: 'refuse' }>) => appError(d.code, d.message, { httpStatus: 400 });

@@ -1,0 +1,57 @@
+import { GraphQLError, type ExecutionResult } from 'graphql';
+import type { Logger } from '../../subgraphs/kit/log.js';
+import { executeEvent, type EventRequest } from './executor.js';
+import type { ClientQueue } from './queue.js';
+import type { UpstreamListener } from './upstream.js';
+
+/**
+ * One client operation (same document, variables and caller) and the
+ * clients that run it: each event goes through the rest of the plan once,
+ * in arrival order, and its result is queued for every client.
+ */
+export class Feed implements UpstreamListener {
+  readonly clients = new Set<ClientQueue>();
+  private chain: Promise<void> = Promise.resolve();
+  private backlog = 0;
+  private done = false;
+  release?: () => void;
+
+  constructor(readonly request: EventRequest, private readonly maxBacklog: number, private readonly log: Logger) {}
+
+  event(data: Record<string, unknown>): void {
+    if (this.done) return;
+    // Events wait here while the rest of the plan runs (a slow subgraph); bounded like a client's queue.
+    if (++this.backlog > this.maxBacklog) {
+      return this.fail(new GraphQLError(`more than ${this.maxBacklog} events are waiting for the other subgraphs; subscribe again with after = the last cursor`, { extensions: { code: 'SUBSCRIPTION.BACKLOG_EXCEEDED', retryable: true } }));
+    }
+    this.chain = this.chain.then(async () => {
+      let result: ExecutionResult;
+      try {
+        result = await executeEvent(this.request, data);
+      } catch (e) {
+        this.log.error({ err: (e as Error).message }, 'subscription event failed in the gateway');
+        result = { errors: [new GraphQLError('internal error', { extensions: { code: 'INTERNAL_SERVER_ERROR' } })] };
+      } finally {
+        this.backlog--;
+      }
+      for (const c of this.clients) c.push(result);
+    });
+  }
+
+  get ended(): boolean {
+    return this.done;
+  }
+
+  fail(error: GraphQLError): void {
+    if (this.done) return;
+    this.done = true;
+    // After what is already on its way: a client sees every event before the reason it ends.
+    this.chain = this.chain.then(() => { for (const c of [...this.clients]) c.fail(error); });
+  }
+
+  complete(): void {
+    if (this.done) return;
+    this.done = true;
+    this.chain = this.chain.then(() => { for (const c of [...this.clients]) c.end(); });
+  }
+}

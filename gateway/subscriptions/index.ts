@@ -1,0 +1,42 @@
+import type { Server } from 'node:http';
+import type { ApolloGateway } from '@apollo/gateway';
+import type { GraphQLFormattedError } from 'graphql';
+import type { Verifier } from '../../subgraphs/kit/auth.js';
+import type { Logger } from '../../subgraphs/kit/log.js';
+import type { OrgRateLimiter } from '../rateLimit.js';
+import type { GatewayConfig } from '../settings.js';
+import { SubscriptionHub } from './hub.js';
+import { serveSubscriptions } from './wsServer.js';
+
+export { GatewayCloseCode } from './wsServer.js';
+
+export interface GatewaySubscriptions {
+  /** Serves graphql-ws at /graphql on the gateway's HTTP server. */
+  listen(o: { server: Server; verify: Verifier; limiter: OrgRateLimiter; formatError(f: GraphQLFormattedError): GraphQLFormattedError }): void;
+  stats(): { upstreams: number; feeds: number; clients: number };
+  close(): Promise<void>;
+}
+
+/** Call before the gateway loads: it follows every supergraph the gateway loads (a reload ends active subscriptions). */
+export function gatewaySubscriptions(gateway: ApolloGateway, c: GatewayConfig, urls: Record<string, string>, log: Logger): GatewaySubscriptions {
+  const hub = new SubscriptionHub({
+    urls, log, subgraphTimeoutMs: c.SUBGRAPH_TIMEOUT_MS, queueLimit: c.GATEWAY_SUBSCRIPTION_QUEUE,
+    retry: { firstMs: c.GATEWAY_SUBSCRIPTION_RETRY_MS, maxMs: c.GATEWAY_SUBSCRIPTION_RETRY_MAX_MS, attempts: c.GATEWAY_SUBSCRIPTION_RETRY_ATTEMPTS },
+  });
+  const unhook = gateway.onSchemaLoadOrUpdate(({ coreSupergraphSdl }) => hub.load(coreSupergraphSdl));
+  let server: { close(): Promise<void> } | undefined;
+  return {
+    listen(o) {
+      server = serveSubscriptions({
+        ...o, hub, production: c.NODE_ENV === 'production', queueLimit: c.GATEWAY_SUBSCRIPTION_QUEUE, maxTokens: c.MAX_TOKENS, maxPayloadBytes: c.REQUEST_MAX_BYTES,
+        limits: { maxDepth: c.MAX_DEPTH, maxAliases: c.MAX_ALIASES, maxCost: c.MAX_COST, listFactor: c.COST_LIST_FACTOR },
+      });
+    },
+    stats: () => hub.stats(),
+    async close() {
+      unhook();
+      await server?.close();
+      hub.close();
+    },
+  };
+}

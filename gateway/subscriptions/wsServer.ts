@@ -1,0 +1,95 @@
+import type { Server } from 'node:http';
+import { GraphQLError, getOperationAST, parse, specifiedRules, validate, type ExecutionResult, type GraphQLFormattedError } from 'graphql';
+import { CloseCode } from 'graphql-ws';
+import { useServer } from 'graphql-ws/use/ws';
+import { WebSocketServer, type WebSocket } from 'ws';
+import type { Caller, Verifier } from '../../subgraphs/kit/auth.js';
+import { limitRules, type OperationLimits } from '../limits.js';
+import type { OrgRateLimiter } from '../rateLimit.js';
+import type { ClientQueue } from './queue.js';
+import type { SubscriptionHub } from './hub.js';
+
+/** Close codes the gateway adds to graphql-ws's own (4400 BadRequest, 4403 Forbidden, ...). */
+export const GatewayCloseCode = {
+  /** The client did not read its events fast enough; it may reconnect and resume with after = its last cursor. */
+  SlowConsumer: 4420,
+} as const;
+
+export interface SubscriptionServerOptions {
+  server: Server;
+  hub: SubscriptionHub;
+  verify: Verifier;
+  limiter: OrgRateLimiter;
+  limits: OperationLimits;
+  maxTokens: number;
+  maxPayloadBytes: number;
+  queueLimit: number;
+  production: boolean;
+  formatError(f: GraphQLFormattedError): GraphQLFormattedError;
+}
+
+type Extra = { socket: WebSocket; caller?: Caller };
+
+const asGraphQLError = (e: unknown): GraphQLError =>
+  e instanceof GraphQLError ? e : new GraphQLError((e as Error)?.message ?? String(e), { extensions: { code: 'INTERNAL_SERVER_ERROR' } });
+
+/** A close reason fits in 123 bytes. */
+const reasonOf = (text: string) => Buffer.from(text).subarray(0, 123).toString('utf8').replace(/\uFFFD+$/, '');
+
+/**
+ * graphql-ws on the gateway's HTTP server at /graphql: the bearer from
+ * connectionParams is verified as on HTTP, each subscribe passes the same
+ * validation, limits and organisation rate limit, then runs through the hub.
+ */
+export function serveSubscriptions(o: SubscriptionServerOptions): { close(): Promise<void> } {
+  const wss = new WebSocketServer({ server: o.server, path: '/graphql', maxPayload: o.maxPayloadBytes });
+  const rules = [...specifiedRules, ...limitRules(o.limits)];
+  const format = (errors: readonly GraphQLError[]) => errors.map((e) => {
+    const f = o.formatError(e.toJSON());
+    // No "did you mean" field suggestions in production, as on HTTP.
+    return o.production ? { ...f, message: f.message.replace(/ Did you mean .*\?$/, '') } : f;
+  });
+
+  const ws = useServer<{ authorization?: string }, Extra>({
+    onConnect: async (ctx) => {
+      try {
+        const caller = await o.verify(ctx.connectionParams?.authorization as string | undefined);
+        if (caller.kind !== 'user') throw new GraphQLError('a user bearer token is required', { extensions: { code: 'UNAUTHENTICATED', reason: 'BAD_CLAIM' } });
+        ctx.extra.caller = caller;
+        return true;
+      } catch (e) {
+        const err = asGraphQLError(e);
+        ctx.extra.socket.close(CloseCode.Forbidden, reasonOf(`UNAUTHENTICATED ${String(err.extensions.reason ?? '')}: ${err.message}`));
+        return false;
+      }
+    },
+    onSubscribe: (ctx, _id, payload) => {
+      const caller = ctx.extra.caller!;
+      try {
+        o.limiter.take(caller.org);
+        const document = parse(payload.query, { maxTokens: o.maxTokens });
+        const errors = validate(o.hub.schema, document, rules);
+        if (errors.length) return errors;
+        if (getOperationAST(document, payload.operationName)?.operation !== 'subscription') {
+          return [new GraphQLError('only subscriptions are served over graphql-ws; send queries and mutations over HTTP', { extensions: { code: 'SUBSCRIPTION.NOT_A_SUBSCRIPTION' } })];
+        }
+        const queue = o.hub.subscribe({
+          document, query: payload.query, operationName: payload.operationName, variables: payload.variables ?? undefined, caller,
+          onSlow: () => ctx.extra.socket.close(GatewayCloseCode.SlowConsumer, reasonOf(`SUBSCRIPTION.SLOW_CONSUMER: more than ${o.queueLimit} events were waiting to be sent; resume with after = the last cursor`)),
+        });
+        return { schema: o.hub.schema, document, operationName: payload.operationName, variableValues: payload.variables, contextValue: { queue } };
+      } catch (e) {
+        return [asGraphQLError(e)];
+      }
+    },
+    subscribe: (args) => (args.contextValue as { queue: ClientQueue }).queue,
+    onError: (_ctx, _id, _payload, errors) => format(errors),
+    onNext: (_ctx, _id, _payload, _args, result: ExecutionResult) => (result.errors ? { ...result, errors: format(result.errors) } : undefined),
+  }, wss);
+
+  return {
+    async close() {
+      await ws.dispose();
+    },
+  };
+}
