@@ -1,4 +1,6 @@
+import { Contract } from 'ethers';
 import { serviceToken } from '../subgraphs/kit/auth.js';
+import { loadArtifact } from '../subgraphs/kit/chain/artifacts.js';
 import { deployCashToken } from '../subgraphs/kit/chain/cash-token.js';
 import { createChainClient } from '../subgraphs/kit/chain/client.js';
 import { InternalClient } from '../subgraphs/kit/internal.js';
@@ -30,4 +32,21 @@ export async function ensureCashToken(s: CashTokenSetup): Promise<{ address: str
   } finally {
     await client.close();
   }
+}
+
+/**
+ * The dev bank: mints cash to a wallet that holds none, so that seeding twice
+ * (a restart on the same chain) funds an account once.
+ */
+export async function cashMinter(rpcUrl: string, cash: { address: string; minterKey?: string }) {
+  if (!cash.minterKey) throw new Error('the cash token has no minter key in this setup');
+  const client = await createChainClient({ rpcUrl, privateKey: cash.minterKey });
+  const token = new Contract(cash.address, loadArtifact('CashToken', 'project').abi, client.signer);
+  return {
+    async mint(wallet: string, amount: bigint): Promise<void> {
+      if ((await client.read<bigint>(token.balanceOf(wallet))) > 0n) return;
+      await client.send(token.mint(wallet, amount));
+    },
+    close: () => client.close(),
+  };
 }

@@ -37,6 +37,13 @@ export class IssuerDesk {
   /** A fully onboarded investor (KYC approved, screening clear, optional accreditation) with a wallet. */
   async onboard(name: string, o: OnboardOptions = {}) {
     const wallet = o.wallet ?? Wallet.createRandom().address;
+    const inv = await this.register(name, o);
+    await this.run(`mutation($i: ID!, $a: Address!) { addInvestorWallet(investorId: $i, address: $a, reason: "custody wallet") { id } }`, { i: inv, a: wallet });
+    return { id: inv, wallet };
+  }
+
+  /** An investor with its credentials and no wallet yet (a custody account brings one). */
+  async register(name: string, o: Omit<OnboardOptions, 'wallet'> = {}): Promise<string> {
     const country = o.country ?? 'US';
     const inv = (await this.run(
       `mutation($k: String!, $n: String!, $t: InvestorType!, $c: CountryCode!, $us: Boolean!, $inc: BigInt) { registerInvestor(input: {
@@ -47,8 +54,7 @@ export class IssuerDesk {
     if (o.kyc !== false) await this.run(`mutation($i: ID!, $at: DateTime!) { recordKyc(investorId: $i, status: APPROVED, approvedAt: $at, reason: "documents verified") { id } }`, { i: inv, at: now });
     if (o.aml !== false) await this.run(`mutation($i: ID!, $at: DateTime!) { recordAmlScreening(investorId: $i, status: CLEAR, screenedAt: $at, reason: "screening provider clear") { id } }`, { i: inv, at: now });
     if (o.accredited) await this.run(`mutation($i: ID!, $at: DateTime!) { recordAccreditation(investorId: $i, accredited: true, method: THIRD_PARTY_LETTER, verifiedAt: $at, reason: "CPA letter") { id } }`, { i: inv, at: now });
-    await this.run(`mutation($i: ID!, $a: Address!) { addInvestorWallet(investorId: $i, address: $a, reason: "custody wallet") { id } }`, { i: inv, a: wallet });
-    return { id: inv, wallet };
+    return inv;
   }
 
   async issue(tokenId: string, investorId: string, amount: string, acquiredAt?: Date, key = `${tokenId}-${investorId}-${amount}-${acquiredAt?.getTime() ?? 'now'}`, priceCents?: string) {

@@ -56,6 +56,10 @@ export interface StackOptions {
   cashToken?: boolean;
   /** Organisations whose settlement agents and auditors see every settlement. */
   settlementOperatorOrgs?: string[];
+  /** More settings for every subgraph (e.g. the venue's tick value). */
+  subgraphEnv?: Record<string, string>;
+  /** More settings for the gateway (e.g. SUBGRAPH_TIMEOUT_MS). */
+  gatewayEnv?: Record<string, string>;
   logLevel?: string;
   nodeEnv?: string;
 }
@@ -105,8 +109,12 @@ export async function startStack(o: StackOptions): Promise<Stack> {
           SETTLEMENT_OPERATOR_KEY: keys.settlementOperator,
           SETTLEMENT_ATTESTATION_KEY: o.secrets.attestationKey,
           SETTLEMENT_OPERATOR_ORGS: (o.settlementOperatorOrgs ?? DEFAULT_OPERATOR_ORGS).join(','),
+          // Custody follows the chain wherever there is one; the anvil child mines a block per transaction and never reorganises.
+          CUSTODY_INDEXER_ENABLED: chainRpcUrl ? 'true' : undefined,
+          CUSTODY_CONFIRMATIONS: anvil ? '0' : undefined,
           LOG_LEVEL: o.logLevel ?? 'warn',
           NODE_ENV: o.nodeEnv,
+          ...o.subgraphEnv,
         };
         const sg = await startSubgraph(def as never, subgraphConfig(def as never, env));
         started.push(sg);
@@ -127,6 +135,9 @@ export async function startStack(o: StackOptions): Promise<Stack> {
         CUSTODY_URL: subgraphs.custody.url,
         LOG_LEVEL: o.logLevel ?? 'warn',
         NODE_ENV: o.nodeEnv,
+        // The embedded stack signs with dev secrets: its IDE may hand out dev tokens.
+        GATEWAY_DEV_TOKENS: o.nodeEnv === 'production' ? undefined : 'true',
+        ...o.gatewayEnv,
       }),
     );
     let stopped = false;

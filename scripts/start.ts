@@ -2,8 +2,9 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { signUserToken, type Role } from '../subgraphs/kit/auth.js';
 import { generateSecrets, loadOrCreateDevSecrets } from './devSecrets.js';
-import { seedDemoMarket } from './seed.js';
+import { DEMO_SUBGRAPH_ENV, seedStack } from './demoMarket.js';
 import { startStack } from './stack.js';
+import { DEV_USERS } from '../gateway/ide/devUsers.js';
 
 // npm start [-- --ephemeral] [--data-dir DIR]: the whole stack on embedded defaults.
 const { values } = parseArgs({
@@ -18,7 +19,10 @@ const dataDir = values.ephemeral ? undefined : resolve(values['data-dir']!);
 const secrets = dataDir ? loadOrCreateDevSecrets(dataDir) : generateSecrets();
 
 console.log(`tokenstack: starting anvil, four subgraphs and the gateway (${dataDir ? `data in ${dataDir}` : 'ephemeral, in memory'})`);
-const stack = await startStack({ secrets, dataDir, anvilStateFile: dataDir ? join(dataDir, 'anvil-state.json') : undefined, logLevel: process.env.LOG_LEVEL ?? 'warn' }).catch((e: NodeJS.ErrnoException) => {
+const stack = await startStack({
+  secrets, dataDir, anvilStateFile: dataDir ? join(dataDir, 'anvil-state.json') : undefined, logLevel: process.env.LOG_LEVEL ?? 'warn',
+  subgraphEnv: DEMO_SUBGRAPH_ENV,
+}).catch((e: NodeJS.ErrnoException) => {
   const why = e.code === 'EADDRINUSE' ? `a port is already in use (${e.message}); is another tokenstack running?` : e.message;
   console.error(`tokenstack could not start: ${why}`);
   process.exit(1);
@@ -30,22 +34,16 @@ const devToken = (org: string, roles: Role[]) =>
 if (!values['no-seed']) {
   console.log('seeding the demo market (idempotent; --no-seed skips it):');
   try {
-    await seedDemoMarket(stack.gateway.url, await devToken('issuer-co', ['ISSUER_AGENT', 'COMPLIANCE_OFFICER']), (l) => console.log(l));
+    await seedStack(stack, devToken, (l) => console.log(l));
   } catch (e) {
     console.error(`  seeding stopped: ${(e as Error).message}`);
   }
 }
 
-const DEV_USERS: { label: string; org: string; roles: Role[] }[] = [
-  { label: 'issuer agent (org issuer-co)', org: 'issuer-co', roles: ['ISSUER_AGENT'] },
-  { label: 'broker-dealer (org broker-co)', org: 'broker-co', roles: ['BROKER_DEALER'] },
-  { label: 'custodian (org custodian-co)', org: 'custodian-co', roles: ['CUSTODIAN'] },
-  { label: 'settlement agent (org settle-co)', org: 'settle-co', roles: ['SETTLEMENT_AGENT'] },
-  { label: 'auditor (org issuer-co)', org: 'issuer-co', roles: ['AUDITOR'] },
-];
 const lines = [
   '',
   `gateway     ${stack.gateway.url}`,
+  `ide         ${stack.gateway.url.replace(/\/graphql$/, '/ide')} (GraphiQL; pick a dev token at the top)`,
   ...Object.values(stack.subgraphs).map((s) => `${s.name.padEnd(11)} ${s.url}`),
   `chain       ${stack.chainRpcUrl} (anvil, chain id 31337)`,
   '',

@@ -31,7 +31,14 @@ export function feedRoute(watcher: OutboxWatcher, verify: Verifier) {
     const topics = url.searchParams.get('topics')?.split(',').filter(Boolean);
     const ac = new AbortController();
     res.on('close', () => ac.abort());
-    const events = await watcher.read({ after: BigInt(after), limit, topics, waitMs: Math.min(waitMs, MAX_FEED_WAIT_MS), signal: ac.signal });
+    let events;
+    try {
+      events = await watcher.read({ after: BigInt(after), limit, topics, waitMs: Math.min(waitMs, MAX_FEED_WAIT_MS), signal: ac.signal });
+    } catch (e) {
+      // The reader hung up (or the server is stopping and closed its connection): nobody is left to tell.
+      if (ac.signal.aborted) return;
+      throw e;
+    }
     sendJson(res, 200, { events });
   };
 }

@@ -31,12 +31,14 @@ describe(`a query through the gateway (${dbLabel()})`, () => {
     for (const asset of ['CASH', tokenId]) await custody('registerAsset', { asset });
     await custody('credit', { accountId, asset: 'CASH', amount: '1000', idempotencyKey: 'f1', reason: 'deposit' });
     await custody('credit', { accountId: otherAccountId, asset: tokenId, amount: '10', idempotencyKey: 'f2', reason: 'deposit' });
+    await custody('credit', { accountId: otherAccountId, asset: 'CASH', amount: '1000', idempotencyKey: 'f3', reason: 'deposit' });
+    // Without a chain issuance knows of no lots, so a sell would be refused at entry (the seller's holding): two bids make the book.
     const placed = [
       await gqlOk(url, broker, `mutation($t: ID!, $a: ID!) { placeOrder(input: { tokenId: $t, accountId: $a, side: BUY, price: "101", quantity: "5", clientOrderId: "o1" }) { accepted order { id } } }`, { t: tokenId, a: accountId }),
-      await gqlOk(url, broker, `mutation($t: ID!, $a: ID!) { placeOrder(input: { tokenId: $t, accountId: $a, side: SELL, price: "103", quantity: "7", clientOrderId: "o2" }) { accepted order { id } } }`, { t: tokenId, a: otherAccountId }),
+      await gqlOk(url, broker, `mutation($t: ID!, $a: ID!) { placeOrder(input: { tokenId: $t, accountId: $a, side: BUY, price: "100", quantity: "7", clientOrderId: "o2" }) { accepted order { id } } }`, { t: tokenId, a: otherAccountId }),
     ];
     expect(placed.map((p) => p.placeOrder.accepted)).toEqual([true, true]);
-    await gqlOk(url, settler, 'mutation($t: ID!) { authorizeVenueToken(venue: "XNYS-ATS", tokenId: $t, authorized: true) { authorized } }', { t: tokenId });
+    await gqlOk(url, await stack.token('settle-co', ['SETTLEMENT_AGENT']), 'mutation($t: ID!) { authorizeVenueToken(venue: "XNYS-ATS", tokenId: $t, authorized: true) { authorized } }', { t: tokenId });
     await gqlOk(url, settler, `mutation($t: ID!, $b: ID!, $s: ID!) { submitExternalTrade(input: { venue: "XNYS-ATS", venueReference: "r-1", tokenId: $t, buyerAccountId: $b, sellerAccountId: $s, quantity: "3", price: "102.50", tradeTime: "2026-11-20T15:00:00Z" }) { id } }`, { t: tokenId, b: accountId, s: otherAccountId });
   }, 120_000);
 
@@ -57,7 +59,7 @@ describe(`a query through the gateway (${dbLabel()})`, () => {
 
     expect(data.settlements).toEqual([{
       status: 'REJECTED', quantity: '3', price: '102.5', venueReference: 'r-1', history: [{ status: 'RECEIVED' }, { status: 'REJECTED' }],
-      token: { symbol: 'ACMEP', exemption: 'REG_D_506C', orderBook: { bids: [{ price: '101', quantity: '5', orders: 1 }], asks: [{ price: '103', quantity: '7' }] } },
+      token: { symbol: 'ACMEP', exemption: 'REG_D_506C', orderBook: { bids: [{ price: '101', quantity: '5', orders: 1 }, { price: '100', quantity: '7', orders: 1 }], asks: [] } },
     }]);
     expect(withAccounts.investors).toHaveLength(1);
     expect(withAccounts.investors[0].legalName).toBe('Jane Doe');

@@ -182,18 +182,24 @@ export class SettlementWorld {
     return { investorId: inv, accountId: acc.id, wallet: acc.walletAddress, org };
   }
 
-  /** Issues tokens to an investor (a lot old enough to resell) and credits custody's books. */
+  /** Issues tokens to an investor (a lot old enough to resell); custody books the mint as a deposit. */
   async issue(tokenId: string, p: Party, amount: bigint, acquiredAt = monthsAgo(13)): Promise<void> {
+    const before = BigInt((await this.balance(p.accountId, tokenId)).total);
     const r = await this.desk.issue(tokenId, p.investorId, amount.toString(), acquiredAt);
     if (r.status !== 'DONE') throw new Error(`issue: ${JSON.stringify(r)}`);
-    await this.desk.settled();
-    await this.rpc('custody', 'credit', { accountId: p.accountId, asset: tokenId, amount: amount.toString(), idempotencyKey: `issue-${r.id}`, reason: 'issued' });
+    await this.deposited(p, tokenId, before + amount);
   }
 
-  /** Cash on chain (minted by the bank) and in custody's books. */
-  async fund(p: Party, amount: bigint, key = `fund-${p.accountId}-${amount}-${Math.random()}`): Promise<void> {
+  /** Cash on chain (minted by the bank); custody books it as a deposit when its indexer sees it. */
+  async fund(p: Party, amount: bigint): Promise<void> {
+    const before = BigInt((await this.balance(p.accountId, 'CASH')).total);
     await this.bank.send(this.cash.mint(p.wallet, amount));
-    await this.rpc('custody', 'credit', { accountId: p.accountId, asset: 'CASH', amount: amount.toString(), idempotencyKey: key, reason: 'deposit' });
+    await this.deposited(p, 'CASH', before + amount);
+  }
+
+  /** Waits until custody's books show what the chain delivered to the account (deposits are credited by its indexer). */
+  async deposited(p: Party, asset: string, total: bigint): Promise<void> {
+    await waitFor(`custody booking ${total} ${asset} for ${p.accountId}`, () => this.balance(p.accountId, asset), (b) => BigInt(b.total) >= total, 60_000);
   }
 
   async authorizeVenue(venue: string, tokenId: string): Promise<void> {

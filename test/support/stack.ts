@@ -22,7 +22,9 @@ export async function startTestStack(o: Partial<StackOptions> = {}): Promise<Tes
   const ports = { gateway: 0, issuance: 0, trading: 0, settlement: 0, custody: 0 };
   let stack: Stack;
   try {
-    stack = await startStack({ secrets, databaseUrls, ports, chain: 'none', anvilPort: 0, logLevel: process.env.TEST_LOG_LEVEL ?? 'silent', ...o });
+    // Chain work through the gateway (deploying a suite) can outlast the production deadline on a loaded 2-core CI machine.
+    const gatewayEnv = { SUBGRAPH_TIMEOUT_MS: '60000', ...o.gatewayEnv };
+    stack = await startStack({ secrets, databaseUrls, ports, chain: 'none', anvilPort: 0, logLevel: process.env.TEST_LOG_LEVEL ?? 'silent', ...o, gatewayEnv });
   } catch (e) {
     await Promise.all(dbs.map((d) => d.drop()));
     throw e;
