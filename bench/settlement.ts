@@ -70,7 +70,7 @@ async function settledCount(w: SettlementWorld, since: Date): Promise<{ settled:
 }
 
 let refSeq = 0;
-async function run(w: SettlementWorld, mode: 'GROSS' | 'NETTED', tokenId: string, sellers: Party[], buyers: Party[]): Promise<{ rate: number; txs: number }> {
+async function run(w: SettlementWorld, mode: 'GROSS' | 'NETTED', tokenId: string, sellers: Party[], buyers: Party[]): Promise<{ rate: number; txs: number; submitted: number }> {
   await w.settlement.stop();
   await w.startSettlement({ SETTLEMENT_MODE: mode });
   const since = new Date();
@@ -84,6 +84,7 @@ async function run(w: SettlementWorld, mode: 'GROSS' | 'NETTED', tokenId: string
     if (r.body.errors) throw new Error(JSON.stringify(r.body.errors));
   };
   for (let i = 0; i < TRADES; i += 20) await Promise.all(Array.from({ length: Math.min(20, TRADES - i) }, (_, k) => submit(i + k)));
+  const submitted = (performance.now() - t0) / 1000;
   for (;;) {
     const c = await settledCount(w, since);
     if (c.other > 0) throw new Error(`${c.other} trades did not settle`);
@@ -92,7 +93,7 @@ async function run(w: SettlementWorld, mode: 'GROSS' | 'NETTED', tokenId: string
   }
   const secs = (performance.now() - t0) / 1000;
   const [{ n: txAfter }] = await w.settlement.db.query<{ n: string }>("SELECT count(*) AS n FROM dvp_batches WHERE status = 'SETTLED'");
-  return { rate: TRADES / secs, txs: Number(txAfter) - Number(txBefore) };
+  return { rate: TRADES / secs, txs: Number(txAfter) - Number(txBefore), submitted };
 }
 
 async function main() {
@@ -131,11 +132,11 @@ async function main() {
       say(`run ${r}: ERC-20 ${erc.at(-1)!.toFixed(0)} tx/s`);
       const g = await run(w, 'GROSS', tokenId, sellers, buyers);
       gross.push(g.rate);
-      say(`, gross ${g.rate.toFixed(1)} trades/s (${g.txs} txs)`);
+      say(`, gross ${g.rate.toFixed(1)} trades/s (${g.txs} txs; all submitted after ${g.submitted.toFixed(1)} s)`);
       const n = await run(w, 'NETTED', tokenId, sellers, buyers);
       netted.push(n.rate);
       nettedTxs = n.txs;
-      say(`, netted ${n.rate.toFixed(1)} trades/s (${n.txs} txs)\n`);
+      say(`, netted ${n.rate.toFixed(1)} trades/s (${n.txs} txs; all submitted after ${n.submitted.toFixed(1)} s)\n`);
     }
     const e = median(erc), g = median(gross), n = median(netted);
     say(`\nmedians over ${RUNS} runs (${TRADES} trades each; netted used ${nettedTxs} transactions for ${TRADES} trades):\n`);

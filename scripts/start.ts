@@ -53,7 +53,7 @@ for (const u of DEV_USERS) {
   const t = await devToken(u.org, u.roles);
   lines.push(`  ${u.label}:`, `    ${t}`);
 }
-lines.push('', `try: curl -s ${stack.gateway.url} -H 'content-type: application/json' -H "authorization: Bearer <token>" -d '{"query":"{ securityTokens { id symbol } }"}'`, '', 'Ctrl-C stops everything.');
+lines.push('', `try: curl -s ${stack.gateway.url} -H 'content-type: application/json' -H "authorization: Bearer <token>" -d '{"query":"{ securityTokens { id symbol } }"}'`, 'then, in another terminal: npm run demo   (a trade through the gateway, step by step, to SETTLED on chain)', '', 'Ctrl-C stops everything.');
 console.log(lines.join('\n'));
 
 let stopping = false;
