@@ -1,5 +1,6 @@
 import type { Db, Queryable } from '../kit/db/types.js';
 import type { Logger } from '../kit/log.js';
+import { startLoop } from '../kit/loop.js';
 import { PendingEvents } from './events.js';
 import { consumeIn, releaseIn } from './ledger.js';
 import { walletOfAccount } from './store.js';
@@ -191,22 +192,11 @@ async function send(d: BroadcastDeps, id: string, signed: SignedTransfer): Promi
 /** Works through due withdrawals until none is left, then waits; returns the stopper. */
 export function startBroadcaster(d: BroadcastDeps, intervalMs: number): () => Promise<void> {
   let stopped = false;
-  let timer: NodeJS.Timeout | undefined;
-  let running: Promise<void> = Promise.resolve();
-  const tick = () => {
-    running = (async () => {
-      try {
-        while (!stopped && (await broadcastOnce(d))) { /* next one at once */ }
-      } catch (e) {
-        d.log?.error({ err: message(e) }, 'withdrawal broadcaster step failed');
-      }
-      if (!stopped) timer = setTimeout(tick, intervalMs);
-    })();
-  };
-  tick();
+  const stop = startLoop(async () => {
+    while (!stopped && (await broadcastOnce(d))) { /* next one at once */ }
+  }, intervalMs, { immediate: true, onError: (e) => d.log?.error({ err: message(e) }, 'withdrawal broadcaster step failed') });
   return async () => {
     stopped = true;
-    clearTimeout(timer);
-    await running;
+    await stop();
   };
 }

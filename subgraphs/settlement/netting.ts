@@ -1,3 +1,4 @@
+import { startLoop } from '../kit/loop.js';
 import { driveBatch, openNettedBatch } from './batches.js';
 import { message, type SettlementServices } from './services.js';
 import { nettableTokens } from './store.js';
@@ -22,23 +23,7 @@ export async function nettingCycle(s: SettlementServices): Promise<number> {
 }
 
 export function startNetting(s: SettlementServices, intervalMs: number): () => Promise<void> {
-  let stopped = false;
-  let timer: NodeJS.Timeout | undefined;
-  let running: Promise<void> = Promise.resolve();
-  const tick = () => {
-    running = (async () => {
-      try {
-        await nettingCycle(s);
-      } catch (e) {
-        s.log.warn({ err: message(e) }, 'netting cycle failed; next cycle retries');
-      }
-      if (!stopped) timer = setTimeout(tick, intervalMs);
-    })();
-  };
-  timer = setTimeout(tick, intervalMs);
-  return async () => {
-    stopped = true;
-    clearTimeout(timer);
-    await running;
-  };
+  return startLoop(async () => { await nettingCycle(s); }, intervalMs, {
+    immediate: false, onError: (e) => s.log.warn({ err: message(e) }, 'netting cycle failed; next cycle retries'),
+  });
 }

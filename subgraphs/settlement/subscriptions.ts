@@ -8,15 +8,10 @@
 import type { Caller } from '../kit/auth.js';
 import type { Db } from '../kit/db/types.js';
 import { badInput } from '../kit/errors.js';
-import { lastSeq, type OutboxEvent, type OutboxWatcher } from '../kit/outbox.js';
+import { follow, parseCursor } from '../kit/follow.js';
+import type { OutboxEvent, OutboxWatcher } from '../kit/outbox.js';
 import { seesEvent, visibilityOf } from './access.js';
 import type { SettlementConfig } from './settings.js';
-
-export function parseCursor(after: string | null | undefined): bigint | null {
-  if (after === null || after === undefined) return null;
-  if (!/^\d{1,19}$/.test(after)) throw badInput('INVALID_CURSOR', 'after must be a cursor returned by this API (digits)');
-  return BigInt(after);
-}
 
 interface StatusPayload {
   settlementId: string; status: string; previousStatus: string | null; reasonCode: string | null; reason: string | null; final: boolean; at: string;
@@ -37,32 +32,11 @@ export function statusStream(db: Db, outbox: OutboxWatcher, config: Pick<Settlem
     return seesEvent(v, p) && (!a.settlementId || p.settlementId === a.settlementId)
       && (!a.accountId || p.buyerAccountId === a.accountId || p.sellerAccountId === a.accountId);
   };
-  const ac = new AbortController();
-  let cursor = parseCursor(a.after);
-  let buffer: OutboxEvent[] = [];
-  const done = { value: undefined as unknown as StatusEventView, done: true as const };
-  const it: AsyncIterableIterator<StatusEventView> = {
-    async next() {
-      cursor ??= await lastSeq(db);
-      while (!ac.signal.aborted) {
-        while (buffer.length) {
-          const e = buffer.shift()!;
-          cursor = BigInt(e.seq);
-          if (!match(e)) continue;
-          const p = e.payload as unknown as StatusPayload;
-          return { value: { cursor: e.seq, settlementId: p.settlementId, status: p.status, previousStatus: p.previousStatus, reasonCode: p.reasonCode, reason: p.reason, final: p.final, at: new Date(p.at) }, done: false };
-        }
-        buffer = await outbox.read({ after: cursor, limit: 500, topics: ['settlement.status'], waitMs: 25_000, signal: ac.signal });
-      }
-      return done;
+  return follow(db, outbox, {
+    after: parseCursor(a.after), topics: ['settlement.status'], match,
+    map: (e): StatusEventView => {
+      const p = e.payload as unknown as StatusPayload;
+      return { cursor: e.seq, settlementId: p.settlementId, status: p.status, previousStatus: p.previousStatus, reasonCode: p.reasonCode, reason: p.reason, final: p.final, at: new Date(p.at) };
     },
-    async return() {
-      ac.abort();
-      return done;
-    },
-    [Symbol.asyncIterator]() {
-      return it;
-    },
-  };
-  return it;
+  });
 }

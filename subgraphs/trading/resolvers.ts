@@ -13,7 +13,7 @@ import { listAlerts, listSubscribers, type AlertRow, type SubscriberRow } from '
 import type { BookRow } from './store-writer.js';
 import { auditOfOrder, listOrders, orderById, tradesOfToken, type OrderRow, type TradeRow } from './store.js';
 import { bookStream, orderStream, tradeStream } from './streams.js';
-import { parseCursor } from './subscriptions.js';
+import { parseCursor } from '../kit/follow.js';
 
 export interface TradingContext extends BaseContext_ { loaders: TradingLoaders; services: TradingServices }
 type Ctx = TradingContext;

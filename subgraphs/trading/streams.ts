@@ -5,7 +5,7 @@ import type { OutboxEvent } from '../kit/outbox.js';
 import { onlyInvestor } from './pretrade.js';
 import type { TradingServices } from './services.js';
 import { accountOwner, type TradeRow } from './store.js';
-import { follow, parseCursor } from './subscriptions.js';
+import { follow, parseCursor } from '../kit/follow.js';
 
 const operator = (c: Caller) => c.kind === 'service' || c.roles.includes('ATS_OPERATOR');
 

@@ -1,12 +1,12 @@
 /**
- * Public subscriptions: each follows the trading outbox from a cursor (the
+ * Public subscriptions: each follows its subgraph's outbox from a cursor (the
  * outbox seq as a string). The outbox seq is commit order without gaps, so
  * resuming `after` the last cursor a client saw loses and repeats nothing.
  * Without `after`, a subscription starts at the current end.
  */
-import { badInput } from '../kit/errors.js';
-import { lastSeq, type OutboxEvent, type OutboxWatcher } from '../kit/outbox.js';
-import type { Db } from '../kit/db/types.js';
+import { badInput } from './errors.js';
+import { lastSeq, type OutboxEvent, type OutboxWatcher } from './outbox.js';
+import type { Db } from './db/types.js';
 
 export function parseCursor(after: string | null | undefined): bigint | null {
   if (after === null || after === undefined) return null;
