@@ -43,9 +43,11 @@ export async function cashMinter(rpcUrl: string, cash: { address: string; minter
   const client = await createChainClient({ rpcUrl, privateKey: cash.minterKey });
   const token = new Contract(cash.address, loadArtifact('CashToken', 'project').abi, client.signer);
   return {
-    async mint(wallet: string, amount: bigint): Promise<void> {
-      if ((await client.read<bigint>(token.balanceOf(wallet))) > 0n) return;
+    /** True when it minted; false when the wallet already held cash. */
+    async mint(wallet: string, amount: bigint): Promise<boolean> {
+      if ((await client.read<bigint>(token.balanceOf(wallet))) > 0n) return false;
       await client.send(token.mint(wallet, amount));
+      return true;
     },
     close: () => client.close(),
   };

@@ -24,7 +24,10 @@ let jwtSecret = process.env.AUTH_JWT_SECRET;
 if (reachable) {
   if (!jwtSecret) {
     const p = devSecretsPath(resolve(values['data-dir']!));
-    if (!existsSync(p)) throw new Error(`a gateway answers at ${url} but no AUTH_JWT_SECRET is set and no dev key is at ${p}`);
+    if (!existsSync(p)) {
+      console.error(`a gateway answers at ${url} but no AUTH_JWT_SECRET is set and no dev key is at ${p} (pass --data-dir of that npm start)`);
+      process.exit(1);
+    }
     jwtSecret = (JSON.parse(readFileSync(p, 'utf8')) as { jwtSecret: string }).jwtSecret;
   }
   console.log(`demo against the running gateway at ${url}\n`);

@@ -47,7 +47,7 @@ export interface SeedCredentials {
 
 export interface SeedOptions {
   /** Mints cash to a custody wallet on chain (the bank of the default setup); without it accounts are not funded. */
-  mintCash?: (wallet: string, amount: bigint) => Promise<void>;
+  mintCash?: (wallet: string, amount: bigint) => Promise<boolean>;
   /** Base units per whole unit of the cash token (10^decimals). */
   cashUnit?: bigint;
   say?: (line: string) => void;
@@ -115,8 +115,9 @@ export async function seedDemoMarket(gatewayUrl: string, who: SeedCredentials, o
   const cashUnit = o.cashUnit ?? 1n;
   const funded = o.mintCash ? DEMO_INVESTORS.filter((i) => i.o.kyc !== false && i.o.aml !== false) : []; // the bank serves only cleared clients
   if (o.mintCash) {
-    for (const i of funded) await o.mintCash(accounts[i.name].wallet, DEMO_CASH_UNITS * cashUnit);
-    say(`  ${funded.length} custody accounts funded with ${DEMO_CASH_UNITS} of the cash token each`);
+    let minted = 0;
+    for (const i of funded) if (await o.mintCash(accounts[i.name].wallet, DEMO_CASH_UNITS * cashUnit)) minted++;
+    say(`  ${funded.length} custody accounts hold the cash token (${minted} funded now with ${DEMO_CASH_UNITS} each, ${funded.length - minted} funded before)`);
   }
 
   // Custody books what it sees arrive on chain (after confirmations); orders need those balances.

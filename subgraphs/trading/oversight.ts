@@ -27,22 +27,16 @@ export const haltPayload = (b: BookRow, source: 'OPERATOR' | 'ISSUER', reason: s
   tokenId: b.token_id, halted: b.halted || b.issuer_paused, operatorHalt: b.halted, issuerPaused: b.issuer_paused, source, reason,
 });
 
-export async function haltTrading(s: TradingServices, caller: Caller, token: string, reason: string): Promise<BookRow> {
-  requireRole(caller, 'ATS_OPERATOR');
-  const [t, why] = [tokenId(token), text(reason, 'reason')];
-  return s.db.tx(async (q) => {
-    const b = await setHalt(q, t, true, why, caller.subject);
-    await appendEvent(q, 'trading.halted', t, haltPayload(b, 'OPERATOR', why));
-    return b;
-  });
-}
+export const haltTrading = (s: TradingServices, caller: Caller, token: string, reason: string) => setOperatorHalt(s, caller, token, reason, true);
+export const resumeTrading = (s: TradingServices, caller: Caller, token: string, reason: string) => setOperatorHalt(s, caller, token, reason, false);
 
-export async function resumeTrading(s: TradingServices, caller: Caller, token: string, reason: string): Promise<BookRow> {
+/** The ATS operator's halt or resume, with its outbox event in the same transaction. */
+async function setOperatorHalt(s: TradingServices, caller: Caller, token: string, reason: string, halted: boolean): Promise<BookRow> {
   requireRole(caller, 'ATS_OPERATOR');
   const [t, why] = [tokenId(token), text(reason, 'reason')];
   return s.db.tx(async (q) => {
-    const b = await setHalt(q, t, false, why, caller.subject);
-    await appendEvent(q, 'trading.resumed', t, haltPayload(b, 'OPERATOR', why));
+    const b = await setHalt(q, t, halted, why, caller.subject);
+    await appendEvent(q, halted ? 'trading.halted' : 'trading.resumed', t, haltPayload(b, 'OPERATOR', why));
     return b;
   });
 }
