@@ -25,7 +25,7 @@ function createServices(rt: SubgraphRuntime): IssuanceServices {
   const jobs = new ChainJobRunner(rt.db, chain, config, pollMs, rt.log);
   return {
     config, chain, indexer, jobs,
-    kick: () => void jobs.runDue(),
+    kick: () => void jobs.runDue().catch((e) => rt.log.warn({ err: (e as Error).message }, 'chain jobs not run yet; the next pass retries')),
     async afterChainWrite() {
       await indexer.syncOnce();
       await jobs.runDue();

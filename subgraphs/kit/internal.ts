@@ -71,6 +71,8 @@ export class InternalClient {
     if (r.ok) return payload.result as T;
     if (payload.error?.code && r.status < 500) {
       const { code, message, ...rest } = payload.error;
+      // The peer failed on its side (its database connection dropped): the caller retries as for a peer that is down.
+      if (rest.retryable === true) throw appError('DOWNSTREAM.UNAVAILABLE', `${this.service}: ${message}`, { retryable: true, details: { service: this.service, cause: code } });
       throw appError(code, message, { details: { ...rest, service: this.service } });
     }
     throw appError('DOWNSTREAM.FAILED', `${this.service} failed on ${method} (HTTP ${r.status})`, { retryable: r.status >= 500, details: { service: this.service } });

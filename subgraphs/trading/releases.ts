@@ -17,7 +17,7 @@ export class Releaser {
 
   constructor(private readonly db: Db, private readonly peers: () => Peers, private readonly log: Logger) {}
 
-  /** Runs a pass now (or right after the one in progress). */
+  /** Runs a pass now (or right after the one in progress). Never rejects: what failed stays PENDING for the next pass. */
   kick(): Promise<void> {
     if (this.running) {
       this.again = true;
@@ -28,7 +28,7 @@ export class Releaser {
         this.again = false;
         await this.pass();
       } while (this.again);
-    })().finally(() => { this.running = undefined; });
+    })().catch((e) => { this.log.warn({ err: (e as Error).message }, 'reservation releases not sent yet; the sweep retries'); }).finally(() => { this.running = undefined; });
     return this.running;
   }
 

@@ -41,6 +41,11 @@ export class ChainJobRunner extends PolledWorker {
     return Number(r.n);
   }
 
+  protected override passFailed(e: unknown): void {
+    this.lastError = (e as Error).message;
+    this.log.warn({ err: this.lastError }, 'chain jobs will retry');
+  }
+
   protected async pass(): Promise<void> {
     if (!this.chain.configured) return;
     await this.sweepLapsed();

@@ -18,7 +18,8 @@ export abstract class PolledWorker {
   start(): void {
     const tick = () => {
       if (this.stopped) return;
-      void this.runPass().finally(() => { if (!this.stopped) this.timer = setTimeout(tick, this.pollMs); });
+      // A failed pass (the chain or the database away) is the worker's to log; the next tick retries.
+      void this.runPass().catch((e) => this.passFailed(e)).finally(() => { if (!this.stopped) this.timer = setTimeout(tick, this.pollMs); });
     };
     this.timer = setTimeout(tick, 0);
   }
@@ -28,6 +29,9 @@ export abstract class PolledWorker {
     if (this.timer) clearTimeout(this.timer);
     await this.passes.idle();
   }
+
+  /** A scheduled pass threw; the next one retries. */
+  protected passFailed(_e: unknown): void { /* subclasses log */ }
 
   protected runPass(): Promise<void> {
     return this.passes.run();

@@ -34,6 +34,22 @@ export function pgConstraint(e: unknown): string | undefined {
   return typeof e === 'object' && e !== null && 'constraint' in e ? String((e as { constraint: unknown }).constraint) : undefined;
 }
 
+/**
+ * The connection, not the statement, failed: the server was restarted or
+ * failed over, an administrator ended the session (pg_terminate_backend,
+ * 57P01), the network dropped. The statement's effect is unknown only for a
+ * COMMIT; the request may be retried (every creating mutation is idempotent).
+ */
+const CONNECTION_CODES = new Set(['57P01', '57P02', '57P03', '08000', '08001', '08003', '08004', '08006', '08007', 'ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND', 'EHOSTUNREACH']);
+const CONNECTION_MESSAGES = /Connection terminated|connection error and is not queryable|Client was closed|terminating connection|server closed the connection/i;
+
+export function isConnectionLost(e: unknown): boolean {
+  const c = pgCode(e);
+  if (typeof e === 'object' && e !== null && (e as { extensions?: { code?: unknown } }).extensions?.code === 'DATABASE.UNAVAILABLE') return true;
+  if (c && CONNECTION_CODES.has(c)) return true;
+  return e instanceof Error && CONNECTION_MESSAGES.test(e.message);
+}
+
 export const isRetryableTxError = (e: unknown): boolean => {
   const c = pgCode(e);
   return c === PgCode.serializationFailure || c === PgCode.deadlockDetected;
