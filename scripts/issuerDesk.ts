@@ -11,6 +11,8 @@ export interface OnboardOptions {
   /** A fixed wallet (idempotent seeding); default a fresh random one. */
   wallet?: string;
   incomeCents?: string;
+  /** An affiliate of the issuer (17 CFR 230.144(a)(1)); default none. */
+  issuerRelation?: 'NONE' | 'AFFILIATE';
 }
 
 /** The steps an issuer and its transfer agent take through the gateway (the seed and the tests both use it). */
@@ -46,9 +48,9 @@ export class IssuerDesk {
   async register(name: string, o: Omit<OnboardOptions, 'wallet'> = {}): Promise<string> {
     const country = o.country ?? 'US';
     const inv = (await this.run(
-      `mutation($k: String!, $n: String!, $t: InvestorType!, $c: CountryCode!, $us: Boolean!, $inc: BigInt) { registerInvestor(input: {
-        idempotencyKey: $k, legalName: $n, type: $t, jurisdiction: $c, usPerson: $us, annualIncomeCents: $inc, netWorthCents: $inc }) { id } }`,
-      { k: name.replace(/\W/g, '-'), n: name, t: o.type ?? 'INDIVIDUAL', c: country, us: o.usPerson ?? country === 'US', inc: o.incomeCents ?? null },
+      `mutation($k: String!, $n: String!, $t: InvestorType!, $c: CountryCode!, $us: Boolean!, $inc: BigInt, $rel: IssuerRelation) { registerInvestor(input: {
+        idempotencyKey: $k, legalName: $n, type: $t, jurisdiction: $c, usPerson: $us, annualIncomeCents: $inc, netWorthCents: $inc, issuerRelation: $rel }) { id } }`,
+      { k: name.replace(/\W/g, '-'), n: name, t: o.type ?? 'INDIVIDUAL', c: country, us: o.usPerson ?? country === 'US', inc: o.incomeCents ?? null, rel: o.issuerRelation ?? null },
     )).registerInvestor.id as string;
     const now = new Date().toISOString();
     if (o.kyc !== false) await this.run(`mutation($i: ID!, $at: DateTime!) { recordKyc(investorId: $i, status: APPROVED, approvedAt: $at, reason: "documents verified") { id } }`, { i: inv, at: now });

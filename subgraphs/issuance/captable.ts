@@ -2,7 +2,7 @@ import type { Caller } from '../kit/auth.js';
 import type { Queryable } from '../kit/db/types.js';
 import type { InvestorRow, TokenRow } from './store.js';
 
-export interface CapTableLot { id: string; amount: bigint; remaining: bigint; acquiredAt: Date; holdingPeriodStart: Date; source: string; txHash: string | null }
+export interface CapTableLot { id: string; amount: bigint; remaining: bigint; acquiredAt: Date; holdingPeriodStart: Date; restricted: boolean; source: string; txHash: string | null }
 export interface CapTable {
   asOf: Date; totalSupply: bigint; holderCount: number; nonAccreditedHolderCount: number; usHolderCount: number;
   holders: { investor: InvestorRow; balance: bigint; lots: CapTableLot[] }[];
@@ -23,9 +23,9 @@ export function canReadCapTable(caller: Caller, t: TokenRow): boolean {
  */
 export async function capTable(q: Queryable, t: TokenRow, asOf: Date): Promise<CapTable> {
   const rows = await q.query<{
-    id: string; investor_id: string; amount: string; acquired_at: Date; holding_period_start: Date; source: string; tx_hash: string | null; held: string;
+    id: string; investor_id: string; amount: string; acquired_at: Date; holding_period_start: Date; restricted: boolean; source: string; tx_hash: string | null; held: string;
   }>(
-    `SELECT l.id, l.investor_id, l.amount, l.acquired_at, l.holding_period_start, l.source, l.tx_hash,
+    `SELECT l.id, l.investor_id, l.amount, l.acquired_at, l.holding_period_start, l.restricted, l.source, l.tx_hash,
             l.amount - coalesce((SELECT sum(c.amount) FROM lot_consumptions c WHERE c.lot_id = l.id AND c.at <= $2), 0) AS held
      FROM lots l WHERE l.token_id = $1 AND l.acquired_at <= $2
      ORDER BY l.investor_id, l.holding_period_start, l.id`,
@@ -39,7 +39,7 @@ export async function capTable(q: Queryable, t: TokenRow, asOf: Date): Promise<C
     let h = holders.get(r.investor_id);
     if (!h) holders.set(r.investor_id, (h = { investor: byId.get(r.investor_id)!, balance: 0n, lots: [] }));
     h.balance += BigInt(r.held);
-    h.lots.push({ id: r.id, amount: BigInt(r.amount), remaining: BigInt(r.held), acquiredAt: r.acquired_at, holdingPeriodStart: r.holding_period_start, source: r.source, txHash: r.tx_hash });
+    h.lots.push({ id: r.id, amount: BigInt(r.amount), remaining: BigInt(r.held), acquiredAt: r.acquired_at, holdingPeriodStart: r.holding_period_start, restricted: r.restricted, source: r.source, txHash: r.tx_hash });
   }
   const list = [...holders.values()];
   return {

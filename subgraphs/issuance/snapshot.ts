@@ -125,7 +125,7 @@ export async function buildTransferInput(q: Queryable, r: SnapshotRequest): Prom
     token,
     from,
     to: to && { ...to, relationToCounterparty: r.receiverRelation ?? null },
-    senderLots: lots.map((l) => ({ lotId: l.id, amount: BigInt(l.remaining), acquiredAt: new Date(l.acquired_at), holdingPeriodStart: new Date(l.holding_period_start), issuedAt: new Date(l.issued_at) })),
+    senderLots: lots.map((l) => ({ lotId: l.id, amount: BigInt(l.remaining), acquiredAt: new Date(l.acquired_at), holdingPeriodStart: new Date(l.holding_period_start), issuedAt: new Date(l.issued_at), restricted: l.restricted })),
     holders: { total: counts.total, nonAccredited: counts.non_accredited, usPersons: counts.us_persons },
     offering,
     receiverPriorInvestments: prior,

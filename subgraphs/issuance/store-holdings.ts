@@ -1,11 +1,21 @@
+import type { IssuerRelation } from './domain/compliance/index.js';
 import type { Queryable } from '../kit/db/types.js';
 
 export interface WalletRow { address: string; investor_id: string; status: string; registered_on_chain: boolean; added_at: Date }
 export interface ControlsRow { token_id: string; investor_id: string; wallet_frozen: boolean; frozen_amount: string; liquidate_only: boolean }
 export interface LotRow {
   id: string; token_id: string; investor_id: string; amount: string; remaining: string; acquired_at: Date; holding_period_start: Date;
-  issued_at: Date; source: string; tx_hash: string | null;
+  issued_at: Date; source: string; tx_hash: string | null; restricted: boolean; parent_lot_id: string | null;
 }
+/**
+ * The investor's relation to the issuer at an instant: its recorded
+ * relation (ISSUER or AFFILIATE) applies throughout.
+ */
+export async function issuerRelationAt(q: Queryable, investorId: string, _at: Date): Promise<IssuerRelation> {
+  const [i] = await q.query<{ issuer_relation: IssuerRelation }>('SELECT issuer_relation FROM investors WHERE id = $1', [investorId]);
+  return i?.issuer_relation ?? 'NONE';
+}
+
 export interface CountsRow { total: number; non_accredited: number; us_persons: number }
 
 export const walletsOf = (q: Queryable, investorIds: readonly string[]) =>

@@ -23,8 +23,14 @@ describe(`issuance on chain through the gateway (${dbLabel()}, anvil)`, () => {
     inv.buyer = await desk.onboard('Buyer GmbH', { country: 'DE' });
     inv.noKyc = await desk.onboard('No KYC', { kyc: false });
     inv.blocked = await desk.onboard('Blocked Country', { country: 'CN' });
+    inv.veteran = await desk.onboard('Veteran Holder', { accredited: true });
+    inv.affiliate = await desk.onboard('Affiliate Officer', { accredited: true, issuerRelation: 'AFFILIATE' });
+    inv.resaleBuyer = await desk.onboard('Resale Buyer', { accredited: true });
+    inv.affiliateBuyer = await desk.onboard('Affiliate Buyer', { accredited: true });
     await desk.settled();
     expect((await desk.issue(tokenId, inv.seasoned.id, '1000', monthsAgo(13))).status).toBe('DONE');
+    expect((await desk.issue(tokenId, inv.veteran.id, '1000', monthsAgo(13))).status).toBe('DONE');
+    expect((await desk.issue(tokenId, inv.affiliate.id, '1000', monthsAgo(13))).status).toBe('DONE');
     expect((await desk.issue(tokenId, inv.fresh.id, '500')).status).toBe('DONE');
     await desk.settled();
   }, 240_000);
@@ -37,11 +43,11 @@ describe(`issuance on chain through the gateway (${dbLabel()}, anvil)`, () => {
   test('a deployed token records its suite, holdings come from the chain, and the cap table shows holders and lots', async () => {
     const d = await desk.run(`query($t: ID!) { securityToken(id: $t) { status totalSupply contracts { token rulesModule }
       capTable { holderCount nonAccreditedHolderCount usHolderCount totalSupply holders { investor { id } balance lots { amount remaining acquiredAt source txHash } } } } }`, { t: tokenId });
-    expect(d.securityToken.totalSupply).toBe('1500');
-    expect(await token.totalSupply()).toBe(1500n);
+    expect(d.securityToken.totalSupply).toBe('3500');
+    expect(await token.totalSupply()).toBe(3500n);
     expect(await token.balanceOf(inv.seasoned.wallet)).toBe(1000n);
     const ct = d.securityToken.capTable;
-    expect(ct).toMatchObject({ holderCount: 2, nonAccreditedHolderCount: 0, usHolderCount: 2, totalSupply: '1500' });
+    expect(ct).toMatchObject({ holderCount: 4, nonAccreditedHolderCount: 0, usHolderCount: 4, totalSupply: '3500' });
     const seasoned = ct.holders.find((h: any) => h.investor.id === inv.seasoned.id);
     expect(seasoned.balance).toBe('1000');
     expect(seasoned.lots).toEqual([expect.objectContaining({ amount: '1000', remaining: '1000', source: 'ISSUANCE', txHash: expect.stringMatching(/^0x/) })]);
@@ -68,14 +74,9 @@ describe(`issuance on chain through the gateway (${dbLabel()}, anvil)`, () => {
   const onChainAllows = async (from: string, to: string, amount: bigint) =>
     token.transfer.staticCall(to, amount, { from }).then(() => true, () => false);
 
-  test('transferEligibility agrees with the chain on a table of transfers', async () => {
-    const table: [string, string, string, string, boolean][] = [
-      ['matured lot to a verified buyer', 'seasoned', 'buyer', '100', true],
-      ['to an investor without KYC', 'seasoned', 'noKyc', '100', false],
-      ['to an investor in a blocked country', 'seasoned', 'blocked', '100', false],
-      ['lot still in its Rule 144 holding period', 'fresh', 'buyer', '100', false],
-      ['more than the sender holds', 'seasoned', 'buyer', '5000', false],
-    ];
+  /** Rows of [label, from, to, amount, expected]: the engine and the token's transfer must both give `expected`. */
+  type Row = [string, string, string, string, boolean];
+  async function agreeOnTable(table: Row[]) {
     const rows = [];
     for (const [label, from, to, amount, expected] of table) {
       const off = (await desk.eligibility(tokenId, inv[from].id, inv[to].id, amount)).allowed;
@@ -83,6 +84,40 @@ describe(`issuance on chain through the gateway (${dbLabel()}, anvil)`, () => {
       rows.push({ label, off, on, expected });
     }
     expect(rows).toEqual(table.map(([label, , , , expected]) => ({ label, off: expected, on: expected, expected })));
+  }
+
+  test('transferEligibility agrees with the chain on a table of transfers', async () => {
+    const table: Row[] = [
+      ['matured lot to a verified buyer', 'seasoned', 'buyer', '100', true],
+      ['to an investor without KYC', 'seasoned', 'noKyc', '100', false],
+      ['to an investor in a blocked country', 'seasoned', 'blocked', '100', false],
+      ['lot still in its Rule 144 holding period', 'fresh', 'buyer', '100', false],
+      ['more than the sender holds', 'seasoned', 'buyer', '5000', false],
+    ];
+    await agreeOnTable(table);
+  });
+
+  test('after a resale the chain and the engine agree on the buyer: free from a non-affiliate past the holding period, locked from an affiliate', async () => {
+    const force = (from: string, to: string, amount: string) => desk.run(
+      `mutation($t: ID!, $f: ID!, $to: ID!, $a: BigInt!) { forcedTransfer(tokenId: $t, fromInvestorId: $f, toInvestorId: $to, amount: $a, reason: "private resale") { txHash eligibility { allowed } } }`,
+      { t: tokenId, f: inv[from].id, to: inv[to].id, a: amount });
+    // An affiliate's sale within its conditions is allowed on both sides, like any matured holder's.
+    const table: Row[] = [['an affiliate\'s sale of a matured lot', 'affiliate', 'resaleBuyer', '10', true]];
+    expect((await force('veteran', 'resaleBuyer', '100')).forcedTransfer.txHash).toMatch(/^0x/);
+    expect((await force('affiliate', 'affiliateBuyer', '100')).forcedTransfer.txHash).toMatch(/^0x/);
+    await desk.settled();
+    table.push(
+      ['buyer after a resale by a non-affiliate past the holding period', 'resaleBuyer', 'buyer', '10', true],
+      ['buyer from an affiliate, in its new holding period', 'affiliateBuyer', 'buyer', '10', false],
+    );
+    await agreeOnTable(table);
+    const lots = (await desk.run(`query($t: ID!) { securityToken(id: $t) { capTable { holders { investor { id } lots { holdingPeriodStart restricted } } } } }`, { t: tokenId }))
+      .securityToken.capTable.holders;
+    const lotOf = (name: string) => lots.find((h: any) => h.investor.id === inv[name].id).lots[0];
+    expect(lotOf('resaleBuyer')).toMatchObject({ restricted: false });
+    expect(new Date(lotOf('resaleBuyer').holdingPeriodStart).getTime()).toBeLessThan(monthsAgo(12).getTime());
+    expect(lotOf('affiliateBuyer')).toMatchObject({ restricted: true });
+    expect(new Date(lotOf('affiliateBuyer').holdingPeriodStart).getTime()).toBeGreaterThan(monthsAgo(1).getTime());
   });
 
   test('every rule is reported with its regulation, and a holding period says when it stops blocking', async () => {
@@ -133,7 +168,7 @@ describe(`issuance on chain through the gateway (${dbLabel()}, anvil)`, () => {
     expect(r.forcedTransfer.txHash).toMatch(/^0x/);
     expect(await token.balanceOf(inv.fresh.wallet)).toBe(600n);
     const ct = (await desk.run(`query($t: ID!) { securityToken(id: $t) { capTable { holders { investor { id } balance } } } }`, { t: tokenId })).securityToken.capTable;
-    expect(Object.fromEntries(ct.holders.map((h: any) => [h.investor.id, h.balance]))).toEqual({ [inv.seasoned.id]: '900', [inv.fresh.id]: '600' });
+    expect(Object.fromEntries(ct.holders.map((h: any) => [h.investor.id, h.balance]))).toMatchObject({ [inv.seasoned.id]: '900', [inv.fresh.id]: '600' });
   });
 
   test('a policy change reaches the chain: a lower max balance is refused by both the engine and the token', async () => {

@@ -11,6 +11,7 @@ import type { SnapshotRequest } from '../../subgraphs/issuance/snapshot.js';
  * clear on 2025-06-01 (relied on for 30 days) and verified accredited by a
  * third-party letter on 2025-05-01 (90 days), all valid at AT.
  */
+import { afterAll, beforeAll } from '@jest/globals';
 import { migrate, type Db, type Queryable } from '../../subgraphs/kit/db/index.js';
 import { fromRoot } from '../../subgraphs/kit/paths.js';
 import {
@@ -18,7 +19,11 @@ import {
   type IssuerRelation, type KycStatus, type RuleCode, type RuleResult, type TransferKind,
 } from '../../subgraphs/issuance/domain/compliance/index.js';
 import { transferEligibility, type EligibilityResult } from '../../subgraphs/issuance/eligibility.js';
-import type { PolicyJson } from '../../subgraphs/issuance/store.js';
+import type { PolicyJson, TokenRow } from '../../subgraphs/issuance/store.js';
+import { applyTransfer } from '../../subgraphs/issuance/chain/indexer.js';
+import { getAddress, id as keccakId, toBeHex, zeroPadValue, type Log } from 'ethers';
+
+const TRANSFER_TOPIC = keccakId('Transfer(address,address,uint256)');
 import { openTestDb } from '../support/db.js';
 
 export const ISSUANCE_MIGRATIONS = [
@@ -31,6 +36,20 @@ export async function openIssuanceDb(): Promise<{ db: Db; cleanup(): Promise<voi
   const t = await openTestDb();
   await migrate(t.db, ISSUANCE_MIGRATIONS);
   return { db: t.db, cleanup: t.cleanup };
+}
+
+/** Opens a fresh issuance database before the suite's tests and drops it after; read `.db` inside tests. */
+export function useIssuanceDb(): { readonly db: Db } {
+  const box: { db: Db; cleanup?: () => Promise<void> } = {} as never;
+  beforeAll(async () => {
+    const opened = await openIssuanceDb();
+    box.db = opened.db;
+    box.cleanup = opened.cleanup;
+  });
+  afterAll(async () => {
+    await box.cleanup?.();
+  });
+  return box;
 }
 
 type When = Date | string;
@@ -269,6 +288,40 @@ export class Scenario {
       occasion: a.occasion,
       receiverRelation: a.receiverRelation,
     });
+  }
+
+  /**
+   * A Transfer of this token between two named investors at `at`, applied
+   * by the holdings indexer's own function (as if read from the chain):
+   * holdings, positions, counters and lots move as they would on a trade.
+   */
+  async chainTransfer(from: string, to: string, amount: bigint, at: Date): Promise<void> {
+    const n = next();
+    const wallet = async (name: string) => {
+      const address = getAddress(`0x${(n * 1000 + Object.keys(this.ids).indexOf(name) + 1).toString(16).padStart(40, '0')}`);
+      await this.db.query('INSERT INTO investor_wallets (address, investor_id) VALUES ($1,$2) ON CONFLICT DO NOTHING', [address, this.idOf(name)]);
+      return address;
+    };
+    const [fromAddr, toAddr] = [await wallet(from), await wallet(to)];
+    // The sender's wallet holds its position, as the indexer would have recorded it.
+    await this.db.query('INSERT INTO holdings (token_id, address, investor_id, balance, block) VALUES ($1,$2,$3,$4,0)', [this.tokenId, fromAddr, this.idOf(from), (this.balances.get(from) ?? 0n).toString()]);
+    const [t] = await this.db.query<TokenRow>('SELECT * FROM security_tokens WHERE id = $1', [this.tokenId]);
+    const log = {
+      topics: [TRANSFER_TOPIC, zeroPadValue(fromAddr, 32), zeroPadValue(toAddr, 32)], data: toBeHex(amount, 32),
+      transactionHash: `0x${n.toString(16).padStart(64, '0')}`, index: 0, blockNumber: n,
+    } as unknown as Log;
+    await this.db.tx((q) => applyTransfer(q, t, log, at, this.config));
+    await this.db.query('DELETE FROM holdings WHERE token_id = $1 AND address IN ($2, $3)', [this.tokenId, fromAddr, toAddr]);
+    this.balances.set(from, (this.balances.get(from) ?? 0n) - amount);
+    this.balances.set(to, (this.balances.get(to) ?? 0n) + amount);
+  }
+
+  /** The named investor's open lots, oldest holding period first. */
+  lots(name: string) {
+    return this.db.query<{ remaining: string; holding_period_start: Date; issued_at: Date; restricted: boolean; parent_lot_id: string | null }>(
+      'SELECT remaining, holding_period_start, issued_at, restricted, parent_lot_id FROM lots WHERE token_id = $1 AND investor_id = $2 AND remaining > 0 ORDER BY holding_period_start, id',
+      [this.tokenId, this.idOf(name)],
+    );
   }
 
   /** One rule's result; throws when it was not reported, so a test cannot pass by its absence. */

@@ -8,7 +8,11 @@ import { appendEvent } from '../../kit/outbox.js';
 import type { IssuanceChain } from './runtime.js';
 import type { TokenRow } from '../store.js';
 import { accreditedNow } from '../accreditation.js';
-import type { ComplianceConfig } from '../domain/compliance/index.js';
+import { receivedLot, untracedLot, type ComplianceConfig, type LotOrigin } from '../domain/compliance/index.js';
+import { tokenSnapshot } from '../snapshot.js';
+import { issuerRelationAt, type LotRow } from '../store-holdings.js';
+import { enqueueChainJob } from '../store-records.js';
+import { locksFor, type LockableLot } from './rules.js';
 
 const MAX_RANGE = 2_000;
 
@@ -118,46 +122,58 @@ async function movePosition(q: Queryable, tokenId: string, inv: Holder, delta: b
 
 /**
  * Lots follow the tokens: the sender's oldest lots are consumed first; a
- * receiver that is another investor gets new lots acquired at the block's
- * time (its own holding period starts), keeping each lot's issue date (the
- * Reg CF year runs from issuance). A move between two wallets of the same
- * investor changes no lot. A mint's lot is written by issueTokens with the
- * acquisition date it was given; it is created here only if that is missing.
+ * receiver that is another investor gets one lot per piece, acquired at the
+ * block's time, whose holding period and restricted state follow from the
+ * sender's lot (receivedLot: a buyer from a non-affiliate tacks, a buyer from
+ * an affiliate starts afresh). A move between two wallets of the same investor changes
+ * no lot. A mint's lot is written by issueTokens with the acquisition date it
+ * was given; it is created here only if that is missing. Where a moved piece
+ * is locked on chain (or the sender's lock must shrink), the wallets' locks
+ * are queued for a sync, so the rules module follows the same lots.
  */
-async function moveLots(q: Queryable, tokenId: string, from: string | null, to: string | null, amount: bigint, l: Log, at: Date) {
+async function moveLots(q: Queryable, t: TokenRow, from: string | null, to: string | null, amount: bigint, l: Log, at: Date, config: ComplianceConfig) {
   if (from && to && from === to) return;
-  const pieces: { amount: bigint; issuedAt: Date }[] = [];
+  const token = tokenSnapshot(t);
+  const pieces: { amount: bigint; origin: LotOrigin; parent: string | null }[] = [];
+  const consumed: LockableLot[] = [];
   if (from) {
     let left = amount;
-    const lots = await q.query<{ id: string; remaining: string; issued_at: Date }>(
-      'SELECT id, remaining, issued_at FROM lots WHERE token_id = $1 AND investor_id = $2 AND remaining > 0 ORDER BY holding_period_start, id FOR UPDATE',
-      [tokenId, from],
+    const receipt = { at, senderRelation: await issuerRelationAt(q, from, at), token };
+    const lots = await q.query<LotRow>(
+      'SELECT * FROM lots WHERE token_id = $1 AND investor_id = $2 AND remaining > 0 ORDER BY holding_period_start, id FOR UPDATE',
+      [t.id, from],
     );
     for (const lot of lots) {
       if (left === 0n) break;
       const take = BigInt(lot.remaining) < left ? BigInt(lot.remaining) : left;
       await q.query('UPDATE lots SET remaining = remaining - $2 WHERE id = $1', [lot.id, take.toString()]);
       await q.query('INSERT INTO lot_consumptions (lot_id, amount, at, tx_hash, log_index) VALUES ($1,$2,$3,$4,$5)', [lot.id, take.toString(), at, l.transactionHash, l.index]);
-      pieces.push({ amount: take, issuedAt: new Date(lot.issued_at) });
+      const source = { holdingPeriodStart: new Date(lot.holding_period_start), issuedAt: new Date(lot.issued_at), restricted: lot.restricted };
+      consumed.push({ ...lot, remaining: take.toString() });
+      pieces.push({ amount: take, origin: receivedLot(source, receipt, config), parent: lot.id });
       left -= take;
     }
-    if (left > 0n) pieces.push({ amount: left, issuedAt: at }); // tokens the books had no lot for (reconciliation shows them)
+    if (left > 0n) pieces.push({ amount: left, origin: untracedLot(at, token), parent: null }); // tokens the books had no lot for (reconciliation shows them)
   } else {
     const [known] = await q.query('SELECT 1 FROM lots WHERE tx_hash = $1 AND investor_id = $2', [l.transactionHash, to]);
     if (known) return;
-    pieces.push({ amount, issuedAt: at });
+    pieces.push({ amount, origin: untracedLot(at, token), parent: null });
   }
+  if (from && locksFor(t, consumed, config).length) await enqueueChainJob(q, 'SYNC_LOCKS', from, { tokenId: t.id });
   if (!to) return;
   for (const [i, p] of pieces.entries()) {
     await q.query(
-      `INSERT INTO lots (id, token_id, investor_id, amount, remaining, acquired_at, holding_period_start, issued_at, source, tx_hash, log_index)
-       VALUES ($1,$2,$3,$4,$4,$5,$5,$6,$7,$8,$9) ON CONFLICT (tx_hash, log_index, investor_id) DO NOTHING`,
-      [newId('lot'), tokenId, to, p.amount.toString(), at, p.issuedAt, from ? 'TRANSFER' : 'ISSUANCE', l.transactionHash, l.index * 100 + i],
+      `INSERT INTO lots (id, token_id, investor_id, amount, remaining, acquired_at, holding_period_start, issued_at, restricted, source, tx_hash, log_index, parent_lot_id)
+       VALUES ($1,$2,$3,$4,$4,$5,$6,$7,$8,$9,$10,$11,$12) ON CONFLICT (tx_hash, log_index, investor_id) DO NOTHING`,
+      [newId('lot'), t.id, to, p.amount.toString(), at, p.origin.holdingPeriodStart, p.origin.issuedAt, p.origin.restricted, from ? 'TRANSFER' : 'ISSUANCE',
+        l.transactionHash, l.index * 100 + i, p.parent],
     );
   }
+  const received = pieces.map((p) => ({ remaining: p.amount.toString(), holding_period_start: p.origin.holdingPeriodStart, issued_at: p.origin.issuedAt, restricted: p.origin.restricted }));
+  if (from && locksFor(t, received, config).length) await enqueueChainJob(q, 'SYNC_LOCKS', to, { tokenId: t.id });
 }
 
-async function applyTransfer(q: Queryable, t: TokenRow, l: Log, at: Date, config: ComplianceConfig): Promise<void> {
+export async function applyTransfer(q: Queryable, t: TokenRow, l: Log, at: Date, config: ComplianceConfig): Promise<void> {
   const from = addressOf(l.topics[1]);
   const to = addressOf(l.topics[2]);
   const amount = BigInt(l.data);
@@ -171,7 +187,7 @@ async function applyTransfer(q: Queryable, t: TokenRow, l: Log, at: Date, config
   }
   if (from === ZERO) await q.query('UPDATE security_tokens SET total_supply = total_supply + $2 WHERE id = $1', [t.id, amount.toString()]);
   if (to === ZERO) await q.query('UPDATE security_tokens SET total_supply = total_supply - $2 WHERE id = $1', [t.id, amount.toString()]);
-  await moveLots(q, t.id, fromInv?.investor_id ?? null, toInv?.investor_id ?? null, amount, l, at);
+  await moveLots(q, t, fromInv?.investor_id ?? null, toInv?.investor_id ?? null, amount, l, at, config);
   await appendEvent(q, 'token.transfer', t.id, {
     tokenId: t.id, from, to, amount, fromInvestorId: fromInv?.investor_id ?? null, toInvestorId: toInv?.investor_id ?? null,
     txHash: l.transactionHash, block: l.blockNumber, logIndex: l.index,

@@ -75,13 +75,16 @@ export async function syncInvestorFlags(chain: IssuanceChain, suite: TokenSuite,
 }
 
 /** Locks a wallet must keep for its lots still under a holding period (Rule 144) or the Reg CF resale year. */
-export function locksFor(t: TokenRow, lots: { remaining: string; holding_period_start: Date; issued_at: Date }[], config: ComplianceConfig, now = new Date()): Lock[] {
+export interface LockableLot { remaining: string; holding_period_start: Date; issued_at: Date; restricted: boolean }
+
+export function locksFor(t: TokenRow, lots: readonly LockableLot[], config: ComplianceConfig, now = new Date()): Lock[] {
   const snap = tokenSnapshot(t);
   const locks: Lock[] = [];
   for (const l of lots) {
     const amount = BigInt(l.remaining);
     if (amount === 0n) continue;
     if (isRestrictedSecurity(snap)) {
+      if (!l.restricted) continue; // freed by a resale after its holding period
       const until = rule144Maturity(new Date(l.holding_period_start), snap, config);
       if (until > now) locks.push({ amount, until });
     } else if (t.exemption === 'REG_CF') {
@@ -105,8 +108,8 @@ export function locksFor(t: TokenRow, lots: { remaining: string; holding_period_
 }
 
 export async function syncLocks(db: Db, chain: IssuanceChain, suite: TokenSuite, t: TokenRow, investorId: string, wallet: string, config: ComplianceConfig): Promise<void> {
-  const lots = await db.query<{ remaining: string; holding_period_start: Date; issued_at: Date }>(
-    'SELECT remaining, holding_period_start, issued_at FROM lots WHERE token_id = $1 AND investor_id = $2 AND remaining > 0',
+  const lots = await db.query<LockableLot>(
+    'SELECT remaining, holding_period_start, issued_at, restricted FROM lots WHERE token_id = $1 AND investor_id = $2 AND remaining > 0',
     [t.id, investorId],
   );
   await setLocks(suite, await moduleOf(chain), wallet, locksFor(t, lots, config));

@@ -4,3 +4,4 @@ export { complianceConfigFrom, defaultComplianceConfig, type ComplianceConfig, t
 export { ComplianceInputError } from './errors.js';
 export { addMonthsUtc, addDaysUtc, addPeriod, type Period } from './time.js';
 export type * from './types.js';
+export { receivedLot, untracedLot, type LotOrigin, type Receipt } from './lot-origin.js';

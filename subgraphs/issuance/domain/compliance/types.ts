@@ -32,7 +32,7 @@ export type TransferKind = 'PRIMARY_ISSUANCE' | 'SECONDARY_TRADE' | 'FORCED_TRAN
  * divorce settlement) is not a resale under Rule 144, and death or divorce
  * are exceptions to the Reg CF resale restriction (17 CFR 227.501(a)(4)).
  */
-export type TransferOccasion = 'SALE' | 'GIFT' | 'INHERITANCE' | 'DIVORCE';
+export type TransferOccasion = 'SALE' | 'GIFT' | 'INHERITANCE' | 'FAMILY_TRUST' | 'DIVORCE';
 
 export type InvestorType = 'INDIVIDUAL' | 'ENTITY';
 export type KycStatus = 'APPROVED' | 'PENDING' | 'REJECTED';
@@ -140,6 +140,12 @@ export interface Lot {
    * period start; set it for lots bought from another holder.
    */
   readonly issuedAt?: Date;
+  /**
+   * False once a non-affiliate's resale after the holding period freed the
+   * securities (230.144(b)(1)): no holding period applies to them again.
+   * Default true.
+   */
+  readonly restricted?: boolean;
 }
 
 export type RegSCategory = 'CATEGORY_1' | 'CATEGORY_2' | 'CATEGORY_3';

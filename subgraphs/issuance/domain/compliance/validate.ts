@@ -9,7 +9,7 @@ import type { PartySnapshot, TransferInput, TransferPolicy } from './types.js';
 
 const EXEMPTIONS = ['REG_D_506B', 'REG_D_506C', 'REG_S', 'REG_A_TIER1', 'REG_A_TIER2', 'REG_CF'];
 const KINDS = ['PRIMARY_ISSUANCE', 'SECONDARY_TRADE', 'FORCED_TRANSFER'];
-const OCCASIONS = ['SALE', 'GIFT', 'INHERITANCE', 'DIVORCE'];
+const OCCASIONS = ['SALE', 'GIFT', 'INHERITANCE', 'FAMILY_TRUST', 'DIVORCE'];
 
 const isDate = (d: unknown): d is Date => d instanceof Date && !Number.isNaN(d.getTime());
 const isCount = (n: unknown): n is number => typeof n === 'number' && Number.isSafeInteger(n) && n >= 0;

@@ -7,6 +7,9 @@
  * Interpretation: the token enforces the holding period on every resale, as
  * transfer agents do for legended shares; the private-resale routes that
  * need no holding period (Section 4(a)(7), "4(a)(1½)") are not modelled.
+ * Each lot carries where its period started and whether it is still
+ * restricted (lot-origin.ts): a buyer from a non-affiliate tacks, a buyer
+ * from an affiliate starts afresh.
  * For affiliates only the holding period is checked, not the other Rule 144
  * conditions (current information, volume, manner of sale, Form 144).
  */
@@ -17,6 +20,9 @@ import { lotCoverage } from '../lots.js';
 import { hasSender, type Rule } from '../rule.js';
 import { addPeriod, earlierOf, laterOf } from '../time.js';
 import type { TokenSnapshot } from '../types.js';
+
+/** A lot no longer restricted matured before any instant. */
+const FREE = new Date(0);
 
 export function isRestrictedSecurity(token: TokenSnapshot): boolean {
   switch (token.exemption) {
@@ -55,7 +61,7 @@ export const rule144HoldingPeriod: Rule = {
       return { passed: true, message: 'The issuer is transferring its own tokens, which is not a resale by a holder, so no holding period applies.' };
     }
     if (occasion !== 'SALE') {
-      return { passed: true, message: `A transfer by ${occasion.toLowerCase()} is not a sale; the receiver takes over the sender's holding period (Rule 144(d)(3)), which must be recorded on its lots.` };
+      return { passed: true, message: `A transfer by ${occasion.toLowerCase()} is not a sale; the receiver takes over the sender's holding period (Rule 144(d)(3)) once the transfer is recorded with its occasion.` };
     }
     const reportingFrom = rule144ReportingFrom(token, config);
     const reporting = reportingFrom !== null && reportingFrom.getTime() <= at.getTime();
@@ -63,7 +69,7 @@ export const rule144HoldingPeriod: Rule = {
       ? `${formatPeriod(config.rule144.reportingIssuerHoldingPeriod)}, the issuer having reported for at least ${formatPeriod(config.rule144.reportingHistoryRequired)}`
       : `${formatPeriod(config.rule144.nonReportingIssuerHoldingPeriod)} for an issuer not reporting for ${formatPeriod(config.rule144.reportingHistoryRequired)}`;
     const coverage = lotCoverage(
-      input.senderLots.map((lot) => ({ amount: lot.amount, maturesAt: rule144Maturity(lot.holdingPeriodStart ?? lot.acquiredAt, token, config) })),
+      input.senderLots.map((lot) => ({ amount: lot.amount, maturesAt: lot.restricted === false ? FREE : rule144Maturity(lot.holdingPeriodStart ?? lot.acquiredAt, token, config) })),
       amount,
       at,
     );
