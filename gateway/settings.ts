@@ -26,6 +26,7 @@ export const gatewaySettings = {
   RATE_LIMIT_PER_MINUTE: int('requests per organisation per minute on this gateway process (0: off)', 1200, 0),
   HEALTH_TIMEOUT_MS: int('deadline of each subgraph readiness probe in /healthz', 2_000, 50),
   GATEWAY_SUBSCRIPTION_QUEUE: int('events a graphql-ws subscriber may have waiting to be sent before it is closed as a slow consumer (4420)', 1000, 1),
+  GATEWAY_WS_KEEPALIVE_MS: int('graphql-ws ping interval; a client that has not answered a ping by the next one is dropped (0: no pings)', 12_000, 0),
   GATEWAY_SUBSCRIPTION_RETRY_MS: int('first pause before the gateway reconnects a lost subgraph subscription (doubles each attempt)', 250, 10),
   GATEWAY_SUBSCRIPTION_RETRY_MAX_MS: int('longest pause between reconnects of a subgraph subscription', 5_000, 10),
   GATEWAY_SUBSCRIPTION_RETRY_ATTEMPTS: int('reconnects in a row before subscribers get DOWNSTREAM_SERVICE_ERROR', 20, 0),

@@ -28,7 +28,7 @@ export function gatewaySubscriptions(gateway: ApolloGateway, c: GatewayConfig, u
   return {
     listen(o) {
       server = serveSubscriptions({
-        ...o, hub, production: c.NODE_ENV === 'production', queueLimit: c.GATEWAY_SUBSCRIPTION_QUEUE, maxTokens: c.MAX_TOKENS, maxPayloadBytes: c.REQUEST_MAX_BYTES,
+        ...o, hub, production: c.NODE_ENV === 'production', queueLimit: c.GATEWAY_SUBSCRIPTION_QUEUE, keepAliveMs: c.GATEWAY_WS_KEEPALIVE_MS, maxTokens: c.MAX_TOKENS, maxPayloadBytes: c.REQUEST_MAX_BYTES,
         limits: { maxDepth: c.MAX_DEPTH, maxAliases: c.MAX_ALIASES, maxCost: c.MAX_COST, listFactor: c.COST_LIST_FACTOR },
       });
     },

@@ -24,6 +24,7 @@ export interface SubscriptionServerOptions {
   maxTokens: number;
   maxPayloadBytes: number;
   queueLimit: number;
+  keepAliveMs: number;
   production: boolean;
   formatError(f: GraphQLFormattedError): GraphQLFormattedError;
 }
@@ -85,7 +86,7 @@ export function serveSubscriptions(o: SubscriptionServerOptions): { close(): Pro
     subscribe: (args) => (args.contextValue as { queue: ClientQueue }).queue,
     onError: (_ctx, _id, _payload, errors) => format(errors),
     onNext: (_ctx, _id, _payload, _args, result: ExecutionResult) => (result.errors ? { ...result, errors: format(result.errors) } : undefined),
-  }, wss);
+  }, wss, o.keepAliveMs);
 
   return {
     async close() {

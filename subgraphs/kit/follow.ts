@@ -23,9 +23,15 @@ export function follow<T>(db: Db, outbox: OutboxWatcher, o: { after: bigint | nu
   let cursor: bigint | null = o.after;
   let buffer: OutboxEvent[] = [];
   const done = { value: undefined as unknown as T, done: true as const };
+  let counted = false;
   const it: AsyncIterableIterator<T> = {
     async next() {
       cursor ??= await lastSeq(db);
+      // Live from here: anything appended from now on reaches this subscriber (operators and tests read the count).
+      if (!counted && !ac.signal.aborted) {
+        counted = true;
+        outbox.following++;
+      }
       while (!ac.signal.aborted) {
         while (buffer.length) {
           const e = buffer.shift()!;
@@ -37,6 +43,7 @@ export function follow<T>(db: Db, outbox: OutboxWatcher, o: { after: bigint | nu
       return done;
     },
     async return() {
+      if (counted && !ac.signal.aborted) outbox.following--;
       ac.abort();
       return done;
     },

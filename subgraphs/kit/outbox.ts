@@ -81,6 +81,8 @@ export async function lastSeq(q: Queryable): Promise<bigint> {
  * connection costs at most one interval, never an event).
  */
 export class OutboxWatcher {
+  /** Public subscriptions following this outbox now (kit/follow.ts keeps the count). */
+  following = 0;
   private waiters = new Set<() => void>();
   private unlisten?: () => Promise<void>;
   private timer?: NodeJS.Timeout;

@@ -145,8 +145,10 @@ describe(`persisted operations and partners through the gateway (${dbLabel()})`,
     expect((await post({ key }, byId(idOf('CapTable'), { tokenId }))).body.data.securityToken.symbol).toBe('ACMEP');
     const other = '{ settlements { id status } }';
     expect(await post({ key }, { query: other })).toEqual({ status: 200, body: { data: { settlements: [] } } });
-    await new Promise((r) => setTimeout(r, 200)); // the log line crosses a pipe
-    const logged = logs.filter((l) => l.msg === 'operation not in the client\'s persisted list');
+    const unlisted = () => logs.filter((l) => l.msg === 'operation not in the client\'s persisted list');
+    // The log line crosses a pipe in order: once it is here, a line about the listed operation before it would be too.
+    for (const end = Date.now() + 20_000; !unlisted().length && Date.now() < end;) await new Promise((r) => setTimeout(r, 50));
+    const logged = unlisted();
     expect(logged).toEqual([expect.objectContaining({ partner: 'acme-audit', org: 'acme', id: operationId(other), operation: other })]);
   });
 

@@ -5,7 +5,7 @@
  * TCP proxy the test can cut, with a small client queue and a supergraph
  * file of its own, serves sharing, slow consumers, reconnects and reloads.
  */
-import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { afterAll, afterEach, beforeAll, describe, expect, test } from '@jest/globals';
 import { appendFileSync, copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -37,6 +37,8 @@ async function until<T>(what: string, f: () => T | undefined | null | false | Pr
 class CuttableProxy {
   upgrades = 0;
   refusing = false;
+  /** Connections refused while refusing. */
+  refused = 0;
   private readonly sockets = new Set<Socket>();
   private server!: Server;
   port = 0;
@@ -45,7 +47,10 @@ class CuttableProxy {
 
   async start(): Promise<this> {
     this.server = createServer((client) => {
-      if (this.refusing) return client.destroy();
+      if (this.refusing) {
+        this.refused++;
+        return client.destroy();
+      }
       const upstream = connect(this.targetPort, '127.0.0.1');
       for (const s of [client, upstream]) {
         this.sockets.add(s);
@@ -73,6 +78,9 @@ class CuttableProxy {
 }
 
 interface Received { data?: any; errors?: any[] }
+
+/** True when every upstream subscription the gateways hold is live at its subgraph (set once the stack runs). */
+let upstreamsLive: () => boolean = () => false;
 
 /** The library's own WebSocket, handed out so that a test can stop reading from it like a slow client. */
 function keptWebSocket(keep: (ws: WebSocket) => void) {
@@ -111,10 +119,10 @@ class Subscriber {
     return this;
   }
 
-  /** Waits until the subscription is live at the subgraph (graphql-ws says nothing when it is). */
+  /** Waits until the subscription is live at the subgraph (graphql-ws says nothing when it is; the subgraph's count does). */
   async ready(gateway: RunningGateway, clients: number): Promise<this> {
     await until('the subscription to reach the gateway', () => gateway.subscriptions.stats().clients >= clients || this.error);
-    await sleep(500);
+    await until('the upstream subscriptions to be live at the subgraphs', () => upstreamsLive() || this.error);
     return this;
   }
 
@@ -133,6 +141,9 @@ class Subscriber {
     await this.client.dispose();
   }
 }
+
+const QUEUE = 50; // the second gateway's client queue and feed backlog
+// The second gateway pings rarely: a client that stops reading for longer than the ping interval is dropped without a reason (1006).
 
 const TRADES = `subscription($t: ID) { tradeExecuted(tokenId: $t) { cursor trade { id quantity price
   token { symbol capTable { holderCount } } settlement { status } } } }`;
@@ -195,9 +206,17 @@ describe(`subscriptions through the gateway (${dbLabel()})`, () => {
       PORT: '0', AUTH_JWT_SECRET: stack.secrets.jwtSecret, SUPERGRAPH_PATH: supergraphFile, LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
       ISSUANCE_URL: stack.subgraphs.issuance.url, TRADING_URL: `http://127.0.0.1:${proxy.port}/graphql`,
       SETTLEMENT_URL: stack.subgraphs.settlement.url, CUSTODY_URL: stack.subgraphs.custody.url,
-      GATEWAY_SUBSCRIPTION_QUEUE: '5', GATEWAY_SUBSCRIPTION_RETRY_MS: '50', GATEWAY_SUBSCRIPTION_RETRY_MAX_MS: '200', GATEWAY_SUBSCRIPTION_RETRY_ATTEMPTS: '100', RATE_LIMIT_PER_MINUTE: '40', MAX_DEPTH: '6',
+      GATEWAY_SUBSCRIPTION_QUEUE: String(QUEUE), GATEWAY_WS_KEEPALIVE_MS: '600000', GATEWAY_SUBSCRIPTION_RETRY_MS: '50', GATEWAY_SUBSCRIPTION_RETRY_MAX_MS: '200', GATEWAY_SUBSCRIPTION_RETRY_ATTEMPTS: '100', RATE_LIMIT_PER_MINUTE: '40', MAX_DEPTH: '6',
     }));
+    upstreamsLive = () => stack.subgraphs.trading.runtime.outbox.following + stack.subgraphs.settlement.runtime.outbox.following
+      === stack.gateway.subscriptions.stats().upstreams + edge.subscriptions.stats().upstreams;
   }, 180_000);
+
+  // Every test closes what it opened: the counts ready() compares start from nothing.
+  afterEach(async () => {
+    await until('every subscription to be closed at the gateways and the subgraphs', () => upstreamsLive()
+      && stack.gateway.subscriptions.stats().upstreams + edge.subscriptions.stats().upstreams === 0);
+  });
 
   afterAll(async () => {
     await edge?.stop();
@@ -280,8 +299,8 @@ describe(`subscriptions through the gateway (${dbLabel()})`, () => {
       next: () => undefined, complete: () => undefined, error: (e) => { refused.push((e as { extensions: { code: string } }[])[0]?.extensions?.code); },
     }));
     try {
-      await until('the subscribes over the limit to be refused', () => refused.length >= 3);
-      await sleep(300);
+      // Every subscribe decided: refused, or held by the gateway.
+      await until('every subscribe to be refused or held', () => refused.length >= 3 && refused.length + edge.subscriptions.stats().clients === 45);
       expect(refused.length).toBeLessThanOrEqual(5);
       expect(new Set(refused)).toEqual(new Set(['RATE_LIMITED']));
       expect(edge.subscriptions.stats().clients).toBe(45 - refused.length);
@@ -326,12 +345,17 @@ describe(`subscriptions through the gateway (${dbLabel()})`, () => {
     try {
       await fast.ready(edge, 2);
       slow.socket!.pause(); // stops reading: the kernel buffers fill, then the gateway's queue
+      // Large events, at the pace of the reader: never more in flight than its queue holds, however loaded the machine.
+      // (Dumped at once, the reader in this busy test process would be as slow as the one that stopped.)
       const levels = Array.from({ length: 400 }, (_, i) => ({ side: 'SELL', price: String(10_000 + i), quantity: '12345', orders: 3 }));
-      const total = 400;
-      for (let i = 0; i < total; i += 50) {
-        await stack.subgraphs.trading.db.tx((q) => appendEvents(q, Array.from({ length: 50 }, (_, j) => ({ topic: 'book.changed', key: book, payload: { tokenId: book, bookSeq: i + j + 1, levels } }))));
+      let total = 0;
+      while (edge.subscriptions.stats().clients === 2 && total < 4_000) {
+        const first = total;
+        await stack.subgraphs.trading.db.tx((q) => appendEvents(q, Array.from({ length: QUEUE }, (_, j) => ({ topic: 'book.changed', key: book, payload: { tokenId: book, bookSeq: first + j + 1, levels } }))));
+        total += QUEUE;
+        await fast.take(total, 60_000);
       }
-      await until('the slow client to be dropped by the gateway', () => edge.subscriptions.stats().clients === 1, 60_000);
+      expect(edge.subscriptions.stats().clients).toBe(1); // the slow client was dropped by the gateway
       // It reads again: what reached its socket before the gateway gave up, then the reason.
       slow.socket!.resume();
       await until('the slow client to see the close', () => slow.closed, 30_000);
@@ -357,15 +381,17 @@ describe(`subscriptions through the gateway (${dbLabel()})`, () => {
       proxy.cut();
       await fill(2); // placed through the stack's gateway, straight to trading
       await fill(3);
-      await sleep(500); // the gateway retries against a refusing subgraph meanwhile
+      const refusedBefore = proxy.refused;
+      await until('the gateway to retry against the refusing subgraph', () => proxy.refused >= refusedBefore + 2);
       proxy.refusing = false;
       await until('the gateway to reconnect', () => proxy.upgrades > upgrades);
       await fill(4);
-      const events = await s.take(4);
-      await sleep(300);
-      expect(s.events).toHaveLength(4);
-      expect(events.map((e) => e.data.tradeExecuted.trade.quantity)).toEqual(['1', '2', '3', '4']);
-      expect(new Set(events.map((e) => e.data.tradeExecuted.trade.id)).size).toBe(4);
+      await fill(5); // the last one: anything repeated would arrive before it
+      const events = await s.take(5);
+      expect(events.at(-1)!.data.tradeExecuted.trade.quantity).toBe('5');
+      expect(s.events).toHaveLength(5);
+      expect(events.map((e) => e.data.tradeExecuted.trade.quantity)).toEqual(['1', '2', '3', '4', '5']);
+      expect(new Set(events.map((e) => e.data.tradeExecuted.trade.id)).size).toBe(5);
       const cursors = events.map((e) => BigInt(e.data.tradeExecuted.cursor));
       expect(cursors.every((c, i) => i === 0 || c > cursors[i - 1])).toBe(true);
       expect(s.error).toBeUndefined();

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { dbLabel } from '../support/db.js';
-import { collect, gql, gqlOk, market, startTrading, wsClient, type TradingHarness } from './support.js';
+import { collect, gql, gqlOk, market, startTrading, until, wsClient, type TradingHarness } from './support.js';
 
 const TRADES = `subscription($t: ID, $a: ID, $after: String) { tradeExecuted(tokenId: $t, accountId: $a, after: $after) {
   cursor trade { id price quantity buyAccountId sellAccountId aggressorSide } } }`;
@@ -17,8 +17,9 @@ describe(`subscriptions resumable from a cursor (${dbLabel()})`, () => {
     const [s, b, c] = m.traders;
     const client = wsClient(h.node, m.broker);
     try {
+      const following = h.node.sg.runtime.outbox.following;
       const live = collect<any>(client, TRADES, { t: m.tokenId }, 2);
-      await new Promise((r) => setTimeout(r, 200)); // subscribed from the current end
+      await until('the subscription to be live (it starts at the current end)', async () => h.node.sg.runtime.outbox.following > following);
       await s.place('SELL', 10, 100);
       await b.place('BUY', 2, 100);
       await c.place('BUY', 3, 100);

@@ -45,7 +45,10 @@ describe(`surveillance (${dbLabel()})`, () => {
     // Ordinary cancels without a fill on the other side raise nothing.
     const quiet = await market(h, { org: 'broker-n', accounts: 1, tokenId: m.tokenId });
     for (const p of [90, 91, 92]) await quiet.traders[0].cancel((await quiet.traders[0].place('BUY', 10, p)).order.id);
-    await new Promise((r) => setTimeout(r, 500));
+    // The monitor has read every order and trade event so far: anything they raise is there now.
+    await until('surveillance to read every event', async () => (await h.node.sg.db.query<{ behind: boolean }>(
+      `SELECT coalesce((SELECT position FROM feed_cursors WHERE source = 'trading:surveillance'), 0)
+        < coalesce((SELECT max(seq) FROM outbox WHERE topic IN ('trade.executed', 'order.updated')), 0) AS behind`))[0].behind === false);
     expect((await gqlOk<any>(h.node.url, m.operator, ALERTS, { t: m.tokenId, k: 'LAYERING' })).surveillanceAlerts).toHaveLength(1);
   });
 });
