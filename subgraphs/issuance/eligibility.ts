@@ -36,6 +36,26 @@ export async function transferEligibility(q: Queryable, config: ComplianceConfig
   }
 }
 
+/** The currency the engine's money figures are in: the regulations' dollar limits (Reg CF, Reg A Tier 2, Form 144). */
+export const ENGINE_CURRENCY = 'USD';
+
+/**
+ * A purchase price asked about, as cents. The limits are in U.S. dollars, so
+ * a price must be in dollars (the caller converts): another currency is
+ * refused rather than converted at a rate the engine does not own.
+ */
+export function priceCentsOf(price: string | null | undefined, currency: string | null | undefined): bigint | undefined {
+  if (price === null || price === undefined) {
+    if (currency != null) throw badInput('PRICE_REQUIRED', 'a currency was given without a price');
+    return undefined;
+  }
+  const cur = currency ?? ENGINE_CURRENCY;
+  if (cur !== ENGINE_CURRENCY) throw badInput('UNSUPPORTED_CURRENCY', `prices are asked in ${ENGINE_CURRENCY}, the currency of the regulations' limits; got "${String(cur).slice(0, 10)}"`);
+  const m = /^(\d{1,28})(?:\.(\d{1,2}))?$/.exec(price);
+  if (!m) throw badInput('INVALID_PRICE', `price must be a non-negative amount of ${ENGINE_CURRENCY} with at most 2 decimals, e.g. "2500.00"`);
+  return BigInt(m[1]) * 100n + BigInt((m[2] ?? '').padEnd(2, '0'));
+}
+
 export function kindOf(from: string | null | undefined, kind: string | null | undefined): TransferKind {
   return (kind as TransferKind | undefined) ?? (from ? 'SECONDARY_TRADE' : 'PRIMARY_ISSUANCE');
 }

@@ -5,7 +5,7 @@ import type { ComplianceConfig } from './domain/compliance/index.js';
 import { HoldingsIndexer } from './chain/indexer.js';
 import { ChainJobRunner } from './chain/jobs.js';
 import { IssuanceChain } from './chain/runtime.js';
-import { kindOf, transferEligibility, withdrawalEligibility } from './eligibility.js';
+import { kindOf, priceCentsOf, transferEligibility, withdrawalEligibility } from './eligibility.js';
 import { addInvestorWallet, walletFromCustody } from './investors.js';
 import { FeedConsumer } from '../kit/feed.js';
 import { createLoaders } from './loaders.js';
@@ -86,6 +86,7 @@ export const issuance: SubgraphDefinition<IssuanceContext> = {
         amount: parseBigInt(str(body.amount, 'amount')),
         at: body.at ? parseDateTime(String(body.at)) : new Date(),
         kind: kindOf(body.fromInvestorId as string | null, body.kind as string | null),
+        priceCents: priceCentsOf(body.price == null ? null : String(body.price), body.currency == null ? null : String(body.currency)),
       });
     },
     async registerWallet(body, caller) {

@@ -3,7 +3,7 @@ import type { BaseContext_ } from '../kit/subgraph.js';
 import { canReadCapTable, capTable } from './captable.js';
 import * as controls from './controls.js';
 import { deploySecurityToken } from './deploy.js';
-import { kindOf, transferEligibility } from './eligibility.js';
+import { kindOf, priceCentsOf, transferEligibility } from './eligibility.js';
 import * as investors from './investors.js';
 import { issueTokens, type IssueInput } from './issue.js';
 import type { IssuanceLoaders } from './loaders.js';
@@ -19,7 +19,7 @@ export interface IssuanceContext extends BaseContext_ { loaders: IssuanceLoaders
 type Ctx = IssuanceContext;
 interface EligibilityArgs {
   tokenId: string; from?: string | null; to?: string | null; amount: bigint; at?: Date | null; kind?: string | null;
-  occasion?: TransferOccasion | null; receiverRelation?: FamilyRelation | null;
+  occasion?: TransferOccasion | null; receiverRelation?: FamilyRelation | null; price?: string | null; currency?: string | null;
 }
 const visibleInvestor = (ctx: Ctx, r: InvestorRow | null) => (r && canSee(ctx.caller, { org: r.org, investorId: r.id }) ? r : null);
 const reload = async (ctx: Ctx, id: string) => (await ctx.loaders.investor.clear(id).load(id))!;
@@ -33,7 +33,7 @@ export const resolvers = {
     transferEligibility: (_: unknown, a: EligibilityArgs, ctx: Ctx) =>
       transferEligibility(ctx.db, ctx.services.config, {
         tokenId: a.tokenId, fromInvestorId: a.from ?? null, toInvestorId: a.to ?? null, amount: a.amount, at: a.at ?? new Date(), kind: kindOf(a.from, a.kind),
-        occasion: a.occasion ?? undefined, receiverRelation: a.receiverRelation ?? null,
+        occasion: a.occasion ?? undefined, receiverRelation: a.receiverRelation ?? null, priceCents: priceCentsOf(a.price, a.currency),
       }),
   },
   Mutation: {

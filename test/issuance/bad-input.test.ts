@@ -47,6 +47,12 @@ describe(`issuance refuses bad input with typed errors and writes nothing (${dbL
     ['an approval without its date', `mutation($i: ID!) { recordKyc(investorId: $i, status: APPROVED, reason: "docs") { id } }`, { i: '' }, 'INPUT.KYC_APPROVAL_DATE_REQUIRED'],
     ['a checksum-invalid wallet', `mutation($i: ID!) { addInvestorWallet(investorId: $i, address: "0x5AAeb6053F3E94C9b9A09f33669435E7Ef1BeAed", reason: "wallet") { id } }`, { i: '' }, 'INPUT.INVALID_ADDRESS'],
     ['a document hash that is not 32 bytes', `mutation($t: ID!) { attachDocument(tokenId: $t, name: "PPM", uri: "https://x.example/ppm.pdf", hash: "0x1234") { version } }`, { t: '' }, 'INPUT.INVALID_HASH'],
+    ['a negative price', `query($t: ID!, $i: ID!) { transferEligibility(tokenId: $t, to: $i, amount: "1", price: "-1.00") { allowed } }`, { t: '', i: '' }, 'INPUT.INVALID_PRICE'],
+    ['a price in fractions of a cent', `query($t: ID!, $i: ID!) { transferEligibility(tokenId: $t, to: $i, amount: "1", price: "10.001") { allowed } }`, { t: '', i: '' }, 'INPUT.INVALID_PRICE'],
+    ['a price that is not a number', `query($t: ID!, $i: ID!) { transferEligibility(tokenId: $t, to: $i, amount: "1", price: "1e5") { allowed } }`, { t: '', i: '' }, 'INPUT.INVALID_DECIMAL'],
+    ['a price in another currency', `query($t: ID!, $i: ID!) { transferEligibility(tokenId: $t, to: $i, amount: "1", price: "10.00", currency: "EUR") { allowed } }`, { t: '', i: '' }, 'INPUT.UNSUPPORTED_CURRENCY'],
+    ['an oversized currency', `query($t: ID!, $i: ID!) { transferEligibility(tokenId: $t, to: $i, amount: "1", price: "10.00", currency: "${'U'.repeat(5000)}") { allowed } }`, { t: '', i: '' }, 'INPUT.UNSUPPORTED_CURRENCY'],
+    ['a currency without a price', `query($t: ID!, $i: ID!) { transferEligibility(tokenId: $t, to: $i, amount: "1", currency: "USD") { allowed } }`, { t: '', i: '' }, 'INPUT.PRICE_REQUIRED'],
     ['issuing on a token that is not deployed', `mutation($t: ID!, $i: ID!) { issueTokens(input: { idempotencyKey: "x", tokenId: $t, investorId: $i, amount: "1" }) { status } }`, { t: '', i: '' }, 'ISSUANCE.TOKEN_NOT_DEPLOYED'],
   ];
   test.each(cases)('%s is refused', async (_label, query, vars, expected) => {
@@ -56,6 +62,23 @@ describe(`issuance refuses bad input with typed errors and writes nothing (${dbL
     expect(r.status).not.toBe(500);
     expect(code(r)).toBe(expected);
     expect(await Promise.all(['security_tokens', 'investors', 'audit_log', 'issuances', 'investor_wallets', 'documents'].map(count))).toEqual(before);
+  });
+
+  test('a priced Reg CF question is answered before any sale: allowed at the investment limit, refused one cent over (17 CFR 227.100(a)(2))', async () => {
+    const cf = await desk.createToken('CROWD', 'REG_CF');
+    // $60,000 income and net worth: the greater of $2,500 and 5% of $60,000, so $3,000.
+    const crowd = await desk.register('Crowd Investor', { incomeCents: '6000000' });
+    const ask = async (price: string) => {
+      const e = (await desk.run(`query($t: ID!, $i: ID!, $p: Decimal!) { transferEligibility(tokenId: $t, to: $i, amount: "30", price: $p, currency: "USD") {
+        results { code passed currentValue limit } } }`, { t: cf, i: crowd, p: price })).transferEligibility;
+      return e.results.find((r: any) => r.code === 'REG_CF_INVESTMENT_LIMIT');
+    };
+    expect(await ask('2999.99')).toEqual({ code: 'REG_CF_INVESTMENT_LIMIT', passed: true, currentValue: '$2,999.99', limit: '$3,000.00' });
+    expect(await ask('3000')).toEqual({ code: 'REG_CF_INVESTMENT_LIMIT', passed: true, currentValue: '$3,000.00', limit: '$3,000.00' });
+    expect(await ask('3000.01')).toEqual({ code: 'REG_CF_INVESTMENT_LIMIT', passed: false, currentValue: '$3,000.01', limit: '$3,000.00' });
+    // Without a price the question cannot be decided, and says so.
+    const r = await desk.raw(`query($t: ID!, $i: ID!) { transferEligibility(tokenId: $t, to: $i, amount: "30") { allowed } }`, { t: cf, i: crowd });
+    expect(code(r)).toBe('ISSUANCE.INVALID_COMPLIANCE_INPUT');
   });
 
   test('another organisation can neither change the token nor see or change the investor', async () => {
