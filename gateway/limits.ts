@@ -1,101 +1,173 @@
-import { GraphQLError, Kind, getNamedType, isListType, isNonNullType, type ASTVisitor, type GraphQLInputType, type FieldNode, type FragmentDefinitionNode, type GraphQLOutputType, type SelectionSetNode, type ValidationContext, type ValidationRule } from 'graphql';
+import type { ApolloServerPlugin, BaseContext } from '@apollo/server';
+import {
+  GraphQLError, Kind, getNamedType, isInterfaceType, isListType, isNonNullType, isObjectType,
+  type ASTVisitor, type DocumentNode, type FieldNode, type FragmentDefinitionNode, type GraphQLNamedType, type GraphQLOutputType,
+  type GraphQLSchema, type OperationDefinitionNode, type SelectionSetNode, type ValidationRule, type ValueNode,
+} from 'graphql';
+import { appError } from '../subgraphs/kit/errors.js';
+import { noNulInStrings } from '../subgraphs/kit/nul.js';
+import type { GatewayConfig } from './settings.js';
 
 /**
  * Operation limits enforced at the gateway before any subgraph is asked:
- * depth, aliases and a static cost (every field 1, a list field multiplies its
- * selection by `first`/`depth`/`limit` when given, else by listFactor).
+ * depth, aliases, selections once fragments are expanded, and a cost (every
+ * field 1, a list field multiplies its selection by its page argument
+ * `first`/`last`/`limit`/`depth`, read with the request's variables).
+ *
+ * Every figure is computed in time linear in the document: a fragment's
+ * figures are computed once and reused at each of its spreads, so a document
+ * whose fragments spread each other twice (2^k selections in a few hundred
+ * bytes) is measured, and refused, in microseconds.
+ *
+ * Depth, aliases and selections do not depend on variables: they are
+ * validation rules (Apollo caches a validated document). The cost does: it
+ * is checked for each request once its operation is known, before planning.
  * Apollo relabels validation errors GRAPHQL_VALIDATION_FAILED; the limit's own
  * code travels in extensions.limitCode and formatError puts it back.
  */
 export interface OperationLimits {
   maxDepth: number;
   maxAliases: number;
+  /** Field selections of the operation with every fragment spread replaced by its fragment. */
+  maxSelections: number;
   maxCost: number;
+  /** List length assumed for a list field without a page argument. */
   listFactor: number;
+  /** List length counted for a page argument given by a variable the request leaves out (or sends as a non-integer). */
+  listMax: number;
+}
+
+export interface Figures {
+  depth: number;
+  aliases: number;
+  selections: number;
+  cost: number;
 }
 
 const limitError = (code: string, message: string, details: Record<string, unknown>) =>
   new GraphQLError(message, { extensions: { code, limitCode: code, ...details } });
 
-function fragmentsOf(ctx: ValidationContext): Map<string, FragmentDefinitionNode> {
-  return new Map(ctx.getDocument().definitions.filter((d): d is FragmentDefinitionNode => d.kind === Kind.FRAGMENT_DEFINITION).map((d) => [d.name.value, d]));
-}
+const PAGE_ARGUMENTS = new Set(['first', 'last', 'limit', 'depth']);
+const isList = (t: GraphQLOutputType): boolean => isListType(isNonNullType(t) ? t.ofType : t);
+const intOf = (v: unknown): number | undefined => (typeof v === 'number' && Number.isInteger(v) ? v : undefined);
 
-/** Walks a selection set through fragments, visiting each field with its depth (guards against fragment cycles). */
-function walk(set: SelectionSetNode, frags: Map<string, FragmentDefinitionNode>, visit: (f: FieldNode, depth: number) => boolean, depth = 1, seen = new Set<string>()): void {
-  for (const s of set.selections) {
-    if (s.kind === Kind.FIELD) {
-      if (visit(s, depth) && s.selectionSet) walk(s.selectionSet, frags, visit, depth + 1, seen);
-    } else if (s.kind === Kind.INLINE_FRAGMENT) {
-      walk(s.selectionSet, frags, visit, depth, seen);
-    } else {
-      const f = frags.get(s.name.value);
-      if (f && !seen.has(f.name.value)) walk(f.selectionSet, frags, visit, depth, new Set([...seen, f.name.value]));
+/**
+ * Figures of one operation. `variables` undefined: the structural figures
+ * only matter (cost is then counted with every variable missing).
+ */
+export function measureOperation(schema: GraphQLSchema, document: DocumentNode, op: OperationDefinitionNode, variables: Record<string, unknown> | undefined, l: Pick<OperationLimits, 'listFactor' | 'listMax'>): Figures {
+  const fragments = new Map<string, FragmentDefinitionNode>();
+  for (const d of document.definitions) if (d.kind === Kind.FRAGMENT_DEFINITION) fragments.set(d.name.value, d);
+  const defaults = new Map<string, ValueNode>();
+  for (const v of op.variableDefinitions ?? []) if (v.defaultValue) defaults.set(v.variable.name.value, v.defaultValue);
+  const vars = variables ?? {};
+
+  /** A page size from an argument's value: a literal, a variable (its value, else the operation's default, else listMax). */
+  const sizeOf = (v: ValueNode): number | undefined => {
+    if (v.kind === Kind.INT) return Number(v.value);
+    if (v.kind !== Kind.VARIABLE) return undefined;
+    const name = v.name.value;
+    const given = name in vars ? vars[name] : undefined;
+    if (given !== undefined && given !== null) return intOf(given) ?? l.listMax;
+    const d = defaults.get(name);
+    return d?.kind === Kind.INT ? Number(d.value) : l.listMax;
+  };
+  /** The page argument of a field: top level (`limit: 5`) or one level into an input object (`filter: { limit: $n }`, `filter: $f`). */
+  const pageOf = (f: FieldNode): number | undefined => {
+    for (const a of f.arguments ?? []) {
+      if (PAGE_ARGUMENTS.has(a.name.value)) return sizeOf(a.value);
+      if (a.value.kind === Kind.OBJECT) {
+        const inner = a.value.fields.find((x) => PAGE_ARGUMENTS.has(x.name.value));
+        if (inner) return sizeOf(inner.value);
+      } else if (a.value.kind === Kind.VARIABLE) {
+        const obj = vars[a.value.name.value];
+        if (obj && typeof obj === 'object' && !Array.isArray(obj)) {
+          for (const [k, x] of Object.entries(obj)) if (PAGE_ARGUMENTS.has(k) && x !== null && x !== undefined) return intOf(x) ?? l.listMax;
+        }
+      }
     }
-  }
+    return undefined;
+  };
+
+  const memo = new Map<string, Figures>();
+  const zero = (): Figures => ({ depth: 0, aliases: 0, selections: 0, cost: 0 });
+
+  /** Figures of a selection set whose own fields are at depth 1. */
+  const ofSet = (set: SelectionSetNode, parent: GraphQLNamedType | null | undefined): Figures => {
+    const out = zero();
+    const add = (f: Figures, below: number) => {
+      out.depth = Math.max(out.depth, f.depth === 0 ? 0 : f.depth + below);
+      out.aliases += f.aliases;
+      out.selections += f.selections;
+      out.cost += f.cost;
+    };
+    for (const s of set.selections) {
+      if (s.kind === Kind.FIELD) {
+        out.selections += 1;
+        if (s.alias) out.aliases += 1;
+        const meta = s.name.value.startsWith('__');
+        const def = !meta && (isObjectType(parent) || isInterfaceType(parent)) ? parent.getFields()[s.name.value] : undefined;
+        const child = s.selectionSet ? ofSet(s.selectionSet, def ? getNamedType(def.type) : undefined) : zero();
+        if (!meta) out.depth = Math.max(out.depth, 1);
+        const times = def && isList(def.type) ? Math.max(1, pageOf(s) ?? l.listFactor) : 1;
+        add({ ...child, cost: meta ? 0 : 1 + times * child.cost }, 1);
+      } else if (s.kind === Kind.INLINE_FRAGMENT) {
+        add(ofSet(s.selectionSet, s.typeCondition ? schema.getType(s.typeCondition.name.value) : parent), 0);
+      } else {
+        add(ofFragment(s.name.value), 0);
+      }
+    }
+    return out;
+  };
+  const ofFragment = (name: string): Figures => {
+    const hit = memo.get(name);
+    if (hit) return hit;
+    const f = fragments.get(name);
+    memo.set(name, zero()); // a cycle (refused by NoFragmentCyclesRule) counts nothing the second time round
+    if (!f) return zero();
+    const figures = ofSet(f.selectionSet, schema.getType(f.typeCondition.name.value));
+    memo.set(name, figures);
+    return figures;
+  };
+
+  const root = op.operation === 'mutation' ? schema.getMutationType() : op.operation === 'subscription' ? schema.getSubscriptionType() : schema.getQueryType();
+  return ofSet(op.selectionSet, root);
 }
 
-export function depthLimit(max: number): ValidationRule {
+/** Depth, aliases and expanded selections of every operation of a document. */
+export function structureLimits(l: OperationLimits): ValidationRule {
   return (ctx) => ({
     OperationDefinition(op) {
-      let deepest = 0;
-      walk(op.selectionSet, fragmentsOf(ctx), (f, d) => { if (!f.name.value.startsWith('__')) deepest = Math.max(deepest, d); return true; });
-      if (deepest > max) ctx.reportError(limitError('LIMIT.DEPTH_EXCEEDED', `the operation is ${deepest} levels deep; at most ${max} are allowed`, { depth: deepest, limit: max }));
+      const f = measureOperation(ctx.getSchema(), ctx.getDocument(), op, undefined, l);
+      if (f.selections > l.maxSelections) ctx.reportError(limitError('LIMIT.SELECTIONS_EXCEEDED', `the operation selects ${f.selections} fields once its fragments are expanded; at most ${l.maxSelections} are allowed`, { selections: f.selections, limit: l.maxSelections }));
+      if (f.depth > l.maxDepth) ctx.reportError(limitError('LIMIT.DEPTH_EXCEEDED', `the operation is ${f.depth} levels deep; at most ${l.maxDepth} are allowed`, { depth: f.depth, limit: l.maxDepth }));
+      if (f.aliases > l.maxAliases) ctx.reportError(limitError('LIMIT.ALIASES_EXCEEDED', `the operation uses ${f.aliases} aliases; at most ${l.maxAliases} are allowed`, { aliases: f.aliases, limit: l.maxAliases }));
     },
   }) as ASTVisitor;
 }
 
-export function aliasLimit(max: number): ValidationRule {
-  return (ctx) => ({
-    OperationDefinition(op) {
-      let aliases = 0;
-      walk(op.selectionSet, fragmentsOf(ctx), (f) => { if (f.alias) aliases++; return true; });
-      if (aliases > max) ctx.reportError(limitError('LIMIT.ALIASES_EXCEEDED', `the operation uses ${aliases} aliases; at most ${max} are allowed`, { aliases, limit: max }));
+/** Throws LIMIT.COST_EXCEEDED (HTTP 400) when the operation's cost with these variables is over the limit. */
+export function checkCost(schema: GraphQLSchema, document: DocumentNode, op: OperationDefinitionNode, variables: Record<string, unknown> | null | undefined, l: OperationLimits): void {
+  const { cost } = measureOperation(schema, document, op, variables ?? {}, l);
+  if (cost > l.maxCost) throw appError('LIMIT.COST_EXCEEDED', `the operation's estimated cost is ${cost}; at most ${l.maxCost} is allowed`, { httpStatus: 400, details: { cost, limit: l.maxCost } });
+}
+
+/** The cost limit on HTTP: once Apollo knows the operation and before the gateway plans it. */
+export function costLimitPlugin(l: OperationLimits): ApolloServerPlugin<BaseContext> {
+  return {
+    async requestDidStart() {
+      return {
+        async didResolveOperation({ document, operation, request, schema }) {
+          if (operation) checkCost(schema, document, operation, request.variables, l);
+        },
+      };
     },
-  }) as ASTVisitor;
-}
-
-function listSize(f: FieldNode, variables: Record<string, unknown> | undefined, fallback: number): number {
-  for (const a of f.arguments ?? []) {
-    if (!['first', 'last', 'depth', 'limit'].includes(a.name.value)) continue;
-    if (a.value.kind === Kind.INT) return Math.max(1, Number(a.value.value));
-    if (a.value.kind === Kind.VARIABLE && typeof variables?.[a.value.name.value] === 'number') return Math.max(1, variables[a.value.name.value] as number);
-  }
-  return fallback;
-}
-
-const isList = (t: GraphQLOutputType | GraphQLInputType): boolean => isListType(isNonNullType(t) ? t.ofType : t);
-
-export function costLimit(max: number, listFactor: number): ValidationRule {
-  return (ctx) => {
-    const frags = fragmentsOf(ctx);
-    return {
-      OperationDefinition(op) {
-        // Cost of a selection set: each field 1 plus its children, a list field multiplies its children.
-        const root = op.operation === 'mutation' ? ctx.getSchema().getMutationType() : op.operation === 'subscription' ? ctx.getSchema().getSubscriptionType() : ctx.getSchema().getQueryType();
-        const cost = (set: SelectionSetNode, parent: ReturnType<typeof getNamedType> | null | undefined, seen: Set<string>): number => {
-          let total = 0;
-          for (const s of set.selections) {
-            if (s.kind === Kind.FIELD) {
-              if (s.name.value.startsWith('__')) continue;
-              const def = parent && 'getFields' in parent ? parent.getFields()[s.name.value] : undefined;
-              const child = s.selectionSet && def ? cost(s.selectionSet, getNamedType(def.type), seen) : 0;
-              total += 1 + (def && isList(def.type) ? listSize(s, undefined, listFactor) : 1) * child;
-            } else if (s.kind === Kind.INLINE_FRAGMENT) {
-              const t = s.typeCondition ? ctx.getSchema().getType(s.typeCondition.name.value) : parent;
-              total += cost(s.selectionSet, t as typeof parent, seen);
-            } else {
-              const f = frags.get(s.name.value);
-              if (f && !seen.has(f.name.value)) total += cost(f.selectionSet, ctx.getSchema().getType(f.typeCondition.name.value) as typeof parent, new Set([...seen, f.name.value]));
-            }
-          }
-          return total;
-        };
-        const c = cost(op.selectionSet, root, new Set());
-        if (c > max) ctx.reportError(limitError('LIMIT.COST_EXCEEDED', `the operation's estimated cost is ${c}; at most ${max} is allowed`, { cost: c, limit: max }));
-      },
-    } as ASTVisitor;
   };
 }
 
-export const limitRules = (l: OperationLimits): ValidationRule[] => [depthLimit(l.maxDepth), aliasLimit(l.maxAliases), costLimit(l.maxCost, l.listFactor)];
+/** The gateway's own validation rules: the structural limits, and no NUL in a string literal. */
+export const limitRules = (l: OperationLimits): ValidationRule[] => [structureLimits(l), noNulInStrings];
+
+export const operationLimitsOf = (c: GatewayConfig): OperationLimits => ({
+  maxDepth: c.MAX_DEPTH, maxAliases: c.MAX_ALIASES, maxSelections: c.MAX_SELECTIONS, maxCost: c.MAX_COST, listFactor: c.COST_LIST_FACTOR, listMax: c.COST_LIST_MAX,
+});

@@ -2,14 +2,15 @@ import type { IncomingMessage } from 'node:http';
 import { readFileSync } from 'node:fs';
 import { ApolloGateway } from '@apollo/gateway';
 import { ApolloServer } from '@apollo/server';
-import type { GraphQLFormattedError } from 'graphql';
+import { GraphQLError, type GraphQLFormattedError } from 'graphql';
 import { createVerifier, type Verifier } from '../subgraphs/kit/auth.js';
 import { ConfigError } from '../subgraphs/kit/config.js';
 import { unauthenticated } from '../subgraphs/kit/errors.js';
 import { apolloHandler, sendJson, startHttpServer } from '../subgraphs/kit/http.js';
 import { createLogger } from '../subgraphs/kit/log.js';
 import type { GatewayContext } from './context.js';
-import { limitRules } from './limits.js';
+import { costLimitPlugin, limitRules, operationLimitsOf } from './limits.js';
+import { operationChecksPlugin } from './operationChecks.js';
 import { OrgRateLimiter } from './rateLimit.js';
 import { AuthForwardingDataSource } from './dataSource.js';
 import type { GatewayConfig } from './settings.js';
@@ -39,9 +40,11 @@ export function gatewayVerifier(c: GatewayConfig): Verifier {
 
 /** Keeps the code and the subgraph's name; hides unexpected failures in production. */
 function formatError(production: boolean) {
-  return (f: GraphQLFormattedError): GraphQLFormattedError => {
-    // Operation limits fail validation; their own code is the useful one.
-    const limitCode = f.extensions?.limitCode as string | undefined;
+  return (f: GraphQLFormattedError, error?: unknown): GraphQLFormattedError => {
+    // Operation limits and refused input (a NUL in a string) fail validation; their own code is the useful one.
+    const original = (error as GraphQLError | undefined)?.originalError;
+    const inputCode = original instanceof GraphQLError && String(original.extensions?.code).startsWith('INPUT.') ? original.extensions.code as string : undefined;
+    const limitCode = (f.extensions?.limitCode as string | undefined) ?? (f.extensions?.code === 'GRAPHQL_VALIDATION_FAILED' ? inputCode : undefined);
     if (limitCode) {
       const { limitCode: _l, ...ext } = f.extensions ?? {};
       return { ...f, extensions: { ...ext, code: limitCode } };
@@ -80,10 +83,10 @@ export async function startGateway(c: GatewayConfig): Promise<RunningGateway> {
     includeStacktraceInErrorResponses: false,
     stopOnTerminationSignals: false, // our entry points stop everything in order
     formatError: formatError(production),
-    validationRules: limitRules({ maxDepth: c.MAX_DEPTH, maxAliases: c.MAX_ALIASES, maxCost: c.MAX_COST, listFactor: c.COST_LIST_FACTOR }),
+    validationRules: limitRules(operationLimitsOf(c)),
     parseOptions: { maxTokens: c.MAX_TOKENS },
     hideSchemaDetailsFromClientErrors: production, // no "did you mean" field suggestions in production
-    plugins: [persisted.plugin], // partners' lists and modes, before APQ
+    plugins: [persisted.plugin, operationChecksPlugin(), costLimitPlugin(operationLimitsOf(c))], // partners' lists and modes, before APQ; the cost with the request's variables
   });
   const limiter = new OrgRateLimiter(c.RATE_LIMIT_PER_MINUTE);
   const subscriptions = gatewaySubscriptions(gateway, c, urls, log); // before start: it follows every supergraph the gateway loads

@@ -1,7 +1,7 @@
 import type { ApolloServerPlugin } from '@apollo/server';
 import type { Logger } from '../../subgraphs/kit/log.js';
 import type { GatewayContext } from '../context.js';
-import { decide, refusal, type ClientPolicy, type OperationIndex } from './policy.js';
+import { decide, locked, notInList, persistedQueryOf, refusal, type ClientPolicy, type OperationIndex } from './policy.js';
 import { PREPARING } from './prepare.js';
 
 /**
@@ -14,9 +14,8 @@ export function persistedOperationsPlugin(ops: OperationIndex, bearerPolicy: Cli
     async requestDidStart({ request, contextValue }) {
       if (contextValue.caller === PREPARING) return;
       const policy = contextValue.partner ?? bearerPolicy;
-      const pq = request.extensions?.persistedQuery as { sha256Hash?: unknown } | undefined;
-      const hash = typeof pq?.sha256Hash === 'string' ? pq.sha256Hash : undefined;
-      const d = decide(policy, { query: request.query, hash }, ops);
+      const pq = persistedQueryOf(request.extensions);
+      const d = pq.kind === 'malformed' ? pq.refusal : decide(policy, { query: request.query, hash: pq.hash }, ops);
       if (d.kind === 'refuse') {
         // Apollo turns an error thrown here into a bare 500; one thrown from didResolveOperation becomes
         // the response (with its code and HTTP status). A trivial document carries the request there.
@@ -29,6 +28,10 @@ export function persistedOperationsPlugin(ops: OperationIndex, bearerPolicy: Cli
         request.query = d.operation.body;
         request.operationName ??= d.operation.name; // the plan prepared at start is keyed by the name too
         delete request.extensions?.persistedQuery; // already resolved: no APQ lookup or registration
+      }
+      if (locked(policy.mode)) {
+        // Whatever path the text took (the list, APQ's cache), what executes must be on the list.
+        return { async didResolveOperation({ queryHash }) { if (!policy.allowed.has(queryHash)) throw refusal(notInList); } };
       }
       if (policy.mode !== 'LOG_UNKNOWN') return;
       return {

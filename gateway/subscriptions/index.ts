@@ -5,6 +5,7 @@ import type { Verifier } from '../../subgraphs/kit/auth.js';
 import type { Logger } from '../../subgraphs/kit/log.js';
 import type { OrgRateLimiter } from '../rateLimit.js';
 import type { GatewayConfig } from '../settings.js';
+import { operationLimitsOf } from '../limits.js';
 import { SubscriptionHub } from './hub.js';
 import { serveSubscriptions } from './wsServer.js';
 
@@ -29,7 +30,7 @@ export function gatewaySubscriptions(gateway: ApolloGateway, c: GatewayConfig, u
     listen(o) {
       server = serveSubscriptions({
         ...o, hub, production: c.NODE_ENV === 'production', queueLimit: c.GATEWAY_SUBSCRIPTION_QUEUE, keepAliveMs: c.GATEWAY_WS_KEEPALIVE_MS, maxTokens: c.MAX_TOKENS, maxPayloadBytes: c.REQUEST_MAX_BYTES,
-        limits: { maxDepth: c.MAX_DEPTH, maxAliases: c.MAX_ALIASES, maxCost: c.MAX_COST, listFactor: c.COST_LIST_FACTOR },
+        limits: operationLimitsOf(c),
       });
     },
     stats: () => hub.stats(),

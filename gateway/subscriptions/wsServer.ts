@@ -4,7 +4,8 @@ import { CloseCode } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Caller, Verifier } from '../../subgraphs/kit/auth.js';
-import { limitRules, type OperationLimits } from '../limits.js';
+import { containsNul, nulCharacter } from '../../subgraphs/kit/nul.js';
+import { checkCost, limitRules, type OperationLimits } from '../limits.js';
 import type { OrgRateLimiter } from '../rateLimit.js';
 import type { ClientQueue } from './queue.js';
 import type { SubscriptionHub } from './hub.js';
@@ -46,7 +47,8 @@ export function serveSubscriptions(o: SubscriptionServerOptions): { close(): Pro
   const wss = new WebSocketServer({ server: o.server, path: '/graphql', maxPayload: o.maxPayloadBytes });
   const rules = [...specifiedRules, ...limitRules(o.limits)];
   const format = (errors: readonly GraphQLError[]) => errors.map((e) => {
-    const f = o.formatError(e.toJSON());
+    const { http: _h, ...extensions } = e.extensions; // the HTTP status of an error shared with HTTP means nothing here
+    const f = o.formatError({ ...e.toJSON(), extensions });
     // No "did you mean" field suggestions in production, as on HTTP.
     return o.production ? { ...f, message: f.message.replace(/ Did you mean .*\?$/, '') } : f;
   });
@@ -68,12 +70,15 @@ export function serveSubscriptions(o: SubscriptionServerOptions): { close(): Pro
       const caller = ctx.extra.caller!;
       try {
         o.limiter.take(caller.org);
+        if (containsNul(payload.variables) || containsNul(payload.operationName)) return [nulCharacter()];
         const document = parse(payload.query, { maxTokens: o.maxTokens });
         const errors = validate(o.hub.schema, document, rules);
         if (errors.length) return errors;
-        if (getOperationAST(document, payload.operationName)?.operation !== 'subscription') {
+        const operation = getOperationAST(document, payload.operationName);
+        if (operation?.operation !== 'subscription') {
           return [new GraphQLError('only subscriptions are served over graphql-ws; send queries and mutations over HTTP', { extensions: { code: 'SUBSCRIPTION.NOT_A_SUBSCRIPTION' } })];
         }
+        checkCost(o.hub.schema, document, operation, payload.variables, o.limits);
         const queue = o.hub.subscribe({
           document, query: payload.query, operationName: payload.operationName, variables: payload.variables ?? undefined, caller,
           onSlow: () => ctx.extra.socket.close(GatewayCloseCode.SlowConsumer, reasonOf(`SUBSCRIPTION.SLOW_CONSUMER: more than ${o.queueLimit} events were waiting to be sent; resume with after = the last cursor`)),

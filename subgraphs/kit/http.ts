@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { HeaderMap, type ApolloServer, type BaseContext, type HTTPGraphQLResponse } from '@apollo/server';
+import { NUL_CHARACTER, NUL_MESSAGE, containsNul } from './nul.js';
 
 export type RouteHandler = (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<void> | void;
 
@@ -103,6 +104,10 @@ export function apolloHandler<C extends BaseContext>(
         body = text;
       }
     }
+    // Variables (and any other field) holding U+0000 never reach a resolver; string literals are refused in validation.
+    if (containsNul(body) || containsNul(searchValues(url))) {
+      return sendJson(res, 400, { errors: [{ message: NUL_MESSAGE, extensions: { code: NUL_CHARACTER } }] });
+    }
     const headers = new HeaderMap();
     for (const [k, v] of Object.entries(req.headers)) {
       if (v !== undefined) headers.set(k, Array.isArray(v) ? v.join(', ') : v);
@@ -113,6 +118,18 @@ export function apolloHandler<C extends BaseContext>(
     });
     await writeApolloResponse(res, answer);
   };
+}
+
+/** A GET's parameters, with variables and extensions read as the JSON they carry (unreadable JSON: Apollo refuses it). */
+function searchValues(url: URL): unknown[] {
+  return [...url.searchParams.entries()].map(([k, v]) => {
+    if (k !== 'variables' && k !== 'extensions') return v;
+    try {
+      return JSON.parse(v) as unknown;
+    } catch {
+      return v;
+    }
+  });
 }
 
 async function writeApolloResponse(res: ServerResponse, a: HTTPGraphQLResponse): Promise<void> {

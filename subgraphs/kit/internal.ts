@@ -4,6 +4,7 @@ import type { Caller, Verifier } from './auth.js';
 import { appError, errorCode } from './errors.js';
 import { readBody, sendJson, type RouteHandler } from './http.js';
 import { toJsonPayload } from './outbox.js';
+import { NUL_CHARACTER, NUL_MESSAGE, containsNul } from './nul.js';
 
 /**
  * Synchronous service-to-service calls, for decisions that need the owner's
@@ -33,6 +34,7 @@ export function internalRoutes(verify: Verifier, handlers: Record<string, Intern
       } catch {
         return sendJson(res, 400, { error: { code: 'BAD_REQUEST', message: 'body must be JSON under 1 MB' } });
       }
+      if (containsNul(body)) return sendJson(res, 400, { error: { code: NUL_CHARACTER, message: NUL_MESSAGE } });
       try {
         sendJson(res, 200, { result: toJsonPayload(await handler(body, caller)) });
       } catch (e) {

@@ -3,7 +3,7 @@ import type { IncomingMessage } from 'node:http';
 import { ApolloServer, type BaseContext } from '@apollo/server';
 import { ApolloServerPluginInlineTraceDisabled } from '@apollo/server/plugin/disabled';
 import { buildSubgraphSchema } from '@apollo/subgraph';
-import { GraphQLError, parse, type GraphQLFormattedError } from 'graphql';
+import { GraphQLError, parse, specifiedRules, validate, type GraphQLFormattedError } from 'graphql';
 import { WebSocketServer } from 'ws';
 import { useServer } from 'graphql-ws/use/ws';
 import { createVerifier, serviceToken, type Caller, type Verifier } from './auth.js';
@@ -12,6 +12,7 @@ import { migrate, openDb, type Db } from './db/index.js';
 import { feedRoute } from './feed.js';
 import { apolloHandler, sendJson, startHttpServer, type RouteHandler } from './http.js';
 import { createLogger, type Logger } from './log.js';
+import { containsNul, noNulInStrings, nulCharacter } from './nul.js';
 import { OutboxWatcher } from './outbox.js';
 import { fromRoot } from './paths.js';
 import { scalarResolvers } from './scalars.js';
@@ -135,6 +136,7 @@ export async function startSubgraph<C extends BaseContext>(def: SubgraphDefiniti
     stopOnTerminationSignals: false, // our entry points stop everything in order
     formatError: formatErrorFor(production, log),
     plugins: [ApolloServerPluginInlineTraceDisabled()], // no Apollo usage reporting: nothing leaves the machine
+    validationRules: [noNulInStrings],
   });
   await apollo.start();
   const contextFor = async (authorization: string | undefined): Promise<C> => def.context({ caller: await verify(authorization), db: db!, log }, rt);
@@ -160,6 +162,8 @@ export async function startSubgraph<C extends BaseContext>(def: SubgraphDefiniti
   const wss = new WebSocketServer({ server: http.server, path: '/graphql', maxPayload: config.REQUEST_MAX_BYTES });
   const ws = useServer<{ authorization?: string }, { caller?: Caller }>({
     schema,
+    validate: (sch, doc) => validate(sch, doc, [...specifiedRules, noNulInStrings]),
+    onSubscribe: (_ctx, _id, payload) => (containsNul(payload.variables) ? [nulCharacter()] : undefined),
     onConnect: async (ctx) => {
       try {
         ctx.extra.caller = await verify(ctx.connectionParams?.authorization as string | undefined);
