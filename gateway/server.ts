@@ -23,7 +23,7 @@ export interface RunningGateway {
   url: string;
   port: number;
   subgraphUrls: Record<string, string>;
-  subscriptions: Pick<GatewaySubscriptions, 'stats'>;
+  subscriptions: Pick<GatewaySubscriptions, 'stats' | 'openFor'>;
   stop(): Promise<void>;
 }
 

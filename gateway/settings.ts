@@ -29,6 +29,8 @@ export const gatewaySettings = {
   HEALTH_TIMEOUT_MS: int('deadline of each subgraph readiness probe in /healthz', 2_000, 50),
   GATEWAY_SUBSCRIPTION_QUEUE: int('events a graphql-ws subscriber may have waiting to be sent before it is closed as a slow consumer (4420)', 1000, 1),
   GATEWAY_WS_KEEPALIVE_MS: int('graphql-ws ping interval; a client that has not answered a ping by the next one is dropped (0: no pings)', 12_000, 0),
+  GATEWAY_SUBSCRIPTIONS_PER_CONNECTION: int('subscriptions one graphql-ws connection may have open at once (past it: SUBSCRIPTION.TOO_MANY_ON_CONNECTION)', 100, 1),
+  GATEWAY_SUBSCRIPTIONS_PER_IDENTITY: int('subscriptions one identity (organisation and subject) may have open at once on this gateway process, over all its connections (past it: SUBSCRIPTION.TOO_MANY_FOR_IDENTITY)', 500, 1),
   GATEWAY_SUBSCRIPTION_RETRY_MS: int('first pause before the gateway reconnects a lost subgraph subscription (doubles each attempt)', 250, 10),
   GATEWAY_SUBSCRIPTION_RETRY_MAX_MS: int('longest pause between reconnects of a subgraph subscription', 5_000, 10),
   GATEWAY_SUBSCRIPTION_RETRY_ATTEMPTS: int('reconnects in a row before subscribers get DOWNSTREAM_SERVICE_ERROR', 20, 0),

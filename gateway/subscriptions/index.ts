@@ -7,6 +7,7 @@ import type { OrgRateLimiter } from '../rateLimit.js';
 import type { GatewayConfig } from '../settings.js';
 import { operationLimitsOf } from '../limits.js';
 import { SubscriptionHub } from './hub.js';
+import { identityOfCaller } from './caps.js';
 import { serveSubscriptions } from './wsServer.js';
 
 export { GatewayCloseCode } from './wsServer.js';
@@ -15,6 +16,8 @@ export interface GatewaySubscriptions {
   /** Serves graphql-ws at /graphql on the gateway's HTTP server. */
   listen(o: { server: Server; verify: Verifier; limiter: OrgRateLimiter; formatError(f: GraphQLFormattedError): GraphQLFormattedError }): void;
   stats(): { upstreams: number; feeds: number; clients: number };
+  /** Open subscriptions of one caller on this process. */
+  openFor(caller: { org: string; subject: string }): number;
   close(): Promise<void>;
 }
 
@@ -25,15 +28,17 @@ export function gatewaySubscriptions(gateway: ApolloGateway, c: GatewayConfig, u
     retry: { firstMs: c.GATEWAY_SUBSCRIPTION_RETRY_MS, maxMs: c.GATEWAY_SUBSCRIPTION_RETRY_MAX_MS, attempts: c.GATEWAY_SUBSCRIPTION_RETRY_ATTEMPTS },
   });
   const unhook = gateway.onSchemaLoadOrUpdate(({ coreSupergraphSdl }) => hub.load(coreSupergraphSdl));
-  let server: { close(): Promise<void> } | undefined;
+  let server: ReturnType<typeof serveSubscriptions> | undefined;
   return {
     listen(o) {
       server = serveSubscriptions({
         ...o, hub, production: c.NODE_ENV === 'production', queueLimit: c.GATEWAY_SUBSCRIPTION_QUEUE, keepAliveMs: c.GATEWAY_WS_KEEPALIVE_MS, maxTokens: c.MAX_TOKENS, maxPayloadBytes: c.REQUEST_MAX_BYTES,
+        caps: { perConnection: c.GATEWAY_SUBSCRIPTIONS_PER_CONNECTION, perIdentity: c.GATEWAY_SUBSCRIPTIONS_PER_IDENTITY },
         limits: operationLimitsOf(c),
       });
     },
     stats: () => hub.stats(),
+    openFor: (caller) => server?.caps.openFor(identityOfCaller(caller)) ?? 0,
     async close() {
       unhook();
       await server?.close();

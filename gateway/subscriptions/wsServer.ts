@@ -7,7 +7,7 @@ import type { Caller, Verifier } from '../../subgraphs/kit/auth.js';
 import { containsNul, nulCharacter } from '../../subgraphs/kit/nul.js';
 import { checkCost, limitRules, type OperationLimits } from '../limits.js';
 import type { OrgRateLimiter } from '../rateLimit.js';
-import type { ClientQueue } from './queue.js';
+import { SubscriptionCaps, identityOfCaller, type SubscriptionCapSettings } from './caps.js';
 import type { SubscriptionHub } from './hub.js';
 
 /** Close codes the gateway adds to graphql-ws's own (4400 BadRequest, 4403 Forbidden, ...). */
@@ -26,6 +26,7 @@ export interface SubscriptionServerOptions {
   maxPayloadBytes: number;
   queueLimit: number;
   keepAliveMs: number;
+  caps: SubscriptionCapSettings;
   production: boolean;
   formatError(f: GraphQLFormattedError): GraphQLFormattedError;
 }
@@ -43,7 +44,8 @@ const reasonOf = (text: string) => Buffer.from(text).subarray(0, 123).toString('
  * connectionParams is verified as on HTTP, each subscribe passes the same
  * validation, limits and organisation rate limit, then runs through the hub.
  */
-export function serveSubscriptions(o: SubscriptionServerOptions): { close(): Promise<void> } {
+export function serveSubscriptions(o: SubscriptionServerOptions): { close(): Promise<void>; caps: SubscriptionCaps } {
+  const caps = new SubscriptionCaps(o.caps);
   const wss = new WebSocketServer({ server: o.server, path: '/graphql', maxPayload: o.maxPayloadBytes });
   const rules = [...specifiedRules, ...limitRules(o.limits)];
   const format = (errors: readonly GraphQLError[]) => errors.map((e) => {
@@ -79,21 +81,24 @@ export function serveSubscriptions(o: SubscriptionServerOptions): { close(): Pro
           return [new GraphQLError('only subscriptions are served over graphql-ws; send queries and mutations over HTTP', { extensions: { code: 'SUBSCRIPTION.NOT_A_SUBSCRIPTION' } })];
         }
         checkCost(o.hub.schema, document, operation, payload.variables, o.limits);
+        const identity = identityOfCaller(caller);
+        caps.check(identity, Object.keys(ctx.subscriptions).length); // graphql-ws lists this subscription already
         const queue = o.hub.subscribe({
           document, query: payload.query, operationName: payload.operationName, variables: payload.variables ?? undefined, caller,
           onSlow: () => ctx.extra.socket.close(GatewayCloseCode.SlowConsumer, reasonOf(`SUBSCRIPTION.SLOW_CONSUMER: more than ${o.queueLimit} events were waiting to be sent; resume with after = the last cursor`)),
         });
-        return { schema: o.hub.schema, document, operationName: payload.operationName, variableValues: payload.variables, contextValue: { queue } };
+        return { schema: o.hub.schema, document, operationName: payload.operationName, variableValues: payload.variables, contextValue: { stream: caps.hold(identity, queue) } };
       } catch (e) {
         return [asGraphQLError(e)];
       }
     },
-    subscribe: (args) => (args.contextValue as { queue: ClientQueue }).queue,
+    subscribe: (args) => (args.contextValue as { stream: AsyncIterableIterator<ExecutionResult> }).stream,
     onError: (_ctx, _id, _payload, errors) => format(errors),
     onNext: (_ctx, _id, _payload, _args, result: ExecutionResult) => (result.errors ? { ...result, errors: format(result.errors) } : undefined),
   }, wss, o.keepAliveMs);
 
   return {
+    caps,
     async close() {
       await ws.dispose();
     },
