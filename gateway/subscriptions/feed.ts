@@ -1,22 +1,31 @@
 import { GraphQLError, type ExecutionResult } from 'graphql';
+import type { Caller } from '../../subgraphs/kit/auth.js';
 import type { Logger } from '../../subgraphs/kit/log.js';
 import { executeEvent, type EventRequest } from './executor.js';
 import type { ClientQueue } from './queue.js';
 import type { UpstreamListener } from './upstream.js';
 
+/** The newest of a client map's callers (the freshest bearer), or undefined when none is left. */
+export function newest<T>(m: Map<unknown, T>): T | undefined {
+  let last: T | undefined;
+  for (const v of m.values()) last = v;
+  return last;
+}
+
 /**
- * One client operation (same document, variables and caller) and the
- * clients that run it: each event goes through the rest of the plan once,
- * in arrival order, and its result is queued for every client.
+ * One client operation (same document and variables, and the same caller
+ * unless the operation is shared across callers) and the clients that run
+ * it: each event goes through the rest of the plan once, in arrival order,
+ * as the newest client's caller, and its result is queued for every client.
  */
 export class Feed implements UpstreamListener {
-  readonly clients = new Set<ClientQueue>();
+  readonly clients = new Map<ClientQueue, Caller>();
   private chain: Promise<void> = Promise.resolve();
   private backlog = 0;
   private done = false;
   release?: () => void;
 
-  constructor(readonly request: EventRequest, private readonly maxBacklog: number, private readonly log: Logger) {}
+  constructor(readonly request: Omit<EventRequest, 'context'>, private readonly maxBacklog: number, private readonly log: Logger) {}
 
   event(data: Record<string, unknown>): void {
     if (this.done) return;
@@ -26,15 +35,17 @@ export class Feed implements UpstreamListener {
     }
     this.chain = this.chain.then(async () => {
       let result: ExecutionResult;
+      const caller = newest(this.clients);
       try {
-        result = await executeEvent(this.request, data);
+        if (!caller) return; // everybody left while the event waited
+        result = await executeEvent({ ...this.request, context: { caller, token: caller.token } }, data);
       } catch (e) {
         this.log.error({ err: (e as Error).message }, 'subscription event failed in the gateway');
         result = { errors: [new GraphQLError('internal error', { extensions: { code: 'INTERNAL_SERVER_ERROR' } })] };
       } finally {
         this.backlog--;
       }
-      for (const c of this.clients) c.push(result);
+      for (const c of this.clients.keys()) c.push(result);
     });
   }
 
@@ -46,12 +57,12 @@ export class Feed implements UpstreamListener {
     if (this.done) return;
     this.done = true;
     // After what is already on its way: a client sees every event before the reason it ends.
-    this.chain = this.chain.then(() => { for (const c of [...this.clients]) c.fail(error); });
+    this.chain = this.chain.then(() => { for (const c of [...this.clients.keys()]) c.fail(error); });
   }
 
   complete(): void {
     if (this.done) return;
     this.done = true;
-    this.chain = this.chain.then(() => { for (const c of [...this.clients]) c.end(); });
+    this.chain = this.chain.then(() => { for (const c of [...this.clients.keys()]) c.end(); });
   }
 }

@@ -3,10 +3,11 @@ import type { Caller } from '../../subgraphs/kit/auth.js';
 import type { Logger } from '../../subgraphs/kit/log.js';
 import { AuthForwardingDataSource } from '../dataSource.js';
 import { subgraphUrlsOf } from '../supergraph.js';
-import { Feed } from './feed.js';
+import { Feed, newest } from './feed.js';
 import { SubscriptionPlanner } from './planner.js';
 import { ClientQueue } from './queue.js';
 import { upstreamVariables } from './resume.js';
+import type { SharingMode } from './sharing.js';
 import { UpstreamPool, type RetryPolicy } from './upstream.js';
 
 export interface HubOptions {
@@ -16,8 +17,11 @@ export interface HubOptions {
   /** Undelivered events a client may have before it is closed as a slow consumer. */
   queueLimit: number;
   retry: RetryPolicy;
+  /** 'callers': subscriptions kit/sharing.ts lists as caller-independent share one upstream and execution across identities; 'identity': never across identities. */
+  sharing: SharingMode;
   log: Logger;
 }
+
 
 export interface ClientSubscription {
   document: DocumentNode;
@@ -33,8 +37,10 @@ export const supergraphReloaded = () => new GraphQLError('the supergraph changed
   extensions: { code: 'SUBSCRIPTION.SUPERGRAPH_RELOADED', retryable: true },
 });
 
-/** Callers of one identity share upstreams and executions; nobody else does. */
+/** Callers of one identity share upstreams and executions of anything; callers of different identities only what is the same for all. */
 const identityOf = (c: Caller) => [c.org, c.subject, [...c.roles].sort().join(','), c.investorId ?? ''].join('|');
+/** The view of a caller-independent subscription (never an identity: those always hold '|'). */
+const EVERY_CALLER = '*';
 
 /** JSON with sorted keys, so that equal variables give equal keys. */
 function stableJson(v: unknown): string {
@@ -46,7 +52,9 @@ function stableJson(v: unknown): string {
 /**
  * Subscriptions through the gateway: plans with the current supergraph, one
  * upstream per distinct subgraph subscription, one execution per distinct
- * client operation, a bounded queue per client.
+ * client operation, a bounded queue per client. Whatever depends on who asks
+ * is distinct per identity; what kit/sharing.ts lists as the same for every
+ * caller is shared by every identity.
  */
 export class SubscriptionHub {
   private planner?: SubscriptionPlanner;
@@ -56,8 +64,8 @@ export class SubscriptionHub {
   /** Feeds a new client may join (live ones, from now), and every feed running. */
   private readonly feeds = new Map<string, Feed>();
   private readonly live = new Set<Feed>();
-  /** The freshest bearer of each identity with a client, forwarded when an upstream (re)connects. */
-  private readonly tokens = new Map<string, { token: string; clients: number }>();
+  /** The bearers of each view's clients (an identity, or every caller): the newest is forwarded when an upstream (re)connects. */
+  private readonly bearers = new Map<string, Map<ClientQueue, string>>();
 
   constructor(private readonly o: HubOptions) {
     this.pool = new UpstreamPool(o.retry, o.log);
@@ -95,40 +103,37 @@ export class SubscriptionHub {
   subscribe(s: ClientSubscription): ClientQueue {
     const planner = this.current();
     const plan = planner.plan(s.document, s.operationName);
-    const identity = identityOf(s.caller);
-    const feedKey = stableJson([identity, s.operationName ?? null, s.query, s.variables ?? {}]);
+    const view = plan.shared && this.o.sharing === 'callers' ? EVERY_CALLER : identityOf(s.caller);
+    const feedKey = stableJson([view, s.operationName ?? null, s.query, s.variables ?? {}]);
     const { variables, after } = upstreamVariables(plan.upstream, s.variables);
+    let bearers = this.bearers.get(view);
+    if (!bearers) this.bearers.set(view, (bearers = new Map()));
+    const viewBearers = bearers;
     let feed = this.feeds.get(feedKey);
     if (!feed || feed.ended) {
       const url = this.wsUrls[plan.serviceName];
       if (!url) throw new GraphQLError(`no URL for subgraph ${plan.serviceName}`, { extensions: { code: 'INTERNAL_SERVER_ERROR' } });
-      feed = new Feed({
-        planner, plan, dataSources: this.dataSources, query: s.query, operationName: s.operationName, variables: s.variables,
-        context: { caller: s.caller, token: s.caller.token },
-      }, this.o.queueLimit, this.o.log);
+      feed = new Feed({ planner, plan, dataSources: this.dataSources, query: s.query, operationName: s.operationName, variables: s.variables }, this.o.queueLimit, this.o.log);
       // Only streams from now are joined: one asked to start at a cursor replays its own history.
       if (after === null) this.feeds.set(feedKey, feed);
       this.live.add(feed);
-      feed.release = this.pool.acquire(stableJson([identity, plan.serviceName, plan.upstream.query, variables]), {
+      feed.release = this.pool.acquire(stableJson([view, plan.serviceName, plan.upstream.query, variables]), {
         serviceName: plan.serviceName, url, query: plan.upstream.query, variables, rootKey: plan.upstream.rootKey,
-        resumable: plan.upstream.resumable, after, token: () => this.tokens.get(identity)?.token ?? s.caller.token,
+        resumable: plan.upstream.resumable, after, token: () => newest(viewBearers) ?? s.caller.token,
       }, feed);
-    } else {
-      feed.request.context = { caller: s.caller, token: s.caller.token }; // the freshest bearer of this identity
     }
     const mine = feed;
-    const held = this.tokens.get(identity);
-    this.tokens.set(identity, { token: s.caller.token, clients: (held?.clients ?? 0) + 1 });
     const queue: ClientQueue = new ClientQueue(this.o.queueLimit, s.onSlow, () => {
-      const t = this.tokens.get(identity);
-      if (t && --t.clients <= 0) this.tokens.delete(identity);
+      viewBearers.delete(queue);
+      if (!viewBearers.size && this.bearers.get(view) === viewBearers) this.bearers.delete(view);
       mine.clients.delete(queue);
       if (mine.clients.size) return;
       mine.release?.();
       this.live.delete(mine);
       if (this.feeds.get(feedKey) === mine) this.feeds.delete(feedKey);
     });
-    mine.clients.add(queue);
+    viewBearers.set(queue, s.caller.token);
+    mine.clients.set(queue, s.caller);
     return queue;
   }
 

@@ -3,6 +3,7 @@ import { Supergraph, operationFromDocument, type Schema } from '@apollo/federati
 import { QueryPlanner, type FetchNode, type PlanNode } from '@apollo/query-planner';
 import { GraphQLError, print, type DocumentNode, type GraphQLSchema } from 'graphql';
 import { resumableOperation, type UpstreamOperation } from './resume.js';
+import { sharedAcrossCallers } from './sharing.js';
 
 export type OperationContext = ReturnType<typeof buildOperationContext>;
 
@@ -13,6 +14,8 @@ export interface SubscriptionPlan {
   rest?: PlanNode;
   upstream: UpstreamOperation;
   operationContext: OperationContext;
+  /** The same for every caller it admits (kit/sharing.ts): one upstream and one execution serve every identity. */
+  shared: boolean;
 }
 
 /**
@@ -50,6 +53,7 @@ export class SubscriptionPlanner {
       rest: node.rest,
       upstream: resumableOperation(node.primary.operation, this.schema),
       operationContext: buildOperationContext({ schema: this.schema, operationDocument: document, operationName: operationName ?? undefined }),
+      shared: sharedAcrossCallers(this.schema, document, operationName),
     };
     if (this.cache.size >= this.cacheSize) this.cache.delete(this.cache.keys().next().value!);
     this.cache.set(key, plan);

@@ -95,7 +95,8 @@ export class Upstream {
     this.client = undefined;
     this.unsubscribe = undefined;
     unsubscribe?.();
-    void client?.dispose();
+    // dispose() awaits the connection attempt: one that failed rejects, which must not end the process.
+    client?.dispose()?.catch(() => undefined);
   }
 
   private onNext(r: FormattedExecutionResult<Record<string, unknown>, unknown>): void {

@@ -20,18 +20,7 @@ import { startGateway, type RunningGateway } from '../../gateway/server.js';
 import { gatewaySettings } from '../../gateway/settings.js';
 import { dbLabel } from '../support/db.js';
 import { gqlOk, startTestStack, type TestStack } from '../support/stack.js';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until<T>(what: string, f: () => T | undefined | null | false | Promise<T | undefined | null | false>, ms = 20_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await f();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
+import { sleep, until } from '../support/wait.js';
 
 /** A TCP proxy in front of a subgraph: counts WebSocket upgrades, and can cut every connection and refuse new ones. */
 class CuttableProxy {
@@ -311,7 +300,7 @@ describe(`subscriptions through the gateway (${dbLabel()})`, () => {
     await until('the subscriptions to be released', () => edge.subscriptions.stats().clients === 0);
   });
 
-  test('identical subscriptions of one caller share one upstream subscription; another organisation gets its own', async () => {
+  test('identical subscriptions share one upstream subscription: public market data across organisations, anything scoped only within one identity', async () => {
     const before = proxy.upgrades;
     const a = new Subscriber(edge.url, broker, BOOK, { t: tokenId }).start();
     const b = new Subscriber(edge.url, broker, BOOK, { t: tokenId }).start();
@@ -323,13 +312,18 @@ describe(`subscriptions through the gateway (${dbLabel()})`, () => {
       const [ea, eb] = [await a.take(1), await b.take(1)];
       expect(ea).toEqual(eb);
       expect(ea[0].data.orderBookChanged.changes).toEqual([{ side: 'SELL', price: '100', quantity: expect.any(String) }]);
+      // The book is the same for everyone (kit/sharing.ts): another organisation joins the same upstream and execution.
       const other = new Subscriber(edge.url, await stack.token('globex', ['BROKER_DEALER']), BOOK, { t: tokenId }).start();
+      // Each side's account depends on who asks: per identity.
+      const scoped = 'subscription($t: ID) { tradeExecuted(tokenId: $t) { trade { buyAccountId } } }';
+      const mine = new Subscriber(edge.url, broker, scoped, { t: tokenId }).start();
+      const theirs = new Subscriber(edge.url, await stack.token('globex', ['BROKER_DEALER']), scoped, { t: tokenId }).start();
       try {
-        await other.ready(edge, 3);
-        expect(edge.subscriptions.stats().upstreams).toBe(2);
-        expect(proxy.upgrades - before).toBe(2);
+        await other.ready(edge, 5);
+        expect(edge.subscriptions.stats()).toMatchObject({ upstreams: 3, feeds: 3, clients: 5 });
+        expect(proxy.upgrades - before).toBe(3);
       } finally {
-        await other.dispose();
+        for (const s of [other, mine, theirs]) await s.dispose();
       }
     } finally {
       await a.dispose();
