@@ -20,7 +20,7 @@ import { startGateway, type RunningGateway } from '../../gateway/server.js';
 import { gatewaySettings } from '../../gateway/settings.js';
 import { dbLabel } from '../support/db.js';
 import { gqlOk, startTestStack, type TestStack } from '../support/stack.js';
-import { sleep, until } from '../support/wait.js';
+import { until } from '../support/wait.js';
 
 /** A TCP proxy in front of a subgraph: counts WebSocket upgrades, and can cut every connection and refuse new ones. */
 class CuttableProxy {
