@@ -80,7 +80,7 @@ const DBS = ['issuance', 'custody', 'trading', 'pgbench'].map((n) => `tokenstack
 const children: ChildProcess[] = [];
 const named = new Map<string, ChildProcess>();
 function startProcess(name: string, entry: string, env: Record<string, string>): ChildProcess {
-  const prof = process.env.BENCH_PROFILE === name ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR ?? os.tmpdir()}`] : [];
+  const prof = (process.env.BENCH_PROFILE ?? '').split(',').includes(name) ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR ?? os.tmpdir()}`] : [];
   const child = spawn(process.execPath, [...prof, '--import', 'tsx', fromRoot(entry)], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], cwd: fromRoot() });
   let err = '';
   child.stderr!.on('data', (d) => { err = (err + d).slice(-4000); });

@@ -1,5 +1,5 @@
 import type { Queryable } from '../kit/db/types.js';
-import { appendEvent } from '../kit/outbox.js';
+import { appendEvents } from '../kit/outbox.js';
 
 /**
  * Events collected while a transaction does its work and appended at its end:
@@ -13,7 +13,7 @@ export class PendingEvents {
   }
 
   async appendTo(q: Queryable): Promise<void> {
-    for (const e of this.list) await appendEvent(q, e.topic, e.key, e.payload);
-    this.list.length = 0;
+    await appendEvents(q, this.list.splice(0)); // one statement, one NOTIFY
+
   }
 }

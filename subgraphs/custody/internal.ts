@@ -1,6 +1,7 @@
 import { requireService } from '../kit/auth.js';
 import { badInput } from '../kit/errors.js';
 import type { InternalHandler } from '../kit/internal.js';
+import { serveCalls } from '../kit/contracts/calls.js';
 import type { Db } from '../kit/db/types.js';
 import { parseAccountId, parseAmount, parseAsset, parseId, parseIdempotencyKey, optionalAmount, parseText } from './domain/inputs.js';
 import { parseAddress } from '../kit/scalars.js';
@@ -33,6 +34,10 @@ export function custodyInternal(db: Db): Record<string, InternalHandler> {
     return h(body, caller);
   };
   return Object.fromEntries(Object.entries({
+    /** { items: [{ accountId, asset, amount, idempotencyKey, reason }] } -> { results: [{ ok, value | error }] }, one transaction. */
+    ...serveCalls('custody', {
+      reserveMany: async ({ items }, c) => ({ results: await ledger.reserveMany(db, c.subject, items) }),
+    }),
     /** { accountId, asset, amount, idempotencyKey, reason } -> { reservation, balance } */
     reserve: (b, c) => ledger.reserve(db, c.subject, move(b)),
     /** { reservationId | reservationKey, amount?, idempotencyKey? } -> { operationId, balance, reservation } */

@@ -4,6 +4,9 @@ import { requestHash } from '../kit/idempotency.js';
 import { appendEvent } from '../kit/outbox.js';
 import { PendingEvents } from './events.js';
 import { newId } from '../kit/ids.js';
+import { Coalescer } from '../kit/coalesce.js';
+import { itemError, settleItem } from '../kit/contracts/calls.js';
+import type { Item } from '../kit/contracts/wire.js';
 import * as store from './store-ledger.js';
 import type { BalanceRow, LedgerKind, ReservationRow } from './store-ledger.js';
 
@@ -70,21 +73,70 @@ const insufficient = (available: bigint, amount: bigint, accountId: string, asse
     details: { accountId, asset, available: available.toString(), requested: amount.toString() },
   });
 
-/** Reserve inside the caller's transaction (withdrawals reserve together with their own row). */
+/**
+ * Reserve inside the caller's transaction (withdrawals reserve together with their own row; a batch of
+ * reservations shares one). The balance row is touched first: when it exists the account and asset do too, so
+ * the happy path is four statements (claim, conditional UPDATE, reservation with its journal entry, result).
+ */
 export async function reserveIn(q: Queryable, service: string, i: ReserveInput, events?: PendingEvents): Promise<ReserveResult> {
   return once(q, service, i.idempotencyKey, 'RESERVE', { accountId: i.accountId, asset: i.asset, amount: i.amount, reason: i.reason }, async (opId, own) => {
-    await knownAccountAndAsset(q, i.accountId, i.asset);
     const after = await store.reserveIfAvailable(q, i.accountId, i.asset, i.amount);
     if (!after) {
+      // Nothing was written but the claim: drop it, so that a batch sharing this transaction can go on.
+      await store.dropOperation(q, opId);
+      await knownAccountAndAsset(q, i.accountId, i.asset);
       const b = await store.balanceOf(q, i.accountId, i.asset);
       throw insufficient(b ? BigInt(b.total) - BigInt(b.reserved) : 0n, i.amount, i.accountId, i.asset);
     }
-    const r = await store.insertReservation(q, { id: newId('rsv'), accountId: i.accountId, asset: i.asset, amount: i.amount, reason: i.reason, service, operationId: opId });
-    await store.insertLedgerEntry(q, { accountId: i.accountId, asset: i.asset, kind: 'RESERVE', totalDelta: 0n, reservedDelta: i.amount, after, reservationId: r.id, operationId: opId, reason: i.reason });
+    const r = await store.insertReservationWithEntry(q, { id: newId('rsv'), accountId: i.accountId, asset: i.asset, amount: i.amount, reason: i.reason, service, operationId: opId, after });
     const result = { reservation: reservationJson(r), balance: balanceJson(after) };
     (events ?? own).add('balance.reserved', i.accountId, { operationId: opId, service, ...result });
     return result;
   });
+}
+
+export interface ServiceReserve { service: string; input: ReserveInput }
+
+/**
+ * Many reservations in ONE transaction (group commit: one commit and one outbox append for all). Each is
+ * decided as `reserveIn` decides it, in the order given per balance (balances are locked in one global order,
+ * so two batches cannot deadlock on them); a refusal is that item's typed error and the others go on.
+ */
+export async function reserveManyIn(q: Queryable, items: readonly ServiceReserve[]): Promise<Item<ReserveResult>[]> {
+  const events = new PendingEvents();
+  const lockOrder = items.map((_, k) => k).sort((a, b) => {
+    const x = items[a].input;
+    const y = items[b].input;
+    return x.accountId < y.accountId ? -1 : x.accountId > y.accountId ? 1 : x.asset < y.asset ? -1 : x.asset > y.asset ? 1 : a - b;
+  });
+  const out: Item<ReserveResult>[] = new Array(items.length);
+  for (const k of lockOrder) out[k] = await settleItem(() => reserveIn(q, items[k].service, items[k].input, events));
+  await events.appendTo(q);
+  return out;
+}
+
+/** A batch in its own transaction; if the transaction itself fails, each item is retried alone (one bad item cannot fail the rest). */
+async function reserveMany(db: Db, items: readonly ServiceReserve[]): Promise<Item<ReserveResult>[]> {
+  try {
+    return await db.tx((q) => reserveManyIn(q, items));
+  } catch (e) {
+    if (items.length === 1) throw e;
+    const out: Item<ReserveResult>[] = [];
+    for (const it of items) out.push(await settleItem(() => db.tx((q) => reserveIn(q, it.service, it.input))));
+    return out;
+  }
+}
+
+/** Concurrent reservations of one process leave together: a batch per transaction, at most two transactions at once. */
+export const RESERVE_BATCHING = { maxBatch: 200, maxInFlight: 2 };
+const reservers = new WeakMap<Db, Coalescer<ServiceReserve, ReserveResult>>();
+function reserver(db: Db): Coalescer<ServiceReserve, ReserveResult> {
+  let c = reservers.get(db);
+  if (!c) {
+    c = new Coalescer<ServiceReserve, ReserveResult>(async (items) => (await reserveMany(db, items)).map((x) => (x.ok ? x.value : itemError('custody', x.error))), RESERVE_BATCHING);
+    reservers.set(db, c);
+  }
+  return c;
 }
 
 async function lockReservation(q: Queryable, service: string, ref: ReservationRef): Promise<ReservationRow> {
@@ -178,7 +230,10 @@ export async function debitIn(q: Queryable, service: string, i: MoveInput): Prom
 
 /** The ledger as a service: each call its own transaction. */
 export const ledger = {
-  reserve: (db: Db, service: string, i: ReserveInput) => db.tx((q) => reserveIn(q, service, i)),
+  /** Shares a transaction with the reservations made at the same time (see `reserveManyIn`). */
+  reserve: (db: Db, service: string, i: ReserveInput) => reserver(db).request({ service, input: i }),
+  /** Several reservations of one caller in one transaction; a result or a typed error per item, in order. */
+  reserveMany: (db: Db, service: string, items: readonly ReserveInput[]) => reserveMany(db, items.map((input) => ({ service, input }))),
   release: (db: Db, service: string, i: ReleaseInput) => db.tx((q) => releaseIn(q, service, i)),
   consume: (db: Db, service: string, i: ConsumeInput) => db.tx((q) => consumeIn(q, service, i)),
   credit: (db: Db, service: string, i: MoveInput) => db.tx((q) => creditIn(q, service, i)),

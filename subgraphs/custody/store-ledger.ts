@@ -123,12 +123,25 @@ export async function unreserve(q: Queryable, accountId: string, asset: string, 
   return r;
 }
 
-export async function insertReservation(q: Queryable, r: { id: string; accountId: string; asset: string; amount: bigint; reason: string; service: string; operationId: string }): Promise<ReservationRow> {
+/** A new reservation and its RESERVE journal entry, in one statement. */
+export async function insertReservationWithEntry(q: Queryable, r: {
+  id: string; accountId: string; asset: string; amount: bigint; reason: string; service: string; operationId: string; after: BalanceRow;
+}): Promise<ReservationRow> {
   const [row] = await q.query<ReservationRow>(
-    `INSERT INTO reservations (id, account_id, asset, amount, reason, service, operation_id) VALUES ($1,$2,$3,$4::numeric,$5,$6,$7) RETURNING *`,
-    [r.id, r.accountId, r.asset, r.amount.toString(), r.reason, r.service, r.operationId],
+    `WITH r AS (
+       INSERT INTO reservations (id, account_id, asset, amount, reason, service, operation_id) VALUES ($1,$2,$3,$4::numeric,$5,$6,$7) RETURNING *),
+     e AS (
+       INSERT INTO ledger_entries (account_id, asset, kind, total_delta, reserved_delta, total_after, reserved_after, reservation_id, operation_id, reason)
+       SELECT r.account_id, r.asset, 'RESERVE', 0, r.amount, $8::numeric, $9::numeric, r.id, r.operation_id, r.reason FROM r)
+     SELECT * FROM r`,
+    [r.id, r.accountId, r.asset, r.amount.toString(), r.reason, r.service, r.operationId, r.after.total, r.after.reserved],
   );
   return row;
+}
+
+/** Drops an operation's claim that did nothing (a refused reservation inside a shared transaction). */
+export async function dropOperation(q: Queryable, id: string): Promise<void> {
+  await q.query('DELETE FROM ledger_operations WHERE id = $1 AND result IS NULL', [id]);
 }
 
 export async function reservationById(q: Queryable, id: string, o: { forUpdate?: boolean } = {}): Promise<ReservationRow | null> {

@@ -4,6 +4,7 @@ import { appError, badInput } from '../kit/errors.js';
 import { evaluateTransfer, ComplianceInputError, type ComplianceConfig, type TransferEvaluation, type TransferKind } from './domain/compliance/index.js';
 import { buildTransferInput, type SnapshotRequest } from './snapshot.js';
 import { positive } from './access.js';
+import { settleItem, type ParsedRequest } from '../kit/contracts/calls.js';
 
 export interface EligibilityResult extends TransferEvaluation {
   evaluatedAt: Date;
@@ -54,6 +55,19 @@ export function priceCentsOf(price: string | null | undefined, currency: string 
   const m = /^(\d{1,28})(?:\.(\d{1,2}))?$/.exec(price);
   if (!m) throw badInput('INVALID_PRICE', `price must be a non-negative amount of ${ENGINE_CURRENCY} with at most 2 decimals, e.g. "2500.00"`);
   return BigInt(m[1]) * 100n + BigInt((m[2] ?? '').padEnd(2, '0'));
+}
+
+/**
+ * Many questions at once (trading asks for every order that arrived together):
+ * an answer or a typed error per question, in order. Each is decided as the
+ * single call decides it; only the round trips are shared.
+ */
+export function eligibilityMany(q: Queryable, config: ComplianceConfig, questions: ParsedRequest<'issuance', 'transferEligibilityMany'>['questions']) {
+  const now = new Date();
+  return Promise.all(questions.map((x) => settleItem(() => transferEligibility(q, config, {
+    tokenId: x.tokenId, fromInvestorId: x.fromInvestorId, toInvestorId: x.toInvestorId, amount: x.amount, at: x.at ?? now, kind: kindOf(x.fromInvestorId, x.kind),
+    priceCents: priceCentsOf(x.price, x.currency),
+  }))));
 }
 
 export function kindOf(from: string | null | undefined, kind: string | null | undefined): TransferKind {

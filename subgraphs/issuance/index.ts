@@ -5,7 +5,8 @@ import type { ComplianceConfig } from './domain/compliance/index.js';
 import { HoldingsIndexer } from './chain/indexer.js';
 import { ChainJobRunner } from './chain/jobs.js';
 import { IssuanceChain } from './chain/runtime.js';
-import { kindOf, priceCentsOf, transferEligibility, withdrawalEligibility } from './eligibility.js';
+import { eligibilityMany, kindOf, priceCentsOf, transferEligibility, withdrawalEligibility } from './eligibility.js';
+import { serveCalls } from '../kit/contracts/calls.js';
 import { addInvestorWallet, walletFromCustody } from './investors.js';
 import { FeedConsumer } from '../kit/feed.js';
 import { createLoaders } from './loaders.js';
@@ -70,6 +71,9 @@ export const issuance: SubgraphDefinition<IssuanceContext> = {
   },
   // Decisions other subgraphs need from the owner of the rules, at decision time.
   internal: (rt) => ({
+    ...serveCalls('issuance', {
+      transferEligibilityMany: async ({ questions }) => ({ answers: await eligibilityMany(rt.db, servicesOf.get(rt)!.config, questions) }),
+    }),
     async transferEligibility(body) {
       const s = servicesOf.get(rt)!;
       if (body.kind === 'WITHDRAWAL') {

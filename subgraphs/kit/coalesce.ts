@@ -30,3 +30,59 @@ export class PassRunner {
     return p;
   }
 }
+
+export interface CoalescerOptions {
+  /** Most items in one batch. */
+  maxBatch: number;
+  /** Batches running at once; further requests wait and leave together when one returns. */
+  maxInFlight: number;
+}
+
+/**
+ * Turns concurrent single requests into batch calls (group commit on the
+ * caller's side): a request leaves at once when fewer than `maxInFlight`
+ * batches run (after the current turn of the event loop, so requests made
+ * together go together), otherwise it waits for a batch to return and leaves
+ * with everything that queued meanwhile. The batch function answers a list
+ * of the same length and order, an Error in place of an item that failed
+ * (DataLoader's contract; DataLoader itself batches per tick and caches per
+ * key, neither of which fits calls that must not be cached and should batch
+ * by what is in flight). A batch that throws fails each of its items.
+ */
+export class Coalescer<I, O> {
+  private queue: { item: I; resolve(o: O): void; reject(e: unknown): void }[] = [];
+  private inFlight = 0;
+  private scheduled = false;
+
+  constructor(private readonly batch: (items: I[]) => Promise<(O | Error)[]>, private readonly opts: CoalescerOptions) {}
+
+  request(item: I): Promise<O> {
+    return new Promise<O>((resolve, reject) => {
+      this.queue.push({ item, resolve, reject });
+      this.schedule();
+    });
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.inFlight >= this.opts.maxInFlight || this.queue.length === 0) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      while (this.inFlight < this.opts.maxInFlight && this.queue.length > 0) void this.send(this.queue.splice(0, this.opts.maxBatch));
+    });
+  }
+
+  private async send(part: Coalescer<I, O>['queue']): Promise<void> {
+    this.inFlight++;
+    try {
+      const out = await this.batch(part.map((p) => p.item));
+      if (out.length !== part.length) throw new Error(`a batch of ${part.length} was answered with ${out.length} results`);
+      part.forEach((p, i) => (out[i] instanceof Error ? p.reject(out[i]) : p.resolve(out[i] as O)));
+    } catch (e) {
+      for (const p of part) p.reject(e);
+    } finally {
+      this.inFlight--;
+      this.schedule();
+    }
+  }
+}

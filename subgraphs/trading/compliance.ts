@@ -26,7 +26,7 @@ export interface ComplianceAnswer {
 
 async function ask(peers: Peers, q: Omit<EligibilityQuestion, 'kind'>): Promise<ComplianceAnswer> {
   const e = await peers.eligibility({ ...q, kind: 'SECONDARY_TRADE' });
-  return { reasons: e.results.filter((r) => !r.passed).map(asReason), checked: e.results.map((r) => r.code), notEvaluated: e.notEvaluated ?? [] };
+  return { reasons: e.results.filter((r) => !r.passed).map(asReason), checked: e.results.map((r) => r.code), notEvaluated: [...(e.notEvaluated ?? [])] };
 }
 
 export const buyerMayReceive = (peers: Peers, tokenId: string, investorId: string, quantity: bigint, at: Date): Promise<ComplianceAnswer> =>

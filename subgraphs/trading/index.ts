@@ -31,7 +31,8 @@ function createServices(rt: SubgraphRuntime): TradingServices {
   const rules = venueRulesOf(config);
   // The clock is read through the services object, so a test can move it.
   const now = () => servicesOf.get(rt)?.now() ?? new Date();
-  const peers = httpPeers(rt.peer('issuance'), rt.peer('custody'), config.TRADING_PEER_CACHE_MS);
+  const peers = httpPeers(rt.peer('issuance'), rt.peer('custody'), config.TRADING_PEER_CACHE_MS,
+    { maxBatch: config.TRADING_PEER_BATCH_MAX, maxInFlight: config.TRADING_PEER_BATCH_IN_FLIGHT });
   const releaser = new Releaser(rt.db, () => servicesOf.get(rt)?.peers ?? peers, rt.log);
   const venue = new Venue({
     db: rt.db, rules, now, log: rt.log, batchMax: config.TRADING_BATCH_MAX, pollMs: config.TRADING_BOOK_POLL_MS,

@@ -4,16 +4,20 @@
  * custody for accounts and reservations. Token and account facts are cached
  * briefly; eligibility and reservations never are.
  */
+import { Coalescer } from '../kit/coalesce.js';
+import { itemError, peerCalls, type ReplyOf } from '../kit/contracts/calls.js';
 import type { InternalClient } from '../kit/internal.js';
 
-export interface TokenFacts { id: string; symbol: string; decimals: number; exemption: string; paused: boolean }
-export interface AccountFacts { id: string; org: string; investorId: string | null; kind: string; walletAddress: string | null }
-export interface RuleResult { code: string; passed: boolean; message: string; regulation?: string; blockingUntil?: string | null }
+export type TokenFacts = NonNullable<ReplyOf<'issuance', 'token'>>;
+export type AccountFacts = NonNullable<ReplyOf<'custody', 'account'>>;
 /** Issuance's answer; a one-sided question names the missing party and the rules it could not decide. */
-export interface Eligibility { allowed: boolean; results: RuleResult[]; notApplicable?: string[]; missingParty?: 'SENDER' | 'RECEIVER' | null; notEvaluated?: string[] }
+export type Eligibility = ReplyOf<'issuance', 'transferEligibility'>;
+export type RuleResult = Eligibility['results'][number];
 /** A null party: a question about the other one alone (order entry, before the counterparty is known). */
 export interface EligibilityQuestion { tokenId: string; fromInvestorId: string | null; toInvestorId: string | null; amount: bigint; kind: 'SECONDARY_TRADE'; at?: Date }
 export interface Balance { accountId: string; asset: string; total: string; reserved: string; available: string }
+
+export interface ReserveRequest { accountId: string; asset: string; amount: bigint; key: string; reason: string }
 
 export interface Peers {
   token(tokenId: string): Promise<TokenFacts | null>;
@@ -21,7 +25,7 @@ export interface Peers {
   eligibility(q: EligibilityQuestion): Promise<Eligibility>;
   balance(accountId: string, asset: string): Promise<Balance>;
   /** Throws CUSTODY.INSUFFICIENT_AVAILABLE (a typed GraphQLError) when short. Idempotent by key. */
-  reserve(r: { accountId: string; asset: string; amount: bigint; key: string; reason: string }): Promise<void>;
+  reserve(r: ReserveRequest): Promise<void>;
   /** A part (amount, with its own idempotency key) or everything the reservation still holds. */
   release(r: { key: string; amount?: bigint; idempotencyKey?: string }): Promise<void>;
 }
@@ -41,24 +45,31 @@ class Ttl<V> {
   }
 }
 
-interface AccountWire { id: string; org: string; investorId?: string | null; investor_id?: string | null; kind: string; walletAddress?: string | null }
+/** Concurrent orders share issuance and custody calls: their questions and reservations leave together as one batch call. */
+export interface PeerBatching { maxBatch: number; maxInFlight: number }
 
-export function httpPeers(issuance: InternalClient, custody: InternalClient, cacheMs: number): Peers {
+export function httpPeers(issuance: InternalClient, custody: InternalClient, cacheMs: number, batching: PeerBatching): Peers {
+  const iss = peerCalls(issuance, 'issuance');
+  const cus = peerCalls(custody, 'custody');
   const tokens = new Ttl<TokenFacts | null>(cacheMs);
   const accounts = new Ttl<AccountFacts | null>(cacheMs);
+  const questions = new Coalescer<EligibilityQuestion, Eligibility>(async (qs) => {
+    const { answers } = await iss.call('transferEligibilityMany', { questions: qs.map((q) => ({ ...q, at: q.at ?? null })) });
+    return answers.map((a) => (a.ok ? a.value : itemError('issuance', a.error)));
+  }, batching);
+  const reservations = new Coalescer<ReserveRequest, void>(async (rs) => {
+    const { results } = await cus.call('reserveMany', { items: rs.map((r) => ({ accountId: r.accountId, asset: r.asset, amount: r.amount, idempotencyKey: r.key, reason: r.reason })) });
+    return results.map((x) => (x.ok ? undefined : itemError('custody', x.error)));
+  }, batching);
   return {
-    token: (tokenId) => tokens.get(tokenId, () => issuance.call<TokenFacts | null>('token', { tokenId })),
-    account: (accountId) => accounts.get(accountId, async () => {
-      const a = await custody.call<AccountWire | null>('account', { accountId });
-      return a && { id: a.id, org: a.org, investorId: a.investorId ?? a.investor_id ?? null, kind: a.kind, walletAddress: a.walletAddress ?? null };
-    }),
-    eligibility: (q) => issuance.call<Eligibility>('transferEligibility', {
-      tokenId: q.tokenId, fromInvestorId: q.fromInvestorId, toInvestorId: q.toInvestorId, amount: q.amount.toString(), kind: q.kind, ...(q.at ? { at: q.at.toISOString() } : {}),
-    }),
-    balance: (accountId, asset) => custody.call<Balance>('balance', { accountId, asset }),
-    async reserve(r) {
-      await custody.call('reserve', { accountId: r.accountId, asset: r.asset, amount: r.amount.toString(), idempotencyKey: r.key, reason: r.reason });
+    token: (tokenId) => tokens.get(tokenId, () => iss.call('token', { tokenId })),
+    account: (accountId) => accounts.get(accountId, () => cus.call('account', { accountId })),
+    eligibility: (q) => questions.request(q),
+    async balance(accountId, asset) {
+      const b = await cus.call('balance', { accountId, asset });
+      return { accountId: b.accountId, asset: b.asset, total: b.total.toString(), reserved: b.reserved.toString(), available: b.available.toString() };
     },
+    reserve: (r) => reservations.request(r),
     async release(r) {
       await custody.call('release', { reservationKey: r.key, ...(r.amount !== undefined ? { amount: r.amount.toString(), idempotencyKey: r.idempotencyKey } : {}) });
     },

@@ -70,6 +70,8 @@ export const tradingSettings = {
   TRADING_BOOK_POLL_MS: int('how often a trading process looks for books without a writer, queued commands, DAY orders to expire and releases to retry', 500, 20),
   TRADING_PENDING_TIMEOUT_MS: int('an order still being checked after this long (its process died) is rejected and its reservation released', 60_000, 1_000),
   TRADING_PEER_CACHE_MS: int('how long token and account facts from issuance and custody are cached (eligibility and balances are never cached)', 5_000, 0),
+  TRADING_PEER_BATCH_MAX: int('most eligibility questions (to issuance) or reservations (to custody) one batch call carries; orders checked at the same time share a call', 200, 1, 500),
+  TRADING_PEER_BATCH_IN_FLIGHT: int('batch calls of each kind in flight at once; further orders wait and leave together in the next call', 2, 1, 64),
   TRADING_LAYERING_ORDERS: int('surveillance: cancelled orders at distinct prices on one side, with a fill on the other side, that make a layering alert', 3, 2),
   TRADING_LAYERING_WINDOW_MS: int('surveillance: the window of the layering pattern', 60_000, 1_000),
 };
@@ -92,6 +94,8 @@ export interface TradingConfig {
   TRADING_BOOK_POLL_MS: number;
   TRADING_PENDING_TIMEOUT_MS: number;
   TRADING_PEER_CACHE_MS: number;
+  TRADING_PEER_BATCH_MAX: number;
+  TRADING_PEER_BATCH_IN_FLIGHT: number;
   TRADING_LAYERING_ORDERS: number;
   TRADING_LAYERING_WINDOW_MS: number;
 }

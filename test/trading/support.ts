@@ -71,15 +71,27 @@ export class FakePeers {
       req.on('data', (c) => (raw += c));
       req.on('end', () => {
         const body = JSON.parse(raw || '{}') as Record<string, any>;
-        this.calls.push({ method: m[1], body });
-        Promise.resolve(this.onCall?.(m[1], body)).then(() => new Promise((r) => setTimeout(r, this.delayMs))).then(() => {
-          if (this.down.has(m[1])) return send(503, { error: { code: 'UNAVAILABLE', message: 'down' } });
-          try {
-            send(200, { result: this.handle(m[1], body) });
-          } catch (e) {
-            const err = e as { code?: string; message: string; status?: number; extra?: object };
-            send(err.status ?? 422, { error: { code: err.code ?? 'ERROR', message: err.message, ...err.extra } });
+        // A batch call (reserveMany, transferEligibilityMany) is recorded, raced and failed as the single calls it carries.
+        const batch = /^(\w+)Many$/.exec(m[1]);
+        const list: Record<string, any>[] = batch ? (body.items ?? body.questions ?? []) : [body];
+        const method = batch ? batch[1] : m[1];
+        for (const b of list) this.calls.push({ method, body: b });
+        list.reduce<Promise<void>>((p, b) => p.then(() => this.onCall?.(method, b)), Promise.resolve()).then(() => new Promise((r) => setTimeout(r, this.delayMs))).then(() => {
+          if (this.down.has(method)) return send(503, { error: { code: 'UNAVAILABLE', message: 'down' } });
+          const one = (b: Record<string, any>) => {
+            try {
+              return { ok: true as const, value: this.handle(method, b) };
+            } catch (e) {
+              const err = e as { code?: string; message: string; status?: number; extra?: object };
+              return { ok: false as const, status: err.status ?? 422, error: { code: err.code ?? 'ERROR', message: err.message, ...err.extra } };
+            }
+          };
+          if (batch) {
+            const out = list.map(one).map((x) => (x.ok ? x : { ok: false, error: x.error }));
+            return send(200, { result: { [body.items ? 'results' : 'answers']: out } });
           }
+          const r = one(body);
+          return r.ok ? send(200, { result: r.value }) : send(r.status, { error: r.error });
         });
       });
     });
@@ -129,6 +141,16 @@ export class FakePeers {
     ws.forEach((w) => w());
   }
 
+  /** Custody's answer to a reservation: the reservation and the balance after it. */
+  private reserveReply(r: Reservation) {
+    const total = this.totals.get(`${r.accountId}|${r.asset}`) ?? 0n;
+    const reserved = this.reserved(r.accountId, r.asset);
+    return {
+      reservation: { reservationId: r.key, accountId: r.accountId, asset: r.asset, amount: String(r.amount), released: String(r.released), consumed: String(r.consumed), remaining: String(r.amount - r.released - r.consumed), status: 'OPEN', reason: 'order' },
+      balance: { accountId: r.accountId, asset: r.asset, total: String(total), reserved: String(reserved), available: String(total - reserved) },
+    };
+  }
+
   private handle(method: string, b: Record<string, any>): unknown {
     const fail = (code: string, message: string, extra: object = {}) => { throw Object.assign(new Error(message), { code, extra }); };
     switch (method) {
@@ -155,13 +177,14 @@ export class FakePeers {
         const prior = this.reservations.get(b.idempotencyKey);
         if (prior) {
           if (prior.amount !== BigInt(b.amount) || prior.accountId !== b.accountId) fail('INPUT.IDEMPOTENCY_KEY_REUSED', 'reused');
-          return { reservation: { reservationId: b.idempotencyKey } };
+          return this.reserveReply(prior);
         }
         if (!this.accounts.has(b.accountId)) fail('CUSTODY.UNKNOWN_ACCOUNT', 'no account');
         const available = this.available(b.accountId, b.asset);
         if (available < BigInt(b.amount)) fail('CUSTODY.INSUFFICIENT_AVAILABLE', `available ${available} is less than ${b.amount}`, { available: String(available), requested: b.amount });
-        this.reservations.set(b.idempotencyKey, { key: b.idempotencyKey, accountId: b.accountId, asset: b.asset, amount: BigInt(b.amount), released: 0n, consumed: 0n });
-        return { reservation: { reservationId: b.idempotencyKey } };
+        const r = { key: b.idempotencyKey, accountId: b.accountId, asset: b.asset, amount: BigInt(b.amount), released: 0n, consumed: 0n };
+        this.reservations.set(b.idempotencyKey, r);
+        return this.reserveReply(r);
       }
       case 'release': {
         const r = this.reservations.get(b.reservationKey);
