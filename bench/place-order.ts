@@ -16,6 +16,12 @@
  *
  *   npx tsx bench/place-order.ts [--pg postgres://postgres@127.0.0.1:5432/postgres]
  *     [--seconds 10] [--clients 32] [--accounts 64] [--runs 3] [--crossing 0.5]
+ *
+ * With BENCH_PROFILE=gateway,trading,custody,issuance (any of them) and
+ * BENCH_PROFILE_DIR=DIR those processes run under `node --cpu-prof`; DIR
+ * then also holds bench-profile.json (which pid is which process, when
+ * placeOrder ran), and `npx tsx bench/profile-summary.ts DIR` summarises the
+ * placeOrder phase of each.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -273,8 +279,10 @@ async function main() {
     say(`${fmt(tps)} tps; placeOrder... `);
     const rnds = Array.from({ length: CLIENTS }, (_, w) => prng(42 + 1000 * r + w));
     const cpu0 = cpuSeconds();
+    const from = process.hrtime.bigint() / 1000n; // microseconds of the monotonic clock, as CPU profiles time their samples
     const orders = await drive(CLIENTS, SECONDS, async (w) => ((await post(url, broker, PLACE, { in: order(rnds[w], accounts[(w * 7 + seq) % ACCOUNTS]) })).placeOrder.accepted ? 'ok' : 'refused'));
     const cpu = cpuDelta(cpu0, cpuSeconds());
+    if (process.env.BENCH_PROFILE) profileWindows.push({ from: String(from), to: String(process.hrtime.bigint() / 1000n) });
     say(`${fmt((orders.ok + orders.refused) / orders.seconds)}/s; trivial query... `);
     const trivial = await drive(CLIENTS, SECONDS, async () => { await post(url, broker, '{ venueRules { name } }'); return 'ok'; });
     say(`${fmt(trivial.ok / trivial.seconds)}/s\n`);
@@ -309,7 +317,13 @@ async function main() {
   say(`  CPU ms per order (median): ${perOrder.join(', ')}; the machine has ${os.cpus().length} cores, load average ${os.loadavg()[0].toFixed(1)}\n`);
   say(`  book at the end: ${stats.orders} orders, ${stats.resting} resting, ${stats.trades} trades, ${stats.rejected} rejected; refused in runs ${refused}, transport errors ${errors}\n`);
   rmSync(script, { force: true });
+  if (process.env.BENCH_PROFILE) {
+    // Which profile is which process, and when placeOrder ran: `npx tsx bench/profile-summary.ts DIR` reads it.
+    const pids = Object.fromEntries([...named].map(([n, c]) => [String(c.pid), n]));
+    writeFileSync(join(process.env.BENCH_PROFILE_DIR ?? os.tmpdir(), 'bench-profile.json'), JSON.stringify({ pids, windows: profileWindows }));
+  }
 }
+const profileWindows: { from: string; to: string }[] = [];
 
 async function cleanup() {
   stopping = true;

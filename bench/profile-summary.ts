@@ -9,7 +9,7 @@
  *   npx tsx bench/profile-summary.ts DIR_OR_FILE... [--top 15]
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 
 interface Frame { functionName: string; url: string; lineNumber: number }
 interface ProfileNode { id: number; callFrame: Frame; hitCount?: number; children?: number[] }
@@ -34,14 +34,32 @@ function place(f: Frame): string {
   return own ? `${own[1]}/${own[2]}` : u;
 }
 
-function summarise(file: string): string {
+/** Written by bench/place-order.ts beside the profiles: process names by pid, and the windows to keep (monotonic µs). */
+interface BenchInfo { pids: Record<string, string>; windows: { from: string; to: string }[] }
+
+function benchInfo(dir: string): BenchInfo | null {
+  try {
+    return JSON.parse(readFileSync(join(dir, 'bench-profile.json'), 'utf8')) as BenchInfo;
+  } catch {
+    return null;
+  }
+}
+
+function summarise(file: string, info: BenchInfo | null): string {
   const p = JSON.parse(readFileSync(file, 'utf8')) as Profile;
+  const pid = /\.(\d+)\.\d+\.\d+\.cpuprofile$/.exec(file)?.[1];
+  const name = (pid && info?.pids[pid]) ?? basename(file);
+  const windows = (info?.windows ?? []).map((w) => [Number(w.from), Number(w.to)] as const);
+  const inWindow = (t: number) => windows.length === 0 || windows.some(([a, b]) => t >= a && t <= b);
   const byId = new Map(p.nodes.map((n) => [n.id, n]));
   const parent = new Map<number, number>();
   for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
   // Time per sample: the delta to the next sample.
   const self = new Map<number, number>();
+  let t = p.startTime;
   for (let i = 0; i < p.samples.length; i++) {
+    t += p.timeDeltas[i] ?? 0;
+    if (!inWindow(t)) continue;
     const dt = p.timeDeltas[i + 1] ?? 0;
     self.set(p.samples[i], (self.get(p.samples[i]) ?? 0) + dt);
   }
@@ -74,7 +92,7 @@ function summarise(file: string): string {
   const pc = (v: number) => `${((100 * v) / busy).toFixed(1).padStart(5)}%`;
   const top = (m: Map<string, number>, n: number) => [...m.entries()].sort((a, b) => b[1] - a[1]).slice(0, n);
   const lines = [
-    `${basename(file)}: ${(total / 1e6).toFixed(1)} s sampled, busy ${(busy / 1e6).toFixed(1)} s (${((100 * busy) / total).toFixed(0)}%)`,
+    `${name}${windows.length ? ' (placeOrder phase)' : ''}: ${(total / 1e6).toFixed(1)} s sampled, busy ${(busy / 1e6).toFixed(1)} s (${((100 * busy) / total).toFixed(0)}%)`,
     '  busy time by where the code lives:',
     ...top(places, TOP).map(([k, v]) => `    ${pc(v)}  ${k}`),
     '  functions by self time:',
@@ -90,4 +108,5 @@ if (files.length === 0) {
   process.stderr.write('usage: npx tsx bench/profile-summary.ts DIR_OR_FILE... [--top N]\n');
   process.exitCode = 2;
 }
-for (const f of files) process.stdout.write(`${summarise(f)}\n\n`);
+// tsx's loader thread writes a profile of its own (*.1.002.cpuprofile): the main thread's are the ones that matter.
+for (const f of files.filter((x) => !/\.[1-9]\d*\.\d+\.cpuprofile$/.test(x))) process.stdout.write(`${summarise(f, benchInfo(dirname(f)))}\n\n`);

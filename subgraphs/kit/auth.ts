@@ -66,22 +66,34 @@ export function bearerToken(authorization: string | undefined): string {
 export function createVerifier(s: AuthSettings): Verifier {
   const keyP = userKey(s);
   const serviceKey = s.serviceSecret ? createSecretKey(Buffer.from(s.serviceSecret)) : undefined;
+  // A client sends the same token with every request: the signature of an exact token string is checked once, and
+  // its caller reused until the token expires (or a minute passes). Only successes are kept; the map is bounded.
+  const verified = new Map<string, { caller: Caller; until: number }>();
+  const remember = (token: string, caller: Caller, exp: number | undefined): Caller => {
+    if (verified.size >= VERIFIED_TOKENS_MAX) verified.clear();
+    verified.set(token, { caller, until: Math.min(Date.now() + 60_000, exp === undefined ? Infinity : exp * 1000) });
+    return caller;
+  };
   return async (authorization) => {
     const token = bearerToken(authorization);
+    const hit = verified.get(token);
+    if (hit && hit.until > Date.now()) return hit.caller;
     try {
       const unverified = decodeAudience(token);
       if (unverified === SERVICE_AUDIENCE) {
         if (!serviceKey) throw withReason(unauthenticated('service credentials are not accepted here'), 'BAD_CLAIM');
         const { payload } = await jwtVerify(token, serviceKey, { audience: SERVICE_AUDIENCE, issuer: s.issuer });
-        return { kind: 'service', subject: String(payload.sub), org: String(payload.org ?? 'tokenstack'), roles: [], token };
+        return remember(token, { kind: 'service', subject: String(payload.sub), org: String(payload.org ?? 'tokenstack'), roles: [], token }, payload.exp);
       }
       const { payload } = await jwtVerify(token, await keyP, { audience: s.audience, issuer: s.issuer });
-      return toCaller(payload, token);
+      return remember(token, toCaller(payload, token), payload.exp);
     } catch (e) {
       throw authFailure(e);
     }
   };
 }
+
+const VERIFIED_TOKENS_MAX = 10_000;
 
 function decodeAudience(token: string): unknown {
   const parts = token.split('.');
