@@ -1,7 +1,7 @@
 import { requireService } from '../kit/auth.js';
 import { badInput } from '../kit/errors.js';
 import type { InternalHandler } from '../kit/internal.js';
-import { serveCalls } from '../kit/contracts/calls.js';
+import { serveCalls, settleItem } from '../kit/contracts/calls.js';
 import type { Db } from '../kit/db/types.js';
 import { parseAccountId, parseAmount, parseAsset, parseId, parseIdempotencyKey, optionalAmount, parseText } from './domain/inputs.js';
 import { parseAddress } from '../kit/scalars.js';
@@ -36,7 +36,14 @@ export function custodyInternal(db: Db): Record<string, InternalHandler> {
   return Object.fromEntries(Object.entries({
     /** { items: [{ accountId, asset, amount, idempotencyKey, reason }] } -> { results: [{ ok, value | error }] }, one transaction. */
     ...serveCalls('custody', {
-      reserveMany: async ({ items }, c) => ({ results: await ledger.reserveMany(db, c.subject, items) }),
+      async reserveMany({ items }, c) {
+        // Each item is checked as the single reserve checks it; a bad one is its own typed error, the rest go on.
+        const checked = await Promise.all(items.map((it) => settleItem(async () => move({ ...it, amount: it.amount.toString() }))));
+        const valid = checked.flatMap((x) => (x.ok ? [x.value] : []));
+        const done = valid.length ? await ledger.reserveMany(db, c.subject, valid) : [];
+        let k = 0;
+        return { results: checked.map((x) => (x.ok ? done[k++] : x)) };
+      },
     }),
     /** { accountId, asset, amount, idempotencyKey, reason } -> { reservation, balance } */
     reserve: (b, c) => ledger.reserve(db, c.subject, move(b)),

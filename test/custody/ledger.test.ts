@@ -152,6 +152,46 @@ describe(`the balances ledger (${dbLabel()})`, () => {
     expect(await balance(db, acc)).toEqual(before);
   });
 
+  test('reserveMany: one transaction, a result or its own typed error per item in order; a refusal, a bad item or a replay does not fail the others', async () => {
+    const rpc = custodyInternal(db);
+    const svc = service(T);
+    const a = await openAccount(db, 'acme');
+    await ledger.credit(db, 'settlement', { accountId: a, asset: 'CASH', amount: 100n, idempotencyKey: `dep-${a}`, reason: 'deposit' });
+    const item = (k: string, amount: string, accountId = a, asset = 'CASH') => ({ accountId, asset, amount, idempotencyKey: k, reason: `order ${k}` });
+    const first = await rpc.reserveMany({ items: [item('m1', '60')] }, svc) as { results: { ok: boolean }[] };
+    expect(first.results).toEqual([expect.objectContaining({ ok: true })]);
+    const out = await rpc.reserveMany({ items: [
+      item('m2', '30'), // fits
+      item('m3', '20'), // 10 left after m2: refused
+      item('m1', '60'), // a replay: the first answer, nothing more reserved
+      item('m4', '0'), // bad amount
+      item('m5', '5', newId('acc')), // unknown account
+      item('m1', '61'), // the key with other content
+      item('m6', '10'), // the last 10
+    ] }, svc) as { results: ({ ok: true; value: { reservation: { amount: string } } } | { ok: false; error: { code: string; available?: string } })[] };
+    expect(out.results.map((r) => (r.ok ? `ok ${r.value.reservation.amount}` : r.error.code))).toEqual([
+      'ok 30', 'CUSTODY.INSUFFICIENT_AVAILABLE', 'ok 60', 'INPUT.INVALID_AMOUNT', 'CUSTODY.UNKNOWN_ACCOUNT', 'INPUT.IDEMPOTENCY_KEY_REUSED', 'ok 10',
+    ]);
+    expect(out.results[1]).toMatchObject({ ok: false, error: { available: '10' } });
+    expect(await balance(db, a)).toEqual({ accountId: a, asset: 'CASH', total: '100', reserved: '100', available: '0' });
+    // The refused ones left no claim behind: the same key reserves once funds are free.
+    await ledger.release(db, T, { ref: { reservationKey: 'm1' } });
+    expect(await code(ledger.reserve(db, T, { accountId: a, asset: 'CASH', amount: 20n, idempotencyKey: 'm3', reason: 'order m3' }))).toBe('no error');
+    const [n] = await db.query<{ n: string }>("SELECT count(*) AS n FROM reservations WHERE account_id = $1", [a]);
+    expect(n.n).toBe('4');
+  });
+
+  test('reserveMany refuses a malformed or oversized list as a whole, and only services may call it', async () => {
+    const rpc = custodyInternal(db);
+    const before = await balance(db, acc);
+    const one = { accountId: acc, asset: 'CASH', amount: '1', idempotencyKey: 'x', reason: 'x' };
+    for (const body of [{}, { items: [] }, { items: 'no' }, { items: [{ ...one, amount: 1.5 }] }, { items: Array.from({ length: 501 }, (_, i) => ({ ...one, idempotencyKey: `o${i}` })) }]) {
+      expect(await code(rpc.reserveMany(body, service(T)))).toBe('INPUT.INVALID_REQUEST');
+    }
+    expect(await code(rpc.reserveMany({ items: [one] }, user('acme', 'eve', ['CUSTODIAN'])))).toBe('FORBIDDEN');
+    expect(await balance(db, acc)).toEqual(before);
+  });
+
   test('an asset registers once; its contract address is filled once and never replaced', async () => {
     const rpc = custodyInternal(db);
     const tok = newId('tok');

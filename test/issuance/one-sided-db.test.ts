@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { RULE_CODES } from '../../subgraphs/issuance/domain/compliance/index.js';
-import { transferEligibility } from '../../subgraphs/issuance/eligibility.js';
+import { eligibilityMany, transferEligibility } from '../../subgraphs/issuance/eligibility.js';
+import { calls } from '../../subgraphs/kit/contracts/calls.js';
 import type { SnapshotRequest } from '../../subgraphs/issuance/snapshot.js';
 import type { Db } from '../../subgraphs/kit/db/index.js';
 import { dbLabel } from '../support/db.js';
@@ -46,6 +47,31 @@ describe(`transferEligibility about one party alone, through the database snapsh
     expect(failedCodes(e)).toEqual(['REG_S_DISTRIBUTION_COMPLIANCE_PERIOD', 'RECEIVER_NOT_LIQUIDATE_ONLY']);
     expect(e.results.find((r) => r.code === 'REG_S_DISTRIBUTION_COMPLIANCE_PERIOD')?.blockingUntil).toEqual(utc('2025-07-11'));
     expect(e.notEvaluated).toEqual(expect.arrayContaining(['KYC_VALID_SENDER', 'FREE_BALANCE_SENDER']));
+  });
+
+  test('many questions in one call get the answers the single calls give, in order, a bad question its own typed error', async () => {
+    const s = await Scenario.create(db, { exemption: 'REG_D_506B' });
+    await s.investor('seller');
+    await s.investor('buyer');
+    await s.holds('seller', [{ amount: 300n, acquired: '2024-01-01' }, { amount: 700n, acquired: '2025-03-01' }]);
+    const wire = [
+      { tokenId: s.tokenId, fromInvestorId: s.idOf('seller'), toInvestorId: null, amount: '500', kind: 'SECONDARY_TRADE', at: AT.toISOString() },
+      { tokenId: s.tokenId, fromInvestorId: null, toInvestorId: s.idOf('buyer'), amount: '500', kind: 'SECONDARY_TRADE', at: AT.toISOString() },
+      { tokenId: s.tokenId, fromInvestorId: null, toInvestorId: null, amount: '5', kind: 'SECONDARY_TRADE', at: AT.toISOString() },
+      { tokenId: s.tokenId, fromInvestorId: s.idOf('seller'), toInvestorId: null, amount: '500', kind: 'SECONDARY_TRADE', at: AT.toISOString(), price: '1.234' },
+    ];
+    const { questions } = calls.issuance.transferEligibilityMany.request.parse({ questions: wire });
+    const answers = await eligibilityMany(db, s.config, questions);
+    expect(answers[0]).toEqual({ ok: true, value: await ask(s, { fromInvestorId: s.idOf('seller'), amount: 500n }) });
+    expect(answers[1]).toEqual({ ok: true, value: await ask(s, { toInvestorId: s.idOf('buyer'), amount: 500n }) });
+    expect(answers[2]).toMatchObject({ ok: false, error: { code: 'INPUT.INVALID_TRANSFER_KIND' } });
+    expect(answers[3]).toMatchObject({ ok: false, error: { code: 'INPUT.INVALID_PRICE' } });
+    // The reply parses as the callers read it.
+    expect(calls.issuance.transferEligibilityMany.reply.parse({ answers: JSON.parse(JSON.stringify(answers)) }).answers).toHaveLength(4);
+    // A malformed or oversized list is refused whole.
+    for (const bad of [{ questions: [] }, { questions: [{ ...wire[0], amount: 5 }] }, { questions: Array.from({ length: 501 }, () => wire[0]) }]) {
+      expect(calls.issuance.transferEligibilityMany.request.safeParse(bad).success).toBe(false);
+    }
   });
 
   test('a question without a party it needs is refused as a bad question, not answered', async () => {
