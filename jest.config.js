@@ -10,6 +10,8 @@ export default {
   },
   moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
   testMatch: ['<rootDir>/test/**/*.test.ts', '<rootDir>/subgraphs/**/*.test.ts', '<rootDir>/gateway/**/*.test.ts'],
+  // A throwaway SoftHSM2 token for the HSM tests (when SoftHSM2 is installed).
+  globalSetup: '<rootDir>/test/support/hsm-setup.ts',
   testTimeout: 60000,
   maxWorkers: 2,
 };

@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { loadConfig } from '../subgraphs/kit/config.js';
+import { knownKeyEnv } from '../subgraphs/kit/signer/index.js';
 import { startSubgraph, subgraphConfig, type RunningSubgraph, type SubgraphName } from '../subgraphs/kit/subgraph.js';
 import { issuance } from '../subgraphs/issuance/index.js';
 import { trading } from '../subgraphs/trading/index.js';
@@ -81,6 +82,11 @@ export async function startStack(o: StackOptions): Promise<Stack> {
   const devKeys = anvil ? { issuanceAgent: anvil.privateKeys[0], claimSigner: anvil.privateKeys[1], settlementOperator: anvil.privateKeys[2], cashIssuer: anvil.privateKeys[3] } : {};
   const keys: Partial<ChainKeys> = { ...devKeys, ...o.chainKeys };
   const chainRpcUrl = anvil?.url ?? (typeof chain === 'object' ? chain.rpcUrl : undefined);
+  // The service keys as settings: as they are, or (SIGNER=pkcs11) moved into the HSM and named by label.
+  const keyEnv = knownKeyEnv({
+    ISSUANCE_AGENT_KEY: keys.issuanceAgent, CLAIM_SIGNER_KEY: keys.claimSigner,
+    SETTLEMENT_OPERATOR_KEY: keys.settlementOperator, SETTLEMENT_ATTESTATION_KEY: o.secrets.attestationKey,
+  });
   const started: RunningSubgraph[] = [];
   // Ports are fixed before start (free ones picked where 0 was asked) so that every subgraph knows its peers' URLs.
   const ports = {} as Record<SubgraphName, number>;
@@ -104,10 +110,7 @@ export async function startStack(o: StackOptions): Promise<Stack> {
           AUTH_JWT_SECRET: o.secrets.jwtSecret,
           SERVICE_SECRET: o.secrets.serviceSecret,
           CUSTODY_KEK: o.secrets.custodyKek,
-          ISSUANCE_AGENT_KEY: keys.issuanceAgent,
-          CLAIM_SIGNER_KEY: keys.claimSigner,
-          SETTLEMENT_OPERATOR_KEY: keys.settlementOperator,
-          SETTLEMENT_ATTESTATION_KEY: o.secrets.attestationKey,
+          ...keyEnv,
           SETTLEMENT_OPERATOR_ORGS: (o.settlementOperatorOrgs ?? DEFAULT_OPERATOR_ORGS).join(','),
           // Custody follows the chain wherever there is one; the anvil child mines a block per transaction and never reorganises.
           CUSTODY_INDEXER_ENABLED: chainRpcUrl ? 'true' : undefined,

@@ -1,5 +1,6 @@
 import type { Db, Queryable } from '../kit/db/types.js';
 import type { Logger } from '../kit/log.js';
+import type { KitSigner } from '../kit/signer/index.js';
 import { startLoop } from '../kit/loop.js';
 import { PendingEvents } from './events.js';
 import { consumeIn, releaseIn } from './ledger.js';
@@ -33,8 +34,8 @@ export interface SignedTransfer { txHash: string; rawTx: string }
 export type TransferOutcome = 'confirmed' | 'reverted' | 'pending' | 'unknown' | 'dropped';
 
 export interface TransferSender {
-  /** Signs, without sending, a token transfer from a custody wallet with its key (used for this signature only). */
-  sign(t: TransferRequest, privateKey: string): Promise<SignedTransfer>;
+  /** Signs, without sending, a token transfer from a custody wallet with its signer (software or HSM). */
+  sign(t: TransferRequest, signer: KitSigner): Promise<SignedTransfer>;
   /** Sends a signed transaction; sending the same one twice is harmless. Throws TransferError. */
   broadcast(t: SignedTransfer): Promise<void>;
   outcome(t: SignedTransfer): Promise<TransferOutcome>;
@@ -61,10 +62,10 @@ export interface BroadcastDeps {
   now(): Date;
   sender: TransferSender;
   /**
-   * The wallet's private key, read through the claiming transaction (PGlite
+   * The wallet's signer, read through the claiming transaction (PGlite
    * has one connection: a query beside the transaction would wait for it forever).
    */
-  keyOf(q: Queryable, address: string): Promise<string>;
+  signerOf(q: Queryable, address: string): Promise<KitSigner>;
   settings: BroadcastSettings;
   log?: Logger;
 }
@@ -107,7 +108,7 @@ export async function broadcastOnce(d: BroadcastDeps): Promise<{ withdrawalId: s
       } else {
         let signed: SignedTransfer | undefined;
         try {
-          signed = await d.sender.sign({ withdrawalId: w.id, from, token: asset.contract_address, to: w.to_address, amount: BigInt(w.amount) }, await d.keyOf(q, from));
+          signed = await d.sender.sign({ withdrawalId: w.id, from, token: asset.contract_address, to: w.to_address, amount: BigInt(w.amount) }, await d.signerOf(q, from));
         } catch (e) {
           // Nothing was sent. An unreachable node does not use up an attempt; anything else does.
           if (e instanceof TransferError && e.retryable) {

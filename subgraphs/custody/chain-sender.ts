@@ -1,4 +1,4 @@
-import { Interface, Transaction, Wallet, type JsonRpcProvider } from 'ethers';
+import { Interface, Transaction, type JsonRpcProvider } from 'ethers';
 import { toChainError } from '../kit/chain/errors.js';
 import { TransferError, type SignedTransfer, type TransferOutcome, type TransferSender } from './broadcaster.js';
 
@@ -25,8 +25,7 @@ function toTransferError(e: unknown): TransferError {
  */
 export function chainTransferSender(o: ChainSenderOptions): TransferSender {
   return {
-    async sign(t, privateKey) {
-      const wallet = new Wallet(privateKey);
+    async sign(t, wallet) {
       if (wallet.address !== t.from) throw new TransferError(`the key on file does not belong to ${t.from}`, false);
       try {
         const [nonce, fee] = await Promise.all([o.provider.getTransactionCount(t.from, 'pending'), o.provider.getFeeData()]);

@@ -1,4 +1,5 @@
 import { Wallet } from 'ethers';
+import { openKeyStore } from '../kit/signer/index.js';
 import { createChainClient, type ChainClient } from '../kit/chain/client.js';
 import type { SubgraphDefinition, SubgraphRuntime } from '../kit/subgraph.js';
 import { followDeployedTokens } from './assets-feed.js';
@@ -9,7 +10,7 @@ import type { CustodyEnv } from './env.js';
 import { CustodyIndexer } from './indexer.js';
 import { custodyInternal } from './internal.js';
 import { custodyDvpInternal } from './internal-dvp.js';
-import { walletKey } from './keys.js';
+import { walletKeys, type WalletKeys } from './keys.js';
 import { createLoaders } from './loaders.js';
 import { startReconciliationJob } from './reconciliation.js';
 import { resolvers, type CustodyContext } from './resolvers.js';
@@ -20,6 +21,13 @@ const configOf = (rt: SubgraphRuntime) => rt.config as unknown as CustodyConfig 
 // One env per running subgraph (its clock, defaults and issuance client), shared by every request.
 const envs = new WeakMap<SubgraphRuntime, CustodyEnv>();
 const indexers = new WeakMap<SubgraphRuntime, CustodyIndexer>();
+const keysOf = new WeakMap<SubgraphRuntime, WalletKeys>();
+/** The wallet keys of a running subgraph; a wrong signer setting stops it at start (ConfigError). */
+function keysFor(rt: SubgraphRuntime): WalletKeys {
+  let k = keysOf.get(rt);
+  if (!k) keysOf.set(rt, (k = walletKeys(configOf(rt).CUSTODY_KEK, openKeyStore(configOf(rt)))));
+  return k;
+}
 function envOf(rt: SubgraphRuntime): CustodyEnv {
   let env = envs.get(rt);
   if (!env) {
@@ -36,10 +44,11 @@ export const custody: SubgraphDefinition<CustodyContext> = {
   defaultPort: 4004,
   settings: custodySettings,
   resolvers,
-  context: (base, rt) => ({ ...base, loaders: createLoaders(base.db), kek: configOf(rt).CUSTODY_KEK, env: envOf(rt) }),
-  internal: (rt) => ({ ...custodyInternal(rt.db), ...custodyDvpInternal(rt) }),
+  context: (base, rt) => ({ ...base, loaders: createLoaders(base.db), keys: keysFor(rt), env: envOf(rt) }),
+  internal: (rt) => ({ ...custodyInternal(rt.db), ...custodyDvpInternal(rt, keysFor(rt)) }),
   async start(rt) {
     const c = configOf(rt);
+    const keys = keysFor(rt);
     const stops: (() => Promise<void>)[] = [];
     // The client's signer is a throwaway: each custody wallet signs its own withdrawals.
     let clientP: Promise<ChainClient> | undefined;
@@ -52,7 +61,7 @@ export const custody: SubgraphDefinition<CustodyContext> = {
       const sender = chainTransferSender({ provider: chain.provider, chainId: chain.chainId, gasLimit: c.CUSTODY_TRANSFER_GAS_LIMIT, confirmations: c.CUSTODY_WITHDRAWAL_CONFIRMATIONS });
       stops.push(startBroadcaster({
         db: rt.db, now: () => new Date(), sender, log: rt.log,
-        keyOf: (q, address) => walletKey(q, c.CUSTODY_KEK, address),
+        signerOf: (q, address) => keys.signer(q, address),
         settings: { maxAttempts: c.CUSTODY_BROADCAST_MAX_ATTEMPTS, retryMs: c.CUSTODY_BROADCAST_RETRY_MS, rebroadcastMs: c.CUSTODY_BROADCAST_REBROADCAST_MS, pollMs: c.CUSTODY_BROADCAST_INTERVAL_MS },
       }, c.CUSTODY_BROADCAST_INTERVAL_MS));
       rt.log.info('withdrawal broadcaster started');

@@ -10,7 +10,7 @@ import { appendEvent } from '../kit/outbox.js';
 import { parseAddress } from '../kit/scalars.js';
 import type { SubgraphRuntime } from '../kit/subgraph.js';
 import { parseAccountId, parseAmount, parseAsset, parseIdempotencyKey, parseText } from './domain/inputs.js';
-import { walletKey } from './keys.js';
+import type { WalletKeys } from './keys.js';
 import { PendingEvents } from './events.js';
 import { consumeIn, creditIn, releaseIn, reserveIn, type ChangeResult, type ReserveResult } from './ledger.js';
 import { walletOfAccount } from './store.js';
@@ -89,7 +89,7 @@ class DvpCustody {
   private readonly genuine = new Map<string, Promise<boolean>>();
   private readonly walletQueues = new Map<string, Promise<unknown>>();
 
-  constructor(private readonly db: Db, private readonly kek: string, private readonly rpcUrl: string) {}
+  constructor(private readonly db: Db, private readonly keys: WalletKeys, private readonly rpcUrl: string) {}
 
   client(): Promise<ChainClient> {
     // The client's own key is a throwaway: every wallet signs for itself.
@@ -168,7 +168,7 @@ class DvpCustody {
       const erc20 = new Contract(token, ERC20, c.provider);
       const current = (await erc20.allowance(wallet, spender)) as bigint;
       if (current >= MaxUint256 / 2n) return { accountId, walletAddress: wallet, token, spender, allowance: current.toString(), txHash: null };
-      const signer = new Wallet(await walletKey(this.db, this.kek, wallet), c.provider);
+      const signer = await this.keys.signer(this.db, wallet, c.provider);
       const data = ERC20.encodeFunctionData('approve', [spender, MaxUint256]);
       const [gas, fee, balance, nonce] = await Promise.all([
         c.provider.estimateGas({ from: wallet, to: token, data }),
@@ -234,7 +234,7 @@ class DvpCustody {
       }
     }
     const nonces = reservationIds.map(reservationNonce);
-    const signer = new Wallet(await walletKey(this.db, this.kek, wallet));
+    const signer = await this.keys.signer(this.db, wallet);
     const signature = await signer.signTypedData(dvpDomain(chainId, dvp), DVP_CONSENT_TYPES, { batchId, legs, nonces, deadline });
     await this.db.tx((q) => appendEvent(q, 'wallet.dvp_consent_signed', accountId, {
       accountId, service, walletAddress: wallet, dvp, chainId, batchId, deadline, reservationKeys: keys,
@@ -284,9 +284,8 @@ async function bookSettlement(db: Db, service: string, b: Record<string, unknown
   });
 }
 
-export function custodyDvpInternal(rt: SubgraphRuntime): Record<string, InternalHandler> {
-  const c = rt.config as unknown as { CUSTODY_KEK: string; CHAIN_RPC_URL: string };
-  const dvp = new DvpCustody(rt.db, c.CUSTODY_KEK, c.CHAIN_RPC_URL);
+export function custodyDvpInternal(rt: SubgraphRuntime, keys: WalletKeys): Record<string, InternalHandler> {
+  const dvp = new DvpCustody(rt.db, keys, (rt.config as unknown as { CHAIN_RPC_URL: string }).CHAIN_RPC_URL);
   const guarded = (h: (b: Record<string, unknown>, caller: Caller) => Promise<unknown>): InternalHandler => async (body, caller) => {
     requireService(caller);
     return h(body, caller);

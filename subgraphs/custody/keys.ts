@@ -1,7 +1,10 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
-import { Wallet } from 'ethers';
+import { Wallet, type Provider } from 'ethers';
+import { ConfigError } from '../kit/config.js';
 import type { Queryable } from '../kit/db/types.js';
-import { sealedKeyOf } from './store.js';
+import { newId } from '../kit/ids.js';
+import { tokenSigner, type KeyStore, type KitSigner, type SignerKind } from '../kit/signer/index.js';
+import { insertWallet, walletKeyOf } from './store.js';
 
 /**
  * Wallet keys at rest: AES-256-GCM under the key-encryption key (KEK) from
@@ -40,9 +43,46 @@ export function unseal(kekHex: string, sealed: Buffer, address: string): string 
   return '0x' + Buffer.concat([d.update(sealed.subarray(28)), d.final()]).toString('hex');
 }
 
-/** The private key of a custody wallet, unsealed for one signature. */
-export async function walletKey(q: Queryable, kekHex: string, address: string): Promise<string> {
-  const sealed = await sealedKeyOf(q, address);
-  if (!sealed) throw new Error(`no custody wallet ${address}`);
-  return unseal(kekHex, sealed.encrypted_key, sealed.address);
+/**
+ * Custody's wallet keys, wherever they live. Software: generated here and sealed in the wallet row
+ * under CUSTODY_KEK. SIGNER=pkcs11: generated inside the HSM as a non-extractable key labelled
+ * custody/<account>/<wallet>; the row holds the label and the address read from the token.
+ * Either kind signs through the same ethers signer, so the callers never see a key. Wallets sealed
+ * before the move to an HSM keep signing while CUSTODY_KEK is still set (sweep them, then drop it).
+ */
+export interface WalletKeys {
+  readonly kind: SignerKind;
+  /** Creates the account's new wallet (its key and its row); returns its id and address. */
+  open(q: Queryable, accountId: string): Promise<{ id: string; address: string }>;
+  /** The signer of a custody wallet, read through q (PGlite has one connection: pass the open transaction). */
+  signer(q: Queryable, address: string, provider?: Provider | null): Promise<KitSigner>;
+}
+
+export function walletKeys(kekHex: string | undefined, store: KeyStore): WalletKeys {
+  if (store.kind === 'software' && !kekHex) throw new ConfigError('CUSTODY_KEK', 'is required when SIGNER=software (it seals the wallet keys)');
+  return {
+    kind: store.kind,
+    async open(q, accountId) {
+      const id = newId('wal');
+      if (store.token) {
+        const key = store.token.generate(`custody/${accountId}/${id}`);
+        await insertWallet(q, { id, accountId, address: key.address, keyLabel: key.label });
+        return { id, address: key.address };
+      }
+      const sealed = generateSealedWallet(kekHex!);
+      await insertWallet(q, { id, accountId, address: sealed.address, encrypted: sealed.encrypted, kekId: sealed.kekId });
+      return { id, address: sealed.address };
+    },
+    async signer(q, address, provider = null) {
+      const row = await walletKeyOf(q, address);
+      if (!row) throw new Error(`no custody wallet ${address}`);
+      if (row.key_label) {
+        const key = store.token?.key(row.key_label);
+        if (!key) throw new Error(`the key of wallet ${address} (${row.key_label}) is not in ${store.token ? `token "${store.token.label}"` : 'this process: SIGNER is software'}`);
+        return tokenSigner(store.token!, key, provider);
+      }
+      if (!kekHex) throw new Error(`wallet ${address} is sealed in software and CUSTODY_KEK is not set`);
+      return new Wallet(unseal(kekHex, row.encrypted_key!, row.address), provider);
+    },
+  };
 }

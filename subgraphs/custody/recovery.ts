@@ -1,12 +1,10 @@
 import { canSee, type Caller } from '../kit/auth.js';
 import { appError } from '../kit/errors.js';
 import { assertSameRequest, requestHash } from '../kit/idempotency.js';
-import { newId } from '../kit/ids.js';
 import { parseAccountId, parseIdempotencyKey, parseText } from './domain/inputs.js';
 import { requireCustodian, unknownAccount, type CustodyEnv } from './env.js';
 import { PendingEvents } from './events.js';
-import { generateSealedWallet } from './keys.js';
-import { insertWallet } from './store.js';
+import type { WalletKeys } from './keys.js';
 import { accountOwner } from './store-ledger.js';
 
 export interface RecoverWalletInput { accountId: string; reason: string; idempotencyKey: string }
@@ -24,7 +22,7 @@ export interface RecoveryRow {
  * wallets of the same account: no deposit, the account's onChain unchanged.
  * Refused while a withdrawal signed by the lost wallet is in flight.
  */
-export async function recoverCustodyWallet(env: CustodyEnv, kek: string, caller: Caller, raw: RecoverWalletInput): Promise<RecoveryRow> {
+export async function recoverCustodyWallet(env: CustodyEnv, keys: WalletKeys, caller: Caller, raw: RecoverWalletInput): Promise<RecoveryRow> {
   requireCustodian(caller);
   const input = { accountId: parseAccountId(raw.accountId), reason: parseText(raw.reason, 'reason'), idempotencyKey: parseIdempotencyKey(raw.idempotencyKey) };
   const hash = requestHash({ accountId: input.accountId, reason: input.reason });
@@ -44,19 +42,18 @@ export async function recoverCustodyWallet(env: CustodyEnv, kek: string, caller:
       throw appError('CUSTODY.WITHDRAWAL_IN_FLIGHT', `withdrawal ${inFlight.id} signed by ${lost.address} is on its way; recover once it is done`, { details: { withdrawalId: inFlight.id } });
     }
     const now = env.now();
-    const sealed = generateSealedWallet(kek);
-    const walletId = newId('wal');
     await q.query('UPDATE wallets SET retired_at = $2 WHERE id = $1', [lost.id, now]);
-    await insertWallet(q, { id: walletId, accountId: account.id, address: sealed.address, encrypted: sealed.encrypted, kekId: sealed.kekId });
+    const fresh = await keys.open(q, account.id);
+    const walletId = fresh.id;
     await q.query('UPDATE wallets SET replaced_by = $2 WHERE id = $1', [lost.id, walletId]);
     const [row] = await q.query<RecoveryRow>(
       `INSERT INTO wallet_recoveries (id, org, account_id, lost_wallet, new_wallet, reason, requested_by, idempotency_key, request_hash, created_at)
        VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10) RETURNING *`,
-      [walletId, account.org, account.id, lost.address, sealed.address, input.reason, caller.subject, input.idempotencyKey, hash, now],
+      [walletId, account.org, account.id, lost.address, fresh.address, input.reason, caller.subject, input.idempotencyKey, hash, now],
     );
     const events = new PendingEvents();
     events.add('account.wallet_recovered', account.id, {
-      accountId: account.id, investorId: account.investor_id, org: account.org, lostWallet: lost.address, newWallet: sealed.address, reason: input.reason, by: caller.subject,
+      accountId: account.id, investorId: account.investor_id, org: account.org, lostWallet: lost.address, newWallet: fresh.address, reason: input.reason, by: caller.subject,
     });
     await events.appendTo(q);
     return row;

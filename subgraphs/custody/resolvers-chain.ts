@@ -13,7 +13,7 @@ export const chainResolvers = {
       ({ ...(await reconciliation(ctx.db, ctx.caller, a.asOf, ctx.env.now())), org: ctx.caller.org }),
   },
   Mutation: {
-    recoverCustodyWallet: (_: unknown, a: { input: RecoverWalletInput }, ctx: CustodyContext) => recoverCustodyWallet(ctx.env, ctx.kek, ctx.caller, a.input),
+    recoverCustodyWallet: (_: unknown, a: { input: RecoverWalletInput }, ctx: CustodyContext) => recoverCustodyWallet(ctx.env, ctx.keys, ctx.caller, a.input),
   },
   CustodyAccount: {
     wallets: async (r: AccountRow, _: unknown, ctx: CustodyContext) => (await ctx.loaders.walletsOfAccount.load(r.id)).map((w: WalletRow) => ({

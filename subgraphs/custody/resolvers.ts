@@ -8,8 +8,9 @@ import { withdrawalResolvers } from './resolvers-withdrawals.js';
 import * as service from './service.js';
 import { accountsOfOrg, type AccountRow } from './store.js';
 import type { BalanceRow } from './store-ledger.js';
+import type { WalletKeys } from './keys.js';
 
-export interface CustodyContext extends BaseContext_ { loaders: CustodyLoaders; kek: string; env: CustodyEnv }
+export interface CustodyContext extends BaseContext_ { loaders: CustodyLoaders; keys: WalletKeys; env: CustodyEnv }
 
 const visible = (ctx: CustodyContext, r: AccountRow | null) =>
   r && canSee(ctx.caller, { org: r.org, investorId: r.investor_id }) ? r : null;
@@ -23,7 +24,7 @@ export const resolvers = {
   },
   Mutation: {
     openCustodyAccount: async (_: unknown, a: { input: service.OpenAccountInput }, ctx: CustodyContext) => {
-      const row = await service.openCustodyAccount(ctx.db, ctx.kek, ctx.caller, a.input, ctx.env.investorExists);
+      const row = await service.openCustodyAccount(ctx.db, ctx.keys, ctx.caller, a.input, ctx.env.investorExists);
       return ctx.loaders.account.load(row.id);
     },
     ...withdrawalResolvers.Mutation,

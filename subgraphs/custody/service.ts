@@ -4,15 +4,15 @@ import { appError, badInput } from '../kit/errors.js';
 import { requestHash } from '../kit/idempotency.js';
 import { newId } from '../kit/ids.js';
 import { appendEvent } from '../kit/outbox.js';
-import { generateSealedWallet } from './keys.js';
-import { insertAccount, insertWallet } from './store.js';
+import type { WalletKeys } from './keys.js';
+import { insertAccount } from './store.js';
 
 export interface OpenAccountInput { idempotencyKey: string; investorId: string; kind: string }
 
 /** Asks issuance, the owner of investors, whether one exists (null if not). */
 export type InvestorLookup = (investorId: string) => Promise<{ id: string } | null>;
 
-export async function openCustodyAccount(db: Db, kekHex: string, caller: Caller, input: OpenAccountInput, investorExists: InvestorLookup) {
+export async function openCustodyAccount(db: Db, keys: WalletKeys, caller: Caller, input: OpenAccountInput, investorExists: InvestorLookup) {
   requireRole(caller, 'CUSTODIAN', 'BROKER_DEALER', 'ISSUER_AGENT');
   if (!/^[\x21-\x7e]{1,128}$/.test(input.idempotencyKey)) throw badInput('INVALID_IDEMPOTENCY_KEY', 'idempotencyKey must be 1 to 128 printable characters');
   if (!/^inv_[0-9a-z]{26}$/.test(input.investorId)) throw badInput('INVALID_INVESTOR_ID', `investorId "${input.investorId.slice(0, 40)}" is not an investor id`);
@@ -24,9 +24,8 @@ export async function openCustodyAccount(db: Db, kekHex: string, caller: Caller,
       idempotency_key: input.idempotencyKey, request_hash: hash,
     });
     if (!created) return row;
-    const sealed = generateSealedWallet(kekHex);
-    await insertWallet(q, { id: newId('wal'), accountId: row.id, address: sealed.address, encrypted: sealed.encrypted, kekId: sealed.kekId });
-    await appendEvent(q, 'account.opened', row.id, { accountId: row.id, investorId: row.investor_id, org: row.org, walletAddress: sealed.address });
+    const wallet = await keys.open(q, row.id);
+    await appendEvent(q, 'account.opened', row.id, { accountId: row.id, investorId: row.investor_id, org: row.org, walletAddress: wallet.address });
     return row;
   });
 }

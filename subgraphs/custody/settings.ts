@@ -1,4 +1,5 @@
-import { ConfigError, bool, hexKey, int, type Setting } from '../kit/config.js';
+import { ConfigError, bool, int, optionalHexKey, type Setting } from '../kit/config.js';
+import { signerSettings, type SignerConfig } from '../kit/signer/index.js';
 import type { WithdrawalPolicy } from './domain/policy.js';
 
 /** A non-negative integer of any size (base units), as a decimal string in the environment. */
@@ -16,7 +17,8 @@ const baseUnits = (doc: string, def: bigint): Setting<bigint> => ({
  * until its organisation or the account itself has an approved policy.
  */
 export const custodySettings = {
-  CUSTODY_KEK: hexKey('key-encryption key for wallet keys at rest, 32 bytes as 0x-hex (keep it in a secrets manager)'),
+  CUSTODY_KEK: optionalHexKey('key-encryption key of software-sealed wallet keys, 32 bytes as 0x-hex (keep it in a secrets manager); required with SIGNER=software, with SIGNER=pkcs11 only while software-sealed wallets remain'),
+  ...signerSettings,
   CUSTODY_DEFAULT_APPROVALS: int('withdrawal policy default: approvals (m) needed from CUSTODIANs other than the initiator', 2, 1, 50),
   CUSTODY_DEFAULT_DESTINATION_DELAY_SECONDS: int('withdrawal policy default: seconds before a new allow-list destination is usable', 86_400, 0),
   CUSTODY_DEFAULT_VELOCITY_WINDOW_SECONDS: int('withdrawal policy default: rolling window of the velocity limit, seconds', 86_400, 1),
@@ -38,8 +40,8 @@ export const custodySettings = {
   CUSTODY_RECONCILIATION_CONFIRM_RUNS: int('consecutive runs that must see a difference before it is a break (custody.reconciliation.break)', 2, 1, 1000),
 };
 
-export interface CustodyConfig {
-  CUSTODY_KEK: string;
+export interface CustodyConfig extends SignerConfig {
+  CUSTODY_KEK?: string;
   CUSTODY_DEFAULT_APPROVALS: number;
   CUSTODY_DEFAULT_DESTINATION_DELAY_SECONDS: number;
   CUSTODY_DEFAULT_VELOCITY_WINDOW_SECONDS: number;

@@ -24,8 +24,10 @@ export async function insertAccount(q: Queryable, a: Omit<AccountRow, 'created_a
   );
 }
 
-export async function insertWallet(q: Queryable, w: { id: string; accountId: string; address: string; encrypted: Buffer; kekId: string }) {
-  await q.query('INSERT INTO wallets (id, account_id, address, encrypted_key, kek_id) VALUES ($1,$2,$3,$4,$5)', [w.id, w.accountId, w.address, w.encrypted, w.kekId]);
+/** A wallet row: its key sealed (encrypted + kekId) or in an HSM (keyLabel). */
+export async function insertWallet(q: Queryable, w: { id: string; accountId: string; address: string; encrypted?: Buffer; kekId?: string; keyLabel?: string }) {
+  await q.query('INSERT INTO wallets (id, account_id, address, encrypted_key, kek_id, key_label) VALUES ($1,$2,$3,$4,$5,$6)',
+    [w.id, w.accountId, w.address, w.encrypted ?? null, w.kekId ?? null, w.keyLabel ?? null]);
 }
 
 export const accountsByIds = (q: Queryable, ids: readonly string[]) =>
@@ -38,9 +40,10 @@ export const accountsOfOrg = (q: Queryable, org: string) =>
   q.query<AccountRow>(`${ACCOUNT_SELECT} WHERE a.org = $1 ORDER BY a.created_at, a.id`, [org]);
 
 /** The sealed key of a wallet, for the signing path only. */
-export async function sealedKeyOf(q: Queryable, address: string): Promise<{ encrypted_key: Buffer; address: string } | null> {
-  const [r] = await q.query<{ encrypted_key: Buffer | Uint8Array; address: string }>('SELECT address, encrypted_key FROM wallets WHERE address = $1', [address]);
-  return r ? { address: r.address, encrypted_key: Buffer.from(r.encrypted_key) } : null;
+/** Where a wallet's key is: sealed in the row, or labelled in the HSM. */
+export async function walletKeyOf(q: Queryable, address: string): Promise<{ address: string; encrypted_key: Buffer | null; key_label: string | null } | null> {
+  const [r] = await q.query<{ encrypted_key: Buffer | Uint8Array | null; address: string; key_label: string | null }>('SELECT address, encrypted_key, key_label FROM wallets WHERE address = $1', [address]);
+  return r ? { address: r.address, encrypted_key: r.encrypted_key ? Buffer.from(r.encrypted_key) : null, key_label: r.key_label } : null;
 }
 
 /** The account's active wallet: the one that signs (withdrawals, DvP consents). */

@@ -1,5 +1,6 @@
 import { parseAddress, parseBigInt, parseDateTime } from '../kit/scalars.js';
 import { badInput } from '../kit/errors.js';
+import { settingSigner } from '../kit/signer/index.js';
 import type { SubgraphDefinition, SubgraphRuntime } from '../kit/subgraph.js';
 import type { ComplianceConfig } from './domain/compliance/index.js';
 import { HoldingsIndexer } from './chain/indexer.js';
@@ -20,7 +21,7 @@ const servicesOf = new WeakMap<SubgraphRuntime, IssuanceServices>();
 function createServices(rt: SubgraphRuntime): IssuanceServices {
   const c = rt.config;
   const config = c.COMPLIANCE_CONFIG as ComplianceConfig;
-  const chain = new IssuanceChain(rt.db, c.CHAIN_RPC_URL, c.ISSUANCE_AGENT_KEY as string | undefined, c.CLAIM_SIGNER_KEY as string | undefined, rt.log);
+  const chain = new IssuanceChain(rt.db, c.CHAIN_RPC_URL, settingSigner(c, 'ISSUANCE_AGENT_KEY'), settingSigner(c, 'CLAIM_SIGNER_KEY'), rt.log);
   const pollMs = c.CHAIN_POLL_MS as number;
   const indexer = new HoldingsIndexer(rt.db, chain, config, { confirmations: c.CHAIN_CONFIRMATIONS as number, pollMs }, rt.log);
   const jobs = new ChainJobRunner(rt.db, chain, config, pollMs, rt.log);

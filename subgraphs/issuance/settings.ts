@@ -1,4 +1,5 @@
-import { int, json, optionalHexKey } from '../kit/config.js';
+import { int, json } from '../kit/config.js';
+import { optionalKeyRef, signerSettings } from '../kit/signer/index.js';
 import { complianceConfigFrom, defaultComplianceConfig, type ComplianceConfig, type ComplianceConfigOverrides } from './domain/compliance/index.js';
 
 /** Money figures arrive as decimal strings in JSON (never numbers): keys ending in "Cents" become bigint. */
@@ -12,9 +13,10 @@ function complianceFromJson(v: unknown): ComplianceConfig {
 }
 
 export const issuanceSettings = {
-  ISSUANCE_AGENT_KEY: optionalHexKey('chain key of the issuance agent (deploys suites, registers identities, mints); without it chain operations refuse'),
-  CLAIM_SIGNER_KEY: optionalHexKey('chain key that signs KYC, accreditation and country claims'),
+  ISSUANCE_AGENT_KEY: optionalKeyRef('chain key of the issuance agent (deploys suites, registers identities, mints); without it chain operations refuse'),
+  CLAIM_SIGNER_KEY: optionalKeyRef('chain key that signs KYC, accreditation and country claims'),
   CHAIN_CONFIRMATIONS: int('blocks behind the head the holdings indexer treats as final', 0, 0, 1000),
   CHAIN_POLL_MS: int('how often the holdings indexer and the chain job runner look for work', 1000, 20),
   COMPLIANCE_CONFIG: json('overrides of the compliance periods and limits (JSON; see README)', complianceFromJson, defaultComplianceConfig),
+  ...signerSettings,
 };

@@ -1,4 +1,4 @@
-import { Wallet, ZeroAddress, getAddress } from 'ethers';
+import { ZeroAddress, getAddress } from 'ethers';
 import {
   attestationDigest, attestationDomain, rulesHash, signAttestation, type AttestationDomain, type AttestationRecord, type AttestedParty,
 } from './domain/attestation.js';
@@ -16,7 +16,7 @@ export interface StoredAttestation { domain: AttestationDomain; record: Attestat
  * settlement agent's key. Null when no attestation key is configured.
  */
 export async function attest(s: SettlementServices, row: SettlementRow, b: BatchRow): Promise<{ attestation: StoredAttestation; signature: string } | null> {
-  const key = s.config.SETTLEMENT_ATTESTATION_KEY;
+  const key = s.chain.settings.attestation;
   if (!key) return null;
   const block = Number(b.block_number);
   const chain = row.token_chain ?? { token: row.token_address! };
@@ -37,5 +37,5 @@ export async function attest(s: SettlementServices, row: SettlementRow, b: Batch
   };
   const domain = attestationDomain(Number(b.chain_id), b.dvp_address);
   const signature = await signAttestation(key, domain, record);
-  return { attestation: { domain, record, digest: attestationDigest(domain, record), signer: new Wallet(key).address }, signature };
+  return { attestation: { domain, record, digest: attestationDigest(domain, record), signer: key.address }, signature };
 }

@@ -4,6 +4,7 @@
  */
 import { Contract, Interface, Wallet, getAddress, keccak256, toUtf8Bytes, type TransactionReceipt } from 'ethers';
 import { loadArtifact } from '../kit/chain/artifacts.js';
+import type { KitSigner } from '../kit/signer/index.js';
 import { ChainError, createChainClient, type ChainClient } from '../kit/chain/client.js';
 import { toChainError } from '../kit/chain/errors.js';
 import type { Db } from '../kit/db/types.js';
@@ -16,8 +17,10 @@ const CLAIM_TOPICS = new Interface(['function getClaimTopics() view returns (uin
 
 export interface ChainSettings {
   rpcUrl: string;
-  operatorKey?: string;
-  attestationKey?: string;
+  /** Submits DvP transactions (absent: the service only reads the chain). */
+  operator?: KitSigner;
+  /** Signs attestations. */
+  attestation?: KitSigner;
   dvpAddress?: string;
   gasMinWei: bigint;
   gasTopupWei: bigint;
@@ -42,16 +45,16 @@ export class SettlementChain {
 
   /** Can settle on chain (an operator key is configured). */
   get configured(): boolean {
-    return !!this.settings.operatorKey;
+    return !!this.settings.operator;
   }
 
   get attestationSigner(): string | null {
-    return this.settings.attestationKey ? new Wallet(this.settings.attestationKey).address : null;
+    return this.settings.attestation?.address ?? null;
   }
 
   client(): Promise<ChainClient> {
     // Without an operator key the client only reads (its throwaway key never sends).
-    this.clientP ??= createChainClient({ rpcUrl: this.settings.rpcUrl, privateKey: this.settings.operatorKey ?? Wallet.createRandom().privateKey, timeoutMs: this.settings.timeoutMs })
+    this.clientP ??= createChainClient({ rpcUrl: this.settings.rpcUrl, signer: this.settings.operator ?? Wallet.createRandom(), timeoutMs: this.settings.timeoutMs })
       .catch((e) => {
         this.clientP = undefined;
         throw e;

@@ -1,4 +1,5 @@
 import { FeedConsumer } from '../kit/feed.js';
+import { settingSigner } from '../kit/signer/index.js';
 import type { SubgraphDefinition, SubgraphRuntime } from '../kit/subgraph.js';
 import { SettlementChain } from './chain.js';
 import { recordTradeExecuted } from './intake.js';
@@ -22,7 +23,7 @@ function servicesFor(rt: SubgraphRuntime) {
   if (!s) {
     const config = rt.config as unknown as SettlementConfig;
     const chain = new SettlementChain(rt.db, {
-      rpcUrl: config.CHAIN_RPC_URL, operatorKey: config.SETTLEMENT_OPERATOR_KEY, attestationKey: config.SETTLEMENT_ATTESTATION_KEY,
+      rpcUrl: config.CHAIN_RPC_URL, operator: settingSigner(rt.config, 'SETTLEMENT_OPERATOR_KEY'), attestation: settingSigner(rt.config, 'SETTLEMENT_ATTESTATION_KEY'),
       dvpAddress: config.SETTLEMENT_DVP_ADDRESS, gasMinWei: config.SETTLEMENT_GAS_MIN_WEI, gasTopupWei: config.SETTLEMENT_GAS_TOPUP_WEI,
       timeoutMs: config.SETTLEMENT_CHAIN_TIMEOUT_MS,
     }, rt.log);

@@ -1,4 +1,5 @@
-import { ConfigError, bool, int, oneOf, optionalHexKey, str, type Setting } from '../kit/config.js';
+import { ConfigError, bool, int, oneOf, str, type Setting } from '../kit/config.js';
+import { optionalKeyRef, signerSettings } from '../kit/signer/index.js';
 
 const address = (doc: string): Setting<string | undefined> => ({
   doc,
@@ -26,8 +27,8 @@ const list = (doc: string): Setting<string[]> => ({
 
 /** Settlement's settings (README, "Configuration"). */
 export const settlementSettings = {
-  SETTLEMENT_OPERATOR_KEY: optionalHexKey('chain key that submits DvP transactions, deploys the DvP contract when none is configured and tops up custody wallets\' gas; without it settlements stop at VERIFIED'),
-  SETTLEMENT_ATTESTATION_KEY: optionalHexKey('the settlement agent\'s key that signs EIP-712 attestations of settled trades; without it attestations are left out'),
+  SETTLEMENT_OPERATOR_KEY: optionalKeyRef('chain key that submits DvP transactions, deploys the DvP contract when none is configured and tops up custody wallets\' gas; without it settlements stop at VERIFIED'),
+  SETTLEMENT_ATTESTATION_KEY: optionalKeyRef('the settlement agent\'s key that signs EIP-712 attestations of settled trades; without it attestations are left out'),
   SETTLEMENT_DVP_ADDRESS: address('TokenstackDvP contract to use (the operator key must be one of its operators); absent: deployed on first use and remembered'),
   SETTLEMENT_MODE: oneOf('GROSS settles each trade in its own transaction as soon as it is verified; NETTED settles verified trades of a token together each cycle, cash netted per party', ['GROSS', 'NETTED'] as const, 'GROSS'),
   SETTLEMENT_NETTING_INTERVAL_MS: int('netted mode: time between settlement cycles', 5_000, 50),
@@ -47,6 +48,7 @@ export const settlementSettings = {
   SETTLEMENT_TRADING_VENUE: str('venue name of trading\'s own fills (external trades may not use it)', 'TOKENSTACK-ATS'),
   SETTLEMENT_CONSUME_TRADES: bool('turn every trade.executed of trading into a settlement', true),
   SETTLEMENT_WORKER_ENABLED: bool('run the settlement worker in this process', true),
+  ...signerSettings,
   SETTLEMENT_OPERATOR_ORGS: list('organisations whose SETTLEMENT_AGENT, AUDITOR and COMPLIANCE_OFFICER users see every settlement (comma-separated)'),
 };
 

@@ -6,12 +6,11 @@ import { createChainClient, type ChainClient } from '../../subgraphs/kit/chain/c
 import { deployCashToken } from '../../subgraphs/kit/chain/cash-token.js';
 import { broadcastOnce, TransferError, type BroadcastDeps, type TransferSender } from '../../subgraphs/custody/broadcaster.js';
 import { chainTransferSender } from '../../subgraphs/custody/chain-sender.js';
-import { walletKey } from '../../subgraphs/custody/keys.js';
 import { ledger } from '../../subgraphs/custody/ledger.js';
 import { withdrawalById } from '../../subgraphs/custody/store-withdrawals.js';
 import * as w from '../../subgraphs/custody/withdrawals.js';
 import { dbLabel } from '../support/db.js';
-import { KEK, openAccount, openCustodyDb, testEnv, testPolicy, user } from './support.js';
+import { KEYS, openAccount, openCustodyDb, testEnv, testPolicy, user } from './support.js';
 
 describe(`withdrawals broadcast on anvil with the cash token (${dbLabel()})`, () => {
   let node: AnvilNode;
@@ -25,7 +24,7 @@ describe(`withdrawals broadcast on anvil with the cash token (${dbLabel()})`, ()
   const to = new Wallet('0x' + '07'.repeat(32)).address;
   const env = () => testEnv(db, { defaults: testPolicy({ approvalsRequired: 1, destinationDelaySeconds: 0, maxPerWithdrawal: 10n ** 30n, maxPerWindow: 10n ** 30n }), clock: { now: () => new Date() } as never });
   const deps = (s: TransferSender = sender): BroadcastDeps => ({
-    db, now: () => new Date(), sender: s, keyOf: (q, address) => walletKey(q, KEK, address),
+    db, now: () => new Date(), sender: s, signerOf: (q, address) => KEYS.signer(q, address),
     settings: { maxAttempts: 3, retryMs: 0, rebroadcastMs: 0, pollMs: 0 },
   });
 

@@ -1,14 +1,14 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from '@jest/globals';
-import { Wallet, id as hashOf } from 'ethers';
+import { id as hashOf } from 'ethers';
 import type { Db } from '../../subgraphs/kit/db/types.js';
+import type { KitSigner } from '../../subgraphs/kit/signer/index.js';
 import { broadcastOnce, TransferError, type BroadcastDeps, type SignedTransfer, type TransferOutcome, type TransferRequest, type TransferSender } from '../../subgraphs/custody/broadcaster.js';
 import type { CustodyEnv } from '../../subgraphs/custody/env.js';
-import { walletKey } from '../../subgraphs/custody/keys.js';
 import { ledger } from '../../subgraphs/custody/ledger.js';
 import { withdrawalById } from '../../subgraphs/custody/store-withdrawals.js';
 import * as w from '../../subgraphs/custody/withdrawals.js';
 import { dbLabel } from '../support/db.js';
-import { KEK, TestClock, count, openAccount, openCustodyDb, testEnv, testPolicy, user } from './support.js';
+import { KEYS, TestClock, count, openAccount, openCustodyDb, testEnv, testPolicy, user } from './support.js';
 
 /**
  * A chain stand-in with the properties the broadcaster relies on: one nonce
@@ -29,8 +29,8 @@ class FakeChain implements TransferSender {
 
   transferred = (to: string) => this.balances.get(to) ?? 0n;
 
-  async sign(req: TransferRequest, privateKey: string): Promise<SignedTransfer> {
-    if (new Wallet(privateKey).address !== req.from) throw new Error('signed with the wrong key');
+  async sign(req: TransferRequest, signer: KitSigner): Promise<SignedTransfer> {
+    if (signer.address !== req.from) throw new Error('signed with the wrong key');
     this.signatures++;
     const nonce = this.nonces.get(req.from) ?? 0;
     const txHash = hashOf(`${req.withdrawalId}/${nonce}/${this.signatures}`);
@@ -101,7 +101,7 @@ describe(`the withdrawal broadcaster (${dbLabel()})`, () => {
     clock = new TestClock();
     env = testEnv(db, { clock, defaults: testPolicy({ approvalsRequired: 1, destinationDelaySeconds: 0 }) });
     chain = new FakeChain();
-    deps = { db, now: clock.now, sender: chain, settings: SETTINGS, keyOf: (q, address) => walletKey(q, KEK, address) };
+    deps = { db, now: clock.now, sender: chain, settings: SETTINGS, signerOf: (q, address) => KEYS.signer(q, address) };
     acc = await openAccount(db, 'acme');
     wallet = (await db.query<{ address: string }>('SELECT address FROM wallets WHERE account_id = $1', [acc]))[0].address;
     await ledger.credit(db, 'settlement', { accountId: acc, asset: 'CASH', amount: 1_000n, idempotencyKey: `dep-${acc}`, reason: 'deposit' });

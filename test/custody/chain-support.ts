@@ -1,13 +1,12 @@
-import { Contract, Wallet, parseEther } from 'ethers';
+import { Contract, parseEther } from 'ethers';
 import { loadArtifact } from '../../subgraphs/kit/chain/artifacts.js';
 import { startAnvil, type AnvilNode } from '../../subgraphs/kit/chain/anvil.js';
 import { createChainClient, type ChainClient } from '../../subgraphs/kit/chain/client.js';
 import { deployCashToken } from '../../subgraphs/kit/chain/cash-token.js';
 import type { Db } from '../../subgraphs/kit/db/types.js';
 import { CustodyIndexer, type IndexerOptions } from '../../subgraphs/custody/indexer.js';
-import { walletKey } from '../../subgraphs/custody/keys.js';
 import { ledger } from '../../subgraphs/custody/ledger.js';
-import { KEK, openCustodyDb } from './support.js';
+import { KEYS, openCustodyDb } from './support.js';
 
 /**
  * Custody on a real chain: anvil, the cash token (minted by a "bank" key),
@@ -51,7 +50,7 @@ export class ChainWorld {
   /** A transfer signed by a custody wallet's own key (it gets gas first), as another flow than the withdrawal broadcaster would. */
   async sendFromCustody(from: string, to: string, amount: bigint): Promise<string> {
     await this.fundGas(from);
-    const signer = new Wallet(await walletKey(this.db, KEK, from), this.bank.provider);
+    const signer = await KEYS.signer(this.db, from, this.bank.provider);
     const token = new Contract(this.cash.target as string, loadArtifact('CashToken', 'project').abi, signer);
     const sent = await token.transfer(to, amount);
     return (await this.bank.waitForReceipt(sent.hash)).hash;

@@ -3,14 +3,13 @@ import { Wallet } from 'ethers';
 import type { Db } from '../../subgraphs/kit/db/types.js';
 import { broadcastOnce, TransferError, type BroadcastDeps, type TransferSender } from '../../subgraphs/custody/broadcaster.js';
 import { chainTransferSender } from '../../subgraphs/custody/chain-sender.js';
-import { walletKey } from '../../subgraphs/custody/keys.js';
 import { ledger } from '../../subgraphs/custody/ledger.js';
 import { reconcile } from '../../subgraphs/custody/reconciliation.js';
 import * as w from '../../subgraphs/custody/withdrawals.js';
 import { addWithdrawalDestination, requestWithdrawal } from '../../subgraphs/custody/withdrawals.js';
 import { dbLabel } from '../support/db.js';
 import { ChainWorld } from './chain-support.js';
-import { KEK, count, openAccount, openCustodyDb, testEnv, testPolicy, user, walletOf } from './support.js';
+import { KEYS, count, openAccount, openCustodyDb, testEnv, testPolicy, user, walletOf } from './support.js';
 
 const errorCode = (e: unknown) => (e as { extensions?: { code?: string } }).extensions?.code ?? String(e);
 
@@ -175,7 +174,7 @@ describe(`one balance on chain under concurrency (anvil, indexer, ${dbLabel()})`
         }
       },
     };
-    const deps = (): BroadcastDeps => ({ db: c.db, now: () => new Date(), sender, keyOf: (q, address) => walletKey(q, KEK, address), settings: { maxAttempts: 2, retryMs: 0, rebroadcastMs: 0, pollMs: 0 } });
+    const deps = (): BroadcastDeps => ({ db: c.db, now: () => new Date(), sender, signerOf: (q, address) => KEYS.signer(q, address), settings: { maxAttempts: 2, retryMs: 0, rebroadcastMs: 0, pollMs: 0 } });
     const open = () => c.db.query<{ id: string }>(`SELECT id FROM withdrawals WHERE account_id = $1 AND status NOT IN ('COMPLETED','FAILED')`, [acc]);
     for (let round = 0; round < 200 && (await open()).length; round++) {
       await broadcastOnce(deps()); // a new broadcaster and a new indexer each round: every round is a restart

@@ -6,12 +6,11 @@ import { reconcile, reconciliation, runReconciliation } from '../../subgraphs/cu
 import { recoverCustodyWallet } from '../../subgraphs/custody/recovery.js';
 import { broadcastOnce } from '../../subgraphs/custody/broadcaster.js';
 import { chainTransferSender } from '../../subgraphs/custody/chain-sender.js';
-import { walletKey } from '../../subgraphs/custody/keys.js';
 import * as w from '../../subgraphs/custody/withdrawals.js';
 import { withdrawalById } from '../../subgraphs/custody/store-withdrawals.js';
 import { dbLabel } from '../support/db.js';
 import { ChainWorld } from './chain-support.js';
-import { KEK, count, eventsOf, openAccount, service, testEnv, testPolicy, user, walletOf } from './support.js';
+import { KEYS, count, eventsOf, openAccount, service, testEnv, testPolicy, user, walletOf } from './support.js';
 
 const code = (p: Promise<unknown>) => p.then(() => 'no error', (e: { extensions?: { code?: string } }) => e.extensions?.code ?? String(e));
 
@@ -82,7 +81,7 @@ describe(`custody follows the chain (anvil, ${dbLabel()})`, () => {
     const { withdrawal } = await w.requestWithdrawal(env, custodian, { accountId: a, asset: 'CASH', amount: 50n, toAddress: walletB, idempotencyKey: 'w-to-b' });
     await w.approveWithdrawal(env, user('acme', 'bob', ['CUSTODIAN']), withdrawal!.id);
     const sender = chainTransferSender({ provider: c.bank.provider, chainId: c.bank.chainId, gasLimit: 150_000, confirmations: 1 });
-    const deps = { db: c.db, now: () => new Date(), sender, keyOf: (q: never, addr: string) => walletKey(q, KEK, addr), settings: { maxAttempts: 3, retryMs: 0, rebroadcastMs: 0, pollMs: 0 } };
+    const deps = { db: c.db, now: () => new Date(), sender, signerOf: (q: never, addr: string) => KEYS.signer(q, addr), settings: { maxAttempts: 3, retryMs: 0, rebroadcastMs: 0, pollMs: 0 } };
     for (let i = 0; i < 10 && (await withdrawalById(c.db, withdrawal!.id))!.status !== 'COMPLETED'; i++) {
       await broadcastOnce(deps);
       await c.mine();
@@ -142,9 +141,9 @@ describe(`custody follows the chain (anvil, ${dbLabel()})`, () => {
 
   test('wallet recovery: a new active wallet, balances stay, the move to it is no deposit and the books match the chain', async () => {
     const env = testEnv(c.db);
-    const r = await recoverCustodyWallet(env, KEK, custodian, { accountId: a, reason: 'key material lost', idempotencyKey: 'rec-a' });
+    const r = await recoverCustodyWallet(env, KEYS, custodian, { accountId: a, reason: 'key material lost', idempotencyKey: 'rec-a' });
     expect(r).toMatchObject({ account_id: a, lost_wallet: walletA });
-    expect(await recoverCustodyWallet(env, KEK, custodian, { accountId: a, reason: 'key material lost', idempotencyKey: 'rec-a' })).toEqual(r);
+    expect(await recoverCustodyWallet(env, KEYS, custodian, { accountId: a, reason: 'key material lost', idempotencyKey: 'rec-a' })).toEqual(r);
     const newWallet = await walletOf(c.db, a);
     expect(newWallet).toBe(r.new_wallet);
     expect(newWallet).not.toBe(walletA);
@@ -172,7 +171,7 @@ describe(`custody follows the chain (anvil, ${dbLabel()})`, () => {
     const env = testEnv(c.db);
     const wallets = await count(c.db, 'SELECT count(*) AS n FROM wallets');
     const go = (caller = custodian, i: Record<string, unknown> = {}) =>
-      code(recoverCustodyWallet(env, KEK, caller, { accountId: b, reason: 'lost', idempotencyKey: 'rec-b', ...i } as never));
+      code(recoverCustodyWallet(env, KEYS, caller, { accountId: b, reason: 'lost', idempotencyKey: 'rec-b', ...i } as never));
     expect(await go(custodian, { accountId: 'acc_nope' })).toBe('INPUT.INVALID_ACCOUNT_ID');
     expect(await go(custodian, { reason: '  ' })).toBe('INPUT.INVALID_TEXT');
     expect(await go(custodian, { idempotencyKey: '' })).toBe('INPUT.INVALID_IDEMPOTENCY_KEY');

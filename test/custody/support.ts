@@ -4,6 +4,9 @@ import { migrate } from '../../subgraphs/kit/db/migrate.js';
 import type { Db } from '../../subgraphs/kit/db/types.js';
 import { newId } from '../../subgraphs/kit/ids.js';
 import { fromRoot } from '../../subgraphs/kit/paths.js';
+import { loadConfig } from '../../subgraphs/kit/config.js';
+import { openKeyStore, signerSettings } from '../../subgraphs/kit/signer/index.js';
+import { walletKeys, type WalletKeys } from '../../subgraphs/custody/keys.js';
 import { openCustodyAccount } from '../../subgraphs/custody/service.js';
 import type { CustodyEnv } from '../../subgraphs/custody/env.js';
 import type { EligibilityAnswer, EligibilityQuery, TransferEligibility } from '../../subgraphs/custody/eligibility.js';
@@ -11,6 +14,9 @@ import type { WithdrawalPolicy } from '../../subgraphs/custody/domain/policy.js'
 import { openTestDb } from '../support/db.js';
 
 export const KEK = '0x' + '42'.repeat(32);
+
+/** The wallet keys tests open and sign with: sealed under KEK, or in the HSM token when the environment says SIGNER=pkcs11. */
+export const KEYS: WalletKeys = walletKeys(KEK, openKeyStore(loadConfig(signerSettings)));
 
 /** A fresh database (PGlite, or PostgreSQL with TEST_DATABASE_URL) with kit and custody migrations applied. */
 export async function openCustodyDb(): Promise<{ db: Db; cleanup(): Promise<void> }> {
@@ -30,7 +36,7 @@ export const service = (name: string): Caller => ({ kind: 'service', subject: na
 export const knowsEveryInvestor = async (id: string) => ({ id });
 
 export async function openAccount(db: Db, org: string, investorId = newId('inv')): Promise<string> {
-  const row = await openCustodyAccount(db, KEK, user(org, `${org}-opener`, ['CUSTODIAN']), {
+  const row = await openCustodyAccount(db, KEYS, user(org, `${org}-opener`, ['CUSTODIAN']), {
     idempotencyKey: randomBytes(8).toString('hex'), investorId, kind: 'SEGREGATED',
   }, knowsEveryInvestor);
   return row.id;

@@ -20,6 +20,11 @@ import { settlement, settlementServices } from '../../subgraphs/settlement/index
 import { createTestDatabase, onPostgres, type TestDatabase } from '../support/db.js';
 import { gql, gqlOk, startTestStack, type TestStack } from '../support/stack.js';
 import { IssuerDesk, monthsAgo } from '../issuance/flow.js';
+import { knownKeyEnv } from '../../subgraphs/kit/signer/index.js';
+
+/** Settings without the unset ones (a child process's environment takes strings only). */
+const definedOnly = (env: Record<string, string | undefined>): Record<string, string> =>
+  Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined));
 
 export { gql, gqlOk };
 
@@ -71,8 +76,7 @@ export class SettlementWorld {
         w.dbUrl = pathToFileURL(join(w.dir, 'db')).href;
       }
       w.env = {
-        SETTLEMENT_OPERATOR_KEY: w.stack.anvil!.privateKeys[2],
-        SETTLEMENT_ATTESTATION_KEY: ATTESTATION_KEY,
+        ...definedOnly(knownKeyEnv({ SETTLEMENT_OPERATOR_KEY: w.stack.anvil!.privateKeys[2], SETTLEMENT_ATTESTATION_KEY: ATTESTATION_KEY })),
         SETTLEMENT_OPERATOR_ORGS: SETTLEMENT_ORG,
         SETTLEMENT_RETRY_MS: '300',
         SETTLEMENT_RETRY_MAX_MS: '1000',

@@ -132,7 +132,7 @@ export class ChainJobRunner extends PolledWorker {
       if (active.some((a) => a.topic === d.topic && a.data === d.data)) continue;
       const [revoked] = await this.db.query(`SELECT 1 FROM claims WHERE investor_id = $1 AND topic = $2 AND data = $3`, [investorId, d.topic, d.data]);
       if (revoked) continue; // the same record was revoked before (it lapsed): it stays revoked until a new record arrives
-      await addClaim(client, { identity: inv.identity_address, claimIssuer: setup.claimIssuer, claimIssuerSigningKey: this.chain.claimSignerKey!, topic: d.topic, data: d.data });
+      await addClaim(client, { identity: inv.identity_address, claimIssuer: setup.claimIssuer, claimIssuerSigningKey: this.chain.claimSigner!, topic: d.topic, data: d.data });
       await this.db.query(
         `INSERT INTO claims (investor_id, topic, data, status, expires_at) VALUES ($1,$2,$3,'ACTIVE',$4)`,
         [investorId, d.topic, d.data, d.expiresAt],

@@ -1,9 +1,10 @@
-import { Contract, getAddress, Wallet } from 'ethers';
+import { Contract, getAddress } from 'ethers';
 import type { Db } from '../../kit/db/types.js';
 import { appError } from '../../kit/errors.js';
 import type { Logger } from '../../kit/log.js';
 import { createChainClient, isChainError, type ChainClient } from '../../kit/chain/client.js';
 import { loadArtifact } from '../../kit/chain/artifacts.js';
+import type { KitSigner } from '../../kit/signer/index.js';
 import { deployRulesModule } from '../../kit/chain/modules.js';
 import {
   attachTokenSuite, deployClaimIssuer, deployIdentityAuthority, deployIdentityRegistryStorage, type SuiteAddresses, type TokenSuite,
@@ -45,20 +46,20 @@ export class IssuanceChain {
   constructor(
     private readonly db: Db,
     private readonly rpcUrl: string,
-    private readonly agentKey: string | undefined,
-    readonly claimSignerKey: string | undefined,
+    private readonly agent: KitSigner | undefined,
+    readonly claimSigner: KitSigner | undefined,
     private readonly log: Logger,
   ) {}
 
   get configured(): boolean {
-    return !!this.agentKey && !!this.claimSignerKey;
+    return !!this.agent && !!this.claimSigner;
   }
 
   client(): Promise<ChainClient> {
-    if (!this.agentKey || !this.claimSignerKey) {
+    if (!this.agent || !this.claimSigner) {
       throw appError('ISSUANCE.CHAIN_NOT_CONFIGURED', 'this issuance service has no chain keys (ISSUANCE_AGENT_KEY, CLAIM_SIGNER_KEY)');
     }
-    this.clientP ??= createChainClient({ rpcUrl: this.rpcUrl, privateKey: this.agentKey }).catch((e: unknown) => {
+    this.clientP ??= createChainClient({ rpcUrl: this.rpcUrl, signer: this.agent }).catch((e: unknown) => {
       this.clientP = undefined; // try again on the next call
       throw chainFailure(e, 'chain unavailable');
     });
@@ -84,7 +85,7 @@ export class IssuanceChain {
       return existing;
     }
     // Deploy outside a transaction (minutes on a real chain), record under the lock; a racing replica's record wins.
-    const claimIssuer = await deployClaimIssuer(client, { signingKey: this.claimSignerKey });
+    const claimIssuer = await deployClaimIssuer(client, { signingKey: this.claimSigner });
     const storage = await deployIdentityRegistryStorage(client);
     const authority = await deployIdentityAuthority(client);
     const rules = await deployRulesModule(client);
@@ -117,7 +118,7 @@ export class IssuanceChain {
   }
 
   claimSignerAddress(): string | undefined {
-    return this.claimSignerKey ? new Wallet(this.claimSignerKey).address : undefined;
+    return this.claimSigner?.address;
   }
 
   async close(): Promise<void> {

@@ -1,5 +1,6 @@
 // One signer on one EVM node: ordered nonces, receipts by polling, errors mapped to ChainError.
 import {
+  AbstractSigner,
   Contract,
   ContractFactory,
   type FeeData,
@@ -8,11 +9,15 @@ import {
   Network,
   Wallet,
   isError,
+  type Provider,
+  type TypedDataDomain,
+  type TypedDataField,
   type JsonRpcError,
   type TransactionReceipt,
   type TransactionRequest,
   type TransactionResponse,
 } from 'ethers';
+import type { KitSigner } from '../signer/index.js';
 import type { Artifact } from './artifacts.js';
 import { ChainError, toChainError } from './errors.js';
 
@@ -20,7 +25,9 @@ export { ChainError, isChainError, type ChainErrorCode } from './errors.js';
 
 export interface ChainClientOptions {
   rpcUrl: string;
-  privateKey: string;
+  /** The key that sends: a private key (tests, scripts) or a signer from kit/signer (the services). */
+  privateKey?: string;
+  signer?: KitSigner;
   /** First receipt poll interval; backs off to 1 s. Default 20 ms. */
   pollMs?: number;
   /** How long send() waits for a receipt. Default 60 s. */
@@ -41,7 +48,7 @@ export type Sendable = TransactionRequest | TransactionResponse | Promise<Transa
 
 export interface ChainClient {
   provider: JsonRpcProvider;
-  signer: Wallet;
+  signer: KitSigner;
   address: string;
   chainId: number;
   /** Sends and resolves with a successful receipt, or throws ChainError. */
@@ -100,12 +107,39 @@ class DirectJsonRpcProvider extends JsonRpcProvider {
 }
 
 /**
- * A Wallet whose sends take nonces from a local counter, one at a time in call order, so many
- * concurrent sends from one key never collide. Resyncs from the node after any failure.
+ * A signer whose sends take nonces from a local counter, one at a time in call order, so many
+ * concurrent sends from one key never collide. Resyncs from the node after any failure. The key
+ * itself signs wherever it lives (a Wallet, or an HSM through kit/signer).
  */
-class NonceManagedWallet extends Wallet {
+class NonceManagedSigner extends AbstractSigner {
   #next: number | null = null;
   #queue: Promise<unknown> = Promise.resolve();
+  readonly address: string;
+
+  constructor(private readonly key: KitSigner, provider: Provider) {
+    super(provider);
+    this.address = key.address;
+  }
+
+  async getAddress(): Promise<string> {
+    return this.address;
+  }
+
+  connect(provider: Provider | null): KitSigner {
+    return this.key.connect(provider) as KitSigner;
+  }
+
+  signTransaction(tx: TransactionRequest): Promise<string> {
+    return this.key.signTransaction(tx);
+  }
+
+  signMessage(message: string | Uint8Array): Promise<string> {
+    return this.key.signMessage(message);
+  }
+
+  signTypedData(domain: TypedDataDomain, types: Record<string, TypedDataField[]>, value: Record<string, unknown>): Promise<string> {
+    return this.key.signTypedData(domain, types, value);
+  }
 
   override sendTransaction(tx: TransactionRequest): Promise<TransactionResponse> {
     const run = this.#queue.then(() => this.#sendNext(tx));
@@ -161,7 +195,8 @@ export async function createChainClient(opts: ChainClientOptions): Promise<Chain
   req.timeout = requestTimeoutMs;
   // batchMaxCount 1: batching adds ~10 ms per call; cacheTimeout -1: the 250 ms call cache hands out stale nonces.
   const provider = new DirectJsonRpcProvider(req, network, opts.feeCacheMs ?? 1000);
-  const signer = new NonceManagedWallet(opts.privateKey, provider);
+  if (!opts.signer === !opts.privateKey) throw new Error('createChainClient: give either privateKey or signer');
+  const signer = new NonceManagedSigner(opts.signer ?? new Wallet(opts.privateKey!), provider);
 
   async function revertReason(hash: string, blockNumber: number): Promise<string | undefined> {
     // Replays the call on the state before its block: exact under auto-mining, best effort otherwise.

@@ -18,6 +18,7 @@ import {
 } from 'ethers';
 import { loadArtifact } from './artifacts.js';
 import type { ChainClient } from './client.js';
+import type { KitSigner } from '../signer/index.js';
 
 /** Claim topics our claim issuer signs. ERC-3643 leaves numbering to the deployment; small integers are common. */
 export const ClaimTopic = { KYC: 1n, ACCREDITATION: 2n, COUNTRY: 3n } as const;
@@ -46,12 +47,12 @@ export interface ClaimIssuerDeployment {
   address: string;
   contract: Contract;
   /** Holds the CLAIM purpose key; claims are signed with it. Persist it or pass your own. */
-  signingKey: Wallet;
+  signingKey: KitSigner;
 }
 
 /** A ClaimIssuer managed by the client's key, with a separate key registered for signing claims. */
-export async function deployClaimIssuer(client: ChainClient, opts: { signingKey?: string } = {}): Promise<ClaimIssuerDeployment> {
-  const signingKey = new Wallet(opts.signingKey ?? Wallet.createRandom().privateKey);
+export async function deployClaimIssuer(client: ChainClient, opts: { signingKey?: string | KitSigner } = {}): Promise<ClaimIssuerDeployment> {
+  const signingKey = typeof opts.signingKey === 'object' ? opts.signingKey : new Wallet(opts.signingKey ?? Wallet.createRandom().privateKey);
   const contract = await client.deploy(loadArtifact('ClaimIssuer', 'onchainid'), [client.address]);
   await client.send(contract.addKey(keyHash(signingKey.address), KeyPurpose.CLAIM, KEY_TYPE_ECDSA));
   return { address: addr(contract), contract, signingKey };

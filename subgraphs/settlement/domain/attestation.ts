@@ -4,7 +4,7 @@
  * (docs/attestations.md): verifyTypedData(domain, ATTESTATION_TYPES, record, signature)
  * returns the signer's address. No I/O.
  */
-import { TypedDataEncoder, Wallet, getAddress, keccak256, toUtf8Bytes, verifyTypedData, type TypedDataField } from 'ethers';
+import { TypedDataEncoder, Wallet, type Signer, getAddress, keccak256, toUtf8Bytes, verifyTypedData, type TypedDataField } from 'ethers';
 
 export const ATTESTATION_DOMAIN_NAME = 'Tokenstack Settlement Attestation';
 export const ATTESTATION_DOMAIN_VERSION = '1';
@@ -77,8 +77,8 @@ export function rulesHash(results: readonly RuleOutcome[]): string {
 export const attestationDigest = (domain: AttestationDomain, record: AttestationRecord): string =>
   TypedDataEncoder.hash(domain, ATTESTATION_TYPES, record);
 
-export async function signAttestation(key: string, domain: AttestationDomain, record: AttestationRecord): Promise<string> {
-  return new Wallet(key).signTypedData(domain, ATTESTATION_TYPES, record);
+export async function signAttestation(key: string | Signer, domain: AttestationDomain, record: AttestationRecord): Promise<string> {
+  return (typeof key === 'string' ? new Wallet(key) : key).signTypedData(domain, ATTESTATION_TYPES, record);
 }
 
 /** The typed data in the shape wallets and eth_signTypedData_v4 take. */
