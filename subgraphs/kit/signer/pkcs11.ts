@@ -183,6 +183,19 @@ export class Pkcs11Token {
     return this.key(label)!;
   }
 
+  /** Every secp256k1 key pair in the token (labels in the token's order). */
+  list(): TokenKey[] {
+    this.p.C_FindObjectsInit(this.session, [{ type: this.c.CKA_CLASS, value: this.c.CKO_PRIVATE_KEY }, { type: this.c.CKA_KEY_TYPE, value: this.c.CKK_EC }]);
+    const handles: Handle[] = [];
+    try {
+      for (let batch = this.p.C_FindObjects(this.session, 100); batch.length; batch = this.p.C_FindObjects(this.session, 100)) handles.push(...batch);
+    } finally {
+      this.p.C_FindObjectsFinal(this.session);
+    }
+    const labels = handles.map((h) => this.p.C_GetAttributeValue(this.session, h, [{ type: this.c.CKA_LABEL }])[0].value.toString('utf8'));
+    return labels.map((l) => this.key(l)).filter((k): k is TokenKey => !!k);
+  }
+
   /** Asks the token for the private value (CKA_VALUE); a conforming token refuses (CKR_ATTRIBUTE_SENSITIVE). */
   readPrivateValue(label: string): Buffer {
     const k = this.key(label);
