@@ -28,7 +28,7 @@ export async function transferEligibility(q: Queryable, config: ComplianceConfig
   if (r.fromInvestorId && r.fromInvestorId === r.toInvestorId && r.kind !== 'PRIMARY_ISSUANCE' && !r.ownWallet) {
     throw badInput('SAME_INVESTOR', 'sender and receiver are the same investor');
   }
-  const input = await buildTransferInput(q, r);
+  const input = await buildTransferInput(q, r, config);
   try {
     return { ...evaluateTransfer(input, config), evaluatedAt: r.at };
   } catch (e) {
@@ -94,7 +94,7 @@ export async function withdrawalEligibility(q: Queryable, config: ComplianceConf
   );
   if (!owner) {
     return {
-      allowed: false, evaluatedAt: w.at, notApplicable: [], missingParty: null, notEvaluated: [],
+      allowed: false, evaluatedAt: w.at, notApplicable: [], missingParty: null, notEvaluated: [], requiredFilings: [],
       results: [{ code: 'RECEIVER_WALLET_UNKNOWN' as never, passed: false, regulation: 'ERC-3643 identity registry', message: `${w.toAddress} is not a verified wallet of any investor; tokens can only go to registered wallets.` }],
     };
   }
@@ -105,7 +105,7 @@ export async function withdrawalEligibility(q: Queryable, config: ComplianceConf
   const controls = new Set(['TOKEN_NOT_PAUSED', 'WALLET_NOT_FROZEN_SENDER', 'WALLET_NOT_FROZEN_RECEIVER', 'FREE_BALANCE_SENDER']);
   const results = full.results.filter((r) => controls.has(r.code));
   return {
-    allowed: results.every((r) => r.passed), evaluatedAt: w.at, results, missingParty: null, notEvaluated: [],
+    allowed: results.every((r) => r.passed), evaluatedAt: w.at, results, missingParty: null, notEvaluated: [], requiredFilings: [],
     notApplicable: full.results.filter((r) => !controls.has(r.code)).map((r) => r.code),
   };
 }

@@ -6,7 +6,7 @@ import { requestHash } from '../kit/idempotency.js';
 import { newId } from '../kit/ids.js';
 import { appendEvent } from '../kit/outbox.js';
 import { checkIdempotencyKey, investorOfCaller, requireReason } from './access.js';
-import { walletOwner } from './store-holdings.js';
+import { upsertAffiliation, walletOwner } from './store-holdings.js';
 import { audit, enqueueChainJob } from './store-records.js';
 import { insertInvestor, type InvestorRow } from './store.js';
 import { accreditedNow } from './accreditation.js';
@@ -132,4 +132,24 @@ export async function walletFromCustody(q: Queryable, e: { investorId: string; w
   const [i] = await q.query('SELECT 1 FROM investors WHERE id = $1', [e.investorId]);
   if (!i) return; // custody checks the investor at opening; nothing to link otherwise
   await attachWallet(q, CUSTODY_SERVICE, e.investorId, e.walletAddress, `custody account ${e.accountId} opened`);
+}
+
+/**
+ * Marks the investor an affiliate of the issuer from `since` until `until`
+ * (open: still one), as the issuer's agent or compliance officer records it
+ * (17 CFR 230.144(a)(1): controls, is controlled by or is under common
+ * control with the issuer). The same start again re-dates that period, so a
+ * retry changes nothing. Decisions read the periods by date: an affiliate's
+ * sales meet Rule 144's conditions, its buyers start a new holding period.
+ */
+export async function recordAffiliation(db: Db, caller: Caller, a: { investorId: string; since: Date; until?: Date | null; reason: string }): Promise<InvestorRow> {
+  const why = requireReason(a.reason);
+  if (a.until && a.until.getTime() <= a.since.getTime()) throw badInput('INVALID_PERIOD', 'until must be after since');
+  return db.tx(async (q) => {
+    const investor = await investorOfCaller(q, caller, a.investorId, ['ISSUER_AGENT', 'COMPLIANCE_OFFICER'], true);
+    const row = await upsertAffiliation(q, { investor_id: investor.id, since: a.since, until: a.until ?? null, reason: why, recorded_by: caller.subject });
+    await audit(q, caller, 'investor.affiliation_recorded', investor.id, why, { since: row.since, until: row.until });
+    await appendEvent(q, 'investor.credentials_changed', investor.id, { investorId: investor.id, action: 'investor.affiliation_recorded', since: row.since, until: row.until });
+    return investor;
+  });
 }

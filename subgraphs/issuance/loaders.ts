@@ -1,6 +1,6 @@
 import type { Queryable } from '../kit/db/types.js';
 import { groupedLoader, keyedLoader } from '../kit/loaders.js';
-import { walletsOf } from './store-holdings.js';
+import { affiliationsOf, walletsOf } from './store-holdings.js';
 import { auditOf, documentsOf } from './store-records.js';
 import { investorsByIds, tokensByIds } from './store.js';
 
@@ -8,6 +8,7 @@ export const createLoaders = (q: Queryable) => ({
   token: keyedLoader((ids) => tokensByIds(q, ids), (r) => r.id),
   investor: keyedLoader((ids) => investorsByIds(q, ids), (r) => r.id),
   wallets: groupedLoader((ids) => walletsOf(q, ids), (r) => r.investor_id),
+  affiliations: groupedLoader((ids) => affiliationsOf(q, ids), (r) => r.investor_id),
   documents: groupedLoader((ids) => documentsOf(q, ids), (r) => r.token_id),
   audit: groupedLoader((ids) => auditOf(q, ids), (r) => r.subject_id),
 });

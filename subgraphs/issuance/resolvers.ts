@@ -9,7 +9,7 @@ import { issueTokens, type IssueInput } from './issue.js';
 import type { IssuanceLoaders } from './loaders.js';
 import type { FamilyRelation, TransferOccasion } from './domain/compliance/index.js';
 import type { IssuanceServices } from './services.js';
-import type { WalletRow } from './store-holdings.js';
+import type { AffiliationRow, WalletRow } from './store-holdings.js';
 import type { AuditRow, DocumentRow } from './store-records.js';
 import { investorsOfOrg, listTokens, type InvestorRow, type TokenRow } from './store.js';
 import * as tokens from './tokens.js';
@@ -69,6 +69,8 @@ export const resolvers = {
     registerInvestor: (_: unknown, a: { input: investors.RegisterInvestorInput }, ctx: Ctx) => investors.registerInvestor(ctx.db, ctx.caller, a.input),
     recordKyc: (_: unknown, a: Parameters<typeof investors.recordKyc>[2], ctx: Ctx) => kicked(ctx, investors.recordKyc(ctx.db, ctx.caller, a)),
     recordAmlScreening: (_: unknown, a: Parameters<typeof investors.recordAmlScreening>[2], ctx: Ctx) => kicked(ctx, investors.recordAmlScreening(ctx.db, ctx.caller, a)),
+    recordAffiliation: (_: unknown, a: Parameters<typeof investors.recordAffiliation>[2], ctx: Ctx) =>
+      kicked(ctx, investors.recordAffiliation(ctx.db, ctx.caller, a)).then((r) => { ctx.loaders.affiliations.clear(r.id); return r; }),
     recordAccreditation: (_: unknown, a: Parameters<typeof investors.recordAccreditation>[3], ctx: Ctx) => kicked(ctx, investors.recordAccreditation(ctx.db, ctx.services.config, ctx.caller, a)),
     addInvestorWallet: (_: unknown, a: Parameters<typeof investors.addInvestorWallet>[2], ctx: Ctx) => kicked(ctx, investors.addInvestorWallet(ctx.db, ctx.caller, a)),
   },
@@ -113,6 +115,9 @@ export const resolvers = {
     issuerRelation: (r: InvestorRow) => r.issuer_relation,
     identityAddress: (r: InvestorRow) => r.identity_address,
     wallets: (r: InvestorRow, _: unknown, ctx: Ctx) => ctx.loaders.wallets.load(r.id),
+    affiliations: async (r: InvestorRow, _: unknown, ctx: Ctx) => (await ctx.loaders.affiliations.load(r.id)).map((a: AffiliationRow) => ({
+      since: a.since, until: a.until, reason: a.reason, recordedBy: a.recorded_by, recordedAt: a.recorded_at,
+    })),
     auditTrail: async (r: InvestorRow, _: unknown, ctx: Ctx) => (await ctx.loaders.audit.load(r.id)).map((e: AuditRow) => ({
       at: e.at, actor: e.actor, action: e.action, reason: e.reason, details: JSON.stringify(e.details),
     })),

@@ -2,9 +2,9 @@ import { int, json } from '../kit/config.js';
 import { optionalKeyRef, signerSettings } from '../kit/signer/index.js';
 import { complianceConfigFrom, defaultComplianceConfig, type ComplianceConfig, type ComplianceConfigOverrides } from './domain/compliance/index.js';
 
-/** Money figures arrive as decimal strings in JSON (never numbers): keys ending in "Cents" become bigint. */
+/** Money and unit figures arrive as decimal strings in JSON (never numbers): keys ending in "Cents" or "Units" become bigint. */
 function complianceFromJson(v: unknown): ComplianceConfig {
-  const withBigints = JSON.parse(JSON.stringify(v), (k, x) => (k.endsWith('Cents') && typeof x === 'string' && /^\d+$/.test(x) ? `__big:${x}` : x));
+  const withBigints = JSON.parse(JSON.stringify(v), (k, x) => ((k.endsWith('Cents') || k.endsWith('Units')) && typeof x === 'string' && /^\d+$/.test(x) ? `__big:${x}` : x));
   const revive = (x: unknown): unknown =>
     typeof x === 'string' && x.startsWith('__big:') ? BigInt(x.slice(6))
       : Array.isArray(x) ? x.map(revive)

@@ -1,10 +1,10 @@
 import type { Queryable } from '../kit/db/types.js';
 import { notFound } from '../kit/errors.js';
 import type {
-  AccreditationMethod, AmlStatus, DatedAmount, Exemption, FamilyRelation, InvestorType, IssuerRelation, KycStatus, PartySnapshot, TokenSnapshot,
+  AccreditationMethod, AmlStatus, ComplianceConfig, DatedAmount, Exemption, FamilyRelation, InvestorType, IssuerRelation, KycStatus, PartySnapshot, TokenSnapshot,
   TransferInput, TransferKind, TransferOccasion, TransferPolicy,
 } from './domain/compliance/index.js';
-import { controlsOf, holderCounts, nonAccreditedPurchasers, openLots, positionOf, purchasesBetween } from './store-holdings.js';
+import { affiliateSales, controlsOf, holderCounts, issuerRelationAt, nonAccreditedPurchasers, openLots, positionOf, purchasesBetween } from './store-holdings.js';
 import type { InvestorRow, PolicyJson, TokenRow } from './store.js';
 
 /**
@@ -48,7 +48,7 @@ export function tokenSnapshot(t: TokenRow): TokenSnapshot {
   };
 }
 
-async function party(q: Queryable, tokenId: string, i: InvestorRow): Promise<PartySnapshot> {
+async function party(q: Queryable, tokenId: string, i: InvestorRow, issuerRelation: IssuerRelation): Promise<PartySnapshot> {
   const [controls, balance] = await Promise.all([controlsOf(q, tokenId, i.id), positionOf(q, tokenId, i.id)]);
   return {
     investorId: i.id,
@@ -60,7 +60,7 @@ async function party(q: Queryable, tokenId: string, i: InvestorRow): Promise<Par
     accreditation: i.accredited === null || !i.accreditation_verified_at
       ? null
       : { accredited: i.accredited, method: i.accreditation_method as AccreditationMethod, verifiedAt: i.accreditation_verified_at, expiresAt: i.accreditation_expires_at },
-    issuerRelation: i.issuer_relation as IssuerRelation,
+    issuerRelation,
     relationToCounterparty: null,
     walletFrozen: controls.wallet_frozen,
     frozenAmount: BigInt(controls.frozen_amount),
@@ -96,17 +96,23 @@ export interface SnapshotRequest {
 // Purchases older than this cannot count towards a 12-month limit, whatever the configuration says (a guard on the read).
 const PURCHASE_LOOKBACK_DAYS = 400;
 
-export async function buildTransferInput(q: Queryable, r: SnapshotRequest): Promise<TransferInput> {
+export async function buildTransferInput(q: Queryable, r: SnapshotRequest, config: ComplianceConfig): Promise<TransferInput> {
   const [t] = await q.query<TokenRow>('SELECT * FROM security_tokens WHERE id = $1', [r.tokenId]);
   if (!t) throw notFound('security token', r.tokenId);
   const token = tokenSnapshot(t);
   const toRow = r.toInvestorId ? await investor(q, r.toInvestorId) : null;
   const fromRow = r.fromInvestorId ? await investor(q, r.fromInvestorId) : null;
-  const [to, from, lots, counts] = await Promise.all([
-    toRow ? party(q, t.id, toRow) : Promise.resolve(null),
-    fromRow ? party(q, t.id, fromRow) : Promise.resolve(null),
+  // A seller that was an affiliate within the lookback sells as one (230.144(b)(1)); the receiver's relation is as of the instant.
+  const c144 = config.rule144;
+  const fromRelation = fromRow ? await issuerRelationAt(q, fromRow.id, r.at, c144.formerAffiliateLookback) : 'NONE';
+  const [to, from, lots, counts, sales] = await Promise.all([
+    toRow ? issuerRelationAt(q, toRow.id, r.at).then((rel) => party(q, t.id, toRow, rel)) : Promise.resolve(null),
+    fromRow ? party(q, t.id, fromRow, fromRelation) : Promise.resolve(null),
     fromRow ? openLots(q, t.id, fromRow.id) : Promise.resolve([]),
     holderCounts(q, t.id),
+    fromRow && fromRelation === 'AFFILIATE'
+      ? affiliateSales(q, t.id, fromRow.id, r.at, c144.affiliateVolumeWindow, c144.affiliateVolumeWeeks)
+      : Promise.resolve(undefined),
   ]);
   let prior: DatedAmount[] | undefined;
   if (toRow && (token.exemption === 'REG_CF' || token.exemption === 'REG_A_TIER2')) {
@@ -129,5 +135,6 @@ export async function buildTransferInput(q: Queryable, r: SnapshotRequest): Prom
     holders: { total: counts.total, nonAccredited: counts.non_accredited, usPersons: counts.us_persons },
     offering,
     receiverPriorInvestments: prior,
+    affiliateSales: sales,
   };
 }

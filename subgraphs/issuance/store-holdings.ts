@@ -1,4 +1,4 @@
-import type { IssuerRelation } from './domain/compliance/index.js';
+import { addPeriod, type AffiliateSales, type IssuerRelation, type Period } from './domain/compliance/index.js';
 import type { Queryable } from '../kit/db/types.js';
 
 export interface WalletRow { address: string; investor_id: string; status: string; registered_on_chain: boolean; added_at: Date }
@@ -8,12 +8,52 @@ export interface LotRow {
   issued_at: Date; source: string; tx_hash: string | null; restricted: boolean; parent_lot_id: string | null;
 }
 /**
- * The investor's relation to the issuer at an instant: its recorded
- * relation (ISSUER or AFFILIATE) applies throughout.
+ * The investor's relation to the issuer at an instant: ISSUER, or AFFILIATE
+ * when recorded as one without dates or affiliated at any time in
+ * [at - lookback, at] (230.144(b)(1) looks back three months for a seller).
  */
-export async function issuerRelationAt(q: Queryable, investorId: string, _at: Date): Promise<IssuerRelation> {
-  const [i] = await q.query<{ issuer_relation: IssuerRelation }>('SELECT issuer_relation FROM investors WHERE id = $1', [investorId]);
-  return i?.issuer_relation ?? 'NONE';
+export async function issuerRelationAt(q: Queryable, investorId: string, at: Date, lookback: Period = {}): Promise<IssuerRelation> {
+  const from = addPeriod(at, { months: -(lookback.months ?? 0), days: -(lookback.days ?? 0) });
+  const [i] = await q.query<{ issuer_relation: IssuerRelation; affiliated: boolean }>(
+    `SELECT issuer_relation, EXISTS (SELECT 1 FROM issuer_affiliations a WHERE a.investor_id = i.id AND a.since <= $2 AND (a.until IS NULL OR a.until > $3)) AS affiliated
+     FROM investors i WHERE id = $1`,
+    [investorId, at, from],
+  );
+  if (!i) return 'NONE';
+  return i.issuer_relation === 'NONE' && i.affiliated ? 'AFFILIATE' : i.issuer_relation;
+}
+
+export interface AffiliationRow { investor_id: string; since: Date; until: Date | null; reason: string; recorded_by: string; recorded_at: Date }
+
+export const affiliationsOf = (q: Queryable, investorIds: readonly string[]) =>
+  q.query<AffiliationRow>('SELECT * FROM issuer_affiliations WHERE investor_id = ANY($1::text[]) ORDER BY investor_id, since', [investorIds]);
+
+/** Records (or, for the same start, re-dates) a period during which the investor is an affiliate of the issuer. */
+export async function upsertAffiliation(q: Queryable, a: Omit<AffiliationRow, 'recorded_at'>): Promise<AffiliationRow> {
+  const [r] = await q.query<AffiliationRow>(
+    `INSERT INTO issuer_affiliations (investor_id, since, until, reason, recorded_by) VALUES ($1,$2,$3,$4,$5)
+     ON CONFLICT (investor_id, since) DO UPDATE SET until = $3, reason = $4, recorded_by = $5, recorded_at = now() RETURNING *`,
+    [a.investor_id, a.since, a.until, a.reason, a.recorded_by],
+  );
+  return r;
+}
+
+/**
+ * Rule 144(e) figures for an affiliate's sale at `at`: what the investor sent
+ * to other investors in (at - window, at], and what all investors sent each
+ * other in [at - weeks, at).
+ */
+export async function affiliateSales(q: Queryable, tokenId: string, investorId: string, at: Date, window: Period, weeks: number): Promise<AffiliateSales> {
+  const since = addPeriod(at, { months: -(window.months ?? 0), days: -(window.days ?? 0) });
+  const [r] = await q.query<{ sold: string; volume: string }>(
+    `SELECT
+       (SELECT coalesce(sum(c.amount), 0) FROM lot_consumptions c JOIN lots l ON l.id = c.lot_id
+        WHERE l.token_id = $1 AND l.investor_id = $2 AND c.at > $3 AND c.at <= $4) AS sold,
+       (SELECT coalesce(sum(c.amount), 0) FROM lot_consumptions c JOIN lots l ON l.id = c.lot_id
+        WHERE l.token_id = $1 AND c.at >= $5 AND c.at < $4) AS volume`,
+    [tokenId, investorId, since, at, addPeriod(at, { days: -7 * weeks })],
+  );
+  return { soldInWindow: BigInt(r.sold), recentVolume: BigInt(r.volume) };
 }
 
 export interface CountsRow { total: number; non_accredited: number; us_persons: number }

@@ -53,6 +53,8 @@ describe(`issuance refuses bad input with typed errors and writes nothing (${dbL
     ['a price in another currency', `query($t: ID!, $i: ID!) { transferEligibility(tokenId: $t, to: $i, amount: "1", price: "10.00", currency: "EUR") { allowed } }`, { t: '', i: '' }, 'INPUT.UNSUPPORTED_CURRENCY'],
     ['an oversized currency', `query($t: ID!, $i: ID!) { transferEligibility(tokenId: $t, to: $i, amount: "1", price: "10.00", currency: "${'U'.repeat(5000)}") { allowed } }`, { t: '', i: '' }, 'INPUT.UNSUPPORTED_CURRENCY'],
     ['a currency without a price', `query($t: ID!, $i: ID!) { transferEligibility(tokenId: $t, to: $i, amount: "1", currency: "USD") { allowed } }`, { t: '', i: '' }, 'INPUT.PRICE_REQUIRED'],
+    ['an affiliation that ends before it starts', `mutation($i: ID!) { recordAffiliation(investorId: $i, since: "2025-06-01T00:00:00Z", until: "2025-01-01T00:00:00Z", reason: "board seat") { id } }`, { i: '' }, 'INPUT.INVALID_PERIOD'],
+    ['an affiliation without a reason', `mutation($i: ID!) { recordAffiliation(investorId: $i, since: "2025-06-01T00:00:00Z", reason: "") { id } }`, { i: '' }, 'INPUT.REASON_REQUIRED'],
     ['issuing on a token that is not deployed', `mutation($t: ID!, $i: ID!) { issueTokens(input: { idempotencyKey: "x", tokenId: $t, investorId: $i, amount: "1" }) { status } }`, { t: '', i: '' }, 'ISSUANCE.TOKEN_NOT_DEPLOYED'],
   ];
   test.each(cases)('%s is refused', async (_label, query, vars, expected) => {
@@ -81,12 +83,22 @@ describe(`issuance refuses bad input with typed errors and writes nothing (${dbL
     expect(code(r)).toBe('ISSUANCE.INVALID_COMPLIANCE_INPUT');
   });
 
+  test('an affiliation is recorded with its dates, and the same start again re-dates it instead of adding one', async () => {
+    const rec = (until: string | null) => desk.run(`mutation($i: ID!, $u: DateTime) { recordAffiliation(investorId: $i, since: "2025-01-01T00:00:00Z", until: $u, reason: "director") {
+      affiliations { since until reason } } }`, { i: investorId, u: until });
+    expect((await rec(null)).recordAffiliation.affiliations).toEqual([{ since: '2025-01-01T00:00:00.000Z', until: null, reason: 'director' }]);
+    expect((await rec('2025-09-01T00:00:00Z')).recordAffiliation.affiliations).toEqual([{ since: '2025-01-01T00:00:00.000Z', until: '2025-09-01T00:00:00.000Z', reason: 'director' }]);
+    const investor = new IssuerDesk(stack, await stack.token('issuer-co', ['INVESTOR'], { investorId }));
+    expect(code(await investor.raw(`mutation($i: ID!) { recordAffiliation(investorId: $i, since: "2025-01-01T00:00:00Z", reason: "myself") { id } }`, { i: investorId }))).toBe('FORBIDDEN');
+  });
+
   test('another organisation can neither change the token nor see or change the investor', async () => {
     const other = new IssuerDesk(stack, await stack.token('globex', ['ISSUER_AGENT', 'COMPLIANCE_OFFICER']));
     expect(code(await other.raw(`mutation($t: ID!) { pauseToken(tokenId: $t, reason: "not mine") { id } }`, { t: tokenId }))).toBe('FORBIDDEN');
     expect(code(await other.raw(`mutation($t: ID!) { setTransferRules(tokenId: $t, rules: { maxHolders: 1 }, reason: "not mine") { id } }`, { t: tokenId }))).toBe('FORBIDDEN');
     expect(code(await other.raw(`mutation($i: ID!) { recordKyc(investorId: $i, status: REJECTED, reason: "not mine") { id } }`, { i: investorId }))).toBe('NOT_FOUND');
     expect((await other.run(`query($i: ID!) { investor(id: $i) { id } }`, { i: investorId })).investor).toBeNull();
+    expect(code(await other.raw(`mutation($i: ID!) { recordAffiliation(investorId: $i, since: "2025-01-01T00:00:00Z", reason: "not mine") { id } }`, { i: investorId }))).toBe('NOT_FOUND');
     const t = (await desk.run(`query($t: ID!) { securityToken(id: $t) { transferRules { maxHolders } } }`, { t: tokenId })).securityToken;
     expect(t.transferRules.maxHolders).toBeNull();
   });

@@ -101,16 +101,15 @@ describe(`issuance on chain through the gateway (${dbLabel()}, anvil)`, () => {
     const force = (from: string, to: string, amount: string) => desk.run(
       `mutation($t: ID!, $f: ID!, $to: ID!, $a: BigInt!) { forcedTransfer(tokenId: $t, fromInvestorId: $f, toInvestorId: $to, amount: $a, reason: "private resale") { txHash eligibility { allowed } } }`,
       { t: tokenId, f: inv[from].id, to: inv[to].id, a: amount });
-    // An affiliate's sale within its conditions is allowed on both sides, like any matured holder's.
-    const table: Row[] = [['an affiliate\'s sale of a matured lot', 'affiliate', 'resaleBuyer', '10', true]];
+    // An affiliate's sale of a matured lot within the volume limit (1% of 3,500) is allowed on both sides.
+    await agreeOnTable([['an affiliate\'s sale of a matured lot, within its volume limit', 'affiliate', 'resaleBuyer', '10', true]]);
     expect((await force('veteran', 'resaleBuyer', '100')).forcedTransfer.txHash).toMatch(/^0x/);
     expect((await force('affiliate', 'affiliateBuyer', '100')).forcedTransfer.txHash).toMatch(/^0x/);
     await desk.settled();
-    table.push(
+    await agreeOnTable([
       ['buyer after a resale by a non-affiliate past the holding period', 'resaleBuyer', 'buyer', '10', true],
       ['buyer from an affiliate, in its new holding period', 'affiliateBuyer', 'buyer', '10', false],
-    );
-    await agreeOnTable(table);
+    ]);
     const lots = (await desk.run(`query($t: ID!) { securityToken(id: $t) { capTable { holders { investor { id } lots { holdingPeriodStart restricted } } } } }`, { t: tokenId }))
       .securityToken.capTable.holders;
     const lotOf = (name: string) => lots.find((h: any) => h.investor.id === inv[name].id).lots[0];

@@ -316,6 +316,12 @@ export class Scenario {
     this.balances.set(to, (this.balances.get(to) ?? 0n) + amount);
   }
 
+  /** A period during which a named investor is an affiliate of the issuer, as recordAffiliation writes it. */
+  async affiliate(name: string, since: When, until: When | null = null): Promise<void> {
+    await this.db.query('INSERT INTO issuer_affiliations (investor_id, since, until, reason, recorded_by) VALUES ($1,$2,$3,$4,$5)',
+      [this.idOf(name), date(since), dateOrNull(until), 'board seat', 'test']);
+  }
+
   /** The named investor's open lots, oldest holding period first. */
   lots(name: string) {
     return this.db.query<{ remaining: string; holding_period_start: Date; issued_at: Date; restricted: boolean; parent_lot_id: string | null }>(

@@ -20,6 +20,10 @@ describe('compliance configuration', () => {
     expect(c.section12g).toEqual({ holdersOfRecordThreshold: 2_000, nonAccreditedHoldersThreshold: 500 });
     expect(c.section3c1).toEqual({ maxHolders: 100, maxHoldersQualifyingVentureCapitalFund: 250 });
     expect(c.rule506b.maxNonAccreditedPurchasers).toBe(35);
+    expect(c.rule144).toMatchObject({
+      formerAffiliateLookback: { months: 3 }, affiliateVolumeWindow: { months: 3 }, affiliateVolumeOutstandingBps: 100, affiliateVolumeWeeks: 4,
+      form144ThresholdUnits: 5_000n, form144ValueThresholdCents: 50_000_00n,
+    });
   });
 
   test('the defaults cannot be changed in place', () => {
@@ -47,6 +51,8 @@ describe('compliance configuration', () => {
     expect(fieldOf(() => complianceConfigFrom({ rule506b: { maxNonAccreditedPurchasers: 35.5 } }))).toBe('config.rule506b.maxNonAccreditedPurchasers');
     expect(fieldOf(() => complianceConfigFrom({ regATier2: { investmentLimitBps: 10_001 } }))).toBe('config.regATier2.investmentLimitBps');
     expect(fieldOf(() => complianceConfigFrom({ kyc: { validity: { months: -1 } } }))).toBe('config.kyc.validity.months');
+    // A unit or money figure given as a JSON number is refused, not silently mixed with bigints.
+    expect(fieldOf(() => complianceConfigFrom({ rule144: { form144ThresholdUnits: 5000 as unknown as bigint } }))).toBe('config.rule144.form144ThresholdUnits');
     expect(fieldOf(() => complianceConfigFrom({ section12g: { holdersOfRecordThreshold: 0 } }))).toBe('config.section12g.holdersOfRecordThreshold');
     expect(fieldOf(() => complianceConfigFrom({ sanctionedCountries: ['XX'] }))).toBe('config.sanctionedCountries[0]');
   });

@@ -18,6 +18,18 @@ export interface ComplianceConfig {
     readonly reportingIssuerHoldingPeriod: Period;
     /** How long the issuer must have been reporting before the shorter period applies (144(d)(1)(i)). */
     readonly reportingHistoryRequired: Period;
+    /** 17 CFR 230.144(b)(1): a seller counts as an affiliate if it was one at any time in this period before the sale. */
+    readonly formerAffiliateLookback: Period;
+    /** 230.144(e)(1): an affiliate's sales within any period this long (three months) are limited... */
+    readonly affiliateVolumeWindow: Period;
+    /** ...to the greater of this share of the outstanding class, in basis points (144(e)(1)(i): one percent)... */
+    readonly affiliateVolumeOutstandingBps: number;
+    /** ...and the average weekly volume over this many weeks before the sale (144(e)(1)(ii): four calendar weeks). */
+    readonly affiliateVolumeWeeks: number;
+    /** 230.144(h)(1): a notice on Form 144 is required when the window's sales exceed this many whole units... */
+    readonly form144ThresholdUnits: bigint;
+    /** ...or this aggregate sale price, in cents ($50,000). */
+    readonly form144ValueThresholdCents: bigint;
   };
   readonly regCf: {
     /** 17 CFR 227.501(a): no transfer during the one-year period beginning when the securities were issued. */
@@ -111,6 +123,12 @@ export const defaultComplianceConfig: ComplianceConfig = deepFreeze({
     nonReportingIssuerHoldingPeriod: { months: 12 },
     reportingIssuerHoldingPeriod: { months: 6 },
     reportingHistoryRequired: { days: 90 },
+    formerAffiliateLookback: { months: 3 },
+    affiliateVolumeWindow: { months: 3 },
+    affiliateVolumeOutstandingBps: 100,
+    affiliateVolumeWeeks: 4,
+    form144ThresholdUnits: 5_000n,
+    form144ValueThresholdCents: 50_000_00n,
   },
   regCf: {
     resaleRestriction: { months: 12 },
@@ -172,12 +190,14 @@ function validateConfig(c: ComplianceConfig): void {
     for (const [name, value] of Object.entries(fields as Record<string, unknown>)) {
       const field = `config.${section}.${name}`;
       if (typeof value === 'bigint') check(value >= 0n, field, 'must not be negative');
+      else if (name.endsWith('Cents') || name.endsWith('Units')) check(false, field, 'must be a bigint (a decimal string in JSON)');
       else if (typeof value === 'number') {
         check(Number.isSafeInteger(value) && value >= 0, field, 'must be a non-negative integer');
         if (name.endsWith('Bps')) check(value <= 10_000, field, 'basis points cannot exceed 10,000 (100%)');
       } else checkPeriod(value as Period, field);
     }
   }
+  check(c.rule144.affiliateVolumeWeeks >= 1, 'config.rule144.affiliateVolumeWeeks', 'must be at least 1');
   check(c.section12g.holdersOfRecordThreshold >= 1, 'config.section12g.holdersOfRecordThreshold', 'must be at least 1');
   check(c.section12g.nonAccreditedHoldersThreshold >= 1, 'config.section12g.nonAccreditedHoldersThreshold', 'must be at least 1');
   c.sanctionedCountries.forEach((code, i) =>

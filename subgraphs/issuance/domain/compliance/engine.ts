@@ -18,7 +18,7 @@ import { RULE_CODES, type RuleCode } from './codes.js';
 import { defaultComplianceConfig, type ComplianceConfig } from './config.js';
 import { transferEffects } from './effects.js';
 import { RULES } from './rules/index.js';
-import type { MissingParty, RuleResult, TransferEvaluation, TransferInput } from './types.js';
+import type { MissingParty, RequiredFiling, RuleResult, TransferEvaluation, TransferInput } from './types.js';
 import { validateTransferInput } from './validate.js';
 
 export { RULE_CODES, type RuleCode };
@@ -36,6 +36,7 @@ export function evaluateTransfer(input: TransferInput, config: ComplianceConfig 
   const results: RuleResult[] = [];
   const notApplicable: RuleCode[] = [];
   const notEvaluated: RuleCode[] = [];
+  const requiredFilings: RequiredFiling[] = [];
   for (const rule of RULES) {
     if (!rule.appliesTo(input)) {
       notApplicable.push(rule.code);
@@ -47,7 +48,8 @@ export function evaluateTransfer(input: TransferInput, config: ComplianceConfig 
       notEvaluated.push(rule.code);
       continue;
     }
-    const { passed, message, currentValue, limit, blockingUntil } = outcome;
+    const { passed, message, currentValue, limit, blockingUntil, requiredFiling } = outcome;
+    if (requiredFiling) requiredFilings.push({ code: rule.code, regulation: rule.regulation, ...requiredFiling });
     results.push({
       code: rule.code,
       passed,
@@ -58,7 +60,7 @@ export function evaluateTransfer(input: TransferInput, config: ComplianceConfig 
       ...(!passed && blockingUntil && { blockingUntil }),
     });
   }
-  return { allowed: notEvaluated.length === 0 && results.every((r) => r.passed), results, notApplicable, missingParty, notEvaluated };
+  return { allowed: notEvaluated.length === 0 && results.every((r) => r.passed), results, notApplicable, missingParty, notEvaluated, requiredFilings };
 }
 
 function missingPartyOf(input: TransferInput): MissingParty | null {

@@ -11,7 +11,7 @@ const result = (e: TransferEvaluation, code: string): RuleResult | undefined => 
 const partition = (e: TransferEvaluation) => [...e.results.map((r) => r.code), ...e.notApplicable, ...e.notEvaluated].sort();
 
 const RECEIVER_RULES = ['KYC_VALID_RECEIVER', 'AML_CLEAR_RECEIVER', 'COUNTRY_NOT_SANCTIONED_RECEIVER', 'WALLET_NOT_FROZEN_RECEIVER', 'RECEIVER_NOT_LIQUIDATE_ONLY'];
-const SENDER_RULES = ['KYC_VALID_SENDER', 'AML_CLEAR_SENDER', 'COUNTRY_NOT_SANCTIONED_SENDER', 'RULE_144_HOLDING_PERIOD', 'WALLET_NOT_FROZEN_SENDER', 'FREE_BALANCE_SENDER'];
+const SENDER_RULES = ['KYC_VALID_SENDER', 'AML_CLEAR_SENDER', 'COUNTRY_NOT_SANCTIONED_SENDER', 'RULE_144_HOLDING_PERIOD', 'RULE_144_AFFILIATE_VOLUME_LIMIT', 'RULE_144_FORM_144_NOTICE', 'WALLET_NOT_FROZEN_SENDER', 'FREE_BALANCE_SENDER'];
 
 describe('a question about one party of a secondary trade', () => {
   test('about the seller alone, the seller\'s rules are decided, the buyer\'s are listed as not evaluated, and the answer is never allowed', () => {

@@ -21,6 +21,8 @@ export interface Outcome {
   readonly limit?: string;
   /** Only kept on a failed outcome. */
   readonly blockingUntil?: Date;
+  /** A filing the transfer requires: the form and a sentence (reported in the evaluation's requiredFilings). */
+  readonly requiredFiling?: { readonly form: string; readonly message: string };
 }
 
 export interface Rule {

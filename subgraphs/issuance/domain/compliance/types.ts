@@ -257,6 +257,27 @@ export interface TransferInput {
    * offering (the limit is per offering, all of them count).
    */
   readonly receiverPriorInvestments?: readonly DatedAmount[];
+  /**
+   * For a sender that is (or in the lookback was) an affiliate: the base
+   * units it sold of this token in the Rule 144(e) window before `at`, and
+   * the units transferred between investors in the weeks before `at` (the
+   * token's weekly volume, 144(e)(1)(ii)). Absent: none.
+   */
+  readonly affiliateSales?: AffiliateSales;
+}
+
+export interface AffiliateSales {
+  readonly soldInWindow: bigint;
+  readonly recentVolume: bigint;
+}
+
+/** A filing a passed rule requires alongside the transfer (it does not block it). */
+export interface RequiredFiling {
+  readonly code: RuleCode;
+  /** E.g. 'FORM_144'. */
+  readonly form: string;
+  readonly regulation: string;
+  readonly message: string;
 }
 
 export interface RuleResult {
@@ -286,4 +307,6 @@ export interface TransferEvaluation {
   readonly missingParty: MissingParty | null;
   /** Applicable rules that depend on the missing party: neither passed nor failed, to be decided when it is known. */
   readonly notEvaluated: readonly RuleCode[];
+  /** Filings the transfer requires (a Form 144 notice), whether or not it is allowed. */
+  readonly requiredFilings: readonly RequiredFiling[];
 }

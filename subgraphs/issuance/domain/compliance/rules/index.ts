@@ -11,12 +11,14 @@ import { regCfResaleRestriction } from './reg-cf-resale.js';
 import { regDRules } from './reg-d.js';
 import { regSDistributionCompliancePeriod } from './reg-s.js';
 import { rule144HoldingPeriod } from './rule-144.js';
+import { rule144AffiliateRules } from './rule-144-affiliates.js';
 
 export const RULES: readonly Rule[] = [
   ...identityRules,
   ...sanctionRules,
   ...regDRules,
   rule144HoldingPeriod,
+  ...rule144AffiliateRules,
   regCfResaleRestriction,
   ...investmentLimitRules,
   regSDistributionCompliancePeriod,
