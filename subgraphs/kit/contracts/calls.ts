@@ -45,6 +45,8 @@ const eligibility = z.object({
   notApplicable: z.array(z.string()).readonly().optional(),
   missingParty: z.enum(['SENDER', 'RECEIVER']).nullish(),
   notEvaluated: z.array(z.string()).readonly().optional(),
+  /** Filings the transfer requires alongside it (a Form 144 notice for an affiliate's sale). */
+  requiredFilings: z.array(z.object({ code: z.string(), form: z.string(), regulation: z.string(), message: z.string() })).readonly().optional(),
 });
 
 // ---- custody
