@@ -4,7 +4,7 @@ import { ApolloGateway } from '@apollo/gateway';
 import { ApolloServer } from '@apollo/server';
 import { GraphQLError, type GraphQLFormattedError } from 'graphql';
 import { createVerifier, type Verifier } from '../subgraphs/kit/auth.js';
-import { ConfigError } from '../subgraphs/kit/config.js';
+import { authSettingsOf } from '../subgraphs/kit/settings.js';
 import { unauthenticated } from '../subgraphs/kit/errors.js';
 import { apolloHandler, sendJson, startHttpServer } from '../subgraphs/kit/http.js';
 import { createLogger } from '../subgraphs/kit/log.js';
@@ -32,10 +32,8 @@ function overrides(c: GatewayConfig): Record<string, string | undefined> {
 }
 
 export function gatewayVerifier(c: GatewayConfig): Verifier {
-  if (!c.AUTH_JWT_SECRET && !c.AUTH_JWT_PUBLIC_KEY) throw new ConfigError('AUTH_JWT_SECRET', 'or AUTH_JWT_PUBLIC_KEY must be set');
-  if (c.AUTH_JWT_SECRET && c.AUTH_JWT_SECRET.length < 32) throw new ConfigError('AUTH_JWT_SECRET', 'must be at least 32 characters');
   // No service secret: internal credentials are refused at the public edge.
-  return createVerifier({ secret: c.AUTH_JWT_SECRET, publicKey: c.AUTH_JWT_PUBLIC_KEY, issuer: c.AUTH_ISSUER, audience: c.AUTH_AUDIENCE });
+  return createVerifier(authSettingsOf(c));
 }
 
 /** Keeps the code and the subgraph's name; hides unexpected failures in production. */
@@ -115,7 +113,7 @@ export async function startGateway(c: GatewayConfig): Promise<RunningGateway> {
       },
     },
   });
-  subscriptions.listen({ server: http.server, verify, limiter, formatError: formatError(production) }); // graphql-ws on /graphql
+  subscriptions.listen({ server: http.server, verify, partners: persisted, limiter, formatError: formatError(production) }); // graphql-ws on /graphql
   log.info({ url: `${http.url}/graphql` }, 'gateway ready');
   return {
     url: `${http.url}/graphql`,

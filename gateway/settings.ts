@@ -1,4 +1,5 @@
 import { bool, int, oneOf, optionalStr, port, str, type ConfigOf, type Setting } from '../subgraphs/kit/config.js';
+import { authSettings } from '../subgraphs/kit/settings.js';
 import { MODES } from './persisted/partners.js';
 import { SHARING_MODES } from './subscriptions/sharing.js';
 
@@ -10,10 +11,7 @@ export const gatewaySettings = {
   TRADING_URL: optionalStr('trading subgraph GraphQL URL (default: the URL in the supergraph)'),
   SETTLEMENT_URL: optionalStr('settlement subgraph GraphQL URL (default: the URL in the supergraph)'),
   CUSTODY_URL: optionalStr('custody subgraph GraphQL URL (default: the URL in the supergraph)'),
-  AUTH_JWT_SECRET: optionalStr('HS256 secret of user bearer tokens (>= 32 chars); or set AUTH_JWT_PUBLIC_KEY'),
-  AUTH_JWT_PUBLIC_KEY: optionalStr('PEM public key (RS256/ES256) of user bearer tokens'),
-  AUTH_ISSUER: str('expected "iss" of bearer tokens', 'tokenstack'),
-  AUTH_AUDIENCE: str('expected "aud" of bearer tokens', 'tokenstack-api'),
+  ...authSettings,
   NODE_ENV: str('production masks unknown errors and turns introspection off', 'development'),
   REQUEST_MAX_BYTES: int('largest accepted request body', 1_000_000, 1_000),
   SUBGRAPH_TIMEOUT_MS: int('deadline of one subgraph fetch; past it the subgraph counts as down', 10_000, 100),

@@ -26,8 +26,12 @@ export class PartnerAuthenticator {
 
   /** undefined when the request carries no API key (it then needs a bearer token). */
   async authenticate(headers: IncomingHttpHeaders): Promise<PartnerAuth | undefined> {
-    const raw = headers['x-api-key'];
-    if (raw === undefined) return undefined;
+    return this.authenticateKey(headers['x-api-key']);
+  }
+
+  /** The same for a key from elsewhere (graphql-ws connection_init). */
+  async authenticateKey(raw: unknown): Promise<PartnerAuth | undefined> {
+    if (raw === undefined || raw === null) return undefined;
     // Looked up by hash: the file holds only hashes, and a map lookup on a hash reveals nothing about a key.
     const partner = this.partners.get(hashApiKey(String(raw).trim()));
     if (!partner) throw appError('UNAUTHENTICATED', 'the API key is not valid', { httpStatus: 401, details: { reason: 'BAD_API_KEY' } });

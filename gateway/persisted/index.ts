@@ -12,7 +12,7 @@ import { PartnerAuthenticator, type PartnerAuth } from './credential.js';
 import { manifestOf, readManifest, type Manifest } from './manifest.js';
 import { checkPartnersFile, partnersByKeyHash, type Partner } from './partners.js';
 import { persistedOperationsPlugin } from './plugin.js';
-import { indexManifest } from './policy.js';
+import { decide, indexManifest, refusal } from './policy.js';
 import { keepPlansPrepared, stopWhenPrepared } from './prepare.js';
 
 export type { Partner };
@@ -25,6 +25,10 @@ export interface PersistedOperations {
   didResolveQueryPlan: typeof stopWhenPrepared;
   /** A partner from its `x-api-key`; undefined without one. */
   authenticate(req: IncomingMessage): Promise<PartnerAuth | undefined>;
+  /** A partner from the `x-api-key` of a graphql-ws connection_init payload; undefined without one. */
+  authenticateKey(key: unknown): Promise<PartnerAuth | undefined>;
+  /** The text a partner's subscription runs (the manifest's, by text or id), or the typed refusal its mode and list give. */
+  subscriptionText(partner: Partner, req: { query: string; hash?: string }): string;
   prepare(apollo: ApolloServer<GatewayContext>, gateway: ApolloGateway): Promise<void>;
 }
 
@@ -60,11 +64,18 @@ export function loadPersistedOperations(c: GatewayConfig, log: Logger): Persiste
   const auth = new PartnerAuthenticator(partners, { secret: c.AUTH_JWT_SECRET, issuer: c.AUTH_ISSUER, audience: c.AUTH_AUDIENCE }, c.PARTNER_TOKEN_TTL_SECONDS);
   // Bearer-token clients' list is the whole manifest.
   const bearerPolicy = { mode: c.PERSISTED_DEFAULT_MODE, allowed: new Set(manifest.operations.map((o) => o.id)) };
+  const ops = indexManifest(manifest, c.MAX_TOKENS);
   return {
     manifest,
-    plugin: persistedOperationsPlugin(indexManifest(manifest, c.MAX_TOKENS), bearerPolicy, log),
+    plugin: persistedOperationsPlugin(ops, bearerPolicy, log),
     didResolveQueryPlan: stopWhenPrepared,
     authenticate: (req) => auth.authenticate(req.headers),
+    authenticateKey: (key) => auth.authenticateKey(key),
+    subscriptionText(partner, req) {
+      const d = decide(partner, { query: req.hash !== undefined && !req.query ? undefined : req.query, hash: req.hash }, ops);
+      if (d.kind === 'refuse') throw refusal(d);
+      return d.operation?.body ?? req.query;
+    },
     prepare: (apollo, gateway) => keepPlansPrepared(apollo, gateway, manifest, log),
   };
 }

@@ -8,13 +8,13 @@ import type { GatewayConfig } from '../settings.js';
 import { operationLimitsOf } from '../limits.js';
 import { SubscriptionHub } from './hub.js';
 import { identityOfCaller } from './caps.js';
-import { serveSubscriptions } from './wsServer.js';
+import { serveSubscriptions, type SubscriptionServerOptions } from './wsServer.js';
 
 export { GatewayCloseCode } from './wsServer.js';
 
 export interface GatewaySubscriptions {
   /** Serves graphql-ws at /graphql on the gateway's HTTP server. */
-  listen(o: { server: Server; verify: Verifier; limiter: OrgRateLimiter; formatError(f: GraphQLFormattedError): GraphQLFormattedError }): void;
+  listen(o: { server: Server; verify: Verifier; partners?: SubscriptionServerOptions['partners']; limiter: OrgRateLimiter; formatError(f: GraphQLFormattedError): GraphQLFormattedError }): void;
   stats(): { upstreams: number; feeds: number; clients: number };
   /** Open subscriptions of one caller on this process. */
   openFor(caller: { org: string; subject: string }): number;

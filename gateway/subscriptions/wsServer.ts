@@ -8,6 +8,7 @@ import { containsNul, nulCharacter } from '../../subgraphs/kit/nul.js';
 import { checkCost, limitRules, type OperationLimits } from '../limits.js';
 import type { OrgRateLimiter } from '../rateLimit.js';
 import { SubscriptionCaps, identityOfCaller, type SubscriptionCapSettings } from './caps.js';
+import type { Partner, PersistedOperations } from '../persisted/index.js';
 import type { SubscriptionHub } from './hub.js';
 
 /** Close codes the gateway adds to graphql-ws's own (4400 BadRequest, 4403 Forbidden, ...). */
@@ -20,6 +21,8 @@ export interface SubscriptionServerOptions {
   server: Server;
   hub: SubscriptionHub;
   verify: Verifier;
+  /** Partners authenticate with `x-api-key` in connection_init; their mode and list apply to each subscribe. */
+  partners?: Pick<PersistedOperations, 'authenticateKey' | 'subscriptionText'>;
   limiter: OrgRateLimiter;
   limits: OperationLimits;
   maxTokens: number;
@@ -31,7 +34,7 @@ export interface SubscriptionServerOptions {
   formatError(f: GraphQLFormattedError): GraphQLFormattedError;
 }
 
-type Extra = { socket: WebSocket; caller?: Caller };
+type Extra = { socket: WebSocket; caller?: Caller; partner?: Partner };
 
 const asGraphQLError = (e: unknown): GraphQLError =>
   e instanceof GraphQLError ? e : new GraphQLError((e as Error)?.message ?? String(e), { extensions: { code: 'INTERNAL_SERVER_ERROR' } });
@@ -55,10 +58,12 @@ export function serveSubscriptions(o: SubscriptionServerOptions): { close(): Pro
     return o.production ? { ...f, message: f.message.replace(/ Did you mean .*\?$/, '') } : f;
   });
 
-  const ws = useServer<{ authorization?: string }, Extra>({
+  const ws = useServer<{ authorization?: string; 'x-api-key'?: string }, Extra>({
     onConnect: async (ctx) => {
       try {
-        const caller = await o.verify(ctx.connectionParams?.authorization as string | undefined);
+        const partner = await o.partners?.authenticateKey(ctx.connectionParams?.['x-api-key']);
+        const caller = partner?.caller ?? await o.verify(ctx.connectionParams?.authorization as string | undefined);
+        ctx.extra.partner = partner?.partner;
         if (caller.kind !== 'user') throw new GraphQLError('a user bearer token is required', { extensions: { code: 'UNAUTHENTICATED', reason: 'BAD_CLAIM' } });
         ctx.extra.caller = caller;
         return true;
@@ -73,7 +78,10 @@ export function serveSubscriptions(o: SubscriptionServerOptions): { close(): Pro
       try {
         o.limiter.take(caller.org);
         if (containsNul(payload.variables) || containsNul(payload.operationName)) return [nulCharacter()];
-        const document = parse(payload.query, { maxTokens: o.maxTokens });
+        const partner = ctx.extra.partner;
+        const pq = payload.extensions?.persistedQuery as { sha256Hash?: unknown } | undefined;
+        const query = partner ? o.partners!.subscriptionText(partner, { query: payload.query, hash: typeof pq?.sha256Hash === 'string' ? pq.sha256Hash : undefined }) : payload.query;
+        const document = parse(query, { maxTokens: o.maxTokens });
         const errors = validate(o.hub.schema, document, rules);
         if (errors.length) return errors;
         const operation = getOperationAST(document, payload.operationName);
@@ -84,7 +92,7 @@ export function serveSubscriptions(o: SubscriptionServerOptions): { close(): Pro
         const identity = identityOfCaller(caller);
         caps.check(identity, Object.keys(ctx.subscriptions).length); // graphql-ws lists this subscription already
         const queue = o.hub.subscribe({
-          document, query: payload.query, operationName: payload.operationName, variables: payload.variables ?? undefined, caller,
+          document, query, operationName: payload.operationName, variables: payload.variables ?? undefined, caller,
           onSlow: () => ctx.extra.socket.close(GatewayCloseCode.SlowConsumer, reasonOf(`SUBSCRIPTION.SLOW_CONSUMER: more than ${o.queueLimit} events were waiting to be sent; resume with after = the last cursor`)),
         });
         return { schema: o.hub.schema, document, operationName: payload.operationName, variableValues: payload.variables, contextValue: { stream: caps.hold(identity, queue) } };

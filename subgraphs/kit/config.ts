@@ -73,6 +73,8 @@ export const url = (doc: string, protocols: string[], def?: string): Setting<str
     },
   }, def);
 
+export const optionalUrl = (doc: string, protocols: string[]): Setting<string | undefined> => ({ ...url(doc, protocols), default: undefined });
+
 export const oneOf = <T extends string>(doc: string, values: readonly T[], def?: T): Setting<T> =>
   withDefault({
     doc,

@@ -1,5 +1,23 @@
-import { ConfigError, bool, int, optionalStr, port, secret, str, url, type ConfigOf } from './config.js';
+import type { AuthSettings } from './auth.js';
+import { ConfigError, bool, int, optionalStr, optionalUrl, port, secret, str, url, type ConfigOf } from './config.js';
 import { DB_URL_PROTOCOLS } from './db/open.js';
+
+/** How user bearer tokens are verified: the same at the gateway and in every subgraph. */
+export const authSettings = {
+  AUTH_JWT_SECRET: optionalStr('HS256 secret of user bearer tokens (>= 32 chars); or set AUTH_JWT_PUBLIC_KEY'),
+  AUTH_JWT_PUBLIC_KEY: optionalStr('PEM public key (RS256/ES256) of user bearer tokens from your identity provider'),
+  AUTH_JWKS_URL: optionalUrl('JSON Web Key Set URL of your identity provider (RS256/ES256 tokens; keys cached and refetched on rotation)', ['https:', 'http:']),
+  AUTH_JWKS_CACHE_MS: int('how long fetched JWKS keys are used before they are fetched again', 600_000, 1_000),
+  AUTH_JWKS_COOLDOWN_MS: int('least time between two JWKS fetches (a token with an unknown key id fetches again after it)', 30_000, 0),
+  AUTH_JWKS_TIMEOUT_MS: int('deadline of one JWKS fetch', 5_000, 100),
+  AUTH_ISSUER: str('expected "iss" of bearer tokens', 'tokenstack'),
+  AUTH_AUDIENCE: str('expected "aud" of bearer tokens', 'tokenstack-api'),
+  AUTH_CLAIM_ORG: str('claim holding the organisation (a dotted path reaches into an object)', 'org'),
+  AUTH_CLAIM_ROLES: str('claim holding the roles, a list or a space-separated string (e.g. realm_access.roles)', 'roles'),
+  AUTH_CLAIM_INVESTOR: str('claim holding the investor id of INVESTOR users', 'inv'),
+  AUTH_CLOCK_SKEW_SECONDS: int('allowed clock difference for exp, nbf and iat (a token issued further in the future is refused)', 30, 0, 600),
+  AUTH_MAX_TOKEN_LIFETIME_SECONDS: int('longest lifetime (exp - iat) of a user bearer token accepted', 86_400, 60),
+};
 
 /** Settings every subgraph process reads from its environment (README lists them). */
 export const subgraphSettings = (defaultPort: number) => ({
@@ -7,10 +25,7 @@ export const subgraphSettings = (defaultPort: number) => ({
   HOST: str('interface to bind', '127.0.0.1'),
   DATABASE_URL: url('postgres://user@host:5432/db, file:///abs/dir (embedded PGlite) or memory:// (PGlite in memory)', DB_URL_PROTOCOLS),
   CHAIN_RPC_URL: url('EVM JSON-RPC endpoint', ['http:', 'https:', 'ws:', 'wss:'], 'http://127.0.0.1:8545'),
-  AUTH_JWT_SECRET: optionalStr('HS256 secret of user bearer tokens (>= 32 chars); or set AUTH_JWT_PUBLIC_KEY'),
-  AUTH_JWT_PUBLIC_KEY: optionalStr('PEM public key (RS256/ES256) of user bearer tokens from your identity provider'),
-  AUTH_ISSUER: str('expected "iss" of bearer tokens', 'tokenstack'),
-  AUTH_AUDIENCE: str('expected "aud" of bearer tokens', 'tokenstack-api'),
+  ...authSettings,
   SERVICE_SECRET: secret('HS256 secret shared by the services for internal calls and feeds (>= 32 chars)'),
   NODE_ENV: str('production masks unknown errors and turns introspection off', 'development'),
   REQUEST_MAX_BYTES: int('largest accepted request body', 1_000_000, 1_000),
@@ -26,16 +41,22 @@ export const subgraphSettings = (defaultPort: number) => ({
 
 export type SubgraphConfig = ConfigOf<ReturnType<typeof subgraphSettings>>;
 
-export function authSettingsOf(c: SubgraphConfig) {
-  if (!c.AUTH_JWT_SECRET && !c.AUTH_JWT_PUBLIC_KEY) {
-    throw new ConfigError('AUTH_JWT_SECRET', 'or AUTH_JWT_PUBLIC_KEY must be set');
+/** The verifier's settings; `serviceSecret` only where service credentials are accepted (not at the public gateway). */
+export function authSettingsOf(c: ConfigOf<typeof authSettings>, serviceSecret?: string): AuthSettings {
+  if (!c.AUTH_JWT_SECRET && !c.AUTH_JWT_PUBLIC_KEY && !c.AUTH_JWKS_URL) {
+    throw new ConfigError('AUTH_JWT_SECRET', 'or AUTH_JWT_PUBLIC_KEY or AUTH_JWKS_URL must be set');
   }
   if (c.AUTH_JWT_SECRET && c.AUTH_JWT_SECRET.length < 32) throw new ConfigError('AUTH_JWT_SECRET', 'must be at least 32 characters');
   return {
     secret: c.AUTH_JWT_SECRET,
     publicKey: c.AUTH_JWT_PUBLIC_KEY,
+    jwksUrl: c.AUTH_JWKS_URL,
+    jwks: { cacheMaxAgeMs: c.AUTH_JWKS_CACHE_MS, cooldownMs: c.AUTH_JWKS_COOLDOWN_MS, timeoutMs: c.AUTH_JWKS_TIMEOUT_MS },
     issuer: c.AUTH_ISSUER,
     audience: c.AUTH_AUDIENCE,
-    serviceSecret: c.SERVICE_SECRET,
+    claims: { org: c.AUTH_CLAIM_ORG, roles: c.AUTH_CLAIM_ROLES, investor: c.AUTH_CLAIM_INVESTOR },
+    clockSkewSeconds: c.AUTH_CLOCK_SKEW_SECONDS,
+    maxLifetimeSeconds: c.AUTH_MAX_TOKEN_LIFETIME_SECONDS,
+    serviceSecret,
   };
 }

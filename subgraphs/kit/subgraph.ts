@@ -105,7 +105,7 @@ export function subgraphConfig<C extends BaseContext>(def: SubgraphDefinition<C>
 export async function startSubgraph<C extends BaseContext>(def: SubgraphDefinition<C>, config: SubgraphConfig & Record<string, unknown>, db?: Db): Promise<RunningSubgraph> {
   const log = createLogger(def.name, config.LOG_LEVEL);
   const production = config.NODE_ENV === 'production';
-  const verify = createVerifier(authSettingsOf(config));
+  const verify = createVerifier(authSettingsOf(config, config.SERVICE_SECRET));
   db ??= await openDb(config.DATABASE_URL);
   if (config.MIGRATE_ON_START) {
     const applied = await migrate(db, [

@@ -31,7 +31,7 @@ describe(`authentication and input errors (${dbLabel()})`, () => {
     ['an unsigned token (alg none)', async () => {
       const b = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
       return `${b({ alg: 'none' })}.${b({ sub: 's', org: 'acme', roles: ['AUDITOR'], iss: 'tokenstack', aud: 'tokenstack-api', exp: 9e9 })}.`;
-    }, 'MALFORMED'],
+    }, 'BAD_ALGORITHM'],
   ];
 
   for (const [label, make, reason] of badTokens) {

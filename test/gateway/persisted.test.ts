@@ -3,8 +3,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { createClient } from 'graphql-ws';
+import WebSocket from 'ws';
 import { operationId, readManifest } from '../../gateway/persisted/manifest.js';
 import { addPartnerKey, type PartnerEntry } from '../../gateway/persisted/partners.js';
+import { newId } from '../../subgraphs/kit/ids.js';
+import { appendEvents } from '../../subgraphs/kit/outbox.js';
 import { fromRoot } from '../../subgraphs/kit/paths.js';
 import { dbLabel } from '../support/db.js';
 import { gqlOk, startTestStack, type TestStack } from '../support/stack.js';
@@ -168,4 +172,54 @@ describe(`persisted operations and partners through the gateway (${dbLabel()})`,
     expect((await post({ bearer }, hashOnly)).body).toEqual({ data: { custodyAccounts: [{ id: accountId }] } });
     expect((await post({ bearer }, byId(idOf('Positions')))).body.data.custodyAccounts).toHaveLength(1);
   });
+
+  test('a partner authenticates over graphql-ws with its API key in connection_init; its mode and list apply to each subscription', async () => {
+    const book = newId('tok');
+    const BOOK = 'subscription($t: ID!) { orderBookChanged(tokenId: $t) { tokenId changes { side price quantity } } }';
+    /** One subscription as a partner: the first event or the error, or the close when the key is refused. */
+    const subscribe = (key: string, query: string, extensions?: Record<string, unknown>) => {
+      let closed: { code: number; reason: string } | undefined;
+      const client = createClient({ url: url.replace(/^http/, 'ws'), webSocketImpl: WebSocket, retryAttempts: 0, connectionParams: { 'x-api-key': key },
+        on: { closed: (e) => { closed = { code: (e as { code: number }).code, reason: String((e as { reason: string }).reason) }; } } });
+      const result = new Promise<{ data?: any; errors?: any[]; closed?: typeof closed }>((resolve) => {
+        client.subscribe({ query, variables: { t: book }, extensions }, {
+          next: (v) => resolve(v as { data?: any }), complete: () => undefined,
+          error: (e) => resolve(Array.isArray(e) ? { errors: e } : { closed }),
+        });
+      });
+      return { client, result };
+    };
+    const trading = stack.subgraphs.trading;
+    const following = trading.runtime.outbox.following;
+    const audit = subscribe(keys['acme-audit'], BOOK); // LOG_UNKNOWN: runs what is not in its list
+    try {
+      for (const end = Date.now() + 30_000; trading.runtime.outbox.following <= following;) {
+        if (Date.now() > end) throw new Error('the partner\'s subscription did not reach trading');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      await trading.db.tx((q) => appendEvents(q, [{ topic: 'book.changed', key: book, payload: { tokenId: book, bookSeq: 1, levels: [{ side: 'BUY', price: '10', quantity: '5', orders: 1 }] } }]));
+      expect(await audit.result).toEqual({ data: { orderBookChanged: { tokenId: book, changes: [{ side: 'BUY', price: '10', quantity: '5' }] } } });
+    } finally {
+      await audit.client.dispose();
+    }
+    const refusals: [string, string, Record<string, unknown> | undefined, string][] = [
+      ['acme-custody', BOOK, undefined, 'PERSISTED_QUERY_NOT_IN_LIST'], // SAFELIST: not in its list
+      ['acme-broker', BOOK, undefined, 'PERSISTED_QUERY_ID_REQUIRED'], // IDS_ONLY: text
+      ['acme-broker', '', { persistedQuery: { version: 1, sha256Hash: operationId(BOOK) } }, 'PERSISTED_QUERY_NOT_IN_LIST'], // IDS_ONLY: an id not in its list
+    ];
+    for (const [partner, query, extensions, code] of refusals) {
+      const s = subscribe(keys[partner], query, extensions);
+      try {
+        expect((await s.result).errors?.[0]?.extensions?.code).toBe(code);
+      } finally {
+        await s.client.dispose();
+      }
+    }
+    const bad = subscribe('tsp_not-a-key', BOOK);
+    try {
+      expect((await bad.result).closed).toEqual({ code: 4403, reason: expect.stringContaining('UNAUTHENTICATED BAD_API_KEY') });
+    } finally {
+      await bad.client.dispose();
+    }
+  }, 60_000);
 });
