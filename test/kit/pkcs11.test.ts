@@ -87,6 +87,16 @@ withHsm('keys inside a PKCS#11 token (SoftHSM2)', () => {
     expect(() => store.token!.importKey(imported.label, Wallet.createRandom().privateKey)).toThrow(/holds another key/);
   });
 
+  test('a session the HSM dropped (restart, reconnect) is opened again: the next signature comes out of the same key', async () => {
+    const key = store.token!.generate(label('dropped'));
+    const signer = tokenSigner(store.token!, key);
+    store.token!.dropSessions();
+    expect(verifyMessage('after the drop', await signer.signMessage('after the drop'))).toBe(key.address);
+    store.token!.dropSessions();
+    expect(store.token!.key(key.label)?.address).toBe(key.address);
+    expect(store.token!.generate(label('after-drop')).address).toMatch(/^0x[0-9a-fA-F]{40}$/);
+  });
+
   test('a service key setting names a key by label; a private key in the setting or an unknown label is refused naming the setting', () => {
     const key = store.token!.generate(label('service'));
     expect(store.signer('SETTLEMENT_ATTESTATION_KEY', pkcs11Ref(key.label)).address).toBe(key.address);

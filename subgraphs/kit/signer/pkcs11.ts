@@ -18,6 +18,7 @@ interface Pkcs11Api {
   C_GetSlotList(tokenPresent?: boolean): Handle[];
   C_GetTokenInfo(slot: Handle): { label: string; serialNumber: string };
   C_OpenSession(slot: Handle, flags: number): Handle;
+  C_CloseAllSessions(slot: Handle): void;
   C_Login(session: Handle, userType: number, pin?: string): void;
   C_FindObjectsInit(session: Handle, template: Attr[]): void;
   C_FindObjects(session: Handle, max: number): Handle[];
@@ -72,11 +73,45 @@ function pointOf(ecPoint: Buffer): string {
 
 const opened = new Map<string, Pkcs11Token>();
 
+/** A session the token no longer knows (HSM restarted, network HSM reconnected, sessions closed): open another and log in again. */
+const LOST_SESSION = /CKR_SESSION_HANDLE_INVALID|CKR_SESSION_CLOSED|CKR_USER_NOT_LOGGED_IN|CKR_OBJECT_HANDLE_INVALID|CKR_KEY_HANDLE_INVALID|CKR_DEVICE_REMOVED|CKR_TOKEN_NOT_PRESENT/;
+
 /** One logged-in session per module and token in a process; calls are synchronous, so none interleave on it. */
 export class Pkcs11Token {
   private readonly keys = new Map<string, TokenKey>();
+  private session: Handle;
 
-  private constructor(private readonly p: Pkcs11Api, private readonly c: Pkcs11Module, private readonly session: Handle, readonly label: string) {}
+  private constructor(private readonly p: Pkcs11Api, private readonly c: Pkcs11Module, private readonly slot: Handle, private readonly pin: string, readonly label: string) {
+    this.session = this.login();
+  }
+
+  private login(): Handle {
+    const session = this.p.C_OpenSession(this.slot, this.c.CKF_SERIAL_SESSION | this.c.CKF_RW_SESSION);
+    try {
+      this.p.C_Login(session, this.c.CKU_USER, this.pin);
+    } catch (e) {
+      if (/CKR_PIN_INCORRECT|CKR_PIN_LEN_RANGE|CKR_PIN_INVALID/.test(String(e))) throw new ConfigError('PKCS11_PIN', `was refused by token "${this.label}"`);
+      if (!/CKR_USER_ALREADY_LOGGED_IN/.test(String(e))) throw e;
+    }
+    return session;
+  }
+
+  /** Runs fn; when the token lost the session, logs in on a new one (key handles looked up again) and runs it once more. */
+  private live<T>(fn: () => T): T {
+    try {
+      return fn();
+    } catch (e) {
+      if (!LOST_SESSION.test(String(e))) throw e;
+      this.keys.clear();
+      this.session = this.login();
+      return fn();
+    }
+  }
+
+  /** Ends every session of this application on the token (what an HSM restart does to them); for tests of recovery. */
+  dropSessions(): void {
+    this.p.C_CloseAllSessions(this.slot);
+  }
 
   /** Opens (or reuses) the token; a wrong module, token or PIN throws ConfigError naming the setting. */
   static open(o: Pkcs11Options): Pkcs11Token {
@@ -105,14 +140,7 @@ export class Pkcs11Token {
       index = o.slot ?? 0;
       if (index >= slots.length) throw new ConfigError('PKCS11_SLOT', `is ${index} but ${o.module} has ${slots.length} slot(s) with a token`);
     }
-    const session = p.C_OpenSession(slots[index], c.CKF_SERIAL_SESSION | c.CKF_RW_SESSION);
-    try {
-      p.C_Login(session, c.CKU_USER, o.pin);
-    } catch (e) {
-      if (/CKR_PIN_INCORRECT|CKR_PIN_LEN_RANGE|CKR_PIN_INVALID/.test(String(e))) throw new ConfigError('PKCS11_PIN', `was refused by token "${labels[index]}"`);
-      if (!/CKR_USER_ALREADY_LOGGED_IN/.test(String(e))) throw e;
-    }
-    const token = new Pkcs11Token(p, c, session, labels[index]);
+    const token = new Pkcs11Token(p, c, slots[index], o.pin, labels[index]);
     opened.set(id, token);
     return token;
   }
@@ -135,6 +163,10 @@ export class Pkcs11Token {
 
   /** The key pair labelled so, or undefined. */
   key(label: string): TokenKey | undefined {
+    return this.live(() => this.lookUp(label));
+  }
+
+  private lookUp(label: string): TokenKey | undefined {
     const cached = this.keys.get(label);
     if (cached) return cached;
     const [handle] = this.find([{ type: this.c.CKA_CLASS, value: this.c.CKO_PRIVATE_KEY }, { type: this.c.CKA_LABEL, value: label }]);
@@ -159,10 +191,14 @@ export class Pkcs11Token {
 
   /** A new secp256k1 key pair generated inside the token, never extractable. */
   generate(label: string): TokenKey {
-    if (this.key(label)) throw new Error(`the token already holds a key labelled ${label}`);
+    return this.live(() => this.generateIn(label));
+  }
+
+  private generateIn(label: string): TokenKey {
+    if (this.lookUp(label)) throw new Error(`the token already holds a key labelled ${label}`);
     const t = this.templates(label, Buffer.from(label));
     this.p.C_GenerateKeyPair(this.session, { mechanism: this.c.CKM_EC_KEY_PAIR_GEN }, t.pub, t.priv);
-    return this.key(label)!;
+    return this.lookUp(label)!;
   }
 
   /**
@@ -205,8 +241,12 @@ export class Pkcs11Token {
 
   /** Signs a 32-byte digest inside the token: low-s, with the recovery id that gives back the key's address. */
   sign(key: TokenKey, digest: string): Signature {
-    this.p.C_SignInit(this.session, { mechanism: this.c.CKM_ECDSA }, key.handle);
-    const rs = this.p.C_Sign(this.session, Buffer.from(getBytes(digest)), Buffer.alloc(64));
+    const rs = this.live(() => {
+      const handle = this.lookUp(key.label)?.handle;
+      if (!handle) throw new Error(`the token no longer holds the key ${key.label}`);
+      this.p.C_SignInit(this.session, { mechanism: this.c.CKM_ECDSA }, handle);
+      return this.p.C_Sign(this.session, Buffer.from(getBytes(digest)), Buffer.alloc(64));
+    });
     if (rs.length !== 64) throw new Error(`CKM_ECDSA gave ${rs.length} bytes, expected r‖s of 64`);
     const r = hexlify(rs.subarray(0, 32));
     let s = BigInt(hexlify(rs.subarray(32)));
