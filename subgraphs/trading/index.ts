@@ -4,6 +4,7 @@ import { advisoryLocks, singleProcessLocks } from './locks.js';
 import { createLoaders } from './loaders.js';
 import { onIssuerEvent } from './oversight.js';
 import { httpPeers, type Peers } from './peers.js';
+import { orderIntake } from './orders.js';
 import { Releaser } from './releases.js';
 import { resolvers, type TradingContext } from './resolvers.js';
 import { venueRulesOf } from './rules.js';
@@ -39,7 +40,8 @@ function createServices(rt: SubgraphRuntime): TradingServices {
     openLocks: () => (rt.db.kind === 'postgres' ? advisoryLocks(config.DATABASE_URL) : Promise.resolve(singleProcessLocks())),
     afterCommit: (fx) => { if (fx.releases.length) void releaser.kick(); },
   });
-  return { db: rt.db, log: rt.log, config, rules, peers, venue, releaser, outbox: rt.outbox, now: () => new Date() };
+  const intake = orderIntake(rt.db, { maxBatch: config.TRADING_BATCH_MAX, maxInFlight: config.TRADING_PEER_BATCH_IN_FLIGHT });
+  return { db: rt.db, log: rt.log, config, rules, peers, intake, venue, releaser, outbox: rt.outbox, now: () => new Date() };
 }
 
 export const trading: SubgraphDefinition<TradingContext> = {

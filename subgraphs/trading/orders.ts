@@ -5,7 +5,8 @@
  * clientOrderId gets the same answer) and returned, not thrown.
  */
 import { requireRole, type Caller } from '../kit/auth.js';
-import type { Queryable } from '../kit/db/types.js';
+import { Coalescer, type CoalescerOptions } from '../kit/coalesce.js';
+import type { Db, Queryable } from '../kit/db/types.js';
 import { appError, badInput, errorCode, notFound } from '../kit/errors.js';
 import { requestHash } from '../kit/idempotency.js';
 import { newId } from '../kit/ids.js';
@@ -18,7 +19,7 @@ import type { TradingServices } from './services.js';
 import type { CommandResult, OrderState } from './journal.js';
 import { insertIntent, settleIntent } from './store-venue.js';
 import { bookRow } from './store-writer.js';
-import { bestPrice, insertAudit, insertPendingOrder, orderById, rejectPending, type OrderRow } from './store.js';
+import { bestPrice, insertAudit, insertPendingOrder, orderById, rejectPending, type NewOrderRow, type OrderRow } from './store.js';
 
 export interface PlaceOrderInput {
   tokenId: string; accountId: string; side: 'BUY' | 'SELL'; type?: 'LIMIT' | 'MARKET' | null; timeInForce?: TimeInForce | null;
@@ -93,6 +94,30 @@ async function settled(s: TradingServices, row: OrderRow): Promise<OrderRow> {
   return row;
 }
 
+export interface Intake { row: NewOrderRow; actor: string }
+export type Intaken = { row: OrderRow; created: boolean };
+
+/**
+ * Order intake with group commit: the PENDING_NEW rows of orders that arrive together are claimed in one
+ * transaction (one commit instead of one per order). A typed refusal (a clientOrderId reused with other content)
+ * is that order's own; if the transaction itself fails, each order is claimed alone.
+ */
+export function orderIntake(db: Db, batching: CoalescerOptions): Coalescer<Intake, Intaken> {
+  const own = (e: unknown) => (errorCode(e) ? (e as Error) : Promise.reject(e));
+  return new Coalescer<Intake, Intaken>(async (items) => {
+    try {
+      return await db.tx(async (q) => {
+        const out: (Intaken | Error)[] = [];
+        for (const it of items) out.push(await insertPendingOrder(q, it.row, it.actor).catch(own));
+        return out;
+      });
+    } catch (e) {
+      if (items.length === 1) throw e;
+      return Promise.all(items.map((it) => insertPendingOrder(db, it.row, it.actor).catch((x: unknown) => (x instanceof Error ? x : new Error(String(x))))));
+    }
+  }, batching);
+}
+
 export async function placeOrder(s: TradingServices, caller: Caller, input: PlaceOrderInput): Promise<OrderResult> {
   requireRole(caller, 'BROKER_DEALER', 'INVESTOR');
   const n = normalizeOrder(s, input);
@@ -105,11 +130,11 @@ export async function placeOrder(s: TradingServices, caller: Caller, input: Plac
   }
   const id = newId('ord');
   // One statement: the order, its RECEIVED audit entry and its reservation intent.
-  const { row, created } = await insertPendingOrder(s.db, {
+  const { row, created } = await s.intake.request({ row: {
     id, org: caller.org, token_id: n.tokenId, account_id: n.accountId, investor_id: caller.investorId ?? null, side: n.side, type: n.type,
     time_in_force: n.timeInForce, price: n.price?.toString() ?? null, protection_price: protection?.toString() ?? null, quantity: n.quantity.toString(),
     post_only: n.postOnly, stp: n.stp, client_order_id: input.clientOrderId, request_hash: requestHash(n),
-  }, caller.subject);
+  }, actor: caller.subject });
   if (!created) return resultOf(await settled(s, row));
 
   const now = s.now();

@@ -1,6 +1,8 @@
 import type { Db } from '../kit/db/types.js';
 import type { Logger } from '../kit/log.js';
 import type { OutboxWatcher } from '../kit/outbox.js';
+import type { Coalescer } from '../kit/coalesce.js';
+import type { Intake, Intaken } from './orders.js';
 import type { Peers } from './peers.js';
 import type { Releaser } from './releases.js';
 import type { VenueRules } from './rules.js';
@@ -14,6 +16,8 @@ export interface TradingServices {
   config: TradingConfig;
   rules: VenueRules;
   peers: Peers;
+  /** Claims new orders' clientOrderIds, many per transaction. */
+  intake: Coalescer<Intake, Intaken>;
   venue: Venue;
   releaser: Releaser;
   outbox: OutboxWatcher;

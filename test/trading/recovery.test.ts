@@ -79,6 +79,40 @@ describe(`the book survives restarts; one writer per book (${dbLabel()})`, () =>
     await until('the release', async () => h.peers.reserved(t.accountId, m.tokenId) === 0n);
   });
 
+  test('orders whose shared reservation call reserved at custody but lost its answer are refused, and every one of those reservations is released once', async () => {
+    const m = await market(h, { accounts: 6, tokens: 100_000n, cash: 100_000_000n });
+    const peers = h.peers as unknown as { handle(method: string, body: Record<string, unknown>): unknown };
+    let cut = 0;
+    try {
+      // Custody commits each reservation of the batch, then the answer never arrives (the connection drops).
+      h.peers.onCall = (method, body) => {
+        if (method !== 'reserve') return;
+        peers.handle('reserve', body);
+        cut++;
+        h.peers.down.add('reserve');
+      };
+      const refused = await Promise.all(m.traders.map((t, i) => t.place(i % 2 ? 'BUY' : 'SELL', 3, 100 + (i % 2 ? -1 : 1))));
+      expect(cut).toBe(6);
+      expect(refused.map((r) => [r.accepted, r.order.status])).toEqual(m.traders.map(() => [false, 'REJECTED']));
+      expect(new Set(refused.flatMap((r) => r.rejections.map((x: { code: string }) => x.code)))).toEqual(new Set(['DOWNSTREAM.FAILED']));
+    } finally {
+      h.peers.onCall = undefined;
+      h.peers.down.delete('reserve');
+    }
+    // Every reservation custody made for them is released (by the releaser, from the intents), none twice.
+    for (const t of m.traders) await until(`the release of ${t.accountId}`, async () => h.peers.reserved(t.accountId, m.tokenId) + h.peers.reserved(t.accountId, 'CASH') === 0n);
+    const released = [...h.peers.reservations.values()].filter((r) => m.traders.some((t) => t.accountId === r.accountId));
+    expect(released.every((r) => r.released === r.amount)).toBe(true);
+    // The same orders again, as one batch, go through: nothing was left held or doubled.
+    const again = await Promise.all(m.traders.map((t, i) => t.place(i % 2 ? 'BUY' : 'SELL', 3, 100 + (i % 2 ? -1 : 1))));
+    expect(again.every((r) => r.accepted)).toBe(true);
+    await quiet(h.node);
+    for (const t of m.traders) {
+      expect(h.peers.reserved(t.accountId, m.tokenId)).toBe(await expectedReserved(h.node, t.accountId, m.tokenId));
+      expect(h.peers.reserved(t.accountId, 'CASH')).toBe(await expectedReserved(h.node, t.accountId, 'CASH'));
+    }
+  });
+
   test('a cancel and a fill racing for the same order never both succeed', async () => {
     const m = await market(h, { accounts: 2, tokens: 100_000n, cash: 100_000_000n });
     const [s, b] = m.traders;

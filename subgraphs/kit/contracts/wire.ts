@@ -19,7 +19,9 @@ export const idOf = (prefix: string) => z.string().regex(new RegExp(`^${prefix}_
 export const key = z.string().min(1).max(200);
 
 /** An instant: a Date, or an ISO string on the wire; parsed to a Date. */
-export const instant = z.union([z.date(), z.iso.datetime({ offset: true })]).transform((v) => new Date(v));
+export const instant = z
+  .union([z.date(), z.string().max(40).refine((v) => Number.isFinite(Date.parse(v)), 'an ISO date-time')])
+  .transform((v) => new Date(v));
 
 /** A typed error as it travels inside a batch answer (one item's failure does not fail the others). */
 export const wireError = z.looseObject({ code: z.string(), message: z.string() });
