@@ -5,18 +5,39 @@ import { executeEvent, type EventRequest } from './executor.js';
 import type { ClientQueue } from './queue.js';
 import type { UpstreamListener } from './upstream.js';
 
-/** The newest of a client map's callers (the freshest bearer), or undefined when none is left. */
-export function newest<T>(m: Map<unknown, T>): T | undefined {
-  let last: T | undefined;
-  for (const v of m.values()) last = v;
-  return last;
+const expiries = new WeakMap<Caller, number>();
+
+/** When a caller's (verified) bearer expires, in seconds; a bearer without "exp" never does. */
+function expiresAt(c: Caller): number {
+  let at = expiries.get(c);
+  if (at === undefined) {
+    try {
+      const exp = JSON.parse(Buffer.from(c.token.split('.')[1] ?? '', 'base64url').toString('utf8')).exp;
+      at = typeof exp === 'number' ? exp : Infinity;
+    } catch {
+      at = 0;
+    }
+    expiries.set(c, at);
+  }
+  return at;
+}
+
+/**
+ * The caller whose bearer lives longest among a feed's or view's clients:
+ * the one a shared upstream (re)connects with and the rest of the plan runs
+ * as, so that one client's stale bearer never fails the others.
+ */
+export function freshest(callers: Iterable<Caller>): Caller | undefined {
+  let best: Caller | undefined;
+  for (const c of callers) if (!best || expiresAt(c) >= expiresAt(best)) best = c;
+  return best;
 }
 
 /**
  * One client operation (same document and variables, and the same caller
  * unless the operation is shared across callers) and the clients that run
  * it: each event goes through the rest of the plan once, in arrival order,
- * as the newest client's caller, and its result is queued for every client.
+ * as the caller with the freshest bearer, and its result is queued for every client.
  */
 export class Feed implements UpstreamListener {
   readonly clients = new Map<ClientQueue, Caller>();
@@ -35,7 +56,7 @@ export class Feed implements UpstreamListener {
     }
     this.chain = this.chain.then(async () => {
       let result: ExecutionResult;
-      const caller = newest(this.clients);
+      const caller = freshest(this.clients.values());
       try {
         if (!caller) return; // everybody left while the event waited
         result = await executeEvent({ ...this.request, context: { caller, token: caller.token } }, data);

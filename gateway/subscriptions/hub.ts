@@ -3,7 +3,7 @@ import type { Caller } from '../../subgraphs/kit/auth.js';
 import type { Logger } from '../../subgraphs/kit/log.js';
 import { AuthForwardingDataSource } from '../dataSource.js';
 import { subgraphUrlsOf } from '../supergraph.js';
-import { Feed, newest } from './feed.js';
+import { Feed, freshest } from './feed.js';
 import { SubscriptionPlanner } from './planner.js';
 import { ClientQueue } from './queue.js';
 import { upstreamVariables } from './resume.js';
@@ -64,8 +64,8 @@ export class SubscriptionHub {
   /** Feeds a new client may join (live ones, from now), and every feed running. */
   private readonly feeds = new Map<string, Feed>();
   private readonly live = new Set<Feed>();
-  /** The bearers of each view's clients (an identity, or every caller): the newest is forwarded when an upstream (re)connects. */
-  private readonly bearers = new Map<string, Map<ClientQueue, string>>();
+  /** The callers of each view's clients (an identity, or every caller): the freshest bearer is forwarded when an upstream (re)connects. */
+  private readonly bearers = new Map<string, Map<ClientQueue, Caller>>();
 
   constructor(private readonly o: HubOptions) {
     this.pool = new UpstreamPool(o.retry, o.log);
@@ -119,7 +119,7 @@ export class SubscriptionHub {
       this.live.add(feed);
       feed.release = this.pool.acquire(stableJson([view, plan.serviceName, plan.upstream.query, variables]), {
         serviceName: plan.serviceName, url, query: plan.upstream.query, variables, rootKey: plan.upstream.rootKey,
-        resumable: plan.upstream.resumable, after, token: () => newest(viewBearers) ?? s.caller.token,
+        resumable: plan.upstream.resumable, after, token: () => (freshest(viewBearers.values()) ?? s.caller).token,
       }, feed);
     }
     const mine = feed;
@@ -132,7 +132,7 @@ export class SubscriptionHub {
       this.live.delete(mine);
       if (this.feeds.get(feedKey) === mine) this.feeds.delete(feedKey);
     });
-    viewBearers.set(queue, s.caller.token);
+    viewBearers.set(queue, s.caller);
     mine.clients.set(queue, s.caller);
     return queue;
   }

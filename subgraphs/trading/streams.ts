@@ -28,6 +28,12 @@ export function tradeOfEvent(p: Record<string, any>): TradeRow {
   };
 }
 
+/**
+ * Fills of a token alone are public market data: the gateway runs them once for
+ * every identity (kit/sharing.ts lists this stream and the Trade fields that
+ * answer alike). A check on the caller added here for the token-only case must
+ * come off that list.
+ */
 export async function tradeStream(s: TradingServices, caller: Caller, a: { tokenId?: string | null; accountId?: string | null; after?: string | null }) {
   if (!a.tokenId && !a.accountId) throw badInput('TOKEN_OR_ACCOUNT_REQUIRED', 'give a tokenId, an accountId or both');
   const after = parseCursor(a.after);

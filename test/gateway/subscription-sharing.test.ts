@@ -205,7 +205,7 @@ describe(`subscriptions shared across identities (${dbLabel()})`, () => {
     expect(replay.stats.shared.upstreams).toBe(10);
     const views = new Set(Object.values(replay.seen).map((e) => JSON.stringify(e.map((x) => x.data.tradeExecuted.trade.settlement))));
     expect(views.size).toBeGreaterThan(1);
-  }, 180_000);
+  }, 300_000);
 
   test('hostile: a scoped field smuggled into a public stream by alias, fragment, directive or an unused operation keeps it per identity', async () => {
     const smuggled = [
@@ -240,6 +240,30 @@ describe(`subscriptions shared across identities (${dbLabel()})`, () => {
       await until('the upstreams to close', () => stack.gateway.subscriptions.stats().upstreams === 0);
     }
   }, 180_000);
+
+  test('hostile: a client whose bearer expires cannot fail a shared stream for the others (it runs with the freshest bearer)', async () => {
+    const long = new Subscriber(stack.gateway.url, callers['globex broker'], PUBLIC, { t: tokenId });
+    const brief = await stack.token('hooli', ['BROKER_DEALER'], { ttl: 4 });
+    const expires = Date.now() + 4_000;
+    const short = new Subscriber(stack.gateway.url, brief, PUBLIC, { t: tokenId });
+    try {
+      await until('both clients on one feed', () => stack.gateway.subscriptions.stats().clients >= 2);
+      expect(stack.gateway.subscriptions.stats()).toMatchObject({ upstreams: 1, feeds: 1 });
+      await until('the short bearer to expire', () => Date.now() > expires + 1_500, 15_000);
+      const seen = long.events.length;
+      await until('a fill after the expiry', async () => {
+        await fill(6);
+        await sleep(200);
+        return long.events.length > seen;
+      });
+      const last = long.events.at(-1)!;
+      expect(last.errors).toBeUndefined();
+      expect(last.data.tradeExecuted.trade.token.symbol).toBe('ACMEP');
+    } finally {
+      await long.dispose();
+      await short.dispose();
+    }
+  }, 60_000);
 
   test('hostile: another organisation\'s account on a fill stream is refused with NOT_FOUND on both gateways, and a shared stream of public fields does not let it in', async () => {
     for (const url of [stack.gateway.url, own.url]) {
