@@ -118,11 +118,12 @@ export function createVerifier(s: AuthSettings): Verifier {
   const claims = s.claims ?? DEFAULT_CLAIMS;
   const serviceKey = s.serviceSecret ? createSecretKey(Buffer.from(s.serviceSecret)) : undefined;
   // A client sends the same token with every request: the signature of an exact token string is checked once, and
-  // its caller reused until the token expires (or a minute passes). Only successes are kept; the map is bounded.
+  // its caller reused until the token expires (with the same clock skew as the check), or a minute passes. Only
+  // successes are kept; the map is bounded.
   const verified = new Map<string, { caller: Caller; until: number }>();
   const remember = (token: string, caller: Caller, exp: number | undefined): Caller => {
     if (verified.size >= VERIFIED_TOKENS_MAX) verified.clear();
-    verified.set(token, { caller, until: Math.min(Date.now() + 60_000, exp === undefined ? Infinity : exp * 1000) });
+    verified.set(token, { caller, until: Math.min(Date.now() + 60_000, exp === undefined ? Infinity : (exp + skew) * 1000) });
     return caller;
   };
   return async (authorization) => {

@@ -2,7 +2,7 @@ import { describe, expect, test } from '@jest/globals';
 import { createVerifier, serviceToken, signUserToken } from '../../subgraphs/kit/auth.js';
 import { errorCode } from '../../subgraphs/kit/errors.js';
 
-const settings = { secret: 's'.repeat(40), issuer: 'tokenstack', audience: 'tokenstack-api', serviceSecret: 'v'.repeat(40) };
+const settings = { secret: 's'.repeat(40), issuer: 'tokenstack', audience: 'tokenstack-api', serviceSecret: 'v'.repeat(40), clockSkewSeconds: 0 };
 const reasonOf = async (p: Promise<unknown>) => p.then(() => 'ACCEPTED', (e) => `${errorCode(e)}:${(e as { extensions?: { reason?: string } }).extensions?.reason}`);
 
 describe('the verifier remembers tokens it has checked', () => {
