@@ -1,5 +1,5 @@
 import type { Server } from 'node:http';
-import { GraphQLError, getOperationAST, parse, specifiedRules, validate, type ExecutionResult, type GraphQLFormattedError } from 'graphql';
+import { GraphQLError, getOperationAST, parse, specifiedRules, validate, type DocumentNode, type ExecutionResult, type GraphQLFormattedError } from 'graphql';
 import { CloseCode } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer, type WebSocket } from 'ws';
@@ -9,6 +9,7 @@ import { checkCost, limitRules, type OperationLimits } from '../limits.js';
 import type { OrgRateLimiter } from '../rateLimit.js';
 import { SubscriptionCaps, identityOfCaller, type SubscriptionCapSettings } from './caps.js';
 import type { Partner, PersistedOperations } from '../persisted/index.js';
+import { persistedQueryOf, refusal } from '../persisted/policy.js';
 import type { SubscriptionHub } from './hub.js';
 
 /** Close codes the gateway adds to graphql-ws's own (4400 BadRequest, 4403 Forbidden, ...). */
@@ -38,6 +39,10 @@ type Extra = { socket: WebSocket; caller?: Caller; partner?: Partner };
 
 const asGraphQLError = (e: unknown): GraphQLError =>
   e instanceof GraphQLError ? e : new GraphQLError((e as Error)?.message ?? String(e), { extensions: { code: 'INTERNAL_SERVER_ERROR' } });
+
+/** The error as it is, or with this code when it has none (the parser's and graphql-js's own rules set none). */
+const withCode = (e: GraphQLError, code: string): GraphQLError =>
+  e.extensions?.code ? e : new GraphQLError(e.message, { nodes: e.nodes, source: e.source, positions: e.positions, path: e.path, originalError: e.originalError, extensions: { ...e.extensions, code } });
 
 /** A close reason fits in 123 bytes. */
 const reasonOf = (text: string) => Buffer.from(text).subarray(0, 123).toString('utf8').replace(/\uFFFD+$/, '');
@@ -79,13 +84,22 @@ export function serveSubscriptions(o: SubscriptionServerOptions): { close(): Pro
         o.limiter.take(caller.org);
         if (containsNul(payload.variables) || containsNul(payload.operationName)) return [nulCharacter()];
         const partner = ctx.extra.partner;
-        const pq = payload.extensions?.persistedQuery as { sha256Hash?: unknown } | undefined;
-        const query = partner ? o.partners!.subscriptionText(partner, { query: payload.query, hash: typeof pq?.sha256Hash === 'string' ? pq.sha256Hash : undefined }) : payload.query;
-        const document = parse(query, { maxTokens: o.maxTokens });
+        const pq = persistedQueryOf(payload.extensions);
+        if (pq.kind === 'malformed') return [refusal(pq.refusal)];
+        const query = partner ? o.partners!.subscriptionText(partner, { query: payload.query, hash: pq.hash }) : payload.query;
+        let document: DocumentNode;
+        try {
+          document = parse(query, { maxTokens: o.maxTokens });
+        } catch (e) {
+          return [withCode(asGraphQLError(e), 'GRAPHQL_PARSE_FAILED')];
+        }
         const errors = validate(o.hub.schema, document, rules);
-        if (errors.length) return errors;
+        if (errors.length) return errors.map((e) => withCode(e, 'GRAPHQL_VALIDATION_FAILED'));
         const operation = getOperationAST(document, payload.operationName);
-        if (operation?.operation !== 'subscription') {
+        if (!operation) {
+          return [new GraphQLError(payload.operationName ? `the document has no operation named ${JSON.stringify(String(payload.operationName).slice(0, 100))}` : 'the document has several operations: name the one to run in operationName', { extensions: { code: payload.operationName ? 'REQUEST.UNKNOWN_OPERATION' : 'REQUEST.OPERATION_NAME_REQUIRED' } })];
+        }
+        if (operation.operation !== 'subscription') {
           return [new GraphQLError('only subscriptions are served over graphql-ws; send queries and mutations over HTTP', { extensions: { code: 'SUBSCRIPTION.NOT_A_SUBSCRIPTION' } })];
         }
         checkCost(o.hub.schema, document, operation, payload.variables, o.limits);

@@ -13,6 +13,7 @@ import { feedRoute } from './feed.js';
 import { apolloHandler, sendJson, startHttpServer, type RouteHandler } from './http.js';
 import { createLogger, type Logger } from './log.js';
 import { containsNul, noNulInStrings, nulCharacter } from './nul.js';
+import { guardEntities } from './entities.js';
 import { OutboxWatcher } from './outbox.js';
 import { fromRoot } from './paths.js';
 import { scalarResolvers } from './scalars.js';
@@ -129,6 +130,7 @@ export async function startSubgraph<C extends BaseContext>(def: SubgraphDefiniti
   };
 
   const schema = buildSubgraphSchema([{ typeDefs: parse(loadSubgraphSdl(def.name)), resolvers: { ...scalarResolvers, ...def.resolvers } as never }]);
+  guardEntities(schema);
   const apollo = new ApolloServer<C>({
     schema,
     introspection: !production,
