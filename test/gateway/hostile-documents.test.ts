@@ -185,6 +185,14 @@ describe('hostile documents and requests at the gateway', () => {
       }
     });
 
+    test('a malformed persistedQuery on a graphql-ws subscribe is refused with PERSISTED_QUERY_INVALID', async () => {
+      const client = ws();
+      for (const persistedQuery of [{ version: 1, sha256Hash: [hash] }, { version: 2, sha256Hash: hash }, 'x']) {
+        const o = await firstOutcome(client, { query: 'subscription { orderBookChanged(tokenId: "t") { cursor } }', extensions: { persistedQuery } });
+        expect(o).toMatchObject({ kind: 'errors', errors: [{ extensions: { code: 'PERSISTED_QUERY_INVALID' } }] });
+      }
+    });
+
     test('a locked partner sending the well-formed hash of a text outside its list is refused, though APQ holds the text', async () => {
       for (const key of [keys.safelist, keys.idsOnly]) {
         const r = await post({ extensions: { persistedQuery: { version: 1, sha256Hash: hash } } }, { key });

@@ -19,7 +19,7 @@ export function wsClient(httpUrl: string, token: string | undefined): Client {
 }
 
 /** Subscribes and resolves with the first thing that happens to the subscription. */
-export function firstOutcome(client: Client, payload: { query: string; variables?: Record<string, unknown>; operationName?: string }): Promise<WsOutcome> {
+export function firstOutcome(client: Client, payload: { query: string; variables?: Record<string, unknown>; operationName?: string; extensions?: Record<string, unknown> }): Promise<WsOutcome> {
   return new Promise((resolve) => {
     const stop = client.subscribe(payload, {
       next: (value) => { resolve({ kind: 'next', value: value as Extract<WsOutcome, { kind: 'next' }>['value'] }); stop(); },
