@@ -12,6 +12,7 @@ export default {
   testMatch: ['<rootDir>/test/**/*.test.ts', '<rootDir>/subgraphs/**/*.test.ts', '<rootDir>/gateway/**/*.test.ts'],
   // A throwaway SoftHSM2 token for the HSM tests (when SoftHSM2 is installed).
   globalSetup: '<rootDir>/test/support/hsm-setup.ts',
+  globalTeardown: '<rootDir>/test/support/hsm-teardown.ts',
   testTimeout: 60000,
   maxWorkers: 2,
 };
