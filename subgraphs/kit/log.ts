@@ -7,6 +7,6 @@ export function createLogger(service: string, level = process.env.LOG_LEVEL ?? '
   return pino({
     name: service,
     level,
-    redact: { paths: ['*.privateKey', '*.encryptedKey', '*.authorization', 'req.headers.authorization'], censor: '[redacted]' },
+    redact: { paths: ['*.privateKey', '*.encryptedKey', '*.authorization', 'req.headers.authorization', '*.PKCS11_PIN', '*.pin'], censor: '[redacted]' },
   });
 }
