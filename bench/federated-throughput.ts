@@ -185,7 +185,7 @@ async function main() {
     CHAIN_RPC_URL: 'http://127.0.0.1:9', // the query needs no chain; settlements of undeployed tokens are rejected and kept
   };
   say('starting the four subgraphs and three gateways as separate processes... ');
-  for (const n of SUBGRAPHS) startProcess(n, [fromRoot('subgraphs', n, 'main.ts')], { ...common, PORT: String(ports[n]), CUSTODY_KEK: secrets.kek, CHAIN_POLL_MS: '60000', SETTLEMENT_OPERATOR_ORGS: 'broker-bench' });
+  for (const n of SUBGRAPHS) startProcess(n, [fromRoot('subgraphs', n, 'main.ts')], { ...common, PORT: String(ports[n]), CUSTODY_KEK: secrets.kek, CHAIN_POLL_MS: '60000', SETTLEMENT_OPERATOR_ORGS: 'broker-bench', TRADING_OPERATOR_ORGS: 'venue' });
   for (const n of SUBGRAPHS) await waitAnswering(graphUrls[n], n);
   startProcess('ours', [fromRoot('gateway', 'main.ts')], {
     ...common, PORT: String(ports.ours), RATE_LIMIT_PER_MINUTE: '0',

@@ -185,6 +185,7 @@ async function main() {
     AUTH_JWT_SECRET: secrets.jwt, SERVICE_SECRET: secrets.service, LOG_LEVEL: 'error', NODE_ENV: 'production',
     ISSUANCE_URL: base('issuance'), TRADING_URL: base('trading'), CUSTODY_URL: base('custody'), SETTLEMENT_URL: base('settlement'),
     CHAIN_RPC_URL: 'http://127.0.0.1:9', // nothing here needs a chain
+    TRADING_OPERATOR_ORGS: 'venue',
   };
   say('starting issuance, custody, trading and the gateway as separate processes... ');
   startProcess('issuance', 'subgraphs/issuance/main.ts', { ...common, PORT: String(ports.issuance), DATABASE_URL: dbUrl(DBS[0]), CHAIN_POLL_MS: '60000' });

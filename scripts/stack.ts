@@ -14,6 +14,8 @@ import { findFreePort, startAnvil, type AnvilNode } from '../subgraphs/kit/chain
 
 /** The settlement operator of the demo market (its agents and auditors see every settlement). */
 export const DEFAULT_OPERATOR_ORGS = ['settle-co'];
+/** The venue's operator organisation of the embedded setup (the seed's and the IDE's ATS operator). */
+export const DEFAULT_VENUE_OPERATOR_ORGS = ['ats-co'];
 
 export const DEFINITIONS = { issuance, trading, settlement, custody } as const;
 export const SUBGRAPH_NAMES = Object.keys(DEFINITIONS) as SubgraphName[];
@@ -57,6 +59,8 @@ export interface StackOptions {
   cashToken?: boolean;
   /** Organisations whose settlement agents and auditors see every settlement. */
   settlementOperatorOrgs?: string[];
+  /** Organisations whose ATS_OPERATOR users operate the venue (TRADING_OPERATOR_ORGS). */
+  venueOperatorOrgs?: string[];
   /** More settings for every subgraph (e.g. the venue's tick value). */
   subgraphEnv?: Record<string, string>;
   /** More settings for the gateway (e.g. SUBGRAPH_TIMEOUT_MS). */
@@ -112,6 +116,7 @@ export async function startStack(o: StackOptions): Promise<Stack> {
           CUSTODY_KEK: o.secrets.custodyKek,
           ...keyEnv,
           SETTLEMENT_OPERATOR_ORGS: (o.settlementOperatorOrgs ?? DEFAULT_OPERATOR_ORGS).join(','),
+          TRADING_OPERATOR_ORGS: (o.venueOperatorOrgs ?? DEFAULT_VENUE_OPERATOR_ORGS).join(','),
           // Custody follows the chain wherever there is one; the anvil child mines a block per transaction and never reorganises.
           CUSTODY_INDEXER_ENABLED: chainRpcUrl ? 'true' : undefined,
           CUSTODY_CONFIRMATIONS: anvil ? '0' : undefined,

@@ -1,4 +1,5 @@
-import { canSee, type Caller } from '../kit/auth.js';
+import { type Caller } from '../kit/auth.js';
+import { canSee } from '../kit/access.js';
 import type { Db } from '../kit/db/types.js';
 import { parseAccountId, parseAsset } from './domain/inputs.js';
 import { accountsByIds } from './store.js';

@@ -1,4 +1,5 @@
-import { canSee, type Caller } from '../kit/auth.js';
+import { type Caller } from '../kit/auth.js';
+import { canSee } from '../kit/access.js';
 import type { Db } from '../kit/db/types.js';
 import { unknownAsset } from './env.js';
 import { parseAsset } from './domain/inputs.js';

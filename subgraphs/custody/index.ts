@@ -84,8 +84,8 @@ export const custody: SubgraphDefinition<CustodyContext> = {
       await (await clientP?.catch(() => undefined))?.close();
     };
   },
-  async ready(rt) {
+  async dependencies(rt): Promise<Record<string, string>> {
     const e = indexers.get(rt)?.lastError;
-    return e ? `chain indexer: ${e}` : undefined;
+    return e ? { 'chain indexer': e } : {};
   },
 };

@@ -1,5 +1,6 @@
 import { Contract, Interface, MaxUint256, Wallet, getAddress, isHexString, keccak256, toUtf8Bytes, type TypedDataField } from 'ethers';
-import { requireService, type Caller } from '../kit/auth.js';
+import { type Caller } from '../kit/auth.js';
+import { requireService } from '../kit/access.js';
 import { loadArtifact } from '../kit/chain/artifacts.js';
 import { createChainClient, type ChainClient } from '../kit/chain/client.js';
 import { toChainError } from '../kit/chain/errors.js';

@@ -1,4 +1,4 @@
-import { requireService } from '../kit/auth.js';
+import { requireService } from '../kit/access.js';
 import { badInput } from '../kit/errors.js';
 import type { InternalHandler } from '../kit/internal.js';
 import { serveCalls, settleItem } from '../kit/contracts/calls.js';

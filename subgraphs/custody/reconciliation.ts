@@ -1,4 +1,5 @@
-import { requireRole, type Caller } from '../kit/auth.js';
+import { type Caller } from '../kit/auth.js';
+import { requireRole } from '../kit/access.js';
 import type { Db, Queryable } from '../kit/db/types.js';
 import { badInput } from '../kit/errors.js';
 import type { Logger } from '../kit/log.js';

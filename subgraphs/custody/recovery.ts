@@ -1,4 +1,5 @@
-import { canSee, type Caller } from '../kit/auth.js';
+import { type Caller } from '../kit/auth.js';
+import { canSee } from '../kit/access.js';
 import { appError } from '../kit/errors.js';
 import { assertSameRequest, requestHash } from '../kit/idempotency.js';
 import { parseAccountId, parseIdempotencyKey, parseText } from './domain/inputs.js';

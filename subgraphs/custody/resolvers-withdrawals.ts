@@ -1,4 +1,4 @@
-import { canSee } from '../kit/auth.js';
+import { canSee } from '../kit/access.js';
 import type { CustodyContext } from './resolvers.js';
 import { policyFromJson, type WithdrawalPolicy } from './domain/policy.js';
 import type { HoldingWithProof } from './domain/holdings-proof.js';
@@ -18,8 +18,6 @@ async function visibleWithdrawal(ctx: CustodyContext, w: WithdrawalRow | null): 
   return a && canSee(ctx.caller, { org: a.org, investorId: a.investor_id }) ? w : null;
 }
 
-const investorOnly = (ctx: CustodyContext) => ctx.caller.kind === 'user' && ctx.caller.roles.every((r) => r === 'INVESTOR');
-
 interface PolicyInputArg {
   approvalsRequired: number; approvers: string[]; destinationDelaySeconds: number; velocityWindowSeconds: number;
   maxPerWithdrawal: bigint; maxPerWindow: bigint; assetLimits: WithdrawalPolicy['assetLimits'];
@@ -34,7 +32,8 @@ export const withdrawalResolvers = {
       return seen.filter((w): w is WithdrawalRow => !!w);
     },
     policyChanges: async (_: unknown, a: { status?: ChangeStatus | null }, ctx: CustodyContext) =>
-      (investorOnly(ctx) ? [] : policyChangesOfOrg(ctx.db, ctx.caller.org, a.status ?? null)),
+      // Organisation-wide rows (no investor owns them): an investor-only caller or one without a role sees none.
+      (canSee(ctx.caller, { org: ctx.caller.org }) ? policyChangesOfOrg(ctx.db, ctx.caller.org, a.status ?? null) : []),
     organisationWithdrawalPolicy: (_: unknown, __: unknown, ctx: CustodyContext) =>
       policies.effectivePolicy(ctx.db, ctx.env.defaults, ctx.caller.org, null),
     proofOfHoldings: (_: unknown, a: { tokenId: string }, ctx: CustodyContext) => proofOfHoldings(ctx.db, ctx.caller, a.tokenId),

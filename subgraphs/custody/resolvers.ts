@@ -1,4 +1,4 @@
-import { canSee } from '../kit/auth.js';
+import { canSee } from '../kit/access.js';
 import type { BaseContext_ } from '../kit/subgraph.js';
 import type { CustodyEnv } from './env.js';
 import type { CustodyLoaders } from './loaders.js';

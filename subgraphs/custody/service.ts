@@ -1,4 +1,5 @@
-import { requireRole, type Caller } from '../kit/auth.js';
+import { type Caller } from '../kit/auth.js';
+import { requireRole } from '../kit/access.js';
 import type { Db } from '../kit/db/types.js';
 import { appError, badInput } from '../kit/errors.js';
 import { requestHash } from '../kit/idempotency.js';

@@ -1,4 +1,5 @@
-import { canSee, requireRole, type Caller } from '../kit/auth.js';
+import { type Caller } from '../kit/auth.js';
+import { canSee, requireRole } from '../kit/access.js';
 import { appError, notFound } from '../kit/errors.js';
 import { assertSameRequest, requestHash } from '../kit/idempotency.js';
 import { PendingEvents } from './events.js';

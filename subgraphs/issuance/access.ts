@@ -1,4 +1,5 @@
-import { requireRole, canSee, type Caller, type Role } from '../kit/auth.js';
+import { type Caller, type Role } from '../kit/auth.js';
+import { requireRole, canSee } from '../kit/access.js';
 import type { Queryable } from '../kit/db/types.js';
 import { badInput, forbidden, notFound } from '../kit/errors.js';
 import type { InvestorRow, TokenRow } from './store.js';

@@ -1,6 +1,7 @@
 import type { Caller } from '../kit/auth.js';
 import type { Queryable } from '../kit/db/types.js';
-import { appError, badInput } from '../kit/errors.js';
+import { canSee, isOperator, isService, settlementOperator } from '../kit/access.js';
+import { appError, badInput, notFound } from '../kit/errors.js';
 import { evaluateTransfer, ComplianceInputError, type ComplianceConfig, type TransferEvaluation, type TransferKind } from './domain/compliance/index.js';
 import { buildTransferInput, type SnapshotRequest } from './snapshot.js';
 import { positive } from './access.js';
@@ -74,9 +75,27 @@ export function kindOf(from: string | null | undefined, kind: string | null | un
   return (kind as TransferKind | undefined) ?? (from ? 'SECONDARY_TRADE' : 'PRIMARY_ISSUANCE');
 }
 
-/** Anyone authenticated may ask; the answer reveals rule outcomes, not the parties' records. */
-export function checkAsker(_caller: Caller): void {
-  /* every role may ask: trading and settlement ask on behalf of their users */
+/**
+ * Who may ask about whom (the answer shows each party's KYC, AML, country,
+ * accreditation): a service (trading and settlement ask on their users'
+ * behalf); the token's issuer organisation and the settlement operator
+ * (SETTLEMENT_OPERATOR_ORGS), about any investor; anyone else only about
+ * its own investors (kit/access.ts), those its organisation registered or
+ * holds a custody account for (an investor only about itself). Every named
+ * party must pass. A token, or a party,
+ * the caller may not ask about is NOT_FOUND, as if it did not exist.
+ */
+export async function assertMayAsk(q: Queryable, caller: Caller, settlementOperatorOrgs: readonly string[], tokenId: string, parties: (string | null)[]): Promise<void> {
+  if (isService(caller)) return;
+  const [t] = await q.query<{ issuer_org: string }>('SELECT issuer_org FROM security_tokens WHERE id = $1', [tokenId]);
+  if (!t) throw notFound('security token', tokenId);
+  if (canSee(caller, { org: t.issuer_org }) || isOperator(caller, settlementOperator(settlementOperatorOrgs))) return;
+  const ids = parties.filter((p): p is string => !!p);
+  const rows = await q.query<{ id: string; org: string }>(
+    'SELECT id, org FROM investors WHERE id = ANY($1::text[]) UNION SELECT investor_id, org FROM investor_custodians WHERE investor_id = ANY($1::text[])', [ids]);
+  for (const id of ids) {
+    if (!rows.some((r) => r.id === id && canSee(caller, { org: r.org, investorId: r.id }))) throw notFound('investor', id);
+  }
 }
 
 export interface WithdrawalQuestion { tokenId: string; fromInvestorId: string; toAddress: string; amount: bigint; at: Date }

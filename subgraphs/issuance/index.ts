@@ -26,7 +26,7 @@ function createServices(rt: SubgraphRuntime): IssuanceServices {
   const indexer = new HoldingsIndexer(rt.db, chain, config, { confirmations: c.CHAIN_CONFIRMATIONS as number, pollMs }, rt.log);
   const jobs = new ChainJobRunner(rt.db, chain, config, pollMs, rt.log);
   return {
-    config, chain, indexer, jobs,
+    config, chain, indexer, jobs, settlementOperatorOrgs: c.SETTLEMENT_OPERATOR_ORGS as string[],
     kick: () => void jobs.runDue().catch((e) => rt.log.warn({ err: (e as Error).message }, 'chain jobs not run yet; the next pass retries')),
     async afterChainWrite() {
       await indexer.syncOnce();
@@ -55,7 +55,7 @@ export const issuance: SubgraphDefinition<IssuanceContext> = {
     const wallets = new FeedConsumer({
       db: rt.db, source: 'custody:account.opened', feedUrl: `${rt.config.CUSTODY_URL}/internal/feed`, token: rt.serviceToken,
       topics: ['account.opened'], log: rt.log, waitMs: 20_000,
-      handle: (q, e) => walletFromCustody(q, e.payload as { investorId: string; walletAddress: string; accountId: string }),
+      handle: (q, e) => walletFromCustody(q, e.payload as { investorId: string; walletAddress: string; accountId: string; org?: string }),
     });
     wallets.start();
     return async () => {
@@ -65,10 +65,9 @@ export const issuance: SubgraphDefinition<IssuanceContext> = {
       await s.chain.close();
     };
   },
-  async ready(rt) {
+  async dependencies(rt): Promise<Record<string, string>> {
     const s = servicesOf.get(rt);
-    if (s?.indexer.lastError) return `chain indexer: ${s.indexer.lastError}`;
-    return undefined;
+    return s?.indexer.lastError ? { 'chain indexer': s.indexer.lastError } : {};
   },
   // Decisions other subgraphs need from the owner of the rules, at decision time.
   internal: (rt) => ({

@@ -1,5 +1,5 @@
 import type { Caller } from '../kit/auth.js';
-import { requireRole } from '../kit/auth.js';
+import { requireRole } from '../kit/access.js';
 import type { Db, Queryable } from '../kit/db/types.js';
 import { appError, badInput } from '../kit/errors.js';
 import { requestHash } from '../kit/idempotency.js';
@@ -128,9 +128,11 @@ export async function attachWallet(q: Queryable, caller: Caller, investorId: str
 const CUSTODY_SERVICE: Caller = { kind: 'service', subject: 'custody', org: 'tokenstack', roles: [], token: '' };
 
 /** A custody account opened for a known investor brings its wallet; an unknown investor is logged by the caller and skipped. */
-export async function walletFromCustody(q: Queryable, e: { investorId: string; walletAddress: string; accountId: string }): Promise<void> {
+export async function walletFromCustody(q: Queryable, e: { investorId: string; walletAddress: string; accountId: string; org?: string }): Promise<void> {
   const [i] = await q.query('SELECT 1 FROM investors WHERE id = $1', [e.investorId]);
   if (!i) return; // custody checks the investor at opening; nothing to link otherwise
+  // The custodian organisation is the investor's too (who may ask about its eligibility).
+  if (typeof e.org === 'string' && e.org) await q.query('INSERT INTO investor_custodians (investor_id, org) VALUES ($1, $2) ON CONFLICT DO NOTHING', [e.investorId, e.org]);
   await attachWallet(q, CUSTODY_SERVICE, e.investorId, e.walletAddress, `custody account ${e.accountId} opened`);
 }
 

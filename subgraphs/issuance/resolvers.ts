@@ -1,9 +1,9 @@
-import { canSee } from '../kit/auth.js';
+import { canSee } from '../kit/access.js';
 import type { BaseContext_ } from '../kit/subgraph.js';
 import { canReadCapTable, capTable } from './captable.js';
 import * as controls from './controls.js';
 import { deploySecurityToken } from './deploy.js';
-import { kindOf, priceCentsOf, transferEligibility } from './eligibility.js';
+import { assertMayAsk, kindOf, priceCentsOf, transferEligibility } from './eligibility.js';
 import * as investors from './investors.js';
 import { issueTokens, type IssueInput } from './issue.js';
 import type { IssuanceLoaders } from './loaders.js';
@@ -30,11 +30,13 @@ export const resolvers = {
     securityToken: (_: unknown, a: { id: string }, ctx: Ctx) => ctx.loaders.token.load(a.id),
     investors: async (_: unknown, __: unknown, ctx: Ctx) => (await investorsOfOrg(ctx.db, ctx.caller.org)).filter((r) => visibleInvestor(ctx, r)),
     investor: async (_: unknown, a: { id: string }, ctx: Ctx) => visibleInvestor(ctx, await ctx.loaders.investor.load(a.id)),
-    transferEligibility: (_: unknown, a: EligibilityArgs, ctx: Ctx) =>
-      transferEligibility(ctx.db, ctx.services.config, {
+    transferEligibility: async (_: unknown, a: EligibilityArgs, ctx: Ctx) => {
+      await assertMayAsk(ctx.db, ctx.caller, ctx.services.settlementOperatorOrgs, a.tokenId, [a.from ?? null, a.to ?? null]);
+      return transferEligibility(ctx.db, ctx.services.config, {
         tokenId: a.tokenId, fromInvestorId: a.from ?? null, toInvestorId: a.to ?? null, amount: a.amount, at: a.at ?? new Date(), kind: kindOf(a.from, a.kind),
         occasion: a.occasion ?? undefined, receiverRelation: a.receiverRelation ?? null, priceCents: priceCentsOf(a.price, a.currency),
-      }),
+      });
+    },
   },
   Mutation: {
     createSecurityToken: (_: unknown, a: { input: tokens.CreateTokenInput }, ctx: Ctx) => tokens.createSecurityToken(ctx.db, ctx.caller, a.input),

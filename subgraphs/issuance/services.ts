@@ -6,6 +6,8 @@ import type { IssuanceChain } from './chain/runtime.js';
 /** What the issuance subgraph runs beside its resolvers, shared by every request. */
 export interface IssuanceServices {
   config: ComplianceConfig;
+  /** SETTLEMENT_OPERATOR_ORGS: who may ask about any investor's eligibility. */
+  settlementOperatorOrgs: string[];
   chain: IssuanceChain;
   indexer: HoldingsIndexer;
   jobs: ChainJobRunner;

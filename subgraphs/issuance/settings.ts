@@ -1,4 +1,4 @@
-import { int, json } from '../kit/config.js';
+import { int, json, list } from '../kit/config.js';
 import { optionalKeyRef, signerSettings } from '../kit/signer/index.js';
 import { complianceConfigFrom, defaultComplianceConfig, type ComplianceConfig, type ComplianceConfigOverrides } from './domain/compliance/index.js';
 
@@ -17,6 +17,7 @@ export const issuanceSettings = {
   CLAIM_SIGNER_KEY: optionalKeyRef('chain key that signs KYC, accreditation and country claims'),
   CHAIN_CONFIRMATIONS: int('blocks behind the head the holdings indexer treats as final', 0, 0, 1000),
   CHAIN_POLL_MS: int('how often the holdings indexer and the chain job runner look for work', 1000, 20),
+  SETTLEMENT_OPERATOR_ORGS: list('the settlement operator\'s organisations (comma-separated, as settlement\'s setting): their SETTLEMENT_AGENT, AUDITOR and COMPLIANCE_OFFICER users may ask transferEligibility about any investor'),
   COMPLIANCE_CONFIG: json('overrides of the compliance periods and limits (JSON; see README)', complianceFromJson, defaultComplianceConfig),
   ...signerSettings,
 };

@@ -1,5 +1,5 @@
 import type { Caller } from '../kit/auth.js';
-import { requireRole } from '../kit/auth.js';
+import { requireRole } from '../kit/access.js';
 import type { Db } from '../kit/db/types.js';
 import { badInput } from '../kit/errors.js';
 import { requestHash } from '../kit/idempotency.js';

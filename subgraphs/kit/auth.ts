@@ -1,7 +1,7 @@
 import { createPublicKey, createSecretKey } from 'node:crypto';
 import { SignJWT, createRemoteJWKSet, errors as joseErrors, importSPKI, jwtVerify, type JWTPayload, type JWTVerifyGetKey, type ProtectedHeaderParameters } from 'jose';
 import { GraphQLError } from 'graphql';
-import { appError, forbidden, unauthenticated } from './errors.js';
+import { appError, unauthenticated } from './errors.js';
 
 export const ROLES = [
   'ISSUER_AGENT', 'INVESTOR', 'BROKER_DEALER', 'ATS_OPERATOR', 'SETTLEMENT_AGENT',
@@ -226,21 +226,4 @@ export async function serviceToken(s: { serviceSecret: string; issuer: string },
     .sign(createSecretKey(Buffer.from(s.serviceSecret)));
   serviceTokens.set(key, { token, until: Date.now() + 5 * 60_000 });
   return token;
-}
-
-export function requireRole(caller: Caller, ...roles: Role[]): void {
-  if (caller.kind === 'service') return;
-  if (!roles.some((r) => caller.roles.includes(r))) throw forbidden(`requires one of the roles ${roles.join(', ')}`);
-}
-
-export function requireService(caller: Caller): void {
-  if (caller.kind !== 'service') throw forbidden('internal operation: a service credential is required');
-}
-
-/** Row-level scoping: services see everything, an organisation its own rows, an investor only rows that are its own. */
-export function canSee(caller: Caller, owner: { org: string; investorId?: string | null }): boolean {
-  if (caller.kind === 'service') return true;
-  if (caller.org !== owner.org) return false;
-  if (caller.roles.length === 1 && caller.roles[0] === 'INVESTOR') return !!caller.investorId && caller.investorId === owner.investorId;
-  return true;
 }

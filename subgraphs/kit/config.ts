@@ -37,6 +37,13 @@ export function loadConfig<S extends Spec>(spec: S, env: Record<string, string |
 export const str = (doc: string, def?: string): Setting<string> =>
   withDefault({ doc, parse: (raw) => raw }, def);
 
+/** A comma-separated list (organisation names...); empty by default. */
+export const list = (doc: string): Setting<string[]> => ({
+  doc,
+  default: [],
+  parse: (raw) => raw.split(',').map((s) => s.trim()).filter(Boolean),
+});
+
 export const optionalStr = (doc: string): Setting<string | undefined> => ({ doc, parse: (raw) => raw, default: undefined });
 
 export const int = (doc: string, def?: number, min = 0, max = Number.MAX_SAFE_INTEGER): Setting<number> =>

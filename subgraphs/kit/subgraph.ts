@@ -6,6 +6,7 @@ import { buildSubgraphSchema } from '@apollo/subgraph';
 import { GraphQLError, parse, specifiedRules, validate, type GraphQLFormattedError } from 'graphql';
 import { WebSocketServer } from 'ws';
 import { useServer } from 'graphql-ws/use/ws';
+import { serviceOnlyQueryField } from './access.js';
 import { createVerifier, serviceToken, type Caller, type Verifier } from './auth.js';
 import { InternalClient, internalRoutes, type InternalHandler } from './internal.js';
 import { migrate, openDb, type Db } from './db/index.js';
@@ -56,8 +57,13 @@ export interface SubgraphDefinition<C extends BaseContext> {
   routes?(rt: SubgraphRuntime): Record<string, RouteHandler>;
   /** Internal operations (service credential only), served at POST /internal/rpc/<name>. */
   internal?(rt: SubgraphRuntime): Record<string, InternalHandler>;
-  /** Extra readiness checks beyond the database. */
-  ready?(rt: SubgraphRuntime): Promise<string | undefined>;
+  /**
+   * What this process depends on and is down (a peer's feed, the chain
+   * node), by name. Reported in /healthz; never a reason for /readyz to fail:
+   * every replica sees the same peer, and taking a healthy process out of
+   * the load balancer would not bring the peer back.
+   */
+  dependencies?(rt: SubgraphRuntime): Promise<Record<string, string>>;
 }
 
 export interface RunningSubgraph {
@@ -131,6 +137,7 @@ export async function startSubgraph<C extends BaseContext>(def: SubgraphDefiniti
 
   const schema = buildSubgraphSchema([{ typeDefs: parse(loadSubgraphSdl(def.name)), resolvers: { ...scalarResolvers, ...def.resolvers } as never }]);
   guardEntities(schema);
+  if (production) serviceOnlyQueryField(schema, '_service'); // the gateway composes from schema/ files; clients get no SDL
   const apollo = new ApolloServer<C>({
     schema,
     introspection: !production,
@@ -150,9 +157,13 @@ export async function startSubgraph<C extends BaseContext>(def: SubgraphDefiniti
     log,
     graphql: apolloHandler(apollo, (req: IncomingMessage) => contextFor(req.headers.authorization), config.REQUEST_MAX_BYTES),
     routes: {
-      'GET /healthz': (_req, res) => sendJson(res, 200, { status: 'ok', service: def.name }),
+      'GET /healthz': async (_req, res) => {
+        const down = (await def.dependencies?.(rt).catch((e: Error) => ({ dependencies: e.message }))) ?? {};
+        sendJson(res, 200, { status: 'ok', service: def.name, ...(Object.keys(down).length ? { dependencies: down } : {}) });
+      },
+      // Ready when this process can serve: its own database answers. Peers and the chain are /healthz detail.
       'GET /readyz': async (_req, res) => {
-        const problem = await db!.query('SELECT 1').then(() => def.ready?.(rt), (e: Error) => `database: ${e.message}`);
+        const problem = await db!.query('SELECT 1').then(() => undefined, (e: Error) => `database: ${e.message}`);
         sendJson(res, problem ? 503 : 200, { status: problem ? 'unavailable' : 'ready', service: def.name, ...(problem ? { problem } : {}) });
       },
       'GET /internal/feed': feedRoute(outbox, verify),

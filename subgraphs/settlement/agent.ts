@@ -1,4 +1,5 @@
-import { requireRole, type Caller } from '../kit/auth.js';
+import { type Caller } from '../kit/auth.js';
+import { requireRole } from '../kit/access.js';
 import { appError, badInput, forbidden, notFound } from '../kit/errors.js';
 import { sees, visibilityOf } from './access.js';
 import { CANCELLABLE } from './domain/status.js';

@@ -1,4 +1,5 @@
-import { requireRole, type Caller } from '../kit/auth.js';
+import { type Caller } from '../kit/auth.js';
+import { requireRole } from '../kit/access.js';
 import { badInput } from '../kit/errors.js';
 import { GENESIS, verifyChain, type AuditBreak } from './domain/audit-chain.js';
 import { anchoredHead, auditEntry, auditMaxSeq, auditRange } from './store-audit.js';

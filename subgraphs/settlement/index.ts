@@ -65,9 +65,8 @@ export const settlement: SubgraphDefinition<SettlementContext> = {
       await s.chain.close();
     };
   },
-  async ready(rt) {
+  async dependencies(rt): Promise<Record<string, string>> {
     const s = servicesOf.get(rt);
-    if (s?.consumer?.lastError) return `trading feed: ${s.consumer.lastError}`;
-    return undefined;
+    return s?.consumer?.lastError ? { 'trading feed': s.consumer.lastError } : {};
   },
 };

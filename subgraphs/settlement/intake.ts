@@ -1,4 +1,5 @@
-import { requireRole, type Caller } from '../kit/auth.js';
+import { type Caller } from '../kit/auth.js';
+import { requireRole } from '../kit/access.js';
 import type { Queryable } from '../kit/db/types.js';
 import { appError, badInput, forbidden } from '../kit/errors.js';
 import { assertSameRequest, requestHash } from '../kit/idempotency.js';

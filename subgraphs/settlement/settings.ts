@@ -1,4 +1,4 @@
-import { ConfigError, bool, int, oneOf, str, type Setting } from '../kit/config.js';
+import { ConfigError, bool, int, list, oneOf, str, type Setting } from '../kit/config.js';
 import { optionalKeyRef, signerSettings } from '../kit/signer/index.js';
 
 const address = (doc: string): Setting<string | undefined> => ({
@@ -17,12 +17,6 @@ const wei = (doc: string, def: bigint): Setting<bigint> => ({
     if (!/^\d{1,78}$/.test(raw)) throw new ConfigError(name, `must be a non-negative integer in wei, got "${raw}"`);
     return BigInt(raw);
   },
-});
-
-const list = (doc: string): Setting<string[]> => ({
-  doc,
-  default: [],
-  parse: (raw) => raw.split(',').map((s) => s.trim()).filter(Boolean),
 });
 
 /** Settlement's settings (README, "Configuration"). */

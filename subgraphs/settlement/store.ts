@@ -96,7 +96,8 @@ export async function appendHistory(q: Queryable, settlementId: string, h: { sta
   );
 }
 
-export interface Visibility { all: boolean; org: string; investorId?: string }
+export type { Scope as Visibility } from '../kit/access.js';
+import type { Scope as Visibility } from '../kit/access.js';
 
 /** Settlements a caller may see: every one for operators, else those of its organisation (as submitter or party), an investor only its own. */
 export function settlementsVisible(q: Queryable, v: Visibility, f: { status?: string | null; tokenId?: string | null; limit?: number } = {}) {

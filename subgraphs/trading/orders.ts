@@ -4,7 +4,8 @@
  * recorded as REJECTED with every reason (so a retry with the same
  * clientOrderId gets the same answer) and returned, not thrown.
  */
-import { requireRole, type Caller } from '../kit/auth.js';
+import { type Caller } from '../kit/auth.js';
+import { canSee, requireRole } from '../kit/access.js';
 import { Coalescer, type CoalescerOptions } from '../kit/coalesce.js';
 import type { Db, Queryable } from '../kit/db/types.js';
 import { appError, badInput, errorCode, notFound } from '../kit/errors.js';
@@ -13,7 +14,8 @@ import { newId } from '../kit/ids.js';
 import { appendEvent } from '../kit/outbox.js';
 import { MAX_PRICE, type StpMode, type TimeInForce } from './engine/index.js';
 import { isOpen } from './live.js';
-import { checkOrder, onlyInvestor, venueReasons } from './pretrade.js';
+import { checkOrder, venueReasons } from './pretrade.js';
+import { isVenueOperator, venueOperator } from './oversight.js';
 import { instrumentRules, marketProtection, reason, STP_MODES, type Reason } from './rules.js';
 import type { TradingServices } from './services.js';
 import type { CommandResult, OrderState } from './journal.js';
@@ -181,8 +183,7 @@ const insufficient = (asset: string, available: bigint, needed: bigint) =>
 /** An order the caller may act on (its organisation's; an investor only its own; the venue operator any). */
 async function ownOrder(s: TradingServices, caller: Caller, orderId: string): Promise<OrderRow> {
   const o = /^ord_[0-9a-z]{26}$/.test(orderId) ? await orderById(s.db, orderId) : null;
-  const operator = caller.kind === 'service' || caller.roles.includes('ATS_OPERATOR');
-  if (!o || (!operator && (o.org !== caller.org || (onlyInvestor(caller) && o.investor_id !== caller.investorId)))) throw notFound('order', orderId);
+  if (!o || !canSee(caller, { org: o.org, investorId: o.investor_id }, venueOperator(s))) throw notFound('order', orderId);
   return o;
 }
 
@@ -190,7 +191,7 @@ const notOpen = (o: OrderRow) =>
   appError('TRADING.ORDER_NOT_OPEN', `order ${o.id} is ${o.status.toLowerCase()}, not resting in the book`, { details: { orderId: o.id, status: o.status } });
 
 export async function cancelOrder(s: TradingServices, caller: Caller, orderId: string): Promise<OrderRow> {
-  requireRole(caller, 'BROKER_DEALER', 'INVESTOR', 'ATS_OPERATOR');
+  if (!isVenueOperator(s, caller)) requireRole(caller, 'BROKER_DEALER', 'INVESTOR');
   const o = await ownOrder(s, caller, orderId);
   if (!isOpen(o.status)) throw notOpen(o);
   const byOperator = caller.kind === 'user' && caller.org !== o.org;

@@ -5,7 +5,8 @@
  * so no order trades after the halt commits. Resting orders stay in the
  * book and may be cancelled; new orders and replaces are refused.
  */
-import { requireRole, type Caller } from '../kit/auth.js';
+import { type Caller } from '../kit/auth.js';
+import { isOperator, requireOperator, type OperatorRule } from '../kit/access.js';
 import type { Queryable } from '../kit/db/types.js';
 import { badInput } from '../kit/errors.js';
 import type { OutboxEvent } from '../kit/outbox.js';
@@ -13,6 +14,11 @@ import { appendEvent } from '../kit/outbox.js';
 import type { TradingServices } from './services.js';
 import { setHalt, setIssuerPaused, setSubscriber, type SubscriberRow } from './store-venue.js';
 import type { BookRow } from './store-writer.js';
+
+/** The venue's operators: ATS_OPERATOR users of TRADING_OPERATOR_ORGS (kit/access.ts). */
+export const venueOperator = (s: Pick<TradingServices, 'config'>): OperatorRule => ({ orgs: s.config.TRADING_OPERATOR_ORGS, roles: ['ATS_OPERATOR'] });
+export const isVenueOperator = (s: Pick<TradingServices, 'config'>, c: Caller): boolean => isOperator(c, venueOperator(s));
+export const requireVenueOperator = (s: Pick<TradingServices, 'config'>, c: Caller): void => requireOperator(c, venueOperator(s), 'TRADING_OPERATOR_ORGS');
 
 const text = (v: string, name: string) => {
   if (typeof v !== 'string' || v.trim().length === 0 || v.length > 500) throw badInput('INVALID_REASON', `${name} must be 1 to 500 characters`);
@@ -32,7 +38,7 @@ export const resumeTrading = (s: TradingServices, caller: Caller, token: string,
 
 /** The ATS operator's halt or resume, with its outbox event in the same transaction. */
 async function setOperatorHalt(s: TradingServices, caller: Caller, token: string, reason: string, halted: boolean): Promise<BookRow> {
-  requireRole(caller, 'ATS_OPERATOR');
+  requireVenueOperator(s, caller);
   const [t, why] = [tokenId(token), text(reason, 'reason')];
   return s.db.tx(async (q) => {
     const b = await setHalt(q, t, halted, why, caller.subject);
@@ -65,7 +71,7 @@ export async function suspendSubscriber(s: TradingServices, caller: Caller, org:
 }
 
 async function decide(s: TradingServices, caller: Caller, org: string, status: 'ADMITTED' | 'SUSPENDED', reason: string): Promise<SubscriberRow> {
-  requireRole(caller, 'ATS_OPERATOR');
+  requireVenueOperator(s, caller);
   if (typeof org !== 'string' || !/^[\x21-\x7e]{1,128}$/.test(org)) throw badInput('INVALID_ORGANISATION', 'org must be 1 to 128 printable characters');
   const why = text(reason, 'reason');
   return s.db.tx(async (q) => {

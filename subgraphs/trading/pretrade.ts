@@ -4,6 +4,7 @@
  * owner, compliance at issuance). The custody reservation comes after, in
  * orders.ts, only when nothing else refuses the order.
  */
+import { canSee, investorOnly } from '../kit/access.js';
 import type { Caller } from '../kit/auth.js';
 import { errorCode } from '../kit/errors.js';
 import { isOpen } from './hours.js';
@@ -60,8 +61,9 @@ export async function checkOrder(s: TradingServices, caller: Caller, o: OrderFac
   if (token === null) reasons.push(reason('TRADING.UNKNOWN_TOKEN', `no security token ${o.tokenId}`));
   if (token?.paused && !reasons.some((r) => r.code === 'TRADING.MARKET_HALTED')) reasons.push(reason('TRADING.MARKET_HALTED', `the issuer paused ${token.symbol}`));
   if (account === null) reasons.push(reason('TRADING.UNKNOWN_ACCOUNT', `no custody account ${o.accountId}`));
-  const mine = account && (caller.kind === 'service' || (account.org === caller.org && (!onlyInvestor(caller) || account.investorId === caller.investorId)));
-  if (account && !mine) reasons.push(reason('TRADING.ACCOUNT_NOT_YOURS', `custody account ${o.accountId} does not belong to ${onlyInvestor(caller) ? 'you' : `organisation ${caller.org}`}`));
+  // Orders are placed for the caller's own accounts only: an operator's powers do not include trading for others.
+  const mine = account && canSee(caller, { org: account.org, investorId: account.investorId });
+  if (account && !mine) reasons.push(reason('TRADING.ACCOUNT_NOT_YOURS', `custody account ${o.accountId} does not belong to ${investorOnly(caller) ? 'you' : `organisation ${caller.org}`}`));
   let compliance: ComplianceAnswer | undefined;
   if (token && mine && account.investorId) {
     try {
@@ -77,5 +79,3 @@ export async function checkOrder(s: TradingServices, caller: Caller, o: OrderFac
   }
   return { reasons, account: account ?? null, token: token ?? null, compliance };
 }
-
-export const onlyInvestor = (c: Caller) => c.kind === 'user' && !c.roles.includes('BROKER_DEALER') && c.roles.includes('INVESTOR');

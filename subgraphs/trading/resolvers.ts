@@ -1,4 +1,4 @@
-import { canSee, requireRole, type Caller } from '../kit/auth.js';
+import { canSee, requireRole, scopeOf } from '../kit/access.js';
 import { badInput } from '../kit/errors.js';
 import type { BaseContext_ } from '../kit/subgraph.js';
 import { bookFromLevels } from './book.js';
@@ -6,7 +6,6 @@ import { isOpen as venueOpen } from './hours.js';
 import type { TradingLoaders } from './loaders.js';
 import * as orders from './orders.js';
 import * as oversight from './oversight.js';
-import { onlyInvestor } from './pretrade.js';
 import { ORDER_TYPES, STP_MODES, TIMES_IN_FORCE, instrumentRules } from './rules.js';
 import type { TradingServices } from './services.js';
 import { listAlerts, listSubscribers, type AlertRow, type SubscriberRow } from './store-venue.js';
@@ -20,16 +19,15 @@ type Ctx = TradingContext;
 
 const MAX_DEPTH = 500;
 const MAX_LIMIT = 1000;
-const operator = (c: Caller) => c.kind === 'service' || c.roles.includes('ATS_OPERATOR');
-const seesOrder = (c: Caller, o: OrderRow) => operator(c) || canSee(c, { org: o.org, investorId: o.investor_id });
-const visible = (ctx: Ctx, r: OrderRow | null) => (r && seesOrder(ctx.caller, r) ? r : null);
+const seesOrder = (ctx: Ctx, o: OrderRow) => canSee(ctx.caller, { org: o.org, investorId: o.investor_id }, oversight.venueOperator(ctx.services));
+const visible = (ctx: Ctx, r: OrderRow | null) => (r && seesOrder(ctx, r) ? r : null);
 const limitOf = (n: number | null | undefined) => {
   const l = n ?? 100;
   if (!Number.isInteger(l) || l < 1 || l > MAX_LIMIT) throw badInput('INVALID_LIMIT', `limit must be 1 to ${MAX_LIMIT}`);
   return l;
 };
-/** Each side's account and fee are shown to that side's organisation only. */
-const seesSide = (c: Caller, org: string | null, investorId: string | null) => operator(c) || (org !== null && canSee(c, { org, investorId }));
+/** Each side's account and fee are shown to that side's organisation (an investor its own side) and to the venue's operators only. */
+const seesSide = (ctx: Ctx, org: string | null, investorId: string | null) => canSee(ctx.caller, { org, investorId }, oversight.venueOperator(ctx.services));
 const hhmm = (m: number) => `${String(Math.floor(m / 60)).padStart(2, '0')}:${String(m % 60).padStart(2, '0')}`;
 const marketStatus = (tokenId: string, b: BookRow | null) => ({
   tokenId, halted: !!b && (b.halted || b.issuer_paused), operatorHalt: !!b?.halted, haltReason: b?.halted ? b.halt_reason : null, haltedAt: b?.halted ? b.halted_at : null,
@@ -58,9 +56,9 @@ export const resolvers = {
     },
     orders: (_: unknown, a: { filter?: { tokenId?: string; accountId?: string; side?: string; status?: string[]; before?: string; limit?: number } | null }, ctx: Ctx) => {
       const f = a.filter ?? {};
-      const all = operator(ctx.caller);
+      const scope = scopeOf(ctx.caller, oversight.venueOperator(ctx.services));
       return listOrders(ctx.db, {
-        org: all ? undefined : ctx.caller.org, investorId: !all && onlyInvestor(ctx.caller) ? (ctx.caller.investorId ?? '-') : undefined,
+        org: scope.all ? undefined : scope.org, investorId: scope.investorId,
         tokenId: f.tokenId, accountId: f.accountId, side: f.side, statuses: f.status, before: f.before, limit: limitOf(f.limit),
       });
     },
@@ -71,16 +69,16 @@ export const resolvers = {
     orderBook: (_: unknown, a: { tokenId: string; depth: number }, ctx: Ctx) => orderBookOf(ctx, a.tokenId, a.depth),
     orderAuditTrail: async (_: unknown, a: { orderId: string }, ctx: Ctx) => {
       const o = await orderById(ctx.db, a.orderId);
-      const oversees = ctx.caller.roles.some((r) => r === 'COMPLIANCE_OFFICER' || r === 'AUDITOR') && o?.org === ctx.caller.org;
-      if (!o || !(seesOrder(ctx.caller, o) || oversees)) return [];
+      if (!o || !seesOrder(ctx, o)) return [];
       return (await auditOfOrder(ctx.db, a.orderId)).map((r) => ({ event: r.event, at: r.at, actor: r.actor, detail: JSON.stringify(r.detail) }));
     },
     surveillanceAlerts: (_: unknown, a: { tokenId?: string; kind?: string; limit?: number }, ctx: Ctx) => {
-      requireRole(ctx.caller, 'ATS_OPERATOR', 'COMPLIANCE_OFFICER', 'AUDITOR');
-      return listAlerts(ctx.db, { tokenId: a.tokenId, kind: a.kind, org: operator(ctx.caller) ? undefined : ctx.caller.org, limit: limitOf(a.limit) });
+      const all = oversight.isVenueOperator(ctx.services, ctx.caller);
+      if (!all) requireRole(ctx.caller, 'COMPLIANCE_OFFICER', 'AUDITOR');
+      return listAlerts(ctx.db, { tokenId: a.tokenId, kind: a.kind, org: all ? undefined : ctx.caller.org, limit: limitOf(a.limit) });
     },
     subscribers: (_: unknown, __: unknown, ctx: Ctx) => {
-      requireRole(ctx.caller, 'ATS_OPERATOR');
+      oversight.requireVenueOperator(ctx.services, ctx.caller);
       return listSubscribers(ctx.db);
     },
   },
@@ -140,10 +138,10 @@ export const resolvers = {
     aggressorSide: (t: TradeRow) => t.aggressor_side,
     buyOrderId: (t: TradeRow) => t.buy_order_id,
     sellOrderId: (t: TradeRow) => t.sell_order_id,
-    buyAccountId: (t: TradeRow, _: unknown, ctx: Ctx) => (seesSide(ctx.caller, t.buy_org, t.buy_investor_id) ? t.buy_account_id : null),
-    sellAccountId: (t: TradeRow, _: unknown, ctx: Ctx) => (seesSide(ctx.caller, t.sell_org, t.sell_investor_id) ? t.sell_account_id : null),
-    buyerFee: (t: TradeRow, _: unknown, ctx: Ctx) => (seesSide(ctx.caller, t.buy_org, t.buy_investor_id) ? t.buyer_fee : null),
-    sellerFee: (t: TradeRow, _: unknown, ctx: Ctx) => (seesSide(ctx.caller, t.sell_org, t.sell_investor_id) ? t.seller_fee : null),
+    buyAccountId: (t: TradeRow, _: unknown, ctx: Ctx) => (seesSide(ctx, t.buy_org, t.buy_investor_id) ? t.buy_account_id : null),
+    sellAccountId: (t: TradeRow, _: unknown, ctx: Ctx) => (seesSide(ctx, t.sell_org, t.sell_investor_id) ? t.sell_account_id : null),
+    buyerFee: (t: TradeRow, _: unknown, ctx: Ctx) => (seesSide(ctx, t.buy_org, t.buy_investor_id) ? t.buyer_fee : null),
+    sellerFee: (t: TradeRow, _: unknown, ctx: Ctx) => (seesSide(ctx, t.sell_org, t.sell_investor_id) ? t.seller_fee : null),
     executedAt: (t: TradeRow) => t.executed_at,
   },
   Subscriber: {

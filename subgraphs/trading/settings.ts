@@ -1,4 +1,4 @@
-import { ConfigError, int, json, oneOf, str, type Setting } from '../kit/config.js';
+import { ConfigError, int, json, list, oneOf, str, type Setting } from '../kit/config.js';
 import { parseTradingHours, type TradingHours } from './hours.js';
 import type { StpMode } from './engine/index.js';
 import { STP_MODES } from './rules.js';
@@ -54,6 +54,7 @@ function tokenOverrides(v: unknown): Record<string, TokenRuleOverrides> {
  */
 export const tradingSettings = {
   TRADING_VENUE_NAME: str('name of the venue in the published rulebook', 'tokenstack ATS'),
+  TRADING_OPERATOR_ORGS: list('organisations that operate the venue (comma-separated): only their ATS_OPERATOR users admit and suspend subscribers, halt and resume, cancel any order and see every organisation\'s orders, trades and alerts; an ATS_OPERATOR of any other organisation has no venue powers'),
   TRADING_HOURS: hours('trading hours: "<Mon-Fri|Mon,Wed,...> <HH:MM>-<HH:MM> <IANA time zone>"; DAY orders expire when the session ends', 'Mon-Sun 00:00-24:00 UTC'),
   TRADING_TICK_SIZE: units('smallest price increment, in price units', 1n),
   TRADING_LOT_SIZE: units('quantity increment, in token base units', 1n),
@@ -78,6 +79,7 @@ export const tradingSettings = {
 
 export interface TradingConfig {
   TRADING_VENUE_NAME: string;
+  TRADING_OPERATOR_ORGS: string[];
   TRADING_HOURS: TradingHours;
   TRADING_TICK_SIZE: bigint;
   TRADING_LOT_SIZE: bigint;

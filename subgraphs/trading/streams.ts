@@ -1,21 +1,21 @@
 /** The three public subscriptions, scoped to the caller's organisation (plain functions over `follow`). */
 import type { Caller } from '../kit/auth.js';
+import { canSee } from '../kit/access.js';
 import { badInput, notFound } from '../kit/errors.js';
 import type { OutboxEvent } from '../kit/outbox.js';
-import { onlyInvestor } from './pretrade.js';
+import { isVenueOperator, venueOperator } from './oversight.js';
 import type { TradingServices } from './services.js';
 import { accountOwner, type TradeRow } from './store.js';
 import { follow, parseCursor } from '../kit/follow.js';
 
-const operator = (c: Caller) => c.kind === 'service' || c.roles.includes('ATS_OPERATOR');
 
 /** The account must be the caller's organisation's (an investor's own); custody is asked when no order names it yet. */
 async function assertAccountVisible(s: TradingServices, caller: Caller, accountId: string): Promise<void> {
   if (!/^acc_[0-9a-z]{26}$/.test(accountId)) throw badInput('INVALID_ACCOUNT_ID', `"${accountId.slice(0, 40)}" is not a custody account id`);
-  if (operator(caller)) return;
+  if (isVenueOperator(s, caller)) return;
   const known = await accountOwner(s.db, accountId);
   const owner = known ? { org: known.org, investorId: known.investor_id } : await s.peers.account(accountId).then((a) => a && { org: a.org, investorId: a.investorId });
-  if (!owner || owner.org !== caller.org || (onlyInvestor(caller) && owner.investorId !== caller.investorId)) throw notFound('custody account', accountId);
+  if (!owner || !canSee(caller, owner)) throw notFound('custody account', accountId);
 }
 
 /** A trade row from a trade.executed payload (the stream does not read the trades table). */
@@ -63,12 +63,12 @@ export async function bookStream(s: TradingServices, a: { tokenId: string; after
 export async function orderStream(s: TradingServices, caller: Caller, a: { accountId: string; after?: string | null }) {
   const after = parseCursor(a.after);
   await assertAccountVisible(s, caller, a.accountId);
-  const investorOnly = onlyInvestor(caller) ? caller.investorId : undefined;
+  const op = venueOperator(s);
   return follow(s.db, s.outbox, {
     after, topics: ['order.updated'],
     match: (e) => {
-      const p = e.payload as Record<string, unknown>;
-      return p.accountId === a.accountId && (operator(caller) || p.org === caller.org) && (!investorOnly || p.investorId === investorOnly);
+      const p = e.payload as { accountId?: string; org?: string; investorId?: string | null };
+      return p.accountId === a.accountId && canSee(caller, { org: p.org ?? null, investorId: p.investorId }, op);
     },
     map: (e) => {
       const p = e.payload as Record<string, any>;

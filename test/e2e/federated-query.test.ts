@@ -24,7 +24,7 @@ describe(`a query through the gateway (${dbLabel()})`, () => {
     await gqlOk(url, issuer, `mutation($i: ID!, $at: DateTime!) { recordKyc(investorId: $i, status: APPROVED, approvedAt: $at, reason: "verified") { id }
       recordAmlScreening(investorId: $i, status: CLEAR, screenedAt: $at, reason: "clear") { id }
       recordAccreditation(investorId: $i, accredited: true, method: THIRD_PARTY_LETTER, verifiedAt: $at, reason: "CPA letter") { id } }`, { i: investorId, at: now });
-    await gqlOk(url, await stack.token('venue', ['ATS_OPERATOR']), 'mutation { admitSubscriber(org: "acme", reason: "admitted") { status } }');
+    await gqlOk(url, await stack.token('ats-co', ['ATS_OPERATOR']), 'mutation { admitSubscriber(org: "acme", reason: "admitted") { status } }');
     const svc = await serviceToken({ serviceSecret: stack.secrets.serviceSecret, issuer: 'tokenstack' }, 'test');
     const custody = (method: string, body: object) => fetch(stack.subgraphs.custody.url.replace(/\/graphql$/, `/internal/rpc/${method}`), {
       method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${svc}` }, body: JSON.stringify(body) });

@@ -14,6 +14,8 @@ import {
   buildASTSchema, getNamedType, isCompositeType, isLeafType, isNonNullType, isObjectType, parse,
   type GraphQLField, type GraphQLNamedType, type GraphQLObjectType, type GraphQLSchema,
 } from 'graphql';
+import { createClient } from 'graphql-ws';
+import WebSocket from 'ws';
 import { signUserToken, type Role } from '../../subgraphs/kit/auth.js';
 import { fromRoot } from '../../subgraphs/kit/paths.js';
 import { dbLabel } from '../support/db.js';
@@ -301,7 +303,8 @@ describe(`tenant isolation through the gateway (${dbLabel()})`, () => {
   }, 120_000);
 
   const callers: [string, Role[], boolean][] = [
-    ['an organisation holding every role but the venue operator\'s', ['ISSUER_AGENT', 'BROKER_DEALER', 'CUSTODIAN', 'SETTLEMENT_AGENT', 'COMPLIANCE_OFFICER', 'AUDITOR'], false],
+    // ATS_OPERATOR included: the venue's powers belong to its operator organisations (TRADING_OPERATOR_ORGS), not to the role.
+    ['an organisation holding every institutional role', ['ISSUER_AGENT', 'BROKER_DEALER', 'ATS_OPERATOR', 'CUSTODIAN', 'SETTLEMENT_AGENT', 'COMPLIANCE_OFFICER', 'AUDITOR'], false],
     ["an investor of another organisation whose token names the owner's investor", ['INVESTOR'], true],
   ];
   describe.each(callers)('as %s', (_who, roles, namesOwnersInvestor) => {
@@ -349,6 +352,99 @@ describe(`tenant isolation through the gateway (${dbLabel()})`, () => {
       }
       expect(problems).toEqual([]);
     }, 600_000);
+  });
+
+  describe('the ATS_OPERATOR matrix: venue powers belong to the venue operator organisation (ats-co) only', () => {
+    const READS = `query($id: ID!, $t: ID!) { order(id: $id) { id } orders { id } orderAuditTrail(orderId: $id) { event }
+      trades(tokenId: $t) { id buyAccountId sellAccountId buyerFee sellerFee } }`;
+    /** The first answer of a subscription through the gateway, replayed from the start of the outbox. */
+    const firstEvent = async (token: string, query: string, variables: Record<string, unknown>) => {
+      const c = createClient({ url: w.url.replace(/^http/, 'ws'), webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${token}` }, retryAttempts: 0 });
+      try {
+        return await new Promise<any>((resolve) => {
+          const stop = c.subscribe({ query, variables }, { next: (v) => { stop(); resolve(v); }, error: (e) => resolve({ errors: e }), complete: () => resolve({ complete: true }) });
+        });
+      } finally {
+        await c.dispose();
+      }
+    };
+    const ORDER_EVENTS = 'subscription($a: ID!) { orderUpdated(accountId: $a, after: "0") { status } }';
+    const TRADE_EVENTS = 'subscription($a: ID!) { tradeExecuted(accountId: $a, after: "0") { trade { id buyAccountId } } }';
+
+    test.each([
+      ['the venue operator (ATS_OPERATOR of ats-co)', 'ats-co', true],
+      ['an ATS_OPERATOR of another organisation', 'rogue-ats', false],
+    ])('%s', async (_who, org, venue) => {
+      const token = await userToken(org, `${org}-ats`, ['ATS_OPERATOR']);
+      const d = await gqlOk(w.url, token, READS, { id: world.restingOrderId, t: world.tokenId });
+      expect(d.order).toEqual(venue ? { id: world.restingOrderId } : null);
+      expect(d.orders.length > 0).toBe(venue);
+      expect(d.orderAuditTrail.length > 0).toBe(venue);
+      expect(d.trades[0].sellAccountId).toBe(venue ? world.seller.accountId : null);
+      const orders = await firstEvent(token, ORDER_EVENTS, { a: world.seller.accountId });
+      const trades = await firstEvent(token, TRADE_EVENTS, { a: world.seller.accountId });
+      if (venue) {
+        expect(orders.data.orderUpdated.status).toBeDefined();
+        expect(trades.data.tradeExecuted.trade.buyAccountId).toBe(world.buyer.accountId);
+      } else {
+        expect(JSON.stringify(orders.errors)).toContain('NOT_FOUND');
+        expect(JSON.stringify(trades.errors)).toContain('NOT_FOUND');
+      }
+      if (venue) return; // the venue's own powers are exercised by the trading tests; here nothing may change
+      for (const [q, v] of [
+        ['mutation($id: ID!) { cancelOrder(orderId: $id) { status } }', { id: world.restingOrderId }],
+        ['mutation($t: ID!) { haltTrading(tokenId: $t, reason: "rogue") { halted } }', { t: world.tokenId }],
+        ['mutation($o: String!) { suspendSubscriber(org: $o, reason: "rogue") { status } }', { o: world.seller.org }],
+      ] as const) {
+        const r = await gql<any>(w.url, token, q, v);
+        expect([q, r.body.errors?.[0]?.extensions?.code]).toEqual([q, expect.stringMatching(/^(FORBIDDEN|NOT_FOUND)$/)]);
+      }
+      const after = await gqlOk(w.url, owners.operator, `query($id: ID!, $t: ID!) { order(id: $id) { status } marketStatus(tokenId: $t) { halted } subscribers { org status } }`,
+        { id: world.restingOrderId, t: world.tokenId });
+      expect(after.order.status).toBe('OPEN');
+      expect(after.marketStatus.halted).toBe(false);
+      expect(after.subscribers.find((s: { org: string }) => s.org === world.seller.org).status).toBe('ADMITTED');
+    }, 60_000);
+  });
+
+  describe("the eligibility matrix: who may ask transferEligibility about whom (the answer shows each party's KYC, AML, country, accreditation)", () => {
+    const ASK = 'query($t: ID!, $from: ID, $to: ID) { transferEligibility(tokenId: $t, from: $from, to: $to, amount: "1", kind: SECONDARY_TRADE) { allowed results { code } } }';
+    type Asker = [string, () => Promise<string>];
+    const askers: Record<string, Asker> = {
+      issuer: ["the token's issuer organisation", async () => owners.issuer],
+      settlementOperator: ['the settlement operator (settle-co)', () => userToken('settle-co', 'settle-agent', ['SETTLEMENT_AGENT'])],
+      sellerCustodian: ["the seller's custodian and broker organisation (alpha-bd)", async () => owners.alpha],
+      seller: ['the seller itself (INVESTOR)', () => userToken('alpha-bd', 'seller-self', ['INVESTOR'], world.seller.investorId)],
+      otherInvestor: ['another investor of the same organisation', () => userToken('alpha-bd', 'someone-else', ['INVESTOR'], 'inv_someoneelse')],
+      stranger: ['an organisation with every institutional role, party to nothing', () => userToken('intruder-co', 'intruder-all', ['ISSUER_AGENT', 'BROKER_DEALER', 'CUSTODIAN', 'SETTLEMENT_AGENT', 'COMPLIANCE_OFFICER', 'AUDITOR'])],
+      rogueAts: ['an ATS_OPERATOR of another organisation', () => userToken('rogue-ats', 'rogue', ['ATS_OPERATOR'])],
+    };
+    // [asker, from, to, allowed]: from/to name the seller (alpha-bd's) and the buyer (beta-bd's).
+    const table: [keyof typeof askers, 'seller' | 'buyer' | null, 'seller' | 'buyer' | null, boolean][] = [
+      ['issuer', 'seller', 'buyer', true],
+      ['settlementOperator', 'seller', 'buyer', true],
+      ['sellerCustodian', 'seller', null, true],
+      ['sellerCustodian', null, 'seller', true],
+      ['sellerCustodian', 'seller', 'buyer', false],
+      ['sellerCustodian', 'buyer', null, false],
+      ['seller', 'seller', null, true],
+      ['seller', 'seller', 'buyer', false],
+      ['otherInvestor', 'seller', null, false],
+      ['stranger', 'seller', 'buyer', false],
+      ['stranger', null, 'buyer', false],
+      ['rogueAts', 'seller', null, false],
+    ];
+    test.each(table)('%s asking about from=%s to=%s: allowed=%s', async (asker, from, to, allowed) => {
+      const token = await askers[asker][1]();
+      const r = await gql<any>(w.url, token, ASK, { t: world.tokenId, from: from && world[from].investorId, to: to && world[to].investorId });
+      if (allowed) {
+        expect(r.body.errors).toBeUndefined();
+        expect(r.body.data.transferEligibility.results.length).toBeGreaterThan(0);
+      } else {
+        expect(r.body.data).toBeNull();
+        expect(r.body.errors?.map((e: any) => e.extensions?.code)).toEqual(['NOT_FOUND']);
+      }
+    });
   });
 
   test('the public fields answer the owner\'s public facts to anyone', async () => {

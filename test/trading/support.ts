@@ -23,6 +23,9 @@ import { gql, gqlOk } from '../../scripts/graphqlClient.js';
 
 export { gql, gqlOk };
 
+/** The venue's operator organisation in these tests (TRADING_OPERATOR_ORGS). */
+export const VENUE_ORG = 'venue';
+
 interface RuleResult { code: string; passed: boolean; message: string; regulation?: string; blockingUntil?: string }
 interface Reservation { key: string; accountId: string; asset: string; amount: bigint; released: bigint; consumed: bigint }
 
@@ -240,7 +243,7 @@ export async function startTrading(env: Record<string, string> = {}): Promise<Tr
     const config = subgraphConfig(trading, {
       PORT: '0', DATABASE_URL: db.url, AUTH_JWT_SECRET: secrets.jwtSecret, SERVICE_SECRET: secrets.serviceSecret,
       ISSUANCE_URL: peers.url, CUSTODY_URL: peers.url, LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent', TRADING_BOOK_POLL_MS: '100', FEED_POLL_MS: '100',
-      TRADING_PEER_CACHE_MS: '0', ...env, ...extra,
+      TRADING_PEER_CACHE_MS: '0', TRADING_OPERATOR_ORGS: VENUE_ORG, ...env, ...extra,
     });
     const sg = await startSubgraph(trading, config);
     const node: TradingNode = {
@@ -356,7 +359,7 @@ export function collect<T = any>(client: Client, query: string, variables: Recor
 export async function market(h: TradingHarness, o: { org?: string; accounts?: number; cash?: bigint; tokens?: bigint; tokenId?: string } = {}) {
   const org = o.org ?? 'broker-a';
   const tokenId = o.tokenId ?? h.peers.token();
-  const operator = await h.token('venue', ['ATS_OPERATOR']);
+  const operator = await h.token(VENUE_ORG, ['ATS_OPERATOR']);
   await gqlOk(h.node.url, operator, 'mutation($o: String!) { admitSubscriber(org: $o, reason: "due diligence done") { status } }', { o: org });
   const broker = await h.token(org, ['BROKER_DEALER']);
   const traders: Trader[] = [];
