@@ -5,11 +5,12 @@ import type { Caller } from '../kit/auth.js';
 import type { Db } from '../kit/db/types.js';
 import { appError, badInput } from '../kit/errors.js';
 import { appendEvent } from '../kit/outbox.js';
-import type { ComplianceConfig } from './domain/compliance/index.js';
+import type { ComplianceConfig, FamilyRelation, TransferOccasion } from './domain/compliance/index.js';
 import { investorById, investorOfCaller, positive, requireReason, tokenOfIssuer } from './access.js';
 import { chainFailure, type IssuanceChain } from './chain/runtime.js';
 import { requireDeployed } from './deploy.js';
 import { transferEligibility, type EligibilityResult } from './eligibility.js';
+import { recordOccasion } from './occasions.js';
 import { upsertControls, walletsOf, type WalletRow } from './store-holdings.js';
 import { audit, enqueueChainJob } from './store-records.js';
 import type { InvestorRow, TokenRow } from './store.js';
@@ -114,19 +115,32 @@ export interface ForcedTransferOutcome { txHash: string | null; eligibility: Eli
  * freezes, policy) but not the law, so the engine's FORCED_TRANSFER rules
  * must pass; a refusal is returned with every reason and nothing moves.
  */
-export async function forcedTransfer(db: Db, chain: IssuanceChain, config: ComplianceConfig, caller: Caller, a: { tokenId: string; fromInvestorId: string; toInvestorId: string; amount: bigint; reason: string }): Promise<ForcedTransferOutcome> {
+export interface ForcedTransferArgs {
+  tokenId: string; fromInvestorId: string; toInvestorId: string; amount: bigint; reason: string;
+  /** Why the tokens move; not a sale (a gift, an estate...): the receiver tacks the giver's holding period. Default SALE. */
+  occasion?: TransferOccasion | null;
+  /** The receiver's family relation to the sender (Reg CF resale exceptions). */
+  receiverRelation?: FamilyRelation | null;
+}
+
+export async function forcedTransfer(db: Db, chain: IssuanceChain, config: ComplianceConfig, caller: Caller, a: ForcedTransferArgs): Promise<ForcedTransferOutcome> {
   const why = requireReason(a.reason);
   positive(a.amount);
   const t = await tokenOfIssuer(db, caller, a.tokenId, ['ISSUER_AGENT']);
   const suite = await chain.suite(requireDeployed(t));
-  const eligibility = await transferEligibility(db, config, { tokenId: t.id, fromInvestorId: a.fromInvestorId, toInvestorId: a.toInvestorId, amount: a.amount, at: new Date(), kind: 'FORCED_TRANSFER' });
+  const occasion = a.occasion ?? 'SALE';
+  const eligibility = await transferEligibility(db, config, {
+    tokenId: t.id, fromInvestorId: a.fromInvestorId, toInvestorId: a.toInvestorId, amount: a.amount, at: new Date(), kind: 'FORCED_TRANSFER',
+    occasion, receiverRelation: a.receiverRelation ?? null,
+  });
   if (!eligibility.allowed) return { txHash: null, eligibility };
   const [fromW] = await activeWallets(db, a.fromInvestorId);
   const [toW] = await activeWallets(db, a.toInvestorId);
   if (!fromW || !toW) throw appError('ISSUANCE.NO_WALLET', 'both investors need an active wallet');
   const receipt = await onChain('forced transfer failed', () => suite.client.send(suite.token.forcedTransfer(getAddress(fromW.address), getAddress(toW.address), a.amount)));
   await db.tx(async (q) => {
-    await audit(q, caller, 'token.forced_transfer', t.id, why, { from: a.fromInvestorId, to: a.toInvestorId, amount: a.amount, txHash: receipt.hash });
+    await audit(q, caller, 'token.forced_transfer', t.id, why, { from: a.fromInvestorId, to: a.toInvestorId, amount: a.amount, txHash: receipt.hash, occasion });
+    await recordOccasion(q, config, { tokenId: t.id, txHash: receipt.hash, from: a.fromInvestorId, to: a.toInvestorId, occasion, recordedBy: caller.subject });
     await enqueueChainJob(q, 'SYNC_LOCKS', a.fromInvestorId, { tokenId: t.id });
     await appendEvent(q, 'token.forced_transfer', t.id, { tokenId: t.id, fromInvestorId: a.fromInvestorId, toInvestorId: a.toInvestorId, amount: a.amount, txHash: receipt.hash, reason: why });
   });

@@ -57,7 +57,7 @@ export const resolvers = {
       ctx.services.kick();
       return r;
     },
-    forcedTransfer: async (_: unknown, a: { tokenId: string; fromInvestorId: string; toInvestorId: string; amount: bigint; reason: string }, ctx: Ctx) => {
+    forcedTransfer: async (_: unknown, a: controls.ForcedTransferArgs, ctx: Ctx) => {
       const r = await controls.forcedTransfer(ctx.db, ctx.services.chain, ctx.services.config, ctx.caller, a);
       if (r.txHash) await ctx.services.afterChainWrite();
       return r;
@@ -90,6 +90,7 @@ export const resolvers = {
       maxHolders: t.policy.maxHolders ?? null, maxUsHolders: t.policy.maxUsHolders ?? null, apply12gHolderCaps: t.policy.apply12gHolderCaps ?? null,
       fund3c1: !!t.policy.fund3c1, qualifyingVentureCapitalFund: !!t.policy.qualifyingVentureCapitalFund,
       lockupUntil: t.policy.lockupUntil ? new Date(t.policy.lockupUntil) : null,
+      allowOffshoreResales: !!t.policy.allowOffshoreResales,
     }),
     contracts: (t: TokenRow) => t.chain && { ...t.chain, rulesModule: t.chain.rulesModule ?? null, deployedBlock: BigInt(t.deployed_block ?? 0) },
     documents: async (t: TokenRow, a: { name?: string | null }, ctx: Ctx) =>

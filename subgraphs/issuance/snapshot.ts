@@ -24,6 +24,7 @@ export function policyFromJson(p: PolicyJson): TransferPolicy {
     apply12gHolderCaps: p.apply12gHolderCaps,
     fund3c1: p.fund3c1 ? { qualifyingVentureCapitalFund: !!p.qualifyingVentureCapitalFund } : undefined,
     lockupUntil: p.lockupUntil ? new Date(p.lockupUntil) : undefined,
+    allowOffshoreResales: p.allowOffshoreResales,
   };
 }
 

@@ -1,4 +1,4 @@
-import { addPeriod, type AffiliateSales, type IssuerRelation, type Period } from './domain/compliance/index.js';
+import { addPeriod, type AffiliateSales, type IssuerRelation, type Period, type TransferOccasion } from './domain/compliance/index.js';
 import type { Queryable } from '../kit/db/types.js';
 
 export interface WalletRow { address: string; investor_id: string; status: string; registered_on_chain: boolean; added_at: Date }
@@ -22,6 +22,31 @@ export async function issuerRelationAt(q: Queryable, investorId: string, at: Dat
   if (!i) return 'NONE';
   return i.issuer_relation === 'NONE' && i.affiliated ? 'AFFILIATE' : i.issuer_relation;
 }
+
+/** Why the tokens of a transaction moved from one investor to another, when someone recorded it (default: a sale). */
+export async function occasionOf(q: Queryable, txHash: string, from: string, to: string | null): Promise<TransferOccasion> {
+  if (!to) return 'SALE';
+  const [r] = await q.query<{ occasion: TransferOccasion }>(
+    'SELECT occasion FROM transfer_occasions WHERE tx_hash = $1 AND from_investor_id = $2 AND to_investor_id = $3', [txHash, from, to],
+  );
+  return r?.occasion ?? 'SALE';
+}
+
+export async function insertOccasion(q: Queryable, o: { txHash: string; from: string; to: string; occasion: TransferOccasion; recordedBy: string }): Promise<void> {
+  await q.query(
+    `INSERT INTO transfer_occasions (tx_hash, from_investor_id, to_investor_id, occasion, recorded_by) VALUES ($1,$2,$3,$4,$5)
+     ON CONFLICT (tx_hash, from_investor_id, to_investor_id) DO NOTHING`,
+    [o.txHash, o.from, o.to, o.occasion, o.recordedBy],
+  );
+}
+
+/** The receiver's lots of a transaction with the sender's lots they came from. */
+export const receivedLots = (q: Queryable, txHash: string, from: string, to: string) =>
+  q.query<LotRow & { parent_start: Date; parent_issued_at: Date; parent_restricted: boolean }>(
+    `SELECT c.*, p.holding_period_start AS parent_start, p.issued_at AS parent_issued_at, p.restricted AS parent_restricted
+     FROM lots c JOIN lots p ON p.id = c.parent_lot_id WHERE c.tx_hash = $1 AND c.investor_id = $3 AND p.investor_id = $2 FOR UPDATE OF c`,
+    [txHash, from, to],
+  );
 
 export interface AffiliationRow { investor_id: string; since: Date; until: Date | null; reason: string; recorded_by: string; recorded_at: Date }
 

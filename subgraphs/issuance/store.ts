@@ -15,7 +15,7 @@ export interface RegSJson { category: string; securityType: string; domesticIssu
 export interface PolicyJson {
   allowedCountries?: string[]; blockedCountries?: string[]; maxBalance?: string; maxSupplyShareBps?: number; minHolding?: string;
   maxHolders?: number; maxUsHolders?: number; apply12gHolderCaps?: boolean; fund3c1?: boolean; qualifyingVentureCapitalFund?: boolean;
-  lockupUntil?: string;
+  lockupUntil?: string; allowOffshoreResales?: boolean;
 }
 export interface ChainJson {
   chainId: number; token: string; identityRegistry: string; identityRegistryStorage: string; claimTopicsRegistry: string;

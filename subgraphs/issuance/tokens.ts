@@ -13,6 +13,7 @@ export interface PolicyInput {
   allowedCountries?: string[] | null; blockedCountries?: string[] | null; maxBalance?: bigint | null; maxSupplyShareBps?: number | null;
   minHolding?: bigint | null; maxHolders?: number | null; maxUsHolders?: number | null; apply12gHolderCaps?: boolean | null;
   fund3c1?: boolean | null; qualifyingVentureCapitalFund?: boolean | null; lockupUntil?: Date | null;
+  allowOffshoreResales?: boolean | null;
 }
 
 export interface CreateTokenInput {
@@ -49,6 +50,7 @@ export function policyJson(p: PolicyInput | null | undefined): PolicyJson {
   if (p.fund3c1) out.fund3c1 = true;
   if (p.qualifyingVentureCapitalFund) out.qualifyingVentureCapitalFund = true;
   if (p.lockupUntil) out.lockupUntil = p.lockupUntil.toISOString();
+  if (p.allowOffshoreResales) out.allowOffshoreResales = true;
   if (out.maxBalance && out.minHolding && BigInt(out.minHolding) > BigInt(out.maxBalance)) throw badInput('INVALID_TRANSFER_RULES', 'minHolding cannot exceed maxBalance');
   return Object.fromEntries(Object.entries(out).filter(([, v]) => v !== undefined)) as PolicyJson;
 }

@@ -129,6 +129,7 @@ const ARGS: Record<string, (w: World) => Record<string, unknown>[]> = {
   registerInvestor: () => [{ input: { idempotencyKey: 'Owner-Seller', legalName: 'Owner Seller', type: 'INDIVIDUAL', jurisdiction: 'US', usPerson: true } }],
   recordKyc: (w) => [{ investorId: w.seller.investorId, status: 'REJECTED', reason }],
   recordAmlScreening: (w) => [{ investorId: w.seller.investorId, status: 'CONFIRMED_MATCH', screenedAt: new Date().toISOString(), reason }],
+  recordAffiliation: (w) => [{ investorId: w.seller.investorId, since: new Date().toISOString(), reason }],
   recordAccreditation: (w) => [{ investorId: w.seller.investorId, accredited: false, method: 'SELF_CERTIFIED', verifiedAt: new Date().toISOString(), reason }],
   addInvestorWallet: (w) => [{ investorId: w.seller.investorId, address: newAddress(), reason }],
   // The owner's own report replayed word for word, then a new report between the owner's accounts on the venue the owner uses.

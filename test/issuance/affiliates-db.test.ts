@@ -83,4 +83,44 @@ describe(`affiliates of the issuer, with dates (${dbLabel()})`, () => {
     expect(over.allowed).toBe(true);
     expect(over.requiredFilings).toEqual([expect.objectContaining({ code: 'RULE_144_FORM_144_NOTICE', form: 'FORM_144', regulation: '17 CFR 230.144(h)' })]);
   });
+
+  describe('the occasion of a transfer (17 CFR 230.144(d)(3))', () => {
+    /** An affiliate whose lot, issued on 2025-03-01, completes its period on 2026-03-01. */
+    async function giver() {
+      const s = await Scenario.create(it.db, { exemption: 'REG_D_506C' });
+      await s.investor('officer', { issuerRelation: 'AFFILIATE' });
+      await s.investor('donee');
+      await s.investor('buyer');
+      await s.holds('officer', [{ amount: 500n, acquired: '2025-03-01' }]);
+      return s;
+    }
+    const MATURES = utc('2026-03-01');
+    const resale = (s: Scenario, at: Date) => s.rule('RULE_144_HOLDING_PERIOD', { from: 'donee', to: 'buyer', amount: 10n, at });
+
+    test('a donee tacks the giver\'s period, even from an affiliate: refused the day before it ends, allowed at the instant and the day after', async () => {
+      const s = await giver();
+      await s.chainTransfer('officer', 'donee', 100n, AT, { occasion: 'GIFT' });
+      expect((await s.lots('donee'))[0]).toMatchObject({ holding_period_start: utc('2025-03-01'), restricted: true });
+      expect(await resale(s, addDaysUtc(MATURES, -1))).toMatchObject({ passed: false, blockingUntil: MATURES });
+      expect((await resale(s, MATURES)).passed).toBe(true);
+      expect((await resale(s, addDaysUtc(MATURES, 1))).passed).toBe(true);
+    });
+
+    test('an occasion recorded after the indexer saw the transaction re-derives the receiver\'s lot, once', async () => {
+      const s = await giver();
+      const tx = await s.chainTransfer('officer', 'donee', 100n, AT);
+      // As a sale by an affiliate: a new period from AT.
+      expect((await s.lots('donee'))[0]).toMatchObject({ holding_period_start: AT });
+      await s.recordOccasion(tx, 'officer', 'donee', 'INHERITANCE');
+      await s.recordOccasion(tx, 'officer', 'donee', 'INHERITANCE');
+      expect(await s.lots('donee')).toEqual([expect.objectContaining({ remaining: '100', holding_period_start: utc('2025-03-01'), restricted: true })]);
+      expect((await resale(s, MATURES)).passed).toBe(true);
+    });
+
+    test('a sale by the same affiliate at the same instant starts a new period', async () => {
+      const s = await giver();
+      await s.chainTransfer('officer', 'donee', 100n, AT, { occasion: 'SALE' });
+      expect(await resale(s, MATURES)).toMatchObject({ passed: false, blockingUntil: addMonthsUtc(AT, 12) });
+    });
+  });
 });

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { Contract, JsonRpcProvider } from 'ethers';
 import { loadArtifact } from '../../subgraphs/kit/chain/artifacts.js';
+import { addMonthsUtc } from '../../subgraphs/issuance/domain/compliance/index.js';
 import { dbLabel } from '../support/db.js';
 import { startTestStack, type TestStack } from '../support/stack.js';
 import { IssuerDesk, monthsAgo } from './flow.js';
@@ -117,6 +118,33 @@ describe(`issuance on chain through the gateway (${dbLabel()}, anvil)`, () => {
     expect(new Date(lotOf('resaleBuyer').holdingPeriodStart).getTime()).toBeLessThan(monthsAgo(12).getTime());
     expect(lotOf('affiliateBuyer')).toMatchObject({ restricted: true });
     expect(new Date(lotOf('affiliateBuyer').holdingPeriodStart).getTime()).toBeGreaterThan(monthsAgo(1).getTime());
+  });
+
+  test('a gift by forced transfer is recorded with its occasion: the donee tacks the giver\'s period, on the books and in its on-chain lock', async () => {
+    const giver = await desk.onboard('Young Affiliate', { accredited: true, issuerRelation: 'AFFILIATE' });
+    const donee = await desk.onboard('Donee', { accredited: true });
+    await desk.settled();
+    const issued = monthsAgo(6);
+    expect((await desk.issue(tokenId, giver.id, '100', issued)).status).toBe('DONE');
+    const r = await desk.run(`mutation($t: ID!, $f: ID!, $to: ID!) { forcedTransfer(tokenId: $t, fromInvestorId: $f, toInvestorId: $to, amount: "40", reason: "gift to a relative", occasion: GIFT) {
+      txHash eligibility { allowed } } }`, { t: tokenId, f: giver.id, to: donee.id });
+    expect(r.forcedTransfer).toMatchObject({ txHash: expect.stringMatching(/^0x/), eligibility: { allowed: true } });
+    await desk.settled();
+    const holders = (await desk.run(`query($t: ID!) { securityToken(id: $t) { capTable { holders { investor { id } lots { holdingPeriodStart restricted } } } } }`, { t: tokenId }))
+      .securityToken.capTable.holders;
+    const lot = holders.find((h: any) => h.investor.id === donee.id).lots[0];
+    expect(lot).toEqual({ holdingPeriodStart: issued.toISOString(), restricted: true });
+    // The chain locks the donee's 40 until the giver's lot completes its 12 months, as the engine does.
+    const e = await desk.eligibility(tokenId, donee.id, inv.buyer.id, '10');
+    const r144 = e.results.find((x: any) => x.code === 'RULE_144_HOLDING_PERIOD');
+    expect(r144).toMatchObject({ passed: false });
+    expect(await onChainAllows(donee.wallet, inv.buyer.wallet, 10n)).toBe(false);
+    const contracts = (await desk.run(`query($t: ID!) { securityToken(id: $t) { contracts { compliance rulesModule } } }`, { t: tokenId })).securityToken.contracts;
+    const module = new Contract(contracts.rulesModule, loadArtifact('TokenstackRulesModule', 'project').abi, provider);
+    const locks = await module.getLocks(contracts.compliance, donee.wallet);
+    expect(locks.map((l: any) => [l.amount, l.until])).toEqual([[40n, BigInt(Math.ceil(new Date(r144.blockingUntil).getTime() / 1000))]]);
+    // The giver's 12 months, not the donee's own.
+    expect(new Date(r144.blockingUntil)).toEqual(addMonthsUtc(issued, 12));
   });
 
   test('every rule is reported with its regulation, and a holding period says when it stops blocking', async () => {

@@ -212,6 +212,22 @@ describe(`every rule works through the database snapshot, on dated scenarios (${
     });
   });
 
+  describe('offshore resales under Rule 904, by issuer policy', () => {
+    test('RULE_144_HOLDING_PERIOD: with allowOffshoreResales a buyer outside the U.S. who is not a U.S. person buys within the period; a U.S. buyer waits to the instant', async () => {
+      const s = await trade({ exemption: 'REG_D_506B', policy: { allowOffshoreResales: true } }, {
+        buyer: { jurisdiction: 'DE' }, lots: [{ amount: 1_000n, acquired: '2024-06-15T12:00:00Z' }],
+      });
+      await s.investor('local');
+      for (const at of [utc('2025-06-14T12:00:00Z'), AT, utc('2025-06-16T12:00:00Z')]) {
+        expect((await s.rule('RULE_144_HOLDING_PERIOD', sale(100n, at))).passed).toBe(true);
+      }
+      expect(await s.rule('RULE_144_HOLDING_PERIOD', { from: 'seller', to: 'local', amount: 100n, at: utc('2025-06-14T12:00:00Z') })).toMatchObject({ passed: false, blockingUntil: AT });
+      expect((await s.rule('RULE_144_HOLDING_PERIOD', { from: 'seller', to: 'local', amount: 100n, at: AT })).passed).toBe(true);
+      const off = await trade(REG_D_506B, { buyer: { jurisdiction: 'DE' }, lots: [{ amount: 1_000n, acquired: '2024-06-15T12:00:00Z' }] });
+      expect((await off.rule('RULE_144_HOLDING_PERIOD', sale(100n, utc('2025-06-14T12:00:00Z')))).passed).toBe(false);
+    });
+  });
+
   describe('Reg CF resale restriction', () => {
     const REG_CF: TokenSpec = { exemption: 'REG_CF' };
 

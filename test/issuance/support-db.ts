@@ -16,11 +16,12 @@ import { migrate, type Db, type Queryable } from '../../subgraphs/kit/db/index.j
 import { fromRoot } from '../../subgraphs/kit/paths.js';
 import {
   defaultComplianceConfig, type AccreditationMethod, type AmlStatus, type ComplianceConfig, type Exemption, type InvestorType,
-  type IssuerRelation, type KycStatus, type RuleCode, type RuleResult, type TransferKind,
+  type IssuerRelation, type KycStatus, type RuleCode, type RuleResult, type TransferKind, type TransferOccasion,
 } from '../../subgraphs/issuance/domain/compliance/index.js';
 import { transferEligibility, type EligibilityResult } from '../../subgraphs/issuance/eligibility.js';
 import type { PolicyJson, TokenRow } from '../../subgraphs/issuance/store.js';
 import { applyTransfer } from '../../subgraphs/issuance/chain/indexer.js';
+import { recordOccasion } from '../../subgraphs/issuance/occasions.js';
 import { getAddress, id as keccakId, toBeHex, zeroPadValue, type Log } from 'ethers';
 
 const TRANSFER_TOPIC = keccakId('Transfer(address,address,uint256)');
@@ -295,8 +296,11 @@ export class Scenario {
    * by the holdings indexer's own function (as if read from the chain):
    * holdings, positions, counters and lots move as they would on a trade.
    */
-  async chainTransfer(from: string, to: string, amount: bigint, at: Date): Promise<void> {
+  async chainTransfer(from: string, to: string, amount: bigint, at: Date, o: { occasion?: TransferOccasion } = {}): Promise<string> {
     const n = next();
+    const txHash = `0x${n.toString(16).padStart(64, '0')}`;
+    // The transfer agent recorded the occasion before the indexer saw the transaction.
+    if (o.occasion) await this.recordOccasion(txHash, from, to, o.occasion);
     const wallet = async (name: string) => {
       const address = getAddress(`0x${(n * 1000 + Object.keys(this.ids).indexOf(name) + 1).toString(16).padStart(40, '0')}`);
       await this.db.query('INSERT INTO investor_wallets (address, investor_id) VALUES ($1,$2) ON CONFLICT DO NOTHING', [address, this.idOf(name)]);
@@ -308,12 +312,18 @@ export class Scenario {
     const [t] = await this.db.query<TokenRow>('SELECT * FROM security_tokens WHERE id = $1', [this.tokenId]);
     const log = {
       topics: [TRANSFER_TOPIC, zeroPadValue(fromAddr, 32), zeroPadValue(toAddr, 32)], data: toBeHex(amount, 32),
-      transactionHash: `0x${n.toString(16).padStart(64, '0')}`, index: 0, blockNumber: n,
+      transactionHash: txHash, index: 0, blockNumber: n,
     } as unknown as Log;
     await this.db.tx((q) => applyTransfer(q, t, log, at, this.config));
     await this.db.query('DELETE FROM holdings WHERE token_id = $1 AND address IN ($2, $3)', [this.tokenId, fromAddr, toAddr]);
     this.balances.set(from, (this.balances.get(from) ?? 0n) - amount);
     this.balances.set(to, (this.balances.get(to) ?? 0n) + amount);
+    return txHash;
+  }
+
+  /** Records why a transaction's tokens moved, as forcedTransfer does. */
+  recordOccasion(txHash: string, from: string, to: string, occasion: TransferOccasion): Promise<void> {
+    return this.db.tx((q) => recordOccasion(q, this.config, { tokenId: this.tokenId, txHash, from: this.idOf(from), to: this.idOf(to), occasion, recordedBy: 'transfer-agent' }));
   }
 
   /** A period during which a named investor is an affiliate of the issuer, as recordAffiliation writes it. */

@@ -10,7 +10,7 @@ import type { TokenRow } from '../store.js';
 import { accreditedNow } from '../accreditation.js';
 import { receivedLot, untracedLot, type ComplianceConfig, type LotOrigin } from '../domain/compliance/index.js';
 import { tokenSnapshot } from '../snapshot.js';
-import { issuerRelationAt, type LotRow } from '../store-holdings.js';
+import { issuerRelationAt, occasionOf, type LotRow } from '../store-holdings.js';
 import { enqueueChainJob } from '../store-records.js';
 import { locksFor, type LockableLot } from './rules.js';
 
@@ -125,7 +125,8 @@ async function movePosition(q: Queryable, tokenId: string, inv: Holder, delta: b
  * receiver that is another investor gets one lot per piece, acquired at the
  * block's time, whose holding period and restricted state follow from the
  * sender's lot (receivedLot: a buyer from a non-affiliate tacks, a buyer from
- * an affiliate starts afresh). A move between two wallets of the same investor changes
+ * an affiliate starts afresh, a receiver by gift or another recorded occasion
+ * tacks). A move between two wallets of the same investor changes
  * no lot. A mint's lot is written by issueTokens with the acquisition date it
  * was given; it is created here only if that is missing. Where a moved piece
  * is locked on chain (or the sender's lock must shrink), the wallets' locks
@@ -138,7 +139,7 @@ async function moveLots(q: Queryable, t: TokenRow, from: string | null, to: stri
   const consumed: LockableLot[] = [];
   if (from) {
     let left = amount;
-    const receipt = { at, senderRelation: await issuerRelationAt(q, from, at), token };
+    const receipt = { at, senderRelation: await issuerRelationAt(q, from, at), occasion: await occasionOf(q, l.transactionHash, from, to), token };
     const lots = await q.query<LotRow>(
       'SELECT * FROM lots WHERE token_id = $1 AND investor_id = $2 AND remaining > 0 ORDER BY holding_period_start, id FOR UPDATE',
       [t.id, from],

@@ -113,11 +113,16 @@ export interface InvestorRecord extends InvestorFlags {
   purchased: boolean;
 }
 
+/**
+ * Rounded up: the module blocks while block.timestamp (whole seconds) < until,
+ * and the engine while the instant < the end; with the end rounded up the two
+ * agree for every block time (a lock never ends on chain before it ends in the books).
+ */
 export function toUnixSeconds(t: ChainTime): bigint {
   if (typeof t === 'bigint') return t;
   const ms = t.getTime();
   if (!Number.isFinite(ms)) throw new RangeError('invalid date');
-  return BigInt(Math.floor(ms / 1000));
+  return BigInt(Math.ceil(ms / 1000));
 }
 
 function u64(t: ChainTime, what: string): bigint {

@@ -178,6 +178,13 @@ export interface TransferPolicy {
   /** Issuer lock-up: no secondary transfer before this instant (e.g. a post-offering lock-up agreed with investors). */
   readonly lockupUntil?: Date;
   /**
+   * Let holders of restricted tokens resell them in an offshore transaction
+   * to a buyer outside the United States who is not a U.S. person, under
+   * Rule 904 (17 CFR 230.904), even within the Rule 144 holding period.
+   * Default off.
+   */
+  readonly allowOffshoreResales?: boolean;
+  /**
    * Whether the Section 12(g) holder caps apply. Default: yes, except for
    * Reg CF (Rule 12g-6) and Reg A Tier 2 (Rule 12g5-1(a)(7)) tokens, whose
    * holders are conditionally excluded from the count.

@@ -19,10 +19,13 @@ import { formatInstant, formatPeriod, formatUnits } from '../format.js';
 import { lotCoverage } from '../lots.js';
 import { hasSender, type Rule } from '../rule.js';
 import { addPeriod, earlierOf, laterOf } from '../time.js';
-import type { TokenSnapshot } from '../types.js';
+import type { PartySnapshot, TokenSnapshot } from '../types.js';
 
 /** A lot no longer restricted matured before any instant. */
 const FREE = new Date(0);
+
+/** A buyer an offshore transaction can be made with (230.902(h)(1)(i)(A), 230.902(k)): outside the United States and not a U.S. person. */
+export const isOffshoreBuyer = (p: PartySnapshot): boolean => !p.usPerson && p.jurisdiction !== 'US';
 
 export function isRestrictedSecurity(token: TokenSnapshot): boolean {
   switch (token.exemption) {
@@ -75,6 +78,18 @@ export const rule144HoldingPeriod: Rule = {
     );
     const currentValue = units(coverage.matured);
     const limit = units(amount);
+    if (!coverage.covered && token.policy.allowOffshoreResales && from.issuerRelation === 'NONE') {
+      // Rule 904: the issuer lets non-affiliates resell offshore; that depends on the buyer.
+      if (!input.to) return undefined;
+      if (isOffshoreBuyer(input.to)) {
+        return {
+          passed: true,
+          message: `Only ${currentValue} of the ${limit} tokens have completed the Rule 144 holding period, but the issuer allows offshore resales under Rule 904 (17 CFR 230.904) and the buyer is outside the United States (${input.to.jurisdiction}) and not a U.S. person: an offshore transaction (230.902(h)), with no directed selling efforts in the United States required of the seller.`,
+          currentValue,
+          limit,
+        };
+      }
+    }
     if (coverage.covered) {
       const affiliate = from.issuerRelation === 'AFFILIATE'
         ? ' The sender is an affiliate: the other Rule 144 conditions (volume, manner of sale, notice) still apply and are not checked here.'
