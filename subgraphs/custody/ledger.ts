@@ -1,5 +1,5 @@
 import type { Db, Queryable } from '../kit/db/types.js';
-import { appError, badInput } from '../kit/errors.js';
+import { appError, badInput, errorCode } from '../kit/errors.js';
 import { requestHash } from '../kit/idempotency.js';
 import { appendEvent } from '../kit/outbox.js';
 import { PendingEvents } from './events.js';
@@ -112,6 +112,9 @@ export async function reserveManyIn(q: Queryable, items: readonly ServiceReserve
   const out: Item<ReserveResult>[] = new Array(items.length);
   for (const k of lockOrder) out[k] = await settleItem(() => reserveIn(q, items[k].service, items[k].input, events));
   await events.appendTo(q);
+  // An item whose statement failed (rather than its check) aborted the transaction, and COMMIT would only roll it
+  // back: fail the batch here instead, so that no item is answered as done (each is then retried alone).
+  await q.query('SELECT 1');
   return out;
 }
 
@@ -122,7 +125,11 @@ async function reserveMany(db: Db, items: readonly ServiceReserve[]): Promise<It
   } catch (e) {
     if (items.length === 1) throw e;
     const out: Item<ReserveResult>[] = [];
-    for (const it of items) out.push(await settleItem(() => db.tx((q) => reserveIn(q, it.service, it.input))));
+    for (const it of items) {
+      out.push(await settleItem(() => db.tx((q) => reserveIn(q, it.service, it.input)).catch((x: unknown) => {
+        throw errorCode(x) ? x : appError('CUSTODY.RESERVATION_FAILED', 'the reservation could not be recorded; nothing was reserved', { retryable: true });
+      })));
+    }
     return out;
   }
 }

@@ -111,6 +111,7 @@ export function orderIntake(db: Db, batching: CoalescerOptions): Coalescer<Intak
       return await db.tx(async (q) => {
         const out: (Intaken | Error)[] = [];
         for (const it of items) out.push(await insertPendingOrder(q, it.row, it.actor).catch(own));
+        await q.query('SELECT 1'); // a failed statement aborted the transaction: fail the batch rather than answer for a rollback
         return out;
       });
     } catch (e) {

@@ -181,6 +181,18 @@ describe(`the balances ledger (${dbLabel()})`, () => {
     expect(n.n).toBe('4');
   });
 
+  test('a batch whose transaction fails is retried item by item: the good items reserve once, the bad one fails alone', async () => {
+    const a = await openAccount(db, 'acme');
+    await ledger.credit(db, 'settlement', { accountId: a, asset: 'CASH', amount: 100n, idempotencyKey: `dep-${a}`, reason: 'deposit' });
+    const item = (k: string, reason = `order ${k}`) => ({ accountId: a, asset: 'CASH', amount: 10n, idempotencyKey: k, reason });
+    // A NUL in the reason cannot be stored: its statement fails and takes the batch's transaction with it.
+    const out = await ledger.reserveMany(db, T, [item('f1'), item('f2', 'bad\u0000reason'), item('f3')]);
+    expect(out.map((r) => (r.ok ? 'ok' : r.error.code))).toEqual(['ok', 'CUSTODY.RESERVATION_FAILED', 'ok']);
+    expect(await balance(db, a)).toEqual({ accountId: a, asset: 'CASH', total: '100', reserved: '20', available: '80' });
+    const [n] = await db.query<{ n: string }>('SELECT count(*) AS n FROM ledger_operations WHERE idempotency_key = ANY($1)', [['f1', 'f2', 'f3']]);
+    expect(n.n).toBe('2');
+  });
+
   test('reserveMany refuses a malformed or oversized list as a whole, and only services may call it', async () => {
     const rpc = custodyInternal(db);
     const before = await balance(db, acc);
