@@ -77,6 +77,9 @@ describe(`withdrawals broadcast on anvil with the cash token (${dbLabel()})`, ()
     expect(await cash.balanceOf(to)).toBe(400_000n);
     expect(await cash.balanceOf(wallet)).toBe(600_000n);
     expect(await ledger.balance(db, acc, 'CASH')).toMatchObject({ total: '600000', reserved: '0' });
+    // Signed where the key lives: sealed in the row (SIGNER=software), or in the HSM with only its label in the row (SIGNER=pkcs11).
+    const [row] = await db.query<{ key_label: string | null; encrypted_key: unknown }>('SELECT key_label, encrypted_key FROM wallets WHERE address = $1', [wallet]);
+    expect({ inToken: row.key_label !== null, sealedHere: row.encrypted_key !== null }).toEqual({ inToken: KEYS.kind === 'pkcs11', sealedHere: KEYS.kind === 'software' });
   });
 
   test('a transfer that reverts on chain is retried, then FAILED with the reservation released', async () => {
