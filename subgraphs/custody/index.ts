@@ -76,7 +76,7 @@ export const custody: SubgraphDefinition<CustodyContext> = {
       indexers.set(rt, indexer);
       indexer.start();
       stops.push(() => indexer.stop());
-      stops.push(startReconciliationJob(rt.db, { intervalMs: c.CUSTODY_RECONCILIATION_INTERVAL_MS, confirmRuns: c.CUSTODY_RECONCILIATION_CONFIRM_RUNS, log: rt.log }));
+      stops.push(startReconciliationJob(rt.db, { intervalMs: c.CUSTODY_RECONCILIATION_INTERVAL_MS, confirmRuns: c.CUSTODY_RECONCILIATION_CONFIRM_RUNS, inFlightMaxMs: c.CUSTODY_RECONCILIATION_IN_FLIGHT_SECONDS * 1000, log: rt.log }));
       rt.log.info('custody chain indexer and reconciliation job started');
     }
     return async () => {

@@ -4,7 +4,7 @@ import { requireService } from '../kit/access.js';
 import { loadArtifact } from '../kit/chain/artifacts.js';
 import { createChainClient, type ChainClient } from '../kit/chain/client.js';
 import { toChainError } from '../kit/chain/errors.js';
-import type { Db } from '../kit/db/types.js';
+import type { Db, Queryable } from '../kit/db/types.js';
 import { appError, badInput, forbidden } from '../kit/errors.js';
 import type { InternalHandler } from '../kit/internal.js';
 import { appendEvent } from '../kit/outbox.js';
@@ -81,6 +81,24 @@ function parseLegs(v: unknown): Leg[] {
     };
     return { token: addr(o.token, 'token'), from: addr(o.from, 'from'), to: addr(o.to, 'to'), amount: parseAmount(o.amount, `legs[${i}].amount`) };
   });
+}
+
+/**
+ * What a signed consent will move on the account's chain balances (reconciliation
+ * counts it as in flight until its reservations are consumed by the booking).
+ * A token received that custody does not know as an asset is left out.
+ */
+export async function recordConsent(q: Queryable, c: { batchId: string; accountId: string; reservationIds: string[]; paying: { asset: string; amount: bigint }[]; receiving: Map<string, bigint> }): Promise<void> {
+  const moves = c.paying.map((p) => ({ asset: p.asset, delta: (-p.amount).toString() }));
+  if (c.receiving.size) {
+    const known = await q.query<{ id: string; contract: string }>('SELECT id, lower(contract_address) AS contract FROM assets WHERE lower(contract_address) = ANY($1::text[])', [[...c.receiving.keys()]]);
+    for (const a of known) moves.push({ asset: a.id, delta: c.receiving.get(a.contract)!.toString() });
+  }
+  await q.query(
+    `INSERT INTO dvp_consents (batch_id, account_id, reservation_ids, moves) VALUES ($1, $2, $3::text[], $4::jsonb)
+     ON CONFLICT (batch_id, account_id) DO UPDATE SET reservation_ids = EXCLUDED.reservation_ids, moves = EXCLUDED.moves, signed_at = now()`,
+    [c.batchId, c.accountId, c.reservationIds, JSON.stringify(moves)],
+  );
 }
 
 /** Per-process state: the chain client (reads, sends) and which addresses are genuine DvP contracts. */
@@ -237,10 +255,15 @@ class DvpCustody {
     const nonces = reservationIds.map(reservationNonce);
     const signer = await this.keys.signer(this.db, wallet);
     const signature = await signer.signTypedData(dvpDomain(chainId, dvp), DVP_CONSENT_TYPES, { batchId, legs, nonces, deadline });
-    await this.db.tx((q) => appendEvent(q, 'wallet.dvp_consent_signed', accountId, {
-      accountId, service, walletAddress: wallet, dvp, chainId, batchId, deadline, reservationKeys: keys,
-      paying: [...paying].map(([token, amount]) => ({ asset: cover.get(token)!.asset, token, amount: amount.toString() })),
-    }));
+    const receiving = new Map<string, bigint>();
+    for (const l of legs) if (l.to === wallet) receiving.set(l.token.toLowerCase(), (receiving.get(l.token.toLowerCase()) ?? 0n) + l.amount);
+    await this.db.tx(async (q) => {
+      await recordConsent(q, { batchId, accountId, reservationIds, paying: [...paying].map(([token, amount]) => ({ asset: cover.get(token)!.asset, amount })), receiving });
+      await appendEvent(q, 'wallet.dvp_consent_signed', accountId, {
+        accountId, service, walletAddress: wallet, dvp, chainId, batchId, deadline, reservationKeys: keys,
+        paying: [...paying].map(([token, amount]) => ({ asset: cover.get(token)!.asset, token, amount: amount.toString() })),
+      });
+    });
     return { accountId, signer: wallet, nonces, deadline, signature };
   }
 

@@ -82,6 +82,8 @@ export interface BreakRow {
 export const openBreaks = (q: Queryable, org: string | null) =>
   q.query<BreakRow>(`SELECT * FROM reconciliation_breaks WHERE status = 'OPEN' AND ($1::text IS NULL OR org = $1) ORDER BY opened_at, id`, [org]);
 
+const DEFAULT_IN_FLIGHT_MS = 86_400_000;
+
 // Serialises runs across replicas.
 const RECONCILE_LOCK = 72_104_201;
 
@@ -91,18 +93,52 @@ const breakEvent = (r: Pick<BreakRow, 'org' | 'account_id' | 'asset'>, l: { book
 });
 
 /**
+ * Per account and asset, the range of differences (books minus chain) that
+ * settlements on their way explain: DvP consents custody signed whose
+ * reservations the booking has not consumed yet, signed within
+ * `maxAgeMs`. A settled batch not booked yet (its booking retried while
+ * custody was away) paid out (books above chain, up to `out`) and received
+ * (chain above books, up to `in`).
+ */
+export async function inFlight(q: Queryable, now: Date, maxAgeMs: number): Promise<Map<string, { out: bigint; in: bigint }>> {
+  const rows = await q.query<{ account_id: string; moves: { asset: string; delta: string }[] }>(
+    `SELECT c.account_id, c.moves FROM dvp_consents c
+     WHERE c.signed_at > $1 AND EXISTS (SELECT 1 FROM reservations r WHERE r.id = ANY(c.reservation_ids) AND r.status = 'OPEN')`,
+    [new Date(now.getTime() - maxAgeMs)],
+  );
+  const out = new Map<string, { out: bigint; in: bigint }>();
+  for (const r of rows) {
+    for (const m of r.moves) {
+      const k = `${r.account_id}/${m.asset}`;
+      const v = out.get(k) ?? { out: 0n, in: 0n };
+      const d = BigInt(m.delta);
+      if (d < 0n) v.out += -d;
+      else v.in += d;
+      out.set(k, v);
+    }
+  }
+  return out;
+}
+
+/**
  * One run of the reconciliation job over every account. A difference is a
  * break once `confirmRuns` consecutive runs saw it (a settlement or a
  * withdrawal between its block and its booking differs for a moment):
  * `custody.reconciliation.break` is emitted when it opens and again whenever
- * its figures change; `custody.reconciliation.cleared` when it is gone.
+ * its figures change; `custody.reconciliation.cleared` when it is gone. A
+ * difference that settlements in flight explain (see inFlight) is no break.
  */
-export async function runReconciliation(db: Db, now: Date, confirmRuns: number): Promise<{ open: number; opened: number; cleared: number }> {
+export async function runReconciliation(db: Db, now: Date, confirmRuns: number, inFlightMaxMs = DEFAULT_IN_FLIGHT_MS): Promise<{ open: number; opened: number; cleared: number }> {
   return db.tx(async (q) => {
     await q.query('SELECT pg_advisory_xact_lock($1)', [RECONCILE_LOCK]);
     const r = await reconcile(q, { org: null, asOf: null });
     const blockOf = new Map(r.indexed.map((c) => [c.asset, c.block]));
-    const diffs = new Map(r.lines.filter((l) => l.difference !== 0n).map((l) => [`${l.accountId}/${l.asset}`, l]));
+    const moving = await inFlight(q, now, inFlightMaxMs);
+    const explained = (l: ReconciliationLine) => {
+      const m = moving.get(`${l.accountId}/${l.asset}`);
+      return !!m && l.difference <= m.out && -l.difference <= m.in;
+    };
+    const diffs = new Map(r.lines.filter((l) => l.difference !== 0n && !explained(l)).map((l) => [`${l.accountId}/${l.asset}`, l]));
     const live = await q.query<BreakRow>(`SELECT * FROM reconciliation_breaks WHERE status <> 'CLEARED' FOR UPDATE`);
     const events = new PendingEvents();
     let opened = 0;
@@ -149,12 +185,12 @@ export async function runReconciliation(db: Db, now: Date, confirmRuns: number):
 }
 
 /** Runs the job every intervalMs; returns the stopper. */
-export function startReconciliationJob(db: Db, o: { intervalMs: number; confirmRuns: number; log?: Logger }): () => Promise<void> {
+export function startReconciliationJob(db: Db, o: { intervalMs: number; confirmRuns: number; inFlightMaxMs?: number; log?: Logger }): () => Promise<void> {
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<unknown> = Promise.resolve();
   const tick = () => {
-    running = runReconciliation(db, new Date(), o.confirmRuns)
+    running = runReconciliation(db, new Date(), o.confirmRuns, o.inFlightMaxMs)
       .then((r) => { if (r.opened || r.cleared) o.log?.warn(r, 'custody reconciliation: breaks changed'); })
       .catch((e: unknown) => o.log?.error({ err: (e as Error).message }, 'custody reconciliation run failed'))
       .finally(() => { if (!stopped) timer = setTimeout(tick, o.intervalMs); });

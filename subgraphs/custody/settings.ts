@@ -38,6 +38,7 @@ export const custodySettings = {
   CUSTODY_INDEXER_FROM_BLOCK: int('an asset\'s cursor starts after this block (on a long chain: the block before the first asset was deployed)', 0, 0),
   CUSTODY_RECONCILIATION_INTERVAL_MS: int('time between runs of the reconciliation job', 60_000, 100),
   CUSTODY_RECONCILIATION_CONFIRM_RUNS: int('consecutive runs that must see a difference before it is a break (custody.reconciliation.break)', 2, 1, 1000),
+  CUSTODY_RECONCILIATION_IN_FLIGHT_SECONDS: int('how long a settlement on chain and not booked yet (its DvP consent signed, its reservations open) counts as in flight rather than a break', 86_400, 1),
 };
 
 export interface CustodyConfig extends SignerConfig {
@@ -61,6 +62,7 @@ export interface CustodyConfig extends SignerConfig {
   CUSTODY_INDEXER_FROM_BLOCK: number;
   CUSTODY_RECONCILIATION_INTERVAL_MS: number;
   CUSTODY_RECONCILIATION_CONFIRM_RUNS: number;
+  CUSTODY_RECONCILIATION_IN_FLIGHT_SECONDS: number;
 }
 
 export const defaultPolicyOf = (c: CustodyConfig): WithdrawalPolicy => ({

@@ -3,6 +3,7 @@ import { Wallet } from 'ethers';
 import { balancesOfAccounts } from '../../subgraphs/custody/store-ledger.js';
 import { ledger } from '../../subgraphs/custody/ledger.js';
 import { reconcile, reconciliation, runReconciliation } from '../../subgraphs/custody/reconciliation.js';
+import { recordConsent } from '../../subgraphs/custody/internal-dvp.js';
 import { recoverCustodyWallet } from '../../subgraphs/custody/recovery.js';
 import { broadcastOnce } from '../../subgraphs/custody/broadcaster.js';
 import { chainTransferSender } from '../../subgraphs/custody/chain-sender.js';
@@ -130,6 +131,50 @@ describe(`custody follows the chain (anvil, ${dbLabel()})`, () => {
     await ledger.debit(c.db, 'custody', { accountId: b, asset: 'CASH', amount: 7n, idempotencyKey: 'phantom-undo', reason: 'correction' });
     expect(await runReconciliation(c.db, new Date(), 2)).toMatchObject({ cleared: 1, open: 0 });
     expect(await eventsOf(c.db, 'custody.reconciliation.cleared')).toEqual([expect.objectContaining({ accountId: b, asset: 'CASH' })]);
+  });
+
+  test('a settlement on chain and not booked yet is in flight, no break; a difference beyond what it explains is; booked, nothing is left', async () => {
+    const indexer = c.indexer();
+    await indexer.syncOnce();
+    expect(await runReconciliation(c.db, new Date(), 1)).toMatchObject({ open: 0 });
+    // A DvP batch as settlement drives it: each side's payment reserved, each side's consent signed (a pays 30, b pays 1), mined, not booked (custody was away).
+    const reserve = (acc: string, amount: bigint, key: string) =>
+      ledger.reserve(c.db, 'settlement', { accountId: acc, asset: 'CASH', amount, idempotencyKey: key, reason: 'dvp leg' }).then((r) => r.reservation.reservationId);
+    const [resA, resB] = [await reserve(a, 30n, 'flight-a'), await reserve(b, 1n, 'flight-b')];
+    const [{ contract }] = await c.db.query<{ contract: string }>("SELECT lower(contract_address) AS contract FROM assets WHERE id = 'CASH'");
+    const batchId = '0x' + '0f'.repeat(32);
+    await c.db.tx((q) => recordConsent(q, { batchId, accountId: a, reservationIds: [resA], paying: [{ asset: 'CASH', amount: 30n }], receiving: new Map([[contract, 1n]]) }));
+    await c.db.tx((q) => recordConsent(q, { batchId, accountId: b, reservationIds: [resB], paying: [{ asset: 'CASH', amount: 1n }], receiving: new Map([[contract, 30n]]) }));
+    await c.sendFromCustody(walletA, walletB, 30n);
+    await c.sendFromCustody(walletB, walletA, 1n);
+    await c.mine();
+    await indexer.syncOnce();
+    const diffs = async () => (await reconcile(c.db, { org: null, asOf: null })).lines.filter((l) => l.difference !== 0n).map((l) => [l.accountId, l.difference]);
+    expect(await diffs()).toEqual(expect.arrayContaining([[a, 29n], [b, -29n]]));
+    const breaksBefore = (await eventsOf(c.db, 'custody.reconciliation.break')).length;
+    expect(await runReconciliation(c.db, new Date(), 1)).toMatchObject({ opened: 0, open: 0 });
+
+    // A phantom credit on top is more than the settlement explains: a break.
+    await ledger.credit(c.db, 'custody', { accountId: a, asset: 'CASH', amount: 50n, idempotencyKey: 'flight-phantom', reason: 'booked in error' });
+    expect(await runReconciliation(c.db, new Date(), 1)).toMatchObject({ opened: 1, open: 1 });
+    await ledger.debit(c.db, 'custody', { accountId: a, asset: 'CASH', amount: 50n, idempotencyKey: 'flight-phantom-undo', reason: 'correction' });
+    expect(await runReconciliation(c.db, new Date(), 1)).toMatchObject({ cleared: 1, open: 0 });
+
+    // Custody is back: the booking consumes the reservations and credits the receivers; books equal chain, nothing is in flight.
+    await ledger.consume(c.db, 'settlement', { ref: { reservationId: resA }, amount: 30n, idempotencyKey: 'flight-book-a' });
+    await ledger.credit(c.db, 'settlement', { accountId: b, asset: 'CASH', amount: 30n, idempotencyKey: 'flight-credit-b', reason: 'dvp leg' });
+    await ledger.consume(c.db, 'settlement', { ref: { reservationId: resB }, amount: 1n, idempotencyKey: 'flight-book-b' });
+    await ledger.credit(c.db, 'settlement', { accountId: a, asset: 'CASH', amount: 1n, idempotencyKey: 'flight-credit-a', reason: 'dvp leg' });
+    expect(await diffs()).toEqual([]);
+    expect(await runReconciliation(c.db, new Date(), 1)).toMatchObject({ opened: 0, open: 0 });
+    expect((await eventsOf(c.db, 'custody.reconciliation.break')).length).toBe(breaksBefore + 1); // only the phantom's
+    // Back as before for the tests below (a move its flow books).
+    await c.sendFromCustody(walletB, walletA, 29n);
+    await c.mine();
+    await indexer.syncOnce();
+    await ledger.debit(c.db, 'settlement', { accountId: b, asset: 'CASH', amount: 29n, idempotencyKey: 'flight-back-b', reason: 'move back' });
+    await ledger.credit(c.db, 'settlement', { accountId: a, asset: 'CASH', amount: 29n, idempotencyKey: 'flight-back-a', reason: 'move back' });
+    expect(await diffs()).toEqual([]);
   });
 
   test('reconciliation: a future asOf is a typed error, another organisation sees nothing, an investor is refused', async () => {
