@@ -1,5 +1,6 @@
 import { RemoteGraphQLDataSource, type GraphQLDataSourceProcessOptions } from '@apollo/gateway';
 import { GraphQLError } from 'graphql';
+import type { Metrics } from '../subgraphs/kit/metrics.js';
 import type { GatewayContext } from './context.js';
 
 /**
@@ -10,8 +11,8 @@ import type { GatewayContext } from './context.js';
 export class AuthForwardingDataSource extends RemoteGraphQLDataSource<GatewayContext> {
   private readonly name: string;
 
-  constructor(o: { url: string; name: string; timeoutMs: number }) {
-    super({ url: o.url, fetcher: subgraphFetcher(o.timeoutMs) as never });
+  constructor(o: { url: string; name: string; timeoutMs: number; metrics?: Metrics }) {
+    super({ url: o.url, fetcher: measured(o.metrics, o.name, subgraphFetcher(o.timeoutMs)) as never });
     this.name = o.name;
   }
 
@@ -37,7 +38,27 @@ export class AuthForwardingDataSource extends RemoteGraphQLDataSource<GatewayCon
  * INTERNAL_SERVER_ERROR; handing it the body as a normal response keeps the
  * code (INPUT.INVALID_BIG_INT) for the client.
  */
-function subgraphFetcher(timeoutMs: number) {
+type Fetcher = (input: string, init: RequestInit) => Promise<Response>;
+
+/** Counts each subgraph fetch by outcome (HTTP status, or the failure) and times it. */
+function measured(m: Metrics | undefined, subgraph: string, fetcher: Fetcher): Fetcher {
+  if (!m) return fetcher;
+  return async (input, init) => {
+    const end = m.subgraphFetchSeconds.startTimer({ subgraph });
+    try {
+      const r = await fetcher(input, init);
+      m.subgraphFetches.inc({ subgraph, outcome: String(r.status) });
+      return r;
+    } catch (e) {
+      m.subgraphFetches.inc({ subgraph, outcome: (e as Error).name === 'TimeoutError' ? 'timeout' : 'unreachable' });
+      throw e;
+    } finally {
+      end();
+    }
+  };
+}
+
+function subgraphFetcher(timeoutMs: number): Fetcher {
   return async (input: string, init: RequestInit): Promise<Response> => {
     const r = await fetch(input, { ...init, signal: AbortSignal.timeout(timeoutMs) });
     if (r.status !== 400 || !/json/.test(r.headers.get('content-type') ?? '')) return r;

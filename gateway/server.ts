@@ -8,6 +8,7 @@ import { authSettingsOf } from '../subgraphs/kit/settings.js';
 import { unauthenticated } from '../subgraphs/kit/errors.js';
 import { apolloHandler, sendJson, startHttpServer } from '../subgraphs/kit/http.js';
 import { createLogger } from '../subgraphs/kit/log.js';
+import { createMetrics } from '../subgraphs/kit/metrics.js';
 import type { GatewayContext } from './context.js';
 import { costLimitPlugin, limitRules, operationLimitsOf } from './limits.js';
 import { operationChecksPlugin } from './operationChecks.js';
@@ -70,9 +71,10 @@ export async function startGateway(c: GatewayConfig): Promise<RunningGateway> {
   const recorded = subgraphUrlsOf(readFileSync(supergraphPath(c.SUPERGRAPH_PATH), 'utf8'));
   const urls = Object.fromEntries(Object.entries(recorded).map(([n, u]) => [n, overrides(c)[n] ?? u]));
 
+  const metrics = createMetrics('gateway');
   const gateway = new ApolloGateway({
     supergraphSdl: fileSupergraph(c.SUPERGRAPH_PATH, () => log.info('supergraph reloaded')),
-    buildService: ({ name, url }) => new AuthForwardingDataSource({ name, url: urls[name] ?? url!, timeoutMs: c.SUBGRAPH_TIMEOUT_MS }),
+    buildService: ({ name, url }) => new AuthForwardingDataSource({ name, url: urls[name] ?? url!, timeoutMs: c.SUBGRAPH_TIMEOUT_MS, metrics }),
     experimental_didResolveQueryPlan: persisted.didResolveQueryPlan, // ends start-time plan preparation before any fetch
   });
   const apollo = new ApolloServer<GatewayContext>({
@@ -84,7 +86,7 @@ export async function startGateway(c: GatewayConfig): Promise<RunningGateway> {
     validationRules: limitRules(operationLimitsOf(c)),
     parseOptions: { maxTokens: c.MAX_TOKENS },
     hideSchemaDetailsFromClientErrors: production, // no "did you mean" field suggestions in production
-    plugins: [persisted.plugin, operationChecksPlugin(), costLimitPlugin(operationLimitsOf(c))], // partners' lists and modes, before APQ; the cost with the request's variables
+    plugins: [persisted.plugin, operationChecksPlugin(), costLimitPlugin(operationLimitsOf(c)), metrics.apolloPlugin()], // partners' lists and modes, before APQ; the cost with the request's variables
   });
   const limiter = new OrgRateLimiter(c.RATE_LIMIT_PER_MINUTE);
   const subscriptions = gatewaySubscriptions(gateway, c, urls, log); // before start: it follows every supergraph the gateway loads
@@ -106,6 +108,7 @@ export async function startGateway(c: GatewayConfig): Promise<RunningGateway> {
     graphql: apolloHandler(apollo, context, c.REQUEST_MAX_BYTES),
     routes: {
       ...ideRoutes(c), // GET /ide (and / pointing at it) when GATEWAY_IDE allows
+      'GET /metrics': metrics.route({ token: c.METRICS_TOKEN, production }),
       'GET /healthz': async (_req, res) => {
         const subgraphs = await probeSubgraphs(urls, c.HEALTH_TIMEOUT_MS);
         const ok = Object.values(subgraphs).every((s) => s.status === 'ready');
@@ -113,7 +116,11 @@ export async function startGateway(c: GatewayConfig): Promise<RunningGateway> {
       },
     },
   });
-  subscriptions.listen({ server: http.server, verify, partners: persisted, limiter, formatError: formatError(production) }); // graphql-ws on /graphql
+  subscriptions.listen({ server: http.server, verify, partners: persisted, onSlowConsumer: () => metrics.slowConsumerCloses.inc(), limiter, formatError: formatError(production) }); // graphql-ws on /graphql
+  metrics.gauge('tokenstack_gateway_subscriptions', 'graphql-ws subscriptions of clients, and the upstream subgraph subscriptions they share', ['kind'], () => {
+    const s = subscriptions.stats();
+    return [{ labels: { kind: 'clients' }, value: s.clients }, { labels: { kind: 'upstreams' }, value: s.upstreams }];
+  });
   log.info({ url: `${http.url}/graphql` }, 'gateway ready');
   return {
     url: `${http.url}/graphql`,

@@ -1,5 +1,5 @@
 import { bool, int, oneOf, optionalStr, port, str, type ConfigOf, type Setting } from '../subgraphs/kit/config.js';
-import { authSettings } from '../subgraphs/kit/settings.js';
+import { authSettings, observabilitySettings } from '../subgraphs/kit/settings.js';
 import { MODES } from './persisted/partners.js';
 import { SHARING_MODES } from './subscriptions/sharing.js';
 
@@ -12,6 +12,7 @@ export const gatewaySettings = {
   SETTLEMENT_URL: optionalStr('settlement subgraph GraphQL URL (default: the URL in the supergraph)'),
   CUSTODY_URL: optionalStr('custody subgraph GraphQL URL (default: the URL in the supergraph)'),
   ...authSettings,
+  ...observabilitySettings,
   NODE_ENV: str('production masks unknown errors and turns introspection off', 'development'),
   REQUEST_MAX_BYTES: int('largest accepted request body', 1_000_000, 1_000),
   SUBGRAPH_TIMEOUT_MS: int('deadline of one subgraph fetch; past it the subgraph counts as down', 10_000, 100),

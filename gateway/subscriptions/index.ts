@@ -14,7 +14,7 @@ export { GatewayCloseCode } from './wsServer.js';
 
 export interface GatewaySubscriptions {
   /** Serves graphql-ws at /graphql on the gateway's HTTP server. */
-  listen(o: { server: Server; verify: Verifier; partners?: SubscriptionServerOptions['partners']; limiter: OrgRateLimiter; formatError(f: GraphQLFormattedError): GraphQLFormattedError }): void;
+  listen(o: { server: Server; verify: Verifier; partners?: SubscriptionServerOptions['partners']; onSlowConsumer?: () => void; limiter: OrgRateLimiter; formatError(f: GraphQLFormattedError): GraphQLFormattedError }): void;
   stats(): { upstreams: number; feeds: number; clients: number };
   /** Open subscriptions of one caller on this process. */
   openFor(caller: { org: string; subject: string }): number;

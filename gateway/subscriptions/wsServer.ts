@@ -24,6 +24,8 @@ export interface SubscriptionServerOptions {
   verify: Verifier;
   /** Partners authenticate with `x-api-key` in connection_init; their mode and list apply to each subscribe. */
   partners?: Pick<PersistedOperations, 'authenticateKey' | 'subscriptionText'>;
+  /** Counts a client closed as a slow consumer (metrics). */
+  onSlowConsumer?: () => void;
   limiter: OrgRateLimiter;
   limits: OperationLimits;
   maxTokens: number;
@@ -107,7 +109,10 @@ export function serveSubscriptions(o: SubscriptionServerOptions): { close(): Pro
         caps.check(identity, Object.keys(ctx.subscriptions).length); // graphql-ws lists this subscription already
         const queue = o.hub.subscribe({
           document, query, operationName: payload.operationName, variables: payload.variables ?? undefined, caller,
-          onSlow: () => ctx.extra.socket.close(GatewayCloseCode.SlowConsumer, reasonOf(`SUBSCRIPTION.SLOW_CONSUMER: more than ${o.queueLimit} events were waiting to be sent; resume with after = the last cursor`)),
+          onSlow: () => {
+            o.onSlowConsumer?.();
+            ctx.extra.socket.close(GatewayCloseCode.SlowConsumer, reasonOf(`SUBSCRIPTION.SLOW_CONSUMER: more than ${o.queueLimit} events were waiting to be sent; resume with after = the last cursor`));
+          },
         });
         return { schema: o.hub.schema, document, operationName: payload.operationName, variableValues: payload.variables, contextValue: { stream: caps.hold(identity, queue) } };
       } catch (e) {

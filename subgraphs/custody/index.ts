@@ -8,6 +8,7 @@ import { chainTransferSender } from './chain-sender.js';
 import { issuanceEligibility } from './eligibility.js';
 import type { CustodyEnv } from './env.js';
 import { CustodyIndexer } from './indexer.js';
+import { custodyMetrics } from './store-metrics.js';
 import { custodyInternal } from './internal.js';
 import { custodyDvpInternal } from './internal-dvp.js';
 import { walletKeys, type WalletKeys } from './keys.js';
@@ -43,6 +44,7 @@ export const custody: SubgraphDefinition<CustodyContext> = {
   name: 'custody',
   defaultPort: 4004,
   settings: custodySettings,
+  metrics: (rt) => custodyMetrics(rt, () => indexers.get(rt)),
   resolvers,
   context: (base, rt) => ({ ...base, loaders: createLoaders(base.db), keys: keysFor(rt), env: envOf(rt) }),
   internal: (rt) => ({ ...custodyInternal(rt.db), ...custodyDvpInternal(rt, keysFor(rt)) }),

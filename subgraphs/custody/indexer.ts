@@ -24,6 +24,8 @@ export interface IndexerOptions {
  */
 export class CustodyIndexer extends PolledWorker {
   lastError?: string;
+  /** The chain's head at the last pass (unconfirmed; the metrics measure the lag against it). */
+  chainHead?: number;
 
   constructor(private readonly db: Db, private readonly provider: () => Promise<JsonRpcProvider>, private readonly o: IndexerOptions, private readonly log?: Logger) {
     super(o.pollMs);
@@ -39,7 +41,8 @@ export class CustodyIndexer extends PolledWorker {
       const assets = await indexedAssets(this.db);
       if (!assets.length) return;
       const provider = await this.provider();
-      const head = (await provider.getBlockNumber()) - this.o.confirmations;
+      this.chainHead = await provider.getBlockNumber();
+      const head = this.chainHead - this.o.confirmations;
       for (const a of assets) {
         await scanTransfers({
           db: this.db, provider, cursor: assetCursor(a.id), token: a.contract_address, initialBlock: this.o.fromBlock, head, maxRange: this.o.maxRange,

@@ -39,7 +39,9 @@ export function feedRoute(watcher: OutboxWatcher, verify: Verifier) {
       if (ac.signal.aborted) return;
       throw e;
     }
-    sendJson(res, 200, { events });
+    // The head of the reader's topics after reading: its lag is head minus its position.
+    const head = events.length ? await watcher.head(topics) : undefined;
+    sendJson(res, 200, { events, ...(head !== undefined ? { head: head.toString() } : {}) });
   };
 }
 
@@ -71,14 +73,22 @@ export class FeedConsumer {
   private loop?: Promise<void>;
   lastError?: string;
   processed = 0;
+  /** For the metrics: the producer's last seq seen, this consumer's position, and when the oldest event not yet applied was written. */
+  readonly lag = { head: 0n, position: 0n, oldestPendingAt: undefined as string | undefined };
 
   constructor(private readonly o: ConsumerOptions) {}
 
+  get source(): string {
+    return this.o.source;
+  }
+
   start(): void {
+    consumersOf(this.o.db).add(this);
     this.loop ??= this.run();
   }
 
   async stop(): Promise<void> {
+    consumersOf(this.o.db).delete(this);
     this.ac.abort();
     await this.loop;
     this.loop = undefined;
@@ -94,10 +104,15 @@ export class FeedConsumer {
     let backoff = this.o.backoffMs ?? 200;
     while (!signal.aborted) {
       try {
-        const events = await this.fetchAfter(await this.position(), signal);
-        for (const e of events) {
+        const position = await this.position();
+        this.lag.position = position;
+        const events = await this.fetchAfter(position, signal);
+        for (const [i, e] of events.entries()) {
           if (signal.aborted) break;
+          this.lag.oldestPendingAt = e.createdAt;
           await this.apply(e);
+          this.lag.position = BigInt(e.seq);
+          if (i === events.length - 1) this.lag.oldestPendingAt = undefined;
         }
         backoff = this.o.backoffMs ?? 200;
         this.lastError = undefined;
@@ -119,7 +134,9 @@ export class FeedConsumer {
     if (this.o.topics?.length) u.searchParams.set('topics', this.o.topics.join(','));
     const r = await fetch(u, { headers: { authorization: `Bearer ${await this.o.token()}` }, signal });
     if (!r.ok) throw new Error(`feed ${u.origin} answered ${r.status}: ${(await r.text()).slice(0, 200)}`);
-    return ((await r.json()) as { events: OutboxEvent[] }).events;
+    const body = (await r.json()) as { events: OutboxEvent[]; head?: string };
+    if (body.head !== undefined) this.lag.head = BigInt(body.head);
+    return body.events;
   }
 
   private async apply(e: OutboxEvent): Promise<void> {
@@ -132,6 +149,15 @@ export class FeedConsumer {
     });
     this.processed++;
   }
+}
+
+const consumers = new WeakMap<Db, Set<FeedConsumer>>();
+
+/** The running consumers that write to this database (one subgraph's), for its metrics. */
+export function consumersOf(db: Db): Set<FeedConsumer> {
+  let set = consumers.get(db);
+  if (!set) consumers.set(db, (set = new Set()));
+  return set;
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

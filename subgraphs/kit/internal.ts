@@ -4,6 +4,7 @@ import type { Caller, Verifier } from './auth.js';
 import { appError, errorCode } from './errors.js';
 import { readBody, sendJson, type RouteHandler } from './http.js';
 import { toJsonPayload } from './outbox.js';
+import type { Metrics } from './metrics.js';
 import { NUL_CHARACTER, NUL_MESSAGE, containsNul } from './nul.js';
 
 /**
@@ -55,9 +56,17 @@ export class InternalClient {
     private readonly baseUrl: string,
     private readonly token: () => Promise<string>,
     private readonly timeoutMs = 10_000,
+    private readonly metrics?: Metrics,
   ) {}
 
   async call<T>(method: string, body: Record<string, unknown>): Promise<T> {
+    const m = this.metrics;
+    if (!m) return this.send<T>(method, body);
+    const labels = { peer: this.service, method };
+    return m.timed((outcome) => m.internalCalls.inc({ ...labels, outcome }), (s) => m.internalCallSeconds.observe(labels, s), () => this.send<T>(method, body));
+  }
+
+  private async send<T>(method: string, body: Record<string, unknown>): Promise<T> {
     let r: Response;
     try {
       r = await fetch(`${this.baseUrl.replace(/\/+$/, '')}/internal/rpc/${method}`, {

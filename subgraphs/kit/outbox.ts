@@ -101,6 +101,13 @@ export class OutboxWatcher {
     ws.forEach((w) => w());
   }
 
+  /** The last seq of the outbox, or of these topics (feed readers measure their lag against it). */
+  async head(topics?: string[]): Promise<bigint> {
+    if (!topics?.length) return lastSeq(this.db);
+    const [r] = await this.db.query<{ s: string | null }>('SELECT max(seq) AS s FROM outbox WHERE topic = ANY($1::text[])', [topics]);
+    return BigInt(r.s ?? 0);
+  }
+
   /** Resolves on the next append (or poll tick, timeout, abort); cancel() drops the wait and its timer. */
   next(timeoutMs: number, signal?: AbortSignal): { done: Promise<void>; cancel: () => void } {
     let cancel = () => undefined as void;

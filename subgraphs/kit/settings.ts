@@ -19,6 +19,11 @@ export const authSettings = {
   AUTH_MAX_TOKEN_LIFETIME_SECONDS: int('longest lifetime (exp - iat) of a user bearer token accepted', 86_400, 60),
 };
 
+/** Observability settings of every process, the gateway's too. */
+export const observabilitySettings = {
+  METRICS_TOKEN: optionalStr('bearer token that GET /metrics requires; without it /metrics is open, and off when NODE_ENV=production'),
+};
+
 /** Settings every subgraph process reads from its environment (README lists them). */
 export const subgraphSettings = (defaultPort: number) => ({
   PORT: port('HTTP and graphql-ws port', defaultPort),
@@ -26,6 +31,7 @@ export const subgraphSettings = (defaultPort: number) => ({
   DATABASE_URL: url('postgres://user@host:5432/db, file:///abs/dir (embedded PGlite) or memory:// (PGlite in memory)', DB_URL_PROTOCOLS),
   CHAIN_RPC_URL: url('EVM JSON-RPC endpoint', ['http:', 'https:', 'ws:', 'wss:'], 'http://127.0.0.1:8545'),
   ...authSettings,
+  ...observabilitySettings,
   SERVICE_SECRET: secret('HS256 secret shared by the services for internal calls and feeds (>= 32 chars)'),
   NODE_ENV: str('production masks unknown errors and turns introspection off', 'development'),
   REQUEST_MAX_BYTES: int('largest accepted request body', 1_000_000, 1_000),

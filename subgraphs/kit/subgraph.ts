@@ -10,9 +10,10 @@ import { serviceOnlyQueryField } from './access.js';
 import { createVerifier, serviceToken, type Caller, type Verifier } from './auth.js';
 import { InternalClient, internalRoutes, type InternalHandler } from './internal.js';
 import { migrate, openDb, type Db } from './db/index.js';
-import { feedRoute } from './feed.js';
+import { consumersOf, feedRoute } from './feed.js';
 import { apolloHandler, sendJson, startHttpServer, type RouteHandler } from './http.js';
 import { createLogger, type Logger } from './log.js';
+import { createMetrics, type Metrics } from './metrics.js';
 import { containsNul, noNulInStrings, nulCharacter } from './nul.js';
 import { guardEntities } from './entities.js';
 import { OutboxWatcher } from './outbox.js';
@@ -38,6 +39,8 @@ export interface SubgraphRuntime {
   log: Logger;
   verify: Verifier;
   outbox: OutboxWatcher;
+  /** This process's Prometheus registry (GET /metrics): a subgraph adds its gauges with rt.metrics.gauge. */
+  metrics: Metrics;
   /** A client for another subgraph's internal operations, authenticated as this service. */
   peer(name: SubgraphName): InternalClient;
   serviceToken(): Promise<string>;
@@ -64,6 +67,8 @@ export interface SubgraphDefinition<C extends BaseContext> {
    * the load balancer would not bring the peer back.
    */
   dependencies?(rt: SubgraphRuntime): Promise<Record<string, string>>;
+  /** The subgraph's own metrics (gauges read at scrape time), beside kit's. */
+  metrics?(rt: SubgraphRuntime): void;
 }
 
 export interface RunningSubgraph {
@@ -103,7 +108,21 @@ function formatErrorFor(production: boolean, log: Logger) {
   };
 }
 
-/** Opens the database, migrates, serves GraphQL over HTTP and graphql-ws on one port, plus health and the outbox feed. */
+/** Kit's own figures of a subgraph: its outbox, the subscriptions following it, its feed consumers' lag, its database pool. */
+function kitMetrics(m: Metrics, db: Db, outbox: OutboxWatcher): void {
+  m.gauge('tokenstack_outbox_head_seq', 'last sequence number of the outbox', [], async () => [{ value: Number(await outbox.head()) }]);
+  m.gauge('tokenstack_subscriptions_open', 'public GraphQL subscriptions following the outbox', [], () => [{ value: outbox.following }]);
+  const consumers = () => [...consumersOf(db)];
+  m.gauge('tokenstack_feed_consumer_lag_events', 'events of the producer\'s outbox this consumer has not applied yet', ['consumer'],
+    () => consumers().map((c) => ({ labels: { consumer: c.source }, value: Number(c.lag.head > c.lag.position ? c.lag.head - c.lag.position : 0n) })));
+  m.gauge('tokenstack_feed_consumer_oldest_pending_age_seconds', 'age of the oldest event this consumer has fetched and not applied yet (0: caught up)', ['consumer'],
+    () => consumers().map((c) => ({ labels: { consumer: c.source }, value: c.lag.oldestPendingAt ? Math.max(0, (Date.now() - Date.parse(c.lag.oldestPendingAt)) / 1000) : 0 })));
+  m.gauge('tokenstack_db_pool_connections', 'database pool connections by state (PostgreSQL)', ['state'], () => {
+    const p = db.poolStats?.();
+    return p ? [{ labels: { state: 'total' }, value: p.total }, { labels: { state: 'idle' }, value: p.idle }, { labels: { state: 'waiting' }, value: p.waiting }, { labels: { state: 'max' }, value: p.max }] : [];
+  });
+}
+
 /** Reads the subgraph's settings from an environment map (process.env standalone, a built map in the one-command start). */
 export function subgraphConfig<C extends BaseContext>(def: SubgraphDefinition<C>, env: Record<string, string | undefined>) {
   return loadConfig({ ...subgraphSettings(def.defaultPort), ...(def.settings ?? {}) }, env) as SubgraphConfig & Record<string, unknown>;
@@ -126,11 +145,13 @@ export async function startSubgraph<C extends BaseContext>(def: SubgraphDefiniti
   const token = () => serviceToken({ serviceSecret: config.SERVICE_SECRET, issuer: config.AUTH_ISSUER }, def.name);
   const peerUrls: Record<SubgraphName, string> = { issuance: config.ISSUANCE_URL, trading: config.TRADING_URL, settlement: config.SETTLEMENT_URL, custody: config.CUSTODY_URL };
   const peers = new Map<SubgraphName, InternalClient>();
+  const metrics = createMetrics(def.name);
+  kitMetrics(metrics, db, outbox);
   const rt: SubgraphRuntime = {
-    name: def.name, config, db, log, verify, outbox, serviceToken: token,
+    name: def.name, config, db, log, verify, outbox, metrics, serviceToken: token,
     peer(name) {
       let c = peers.get(name);
-      if (!c) peers.set(name, (c = new InternalClient(name, peerUrls[name], token, config.INTERNAL_TIMEOUT_MS)));
+      if (!c) peers.set(name, (c = new InternalClient(name, peerUrls[name], token, config.INTERNAL_TIMEOUT_MS, metrics)));
       return c;
     },
   };
@@ -144,13 +165,14 @@ export async function startSubgraph<C extends BaseContext>(def: SubgraphDefiniti
     includeStacktraceInErrorResponses: false,
     stopOnTerminationSignals: false, // our entry points stop everything in order
     formatError: formatErrorFor(production, log),
-    plugins: [ApolloServerPluginInlineTraceDisabled()], // no Apollo usage reporting: nothing leaves the machine
+    plugins: [ApolloServerPluginInlineTraceDisabled(), metrics.apolloPlugin()], // no Apollo usage reporting: nothing leaves the machine
     validationRules: [noNulInStrings],
   });
   await apollo.start();
   const contextFor = async (authorization: string | undefined): Promise<C> => def.context({ caller: await verify(authorization), db: db!, log }, rt);
 
   const stopBackground = def.start ? await def.start(rt) : async () => undefined;
+  def.metrics?.(rt);
   const http = await startHttpServer({
     port: config.PORT,
     host: config.HOST,
@@ -167,6 +189,7 @@ export async function startSubgraph<C extends BaseContext>(def: SubgraphDefiniti
         sendJson(res, problem ? 503 : 200, { status: problem ? 'unavailable' : 'ready', service: def.name, ...(problem ? { problem } : {}) });
       },
       'GET /internal/feed': feedRoute(outbox, verify),
+      'GET /metrics': metrics.route({ token: config.METRICS_TOKEN, production }),
       ...internalRoutes(verify, def.internal?.(rt) ?? {}),
       ...(def.routes?.(rt) ?? {}),
     },

@@ -10,6 +10,7 @@ import { resolvers, type SettlementContext } from './resolvers.js';
 import type { SettlementServices } from './services.js';
 import { settlementSettings, type SettlementConfig } from './settings.js';
 import { wakeVerified } from './store.js';
+import { settlementMetrics } from './store-metrics.js';
 import { SettlementWorker } from './worker.js';
 
 // One set of services per running subgraph (tests run several in one process).
@@ -40,6 +41,7 @@ function servicesFor(rt: SubgraphRuntime) {
 export const settlement: SubgraphDefinition<SettlementContext> = {
   name: 'settlement',
   defaultPort: 4003,
+  metrics: settlementMetrics,
   settings: settlementSettings,
   resolvers,
   context: (base, rt) => ({ ...base, loaders: createLoaders(base.db), services: servicesFor(rt) }),

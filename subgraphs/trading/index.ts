@@ -13,6 +13,7 @@ import { tradingSettings, type TradingConfig } from './settings.js';
 import { SurveillanceMonitor } from './surveillance.js';
 import { startSweeper } from './sweep.js';
 import { Venue } from './venue.js';
+import { tradingMetrics } from './store-metrics.js';
 
 // One set of services per running subgraph (tests run several in one process).
 const servicesOf = new WeakMap<SubgraphRuntime, TradingServices>();
@@ -47,6 +48,7 @@ function createServices(rt: SubgraphRuntime): TradingServices {
 export const trading: SubgraphDefinition<TradingContext> = {
   name: 'trading',
   defaultPort: 4002,
+  metrics: tradingMetrics,
   settings: tradingSettings,
   resolvers,
   context: (base, rt) => ({ ...base, loaders: createLoaders(base.db), services: servicesOf.get(rt)! }),

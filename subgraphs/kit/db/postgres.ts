@@ -57,6 +57,7 @@ export async function openPostgres(connectionString: string, poolSize = 10): Pro
 
   return {
     kind: 'postgres',
+    poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount, max: poolSize }),
     ...wrap(pool),
     async tx<T>(fn: (q: Queryable) => Promise<T>, opts?: { isolation?: Isolation }) {
       for (let attempt = 1; ; attempt++) {

@@ -15,6 +15,8 @@ export interface Db extends Queryable {
   /** LISTEN on a channel; returns the unlisten function. */
   listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>>;
   close(): Promise<void>;
+  /** Connections of the pool now (PostgreSQL; the embedded database has one and no pool). */
+  poolStats?(): { total: number; idle: number; waiting: number; max: number };
 }
 
 /** PostgreSQL error codes the stores map to domain errors at their edge. */

@@ -1,0 +1,126 @@
+/**
+ * Every process serves Prometheus metrics on GET /metrics: after a trade
+ * matched by trading and settled on anvil, the figures of the gateway and of
+ * each subgraph have moved. /metrics behind METRICS_TOKEN refuses anyone
+ * without it, and is off in production without one.
+ */
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { startHttpServer } from '../../subgraphs/kit/http.js';
+import { createMetrics } from '../../subgraphs/kit/metrics.js';
+import { dbLabel, onPostgres } from '../support/db.js';
+import { SettlementWorld, gql, gqlOk, waitFor, type Party } from '../settlement/support.js';
+
+type Samples = Map<string, number>;
+
+/** Parses the text format into "name{a="x",b="y"}" -> value (labels sorted, the service label left out). */
+function parse(text: string): Samples {
+  const out: Samples = new Map();
+  for (const line of text.split('\n')) {
+    const m = /^([a-zA-Z_:][\w:]*)(?:\{([^}]*)\})? (\S+)$/.exec(line);
+    if (!m) continue;
+    const labels = (m[2] ?? '').split(/,(?=\w+=")/).filter((l) => l && !l.startsWith('service=')).sort().join(',');
+    out.set(labels ? `${m[1]}{${labels}}` : m[1], Number(m[3]));
+  }
+  return out;
+}
+
+async function scrape(url: string): Promise<Samples> {
+  const r = await fetch(url.replace(/\/graphql$/, '/metrics'));
+  expect(r.status).toBe(200);
+  expect(r.headers.get('content-type')).toMatch(/^text\/plain/);
+  return parse(await r.text());
+}
+
+/** The sum of a metric's samples whose labels include all of `labels`. */
+function sum(s: Samples, name: string, labels: Record<string, string> = {}): number {
+  let total = 0;
+  for (const [key, v] of s) {
+    const [n, rest = ''] = key.split('{');
+    if (n !== name) continue;
+    if (Object.entries(labels).every(([k, val]) => rest.includes(`${k}="${val}"`))) total += v;
+  }
+  return total;
+}
+
+describe(`Prometheus metrics of every process (${dbLabel()})`, () => {
+  let w: SettlementWorld;
+  let tokenId: string;
+  let seller: Party, buyer: Party;
+  let sellerBd: string, buyerBd: string;
+  const urls = () => ({ gateway: w.url, issuance: w.stack.subgraphs.issuance.url, trading: w.stack.subgraphs.trading.url, settlement: w.settlement.url, custody: w.stack.subgraphs.custody.url });
+
+  beforeAll(async () => {
+    w = await SettlementWorld.start();
+    ({ tokenId } = await w.token506b('METR'));
+    [seller, buyer] = [await w.party('Metric Seller', 'alpha-bd'), await w.party('Metric Buyer', 'beta-bd')];
+    await w.issue(tokenId, seller, 100n);
+    await w.fund(buyer, 100_000n);
+    const operator = await w.token('ats-co', ['ATS_OPERATOR']);
+    for (const org of ['alpha-bd', 'beta-bd']) await gqlOk(w.url, operator, `mutation($o: String!) { admitSubscriber(org: $o, reason: "approved subscriber") { org } }`, { o: org });
+    [sellerBd, buyerBd] = [await w.token('alpha-bd', ['BROKER_DEALER']), await w.token('beta-bd', ['BROKER_DEALER'])];
+  }, 300_000);
+  afterAll(async () => w?.stop());
+
+  test('after a trade the figures moved: operations and subgraph fetches at the gateway, orders and fills, internal calls, feed lag, DvP transactions, errors by code', async () => {
+    const before = Object.fromEntries(await Promise.all(Object.entries(urls()).map(async ([k, u]) => [k, await scrape(u)] as const)));
+    const place = (who: string, p: Party, side: 'BUY' | 'SELL', key: string) => gqlOk(w.url, who, `mutation PlaceOrder($in: PlaceOrderInput!) { placeOrder(input: $in) { accepted order { status } } }`,
+      { in: { tokenId, accountId: p.accountId, side, type: 'LIMIT', price: '5', quantity: '10', clientOrderId: key } }).then((d) => d.placeOrder);
+    expect(await place(sellerBd, seller, 'SELL', 'm-sell')).toMatchObject({ accepted: true });
+    expect(await place(buyerBd, buyer, 'BUY', 'm-buy')).toMatchObject({ accepted: true, order: { status: 'FILLED' } });
+    await waitFor('the fill to settle', () => gqlOk(w.url, buyerBd, `query($t: ID!) { trades(tokenId: $t) { settlement { status } } }`, { t: tokenId }),
+      (d) => d.trades.length === 1 && d.trades[0].settlement?.status === 'SETTLED');
+    // A client's mistake, counted by its code.
+    const bad = await gql(w.url, buyerBd, 'mutation($in: PlaceOrderInput!) { placeOrder(input: $in) { accepted } }', { in: { tokenId, accountId: buyer.accountId, side: 'BUY', type: 'LIMIT', price: '5', quantity: 1.5, clientOrderId: 'm-bad' } });
+    const code = bad.body.errors?.[0]?.extensions?.code as string;
+    expect(code).toMatch(/^INPUT\./);
+
+    // Settlement's consumer of trading's feed has applied the fill: its lag is back to nothing.
+    const after = Object.fromEntries(await Promise.all(Object.entries(urls()).map(async ([k, u]) => [k, await scrape(u)] as const)));
+    const moved = (p: string, name: string, labels: Record<string, string> = {}) => sum(after[p], name, labels) - sum(before[p], name, labels);
+
+    expect(moved('gateway', 'tokenstack_graphql_requests_total', { operation: 'PlaceOrder', type: 'mutation' })).toBe(2);
+    expect(moved('gateway', 'tokenstack_graphql_request_duration_seconds_count', { operation: 'PlaceOrder' })).toBe(2);
+    expect(moved('gateway', 'tokenstack_subgraph_fetches_total', { subgraph: 'trading', outcome: '200' })).toBeGreaterThanOrEqual(2);
+    expect(moved('gateway', 'tokenstack_graphql_errors_total', { code })).toBe(1);
+    expect(moved('trading', 'tokenstack_graphql_requests_total', { type: 'mutation' })).toBeGreaterThanOrEqual(2);
+    expect(moved('trading', 'tokenstack_trading_trades')).toBe(1);
+    expect(sum(after.trading, 'tokenstack_trading_orders', { status: 'FILLED' })).toBeGreaterThanOrEqual(2);
+    expect(moved('trading', 'tokenstack_internal_calls_total', { peer: 'custody', outcome: 'ok' })).toBeGreaterThanOrEqual(1);
+    expect(moved('trading', 'tokenstack_outbox_head_seq')).toBeGreaterThan(0);
+    expect(moved('settlement', 'tokenstack_settlement_dvp_transactions', { status: 'SETTLED' })).toBe(1);
+    expect(sum(after.settlement, 'tokenstack_settlement_backlog')).toBe(0);
+    const lagKeys = [...after.settlement.keys()].filter((k) => k.startsWith('tokenstack_feed_consumer_lag_events{'));
+    expect(lagKeys.length).toBeGreaterThan(0);
+    expect(sum(after.settlement, 'tokenstack_feed_consumer_lag_events')).toBe(0);
+    expect(after.custody.has('tokenstack_custody_chain_indexer_lag_blocks')).toBe(true);
+    expect(after.custody.get('tokenstack_custody_chain_indexer_lag_blocks')).toBeGreaterThanOrEqual(0);
+    expect(sum(after.custody, 'tokenstack_custody_reconciliation_breaks', { status: 'OPEN' })).toBe(0);
+    // On PostgreSQL each process shows its pool.
+    if (onPostgres()) expect(sum(after.trading, 'tokenstack_db_pool_connections', { state: 'total' })).toBeGreaterThan(0);
+    // The process's own figures.
+    for (const s of Object.values(after)) expect(s.has('tokenstack_process_cpu_seconds_total')).toBe(true);
+  }, 180_000);
+
+  test('behind METRICS_TOKEN /metrics answers only with that token; in production without one it is off', async () => {
+    const m = createMetrics('probe');
+    m.requests.inc({ operation: 'X', type: 'query' });
+    for (const [o, cases] of [
+      [{ token: 'metrics-secret-123', production: true }, [[undefined, 401], ['Bearer wrong', 401], ['Bearer metrics-secret-1234', 401], ['Bearer metrics-secret-123', 200]]],
+      [{ production: true }, [[undefined, 404], ['Bearer x', 404]]],
+      [{ production: false }, [[undefined, 200]]],
+    ] as const) {
+      const server = await startHttpServer({ port: 0, routes: { 'GET /metrics': m.route(o) } });
+      try {
+        for (const [authorization, status] of cases) {
+          const r = await fetch(`${server.url}/metrics`, { headers: authorization ? { authorization } : {} });
+          expect([authorization, r.status]).toEqual([authorization, status]);
+          const text = await r.text();
+          if (status === 200) expect(text).toContain('tokenstack_graphql_requests_total{operation="X",type="query",service="probe"} 1');
+          else expect(text).not.toContain('tokenstack_');
+        }
+      } finally {
+        await server.close();
+      }
+    }
+  });
+});
