@@ -5,6 +5,7 @@
  * events. Pure (no I/O): the writer runs a batch, then stores its effects in
  * one transaction.
  */
+import type { TypedEvent } from '../kit/contracts/events.js';
 import { newId } from '../kit/ids.js';
 import type { BookEvent, OrderBook, TradeEvent } from './engine/index.js';
 import { heldBy, held, isOpen, neededFor, ownerOf, type LiveOrder, type OrderStatus, type Tranche } from './live.js';
@@ -40,7 +41,8 @@ export interface TradeRecord {
   buy: LiveOrder; sell: LiveOrder; buyerFee: bigint; sellerFee: bigint; executedAt: Date;
   reservations: { buy: ReservationShare[]; sell: ReservationShare[] };
 }
-export interface OutboxRow { topic: string; key: string; payload: Record<string, unknown> }
+/** An event of trading's, typed by its topic (kit/contracts/events.ts). */
+export type OutboxRow = TypedEvent;
 
 export interface Effects {
   journal: JournalRow[];

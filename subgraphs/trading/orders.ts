@@ -11,7 +11,7 @@ import type { Db, Queryable } from '../kit/db/types.js';
 import { appError, badInput, errorCode, notFound } from '../kit/errors.js';
 import { requestHash } from '../kit/idempotency.js';
 import { newId } from '../kit/ids.js';
-import { appendEvent } from '../kit/outbox.js';
+import { appendTyped } from '../kit/contracts/events.js';
 import { MAX_PRICE, type StpMode, type TimeInForce } from './engine/index.js';
 import { isOpen } from './live.js';
 import { checkOrder, venueReasons } from './pretrade.js';
@@ -64,11 +64,11 @@ const withState = (row: OrderRow, o: OrderState): OrderRow => ({
 const resultOf = (order: OrderRow): OrderResult => ({ order, accepted: order.status !== 'REJECTED', reasons: order.status === 'REJECTED' ? order.reject_reasons : [] });
 
 async function publish(q: Queryable, o: OrderRow, events: string[]): Promise<void> {
-  await appendEvent(q, 'order.updated', o.id, {
+  await appendTyped(q, [{ topic: 'order.updated', key: o.id, payload: {
     orderId: o.id, tokenId: o.token_id, accountId: o.account_id, investorId: o.investor_id, org: o.org, clientOrderId: o.client_order_id,
     side: o.side, type: o.type, timeInForce: o.time_in_force, price: o.price, quantity: o.quantity, filled: o.filled, remaining: o.remaining,
     status: o.status, cancelReason: o.cancel_reason, rejectReasons: o.reject_reasons, events, bookSeq: null,
-  });
+  } }]);
 }
 
 type Note = { event: string; detail: Record<string, unknown> };

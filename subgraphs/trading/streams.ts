@@ -1,4 +1,5 @@
 /** The three public subscriptions, scoped to the caller's organisation (plain functions over `follow`). */
+import { parseEvent } from '../kit/contracts/events.js';
 import type { Caller } from '../kit/auth.js';
 import { canSee } from '../kit/access.js';
 import { badInput, notFound } from '../kit/errors.js';
@@ -18,8 +19,9 @@ async function assertAccountVisible(s: TradingServices, caller: Caller, accountI
   if (!owner || !canSee(caller, owner)) throw notFound('custody account', accountId);
 }
 
-/** A trade row from a trade.executed payload (the stream does not read the trades table). */
-export function tradeOfEvent(p: Record<string, any>): TradeRow {
+/** A trade row from a trade.executed payload, read with the topic's one parser (the stream does not read the trades table). */
+export function tradeOfEvent(payload: unknown): TradeRow {
+  const p = parseEvent('trade.executed', payload);
   return {
     id: p.tradeId, seq: '', token_id: p.tokenId, price: p.price, quantity: p.quantity, buy_order_id: p.buyOrderId, sell_order_id: p.sellOrderId,
     executed_at: new Date(p.executedAt), aggressor_side: p.aggressorSide, buy_account_id: p.buyAccountId, sell_account_id: p.sellAccountId,
@@ -44,7 +46,7 @@ export async function tradeStream(s: TradingServices, caller: Caller, a: { token
       const p = e.payload as Record<string, unknown>;
       return (!a.tokenId || p.tokenId === a.tokenId) && (!a.accountId || p.buyAccountId === a.accountId || p.sellAccountId === a.accountId);
     },
-    map: (e) => ({ cursor: e.seq, trade: tradeOfEvent(e.payload as Record<string, unknown>) }),
+    map: (e) => ({ cursor: e.seq, trade: tradeOfEvent(e.payload) }),
   });
 }
 
@@ -54,7 +56,7 @@ export async function bookStream(s: TradingServices, a: { tokenId: string; after
     after: parseCursor(a.after), topics: ['book.changed'],
     match: (e) => e.key === a.tokenId,
     map: (e) => {
-      const p = e.payload as { tokenId: string; bookSeq: number; levels: { side: string; price: string; quantity: string; orders: number }[] };
+      const p = parseEvent('book.changed', e.payload);
       return { cursor: e.seq, tokenId: p.tokenId, bookSeq: String(p.bookSeq), changes: p.levels };
     },
   });

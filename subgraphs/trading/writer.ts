@@ -9,7 +9,7 @@
 import type { Db, Queryable } from '../kit/db/types.js';
 import { appError } from '../kit/errors.js';
 import type { Logger } from '../kit/log.js';
-import { appendEvents } from '../kit/outbox.js';
+import { appendTyped } from '../kit/contracts/events.js';
 import { OrderBook, type RestingOrder } from './engine/index.js';
 import { BatchRun, type CommandResult, type Effects } from './journal.js';
 import { ownerOf, type LiveOrder, type Tranche } from './live.js';
@@ -175,7 +175,7 @@ export class BookWriter {
     });
     const fx = run.finish();
     await storeEffects(q, this.tokenId, this.epoch, fx, done);
-    await appendEvents(q, fx.outbox);
+    await appendTyped(q, fx.outbox);
     if (done.length) await q.query("SELECT pg_notify('trading_results', $1)", [done.map((d) => d.id).join(',')]);
     return { results, fx };
   }

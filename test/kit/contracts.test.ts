@@ -1,0 +1,71 @@
+import { describe, expect, test } from '@jest/globals';
+import { Coalescer } from '../../subgraphs/kit/coalesce.js';
+import { serveCalls } from '../../subgraphs/kit/contracts/calls.js';
+import { parseEvent } from '../../subgraphs/kit/contracts/events.js';
+import { errorCode } from '../../subgraphs/kit/errors.js';
+import type { Caller } from '../../subgraphs/kit/auth.js';
+
+const svc: Caller = { kind: 'service', subject: 'trading', org: 'tokenstack', roles: [], token: 't' };
+
+describe('typed internal calls and events', () => {
+  const trade = {
+    tradeId: 'trd_1', tokenId: 'tok_1', price: 100n, quantity: '5', cashAmount: '500', cashAsset: 'CASH', aggressorSide: 'BUY',
+    buyOrderId: 'ord_1', sellOrderId: 'ord_2', buyAccountId: 'acc_1', sellAccountId: 'acc_2', buyInvestorId: null, sellInvestorId: 'inv_2',
+    buyOrg: 'a', sellOrg: 'b', buyerFee: '0', sellerFee: '0', reservations: { buy: [{ key: 'ord_1', asset: 'CASH', amount: '500' }], sell: [] }, bookSeq: 7,
+    executedAt: '2026-01-01T00:00:00.000Z',
+  };
+
+  test('an event payload parses with its topic\'s parser: amounts become decimal strings, anything malformed is refused', () => {
+    expect(parseEvent('trade.executed', trade)).toMatchObject({ price: '100', quantity: '5', aggressorSide: 'BUY', bookSeq: 7 });
+    for (const bad of [{ ...trade, price: 1.5 }, { ...trade, price: '1e3' }, { ...trade, aggressorSide: 'SIDEWAYS' }, { ...trade, tradeId: undefined }, { ...trade, reservations: null }, 'x', null]) {
+      expect(() => parseEvent('trade.executed', bad)).toThrow();
+    }
+    expect(() => parseEvent('book.changed', { tokenId: 't', bookSeq: 1, levels: [{ side: 'BUY', price: '1', quantity: '-', orders: 1 }] })).toThrow();
+  });
+
+  test('a served call parses its body first: a malformed or oversized request is INPUT.INVALID_REQUEST and never reaches the handler', async () => {
+    let reached = 0;
+    const h = serveCalls('custody', { reserveMany: async () => { reached++; return { results: [] }; } });
+    const item = { accountId: 'acc_abc', asset: 'CASH', amount: '5', idempotencyKey: 'k', reason: 'r' };
+    for (const body of [{}, { items: [] }, { items: [{ ...item, amount: 5 }] }, { items: [{ ...item, accountId: 'inv_abc' }] }, { items: [{ ...item, idempotencyKey: 'k'.repeat(201) }] }, { items: Array(501).fill(item) }]) {
+      expect(await h.reserveMany(body, svc).then(() => 'answered', errorCode)).toBe('INPUT.INVALID_REQUEST');
+    }
+    expect(reached).toBe(0);
+    expect(await h.reserveMany({ items: [item] }, svc)).toEqual({ results: [] });
+  });
+});
+
+describe('Coalescer', () => {
+  test('requests made while a batch is in flight leave together in the next one, each with its own answer or error', async () => {
+    const batches: number[][] = [];
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const c = new Coalescer<number, number>(async (xs) => {
+      batches.push(xs);
+      if (batches.length === 1) await gate;
+      return xs.map((x) => (x % 5 === 0 ? new Error(`bad ${x}`) : x * 10));
+    }, { maxBatch: 100, maxInFlight: 1 });
+    const first = c.request(1);
+    while (batches.length === 0) await new Promise((r) => setImmediate(r));
+    const rest = [2, 3, 5, 7].map((x) => c.request(x).then((v) => v, (e: Error) => e.message));
+    release();
+    expect(await first).toBe(10);
+    expect(await Promise.all(rest)).toEqual([20, 30, 'bad 5', 70]);
+    expect(batches).toEqual([[1], [2, 3, 5, 7]]);
+  });
+
+  test('a batch that throws, or answers with the wrong number of results, fails each of its requests and the next batch still runs', async () => {
+    let n = 0;
+    const c = new Coalescer<number, number>(async (xs) => {
+      n++;
+      if (n === 1) throw new Error('down');
+      if (n === 2) return [1];
+      return xs;
+    }, { maxBatch: 2, maxInFlight: 1 });
+    const out = await Promise.all([1, 2].map((x) => c.request(x).then((v) => v, (e: Error) => e.message)));
+    expect(out).toEqual(['down', 'down']);
+    const out2 = await Promise.all([3, 4].map((x) => c.request(x).then((v) => v, (e: Error) => e.message)));
+    expect(out2).toEqual(['a batch of 2 was answered with 1 results', 'a batch of 2 was answered with 1 results']);
+    expect(await c.request(9)).toBe(9);
+  });
+});
