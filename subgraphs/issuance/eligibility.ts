@@ -67,7 +67,7 @@ export function eligibilityMany(q: Queryable, config: ComplianceConfig, question
   const now = new Date();
   return Promise.all(questions.map((x) => settleItem(() => transferEligibility(q, config, {
     tokenId: x.tokenId, fromInvestorId: x.fromInvestorId, toInvestorId: x.toInvestorId, amount: x.amount, at: x.at ?? now, kind: kindOf(x.fromInvestorId, x.kind),
-    priceCents: priceCentsOf(x.price, x.currency),
+    priceCents: priceCentsOf(x.price, x.currency), occasion: x.occasion ?? undefined,
   }))));
 }
 

@@ -2,7 +2,8 @@ import { parseAddress, parseBigInt, parseDateTime } from '../kit/scalars.js';
 import { badInput } from '../kit/errors.js';
 import { settingSigner } from '../kit/signer/index.js';
 import type { SubgraphDefinition, SubgraphRuntime } from '../kit/subgraph.js';
-import type { ComplianceConfig } from './domain/compliance/index.js';
+import type { ComplianceConfig, TransferOccasion } from './domain/compliance/index.js';
+import { occasionFromSettlement, type SettledOccasion } from './occasions.js';
 import { HoldingsIndexer } from './chain/indexer.js';
 import { ChainJobRunner } from './chain/jobs.js';
 import { IssuanceChain } from './chain/runtime.js';
@@ -58,7 +59,15 @@ export const issuance: SubgraphDefinition<IssuanceContext> = {
       handle: (q, e) => walletFromCustody(q, e.payload as { investorId: string; walletAddress: string; accountId: string; org?: string }),
     });
     wallets.start();
+    // A settled external trade that was not a sale (a gift, an estate...): the buyer's lots tack the seller's period, exactly once.
+    const occasions = new FeedConsumer({
+      db: rt.db, source: 'settlement:settlement.status', feedUrl: `${rt.config.SETTLEMENT_URL}/internal/feed`, token: rt.serviceToken,
+      topics: ['settlement.status'], log: rt.log, waitMs: 20_000,
+      handle: (q, e) => occasionFromSettlement(q, s.config, e.payload as unknown as SettledOccasion),
+    });
+    occasions.start();
     return async () => {
+      await occasions.stop();
       await wallets.stop();
       await s.jobs.stop();
       await s.indexer.stop();
@@ -91,6 +100,7 @@ export const issuance: SubgraphDefinition<IssuanceContext> = {
         at: body.at ? parseDateTime(String(body.at)) : new Date(),
         kind: kindOf(body.fromInvestorId as string | null, body.kind as string | null),
         priceCents: priceCentsOf(body.price == null ? null : String(body.price), body.currency == null ? null : String(body.currency)),
+        occasion: body.occasion == null ? undefined : (String(body.occasion) as TransferOccasion),
       });
     },
     async registerWallet(body, caller) {

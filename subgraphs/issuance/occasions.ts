@@ -5,6 +5,24 @@ import { insertOccasion, issuerRelationAt, receivedLots } from './store-holdings
 import { enqueueChainJob } from './store-records.js';
 import type { TokenRow } from './store.js';
 
+/** What issuance reads of settlement's `settlement.status` event. */
+export interface SettledOccasion {
+  status: string; tokenId: string; txHash: string | null; occasion?: TransferOccasion | null;
+  sellerInvestorId: string | null; buyerInvestorId: string | null;
+}
+
+/** A settled external trade that was not a sale, recorded as the settlement agent reported it. */
+export async function occasionFromSettlement(q: Queryable, config: ComplianceConfig, e: SettledOccasion): Promise<void> {
+  if (e.status !== 'SETTLED' || !e.occasion || e.occasion === 'SALE' || !e.txHash || !e.sellerInvestorId || !e.buyerInvestorId) return;
+  // Only parties and tokens issuance knows (anything else could never be recorded and would stop the feed).
+  const [known] = await q.query<{ n: string }>(
+    'SELECT (SELECT count(*) FROM investors WHERE id = ANY($1::text[])) + (SELECT count(*) FROM security_tokens WHERE id = $2) AS n',
+    [[e.sellerInvestorId, e.buyerInvestorId], e.tokenId],
+  );
+  if (Number(known.n) !== 3) return;
+  await recordOccasion(q, config, { tokenId: e.tokenId, txHash: e.txHash, from: e.sellerInvestorId, to: e.buyerInvestorId, occasion: e.occasion, recordedBy: 'settlement' });
+}
+
 /**
  * Records why tokens moved in a transaction when it was not a sale (a gift,
  * an inheritance, a family trust, a divorce), so that the receiver's lots

@@ -11,7 +11,7 @@ import { recordReceived } from './lifecycle.js';
 import { SERVICE_ACTOR, type SettlementServices } from './services.js';
 import { appendAnchoredAudit } from './store-audit.js';
 import { sees, visibilityOf } from './access.js';
-import { insertExternalSettlement, insertTradeSettlement, venueMayTrade, type SettlementRow, type TradingShares } from './store.js';
+import { insertExternalSettlement, insertTradeSettlement, venueMayTrade, type SettlementRow, type TradingShares, type TransferOccasion } from './store.js';
 
 /**
  * How trades arrive: every fill of trading's venue (its `trade.executed`
@@ -80,6 +80,8 @@ export async function recordTradeExecuted(q: Queryable, s: Pick<SettlementServic
 export interface ExternalTradeInput {
   venue: string; venueReference: string; tokenId: string; buyerAccountId: string; sellerAccountId: string;
   quantity: bigint; price: string; tradeTime: Date; cashAmount?: bigint | null;
+  /** Not a sale: a gift, an inheritance, a family trust or a divorce settlement (the receiver tacks the giver's holding period). */
+  occasion?: TransferOccasion | null;
 }
 
 const MAX_FUTURE_MS = 5 * 60_000;
@@ -111,7 +113,10 @@ export async function submitExternalTrade(s: SettlementServices, caller: Caller,
   if (input.tradeTime.getTime() > s.now().getTime() + MAX_FUTURE_MS) throw badInput('TRADE_TIME_IN_FUTURE', 'tradeTime is in the future');
 
   const price = trimDecimal(input.price);
-  const hash = requestHash({ ...input, price, cashAmount: input.cashAmount ?? null });
+  const occasion = input.occasion ?? 'SALE';
+  // A sale hashes as before the occasion existed, so earlier reports replay unchanged.
+  const { occasion: _o, ...rest } = input;
+  const hash = requestHash({ ...rest, price, cashAmount: input.cashAmount ?? null, ...(occasion !== 'SALE' && { occasion }) });
   // A replay is answered from what was recorded, whatever the peers say now.
   const [prior] = await s.db.query<SettlementRow>('SELECT * FROM settlements WHERE venue = $1 AND venue_reference = $2', [input.venue, input.venueReference]);
   if (prior) {
@@ -152,6 +157,7 @@ export async function submitExternalTrade(s: SettlementServices, caller: Caller,
       seller_account_id: input.sellerAccountId, venue: input.venue, venue_reference: input.venueReference, trade_time: input.tradeTime, request_hash: hash,
       source: 'EXTERNAL', trade_id: null, cash_asset: 'CASH', cash_amount: cash.toString(), buyer_investor_id: buyer!.investorId, seller_investor_id: seller!.investorId,
       buyer_org: buyer!.org, seller_org: seller!.org, buyer_fee: '0', seller_fee: '0', trading_reservations: null, mode: s.config.SETTLEMENT_MODE,
+      occasion,
     });
     if (created) await recordReceived(q, row, caller.subject, { venue: input.venue, venueReference: input.venueReference, submittedBy: caller.subject, org: caller.org, cashAmount: cash.toString() });
     return row;

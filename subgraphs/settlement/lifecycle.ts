@@ -32,7 +32,7 @@ export function statusEvent(s: SettlementRow, previous: SettlementStatus | null,
     settlementId: s.id, status: s.status, previousStatus: previous, reasonCode: s.reason_code, reason: s.reason, final: s.final,
     at: new Date().toISOString(), tokenId: s.token_id, venue: s.venue, venueReference: s.venue_reference, tradeId: s.trade_id,
     buyerAccountId: s.buyer_account_id, sellerAccountId: s.seller_account_id, buyerInvestorId: s.buyer_investor_id, sellerInvestorId: s.seller_investor_id,
-    orgs: orgsOf(s), txHash: s.tx_hash, auditSeq: audit.seq, auditHash: audit.hash,
+    orgs: orgsOf(s), txHash: s.tx_hash, auditSeq: audit.seq, auditHash: audit.hash, occasion: s.occasion,
   };
 }
 

@@ -6,7 +6,7 @@
  * bookings) never are.
  */
 import type { InternalClient } from '../kit/internal.js';
-import type { LegJson, RuleResultJson, TokenChainJson } from './store.js';
+import type { LegJson, RuleResultJson, TokenChainJson, TransferOccasion } from './store.js';
 
 export interface TokenInfo { id: string; symbol: string; decimals: number; exemption: string; paused: boolean; chain: TokenChainJson | null }
 export interface AccountInfo { id: string; org: string; investorId: string; kind: string; walletAddress: string }
@@ -16,7 +16,7 @@ export interface ConsentAnswer { signer: string; nonces: string[]; deadline: num
 export interface SettlementPeers {
   token(tokenId: string): Promise<TokenInfo | null>;
   account(accountId: string): Promise<AccountInfo | null>;
-  eligibility(q: { tokenId: string; fromInvestorId: string; toInvestorId: string; amount: bigint; at: Date }): Promise<EligibilityAnswer>;
+  eligibility(q: { tokenId: string; fromInvestorId: string; toInvestorId: string; amount: bigint; at: Date; occasion?: TransferOccasion }): Promise<EligibilityAnswer>;
   /** Reserves under settlement's own key. */
   reserve(r: { accountId: string; asset: string; amount: bigint; key: string; reason: string }): Promise<void>;
   /** Takes over `amount` of trading's reservation `tradingKey` as settlement's reservation `key`. */
@@ -54,6 +54,7 @@ export function httpPeers(issuance: InternalClient, custody: InternalClient, cac
     account,
     eligibility: (q) => issuance.call('transferEligibility', {
       tokenId: q.tokenId, fromInvestorId: q.fromInvestorId, toInvestorId: q.toInvestorId, amount: q.amount.toString(), at: q.at.toISOString(), kind: 'SECONDARY_TRADE',
+      ...(q.occasion && q.occasion !== 'SALE' && { occasion: q.occasion }),
     }),
     async reserve(r) {
       await custody.call('reserve', { accountId: r.accountId, asset: r.asset, amount: r.amount.toString(), idempotencyKey: r.key, reason: r.reason });

@@ -17,7 +17,7 @@ export interface SettlementRow {
   source: 'TRADING' | 'EXTERNAL'; trade_id: string | null; cash_asset: string; cash_amount: string | null;
   buyer_investor_id: string | null; seller_investor_id: string | null; buyer_org: string | null; seller_org: string | null;
   buyer_wallet: string | null; seller_wallet: string | null; buyer_fee: string; seller_fee: string;
-  trading_reservations: TradingShares | null; held: Held | null; held_state: 'NONE' | 'HELD' | 'CONSUMED' | 'RELEASED';
+  trading_reservations: TradingShares | null; held: Held | null; occasion: TransferOccasion; held_state: 'NONE' | 'HELD' | 'CONSUMED' | 'RELEASED';
   mode: 'GROSS' | 'NETTED'; token_address: string | null; token_chain: TokenChainJson | null; cash_token_address: string | null;
   eligibility: EligibilityJson | null; rejection: RuleResultJson[] | null; reason_code: FailureCode | null; reason: string | null;
   final: boolean; attempts: number; next_attempt_at: Date | null; lease_until: Date | null; last_error: string | null;
@@ -58,17 +58,21 @@ export interface NewSettlement {
   venue: string; venue_reference: string; trade_time: Date; request_hash: string; source: 'TRADING' | 'EXTERNAL'; trade_id: string | null;
   cash_asset: string; cash_amount: string; buyer_investor_id: string | null; seller_investor_id: string | null; buyer_org: string | null;
   seller_org: string | null; buyer_fee: string; seller_fee: string; trading_reservations: TradingShares | null; mode: 'GROSS' | 'NETTED';
+  /** Why the tokens move (an external trade may record a gift or an estate); default SALE. */
+  occasion?: TransferOccasion;
 }
+
+export type TransferOccasion = 'SALE' | 'GIFT' | 'INHERITANCE' | 'FAMILY_TRUST' | 'DIVORCE';
 
 const INSERT_SQL = `INSERT INTO settlements (id, org, token_id, status, quantity, price, buyer_account_id, seller_account_id, venue, venue_reference,
     trade_time, request_hash, source, trade_id, cash_asset, cash_amount, buyer_investor_id, seller_investor_id, buyer_org, seller_org,
-    buyer_fee, seller_fee, trading_reservations, mode, next_attempt_at)
-  VALUES ($1,$2,$3,'RECEIVED',$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22::jsonb,$23, now())
+    buyer_fee, seller_fee, trading_reservations, mode, occasion, next_attempt_at)
+  VALUES ($1,$2,$3,'RECEIVED',$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22::jsonb,$23,$24, now())
   ON CONFLICT DO NOTHING RETURNING *`;
 const insertParams = (s: NewSettlement) => [
   s.id, s.org, s.token_id, s.quantity, s.price, s.buyer_account_id, s.seller_account_id, s.venue, s.venue_reference, s.trade_time, s.request_hash,
   s.source, s.trade_id, s.cash_asset, s.cash_amount, s.buyer_investor_id, s.seller_investor_id, s.buyer_org, s.seller_org, s.buyer_fee, s.seller_fee,
-  s.trading_reservations ? JSON.stringify(s.trading_reservations) : null, s.mode,
+  s.trading_reservations ? JSON.stringify(s.trading_reservations) : null, s.mode, s.occasion ?? 'SALE',
 ];
 
 /** A trade from another venue: its reference is the idempotency key (same content returns the row, other content is refused). */

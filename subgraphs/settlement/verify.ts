@@ -87,7 +87,9 @@ export async function verifyStep(s: SettlementServices, row: SettlementRow): Pro
   // Every transfer rule, at issuance, for this very transfer now.
   let eligibility;
   try {
-    eligibility = await s.peers.eligibility({ tokenId: row.token_id, fromInvestorId: seller!.investorId, toInvestorId: buyer!.investorId, amount: BigInt(row.quantity), at: s.now() });
+    eligibility = await s.peers.eligibility({
+      tokenId: row.token_id, fromInvestorId: seller!.investorId, toInvestorId: buyer!.investorId, amount: BigInt(row.quantity), at: s.now(), occasion: row.occasion,
+    });
   } catch (e) {
     const code = errorCode(e);
     if (!code || isTransient(e)) throw e;

@@ -6,7 +6,7 @@ import { loadArtifact } from '../../subgraphs/kit/chain/artifacts.js';
 import { createChainClient } from '../../subgraphs/kit/chain/client.js';
 import { ATTESTATION_DOMAIN_NAME, ATTESTATION_TYPES } from '../../subgraphs/settlement/domain/attestation.js';
 import { dbLabel } from '../support/db.js';
-import { ATTESTATION_KEY, SettlementWorld, Wallet, gql, gqlOk, waitFor, type Party } from './support.js';
+import { ATTESTATION_KEY, SettlementWorld, Wallet, gql, gqlOk, monthsAgo, waitFor, type Party } from './support.js';
 
 const VENUE = 'OTHER-ATS';
 
@@ -83,8 +83,10 @@ describe(`settlement of external trades on anvil (${dbLabel()})`, () => {
     expect(b.body.data.submitExternalTrade.id).toBe(a.body.data.submitExternalTrade.id);
     const other = await w.submit(broker, { ...t, quantity: '11' });
     expect(codeOf(other)).toBe('INPUT.IDEMPOTENCY_KEY_REUSED');
-    // The same price written differently is the same content.
+    // The same price written differently is the same content; a sale said explicitly is the same as none; a gift is other content.
     expect((await w.submit(broker, { ...t, price: '2.50' })).body.data.submitExternalTrade.id).toBe(a.body.data.submitExternalTrade.id);
+    expect((await w.submit(broker, { ...t, occasion: 'SALE' })).body.data.submitExternalTrade.id).toBe(a.body.data.submitExternalTrade.id);
+    expect(codeOf(await w.submit(broker, { ...t, occasion: 'GIFT' }))).toBe('INPUT.IDEMPOTENCY_KEY_REUSED');
     await w.waitStatus(a.body.data.submitExternalTrade.id, ['SETTLED']);
   });
 
@@ -189,6 +191,33 @@ describe(`settlement of external trades on anvil (${dbLabel()})`, () => {
       await owner.send(dvp.setOperator(owner.address, true)).catch(() => undefined);
       await owner.close();
     }
+  });
+
+  test('an external trade recorded as a gift by an affiliate settles, and the receiver\'s lot tacks the giver\'s holding period instead of starting afresh (17 CFR 230.144(d)(3))', async () => {
+    const giver = await w.party('Giving Director', 'alpha-bd');
+    const donee = await w.party('Gift Receiver', 'beta-bd');
+    await w.fund(donee, 100_000_000n);
+    await w.desk.run(`mutation($i: ID!) { recordAffiliation(investorId: $i, since: "2020-01-01T00:00:00Z", reason: "director") { id } }`, { i: giver.investorId });
+    const issued = monthsAgo(13);
+    await w.issue(tokenId, giver, 100n, issued);
+    const lotOf = async (txHash: string) => {
+      const d = await w.desk.run(`query($t: ID!) { securityToken(id: $t) { capTable { holders { investor { id } lots { txHash holdingPeriodStart restricted } } } } }`, { t: tokenId });
+      return d.securityToken.capTable.holders.find((h: any) => h.investor.id === donee.investorId)?.lots.find((l: any) => l.txHash === txHash);
+    };
+    const settle = async (o: Record<string, unknown>) => {
+      const r = await w.submit(w.agent, trade({ sellerAccountId: giver.accountId, buyerAccountId: donee.accountId, quantity: '10', ...o }));
+      expect(r.body.errors).toBeUndefined();
+      return w.waitStatus(r.body.data.submitExternalTrade.id, ['SETTLED', 'FAILED', 'REJECTED']);
+    };
+    const gift = await settle({ occasion: 'GIFT' });
+    expect({ status: gift.status, reason: gift.reason }).toEqual({ status: 'SETTLED', reason: null });
+    const tacked = await waitFor('the donee\'s lot to tack the giver\'s period', () => lotOf(gift.txHash), (l) => !!l && new Date(l.holdingPeriodStart).getTime() === issued.getTime());
+    expect(tacked).toMatchObject({ restricted: true });
+    // The same affiliate's sale: the buyer's period starts at the purchase.
+    const sale = await settle({ quantity: '1' }); // within the affiliate's volume limit (1% of the supply, the gift counted)
+    expect(sale.status).toBe('SETTLED');
+    const fresh = await waitFor('the buyer\'s lot', () => lotOf(sale.txHash), (l) => !!l);
+    expect(new Date(fresh.holdingPeriodStart).getTime()).toBeGreaterThan(monthsAgo(1).getTime());
   });
 
   test('a forged or altered attestation does not verify', async () => {

@@ -34,9 +34,11 @@ const eligibilityQuestion = z.object({
   amount,
   kind: z.enum(['PRIMARY_ISSUANCE', 'SECONDARY_TRADE', 'FORCED_TRANSFER']).nullish(),
   at: instant.nullish(),
-  /** A purchase price per whole token, for the investment limits (Reg CF, Reg A Tier 2); see issuance's priceCentsOf. */
+  /** What the receiver pays for the whole amount, in USD, for the investment limits (Reg CF, Reg A Tier 2); see issuance's priceCentsOf. */
   price: z.string().max(40).nullish(),
   currency: z.string().max(10).nullish(),
+  /** Why the tokens move when it is not a sale (Rule 144 tacking, Reg CF exceptions); default SALE. */
+  occasion: z.enum(['SALE', 'GIFT', 'INHERITANCE', 'FAMILY_TRUST', 'DIVORCE']).nullish(),
 });
 
 const eligibility = z.object({
