@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { serviceToken } from '../../subgraphs/kit/auth.js';
 import { dbLabel } from '../support/db.js';
 import { gqlOk, startTestStack, type TestStack } from '../support/stack.js';
+import { until } from '../support/wait.js';
 
 describe(`a query through the gateway (${dbLabel()})`, () => {
   let stack: TestStack;
@@ -46,7 +47,7 @@ describe(`a query through the gateway (${dbLabel()})`, () => {
 
   test('returns, in one request, data that each of the four subgraphs holds in its own database', async () => {
     // Without a chain the token is not deployed, so verification rejects the trade: wait for that outcome.
-    for (let i = 0; i < 100 && (await stack.subgraphs.settlement.db.query<{ status: string }>('SELECT status FROM settlements'))[0]?.status !== 'REJECTED'; i++) await new Promise((r) => setTimeout(r, 50));
+    await until('the settlement rejected', async () => (await stack.subgraphs.settlement.db.query<{ status: string }>('SELECT status FROM settlements'))[0]?.status === 'REJECTED');
     const data = await gqlOk(stack.gateway.url, settler, `{
       settlements {
         status quantity price venueReference

@@ -8,6 +8,7 @@ import { readManifest } from '../../gateway/persisted/manifest.js';
 import { keepPlansPrepared, preparePlans, stopWhenPrepared } from '../../gateway/persisted/prepare.js';
 import { createLogger } from '../../subgraphs/kit/log.js';
 import { fromRoot } from '../../subgraphs/kit/paths.js';
+import { until } from '../support/wait.js';
 
 // The gateway's data sources count fetches: preparing a plan must never reach a subgraph.
 const manifest = readManifest(fromRoot('schema', 'persisted-operations.json'));
@@ -48,7 +49,7 @@ describe('query plans of persisted operations', () => {
   test('are prepared again after a supergraph reload empties the cache', async () => {
     update(sdl + '\n');
     expect(await cached()).toBe(0);
-    for (let i = 0; i < 200 && (await cached()) < manifest.operations.length; i++) await new Promise((r) => setTimeout(r, 50));
+    await until('the plans prepared again', async () => (await cached()) >= manifest.operations.length);
     expect(await cached()).toBe(manifest.operations.length);
     expect(fetches).toBe(0);
   });

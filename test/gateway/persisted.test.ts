@@ -12,6 +12,7 @@ import { appendEvents } from '../../subgraphs/kit/outbox.js';
 import { fromRoot } from '../../subgraphs/kit/paths.js';
 import { dbLabel } from '../support/db.js';
 import { gqlOk, startTestStack, type TestStack } from '../support/stack.js';
+import { until } from '../support/wait.js';
 
 const manifest = readManifest(fromRoot('schema', 'persisted-operations.json'));
 const idOf = (name: string) => manifest.operations.find((o) => o.name === name)!.id;
@@ -95,8 +96,10 @@ describe(`persisted operations and partners through the gateway (${dbLabel()})`,
     rmSync(dir, { recursive: true, force: true });
   });
 
-  test('the query plans of every persisted operation are prepared when the gateway starts', () => {
-    expect(logs.find((l) => l.msg === 'query plans of persisted operations prepared')).toMatchObject({ prepared: manifest.operations.length });
+  test('the query plans of every persisted operation are prepared when the gateway starts', async () => {
+    // The gateway's logger writes asynchronously, its "gateway at" line synchronously: the log line may come after it.
+    const prepared = await until('the plans-prepared log line', () => logs.find((l) => l.msg === 'query plans of persisted operations prepared'));
+    expect(prepared).toMatchObject({ prepared: manifest.operations.length });
     expect(logs.some((l) => l.msg === 'persisted operations without a query plan')).toBe(false);
   });
 
@@ -151,8 +154,7 @@ describe(`persisted operations and partners through the gateway (${dbLabel()})`,
     expect(await post({ key }, { query: other })).toEqual({ status: 200, body: { data: { settlements: [] } } });
     const unlisted = () => logs.filter((l) => l.msg === 'operation not in the client\'s persisted list');
     // The log line crosses a pipe in order: once it is here, a line about the listed operation before it would be too.
-    for (const end = Date.now() + 20_000; !unlisted().length && Date.now() < end;) await new Promise((r) => setTimeout(r, 50));
-    const logged = unlisted();
+    const logged = await until('the unlisted-operation log line', () => unlisted().length && unlisted());
     expect(logged).toEqual([expect.objectContaining({ partner: 'acme-audit', org: 'acme', id: operationId(other), operation: other })]);
   });
 

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { dbLabel } from '../support/db.js';
+import { until } from '../support/wait.js';
 import { Trader, expectedReserved, gql, gqlOk, market, quiet, services, startTrading, type TradingHarness } from './support.js';
 
 const BOOK = `query($t: ID!) { marketStatus(tokenId: $t) { lastPrice } _entities(representations: [{ __typename: "SecurityToken", id: $t }]) {
@@ -140,7 +141,7 @@ describe(`order types, time in force, self-trade prevention and reservations (${
     s.now = () => new Date(Date.now() + 86_400_000); // the next trading day
     try {
       const after = async () => (await gqlOk<any>(h.node.url, m.broker, 'query($id: ID!) { order(id: $id) { status remaining } }', { id: day.order.id })).order;
-      for (let i = 0; i < 100 && (await after()).status !== 'EXPIRED'; i++) await new Promise((r) => setTimeout(r, 50));
+      await until('the day order expired', async () => (await after()).status === 'EXPIRED');
       expect(await after()).toEqual({ status: 'EXPIRED', remaining: '0' });
       expect((await gqlOk<any>(h.node.url, m.broker, 'query($id: ID!) { order(id: $id) { status } }', { id: gtc.order.id })).order.status).toBe('OPEN');
     } finally {
