@@ -1,10 +1,13 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from '@jest/globals';
 import pg from 'pg';
 import { GraphQLError } from 'graphql';
-import { serviceToken } from '../../subgraphs/kit/auth.js';
 import { errorCode } from '../../subgraphs/kit/errors.js';
 import { startSubgraph, subgraphConfig, type RunningSubgraph } from '../../subgraphs/kit/subgraph.js';
 import { custody } from '../../subgraphs/custody/index.js';
+import { issuance } from '../../subgraphs/issuance/index.js';
+import { settlement } from '../../subgraphs/settlement/index.js';
+import { serviceToken, signUserToken } from '../../subgraphs/kit/auth.js';
+import { gql } from '../../scripts/graphqlClient.js';
 import { createTestDatabase, onPostgres, openTestDb, type TestDatabase } from '../support/db.js';
 import { openAccount } from '../custody/support.js';
 import { expectedReserved, market, quiet, services, startTrading, until, type TradingHarness } from '../trading/support.js';
@@ -198,3 +201,40 @@ onServer('custody survives its sessions being killed (PostgreSQL)', () => {
     expect(crashes).toEqual([]);
   }, 120_000);
 });
+
+onServer('issuance and settlement survive their sessions being killed (PostgreSQL)', () => {
+  const secrets = { AUTH_JWT_SECRET: 'j'.repeat(32), SERVICE_SECRET: 's'.repeat(32) };
+  watchCrashes();
+
+  test.each([['issuance', issuance], ['settlement', settlement]] as const)('%s keeps serving: its background work and LISTEN come back, a later query succeeds', async (name, def) => {
+    const db = await createTestDatabase();
+    const dead = 'http://127.0.0.1:9';
+    const sg = await startSubgraph(def as never, subgraphConfig(def as never, {
+      ...secrets, PORT: '0', DATABASE_URL: db.url, LOG_LEVEL: 'silent', FEED_POLL_MS: '100', ISSUANCE_URL: dead, TRADING_URL: dead, SETTLEMENT_URL: dead, CUSTODY_URL: dead,
+    }));
+    try {
+      const token = await signUserToken({ secret: secrets.AUTH_JWT_SECRET, issuer: 'tokenstack', audience: 'tokenstack-api' }, { subject: 'a', org: 'o', roles: ['AUDITOR'] });
+      const query = name === 'issuance' ? '{ securityTokens { id } }' : '{ settlements { id } }';
+      expect((await gql<any>(sg.url, token, query)).body.errors).toBeUndefined();
+      expect(await killSessions(db.url)).toBeGreaterThanOrEqual(1);
+      await until('a query succeeds again', async () => !(await gql<any>(sg.url, token, query)).body.errors);
+      await until('the LISTEN session is back', async () => (await sessionCount(db.url, "query LIKE 'LISTEN%'")) > 0);
+      expect(crashes).toEqual([]);
+    } finally {
+      await sg.stop();
+      await db.drop();
+    }
+  }, 120_000);
+});
+
+/** Sessions on the database matching a condition. */
+async function sessionCount(url: string, where: string): Promise<number> {
+  const c = new pg.Client({ connectionString: process.env.TEST_DATABASE_URL });
+  await c.connect();
+  try {
+    const r = await c.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND ${where}`, [new URL(url).pathname.slice(1)]);
+    return r.rows[0].n as number;
+  } finally {
+    await c.end();
+  }
+}
