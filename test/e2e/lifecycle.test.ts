@@ -16,7 +16,7 @@ describe(`the stack's lifecycle (${dbLabel()})`, () => {
       expect(((await chainId.json()) as { result: string }).result).toBe('0x7a69');
       // Readiness settles within moments of start (feeds connect, books load): poll it as a load balancer would.
       let health = await fetch(stack.gateway.url.replace('/graphql', '/healthz'));
-      for (const end = Date.now() + 20_000; health.status !== 200 && Date.now() < end; await new Promise((r) => setTimeout(r, 200))) {
+      for (const end = Date.now() + 60_000; health.status !== 200 && Date.now() < end; await new Promise((r) => setTimeout(r, 200))) {
         health = await fetch(stack.gateway.url.replace('/graphql', '/healthz'));
       }
       expect([health.status, await health.clone().text()]).toEqual([200, expect.any(String)]);
