@@ -12,7 +12,8 @@ async function servesSubscriptions(url: string, token: string): Promise<boolean>
   const ws = createClient({ url: url.replace(/^http/, 'ws'), webSocketImpl: WebSocket, retryAttempts: 0, lazy: false, connectionParams: { authorization: `Bearer ${token}` } });
   try {
     return await new Promise<boolean>((resolve) => {
-      const late = setTimeout(() => resolve(false), 5_000);
+      // A gateway without subscriptions refuses the upgrade at once; the deadline only keeps a dead socket from hanging the file.
+      const late = setTimeout(() => resolve(false), 60_000);
       const answer = (served: boolean) => { clearTimeout(late); resolve(served); };
       ws.on('connected', () => answer(true));
       ws.on('closed', () => answer(false));
