@@ -17,7 +17,7 @@
  *   npx tsx bench/settlement.ts [--trades 200] [--runs 3] [--transfers 1000] [--pairs 4]
  */
 import { performance } from 'node:perf_hooks';
-import { Contract, Wallet } from 'ethers';
+import { Contract, Transaction, Wallet } from 'ethers';
 import { SettlementWorld, type Party } from '../test/settlement/support.js';
 
 function arg(name: string, fallback: number): number {
@@ -36,8 +36,44 @@ const say = (s: string) => void process.stdout.write(s);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Raw ERC-20 transfers: signed locally with explicit nonces, all sent, then the last receipt awaited. */
-async function erc20Rate(w: SettlementWorld, n: number): Promise<number> {
+/** How long the sender's mined nonce may stand still before the transaction holding it up is looked for. */
+const STALL_MS = 10_000;
+
+/**
+ * Waits until every transaction of `from` up to nonce0 + raws.length - 1 is mined, watching the
+ * sender's mined nonce rather than one receipt: when it stands still for STALL_MS, the transaction
+ * at that nonce is looked up, reported (dropped: the node no longer knows it; stuck: known, not
+ * mined) and the signed transactions from there on are sent again, once. A second stall throws.
+ */
+async function waitForNonce(w: SettlementWorld, from: string, nonce0: number, raws: string[], hashes: string[]): Promise<string[]> {
+  const notes: string[] = [];
+  let mined = nonce0;
+  let movedAt = performance.now();
+  let resent = false;
+  while (mined < nonce0 + raws.length) {
+    await sleep(10);
+    const now = await w.provider.getTransactionCount(from, 'latest');
+    if (now > mined) {
+      mined = now;
+      movedAt = performance.now();
+      continue;
+    }
+    if (performance.now() - movedAt < STALL_MS) continue;
+    const i = mined - nonce0;
+    const known = await w.provider.getTransaction(hashes[i]);
+    const what = `nonce ${mined} (${hashes[i]}) ${known ? 'stuck in the pool' : 'dropped by the node'}; ${mined - nonce0} of ${raws.length} mined`;
+    if (resent) throw new Error(`ERC-20 reference: ${what}, again after sending it once more`);
+    notes.push(what);
+    say(`\n  ERC-20 reference: ${what}; sending nonces ${mined}.. again\n`);
+    for (const r of raws.slice(i)) await w.provider.broadcastTransaction(r).catch(() => undefined); // "already known" is fine
+    resent = true;
+    movedAt = performance.now();
+  }
+  return notes;
+}
+
+/** Raw ERC-20 transfers: signed locally with explicit nonces, all sent, then mined up to the last nonce. */
+async function erc20Rate(w: SettlementWorld, n: number): Promise<{ rate: number; notes: string[] }> {
   const from = Wallet.createRandom().connect(w.provider);
   await w.bank.send({ to: from.address, value: 10n ** 19n });
   await w.bank.send(w.cash.mint(from.address, BigInt(n)));
@@ -50,16 +86,16 @@ async function erc20Rate(w: SettlementWorld, n: number): Promise<number> {
     const tx = await cash.transfer.populateTransaction(to, 1n);
     raws.push(await from.signTransaction({ ...tx, nonce: nonce0 + i, gasLimit: 60_000n, chainId: w.bank.chainId, maxFeePerGas: maxFee, maxPriorityFeePerGas: fee.maxPriorityFeePerGas, type: 2 }));
   }
+  const hashes = raws.map((r) => Transaction.from(r).hash!);
   const t0 = performance.now();
   // Fired in nonce order, a window at a time (a node may drop a sender's transactions that arrive too far ahead of its nonce).
-  const hashes: string[] = [];
   for (let i = 0; i < raws.length; i += 50) {
-    hashes.push(...(await Promise.all(raws.slice(i, i + 50).map((r) => w.provider.broadcastTransaction(r).then((t) => t.hash)))));
+    await Promise.all(raws.slice(i, i + 50).map((r) => w.provider.broadcastTransaction(r)));
   }
-  await w.bank.waitForReceipt(hashes.at(-1)!, { timeoutMs: 120_000 });
+  const notes = await waitForNonce(w, from.address, nonce0, raws, hashes);
   const secs = (performance.now() - t0) / 1000;
   if ((await w.cash.balanceOf(to)) !== BigInt(n)) throw new Error('not every transfer landed');
-  return n / secs;
+  return { rate: n / secs, notes };
 }
 
 async function settledCount(w: SettlementWorld, since: Date): Promise<{ settled: number; other: number }> {
@@ -69,8 +105,25 @@ async function settledCount(w: SettlementWorld, since: Date): Promise<{ settled:
   return { settled, other: failed };
 }
 
+/** Where a trade's time went: the median time from one status to the next over the run's trades (from the status history). */
+async function stageMedians(w: SettlementWorld, since: Date): Promise<string> {
+  const rows = await w.settlement.db.query<{ settlement_id: string; status: string; at: Date }>(
+    'SELECT h.settlement_id, h.status, h.at FROM settlement_history h JOIN settlements s ON s.id = h.settlement_id WHERE s.created_at >= $1 ORDER BY h.settlement_id, h.seq', [since]);
+  const per = new Map<string, Map<string, number>>();
+  for (const r of rows) {
+    const m = per.get(r.settlement_id) ?? new Map<string, number>();
+    if (!m.has(r.status)) m.set(r.status, new Date(r.at).getTime());
+    per.set(r.settlement_id, m);
+  }
+  const order = ['RECEIVED', 'VERIFIED', 'SETTLING', 'SETTLED'];
+  return order.slice(1).map((to, i) => {
+    const gaps = [...per.values()].filter((m) => m.has(order[i]) && m.has(to)).map((m) => m.get(to)! - m.get(order[i])!);
+    return `${order[i].toLowerCase()}->${to.toLowerCase()} ${gaps.length ? median(gaps) : '-'} ms`;
+  }).join(', ');
+}
+
 let refSeq = 0;
-async function run(w: SettlementWorld, mode: 'GROSS' | 'NETTED', tokenId: string, sellers: Party[], buyers: Party[]): Promise<{ rate: number; txs: number; submitted: number }> {
+async function run(w: SettlementWorld, mode: 'GROSS' | 'NETTED', tokenId: string, sellers: Party[], buyers: Party[]): Promise<{ rate: number; txs: number; submitted: number; stages: string }> {
   await w.settlement.stop();
   await w.startSettlement({ SETTLEMENT_MODE: mode });
   const since = new Date();
@@ -85,22 +138,27 @@ async function run(w: SettlementWorld, mode: 'GROSS' | 'NETTED', tokenId: string
   };
   for (let i = 0; i < TRADES; i += 20) await Promise.all(Array.from({ length: Math.min(20, TRADES - i) }, (_, k) => submit(i + k)));
   const submitted = (performance.now() - t0) / 1000;
+  let last = -1;
+  let movedAt = performance.now();
   for (;;) {
     const c = await settledCount(w, since);
     if (c.other > 0) throw new Error(`${c.other} trades did not settle`);
     if (c.settled >= TRADES) break;
+    if (c.settled !== last) [last, movedAt] = [c.settled, performance.now()];
+    else if (performance.now() - movedAt > STALL_MS * 6) throw new Error(`${mode}: no trade settled for ${(STALL_MS * 6) / 1000} s (${c.settled} of ${TRADES}); last worker error: ${w.services().worker.lastError ?? 'none'}`);
     await sleep(20);
   }
   const secs = (performance.now() - t0) / 1000;
+  const stages = await stageMedians(w, since);
   const [{ n: txAfter }] = await w.settlement.db.query<{ n: string }>("SELECT count(*) AS n FROM dvp_batches WHERE status = 'SETTLED'");
-  return { rate: TRADES / secs, txs: Number(txAfter) - Number(txBefore), submitted };
+  return { rate: TRADES / secs, txs: Number(txAfter) - Number(txBefore), submitted, stages };
 }
 
 async function main() {
   say(`settlement bench: ${TRADES} trades per run, ${RUNS} runs per mode, ${PAIRS} sellers and ${PAIRS} buyers, ERC-20 reference ${TRANSFERS} transfers\n`);
   say('starting the stack on anvil ... ');
   const w = await SettlementWorld.start({
-    SETTLEMENT_CONCURRENCY: '16', SETTLEMENT_POLL_MS: '50', SETTLEMENT_NETTING_INTERVAL_MS: '250', SETTLEMENT_LEASE_MS: '60000',
+    SETTLEMENT_POLL_MS: '50', SETTLEMENT_NETTING_INTERVAL_MS: '250', SETTLEMENT_LEASE_MS: '60000',
     SETTLEMENT_CHAIN_TIMEOUT_MS: '30000', SETTLEMENT_CONSENT_TTL_SECONDS: '600', SETTLEMENT_MAX_ATTEMPTS: '5',
   });
   try {
@@ -128,15 +186,16 @@ async function main() {
     const netted: number[] = [];
     let nettedTxs = 0;
     for (let r = 1; r <= RUNS; r++) {
-      erc.push(await erc20Rate(w, TRANSFERS));
-      say(`run ${r}: ERC-20 ${erc.at(-1)!.toFixed(0)} tx/s`);
+      const ref = await erc20Rate(w, TRANSFERS);
+      erc.push(ref.rate);
+      say(`run ${r}: ERC-20 ${ref.rate.toFixed(0)} tx/s${ref.notes.length ? ` (after ${ref.notes.length} re-send)` : ''}`);
       const g = await run(w, 'GROSS', tokenId, sellers, buyers);
       gross.push(g.rate);
-      say(`, gross ${g.rate.toFixed(1)} trades/s (${g.txs} txs; all submitted after ${g.submitted.toFixed(1)} s)`);
+      say(`, gross ${g.rate.toFixed(1)} trades/s (${g.txs} txs; all submitted after ${g.submitted.toFixed(1)} s; p50 ${g.stages})`);
       const n = await run(w, 'NETTED', tokenId, sellers, buyers);
       netted.push(n.rate);
       nettedTxs = n.txs;
-      say(`, netted ${n.rate.toFixed(1)} trades/s (${n.txs} txs; all submitted after ${n.submitted.toFixed(1)} s)\n`);
+      say(`, netted ${n.rate.toFixed(1)} trades/s (${n.txs} txs; all submitted after ${n.submitted.toFixed(1)} s; p50 ${n.stages})\n`);
     }
     const e = median(erc), g = median(gross), n = median(netted);
     say(`\nmedians over ${RUNS} runs (${TRADES} trades each; netted used ${nettedTxs} transactions for ${TRADES} trades):\n`);

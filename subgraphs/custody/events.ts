@@ -12,8 +12,16 @@ export class PendingEvents {
     this.list.push({ topic, key, payload });
   }
 
+  get size(): number {
+    return this.list.length;
+  }
+
+  /** Forgets the events added after the first `n` (their work was rolled back). */
+  truncate(n: number): void {
+    this.list.length = n;
+  }
+
   async appendTo(q: Queryable): Promise<void> {
     await appendEvents(q, this.list.splice(0)); // one statement, one NOTIFY
-
   }
 }

@@ -5,12 +5,15 @@ import { loadArtifact } from '../kit/chain/artifacts.js';
 import { createChainClient, type ChainClient } from '../kit/chain/client.js';
 import { toChainError } from '../kit/chain/errors.js';
 import type { Db, Queryable } from '../kit/db/types.js';
-import { appError, badInput, forbidden } from '../kit/errors.js';
+import { appError, badInput, errorCode, forbidden } from '../kit/errors.js';
 import type { InternalHandler } from '../kit/internal.js';
+import { serveCalls } from '../kit/contracts/calls.js';
+import type { Item } from '../kit/contracts/wire.js';
+import { eachInOneTransaction } from '../kit/db/group-commit.js';
 import { appendEvent } from '../kit/outbox.js';
 import { parseAddress } from '../kit/scalars.js';
 import type { SubgraphRuntime } from '../kit/subgraph.js';
-import { parseAccountId, parseAmount, parseAsset, parseIdempotencyKey, parseText } from './domain/inputs.js';
+import { parseAccountId, parseAmount, parseAsset, parseIdempotencyKey, parseMove, parseText } from './domain/inputs.js';
 import type { WalletKeys } from './keys.js';
 import { PendingEvents } from './events.js';
 import { consumeIn, creditIn, releaseIn, reserveIn, type ChangeResult, type ReserveResult } from './ledger.js';
@@ -268,24 +271,67 @@ class DvpCustody {
   }
 
   async adopt(service: string, b: Record<string, unknown>): Promise<ReserveResult> {
-    const fromService = String(b.fromService ?? '');
-    if (!ADOPTERS[service]?.includes(fromService)) throw forbidden(`service ${service} may not take over reservations of ${JSON.stringify(fromService).slice(0, 40)}`);
-    const reservationKey = parseIdempotencyKey(b.reservationKey, 'reservationKey');
-    const amount = parseAmount(b.amount);
-    const idempotencyKey = parseIdempotencyKey(b.idempotencyKey);
-    const reason = parseText(b.reason, 'reason');
-    return this.db.tx(async (q) => {
-      // Both halves are idempotent under their own keys, so a replay returns the first result and moves nothing.
-      const released = await releaseIn(q, fromService, { ref: { reservationKey }, amount, idempotencyKey: `adopted-by:${service}:${idempotencyKey}` });
-      const { reservation } = released;
-      if (!reservation) throw new Error('release returned no reservation');
-      return reserveIn(q, service, { accountId: reservation.accountId, asset: reservation.asset, amount, idempotencyKey, reason });
-    });
+    const i = parseAdopt(service, b);
+    return this.db.tx((q) => adoptIn(q, service, i));
   }
 }
 
-/** Consumes reservations and credits accounts in one transaction; each part idempotent under the caller's key. */
-async function bookSettlement(db: Db, service: string, b: Record<string, unknown>): Promise<{ consumed: ChangeResult[]; credited: ChangeResult[] }> {
+interface AdoptInput { fromService: string; reservationKey: string; amount: bigint; idempotencyKey: string; reason: string }
+
+function parseAdopt(service: string, b: Record<string, unknown>): AdoptInput {
+  const fromService = String(b.fromService ?? '');
+  if (!ADOPTERS[service]?.includes(fromService)) throw forbidden(`service ${service} may not take over reservations of ${JSON.stringify(fromService).slice(0, 40)}`);
+  return {
+    fromService, reservationKey: parseIdempotencyKey(b.reservationKey, 'reservationKey'), amount: parseAmount(b.amount),
+    idempotencyKey: parseIdempotencyKey(b.idempotencyKey), reason: parseText(b.reason, 'reason'),
+  };
+}
+
+/** Takes over part of another service's reservation, in the caller's transaction. */
+async function adoptIn(q: Queryable, service: string, i: AdoptInput, events?: PendingEvents): Promise<ReserveResult> {
+  // Both halves are idempotent under their own keys, so a replay returns the first result and moves nothing.
+  const released = await releaseIn(q, i.fromService, { ref: { reservationKey: i.reservationKey }, amount: i.amount, idempotencyKey: `adopted-by:${service}:${i.idempotencyKey}` }, events);
+  const { reservation } = released;
+  if (!reservation) throw new Error('release returned no reservation');
+  return reserveIn(q, service, { accountId: reservation.accountId, asset: reservation.asset, amount: i.amount, idempotencyKey: i.idempotencyKey, reason: i.reason }, events);
+}
+
+/**
+ * Runs many items in ONE transaction (kit's eachInOneTransaction): an item
+ * that fails with a typed error is answered { error } and leaves nothing
+ * behind; the others are answered { result } and commit together, their
+ * events appended in one statement at the end, after every balance row they lock.
+ */
+async function inOneTransaction<I, R>(db: Db, items: I[], work: (q: Queryable, item: I, events: PendingEvents) => Promise<R>) {
+  const out = await eachInOneTransaction(db, items, {
+    begin: () => new PendingEvents(),
+    work: (q, item, events) => work(q, item, events),
+    isItemError: (e) => !!errorCode(e),
+    mark: (events) => {
+      const n = events.size;
+      return () => events.truncate(n);
+    },
+    end: (q, events) => events.appendTo(q),
+  });
+  return out.map((r): Item<R> => (r instanceof Error ? { ok: false, error: { code: errorCode(r)!, message: r.message } } : { ok: true, value: r }));
+}
+
+/** A parsed list item back in the shape custody's own parsers check (amounts as decimal strings). */
+const raw = (o: object): Record<string, unknown> => JSON.parse(JSON.stringify(o, (_k, v) => (typeof v === 'bigint' ? v.toString() : v))) as Record<string, unknown>;
+
+/**
+ * Many holds in one transaction (calls.custody.holdMany). Every item is checked
+ * as the single calls check it before anything is held: a malformed item, or
+ * an adoption from a service the caller may not take from, refuses the whole list.
+ */
+async function holdMany(db: Db, service: string, holds: readonly Record<string, unknown>[]) {
+  const parsed = holds.map((h) => (h.kind === 'ADOPT' ? { kind: 'ADOPT' as const, adopt: parseAdopt(service, h) } : { kind: 'RESERVE' as const, reserve: parseMove(h) }));
+  return { results: await inOneTransaction(db, parsed, (q, h, events) => (h.kind === 'ADOPT' ? adoptIn(q, service, h.adopt, events) : reserveIn(q, service, h.reserve, events))) };
+}
+
+interface Booking { key: string; reason: string; consume: { reservationKey: string; amount: bigint }[]; credit: { accountId: string; asset: string; amount: bigint }[] }
+
+function parseBooking(b: Record<string, unknown>): Booking {
   const key = parseIdempotencyKey(b.idempotencyKey);
   const reason = parseText(b.reason, 'reason');
   const list = (v: unknown, f: string) => {
@@ -295,16 +341,28 @@ async function bookSettlement(db: Db, service: string, b: Record<string, unknown
   const consume = list(b.consume, 'consume').map((c, i) => ({ reservationKey: parseIdempotencyKey(c.reservationKey, `consume[${i}].reservationKey`), amount: parseAmount(c.amount, `consume[${i}].amount`) }));
   const credit = list(b.credit, 'credit').map((c) => ({ accountId: parseAccountId(c.accountId), asset: parseAsset(c.asset), amount: parseAmount(c.amount) }));
   if (!consume.length && !credit.length) throw badInput('INVALID_BOOKING', 'nothing to book');
+  return { key, reason, consume, credit };
+}
+
+/** A booking's reservations consumed and accounts credited, in the caller's transaction; each part idempotent under the caller's key. */
+async function bookIn(q: Queryable, service: string, bk: Booking, events: PendingEvents): Promise<{ consumed: ChangeResult[]; credited: ChangeResult[] }> {
+  const consumed: ChangeResult[] = [];
+  const credited: ChangeResult[] = [];
+  for (const [i, c] of bk.consume.entries()) {
+    consumed.push(await consumeIn(q, service, { ref: { reservationKey: c.reservationKey }, amount: c.amount, idempotencyKey: `${bk.key}:consume:${i}` }, events));
+  }
+  for (const [i, c] of bk.credit.entries()) credited.push(await creditIn(q, service, { ...c, idempotencyKey: `${bk.key}:credit:${i}`, reason: bk.reason }, events));
+  return { consumed, credited };
+}
+
+/** Consumes reservations and credits accounts in one transaction. */
+async function bookSettlement(db: Db, service: string, b: Record<string, unknown>): Promise<{ consumed: ChangeResult[]; credited: ChangeResult[] }> {
+  const bk = parseBooking(b);
   return db.tx(async (q) => {
     const events = new PendingEvents();
-    const consumed: ChangeResult[] = [];
-    const credited: ChangeResult[] = [];
-    for (const [i, c] of consume.entries()) {
-      consumed.push(await consumeIn(q, service, { ref: { reservationKey: c.reservationKey }, amount: c.amount, idempotencyKey: `${key}:consume:${i}` }, events));
-    }
-    for (const [i, c] of credit.entries()) credited.push(await creditIn(q, service, { ...c, idempotencyKey: `${key}:credit:${i}`, reason }));
+    const r = await bookIn(q, service, bk, events);
     await events.appendTo(q);
-    return { consumed, credited };
+    return r;
   });
 }
 
@@ -324,6 +382,15 @@ export function custodyDvpInternal(rt: SubgraphRuntime, keys: WalletKeys): Recor
     adoptReservation: guarded((b, caller) => dvp.adopt(caller.subject, b)),
     /** { idempotencyKey, reason, consume: [{ reservationKey, amount }], credit: [{ accountId, asset, amount }] } -> { consumed, credited } */
     bookSettlement: guarded((b, caller) => bookSettlement(rt.db, caller.subject, b)),
+    ...Object.fromEntries(Object.entries(serveCalls('custody', {
+      async holdMany({ holds }, caller) {
+        return holdMany(rt.db, caller.subject, holds.map(raw));
+      },
+      async bookSettlements({ bookings }, caller) {
+        const parsed = bookings.map((b) => parseBooking(raw(b)));
+        return { results: await inOneTransaction(rt.db, parsed, (q, bk, events) => bookIn(q, caller.subject, bk, events)) };
+      },
+    })).map(([k, h]) => [k, guarded(h)])),
     /** { accountId, asset, spender } -> { walletAddress, token, spender, allowance, txHash | null } */
     approveSpender: guarded((b, caller) => dvp.approveSpender(caller.subject, b)),
     /** { accountId, reservationKeys, chainId, dvp, batchId, legs: [{token, from, to, amount}], deadline } -> { signer, nonces, deadline, signature } */

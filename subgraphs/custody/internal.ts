@@ -3,7 +3,7 @@ import { badInput } from '../kit/errors.js';
 import type { InternalHandler } from '../kit/internal.js';
 import { serveCalls, settleItem } from '../kit/contracts/calls.js';
 import type { Db } from '../kit/db/types.js';
-import { parseAccountId, parseAmount, parseAsset, parseId, parseIdempotencyKey, optionalAmount, parseText } from './domain/inputs.js';
+import { parseAccountId, parseAmount, parseAsset, parseId, parseIdempotencyKey, parseMove, optionalAmount } from './domain/inputs.js';
 import { parseAddress } from '../kit/scalars.js';
 import { ledger, type ReservationRef } from './ledger.js';
 import { accountsByIds } from './store.js';
@@ -20,13 +20,6 @@ function reservationRef(b: Record<string, unknown>): ReservationRef {
   return hasId ? { reservationId: parseId(b.reservationId, 'rsv', 'reservationId') } : { reservationKey: parseIdempotencyKey(b.reservationKey, 'reservationKey') };
 }
 
-const move = (b: Record<string, unknown>) => ({
-  accountId: parseAccountId(b.accountId),
-  asset: parseAsset(b.asset),
-  amount: parseAmount(b.amount),
-  idempotencyKey: parseIdempotencyKey(b.idempotencyKey),
-  reason: parseText(b.reason, 'reason'),
-});
 
 export function custodyInternal(db: Db): Record<string, InternalHandler> {
   const guarded = (h: InternalHandler): InternalHandler => async (body, caller) => {
@@ -38,7 +31,7 @@ export function custodyInternal(db: Db): Record<string, InternalHandler> {
     ...serveCalls('custody', {
       async reserveMany({ items }, c) {
         // Each item is checked as the single reserve checks it; a bad one is its own typed error, the rest go on.
-        const checked = await Promise.all(items.map((it) => settleItem(async () => move({ ...it, amount: it.amount.toString() }))));
+        const checked = await Promise.all(items.map((it) => settleItem(async () => parseMove({ ...it, amount: it.amount.toString() }))));
         const valid = checked.flatMap((x) => (x.ok ? [x.value] : []));
         const done = valid.length ? await ledger.reserveMany(db, c.subject, valid) : [];
         let k = 0;
@@ -46,7 +39,7 @@ export function custodyInternal(db: Db): Record<string, InternalHandler> {
       },
     }),
     /** { accountId, asset, amount, idempotencyKey, reason } -> { reservation, balance } */
-    reserve: (b, c) => ledger.reserve(db, c.subject, move(b)),
+    reserve: (b, c) => ledger.reserve(db, c.subject, parseMove(b)),
     /** { reservationId | reservationKey, amount?, idempotencyKey? } -> { operationId, balance, reservation } */
     release: (b, c) => ledger.release(db, c.subject, {
       ref: reservationRef(b),
@@ -56,9 +49,9 @@ export function custodyInternal(db: Db): Record<string, InternalHandler> {
     /** { reservationId | reservationKey, amount, idempotencyKey } -> { operationId, balance, reservation } */
     consume: (b, c) => ledger.consume(db, c.subject, { ref: reservationRef(b), amount: parseAmount(b.amount), idempotencyKey: parseIdempotencyKey(b.idempotencyKey) }),
     /** { accountId, asset, amount, idempotencyKey, reason } -> { operationId, balance } */
-    credit: (b, c) => ledger.credit(db, c.subject, move(b)),
+    credit: (b, c) => ledger.credit(db, c.subject, parseMove(b)),
     /** { accountId, asset, amount, idempotencyKey, reason } -> { operationId, balance } (free funds only) */
-    debit: (b, c) => ledger.debit(db, c.subject, move(b)),
+    debit: (b, c) => ledger.debit(db, c.subject, parseMove(b)),
     /** { accountId, asset } -> { accountId, asset, total, reserved, available } */
     balance: (b) => ledger.balance(db, parseAccountId(b.accountId), parseAsset(b.asset)),
     /** { reservationId | reservationKey } -> reservation */

@@ -60,7 +60,7 @@ async function open(s: SettlementServices, mode: 'GROSS' | 'NETTED', pick: (q: Q
   const dvp = await s.chain.dvp();
   const { chainId } = await s.chain.client();
   const deadline = new Date(s.now().getTime() + s.config.SETTLEMENT_CONSENT_TTL_SECONDS * 1000);
-  return s.db.tx(async (q) => {
+  return s.commit.tx(async (q) => {
     const rows = await pick(q);
     if (!rows.length) return null;
     const batch = mode === 'GROSS' ? grossLegs(tradeLegsOf(rows[0])) : nettedLegs(rows.map(tradeLegsOf));
@@ -123,23 +123,28 @@ class ConsentRefused extends Error {
   }
 }
 
+/** Every payer's consent, asked for at once (in the payers' order). */
 async function gatherConsents(s: SettlementServices, b: BatchRow): Promise<ConsentJson[]> {
-  const consents: ConsentJson[] = [];
-  for (const p of b.payers as PayerAssets[]) {
+  const ask = async (p: PayerAssets): Promise<ConsentJson> => {
     await ensureApprovals(s, b, p);
     try {
       const c = await s.peers.consent({
         accountId: p.accountId, reservationKeys: p.reservationKeys, chainId: Number(b.chain_id), dvp: b.dvp_address, batchId: b.chain_batch_id,
         legs: b.legs, deadline: Math.floor(b.consent_deadline.getTime() / 1000),
       });
-      consents.push({ signer: c.signer, nonces: c.nonces, deadline: c.deadline, signature: c.signature });
+      return { signer: c.signer, nonces: c.nonces, deadline: c.deadline, signature: c.signature };
     } catch (e) {
       if (isTransient(e) || !errorCode(e)?.startsWith('CUSTODY.')) throw e;
       const paysCash = p.assets.some((a) => a.asset === 'CASH');
       throw new ConsentRefused(paysCash && p.assets.length === 1 ? 'AWAITING_CASH' : 'AWAITING_SECURITIES', `custody refused the consent of ${p.wallet}: ${message(e)}`);
     }
-  }
-  return consents;
+  };
+  const answers = await Promise.allSettled((b.payers as PayerAssets[]).map(ask));
+  // A refusal decides the batch; otherwise the first failure of the machinery is retried.
+  const refused = answers.find((a): a is PromiseRejectedResult => a.status === 'rejected' && a.reason instanceof ConsentRefused);
+  const failed = refused ?? answers.find((a): a is PromiseRejectedResult => a.status === 'rejected');
+  if (failed) throw failed.reason;
+  return answers.map((a) => (a as PromiseFulfilledResult<ConsentJson>).value);
 }
 
 /** Moves a batch as far as it can go now; returns its row as left. Safe to run twice at once: every write is conditional. */
@@ -183,7 +188,7 @@ export async function driveBatch(s: SettlementServices, batch: BatchRow): Promis
           }
           return failBatch(s, b, failureOfRevert(e.reason ?? e.message), `the DvP transaction would revert: ${e.reason ?? e.message}`);
         }
-        const sent = await s.db.tx(async (q) => {
+        const sent = await s.commit.tx(async (q) => {
           const r = await updateBatch(q, b.id, ['PREPARED'], { status: 'SUBMITTED', tx_hash: txHash, attempts: b.attempts + 1, last_error: null });
           if (r) await auditBatch(q, r, 'CHAIN.SUBMITTED', { txHash, chainBatchId: r.chain_batch_id, legs: r.legs.length });
           return r;
@@ -229,7 +234,7 @@ async function auditBatch(q: Queryable, b: BatchRow, kind: string, detail: Recor
 async function markSettled(s: SettlementServices, b: BatchRow, block: number, txHash?: string): Promise<BatchRow> {
   // With the receipt of our own transaction in hand its hash is known; otherwise the contract's event says which one it was.
   const tx = txHash ? { txHash, blockNumber: block, time: await s.chain.blockTime(block) } : await s.chain.settledTx(b.chain_batch_id, block);
-  return s.db.tx(async (q) => {
+  return s.commit.tx(async (q) => {
     const r = await updateBatch(q, b.id, ['PREPARED', 'SUBMITTED'], {
       status: 'SETTLED', tx_hash: tx.txHash, block_number: String(tx.blockNumber), block_time: tx.time, next_attempt_at: null, lease_until: null, last_error: null,
     });
@@ -242,7 +247,7 @@ async function markSettled(s: SettlementServices, b: BatchRow, block: number, tx
 }
 
 async function failBatch(s: SettlementServices, b: BatchRow, code: FailureCode, reason: string): Promise<BatchRow> {
-  return s.db.tx(async (q) => {
+  return s.commit.tx(async (q) => {
     const r = await updateBatch(q, b.id, ['PREPARED', 'SUBMITTED'], { status: 'FAILED', reason_code: code, reason: reason.slice(0, 1000), next_attempt_at: null, lease_until: null });
     if (!r) return b;
     const rows = await q.query<SettlementRow>("SELECT * FROM settlements WHERE batch_id = $1 AND status = 'SETTLING' ORDER BY created_at, id FOR UPDATE", [b.id]);
@@ -253,15 +258,15 @@ async function failBatch(s: SettlementServices, b: BatchRow, code: FailureCode, 
 
 /** Books each trade of a settled batch at custody, attests it and marks it SETTLED. A trade that cannot be finished now is due again later. */
 async function finalizeAll(s: SettlementServices, b: BatchRow): Promise<void> {
-  for (const row of await settlementsOfBatch(s.db, b.id)) {
-    if (row.status !== 'SETTLING') continue;
+  // All at once: their bookings travel to custody in one list call and their status changes commit together.
+  await Promise.all((await settlementsOfBatch(s.db, b.id)).filter((row) => row.status === 'SETTLING').map(async (row) => {
     try {
       await finalizeSettlement(s, row, b);
     } catch (e) {
       s.log.warn({ settlementId: row.id, err: message(e) }, 'settled on chain; booking will be retried');
       await updateSettlement(s.db, row.id, 'SETTLING', { next_attempt_at: later(s, s.config.SETTLEMENT_RETRY_MS), lease_until: null, last_error: message(e) });
     }
-  }
+  }));
 }
 
 /** Custody follows the chain (idempotent per settlement), then the trade is SETTLED with its attestation. */
@@ -277,7 +282,7 @@ export async function finalizeSettlement(s: SettlementServices, row: SettlementR
   });
   const att = await attest(s, row, b);
   try {
-    return await s.db.tx((q) => transition(q, row, 'SETTLED', {
+    return await s.commit.tx((q) => transition(q, row, 'SETTLED', {
       actor: SERVICE_ACTOR,
       patch: {
         tx_hash: b.tx_hash, block_number: b.block_number, settled_at: b.block_time, held_state: 'CONSUMED',

@@ -1,3 +1,4 @@
+import { GroupCommit } from '../kit/db/group-commit.js';
 import { FeedConsumer } from '../kit/feed.js';
 import { settingSigner } from '../kit/signer/index.js';
 import type { SubgraphDefinition, SubgraphRuntime } from '../kit/subgraph.js';
@@ -29,7 +30,7 @@ function servicesFor(rt: SubgraphRuntime) {
       timeoutMs: config.SETTLEMENT_CHAIN_TIMEOUT_MS,
     }, rt.log);
     const base: SettlementServices = {
-      db: rt.db, log: rt.log, config, chain, outbox: rt.outbox, now: () => new Date(),
+      db: rt.db, commit: new GroupCommit(rt.db, config.SETTLEMENT_GROUP_COMMIT_MAX), log: rt.log, config, chain, outbox: rt.outbox, now: () => new Date(),
       peers: httpPeers(rt.peer('issuance'), rt.peer('custody'), config.SETTLEMENT_PEER_CACHE_MS),
     };
     s = { ...base, worker: new SettlementWorker(base) };

@@ -3,8 +3,12 @@
  * (service credential). Facts that do not change once made (an account's
  * owner and wallet, a token's contracts and decimals, an asset's contract)
  * are cached briefly; decisions (eligibility, reservations, consents,
- * bookings) never are.
+ * bookings) never are. Eligibility questions, holds and bookings asked for
+ * concurrently (the worker verifies and books many trades at once) travel
+ * together in one list call each, answered item by item.
  */
+import { Coalescer } from '../kit/coalesce.js';
+import { MAX_BATCH, itemError, peerCalls, type RequestOf } from '../kit/contracts/calls.js';
 import type { InternalClient } from '../kit/internal.js';
 import type { LegJson, RuleResultJson, TokenChainJson, TransferOccasion } from './store.js';
 
@@ -49,27 +53,47 @@ export function httpPeers(issuance: InternalClient, custody: InternalClient, cac
   const token = cached<TokenInfo>(cacheMs, (tokenId) => issuance.call('token', { tokenId }));
   const account = cached<AccountInfo>(cacheMs, (accountId) => custody.call('account', { accountId }));
   const asset = cached<string>(cacheMs, async (a) => (await custody.call<{ contractAddress: string | null } | null>('asset', { asset: a }))?.contractAddress ?? null);
+  const iss = peerCalls(issuance, 'issuance');
+  const cus = peerCalls(custody, 'custody');
+  type Question = RequestOf<'issuance', 'transferEligibilityMany'>['questions'][number];
+  type Hold = RequestOf<'custody', 'holdMany'>['holds'][number];
+  type Booking = RequestOf<'custody', 'bookSettlements'>['bookings'][number];
+  const eligibility = new Coalescer<Question, EligibilityAnswer>(async (questions) => (await iss.call('transferEligibilityMany', { questions })).answers
+    .map((a, i) => (a.ok ? { ...a.value, notApplicable: [...(a.value.notApplicable ?? [])], results: a.value.results as RuleResultJson[], evaluatedAt: new Date(questions[i].at!).toISOString() } : itemError('issuance', a.error))),
+  { maxBatch: MAX_BATCH, maxInFlight: 2 });
+  // Holds and bookings lock balance rows in the order given: one list at a time (across both), so that two of
+  // this process's transactions never wait on each other at custody.
+  let custodyLane: Promise<unknown> = Promise.resolve();
+  const inLane = <T>(fn: () => Promise<T>): Promise<T> => {
+    const run = custodyLane.then(fn, fn);
+    custodyLane = run.catch(() => undefined);
+    return run;
+  };
+  const holds = new Coalescer<Hold, unknown>(async (list) => (await inLane(() => cus.call('holdMany', { holds: list }))).results
+    .map((r) => (r.ok ? r.value : itemError('custody', r.error))), { maxBatch: MAX_BATCH, maxInFlight: 1 });
+  const bookings = new Coalescer<Booking, unknown>(async (list) => (await inLane(() => cus.call('bookSettlements', { bookings: list }))).results
+    .map((r) => (r.ok ? r.value : itemError('custody', r.error))), { maxBatch: MAX_BATCH, maxInFlight: 1 });
   return {
     token,
     account,
-    eligibility: (q) => issuance.call('transferEligibility', {
-      tokenId: q.tokenId, fromInvestorId: q.fromInvestorId, toInvestorId: q.toInvestorId, amount: q.amount.toString(), at: q.at.toISOString(), kind: 'SECONDARY_TRADE',
+    eligibility: (q) => eligibility.request({
+      tokenId: q.tokenId, fromInvestorId: q.fromInvestorId, toInvestorId: q.toInvestorId, amount: q.amount, at: q.at, kind: 'SECONDARY_TRADE',
       ...(q.occasion && q.occasion !== 'SALE' && { occasion: q.occasion }),
     }),
     async reserve(r) {
-      await custody.call('reserve', { accountId: r.accountId, asset: r.asset, amount: r.amount.toString(), idempotencyKey: r.key, reason: r.reason });
+      await holds.request({ kind: 'RESERVE', accountId: r.accountId, asset: r.asset, amount: r.amount, idempotencyKey: r.key, reason: r.reason });
     },
     async adopt(r) {
-      await custody.call('adoptReservation', { fromService: 'trading', reservationKey: r.tradingKey, amount: r.amount.toString(), idempotencyKey: r.key, reason: r.reason });
+      await holds.request({ kind: 'ADOPT', fromService: 'trading', reservationKey: r.tradingKey, amount: r.amount, idempotencyKey: r.key, reason: r.reason });
     },
     async release(key) {
       await custody.call('release', { reservationKey: key });
     },
     async book(r) {
-      await custody.call('bookSettlement', {
+      await bookings.request({
         idempotencyKey: r.idempotencyKey, reason: r.reason,
-        consume: r.consume.map((c) => ({ reservationKey: c.key, amount: c.amount.toString() })),
-        credit: r.credit.map((c) => ({ accountId: c.accountId, asset: c.asset, amount: c.amount.toString() })),
+        consume: r.consume.map((c) => ({ reservationKey: c.key, amount: c.amount })),
+        credit: r.credit.map((c) => ({ accountId: c.accountId, asset: c.asset, amount: c.amount })),
       });
     },
     assetContract: asset,

@@ -33,7 +33,7 @@ export async function releaseStep(s: SettlementServices, row: SettlementRow): Pr
       if (!NOTHING_HELD.has(errorCode(e) ?? '')) throw e;
     }
   }
-  await s.db.tx(async (q) => {
+  await s.commit.tx(async (q) => {
     const r = await updateSettlement(q, row.id, row.status, { release_pending: false, held_state: 'RELEASED', next_attempt_at: null, lease_until: null, last_error: null });
     if (r) await appendAnchoredAudit(q, { settlementId: row.id, kind: 'CUSTODY.RELEASED', actor: SERVICE_ACTOR, detail: { status: row.status, released } });
   });

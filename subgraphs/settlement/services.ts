@@ -1,3 +1,4 @@
+import type { GroupCommit } from '../kit/db/group-commit.js';
 import type { Db } from '../kit/db/types.js';
 import { errorCode } from '../kit/errors.js';
 import { isChainError } from '../kit/chain/errors.js';
@@ -10,6 +11,8 @@ import type { SettlementConfig } from './settings.js';
 /** What the settlement logic needs, built once per running subgraph (tests build their own). */
 export interface SettlementServices {
   db: Db;
+  /** Group commit of the worker's short transactions (status changes with their audit entries and events). */
+  commit: GroupCommit;
   log: Logger;
   config: SettlementConfig;
   peers: SettlementPeers;

@@ -28,7 +28,8 @@ export const settlementSettings = {
   SETTLEMENT_NETTING_INTERVAL_MS: int('netted mode: time between settlement cycles', 5_000, 50),
   SETTLEMENT_NETTING_MAX_TRADES: int('netted mode: most trades in one batch transaction', 100, 1, 120),
   SETTLEMENT_POLL_MS: int('how often the settlement worker looks for due work when idle', 1_000, 10),
-  SETTLEMENT_CONCURRENCY: int('settlements one process works on at once', 8, 1, 256),
+  SETTLEMENT_CONCURRENCY: int('settlements one process works on at once; the peer calls and status changes of concurrent ones travel and commit together, so more means larger batches', 64, 1, 1_000),
+  SETTLEMENT_GROUP_COMMIT_MAX: int('most status changes committed together in one database transaction (each in its own savepoint)', 64, 1, 1_000),
   SETTLEMENT_MAX_ATTEMPTS: int('attempts (verification and settlement) before a FAILED settlement is final and its reservations released', 5, 1, 100),
   SETTLEMENT_RETRY_MS: int('first pause before a FAILED settlement is tried again; doubles each attempt', 2_000, 0),
   SETTLEMENT_RETRY_MAX_MS: int('longest pause between attempts', 300_000, 0),
@@ -55,6 +56,7 @@ export interface SettlementConfig {
   SETTLEMENT_NETTING_MAX_TRADES: number;
   SETTLEMENT_POLL_MS: number;
   SETTLEMENT_CONCURRENCY: number;
+  SETTLEMENT_GROUP_COMMIT_MAX: number;
   SETTLEMENT_MAX_ATTEMPTS: number;
   SETTLEMENT_RETRY_MS: number;
   SETTLEMENT_RETRY_MAX_MS: number;

@@ -56,8 +56,8 @@ async function hold(s: SettlementServices, row: SettlementRow): Promise<Held> {
 
 export async function verifyStep(s: SettlementServices, row: SettlementRow): Promise<SettlementRow> {
   const rejectWith = (reasons: RuleResultJson[], patch: SettlementPatch = {}, detail: Record<string, unknown> = {}) =>
-    s.db.tx((q) => reject(q, s, row, reasons, { patch, detail }));
-  const failWith = (code: FailureCode, reason: string, patch: SettlementPatch = {}) => s.db.tx((q) => fail(q, s, row, code, reason, { patch }));
+    s.commit.tx((q) => reject(q, s, row, reasons, { patch, detail }));
+  const failWith = (code: FailureCode, reason: string, patch: SettlementPatch = {}) => s.commit.tx((q) => fail(q, s, row, code, reason, { patch }));
 
   // The token and both parties, as issuance and custody know them now.
   const token = await s.peers.token(row.token_id);
@@ -120,7 +120,7 @@ export async function verifyStep(s: SettlementServices, row: SettlementRow): Pro
   }
 
   const gross = row.mode === 'GROSS' && s.chain.configured;
-  return s.db.tx((q) => transition(q, row, 'VERIFIED', {
+  return s.commit.tx((q) => transition(q, row, 'VERIFIED', {
     actor: SERVICE_ACTOR,
     patch: { ...withHeld, next_attempt_at: gross ? s.now() : null, lease_until: null, last_error: null },
     detail: { rules: eligibility.results.map((r) => [r.code, r.passed]), evaluatedAt: eligibility.evaluatedAt, held, buyerWallet: facts.buyer_wallet, sellerWallet: facts.seller_wallet, cashAmount: cash.toString() },
@@ -156,7 +156,7 @@ export async function chainPreflight(s: SettlementServices, row: SettlementRow):
 export async function completeChainFacts(s: SettlementServices, row: SettlementRow): Promise<SettlementRow | null> {
   const check = await chainPreflight(s, row);
   if ('code' in check) {
-    await s.db.tx((q) => fail(q, s, row, check.code, check.reason, { patch: check.patch }));
+    await s.commit.tx((q) => fail(q, s, row, check.code, check.reason, { patch: check.patch }));
     return null;
   }
   return updateSettlement(s.db, row.id, 'VERIFIED', check.patch);

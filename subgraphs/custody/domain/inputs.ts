@@ -66,3 +66,12 @@ export function parseDestination(v: unknown, field = 'toAddress'): string {
   if (/^0x0{40}$/.test(a)) throw badInput('INVALID_ADDRESS', `${field} must not be the zero address`, { field });
   return a;
 }
+
+/** A reservation, credit or debit of an amount of an asset on an account, under the caller's idempotency key. */
+export const parseMove = (b: Record<string, unknown>) => ({
+  accountId: parseAccountId(b.accountId),
+  asset: parseAsset(b.asset),
+  amount: parseAmount(b.amount),
+  idempotencyKey: parseIdempotencyKey(b.idempotencyKey),
+  reason: parseText(b.reason, 'reason'),
+});

@@ -61,6 +61,19 @@ const reservation = z.object({
 });
 const reserveRequest = z.object({ accountId: idOf('acc'), asset: z.string().min(1).max(100), amount, idempotencyKey: key, reason: z.string().min(1).max(500) });
 const reserveReply = z.object({ reservation, balance });
+const reason = z.string().min(1).max(500);
+/** A hold for a DvP settlement: a new reservation, or part of another service's reservation taken over. */
+const holdRequest = z.discriminatedUnion('kind', [
+  reserveRequest.extend({ kind: z.literal('RESERVE') }),
+  z.object({ kind: z.literal('ADOPT'), fromService: z.string().min(1).max(50), reservationKey: key, amount, idempotencyKey: key, reason }),
+]);
+/** Once the chain settled: reservations consumed and counter-assets credited, each part idempotent under the key. */
+const bookingRequest = z.object({
+  idempotencyKey: key, reason,
+  consume: z.array(z.object({ reservationKey: key, amount })).max(64),
+  credit: z.array(z.object({ accountId: idOf('acc'), asset: z.string().min(1).max(100), amount })).max(64),
+});
+const change = z.object({ operationId: z.string(), balance, reservation: reservation.optional() });
 
 export const calls = {
   issuance: {
@@ -84,6 +97,16 @@ export const calls = {
     reserveMany: {
       request: z.object({ items: z.array(reserveRequest).min(1).max(MAX_BATCH) }),
       reply: z.object({ results: z.array(itemOf(reserveReply)) }),
+    },
+    /** Settlement's holds, many in one transaction: a result (or a typed error) per item, in order; a refused item leaves nothing. */
+    holdMany: {
+      request: z.object({ holds: z.array(holdRequest).min(1).max(MAX_BATCH) }),
+      reply: z.object({ results: z.array(itemOf(reserveReply)) }),
+    },
+    /** Settlement's bookings of settled trades, many in one transaction: a result (or a typed error) per booking, in order. */
+    bookSettlements: {
+      request: z.object({ bookings: z.array(bookingRequest).min(1).max(MAX_BATCH) }),
+      reply: z.object({ results: z.array(itemOf(z.object({ consumed: z.array(change), credited: z.array(change) }))) }),
     },
   },
 } as const;
