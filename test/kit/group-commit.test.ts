@@ -1,0 +1,87 @@
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { ListBatcher } from '../../subgraphs/kit/coalesce.js';
+import { GroupCommit, eachInOneTransaction } from '../../subgraphs/kit/db/group-commit.js';
+import type { Db } from '../../subgraphs/kit/db/types.js';
+import { dbLabel, openTestDb } from '../support/db.js';
+
+describe('list calls coalesced on the caller\'s side', () => {
+  test('calls made while a list is under way go together in the next one; each caller gets its own answer or error', async () => {
+    const lists: number[][] = [];
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const b = new ListBatcher<number, number>(async (xs) => {
+      lists.push(xs);
+      if (lists.length === 1) await gate;
+      return xs.map((x) => (x < 0 ? new Error(`negative ${x}`) : x * 10));
+    }, { maxBatch: 3 });
+    const first = b.call(1);
+    await Promise.resolve();
+    await Promise.resolve();
+    const rest = [2, -3, 4, 5].map((x) => b.call(x).then((v) => v, (e: Error) => e.message));
+    release();
+    expect(await first).toBe(10);
+    expect(await Promise.all(rest)).toEqual([20, 'negative -3', 40, 50]);
+    expect(lists).toEqual([[1], [2, -3, 4], [5]]);
+  });
+
+  test('a list answered with the wrong number of results fails every caller in it', async () => {
+    const b = new ListBatcher<number, number>(async () => [1], { maxBatch: 10 });
+    const out = await Promise.allSettled([b.call(1), b.call(2)]);
+    expect(out.map((o) => o.status)).toEqual(['rejected', 'rejected']);
+  });
+});
+
+describe(`group commit (${dbLabel()})`, () => {
+  let db: Db;
+  let cleanup: () => Promise<void>;
+  beforeAll(async () => {
+    ({ db, cleanup } = await openTestDb());
+    await db.exec(`CREATE TABLE gc_items (k text PRIMARY KEY, v int NOT NULL CHECK (v >= 0));
+                   CREATE TABLE gc_deferred (k text, CONSTRAINT gc_deferred_k UNIQUE (k) DEFERRABLE INITIALLY DEFERRED)`);
+  }, 60_000);
+  afterAll(async () => cleanup?.());
+
+  const keys = async (table: string) => (await db.query<{ k: string }>(`SELECT k FROM ${table} ORDER BY k`)).map((r) => r.k);
+
+  test('concurrent units of work commit in one transaction; one that throws is rolled back alone and only its caller sees the error', async () => {
+    const g = new GroupCommit(db, 10);
+    const unit = (k: string, v: number) => g.tx(async (q) => {
+      await q.query('INSERT INTO gc_items (k, v) VALUES ($1, $2)', [k, v]);
+      return (await q.query<{ x: string }>('SELECT txid_current()::text AS x'))[0].x;
+    });
+    const first = unit('a', 1); // goes alone, at once
+    const out = await Promise.allSettled([first, unit('b', 1), unit('c', -1), unit('d', 1), unit('b', 2)]);
+    expect(out.map((o) => o.status)).toEqual(['fulfilled', 'fulfilled', 'rejected', 'fulfilled', 'rejected']);
+    const txids = out.filter((o): o is PromiseFulfilledResult<string> => o.status === 'fulfilled').map((o) => o.value);
+    expect(txids[1]).toBe(txids[2]); // b and d shared a transaction
+    expect(await keys('gc_items')).toEqual(['a', 'b', 'd']);
+    expect((await db.query<{ v: number }>("SELECT v FROM gc_items WHERE k = 'b'"))[0].v).toBe(1);
+  });
+
+  test('when the commit itself fails, every unit of the group gets the error and none is kept', async () => {
+    const out = await eachInOneTransaction(db, ['x', 'y', 'x'], {
+      begin: () => undefined,
+      work: async (q, k) => { await q.query('INSERT INTO gc_deferred (k) VALUES ($1)', [k]); return k; },
+      isItemError: () => true,
+    }).then(() => 'committed', (e: Error) => e.message);
+    expect(out).toMatch(/gc_deferred_k|unique|duplicate/i);
+    expect(await keys('gc_deferred')).toEqual([]);
+  });
+
+  test('items that fail leave nothing of what they collected for the end of the pass', async () => {
+    const out = await eachInOneTransaction(db, [1, -1, 2], {
+      begin: () => [] as number[],
+      work: async (q, n, seen) => {
+        seen.push(n);
+        await q.query('INSERT INTO gc_items (k, v) VALUES ($1, $2)', [`n${n}`, n]);
+        return n;
+      },
+      isItemError: (e) => /check/i.test(String((e as Error).message)),
+      mark: (seen) => { const len = seen.length; return () => { seen.length = len; }; },
+      end: async (q, seen) => { await q.query('INSERT INTO gc_items (k, v) VALUES ($1, $2)', [`sum${seen.join('+')}`, 0]); },
+    });
+    expect(out.map((o) => (o instanceof Error ? 'error' : o))).toEqual([1, 'error', 2]);
+    expect(await keys('gc_items')).toEqual(expect.arrayContaining(['n1', 'n2', 'sum1+2']));
+    expect(await keys('gc_items')).not.toContain('n-1');
+  });
+});
