@@ -93,44 +93,42 @@ describe(`settlement across crashes and restarts (${dbLabel()}, anvil)`, () => {
   }, 240_000);
 
   test('netted: the settlement process killed (SIGKILL) once a batch is under way, then (PostgreSQL) the new process\'s database sessions killed: each trade is settled and booked once', async () => {
-    await w.settlement.stop();
-    const child = await w.spawnSettlement({ SETTLEMENT_MODE: 'NETTED', SETTLEMENT_NETTING_INTERVAL_MS: '200' });
     const venue = 'CRASH-VENUE';
-    await w.authorizeVenue(venue, tokenId);
-    const chainBefore = await settledEventsOnChain();
-    const before = new Set((await settlementRows()).map((r) => r.id));
-    const trades = 10;
-    let killed = false;
-    try {
-      await Promise.all(Array.from({ length: trades }, (_, i) => w.submit(w.agent, {
-        venue, venueReference: `kn-${i}`, tokenId, sellerAccountId: seller.accountId, buyerAccountId: buyer.accountId, quantity: '2', price: '1.5', tradeTime: new Date().toISOString(),
-      }).then((r) => expect(r.body.errors).toBeUndefined())));
-      // Kill it as soon as a batch is under way (its trades SETTLING), wherever its lists and group commits are.
-      await waitFor('a batch under way', settlementRows, (r) => r.some((x) => !before.has(x.id) && (x.status === 'SETTLING' || x.status === 'SETTLED')), 60_000);
-      child.kill('SIGKILL');
-      killed = true;
-      await new Promise((r) => child.once('exit', r));
-    } finally {
-      if (!killed) child.kill('SIGKILL');
-    }
-    await w.startSettlement({ SETTLEMENT_MODE: 'NETTED', SETTLEMENT_NETTING_INTERVAL_MS: '200' });
-    // More trades, and on PostgreSQL the restarted process's database sessions killed while they are worked on.
-    await Promise.all(Array.from({ length: 4 }, (_, i) => w.submit(w.agent, {
-      venue, venueReference: `kn-after-${i}`, tokenId, sellerAccountId: seller.accountId, buyerAccountId: buyer.accountId, quantity: '1', price: '1.5', tradeTime: new Date().toISOString(),
-    }).then((r) => expect(r.body.errors).toBeUndefined())));
-    if (onPostgres()) expect(await killSessions(w.dbUrl)).toBeGreaterThan(0);
-    const mine = <T extends { id: string }>(r: T[]) => r.filter((x) => !before.has(x.id));
-    const rows = mine(await waitFor('every trade settled', settlementRows, (r) => mine(r).length === trades + 4 && mine(r).every((x) => x.status === 'SETTLED'), 120_000));
-    expect(rows).toHaveLength(trades + 4);
-    // Fewer transactions than trades (netted), and each batch settled once.
-    const batches = new Set(await Promise.all(rows.map(async (r) => (await w.settlementOf(r.id)).batch.id as string)));
-    expect(await settledEventsOnChain()).toBe(chainBefore + batches.size);
-    expect(batches.size).toBeLessThan(trades);
-    await booksEqualChain();
-    const audit = (await gqlOk(w.url, w.auditor, '{ verifyAuditLog { valid breaks { seq kind detail } } }')).verifyAuditLog;
-    expect(audit).toEqual({ valid: true, breaks: [] });
+    const netted = { SETTLEMENT_MODE: 'NETTED', SETTLEMENT_NETTING_INTERVAL_MS: '200' };
+    const submit = (ref: string, quantity: string) => w.submit(w.agent, {
+      venue, venueReference: ref, tokenId, sellerAccountId: seller.accountId, buyerAccountId: buyer.accountId, quantity, price: '0.001', tradeTime: new Date().toISOString(),
+    }).then((r) => expect(r.body.errors).toBeUndefined());
     await w.settlement.stop();
-    await w.startSettlement();
+    const child = await w.spawnSettlement(netted);
+    try {
+      await w.authorizeVenue(venue, tokenId);
+      const chainBefore = await settledEventsOnChain();
+      const before = new Set((await settlementRows()).map((r) => r.id));
+      const mine = <T extends { id: string }>(r: T[]) => r.filter((x) => !before.has(x.id));
+      const trades = 10;
+      await Promise.all(Array.from({ length: trades }, (_, i) => submit(`kn-${i}`, '2')));
+      // Killed as soon as a batch is under way (its trades SETTLING), wherever its lists and group commits are.
+      await waitFor('a batch under way', async () => mine(await settlementRows()).map((x) => x.status), (st) => st.some((x) => x === 'SETTLING' || x === 'SETTLED'), 90_000);
+      child.kill('SIGKILL');
+      await new Promise((r) => child.once('exit', r));
+      await w.startSettlement(netted);
+      // More trades, and on PostgreSQL the restarted process's database sessions killed while they are worked on.
+      await Promise.all(Array.from({ length: 4 }, (_, i) => submit(`kn-after-${i}`, '1')));
+      if (onPostgres()) expect(await killSessions(w.dbUrl)).toBeGreaterThan(0);
+      const rows = mine(await waitFor('every trade settled', settlementRows, (r) => mine(r).length === trades + 4 && mine(r).every((x) => x.status === 'SETTLED'), 120_000));
+      // Each batch settled once on chain, fewer transactions than trades, books equal the chain, the audit chain holds.
+      const batches = new Set(await Promise.all(rows.map(async (r) => (await w.settlementOf(r.id)).batch.id as string)));
+      expect(await settledEventsOnChain()).toBe(chainBefore + batches.size);
+      expect(batches.size).toBeLessThan(trades + 4);
+      await booksEqualChain();
+      const audit = (await gqlOk(w.url, w.auditor, '{ verifyAuditLog { valid breaks { seq kind detail } } }')).verifyAuditLog;
+      expect(audit).toEqual({ valid: true, breaks: [] });
+    } finally {
+      // The next tests run on the in-process settlement in its default mode.
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await w.settlement.stop().catch(() => undefined);
+      await w.startSettlement();
+    }
   }, 300_000);
 
   test('a crash right after the DvP transaction was sent, before it was recorded, settles it once on recovery', async () => {
