@@ -1,35 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { ListBatcher } from '../../subgraphs/kit/coalesce.js';
 import { GroupCommit, eachInOneTransaction } from '../../subgraphs/kit/db/group-commit.js';
 import type { Db } from '../../subgraphs/kit/db/types.js';
 import { dbLabel, openTestDb } from '../support/db.js';
-
-describe('list calls coalesced on the caller\'s side', () => {
-  test('calls made while a list is under way go together in the next one; each caller gets its own answer or error', async () => {
-    const lists: number[][] = [];
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
-    const b = new ListBatcher<number, number>(async (xs) => {
-      lists.push(xs);
-      if (lists.length === 1) await gate;
-      return xs.map((x) => (x < 0 ? new Error(`negative ${x}`) : x * 10));
-    }, { maxBatch: 3 });
-    const first = b.call(1);
-    await Promise.resolve();
-    await Promise.resolve();
-    const rest = [2, -3, 4, 5].map((x) => b.call(x).then((v) => v, (e: Error) => e.message));
-    release();
-    expect(await first).toBe(10);
-    expect(await Promise.all(rest)).toEqual([20, 'negative -3', 40, 50]);
-    expect(lists).toEqual([[1], [2, -3, 4], [5]]);
-  });
-
-  test('a list answered with the wrong number of results fails every caller in it', async () => {
-    const b = new ListBatcher<number, number>(async () => [1], { maxBatch: 10 });
-    const out = await Promise.allSettled([b.call(1), b.call(2)]);
-    expect(out.map((o) => o.status)).toEqual(['rejected', 'rejected']);
-  });
-});
 
 describe(`group commit (${dbLabel()})`, () => {
   let db: Db;
