@@ -57,7 +57,7 @@ describe(`netted settlement (DvP model 2) on anvil (${dbLabel()})`, () => {
       expect(verifyTypedData(td.domain, types, td.message, s.attestation.signature)).toBe(new Wallet(ATTESTATION_KEY).address);
       expect(td.message).toMatchObject({ settlementId: s.id, txHash: first.txHash });
     }
-  });
+  }, 180_000);
 
   test('custody signs a consent only for what settlement holds there, approves only a genuine DvP contract, and lets only settlement take over trading\'s reservations', async () => {
     const dvp = (await gqlOk(w.url, w.agent, '{ settlementAgent { dvpContract chainId } }')).settlementAgent;
