@@ -190,14 +190,18 @@ async function send(d: BroadcastDeps, id: string, signed: SignedTransfer): Promi
   });
 }
 
-/** Works through due withdrawals until none is left, then waits; returns the stopper. */
-export function startBroadcaster(d: BroadcastDeps, intervalMs: number): () => Promise<void> {
+/** Runs `once` until it finds nothing due, then waits `intervalMs`; returns the stopper. */
+export function startDraining(once: () => Promise<unknown>, intervalMs: number, onError: (e: unknown) => void): () => Promise<void> {
   let stopped = false;
   const stop = startLoop(async () => {
-    while (!stopped && (await broadcastOnce(d))) { /* next one at once */ }
-  }, intervalMs, { immediate: true, onError: (e) => d.log?.error({ err: message(e) }, 'withdrawal broadcaster step failed') });
+    while (!stopped && (await once())) { /* next one at once */ }
+  }, intervalMs, { immediate: true, onError });
   return async () => {
     stopped = true;
     await stop();
   };
 }
+
+/** Works through due withdrawals until none is left, then waits; returns the stopper. */
+export const startBroadcaster = (d: BroadcastDeps, intervalMs: number): (() => Promise<void>) =>
+  startDraining(() => broadcastOnce(d), intervalMs, (e) => d.log?.error({ err: message(e) }, 'withdrawal broadcaster step failed'));

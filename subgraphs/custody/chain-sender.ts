@@ -2,7 +2,13 @@ import { Interface, Transaction, type JsonRpcProvider } from 'ethers';
 import { toChainError } from '../kit/chain/errors.js';
 import { TransferError, type SignedTransfer, type TransferOutcome, type TransferSender } from './broadcaster.js';
 
-const ERC20 = new Interface(['function transfer(address to, uint256 value) returns (bool)']);
+const ERC20 = new Interface(['function transfer(address to, uint256 value) returns (bool)', 'function balanceOf(address who) view returns (uint256)']);
+
+/** The ERC-20 balance of an address, as the node sees it now. */
+export async function tokenBalance(provider: JsonRpcProvider, token: string, holder: string): Promise<bigint> {
+  const out = await provider.call({ to: token, data: ERC20.encodeFunctionData('balanceOf', [holder]) });
+  return BigInt(ERC20.decodeFunctionResult('balanceOf', out)[0] as bigint);
+}
 
 export interface ChainSenderOptions {
   provider: JsonRpcProvider;

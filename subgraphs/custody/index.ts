@@ -1,10 +1,11 @@
 import { Wallet } from 'ethers';
+import type { Queryable } from '../kit/db/types.js';
 import { openKeyStore } from '../kit/signer/index.js';
 import { createChainClient, type ChainClient } from '../kit/chain/client.js';
 import type { SubgraphDefinition, SubgraphRuntime } from '../kit/subgraph.js';
 import { followDeployedTokens } from './assets-feed.js';
 import { startBroadcaster } from './broadcaster.js';
-import { chainTransferSender } from './chain-sender.js';
+import { chainTransferSender, tokenBalance } from './chain-sender.js';
 import { issuanceEligibility } from './eligibility.js';
 import type { CustodyEnv } from './env.js';
 import { CustodyIndexer } from './indexer.js';
@@ -15,6 +16,7 @@ import { walletKeys, type WalletKeys } from './keys.js';
 import { createLoaders } from './loaders.js';
 import { startReconciliationJob } from './reconciliation.js';
 import { resolvers, type CustodyContext } from './resolvers.js';
+import { startSweepMover } from './sweep-mover.js';
 import { custodySettings, defaultPolicyOf, type CustodyConfig } from './settings.js';
 
 const configOf = (rt: SubgraphRuntime) => rt.config as unknown as CustodyConfig & { CHAIN_RPC_URL: string; ISSUANCE_URL: string };
@@ -61,12 +63,14 @@ export const custody: SubgraphDefinition<CustodyContext> = {
     if (c.CUSTODY_BROADCAST_ENABLED) {
       const chain = await client();
       const sender = chainTransferSender({ provider: chain.provider, chainId: chain.chainId, gasLimit: c.CUSTODY_TRANSFER_GAS_LIMIT, confirmations: c.CUSTODY_WITHDRAWAL_CONFIRMATIONS });
-      stops.push(startBroadcaster({
+      const deps = {
         db: rt.db, now: () => new Date(), sender, log: rt.log,
-        signerOf: (q, address) => keys.signer(q, address),
+        signerOf: (q: Queryable, address: string) => keys.signer(q, address),
         settings: { maxAttempts: c.CUSTODY_BROADCAST_MAX_ATTEMPTS, retryMs: c.CUSTODY_BROADCAST_RETRY_MS, rebroadcastMs: c.CUSTODY_BROADCAST_REBROADCAST_MS, pollMs: c.CUSTODY_BROADCAST_INTERVAL_MS },
-      }, c.CUSTODY_BROADCAST_INTERVAL_MS));
-      rt.log.info('withdrawal broadcaster started');
+      };
+      stops.push(startBroadcaster(deps, c.CUSTODY_BROADCAST_INTERVAL_MS));
+      stops.push(startSweepMover({ ...deps, balanceOf: (token, holder) => tokenBalance(chain.provider, token, holder) }, c.CUSTODY_BROADCAST_INTERVAL_MS));
+      rt.log.info('withdrawal broadcaster and wallet sweep mover started');
     }
     const tokens = followDeployedTokens(rt, c.ISSUANCE_URL);
     tokens.start();

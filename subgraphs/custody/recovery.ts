@@ -1,5 +1,6 @@
 import { type Caller } from '../kit/auth.js';
 import { canSee } from '../kit/access.js';
+import type { Queryable } from '../kit/db/types.js';
 import { appError } from '../kit/errors.js';
 import { assertSameRequest, requestHash } from '../kit/idempotency.js';
 import { parseAccountId, parseIdempotencyKey, parseText } from './domain/inputs.js';
@@ -23,6 +24,20 @@ export interface RecoveryRow {
  * wallets of the same account: no deposit, the account's onChain unchanged.
  * Refused while a withdrawal signed by the lost wallet is in flight.
  */
+/** Refuses to replace a wallet while a withdrawal it signed is on its way (its nonce and funds are the old wallet's). */
+export async function refuseInFlight(q: Queryable, accountId: string, wallet: string, what: string): Promise<void> {
+  const [w] = await q.query<{ id: string }>(`SELECT id FROM withdrawals WHERE account_id = $1 AND status = 'BROADCASTING' LIMIT 1`, [accountId]);
+  if (w) throw appError('CUSTODY.WITHDRAWAL_IN_FLIGHT', `withdrawal ${w.id} signed by ${wallet} is on its way; ${what} once it is done`, { details: { withdrawalId: w.id } });
+}
+
+/** Retires the account's active wallet and opens its successor (key where `keys` generates it); the books do not move. */
+export async function replaceWallet(q: Queryable, keys: WalletKeys, accountId: string, oldWalletId: string, now: Date): Promise<{ id: string; address: string }> {
+  await q.query('UPDATE wallets SET retired_at = $2 WHERE id = $1', [oldWalletId, now]);
+  const fresh = await keys.open(q, accountId);
+  await q.query('UPDATE wallets SET replaced_by = $2 WHERE id = $1', [oldWalletId, fresh.id]);
+  return fresh;
+}
+
 export async function recoverCustodyWallet(env: CustodyEnv, keys: WalletKeys, caller: Caller, raw: RecoverWalletInput): Promise<RecoveryRow> {
   requireCustodian(caller);
   const input = { accountId: parseAccountId(raw.accountId), reason: parseText(raw.reason, 'reason'), idempotencyKey: parseIdempotencyKey(raw.idempotencyKey) };
@@ -38,15 +53,10 @@ export async function recoverCustodyWallet(env: CustodyEnv, keys: WalletKeys, ca
       return prior;
     }
     if (!lost) throw appError('CUSTODY.NO_WALLET', `account ${account.id} has no wallet`);
-    const [inFlight] = await q.query<{ id: string }>(`SELECT id FROM withdrawals WHERE account_id = $1 AND status = 'BROADCASTING' LIMIT 1`, [account.id]);
-    if (inFlight) {
-      throw appError('CUSTODY.WITHDRAWAL_IN_FLIGHT', `withdrawal ${inFlight.id} signed by ${lost.address} is on its way; recover once it is done`, { details: { withdrawalId: inFlight.id } });
-    }
+    await refuseInFlight(q, account.id, lost.address, 'recover');
     const now = env.now();
-    await q.query('UPDATE wallets SET retired_at = $2 WHERE id = $1', [lost.id, now]);
-    const fresh = await keys.open(q, account.id);
+    const fresh = await replaceWallet(q, keys, account.id, lost.id, now);
     const walletId = fresh.id;
-    await q.query('UPDATE wallets SET replaced_by = $2 WHERE id = $1', [lost.id, walletId]);
     const [row] = await q.query<RecoveryRow>(
       `INSERT INTO wallet_recoveries (id, org, account_id, lost_wallet, new_wallet, reason, requested_by, idempotency_key, request_hash, created_at)
        VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10) RETURNING *`,

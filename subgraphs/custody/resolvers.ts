@@ -4,6 +4,7 @@ import type { CustodyEnv } from './env.js';
 import type { CustodyLoaders } from './loaders.js';
 import { effectivePolicy } from './policies.js';
 import { chainResolvers } from './resolvers-chain.js';
+import { sweepResolvers } from './resolvers-sweeps.js';
 import { withdrawalResolvers } from './resolvers-withdrawals.js';
 import * as service from './service.js';
 import { accountsOfOrg, type AccountRow } from './store.js';
@@ -21,6 +22,7 @@ export const resolvers = {
     custodyAccount: async (_: unknown, a: { id: string }, ctx: CustodyContext) => visible(ctx, await ctx.loaders.account.load(a.id)),
     ...withdrawalResolvers.Query,
     ...chainResolvers.Query,
+    ...sweepResolvers.Query,
   },
   Mutation: {
     openCustodyAccount: async (_: unknown, a: { input: service.OpenAccountInput }, ctx: CustodyContext) => {
@@ -29,6 +31,7 @@ export const resolvers = {
     },
     ...withdrawalResolvers.Mutation,
     ...chainResolvers.Mutation,
+    ...sweepResolvers.Mutation,
   },
   CustodyAccount: {
     __resolveReference: async (ref: { id: string }, ctx: CustodyContext) => visible(ctx, await ctx.loaders.account.load(ref.id)),
@@ -59,4 +62,5 @@ export const resolvers = {
   ReconciliationLine: chainResolvers.ReconciliationLine,
   ReconciliationBreak: chainResolvers.ReconciliationBreak,
   WalletRecovery: chainResolvers.WalletRecovery,
+  WalletSweep: sweepResolvers.WalletSweep,
 };

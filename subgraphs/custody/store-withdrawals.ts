@@ -84,7 +84,8 @@ export const withdrawalApprovals = (q: Queryable, withdrawalIds: readonly string
 /**
  * The next withdrawal the broadcaster should work on, locked (other replicas
  * skip it). Never a second one of a wallet that has a transfer in flight:
- * the wallet's nonce must not be shared.
+ * the wallet's nonce must not be shared; none of an account whose cash is
+ * being swept to its new wallet (it is signed once the cash is there).
  */
 export async function claimNextBroadcast(q: Queryable, now: Date): Promise<WithdrawalRow | null> {
   const [r] = await q.query<WithdrawalRow>(
@@ -92,6 +93,7 @@ export async function claimNextBroadcast(q: Queryable, now: Date): Promise<Withd
      WHERE w.status IN ('APPROVED','BROADCASTING') AND coalesce(w.next_attempt_at, w.updated_at) <= $1
        AND (w.status = 'BROADCASTING' OR NOT EXISTS (
          SELECT 1 FROM withdrawals o WHERE o.account_id = w.account_id AND o.status = 'BROADCASTING' AND o.id <> w.id))
+       AND NOT EXISTS (SELECT 1 FROM wallet_sweeps s WHERE s.account_id = w.account_id AND s.status = 'MOVING')
      ORDER BY coalesce(w.next_attempt_at, w.updated_at), w.id
      LIMIT 1 FOR UPDATE OF w SKIP LOCKED`,
     [now],

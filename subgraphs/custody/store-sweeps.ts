@@ -1,0 +1,63 @@
+import type { Queryable } from '../kit/db/types.js';
+
+/** SQL of wallet sweeps (software-sealed wallet to HSM wallet) and their approvals. */
+
+export type SweepStatus = 'PENDING_APPROVAL' | 'MOVING' | 'COMPLETED' | 'REJECTED';
+export interface SweepRow {
+  id: string; org: string; account_id: string; old_wallet: string; new_wallet: string | null; status: SweepStatus;
+  initiated_by: string; approvals_required: number; approvers: string[]; cash_amount: string | null; raw_tx: string | null;
+  tx_hash: string | null; attempts: number; next_attempt_at: Date | null; last_error: string | null; decided_by: string | null;
+  decision_reason: string | null; idempotency_key: string; request_hash: string; created_at: Date; updated_at: Date;
+}
+
+export async function sweepByKey(q: Queryable, org: string, key: string): Promise<SweepRow | null> {
+  const [r] = await q.query<SweepRow>('SELECT * FROM wallet_sweeps WHERE org = $1 AND idempotency_key = $2', [org, key]);
+  return r ?? null;
+}
+
+export async function sweepById(q: Queryable, id: string, o: { forUpdate?: boolean } = {}): Promise<SweepRow | null> {
+  const [r] = await q.query<SweepRow>(`SELECT * FROM wallet_sweeps WHERE id = $1${o.forUpdate ? ' FOR UPDATE' : ''}`, [id]);
+  return r ?? null;
+}
+
+export async function openSweepOf(q: Queryable, accountId: string): Promise<SweepRow | null> {
+  const [r] = await q.query<SweepRow>(`SELECT * FROM wallet_sweeps WHERE account_id = $1 AND status IN ('PENDING_APPROVAL','MOVING')`, [accountId]);
+  return r ?? null;
+}
+
+export const sweepsOfOrg = (q: Queryable, org: string) =>
+  q.query<SweepRow>('SELECT * FROM wallet_sweeps WHERE org = $1 ORDER BY created_at DESC, id DESC', [org]);
+
+export async function insertSweep(q: Queryable, s: Pick<SweepRow, 'id' | 'org' | 'account_id' | 'old_wallet' | 'initiated_by' | 'approvals_required' | 'approvers' | 'idempotency_key' | 'request_hash' | 'created_at'>): Promise<SweepRow> {
+  const [r] = await q.query<SweepRow>(
+    `INSERT INTO wallet_sweeps (id, org, account_id, old_wallet, status, initiated_by, approvals_required, approvers, idempotency_key, request_hash, created_at)
+     VALUES ($1,$2,$3,$4,'PENDING_APPROVAL',$5,$6,$7::jsonb,$8,$9,$10) RETURNING *`,
+    [s.id, s.org, s.account_id, s.old_wallet, s.initiated_by, s.approvals_required, JSON.stringify(s.approvers), s.idempotency_key, s.request_hash, s.created_at],
+  );
+  return r;
+}
+
+export async function setSweep(q: Queryable, id: string, patch: Partial<Pick<SweepRow,
+  'status' | 'new_wallet' | 'cash_amount' | 'raw_tx' | 'tx_hash' | 'attempts' | 'next_attempt_at' | 'last_error' | 'decided_by' | 'decision_reason'>>): Promise<SweepRow> {
+  const cols = Object.keys(patch) as (keyof typeof patch)[];
+  const sets = cols.map((c, i) => `${c} = $${i + 2}`).join(', ');
+  const [r] = await q.query<SweepRow>(`UPDATE wallet_sweeps SET ${sets}, updated_at = now() WHERE id = $1 RETURNING *`, [id, ...cols.map((c) => patch[c])]);
+  return r;
+}
+
+export async function addSweepApproval(q: Queryable, sweepId: string, approver: string, at: Date): Promise<boolean> {
+  const r = await q.query('INSERT INTO wallet_sweep_approvals (sweep_id, approver, created_at) VALUES ($1,$2,$3) ON CONFLICT DO NOTHING RETURNING 1', [sweepId, approver, at]);
+  return r.length > 0;
+}
+
+export const sweepApprovals = (q: Queryable, sweepIds: readonly string[]) =>
+  q.query<{ sweep_id: string; approver: string; created_at: Date }>(
+    'SELECT * FROM wallet_sweep_approvals WHERE sweep_id = ANY($1::text[]) ORDER BY created_at, approver', [sweepIds]);
+
+/** The next sweep whose cash is due to move, locked (other replicas skip it). */
+export async function claimNextSweep(q: Queryable, now: Date): Promise<SweepRow | null> {
+  const [r] = await q.query<SweepRow>(
+    `SELECT * FROM wallet_sweeps WHERE status = 'MOVING' AND coalesce(next_attempt_at, updated_at) <= $1
+     ORDER BY coalesce(next_attempt_at, updated_at), id LIMIT 1 FOR UPDATE SKIP LOCKED`, [now]);
+  return r ?? null;
+}

@@ -1,0 +1,136 @@
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { parseEther, type Contract } from 'ethers';
+import type { Db } from '../../subgraphs/kit/db/types.js';
+import { startAnvil, type AnvilNode } from '../../subgraphs/kit/chain/anvil.js';
+import { createChainClient, type ChainClient } from '../../subgraphs/kit/chain/client.js';
+import { deployCashToken } from '../../subgraphs/kit/chain/cash-token.js';
+import { errorCode } from '../../subgraphs/kit/errors.js';
+import { openKeyStore } from '../../subgraphs/kit/signer/index.js';
+import { TransferError, type BroadcastSettings, type TransferSender } from '../../subgraphs/custody/broadcaster.js';
+import { chainTransferSender, tokenBalance } from '../../subgraphs/custody/chain-sender.js';
+import { walletKeys, type WalletKeys } from '../../subgraphs/custody/keys.js';
+import { ledger } from '../../subgraphs/custody/ledger.js';
+import { openCustodyAccount } from '../../subgraphs/custody/service.js';
+import { sweepById } from '../../subgraphs/custody/store-sweeps.js';
+import { sweepOnce, type SweepDeps } from '../../subgraphs/custody/sweep-mover.js';
+import * as sw from '../../subgraphs/custody/sweeps.js';
+import { dbLabel } from '../support/db.js';
+import { testHsm } from '../support/hsm.js';
+import { KEK, eventsOf, knowsEveryInvestor, openCustodyDb, testEnv, testPolicy, user } from './support.js';
+
+const hsm = testHsm();
+if (!hsm) process.stderr.write('skipped: the wallet sweep tests need SoftHSM2 (apt-get install softhsm2); CI installs it\n');
+const withHsm = hsm ? describe : describe.skip;
+
+withHsm(`sweeping a software-sealed wallet to an HSM wallet, on anvil with SoftHSM2 (${dbLabel()})`, () => {
+  let node: AnvilNode;
+  let client: ChainClient;
+  let cash: Contract;
+  let db: Db;
+  let cleanup: () => Promise<void>;
+  let soft: WalletKeys;
+  let inHsm: WalletKeys;
+  const alice = user('acme', 'alice', ['CUSTODIAN']);
+  const bob = user('acme', 'bob', ['CUSTODIAN']);
+  const mallory = user('evil', 'mallory', ['CUSTODIAN']);
+  const env = () => testEnv(db, { defaults: testPolicy({ approvalsRequired: 1 }), clock: { now: () => new Date() } as never });
+  const settings: BroadcastSettings = { maxAttempts: 3, retryMs: 0, rebroadcastMs: 0, pollMs: 0 };
+  const deps = (sender: TransferSender): SweepDeps => ({
+    db, now: () => new Date(), sender, signerOf: (q, address) => inHsm.signer(q, address), settings,
+    balanceOf: (token, holder) => tokenBalance(client.provider, token, holder),
+  });
+  const codeOf = async (p: Promise<unknown>) => p.then(() => 'resolved', (e: unknown) => errorCode(e) ?? String(e));
+
+  async function sealedAccount(org: string): Promise<{ acc: string; wallet: string }> {
+    const row = await openCustodyAccount(db, soft, user(org, `${org}-opener`, ['CUSTODIAN']), { idempotencyKey: randomBytes(8).toString('hex'), investorId: `inv_${randomBytes(13).toString('hex').slice(0, 26)}`, kind: 'SEGREGATED' }, knowsEveryInvestor);
+    const [w] = await db.query<{ address: string; key_label: string | null }>('SELECT address, key_label FROM wallets WHERE account_id = $1', [row.id]);
+    expect(w.key_label).toBeNull();
+    return { acc: row.id, wallet: w.address };
+  }
+
+  beforeAll(async () => {
+    node = await startAnvil({ port: 0 });
+    client = await createChainClient({ rpcUrl: node.url, privateKey: node.privateKeys[0] });
+    cash = (await deployCashToken(client)).contract;
+    ({ db, cleanup } = await openCustodyDb());
+    soft = walletKeys(KEK, openKeyStore({ SIGNER: 'software' }));
+    inHsm = walletKeys(KEK, openKeyStore(hsm!));
+    await ledger.registerAsset(db, 'CASH', cash.target as string);
+  }, 120_000);
+  afterAll(async () => {
+    await cleanup?.();
+    await client?.close();
+    await node?.stop();
+  });
+
+  test('the quorum approves, the cash moves once across a restart signed by the old sealed key, the books and reservations stay', async () => {
+    const { acc, wallet: old } = await sealedAccount('acme');
+    await client.send({ to: old, value: parseEther('1') });
+    await client.send(cash.mint(old, 1_000_000n));
+    await ledger.credit(db, 'custody', { accountId: acc, asset: 'CASH', amount: 1_000_000n, idempotencyKey: `dep-${acc}`, reason: 'deposit' });
+    await ledger.reserve(db, 'trading', { accountId: acc, asset: 'CASH', amount: 300n, idempotencyKey: `ord-${acc}`, reason: 'order' });
+
+    // Hostile and wrong callers first: nothing is recorded for them.
+    expect(await codeOf(sw.requestWalletSweep(env(), inHsm, mallory, { accountId: acc, idempotencyKey: 'sw-1' }))).toBe('CUSTODY.UNKNOWN_ACCOUNT');
+    expect(await codeOf(sw.requestWalletSweep(env(), inHsm, user('acme', 'ivy', ['INVESTOR']), { accountId: acc, idempotencyKey: 'sw-1' }))).toBe('FORBIDDEN');
+    expect(await codeOf(sw.requestWalletSweep(env(), soft, alice, { accountId: acc, idempotencyKey: 'sw-1' }))).toBe('CUSTODY.SIGNER_NOT_PKCS11');
+    expect(await codeOf(sw.requestWalletSweep(env(), inHsm, alice, { accountId: acc, idempotencyKey: 'x'.repeat(500) }))).toBe('INPUT.INVALID_IDEMPOTENCY_KEY');
+
+    const s = await sw.requestWalletSweep(env(), inHsm, alice, { accountId: acc, idempotencyKey: 'sw-1' });
+    expect(s).toMatchObject({ status: 'PENDING_APPROVAL', old_wallet: old, new_wallet: null, approvals_required: 1 });
+    expect((await sw.requestWalletSweep(env(), inHsm, alice, { accountId: acc, idempotencyKey: 'sw-1' })).id).toBe(s.id);
+    expect(await codeOf(sw.requestWalletSweep(env(), inHsm, alice, { accountId: acc, idempotencyKey: 'sw-2' }))).toBe('CUSTODY.SWEEP_PENDING');
+    expect(await codeOf(sw.approveWalletSweep(env(), inHsm, alice, s.id))).toBe('CUSTODY.SELF_APPROVAL');
+    expect(await codeOf(sw.approveWalletSweep(env(), inHsm, mallory, s.id))).toBe('NOT_FOUND');
+    expect(await codeOf(sw.rejectWalletSweep(env(), mallory, s.id, 'mine now'))).toBe('NOT_FOUND');
+
+    const approved = await sw.approveWalletSweep(env(), inHsm, bob, s.id);
+    expect(approved.status).toBe('MOVING');
+    const [fresh] = await db.query<{ address: string; key_label: string | null; encrypted_key: unknown }>('SELECT address, key_label, encrypted_key FROM wallets WHERE account_id = $1 AND retired_at IS NULL', [acc]);
+    expect(fresh.address).toBe(approved.new_wallet);
+    expect(fresh.key_label).toMatch(new RegExp(`^custody/${acc}/wal_`));
+    expect(fresh.encrypted_key).toBeNull();
+    expect((await eventsOf<{ lostWallet: string; newWallet: string }>(db, 'account.wallet_recovered')).find((e) => e.lostWallet === old)?.newWallet).toBe(fresh.address);
+
+    // The process dies after the signed transfer is stored and before it reaches the node.
+    const real = chainTransferSender({ provider: client.provider, chainId: client.chainId, gasLimit: 150_000, confirmations: 1 });
+    const dying: TransferSender = { ...real, broadcast: async () => { throw new TransferError('killed before sending', true); } };
+    expect(await sweepOnce(deps(dying))).toEqual({ sweepId: s.id, step: 'pending' });
+    const signed = (await sweepById(db, s.id))!;
+    expect(signed).toMatchObject({ status: 'MOVING', cash_amount: '1000000' });
+    expect(await cash.balanceOf(old)).toBe(1_000_000n);
+
+    // Restarted: the same transaction goes out, is seen confirmed, and the sweep completes.
+    const steps: string[] = [];
+    for (let i = 0; i < 20 && (await sweepById(db, s.id))!.status === 'MOVING'; i++) steps.push((await sweepOnce(deps(real)))?.step ?? 'none');
+    const done = (await sweepById(db, s.id))!;
+    expect(done.status).toBe('COMPLETED');
+    expect(done.tx_hash).toBe(signed.tx_hash);
+    // Re-sent, not re-signed: the stored transaction (its nonce) is the only one.
+    expect(steps).toEqual(['sent', 'completed']);
+    const receipt = await client.provider.getTransactionReceipt(done.tx_hash!);
+    expect(receipt?.from).toBe(old);
+    expect(await cash.balanceOf(old)).toBe(0n);
+    expect(await cash.balanceOf(fresh.address)).toBe(1_000_000n);
+    // Nothing more moves: another pass finds no due sweep.
+    expect(await sweepOnce(deps(real))).toBeNull();
+    expect(await ledger.balance(db, acc, 'CASH')).toMatchObject({ total: '1000000', reserved: '300', available: '999700' });
+
+    // The account's wallet is now in the HSM: a second sweep is refused.
+    expect(await codeOf(sw.requestWalletSweep(env(), inHsm, alice, { accountId: acc, idempotencyKey: 'sw-3' }))).toBe('CUSTODY.WALLET_IN_HSM');
+  }, 120_000);
+
+  test('a sweep rejected before its quorum leaves the sealed wallet active, and a new one may be requested', async () => {
+    const { acc, wallet } = await sealedAccount('acme');
+    const s = await sw.requestWalletSweep(env(), inHsm, alice, { accountId: acc, idempotencyKey: `rj-${acc}` });
+    expect(await codeOf(sw.requestWalletSweep(env(), inHsm, alice, { accountId: acc, idempotencyKey: `rj-${acc}-x` }))).toBe('CUSTODY.SWEEP_PENDING');
+    expect((await sw.rejectWalletSweep(env(), alice, s.id, 'wrong account')).status).toBe('REJECTED');
+    expect(await codeOf(sw.approveWalletSweep(env(), inHsm, bob, s.id))).toBe('CUSTODY.INVALID_STATE');
+    const [active] = await db.query<{ address: string }>('SELECT address FROM wallets WHERE account_id = $1 AND retired_at IS NULL', [acc]);
+    expect(active.address).toBe(wallet);
+    // Same key, other request: refused; a fresh key starts a new sweep.
+    expect(await codeOf(sw.requestWalletSweep(env(), inHsm, alice, { accountId: (await sealedAccount('acme')).acc, idempotencyKey: `rj-${acc}` }))).toBe('INPUT.IDEMPOTENCY_KEY_REUSED');
+    expect((await sw.requestWalletSweep(env(), inHsm, alice, { accountId: acc, idempotencyKey: `rj2-${acc}` })).status).toBe('PENDING_APPROVAL');
+  }, 60_000);
+});
