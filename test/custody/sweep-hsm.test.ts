@@ -7,14 +7,16 @@ import { createChainClient, type ChainClient } from '../../subgraphs/kit/chain/c
 import { deployCashToken } from '../../subgraphs/kit/chain/cash-token.js';
 import { errorCode } from '../../subgraphs/kit/errors.js';
 import { openKeyStore } from '../../subgraphs/kit/signer/index.js';
-import { TransferError, type BroadcastSettings, type TransferSender } from '../../subgraphs/custody/broadcaster.js';
+import { broadcastOnce, TransferError, type BroadcastSettings, type TransferSender } from '../../subgraphs/custody/broadcaster.js';
 import { chainTransferSender, tokenBalance } from '../../subgraphs/custody/chain-sender.js';
 import { walletKeys, type WalletKeys } from '../../subgraphs/custody/keys.js';
 import { ledger } from '../../subgraphs/custody/ledger.js';
 import { openCustodyAccount } from '../../subgraphs/custody/service.js';
 import { sweepById } from '../../subgraphs/custody/store-sweeps.js';
 import { sweepOnce, type SweepDeps } from '../../subgraphs/custody/sweep-mover.js';
+import { withdrawalById } from '../../subgraphs/custody/store-withdrawals.js';
 import * as sw from '../../subgraphs/custody/sweeps.js';
+import * as wd from '../../subgraphs/custody/withdrawals.js';
 import { dbLabel } from '../support/db.js';
 import { testHsm } from '../support/hsm.js';
 import { KEK, eventsOf, knowsEveryInvestor, openCustodyDb, testEnv, testPolicy, user } from './support.js';
@@ -34,7 +36,7 @@ withHsm(`sweeping a software-sealed wallet to an HSM wallet, on anvil with SoftH
   const alice = user('acme', 'alice', ['CUSTODIAN']);
   const bob = user('acme', 'bob', ['CUSTODIAN']);
   const mallory = user('evil', 'mallory', ['CUSTODIAN']);
-  const env = () => testEnv(db, { defaults: testPolicy({ approvalsRequired: 1 }), clock: { now: () => new Date() } as never });
+  const env = () => testEnv(db, { defaults: testPolicy({ approvalsRequired: 1, destinationDelaySeconds: 0, maxPerWithdrawal: 10n ** 30n, maxPerWindow: 10n ** 30n }), clock: { now: () => new Date() } as never });
   const settings: BroadcastSettings = { maxAttempts: 3, retryMs: 0, rebroadcastMs: 0, pollMs: 0 };
   const deps = (sender: TransferSender): SweepDeps => ({
     db, now: () => new Date(), sender, signerOf: (q, address) => inHsm.signer(q, address), settings,
@@ -85,6 +87,12 @@ withHsm(`sweeping a software-sealed wallet to an HSM wallet, on anvil with SoftH
     expect(await codeOf(sw.approveWalletSweep(env(), inHsm, mallory, s.id))).toBe('NOT_FOUND');
     expect(await codeOf(sw.rejectWalletSweep(env(), mallory, s.id, 'mine now'))).toBe('NOT_FOUND');
 
+    // A withdrawal approved before the sweep's quorum waits while the cash is on its way.
+    const to = '0x000000000000000000000000000000000000bEEF';
+    await wd.addWithdrawalDestination(env(), alice, { accountId: acc, address: to, label: 'treasury' });
+    const { withdrawal } = await wd.requestWithdrawal(env(), alice, { accountId: acc, asset: 'CASH', amount: 1_000n, toAddress: to, idempotencyKey: `w-${acc}` });
+    expect((await wd.approveWithdrawal(env(), bob, withdrawal!.id)).status).toBe('APPROVED');
+
     const approved = await sw.approveWalletSweep(env(), inHsm, bob, s.id);
     expect(approved.status).toBe('MOVING');
     const [fresh] = await db.query<{ address: string; key_label: string | null; encrypted_key: unknown }>('SELECT address, key_label, encrypted_key FROM wallets WHERE account_id = $1 AND retired_at IS NULL', [acc]);
@@ -95,6 +103,8 @@ withHsm(`sweeping a software-sealed wallet to an HSM wallet, on anvil with SoftH
 
     // The process dies after the signed transfer is stored and before it reaches the node.
     const real = chainTransferSender({ provider: client.provider, chainId: client.chainId, gasLimit: 150_000, confirmations: 1 });
+    const withdrawals = { db, now: () => new Date(), sender: real, signerOf: (q: Parameters<SweepDeps['signerOf']>[0], address: string) => inHsm.signer(q, address), settings };
+    expect(await broadcastOnce(withdrawals)).toBeNull();
     const dying: TransferSender = { ...real, broadcast: async () => { throw new TransferError('killed before sending', true); } };
     expect(await sweepOnce(deps(dying))).toEqual({ sweepId: s.id, step: 'pending' });
     const signed = (await sweepById(db, s.id))!;
@@ -115,7 +125,16 @@ withHsm(`sweeping a software-sealed wallet to an HSM wallet, on anvil with SoftH
     expect(await cash.balanceOf(fresh.address)).toBe(1_000_000n);
     // Nothing more moves: another pass finds no due sweep.
     expect(await sweepOnce(deps(real))).toBeNull();
-    expect(await ledger.balance(db, acc, 'CASH')).toMatchObject({ total: '1000000', reserved: '300', available: '999700' });
+    expect(await ledger.balance(db, acc, 'CASH')).toMatchObject({ total: '1000000', reserved: '1300', available: '998700' });
+
+    // The waiting withdrawal now goes out of the new wallet, signed in the HSM (its gas sent to it first).
+    await client.send({ to: fresh.address, value: parseEther('1') });
+    for (let i = 0; i < 20 && (await withdrawalById(db, withdrawal!.id))!.status !== 'COMPLETED'; i++) await broadcastOnce(withdrawals);
+    const sent = (await withdrawalById(db, withdrawal!.id))!;
+    expect(sent.status).toBe('COMPLETED');
+    expect((await client.provider.getTransactionReceipt(sent.tx_hash!))?.from).toBe(fresh.address);
+    expect(await cash.balanceOf(to)).toBe(1_000n);
+    expect(await ledger.balance(db, acc, 'CASH')).toMatchObject({ total: '999000', reserved: '300' });
 
     // The account's wallet is now in the HSM: a second sweep is refused.
     expect(await codeOf(sw.requestWalletSweep(env(), inHsm, alice, { accountId: acc, idempotencyKey: 'sw-3' }))).toBe('CUSTODY.WALLET_IN_HSM');
