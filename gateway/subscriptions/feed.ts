@@ -43,10 +43,13 @@ export class Feed implements UpstreamListener {
   readonly clients = new Map<ClientQueue, Caller>();
   private chain: Promise<void> = Promise.resolve();
   private backlog = 0;
+  private running = 0;
+  private readonly slots: (() => void)[] = [];
   private done = false;
   release?: () => void;
 
-  constructor(readonly request: Omit<EventRequest, 'context'>, private readonly maxBacklog: number, private readonly log: Logger) {}
+  /** `pipeline`: events whose rest of the plan may run at once (delivered in arrival order all the same). */
+  constructor(readonly request: Omit<EventRequest, 'context'>, private readonly maxBacklog: number, private readonly pipeline: number, private readonly log: Logger) {}
 
   event(data: Record<string, unknown>): void {
     if (this.done) return;
@@ -54,20 +57,30 @@ export class Feed implements UpstreamListener {
     if (++this.backlog > this.maxBacklog) {
       return this.fail(new GraphQLError(`more than ${this.maxBacklog} events are waiting for the other subgraphs; subscribe again with after = the last cursor`, { extensions: { code: 'SUBSCRIPTION.BACKLOG_EXCEEDED', retryable: true } }));
     }
+    // A slow entity fetch for one event does not hold up the next one's; deliveries keep the order.
+    const result = this.run(data);
     this.chain = this.chain.then(async () => {
-      let result: ExecutionResult;
-      const caller = freshest(this.clients.values());
-      try {
-        if (!caller) return; // everybody left while the event waited
-        result = await executeEvent({ ...this.request, context: { caller, token: caller.token } }, data);
-      } catch (e) {
-        this.log.error({ err: (e as Error).message }, 'subscription event failed in the gateway');
-        result = { errors: [new GraphQLError('internal error', { extensions: { code: 'INTERNAL_SERVER_ERROR' } })] };
-      } finally {
-        this.backlog--;
-      }
-      for (const c of this.clients.keys()) c.push(result);
+      const r = await result;
+      if (r) for (const c of this.clients.keys()) c.push(r);
     });
+  }
+
+  private async run(data: Record<string, unknown>): Promise<ExecutionResult | undefined> {
+    if (this.running < this.pipeline) this.running++;
+    else await new Promise<void>((r) => this.slots.push(r)); // the slot is handed over, not freed and taken
+    try {
+      const caller = freshest(this.clients.values());
+      if (!caller) return undefined; // everybody left while the event waited
+      return await executeEvent({ ...this.request, context: { caller, token: caller.token } }, data);
+    } catch (e) {
+      this.log.error({ err: (e as Error).message }, 'subscription event failed in the gateway');
+      return { errors: [new GraphQLError('internal error', { extensions: { code: 'INTERNAL_SERVER_ERROR' } })] };
+    } finally {
+      this.backlog--;
+      const next = this.slots.shift();
+      if (next) next();
+      else this.running--;
+    }
   }
 
   get ended(): boolean {

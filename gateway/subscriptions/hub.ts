@@ -16,6 +16,8 @@ export interface HubOptions {
   subgraphTimeoutMs: number;
   /** Undelivered events a client may have before it is closed as a slow consumer. */
   queueLimit: number;
+  /** Events of one feed whose rest of the plan may run at once. */
+  pipeline: number;
   retry: RetryPolicy;
   /** 'callers': subscriptions kit/sharing.ts lists as caller-independent share one upstream and execution across identities; 'identity': never across identities. */
   sharing: SharingMode;
@@ -113,7 +115,7 @@ export class SubscriptionHub {
     if (!feed || feed.ended) {
       const url = this.wsUrls[plan.serviceName];
       if (!url) throw new GraphQLError(`no URL for subgraph ${plan.serviceName}`, { extensions: { code: 'INTERNAL_SERVER_ERROR' } });
-      feed = new Feed({ planner, plan, dataSources: this.dataSources, query: s.query, operationName: s.operationName, variables: s.variables }, this.o.queueLimit, this.o.log);
+      feed = new Feed({ planner, plan, dataSources: this.dataSources, query: s.query, operationName: s.operationName, variables: s.variables }, this.o.queueLimit, this.o.pipeline, this.o.log);
       // Only streams from now are joined: one asked to start at a cursor replays its own history.
       if (after === null) this.feeds.set(feedKey, feed);
       this.live.add(feed);
