@@ -10,10 +10,11 @@
  * Anything not listed counts as depending on the caller, and the gateway runs
  * it once per identity, as each subgraph's resolvers would for that caller.
  *
- * Listing a field here is a visibility decision: its resolver must answer the
- * same to every authenticated caller (no canSee, no role, no organisation
- * scoping), and the stream must admit every authenticated caller and send
- * each the same events. test/gateway/subscription-sharing.test.ts checks every
+ * Listing a field here is a visibility decision, the complement of access.ts
+ * (the one rule of who sees what): its resolver must apply none of that rule
+ * (no canSee, scope, role or operator check) and answer the same to every
+ * authenticated caller, and the stream must admit every authenticated caller
+ * and send each the same events. test/gateway/subscription-sharing.test.ts checks every
  * listed field against per-identity execution for several organisations,
  * investors and roles.
  */
