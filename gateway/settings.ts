@@ -34,7 +34,7 @@ export const gatewaySettings = {
   GATEWAY_SUBSCRIPTION_RETRY_MS: int('first pause before the gateway reconnects a lost subgraph subscription (doubles each attempt)', 250, 10),
   GATEWAY_SUBSCRIPTION_RETRY_MAX_MS: int('longest pause between reconnects of a subgraph subscription', 5_000, 10),
   GATEWAY_SUBSCRIPTION_RETRY_ATTEMPTS: int('reconnects in a row before subscribers get DOWNSTREAM_SERVICE_ERROR', 20, 0),
-  GATEWAY_SUBSCRIPTION_PIPELINE: int('events of one subscription whose fields from other subgraphs are fetched at once (delivered in order all the same)', 8, 1),
+  GATEWAY_SUBSCRIPTION_PIPELINE: int('events of one subscription whose fields from other subgraphs are fetched at once (delivered in order all the same)', 4, 1),
   GATEWAY_SUBSCRIPTION_SHARING: oneOf('callers: a subscription whose stream and fields subgraphs/kit/sharing.ts lists as the same for every caller runs once for all identities; identity: one upstream and execution per caller identity, always', SHARING_MODES, 'callers'),
   PERSISTED_MANIFEST_PATH: str('persisted operation manifest (Apollo format, built by npm run persisted)', 'schema/persisted-operations.json'),
   GATEWAY_PARTNERS_PATH: optionalStr('JSON file of partners: API key hashes, organisation, roles, mode, operation list (none: API keys are refused)'),

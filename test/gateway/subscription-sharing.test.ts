@@ -116,7 +116,7 @@ describe(`subscriptions shared across identities (${dbLabel()})`, () => {
     own = await startGateway(loadConfig(gatewaySettings, {
       PORT: '0', AUTH_JWT_SECRET: stack.secrets.jwtSecret, SUPERGRAPH_PATH: fromRoot('schema', 'supergraph.graphql'), LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
       ISSUANCE_URL: stack.subgraphs.issuance.url, TRADING_URL: stack.subgraphs.trading.url, SETTLEMENT_URL: stack.subgraphs.settlement.url, CUSTODY_URL: stack.subgraphs.custody.url,
-      GATEWAY_SUBSCRIPTION_SHARING: 'identity', RATE_LIMIT_PER_MINUTE: '0',
+      GATEWAY_SUBSCRIPTION_SHARING: 'identity', RATE_LIMIT_PER_MINUTE: '0', SUBGRAPH_TIMEOUT_MS: '60000', // the stack's gateway's deadline: a loaded machine is not a downed subgraph
     }));
   }, 180_000);
 
