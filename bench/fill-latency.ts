@@ -220,6 +220,13 @@ async function main() {
   const bare = await startBare();
   const trading = stack.subgraphs.trading.db;
   const fillOf = (i: number) => ({ tradeId: newId('trd'), tokenId, price: '100', quantity: String(1 + (Math.abs(i) % 50)), executedAt: new Date().toISOString() });
+  // The whole trade.executed payload (trading's stream reads it with the topic's parser), as the matching engine writes it.
+  let bookSeq = 0;
+  const payloadOf = (f: ReturnType<typeof fillOf>) => ({
+    ...f, cashAmount: String(100n * BigInt(f.quantity)), cashAsset: 'CASH', aggressorSide: 'BUY', buyOrderId: newId('ord'), sellOrderId: newId('ord'),
+    buyAccountId: newId('acc'), sellAccountId: newId('acc'), buyInvestorId: null, sellInvestorId: null, buyOrg: 'org-0', sellOrg: 'org-1',
+    buyerFee: '0', sellerFee: '0', reservations: { buy: [], sell: [] }, bookSeq: ++bookSeq,
+  });
 
   const systems = {
     bare: () => measure('bare', bare.url, tokens, { t: tokenId }, async (i) => {
@@ -232,7 +239,7 @@ async function main() {
     gateway: () => measure('gateway', stack.gateway.url.replace(/^http/, 'ws'), tokens, { t: tokenId }, async (i) => {
       const f = fillOf(i);
       const t0 = now();
-      const [cursor] = await trading.tx((q) => appendEvents(q, [{ topic: 'trade.executed', key: f.tradeId, payload: { ...f, aggressorSide: 'BUY' } }]));
+      const [cursor] = await trading.tx((q) => appendEvents(q, [{ topic: 'trade.executed', key: f.tradeId, payload: payloadOf(f) }]));
       return { cursor, t0 };
     }),
   };

@@ -79,7 +79,7 @@ describe(`subscriptions shared across identities (${dbLabel()})`, () => {
         tradeId, tokenId, price: '100', quantity: String(quantity), cashAmount: cash, cashAsset: 'CASH', buyOrderId: newId('ord'), sellOrderId: newId('ord'),
         buyAccountId: acmeAccount, sellAccountId: globexAccount, buyInvestorId: acmeInvestor, sellInvestorId: globexInvestor, buyOrg: 'acme', sellOrg: 'globex',
         buyerFee: '3', sellerFee: '4', aggressorSide: 'BUY', bookSeq: ++bookSeq, executedAt: new Date().toISOString(),
-        reservations: { buy: [{ key: `${tradeId}-b`, amount: cash }], sell: [{ key: `${tradeId}-s`, amount: String(quantity) }] } } },
+        reservations: { buy: [{ key: `${tradeId}-b`, asset: 'CASH', amount: cash }], sell: [{ key: `${tradeId}-s`, asset: tokenId, amount: String(quantity) }] } } },
       { topic: 'book.changed', key: tokenId, payload: { tokenId, bookSeq, levels: [{ side: 'SELL', price: '100', quantity: String(1000 - bookSeq), orders: 1 }] } },
     ]));
     return BigInt(cursors.at(-1)!);

@@ -165,7 +165,7 @@ describe(`subscriptions through the gateway (${dbLabel()})`, () => {
         tradeId, tokenId, price: '100', quantity: String(quantity), cashAmount: cash, cashAsset: 'CASH', buyOrderId: newId('ord'), sellOrderId: newId('ord'),
         buyAccountId: buyerAccount, sellAccountId: sellerAccount, buyInvestorId: null, sellInvestorId: null, buyOrg: 'acme', sellOrg: 'acme',
         buyerFee: '0', sellerFee: '0', aggressorSide: 'BUY', bookSeq: ++bookSeq, executedAt: new Date().toISOString(),
-        reservations: { buy: [{ key: `${tradeId}-b`, amount: cash }], sell: [{ key: `${tradeId}-s`, amount: String(quantity) }] } } },
+        reservations: { buy: [{ key: `${tradeId}-b`, asset: 'CASH', amount: cash }], sell: [{ key: `${tradeId}-s`, asset: tokenId, amount: String(quantity) }] } } },
       { topic: 'book.changed', key: tokenId, payload: { tokenId, bookSeq, levels: [{ side: 'SELL', price: '100', quantity: String(resting), orders: 1 }] } },
     ]));
     return tradeId;
