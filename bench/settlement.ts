@@ -2,8 +2,12 @@
  * Settled trades per second, gross (one DvP transaction per trade) against
  * netted (DvP model 2: the verified trades of a token in one transaction,
  * cash netted per party), each as a ratio to anvil's raw ERC-20 transfer rate
- * measured in the same run (one signer, explicit nonces, all fired, then the
- * last receipt), the physical limit of one transaction per trade.
+ * measured in the same run (one signer, explicit nonces, all fired, then
+ * mined up to the last nonce), the physical limit of one transaction per
+ * trade. A nonce that stands still is looked up and reported (dropped or
+ * stuck) and sent once more, never waited on for minutes; a mode in which no
+ * trade settles for a minute fails with the worker's last error. Per mode the
+ * median time between a trade's statuses says where its time went.
  *
  * The whole stack runs in this process (the test world of test/settlement)
  * with anvil auto-mining, on PGlite (settlement on a PGlite folder, so that it
