@@ -61,3 +61,8 @@ export async function claimNextSweep(q: Queryable, now: Date): Promise<SweepRow 
      ORDER BY coalesce(next_attempt_at, updated_at), id LIMIT 1 FOR UPDATE SKIP LOCKED`, [now]);
   return r ?? null;
 }
+
+/** Records why a signed transfer did not reach the node, if the sweep still waits on that very transfer. */
+export async function noteUnsent(q: Queryable, id: string, txHash: string, error: string, next: Date): Promise<void> {
+  await q.query(`UPDATE wallet_sweeps SET last_error = $3, next_attempt_at = $4, updated_at = now() WHERE id = $1 AND status = 'MOVING' AND tx_hash = $2`, [id, txHash, error, next]);
+}

@@ -97,8 +97,10 @@ export async function sweepOnce(d: SweepDeps): Promise<{ sweepId: string; step: 
   try {
     await d.sender.broadcast(claimed.toSend);
   } catch (e) {
-    // Refused or unreachable: the next step asks the chain for its outcome and re-sends or re-signs.
+    // Refused (no gas in the old wallet, say) or unreachable: the error is on the sweep for the
+    // operator, and the next step asks the chain for the outcome and re-sends or re-signs.
     d.log?.warn({ sweepId: claimed.s.id, err: message(e), retryable: e instanceof TransferError ? e.retryable : undefined }, 'sweep transfer not sent; will retry');
+    await store.noteUnsent(d.db, claimed.s.id, claimed.toSend.txHash, `not sent: ${message(e)}`, later(d.now(), d.settings.retryMs));
     return { sweepId: claimed.s.id, step: 'pending' };
   }
   return { sweepId: claimed.s.id, step: 'sent' };

@@ -108,7 +108,7 @@ withHsm(`sweeping a software-sealed wallet to an HSM wallet, on anvil with SoftH
     const dying: TransferSender = { ...real, broadcast: async () => { throw new TransferError('killed before sending', true); } };
     expect(await sweepOnce(deps(dying))).toEqual({ sweepId: s.id, step: 'pending' });
     const signed = (await sweepById(db, s.id))!;
-    expect(signed).toMatchObject({ status: 'MOVING', cash_amount: '1000000' });
+    expect(signed).toMatchObject({ status: 'MOVING', cash_amount: '1000000', last_error: 'not sent: killed before sending' });
     expect(await cash.balanceOf(old)).toBe(1_000_000n);
 
     // Restarted: the same transaction goes out, is seen confirmed, and the sweep completes.
