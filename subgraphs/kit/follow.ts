@@ -24,27 +24,36 @@ export function follow<T>(db: Db, outbox: OutboxWatcher, o: { after: bigint | nu
   let buffer: OutboxEvent[] = [];
   const done = { value: undefined as unknown as T, done: true as const };
   let counted = false;
+  /** Ends the iterator once: it no longer counts as following. */
+  const end = () => {
+    if (counted && !ac.signal.aborted) outbox.following--;
+    ac.abort();
+  };
   const it: AsyncIterableIterator<T> = {
     async next() {
-      cursor ??= await lastSeq(db);
-      // Live from here: anything appended from now on reaches this subscriber (operators and tests read the count).
-      if (!counted && !ac.signal.aborted) {
-        counted = true;
-        outbox.following++;
-      }
-      while (!ac.signal.aborted) {
-        while (buffer.length) {
-          const e = buffer.shift()!;
-          cursor = BigInt(e.seq);
-          if (o.match(e)) return { value: await o.map(e), done: false };
+      try {
+        cursor ??= await lastSeq(db);
+        // Live from here: anything appended from now on reaches this subscriber (operators and tests read the count).
+        if (!counted && !ac.signal.aborted) {
+          counted = true;
+          outbox.following++;
         }
-        buffer = await outbox.read({ after: cursor, limit: 500, topics: o.topics, waitMs: 25_000, signal: ac.signal });
+        while (!ac.signal.aborted) {
+          while (buffer.length) {
+            const e = buffer.shift()!;
+            cursor = BigInt(e.seq);
+            if (o.match(e)) return { value: await o.map(e), done: false };
+          }
+          buffer = await outbox.read({ after: cursor, limit: 500, topics: o.topics, waitMs: 25_000, signal: ac.signal });
+        }
+        return done;
+      } catch (e) {
+        end(); // the stream ends with this error: nobody calls return() after it
+        throw e;
       }
-      return done;
     },
     async return() {
-      if (counted && !ac.signal.aborted) outbox.following--;
-      ac.abort();
+      end();
       return done;
     },
     [Symbol.asyncIterator]() {
