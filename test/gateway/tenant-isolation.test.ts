@@ -78,6 +78,7 @@ const ARGS: Record<string, (w: World) => Record<string, unknown>[]> = {
   custodyAccount: (w) => [{ id: w.seller.accountId }],
   withdrawal: (w) => [{ id: w.withdrawalId }],
   withdrawals: () => [{}],
+  walletSweeps: () => [{}],
   policyChanges: () => [{}],
   organisationWithdrawalPolicy: () => [{}],
   proofOfHoldings: (w) => [{ tokenId: w.tokenId }, { tokenId: 'CASH' }],
@@ -114,6 +115,10 @@ const ARGS: Record<string, (w: World) => Record<string, unknown>[]> = {
   approvePolicyChange: (w) => [{ id: w.pendingChangeId }],
   rejectPolicyChange: (w) => [{ id: w.pendingChangeId, reason }],
   recoverCustodyWallet: (w) => [{ input: { idempotencyKey: 'intruder-recovery', accountId: w.seller.accountId, reason } }],
+  requestWalletSweep: (w) => [{ input: { idempotencyKey: 'intruder-sweep', accountId: w.seller.accountId } }],
+  // No sweep exists in this software-signer stack: an id in the right format must say no more than NOT_FOUND.
+  approveWalletSweep: () => [{ id: 'swp_00000000000000000000000000' }],
+  rejectWalletSweep: () => [{ id: 'swp_00000000000000000000000000', reason }],
   createSecurityToken: () => [{ input: { idempotencyKey: 'OWNR', name: 'OWNR shares', symbol: 'OWNR', decimals: 0, exemption: 'REG_D_506B' } }],
   deploySecurityToken: (w) => [{ tokenId: w.tokenId }],
   setTransferRules: (w) => [{ tokenId: w.tokenId, rules: { maxHolders: 1 }, reason }],

@@ -74,6 +74,7 @@ export type TokenStatus =
   | 'PAUSED';
 
 export type TransferPolicyInput = {
+  allowOffshoreResales?: boolean | null | undefined;
   allowedCountries?: Array<string> | null | undefined;
   apply12gHolderCaps?: boolean | null | undefined;
   blockedCountries?: Array<string> | null | undefined;
