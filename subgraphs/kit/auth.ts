@@ -49,7 +49,7 @@ export const SERVICE_AUDIENCE = 'tokenstack-internal';
  * with the secret, RS256/ES256 only with the public key or the JWKS. A token
  * cannot pick its own (no "none", no HS256 signed with the public key).
  */
-export function userKeys(s: AuthSettings): { algorithms: string[]; key: JWTVerifyGetKey } {
+export function userKeys(s: AuthSettings): { algorithms: string[]; key: JWTVerifyGetKey; fromJwks(header: ProtectedHeaderParameters): boolean } {
   if (!s.secret && !s.publicKey && !s.jwksUrl) throw new Error('auth: no secret, public key or JWKS URL is configured');
   const secret = s.secret ? createSecretKey(Buffer.from(s.secret)) : undefined;
   const publicAlg = s.publicKey ? (publicKeyIsRsa(s.publicKey) ? 'RS256' : 'ES256') : undefined;
@@ -70,7 +70,9 @@ export function userKeys(s: AuthSettings): { algorithms: string[]; key: JWTVerif
     }
     throw withReason(unauthenticated(`the bearer token's algorithm ${String(alg)} is not accepted here (accepted: ${[...new Set(algorithms)].join(', ')})`), 'BAD_ALGORITHM');
   };
-  return { algorithms: [...new Set(algorithms)], key };
+  // A key from the JWKS can be retired at any moment; the secret and the PEM key change only with the configuration.
+  const fromJwks = (header: ProtectedHeaderParameters): boolean => header.alg !== 'HS256' && !(header.alg === publicAlg && publicKey && !(jwks && header.kid));
+  return { algorithms: [...new Set(algorithms)], key, fromJwks };
 }
 
 function publicKeyIsRsa(pem: string): boolean {
@@ -119,7 +121,7 @@ export function createVerifier(s: AuthSettings): Verifier {
   const serviceKey = s.serviceSecret ? createSecretKey(Buffer.from(s.serviceSecret)) : undefined;
   // A client sends the same token with every request: the signature of an exact token string is checked once, and
   // its caller reused until the token expires (with the same clock skew as the check), or a minute passes. Only
-  // successes are kept; the map is bounded.
+  // successes with a configured key (secret, PEM) are kept; the map is bounded.
   const verified = new Map<string, { caller: Caller; until: number }>();
   const remember = (token: string, caller: Caller, exp: number | undefined): Caller => {
     if (verified.size >= VERIFIED_TOKENS_MAX) verified.clear();
@@ -140,7 +142,9 @@ export function createVerifier(s: AuthSettings): Verifier {
       const { payload, protectedHeader } = await jwtVerify(token, user.key, { audience: s.audience, issuer: s.issuer, algorithms: user.algorithms, clockTolerance: skew, requiredClaims: ['exp', 'iat'] });
       checkTimes(payload, skew, maxLifetime);
       // The claim names are the identity provider's; tokens signed with our own secret (dev, partners) use ours.
-      return remember(token, toCaller(payload, token, protectedHeader.alg === 'HS256' ? DEFAULT_CLAIMS : claims), payload.exp);
+      const caller = toCaller(payload, token, protectedHeader.alg === 'HS256' ? DEFAULT_CLAIMS : claims);
+      // Not remembered when the key came from the JWKS: a token of a key the provider has retired must fail at once.
+      return user.fromJwks(protectedHeader) ? caller : remember(token, caller, payload.exp);
     } catch (e) {
       throw authFailure(e);
     }
