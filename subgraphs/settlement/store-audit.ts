@@ -1,4 +1,5 @@
 import type { Queryable } from '../kit/db/types.js';
+import { txState } from '../kit/db/tx-state.js';
 import { appendEvent } from '../kit/outbox.js';
 import { GENESIS, entryHash, type AuditEntry } from './domain/audit-chain.js';
 
@@ -17,22 +18,39 @@ const toEntry = (r: AuditRowDb): AuditEntry => ({
 
 export interface NewAuditEntry { settlementId: string | null; batchId?: string | null; kind: string; actor: string; detail: unknown }
 
-/** Appends an entry inside the caller's transaction (before appendEvent: the outbox lock comes last). */
-export async function appendAudit(q: Queryable, e: NewAuditEntry): Promise<{ seq: string; hash: string }> {
+interface Head { seq: bigint; hash: string }
+const HEAD = Symbol('audit head');
+
+/** Takes the chain's lock and reads its last entry: once per transaction (appendAudit carries the head along after that). */
+async function lockAndReadHead(q: Queryable): Promise<Head> {
   await q.query('SELECT pg_advisory_xact_lock($1)', [AUDIT_LOCK]);
   const [last] = await q.query<{ seq: string; hash: string }>('SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1');
-  const seq = last ? BigInt(last.seq) + 1n : 1n;
-  const prev = last?.hash ?? GENESIS;
-  // Millisecond time, so that the stored instant reads back exactly as hashed; detail as JSON exactly as stored.
-  const at = new Date();
-  const detail = JSON.parse(JSON.stringify(e.detail ?? {}, (_k, v) => (typeof v === 'bigint' ? v.toString() : v))) as unknown;
-  const content = { seq, settlementId: e.settlementId, batchId: e.batchId ?? null, kind: e.kind, actor: e.actor, detail, at };
-  const hash = entryHash(content, prev);
+  return last ? { seq: BigInt(last.seq), hash: last.hash } : { seq: 0n, hash: GENESIS };
+}
+
+/**
+ * Appends an entry inside the caller's transaction (before appendEvent: the outbox lock comes last).
+ * The first entry of a transaction locks the chain until commit and reads its head; later ones link
+ * to the entry before them in the same transaction (computed in call order, so concurrent calls on
+ * one transaction still form one chain).
+ */
+export async function appendAudit(q: Queryable, e: NewAuditEntry): Promise<{ seq: string; hash: string }> {
+  const state = txState(q);
+  const before = (state.get(HEAD) as Promise<Head> | undefined) ?? lockAndReadHead(q);
+  const entry = before.then((prev) => {
+    // Millisecond time, so that the stored instant reads back exactly as hashed; detail as JSON exactly as stored.
+    const at = new Date();
+    const detail = JSON.parse(JSON.stringify(e.detail ?? {}, (_k, v) => (typeof v === 'bigint' ? v.toString() : v))) as unknown;
+    const content = { seq: prev.seq + 1n, settlementId: e.settlementId, batchId: e.batchId ?? null, kind: e.kind, actor: e.actor, detail, at };
+    return { content, prev: prev.hash, hash: entryHash(content, prev.hash) };
+  });
+  state.set(HEAD, entry.then((x) => ({ seq: x.content.seq, hash: x.hash })));
+  const { content: c, prev, hash } = await entry;
   await q.query(
     'INSERT INTO audit_log (seq, settlement_id, batch_id, kind, actor, detail, at, prev_hash, hash) VALUES ($1,$2,$3,$4,$5,$6::jsonb,$7,$8,$9)',
-    [seq.toString(), e.settlementId, e.batchId ?? null, e.kind, e.actor, JSON.stringify(detail), at, prev, hash],
+    [c.seq.toString(), c.settlementId, c.batchId, c.kind, c.actor, JSON.stringify(c.detail), c.at, prev, hash],
   );
-  return { seq: seq.toString(), hash };
+  return { seq: c.seq.toString(), hash };
 }
 
 /**

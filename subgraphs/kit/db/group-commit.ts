@@ -1,4 +1,5 @@
 import { Coalescer } from '../coalesce.js';
+import { forgetTxState } from './tx-state.js';
 import type { Db, Queryable } from './types.js';
 
 /**
@@ -57,6 +58,7 @@ export async function eachInOneTransaction<I, R, P>(
         if (!o.isItemError(e)) throw e;
         await q.query('ROLLBACK TO SAVEPOINT item');
         await q.query('RELEASE SAVEPOINT item');
+        forgetTxState(q); // what the transaction remembered may come from the rolled-back item
         undo?.();
         out.push(e as Error);
       }
