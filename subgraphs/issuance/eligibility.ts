@@ -4,6 +4,7 @@ import { canSee, isOperator, isService, settlementOperator } from '../kit/access
 import { appError, badInput, notFound } from '../kit/errors.js';
 import { evaluateTransfer, ComplianceInputError, type ComplianceConfig, type TransferEvaluation, type TransferKind } from './domain/compliance/index.js';
 import { buildTransferInput, type SnapshotRequest } from './snapshot.js';
+import { snapshotReads, type SnapshotReads } from './snapshot-reads.js';
 import { positive } from './access.js';
 import { settleItem, type ParsedRequest } from '../kit/contracts/calls.js';
 
@@ -20,7 +21,7 @@ export interface EligibilityResult extends TransferEvaluation {
  * entry, when the counterparty is not known yet): the answer decides what
  * that party settles and lists the rest as not evaluated.
  */
-export async function transferEligibility(q: Queryable, config: ComplianceConfig, r: SnapshotRequest & { ownWallet?: boolean }): Promise<EligibilityResult> {
+export async function transferEligibility(q: Queryable, config: ComplianceConfig, r: SnapshotRequest & { ownWallet?: boolean }, reads?: SnapshotReads): Promise<EligibilityResult> {
   positive(r.amount);
   const { fromInvestorId: from, toInvestorId: to } = r;
   if (r.kind === 'PRIMARY_ISSUANCE' ? from !== null || to === null : r.kind === 'FORCED_TRANSFER' ? from === null || to === null : from === null && to === null) {
@@ -29,7 +30,7 @@ export async function transferEligibility(q: Queryable, config: ComplianceConfig
   if (r.fromInvestorId && r.fromInvestorId === r.toInvestorId && r.kind !== 'PRIMARY_ISSUANCE' && !r.ownWallet) {
     throw badInput('SAME_INVESTOR', 'sender and receiver are the same investor');
   }
-  const input = await buildTransferInput(q, r, config);
+  const input = await buildTransferInput(q, r, config, reads);
   try {
     return { ...evaluateTransfer(input, config), evaluatedAt: r.at };
   } catch (e) {
@@ -61,14 +62,16 @@ export function priceCentsOf(price: string | null | undefined, currency: string 
 /**
  * Many questions at once (trading asks for every order that arrived together):
  * an answer or a typed error per question, in order. Each is decided as the
- * single call decides it; only the round trips are shared.
+ * single call decides it; only the reads are shared (one statement per kind
+ * of row for all the questions, snapshot-reads.ts).
  */
 export function eligibilityMany(q: Queryable, config: ComplianceConfig, questions: ParsedRequest<'issuance', 'transferEligibilityMany'>['questions']) {
   const now = new Date();
+  const reads = snapshotReads(q);
   return Promise.all(questions.map((x) => settleItem(() => transferEligibility(q, config, {
     tokenId: x.tokenId, fromInvestorId: x.fromInvestorId, toInvestorId: x.toInvestorId, amount: x.amount, at: x.at ?? now, kind: kindOf(x.fromInvestorId, x.kind),
     priceCents: priceCentsOf(x.price, x.currency), occasion: x.occasion ?? undefined,
-  }))));
+  }, reads))));
 }
 
 export function kindOf(from: string | null | undefined, kind: string | null | undefined): TransferKind {

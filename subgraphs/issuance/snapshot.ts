@@ -4,7 +4,8 @@ import type {
   AccreditationMethod, AmlStatus, ComplianceConfig, DatedAmount, Exemption, FamilyRelation, InvestorType, IssuerRelation, KycStatus, PartySnapshot, TokenSnapshot,
   TransferInput, TransferKind, TransferOccasion, TransferPolicy,
 } from './domain/compliance/index.js';
-import { affiliateSales, controlsOf, holderCounts, issuerRelationAt, nonAccreditedPurchasers, openLots, positionOf, purchasesBetween } from './store-holdings.js';
+import { affiliateSales, nonAccreditedPurchasers, purchasesBetween } from './store-holdings.js';
+import { snapshotReads, type SnapshotReads } from './snapshot-reads.js';
 import type { InvestorRow, PolicyJson, TokenRow } from './store.js';
 
 /**
@@ -49,8 +50,8 @@ export function tokenSnapshot(t: TokenRow): TokenSnapshot {
   };
 }
 
-async function party(q: Queryable, tokenId: string, i: InvestorRow, issuerRelation: IssuerRelation): Promise<PartySnapshot> {
-  const [controls, balance] = await Promise.all([controlsOf(q, tokenId, i.id), positionOf(q, tokenId, i.id)]);
+async function party(reads: SnapshotReads, tokenId: string, i: InvestorRow, issuerRelation: IssuerRelation): Promise<PartySnapshot> {
+  const [controls, balance] = await Promise.all([reads.controls(tokenId, i.id), reads.position(tokenId, i.id)]);
   return {
     investorId: i.id,
     type: i.type as InvestorType,
@@ -72,8 +73,8 @@ async function party(q: Queryable, tokenId: string, i: InvestorRow, issuerRelati
   };
 }
 
-async function investor(q: Queryable, id: string): Promise<InvestorRow> {
-  const [i] = await q.query<InvestorRow>('SELECT * FROM investors WHERE id = $1', [id]);
+async function investor(reads: SnapshotReads, id: string): Promise<InvestorRow> {
+  const i = await reads.investor(id);
   if (!i) throw notFound('investor', id);
   return i;
 }
@@ -97,20 +98,20 @@ export interface SnapshotRequest {
 // Purchases older than this cannot count towards a 12-month limit, whatever the configuration says (a guard on the read).
 const PURCHASE_LOOKBACK_DAYS = 400;
 
-export async function buildTransferInput(q: Queryable, r: SnapshotRequest, config: ComplianceConfig): Promise<TransferInput> {
-  const [t] = await q.query<TokenRow>('SELECT * FROM security_tokens WHERE id = $1', [r.tokenId]);
+/** `reads`: shared by the questions decided together (one statement per kind of row for all of them). */
+export async function buildTransferInput(q: Queryable, r: SnapshotRequest, config: ComplianceConfig, reads: SnapshotReads = snapshotReads(q)): Promise<TransferInput> {
+  const t = await reads.token(r.tokenId);
   if (!t) throw notFound('security token', r.tokenId);
   const token = tokenSnapshot(t);
-  const toRow = r.toInvestorId ? await investor(q, r.toInvestorId) : null;
-  const fromRow = r.fromInvestorId ? await investor(q, r.fromInvestorId) : null;
+  const [toRow, fromRow] = await Promise.all([r.toInvestorId ? investor(reads, r.toInvestorId) : null, r.fromInvestorId ? investor(reads, r.fromInvestorId) : null]);
   // A seller that was an affiliate within the lookback sells as one (230.144(b)(1)); the receiver's relation is as of the instant.
   const c144 = config.rule144;
-  const fromRelation = fromRow ? await issuerRelationAt(q, fromRow.id, r.at, c144.formerAffiliateLookback) : 'NONE';
+  const fromRelation = fromRow ? await reads.relation(fromRow.id, r.at, c144.formerAffiliateLookback) : 'NONE';
   const [to, from, lots, counts, sales] = await Promise.all([
-    toRow ? issuerRelationAt(q, toRow.id, r.at).then((rel) => party(q, t.id, toRow, rel)) : Promise.resolve(null),
-    fromRow ? party(q, t.id, fromRow, fromRelation) : Promise.resolve(null),
-    fromRow ? openLots(q, t.id, fromRow.id) : Promise.resolve([]),
-    holderCounts(q, t.id),
+    toRow ? reads.relation(toRow.id, r.at).then((rel) => party(reads, t.id, toRow, rel)) : Promise.resolve(null),
+    fromRow ? party(reads, t.id, fromRow, fromRelation) : Promise.resolve(null),
+    fromRow ? reads.openLots(t.id, fromRow.id) : Promise.resolve([]),
+    reads.holderCounts(t.id),
     fromRow && fromRelation === 'AFFILIATE'
       ? affiliateSales(q, t.id, fromRow.id, r.at, c144.affiliateVolumeWindow, c144.affiliateVolumeWeeks)
       : Promise.resolve(undefined),

@@ -13,14 +13,34 @@ export interface LotRow {
  * [at - lookback, at] (230.144(b)(1) looks back three months for a seller).
  */
 export async function issuerRelationAt(q: Queryable, investorId: string, at: Date, lookback: Period = {}): Promise<IssuerRelation> {
-  const from = addPeriod(at, { months: -(lookback.months ?? 0), days: -(lookback.days ?? 0) });
-  const [i] = await q.query<{ issuer_relation: IssuerRelation; affiliated: boolean }>(
-    `SELECT issuer_relation, EXISTS (SELECT 1 FROM issuer_affiliations a WHERE a.investor_id = i.id AND a.since <= $2 AND (a.until IS NULL OR a.until > $3)) AS affiliated
-     FROM investors i WHERE id = $1`,
-    [investorId, at, from],
+  const [r] = await issuerRelations(q, [{ investorId, at, from: addPeriod(at, { months: -(lookback.months ?? 0), days: -(lookback.days ?? 0) }) }]);
+  return r;
+}
+
+export interface RelationAsk { investorId: string; at: Date; from: Date }
+
+/** Relations of many investors, each at its own instant: ISSUER, or AFFILIATE when affiliated at any time in [from, at]. */
+export async function issuerRelations(q: Queryable, asks: readonly RelationAsk[]): Promise<IssuerRelation[]> {
+  const rows = await q.query<{ n: number; issuer_relation: IssuerRelation; affiliated: boolean }>(
+    `SELECT x.n, i.issuer_relation,
+       EXISTS (SELECT 1 FROM issuer_affiliations a WHERE a.investor_id = i.id AND a.since <= x.at AND (a.until IS NULL OR a.until > x.since)) AS affiliated
+     FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[]) WITH ORDINALITY AS x(investor_id, at, since, n)
+     JOIN investors i ON i.id = x.investor_id`,
+    [asks.map((a) => a.investorId), asks.map((a) => a.at.toISOString()), asks.map((a) => a.from.toISOString())],
   );
-  if (!i) return 'NONE';
-  return i.issuer_relation === 'NONE' && i.affiliated ? 'AFFILIATE' : i.issuer_relation;
+  const out: IssuerRelation[] = asks.map(() => 'NONE');
+  for (const r of rows) out[Number(r.n) - 1] = r.issuer_relation === 'NONE' && r.affiliated ? 'AFFILIATE' : r.issuer_relation;
+  return out;
+}
+
+/** Issuer controls on many (token, investor) pairs; a pair without a row has none. */
+export async function controlsOfMany(q: Queryable, pairs: readonly { tokenId: string; investorId: string }[]): Promise<ControlsRow[]> {
+  const rows = await q.query<ControlsRow>(
+    'SELECT c.* FROM investor_controls c JOIN unnest($1::text[], $2::text[]) AS k(token_id, investor_id) USING (token_id, investor_id)',
+    [pairs.map((p) => p.tokenId), pairs.map((p) => p.investorId)],
+  );
+  const byKey = new Map(rows.map((r) => [`${r.token_id}\u0000${r.investor_id}`, r]));
+  return pairs.map((p) => byKey.get(`${p.tokenId}\u0000${p.investorId}`) ?? { token_id: p.tokenId, investor_id: p.investorId, wallet_frozen: false, frozen_amount: '0', liquidate_only: false });
 }
 
 /** Why the tokens of a transaction moved from one investor to another, when someone recorded it (default: a sale). */
@@ -92,8 +112,8 @@ export async function walletOwner(q: Queryable, address: string): Promise<Wallet
 }
 
 export async function controlsOf(q: Queryable, tokenId: string, investorId: string): Promise<ControlsRow> {
-  const [c] = await q.query<ControlsRow>('SELECT * FROM investor_controls WHERE token_id = $1 AND investor_id = $2', [tokenId, investorId]);
-  return c ?? { token_id: tokenId, investor_id: investorId, wallet_frozen: false, frozen_amount: '0', liquidate_only: false };
+  const [c] = await controlsOfMany(q, [{ tokenId, investorId }]);
+  return c;
 }
 
 export async function upsertControls(q: Queryable, tokenId: string, investorId: string, set: Partial<Pick<ControlsRow, 'wallet_frozen' | 'frozen_amount' | 'liquidate_only'>>) {
@@ -105,20 +125,6 @@ export async function upsertControls(q: Queryable, tokenId: string, investorId: 
     [tokenId, investorId, next.wallet_frozen, next.frozen_amount, next.liquidate_only],
   );
 }
-
-export async function positionOf(q: Queryable, tokenId: string, investorId: string): Promise<bigint> {
-  const [p] = await q.query<{ balance: string }>('SELECT balance FROM positions WHERE token_id = $1 AND investor_id = $2', [tokenId, investorId]);
-  return BigInt(p?.balance ?? 0);
-}
-
-export async function holderCounts(q: Queryable, tokenId: string): Promise<CountsRow> {
-  const [c] = await q.query<CountsRow>('SELECT total, non_accredited, us_persons FROM holder_counts WHERE token_id = $1', [tokenId]);
-  return c ?? { total: 0, non_accredited: 0, us_persons: 0 };
-}
-
-/** The sender's open lots, oldest holding period first (the order they are consumed in). */
-export const openLots = (q: Queryable, tokenId: string, investorId: string) =>
-  q.query<LotRow>('SELECT * FROM lots WHERE token_id = $1 AND investor_id = $2 AND remaining > 0 ORDER BY holding_period_start, id', [tokenId, investorId]);
 
 export const lotsOfToken = (q: Queryable, tokenId: string) =>
   q.query<LotRow>('SELECT * FROM lots WHERE token_id = $1 ORDER BY investor_id, holding_period_start, id', [tokenId]);

@@ -74,6 +74,34 @@ describe(`transferEligibility about one party alone, through the database snapsh
     }
   });
 
+  test('a batch reads each kind of row once for all its questions, and each answer is still the single call\'s: parties at their own instants, affiliates, controls, lots', async () => {
+    const s = await Scenario.create(db, { exemption: 'REG_D_506B' });
+    const names = Array.from({ length: 12 }, (_, i) => `p${i}`);
+    for (const n of names) await s.investor(n);
+    for (const [i, n] of names.entries()) await s.holds(n, [{ amount: 100n * BigInt(i + 1), acquired: i % 2 ? '2024-01-01' : '2025-03-01' }], { frozenAmount: i % 3 === 0 ? 50n : 0n, walletFrozen: i === 5 });
+    await s.affiliate('p2', '2024-01-01', '2025-05-01'); // a former affiliate at AT (three months back), not a year later
+    await s.controls('p7', { liquidateOnly: true });
+    const later = utc('2026-06-15');
+    const questions = names.flatMap((n, i) => [
+      { tokenId: s.tokenId, fromInvestorId: s.idOf(n), toInvestorId: null, amount: 40n + BigInt(i), kind: 'SECONDARY_TRADE' as const, at: i % 2 ? AT : later },
+      { tokenId: s.tokenId, fromInvestorId: null, toInvestorId: s.idOf(n), amount: 10n, kind: 'SECONDARY_TRADE' as const, at: AT },
+    ]);
+    questions.push({ tokenId: s.tokenId, fromInvestorId: s.idOf('p2'), toInvestorId: null, amount: 40n, kind: 'SECONDARY_TRADE', at: AT });
+    questions.push({ tokenId: s.tokenId, fromInvestorId: 'inv_00000000000000000000000000', toInvestorId: null, amount: 1n, kind: 'SECONDARY_TRADE', at: AT });
+    let statements = 0;
+    const counted = { query: (sql: string, params?: unknown[]) => { statements++; return db.query(sql, params); }, exec: (sql: string) => db.exec(sql) } as Db;
+    const answers = await eligibilityMany(counted, s.config, questions.map((q) => ({ ...q, price: null, currency: null, occasion: null })));
+    const batched = statements;
+    statements = 0;
+    const single = await Promise.all(questions.map((q) => transferEligibility(counted, s.config, q).then((value) => ({ ok: true, value }), (e) => ({ ok: false, code: e.extensions?.code }))));
+    expect(answers.map((a) => (a.ok ? a : { ok: false, code: a.error.code }))).toEqual(single);
+    expect(single.at(-1)).toEqual({ ok: false, code: 'NOT_FOUND' });
+    expect(answers.filter((a) => a.ok && !a.value.allowed).length).toBeGreaterThan(3); // the frozen, liquidate-only, held and affiliate cases refuse
+    // 26 questions: a handful of statements (one per kind of row and stage), where one by one they take several each.
+    expect(batched).toBeLessThanOrEqual(12);
+    expect(statements).toBeGreaterThan(5 * questions.length);
+  });
+
   test('a question without a party it needs is refused as a bad question, not answered', async () => {
     const s = await Scenario.create(db, { exemption: 'REG_D_506C' });
     await s.investor('a');
