@@ -23,28 +23,18 @@
  * placeOrder ran), and `npx tsx bench/profile-summary.ts DIR` summarises the
  * placeOrder phase of each.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
-import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import { serviceToken, signUserToken, type Role } from '../subgraphs/kit/auth.js';
 import { findFreePort } from '../subgraphs/kit/chain/anvil.js';
-import { fromRoot } from '../subgraphs/kit/paths.js';
 import { gqlOk } from '../scripts/graphqlClient.js';
-
-function arg(name: string): string | undefined {
-  const i = process.argv.indexOf(`--${name}`);
-  if (i >= 0 && i + 1 < process.argv.length) return process.argv[i + 1];
-  return process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
-}
-const num = (name: string, def: number) => {
-  const v = Number(arg(name) ?? def);
-  if (!Number.isFinite(v) || v <= 0) throw new Error(`--${name} must be a positive number`);
-  return v;
-};
+import {
+  arg, cpuDelta, cpuSeconds, drive, fmt, markProfileWindow, median, monotonicMicros, num, pct, post, prng, say, startProcess, stopAllProcesses, waitReady, writeProfileInfo, type Load,
+} from './processes.js';
 
 const PG_URL = arg('pg') ?? process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const SECONDS = num('seconds', 10);
@@ -53,21 +43,6 @@ const ACCOUNTS = num('accounts', 64);
 const RUNS = num('runs', 3);
 const CROSSING = num('crossing', 0.5);
 const MID = 10_000;
-
-const say = (s: string) => void process.stdout.write(s);
-const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const pct = (xs: number[], p: number) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor(s.length * p))]; };
-
-/** mulberry32: the same order stream every run. */
-function prng(seed: number) {
-  return () => {
-    seed |= 0; seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 // ------------------------------------------------------------------ databases
 
@@ -81,87 +56,7 @@ async function admin<T>(f: (c: pg.Client) => Promise<T>): Promise<T> {
 const tag = randomBytes(4).toString('hex');
 const DBS = ['issuance', 'custody', 'trading', 'pgbench'].map((n) => `tokenstack_bench_${tag}_${n}`);
 
-// ------------------------------------------------------------------ processes
-
-const children: ChildProcess[] = [];
-const named = new Map<string, ChildProcess>();
-function startProcess(name: string, entry: string, env: Record<string, string>): ChildProcess {
-  const prof = (process.env.BENCH_PROFILE ?? '').split(',').includes(name) ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR ?? os.tmpdir()}`] : [];
-  const child = spawn(process.execPath, [...prof, '--import', 'tsx', fromRoot(entry)], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], cwd: fromRoot() });
-  let err = '';
-  child.stderr!.on('data', (d) => { err = (err + d).slice(-4000); });
-  child.once('exit', (code) => { if (code && !stopping) say(`\n${name} exited with ${code}: ${err}\n`); });
-  children.push(child);
-  named.set(name, child);
-  return child;
-}
-let stopping = false;
-
-async function waitReady(url: string, what: string): Promise<void> {
-  const end = Date.now() + 60_000;
-  for (;;) {
-    try {
-      const r = await fetch(url);
-      if (r.status === 200) return;
-    } catch { /* not yet */ }
-    if (Date.now() > end) throw new Error(`${what} did not become ready at ${url}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
 // ------------------------------------------------------------------ load
-
-interface Load { ok: number; refused: number; errors: number; seconds: number; latencies: number[] }
-
-async function drive(workers: number, seconds: number, send: (worker: number, i: number) => Promise<'ok' | 'refused'>): Promise<Load> {
-  const latencies: number[] = [];
-  let ok = 0; let refused = 0; let errors = 0;
-  const t0 = performance.now();
-  const end = t0 + seconds * 1000;
-  await Promise.all(Array.from({ length: workers }, async (_, w) => {
-    for (let i = 0; performance.now() < end; i++) {
-      const s = performance.now();
-      try {
-        if ((await send(w, i)) === 'ok') ok++; else refused++;
-        latencies.push(performance.now() - s);
-      } catch (e) {
-        errors++;
-        if (errors <= 3) say(`\n  request failed: ${(e as Error).message.slice(0, 300)}\n`);
-      }
-    }
-  }));
-  return { ok, refused, errors, seconds: (performance.now() - t0) / 1000, latencies };
-}
-
-async function post(url: string, token: string, query: string, variables?: unknown): Promise<any> {
-  const r = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify({ query, variables }) });
-  const body = (await r.json()) as { data?: any; errors?: unknown[] };
-  if (r.status !== 200 || body.errors) throw new Error(`HTTP ${r.status} ${JSON.stringify(body.errors)}`);
-  return body.data;
-}
-
-/** CPU seconds (user + system) of processes, from /proc (Linux); the PostgreSQL server's are summed over its processes. */
-function cpuSeconds(): Record<string, number> {
-  const ticks = 100; // USER_HZ
-  const read = (pid: number) => {
-    try {
-      const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
-      return (Number(rest[11]) + Number(rest[12])) / ticks;
-    } catch { return 0; }
-  };
-  const out: Record<string, number> = {};
-  for (const [name, c] of named) out[name] = c.pid ? read(c.pid) : 0;
-  let pgCpu = 0;
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try { if (readFileSync(`/proc/${d}/comm`, 'utf8').trim() === 'postgres') pgCpu += read(Number(d)); } catch { /* gone */ }
-  }
-  out.postgres = pgCpu;
-  out.bench = process.cpuUsage().user / 1e6 + process.cpuUsage().system / 1e6;
-  return out;
-}
-const cpuDelta = (a: Record<string, number>, b: Record<string, number>) => Object.fromEntries(Object.keys(b).map((k) => [k, b[k] - (a[k] ?? 0)]));
 
 function pgbench(url: string, clients: number, seconds: number, script: string): number {
   const r = spawnSync('pgbench', ['-n', '-c', String(clients), '-j', String(Math.min(clients, os.cpus().length)), '-T', String(seconds), '-f', script, url], { encoding: 'utf8' });
@@ -280,10 +175,10 @@ async function main() {
     say(`${fmt(tps)} tps; placeOrder... `);
     const rnds = Array.from({ length: CLIENTS }, (_, w) => prng(42 + 1000 * r + w));
     const cpu0 = cpuSeconds();
-    const from = process.hrtime.bigint() / 1000n; // microseconds of the monotonic clock, as CPU profiles time their samples
+    const from = monotonicMicros();
     const orders = await drive(CLIENTS, SECONDS, async (w) => ((await post(url, broker, PLACE, { in: order(rnds[w], accounts[(w * 7 + seq) % ACCOUNTS]) })).placeOrder.accepted ? 'ok' : 'refused'));
     const cpu = cpuDelta(cpu0, cpuSeconds());
-    if (process.env.BENCH_PROFILE) profileWindows.push({ from: String(from), to: String(process.hrtime.bigint() / 1000n) });
+    markProfileWindow(from, monotonicMicros());
     say(`${fmt((orders.ok + orders.refused) / orders.seconds)}/s; trivial query... `);
     const trivial = await drive(CLIENTS, SECONDS, async () => { await post(url, broker, '{ venueRules { name } }'); return 'ok'; });
     say(`${fmt(trivial.ok / trivial.seconds)}/s\n`);
@@ -318,18 +213,11 @@ async function main() {
   say(`  CPU ms per order (median): ${perOrder.join(', ')}; the machine has ${os.cpus().length} cores, load average ${os.loadavg()[0].toFixed(1)}\n`);
   say(`  book at the end: ${stats.orders} orders, ${stats.resting} resting, ${stats.trades} trades, ${stats.rejected} rejected; refused in runs ${refused}, transport errors ${errors}\n`);
   rmSync(script, { force: true });
-  if (process.env.BENCH_PROFILE) {
-    // Which profile is which process, and when placeOrder ran: `npx tsx bench/profile-summary.ts DIR` reads it.
-    const pids = Object.fromEntries([...named].map(([n, c]) => [String(c.pid), n]));
-    writeFileSync(join(process.env.BENCH_PROFILE_DIR ?? os.tmpdir(), 'bench-profile.json'), JSON.stringify({ pids, windows: profileWindows }));
-  }
+  writeProfileInfo();
 }
-const profileWindows: { from: string; to: string }[] = [];
 
 async function cleanup() {
-  stopping = true;
-  for (const c of children) c.kill('SIGTERM');
-  await Promise.all(children.map((c) => (c.exitCode !== null ? Promise.resolve() : new Promise((r) => { c.once('exit', r); setTimeout(() => { c.kill('SIGKILL'); r(null); }, 10_000); }))));
+  await stopAllProcesses();
   await admin(async (c) => { for (const d of DBS) await c.query(`DROP DATABASE IF EXISTS ${d} WITH (FORCE)`); }).catch((e) => say(`cleanup: ${(e as Error).message}\n`));
 }
 

@@ -122,12 +122,15 @@ export async function startGateway(c: GatewayConfig): Promise<RunningGateway> {
     return [{ labels: { kind: 'clients' }, value: s.clients }, { labels: { kind: 'upstreams' }, value: s.upstreams }];
   });
   log.info({ url: `${http.url}/graphql` }, 'gateway ready');
+  let stopped = false;
   return {
     url: `${http.url}/graphql`,
     port: http.port,
     subgraphUrls: urls,
     subscriptions,
     async stop() {
+      if (stopped) return;
+      stopped = true;
       await subscriptions.close();
       await http.close();
       await apollo.stop();

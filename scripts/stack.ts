@@ -76,8 +76,14 @@ export interface Stack {
   chainRpcUrl?: string;
   /** The cash token custody knows as CASH, and the key that may mint it (dev setups). */
   cash?: { address: string; minterKey?: string };
+  /** The settings each part started with (a bench restarts them as separate processes with these). */
+  env: Record<SubgraphName | 'gateway', Record<string, string>>;
   stop(): Promise<void>;
 }
+
+/** Settings without the unset ones (a child process's environment takes strings only). */
+export const definedOnly = (env: Record<string, string | undefined>): Record<string, string> =>
+  Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined));
 
 /** The whole system in one process: what `npm start` and the end-to-end tests run. */
 export async function startStack(o: StackOptions): Promise<Stack> {
@@ -99,6 +105,7 @@ export async function startStack(o: StackOptions): Promise<Stack> {
     ports[name] = p === 0 ? await findFreePort() : p;
   }
   const base = (name: SubgraphName) => `http://127.0.0.1:${ports[name]}`;
+  const envs = {} as Stack['env'];
   try {
     const running = await Promise.all(
       SUBGRAPH_NAMES.map(async (name) => {
@@ -124,6 +131,7 @@ export async function startStack(o: StackOptions): Promise<Stack> {
           NODE_ENV: o.nodeEnv,
           ...o.subgraphEnv,
         };
+        envs[name] = definedOnly(env);
         const sg = await startSubgraph(def as never, subgraphConfig(def as never, env));
         started.push(sg);
         return [name, sg] as const;
@@ -133,21 +141,20 @@ export async function startStack(o: StackOptions): Promise<Stack> {
     const cash = chainRpcUrl && (o.cashToken ?? Boolean(keys.cashIssuer))
       ? await ensureCashToken({ custodyUrl: subgraphs.custody.url, serviceSecret: o.secrets.serviceSecret, rpcUrl: chainRpcUrl, issuerKey: keys.cashIssuer })
       : undefined;
-    const gateway = await startGateway(
-      loadConfig(gatewaySettings, {
-        PORT: String(o.ports?.gateway ?? 4000),
-        AUTH_JWT_SECRET: o.secrets.jwtSecret,
-        ISSUANCE_URL: subgraphs.issuance.url,
-        TRADING_URL: subgraphs.trading.url,
-        SETTLEMENT_URL: subgraphs.settlement.url,
-        CUSTODY_URL: subgraphs.custody.url,
-        LOG_LEVEL: o.logLevel ?? 'warn',
-        NODE_ENV: o.nodeEnv,
-        // The embedded stack signs with dev secrets: its IDE may hand out dev tokens.
-        GATEWAY_DEV_TOKENS: o.nodeEnv === 'production' ? undefined : 'true',
-        ...o.gatewayEnv,
-      }),
-    );
+    envs.gateway = definedOnly({
+      PORT: String(o.ports?.gateway ?? 4000),
+      AUTH_JWT_SECRET: o.secrets.jwtSecret,
+      ISSUANCE_URL: subgraphs.issuance.url,
+      TRADING_URL: subgraphs.trading.url,
+      SETTLEMENT_URL: subgraphs.settlement.url,
+      CUSTODY_URL: subgraphs.custody.url,
+      LOG_LEVEL: o.logLevel ?? 'warn',
+      NODE_ENV: o.nodeEnv,
+      // The embedded stack signs with dev secrets: its IDE may hand out dev tokens.
+      GATEWAY_DEV_TOKENS: o.nodeEnv === 'production' ? undefined : 'true',
+      ...o.gatewayEnv,
+    });
+    const gateway = await startGateway(loadConfig(gatewaySettings, envs.gateway));
     let stopped = false;
     return {
       gateway,
@@ -155,6 +162,7 @@ export async function startStack(o: StackOptions): Promise<Stack> {
       anvil,
       chainRpcUrl,
       cash,
+      env: envs,
       async stop() {
         if (stopped) return;
         stopped = true;

@@ -21,10 +21,7 @@ import { createTestDatabase, onPostgres, type TestDatabase } from '../support/db
 import { gql, gqlOk, startTestStack, type TestStack } from '../support/stack.js';
 import { IssuerDesk, monthsAgo } from '../issuance/flow.js';
 import { knownKeyEnv } from '../../subgraphs/kit/signer/index.js';
-
-/** Settings without the unset ones (a child process's environment takes strings only). */
-const definedOnly = (env: Record<string, string | undefined>): Record<string, string> =>
-  Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined));
+import { definedOnly } from '../../scripts/stack.js';
 
 export { gql, gqlOk };
 
@@ -100,32 +97,30 @@ export class SettlementWorld {
     return w;
   }
 
-  /** (Re)starts the settlement subgraph on its port with the world's settings (plus `extra`). */
-  async startSettlement(extra: Record<string, string> = {}): Promise<RunningSubgraph> {
+  /** The settlement subgraph's settings: the world's (plus `extra`), on its port and database, with its peers. */
+  settlementEnv(extra: Record<string, string> = {}): Record<string, string> {
     const base = (name: 'issuance' | 'trading' | 'settlement' | 'custody') => this.stack.subgraphs[name].url.replace(/\/graphql$/, '');
-    const env = {
+    return definedOnly({
       PORT: String(this.stack.subgraphs.settlement.port), ISSUANCE_URL: base('issuance'), TRADING_URL: base('trading'), SETTLEMENT_URL: base('settlement'),
       CUSTODY_URL: base('custody'), DATABASE_URL: this.dbUrl, CHAIN_RPC_URL: this.stack.chainRpcUrl, AUTH_JWT_SECRET: this.stack.secrets.jwtSecret,
       SERVICE_SECRET: this.stack.secrets.serviceSecret, LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent', ...this.env, ...extra,
-    };
-    this.settlement = await startSubgraph(settlement, subgraphConfig(settlement, env));
+    });
+  }
+
+  /** (Re)starts the settlement subgraph on its port with the world's settings (plus `extra`). */
+  async startSettlement(extra: Record<string, string> = {}): Promise<RunningSubgraph> {
+    this.settlement = await startSubgraph(settlement, subgraphConfig(settlement, this.settlementEnv(extra)));
     return this.settlement;
   }
 
   /** The settlement subgraph as its own OS process (node dist-less, through tsx), so that a test can kill -9 it. */
   async spawnSettlement(extra: Record<string, string> = {}): Promise<ChildProcess> {
-    const base = (name: 'issuance' | 'trading' | 'settlement' | 'custody') => this.stack.subgraphs[name].url.replace(/\/graphql$/, '');
-    const env = {
-      PATH: process.env.PATH, HOME: process.env.HOME, NODE_OPTIONS: '',
-      PORT: String(this.stack.subgraphs.settlement.port), ISSUANCE_URL: base('issuance'), TRADING_URL: base('trading'), SETTLEMENT_URL: base('settlement'),
-      CUSTODY_URL: base('custody'), DATABASE_URL: this.dbUrl, CHAIN_RPC_URL: this.stack.chainRpcUrl, AUTH_JWT_SECRET: this.stack.secrets.jwtSecret,
-      SERVICE_SECRET: this.stack.secrets.serviceSecret, LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent', ...this.env, ...extra,
-    };
+    const env = { PATH: process.env.PATH, HOME: process.env.HOME, NODE_OPTIONS: '', ...this.settlementEnv(extra) };
     const child = spawn(process.execPath, ['--import', 'tsx', 'subgraphs/settlement/main.ts'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout!.on('data', (d) => (out += d));
     child.stderr!.on('data', (d) => (out += d));
-    const ready = `${base('settlement')}/readyz`;
+    const ready = `${this.stack.subgraphs.settlement.url.replace(/\/graphql$/, '')}/readyz`;
     await waitFor('the settlement process', async () => {
       if (child.exitCode !== null) throw new Error(`settlement process exited ${child.exitCode}: ${out.slice(-2000)}`);
       return fetch(ready).then((r) => r.status, () => 0);
