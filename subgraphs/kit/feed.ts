@@ -102,21 +102,22 @@ export class FeedConsumer {
   private async run(): Promise<void> {
     const { signal } = this.ac;
     let backoff = this.o.backoffMs ?? 200;
+    // The stored cursor is read at start and after a failure; otherwise the position is where the last apply left it
+    // (a replica that moved it further only makes the next fetch bring events that apply() skips).
+    let position: bigint | null = null;
     while (!signal.aborted) {
       try {
-        const position = await this.position();
+        position ??= await this.position();
         this.lag.position = position;
         const events = await this.fetchAfter(position, signal);
-        for (const [i, e] of events.entries()) {
-          if (signal.aborted) break;
-          this.lag.oldestPendingAt = e.createdAt;
-          await this.apply(e);
-          this.lag.position = BigInt(e.seq);
-          if (i === events.length - 1) this.lag.oldestPendingAt = undefined;
+        if (events.length && !signal.aborted) {
+          await this.applyAll(events);
+          position = BigInt(events[events.length - 1].seq);
         }
         backoff = this.o.backoffMs ?? 200;
         this.lastError = undefined;
       } catch (e) {
+        position = null;
         if (signal.aborted) break;
         this.lastError = (e as Error).message;
         this.o.log.warn({ source: this.o.source, err: this.lastError }, 'feed consumer retrying');
@@ -139,15 +140,39 @@ export class FeedConsumer {
     return body.events;
   }
 
-  private async apply(e: OutboxEvent): Promise<void> {
-    await this.o.db.tx(async (q) => {
+  /**
+   * Applies what one fetch brought in one transaction (one commit and one
+   * cursor update for the lot); if that fails, one event per transaction, so
+   * that the events before a failing one still commit and the failing one
+   * alone is retried.
+   */
+  private async applyAll(events: OutboxEvent[]): Promise<void> {
+    this.lag.oldestPendingAt = events[0].createdAt;
+    try {
+      await this.apply(events);
+    } catch (e) {
+      if (events.length === 1) throw e;
+      for (const one of events) {
+        this.lag.oldestPendingAt = one.createdAt;
+        await this.apply([one]);
+        this.lag.position = BigInt(one.seq);
+      }
+    }
+    this.lag.position = BigInt(events[events.length - 1].seq);
+    this.lag.oldestPendingAt = undefined;
+  }
+
+  private async apply(events: OutboxEvent[]): Promise<void> {
+    const applied = await this.o.db.tx(async (q) => {
       await q.query('INSERT INTO feed_cursors (source, position) VALUES ($1, 0) ON CONFLICT (source) DO NOTHING', [this.o.source]);
       const [cur] = await q.query<{ position: string }>('SELECT position FROM feed_cursors WHERE source = $1 FOR UPDATE', [this.o.source]);
-      if (BigInt(cur.position) >= BigInt(e.seq)) return;
-      await this.o.handle(q, e);
-      await q.query('UPDATE feed_cursors SET position = $2, updated_at = now() WHERE source = $1', [this.o.source, e.seq]);
+      // Events at or below the stored cursor were applied by a replica or an earlier try.
+      const fresh = events.filter((e) => BigInt(e.seq) > BigInt(cur.position));
+      for (const e of fresh) await this.o.handle(q, e);
+      if (fresh.length) await q.query('UPDATE feed_cursors SET position = $2, updated_at = now() WHERE source = $1', [this.o.source, fresh[fresh.length - 1].seq]);
+      return fresh.length;
     });
-    this.processed++;
+    this.processed += applied;
   }
 }
 

@@ -87,6 +87,40 @@ describe(`the transactional outbox and its feed (${dbLabel()})`, () => {
     expect(rows.every((r) => r.times === 1)).toBe(true);
   });
 
+  test('the events of one fetch commit together; an event that keeps failing holds the cursor just before it, the events fetched with it before it applied once', async () => {
+    await consumerDb.exec('CREATE TABLE stuck_seen (event_key text PRIMARY KEY, times int NOT NULL, tx text NOT NULL)');
+    const from = BigInt((await producer.query<{ s: string | null }>('SELECT max(seq) AS s FROM outbox'))[0].s ?? 0);
+    await consumerDb.query('INSERT INTO feed_cursors (source, position) VALUES ($1, $2)', ['stuck', from.toString()]);
+    for (const k of ['s0', 's1', 's2']) await produce(k);
+    let failures = 0;
+    const consumer = () => new FeedConsumer({
+      db: consumerDb, source: 'stuck', feedUrl: `${server.url}/internal/feed`, token: () => serviceToken(auth, 'consumer'), log, batch: 10, waitMs: 500, backoffMs: 20, maxBackoffMs: 50,
+      async handle(q, e) {
+        await q.query('INSERT INTO stuck_seen (event_key, times, tx) VALUES ($1, 1, txid_current()::text) ON CONFLICT (event_key) DO UPDATE SET times = stuck_seen.times + 1', [e.key]);
+        if (e.key === 'bad') { failures++; throw new Error('cannot apply bad'); }
+      },
+    });
+    let c = consumer();
+    c.start();
+    try {
+      await waitFor(async () => (await c.position()) === from + 3n);
+      const together = await consumerDb.query<{ tx: string }>('SELECT DISTINCT tx FROM stuck_seen');
+      expect(together).toHaveLength(1); // one fetch, one transaction
+      await c.stop();
+      for (const k of ['s3', 's4', 'bad', 's6']) await produce(k);
+      c = consumer();
+      c.start();
+      // Tried as part of the fetch, then alone (and again after each backoff): the cursor never passes it.
+      await waitFor(async () => failures >= 3);
+      expect(await c.position()).toBe(from + 5n);
+      expect(c.lastError).toMatch(/cannot apply bad/);
+      const rows = await consumerDb.query<{ event_key: string; times: number }>('SELECT event_key, times FROM stuck_seen ORDER BY event_key');
+      expect(rows.map((r) => [r.event_key, r.times])).toEqual([['s0', 1], ['s1', 1], ['s2', 1], ['s3', 1], ['s4', 1]]);
+    } finally {
+      await c.stop();
+    }
+  });
+
   test('a rolled-back change emits nothing, and the next committed event keeps the sequence gapless', async () => {
     await expect(producer.tx(async (q) => {
       await q.query('INSERT INTO widgets (id) VALUES ($1)', ['ghost']);
