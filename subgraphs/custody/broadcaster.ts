@@ -3,6 +3,7 @@ import type { Logger } from '../kit/log.js';
 import type { KitSigner } from '../kit/signer/index.js';
 import { startLoop } from '../kit/loop.js';
 import { PendingEvents } from './events.js';
+import { later, message, nextForFlight, sendThenRecord } from './transfer-flight.js';
 import { consumeIn, releaseIn } from './ledger.js';
 import { walletOfAccount } from './store.js';
 import { assetById } from './store-ledger.js';
@@ -72,8 +73,6 @@ export interface BroadcastDeps {
 
 export type BroadcastStep = 'signed' | 'sent' | 'pending' | 'completed' | 'retry' | 'failed';
 
-const later = (now: Date, ms: number) => new Date(now.getTime() + ms);
-const message = (e: unknown) => (e instanceof Error ? e.message : String(e)).slice(0, 500);
 const signedOf = (w: WithdrawalRow): SignedTransfer => ({ txHash: w.tx_hash!, rawTx: w.raw_tx! });
 
 /** A dead attempt: sign again after a pause, or give up and free the funds. */
@@ -128,27 +127,19 @@ export async function broadcastOnce(d: BroadcastDeps): Promise<{ withdrawalId: s
       }
     } else {
       const signed = signedOf(w);
-      let outcome: TransferOutcome | Error;
-      try {
-        outcome = await d.sender.outcome(signed);
-      } catch (e) {
-        outcome = e as Error; // node unreachable: ask again later, nothing is decided without an answer
-      }
-      if (outcome instanceof Error) {
-        await store.setWithdrawal(q, w.id, { last_error: `outcome unknown: ${message(outcome)}`, next_attempt_at: later(now, d.settings.retryMs) });
-        step = 'pending';
-      } else if (outcome === 'confirmed') {
+      const f = await nextForFlight(d.sender, signed, w.submitted_at, now, d.settings);
+      if (f.next === 'confirmed') {
         await consumeIn(q, CUSTODY_SERVICE, { ref: { reservationId: w.reservation_id }, amount: BigInt(w.amount), idempotencyKey: `withdrawal-complete:${w.id}` }, events);
         await store.setWithdrawal(q, w.id, { status: 'COMPLETED', next_attempt_at: null, last_error: null });
         events.add('withdrawal.completed', w.id, { withdrawalId: w.id, accountId: w.account_id, asset: w.asset, amount: w.amount, toAddress: w.to_address, txHash: w.tx_hash });
         step = 'completed';
-      } else if (outcome === 'reverted' || outcome === 'dropped') {
-        step = await attemptFailed(q, d, w, `transfer ${w.tx_hash} ${outcome}`, events);
-      } else if (outcome === 'unknown' && (!w.submitted_at || now.getTime() - w.submitted_at.getTime() >= d.settings.rebroadcastMs)) {
+      } else if (f.next === 'dead') {
+        step = await attemptFailed(q, d, w, f.why, events);
+      } else if (f.next === 'resend') {
         toSend = signed;
         step = 'signed';
       } else {
-        await store.setWithdrawal(q, w.id, { next_attempt_at: later(now, d.settings.pollMs) });
+        await store.setWithdrawal(q, w.id, { next_attempt_at: f.at, ...(f.error ? { last_error: f.error } : {}) });
         step = 'pending';
       }
     }
@@ -161,16 +152,12 @@ export async function broadcastOnce(d: BroadcastDeps): Promise<{ withdrawalId: s
 }
 
 /** Sends outside any transaction; the result is recorded only if the withdrawal still waits on this very transaction. */
-async function send(d: BroadcastDeps, id: string, signed: SignedTransfer): Promise<BroadcastStep> {
-  let error: TransferError | Error | undefined;
-  try {
-    await d.sender.broadcast(signed);
-  } catch (e) {
-    error = e as Error;
-  }
-  return d.db.tx(async (q) => {
+const send = (d: BroadcastDeps, id: string, signed: SignedTransfer): Promise<BroadcastStep> => sendThenRecord(d.db, d.sender, signed,
+  async (q) => {
     const w = await store.withdrawalById(q, id, { forUpdate: true });
-    if (!w || w.status !== 'BROADCASTING' || w.tx_hash !== signed.txHash) return 'pending';
+    return w && w.status === 'BROADCASTING' && w.tx_hash === signed.txHash ? w : null;
+  },
+  async (q, w, error): Promise<BroadcastStep> => {
     const now = d.now();
     if (!error) {
       await store.setWithdrawal(q, id, { submitted_at: now, next_attempt_at: later(now, d.settings.pollMs) });
@@ -187,8 +174,7 @@ async function send(d: BroadcastDeps, id: string, signed: SignedTransfer): Promi
     d.log?.warn({ withdrawalId: id, err: message(error) }, 'withdrawal broadcast failed; will retry');
     await store.setWithdrawal(q, id, { last_error: message(error), next_attempt_at: later(now, d.settings.retryMs) });
     return 'pending';
-  });
-}
+  }, 'pending');
 
 /** Runs `once` until it finds nothing due, then waits `intervalMs`; returns the stopper. */
 export function startDraining(once: () => Promise<unknown>, intervalMs: number, onError: (e: unknown) => void): () => Promise<void> {

@@ -1,4 +1,5 @@
 import { Interface, Transaction, type JsonRpcProvider } from 'ethers';
+import type { KitSigner } from '../kit/signer/index.js';
 import { toChainError } from '../kit/chain/errors.js';
 import { TransferError, type SignedTransfer, type TransferOutcome, type TransferSender } from './broadcaster.js';
 
@@ -73,4 +74,26 @@ export function chainTransferSender(o: ChainSenderOptions): TransferSender {
       }
     },
   };
+}
+
+const PLAIN_TRANSFER_GAS = 21_000n;
+
+/**
+ * The whole native balance of `from` to `to` (a wallet sweep's last phase), less that transfer's
+ * gas: a plain transfer of 21,000 gas whose priority fee equals its max fee, so that the price paid
+ * per gas is exactly the max fee and the old wallet ends at zero. Null when the balance does not
+ * pay for the transfer.
+ */
+export async function signNativeSweep(provider: JsonRpcProvider, chainId: number, from: string, to: string, signer: KitSigner): Promise<(SignedTransfer & { amount: bigint }) | null> {
+  if (signer.address !== from) throw new TransferError(`the key on file does not belong to ${from}`, false);
+  try {
+    const [balance, nonce, fee] = await Promise.all([provider.getBalance(from, 'pending'), provider.getTransactionCount(from, 'pending'), provider.getFeeData()]);
+    const price = fee.maxFeePerGas ?? fee.gasPrice ?? 0n;
+    const amount = balance - PLAIN_TRANSFER_GAS * price;
+    if (amount <= 0n) return null;
+    const raw = await signer.signTransaction({ type: 2, chainId, nonce, to, value: amount, gasLimit: PLAIN_TRANSFER_GAS, maxFeePerGas: price, maxPriorityFeePerGas: price });
+    return { rawTx: raw, txHash: Transaction.from(raw).hash!, amount };
+  } catch (e) {
+    throw toTransferError(e);
+  }
 }

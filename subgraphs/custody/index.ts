@@ -2,10 +2,11 @@ import { Wallet } from 'ethers';
 import type { Queryable } from '../kit/db/types.js';
 import { openKeyStore } from '../kit/signer/index.js';
 import { createChainClient, type ChainClient } from '../kit/chain/client.js';
+import { peerCalls } from '../kit/contracts/calls.js';
 import type { SubgraphDefinition, SubgraphRuntime } from '../kit/subgraph.js';
 import { followDeployedTokens } from './assets-feed.js';
 import { startBroadcaster } from './broadcaster.js';
-import { chainTransferSender, tokenBalance } from './chain-sender.js';
+import { chainTransferSender, signNativeSweep, tokenBalance } from './chain-sender.js';
 import { issuanceEligibility } from './eligibility.js';
 import type { CustodyEnv } from './env.js';
 import { CustodyIndexer } from './indexer.js';
@@ -69,7 +70,13 @@ export const custody: SubgraphDefinition<CustodyContext> = {
         settings: { maxAttempts: c.CUSTODY_BROADCAST_MAX_ATTEMPTS, retryMs: c.CUSTODY_BROADCAST_RETRY_MS, rebroadcastMs: c.CUSTODY_BROADCAST_REBROADCAST_MS, pollMs: c.CUSTODY_BROADCAST_INTERVAL_MS },
       };
       stops.push(startBroadcaster(deps, c.CUSTODY_BROADCAST_INTERVAL_MS));
-      stops.push(startSweepMover({ ...deps, balanceOf: (token, holder) => tokenBalance(chain.provider, token, holder) }, c.CUSTODY_BROADCAST_INTERVAL_MS));
+      const issuance = peerCalls(rt.peer('issuance'), 'issuance');
+      stops.push(startSweepMover({
+        ...deps, leaseMs: c.CUSTODY_SWEEP_LEASE_MS,
+        balanceOf: (token, holder) => tokenBalance(chain.provider, token, holder),
+        signNative: (from, to, signer) => signNativeSweep(chain.provider, chain.chainId, from, to, signer),
+        recoverTokens: (r) => issuance.call('recoverSweptWallet', r),
+      }, c.CUSTODY_BROADCAST_INTERVAL_MS));
       rt.log.info('withdrawal broadcaster and wallet sweep mover started');
     }
     const tokens = followDeployedTokens(rt, c.ISSUANCE_URL);

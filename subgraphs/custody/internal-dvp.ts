@@ -19,6 +19,7 @@ import { PendingEvents } from './events.js';
 import { consumeIn, creditIn, releaseIn, reserveIn, type ChangeResult, type ReserveResult } from './ledger.js';
 import { walletOfAccount } from './store.js';
 import { assetById, operationByKey, reservationById } from './store-ledger.js';
+import { movingSweepOf } from './store-sweeps.js';
 
 /**
  * Custody's part in delivery versus payment (internal, service credential only):
@@ -64,7 +65,8 @@ export const dvpDomain = (chainId: number, verifyingContract: string) => ({ name
 /** The nonce that stands for a custody reservation in a consent. */
 export const reservationNonce = (reservationId: string): string => keccak256(toUtf8Bytes(`tokenstack.reservation:${reservationId}`));
 
-const MAX_CONSENT_SECONDS = 86_400;
+/** The longest a consent may live (its deadline). */
+export const MAX_CONSENT_SECONDS = 86_400;
 const MAX_LEGS = 256;
 /** Settlement may take over trading's reservations; nobody else may take anyone's. */
 const ADOPTERS: Record<string, readonly string[]> = { settlement: ['trading'] };
@@ -172,6 +174,20 @@ class DvpCustody {
     return getAddress(w);
   }
 
+  /**
+   * The wallet that signs for the account; refused, retryably, while a sweep moves the account's
+   * assets to it: nothing is approved or consented from the new wallet before they have arrived.
+   */
+  async signingWalletOf(accountId: string): Promise<string> {
+    const wallet = await this.walletOf(accountId);
+    const s = await movingSweepOf(this.db, accountId);
+    if (s) {
+      throw dvpError('WALLET_SWEEP_IN_PROGRESS', `account ${accountId} is moving to wallet ${s.new_wallet} (sweep ${s.id}, ${s.phase}); ask again once it is COMPLETED`,
+        { accountId, sweepId: s.id, phase: s.phase }, true);
+    }
+    return wallet;
+  }
+
   async contractOf(asset: string): Promise<string> {
     const a = await assetById(this.db, asset);
     if (!a) throw appError('CUSTODY.UNKNOWN_ASSET', `custody holds no asset ${asset}`, { details: { asset } });
@@ -183,7 +199,7 @@ class DvpCustody {
     const accountId = parseAccountId(b.accountId);
     const asset = parseAsset(b.asset);
     const spender = getAddress(parseAddress(String(b.spender ?? '')));
-    const [wallet, token] = await Promise.all([this.walletOf(accountId), this.contractOf(asset)]);
+    const [wallet, token] = await Promise.all([this.signingWalletOf(accountId), this.contractOf(asset)]);
     await this.requireGenuine(spender);
     return this.serial(wallet, () => this.chain(async () => {
       const c = await this.client();
@@ -225,7 +241,7 @@ class DvpCustody {
     const legs = parseLegs(b.legs);
     const keys = Array.isArray(b.reservationKeys) ? b.reservationKeys.map((k, i) => parseIdempotencyKey(k, `reservationKeys[${i}]`)) : [];
     if (keys.length === 0 || new Set(keys).size !== keys.length) throw badInput('INVALID_RESERVATION_KEYS', 'reservationKeys must list distinct keys of the reservations that cover the payments');
-    const wallet = await this.walletOf(accountId);
+    const wallet = await this.signingWalletOf(accountId);
     const c = await this.chain(() => this.client());
     if (chainId !== c.chainId) throw badInput('WRONG_CHAIN', `chainId ${chainId} is not the chain custody signs on (${c.chainId})`);
     await this.requireGenuine(dvp);

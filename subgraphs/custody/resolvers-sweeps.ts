@@ -25,7 +25,10 @@ export const sweepResolvers = {
     approvals: async (s: SweepRow, _: unknown, ctx: CustodyContext) =>
       (await sweepApprovals(ctx.db, [s.id])).map((r) => ({ approver: r.approver, approvedAt: r.created_at })),
     cashAmount: (s: SweepRow) => s.cash_amount,
-    txHash: (s: SweepRow) => s.tx_hash,
+    txHash: (s: SweepRow) => s.cash_tx_hash ?? (s.phase === 'CASH' ? s.tx_hash : null),
+    tokensMoved: (s: SweepRow) => s.tokens_moved,
+    gasAmount: (s: SweepRow) => s.gas_amount,
+    gasTxHash: (s: SweepRow) => s.gas_tx_hash ?? (s.phase === 'GAS' ? s.tx_hash : null),
     lastError: (s: SweepRow) => s.last_error,
     decidedBy: (s: SweepRow) => s.decided_by,
     decisionReason: (s: SweepRow) => s.decision_reason,

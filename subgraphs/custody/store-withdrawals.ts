@@ -84,8 +84,8 @@ export const withdrawalApprovals = (q: Queryable, withdrawalIds: readonly string
 /**
  * The next withdrawal the broadcaster should work on, locked (other replicas
  * skip it). Never a second one of a wallet that has a transfer in flight:
- * the wallet's nonce must not be shared; none of an account whose cash is
- * being swept to its new wallet (it is signed once the cash is there).
+ * the wallet's nonce must not be shared; none of an account whose wallet is
+ * being swept (it is signed from the new wallet once everything is there).
  */
 export async function claimNextBroadcast(q: Queryable, now: Date): Promise<WithdrawalRow | null> {
   const [r] = await q.query<WithdrawalRow>(

@@ -8,6 +8,7 @@ import { parseAccountId, parseId, parseIdempotencyKey, parseText } from './domai
 import { approvalRefusal, quorumMet } from './domain/policy.js';
 import { invalidState, requireCustodian, unknownAccount, type CustodyEnv } from './env.js';
 import { PendingEvents } from './events.js';
+import { MAX_CONSENT_SECONDS } from './internal-dvp.js';
 import type { WalletKeys } from './keys.js';
 import { effectivePolicy } from './policies.js';
 import { refuseInFlight, replaceWallet } from './recovery.js';
@@ -19,11 +20,12 @@ import type { SweepRow } from './store-sweeps.js';
  * Moving an account off a software-sealed wallet to one whose key is generated in the HSM
  * (SIGNER=pkcs11). A CUSTODIAN requests it; the account's withdrawal quorum approves it (the
  * initiator does not count). On quorum the old wallet is retired and the new HSM wallet opened
- * (as a recovery does, so issuance's recoverInvestorWallet moves the security tokens), and the
- * sweep mover (sweep-mover.ts) sends the old wallet's cash token to the new one, signed with the
- * old sealed key. The books never move: balances belong to the account, and the indexer sees a
- * transfer between two wallets of one account. Reservations stay as they are; approved
- * withdrawals of the account wait until the cash has arrived in the new wallet.
+ * (as a recovery does), and the sweep mover (sweep-mover.ts) moves everything the old wallet
+ * holds: the cash token (signed with the old sealed key), the security tokens (issuance's ERC-3643
+ * recovery, asked over its internal call) and the native balance left for gas. The books never
+ * move: balances belong to the account, and the indexer sees transfers between two wallets of one
+ * account. Reservations stay as they are; approved withdrawals and DvP consents of the account
+ * wait until the sweep is COMPLETED (internal-dvp.ts refuses with CUSTODY.WALLET_SWEEP_IN_PROGRESS).
  */
 export interface RequestSweepInput { accountId: string; idempotencyKey: string }
 
@@ -65,6 +67,18 @@ export async function requestWalletSweep(env: CustodyEnv, keys: WalletKeys, call
   });
 }
 
+/**
+ * Refuses to retire a wallet whose DvP consent may still settle (it lives up to MAX_CONSENT_SECONDS): the batch would pay the account's
+ * counter-asset into the old wallet after its sweep. Retry once the settlement is booked.
+ */
+async function refuseConsentsInFlight(q: Queryable, accountId: string, now: Date): Promise<void> {
+  const [c] = await q.query<{ batch_id: string }>(
+    `SELECT c.batch_id FROM dvp_consents c WHERE c.account_id = $1 AND c.signed_at > $2
+     AND EXISTS (SELECT 1 FROM reservations r WHERE r.id = ANY(c.reservation_ids) AND r.status = 'OPEN') LIMIT 1`,
+    [accountId, new Date(now.getTime() - MAX_CONSENT_SECONDS * 1000)]);
+  if (c) throw appError('CUSTODY.DVP_IN_FLIGHT', `a DvP consent of account ${accountId} (batch ${c.batch_id}) may still settle; sweep once it is booked`, { retryable: true, details: { accountId, batchId: c.batch_id } });
+}
+
 async function lockOwn(q: Queryable, caller: Caller, id: string): Promise<SweepRow> {
   const s = await store.sweepById(q, id, { forUpdate: true });
   if (!s || s.org !== caller.org) throw notFound('WalletSweep', id);
@@ -91,11 +105,12 @@ export async function approveWalletSweep(env: CustodyEnv, keys: WalletKeys, call
       if (keys.kind !== 'pkcs11') throw appError('CUSTODY.SIGNER_NOT_PKCS11', 'wallets are swept to keys in an HSM: this custody service runs with SIGNER=software');
       if (!old || old.address !== s.old_wallet) throw invalidState('wallet sweep', id, 'stale (the account changed wallet since the request)', 'the requested wallet to be active');
       await refuseInFlight(q, s.account_id, old.address, 'sweep');
+      await refuseConsentsInFlight(q, s.account_id, now);
       const fresh = await replaceWallet(q, keys, s.account_id, old.id, now);
-      out = await store.setSweep(q, id, { status: 'MOVING', new_wallet: fresh.address, next_attempt_at: now });
+      out = await store.setSweep(q, id, { status: 'MOVING', phase: 'CASH', new_wallet: fresh.address, next_attempt_at: now });
       const account = (await accountOwner(q, s.account_id))!;
       events.add('wallet_sweep.approved', id, sweepEvent(out));
-      // What a recovery announces: issuance's ISSUER_AGENT moves the security tokens (recoverInvestorWallet).
+      // What a recovery announces (the account's wallet changed); the sweep mover asks issuance for the security tokens itself.
       events.add('account.wallet_recovered', s.account_id, {
         accountId: s.account_id, investorId: account.investor_id, org: s.org, lostWallet: s.old_wallet, newWallet: fresh.address, reason: `sweep ${id} to the HSM`, by: caller.subject,
       });

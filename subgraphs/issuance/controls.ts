@@ -166,7 +166,19 @@ export async function recoverInvestorWallet(db: Db, chain: IssuanceChain, caller
   if (!investor.identity_address) throw appError('ISSUANCE.NO_IDENTITY', `investor ${investor.id} has no on-chain identity yet`);
   const tokens = await db.query<TokenRow>('SELECT * FROM security_tokens WHERE chain IS NOT NULL AND issuer_org = $1', [caller.org]);
   if (caller.kind === 'user' && !caller.roles.includes('ISSUER_AGENT')) throw appError('FORBIDDEN', 'requires the role ISSUER_AGENT');
-  const moved: { tokenId: string; txHash: string }[] = [];
+  return (await recoverWallet(db, chain, caller, { investor, lost, newWallet: a.newWallet, tokens, why })).investor;
+}
+
+export interface WalletMove { tokenId: string; txHash: string }
+
+/**
+ * The recovery itself, for the issuer's agent and for custody's sweeps: chain first (what the
+ * lost wallet still holds of each token moves), then the records. Run again it moves only what is left.
+ */
+export async function recoverWallet(db: Db, chain: IssuanceChain, caller: Caller, r: { investor: InvestorRow; lost: WalletRow; newWallet: string; tokens: TokenRow[]; why: string }): Promise<{ investor: InvestorRow; moved: WalletMove[] }> {
+  const { investor, lost, tokens, why } = r;
+  const a = { newWallet: r.newWallet };
+  const moved: WalletMove[] = [];
   const lostAddr = getAddress(lost.address);
   const newAddr = getAddress(a.newWallet);
   await onChain('wallet recovery failed', async () => {
@@ -211,6 +223,6 @@ export async function recoverInvestorWallet(db: Db, chain: IssuanceChain, caller
     if (!moved.length) await enqueueChainJob(q, 'REGISTER_WALLET', investor.id, { address: getAddress(a.newWallet) });
     await audit(q, caller, 'investor.wallet_recovered', investor.id, why, { lost: lost.address, new: a.newWallet, moved });
     await appendEvent(q, 'investor.wallet_recovered', investor.id, { investorId: investor.id, lostWallet: lost.address, newWallet: getAddress(a.newWallet), moved });
-    return investor;
+    return { investor, moved };
   });
 }

@@ -9,6 +9,7 @@ import { ChainJobRunner } from './chain/jobs.js';
 import { IssuanceChain } from './chain/runtime.js';
 import { eligibilityMany, kindOf, priceCentsOf, transferEligibility, withdrawalEligibility } from './eligibility.js';
 import { serveCalls } from '../kit/contracts/calls.js';
+import { recoverSweptWallet } from './swept-wallet.js';
 import { addInvestorWallet, walletFromCustody } from './investors.js';
 import { FeedConsumer } from '../kit/feed.js';
 import { createLoaders } from './loaders.js';
@@ -82,6 +83,13 @@ export const issuance: SubgraphDefinition<IssuanceContext> = {
   internal: (rt) => ({
     ...serveCalls('issuance', {
       transferEligibilityMany: async ({ questions }) => ({ answers: await eligibilityMany(rt.db, servicesOf.get(rt)!.config, questions) }),
+      async recoverSweptWallet(request, caller) {
+        const s = servicesOf.get(rt)!;
+        const r = await recoverSweptWallet(rt.db, s.chain, caller, request);
+        if (r.moved.length) await s.afterChainWrite();
+        else s.kick();
+        return r;
+      },
     }),
     async transferEligibility(body) {
       const s = servicesOf.get(rt)!;

@@ -19,6 +19,7 @@ import { startSubgraph, subgraphConfig, type RunningSubgraph } from '../../subgr
 import { settlement, settlementServices } from '../../subgraphs/settlement/index.js';
 import { createTestDatabase, onPostgres, type TestDatabase } from '../support/db.js';
 import { gql, gqlOk, startTestStack, type TestStack } from '../support/stack.js';
+import type { StackOptions } from '../../scripts/stack.js';
 import { IssuerDesk, monthsAgo } from '../issuance/flow.js';
 import { knownKeyEnv } from '../../subgraphs/kit/signer/index.js';
 import { definedOnly } from '../../scripts/stack.js';
@@ -57,9 +58,9 @@ export class SettlementWorld {
   dbUrl = '';
   env: Record<string, string> = {};
 
-  static async start(env: Record<string, string> = {}): Promise<SettlementWorld> {
+  static async start(env: Record<string, string> = {}, stack: Partial<StackOptions> = {}): Promise<SettlementWorld> {
     const w = new SettlementWorld();
-    w.stack = await startTestStack({ chain: 'anvil' });
+    w.stack = await startTestStack({ chain: 'anvil', ...stack });
     try {
       w.provider = new JsonRpcProvider(w.stack.chainRpcUrl, undefined, { staticNetwork: true, batchMaxCount: 1, cacheTimeout: -1 });
       // The stack deployed the cash token and registered it with custody as CASH; its minter is the bank.

@@ -51,6 +51,19 @@ const eligibility = z.object({
   requiredFilings: z.array(z.object({ code: z.string(), form: z.string(), regulation: z.string(), message: z.string() })).readonly().optional(),
 });
 
+/** A custody wallet swept to a new one: issuance moves the investor's security tokens (ERC-3643 recovery). */
+const walletAddress = z.string().regex(/^0x[0-9a-fA-F]{40}$/, 'a 0x-prefixed 20-byte address');
+const custodyRecovery = z.object({
+  investorId: idOf('inv'), lostWallet: walletAddress, newWallet: walletAddress,
+  /** Custody's sweep: the reason on issuance's audit trail. */
+  sweepId: idOf('swp'),
+});
+const recoveredWallet = z.object({
+  investorId: z.string(), lostWallet: z.string(), newWallet: z.string(),
+  /** The recovery transactions, one per token the old wallet held (none when it held nothing, or on a replay). */
+  moved: z.array(z.object({ tokenId: z.string(), txHash: z.string() })),
+});
+
 // ---- custody
 
 const accountFacts = z.object({ id: z.string(), org: z.string(), investorId: z.string().nullable(), kind: z.string(), walletAddress: z.string().nullable() });
@@ -86,6 +99,12 @@ export const calls = {
       request: z.object({ questions: z.array(eligibilityQuestion).min(1).max(MAX_BATCH) }),
       reply: z.object({ answers: z.array(itemOf(eligibility)) }),
     },
+    /**
+     * Custody's wallet sweep: every token the old custody wallet holds moves to the new one (ERC-3643
+     * recoveryAddress, with the management key T-REX requires), the wallets follow and the lots stay.
+     * Idempotent: a recovery already recorded answers again with nothing moved.
+     */
+    recoverSweptWallet: { request: custodyRecovery, reply: recoveredWallet },
   },
   custody: {
     /** Who owns an account, or null. */
