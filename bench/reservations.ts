@@ -15,16 +15,11 @@
  *
  *   npx tsx bench/reservations.ts [--pg URL] [--workers 10] [--seconds 5] [--runs 3]
  */
-import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
-import pg from 'pg';
-import { migrate } from '../subgraphs/kit/db/migrate.js';
-import { openDb } from '../subgraphs/kit/db/open.js';
 import type { Db } from '../subgraphs/kit/db/types.js';
-import { newId } from '../subgraphs/kit/ids.js';
-import { fromRoot } from '../subgraphs/kit/paths.js';
 import { ledger } from '../subgraphs/custody/ledger.js';
+import { fundedAccount, scratchCustodyDb } from './custody-db.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -39,52 +34,6 @@ const SECONDS = Number(args.seconds);
 const RUNS = Number(args.runs);
 const say = (s: string) => process.stdout.write(s);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-
-async function reachable(url: string): Promise<boolean> {
-  const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2000 });
-  try {
-    await c.connect();
-    await c.end();
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** A scratch database with custody's schema: on the server when reachable, else PGlite in memory. */
-async function scratch(): Promise<{ db: Db; label: string; drop(): Promise<void> }> {
-  let url = 'memory://';
-  let drop = async (): Promise<void> => undefined;
-  let label = 'PGlite (in memory)';
-  if (await reachable(args.pg!)) {
-    const name = `tokenstack_bench_res_${randomBytes(4).toString('hex')}`;
-    const admin = async (sql: string) => {
-      const c = new pg.Client({ connectionString: args.pg });
-      await c.connect();
-      try { await c.query(sql); } finally { await c.end(); }
-    };
-    await admin(`CREATE DATABASE ${name}`);
-    const u = new URL(args.pg!);
-    u.pathname = `/${name}`;
-    url = u.toString();
-    label = `PostgreSQL ${u.host}`;
-    drop = () => admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-  }
-  const db = await openDb(url);
-  await migrate(db, [
-    { scope: 'kit', dir: fromRoot('subgraphs', 'kit', 'migrations') },
-    { scope: 'custody', dir: fromRoot('subgraphs', 'custody', 'migrations') },
-  ]);
-  return { db, label, drop: async () => { await db.close(); await drop(); } };
-}
-
-/** An account with a balance far above what any run reserves (inserted directly: the bench needs no issuance). */
-async function fundedAccount(db: Db): Promise<string> {
-  const id = newId('acc');
-  await db.query(`INSERT INTO custody_accounts (id, org, investor_id, kind, idempotency_key, request_hash) VALUES ($1, 'bench', $2, 'OMNIBUS', $1, 'bench')`, [id, newId('inv')]);
-  await ledger.credit(db, 'bench', { accountId: id, asset: 'CASH', amount: 10n ** 30n, idempotencyKey: `fund-${id}`, reason: 'bench deposit' });
-  return id;
-}
 
 let seq = 0;
 /** Reservations per second of WORKERS loops, worker w on accountOf(w). */
@@ -102,7 +51,7 @@ async function rate(db: Db, accountOf: (w: number) => string): Promise<number> {
 }
 
 async function main(): Promise<void> {
-  const { db, label, drop } = await scratch();
+  const { db, label, drop } = await scratchCustodyDb(args.pg!, 'res');
   try {
     say(`reservations bench: ${os.cpus().length} cores, Node ${process.version}, ${label}, ${WORKERS} workers, ${SECONDS}s x ${RUNS} runs (A B A B)\n`);
     const shared = await fundedAccount(db);

@@ -5,18 +5,16 @@ import { loadArtifact } from '../kit/chain/artifacts.js';
 import { createChainClient, type ChainClient } from '../kit/chain/client.js';
 import { toChainError } from '../kit/chain/errors.js';
 import type { Db, Queryable } from '../kit/db/types.js';
-import { appError, badInput, errorCode, forbidden } from '../kit/errors.js';
+import { appError, badInput, forbidden } from '../kit/errors.js';
 import type { InternalHandler } from '../kit/internal.js';
 import { serveCalls } from '../kit/contracts/calls.js';
-import type { Item } from '../kit/contracts/wire.js';
-import { eachInOneTransaction } from '../kit/db/group-commit.js';
 import { appendEvent } from '../kit/outbox.js';
 import { parseAddress } from '../kit/scalars.js';
 import type { SubgraphRuntime } from '../kit/subgraph.js';
 import { parseAccountId, parseAmount, parseAsset, parseIdempotencyKey, parseMove, parseText } from './domain/inputs.js';
 import type { WalletKeys } from './keys.js';
-import { PendingEvents } from './events.js';
-import { consumeIn, creditIn, releaseIn, reserveIn, type ChangeResult, type ReserveResult } from './ledger.js';
+import { ledgerList, runLedger, type ChangeResult, type ReserveResult } from './ledger.js';
+import type { LedgerOp } from './ledger-plan.js';
 import { walletOfAccount } from './store.js';
 import { assetById, operationByKey, reservationById } from './store-ledger.js';
 import { movingSweepOf } from './store-sweeps.js';
@@ -288,7 +286,9 @@ class DvpCustody {
 
   async adopt(service: string, b: Record<string, unknown>): Promise<ReserveResult> {
     const i = parseAdopt(service, b);
-    return this.db.tx((q) => adoptIn(q, service, i));
+    const [o] = await this.db.tx((q) => runLedger(q, [adoptOps(service, i)]));
+    if (!o.ok) throw o.error;
+    return o.results[1] as ReserveResult;
   }
 }
 
@@ -303,34 +303,17 @@ function parseAdopt(service: string, b: Record<string, unknown>): AdoptInput {
   };
 }
 
-/** Takes over part of another service's reservation, in the caller's transaction. */
-async function adoptIn(q: Queryable, service: string, i: AdoptInput, events?: PendingEvents): Promise<ReserveResult> {
-  // Both halves are idempotent under their own keys, so a replay returns the first result and moves nothing.
-  const released = await releaseIn(q, i.fromService, { ref: { reservationKey: i.reservationKey }, amount: i.amount, idempotencyKey: `adopted-by:${service}:${i.idempotencyKey}` }, events);
-  const { reservation } = released;
-  if (!reservation) throw new Error('release returned no reservation');
-  return reserveIn(q, service, { accountId: reservation.accountId, asset: reservation.asset, amount: i.amount, idempotencyKey: i.idempotencyKey, reason: i.reason }, events);
-}
-
 /**
- * Runs many items in ONE transaction (kit's eachInOneTransaction): an item
- * that fails with a typed error is answered { error } and leaves nothing
- * behind; the others are answered { result } and commit together, their
- * events appended in one statement at the end, after every balance row they lock.
+ * An adoption as ledger operations: the part released from the other service's reservation (under a key derived
+ * from the caller's, so a replay moves nothing) and held again under the caller's key, on the same balance.
  */
-async function inOneTransaction<I, R>(db: Db, items: I[], work: (q: Queryable, item: I, events: PendingEvents) => Promise<R>) {
-  const out = await eachInOneTransaction(db, items, {
-    begin: () => new PendingEvents(),
-    work: (q, item, events) => work(q, item, events),
-    isItemError: (e) => !!errorCode(e),
-    mark: (events) => {
-      const n = events.size;
-      return () => events.truncate(n);
-    },
-    end: (q, events) => events.appendTo(q),
-  });
-  return out.map((r): Item<R> => (r instanceof Error ? { ok: false, error: { code: errorCode(r)!, message: r.message } } : { ok: true, value: r }));
-}
+const adoptOps = (service: string, i: AdoptInput): LedgerOp[] => [
+  { kind: 'RELEASE', service: i.fromService, ref: { reservationKey: i.reservationKey }, amount: i.amount, key: `adopted-by:${service}:${i.idempotencyKey}` },
+  { kind: 'RESERVE_LIKE', service, like: { service: i.fromService, ref: { reservationKey: i.reservationKey } }, amount: i.amount, key: i.idempotencyKey, reason: i.reason },
+];
+
+const holdFailed = () => appError('CUSTODY.HOLD_FAILED', 'the hold could not be recorded; nothing was held', { retryable: true });
+const bookingFailed = () => appError('CUSTODY.BOOKING_FAILED', 'the booking could not be recorded; nothing was booked', { retryable: true });
 
 /** A parsed list item back in the shape custody's own parsers check (amounts as decimal strings). */
 const raw = (o: object): Record<string, unknown> => JSON.parse(JSON.stringify(o, (_k, v) => (typeof v === 'bigint' ? v.toString() : v))) as Record<string, unknown>;
@@ -341,8 +324,12 @@ const raw = (o: object): Record<string, unknown> => JSON.parse(JSON.stringify(o,
  * an adoption from a service the caller may not take from, refuses the whole list.
  */
 async function holdMany(db: Db, service: string, holds: readonly Record<string, unknown>[]) {
-  const parsed = holds.map((h) => (h.kind === 'ADOPT' ? { kind: 'ADOPT' as const, adopt: parseAdopt(service, h) } : { kind: 'RESERVE' as const, reserve: parseMove(h) }));
-  return { results: await inOneTransaction(db, parsed, (q, h, events) => (h.kind === 'ADOPT' ? adoptIn(q, service, h.adopt, events) : reserveIn(q, service, h.reserve, events))) };
+  const items = holds.map((h): LedgerOp[] => {
+    if (h.kind === 'ADOPT') return adoptOps(service, parseAdopt(service, h));
+    const m = parseMove(h);
+    return [{ kind: 'RESERVE', service, accountId: m.accountId, asset: m.asset, amount: m.amount, key: m.idempotencyKey, reason: m.reason }];
+  });
+  return { results: await ledgerList(db, items, (r) => r[r.length - 1] as ReserveResult, holdFailed) };
 }
 
 interface Booking { key: string; reason: string; consume: { reservationKey: string; amount: bigint }[]; credit: { accountId: string; asset: string; amount: bigint }[] }
@@ -360,26 +347,25 @@ function parseBooking(b: Record<string, unknown>): Booking {
   return { key, reason, consume, credit };
 }
 
-/** A booking's reservations consumed and accounts credited, in the caller's transaction; each part idempotent under the caller's key. */
-async function bookIn(q: Queryable, service: string, bk: Booking, events: PendingEvents): Promise<{ consumed: ChangeResult[]; credited: ChangeResult[] }> {
-  const consumed: ChangeResult[] = [];
-  const credited: ChangeResult[] = [];
-  for (const [i, c] of bk.consume.entries()) {
-    consumed.push(await consumeIn(q, service, { ref: { reservationKey: c.reservationKey }, amount: c.amount, idempotencyKey: `${bk.key}:consume:${i}` }, events));
-  }
-  for (const [i, c] of bk.credit.entries()) credited.push(await creditIn(q, service, { ...c, idempotencyKey: `${bk.key}:credit:${i}`, reason: bk.reason }, events));
-  return { consumed, credited };
-}
+/** A booking as ledger operations, all or nothing: the caller's reservations consumed and accounts credited, each part idempotent under the caller's key. */
+const bookingOps = (service: string, bk: Booking): LedgerOp[] => [
+  ...bk.consume.map((c, i): LedgerOp => ({ kind: 'CONSUME', service, ref: { reservationKey: c.reservationKey }, amount: c.amount, key: `${bk.key}:consume:${i}` })),
+  ...bk.credit.map((c, i): LedgerOp => ({ kind: 'CREDIT', service, accountId: c.accountId, asset: c.asset, amount: c.amount, key: `${bk.key}:credit:${i}`, reason: bk.reason })),
+];
+const bookingResult = (bk: Booking) => (r: unknown[]) => ({ consumed: r.slice(0, bk.consume.length) as ChangeResult[], credited: r.slice(bk.consume.length) as ChangeResult[] });
 
 /** Consumes reservations and credits accounts in one transaction. */
 async function bookSettlement(db: Db, service: string, b: Record<string, unknown>): Promise<{ consumed: ChangeResult[]; credited: ChangeResult[] }> {
   const bk = parseBooking(b);
-  return db.tx(async (q) => {
-    const events = new PendingEvents();
-    const r = await bookIn(q, service, bk, events);
-    await events.appendTo(q);
-    return r;
-  });
+  const [o] = await db.tx((q) => runLedger(q, [bookingOps(service, bk)]));
+  if (!o.ok) throw o.error;
+  return bookingResult(bk)(o.results);
+}
+
+/** Bookings of many settled trades in one transaction (calls.custody.bookSettlements): one refused booking leaves nothing and fails alone. */
+async function bookSettlements(db: Db, service: string, bookings: readonly Record<string, unknown>[]) {
+  const parsed = bookings.map(parseBooking);
+  return { results: await ledgerList(db, parsed.map((bk) => bookingOps(service, bk)), (r, i) => bookingResult(parsed[i])(r), bookingFailed) };
 }
 
 export function custodyDvpInternal(rt: SubgraphRuntime, keys: WalletKeys): Record<string, InternalHandler> {
@@ -403,8 +389,7 @@ export function custodyDvpInternal(rt: SubgraphRuntime, keys: WalletKeys): Recor
         return holdMany(rt.db, caller.subject, holds.map(raw));
       },
       async bookSettlements({ bookings }, caller) {
-        const parsed = bookings.map((b) => parseBooking(raw(b)));
-        return { results: await inOneTransaction(rt.db, parsed, (q, bk, events) => bookIn(q, caller.subject, bk, events)) };
+        return bookSettlements(rt.db, caller.subject, bookings.map(raw));
       },
     })).map(([k, h]) => [k, guarded(h)])),
     /** { accountId, asset, spender } -> { walletAddress, token, spender, allowance, txHash | null } */

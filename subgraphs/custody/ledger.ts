@@ -1,5 +1,5 @@
 import type { Db, Queryable } from '../kit/db/types.js';
-import { appError, badInput, errorCode } from '../kit/errors.js';
+import { appError, errorCode } from '../kit/errors.js';
 import { requestHash } from '../kit/idempotency.js';
 import { appendEvent } from '../kit/outbox.js';
 import { PendingEvents } from './events.js';
@@ -9,6 +9,10 @@ import { itemError, settleItem } from '../kit/contracts/calls.js';
 import type { Item } from '../kit/contracts/wire.js';
 import * as store from './store-ledger.js';
 import type { BalanceRow, LedgerKind, ReservationRow } from './store-ledger.js';
+import {
+  balKey, balOf, claimOf, decideLedger, opKey, refError, refKey, reservationJson, unknownAccount, unknownAsset,
+  type Bal, type BalanceJson, type ChangeResult, type LedgerOp, type OpState, type ReservationJson, type ReservationRef, type ReserveResult,
+} from './ledger-plan.js';
 
 /**
  * The balances ledger: credit, debit, reserve, release, consume. Each
@@ -16,20 +20,18 @@ import type { BalanceRow, LedgerKind, ReservationRow } from './store-ledger.js';
  * balance row, appends a journal entry and an outbox event in one
  * transaction. Results are JSON (amounts as decimal strings): they are stored
  * for replays and sent as they are over internal RPC.
+ *
+ * Every operation, alone or in a list of any length, runs the same way
+ * (runLedger): the rows it needs are read and locked with one statement per
+ * kind, ledger-plan.ts decides each item in order, and everything is written
+ * with one statement; a list costs a few round trips whatever its length.
  */
 
-export interface BalanceJson { accountId: string; asset: string; total: string; reserved: string; available: string }
-export interface ReservationJson {
-  reservationId: string; accountId: string; asset: string; amount: string; released: string; consumed: string;
-  remaining: string; status: 'OPEN' | 'CLOSED'; reason: string;
-}
-export interface ReserveResult { reservation: ReservationJson; balance: BalanceJson }
-export interface ChangeResult { operationId: string; balance: BalanceJson; reservation?: ReservationJson }
+export type { BalanceJson, ChangeResult, ReservationJson, ReservationRef, ReserveResult } from './ledger-plan.js';
+export { OWN_SERVICE, reservationJson } from './ledger-plan.js';
 
 export interface ReserveInput { accountId: string; asset: string; amount: bigint; idempotencyKey: string; reason: string }
 export interface MoveInput { accountId: string; asset: string; amount: bigint; idempotencyKey: string; reason: string }
-/** Which reservation: by id, or by the idempotency key the same service reserved it with. */
-export type ReservationRef = { reservationId: string } | { reservationKey: string };
 export interface ReleaseInput { ref: ReservationRef; amount?: bigint; idempotencyKey?: string }
 export interface ConsumeInput { ref: ReservationRef; amount: bigint; idempotencyKey: string }
 
@@ -38,101 +40,145 @@ export const balanceJson = (b: BalanceRow): BalanceJson => ({
   available: (BigInt(b.total) - BigInt(b.reserved)).toString(),
 });
 
-export const reservationJson = (r: ReservationRow): ReservationJson => ({
-  reservationId: r.id, accountId: r.account_id, asset: r.asset, amount: r.amount, released: r.released, consumed: r.consumed,
-  remaining: (BigInt(r.amount) - BigInt(r.released) - BigInt(r.consumed)).toString(), status: r.status, reason: r.reason,
-});
+export type LedgerOutcome = { ok: true; results: unknown[] } | { ok: false; error: Error };
 
-/** The service name under which custody's own workflows (withdrawals) reserve. */
-export const OWN_SERVICE = 'custody';
-
-const remainingOf = (r: ReservationRow) => BigInt(r.amount) - BigInt(r.released) - BigInt(r.consumed);
-
-async function knownAccountAndAsset(q: Queryable, accountId: string, asset: string): Promise<void> {
-  if (!(await store.accountOwner(q, accountId))) throw appError('CUSTODY.UNKNOWN_ACCOUNT', `custody account ${accountId} does not exist`, { details: { accountId } });
-  if (!(await store.assetById(q, asset))) throw appError('CUSTODY.UNKNOWN_ASSET', `custody holds no asset ${asset}`, { details: { asset } });
-}
+const hashOf = (kind: LedgerKind, content: unknown) => requestHash({ kind, content });
 
 /**
- * Runs one operation under its idempotency claim: a replay returns the stored
- * result, a new one runs `work`, stores its result and appends its events.
+ * Runs items of ledger operations in the caller's transaction, each item all or nothing, in the order given:
+ * an item refused (short, unknown account, a key reused for other content, ...) is answered with its typed
+ * error and leaves nothing behind, the others are kept; a replayed operation answers its stored result.
+ * Events go to `events` when given (the caller appends them), else are appended here at the end.
  */
-async function once<R>(q: Queryable, service: string, key: string, kind: LedgerKind, content: unknown,
-  work: (operationId: string, events: PendingEvents) => Promise<R>): Promise<R> {
-  const { row, created } = await store.claimOperation(q, { id: newId('lop'), service, key, kind, hash: requestHash({ kind, content }) });
-  if (!created) return row.result as R;
-  const events = new PendingEvents();
-  const result = await work(row.id, events);
-  await store.saveOperationResult(q, row.id, result);
-  await events.appendTo(q);
-  return result;
+export async function runLedger(q: Queryable, items: readonly (readonly LedgerOp[])[], events?: PendingEvents): Promise<LedgerOutcome[]> {
+  const ops = items.flat();
+  // 1. The reservations the operations name: by key through the stored operation, then locked in id order.
+  const refs = new Map<string, { service: string; ref: ReservationRef }>();
+  for (const op of ops) {
+    if (op.kind === 'RELEASE' || op.kind === 'CONSUME') refs.set(refKey(op.service, op.ref), { service: op.service, ref: op.ref });
+    if (op.kind === 'RESERVE_LIKE') refs.set(refKey(op.like.service, op.like.ref), op.like);
+  }
+  const byKey = [...refs.values()].flatMap((r) => ('reservationKey' in r.ref ? [{ service: r.service, key: r.ref.reservationKey }] : []));
+  const stored = new Map((await store.operationsByKeys(q, byKey)).map((o) => [opKey(o.service, o.idempotency_key), o]));
+  const named = (r: { service: string; ref: ReservationRef }) => {
+    if ('reservationId' in r.ref) return { id: r.ref.reservationId, op: undefined };
+    const op = stored.get(opKey(r.service, r.ref.reservationKey));
+    return { id: op?.kind === 'RESERVE' ? (op.result as ReserveResult | null)?.reservation.reservationId : undefined, op };
+  };
+  const ids = [...new Set([...refs.values()].flatMap((r) => named(r).id ?? []))];
+  const reservations = new Map((await store.reservationsForUpdate(q, ids)).map((r) => [r.id, r]));
+  const keyRefs = new Map<string, { id?: string; error?: Error }>();
+  for (const [k, r] of refs) {
+    const { id, op } = named(r);
+    const row = id ? reservations.get(id) : undefined;
+    const error = refError(r.service, r.ref, op, row);
+    keyRefs.set(k, error ? { error } : { id });
+  }
+
+  // 2. The idempotency claims, in (service, key) order; what is not claimed here is stored (a replay) or refused.
+  const claims = items.map((its) => its.map((op) => claimOf(op, { reservations, keyRefs }, hashOf)));
+  const wanted = new Map<string, { id: string; service: string; key: string; kind: LedgerKind; hash: string }>();
+  for (const c of claims.flat()) if (!(c instanceof Error) && !wanted.has(opKey(c.service, c.key))) wanted.set(opKey(c.service, c.key), { id: newId('lop'), ...c });
+  const opStates = new Map<string, OpState>();
+  for (const c of await store.claimOperations(q, [...wanted.values()])) opStates.set(opKey(c.service, c.idempotency_key), { id: c.id, mine: true });
+  const prior = [...wanted].filter(([k]) => !opStates.has(k)).map(([, c]) => c);
+  for (const o of await store.operationsByKeys(q, prior)) {
+    opStates.set(opKey(o.service, o.idempotency_key), { id: o.id, mine: false, done: { kind: o.kind, hash: o.request_hash, result: o.result } });
+  }
+
+  // 3. The balances the new operations move, locked (and opened for a first credit) in (account, asset) order.
+  const targets = new Map<string, { accountId: string; asset: string }>();
+  const flatClaims = claims.flat();
+  ops.forEach((op, n) => {
+    const c = flatClaims[n];
+    if (c instanceof Error || opStates.get(opKey(c.service, c.key))?.done) return; // refused, or a replay: moves nothing
+    const t = balanceTarget(op, reservations, keyRefs);
+    if (t) targets.set(balKey(t.accountId, t.asset), t);
+  });
+  const balances = new Map<string, Bal>();
+  const created = new Set<string>();
+  for (const b of await store.lockBalances(q, [...targets.values()])) {
+    balances.set(balKey(b.account_id, b.asset), balOf(b));
+    if (b.created) created.add(balKey(b.account_id, b.asset));
+  }
+  const missing = [...targets].filter(([k]) => !balances.has(k)).map(([, t]) => t);
+  const known = missing.length ? await store.existing(q, missing.map((t) => t.accountId), missing.map((t) => t.asset)) : { accounts: new Set<string>(), assets: new Set<string>() };
+
+  // 4. Decide in memory, write in one statement, append the events.
+  const plan = decideLedger(items, claims, { reservations, keyRefs, ops: opStates, balances, created, knownAccounts: known.accounts, knownAssets: known.assets });
+  await store.writeLedger(q, plan);
+  const out = events ?? new PendingEvents();
+  for (const e of plan.events) out.add(e.topic, e.key, e.payload);
+  if (!events) await out.appendTo(q);
+  return plan.outcomes;
 }
 
-const insufficient = (available: bigint, amount: bigint, accountId: string, asset: string) =>
-  appError('CUSTODY.INSUFFICIENT_AVAILABLE', `available ${available} is less than ${amount}`, {
-    details: { accountId, asset, available: available.toString(), requested: amount.toString() },
-  });
-
-/**
- * Reserve inside the caller's transaction (withdrawals reserve together with their own row; a batch of
- * reservations shares one). The balance row is touched first: when it exists the account and asset do too, so
- * the happy path is four statements (claim, conditional UPDATE, reservation with its journal entry, result).
- */
-export async function reserveIn(q: Queryable, service: string, i: ReserveInput, events?: PendingEvents): Promise<ReserveResult> {
-  return once(q, service, i.idempotencyKey, 'RESERVE', { accountId: i.accountId, asset: i.asset, amount: i.amount, reason: i.reason }, async (opId, own) => {
-    const after = await store.reserveIfAvailable(q, i.accountId, i.asset, i.amount);
-    if (!after) {
-      // Nothing was written but the claim: drop it, so that a batch sharing this transaction can go on.
-      await store.dropOperation(q, opId);
-      await knownAccountAndAsset(q, i.accountId, i.asset);
-      const b = await store.balanceOf(q, i.accountId, i.asset);
-      throw insufficient(b ? BigInt(b.total) - BigInt(b.reserved) : 0n, i.amount, i.accountId, i.asset);
-    }
-    const r = await store.insertReservationWithEntry(q, { id: newId('rsv'), accountId: i.accountId, asset: i.asset, amount: i.amount, reason: i.reason, service, operationId: opId, after });
-    const result = { reservation: reservationJson(r), balance: balanceJson(after) };
-    (events ?? own).add('balance.reserved', i.accountId, { operationId: opId, service, ...result });
-    return result;
-  });
+function balanceTarget(op: LedgerOp, reservations: Map<string, ReservationRow>, keyRefs: Map<string, { id?: string }>): { accountId: string; asset: string } | undefined {
+  if ('accountId' in op) return { accountId: op.accountId, asset: op.asset };
+  const r = 'like' in op ? keyRefs.get(refKey(op.like.service, op.like.ref)) : keyRefs.get(refKey(op.service, op.ref));
+  const row = r?.id ? reservations.get(r.id) : undefined;
+  return row ? { accountId: row.account_id, asset: row.asset } : undefined;
 }
 
-export interface ServiceReserve { service: string; input: ReserveInput }
-
-/**
- * Many reservations in ONE transaction (group commit: one commit and one outbox append for all). Each is
- * decided as `reserveIn` decides it, in the order given per balance (balances are locked in one global order,
- * so two batches cannot deadlock on them); a refusal is that item's typed error and the others go on.
- */
-export async function reserveManyIn(q: Queryable, items: readonly ServiceReserve[]): Promise<Item<ReserveResult>[]> {
-  const events = new PendingEvents();
-  const lockOrder = items.map((_, k) => k).sort((a, b) => {
-    const x = items[a].input;
-    const y = items[b].input;
-    return x.accountId < y.accountId ? -1 : x.accountId > y.accountId ? 1 : x.asset < y.asset ? -1 : x.asset > y.asset ? 1 : a - b;
-  });
-  const out: Item<ReserveResult>[] = new Array(items.length);
-  for (const k of lockOrder) out[k] = await settleItem(() => reserveIn(q, items[k].service, items[k].input, events));
-  await events.appendTo(q);
-  // An item whose statement failed (rather than its check) aborted the transaction, and COMMIT would only roll it
-  // back: fail the batch here instead, so that no item is answered as done (each is then retried alone).
-  await q.query('SELECT 1');
-  return out;
+/** One operation in the caller's transaction: its result, or its typed error thrown. */
+async function runOne<R>(q: Queryable, op: LedgerOp, events?: PendingEvents): Promise<R> {
+  const [o] = await runLedger(q, [[op]], events);
+  if (!o.ok) throw o.error;
+  return o.results[0] as R;
 }
 
-/** A batch in its own transaction; if the transaction itself fails, each item is retried alone (one bad item cannot fail the rest). */
-async function reserveMany(db: Db, items: readonly ServiceReserve[]): Promise<Item<ReserveResult>[]> {
+/** A list in its own transaction, each item's outcome as a wire item. If the transaction itself fails, each item is retried alone (one bad item cannot fail the rest). */
+export async function ledgerList<R>(db: Db, items: readonly (readonly LedgerOp[])[], shape: (results: unknown[], index: number) => R, failed: () => Error): Promise<Item<R>[]> {
+  const answer = (o: LedgerOutcome, i: number) => settleItem(async () => {
+    if (!o.ok) throw o.error;
+    return shape(o.results, i);
+  });
   try {
-    return await db.tx((q) => reserveManyIn(q, items));
+    return await Promise.all((await db.tx((q) => runLedger(q, items))).map(answer));
   } catch (e) {
     if (items.length === 1) throw e;
-    const out: Item<ReserveResult>[] = [];
-    for (const it of items) {
-      out.push(await settleItem(() => db.tx((q) => reserveIn(q, it.service, it.input)).catch((x: unknown) => {
-        throw errorCode(x) ? x : appError('CUSTODY.RESERVATION_FAILED', 'the reservation could not be recorded; nothing was reserved', { retryable: true });
-      })));
+    const out: Item<R>[] = [];
+    for (const [i, it] of items.entries()) {
+      out.push(await settleItem(async () => {
+        const [o] = await db.tx((q) => runLedger(q, [it])).catch((x: unknown) => {
+          throw errorCode(x) ? x : failed();
+        });
+        if (!o.ok) throw o.error;
+        return shape(o.results, i);
+      }));
     }
     return out;
   }
 }
+
+const reserveOp = (service: string, i: ReserveInput): LedgerOp =>
+  ({ kind: 'RESERVE', service, accountId: i.accountId, asset: i.asset, amount: i.amount, key: i.idempotencyKey, reason: i.reason });
+
+/** Reserve inside the caller's transaction (withdrawals reserve together with their own row). */
+export const reserveIn = (q: Queryable, service: string, i: ReserveInput, events?: PendingEvents) => runOne<ReserveResult>(q, reserveOp(service, i), events);
+
+/** Releases all (amount omitted) or part of what a reservation still holds. */
+export const releaseIn = (q: Queryable, service: string, i: ReleaseInput, events?: PendingEvents) =>
+  runOne<ChangeResult>(q, { kind: 'RELEASE', service, ref: i.ref, amount: i.amount, key: i.idempotencyKey }, events);
+
+/** Settlement of reserved funds: total and reserved fall together. */
+export const consumeIn = (q: Queryable, service: string, i: ConsumeInput, events?: PendingEvents) =>
+  runOne<ChangeResult>(q, { kind: 'CONSUME', service, ref: i.ref, amount: i.amount, key: i.idempotencyKey }, events);
+
+export const creditIn = (q: Queryable, service: string, i: MoveInput, events?: PendingEvents) =>
+  runOne<ChangeResult>(q, { kind: 'CREDIT', service, accountId: i.accountId, asset: i.asset, amount: i.amount, key: i.idempotencyKey, reason: i.reason }, events);
+
+/** Debits free funds only; reserved funds leave through consume. */
+export const debitIn = (q: Queryable, service: string, i: MoveInput, events?: PendingEvents) =>
+  runOne<ChangeResult>(q, { kind: 'DEBIT', service, accountId: i.accountId, asset: i.asset, amount: i.amount, key: i.idempotencyKey, reason: i.reason }, events);
+
+export interface ServiceReserve { service: string; input: ReserveInput }
+
+const reservationFailed = () => appError('CUSTODY.RESERVATION_FAILED', 'the reservation could not be recorded; nothing was reserved', { retryable: true });
+
+/** Many reservations in ONE transaction: a result or its own typed error per item, in order. */
+const reserveMany = (db: Db, items: readonly ServiceReserve[]): Promise<Item<ReserveResult>[]> =>
+  ledgerList(db, items.map((it) => [reserveOp(it.service, it.input)]), (r) => r[0] as ReserveResult, reservationFailed);
 
 /** Concurrent reservations of one process leave together: a batch per transaction, at most two transactions at once. */
 export const RESERVE_BATCHING = { maxBatch: 200, maxInFlight: 2 };
@@ -146,98 +192,24 @@ function reserver(db: Db): Coalescer<ServiceReserve, ReserveResult> {
   return c;
 }
 
-async function lockReservation(q: Queryable, service: string, ref: ReservationRef): Promise<ReservationRow> {
-  let id: string | undefined;
-  if ('reservationId' in ref) id = ref.reservationId;
-  else {
-    const op = await store.operationByKey(q, service, ref.reservationKey);
-    if (op && op.kind !== 'RESERVE') throw badInput('INVALID_RESERVATION_KEY', `key "${ref.reservationKey}" was used for a ${op.kind.toLowerCase()}, not a reservation`);
-    id = (op?.result as ReserveResult | null)?.reservation.reservationId;
-  }
-  const r = id ? await store.reservationById(q, id, { forUpdate: true }) : null;
-  if (!r) throw appError('CUSTODY.UNKNOWN_RESERVATION', 'no such reservation', { details: { ...ref } });
-  // Withdrawals hold custody's own reservations: only custody's workflow may move them.
-  if (r.service === OWN_SERVICE && service !== OWN_SERVICE) {
-    throw appError('CUSTODY.RESERVATION_NOT_YOURS', `reservation ${r.id} belongs to a withdrawal; reject the withdrawal instead`, { details: { reservationId: r.id } });
-  }
-  return r;
+async function knownAccountAndAsset(q: Queryable, accountId: string, asset: string): Promise<void> {
+  if (!(await store.accountOwner(q, accountId))) throw unknownAccount(accountId);
+  if (!(await store.assetById(q, asset))) throw unknownAsset(asset);
 }
 
-/** Releases all (amount omitted) or part of what a reservation still holds. */
-export async function releaseIn(q: Queryable, service: string, i: ReleaseInput, events?: PendingEvents): Promise<ChangeResult> {
-  if (i.amount !== undefined && i.idempotencyKey === undefined) {
-    throw badInput('IDEMPOTENCY_KEY_REQUIRED', 'a partial release (with amount) needs an idempotencyKey');
-  }
-  // A full release is idempotent by nature: its default key is derived from the reservation.
-  const target = await lockReservation(q, service, i.ref);
-  const key = i.idempotencyKey ?? `release-all:${target.id}`;
-  return once(q, service, key, 'RELEASE', { reservationId: target.id, amount: i.amount ?? 'ALL' }, async (opId, own) => {
-    const remaining = remainingOf(target);
-    const amount = i.amount ?? remaining;
-    if (amount > remaining) {
-      throw appError('CUSTODY.EXCEEDS_RESERVATION', `release of ${amount} exceeds the ${remaining} the reservation still holds`, { details: { reservationId: target.id, remaining: remaining.toString() } });
-    }
-    if (amount === 0n) {
-      const b = await store.balanceOf(q, target.account_id, target.asset);
-      return { operationId: opId, balance: balanceJson(b!), reservation: reservationJson(target) };
-    }
-    const after = await store.unreserve(q, target.account_id, target.asset, amount, false);
-    const r = await store.addToReservation(q, target.id, { released: amount, consumed: 0n });
-    await store.insertLedgerEntry(q, { accountId: r.account_id, asset: r.asset, kind: 'RELEASE', totalDelta: 0n, reservedDelta: -amount, after, reservationId: r.id, operationId: opId, reason: r.reason });
-    const result = { operationId: opId, balance: balanceJson(after), reservation: reservationJson(r) };
-    (events ?? own).add('balance.released', r.account_id, { service, amount: amount.toString(), ...result });
-    return result;
-  });
-}
-
-/** Settlement of reserved funds: total and reserved fall together. */
-export async function consumeIn(q: Queryable, service: string, i: ConsumeInput, events?: PendingEvents): Promise<ChangeResult> {
-  const target = await lockReservation(q, service, i.ref);
-  return once(q, service, i.idempotencyKey, 'CONSUME', { reservationId: target.id, amount: i.amount }, async (opId, own) => {
-    const remaining = remainingOf(target);
-    if (i.amount > remaining) {
-      throw appError('CUSTODY.EXCEEDS_RESERVATION', `consume of ${i.amount} exceeds the ${remaining} the reservation still holds`, { details: { reservationId: target.id, remaining: remaining.toString() } });
-    }
-    const after = await store.unreserve(q, target.account_id, target.asset, i.amount, true);
-    const r = await store.addToReservation(q, target.id, { released: 0n, consumed: i.amount });
-    await store.insertLedgerEntry(q, { accountId: r.account_id, asset: r.asset, kind: 'CONSUME', totalDelta: -i.amount, reservedDelta: -i.amount, after, reservationId: r.id, operationId: opId, reason: r.reason });
-    const result = { operationId: opId, balance: balanceJson(after), reservation: reservationJson(r) };
-    (events ?? own).add('balance.consumed', r.account_id, { service, amount: i.amount.toString(), ...result });
-    return result;
-  });
-}
-
-export async function creditIn(q: Queryable, service: string, i: MoveInput, pending?: PendingEvents): Promise<ChangeResult> {
-  return once(q, service, i.idempotencyKey, 'CREDIT', { accountId: i.accountId, asset: i.asset, amount: i.amount, reason: i.reason }, async (opId, own) => {
-    const events = pending ?? own;
-    await knownAccountAndAsset(q, i.accountId, i.asset);
-    const after = await store.creditTotal(q, i.accountId, i.asset, i.amount);
-    await store.insertLedgerEntry(q, { accountId: i.accountId, asset: i.asset, kind: 'CREDIT', totalDelta: i.amount, reservedDelta: 0n, after, reservationId: null, operationId: opId, reason: i.reason });
-    const result = { operationId: opId, balance: balanceJson(after) };
-    events.add('balance.credited', i.accountId, { service, amount: i.amount.toString(), reason: i.reason, ...result });
-    return result;
-  });
-}
-
-/** Debits free funds only; reserved funds leave through consume. */
-export async function debitIn(q: Queryable, service: string, i: MoveInput): Promise<ChangeResult> {
-  return once(q, service, i.idempotencyKey, 'DEBIT', { accountId: i.accountId, asset: i.asset, amount: i.amount, reason: i.reason }, async (opId, events) => {
-    await knownAccountAndAsset(q, i.accountId, i.asset);
-    const after = await store.debitIfAvailable(q, i.accountId, i.asset, i.amount);
-    if (!after) {
-      const b = await store.balanceOf(q, i.accountId, i.asset);
-      throw insufficient(b ? BigInt(b.total) - BigInt(b.reserved) : 0n, i.amount, i.accountId, i.asset);
-    }
-    await store.insertLedgerEntry(q, { accountId: i.accountId, asset: i.asset, kind: 'DEBIT', totalDelta: -i.amount, reservedDelta: 0n, after, reservationId: null, operationId: opId, reason: i.reason });
-    const result = { operationId: opId, balance: balanceJson(after) };
-    events.add('balance.debited', i.accountId, { service, amount: i.amount.toString(), reason: i.reason, ...result });
-    return result;
-  });
+/** A reservation the caller may see, by id or by the key it was made with. */
+async function reservationFor(q: Queryable, service: string, ref: ReservationRef): Promise<ReservationRow> {
+  const op = 'reservationKey' in ref ? await store.operationByKey(q, service, ref.reservationKey) : undefined;
+  const id = 'reservationId' in ref ? ref.reservationId : op?.kind === 'RESERVE' ? (op.result as ReserveResult | null)?.reservation.reservationId : undefined;
+  const r = id ? await store.reservationById(q, id) : null;
+  const error = refError(service, ref, op ?? undefined, r ?? undefined);
+  if (error) throw error;
+  return r!;
 }
 
 /** The ledger as a service: each call its own transaction. */
 export const ledger = {
-  /** Shares a transaction with the reservations made at the same time (see `reserveManyIn`). */
+  /** Shares a transaction with the reservations made at the same time in this process (one list). */
   reserve: (db: Db, service: string, i: ReserveInput) => reserver(db).request({ service, input: i }),
   /** Several reservations of one caller in one transaction; a result or a typed error per item, in order. */
   reserveMany: (db: Db, service: string, items: readonly ReserveInput[]) => reserveMany(db, items.map((input) => ({ service, input }))),
@@ -251,7 +223,7 @@ export const ledger = {
     return b ? balanceJson(b) : { accountId, asset, total: '0', reserved: '0', available: '0' };
   },
   async reservation(db: Db, service: string, ref: ReservationRef): Promise<ReservationJson> {
-    return db.tx(async (q) => reservationJson(await lockReservation(q, service, ref)));
+    return reservationJson(await reservationFor(db, service, ref));
   },
   async registerAsset(db: Db, asset: string, contractAddress: string | null): Promise<{ asset: string; contractAddress: string | null }> {
     return db.tx((q) => registerAssetIn(q, asset, contractAddress));
