@@ -1,11 +1,13 @@
 import { RemoteGraphQLDataSource, type GraphQLDataSourceProcessOptions } from '@apollo/gateway';
 import { GraphQLError } from 'graphql';
 import type { Metrics } from '../subgraphs/kit/metrics.js';
+import { traceHeaders } from '../subgraphs/kit/tracing.js';
 import type { GatewayContext } from './context.js';
 
 /**
  * Forwards the caller's bearer token so that each subgraph verifies it again
- * (defence in depth: a subgraph reached directly trusts nothing), with a
+ * (defence in depth: a subgraph reached directly trusts nothing) and the
+ * trace context (W3C traceparent), with a
  * deadline per fetch so that a stuck subgraph costs a timeout, never a hang.
  */
 export class AuthForwardingDataSource extends RemoteGraphQLDataSource<GatewayContext> {
@@ -28,6 +30,8 @@ export class AuthForwardingDataSource extends RemoteGraphQLDataSource<GatewayCon
   override willSendRequest({ request, context }: GraphQLDataSourceProcessOptions<GatewayContext>): void {
     const token = (context as Partial<GatewayContext>).token;
     if (token) request.http?.headers.set('authorization', `Bearer ${token}`);
+    // The subgraph's span continues the trace as a child of this fetch's span.
+    for (const [k, v] of Object.entries(traceHeaders())) request.http?.headers.set(k, v);
   }
 }
 

@@ -9,6 +9,7 @@ import { unauthenticated } from '../subgraphs/kit/errors.js';
 import { apolloHandler, sendJson, startHttpServer } from '../subgraphs/kit/http.js';
 import { createLogger } from '../subgraphs/kit/log.js';
 import { createMetrics } from '../subgraphs/kit/metrics.js';
+import { flushTracing, installTracing, tracedRoute, tracerOf, tracingPlugin } from '../subgraphs/kit/tracing.js';
 import type { GatewayContext } from './context.js';
 import { costLimitPlugin, limitRules, operationLimitsOf } from './limits.js';
 import { operationChecksPlugin } from './operationChecks.js';
@@ -64,6 +65,7 @@ function formatError(production: boolean) {
 }
 
 export async function startGateway(c: GatewayConfig): Promise<RunningGateway> {
+  await installTracing({ endpoint: c.OTEL_EXPORTER_OTLP_ENDPOINT, samplePercent: c.TRACE_SAMPLE_PERCENT });
   const log = createLogger('gateway', c.LOG_LEVEL);
   const production = c.NODE_ENV === 'production';
   const verify = gatewayVerifier(c);
@@ -86,7 +88,7 @@ export async function startGateway(c: GatewayConfig): Promise<RunningGateway> {
     validationRules: limitRules(operationLimitsOf(c)),
     parseOptions: { maxTokens: c.MAX_TOKENS },
     hideSchemaDetailsFromClientErrors: production, // no "did you mean" field suggestions in production
-    plugins: [persisted.plugin, operationChecksPlugin(), costLimitPlugin(operationLimitsOf(c)), metrics.apolloPlugin()], // partners' lists and modes, before APQ; the cost with the request's variables
+    plugins: [persisted.plugin, operationChecksPlugin(), costLimitPlugin(operationLimitsOf(c)), metrics.apolloPlugin(), tracingPlugin()], // partners' lists and modes, before APQ; the cost with the request's variables
   });
   const limiter = new OrgRateLimiter(c.RATE_LIMIT_PER_MINUTE);
   const subscriptions = gatewaySubscriptions(gateway, c, urls, log); // before start: it follows every supergraph the gateway loads
@@ -105,7 +107,8 @@ export async function startGateway(c: GatewayConfig): Promise<RunningGateway> {
     port: c.PORT,
     host: c.HOST,
     log,
-    graphql: apolloHandler(apollo, context, c.REQUEST_MAX_BYTES),
+    // The public edge: a client's traceparent is linked to, never continued (it picks neither the trace id nor the sampling).
+    graphql: tracedRoute(tracerOf('gateway'), '/graphql', apolloHandler(apollo, context, c.REQUEST_MAX_BYTES), { edge: true }),
     routes: {
       ...ideRoutes(c), // GET /ide (and / pointing at it) when GATEWAY_IDE allows
       'GET /metrics': metrics.route({ token: c.METRICS_TOKEN, production }),
@@ -134,6 +137,7 @@ export async function startGateway(c: GatewayConfig): Promise<RunningGateway> {
       await subscriptions.close();
       await http.close();
       await apollo.stop();
+      await flushTracing();
     },
   };
 }

@@ -5,6 +5,7 @@ import type { Logger } from './log.js';
 import { type OutboxEvent, type OutboxWatcher } from './outbox.js';
 import { sendJson } from './http.js';
 import { errorCode } from './errors.js';
+import { consumeTraced, type Tracer } from './tracing.js';
 
 const MAX_FEED_LIMIT = 1000;
 const MAX_FEED_WAIT_MS = 30_000;
@@ -168,12 +169,20 @@ export class FeedConsumer {
       const [cur] = await q.query<{ position: string }>('SELECT position FROM feed_cursors WHERE source = $1 FOR UPDATE', [this.o.source]);
       // Events at or below the stored cursor were applied by a replica or an earlier try.
       const fresh = events.filter((e) => BigInt(e.seq) > BigInt(cur.position));
-      for (const e of fresh) await this.o.handle(q, e);
+      const tracer = consumerTracers.get(this.o.db);
+      for (const e of fresh) await (tracer ? consumeTraced(tracer, e, () => this.o.handle(q, e)) : this.o.handle(q, e));
       if (fresh.length) await q.query('UPDATE feed_cursors SET position = $2, updated_at = now() WHERE source = $1', [this.o.source, fresh[fresh.length - 1].seq]);
       return fresh.length;
     });
     this.processed += applied;
   }
+}
+
+const consumerTracers = new WeakMap<Db, Tracer>();
+
+/** The tracer of the service that writes to this database: its consumers' spans are that service's. */
+export function traceConsumersOf(db: Db, tracer: Tracer): void {
+  consumerTracers.set(db, tracer);
 }
 
 const consumers = new WeakMap<Db, Set<FeedConsumer>>();

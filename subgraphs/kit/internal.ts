@@ -6,6 +6,7 @@ import { readBody, sendJson, type RouteHandler } from './http.js';
 import { toJsonPayload } from './outbox.js';
 import type { Metrics } from './metrics.js';
 import { NUL_CHARACTER, NUL_MESSAGE, containsNul } from './nul.js';
+import { tracedCall, tracedRoute, type Tracer } from './tracing.js';
 
 /**
  * Synchronous service-to-service calls, for decisions that need the owner's
@@ -18,10 +19,10 @@ export type InternalHandler = (body: Record<string, unknown>, caller: Caller) =>
 
 const MAX_INTERNAL_BODY = 1_000_000;
 
-export function internalRoutes(verify: Verifier, handlers: Record<string, InternalHandler>): Record<string, RouteHandler> {
+export function internalRoutes(verify: Verifier, handlers: Record<string, InternalHandler>, tracer?: Tracer): Record<string, RouteHandler> {
   const routes: Record<string, RouteHandler> = {};
   for (const [method, handler] of Object.entries(handlers)) {
-    routes[`POST /internal/rpc/${method}`] = async (req: IncomingMessage, res: ServerResponse) => {
+    const route = async (req: IncomingMessage, res: ServerResponse) => {
       let caller: Caller;
       try {
         caller = await verify(req.headers.authorization);
@@ -46,6 +47,7 @@ export function internalRoutes(verify: Verifier, handlers: Record<string, Intern
         throw e; // the server answers 500 and logs it
       }
     };
+    routes[`POST /internal/rpc/${method}`] = tracer ? tracedRoute(tracer, `/internal/rpc/${method}`, route) : route;
   }
   return routes;
 }
@@ -57,21 +59,23 @@ export class InternalClient {
     private readonly token: () => Promise<string>,
     private readonly timeoutMs = 10_000,
     private readonly metrics?: Metrics,
+    private readonly tracer?: Tracer,
   ) {}
 
   async call<T>(method: string, body: Record<string, unknown>): Promise<T> {
     const m = this.metrics;
-    if (!m) return this.send<T>(method, body);
+    const send = () => tracedCall(this.tracer, `${this.service} ${method}`, { 'rpc.system': 'tokenstack.internal', 'rpc.service': this.service, 'rpc.method': method }, (h) => this.send<T>(method, body, h));
+    if (!m) return send();
     const labels = { peer: this.service, method };
-    return m.timed((outcome) => m.internalCalls.inc({ ...labels, outcome }), (s) => m.internalCallSeconds.observe(labels, s), () => this.send<T>(method, body));
+    return m.timed((outcome) => m.internalCalls.inc({ ...labels, outcome }), (s) => m.internalCallSeconds.observe(labels, s), send);
   }
 
-  private async send<T>(method: string, body: Record<string, unknown>): Promise<T> {
+  private async send<T>(method: string, body: Record<string, unknown>, traceHeaders: Record<string, string>): Promise<T> {
     let r: Response;
     try {
       r = await fetch(`${this.baseUrl.replace(/\/+$/, '')}/internal/rpc/${method}`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${await this.token()}` },
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${await this.token()}`, ...traceHeaders },
         body: JSON.stringify(toJsonPayload(body)),
         signal: AbortSignal.timeout(this.timeoutMs),
       });

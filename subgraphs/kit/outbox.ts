@@ -1,4 +1,5 @@
 import type { Db, Queryable } from './db/types.js';
+import { currentTraceparent } from './tracing.js';
 
 export interface OutboxEvent<P = Record<string, unknown>> {
   seq: string;
@@ -6,6 +7,8 @@ export interface OutboxEvent<P = Record<string, unknown>> {
   key: string;
   payload: P;
   createdAt: string;
+  /** The trace the event carries on (absent when tracing was off where it was written). */
+  traceparent?: string;
 }
 
 export const OUTBOX_CHANNEL = 'outbox';
@@ -25,10 +28,10 @@ export function toJsonPayload(value: unknown): unknown {
 export async function appendEvent(q: Queryable, topic: string, key: string, payload: unknown): Promise<string> {
   await q.query('SELECT pg_advisory_xact_lock($1)', [OUTBOX_LOCK]);
   const [row] = await q.query<{ seq: string }>(
-    `INSERT INTO outbox (seq, topic, key, payload)
-     SELECT coalesce(max(seq), 0) + 1, $1, $2, $3::jsonb FROM outbox
+    `INSERT INTO outbox (seq, topic, key, payload, traceparent)
+     SELECT coalesce(max(seq), 0) + 1, $1, $2, $3::jsonb, $4 FROM outbox
      RETURNING seq`,
-    [topic, key, JSON.stringify(toJsonPayload(payload))],
+    [topic, key, JSON.stringify(toJsonPayload(payload)), currentTraceparent()],
   );
   await q.query('SELECT pg_notify($1, $2)', [OUTBOX_CHANNEL, row.seq]);
   return row.seq;
@@ -42,12 +45,12 @@ export async function appendEvents(q: Queryable, events: readonly { topic: strin
   if (events.length === 0) return [];
   await q.query('SELECT pg_advisory_xact_lock($1)', [OUTBOX_LOCK]);
   const rows = await q.query<{ seq: string }>(
-    `INSERT INTO outbox (seq, topic, key, payload)
-     SELECT (SELECT coalesce(max(seq), 0) FROM outbox) + x.n, x.e->>'topic', x.e->>'key', x.e->'payload'
+    `INSERT INTO outbox (seq, topic, key, payload, traceparent)
+     SELECT (SELECT coalesce(max(seq), 0) FROM outbox) + x.n, x.e->>'topic', x.e->>'key', x.e->'payload', $2
      FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS x(e, n)
      ORDER BY x.n
      RETURNING seq`,
-    [JSON.stringify(events.map((e) => ({ topic: e.topic, key: e.key, payload: toJsonPayload(e.payload) })))],
+    [JSON.stringify(events.map((e) => ({ topic: e.topic, key: e.key, payload: toJsonPayload(e.payload) }))), currentTraceparent()],
   );
   const seqs = rows.map((r) => r.seq).sort((a, b) => (BigInt(a) < BigInt(b) ? -1 : 1));
   await q.query('SELECT pg_notify($1, $2)', [OUTBOX_CHANNEL, seqs[seqs.length - 1]]);
@@ -61,13 +64,13 @@ export interface ReadOptions {
 }
 
 export async function readEvents(q: Queryable, o: ReadOptions): Promise<OutboxEvent[]> {
-  const rows = await q.query<{ seq: string; topic: string; key: string; payload: Record<string, unknown>; created_at: Date }>(
-    `SELECT seq, topic, key, payload, created_at FROM outbox
+  const rows = await q.query<{ seq: string; topic: string; key: string; payload: Record<string, unknown>; created_at: Date; traceparent: string | null }>(
+    `SELECT seq, topic, key, payload, created_at, traceparent FROM outbox
      WHERE seq > $1 AND ($3::text[] IS NULL OR topic = ANY($3::text[]))
      ORDER BY seq LIMIT $2`,
     [o.after.toString(), o.limit, o.topics && o.topics.length ? o.topics : null],
   );
-  return rows.map((r) => ({ seq: r.seq, topic: r.topic, key: r.key, payload: r.payload, createdAt: new Date(r.created_at).toISOString() }));
+  return rows.map((r) => ({ seq: r.seq, topic: r.topic, key: r.key, payload: r.payload, createdAt: new Date(r.created_at).toISOString(), ...(r.traceparent ? { traceparent: r.traceparent } : {}) }));
 }
 
 export async function lastSeq(q: Queryable): Promise<bigint> {

@@ -22,6 +22,8 @@ export const authSettings = {
 /** Observability settings of every process, the gateway's too. */
 export const observabilitySettings = {
   METRICS_TOKEN: optionalStr('bearer token that GET /metrics requires; without it /metrics is open, and off when NODE_ENV=production'),
+  OTEL_EXPORTER_OTLP_ENDPOINT: optionalUrl('OpenTelemetry collector (OTLP over HTTP, e.g. http://127.0.0.1:4318): traces are sent to <endpoint>/v1/traces; unset, no tracing SDK is loaded', ['http:', 'https:']),
+  TRACE_SAMPLE_PERCENT: int('share of new traces recorded when OTEL_EXPORTER_OTLP_ENDPOINT is set (a request continuing a peer\'s trace follows the peer\'s decision)', 100, 0, 100),
 };
 
 /** Settings every subgraph process reads from its environment (README lists them). */

@@ -10,7 +10,7 @@ import { serviceOnlyQueryField } from './access.js';
 import { createVerifier, serviceToken, type Caller, type Verifier } from './auth.js';
 import { InternalClient, internalRoutes, type InternalHandler } from './internal.js';
 import { migrate, openDb, type Db } from './db/index.js';
-import { consumersOf, feedRoute } from './feed.js';
+import { consumersOf, feedRoute, traceConsumersOf } from './feed.js';
 import { apolloHandler, sendJson, startHttpServer, type RouteHandler } from './http.js';
 import { createLogger, type Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics.js';
@@ -21,6 +21,7 @@ import { fromRoot } from './paths.js';
 import { scalarResolvers } from './scalars.js';
 import { authSettingsOf, subgraphSettings, type SubgraphConfig } from './settings.js';
 import { loadConfig, type Setting } from './config.js';
+import { flushTracing, installTracing, tracedRoute, tracerOf, tracingPlugin } from './tracing.js';
 
 export type SubgraphName = 'issuance' | 'trading' | 'settlement' | 'custody';
 
@@ -129,6 +130,8 @@ export function subgraphConfig<C extends BaseContext>(def: SubgraphDefinition<C>
 }
 
 export async function startSubgraph<C extends BaseContext>(def: SubgraphDefinition<C>, config: SubgraphConfig & Record<string, unknown>, db?: Db): Promise<RunningSubgraph> {
+  await installTracing({ endpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT, samplePercent: config.TRACE_SAMPLE_PERCENT });
+  const tracer = tracerOf(def.name);
   const log = createLogger(def.name, config.LOG_LEVEL);
   const production = config.NODE_ENV === 'production';
   const verify = createVerifier(authSettingsOf(config, config.SERVICE_SECRET));
@@ -147,11 +150,12 @@ export async function startSubgraph<C extends BaseContext>(def: SubgraphDefiniti
   const peers = new Map<SubgraphName, InternalClient>();
   const metrics = createMetrics(def.name);
   kitMetrics(metrics, db, outbox);
+  traceConsumersOf(db, tracer);
   const rt: SubgraphRuntime = {
     name: def.name, config, db, log, verify, outbox, metrics, serviceToken: token,
     peer(name) {
       let c = peers.get(name);
-      if (!c) peers.set(name, (c = new InternalClient(name, peerUrls[name], token, config.INTERNAL_TIMEOUT_MS, metrics)));
+      if (!c) peers.set(name, (c = new InternalClient(name, peerUrls[name], token, config.INTERNAL_TIMEOUT_MS, metrics, tracer)));
       return c;
     },
   };
@@ -165,7 +169,7 @@ export async function startSubgraph<C extends BaseContext>(def: SubgraphDefiniti
     includeStacktraceInErrorResponses: false,
     stopOnTerminationSignals: false, // our entry points stop everything in order
     formatError: formatErrorFor(production, log),
-    plugins: [ApolloServerPluginInlineTraceDisabled(), metrics.apolloPlugin()], // no Apollo usage reporting: nothing leaves the machine
+    plugins: [ApolloServerPluginInlineTraceDisabled(), metrics.apolloPlugin(), tracingPlugin()], // no Apollo usage reporting: nothing leaves the machine
     validationRules: [noNulInStrings],
   });
   await apollo.start();
@@ -177,7 +181,7 @@ export async function startSubgraph<C extends BaseContext>(def: SubgraphDefiniti
     port: config.PORT,
     host: config.HOST,
     log,
-    graphql: apolloHandler(apollo, (req: IncomingMessage) => contextFor(req.headers.authorization), config.REQUEST_MAX_BYTES),
+    graphql: tracedRoute(tracer, '/graphql', apolloHandler(apollo, (req: IncomingMessage) => contextFor(req.headers.authorization), config.REQUEST_MAX_BYTES)),
     routes: {
       'GET /healthz': async (_req, res) => {
         const down = (await def.dependencies?.(rt).catch((e: Error) => ({ dependencies: e.message }))) ?? {};
@@ -190,7 +194,7 @@ export async function startSubgraph<C extends BaseContext>(def: SubgraphDefiniti
       },
       'GET /internal/feed': feedRoute(outbox, verify),
       'GET /metrics': metrics.route({ token: config.METRICS_TOKEN, production }),
-      ...internalRoutes(verify, def.internal?.(rt) ?? {}),
+      ...internalRoutes(verify, def.internal?.(rt) ?? {}, tracer),
       ...(def.routes?.(rt) ?? {}),
     },
   });
@@ -229,6 +233,7 @@ export async function startSubgraph<C extends BaseContext>(def: SubgraphDefiniti
       await apollo.stop();
       await outbox.stop();
       await db!.close();
+      await flushTracing();
     },
   };
 }

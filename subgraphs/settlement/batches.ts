@@ -200,7 +200,7 @@ export async function driveBatch(s: SettlementServices, batch: BatchRow): Promis
       // SUBMITTED: wait for the outcome.
       const out = await s.chain.outcome(b.tx_hash!);
       if (out.kind === 'success') {
-        b = await markSettled(s, b, out.receipt.blockNumber, out.receipt.hash);
+        b = await markSettled(s, b, out.receipt.blockNumber, out.receipt);
         continue;
       }
       if (out.kind === 'reverted') {
@@ -231,19 +231,32 @@ async function auditBatch(q: Queryable, b: BatchRow, kind: string, detail: Recor
   }
 }
 
-async function markSettled(s: SettlementServices, b: BatchRow, block: number, txHash?: string): Promise<BatchRow> {
+async function markSettled(s: SettlementServices, b: BatchRow, block: number, receipt?: GasReceipt | null): Promise<BatchRow> {
   // With the receipt of our own transaction in hand its hash is known; otherwise the contract's event says which one it was.
-  const tx = txHash ? { txHash, blockNumber: block, time: await s.chain.blockTime(block) } : await s.chain.settledTx(b.chain_batch_id, block);
-  return s.commit.tx(async (q) => {
+  const tx = receipt ? { txHash: receipt.hash, blockNumber: block, time: await s.chain.blockTime(block) } : await s.chain.settledTx(b.chain_batch_id, block);
+  receipt ??= await receiptOf(s, tx.txHash);
+  const settled = await s.commit.tx(async (q) => {
     const r = await updateBatch(q, b.id, ['PREPARED', 'SUBMITTED'], {
       status: 'SETTLED', tx_hash: tx.txHash, block_number: String(tx.blockNumber), block_time: tx.time, next_attempt_at: null, lease_until: null, last_error: null,
+      gas_used: receipt?.gasUsed.toString() ?? null, effective_gas_price: receipt?.gasPrice.toString() ?? null,
     });
-    if (!r) return (await batchById(q, b.id))!;
+    if (!r) return null;
     // Each trade is due for its booking: done at once below, and by any worker after a lease if this process dies first.
     await markBatchTradesDue(q, b.id, new Date(s.now().getTime() + s.config.SETTLEMENT_LEASE_MS));
     await auditBatch(q, r, 'CHAIN.SETTLED', { txHash: tx.txHash, blockNumber: String(tx.blockNumber), chainBatchId: r.chain_batch_id });
     return r;
   });
+  if (!settled) return (await batchById(s.db, b.id))!;
+  if (receipt) s.recordGas?.(settled.mode, receipt.gasUsed, receipt.gasPrice); // once: only the step that marked it settled
+  return settled;
+}
+
+interface GasReceipt { hash: string; gasUsed: bigint; gasPrice: bigint }
+
+/** The receipt of a settled transaction this process did not wait for (found by the contract's event); null if the node has none. */
+async function receiptOf(s: SettlementServices, txHash: string): Promise<GasReceipt | null> {
+  const c = await s.chain.client();
+  return c.read(c.provider.getTransactionReceipt(txHash)).catch(() => null);
 }
 
 async function failBatch(s: SettlementServices, b: BatchRow, code: FailureCode, reason: string): Promise<BatchRow> {

@@ -11,7 +11,7 @@ import { resolvers, type SettlementContext } from './resolvers.js';
 import type { SettlementServices } from './services.js';
 import { settlementSettings, type SettlementConfig } from './settings.js';
 import { wakeVerified } from './store.js';
-import { settlementMetrics } from './store-metrics.js';
+import { dvpGasRecorder, settlementMetrics } from './store-metrics.js';
 import { SettlementWorker } from './worker.js';
 
 // One set of services per running subgraph (tests run several in one process).
@@ -31,7 +31,7 @@ function servicesFor(rt: SubgraphRuntime) {
     }, rt.log);
     const base: SettlementServices = {
       db: rt.db, commit: new GroupCommit(rt.db, config.SETTLEMENT_GROUP_COMMIT_MAX), log: rt.log, config, chain, outbox: rt.outbox, now: () => new Date(),
-      peers: httpPeers(rt.peer('issuance'), rt.peer('custody'), config.SETTLEMENT_PEER_CACHE_MS),
+      peers: httpPeers(rt.peer('issuance'), rt.peer('custody'), config.SETTLEMENT_PEER_CACHE_MS), recordGas: dvpGasRecorder(rt.metrics),
     };
     s = { ...base, worker: new SettlementWorker(base) };
     servicesOf.set(rt, s);

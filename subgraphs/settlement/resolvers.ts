@@ -88,6 +88,8 @@ export const resolvers = {
     dvpContract: (b: BatchRow) => b.dvp_address,
     txHash: (b: BatchRow) => b.tx_hash,
     blockNumber: (b: BatchRow) => (b.block_number === null ? null : BigInt(b.block_number)),
+    gasUsed: (b: BatchRow) => (b.gas_used === null ? null : BigInt(b.gas_used)),
+    effectiveGasPrice: (b: BatchRow) => (b.effective_gas_price === null ? null : BigInt(b.effective_gas_price)),
     legs: (b: BatchRow) => b.legs.map((l) => ({ ...l, amount: BigInt(l.amount) })),
     settlementCount: (b: BatchRow, _: unknown, ctx: Ctx) => settlementCountOfBatch(ctx.db, b.id),
   },

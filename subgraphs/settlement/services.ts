@@ -19,6 +19,8 @@ export interface SettlementServices {
   chain: SettlementChain;
   outbox: OutboxWatcher;
   now(): Date;
+  /** Counts a settled DvP transaction's gas in the metrics (absent: not counted). */
+  recordGas?(mode: 'GROSS' | 'NETTED', gasUsed: bigint, effectiveGasPrice: bigint): void;
 }
 
 export const SERVICE_ACTOR = 'settlement';

@@ -167,6 +167,7 @@ export interface BatchRow {
   dvp_address: string; chain_id: string; legs: LegJson[]; payers: PayerJson[]; consents: ConsentJson[] | null; consent_deadline: Date;
   tx_hash: string | null; block_number: string | null; block_time: Date | null; reason_code: string | null; reason: string | null;
   attempts: number; next_attempt_at: Date | null; lease_until: Date | null; last_error: string | null; created_at: Date; updated_at: Date;
+  gas_used: string | null; effective_gas_price: string | null;
 }
 
 export async function insertBatch(q: Queryable, b: { id: string; chainBatchId: string; mode: string; tokenId: string; dvp: string; chainId: number; legs: LegJson[]; payers: PayerJson[]; deadline: Date; leaseMs: number }): Promise<BatchRow> {
@@ -178,7 +179,7 @@ export async function insertBatch(q: Queryable, b: { id: string; chainBatchId: s
   return r;
 }
 
-const BATCH_PATCHABLE = new Set(['status', 'consents', 'tx_hash', 'block_number', 'block_time', 'reason_code', 'reason', 'attempts', 'next_attempt_at', 'lease_until', 'last_error']);
+const BATCH_PATCHABLE = new Set(['status', 'consents', 'tx_hash', 'block_number', 'block_time', 'reason_code', 'reason', 'attempts', 'next_attempt_at', 'lease_until', 'last_error', 'gas_used', 'effective_gas_price']);
 
 export async function updateBatch(q: Queryable, id: string, expected: BatchRow['status'][] | null, patch: Partial<BatchRow>): Promise<BatchRow | null> {
   const set = setClause(patch as Record<string, unknown>, BATCH_PATCHABLE, new Set(['consents']), 3);

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { startHttpServer } from '../../subgraphs/kit/http.js';
 import { createMetrics } from '../../subgraphs/kit/metrics.js';
 import { dbLabel, onPostgres } from '../support/db.js';
-import { SettlementWorld, gql, gqlOk, waitFor, type Party } from '../settlement/support.js';
+import { SettlementWorld, gql, gqlOk, tradingPair, waitFor, type Party } from '../settlement/support.js';
 
 type Samples = Map<string, number>;
 
@@ -51,24 +51,22 @@ describe(`Prometheus metrics of every process (${dbLabel()})`, () => {
 
   beforeAll(async () => {
     w = await SettlementWorld.start();
-    ({ tokenId } = await w.token506b('METR'));
-    [seller, buyer] = [await w.party('Metric Seller', 'alpha-bd'), await w.party('Metric Buyer', 'beta-bd')];
-    await w.issue(tokenId, seller, 100n);
-    await w.fund(buyer, 100_000n);
-    const operator = await w.token('ats-co', ['ATS_OPERATOR']);
-    for (const org of ['alpha-bd', 'beta-bd']) await gqlOk(w.url, operator, `mutation($o: String!) { admitSubscriber(org: $o, reason: "approved subscriber") { org } }`, { o: org });
-    [sellerBd, buyerBd] = [await w.token('alpha-bd', ['BROKER_DEALER']), await w.token('beta-bd', ['BROKER_DEALER'])];
+    ({ tokenId, seller, buyer, sellerBd, buyerBd } = await tradingPair(w, 'METR', { shares: 100n, cash: 100_000n }));
   }, 300_000);
   afterAll(async () => w?.stop());
 
-  test('after a trade the figures moved: operations and subgraph fetches at the gateway, orders and fills, internal calls, feed lag, DvP transactions, errors by code', async () => {
+  test('after a trade the figures moved: operations and subgraph fetches at the gateway, orders and fills, internal calls, feed lag, DvP transactions and their gas, errors by code', async () => {
     const before = Object.fromEntries(await Promise.all(Object.entries(urls()).map(async ([k, u]) => [k, await scrape(u)] as const)));
     const place = (who: string, p: Party, side: 'BUY' | 'SELL', key: string) => gqlOk(w.url, who, `mutation PlaceOrder($in: PlaceOrderInput!) { placeOrder(input: $in) { accepted order { status } } }`,
       { in: { tokenId, accountId: p.accountId, side, type: 'LIMIT', price: '5', quantity: '10', clientOrderId: key } }).then((d) => d.placeOrder);
     expect(await place(sellerBd, seller, 'SELL', 'm-sell')).toMatchObject({ accepted: true });
     expect(await place(buyerBd, buyer, 'BUY', 'm-buy')).toMatchObject({ accepted: true, order: { status: 'FILLED' } });
-    await waitFor('the fill to settle', () => gqlOk(w.url, buyerBd, `query($t: ID!) { trades(tokenId: $t) { settlement { status } } }`, { t: tokenId }),
+    const settled = await waitFor('the fill to settle', () => gqlOk(w.url, buyerBd, `query($t: ID!) { trades(tokenId: $t) { settlement { status reasonCode reason batch { mode gasUsed effectiveGasPrice } } } }`, { t: tokenId }),
       (d) => d.trades.length === 1 && d.trades[0].settlement?.status === 'SETTLED');
+    // The DvP transaction's gas is stored with its batch, from the receipt.
+    const batch = settled.trades[0].settlement.batch as { mode: string; gasUsed: string; effectiveGasPrice: string };
+    expect(BigInt(batch.gasUsed)).toBeGreaterThan(21_000n);
+    expect(BigInt(batch.effectiveGasPrice)).toBeGreaterThan(0n);
     // A client's mistake, counted by its code.
     const bad = await gql(w.url, buyerBd, 'mutation($in: PlaceOrderInput!) { placeOrder(input: $in) { accepted } }', { in: { tokenId, accountId: buyer.accountId, side: 'BUY', type: 'LIMIT', price: '5', quantity: 1.5, clientOrderId: 'm-bad' } });
     const code = bad.body.errors?.[0]?.extensions?.code as string;
@@ -88,6 +86,9 @@ describe(`Prometheus metrics of every process (${dbLabel()})`, () => {
     expect(moved('trading', 'tokenstack_internal_calls_total', { peer: 'custody', outcome: 'ok' })).toBeGreaterThanOrEqual(1);
     expect(moved('trading', 'tokenstack_outbox_head_seq')).toBeGreaterThan(0);
     expect(moved('settlement', 'tokenstack_settlement_dvp_transactions', { status: 'SETTLED' })).toBe(1);
+    expect(moved('settlement', 'tokenstack_settlement_dvp_gas_used_count', { mode: batch.mode })).toBe(1);
+    expect(moved('settlement', 'tokenstack_settlement_dvp_gas_used_sum', { mode: batch.mode })).toBe(Number(batch.gasUsed));
+    expect(moved('settlement', 'tokenstack_settlement_dvp_fees_wei_total', { mode: batch.mode })).toBe(Number(BigInt(batch.gasUsed) * BigInt(batch.effectiveGasPrice)));
     expect(sum(after.settlement, 'tokenstack_settlement_backlog')).toBe(0);
     const lagKeys = [...after.settlement.keys()].filter((k) => k.startsWith('tokenstack_feed_consumer_lag_events{'));
     expect(lagKeys.length).toBeGreaterThan(0);

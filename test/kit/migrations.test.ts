@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
@@ -64,8 +64,8 @@ describe(`migrations (${dbLabel()})`, () => {
       // A second connection pool on the same database stands for a second process (on PGlite, the same instance).
       const b = a.url === 'memory://' ? a.db : await openDb(a.url);
       const [x, y] = await Promise.all([migrate(a.db, real('issuance')), migrate(b, real('issuance'))]);
-      const files = (await import('node:fs')).readdirSync(fromRoot('subgraphs', 'issuance', 'migrations')).filter((f) => f.endsWith('.sql'));
-      expect([...x, ...y].sort()).toEqual([...files.map((f) => `issuance/${f}`), 'kit/0001_outbox.sql'].sort());
+      const sqlIn = (scope: string) => readdirSync(fromRoot('subgraphs', scope, 'migrations')).filter((f) => f.endsWith('.sql')).map((f) => `${scope}/${f}`);
+      expect([...x, ...y].sort()).toEqual([...sqlIn('issuance'), ...sqlIn('kit')].sort());
       if (b !== a.db) await b.close();
     } finally {
       await a.cleanup();

@@ -44,6 +44,19 @@ export async function waitFor<T>(what: string, fn: () => Promise<T>, ok: (v: T) 
 
 export interface Party { investorId: string; accountId: string; wallet: string; org: string }
 
+/** A 506(b) token traded by two admitted broker-dealers: alpha-bd's seller holds `shares`, beta-bd's buyer holds `cash`. */
+export interface TradingPair { tokenId: string; token: Contract; seller: Party; buyer: Party; sellerBd: string; buyerBd: string }
+
+export async function tradingPair(w: SettlementWorld, symbol: string, o: { shares: bigint; cash: bigint }): Promise<TradingPair> {
+  const { tokenId, token } = await w.token506b(symbol);
+  const [seller, buyer] = [await w.party(`${symbol} Seller`, 'alpha-bd'), await w.party(`${symbol} Buyer`, 'beta-bd')];
+  await w.issue(tokenId, seller, o.shares);
+  await w.fund(buyer, o.cash);
+  const operator = await w.token('ats-co', ['ATS_OPERATOR']);
+  for (const org of ['alpha-bd', 'beta-bd']) await gqlOk(w.url, operator, `mutation($o: String!) { admitSubscriber(org: $o, reason: "approved subscriber") { org } }`, { o: org });
+  return { tokenId, token, seller, buyer, sellerBd: await w.token('alpha-bd', ['BROKER_DEALER']), buyerBd: await w.token('beta-bd', ['BROKER_DEALER']) };
+}
+
 export class SettlementWorld {
   stack!: TestStack;
   settlement!: RunningSubgraph;
