@@ -6,6 +6,9 @@ import { startAnvil, type AnvilNode } from '../../subgraphs/kit/chain/anvil.js';
 import { createChainClient, type ChainClient } from '../../subgraphs/kit/chain/client.js';
 import { deployCashToken } from '../../subgraphs/kit/chain/cash-token.js';
 import { appError, errorCode } from '../../subgraphs/kit/errors.js';
+import { startHttpServer } from '../../subgraphs/kit/http.js';
+import { InternalClient, internalRoutes } from '../../subgraphs/kit/internal.js';
+import { isTransient } from '../../subgraphs/settlement/services.js';
 import { openKeyStore } from '../../subgraphs/kit/signer/index.js';
 import { broadcastOnce, TransferError, type BroadcastSettings, type TransferSender } from '../../subgraphs/custody/broadcaster.js';
 import { chainTransferSender, signNativeSweep, tokenBalance } from '../../subgraphs/custody/chain-sender.js';
@@ -124,6 +127,15 @@ withHsm(`sweeping a software-sealed wallet to an HSM wallet, on anvil with SoftH
     for (const refused of [dvp.signDvpConsent(consent, service('settlement')), dvp.approveSpender({ accountId: acc, asset: 'CASH', spender: consent.dvp }, service('settlement'))]) {
       const e = await refused.then(() => null, (x: unknown) => x as { extensions: Record<string, unknown> });
       expect(e?.extensions).toMatchObject({ code: 'CUSTODY.WALLET_SWEEP_IN_PROGRESS', retryable: true, sweepId: s.id, phase: 'CASH' });
+    }
+    // Over the wire, as settlement asks: a refusal settlement takes for a pause (the batch is held and asked again), not a failure.
+    const server = await startHttpServer({ port: 0, host: '127.0.0.1', routes: internalRoutes(async () => service('settlement'), dvp) });
+    try {
+      const asked = await new InternalClient('custody', server.url, async () => 'service-token').call('signDvpConsent', consent).then(() => null, (x: unknown) => x);
+      expect((asked as { extensions: Record<string, unknown> }).extensions).toMatchObject({ code: 'DOWNSTREAM.UNAVAILABLE', retryable: true, cause: 'CUSTODY.WALLET_SWEEP_IN_PROGRESS' });
+      expect(isTransient(asked)).toBe(true);
+    } finally {
+      await server.close();
     }
 
     // The process dies after the signed transfer is stored and before it reaches the node.
