@@ -61,18 +61,12 @@ export function httpPeers(issuance: InternalClient, custody: InternalClient, cac
   const eligibility = new Coalescer<Question, EligibilityAnswer>(async (questions) => (await iss.call('transferEligibilityMany', { questions })).answers
     .map((a, i) => (a.ok ? { ...a.value, notApplicable: [...(a.value.notApplicable ?? [])], results: a.value.results as RuleResultJson[], evaluatedAt: new Date(questions[i].at!).toISOString() } : itemError('issuance', a.error))),
   { maxBatch: MAX_BATCH, maxInFlight: 2 });
-  // Holds and bookings lock balance rows in the order given: one list at a time (across both), so that two of
-  // this process's transactions never wait on each other at custody.
-  let custodyLane: Promise<unknown> = Promise.resolve();
-  const inLane = <T>(fn: () => Promise<T>): Promise<T> => {
-    const run = custodyLane.then(fn, fn);
-    custodyLane = run.catch(() => undefined);
-    return run;
-  };
-  const holds = new Coalescer<Hold, unknown>(async (list) => (await inLane(() => cus.call('holdMany', { holds: list }))).results
-    .map((r) => (r.ok ? r.value : itemError('custody', r.error))), { maxBatch: MAX_BATCH, maxInFlight: 1 });
-  const bookings = new Coalescer<Booking, unknown>(async (list) => (await inLane(() => cus.call('bookSettlements', { bookings: list }))).results
-    .map((r) => (r.ok ? r.value : itemError('custody', r.error))), { maxBatch: MAX_BATCH, maxInFlight: 1 });
+  // Custody locks a list's rows in one global order (reservations, claims, balances), so lists run at once without
+  // deadlocking; two of each kind in flight, the rest leave together in the next.
+  const holds = new Coalescer<Hold, unknown>(async (list) => (await cus.call('holdMany', { holds: list })).results
+    .map((r) => (r.ok ? r.value : itemError('custody', r.error))), { maxBatch: MAX_BATCH, maxInFlight: 2 });
+  const bookings = new Coalescer<Booking, unknown>(async (list) => (await cus.call('bookSettlements', { bookings: list })).results
+    .map((r) => (r.ok ? r.value : itemError('custody', r.error))), { maxBatch: MAX_BATCH, maxInFlight: 2 });
   return {
     token,
     account,
