@@ -3,6 +3,7 @@ import { GraphQLError } from 'graphql';
 import type { Caller, Verifier } from './auth.js';
 import { appError, errorCode } from './errors.js';
 import { readBody, sendJson, type RouteHandler } from './http.js';
+import { postJson, type PostAnswer } from './http-client.js';
 import { toJsonPayload } from './outbox.js';
 import type { Metrics } from './metrics.js';
 import { NUL_CHARACTER, NUL_MESSAGE, containsNul } from './nul.js';
@@ -71,19 +72,19 @@ export class InternalClient {
   }
 
   private async send<T>(method: string, body: Record<string, unknown>, traceHeaders: Record<string, string>): Promise<T> {
-    let r: Response;
+    let r: PostAnswer;
     try {
-      r = await fetch(`${this.baseUrl.replace(/\/+$/, '')}/internal/rpc/${method}`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${await this.token()}`, ...traceHeaders },
-        body: JSON.stringify(toJsonPayload(body)),
-        signal: AbortSignal.timeout(this.timeoutMs),
-      });
+      r = await postJson(`${this.baseUrl.replace(/\/+$/, '')}/internal/rpc/${method}`, { authorization: `Bearer ${await this.token()}`, ...traceHeaders },
+        JSON.stringify(toJsonPayload(body)), this.timeoutMs);
     } catch (e) {
       throw appError('DOWNSTREAM.UNAVAILABLE', `${this.service} is unavailable (${(e as Error).name === 'TimeoutError' ? 'timeout' : (e as Error).message})`, { retryable: true, details: { service: this.service } });
     }
-    const payload = (await r.json().catch(() => ({}))) as { result?: T; error?: { code: string; message: string } & Record<string, unknown> };
-    if (r.ok) return payload.result as T;
+    let payload: { result?: T; error?: { code: string; message: string } & Record<string, unknown> } = {};
+    try {
+      payload = JSON.parse(r.body) as typeof payload;
+    } catch { /* not JSON: judged by its status below */ }
+    const ok = r.status >= 200 && r.status < 300;
+    if (ok) return payload.result as T;
     if (payload.error?.code && r.status < 500) {
       const { code, message, ...rest } = payload.error;
       // The peer failed on its side (its database connection dropped): the caller retries as for a peer that is down.

@@ -21,7 +21,7 @@ import type { TradingServices } from './services.js';
 import type { CommandResult, OrderState } from './journal.js';
 import { insertIntent, settleIntent } from './store-venue.js';
 import { bookRow } from './store-writer.js';
-import { bestPrice, insertAudit, insertPendingOrder, orderById, rejectPending, type NewOrderRow, type OrderRow } from './store.js';
+import { bestPrice, insertAudit, insertPendingOrders, orderById, rejectPending, type NewOrderRow, type OrderRow } from './store.js';
 
 export interface PlaceOrderInput {
   tokenId: string; accountId: string; side: 'BUY' | 'SELL'; type?: 'LIMIT' | 'MARKET' | null; timeInForce?: TimeInForce | null;
@@ -101,22 +101,16 @@ export type Intaken = { row: OrderRow; created: boolean };
 
 /**
  * Order intake with group commit: the PENDING_NEW rows of orders that arrive together are claimed in one
- * transaction (one commit instead of one per order). A typed refusal (a clientOrderId reused with other content)
- * is that order's own; if the transaction itself fails, each order is claimed alone.
+ * statement (one round trip and one commit instead of one per order). A typed refusal (a clientOrderId reused
+ * with other content) is that order's own; if the statement itself fails, each order is claimed alone.
  */
 export function orderIntake(db: Db, batching: CoalescerOptions): Coalescer<Intake, Intaken> {
-  const own = (e: unknown) => (errorCode(e) ? (e as Error) : Promise.reject(e));
   return new Coalescer<Intake, Intaken>(async (items) => {
     try {
-      return await db.tx(async (q) => {
-        const out: (Intaken | Error)[] = [];
-        for (const it of items) out.push(await insertPendingOrder(q, it.row, it.actor).catch(own));
-        await q.query('SELECT 1'); // a failed statement aborted the transaction: fail the batch rather than answer for a rollback
-        return out;
-      });
+      return await insertPendingOrders(db, items);
     } catch (e) {
       if (items.length === 1) throw e;
-      return Promise.all(items.map((it) => insertPendingOrder(db, it.row, it.actor).catch((x: unknown) => (x instanceof Error ? x : new Error(String(x))))));
+      return Promise.all(items.map((it) => insertPendingOrders(db, [it]).then(([r]) => r, (x: unknown) => (x instanceof Error ? x : new Error(String(x))))));
     }
   }, batching);
 }

@@ -1,5 +1,5 @@
 import type { Queryable } from '../kit/db/types.js';
-import { insertOnce } from '../kit/idempotency.js';
+import { assertSameRequest } from '../kit/idempotency.js';
 import type { OrderStatus } from './live.js';
 
 export interface OrderRow {
@@ -24,31 +24,51 @@ export interface NewOrderRow {
 }
 
 /**
- * Claims the clientOrderId: a new PENDING_NEW row (with its RECEIVED audit entry and its reservation intent, in the
- * same statement), or the earlier order when the request is the same (a different one is refused).
+ * Claims the clientOrderIds of orders arriving together, in ONE statement (atomic without a transaction of its
+ * own): a new PENDING_NEW row per order with its RECEIVED audit entry and its reservation intent, or, for a
+ * clientOrderId already taken, the earlier order when the request is the same and a typed refusal when it is not.
+ * The answer is per order, in order. A duplicate inside the list is a replay of the first.
  */
-export async function insertPendingOrder(q: Queryable, o: NewOrderRow, actor: string) {
-  return insertOnce<OrderRow>(
-    q,
-    {
-      sql: `WITH o AS (
-              INSERT INTO orders (id, org, token_id, account_id, investor_id, side, type, time_in_force, price, protection_price, quantity, remaining,
-                post_only, stp, status, client_order_id, request_hash)
-              VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$11,$12,$13,'PENDING_NEW',$14,$15)
-              ON CONFLICT (org, client_order_id) DO NOTHING RETURNING *
-            ), audit AS (
-              INSERT INTO order_audit (order_id, token_id, org, event, detail, actor) SELECT id, token_id, org, 'RECEIVED', $16::jsonb, $17 FROM o
-            ), intent AS (
-              INSERT INTO reservation_intents (reservation_key, order_id) SELECT id, id FROM o
-            )
-            SELECT * FROM o`,
-      params: [o.id, o.org, o.token_id, o.account_id, o.investor_id, o.side, o.type, o.time_in_force, o.price, o.protection_price, o.quantity,
-        o.post_only, o.stp, o.client_order_id, o.request_hash, JSON.stringify({ side: o.side, type: o.type, price: o.price, quantity: o.quantity }), actor],
-    },
-    { sql: 'SELECT * FROM orders WHERE org = $1 AND client_order_id = $2', params: [o.org, o.client_order_id] },
-    o.request_hash,
-    o.client_order_id,
+export async function insertPendingOrders(q: Queryable, items: readonly { row: NewOrderRow; actor: string }[]): Promise<({ row: OrderRow; created: boolean } | Error)[]> {
+  const list = items.map(({ row: o, actor }) => ({ ...o, actor, detail: { side: o.side, type: o.type, price: o.price, quantity: o.quantity } }));
+  const created = await q.query<OrderRow>(
+    `WITH x AS (
+       SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(id text, org text, token_id text, account_id text, investor_id text, side text, type text,
+         time_in_force text, price numeric, protection_price numeric, quantity numeric, post_only boolean, stp text, client_order_id text, request_hash text,
+         actor text, detail jsonb)
+     ), o AS (
+       INSERT INTO orders (id, org, token_id, account_id, investor_id, side, type, time_in_force, price, protection_price, quantity, remaining,
+         post_only, stp, status, client_order_id, request_hash)
+       SELECT id, org, token_id, account_id, investor_id, side, type, time_in_force, price, protection_price, quantity, quantity,
+         post_only, stp, 'PENDING_NEW', client_order_id, request_hash FROM x
+       ON CONFLICT (org, client_order_id) DO NOTHING RETURNING *
+     ), audit AS (
+       INSERT INTO order_audit (order_id, token_id, org, event, detail, actor) SELECT o.id, o.token_id, o.org, 'RECEIVED', x.detail, x.actor FROM o JOIN x ON x.id = o.id
+     ), intent AS (
+       INSERT INTO reservation_intents (reservation_key, order_id) SELECT id, id FROM o
+     )
+     SELECT * FROM o`,
+    [JSON.stringify(list)],
   );
+  const mine = new Map(created.map((r) => [r.id, r]));
+  const replays = items.filter((it) => !mine.has(it.row.id));
+  const prior = replays.length === 0 ? [] : await q.query<OrderRow>(
+    'SELECT o.* FROM orders o JOIN unnest($1::text[], $2::text[]) AS k(org, client_order_id) USING (org, client_order_id)',
+    [replays.map((it) => it.row.org), replays.map((it) => it.row.client_order_id)],
+  );
+  const byKey = new Map(prior.map((r) => [`${r.org}\u0000${r.client_order_id}`, r]));
+  return items.map(({ row: o }) => {
+    const r = mine.get(o.id);
+    if (r) return { row: r, created: true };
+    const p = byKey.get(`${o.org}\u0000${o.client_order_id}`);
+    if (!p) return new Error('idempotent insert found neither a new nor an existing row');
+    try {
+      assertSameRequest(p.request_hash, o.request_hash, o.client_order_id);
+    } catch (e) {
+      return e as Error;
+    }
+    return { row: p, created: false };
+  });
 }
 
 /** A refusal before the book: the order leaves PENDING_NEW as REJECTED with every reason. */

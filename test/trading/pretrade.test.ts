@@ -103,6 +103,20 @@ describe(`pre-trade checks and bad input (${dbLabel()})`, () => {
     const r1 = (await gqlOk<any>(h.node.url, m.broker, PLACE, { in: refused })).placeOrder;
     const r2 = (await gqlOk<any>(h.node.url, m.broker, PLACE, { in: refused })).placeOrder;
     expect([r1.accepted, r2.accepted, r2.order.id, r2.rejections]).toEqual([false, false, r1.order.id, r1.rejections]);
+    // Arriving together (one intake statement): one content of a clientOrderId wins, every copy of it is that one order,
+    // reserved once, and the other content is refused whichever came first.
+    const burst = { ...input, clientOrderId: 'dup-3', quantity: '20' };
+    const answers = await Promise.all([...Array.from({ length: 5 }, () => gql<any>(h.node.url, m.broker, PLACE, { in: burst })),
+      gql<any>(h.node.url, m.broker, PLACE, { in: { ...burst, quantity: '30' } }), gql<any>(h.node.url, m.broker, PLACE, { in: { ...burst, clientOrderId: 'dup-4' } })]);
+    const same = answers.slice(0, 6);
+    const won = same.filter((a) => a.body.data?.placeOrder);
+    const refusedCodes = same.filter((a) => !a.body.data?.placeOrder).map((a) => a.body.errors?.[0].extensions?.code);
+    expect(new Set(won.map((a) => a.body.data.placeOrder.order.id)).size).toBe(1);
+    expect([won.length + refusedCodes.length, new Set(refusedCodes)]).toEqual([6, new Set(['INPUT.IDEMPOTENCY_KEY_REUSED'])]);
+    expect([1, 5]).toContain(won.length);
+    expect(answers[6].body.data?.placeOrder.order.id).not.toBe(won[0].body.data.placeOrder.order.id);
+    await quiet(h.node);
+    expect(h.peers.reserved(m.traders[0].accountId, m.tokenId)).toBe(10n + (won.length === 5 ? 20n : 30n) + 20n);
   });
 
   test('outside trading hours the venue is closed', async () => {
