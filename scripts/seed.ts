@@ -140,7 +140,21 @@ export async function seedDemoMarket(gatewayUrl: string, who: SeedCredentials, o
       say(`  resting ${side} ${quantity} ${symbol} @ ${price} for ${name}: ${p.accepted ? 'on the book' : `refused (${p.rejections.map((r: { code: string }) => r.code).join(', ')})`}`);
     }
   }
+  await openDemoVote(desk, tokens.ACME, created, say);
   return { tokens, investors, accounts };
+}
+
+/** One open vote of ACME's holders of record, as of the token's creation (fixed dates: a restart sends the same request). */
+async function openDemoVote(desk: IssuerDesk, tokenId: string, created: Date, say: (line: string) => void): Promise<void> {
+  const closesAt = new Date(created.getTime() + 90 * 86_400_000);
+  const r = await desk.raw(`mutation($in: OpenVoteInput!) { openVote(input: $in) { id status eligibleUnits } }`, { in: {
+    idempotencyKey: 'demo-vote-ACME', tokenId, recordDate: created.toISOString(), closesAt: closesAt.toISOString(),
+    question: 'Approve the 2027 equity incentive plan?', options: ['FOR', 'AGAINST', 'ABSTAIN'],
+  } });
+  const v = (r.body.data as { openVote?: { id: string; status: string; eligibleUnits: string } } | null)?.openVote;
+  // A data folder older than the vote's closing date cannot open it any more: the seed goes on without it.
+  say(v ? `  vote ${v.id} of ACME's holders of record: ${v.status}, ${v.eligibleUnits} units may vote until ${closesAt.toISOString()}`
+    : `  no demo vote: ${r.body.errors?.[0]?.message}`);
 }
 
 async function waitForWallets(desk: IssuerDesk, ids: string[], timeoutMs = 120_000): Promise<void> {

@@ -1,9 +1,10 @@
 import type { Log } from 'ethers';
-import { decodeTransfer } from '../kit/chain/transfers.js';
+import { ZERO_ADDRESS, decodeTransfer, type TransferLog } from '../kit/chain/transfers.js';
 import type { Queryable } from '../kit/db/types.js';
 import { isDeposit } from './domain/deposits.js';
 import { PendingEvents } from './events.js';
-import { OWN_SERVICE, creditIn } from './ledger.js';
+import { OWN_SERVICE, creditIn, debitIn } from './ledger.js';
+import { balanceOf } from './store-ledger.js';
 import { assetCursor, insertDeposit, ourWallets, recordMovement, setCursorTime, withdrawalTxs } from './store-chain.js';
 
 /** The idempotency key of a deposit's credit: one per log, whoever applies it. */
@@ -28,7 +29,10 @@ export async function applyAssetTransfers(q: Queryable, asset: string, logs: Log
     const at = range.times.get(t.block)!;
     const base = { txHash: t.txHash, logIndex: t.logIndex, asset, block: t.block, blockTime: at };
     if (from && !(await recordMovement(q, { ...base, wallet: from.address, accountId: from.account_id, counterparty: t.to, delta: -t.amount, kind: to ? 'INTERNAL' : 'OUTGOING' }))) continue;
-    if (!to) continue;
+    if (!to) {
+      if (from && t.to === ZERO_ADDRESS && !signed.has(t.txHash)) await debitBurn(q, asset, from.account_id, t);
+      continue;
+    }
     const deposit = isDeposit({ fromCustodyWallet: !!from, withdrawal: signed.has(t.txHash) });
     if (!(await recordMovement(q, { ...base, wallet: to.address, accountId: to.account_id, counterparty: t.from, delta: t.amount, kind: deposit ? 'DEPOSIT' : 'INTERNAL' }))) continue;
     if (!deposit) continue;
@@ -48,4 +52,17 @@ export async function applyAssetTransfers(q: Queryable, asset: string, logs: Log
   await setCursorTime(q, assetCursor(asset), range.times.get(range.to)!);
   await events.appendTo(q);
   return deposits;
+}
+
+/**
+ * The token's agent burnt from a custody wallet (a reverse split, a
+ * redemption): the account's books follow the chain, once per log. Only free
+ * units are debited; a burn beyond them (units reserved for an order) stays a
+ * difference the reconciliation shows.
+ */
+async function debitBurn(q: Queryable, asset: string, accountId: string, t: TransferLog): Promise<void> {
+  const b = await balanceOf(q, accountId, asset);
+  const free = b ? BigInt(b.total) - BigInt(b.reserved) : 0n;
+  const amount = free < t.amount ? free : t.amount;
+  if (amount > 0n) await debitIn(q, OWN_SERVICE, { accountId, asset, amount, idempotencyKey: `burn:${t.txHash}:${t.logIndex}`, reason: `burnt by the token's agent ${t.txHash}:${t.logIndex}` });
 }

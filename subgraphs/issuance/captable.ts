@@ -18,7 +18,8 @@ export function canReadCapTable(caller: Caller, t: TokenRow): boolean {
 /**
  * Holders and their lots as of an instant, rebuilt from the lots and what
  * left them: a lot acquired after asOf is left out, and a lot counts with
- * what it held at asOf. Accreditation and US-person status are the
+ * what it held at asOf; a lot a split wrote counts from the split on (it
+ * keeps its original acquisition date). Accreditation and US-person status are the
  * investors' records now (credentials are audited, not versioned).
  */
 export async function capTable(q: Queryable, t: TokenRow, asOf: Date): Promise<CapTable> {
@@ -27,7 +28,7 @@ export async function capTable(q: Queryable, t: TokenRow, asOf: Date): Promise<C
   }>(
     `SELECT l.id, l.investor_id, l.amount, l.acquired_at, l.holding_period_start, l.restricted, l.source, l.tx_hash,
             l.amount - coalesce((SELECT sum(c.amount) FROM lot_consumptions c WHERE c.lot_id = l.id AND c.at <= $2), 0) AS held
-     FROM lots l WHERE l.token_id = $1 AND l.acquired_at <= $2
+     FROM lots l WHERE l.token_id = $1 AND coalesce(l.booked_at, l.acquired_at) <= $2
      ORDER BY l.investor_id, l.holding_period_start, l.id`,
     [t.id, asOf],
   );

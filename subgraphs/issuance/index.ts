@@ -16,9 +16,15 @@ import { createLoaders } from './loaders.js';
 import { resolvers, type IssuanceContext } from './resolvers.js';
 import type { IssuanceServices } from './services.js';
 import { issuanceSettings } from './settings.js';
+import { startLoop } from '../kit/loop.js';
+import { closeDueVotes } from './votes.js';
+import { runDueSplits } from './splits.js';
 
 // One set of services per running subgraph (tests run several in one process).
 const servicesOf = new WeakMap<SubgraphRuntime, IssuanceServices>();
+
+/** The services of a running issuance subgraph (tests move its clock). */
+export const issuanceServices = (rt: SubgraphRuntime): IssuanceServices | undefined => servicesOf.get(rt);
 
 function createServices(rt: SubgraphRuntime): IssuanceServices {
   const c = rt.config;
@@ -27,8 +33,20 @@ function createServices(rt: SubgraphRuntime): IssuanceServices {
   const pollMs = c.CHAIN_POLL_MS as number;
   const indexer = new HoldingsIndexer(rt.db, chain, config, { confirmations: c.CHAIN_CONFIRMATIONS as number, pollMs }, rt.log);
   const jobs = new ChainJobRunner(rt.db, chain, config, pollMs, rt.log);
+  // The clock is read through the services object, so a test can move it.
+  const now = () => servicesOf.get(rt)?.now() ?? new Date();
+  const votes = {
+    db: rt.db, now, signer: chain.claimSigner,
+    limits: { maxQuestionChars: c.VOTE_MAX_QUESTION_CHARS as number, maxOptions: c.VOTE_MAX_OPTIONS as number, maxOptionChars: c.VOTE_MAX_OPTION_CHARS as number, maxOpenDays: c.VOTE_MAX_OPEN_DAYS as number },
+    // A record date just past may have transfers the indexer has not applied yet: apply them first (without a chain there is nothing to apply).
+    syncHoldings: () => (chain.configured ? indexer.syncOnce() : Promise.resolve()),
+  };
+  const splits = {
+    db: rt.db, chain, now, syncHoldings: () => indexer.syncOnce(), log: rt.log,
+    maxFactor: BigInt(c.SPLIT_MAX_FACTOR as number), batchSize: c.SPLIT_BATCH_SIZE as number,
+  };
   return {
-    config, chain, indexer, jobs, settlementOperatorOrgs: c.SETTLEMENT_OPERATOR_ORGS as string[],
+    config, chain, indexer, jobs, votes, splits, outbox: rt.outbox, now: () => new Date(), settlementOperatorOrgs: c.SETTLEMENT_OPERATOR_ORGS as string[],
     kick: () => void jobs.runDue().catch((e) => rt.log.warn({ err: (e as Error).message }, 'chain jobs not run yet; the next pass retries')),
     async afterChainWrite() {
       await indexer.syncOnce();
@@ -53,6 +71,10 @@ export const issuance: SubgraphDefinition<IssuanceContext> = {
     servicesOf.set(rt, s);
     s.indexer.start();
     s.jobs.start();
+    const stopSplits = startLoop(() => (s.chain.configured ? runDueSplits(s.splits) : Promise.resolve()), rt.config.SPLIT_POLL_MS as number,
+      { immediate: false, onError: (e) => rt.log.warn({ err: (e as Error).message }, 'splits will retry') });
+    const stopVotes = startLoop(async () => { await closeDueVotes(s.votes); }, rt.config.VOTE_CLOSE_POLL_MS as number,
+      { immediate: false, onError: (e) => rt.log.warn({ err: (e as Error).message }, 'closing due votes failed; the next pass retries') });
     // Custody opens accounts with their own wallets: each becomes the investor's wallet here, exactly once.
     const wallets = new FeedConsumer({
       db: rt.db, source: 'custody:account.opened', feedUrl: `${rt.config.CUSTODY_URL}/internal/feed`, token: rt.serviceToken,
@@ -68,6 +90,8 @@ export const issuance: SubgraphDefinition<IssuanceContext> = {
     });
     occasions.start();
     return async () => {
+      await stopVotes();
+      await stopSplits();
       await occasions.stop();
       await wallets.stop();
       await s.jobs.stop();

@@ -132,7 +132,11 @@ export async function walletFromCustody(q: Queryable, e: { investorId: string; w
   const [i] = await q.query('SELECT 1 FROM investors WHERE id = $1', [e.investorId]);
   if (!i) return; // custody checks the investor at opening; nothing to link otherwise
   // The custodian organisation is the investor's too (who may ask about its eligibility).
-  if (typeof e.org === 'string' && e.org) await q.query('INSERT INTO investor_custodians (investor_id, org) VALUES ($1, $2) ON CONFLICT DO NOTHING', [e.investorId, e.org]);
+  if (typeof e.org === 'string' && e.org) {
+    await q.query('INSERT INTO investor_custodians (investor_id, org) VALUES ($1, $2) ON CONFLICT DO NOTHING', [e.investorId, e.org]);
+    // Which custodian holds which wallet: a custodian votes the units its wallets hold (votes.ts).
+    await q.query('INSERT INTO custodian_wallets (address, investor_id, org) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING', [e.walletAddress, e.investorId, e.org]);
+  }
   await attachWallet(q, CUSTODY_SERVICE, e.investorId, e.walletAddress, `custody account ${e.accountId} opened`);
 }
 

@@ -3,6 +3,7 @@ import { groupedLoader, keyedLoader } from '../kit/loaders.js';
 import { affiliationsOf, walletsOf } from './store-holdings.js';
 import { auditOf, documentsOf } from './store-records.js';
 import { investorsByIds, tokensByIds } from './store.js';
+import { ballotsOf, entitlementsOf } from './store-votes.js';
 
 export const createLoaders = (q: Queryable) => ({
   token: keyedLoader((ids) => tokensByIds(q, ids), (r) => r.id),
@@ -11,5 +12,7 @@ export const createLoaders = (q: Queryable) => ({
   affiliations: groupedLoader((ids) => affiliationsOf(q, ids), (r) => r.investor_id),
   documents: groupedLoader((ids) => documentsOf(q, ids), (r) => r.token_id),
   audit: groupedLoader((ids) => auditOf(q, ids), (r) => r.subject_id),
+  voteEntitlements: groupedLoader((ids) => entitlementsOf(q, ids), (r) => r.vote_id),
+  ballots: groupedLoader((ids) => ballotsOf(q, ids), (r) => r.vote_id),
 });
 export type IssuanceLoaders = ReturnType<typeof createLoaders>;

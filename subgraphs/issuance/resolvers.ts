@@ -13,6 +13,8 @@ import type { AffiliationRow, WalletRow } from './store-holdings.js';
 import type { AuditRow, DocumentRow } from './store-records.js';
 import { investorsOfOrg, listTokens, type InvestorRow, type TokenRow } from './store.js';
 import * as tokens from './tokens.js';
+import { voteResolvers } from './resolvers-votes.js';
+import { splitResolvers } from './resolvers-splits.js';
 
 export interface IssuanceContext extends BaseContext_ { loaders: IssuanceLoaders; services: IssuanceServices }
 
@@ -37,6 +39,8 @@ export const resolvers = {
         occasion: a.occasion ?? undefined, receiverRelation: a.receiverRelation ?? null, priceCents: priceCentsOf(a.price, a.currency),
       });
     },
+    ...voteResolvers.Query,
+    ...splitResolvers.Query,
   },
   Mutation: {
     createSecurityToken: (_: unknown, a: { input: tokens.CreateTokenInput }, ctx: Ctx) => tokens.createSecurityToken(ctx.db, ctx.caller, a.input),
@@ -75,7 +79,14 @@ export const resolvers = {
       kicked(ctx, investors.recordAffiliation(ctx.db, ctx.caller, a)).then((r) => { ctx.loaders.affiliations.clear(r.id); return r; }),
     recordAccreditation: (_: unknown, a: Parameters<typeof investors.recordAccreditation>[3], ctx: Ctx) => kicked(ctx, investors.recordAccreditation(ctx.db, ctx.services.config, ctx.caller, a)),
     addInvestorWallet: (_: unknown, a: Parameters<typeof investors.addInvestorWallet>[2], ctx: Ctx) => kicked(ctx, investors.addInvestorWallet(ctx.db, ctx.caller, a)),
+    ...voteResolvers.Mutation,
+    ...splitResolvers.Mutation,
   },
+  Subscription: { ...voteResolvers.Subscription },
+  Vote: voteResolvers.Vote,
+  Ballot: voteResolvers.Ballot,
+  VoteStatusEvent: voteResolvers.VoteStatusEvent,
+  Split: splitResolvers.Split,
   SecurityToken: {
     __resolveReference: (ref: { id: string }, ctx: Ctx) => ctx.loaders.token.load(ref.id),
     issuerOrg: (t: TokenRow) => t.issuer_org,

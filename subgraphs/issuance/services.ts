@@ -2,6 +2,9 @@ import type { ComplianceConfig } from './domain/compliance/index.js';
 import type { HoldingsIndexer } from './chain/indexer.js';
 import type { ChainJobRunner } from './chain/jobs.js';
 import type { IssuanceChain } from './chain/runtime.js';
+import type { OutboxWatcher } from '../kit/outbox.js';
+import type { VoteEnv } from './votes.js';
+import type { SplitEnv } from './splits.js';
 
 /** What the issuance subgraph runs beside its resolvers, shared by every request. */
 export interface IssuanceServices {
@@ -11,6 +14,13 @@ export interface IssuanceServices {
   chain: IssuanceChain;
   indexer: HoldingsIndexer;
   jobs: ChainJobRunner;
+  /** Votes: the database, limits, the service clock and the result signer. */
+  votes: VoteEnv;
+  /** Splits: the chain, the clock, limits. */
+  splits: SplitEnv;
+  outbox: OutboxWatcher;
+  /** The service clock: votes open and close by it (tests move it). */
+  now(): Date;
   /** Wakes the chain job runner (after a change queued chain work). */
   kick(): void;
   /** After our own chain write: index it and apply queued jobs before answering, so reads see it. */

@@ -19,5 +19,13 @@ export const issuanceSettings = {
   CHAIN_POLL_MS: int('how often the holdings indexer and the chain job runner look for work', 1000, 20),
   SETTLEMENT_OPERATOR_ORGS: list('the settlement operator\'s organisations (comma-separated, as settlement\'s setting): their SETTLEMENT_AGENT, AUDITOR and COMPLIANCE_OFFICER users may ask transferEligibility about any investor'),
   COMPLIANCE_CONFIG: json('overrides of the compliance periods and limits (JSON; see README)', complianceFromJson, defaultComplianceConfig),
+  VOTE_MAX_QUESTION_CHARS: int('longest question of a vote, in characters (past it: INPUT.QUESTION_TOO_LONG)', 2000, 1, 100_000),
+  VOTE_MAX_OPTIONS: int('most options a vote may offer (past it: INPUT.TOO_MANY_OPTIONS)', 20, 2, 1000),
+  VOTE_MAX_OPTION_CHARS: int('longest option of a vote, in characters (past it: INPUT.OPTION_TOO_LONG)', 200, 1, 10_000),
+  VOTE_MAX_OPEN_DAYS: int('longest a vote may stay open, in days from its opening (past it: VOTE.OPEN_TOO_LONG)', 400, 1, 3660),
+  VOTE_CLOSE_POLL_MS: int('how often issuance looks for votes whose closing time has come, to count and sign them', 1000, 20),
+  SPLIT_MAX_FACTOR: int('largest numerator or denominator of a split or reverse split (past it: INPUT.RATIO_TOO_LARGE)', 1000, 2, 1_000_000),
+  SPLIT_BATCH_SIZE: int('wallets per batchMint or batchBurn transaction when a split moves balances on chain', 100, 1, 1000),
+  SPLIT_POLL_MS: int('how often issuance looks for splits whose effective date has come, and moves those in progress on', 1000, 20),
   ...signerSettings,
 };

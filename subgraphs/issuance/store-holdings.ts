@@ -86,16 +86,16 @@ export async function upsertAffiliation(q: Queryable, a: Omit<AffiliationRow, 'r
 /**
  * Rule 144(e) figures for an affiliate's sale at `at`: what the investor sent
  * to other investors in (at - window, at], and what all investors sent each
- * other in [at - weeks, at).
+ * other in [at - weeks, at). A split's replacement of lots is no sale.
  */
 export async function affiliateSales(q: Queryable, tokenId: string, investorId: string, at: Date, window: Period, weeks: number): Promise<AffiliateSales> {
   const since = addPeriod(at, { months: -(window.months ?? 0), days: -(window.days ?? 0) });
   const [r] = await q.query<{ sold: string; volume: string }>(
     `SELECT
        (SELECT coalesce(sum(c.amount), 0) FROM lot_consumptions c JOIN lots l ON l.id = c.lot_id
-        WHERE l.token_id = $1 AND l.investor_id = $2 AND c.at > $3 AND c.at <= $4) AS sold,
+        WHERE l.token_id = $1 AND l.investor_id = $2 AND c.at > $3 AND c.at <= $4 AND c.tx_hash NOT LIKE 'split:%') AS sold,
        (SELECT coalesce(sum(c.amount), 0) FROM lot_consumptions c JOIN lots l ON l.id = c.lot_id
-        WHERE l.token_id = $1 AND c.at >= $5 AND c.at < $4) AS volume`,
+        WHERE l.token_id = $1 AND c.at >= $5 AND c.at < $4 AND c.tx_hash NOT LIKE 'split:%') AS volume`,
     [tokenId, investorId, since, at, addPeriod(at, { days: -7 * weeks })],
   );
   return { soldInWindow: BigInt(r.sold), recentVolume: BigInt(r.volume) };

@@ -94,3 +94,8 @@ export async function investorForUpdate(q: Queryable, id: string): Promise<Inves
 }
 
 export const deployedTokens = (q: Queryable) => q.query<TokenRow>("SELECT * FROM security_tokens WHERE chain IS NOT NULL ORDER BY created_at");
+
+/** The organisations of each investor: the one that registered it and those holding a custody account for it. */
+export const investorOrgs = (q: Queryable, investorIds: readonly string[]) =>
+  q.query<{ id: string; org: string }>(
+    'SELECT id, org FROM investors WHERE id = ANY($1::text[]) UNION SELECT investor_id, org FROM investor_custodians WHERE investor_id = ANY($1::text[])', [investorIds]);

@@ -48,6 +48,7 @@ const PUBLIC: Record<string, string> = {
   settlementAgent: "the settlement agent's signing address, chain and DvP contract, needed to verify attestations",
   verifyAuditLog: "whether the settlement audit log's hash chain is intact; names no party",
   verifyAttestation: 'checks a record and signature the caller already holds',
+  splits: "a split's terms (ratio, dates, status) are announced to the market; its holders' rows are not",
   organisationWithdrawalPolicy: "always the caller's own organisation's policy (no argument names another)",
 };
 
@@ -66,6 +67,7 @@ interface World {
   settlementId: string; external: Record<string, unknown>; externalId: string; withdrawalId: string; withdrawalKey: string;
   destinationId: string; destinationAddress: string; pendingChangeId: string; pendingChangeKey: string;
   attestation: { record: string; signature: string };
+  voteId: string;
 }
 
 const reason = 'tenant isolation check';
@@ -104,6 +106,9 @@ const ARGS: Record<string, (w: World) => Record<string, unknown>[]> = {
   orderAuditTrail: (w) => [{ orderId: w.restingOrderId }],
   surveillanceAlerts: (w) => [{}, { tokenId: w.tokenId }],
   subscribers: () => [{}],
+  votes: (w) => [{}, { tokenId: w.tokenId }],
+  vote: (w) => [{ id: w.voteId }],
+  splits: (w) => [{ tokenId: w.tokenId }],
 
   openCustodyAccount: (w) => [{ input: { idempotencyKey: `acc-${w.seller.investorId}`, investorId: w.seller.investorId, kind: 'SEGREGATED' } }],
   requestWithdrawal: (w) => [{ input: { idempotencyKey: w.withdrawalKey, accountId: w.seller.accountId, asset: 'CASH', amount: '1', toAddress: w.destinationAddress } }],
@@ -148,6 +153,13 @@ const ARGS: Record<string, (w: World) => Record<string, unknown>[]> = {
   resumeTrading: (w) => [{ tokenId: w.tokenId, reason }],
   admitSubscriber: () => [{ org: 'intruder-co', reason }],
   suspendSubscriber: (w) => [{ org: w.seller.org, reason }],
+  // The owner's own key replayed, then a new vote; a ballot for the owners' holder of record.
+  openVote: (w) => [
+    { input: { idempotencyKey: 'owner-vote-1', tokenId: w.tokenId, recordDate: new Date().toISOString(), closesAt: new Date(Date.now() + 86_400_000).toISOString(), question: 'Approve?', options: ['FOR', 'AGAINST'] } },
+    { input: { idempotencyKey: 'intruder-vote', tokenId: w.tokenId, recordDate: new Date().toISOString(), closesAt: new Date(Date.now() + 86_400_000).toISOString(), question: 'Approve?', options: ['FOR', 'AGAINST'] } },
+  ],
+  announceSplit: (w) => [{ input: { idempotencyKey: 'intruder-split', tokenId: w.tokenId, numerator: '2', denominator: '1', effectiveDate: new Date().toISOString(), cashInLieuPrice: '0' } }],
+  castBallot: (w) => [{ input: { idempotencyKey: 'intruder-ballot', voteId: w.voteId, investorId: w.seller.investorId, choices: [{ option: 'AGAINST', units: '1' }] } }],
 };
 
 /** Every field of an object type whose arguments are all optional, leaves at the bottom, `depth` object levels deep. */
@@ -262,9 +274,16 @@ describe(`tenant isolation through the gateway (${dbLabel()})`, () => {
     world.pendingChangeKey = 'owner-policy-2';
     world.pendingChangeId = (await change(world.pendingChangeKey, { ...policy, maxPerWithdrawal: '4' })).id;
 
+    // Issuance: a vote of the holders of record, with the seller's ballot cast by its broker-dealer.
+    world.voteId = (await gqlOk(w.url, owners.issuer, `mutation($in: OpenVoteInput!) { openVote(input: $in) { id } }`, { in: {
+      idempotencyKey: 'owner-vote-1', tokenId, recordDate: new Date().toISOString(), closesAt: new Date(Date.now() + 86_400_000).toISOString(), question: 'Approve?', options: ['FOR', 'AGAINST'],
+    } })).openVote.id;
+    await gqlOk(w.url, owners.alpha, `mutation($in: CastBallotInput!) { castBallot(input: $in) { id } }`,
+      { in: { idempotencyKey: 'owner-ballot-1', voteId: world.voteId, investorId: seller.investorId, choices: [{ option: 'FOR', units: '10' }] } });
+
     secrets = [seller.investorId, buyer.investorId, seller.accountId, buyer.accountId, seller.wallet, buyer.wallet, 'Owner Seller', 'Owner Buyer',
       'owner-sell-1', 'owner-buy-1', 'owner-rest-1', world.settlementId, world.externalId, 'owner-ext-1', settled.txHash, settled.attestation.signature,
-      world.withdrawalId, world.destinationId, world.destinationAddress, first.id, world.pendingChangeId, 'owner-policy-1', 'owner-policy-2', 'owner-wdr-1'];
+      world.withdrawalId, world.destinationId, world.destinationAddress, first.id, world.pendingChangeId, 'owner-policy-1', 'owner-policy-2', 'owner-wdr-1', 'owner-ballot-1'];
     expect(secrets.every((s) => typeof s === 'string' && s.length > 0)).toBe(true);
   }, 600_000);
   afterAll(async () => w?.stop());
@@ -281,7 +300,7 @@ describe(`tenant isolation through the gateway (${dbLabel()})`, () => {
     const volatile = (f: GraphQLField<unknown, unknown>) => /^(asOf|evaluatedAt|checkedAt|cursor|updatedAt|onChain|onChainBlock|nextAttemptAt)$/.test(f.name);
     const sel = (type: string, depth = 2) => selectionOf(supergraph.getType(type)!, depth, volatile);
     const view: Record<string, unknown> = {};
-    view.issuer = await gqlOk(w.url, owners.issuer, `query($t: ID!) { securityToken(id: $t) ${sel('SecurityToken')} investors ${sel('Investor')} }`, { t: world.tokenId });
+    view.issuer = await gqlOk(w.url, owners.issuer, `query($t: ID!) { securityToken(id: $t) ${sel('SecurityToken')} investors ${sel('Investor')} votes(tokenId: $t) ${sel('Vote')} }`, { t: world.tokenId });
     for (const org of ['alpha', 'beta'] as const) {
       view[org] = await gqlOk(w.url, owners[org], `{ custodyAccounts ${sel('CustodyAccount')} orders ${sel('Order', 1)} withdrawals ${sel('Withdrawal')}
         policyChanges ${sel('PolicyChange')} organisationWithdrawalPolicy ${sel('EffectiveWithdrawalPolicy')} settlements ${sel('Settlement', 1)} }`);

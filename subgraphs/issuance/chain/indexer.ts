@@ -12,6 +12,7 @@ import { receivedLot, untracedLot, type ComplianceConfig, type LotOrigin } from 
 import { tokenSnapshot } from '../snapshot.js';
 import { issuerRelationAt, occasionOf, type LotRow } from '../store-holdings.js';
 import { enqueueChainJob } from '../store-records.js';
+import { splitInProgress } from '../store-splits.js';
 import { locksFor, type LockableLot } from './rules.js';
 
 const MAX_RANGE = 2_000;
@@ -188,7 +189,9 @@ export async function applyTransfer(q: Queryable, t: TokenRow, l: Log, at: Date,
   }
   if (from === ZERO) await q.query('UPDATE security_tokens SET total_supply = total_supply + $2 WHERE id = $1', [t.id, amount.toString()]);
   if (to === ZERO) await q.query('UPDATE security_tokens SET total_supply = total_supply - $2 WHERE id = $1', [t.id, amount.toString()]);
-  await moveLots(q, t, fromInv?.investor_id ?? null, toInv?.investor_id ?? null, amount, l, at, config);
+  // A split's mints and burns bring the chain to lots the split has already scaled.
+  const bySplit = (from === ZERO || to === ZERO) && (await splitInProgress(q, t.id));
+  if (!bySplit) await moveLots(q, t, fromInv?.investor_id ?? null, toInv?.investor_id ?? null, amount, l, at, config);
   await appendEvent(q, 'token.transfer', t.id, {
     tokenId: t.id, from, to, amount, fromInvestorId: fromInv?.investor_id ?? null, toInvestorId: toInv?.investor_id ?? null,
     txHash: l.transactionHash, block: l.blockNumber, logIndex: l.index,

@@ -1,0 +1,41 @@
+import { canSee } from '../kit/access.js';
+import { canReadCapTable } from './captable.js';
+import type { IssuanceContext as Ctx } from './resolvers.js';
+import { announceSplit, type AnnounceSplitInput } from './splits.js';
+import { investorOrgs } from './store.js';
+import { holdersOfSplits, splitsOfToken, type SplitHolderRow, type SplitRow } from './store-splits.js';
+
+/** A holder's row is the issuer side's, and the holder's own and its organisations' (the one that onboarded it, its custodians). */
+async function visibleHolders(ctx: Ctx, s: SplitRow): Promise<SplitHolderRow[]> {
+  const rows = await holdersOfSplits(ctx.db, [s.id]);
+  const token = await ctx.loaders.token.load(s.token_id);
+  if (token && canReadCapTable(ctx.caller, token)) return rows;
+  const orgs = await investorOrgs(ctx.db, rows.map((r) => r.investor_id));
+  return rows.filter((r) => orgs.some((o) => o.id === r.investor_id && canSee(ctx.caller, { org: o.org, investorId: r.investor_id })));
+}
+
+export const splitResolvers = {
+  Query: {
+    splits: (_: unknown, a: { tokenId: string }, ctx: Ctx) => splitsOfToken(ctx.db, a.tokenId),
+  },
+  Mutation: {
+    announceSplit: (_: unknown, a: { input: AnnounceSplitInput }, ctx: Ctx) => announceSplit(ctx.services.splits, ctx.caller, a.input),
+  },
+  Split: {
+    token: (s: SplitRow, _: unknown, ctx: Ctx) => ctx.loaders.token.load(s.token_id),
+    numerator: (s: SplitRow) => BigInt(s.numerator),
+    denominator: (s: SplitRow) => BigInt(s.denominator),
+    effectiveAt: (s: SplitRow) => s.effective_at,
+    cashInLieuPrice: (s: SplitRow) => BigInt(s.cash_in_lieu_price),
+    supplyBefore: (s: SplitRow) => (s.supply_before === null ? null : BigInt(s.supply_before)),
+    supplyAfter: (s: SplitRow) => (s.supply_after === null ? null : BigInt(s.supply_after)),
+    txHashes: (s: SplitRow) => s.tx_hashes,
+    appliedAt: (s: SplitRow) => s.applied_at,
+    doneAt: (s: SplitRow) => s.done_at,
+    lastError: (s: SplitRow, _: unknown, ctx: Ctx) => (ctx.caller.kind === 'service' || ctx.caller.org === s.org ? s.last_error : null),
+    holders: async (s: SplitRow, _: unknown, ctx: Ctx) => (await visibleHolders(ctx, s)).map((h) => ({
+      investorId: h.investor_id, before: BigInt(h.before), after: BigInt(h.after), fractionNumerator: BigInt(h.fraction_numerator),
+      cashInLieu: BigInt(h.cash_in_lieu), cashInLieuStatus: h.cash_status,
+    })),
+  },
+};
