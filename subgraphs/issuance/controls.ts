@@ -161,11 +161,14 @@ export async function recoverInvestorWallet(db: Db, chain: IssuanceChain, caller
   const wallets = await walletsOf(db, [investor.id]);
   const lost = wallets.find((w) => w.address.toLowerCase() === a.lostWallet.toLowerCase());
   if (!lost) throw appError('ISSUANCE.UNKNOWN_WALLET', `${a.lostWallet} is not a wallet of ${investor.id}`);
-  const [taken] = await db.query<{ investor_id: string }>('SELECT investor_id FROM investor_wallets WHERE lower(address) = lower($1)', [a.newWallet]);
-  if (taken && taken.investor_id !== investor.id) throw appError('ISSUANCE.WALLET_TAKEN', `${a.newWallet} belongs to another investor`);
   if (!investor.identity_address) throw appError('ISSUANCE.NO_IDENTITY', `investor ${investor.id} has no on-chain identity yet`);
   const tokens = await db.query<TokenRow>('SELECT * FROM security_tokens WHERE chain IS NOT NULL AND issuer_org = $1', [caller.org]);
   if (caller.kind === 'user' && !caller.roles.includes('ISSUER_AGENT')) throw appError('FORBIDDEN', 'requires the role ISSUER_AGENT');
+  // Linked before anything moves: the indexer may see the recovery transfer before the records below commit,
+  // and must count it as a move between two wallets of one investor (no holder change, the lots stay).
+  await db.query('INSERT INTO investor_wallets (address, investor_id) VALUES ($1, $2) ON CONFLICT (address) DO NOTHING', [getAddress(a.newWallet), investor.id]);
+  const [taken] = await db.query<{ investor_id: string }>('SELECT investor_id FROM investor_wallets WHERE lower(address) = lower($1)', [a.newWallet]);
+  if (taken && taken.investor_id !== investor.id) throw appError('ISSUANCE.WALLET_TAKEN', `${a.newWallet} belongs to another investor`);
   return (await recoverWallet(db, chain, caller, { investor, lost, newWallet: a.newWallet, tokens, why })).investor;
 }
 
