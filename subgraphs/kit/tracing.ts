@@ -141,21 +141,15 @@ export function currentTraceparent(): string | null {
 
 /** Handles an outbox event inside a CONSUMER span, a child of the span that wrote the event. */
 export function consumeTraced<T>(tracer: Tracer, event: { seq: string; topic: string; traceparent?: string | null }, handle: () => Promise<T>): Promise<T> {
-  if (!tracerFor) return handle();
-  const parent = event.traceparent ? propagation.extract(ROOT_CONTEXT, { traceparent: event.traceparent }, headerGetter) : ROOT_CONTEXT;
   const attributes = { 'messaging.system': 'tokenstack.outbox', 'messaging.operation.type': 'process', 'messaging.destination.name': event.topic, 'messaging.message.id': event.seq };
-  return inSpan(tracer, `process ${event.topic}`, { kind: SpanKind.CONSUMER, attributes }, parent, handle);
+  return continueTrace(tracer, `process ${event.topic}`, attributes, event.traceparent, handle, SpanKind.CONSUMER);
 }
 
-/** Work of a background job in its own span (a DvP batch), linked to the traces it carries on. */
-export function jobTraced<T>(tracer: Tracer, name: string, attributes: Attributes, traceparents: (string | null | undefined)[], run: () => Promise<T>): Promise<T> {
+/** Background work on something that stored the traceparent it came with (a settlement): a span of that trace, a new one without it. */
+export function continueTrace<T>(tracer: Tracer, name: string, attributes: Attributes, traceparent: string | null | undefined, run: () => Promise<T>, kind = SpanKind.INTERNAL): Promise<T> {
   if (!tracerFor) return run();
-  const links: Link[] = [];
-  for (const tp of traceparents) {
-    const sc = tp ? trace.getSpanContext(propagation.extract(ROOT_CONTEXT, { traceparent: tp }, headerGetter)) : undefined;
-    if (sc && isSpanContextValid(sc)) links.push({ context: sc });
-  }
-  return inSpan(tracer, name, { kind: SpanKind.INTERNAL, attributes, links }, ROOT_CONTEXT, run);
+  const parent = traceparent ? propagation.extract(ROOT_CONTEXT, { traceparent }, headerGetter) : ROOT_CONTEXT;
+  return inSpan(tracer, name, { kind, attributes }, parent, run);
 }
 
 function inSpan<T>(tracer: Tracer, name: string, options: { kind: SpanKind; attributes?: Attributes; links?: Link[] }, parent: Context, run: (span: Span) => Promise<T>): Promise<T> {

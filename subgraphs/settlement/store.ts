@@ -1,6 +1,7 @@
 import type { Queryable } from '../kit/db/types.js';
 import { insertOnce } from '../kit/idempotency.js';
 import type { FailureCode, SettlementStatus } from './domain/status.js';
+import { currentTraceparent } from '../kit/tracing.js';
 
 /** SQL of settlements, their history and their DvP batches. Amounts go in and come back as decimal strings. */
 
@@ -23,6 +24,7 @@ export interface SettlementRow {
   final: boolean; attempts: number; next_attempt_at: Date | null; lease_until: Date | null; last_error: string | null;
   release_pending: boolean; consent_deadline: Date | null; batch_id: string | null; tx_hash: string | null; block_number: string | null;
   settled_at: Date | null; attestation: object | null; attestation_signature: string | null; updated_at: Date;
+  traceparent: string | null;
 }
 export interface HistoryRow { settlement_id: string; seq: number; status: string; reason: string | null; reason_code: string | null; actor: string | null; at: Date }
 
@@ -66,13 +68,13 @@ export type TransferOccasion = 'SALE' | 'GIFT' | 'INHERITANCE' | 'FAMILY_TRUST' 
 
 const INSERT_SQL = `INSERT INTO settlements (id, org, token_id, status, quantity, price, buyer_account_id, seller_account_id, venue, venue_reference,
     trade_time, request_hash, source, trade_id, cash_asset, cash_amount, buyer_investor_id, seller_investor_id, buyer_org, seller_org,
-    buyer_fee, seller_fee, trading_reservations, mode, occasion, next_attempt_at)
-  VALUES ($1,$2,$3,'RECEIVED',$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22::jsonb,$23,$24, now())
+    buyer_fee, seller_fee, trading_reservations, mode, occasion, traceparent, next_attempt_at)
+  VALUES ($1,$2,$3,'RECEIVED',$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22::jsonb,$23,$24,$25, now())
   ON CONFLICT DO NOTHING RETURNING *`;
 const insertParams = (s: NewSettlement) => [
   s.id, s.org, s.token_id, s.quantity, s.price, s.buyer_account_id, s.seller_account_id, s.venue, s.venue_reference, s.trade_time, s.request_hash,
   s.source, s.trade_id, s.cash_asset, s.cash_amount, s.buyer_investor_id, s.seller_investor_id, s.buyer_org, s.seller_org, s.buyer_fee, s.seller_fee,
-  s.trading_reservations ? JSON.stringify(s.trading_reservations) : null, s.mode, s.occasion ?? 'SALE',
+  s.trading_reservations ? JSON.stringify(s.trading_reservations) : null, s.mode, s.occasion ?? 'SALE', currentTraceparent(),
 ];
 
 /** A trade from another venue: its reference is the idempotency key (same content returns the row, other content is refused). */

@@ -1,4 +1,5 @@
 import { errorCode } from '../kit/errors.js';
+import { continueTrace, tracerOf } from '../kit/tracing.js';
 import { driveBatch, finalizeSettlement, openGrossBatch } from './batches.js';
 import { isTerminal } from './domain/status.js';
 import { releaseStep } from './release.js';
@@ -22,6 +23,8 @@ export class SettlementWorker {
   /** Items handled (tests, progress). */
   handled = 0;
   lastError?: string;
+
+  private readonly tracer = tracerOf('settlement');
 
   constructor(private readonly s: SettlementServices) {}
 
@@ -64,7 +67,8 @@ export class SettlementWorker {
     if (room <= 0 || this.stopped) return 0;
     const rows = await claimDueSettlements(this.s.db, this.s.config.SETTLEMENT_LEASE_MS, room);
     const batches = rows.length < room ? await claimDueBatches(this.s.db, this.s.config.SETTLEMENT_LEASE_MS, room - rows.length) : [];
-    for (const r of rows) this.track(this.step(r));
+    // Each step on a settlement is a span of the trace that brought its trade in.
+    for (const r of rows) this.track(continueTrace(this.tracer, `settle ${r.status}`, { 'tokenstack.settlement.id': r.id }, r.traceparent, () => this.step(r)));
     for (const b of batches) this.track(driveBatch(this.s, b).then(() => undefined));
     return rows.length + batches.length;
   }

@@ -3,7 +3,8 @@
  * loopback, anvil, spans kept by an in-memory exporter): one placeOrder is
  * one trace with spans in the gateway, trading, issuance and custody; the
  * fill's outbox event carries it on, so settlement's handling of the fill is
- * in the same trace. A client's traceparent is only linked to, a malformed
+ * in the same trace, and so are the worker's steps that settle it on chain.
+ * A client's traceparent is only linked to, a malformed
  * one is ignored, and baggage changes nothing. Log lines written inside a
  * span carry its trace id.
  */
@@ -84,6 +85,10 @@ describe(`one trace from the client's request to the settlement of its fill (${d
 
     await waitFor('the fill to settle', () => gqlOk(w.url, buyerBd, `query($t: ID!) { trades(tokenId: $t) { settlement { status reasonCode reason } } }`, { t: tokenId }),
       (d) => d.trades.length === 1 && d.trades[0].settlement?.status === 'SETTLED');
+    // The settlement worker's steps on it (verification, the DvP, the booking at custody) are spans of the same trace.
+    const settling = await waitFor('the worker\'s steps in the trace', async () => spans().filter((s) => s.spanContext().traceId === traceId && serviceOf(s) === 'settlement'),
+      (ss) => ss.some((s) => s.attributes['rpc.method'] === 'bookSettlements'));
+    expect(settling.map((s) => s.name)).toEqual(expect.arrayContaining(['settle RECEIVED', 'custody holdMany', 'custody bookSettlements']));
   }, 180_000);
 
   test('a client\'s traceparent is linked to, not continued; a malformed or oversized one is ignored; baggage decides nothing', async () => {
