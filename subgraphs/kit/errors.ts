@@ -38,3 +38,9 @@ export const notFound = (kind: string, id: string): GraphQLError =>
 export function errorCode(e: unknown): string | undefined {
   return e instanceof GraphQLError ? (e.extensions?.code as string | undefined) : undefined;
 }
+
+/** The peer's own code behind a retryable DOWNSTREAM.UNAVAILABLE (kit/internal.ts keeps it as extensions.cause), else the code. */
+export function rootErrorCode(e: unknown): string | undefined {
+  const cause = e instanceof GraphQLError ? e.extensions?.cause : undefined;
+  return typeof cause === 'string' ? cause : errorCode(e);
+}

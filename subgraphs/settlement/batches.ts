@@ -1,7 +1,7 @@
 import { getAddress } from 'ethers';
 import { isChainError } from '../kit/chain/errors.js';
 import type { Queryable } from '../kit/db/types.js';
-import { errorCode } from '../kit/errors.js';
+import { errorCode, rootErrorCode } from '../kit/errors.js';
 import { newId } from '../kit/ids.js';
 import { attest } from './attest.js';
 import { chainBatchIdOf } from './chain.js';
@@ -109,7 +109,7 @@ async function ensureApprovals(s: SettlementServices, b: BatchRow, p: PayerAsset
     try {
       r = await s.peers.approveSpender({ accountId: p.accountId, asset, spender: b.dvp_address });
     } catch (e) {
-      if (errorCode(e) !== 'CUSTODY.WALLET_NEEDS_GAS') throw e;
+      if (rootErrorCode(e) !== 'CUSTODY.WALLET_NEEDS_GAS') throw e; // retryable: it arrives as DOWNSTREAM.UNAVAILABLE with this cause
       await s.chain.ensureGas(p.wallet); // the balance fell meanwhile: one more top-up, then once more
       r = await s.peers.approveSpender({ accountId: p.accountId, asset, spender: b.dvp_address });
     }

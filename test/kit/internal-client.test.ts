@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { rootErrorCode } from '../../subgraphs/kit/errors.js';
 import { InternalClient } from '../../subgraphs/kit/internal.js';
 
 /**
@@ -52,7 +53,10 @@ describe('InternalClient over kept-alive connections', () => {
   test('a typed refusal keeps its code and details; a peer failing on its side is retryable', async () => {
     const e = await client().call('typed', {}).catch((x: { extensions: Record<string, unknown> }) => x);
     expect(e).toMatchObject({ extensions: { code: 'CUSTODY.INSUFFICIENT_AVAILABLE', available: '5', service: 'peer' } });
-    expect(await code(client().call('retryable', {}))).toBe('DOWNSTREAM.UNAVAILABLE');
+    const retryable = await client().call('retryable', {}).catch((x: unknown) => x);
+    expect(await code(Promise.reject(retryable))).toBe('DOWNSTREAM.UNAVAILABLE');
+    expect(rootErrorCode(retryable)).toBe('DB.CONNECTION_LOST'); // the peer's own code, for callers that act on it
+    expect(rootErrorCode(e)).toBe('CUSTODY.INSUFFICIENT_AVAILABLE');
     expect(await code(client().call('crash', {}))).toBe('DOWNSTREAM.FAILED');
   });
 
