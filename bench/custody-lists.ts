@@ -19,6 +19,7 @@
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import type { Caller } from '../subgraphs/kit/auth.js';
+import type { Db, Queryable } from '../subgraphs/kit/db/types.js';
 import type { InternalHandler } from '../subgraphs/kit/internal.js';
 import type { SubgraphRuntime } from '../subgraphs/kit/subgraph.js';
 import { ledger } from '../subgraphs/custody/ledger.js';
@@ -40,6 +41,19 @@ const say = (s: string) => process.stdout.write(s);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const settlement: Caller = { kind: 'service', subject: 'settlement', org: 'tokenstack', roles: [], token: 'bench' };
 
+/** The database with every statement counted (BEGIN and COMMIT included): the round trips a call makes. */
+function counted(db: Db): { db: Db; statements: () => number } {
+  let n = 0;
+  const wrap = (q: Queryable): Queryable => ({
+    query: (sql, params) => { n++; return q.query(sql, params); },
+    exec: (sql) => { n++; return q.exec(sql); },
+  });
+  return {
+    statements: () => n,
+    db: { ...db, ...wrap(db), tx: (fn, o) => { n += 2; return db.tx((q) => fn(wrap(q)), o); } },
+  };
+}
+
 async function timed(fn: () => Promise<unknown>): Promise<number> {
   const t = process.hrtime.bigint();
   await fn();
@@ -53,7 +67,9 @@ function allOk(r: unknown): void {
 }
 
 async function main(): Promise<void> {
-  const { db, label, drop } = await scratchCustodyDb(args.pg!, 'lists');
+  const scratch = await scratchCustodyDb(args.pg!, 'lists');
+  const { label, drop } = scratch;
+  const { db, statements } = counted(scratch.db);
   try {
     say(`custody list bench: ${os.cpus().length} cores, Node ${process.version}, ${label}, ${N} items per list, ${RUNS} runs, load average ${os.loadavg()[0].toFixed(1)}\n`);
     const accounts: string[] = [];
@@ -86,29 +102,37 @@ async function main(): Promise<void> {
     }
 
     const times = { holdList: [] as number[], holdOne: [] as number[], bookList: [] as number[], bookOne: [] as number[] };
+    const stmts = { holdList: 0, holdOne: 0, bookList: 0, bookOne: 0 };
+    const count = async (k: keyof typeof stmts, fn: () => Promise<unknown>) => {
+      const before = statements();
+      const ms = await timed(fn);
+      stmts[k] = statements() - before;
+      times[k].push(ms);
+    };
     const warm = await work();
     allOk(await dvp.holdMany({ holds: warm.holds }, settlement));
     allOk(await dvp.bookSettlements({ bookings: warm.bookings }, settlement));
     for (let r = 0; r < RUNS; r++) {
       const a = await work();
-      times.holdList.push(await timed(async () => allOk(await dvp.holdMany({ holds: a.holds }, settlement))));
-      times.bookList.push(await timed(async () => allOk(await dvp.bookSettlements({ bookings: a.bookings }, settlement))));
+      await count('holdList', async () => allOk(await dvp.holdMany({ holds: a.holds }, settlement)));
+      await count('bookList', async () => allOk(await dvp.bookSettlements({ bookings: a.bookings }, settlement)));
       const b = await work();
-      times.holdOne.push(await timed(async () => {
+      await count('holdOne', async () => {
         for (const h of b.holds) {
           if (h.kind === 'ADOPT') await dvp.adoptReservation(h, settlement);
           else await rpc.reserve(h, settlement);
         }
-      }));
-      times.bookOne.push(await timed(async () => { for (const bk of b.bookings) await dvp.bookSettlement(bk, settlement); }));
+      });
+      await count('bookOne', async () => { for (const bk of b.bookings) await dvp.bookSettlement(bk, settlement); });
       say(`  run ${r + 1}: holds list ${times.holdList[r].toFixed(0)} ms vs ${N} calls ${times.holdOne[r].toFixed(0)} ms; `
         + `bookings list ${times.bookList[r].toFixed(0)} ms vs ${N} calls ${times.bookOne[r].toFixed(0)} ms\n`);
     }
-    const line = (what: string, list: number, one: number) =>
-      say(`${what}: list of ${N} ${list.toFixed(0)} ms (${(list / N).toFixed(2)} ms/item) vs ${N} single calls ${one.toFixed(0)} ms (${(one / N).toFixed(2)} ms/item): ratio ${(list / one).toFixed(3)}x\n`);
+    const line = (what: string, list: number, one: number, sList: number, sOne: number) =>
+      say(`${what}: list of ${N} ${list.toFixed(0)} ms (${(list / N).toFixed(2)} ms/item, ${sList} statements) vs ${N} single calls ${one.toFixed(0)} ms `
+        + `(${(one / N).toFixed(2)} ms/item, ${sOne} statements): ratio ${(list / one).toFixed(3)}x\n`);
     say('\n');
-    line('holdMany       ', median(times.holdList), median(times.holdOne));
-    line('bookSettlements', median(times.bookList), median(times.bookOne));
+    line('holdMany       ', median(times.holdList), median(times.holdOne), stmts.holdList, stmts.holdOne);
+    line('bookSettlements', median(times.bookList), median(times.bookOne), stmts.bookList, stmts.bookOne);
     say(`load average at the end ${os.loadavg()[0].toFixed(1)}\n`);
   } finally {
     await drop();
