@@ -1,3 +1,4 @@
+import { Coalescer } from '../kit/coalesce.js';
 import { FeedConsumer } from '../kit/feed.js';
 import type { SubgraphDefinition, SubgraphRuntime } from '../kit/subgraph.js';
 import { advisoryLocks, singleProcessLocks } from './locks.js';
@@ -14,6 +15,7 @@ import { SurveillanceMonitor } from './surveillance.js';
 import { startSweeper } from './sweep.js';
 import { Venue } from './venue.js';
 import { tradingMetrics } from './store-metrics.js';
+import { entryFactsMany, type EntryFacts, type EntryKey } from './store-venue.js';
 
 // One set of services per running subgraph (tests run several in one process).
 const servicesOf = new WeakMap<SubgraphRuntime, TradingServices>();
@@ -41,8 +43,10 @@ function createServices(rt: SubgraphRuntime): TradingServices {
     openLocks: () => (rt.db.kind === 'postgres' ? advisoryLocks(config.DATABASE_URL) : Promise.resolve(singleProcessLocks())),
     afterCommit: (fx) => { if (fx.releases.length) void releaser.kick(); },
   });
-  const intake = orderIntake(rt.db, { maxBatch: config.TRADING_BATCH_MAX, maxInFlight: config.TRADING_PEER_BATCH_IN_FLIGHT });
-  return { db: rt.db, log: rt.log, config, rules, peers, intake, venue, releaser, outbox: rt.outbox, now: () => new Date() };
+  const batching = { maxBatch: config.TRADING_BATCH_MAX, maxInFlight: config.TRADING_PEER_BATCH_IN_FLIGHT };
+  const intake = orderIntake(rt.db, batching);
+  const entry = new Coalescer<EntryKey, EntryFacts>((keys) => entryFactsMany(rt.db, keys), batching);
+  return { db: rt.db, log: rt.log, config, rules, peers, intake, entry, venue, releaser, outbox: rt.outbox, now: () => new Date() };
 }
 
 export const trading: SubgraphDefinition<TradingContext> = {

@@ -12,7 +12,6 @@ import { buyerMayReceive, sellerMayDeliver, type ComplianceAnswer } from './comp
 import type { AccountFacts, TokenFacts } from './peers.js';
 import { instrumentRules, reason, sizeAndPriceReasons, type Reason } from './rules.js';
 import type { TradingServices } from './services.js';
-import { entryFacts } from './store-venue.js';
 
 export interface OrderFacts {
   tokenId: string;
@@ -37,7 +36,7 @@ const unavailable = (service: string, e: unknown): Reason =>
 /** Venue and instrument checks that need only this subgraph's own state. */
 export async function venueReasons(s: TradingServices, caller: Caller, o: Omit<OrderFacts, 'accountId'>, now: Date): Promise<Reason[]> {
   const out: Reason[] = [];
-  const f = await entryFacts(s.db, o.tokenId, caller.org);
+  const f = await s.entry.request({ tokenId: o.tokenId, org: caller.org });
   if (!isOpen(s.rules.hours, now)) out.push(reason('TRADING.MARKET_CLOSED', `the venue is closed (trading hours ${s.rules.hours.text})`));
   if (f.halted) out.push(reason('TRADING.MARKET_HALTED', `trading in ${o.tokenId} is halted: ${f.halt_reason ?? 'by the operator'}`));
   else if (f.issuer_paused) out.push(reason('TRADING.MARKET_HALTED', `trading in ${o.tokenId} is halted: the issuer paused the token`));

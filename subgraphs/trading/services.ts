@@ -8,6 +8,7 @@ import type { Releaser } from './releases.js';
 import type { VenueRules } from './rules.js';
 import type { TradingConfig } from './settings.js';
 import type { Venue } from './venue.js';
+import type { EntryFacts, EntryKey } from './store-venue.js';
 
 /** What the trading subgraph runs beside its resolvers, shared by every request of one process. */
 export interface TradingServices {
@@ -18,6 +19,8 @@ export interface TradingServices {
   peers: Peers;
   /** Claims new orders' clientOrderIds, many per transaction. */
   intake: Coalescer<Intake, Intaken>;
+  /** Reads the venue's facts (halts, last price, admission) for the orders being checked together, in one statement. */
+  entry: Coalescer<EntryKey, EntryFacts>;
   venue: Venue;
   releaser: Releaser;
   outbox: OutboxWatcher;

@@ -12,14 +12,23 @@ export interface AlertRow {
 export const subscriberOf = async (q: Queryable, org: string) =>
   (await q.query<SubscriberRow>('SELECT * FROM subscribers WHERE org = $1', [org]))[0] ?? null;
 
-/** What order entry reads of its own state, in one round trip: the token's halt flags and last price, the caller's admission. */
-export async function entryFacts(q: Queryable, tokenId: string, org: string) {
-  const [r] = await q.query<{ halted: boolean | null; halt_reason: string | null; issuer_paused: boolean | null; last_price: string | null; sub_status: string | null; sub_reason: string | null }>(
-    `SELECT b.halted, b.halt_reason, b.issuer_paused, b.last_price, s.status AS sub_status, s.reason AS sub_reason
-     FROM (SELECT 1) AS one LEFT JOIN books b ON b.token_id = $1 LEFT JOIN subscribers s ON s.org = $2`,
-    [tokenId, org],
+export interface EntryKey { tokenId: string; org: string }
+export interface EntryFacts { halted: boolean | null; halt_reason: string | null; issuer_paused: boolean | null; last_price: string | null; sub_status: string | null; sub_reason: string | null }
+
+/**
+ * What order entry reads of its own state, for the orders being checked together in one statement: each token's
+ * halt flags and last price, each caller's admission. One answer per key, in order.
+ */
+export async function entryFactsMany(q: Queryable, keys: readonly EntryKey[]): Promise<EntryFacts[]> {
+  const rows = await q.query<EntryFacts & { n: string }>(
+    `SELECT k.n, b.halted, b.halt_reason, b.issuer_paused, b.last_price, s.status AS sub_status, s.reason AS sub_reason
+     FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS k(token_id, org, n)
+     LEFT JOIN books b ON b.token_id = k.token_id LEFT JOIN subscribers s ON s.org = k.org`,
+    [keys.map((k) => k.tokenId), keys.map((k) => k.org)],
   );
-  return r;
+  const out: EntryFacts[] = new Array(keys.length);
+  for (const { n, ...f } of rows) out[Number(n) - 1] = f;
+  return out;
 }
 
 export const listSubscribers = (q: Queryable) => q.query<SubscriberRow>('SELECT * FROM subscribers ORDER BY org');

@@ -59,8 +59,11 @@ describe(`halts and subscribers (${dbLabel()})`, () => {
     for (const id of [o1.order.id, o2.order.id]) {
       expect((await gqlOk<any>(h.node.url, m.broker, 'query($id: ID!) { order(id: $id) { status cancelReason } }', { id })).order).toEqual({ status: 'CANCELLED', cancelReason: 'OPERATOR' });
     }
-    const r = await s.place('SELL', 1, 100);
+    // Placed together with an admitted firm's orders (their venue facts read in one statement), each keeps its own answer.
+    const other = await market(h, { org: 'broker-ok', tokenId: m.tokenId });
+    const [r, ...theirs] = await Promise.all([s.place('SELL', 1, 100), ...other.traders.map((t, i) => t.place('BUY', 1, 90 + i))]);
     expect(r.rejections).toEqual([expect.objectContaining({ code: 'TRADING.SUBSCRIBER_NOT_ADMITTED', message: expect.stringContaining('net capital deficiency') })]);
+    expect(theirs.map((t) => [t.accepted, t.rejections])).toEqual(other.traders.map(() => [true, []]));
     await quiet(h.node);
     expect(h.peers.reserved(s.accountId, m.tokenId)).toBe(0n);
     const list = await gqlOk<any>(h.node.url, m.operator, '{ subscribers { org status } }');
