@@ -80,6 +80,21 @@ describe(`custody's list calls, set-based (${dbLabel()})`, () => {
     await journalAddsUp();
   });
 
+  test('amounts stay exact integers through a list: 78-digit balances and reservations, nothing rounded', async () => {
+    const a = await openAccount(db, 'acme');
+    const big = 10n ** 77n + 1n;
+    await ledger.credit(db, 'settlement', { accountId: a, asset: 'CASH', amount: big, idempotencyKey: `big-${a}`, reason: 'deposit' });
+    const { results } = await dvp.holdMany({ holds: [
+      { kind: 'RESERVE', accountId: a, asset: 'CASH', amount: (10n ** 77n).toString(), idempotencyKey: `big1-${a}`, reason: 'stl' },
+      { kind: 'RESERVE', accountId: a, asset: 'CASH', amount: '2', idempotencyKey: `big2-${a}`, reason: 'stl' }, // 1 left
+      { kind: 'RESERVE', accountId: a, asset: 'CASH', amount: '1', idempotencyKey: `big3-${a}`, reason: 'stl' },
+    ] }, S) as { results: Answer[] };
+    expect(brief(results)).toEqual(['ok', 'CUSTODY.INSUFFICIENT_AVAILABLE', 'ok']);
+    expect(results[1]).toMatchObject({ error: { available: '1', requested: '2' } });
+    expect(await ledger.balance(db, a, 'CASH')).toEqual({ accountId: a, asset: 'CASH', total: big.toString(), reserved: big.toString(), available: '0' });
+    await journalAddsUp();
+  });
+
   test('a list of holds and adoptions mixing good and bad items: each bad one its own typed error, nothing of it kept; journal, reservations and events add up', async () => {
     const [a, b] = [await funded(100n), await funded(100n)];
     await ledger.reserve(db, 'trading', { accountId: b, asset: 'CASH', amount: 50n, idempotencyKey: `ord-${b}`, reason: 'order' });
