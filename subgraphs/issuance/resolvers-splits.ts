@@ -3,7 +3,8 @@ import { canReadCapTable } from './captable.js';
 import type { IssuanceContext as Ctx } from './resolvers.js';
 import { announceSplit, type AnnounceSplitInput } from './splits.js';
 import { investorOrgs } from './store.js';
-import { holdersOfSplits, splitsOfToken, type SplitHolderRow, type SplitRow } from './store-splits.js';
+import { splitStatusStream, type SplitStatusEvent } from './split-stream.js';
+import { holdersOfSplits, splitById, splitsOfToken, type SplitHolderRow, type SplitRow } from './store-splits.js';
 
 /** A holder's row is the issuer side's, and the holder's own and its organisations' (the one that onboarded it, its custodians). */
 async function visibleHolders(ctx: Ctx, s: SplitRow): Promise<SplitHolderRow[]> {
@@ -20,6 +21,15 @@ export const splitResolvers = {
   },
   Mutation: {
     announceSplit: (_: unknown, a: { input: AnnounceSplitInput }, ctx: Ctx) => announceSplit(ctx.services.splits, ctx.caller, a.input),
+  },
+  Subscription: {
+    splitStatusChanged: {
+      subscribe: (_: unknown, a: { tokenId: string; after?: string | null }, ctx: Ctx) => splitStatusStream(ctx.db, ctx.services.outbox, a),
+      resolve: (e: SplitStatusEvent) => e,
+    },
+  },
+  SplitStatusEvent: {
+    split: (e: SplitStatusEvent, _: unknown, ctx: Ctx) => splitById(ctx.db, e.splitId),
   },
   Split: {
     token: (s: SplitRow, _: unknown, ctx: Ctx) => ctx.loaders.token.load(s.token_id),

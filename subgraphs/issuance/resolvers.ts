@@ -82,11 +82,12 @@ export const resolvers = {
     ...voteResolvers.Mutation,
     ...splitResolvers.Mutation,
   },
-  Subscription: { ...voteResolvers.Subscription },
+  Subscription: { ...voteResolvers.Subscription, ...splitResolvers.Subscription },
   Vote: voteResolvers.Vote,
   Ballot: voteResolvers.Ballot,
   VoteStatusEvent: voteResolvers.VoteStatusEvent,
   Split: splitResolvers.Split,
+  SplitStatusEvent: splitResolvers.SplitStatusEvent,
   SecurityToken: {
     __resolveReference: (ref: { id: string }, ctx: Ctx) => ctx.loaders.token.load(ref.id),
     issuerOrg: (t: TokenRow) => t.issuer_org,

@@ -10,6 +10,7 @@ import { dbLabel } from '../support/db.js';
 import { gql, gqlOk, startTestStack, type TestStack } from '../support/stack.js';
 import { until } from '../support/wait.js';
 import { monthsAgo } from './flow.js';
+import { wsClient } from '../support/ws.js';
 
 const SPLIT = `id status numerator denominator supplyBefore supplyAfter txHashes lastError holders { investorId before after fractionNumerator cashInLieu cashInLieuStatus }`;
 const DAY = 86_400_000;
@@ -104,9 +105,21 @@ describe(`splits and reverse splits through the gateway (${dbLabel()}, anvil)`, 
   test('a 2-for-1 split doubles every lot (same dates), the chain mints the difference, custody books it', async () => {
     const before = await positions();
     const splitId = (await desk.run(`query($t: ID!) { splits(tokenId: $t) { id } }`, { t: tokenId })).splits[0].id;
+    // Anyone may follow a token's splits (the terms are public), from the announcement on.
+    const client = wsClient(stack.gateway.url, await stack.token('other-bd', ['BROKER_DEALER']));
+    const events: string[] = [];
+    const followed = new Promise<void>((resolve, reject) => {
+      client.subscribe({ query: `subscription($t: ID!) { splitStatusChanged(tokenId: $t, after: "0") { status split { numerator denominator } } }`, variables: { t: tokenId } }, {
+        next: (e) => { const x = (e.data as any).splitStatusChanged; events.push(`${x.status} ${x.split.numerator}:${x.split.denominator}`); if (x.status === 'DONE') resolve(); },
+        error: reject, complete: () => resolve(),
+      });
+    });
     // The service clock reaches the effective date (no test waits a day).
     services().now = () => new Date(Date.now() + 2 * DAY);
     const after = await settled(splitId);
+    await followed;
+    await client.dispose();
+    expect(events).toEqual(['ANNOUNCED 2:1', 'CHAIN 2:1', 'DONE 2:1']);
     expect(after.supply).toBe('2680');
     expect(after.chainSupply).toBe(2680n);
     expect(after.paused).toBe(false);
