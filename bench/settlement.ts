@@ -1,5 +1,6 @@
 /**
- * Settled trades per second, gross (one DvP transaction per trade) against
+ * Settled trades per second, gross (each trade settled on its own, those ready
+ * together sharing a DvP transaction) against
  * netted (DvP model 2: the verified trades of a token in one transaction,
  * cash netted per party), each as a ratio to anvil's raw ERC-20 transfer rate
  * measured in the same run (one signer, explicit nonces, all fired, then
@@ -131,7 +132,6 @@ async function run(w: SettlementWorld, mode: 'GROSS' | 'NETTED', tokenId: string
   await w.settlement.stop();
   await w.startSettlement({ SETTLEMENT_MODE: mode });
   const since = new Date();
-  const [{ n: txBefore }] = await w.settlement.db.query<{ n: string }>("SELECT count(*) AS n FROM dvp_batches WHERE status = 'SETTLED'");
   const t0 = performance.now();
   const submit = async (i: number) => {
     const r = await w.submit(w.agent, {
@@ -154,8 +154,9 @@ async function run(w: SettlementWorld, mode: 'GROSS' | 'NETTED', tokenId: string
   }
   const secs = (performance.now() - t0) / 1000;
   const stages = await stageMedians(w, since);
-  const [{ n: txAfter }] = await w.settlement.db.query<{ n: string }>("SELECT count(*) AS n FROM dvp_batches WHERE status = 'SETTLED'");
-  return { rate: TRADES / secs, txs: Number(txAfter) - Number(txBefore), submitted, stages };
+  // Gross batches of trades ready together share a transaction: count transactions, not batches.
+  const [{ n: txs }] = await w.settlement.db.query<{ n: string }>("SELECT count(DISTINCT tx_hash) AS n FROM dvp_batches WHERE status = 'SETTLED' AND created_at >= $1", [since]);
+  return { rate: TRADES / secs, txs: Number(txs), submitted, stages };
 }
 
 async function main() {

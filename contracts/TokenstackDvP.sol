@@ -8,7 +8,8 @@ pragma solidity ^0.8.17;
 ///      (custody recognises a genuine DvP contract by its code hash before it approves it as a spender).
 ///
 ///      Authorisation is two-fold:
-///      - only an operator (the settlement service's key) may submit a batch;
+///      - only an operator (the settlement service's key) may submit a batch, alone (settle) or with others in
+///        one transaction (settleMany: each batch settles or fails on its own);
 ///      - every wallet that pays in a batch must have signed an EIP-712 consent to exactly that batch
 ///        (its id, every leg, its nonces, a deadline). Custody signs it with the wallet's key only for
 ///        amounts it has reserved; each nonce (one per custody reservation) can be used once, and a
@@ -29,6 +30,13 @@ contract TokenstackDvP {
         bytes signature;
     }
 
+    /// @dev One batch of settleMany: what settle takes.
+    struct Batch {
+        bytes32 batchId;
+        Leg[] legs;
+        Consent[] consents;
+    }
+
     bytes32 public constant LEG_TYPEHASH = keccak256("Leg(address token,address from,address to,uint256 amount)");
     bytes32 public constant BATCH_TYPEHASH = keccak256(
         "Batch(bytes32 batchId,Leg[] legs,bytes32[] nonces,uint256 deadline)Leg(address token,address from,address to,uint256 amount)"
@@ -40,6 +48,9 @@ contract TokenstackDvP {
     // secp256k1n / 2: signatures with a higher s are malleable copies and are refused.
     uint256 private constant HALF_ORDER = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0;
     uint256 public constant MAX_LEGS = 256;
+    uint256 public constant MAX_BATCHES = 64;
+    // Gas settleMany keeps beyond a batch's allowance before calling it (copying its arguments, the event after).
+    uint256 private constant GAS_MARGIN = 60_000;
 
     address public owner;
     mapping(address => bool) public operators;
@@ -49,6 +60,8 @@ contract TokenstackDvP {
     uint256 private entered = 1;
 
     event Settled(bytes32 indexed batchId, bytes32 legsHash, uint256 legCount, address indexed operator);
+    /// @notice A batch of settleMany that moved nothing; reason is its revert data (Error(string) for a require or a token's refusal).
+    event Failed(bytes32 indexed batchId, bytes reason, address indexed operator);
     event OperatorSet(address indexed operator, bool allowed);
     event OwnershipTransferred(address indexed previousOwner, address indexed newOwner);
 
@@ -106,6 +119,37 @@ contract TokenstackDvP {
     ///         not consented, a consent is expired, forged or replayed, or any transfer fails.
     function settle(bytes32 batchId, Leg[] calldata legs, Consent[] calldata consents) external nonReentrant {
         require(operators[msg.sender], "DvP: caller is not an operator");
+        _settle(batchId, legs, consents, msg.sender);
+    }
+
+    /// @notice Settles several batches in one transaction, each on its own: a batch that would make settle revert
+    ///         (a frozen wallet, a transfer the token's compliance refuses, a missing balance, a replayed batch or
+    ///         consent) moves nothing and emits Failed with the reason, while the others settle. Each batch runs
+    ///         with gasPerBatch gas at most; when less is left than that, the whole transaction reverts, so a gas
+    ///         limit too low never passes for a batch's own failure. Returns how many batches settled.
+    function settleMany(Batch[] calldata batches, uint256 gasPerBatch) external nonReentrant returns (uint256 settled) {
+        require(operators[msg.sender], "DvP: caller is not an operator");
+        require(batches.length > 0 && batches.length <= MAX_BATCHES, "DvP: 1 to 64 batches");
+        require(gasPerBatch > 0 && gasPerBatch <= block.gaslimit, "DvP: bad gas per batch");
+        for (uint256 i = 0; i < batches.length; i++) {
+            Batch calldata b = batches[i];
+            require(gasleft() >= gasPerBatch + gasPerBatch / 63 + GAS_MARGIN, "DvP: out of gas");
+            try this.settleOne{gas: gasPerBatch}(b.batchId, b.legs, b.consents, msg.sender) {
+                settled++;
+            } catch (bytes memory reason) {
+                emit Failed(b.batchId, reason, msg.sender);
+            }
+        }
+    }
+
+    /// @notice One batch of settleMany, in a call frame of its own so that its failure undoes its effects alone.
+    ///         Only this contract may call it (from settleMany, which holds the reentrancy guard and checked the operator).
+    function settleOne(bytes32 batchId, Leg[] calldata legs, Consent[] calldata consents, address operator) external {
+        require(msg.sender == address(this), "DvP: only through settleMany");
+        _settle(batchId, legs, consents, operator);
+    }
+
+    function _settle(bytes32 batchId, Leg[] calldata legs, Consent[] calldata consents, address operator) private {
         require(settledAt[batchId] == 0, "DvP: batch already settled");
         require(legs.length > 0 && legs.length <= MAX_LEGS, "DvP: 1 to 256 legs");
         bytes32 legsHash = hashLegs(legs);
@@ -126,7 +170,7 @@ contract TokenstackDvP {
             _transferFrom(leg.token, leg.from, leg.to, leg.amount);
         }
         settledAt[batchId] = block.number;
-        emit Settled(batchId, legsHash, legs.length, msg.sender);
+        emit Settled(batchId, legsHash, legs.length, operator);
     }
 
     function _digest(bytes32 batchId, bytes32 legsHash, bytes32[] calldata nonces, uint256 deadline) private view returns (bytes32) {

@@ -17,10 +17,12 @@ import {
 } from './store.js';
 
 /**
- * DvP batches: one on-chain transaction that settles one trade (gross) or
- * many trades of a token (netted). The batch row is written before anything
- * is sent, and the contract settles a batch id at most once, so after any
- * crash the chain itself says whether it happened:
+ * DvP batches: what the contract settles at once, one trade (gross) or many
+ * trades of a token (netted). A netted batch is its own transaction; the gross
+ * batches ready at the same time share one (settleMany), each settling or
+ * failing on its own, its outcome read from the receipt's events. The batch
+ * row is written before anything is sent, and the contract settles a batch id
+ * at most once, so after any crash the chain itself says whether it happened:
  *
  *   PREPARED --consents from custody, sent--> SUBMITTED --mined--> SETTLED
  *   PREPARED | SUBMITTED --reverted, or consents expired unsent--> FAILED
@@ -165,7 +167,14 @@ export async function driveBatch(s: SettlementServices, batch: BatchRow): Promis
         continue;
       }
       if (b.status === 'PREPARED') {
-        if (s.now().getTime() > b.consent_deadline.getTime() - CONSENT_MARGIN_MS) return failBatch(s, b, 'CHAIN_ERROR', 'the consents expired before the batch could be sent');
+        const deadline = b.consent_deadline.getTime();
+        if (s.now().getTime() > deadline - CONSENT_MARGIN_MS) {
+          // Too late to send. Never consented: nothing can be on its way. Consented: a transaction sent before (by a
+          // process since gone, or still queued in this one) may yet be mined until the deadline; the batch fails only
+          // once the chain can no longer settle it (checked above: not settled by then).
+          if (!b.consents || s.now().getTime() > deadline + CONSENT_MARGIN_MS) return failBatch(s, b, 'CHAIN_ERROR', 'the consents expired before the batch could be sent');
+          return (await updateBatch(s.db, b.id, ['PREPARED'], { next_attempt_at: new Date(deadline + CONSENT_MARGIN_MS + 1_000), lease_until: null })) ?? b;
+        }
         let consents = b.consents;
         if (!consents) {
           try {
@@ -178,7 +187,9 @@ export async function driveBatch(s: SettlementServices, batch: BatchRow): Promis
         }
         let txHash: string;
         try {
-          txHash = await s.chain.submit(b.chain_batch_id, b.legs, consents);
+          txHash = b.mode === 'GROSS'
+            ? await s.chain.submitGross({ chainBatchId: b.chain_batch_id, legs: b.legs, consents })
+            : await s.chain.submit(b.chain_batch_id, b.legs, consents);
         } catch (e) {
           if (!isChainError(e, 'CHAIN_REVERTED') || e.retryable) throw e;
           const at = await s.chain.settledAt(b.chain_batch_id);
@@ -198,7 +209,7 @@ export async function driveBatch(s: SettlementServices, batch: BatchRow): Promis
         continue;
       }
       // SUBMITTED: wait for the outcome.
-      const out = await s.chain.outcome(b.tx_hash!);
+      const out = await s.chain.outcome(b.tx_hash!, b.chain_batch_id);
       if (out.kind === 'success') {
         b = await markSettled(s, b, out.receipt.blockNumber, out.receipt);
         continue;

@@ -6,7 +6,8 @@ import { Contract, Interface, Wallet, getAddress, keccak256, toUtf8Bytes, type T
 import { loadArtifact } from '../kit/chain/artifacts.js';
 import type { KitSigner } from '../kit/signer/index.js';
 import { ChainError, createChainClient, type ChainClient } from '../kit/chain/client.js';
-import { toChainError } from '../kit/chain/errors.js';
+import { revertDataReason, toChainError } from '../kit/chain/errors.js';
+import { Coalescer } from '../kit/coalesce.js';
 import type { Db } from '../kit/db/types.js';
 import type { Logger } from '../kit/log.js';
 import { chainSetting, putChainSetting, type ConsentJson, type LegJson } from './store.js';
@@ -25,7 +26,14 @@ export interface ChainSettings {
   gasMinWei: bigint;
   gasTopupWei: bigint;
   timeoutMs: number;
+  /** Gross mode: most trades (batches) in one settleMany transaction. */
+  grossBatchMax: number;
+  /** Gas each batch of a settleMany may use at most. */
+  gasPerBatch: bigint;
 }
+
+/** One batch as the contract settles it: its id, legs and the payers' consents. */
+export interface ChainBatch { chainBatchId: string; legs: LegJson[]; consents: ConsentJson[] }
 
 export type TxOutcome =
   | { kind: 'success'; receipt: TransactionReceipt }
@@ -40,8 +48,18 @@ export class SettlementChain {
   private clientP?: Promise<ChainClient>;
   private dvpP?: Promise<Contract>;
   private readonly funding = new Map<string, Promise<void>>();
+  private readonly receipts = new Map<string, Promise<TxOutcome>>();
+  /** Reads pinned to a block never change: the trades of one transaction (one block) share them. */
+  private readonly pinned = new Map<string, Promise<unknown>>();
+  /** Gross batches ready at the same time leave in one settleMany transaction (one at a time; the rest gather meanwhile). */
+  private readonly gross: Coalescer<ChainBatch, string>;
 
-  constructor(private readonly db: Db, readonly settings: ChainSettings, private readonly log: Logger) {}
+  constructor(private readonly db: Db, readonly settings: ChainSettings, private readonly log: Logger) {
+    this.gross = new Coalescer(async (batches) => {
+      const hash = await this.submitMany(batches);
+      return batches.map(() => hash);
+    }, { maxBatch: settings.grossBatchMax, maxInFlight: 1 });
+  }
 
   /** Can settle on chain (an operator key is configured). */
   get configured(): boolean {
@@ -100,19 +118,36 @@ export class SettlementChain {
     return c.read(new Contract(token, ERC20, c.provider).balanceOf(wallet) as Promise<bigint>);
   }
 
-  async identityOf(identityRegistry: string, wallet: string, blockTag?: number): Promise<{ identity: string; verified: boolean }> {
-    const c = await this.client();
-    const ir = new Contract(identityRegistry, IDENTITY_REGISTRY, c.provider);
-    const [identity, verified] = await Promise.all([
-      c.read(ir.identity(wallet, { blockTag }) as Promise<string>),
-      c.read(ir.isVerified(wallet, { blockTag }) as Promise<boolean>),
-    ]);
-    return { identity: getAddress(identity), verified };
+  private atBlock<T>(key: string, blockTag: number | undefined, read: () => Promise<T>): Promise<T> {
+    if (blockTag === undefined) return read();
+    const k = `${key}@${blockTag}`;
+    let p = this.pinned.get(k) as Promise<T> | undefined;
+    if (!p) {
+      if (this.pinned.size >= 10_000) this.pinned.clear();
+      p = read();
+      this.pinned.set(k, p);
+      p.catch(() => this.pinned.delete(k));
+    }
+    return p;
   }
 
-  async claimTopics(claimTopicsRegistry: string, blockTag?: number): Promise<bigint[]> {
-    const c = await this.client();
-    return [...(await c.read(new Contract(claimTopicsRegistry, CLAIM_TOPICS, c.provider).getClaimTopics({ blockTag }) as Promise<bigint[]>))];
+  identityOf(identityRegistry: string, wallet: string, blockTag?: number): Promise<{ identity: string; verified: boolean }> {
+    return this.atBlock(`identity:${identityRegistry}:${wallet}`.toLowerCase(), blockTag, async () => {
+      const c = await this.client();
+      const ir = new Contract(identityRegistry, IDENTITY_REGISTRY, c.provider);
+      const [identity, verified] = await Promise.all([
+        c.read(ir.identity(wallet, { blockTag }) as Promise<string>),
+        c.read(ir.isVerified(wallet, { blockTag }) as Promise<boolean>),
+      ]);
+      return { identity: getAddress(identity), verified };
+    });
+  }
+
+  claimTopics(claimTopicsRegistry: string, blockTag?: number): Promise<bigint[]> {
+    return this.atBlock(`topics:${claimTopicsRegistry}`.toLowerCase(), blockTag, async () => {
+      const c = await this.client();
+      return [...(await c.read(new Contract(claimTopicsRegistry, CLAIM_TOPICS, c.provider).getClaimTopics({ blockTag }) as Promise<bigint[]>))];
+    });
   }
 
   /** Sends native currency to a custody wallet that holds less than the configured minimum (one top-up at a time per wallet). */
@@ -145,29 +180,67 @@ export class SettlementChain {
     return { txHash: logs[0].transactionHash, blockNumber: block, time: await this.blockTime(block) };
   }
 
-  async blockTime(block: number): Promise<Date> {
-    const c = await this.client();
-    const b = await c.read(c.provider.getBlock(block));
-    if (!b) throw new ChainError('CHAIN_UNAVAILABLE', `block ${block} not found`);
-    return new Date(b.timestamp * 1000);
+  blockTime(block: number): Promise<Date> {
+    return this.atBlock('time', block, async () => {
+      const c = await this.client();
+      const b = await c.read(c.provider.getBlock(block));
+      if (!b) throw new ChainError('CHAIN_UNAVAILABLE', `block ${block} not found`);
+      return new Date(b.timestamp * 1000);
+    });
   }
 
-  /** Sends the batch; resolves with its hash once the node took it. A batch that would revert throws CHAIN_REVERTED before anything is sent. */
-  async submit(chainBatchId: string, legs: LegJson[], consents: ConsentJson[]): Promise<string> {
+  /** Sends the batch alone (settle); resolves with its hash once the node took it. A batch that would revert throws CHAIN_REVERTED before anything is sent. */
+  submit(chainBatchId: string, legs: LegJson[], consents: ConsentJson[]): Promise<string> {
+    return this.send('settle', batchArgs({ chainBatchId, legs, consents }), 13n);
+  }
+
+  /** Sends a gross batch together with the others ready now (settleMany); resolves with the transaction's hash once the node took it. */
+  submitGross(batch: ChainBatch): Promise<string> {
+    return this.gross.request(batch);
+  }
+
+  /**
+   * One settleMany transaction: each batch settles or fails on its own (the receipt's Settled and Failed events
+   * say which). Throws CHAIN_REVERTED, sending nothing, only when the transaction as a whole would revert.
+   */
+  submitMany(batches: ChainBatch[]): Promise<string> {
+    return this.send('settleMany', [batches.map(batchArgs), this.settings.gasPerBatch], 12n);
+  }
+
+  /** Estimates (concurrently with other sends; only signing and sending wait in the key's nonce queue), then sends with a margin of tenths. */
+  private async send(method: 'settle' | 'settleMany', args: unknown[], tenths: bigint): Promise<string> {
     const dvp = await this.dvp();
-    const args = [chainBatchId, legs.map((l) => [l.token, l.from, l.to, BigInt(l.amount)]), consents.map((c) => [c.signer, c.nonces, BigInt(c.deadline), c.signature])];
     try {
-      // Estimated here, concurrently with other batches; only signing and sending wait in the key's nonce queue.
-      const gas = (await dvp.settle.estimateGas(...args)) as bigint;
-      const sent = await dvp.settle(...args, { gasLimit: (gas * 13n) / 10n });
+      const gas = (await dvp[method].estimateGas(...args)) as bigint;
+      const sent = await dvp[method](...args, { gasLimit: (gas * tenths) / 10n });
       return sent.hash as string;
     } catch (e) {
       throw toChainError(e) ?? e;
     }
   }
 
-  /** Waits up to the configured timeout for the transaction's outcome. */
-  async outcome(txHash: string): Promise<TxOutcome> {
+  /**
+   * Waits up to the configured timeout for the outcome of the transaction for one batch: a settleMany that was
+   * mined may still have refused this batch (its Failed event, with the reason). Waiters on one transaction share one wait.
+   */
+  async outcome(txHash: string, chainBatchId: string): Promise<TxOutcome> {
+    let p = this.receipts.get(txHash);
+    if (!p) {
+      p = this.receiptOutcome(txHash).finally(() => this.receipts.delete(txHash));
+      this.receipts.set(txHash, p);
+    }
+    const out = await p;
+    if (out.kind !== 'success') return out;
+    const dvp = await this.dvp();
+    for (const log of out.receipt.logs) {
+      if (log.address.toLowerCase() !== (dvp.target as string).toLowerCase() || log.topics[1] !== chainBatchId) continue;
+      const ev = dvp.interface.parseLog(log);
+      if (ev?.name === 'Failed') return { kind: 'reverted', reason: revertDataReason(ev.args.reason as string) ?? 'ran out of its gas allowance, or reverted without a reason' };
+    }
+    return out;
+  }
+
+  private async receiptOutcome(txHash: string): Promise<TxOutcome> {
     const c = await this.client();
     try {
       return { kind: 'success', receipt: await c.waitForReceipt(txHash, { timeoutMs: this.settings.timeoutMs }) };
@@ -186,3 +259,10 @@ export class SettlementChain {
     await c?.close();
   }
 }
+
+/** A batch as the contract's (batchId, legs, consents) arguments. */
+const batchArgs = (b: ChainBatch) => [
+  b.chainBatchId,
+  b.legs.map((l) => [l.token, l.from, l.to, BigInt(l.amount)]),
+  b.consents.map((c) => [c.signer, c.nonces, BigInt(c.deadline), c.signature]),
+];

@@ -4,6 +4,7 @@ import { startAnvil, type AnvilNode } from '../../subgraphs/kit/chain/anvil.js';
 import { loadArtifact } from '../../subgraphs/kit/chain/artifacts.js';
 import { deployCashToken } from '../../subgraphs/kit/chain/cash-token.js';
 import { createChainClient, isChainError, type ChainClient } from '../../subgraphs/kit/chain/client.js';
+import { revertDataReason } from '../../subgraphs/kit/chain/errors.js';
 import { DVP_CONSENT_TYPES, dvpDomain } from '../../subgraphs/custody/internal-dvp.js';
 
 /** contracts/TokenstackDvP.sol on anvil: both legs or neither, only with every payer's consent, each batch once. */
@@ -118,5 +119,65 @@ describe('the TokenstackDvP contract (anvil)', () => {
     const other = await operator.deploy(loadArtifact('TokenstackDvP', 'project'));
     expect(keccak256(await operator.provider.getCode(other.target as string))).toBe(keccak256(await operator.provider.getCode(dvp.target as string)));
     expect(await operator.provider.call({ data: loadArtifact('TokenstackDvP', 'project').bytecode })).toBe(await operator.provider.getCode(dvp.target as string));
+  });
+
+  describe('settleMany: several batches in one transaction, each settling or failing on its own', () => {
+    type Legs = ReturnType<typeof legs>;
+    const item = async (ls: Legs, id = batch()) => ({ id, ls, args: [id, tuple(ls), [await consent(seller, id, ls), await consent(buyer, id, ls)]] as const });
+    const many = async (c: ChainClient, items: { args: readonly unknown[] }[], gasPerBatch = 1_000_000n, overrides: { gasLimit?: bigint } = {}) =>
+      c.send((dvp.connect(c.signer) as Contract).settleMany(items.map((i) => i.args), gasPerBatch, overrides));
+    /** Per batch id: 'settled' or the decoded reason of its Failed event, from the receipt alone. */
+    const outcomes = (receipt: { logs: readonly { topics: readonly string[]; data: string }[] }) => {
+      const out = new Map<string, string>();
+      for (const log of receipt.logs) {
+        const p = dvp.interface.parseLog(log);
+        if (p?.name === 'Settled') out.set(p.args.batchId as string, 'settled');
+        if (p?.name === 'Failed') out.set(p.args.batchId as string, revertDataReason(p.args.reason as string) ?? '(no reason)');
+      }
+      return out;
+    };
+
+    test('of four, the one whose buyer lacks the cash fails alone with its reason; the others settle once; the failed one settles later on the same consents', async () => {
+      const items = [await item(legs(1n, 10n)), await item(legs(2n, 20n)), await item(legs(3n, 1_000_000n)), await item(legs(4n, 40n))];
+      const before = await balances();
+      const receipt = await many(operator, items);
+      const out = outcomes(receipt);
+      expect(items.map((i) => out.get(i.id))).toEqual(['settled', 'settled', expect.stringMatching(/exceeds balance/), 'settled']);
+      expect(await balances()).toEqual([before[0] - 7n, before[1] + 7n, before[2] + 70n, before[3] - 70n]);
+      expect(await dvp.settledAt(items[2].id)).toBe(0n);
+      for (const i of [0, 1, 3]) expect(await dvp.settledAt(items[i].id)).toBe(BigInt(receipt.blockNumber));
+      // Its consents were not used up: with the cash there, the same batch settles.
+      await operator.send(cash.mint(buyer.address, 1_000_000n));
+      expect(outcomes(await many(operator, [items[2]])).get(items[2].id)).toBe('settled');
+      expect(await balances()).toEqual([before[0] - 10n, before[1] + 10n, before[2] + 1_000_070n, before[3] - 70n]);
+    });
+
+    test('sending the same batches again moves nothing: each fails as already settled; a batch twice in one call settles once', async () => {
+      const items = [await item(legs(1n, 10n)), await item(legs(1n, 10n))];
+      await many(operator, items);
+      const before = await balances();
+      const again = outcomes(await many(operator, items));
+      expect(items.map((i) => again.get(i.id))).toEqual([expect.stringMatching(/already settled/), expect.stringMatching(/already settled/)]);
+      const twice = await item(legs(1n, 10n));
+      const both = await many(operator, [twice, twice]);
+      expect(both.logs.map((l) => dvp.interface.parseLog(l)?.name).filter(Boolean)).toEqual(['Settled', 'Failed']);
+      expect(await balances()).toEqual([before[0] - 1n, before[1] + 1n, before[2] + 10n, before[3] - 10n]);
+    });
+
+    test('only an operator may call it, settleOne only through it, within its bounds; too little gas for a batch reverts the whole transaction', async () => {
+      const one = await item(legs(1n, 10n));
+      const before = await balances();
+      await reverts(many(stranger, [one]), /not an operator/);
+      await reverts(operator.send((dvp.connect(operator.signer) as Contract).settleOne(...one.args, operator.address)), /only through settleMany/);
+      await reverts(many(operator, []), /1 to 64 batches/);
+      await reverts(many(operator, Array.from({ length: 65 }, () => one)), /1 to 64 batches/);
+      await reverts(many(operator, [one], 0n), /bad gas per batch/);
+      const settleMany = (dvp.connect(operator.signer) as Contract).settleMany;
+      await expect(settleMany.staticCall([one.args], 1_000_000n, { gasLimit: 500_000n })).rejects.toMatchObject({ reason: 'DvP: out of gas' });
+      // A batch that needs more than its allowance fails alone (no reason: it ran out), the transaction does not.
+      expect(outcomes(await many(operator, [one], 30_000n)).get(one.id)).toBe('(no reason)');
+      expect(await balances()).toEqual(before);
+      expect(outcomes(await many(operator, [one])).get(one.id)).toBe('settled');
+    });
   });
 });

@@ -131,29 +131,42 @@ describe(`settlement across crashes and restarts (${dbLabel()}, anvil)`, () => {
     }
   }, 300_000);
 
-  test('a crash right after the DvP transaction was sent, before it was recorded, settles it once on recovery', async () => {
+  test('a crash right after a shared DvP transaction was sent, before it was recorded, settles each of its trades once on recovery; sending it again moves nothing', async () => {
     const s = w.services();
-    const submit = s.chain.submit.bind(s.chain);
-    let sent = 0;
-    s.chain.submit = async (...a: Parameters<typeof submit>) => {
-      await submit(...a);
-      sent++;
+    const submitMany = s.chain.submitMany.bind(s.chain);
+    const sent: Parameters<typeof submitMany>[0][] = [];
+    s.chain.submitMany = async (batches) => {
+      await submitMany(batches);
+      sent.push(batches);
       throw new Error('the process died after sending');
     };
     const before = await settledEventsOnChain();
+    const known = new Set((await settlementRows()).map((r) => r.id));
+    const pairs = 3;
     try {
-      expect((await place(sellerBd, seller, 'SELL', '7', 'c-sell-1')).accepted).toBe(true);
-      expect((await place(buyerBd, buyer, 'BUY', '7', 'c-buy-1')).accepted).toBe(true);
-      await waitFor('the transaction sent', async () => sent, (n) => n >= 1, 30_000);
+      await Promise.all(Array.from({ length: pairs }, async (_, i) => {
+        expect((await place(sellerBd, seller, 'SELL', '7', `c-sell-${i}`)).accepted).toBe(true);
+        expect((await place(buyerBd, buyer, 'BUY', '7', `c-buy-${i}`)).accepted).toBe(true);
+      }));
+      await waitFor('every trade sent', async () => sent.flat().length, (n) => n >= pairs, 60_000);
     } finally {
-      s.chain.submit = submit;
+      s.chain.submitMany = submitMany;
     }
-    const [row] = (await settlementRows()).slice(-1);
-    const done = await w.waitStatus(row.id, ['SETTLED'], 60_000);
-    expect(done.batch.status).toBe('SETTLED');
-    expect(await settledEventsOnChain()).toBe(before + 1);
+    const mine = await waitFor('the trades recorded', async () => (await settlementRows()).filter((r) => !known.has(r.id)), (r) => r.length === pairs);
+    for (const r of mine) expect((await w.waitStatus(r.id, ['SETTLED'], 60_000)).batch.status).toBe('SETTLED');
+    expect(await settledEventsOnChain()).toBe(before + pairs);
     await booksEqualChain();
-  });
+
+    // The same transaction's batches sent once more: each is refused on chain as settled already, nothing moves, nothing changes.
+    const balances = [await token.balanceOf(buyer.wallet), await w.cash.balanceOf(seller.wallet)];
+    const replay = sent.flat();
+    const hash = await submitMany(replay);
+    for (const b of replay) expect(await s.chain.outcome(hash, b.chainBatchId)).toMatchObject({ kind: 'reverted', reason: expect.stringMatching(/already settled/) });
+    expect([await token.balanceOf(buyer.wallet), await w.cash.balanceOf(seller.wallet)]).toEqual(balances);
+    expect(await settledEventsOnChain()).toBe(before + pairs);
+    expect((await settlementRows()).filter((r) => !known.has(r.id)).map((r) => r.status)).toEqual(Array(pairs).fill('SETTLED'));
+    await booksEqualChain();
+  }, 180_000);
 
   test('settled on chain but custody unreachable: the settlement stays SETTLING, then is booked once; a restart in between changes nothing', async () => {
     const s = w.services();

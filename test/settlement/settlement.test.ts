@@ -193,6 +193,51 @@ describe(`settlement of external trades on anvil (${dbLabel()})`, () => {
     }
   });
 
+  test('gross trades ready together share one DvP transaction; one whose seller was frozen after verification fails alone with its reason, the others settle once', async () => {
+    const frozen = await w.party('Seller Frozen Later', 'alpha-bd');
+    const payer = await w.party('Buyer Of Four', 'beta-bd');
+    await w.issue(tokenId, frozen, 100n);
+    await w.fund(payer, 100_000_000n);
+    const freeze = (on: boolean) => w.desk.run(`mutation($t: ID!, $i: ID!, $f: Boolean!) { freezeInvestor(tokenId: $t, investorId: $i, frozen: $f, reason: "investigation") { id } }`, { t: tokenId, i: frozen.investorId, f: on });
+    const chain = w.services().chain;
+    const submitGross = chain.submitGross;
+    // Each batch is held once consented, so that all four leave at once (in one turn of the event loop: one settleMany).
+    // A batch whose lease ran out meanwhile comes again from another claim: only its first arrival is sent.
+    const held = new Map<string, () => void>();
+    chain.submitGross = (b) => new Promise((resolve, reject) => {
+      if (held.has(b.chainBatchId)) reject(new Error('held already'));
+      else held.set(b.chainBatchId, () => void submitGross.call(chain, b).then(resolve, reject));
+    });
+    const settledBefore = await token.balanceOf(payer.wallet);
+    let ids: string[] = [];
+    try {
+      const sellers = [seller, seller, frozen, seller];
+      ids = await Promise.all(sellers.map(async (p) => (await w.submit(w.agent, trade({ sellerAccountId: p.accountId, buyerAccountId: payer.accountId, quantity: '3' }))).body.data.submitExternalTrade.id as string));
+      await waitFor('four batches consented and ready to send', async () => held.size, (k) => k >= 4, 120_000);
+      await freeze(true);
+    } finally {
+      chain.submitGross = submitGross;
+      for (const go of held.values()) go();
+    }
+    try {
+      const others = await Promise.all([ids[0], ids[1], ids[3]].map((id) => w.waitStatus(id, ['SETTLED', 'FAILED', 'REJECTED'])));
+      expect(others.map((o) => [o.status, o.reason])).toEqual([['SETTLED', null], ['SETTLED', null], ['SETTLED', null]]);
+      const failed = await w.waitStatus(ids[2], ['FAILED', 'REJECTED'], 60_000, (x) => x.history.some((h: { status: string }) => h.status === 'FAILED'));
+      expect(failed.history.find((h: { status: string }) => h.status === 'FAILED')).toMatchObject({ reasonCode: 'COUNTERPARTY_INELIGIBLE', reason: expect.stringMatching(/wallet is frozen/) });
+      // One transaction: three Settled events and the frozen trade's Failed event, nothing moved for it.
+      expect(new Set(others.map((o) => o.txHash)).size).toBe(1);
+      const receipt = (await w.provider.getTransactionReceipt(others[0].txHash))!;
+      const dvp = new Contract((await gqlOk(w.url, w.agent, '{ settlementAgent { dvpContract } }')).settlementAgent.dvpContract, loadArtifact('TokenstackDvP', 'project').abi, w.provider);
+      const events = receipt.logs.map((l) => dvp.interface.parseLog(l)).filter((e) => e !== null);
+      expect(events.map((e) => e.name).sort()).toEqual(['Failed', 'Settled', 'Settled', 'Settled']);
+      expect(events.filter((e) => e.name === 'Settled').map((e) => e.args.batchId).sort()).toEqual(others.map((o) => o.batch.chainBatchId).sort());
+      expect(await token.balanceOf(payer.wallet)).toBe(settledBefore + 9n);
+      expect(await w.balance(frozen.accountId, tokenId)).toMatchObject({ total: '100' });
+    } finally {
+      await freeze(false);
+    }
+  }, 180_000);
+
   test('an external trade recorded as a gift by an affiliate settles, and the receiver\'s lot tacks the giver\'s holding period instead of starting afresh (17 CFR 230.144(d)(3))', async () => {
     const giver = await w.party('Giving Director', 'alpha-bd');
     const donee = await w.party('Gift Receiver', 'beta-bd');

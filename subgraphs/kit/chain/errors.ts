@@ -1,5 +1,5 @@
 // One error type for everything the chain layer can fail with, so callers branch on a code, not on ethers' internals.
-import { isError } from 'ethers';
+import { AbiCoder, isError } from 'ethers';
 
 export type ChainErrorCode = 'CHAIN_UNAVAILABLE' | 'CHAIN_REVERTED' | 'CHAIN_TIMEOUT';
 
@@ -74,4 +74,11 @@ export function toChainError(e: unknown, txHash?: string): ChainError | undefine
     return new ChainError('CHAIN_UNAVAILABLE', `nonce conflict: ${message}`, { retryable: true, cause: e, txHash });
   }
   return undefined;
+}
+
+/** The reason in a call's revert data (Error(string), a panic, a custom error's selector); none when the data is empty (out of gas, or a bare revert). */
+export function revertDataReason(data: string): string | undefined {
+  if (!data || data === '0x') return undefined;
+  const e = AbiCoder.getBuiltinCallException('call', {}, data);
+  return e.reason ?? e.revert?.name ?? `custom error ${data.slice(0, 10)}`;
 }
