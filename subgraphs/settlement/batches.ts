@@ -4,7 +4,7 @@ import type { Queryable } from '../kit/db/types.js';
 import { errorCode, rootErrorCode } from '../kit/errors.js';
 import { newId } from '../kit/ids.js';
 import { attest } from './attest.js';
-import { chainBatchIdOf } from './chain.js';
+import { batchesIn, chainBatchIdOf } from './chain.js';
 import { grossLegs, nettedLegs, type Batch, type TradeLegs } from './domain/legs.js';
 import { failureOfRevert, type FailureCode } from './domain/status.js';
 import { transition } from './lifecycle.js';
@@ -246,10 +246,12 @@ async function markSettled(s: SettlementServices, b: BatchRow, block: number, re
   // With the receipt of our own transaction in hand its hash is known; otherwise the contract's event says which one it was.
   const tx = receipt ? { txHash: receipt.hash, blockNumber: block, time: await s.chain.blockTime(block) } : await s.chain.settledTx(b.chain_batch_id, block);
   receipt ??= await receiptOf(s, tx.txHash);
+  // Gross batches that shared a transaction share its gas: each is given its part.
+  const gasUsed = receipt ? receipt.gasUsed / BigInt(batchesIn(receipt)) : null;
   const settled = await s.commit.tx(async (q) => {
     const r = await updateBatch(q, b.id, ['PREPARED', 'SUBMITTED'], {
       status: 'SETTLED', tx_hash: tx.txHash, block_number: String(tx.blockNumber), block_time: tx.time, next_attempt_at: null, lease_until: null, last_error: null,
-      gas_used: receipt?.gasUsed.toString() ?? null, effective_gas_price: receipt?.gasPrice.toString() ?? null,
+      gas_used: gasUsed?.toString() ?? null, effective_gas_price: receipt?.gasPrice.toString() ?? null,
     });
     if (!r) return null;
     // Each trade is due for its booking: done at once below, and by any worker after a lease if this process dies first.
@@ -258,11 +260,11 @@ async function markSettled(s: SettlementServices, b: BatchRow, block: number, re
     return r;
   });
   if (!settled) return (await batchById(s.db, b.id))!;
-  if (receipt) s.recordGas?.(settled.mode, receipt.gasUsed, receipt.gasPrice); // once: only the step that marked it settled
+  if (receipt && gasUsed !== null) s.recordGas?.(settled.mode, gasUsed, receipt.gasPrice); // once: only the step that marked it settled
   return settled;
 }
 
-interface GasReceipt { hash: string; gasUsed: bigint; gasPrice: bigint }
+interface GasReceipt { hash: string; gasUsed: bigint; gasPrice: bigint; logs: readonly { topics: readonly string[] }[] }
 
 /** The receipt of a settled transaction this process did not wait for (found by the contract's event); null if the node has none. */
 async function receiptOf(s: SettlementServices, txHash: string): Promise<GasReceipt | null> {

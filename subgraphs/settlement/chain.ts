@@ -41,6 +41,15 @@ export type TxOutcome =
   | { kind: 'pending' }
   | { kind: 'unknown' };
 
+const DVP_BATCH_EVENTS = (() => {
+  const dvp = new Interface(loadArtifact('TokenstackDvP', 'project').abi);
+  return new Set([dvp.getEvent('Settled')!.topicHash, dvp.getEvent('Failed')!.topicHash]);
+})();
+
+/** How many batches a DvP transaction carried (its Settled and Failed events): gross batches share one transaction and its gas. */
+export const batchesIn = (receipt: { logs: readonly { topics: readonly string[] }[] }): number =>
+  Math.max(1, receipt.logs.filter((l) => DVP_BATCH_EVENTS.has(l.topics[0])).length);
+
 /** The on-chain batch id of a batch row: what the contract settles at most once. */
 export const chainBatchIdOf = (batchRowId: string): string => keccak256(toUtf8Bytes(`tokenstack.settlement.batch:${batchRowId}`));
 

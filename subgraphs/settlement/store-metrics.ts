@@ -18,7 +18,7 @@ export function settlementMetrics(rt: SubgraphRuntime): void {
 /** Gas of each DvP transaction as it is found settled, by mode (a netted one carries many trades). */
 export function dvpGasRecorder(m: Metrics) {
   const registers = [m.registry];
-  const gas = new Histogram({ name: 'tokenstack_settlement_dvp_gas_used', help: 'gas used by one settled DvP transaction, by mode', labelNames: ['mode'], buckets: [50e3, 100e3, 200e3, 300e3, 500e3, 1e6, 2e6, 5e6, 10e6, 30e6], registers });
+  const gas = new Histogram({ name: 'tokenstack_settlement_dvp_gas_used', help: 'gas used by one settled DvP batch (its share of a transaction gross batches shared), by mode', labelNames: ['mode'], buckets: [50e3, 100e3, 200e3, 300e3, 500e3, 1e6, 2e6, 5e6, 10e6, 30e6], registers });
   const fees = new Counter({ name: 'tokenstack_settlement_dvp_fees_wei_total', help: 'fees paid for settled DvP transactions (gas used times effective gas price), in wei, by mode', labelNames: ['mode'], registers });
   return (mode: 'GROSS' | 'NETTED', gasUsed: bigint, effectiveGasPrice: bigint): void => {
     gas.observe({ mode }, Number(gasUsed));
