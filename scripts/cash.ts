@@ -49,6 +49,12 @@ export async function cashMinter(rpcUrl: string, cash: { address: string; minter
       await client.send(token.mint(wallet, amount));
       return true;
     },
+    /** Native currency for a wallet's gas (a custody wallet that pays signs its own transfers); false when it had some. */
+    async fuel(wallet: string, wei: bigint): Promise<boolean> {
+      if ((await client.provider.getBalance(wallet)) > 0n) return false;
+      await client.send(client.signer.sendTransaction({ to: wallet, value: wei }));
+      return true;
+    },
     close: () => client.close(),
   };
 }

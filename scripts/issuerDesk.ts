@@ -11,8 +11,8 @@ export interface OnboardOptions {
   /** A fixed wallet (idempotent seeding); default a fresh random one. */
   wallet?: string;
   incomeCents?: string;
-  /** An affiliate of the issuer (17 CFR 230.144(a)(1)); default none. */
-  issuerRelation?: 'NONE' | 'AFFILIATE';
+  /** An affiliate of the issuer (17 CFR 230.144(a)(1)), or the issuer itself (its treasury); default none. */
+  issuerRelation?: 'NONE' | 'AFFILIATE' | 'ISSUER';
 }
 
 /** The steps an issuer and its transfer agent take through the gateway (the seed and the tests both use it). */

@@ -10,6 +10,7 @@ import { assetById } from './store-ledger.js';
 import * as store from './store-withdrawals.js';
 import type { WithdrawalRow } from './store-withdrawals.js';
 import { CUSTODY_SERVICE } from './withdrawals.js';
+import { paymentResult } from './distribution-payments.js';
 
 /**
  * Sends approved withdrawals on chain through a TransferSender, so that the
@@ -86,6 +87,7 @@ async function attemptFailed(q: Queryable, d: BroadcastDeps, w: WithdrawalRow, w
   await releaseIn(q, CUSTODY_SERVICE, { ref: { reservationId: w.reservation_id } }, events);
   await store.setWithdrawal(q, w.id, { status: 'FAILED', last_error: why, next_attempt_at: null });
   events.add('withdrawal.failed', w.id, { withdrawalId: w.id, accountId: w.account_id, asset: w.asset, amount: w.amount, attempts: w.attempts, error: why });
+  if (w.entitlement_id) events.add('distribution.payment_result', w.entitlement_id, paymentResult(w, 'FAILED', why));
   return 'failed';
 }
 
@@ -132,6 +134,7 @@ export async function broadcastOnce(d: BroadcastDeps): Promise<{ withdrawalId: s
         await consumeIn(q, CUSTODY_SERVICE, { ref: { reservationId: w.reservation_id }, amount: BigInt(w.amount), idempotencyKey: `withdrawal-complete:${w.id}` }, events);
         await store.setWithdrawal(q, w.id, { status: 'COMPLETED', next_attempt_at: null, last_error: null });
         events.add('withdrawal.completed', w.id, { withdrawalId: w.id, accountId: w.account_id, asset: w.asset, amount: w.amount, toAddress: w.to_address, txHash: w.tx_hash });
+        if (w.entitlement_id) events.add('distribution.payment_result', w.entitlement_id, paymentResult(w, 'PAID', null));
         step = 'completed';
       } else if (f.next === 'dead') {
         step = await attemptFailed(q, d, w, f.why, events);

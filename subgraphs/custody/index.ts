@@ -5,6 +5,7 @@ import { createChainClient, type ChainClient } from '../kit/chain/client.js';
 import { peerCalls } from '../kit/contracts/calls.js';
 import type { SubgraphDefinition, SubgraphRuntime } from '../kit/subgraph.js';
 import { followDeployedTokens } from './assets-feed.js';
+import { followDistributionPayments } from './distribution-payments.js';
 import { startBroadcaster } from './broadcaster.js';
 import { chainTransferSender, signNativeSweep, tokenBalance } from './chain-sender.js';
 import { issuanceEligibility } from './eligibility.js';
@@ -82,6 +83,9 @@ export const custody: SubgraphDefinition<CustodyContext> = {
     const tokens = followDeployedTokens(rt, c.ISSUANCE_URL);
     tokens.start();
     stops.push(() => tokens.stop());
+    const payments = followDistributionPayments(rt, c.ISSUANCE_URL, () => new Date());
+    payments.start();
+    stops.push(() => payments.stop());
     if (c.CUSTODY_INDEXER_ENABLED) {
       const indexer = new CustodyIndexer(rt.db, async () => (await client()).provider, {
         confirmations: c.CUSTODY_CONFIRMATIONS, pollMs: c.CUSTODY_INDEXER_POLL_MS, maxRange: c.CUSTODY_INDEXER_BLOCK_RANGE, fromBlock: c.CUSTODY_INDEXER_FROM_BLOCK,

@@ -11,6 +11,8 @@ export interface WithdrawalRow {
   attempts: number; raw_tx: string | null; tx_hash: string | null; submitted_at: Date | null; next_attempt_at: Date | null;
   last_error: string | null; decided_by: string | null; decision_reason: string | null; idempotency_key: string; request_hash: string;
   created_at: Date; updated_at: Date;
+  /** Set on a distribution payment (no destination): the entitlement paid and its attempt. */
+  entitlement_id?: string | null; entitlement_attempt?: number | null;
 }
 export interface DestinationRow {
   id: string; account_id: string; address: string; label: string; added_by: string; usable_from: Date; created_at: Date;

@@ -14,6 +14,10 @@ import { addInvestorWallet, walletFromCustody } from './investors.js';
 import { FeedConsumer } from '../kit/feed.js';
 import { createLoaders } from './loaders.js';
 import { resolvers, type IssuanceContext } from './resolvers.js';
+import { distributionResolvers, mergeResolvers } from './resolvers-distributions.js';
+import type { WithholdingConfig } from './domain/withholding.js';
+import type { PayingAccount } from './distributions.js';
+import { applyPaymentResult, PaymentRunner, type PaymentResult, type PaymentSettings } from './distribution-payments.js';
 import type { IssuanceServices } from './services.js';
 import { issuanceSettings } from './settings.js';
 import { startLoop } from '../kit/loop.js';
@@ -45,8 +49,15 @@ function createServices(rt: SubgraphRuntime): IssuanceServices {
     db: rt.db, chain, now, syncHoldings: () => indexer.syncOnce(), log: rt.log,
     maxFactor: BigInt(c.SPLIT_MAX_FACTOR as number), batchSize: c.SPLIT_BATCH_SIZE as number,
   };
+  const payments = new PaymentRunner(rt.db, paymentSettings(rt), now, rt.log);
   return {
     config, chain, indexer, jobs, votes, splits, outbox: rt.outbox, now: () => new Date(), settlementOperatorOrgs: c.SETTLEMENT_OPERATOR_ORGS as string[],
+    payments,
+    distributions: {
+      withholding: c.WITHHOLDING_CONFIG as WithholdingConfig, now,
+      custodyAccount: (accountId) => rt.peer('custody').call<PayingAccount | null>('account', { accountId }),
+      kickPayments: () => void payments.kick(),
+    },
     kick: () => void jobs.runDue().catch((e) => rt.log.warn({ err: (e as Error).message }, 'chain jobs not run yet; the next pass retries')),
     async afterChainWrite() {
       await indexer.syncOnce();
@@ -54,6 +65,12 @@ function createServices(rt: SubgraphRuntime): IssuanceServices {
     },
   };
 }
+
+const paymentSettings = (rt: SubgraphRuntime): PaymentSettings => ({
+  batchSize: rt.config.DISTRIBUTION_BATCH_SIZE as number, retryMs: rt.config.DISTRIBUTION_RETRY_MS as number,
+  maxAttempts: rt.config.DISTRIBUTION_MAX_ATTEMPTS as number, pollMs: rt.config.DISTRIBUTION_POLL_MS as number,
+  sanctionedCountries: (rt.config.COMPLIANCE_CONFIG as ComplianceConfig).sanctionedCountries,
+});
 
 const str = (v: unknown, name: string): string => {
   if (typeof v !== 'string' || !v) throw badInput('INVALID_ARGUMENT', `${name} is required`);
@@ -64,7 +81,7 @@ export const issuance: SubgraphDefinition<IssuanceContext> = {
   name: 'issuance',
   defaultPort: 4001,
   settings: issuanceSettings,
-  resolvers,
+  resolvers: mergeResolvers(resolvers, distributionResolvers) as typeof resolvers,
   context: (base, rt) => ({ ...base, loaders: createLoaders(base.db), services: servicesOf.get(rt)! }),
   async start(rt) {
     const s = createServices(rt);
@@ -89,9 +106,19 @@ export const issuance: SubgraphDefinition<IssuanceContext> = {
       handle: (q, e) => occasionFromSettlement(q, s.config, e.payload as unknown as SettledOccasion),
     });
     occasions.start();
+    // Custody's outcome of each distribution payment, recorded exactly once; then the runner pays what is due.
+    const results = new FeedConsumer({
+      db: rt.db, source: 'custody:distribution.payment_result', feedUrl: `${rt.config.CUSTODY_URL}/internal/feed`, token: rt.serviceToken,
+      topics: ['distribution.payment_result'], log: rt.log, waitMs: 20_000,
+      handle: (q, e) => applyPaymentResult(q, paymentSettings(rt), e.payload as unknown as PaymentResult, s.distributions.now()),
+    });
+    results.start();
+    s.payments.start();
     return async () => {
       await stopVotes();
       await stopSplits();
+      await s.payments.stop();
+      await results.stop();
       await occasions.stop();
       await wallets.stop();
       await s.jobs.stop();

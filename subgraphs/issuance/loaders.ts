@@ -4,6 +4,7 @@ import { affiliationsOf, walletsOf } from './store-holdings.js';
 import { auditOf, documentsOf } from './store-records.js';
 import { investorsByIds, tokensByIds } from './store.js';
 import { ballotsOf, entitlementsOf } from './store-votes.js';
+import { distributionsByIds, statusCounts, taxFormsOf } from './store-distributions.js';
 
 export const createLoaders = (q: Queryable) => ({
   token: keyedLoader((ids) => tokensByIds(q, ids), (r) => r.id),
@@ -14,5 +15,8 @@ export const createLoaders = (q: Queryable) => ({
   audit: groupedLoader((ids) => auditOf(q, ids), (r) => r.subject_id),
   voteEntitlements: groupedLoader((ids) => entitlementsOf(q, ids), (r) => r.vote_id),
   ballots: groupedLoader((ids) => ballotsOf(q, ids), (r) => r.vote_id),
+  distribution: keyedLoader((ids) => distributionsByIds(q, ids), (r) => r.id),
+  entitlementCounts: groupedLoader((ids) => statusCounts(q, ids), (r) => r.distribution_id),
+  taxForms: groupedLoader((ids) => taxFormsOf(q, ids), (r) => r.investor_id),
 });
 export type IssuanceLoaders = ReturnType<typeof createLoaders>;

@@ -1,4 +1,6 @@
 import type { ComplianceConfig } from './domain/compliance/index.js';
+import type { DistributionEnv } from './distributions.js';
+import type { PaymentRunner } from './distribution-payments.js';
 import type { HoldingsIndexer } from './chain/indexer.js';
 import type { ChainJobRunner } from './chain/jobs.js';
 import type { IssuanceChain } from './chain/runtime.js';
@@ -25,4 +27,8 @@ export interface IssuanceServices {
   kick(): void;
   /** After our own chain write: index it and apply queued jobs before answering, so reads see it. */
   afterChainWrite(): Promise<void>;
+  /** Withholding rates, the clock and custody's account records, for distributions. */
+  distributions: DistributionEnv;
+  /** Instructs custody to pay the entitlements due. */
+  payments: PaymentRunner;
 }

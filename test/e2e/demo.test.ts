@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { demoCredentials, DEMO_SUBGRAPH_ENV, seedStack } from '../../scripts/demoMarket.js';
 import { playDemo, type DemoOutcome } from '../../scripts/demo/scenario.js';
+import { playDistribution } from '../../scripts/demo/distribution.js';
 import { DEMO_INVESTORS, DEMO_TOKENS, type SeedReport } from '../../scripts/seed.js';
 import { dbLabel } from '../support/db.js';
 import { gqlOk, startTestStack, type TestStack } from '../support/stack.js';
@@ -8,7 +9,7 @@ import { gqlOk, startTestStack, type TestStack } from '../support/stack.js';
 /** The first hour of a new user: `npm start`'s seeded market, then `npm run demo`'s scenario, through the gateway. */
 describe(`the seeded demo market and the guided demo (${dbLabel()}, anvil)`, () => {
   let stack: TestStack;
-  let seeded: SeedReport;
+  let seeded: SeedReport & { dividend?: { distributionId: string; status: string } };
   const lines: string[] = [];
 
   beforeAll(async () => {
@@ -35,11 +36,31 @@ describe(`the seeded demo market and the guided demo (${dbLabel()}, anvil)`, () 
     expect(avery.custodyAccount.balances.find((b: { asset: string }) => b.asset === seeded.tokens.ACME)).toEqual({ asset: seeded.tokens.ACME, total: '5000', onChain: '5000' });
   });
 
+  test('the seed pays one dividend on ACME from the issuer\'s treasury, tax withheld per holder', async () => {
+    expect(seeded.dividend?.status).toBe('COMPLETED');
+    const issuer = await stack.token('issuer-co', ['ISSUER_AGENT', 'AUDITOR']);
+    const d = (await gqlOk<any>(stack.gateway.url, issuer, `query($id: ID!) { distribution(id: $id) { kind gross withheld net
+      entitlements { investor { legalName } gross withheld net status txHash } } }`, { id: seeded.dividend!.distributionId })).distribution;
+    expect([d.kind, d.gross]).toEqual(['DIVIDEND', String(10_000n * 1_000_000n)]);
+    expect(d.entitlements.map((e: any) => e.status)).toEqual(d.entitlements.map(() => 'PAID'));
+    expect(d.entitlements.find((e: any) => e.investor.legalName === 'Avery Capital LLC').withheld).toBe('0'); // W-9 on file
+    expect(BigInt(d.withheld) > 0n).toBe(true); // Northwind's treaty rate, Blake's backup withholding
+  }, 60_000);
+
   test('seeding again on the same market changes nothing', async () => {
     const again = await seedStack(stack, stack.token);
     expect(again).toEqual(seeded);
     const book = await gqlOk<any>(stack.gateway.url, await stack.token('broker-co', ['BROKER_DEALER']), `query($t: ID!) { orderBook(tokenId: $t) { asks { quantity } } }`, { t: seeded.tokens.ACME });
     expect(book.orderBook.asks.map((a: { quantity: string }) => a.quantity)).toEqual(['500', '300']);
+  }, 300_000);
+
+  test('the distribution demo announces a dividend, shows the withholding and follows it to PAID on chain', async () => {
+    const out = await playDistribution(stack.gateway.url, stack.token, (l) => lines.push(l));
+    expect(out.status).toBe('COMPLETED');
+    expect(BigInt(out.gross)).toBe(BigInt(out.withheld) + BigInt(out.net));
+    expect(out.txHashes.length).toBe(out.paid);
+    expect(out.txHashes.every((h) => /^0x[0-9a-f]{64}$/.test(h))).toBe(true);
+    expect(lines.join('\n')).toMatch(/withholding report/);
   }, 300_000);
 
   test('the demo crosses orders, streams the fill, settles on chain with a verified attestation, and shows refusals with every reason', async () => {

@@ -68,6 +68,7 @@ interface World {
   destinationId: string; destinationAddress: string; pendingChangeId: string; pendingChangeKey: string;
   attestation: { record: string; signature: string };
   voteId: string;
+  distributionId: string;
 }
 
 const reason = 'tenant isolation check';
@@ -109,6 +110,9 @@ const ARGS: Record<string, (w: World) => Record<string, unknown>[]> = {
   votes: (w) => [{}, { tokenId: w.tokenId }],
   vote: (w) => [{ id: w.voteId }],
   splits: (w) => [{ tokenId: w.tokenId }],
+  distributions: (w) => [{}, { tokenId: w.tokenId }],
+  distribution: (w) => [{ id: w.distributionId }],
+  entitlements: (w) => [{}, { distributionId: w.distributionId }, { investorId: w.seller.investorId }],
 
   openCustodyAccount: (w) => [{ input: { idempotencyKey: `acc-${w.seller.investorId}`, investorId: w.seller.investorId, kind: 'SEGREGATED' } }],
   requestWithdrawal: (w) => [{ input: { idempotencyKey: w.withdrawalKey, accountId: w.seller.accountId, asset: 'CASH', amount: '1', toAddress: w.destinationAddress } }],
@@ -142,6 +146,9 @@ const ARGS: Record<string, (w: World) => Record<string, unknown>[]> = {
   recordAffiliation: (w) => [{ investorId: w.seller.investorId, since: new Date().toISOString(), reason }],
   recordAccreditation: (w) => [{ investorId: w.seller.investorId, accredited: false, method: 'SELF_CERTIFIED', verifiedAt: new Date().toISOString(), reason }],
   addInvestorWallet: (w) => [{ investorId: w.seller.investorId, address: newAddress(), reason }],
+  // The owner's own key first (taken: says only that), then a new one.
+  announceDistribution: (w) => [{ input: distributionInput(w, 'owner-dist-1') }, { input: distributionInput(w, 'intruder-dist-1') }],
+  recordTaxForm: (w) => [{ input: { investorId: w.seller.investorId, form: 'W8BEN', treatyCountry: 'GB', signedAt: new Date(Date.now() - 60_000).toISOString(), reason } }],
   // The owner's own report replayed word for word, then a new report between the owner's accounts on the venue the owner uses.
   submitExternalTrade: (w) => [{ input: w.external }, { input: { ...w.external, venueReference: 'intruder-ref-1' } }],
   cancelSettlement: (w) => [{ id: w.externalId, reason }],
@@ -161,6 +168,12 @@ const ARGS: Record<string, (w: World) => Record<string, unknown>[]> = {
   announceSplit: (w) => [{ input: { idempotencyKey: 'intruder-split', tokenId: w.tokenId, numerator: '2', denominator: '1', effectiveDate: new Date().toISOString(), cashInLieuPrice: '0' } }],
   castBallot: (w) => [{ input: { idempotencyKey: 'intruder-ballot', voteId: w.voteId, investorId: w.seller.investorId, choices: [{ option: 'AGAINST', units: '1' }] } }],
 };
+
+/** A dividend on the owners' token, paid from the seller's account, far from its payment date. */
+const distributionInput = (w: World, idempotencyKey: string) => ({
+  idempotencyKey, tokenId: w.tokenId, kind: 'DIVIDEND', recordDate: new Date(Date.now() - 1000).toISOString(),
+  paymentDate: new Date(Date.now() + 365 * 86_400_000).toISOString(), totalAmount: '100', asset: 'CASH', payingAccountId: w.seller.accountId,
+});
 
 /** Every field of an object type whose arguments are all optional, leaves at the bottom, `depth` object levels deep. */
 function selectionOf(type: GraphQLNamedType, depth: number, skip: (f: GraphQLField<unknown, unknown>) => boolean = () => false): string {
@@ -273,6 +286,8 @@ describe(`tenant isolation through the gateway (${dbLabel()})`, () => {
     world.withdrawalId = wd.withdrawal.id;
     world.pendingChangeKey = 'owner-policy-2';
     world.pendingChangeId = (await change(world.pendingChangeKey, { ...policy, maxPerWithdrawal: '4' })).id;
+    world.distributionId = (await gqlOk(w.url, owners.issuer, `mutation($in: AnnounceDistributionInput!) { announceDistribution(input: $in) { id } }`,
+      { in: distributionInput(world, 'owner-dist-1') })).announceDistribution.id;
 
     // Issuance: a vote of the holders of record, with the seller's ballot cast by its broker-dealer.
     world.voteId = (await gqlOk(w.url, owners.issuer, `mutation($in: OpenVoteInput!) { openVote(input: $in) { id } }`, { in: {
@@ -283,7 +298,7 @@ describe(`tenant isolation through the gateway (${dbLabel()})`, () => {
 
     secrets = [seller.investorId, buyer.investorId, seller.accountId, buyer.accountId, seller.wallet, buyer.wallet, 'Owner Seller', 'Owner Buyer',
       'owner-sell-1', 'owner-buy-1', 'owner-rest-1', world.settlementId, world.externalId, 'owner-ext-1', settled.txHash, settled.attestation.signature,
-      world.withdrawalId, world.destinationId, world.destinationAddress, first.id, world.pendingChangeId, 'owner-policy-1', 'owner-policy-2', 'owner-wdr-1', 'owner-ballot-1'];
+      world.withdrawalId, world.destinationId, world.destinationAddress, first.id, world.pendingChangeId, 'owner-policy-1', 'owner-policy-2', 'owner-wdr-1', 'owner-ballot-1', world.distributionId];
     expect(secrets.every((s) => typeof s === 'string' && s.length > 0)).toBe(true);
   }, 600_000);
   afterAll(async () => w?.stop());
@@ -300,7 +315,7 @@ describe(`tenant isolation through the gateway (${dbLabel()})`, () => {
     const volatile = (f: GraphQLField<unknown, unknown>) => /^(asOf|evaluatedAt|checkedAt|cursor|updatedAt|onChain|onChainBlock|nextAttemptAt)$/.test(f.name);
     const sel = (type: string, depth = 2) => selectionOf(supergraph.getType(type)!, depth, volatile);
     const view: Record<string, unknown> = {};
-    view.issuer = await gqlOk(w.url, owners.issuer, `query($t: ID!) { securityToken(id: $t) ${sel('SecurityToken')} investors ${sel('Investor')} votes(tokenId: $t) ${sel('Vote')} }`, { t: world.tokenId });
+    view.issuer = await gqlOk(w.url, owners.issuer, `query($t: ID!) { securityToken(id: $t) ${sel('SecurityToken')} investors ${sel('Investor')} votes(tokenId: $t) ${sel('Vote')} distributions ${sel('Distribution')} }`, { t: world.tokenId });
     for (const org of ['alpha', 'beta'] as const) {
       view[org] = await gqlOk(w.url, owners[org], `{ custodyAccounts ${sel('CustodyAccount')} orders ${sel('Order', 1)} withdrawals ${sel('Withdrawal')}
         policyChanges ${sel('PolicyChange')} organisationWithdrawalPolicy ${sel('EffectiveWithdrawalPolicy')} settlements ${sel('Settlement', 1)} }`);

@@ -24,7 +24,7 @@ export async function startTestStack(o: Partial<StackOptions> = {}): Promise<Tes
   try {
     // Chain work through the gateway (deploying a suite) can outlast the production deadline on a loaded 2-core CI machine.
     const gatewayEnv = { SUBGRAPH_TIMEOUT_MS: '60000', ...o.gatewayEnv };
-    stack = await startStack({ secrets, databaseUrls, ports, chain: 'none', anvilPort: 0, logLevel: process.env.TEST_LOG_LEVEL ?? 'silent', ...o, gatewayEnv });
+    stack = await startStack({ secrets, ports, chain: 'none', anvilPort: 0, logLevel: process.env.TEST_LOG_LEVEL ?? 'silent', ...o, databaseUrls: { ...databaseUrls, ...o.databaseUrls }, gatewayEnv });
   } catch (e) {
     await Promise.all(dbs.map((d) => d.drop()));
     throw e;

@@ -1,0 +1,157 @@
+import type { Caller } from '../kit/auth.js';
+import { investorOnly, scopeOf, type Scope } from '../kit/access.js';
+import type { Db } from '../kit/db/types.js';
+import { appError, badInput } from '../kit/errors.js';
+import { assertSameRequest, requestHash } from '../kit/idempotency.js';
+import { hasPrefix, newId } from '../kit/ids.js';
+import { appendEvents } from '../kit/outbox.js';
+import { checkIdempotencyKey, investorOfCaller, positive, requireReason, tokenOfIssuer } from './access.js';
+import { capTable } from './captable.js';
+import { perUnit, proRata, withheldOf, type Allocation } from './domain/entitlements.js';
+import { formInForce, ratesFor, withholdingFor, type DistributionKind, type TaxForm, type TaxFormKind, type WithholdingConfig } from './domain/withholding.js';
+import { audit } from './store-records.js';
+import * as store from './store-distributions.js';
+import type { DistributionRow, EntitlementRow } from './store-distributions.js';
+import type { InvestorRow, TokenRow } from './store.js';
+
+/**
+ * Distributions (dividends, coupons, returns of capital): announced by the issuer's agent, their
+ * entitlements fixed at once from the cap table as of the record date (the lots' owners at that
+ * instant, so a holder who sold since is still paid and a buyer since is not), with the tax each
+ * holder's jurisdiction, type and forms on file call for. Paying them is distribution-payments.ts.
+ */
+export interface AnnounceInput {
+  idempotencyKey: string; tokenId: string; kind: DistributionKind; recordDate: Date; paymentDate: Date;
+  amountPerUnit?: bigint | null; totalAmount?: bigint | null; asset: string; payingAccountId: string; excludeIssuer?: boolean | null;
+}
+export interface PayingAccount { id: string; investorId: string; walletAddress: string | null }
+export interface DistributionEnv {
+  withholding: WithholdingConfig;
+  now(): Date;
+  /** Custody's account record (null: no such account). */
+  custodyAccount(accountId: string): Promise<PayingAccount | null>;
+  /** Looks for due payments now (a distribution paid at once). */
+  kickPayments(): void;
+}
+
+/** The assets custody can pay a distribution in. */
+const PAYABLE_ASSETS = ['CASH'];
+const ISSUER_READERS = ['ISSUER_AGENT', 'AUDITOR', 'COMPLIANCE_OFFICER'];
+
+/** The `entitlement.updated` event: the entitlement as it is now, with the two organisations that may see it (subscriptions.ts). */
+export const entitlementEvent = (e: EntitlementRow, d: Pick<DistributionRow, 'id' | 'token_id' | 'issuer_org'>, investorOrg: string) => ({
+  entitlementId: e.id, distributionId: d.id, tokenId: d.token_id, investorId: e.investor_id, status: e.status,
+  gross: e.gross, withheld: e.withheld, net: e.net, txHash: e.tx_hash, reason: e.reason, at: e.updated_at,
+  issuerOrg: d.issuer_org, investorOrg,
+});
+
+function allocate(i: AnnounceInput, t: TokenRow, holders: { investorId: string; units: bigint }[]): { allocations: Allocation[]; unallocated: bigint } {
+  if (i.totalAmount != null) return { allocations: proRata(i.totalAmount, holders), unallocated: 0n };
+  return perUnit(i.amountPerUnit!, t.decimals, holders);
+}
+
+export async function announceDistribution(db: Db, env: DistributionEnv, caller: Caller, i: AnnounceInput): Promise<DistributionRow> {
+  checkIdempotencyKey(i.idempotencyKey);
+  const t = await tokenOfIssuer(db, caller, i.tokenId, ['ISSUER_AGENT']);
+  const hash = requestHash({ ...i, excludeIssuer: !!i.excludeIssuer });
+  const prior = await store.distributionByKey(db, t.issuer_org, i.idempotencyKey);
+  if (prior) {
+    assertSameRequest(prior.request_hash, hash, i.idempotencyKey);
+    return prior;
+  }
+
+  if ((i.amountPerUnit == null) === (i.totalAmount == null)) throw badInput('AMOUNT_REQUIRED', 'give exactly one of amountPerUnit or totalAmount');
+  positive(i.amountPerUnit ?? i.totalAmount!, i.amountPerUnit != null ? 'amountPerUnit' : 'totalAmount');
+  const now = env.now();
+  if (i.recordDate.getTime() > now.getTime()) {
+    throw appError('ISSUANCE.RECORD_DATE_IN_FUTURE', 'the record date must not be later than now: entitlements are fixed when announced', { details: { recordDate: i.recordDate.toISOString() } });
+  }
+  if (i.paymentDate.getTime() < i.recordDate.getTime()) throw badInput('PAYMENT_BEFORE_RECORD_DATE', 'the payment date cannot be earlier than the record date');
+  if (!PAYABLE_ASSETS.includes(i.asset)) throw badInput('UNKNOWN_ASSET', `a distribution is paid in one of ${PAYABLE_ASSETS.join(', ')}`, { asset: i.asset.slice(0, 80) });
+  if (!hasPrefix(i.payingAccountId, 'acc')) throw badInput('INVALID_ID', 'payingAccountId is not a custody account id');
+  // The issuer pays from its own account, or a paying agent's it onboarded: the account's investor is of the issuer's organisation.
+  const account = await env.custodyAccount(i.payingAccountId);
+  const [owner] = account ? await db.query<InvestorRow>('SELECT * FROM investors WHERE id = $1', [account.investorId]) : [];
+  if (!owner || owner.org !== t.issuer_org) {
+    throw appError('ISSUANCE.PAYING_ACCOUNT_REFUSED', 'the paying account must be a custody account of an investor the issuer onboarded (itself or its paying agent)', { details: { payingAccountId: i.payingAccountId } });
+  }
+
+  const table = await capTable(db, t, i.recordDate);
+  const holders = table.holders.filter((h) => !(i.excludeIssuer && h.investor.issuer_relation === 'ISSUER'));
+  if (!holders.length) throw appError('ISSUANCE.NO_HOLDERS_OF_RECORD', 'nobody held the token at the record date', { details: { recordDate: i.recordDate.toISOString() } });
+  const { allocations, unallocated } = allocate(i, t, holders.map((h) => ({ investorId: h.investor.id, units: h.balance })));
+  const investors = new Map(holders.map((h) => [h.investor.id, h.investor]));
+  const forms = new Map<string, TaxForm[]>();
+  for (const f of await store.taxFormsOf(db, [...investors.keys()])) {
+    forms.set(f.investor_id, [...(forms.get(f.investor_id) ?? []), { form: f.form as TaxFormKind, treatyCountry: f.treaty_country, signedAt: f.signed_at, expiresAt: f.expires_at }]);
+  }
+  const rates = ratesFor(env.withholding, t.id, i.kind);
+  const rows: store.NewEntitlement[] = allocations.filter((a) => a.gross > 0n).map((a) => {
+    const inv = investors.get(a.investorId)!;
+    const holder = { type: inv.type as 'INDIVIDUAL' | 'ENTITY', jurisdiction: inv.jurisdiction, usPerson: inv.us_person };
+    const w = withholdingFor(i.kind, rates, holder, formInForce(holder, forms.get(inv.id) ?? [], now));
+    const withheld = withheldOf(a.gross, w.rateBps);
+    return {
+      id: newId('ent'), investor_id: inv.id, units: a.units.toString(), gross: a.gross.toString(), withheld: withheld.toString(), net: (a.gross - withheld).toString(),
+      rate_bps: w.rateBps, basis: w.basis, jurisdiction: inv.jurisdiction, tax_form: w.form,
+    };
+  });
+  const sum = (k: 'units' | 'gross' | 'withheld' | 'net') => rows.reduce((s, r) => s + BigInt(r[k]), 0n).toString();
+  return db.tx(async (q) => {
+    const { row, created } = await store.insertDistribution(q, {
+      id: newId('dis'), token_id: t.id, issuer_org: t.issuer_org, kind: i.kind, record_date: i.recordDate, payment_date: i.paymentDate, asset: i.asset,
+      paying_account_id: i.payingAccountId, amount_per_unit: i.amountPerUnit?.toString() ?? null, total_amount: i.totalAmount?.toString() ?? null,
+      exclude_issuer: !!i.excludeIssuer, units: sum('units'), gross: sum('gross'), withheld: sum('withheld'), net: sum('net'), unallocated: unallocated.toString(),
+      announced_by: caller.subject, idempotency_key: i.idempotencyKey, request_hash: hash,
+    });
+    if (!created) return row;
+    const ents = await store.insertEntitlements(q, row.id, row.payment_date, rows);
+    await audit(q, caller, 'distribution.announced', t.id, null, { distributionId: row.id, kind: row.kind, gross: row.gross, holders: ents.length });
+    await appendEvents(q, [
+      { topic: 'distribution.announced', key: row.id, payload: { distributionId: row.id, tokenId: t.id, kind: row.kind, recordDate: row.record_date, paymentDate: row.payment_date, gross: row.gross } },
+      ...ents.map((e) => ({ topic: 'entitlement.updated', key: e.id, payload: entitlementEvent(e, row, investors.get(e.investor_id)!.org) })),
+    ]);
+    return row;
+  });
+}
+
+/** Who reads a distribution whole (every entitlement, the withholding report): the issuer's organisation in a reading role, or a service. */
+export const readsWhole = (caller: Caller, d: Pick<DistributionRow, 'issuer_org'>): boolean =>
+  caller.kind === 'service' || (caller.org === d.issuer_org && !investorOnly(caller) && caller.roles.some((r) => ISSUER_READERS.includes(r)));
+
+const issuerOrgOf = (caller: Caller): string | null => (caller.kind === 'user' && caller.roles.some((r) => ISSUER_READERS.includes(r)) && !investorOnly(caller) ? caller.org : null);
+const scope = (caller: Caller): Scope => scopeOf(caller);
+
+export function listDistributions(db: Db, caller: Caller, f: { tokenId?: string | null; id?: string | null }) {
+  const s = scope(caller);
+  return store.visibleDistributions(db, { issuerOrg: s.all ? null : issuerOrgOf(caller), scope: s, tokenId: f.tokenId ?? null, id: f.id ?? null })
+    .then((rows) => (s.all || s.org !== '-' ? rows : []));
+}
+
+/** Entitlements the caller sees: a distribution's all for the issuer, otherwise its own investors' (those its organisation onboarded). */
+export async function listEntitlements(db: Db, caller: Caller, f: { distributionId?: string | null; investorId?: string | null; status?: string | null }, whole: readonly DistributionRow[] = []) {
+  const s = scope(caller);
+  if (!s.all && s.org === '-') return [];
+  return store.visibleEntitlements(db, {
+    allOf: whole.filter((d) => readsWhole(caller, d)).map((d) => d.id), scope: s,
+    distributionId: f.distributionId ?? null, investorId: f.investorId ?? null, status: f.status ?? null,
+  });
+}
+
+export interface TaxFormInput { investorId: string; form: TaxFormKind; signedAt: Date; treatyCountry?: string | null; expiresAt?: Date | null; reason: string }
+
+/** Records a tax form the investor gave its onboarding organisation; it counts for distributions announced from then on. */
+export async function recordTaxForm(db: Db, env: Pick<DistributionEnv, 'now'>, caller: Caller, i: TaxFormInput): Promise<InvestorRow> {
+  const why = requireReason(i.reason);
+  if (i.signedAt.getTime() > env.now().getTime()) throw badInput('SIGNED_IN_FUTURE', 'a form cannot be signed later than now');
+  if (i.expiresAt && i.expiresAt.getTime() <= i.signedAt.getTime()) throw badInput('EXPIRES_BEFORE_SIGNED', 'expiresAt must be later than signedAt');
+  if (i.form === 'W9' && i.treatyCountry) throw badInput('TREATY_ON_W9', 'a Form W-9 claims no treaty rate');
+  return db.tx(async (q) => {
+    const inv = await investorOfCaller(q, caller, i.investorId, ['ISSUER_AGENT', 'BROKER_DEALER', 'COMPLIANCE_OFFICER'], true);
+    if ((i.form === 'W9') !== inv.us_person) throw badInput('WRONG_TAX_FORM', inv.us_person ? 'a US person gives a Form W-9' : 'a foreign holder gives a Form W-8BEN (individual) or W-8BEN-E (entity)');
+    if (i.form !== 'W9' && (i.form === 'W8BEN_E') !== (inv.type === 'ENTITY')) throw badInput('WRONG_TAX_FORM', 'W-8BEN is for individuals, W-8BEN-E for entities');
+    await store.insertTaxForm(q, { investor_id: inv.id, form: i.form, treaty_country: i.treatyCountry ?? null, signed_at: i.signedAt, expires_at: i.expiresAt ?? null, recorded_by: caller.subject });
+    await audit(q, caller, 'investor.tax_form_recorded', inv.id, why, { form: i.form, treatyCountry: i.treatyCountry ?? null, signedAt: i.signedAt.toISOString() });
+    return inv;
+  });
+}
