@@ -17,8 +17,10 @@ export async function playDistribution(url: string, token: DemoToken, say: (line
   const broker = await token(DEMO_ORGS.broker, ['BROKER_DEALER']);
   const acme = (await gqlOk(url, issuer, '{ securityTokens { id symbol } }')).securityTokens.find((t: { symbol: string }) => t.symbol === 'ACME');
   if (!acme) throw new Error('no ACME token: seed the market first (npm start)');
-  const treasury = (await gqlOk(url, issuer, '{ investors { id legalName } }')).investors.find((i: { legalName: string }) => i.legalName === TREASURY);
-  const account = (await gqlOk(url, broker, '{ custodyAccounts { id investorId } }')).custodyAccounts.find((a: { investorId: string }) => a.investorId === treasury?.id);
+  // The treasury's custody account, matched by its wallet (the issuer sees its investor's wallets, the custodian its accounts).
+  const treasury = (await gqlOk(url, issuer, '{ investors { legalName wallets { address } } }')).investors.find((i: { legalName: string }) => i.legalName === TREASURY);
+  const wallets = new Set((treasury?.wallets ?? []).map((x: { address: string }) => x.address));
+  const account = (await gqlOk(url, broker, '{ custodyAccounts { id walletAddress } }')).custodyAccounts.find((a: { walletAddress: string }) => wallets.has(a.walletAddress));
   if (!account) throw new Error('no treasury custody account: seed the market first (npm start)');
 
   const at = new Date().toISOString();

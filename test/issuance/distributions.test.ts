@@ -55,7 +55,7 @@ describe(`distributions through the gateway (anvil, ${dbLabel()})`, () => {
   beforeAll(async () => {
     if (onPostgres()) custodyUrl = (custodyDb = await createTestDatabase()).url;
     else custodyUrl = pathToFileURL(join((custodyDir = mkdtempSync(join(tmpdir(), 'tokenstack-distributions-'))), 'custody')).href;
-    w = await SettlementWorld.start({}, { databaseUrls: { custody: custodyUrl }, subgraphEnv: { ...CUSTODY_ENV, DISTRIBUTION_POLL_MS: '100', DISTRIBUTION_RETRY_MS: '300' } });
+    w = await SettlementWorld.start({}, { databaseUrls: { custody: custodyUrl }, subgraphEnv: { ...CUSTODY_ENV, DISTRIBUTION_POLL_MS: '100', DISTRIBUTION_RETRY_MS: '300', DISTRIBUTION_MAX_ATTEMPTS: '1000' } });
     ({ tokenId } = await w.token506b('DIVD'));
     us = await w.party('Dividend US', 'alpha-bd');
     gb = await w.party('Dividend GB', 'beta-bd', { country: 'GB' });
