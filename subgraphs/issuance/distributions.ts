@@ -1,6 +1,6 @@
 import type { Caller } from '../kit/auth.js';
 import { investorOnly, scopeOf, type Scope } from '../kit/access.js';
-import type { Db } from '../kit/db/types.js';
+import type { Db, Queryable } from '../kit/db/types.js';
 import { appError, badInput } from '../kit/errors.js';
 import { assertSameRequest, requestHash } from '../kit/idempotency.js';
 import { hasPrefix, newId } from '../kit/ids.js';
@@ -16,9 +16,10 @@ import type { InvestorRow, TokenRow } from './store.js';
 
 /**
  * Distributions (dividends, coupons, returns of capital): announced by the issuer's agent, their
- * entitlements fixed at once from the cap table as of the record date (the lots' owners at that
- * instant, so a holder who sold since is still paid and a buyer since is not), with the tax each
- * holder's jurisdiction, type and forms on file call for. Paying them is distribution-payments.ts.
+ * entitlements fixed from the cap table as of the record date (the lots' owners at that instant, so
+ * a holder who sold since is still paid and a buyer since is not), with the tax each holder's
+ * jurisdiction, type and forms on file call for: at once for a record date past, once the chain has
+ * passed it otherwise (record-dates.ts). Paying them is distribution-payments.ts.
  */
 export interface AnnounceInput {
   idempotencyKey: string; tokenId: string; kind: DistributionKind; recordDate: Date; paymentDate: Date;
@@ -30,6 +31,10 @@ export interface DistributionEnv {
   now(): Date;
   /** Custody's account record (null: no such account). */
   custodyAccount(accountId: string): Promise<PayingAccount | null>;
+  /** Countries whose holders are held, not paid (COMPLIANCE_CONFIG), re-checked on a release. */
+  sanctionedCountries: readonly string[];
+  /** Brings the lots up to the chain's confirmed head (a record date just past). */
+  syncHoldings(): Promise<void>;
   /** Looks for due payments now (a distribution paid at once). */
   kickPayments(): void;
 }
@@ -45,9 +50,56 @@ export const entitlementEvent = (e: EntitlementRow, d: Pick<DistributionRow, 'id
   issuerOrg: d.issuer_org, investorOrg,
 });
 
-function allocate(i: AnnounceInput, t: TokenRow, holders: { investorId: string; units: bigint }[]): { allocations: Allocation[]; unallocated: bigint } {
+function allocate(i: Pick<EntitlementTerms, 'amountPerUnit' | 'totalAmount'>, t: TokenRow, holders: { investorId: string; units: bigint }[]): { allocations: Allocation[]; unallocated: bigint } {
   if (i.totalAmount != null) return { allocations: proRata(i.totalAmount, holders), unallocated: 0n };
   return perUnit(i.amountPerUnit!, t.decimals, holders);
+}
+
+/** The terms the entitlements are fixed from (an announcement's, or a stored distribution's at its record date). */
+export interface EntitlementTerms { kind: DistributionKind; recordDate: Date; amountPerUnit: bigint | null; totalAmount: bigint | null; excludeIssuer: boolean }
+export interface FixedEntitlements {
+  rows: store.NewEntitlement[]; investors: Map<string, InvestorRow>;
+  sums: Pick<DistributionRow, 'units' | 'gross' | 'withheld' | 'net' | 'unallocated'>;
+}
+
+/**
+ * The entitlements of the holders of record: `capTable(asOf: recordDate)`, each holder's share and
+ * the tax its forms on file at `now` call for. Null when nobody held the token at the record date.
+ * The one path for a distribution fixed when announced and one fixed later (record-dates.ts).
+ */
+export async function entitlementsOfRecord(q: Queryable, withholding: WithholdingConfig, t: TokenRow, i: EntitlementTerms, now: Date): Promise<FixedEntitlements | null> {
+  const table = await capTable(q, t, i.recordDate);
+  const holders = table.holders.filter((h) => !(i.excludeIssuer && h.investor.issuer_relation === 'ISSUER'));
+  if (!holders.length) return null;
+  const { allocations, unallocated } = allocate(i, t, holders.map((h) => ({ investorId: h.investor.id, units: h.balance })));
+  const investors = new Map(holders.map((h) => [h.investor.id, h.investor]));
+  const forms = new Map<string, TaxForm[]>();
+  for (const f of await store.taxFormsOf(q, [...investors.keys()])) {
+    forms.set(f.investor_id, [...(forms.get(f.investor_id) ?? []), { form: f.form as TaxFormKind, treatyCountry: f.treaty_country, signedAt: f.signed_at, expiresAt: f.expires_at }]);
+  }
+  const rates = ratesFor(withholding, t.id, i.kind);
+  const rows: store.NewEntitlement[] = allocations.filter((a) => a.gross > 0n).map((a) => {
+    const inv = investors.get(a.investorId)!;
+    const holder = { type: inv.type as 'INDIVIDUAL' | 'ENTITY', jurisdiction: inv.jurisdiction, usPerson: inv.us_person };
+    const w = withholdingFor(i.kind, rates, holder, formInForce(holder, forms.get(inv.id) ?? [], now));
+    const withheld = withheldOf(a.gross, w.rateBps);
+    return {
+      id: newId('ent'), investor_id: inv.id, units: a.units.toString(), gross: a.gross.toString(), withheld: withheld.toString(), net: (a.gross - withheld).toString(),
+      rate_bps: w.rateBps, basis: w.basis, jurisdiction: inv.jurisdiction, tax_form: w.form,
+    };
+  });
+  const sum = (k: 'units' | 'gross' | 'withheld' | 'net') => rows.reduce((s, r) => s + BigInt(r[k]), 0n).toString();
+  return { rows, investors, sums: { units: sum('units'), gross: sum('gross'), withheld: sum('withheld'), net: sum('net'), unallocated: unallocated.toString() } };
+}
+
+/** Stores fixed entitlements of a distribution (due on its payment date) with their events: `distribution.announced`, or `distribution.fixed` later. */
+export async function recordEntitlements(q: Queryable, caller: Pick<Caller, 'subject' | 'org'>, d: DistributionRow, f: FixedEntitlements, topic = 'distribution.announced'): Promise<void> {
+  const ents = await store.insertEntitlements(q, d.id, d.payment_date, f.rows);
+  await audit(q, caller, topic, d.token_id, null, { distributionId: d.id, kind: d.kind, gross: d.gross, holders: ents.length, recordDate: d.record_date.toISOString() });
+  await appendEvents(q, [
+    { topic, key: d.id, payload: { distributionId: d.id, tokenId: d.token_id, kind: d.kind, recordDate: d.record_date, paymentDate: d.payment_date, gross: d.gross } },
+    ...ents.map((e) => ({ topic: 'entitlement.updated', key: e.id, payload: entitlementEvent(e, d, f.investors.get(e.investor_id)!.org) })),
+  ]);
 }
 
 export async function announceDistribution(db: Db, env: DistributionEnv, caller: Caller, i: AnnounceInput): Promise<DistributionRow> {
@@ -63,9 +115,6 @@ export async function announceDistribution(db: Db, env: DistributionEnv, caller:
   if ((i.amountPerUnit == null) === (i.totalAmount == null)) throw badInput('AMOUNT_REQUIRED', 'give exactly one of amountPerUnit or totalAmount');
   positive(i.amountPerUnit ?? i.totalAmount!, i.amountPerUnit != null ? 'amountPerUnit' : 'totalAmount');
   const now = env.now();
-  if (i.recordDate.getTime() > now.getTime()) {
-    throw appError('ISSUANCE.RECORD_DATE_IN_FUTURE', 'the record date must not be later than now: entitlements are fixed when announced', { details: { recordDate: i.recordDate.toISOString() } });
-  }
   if (i.paymentDate.getTime() < i.recordDate.getTime()) throw badInput('PAYMENT_BEFORE_RECORD_DATE', 'the payment date cannot be earlier than the record date');
   if (!PAYABLE_ASSETS.includes(i.asset)) throw badInput('UNKNOWN_ASSET', `a distribution is paid in one of ${PAYABLE_ASSETS.join(', ')}`, { asset: i.asset.slice(0, 80) });
   if (!hasPrefix(i.payingAccountId, 'acc')) throw badInput('INVALID_ID', 'payingAccountId is not a custody account id');
@@ -76,41 +125,24 @@ export async function announceDistribution(db: Db, env: DistributionEnv, caller:
     throw appError('ISSUANCE.PAYING_ACCOUNT_REFUSED', 'the paying account must be a custody account of an investor the issuer onboarded (itself or its paying agent)', { details: { payingAccountId: i.payingAccountId } });
   }
 
-  const table = await capTable(db, t, i.recordDate);
-  const holders = table.holders.filter((h) => !(i.excludeIssuer && h.investor.issuer_relation === 'ISSUER'));
-  if (!holders.length) throw appError('ISSUANCE.NO_HOLDERS_OF_RECORD', 'nobody held the token at the record date', { details: { recordDate: i.recordDate.toISOString() } });
-  const { allocations, unallocated } = allocate(i, t, holders.map((h) => ({ investorId: h.investor.id, units: h.balance })));
-  const investors = new Map(holders.map((h) => [h.investor.id, h.investor]));
-  const forms = new Map<string, TaxForm[]>();
-  for (const f of await store.taxFormsOf(db, [...investors.keys()])) {
-    forms.set(f.investor_id, [...(forms.get(f.investor_id) ?? []), { form: f.form as TaxFormKind, treatyCountry: f.treaty_country, signedAt: f.signed_at, expiresAt: f.expires_at }]);
-  }
-  const rates = ratesFor(env.withholding, t.id, i.kind);
-  const rows: store.NewEntitlement[] = allocations.filter((a) => a.gross > 0n).map((a) => {
-    const inv = investors.get(a.investorId)!;
-    const holder = { type: inv.type as 'INDIVIDUAL' | 'ENTITY', jurisdiction: inv.jurisdiction, usPerson: inv.us_person };
-    const w = withholdingFor(i.kind, rates, holder, formInForce(holder, forms.get(inv.id) ?? [], now));
-    const withheld = withheldOf(a.gross, w.rateBps);
-    return {
-      id: newId('ent'), investor_id: inv.id, units: a.units.toString(), gross: a.gross.toString(), withheld: withheld.toString(), net: (a.gross - withheld).toString(),
-      rate_bps: w.rateBps, basis: w.basis, jurisdiction: inv.jurisdiction, tax_form: w.form,
-    };
-  });
-  const sum = (k: 'units' | 'gross' | 'withheld' | 'net') => rows.reduce((s, r) => s + BigInt(r[k]), 0n).toString();
+  // A record date still to come: announced now, its entitlements fixed once the chain has passed it (record-dates.ts).
+  if (i.recordDate.getTime() <= now.getTime()) await env.syncHoldings();
+  const terms = { kind: i.kind, recordDate: i.recordDate, amountPerUnit: i.amountPerUnit ?? null, totalAmount: i.totalAmount ?? null, excludeIssuer: !!i.excludeIssuer };
+  const fixed = i.recordDate.getTime() > now.getTime() ? null : await entitlementsOfRecord(db, env.withholding, t, terms, now);
+  if (i.recordDate.getTime() <= now.getTime() && !fixed) throw appError('ISSUANCE.NO_HOLDERS_OF_RECORD', 'nobody held the token at the record date', { details: { recordDate: i.recordDate.toISOString() } });
   return db.tx(async (q) => {
     const { row, created } = await store.insertDistribution(q, {
       id: newId('dis'), token_id: t.id, issuer_org: t.issuer_org, kind: i.kind, record_date: i.recordDate, payment_date: i.paymentDate, asset: i.asset,
       paying_account_id: i.payingAccountId, amount_per_unit: i.amountPerUnit?.toString() ?? null, total_amount: i.totalAmount?.toString() ?? null,
-      exclude_issuer: !!i.excludeIssuer, units: sum('units'), gross: sum('gross'), withheld: sum('withheld'), net: sum('net'), unallocated: unallocated.toString(),
+      exclude_issuer: !!i.excludeIssuer, units: null, gross: null, withheld: null, net: null, unallocated: '0', ...fixed?.sums, fixed_at: fixed ? now : null, lapsed_reason: null,
       announced_by: caller.subject, idempotency_key: i.idempotencyKey, request_hash: hash,
     });
     if (!created) return row;
-    const ents = await store.insertEntitlements(q, row.id, row.payment_date, rows);
-    await audit(q, caller, 'distribution.announced', t.id, null, { distributionId: row.id, kind: row.kind, gross: row.gross, holders: ents.length });
-    await appendEvents(q, [
-      { topic: 'distribution.announced', key: row.id, payload: { distributionId: row.id, tokenId: t.id, kind: row.kind, recordDate: row.record_date, paymentDate: row.payment_date, gross: row.gross } },
-      ...ents.map((e) => ({ topic: 'entitlement.updated', key: e.id, payload: entitlementEvent(e, row, investors.get(e.investor_id)!.org) })),
-    ]);
+    if (fixed) await recordEntitlements(q, caller, row, fixed);
+    else {
+      await audit(q, caller, 'distribution.announced', t.id, null, { distributionId: row.id, kind: row.kind, recordDate: row.record_date.toISOString(), awaitingRecordDate: true });
+      await appendEvents(q, [{ topic: 'distribution.announced', key: row.id, payload: { distributionId: row.id, tokenId: t.id, kind: row.kind, recordDate: row.record_date, paymentDate: row.payment_date, gross: null } }]);
+    }
     return row;
   });
 }

@@ -21,6 +21,7 @@ import { applyPaymentResult, PaymentRunner, type PaymentResult, type PaymentSett
 import type { IssuanceServices } from './services.js';
 import { issuanceSettings } from './settings.js';
 import { startLoop } from '../kit/loop.js';
+import { fixDueRecordDates } from './record-dates.js';
 import { closeDueVotes } from './votes.js';
 import { runDueSplits } from './splits.js';
 
@@ -54,7 +55,8 @@ function createServices(rt: SubgraphRuntime): IssuanceServices {
     config, chain, indexer, jobs, votes, splits, outbox: rt.outbox, now: () => new Date(), settlementOperatorOrgs: c.SETTLEMENT_OPERATOR_ORGS as string[],
     payments,
     distributions: {
-      withholding: c.WITHHOLDING_CONFIG as WithholdingConfig, now,
+      withholding: c.WITHHOLDING_CONFIG as WithholdingConfig, now, sanctionedCountries: (c.COMPLIANCE_CONFIG as ComplianceConfig).sanctionedCountries,
+      syncHoldings: votes.syncHoldings,
       custodyAccount: (accountId) => rt.peer('custody').call<PayingAccount | null>('account', { accountId }),
       kickPayments: () => void payments.kick(),
     },
@@ -90,6 +92,9 @@ export const issuance: SubgraphDefinition<IssuanceContext> = {
     s.jobs.start();
     const stopSplits = startLoop(() => (s.chain.configured ? runDueSplits(s.splits) : Promise.resolve()), rt.config.SPLIT_POLL_MS as number,
       { immediate: false, onError: (e) => rt.log.warn({ err: (e as Error).message }, 'splits will retry') });
+    // Distributions announced before their record date: entitlements fixed once the indexer has passed it.
+    const stopRecordDates = startLoop(async () => { await fixDueRecordDates(rt.db, s.distributions.withholding, s.distributions.now, s.distributions.kickPayments); },
+      rt.config.DISTRIBUTION_RECORD_DATE_POLL_MS as number, { immediate: false, onError: (e) => rt.log.warn({ err: (e as Error).message }, 'fixing record dates failed; the next pass retries') });
     const stopVotes = startLoop(async () => { await closeDueVotes(s.votes); }, rt.config.VOTE_CLOSE_POLL_MS as number,
       { immediate: false, onError: (e) => rt.log.warn({ err: (e as Error).message }, 'closing due votes failed; the next pass retries') });
     // Custody opens accounts with their own wallets: each becomes the investor's wallet here, exactly once.
@@ -115,6 +120,7 @@ export const issuance: SubgraphDefinition<IssuanceContext> = {
     results.start();
     s.payments.start();
     return async () => {
+      await stopRecordDates();
       await stopVotes();
       await stopSplits();
       await s.payments.stop();

@@ -1,6 +1,7 @@
 import { canSee } from '../kit/access.js';
 import type { IssuanceContext as Ctx } from './resolvers.js';
 import { announceDistribution, listDistributions, listEntitlements, readsWhole, recordTaxForm, type AnnounceInput, type TaxFormInput } from './distributions.js';
+import { actOnEntitlement, type EntitlementAction, type EntitlementActionInput } from './entitlement-actions.js';
 import { entitlementStream, type EntitlementEventView } from './subscriptions.js';
 import { withholdingReport, type DistributionRow, type EntitlementRow, type TaxFormRow } from './store-distributions.js';
 
@@ -8,10 +9,19 @@ import { withholdingReport, type DistributionRow, type EntitlementRow, type TaxF
 const whole = <T>(ctx: Ctx, d: DistributionRow, v: () => T): T | null => (readsWhole(ctx.caller, d) ? v() : null);
 const big = (v: string | null) => (v === null ? null : BigInt(v));
 
-async function statusOf(ctx: Ctx, d: DistributionRow): Promise<'ANNOUNCED' | 'PAYING' | 'COMPLETED'> {
+async function statusOf(ctx: Ctx, d: DistributionRow): Promise<'AWAITING_RECORD_DATE' | 'ANNOUNCED' | 'PAYING' | 'COMPLETED' | 'LAPSED'> {
+  if (!d.fixed_at) return 'AWAITING_RECORD_DATE';
+  if (d.lapsed_reason) return 'LAPSED';
   if (!d.payment_started_at) return 'ANNOUNCED';
   const open = (await ctx.loaders.entitlementCounts.load(d.id)).some((c) => c.status === 'PENDING' || c.status === 'FAILED');
   return open ? 'PAYING' : 'COMPLETED';
+}
+
+async function actOn(ctx: Ctx, action: EntitlementAction, input: EntitlementActionInput) {
+  const svc = ctx.services.distributions;
+  const e = await actOnEntitlement(ctx.db, svc.sanctionedCountries, ctx.caller, action, input, svc.now());
+  svc.kickPayments();
+  return e;
 }
 
 export const distributionResolvers = {
@@ -29,6 +39,8 @@ export const distributionResolvers = {
       ctx.services.distributions.kickPayments();
       return d;
     },
+    releaseEntitlement: (_: unknown, a: { input: EntitlementActionInput }, ctx: Ctx) => actOn(ctx, 'RELEASE', a.input),
+    retryEntitlement: (_: unknown, a: { input: EntitlementActionInput }, ctx: Ctx) => actOn(ctx, 'RETRY', a.input),
     recordTaxForm: async (_: unknown, a: { input: TaxFormInput }, ctx: Ctx) => {
       const r = await recordTaxForm(ctx.db, ctx.services.distributions, ctx.caller, a.input);
       ctx.loaders.taxForms.clear(r.id);
@@ -56,10 +68,12 @@ export const distributionResolvers = {
     totalAmount: (d: DistributionRow) => big(d.total_amount),
     excludeIssuer: (d: DistributionRow) => d.exclude_issuer,
     status: (d: DistributionRow, _: unknown, ctx: Ctx) => statusOf(ctx, d),
-    units: (d: DistributionRow, _: unknown, ctx: Ctx) => whole(ctx, d, () => BigInt(d.units)),
-    gross: (d: DistributionRow, _: unknown, ctx: Ctx) => whole(ctx, d, () => BigInt(d.gross)),
-    withheld: (d: DistributionRow, _: unknown, ctx: Ctx) => whole(ctx, d, () => BigInt(d.withheld)),
-    net: (d: DistributionRow, _: unknown, ctx: Ctx) => whole(ctx, d, () => BigInt(d.net)),
+    fixedAt: (d: DistributionRow) => d.fixed_at,
+    lapsedReason: (d: DistributionRow) => d.lapsed_reason,
+    units: (d: DistributionRow, _: unknown, ctx: Ctx) => whole(ctx, d, () => big(d.units)),
+    gross: (d: DistributionRow, _: unknown, ctx: Ctx) => whole(ctx, d, () => big(d.gross)),
+    withheld: (d: DistributionRow, _: unknown, ctx: Ctx) => whole(ctx, d, () => big(d.withheld)),
+    net: (d: DistributionRow, _: unknown, ctx: Ctx) => whole(ctx, d, () => big(d.net)),
     unallocated: (d: DistributionRow, _: unknown, ctx: Ctx) => whole(ctx, d, () => BigInt(d.unallocated)),
     counts: async (d: DistributionRow, _: unknown, ctx: Ctx) => {
       if (!readsWhole(ctx.caller, d)) return null;

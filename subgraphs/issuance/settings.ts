@@ -32,6 +32,7 @@ export const issuanceSettings = {
   DISTRIBUTION_POLL_MS: int('how often due distribution payments are looked for and instructed to custody', 1000, 20),
   DISTRIBUTION_BATCH_SIZE: int('entitlements per payment pass (one transaction; one custody instruction per distribution in it)', 100, 1, 10_000),
   DISTRIBUTION_RETRY_MS: int('how long after a failed payment it is instructed again', 30_000, 0),
-  DISTRIBUTION_MAX_ATTEMPTS: int('payment instructions per entitlement before it stays FAILED', 5, 1, 1000),
+  DISTRIBUTION_MAX_ATTEMPTS: int('payment instructions per entitlement before it stays FAILED (then only retryEntitlement instructs it again)', 5, 1, 1000),
+  DISTRIBUTION_RECORD_DATE_POLL_MS: int('how often issuance looks for distributions whose record date the holdings indexer has passed, to fix their entitlements', 1000, 20),
   ...signerSettings,
 };

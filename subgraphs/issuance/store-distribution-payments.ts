@@ -12,20 +12,28 @@ export interface DueEntitlement extends EntitlementRow {
  * Entitlements due at `now`, oldest first, locked (SKIP LOCKED: two replicas take different ones),
  * with the holder's state now: its freeze on the token, AML status, jurisdiction, first active wallet.
  */
-export const dueEntitlements = (q: Queryable, now: Date, limit: number) =>
-  q.query<DueEntitlement>(
-    `SELECT e.*, d.token_id, d.issuer_org, i.org AS investor_org, d.asset, d.paying_account_id,
+const WITH_HOLDER_NOW = `SELECT e.*, d.token_id, d.issuer_org, i.org AS investor_org, d.asset, d.paying_account_id,
             coalesce(c.wallet_frozen, false) AS wallet_frozen, i.aml_status, i.jurisdiction AS jurisdiction_now,
             (SELECT w.address FROM investor_wallets w WHERE w.investor_id = e.investor_id AND w.status = 'ACTIVE' ORDER BY w.added_at, w.address LIMIT 1) AS wallet
      FROM entitlements e
      JOIN distributions d ON d.id = e.distribution_id
      JOIN investors i ON i.id = e.investor_id
-     LEFT JOIN investor_controls c ON c.token_id = d.token_id AND c.investor_id = e.investor_id
+     LEFT JOIN investor_controls c ON c.token_id = d.token_id AND c.investor_id = e.investor_id`;
+
+export const dueEntitlements = (q: Queryable, now: Date, limit: number) =>
+  q.query<DueEntitlement>(
+    `${WITH_HOLDER_NOW}
      WHERE e.status IN ('PENDING','FAILED') AND e.next_attempt_at <= $1
      ORDER BY e.next_attempt_at, e.id LIMIT $2
      FOR UPDATE OF e SKIP LOCKED`,
     [now, limit],
   );
+
+/** One entitlement with its holder's state now, locked (the issuer's release or retry). */
+export async function entitlementWithHolder(q: Queryable, id: string): Promise<DueEntitlement | null> {
+  const [r] = await q.query<DueEntitlement>(`${WITH_HOLDER_NOW} WHERE e.id = $1 FOR UPDATE OF e`, [id]);
+  return r ?? null;
+}
 
 type Change = Partial<Pick<EntitlementRow, 'status' | 'reason' | 'attempts' | 'instructed_at' | 'next_attempt_at' | 'paid_to' | 'tx_hash' | 'reference' | 'paid_at'>>;
 

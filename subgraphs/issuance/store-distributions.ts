@@ -7,8 +7,10 @@ import type { Scope } from '../kit/access.js';
 export type EntitlementStatus = 'PENDING' | 'PAID' | 'FAILED' | 'HELD';
 export interface DistributionRow {
   id: string; token_id: string; issuer_org: string; kind: string; record_date: Date; payment_date: Date; asset: string; paying_account_id: string;
-  amount_per_unit: string | null; total_amount: string | null; exclude_issuer: boolean; units: string; gross: string; withheld: string; net: string;
-  unallocated: string; payment_started_at: Date | null; announced_by: string; idempotency_key: string; request_hash: string; created_at: Date;
+  amount_per_unit: string | null; total_amount: string | null; exclude_issuer: boolean;
+  /** Null until the entitlements are fixed (a record date still to come) or when it lapsed. */
+  units: string | null; gross: string | null; withheld: string | null; net: string | null;
+  unallocated: string; fixed_at: Date | null; lapsed_reason: string | null; payment_started_at: Date | null; announced_by: string; idempotency_key: string; request_hash: string; created_at: Date;
 }
 export interface EntitlementRow {
   id: string; distribution_id: string; investor_id: string; units: string; gross: string; withheld: string; net: string; rate_bps: number;
@@ -26,11 +28,11 @@ export async function insertDistribution(q: Queryable, d: NewDistribution) {
     q,
     {
       sql: `INSERT INTO distributions (id, token_id, issuer_org, kind, record_date, payment_date, asset, paying_account_id, amount_per_unit, total_amount,
-              exclude_issuer, units, gross, withheld, net, unallocated, announced_by, idempotency_key, request_hash)
-            VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9::numeric,$10::numeric,$11,$12::numeric,$13::numeric,$14::numeric,$15::numeric,$16::numeric,$17,$18,$19)
+              exclude_issuer, units, gross, withheld, net, unallocated, announced_by, idempotency_key, request_hash, fixed_at, lapsed_reason)
+            VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9::numeric,$10::numeric,$11,$12::numeric,$13::numeric,$14::numeric,$15::numeric,$16::numeric,$17,$18,$19,$20,$21)
             ON CONFLICT (issuer_org, idempotency_key) DO NOTHING RETURNING *`,
       params: [d.id, d.token_id, d.issuer_org, d.kind, d.record_date, d.payment_date, d.asset, d.paying_account_id, d.amount_per_unit, d.total_amount,
-        d.exclude_issuer, d.units, d.gross, d.withheld, d.net, d.unallocated, d.announced_by, d.idempotency_key, d.request_hash],
+        d.exclude_issuer, d.units, d.gross, d.withheld, d.net, d.unallocated, d.announced_by, d.idempotency_key, d.request_hash, d.fixed_at, d.lapsed_reason],
     },
     { sql: 'SELECT * FROM distributions WHERE issuer_org = $1 AND idempotency_key = $2', params: [d.issuer_org, d.idempotency_key] },
     d.request_hash,
@@ -124,3 +126,33 @@ export const withholdingReport = (q: Queryable, distributionId: string) =>
      FROM entitlements WHERE distribution_id = $1 GROUP BY jurisdiction, rate_bps, basis ORDER BY jurisdiction, rate_bps, basis`,
     [distributionId],
   );
+
+/**
+ * The next distribution whose record date has passed, locked (SKIP LOCKED: two replicas take
+ * different ones): for a token on chain, once its holdings indexer has applied a block timestamped
+ * later than the record date (every transfer at or before it is then in the lots); for a token not
+ * on chain, once `now` is later than it.
+ */
+export async function distributionAtRecordDate(q: Queryable, now: Date): Promise<DistributionRow | null> {
+  const [r] = await q.query<DistributionRow>(
+    `SELECT d.* FROM distributions d
+     JOIN security_tokens t ON t.id = d.token_id
+     LEFT JOIN token_indexed_through x ON x.token_id = d.token_id
+     WHERE d.fixed_at IS NULL AND CASE WHEN t.chain IS NULL THEN d.record_date < $1 ELSE d.record_date < x.block_time END
+     ORDER BY d.record_date, d.id LIMIT 1
+     FOR UPDATE OF d SKIP LOCKED`,
+    [now],
+  );
+  return r ?? null;
+}
+
+/** A distribution's entitlements fixed (the sums), or its lapse (nobody held at the record date). */
+export async function setFixed(q: Queryable, id: string, now: Date, f: { sums: Pick<DistributionRow, 'units' | 'gross' | 'withheld' | 'net' | 'unallocated'> } | { lapsed: string }): Promise<DistributionRow> {
+  const s = 'sums' in f ? f.sums : null;
+  const [r] = await q.query<DistributionRow>(
+    `UPDATE distributions SET fixed_at = $2, units = $3::numeric, gross = $4::numeric, withheld = $5::numeric, net = $6::numeric, unallocated = $7::numeric, lapsed_reason = $8
+     WHERE id = $1 AND fixed_at IS NULL RETURNING *`,
+    [id, now, s?.units ?? null, s?.gross ?? null, s?.withheld ?? null, s?.net ?? null, s?.unallocated ?? '0', 'lapsed' in f ? f.lapsed : null],
+  );
+  return r;
+}

@@ -2,7 +2,7 @@ import type { Queryable } from '../kit/db/types.js';
 import type { Caller } from '../kit/auth.js';
 
 /** Append-only: who did what to which subject, when and why. */
-export async function audit(q: Queryable, caller: Caller, action: string, subjectId: string, reason: string | null, details: Record<string, unknown> = {}) {
+export async function audit(q: Queryable, caller: Pick<Caller, 'subject' | 'org'>, action: string, subjectId: string, reason: string | null, details: Record<string, unknown> = {}) {
   await q.query('INSERT INTO audit_log (actor, org, action, subject_id, reason, details) VALUES ($1,$2,$3,$4,$5,$6::jsonb)', [
     caller.subject, caller.org, action, subjectId, reason, JSON.stringify(details, (_k, v) => (typeof v === 'bigint' ? v.toString() : v)),
   ]);

@@ -69,6 +69,7 @@ interface World {
   attestation: { record: string; signature: string };
   voteId: string;
   distributionId: string;
+  entitlementId: string;
 }
 
 const reason = 'tenant isolation check';
@@ -148,6 +149,9 @@ const ARGS: Record<string, (w: World) => Record<string, unknown>[]> = {
   addInvestorWallet: (w) => [{ investorId: w.seller.investorId, address: newAddress(), reason }],
   // The owner's own key first (taken: says only that), then a new one.
   announceDistribution: (w) => [{ input: distributionInput(w, 'owner-dist-1') }, { input: distributionInput(w, 'intruder-dist-1') }],
+  // The owner's entitlement: to another organisation it does not exist (or the role is refused).
+  releaseEntitlement: (w) => [{ input: { idempotencyKey: 'intruder-release-1', entitlementId: w.entitlementId, reason } }],
+  retryEntitlement: (w) => [{ input: { idempotencyKey: 'intruder-retry-1', entitlementId: w.entitlementId, reason } }],
   recordTaxForm: (w) => [{ input: { investorId: w.seller.investorId, form: 'W8BEN', treatyCountry: 'GB', signedAt: new Date(Date.now() - 60_000).toISOString(), reason } }],
   // The owner's own report replayed word for word, then a new report between the owner's accounts on the venue the owner uses.
   submitExternalTrade: (w) => [{ input: w.external }, { input: { ...w.external, venueReference: 'intruder-ref-1' } }],
@@ -286,8 +290,10 @@ describe(`tenant isolation through the gateway (${dbLabel()})`, () => {
     world.withdrawalId = wd.withdrawal.id;
     world.pendingChangeKey = 'owner-policy-2';
     world.pendingChangeId = (await change(world.pendingChangeKey, { ...policy, maxPerWithdrawal: '4' })).id;
-    world.distributionId = (await gqlOk(w.url, owners.issuer, `mutation($in: AnnounceDistributionInput!) { announceDistribution(input: $in) { id } }`,
-      { in: distributionInput(world, 'owner-dist-1') })).announceDistribution.id;
+    const dist = (await gqlOk(w.url, owners.issuer, `mutation($in: AnnounceDistributionInput!) { announceDistribution(input: $in) { id entitlements { id } } }`,
+      { in: distributionInput(world, 'owner-dist-1') })).announceDistribution;
+    world.distributionId = dist.id;
+    world.entitlementId = dist.entitlements[0].id;
 
     // Issuance: a vote of the holders of record, with the seller's ballot cast by its broker-dealer.
     world.voteId = (await gqlOk(w.url, owners.issuer, `mutation($in: OpenVoteInput!) { openVote(input: $in) { id } }`, { in: {
@@ -298,7 +304,7 @@ describe(`tenant isolation through the gateway (${dbLabel()})`, () => {
 
     secrets = [seller.investorId, buyer.investorId, seller.accountId, buyer.accountId, seller.wallet, buyer.wallet, 'Owner Seller', 'Owner Buyer',
       'owner-sell-1', 'owner-buy-1', 'owner-rest-1', world.settlementId, world.externalId, 'owner-ext-1', settled.txHash, settled.attestation.signature,
-      world.withdrawalId, world.destinationId, world.destinationAddress, first.id, world.pendingChangeId, 'owner-policy-1', 'owner-policy-2', 'owner-wdr-1', 'owner-ballot-1', world.distributionId];
+      world.withdrawalId, world.destinationId, world.destinationAddress, first.id, world.pendingChangeId, 'owner-policy-1', 'owner-policy-2', 'owner-wdr-1', 'owner-ballot-1', world.distributionId, world.entitlementId];
     expect(secrets.every((s) => typeof s === 'string' && s.length > 0)).toBe(true);
   }, 600_000);
   afterAll(async () => w?.stop());

@@ -166,7 +166,7 @@ describe(`distributions through the gateway (anvil, ${dbLabel()})`, () => {
       [{ amountPerUnit: '-3' }, 'INPUT.INVALID_AMOUNT'],
       [{ totalAmount: '1'.padEnd(79, '0') }, 'INPUT.INVALID_BIG_INT'],
       [{ totalAmount: '2'.padEnd(78, '0') }, 'INPUT.AMOUNT_TOO_LARGE'], // above 2^256 - 1
-      [{ totalAmount: '10', recordDate: new Date(Date.now() + 3_600_000).toISOString() }, 'ISSUANCE.RECORD_DATE_IN_FUTURE'],
+      [{ totalAmount: '10', recordDate: new Date(Date.now() + 2 * 86_400_000).toISOString() }, 'INPUT.PAYMENT_BEFORE_RECORD_DATE'], // a record date to come, paid before it
       [{ totalAmount: '10', paymentDate: new Date(recordDate.getTime() - 1000).toISOString() }, 'INPUT.PAYMENT_BEFORE_RECORD_DATE'],
       [{ totalAmount: '10', asset: 'EUR' }, 'INPUT.UNKNOWN_ASSET'],
       [{ totalAmount: '10', payingAccountId: 'not-an-account' }, 'INPUT.INVALID_ID'],

@@ -60,12 +60,20 @@ export class HoldingsIndexer extends PolledWorker {
     const client = await this.chain.client();
     await scanTransfers({
       db: this.db, provider: client.provider, cursor: `token:${t.id}`, token: t.chain!.token, initialBlock: Number(t.deployed_block ?? 0), head, maxRange: MAX_RANGE,
-      apply: async (q, logs, { times }) => {
+      apply: async (q, logs, { to, times }) => {
         for (const l of logs) await applyTransfer(q, t, l, times.get(l.blockNumber)!, this.config);
+        await indexedThrough(q, t.id, to, times.get(to)!);
       },
     });
   }
 }
+
+/** How far the token's lots follow the chain (a distribution's record date waits for it: record-dates.ts). */
+const indexedThrough = (q: Queryable, tokenId: string, block: number, at: Date) => q.query(
+  `INSERT INTO token_indexed_through (token_id, block, block_time) VALUES ($1, $2, $3)
+   ON CONFLICT (token_id) DO UPDATE SET block = EXCLUDED.block, block_time = EXCLUDED.block_time`,
+  [tokenId, block, at],
+);
 
 interface Holder { investor_id: string; accredited: boolean | null; accreditation_verified_at: Date | null; accreditation_expires_at: Date | null; us_person: boolean }
 
