@@ -22,6 +22,10 @@
  * then also holds bench-profile.json (which pid is which process, when
  * placeOrder ran), and `npx tsx bench/profile-summary.ts DIR` summarises the
  * placeOrder phase of each.
+ *
+ * With BENCH_STATEMENTS=DIR each service counts the statements it sends
+ * (bench/count-statements.ts) and the bench prints them per order, with the
+ * commits per order of each service's database (pg_stat_database).
  */
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -33,7 +37,7 @@ import { serviceToken, signUserToken, type Role } from '../subgraphs/kit/auth.js
 import { findFreePort } from '../subgraphs/kit/chain/anvil.js';
 import { gqlOk } from '../scripts/graphqlClient.js';
 import {
-  arg, cpuDelta, cpuSeconds, drive, fmt, markProfileWindow, median, monotonicMicros, num, pct, post, prng, say, startProcess, stopAllProcesses, waitReady, writeProfileInfo, type Load,
+  arg, cpuDelta, cpuSeconds, drive, fmt, markProfileWindow, median, monotonicMicros, num, pct, post, prng, say, startProcess, statementCounts, stopAllProcesses, waitReady, writeProfileInfo, type Load,
 } from './processes.js';
 
 const PG_URL = arg('pg') ?? process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -55,6 +59,14 @@ async function admin<T>(f: (c: pg.Client) => Promise<T>): Promise<T> {
 
 const tag = randomBytes(4).toString('hex');
 const DBS = ['issuance', 'custody', 'trading', 'pgbench'].map((n) => `tokenstack_bench_${tag}_${n}`);
+const SERVICES = ['issuance', 'custody', 'trading'] as const;
+
+/** Commits so far in each service's database (the statistics lag by up to a second: read after a pause). */
+const commits = () => admin(async (c) => {
+  await new Promise((r) => setTimeout(r, 1500));
+  const rows = (await c.query('SELECT datname, xact_commit FROM pg_stat_database WHERE datname = ANY($1)', [DBS.slice(0, 3)])).rows as { datname: string; xact_commit: string }[];
+  return Object.fromEntries(SERVICES.map((s, i) => [s, Number(rows.find((r) => r.datname === DBS[i])?.xact_commit ?? 0)]));
+});
 
 // ------------------------------------------------------------------ load
 
@@ -168,21 +180,25 @@ async function main() {
   await drive(CLIENTS, 2, async (w) => ((await post(url, broker, PLACE, { in: order(warmRnd, accounts[w % ACCOUNTS]) })).placeOrder.accepted ? 'ok' : 'refused'));
   await drive(CLIENTS, 1, async () => { await post(url, broker, '{ venueRules { name } }'); return 'ok'; });
 
-  const results: { pgbench: number; orders: Load; trivial: Load; cpu: Record<string, number> }[] = [];
+  const results: { pgbench: number; orders: Load; trivial: Load; cpu: Record<string, number>; statements: Record<string, Record<string, number>>; commits: Record<string, number> }[] = [];
   for (let r = 0; r < RUNS; r++) {
     say(`run ${r + 1}/${RUNS}: pgbench... `);
     const tps = pgbench(dbUrl(DBS[3]), 8, SECONDS, script);
     say(`${fmt(tps)} tps; placeOrder... `);
     const rnds = Array.from({ length: CLIENTS }, (_, w) => prng(42 + 1000 * r + w));
-    const cpu0 = cpuSeconds();
+    const [st0, co0] = [await statementCounts(), await commits()];
+    const cpu0 = cpuSeconds(tag);
     const from = monotonicMicros();
     const orders = await drive(CLIENTS, SECONDS, async (w) => ((await post(url, broker, PLACE, { in: order(rnds[w], accounts[(w * 7 + seq) % ACCOUNTS]) })).placeOrder.accepted ? 'ok' : 'refused'));
-    const cpu = cpuDelta(cpu0, cpuSeconds());
+    const cpu = cpuDelta(cpu0, cpuSeconds(tag));
     markProfileWindow(from, monotonicMicros());
+    const [st1, co1] = [await statementCounts(), await commits()];
+    const statements = Object.fromEntries(Object.entries(st1).map(([p, m]) => [p, Object.fromEntries(Object.entries(m).map(([k, v]) => [k, v - (st0[p]?.[k] ?? 0)]).filter(([, v]) => (v as number) > 0))]));
+    const commitsRun = Object.fromEntries(SERVICES.map((s) => [s, co1[s] - co0[s]]));
     say(`${fmt((orders.ok + orders.refused) / orders.seconds)}/s; trivial query... `);
     const trivial = await drive(CLIENTS, SECONDS, async () => { await post(url, broker, '{ venueRules { name } }'); return 'ok'; });
     say(`${fmt(trivial.ok / trivial.seconds)}/s\n`);
-    results.push({ pgbench: tps, orders, trivial, cpu });
+    results.push({ pgbench: tps, orders, trivial, cpu, statements, commits: commitsRun });
   }
 
   const [stats] = await admin(async () => {
@@ -211,6 +227,13 @@ async function main() {
   say(`  ratio placeOrder / trivial query:    ${(median(oRates) / median(tRates)).toFixed(3)}\n`);
   const perOrder = Object.keys(results[0].cpu).map((k) => `${k} ${median(results.map((x) => (x.cpu[k] * 1000) / (x.orders.ok + x.orders.refused))).toFixed(2)}`);
   say(`  CPU ms per order (median): ${perOrder.join(', ')}; the machine has ${os.cpus().length} cores, load average ${os.loadavg()[0].toFixed(1)}\n`);
+  const n0 = results[0].orders.ok + results[0].orders.refused;
+  say(`  commits per order (run 1, pg_stat_database): ${SERVICES.map((s) => `${s} ${(results[0].commits[s] / n0).toFixed(2)}`).join(', ')}\n`);
+  for (const [p, m] of Object.entries(results[0].statements)) {
+    const list = Object.entries(m).sort((a, b) => b[1] - a[1]);
+    say(`  ${p}: ${(list.reduce((t, [, v]) => t + v, 0) / n0).toFixed(2)} statements per order (run 1); the most sent:\n`);
+    for (const [k, v] of list.slice(0, 12)) say(`    ${(v / n0).toFixed(3).padStart(7)}  ${k}\n`);
+  }
   say(`  book at the end: ${stats.orders} orders, ${stats.resting} resting, ${stats.trades} trades, ${stats.rejected} rejected; refused in runs ${refused}, transport errors ${errors}\n`);
   rmSync(script, { force: true });
   writeProfileInfo();

@@ -11,7 +11,7 @@
  * `npx tsx bench/profile-summary.ts DIR` reads.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -53,7 +53,8 @@ let stopping = false;
 /** Starts `entry` (a .ts file of the project) as a named child process; its exit is reported unless expected. */
 export function startProcess(name: string, entry: string, env: Record<string, string | undefined>): ChildProcess {
   const prof = (process.env.BENCH_PROFILE ?? '').split(',').includes(name) ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR ?? os.tmpdir()}`] : [];
-  const child = spawn(process.execPath, [...prof, '--import', 'tsx', fromRoot(entry)], { env: { ...process.env, NODE_OPTIONS: '', ...env }, stdio: ['ignore', 'pipe', 'pipe'], cwd: fromRoot() });
+  const count = process.env.BENCH_STATEMENTS ? ['--import', fromRoot('bench/count-statements.ts')] : [];
+  const child = spawn(process.execPath, [...prof, '--import', 'tsx', ...count, fromRoot(entry)], { env: { ...process.env, NODE_OPTIONS: '', ...env }, stdio: ['ignore', 'pipe', 'pipe'], cwd: fromRoot() });
   let err = '';
   child.stdout!.resume();
   child.stderr!.on('data', (d) => { err = (err + d).slice(-4000); });
@@ -113,6 +114,7 @@ export const markProfileWindow = (from: string, to: string) => { if (process.env
 /** Which profile is which process, and the windows marked: `npx tsx bench/profile-summary.ts DIR` reads it. */
 export function writeProfileInfo(): void {
   if (!process.env.BENCH_PROFILE) return;
+  mkdirSync(process.env.BENCH_PROFILE_DIR ?? os.tmpdir(), { recursive: true });
   writeFileSync(join(process.env.BENCH_PROFILE_DIR ?? os.tmpdir(), 'bench-profile.json'), JSON.stringify({ pids: Object.fromEntries(pids), windows: profileWindows }));
 }
 
@@ -149,8 +151,33 @@ export async function post(url: string, token: string, query: string, variables?
   return body.data;
 }
 
-/** CPU seconds (user + system) of the started processes, from /proc (Linux); the PostgreSQL server's are summed over its processes. */
-export function cpuSeconds(): Record<string, number> {
+/**
+ * With BENCH_STATEMENTS=DIR (children preload bench/count-statements.ts): the statements each started process
+ * has sent so far, by text. Signals every child and waits for its answer file.
+ */
+export async function statementCounts(): Promise<Record<string, Record<string, number>>> {
+  const dir = process.env.BENCH_STATEMENTS;
+  if (!dir) return {};
+  const since = Date.now();
+  const out: Record<string, Record<string, number>> = {};
+  for (const [name, c] of children) {
+    if (!c.pid) continue;
+    c.kill('SIGUSR2');
+    for (let i = 0; i < 100; i++) {
+      try {
+        const r = JSON.parse(readFileSync(join(dir, `statements-${c.pid}.json`), 'utf8')) as { at: number; counts: Record<string, number> };
+        if (r.at >= since) { out[name] = r.counts; break; }
+      } catch { /* not written yet */ }
+      await sleep(50);
+    }
+  }
+  return out;
+}
+
+/** CPU seconds (user + system) of the started processes, from /proc (Linux); the PostgreSQL server's are summed over
+ * its processes (`postgres`), and over the backends whose command line names a database containing `ownDb` (`pg own`:
+ * on a shared server the other is everyone's). */
+export function cpuSeconds(ownDb?: string): Record<string, number> {
   const ticks = 100; // USER_HZ
   const read = (pid: number) => {
     try {
@@ -162,11 +189,18 @@ export function cpuSeconds(): Record<string, number> {
   const out: Record<string, number> = {};
   for (const [name, c] of children) out[name] = c.pid ? read(c.pid) : 0;
   let pgCpu = 0;
+  let ownCpu = 0;
   for (const d of readdirSync('/proc')) {
     if (!/^\d+$/.test(d)) continue;
-    try { if (readFileSync(`/proc/${d}/comm`, 'utf8').trim() === 'postgres') pgCpu += read(Number(d)); } catch { /* gone */ }
+    try {
+      if (readFileSync(`/proc/${d}/comm`, 'utf8').trim() !== 'postgres') continue;
+      const t = read(Number(d));
+      pgCpu += t;
+      if (ownDb && readFileSync(`/proc/${d}/cmdline`, 'utf8').includes(ownDb)) ownCpu += t;
+    } catch { /* gone */ }
   }
   out.postgres = pgCpu;
+  if (ownDb) out['pg own'] = ownCpu;
   out.bench = process.cpuUsage().user / 1e6 + process.cpuUsage().system / 1e6;
   return out;
 }

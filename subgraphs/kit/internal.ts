@@ -2,9 +2,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { GraphQLError } from 'graphql';
 import type { Caller, Verifier } from './auth.js';
 import { appError, errorCode } from './errors.js';
-import { readBody, sendJson, type RouteHandler } from './http.js';
+import { readBody, sendJson, sendJsonText, type RouteHandler } from './http.js';
 import { postJson, type PostAnswer } from './http-client.js';
-import { toJsonPayload } from './outbox.js';
+import { toJsonText } from './outbox.js';
 import type { Metrics } from './metrics.js';
 import { NUL_CHARACTER, NUL_MESSAGE, containsNul } from './nul.js';
 import { tracedCall, tracedRoute, type Tracer } from './tracing.js';
@@ -39,7 +39,8 @@ export function internalRoutes(verify: Verifier, handlers: Record<string, Intern
       }
       if (containsNul(body)) return sendJson(res, 400, { error: { code: NUL_CHARACTER, message: NUL_MESSAGE } });
       try {
-        sendJson(res, 200, { result: toJsonPayload(await handler(body, caller)) });
+        const result = toJsonText(await handler(body, caller)); // serialised once, bigints as decimal strings
+        sendJsonText(res, 200, result === undefined ? '{}' : `{"result":${result}}`);
       } catch (e) {
         if (e instanceof GraphQLError && errorCode(e)) {
           const { http: _h, ...ext } = e.extensions as Record<string, unknown>;
@@ -75,7 +76,7 @@ export class InternalClient {
     let r: PostAnswer;
     try {
       r = await postJson(`${this.baseUrl.replace(/\/+$/, '')}/internal/rpc/${method}`, { authorization: `Bearer ${await this.token()}`, ...traceHeaders },
-        JSON.stringify(toJsonPayload(body)), this.timeoutMs);
+        toJsonText(body), this.timeoutMs);
     } catch (e) {
       throw appError('DOWNSTREAM.UNAVAILABLE', `${this.service} is unavailable (${(e as Error).name === 'TimeoutError' ? 'timeout' : (e as Error).message})`, { retryable: true, details: { service: this.service } });
     }

@@ -15,10 +15,9 @@ export const OUTBOX_CHANNEL = 'outbox';
 // Serializes appends until commit, so seq order is commit order (see migration).
 const OUTBOX_LOCK = 72_101_002;
 
-/** JSON-safe payload: bigints become decimal strings, Dates ISO strings. */
-export function toJsonPayload(value: unknown): unknown {
-  return JSON.parse(JSON.stringify(value, (_k, v) => (typeof v === 'bigint' ? v.toString() : v)));
-}
+/** JSON text of a value: bigints as decimal strings, Dates as ISO strings (undefined for undefined). */
+export const toJsonText = (value: unknown): string => JSON.stringify(value, (_k, v) => (typeof v === 'bigint' ? v.toString() : v));
+
 
 /**
  * Appends an event inside the caller's transaction. Call it last in the
@@ -26,35 +25,42 @@ export function toJsonPayload(value: unknown): unknown {
  * NOTIFY, which PostgreSQL delivers only if the transaction commits.
  */
 export async function appendEvent(q: Queryable, topic: string, key: string, payload: unknown): Promise<string> {
-  await q.query('SELECT pg_advisory_xact_lock($1)', [OUTBOX_LOCK]);
-  const [row] = await q.query<{ seq: string }>(
-    `INSERT INTO outbox (seq, topic, key, payload, traceparent)
-     SELECT coalesce(max(seq), 0) + 1, $1, $2, $3::jsonb, $4 FROM outbox
-     RETURNING seq`,
-    [topic, key, JSON.stringify(toJsonPayload(payload)), currentTraceparent()],
-  );
-  await q.query('SELECT pg_notify($1, $2)', [OUTBOX_CHANNEL, row.seq]);
-  return row.seq;
+  return (await appendEvents(q, [{ topic, key, payload }]))[0];
+}
+
+
+// The NOTIFY payload of an append is its last seq, then a space and the topics it appended, so that a reader
+// following other topics need not look. Topics that would not fit (the payload limit is 8000 bytes) are left out,
+// which readers take as "any topic".
+const MAX_NOTIFY_TOPICS = 4000;
+
+/** The topics a NOTIFY payload names; undefined when it does not say (an older producer, a reconnect, a poll tick). */
+export function notifiedTopics(payload: string): Set<string> | undefined {
+  const i = payload.indexOf(' ');
+  return i < 0 ? undefined : new Set(payload.slice(i + 1).split(','));
 }
 
 /**
- * Appends several events in one statement, in the order given, under the same
- * lock as appendEvent (call it last in the transaction); one NOTIFY wakes the readers.
+ * Appends events in the order given, in one statement that also sends the NOTIFY, after taking the lock that
+ * serialises appends until commit (call it last in the transaction). The lock is its own statement: a statement's
+ * snapshot is taken when it starts, so the max(seq) it reads must come from a statement that starts after the lock.
  */
 export async function appendEvents(q: Queryable, events: readonly { topic: string; key: string; payload: unknown }[]): Promise<string[]> {
   if (events.length === 0) return [];
   await q.query('SELECT pg_advisory_xact_lock($1)', [OUTBOX_LOCK]);
-  const rows = await q.query<{ seq: string }>(
-    `INSERT INTO outbox (seq, topic, key, payload, traceparent)
-     SELECT (SELECT coalesce(max(seq), 0) FROM outbox) + x.n, x.e->>'topic', x.e->>'key', x.e->'payload', $2
-     FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS x(e, n)
-     ORDER BY x.n
-     RETURNING seq`,
-    [JSON.stringify(events.map((e) => ({ topic: e.topic, key: e.key, payload: toJsonPayload(e.payload) }))), currentTraceparent()],
+  const topics = [...new Set(events.map((e) => e.topic))].join(',');
+  const [row] = await q.query<{ seqs: string[] }>(
+    `WITH added AS (
+       INSERT INTO outbox (seq, topic, key, payload, traceparent)
+       SELECT (SELECT coalesce(max(seq), 0) FROM outbox) + x.n, x.e->>'topic', x.e->>'key', x.e->'payload', $2
+       FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS x(e, n)
+       ORDER BY x.n
+       RETURNING seq)
+     SELECT array_agg(seq ORDER BY seq)::text[] AS seqs, pg_notify($3, max(seq)::text || $4::text) AS notified FROM added`,
+    [`[${events.map((e) => `{"topic":${JSON.stringify(e.topic)},"key":${JSON.stringify(e.key)},"payload":${toJsonText(e.payload) ?? 'null'}}`).join(',')}]`,
+      currentTraceparent(), OUTBOX_CHANNEL, topics.length > MAX_NOTIFY_TOPICS ? '' : ` ${topics}`],
   );
-  const seqs = rows.map((r) => r.seq).sort((a, b) => (BigInt(a) < BigInt(b) ? -1 : 1));
-  await q.query('SELECT pg_notify($1, $2)', [OUTBOX_CHANNEL, seqs[seqs.length - 1]]);
-  return seqs;
+  return row.seqs;
 }
 
 export interface ReadOptions {
@@ -86,22 +92,24 @@ export async function lastSeq(q: Queryable): Promise<bigint> {
 export class OutboxWatcher {
   /** Public subscriptions following this outbox now (kit/follow.ts keeps the count). */
   following = 0;
-  private waiters = new Set<() => void>();
+  /** Each waiter with the topics it follows (undefined: all). */
+  private waiters = new Map<() => void, readonly string[] | undefined>();
   private unlisten?: () => Promise<void>;
   private timer?: NodeJS.Timeout;
 
   constructor(private readonly db: Db, private readonly pollMs = 1000) {}
 
   async start(): Promise<void> {
-    this.unlisten = await this.db.listen(OUTBOX_CHANNEL, () => this.wake());
+    this.unlisten = await this.db.listen(OUTBOX_CHANNEL, (payload) => this.wake(notifiedTopics(payload)));
     this.timer = setInterval(() => this.wake(), this.pollMs);
     this.timer.unref();
   }
 
-  wake(): void {
-    const ws = [...this.waiters];
-    this.waiters.clear();
-    ws.forEach((w) => w());
+  /** Wakes the waiters; with `topics` (what an append wrote) only those that follow one of them or any topic. */
+  wake(topics?: ReadonlySet<string>): void {
+    for (const [w, follows] of [...this.waiters]) {
+      if (!topics || !follows || follows.some((t) => topics.has(t))) w();
+    }
   }
 
   /** The last seq of the outbox, or of these topics (feed readers measure their lag against it). */
@@ -111,14 +119,14 @@ export class OutboxWatcher {
     return BigInt(r.s ?? 0);
   }
 
-  /** Resolves on the next append (or poll tick, timeout, abort); cancel() drops the wait and its timer. */
-  next(timeoutMs: number, signal?: AbortSignal): { done: Promise<void>; cancel: () => void } {
+  /** Resolves on the next append (of one of `topics` when given), poll tick, timeout or abort; cancel() drops the wait and its timer. */
+  next(timeoutMs: number, signal?: AbortSignal, topics?: readonly string[]): { done: Promise<void>; cancel: () => void } {
     let cancel = () => undefined as void;
     const done = new Promise<void>((resolve) => {
       const finish = () => { clearTimeout(t); signal?.removeEventListener('abort', finish); this.waiters.delete(finish); resolve(); };
       const t = setTimeout(finish, timeoutMs);
       signal?.addEventListener('abort', finish, { once: true });
-      this.waiters.add(finish);
+      this.waiters.set(finish, topics?.length ? topics : undefined);
       cancel = finish;
     });
     return { done, cancel };
@@ -128,7 +136,7 @@ export class OutboxWatcher {
   async read(o: ReadOptions & { waitMs?: number; signal?: AbortSignal }): Promise<OutboxEvent[]> {
     const deadline = Date.now() + (o.waitMs ?? 0);
     for (;;) {
-      const wake = this.next(Math.max(0, deadline - Date.now()), o.signal); // armed before reading: no lost wake-up
+      const wake = this.next(Math.max(0, deadline - Date.now()), o.signal, o.topics); // armed before reading: no lost wake-up
       let events: OutboxEvent[];
       try {
         events = await readEvents(this.db, o);

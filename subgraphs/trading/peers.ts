@@ -30,18 +30,26 @@ export interface Peers {
   release(r: { key: string; amount?: bigint; idempotencyKey?: string }): Promise<void>;
 }
 
+/** A short-lived cache; concurrent misses of one key share one load (orders of one account arriving together ask once). */
 class Ttl<V> {
   private m = new Map<string, { v: V; until: number }>();
+  private loading = new Map<string, Promise<V>>();
   constructor(private readonly ms: number) {}
-  async get(k: string, load: () => Promise<V>): Promise<V> {
+  get(k: string, load: () => Promise<V>): Promise<V> {
     const hit = this.m.get(k);
-    if (hit && hit.until > Date.now()) return hit.v;
-    const v = await load();
-    if (this.ms > 0 && v !== null) {
-      if (this.m.size > 50_000) this.m.clear();
-      this.m.set(k, { v, until: Date.now() + this.ms });
+    if (hit && hit.until > Date.now()) return Promise.resolve(hit.v);
+    let p = this.loading.get(k);
+    if (!p) {
+      p = load().then((v) => {
+        if (this.ms > 0 && v !== null) {
+          if (this.m.size > 50_000) this.m.clear();
+          this.m.set(k, { v, until: Date.now() + this.ms });
+        }
+        return v;
+      }).finally(() => this.loading.delete(k));
+      this.loading.set(k, p);
     }
-    return v;
+    return p;
   }
 }
 

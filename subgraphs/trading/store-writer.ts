@@ -62,12 +62,20 @@ export async function openOrders(q: Queryable, tokenId: string): Promise<LiveOrd
   return rows.map((r) => liveOf(r, t.get(r.id) ?? []));
 }
 
-/** Orders still waiting for the book (and locked, so a recovery sweep cannot reject them meanwhile). */
+/**
+ * Orders still waiting for the book (and locked, so a recovery sweep cannot reject them meanwhile), with what
+ * they hold, in one statement (amounts as text: JSON numbers would lose digits).
+ */
 export async function pendingOrders(q: Queryable, ids: string[]): Promise<Map<string, LiveOrder>> {
   if (ids.length === 0) return new Map();
-  const rows = await q.query<OrderRow>("SELECT * FROM orders WHERE id = ANY($1::text[]) AND status = 'PENDING_NEW' FOR UPDATE", [ids]);
-  const t = await tranchesOf(q, rows.map((r) => r.id));
-  return new Map(rows.map((r) => [r.id, liveOf(r, t.get(r.id) ?? [])]));
+  const rows = await q.query<OrderRow & { held: TrancheRow[] }>(
+    `SELECT o.*, coalesce((SELECT json_agg(json_build_object('order_id', r.order_id, 'tranche', r.tranche, 'reservation_key', r.reservation_key,
+         'account_id', r.account_id, 'asset', r.asset, 'amount', r.amount::text, 'used', r.used::text, 'released', r.released::text) ORDER BY r.tranche)
+       FROM order_reservations r WHERE r.order_id = o.id), '[]'::json) AS held
+     FROM orders o WHERE o.id = ANY($1::text[]) AND o.status = 'PENDING_NEW' FOR UPDATE OF o`,
+    [ids],
+  );
+  return new Map(rows.map(({ held, ...r }) => [r.id, liveOf(r, held.map(trancheOf))]));
 }
 
 /** Reservation intents still standing (a sweep may have released one whose process looked dead). */

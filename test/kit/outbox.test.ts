@@ -4,7 +4,7 @@ import { migrate, type Db } from '../../subgraphs/kit/db/index.js';
 import { FeedConsumer, feedRoute } from '../../subgraphs/kit/feed.js';
 import { startHttpServer, type RunningServer } from '../../subgraphs/kit/http.js';
 import { createLogger } from '../../subgraphs/kit/log.js';
-import { appendEvent, OutboxWatcher } from '../../subgraphs/kit/outbox.js';
+import { appendEvent, appendEvents, OutboxWatcher } from '../../subgraphs/kit/outbox.js';
 import { fromRoot } from '../../subgraphs/kit/paths.js';
 import { dbLabel, openTestDb } from '../support/db.js';
 
@@ -167,6 +167,42 @@ describe(`the transactional outbox and its feed (${dbLabel()})`, () => {
       expect(events.map((e) => e.key)).toEqual(['wake-up']);
       expect(Date.now() - started).toBeLessThan(5_000);
     } finally {
+      await slow.stop();
+    }
+  });
+
+  test('the NOTIFY of an append names its topics; a reader of one topic is woken by its events, not by others, and a hint without topics wakes every reader', async () => {
+    const payloads: string[] = [];
+    const unlisten = await producer.listen('outbox', (p) => payloads.push(p));
+    const slow = new OutboxWatcher(producer, 60_000);
+    await slow.start();
+    try {
+      const last = BigInt((await producer.query<{ s: string }>('SELECT max(seq) AS s FROM outbox'))[0].s);
+      let seqs: string[] = [];
+      await producer.tx(async (q) => { seqs = await appendEvents(q, [{ topic: 'gadget.made', key: 'g1', payload: {} }, { topic: 'gadget.sold', key: 'g2', payload: {} }, { topic: 'gadget.made', key: 'g3', payload: {} }]); });
+      expect(seqs.map(BigInt)).toEqual([last + 1n, last + 2n, last + 3n]);
+      await waitFor(async () => payloads.includes(`${last + 3n} gadget.made,gadget.sold`));
+
+      // Deterministic wake-ups: no poll tick can come (60 s), the waits are long.
+      const woken: string[] = [];
+      const wait = (name: string, topics?: string[]) => slow.next(30_000, undefined, topics).done.then(() => woken.push(name));
+      const settle = () => new Promise((r) => setImmediate(r));
+      const waits = [wait('widgets', ['widget.created']), wait('gadgets', ['gadget.sold']), wait('all')];
+      slow.wake(new Set(['gadget.sold']));
+      await settle();
+      expect(woken.sort()).toEqual(['all', 'gadgets']);
+      slow.wake(undefined); // a reconnect or a poll tick: it does not say which topics
+      await Promise.all(waits);
+      expect(woken).toContain('widgets');
+
+      // End to end: a reader of widget.created sleeps through other topics' commits and wakes on its own.
+      const from = BigInt((await producer.query<{ s: string }>('SELECT max(seq) AS s FROM outbox'))[0].s);
+      const read = slow.read({ after: from, limit: 10, topics: ['widget.created'], waitMs: 20_000 });
+      await producer.tx((q) => appendEvent(q, 'gadget.made', 'g4', {}));
+      await produce('widget-after-gadget');
+      expect((await read).map((e) => e.key)).toEqual(['widget-after-gadget']);
+    } finally {
+      await unlisten();
       await slow.stop();
     }
   });
