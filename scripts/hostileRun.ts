@@ -4,6 +4,7 @@ import { parse } from 'graphql';
 import { apiSchemaOf } from '../gateway/persisted/build.js';
 import { serviceToken, signUserToken } from '../subgraphs/kit/auth.js';
 import { fromRoot } from '../subgraphs/kit/paths.js';
+import { CloseCode, WS_INTERNAL_ERROR } from '../gateway/subscriptions/close-codes.js';
 import { SUBGRAPH_NAMES, type Stack } from './stack.js';
 import type { StackSecrets } from './stack.js';
 import { HostileGenerator, type Auth, type HostileRequest, type Schemas } from './hostileInputs.js';
@@ -94,7 +95,7 @@ export async function runHostile(stack: Stack, secrets: StackSecrets, o: { seed:
     const o = await subscribeOnce(stack.gateway.url.replace(/^http/, 'ws'), authorization, r.payload, opened);
     count(f.statuses, `ws ${o.outcome}`);
     if (o.errors !== undefined) checkErrors(i, r, o.errors);
-    if (o.closeCode !== undefined && (o.closeCode === 1011 || o.closeCode >= 4500)) f.violations.push({ index: i, label: r.label, problem: `socket closed ${o.closeCode} ${o.reason ?? ''}`, request: summary(r) });
+    if (o.closeCode !== undefined && (o.closeCode === WS_INTERNAL_ERROR || o.closeCode >= CloseCode.InternalServerError)) f.violations.push({ index: i, label: r.label, problem: `socket closed ${o.closeCode} ${o.reason ?? ''}`, request: summary(r) });
   }
 
   const started = Date.now();

@@ -10,7 +10,7 @@ import { SubscriptionHub } from './hub.js';
 import { identityOfCaller } from './caps.js';
 import { serveSubscriptions, type SubscriptionServerOptions } from './wsServer.js';
 
-export { GatewayCloseCode } from './wsServer.js';
+export { CloseCode, GatewayCloseCode } from './close-codes.js';
 
 export interface GatewaySubscriptions {
   /** Serves graphql-ws at /graphql on the gateway's HTTP server. */

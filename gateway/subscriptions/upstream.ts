@@ -3,6 +3,7 @@ import { createClient, type Client } from 'graphql-ws';
 import { GraphQLError, type FormattedExecutionResult, type GraphQLFormattedError } from 'graphql';
 import WebSocket from 'ws';
 import type { Logger } from '../../subgraphs/kit/log.js';
+import { CONNECTION_REFUSED } from './close-codes.js';
 import { AFTER_VARIABLE, CURSOR_ALIAS, cursorAfter } from './resume.js';
 
 export interface UpstreamListener {
@@ -120,7 +121,7 @@ export class Upstream {
       return this.failAll(new GraphQLError(f?.message ?? 'the subgraph refused the subscription', { extensions: { ...(f?.extensions ?? {}), serviceName: this.spec.serviceName } }));
     }
     const code = (e as { code?: number }).code;
-    if (code === 4403 || code === 4401 || code === 4400) {
+    if (code !== undefined && CONNECTION_REFUSED.has(code)) {
       return this.failAll(new GraphQLError(`subgraph ${this.spec.serviceName} refused the connection (${code})`, { extensions: { code: 'DOWNSTREAM_SERVICE_ERROR', serviceName: this.spec.serviceName } }));
     }
     this.close();

@@ -1,6 +1,5 @@
 import type { Server } from 'node:http';
 import { GraphQLError, getOperationAST, parse, specifiedRules, validate, type DocumentNode, type ExecutionResult, type GraphQLFormattedError } from 'graphql';
-import { CloseCode } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Caller, Verifier } from '../../subgraphs/kit/auth.js';
@@ -11,12 +10,8 @@ import { SubscriptionCaps, identityOfCaller, type SubscriptionCapSettings } from
 import type { Partner, PersistedOperations } from '../persisted/index.js';
 import { persistedQueryOf, refusal } from '../persisted/policy.js';
 import type { SubscriptionHub } from './hub.js';
+import { CloseCode, GatewayCloseCode } from './close-codes.js';
 
-/** Close codes the gateway adds to graphql-ws's own (4400 BadRequest, 4403 Forbidden, ...). */
-export const GatewayCloseCode = {
-  /** The client did not read its events fast enough; it may reconnect and resume with after = its last cursor. */
-  SlowConsumer: 4420,
-} as const;
 
 export interface SubscriptionServerOptions {
   server: Server;

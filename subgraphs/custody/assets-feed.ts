@@ -1,5 +1,5 @@
 import type { Queryable } from '../kit/db/types.js';
-import { FeedConsumer } from '../kit/feed.js';
+import { FeedConsumer, feedUrlOf } from '../kit/feed.js';
 import type { SubgraphRuntime } from '../kit/subgraph.js';
 import { registerAssetIn } from './ledger.js';
 
@@ -12,7 +12,7 @@ interface TokenDeployed { tokenId: string; token: string }
  */
 export function followDeployedTokens(rt: SubgraphRuntime, issuanceUrl: string): FeedConsumer {
   return new FeedConsumer({
-    db: rt.db, source: 'issuance:token.deployed', feedUrl: `${issuanceUrl}/internal/feed`, token: rt.serviceToken,
+    db: rt.db, source: 'issuance:token.deployed', feedUrl: feedUrlOf(issuanceUrl), token: rt.serviceToken,
     topics: ['token.deployed'], log: rt.log, waitMs: 20_000,
     handle: async (q: Queryable, e) => {
       const p = e.payload as unknown as TokenDeployed;

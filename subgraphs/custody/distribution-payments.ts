@@ -1,7 +1,8 @@
 import type { Queryable } from '../kit/db/types.js';
 import { errorCode } from '../kit/errors.js';
-import { FeedConsumer } from '../kit/feed.js';
-import { hasPrefix, newId } from '../kit/ids.js';
+import { FeedConsumer, feedUrlOf } from '../kit/feed.js';
+import { newId } from '../kit/ids.js';
+import { isId } from '../kit/inputs.js';
 import { requestHash } from '../kit/idempotency.js';
 import type { SubgraphRuntime } from '../kit/subgraph.js';
 import { PendingEvents } from './events.js';
@@ -35,7 +36,7 @@ const ADDRESS = /^0x[0-9a-fA-F]{40}$/;
 async function refusal(q: Queryable, b: PaymentInstruction, it: PaymentItem): Promise<string | null> {
   if (!ADDRESS.test(it.toAddress)) return `the holder's wallet ${String(it.toAddress).slice(0, 60)} is not an address`;
   if (!/^[1-9]\d{0,77}$/.test(it.amount)) return `the amount ${String(it.amount).slice(0, 80)} is not a positive integer`;
-  if (!hasPrefix(b.payingAccountId, 'acc') || !(await accountOwner(q, b.payingAccountId))) return `the paying account ${b.payingAccountId} does not exist at custody`;
+  if (!isId(b.payingAccountId, 'acc') || !(await accountOwner(q, b.payingAccountId))) return `the paying account ${b.payingAccountId} does not exist at custody`;
   const asset = await assetById(q, b.asset);
   if (!asset?.contract_address) return `custody holds no ${b.asset} on chain`;
   if (!(await walletOfAccount(q, b.payingAccountId))) return `the paying account ${b.payingAccountId} has no wallet`;
@@ -79,7 +80,7 @@ export async function payInstruction(q: Queryable, b: PaymentInstruction, now: D
 /** The consumer of issuance's payment instructions. */
 export function followDistributionPayments(rt: SubgraphRuntime, issuanceUrl: string, now: () => Date): FeedConsumer {
   return new FeedConsumer({
-    db: rt.db, source: 'issuance:distribution.payment', feedUrl: `${issuanceUrl}/internal/feed`, token: rt.serviceToken,
+    db: rt.db, source: 'issuance:distribution.payment', feedUrl: feedUrlOf(issuanceUrl), token: rt.serviceToken,
     topics: ['distribution.payment'], log: rt.log, waitMs: 20_000,
     handle: (q, e) => payInstruction(q, e.payload as unknown as PaymentInstruction, now()),
   });

@@ -7,6 +7,7 @@ import { newId } from '../kit/ids.js';
 import { appendEvent } from '../kit/outbox.js';
 import type { WalletKeys } from './keys.js';
 import { insertAccount } from './store.js';
+import { isId, requireIdempotencyKey } from '../kit/inputs.js';
 
 export interface OpenAccountInput { idempotencyKey: string; investorId: string; kind: string }
 
@@ -15,8 +16,8 @@ export type InvestorLookup = (investorId: string) => Promise<{ id: string } | nu
 
 export async function openCustodyAccount(db: Db, keys: WalletKeys, caller: Caller, input: OpenAccountInput, investorExists: InvestorLookup) {
   requireRole(caller, 'CUSTODIAN', 'BROKER_DEALER', 'ISSUER_AGENT');
-  if (!/^[\x21-\x7e]{1,128}$/.test(input.idempotencyKey)) throw badInput('INVALID_IDEMPOTENCY_KEY', 'idempotencyKey must be 1 to 128 printable characters');
-  if (!/^inv_[0-9a-z]{26}$/.test(input.investorId)) throw badInput('INVALID_INVESTOR_ID', `investorId "${input.investorId.slice(0, 40)}" is not an investor id`);
+  requireIdempotencyKey(input.idempotencyKey);
+  if (!isId(input.investorId, 'inv')) throw badInput('INVALID_INVESTOR_ID', `investorId "${String(input.investorId).slice(0, 40)}" is not an investor id`);
   if (!(await investorExists(input.investorId))) throw appError('CUSTODY.UNKNOWN_INVESTOR', `investor ${input.investorId} is not known to issuance`);
   const hash = requestHash(input);
   return db.tx(async (q) => {

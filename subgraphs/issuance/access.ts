@@ -3,6 +3,7 @@ import { requireRole, canSee } from '../kit/access.js';
 import type { Queryable } from '../kit/db/types.js';
 import { badInput, forbidden, notFound } from '../kit/errors.js';
 import type { InvestorRow, TokenRow } from './store.js';
+import { requireIdempotencyKey } from '../kit/inputs.js';
 
 /** Tokens are public; changing one needs the issuer's organisation and one of the roles. */
 export async function tokenOfIssuer(q: Queryable, caller: Caller, tokenId: string, roles: Role[], lock = false): Promise<TokenRow> {
@@ -34,8 +35,9 @@ export function requireReason(reason: string): string {
   return r;
 }
 
+/** kit/inputs.ts: 1 to 128 printable characters, else INPUT.INVALID_IDEMPOTENCY_KEY. */
 export function checkIdempotencyKey(key: string): void {
-  if (!/^[\x21-\x7e]{1,128}$/.test(key)) throw badInput('INVALID_IDEMPOTENCY_KEY', 'idempotencyKey must be 1 to 128 printable characters');
+  requireIdempotencyKey(key);
 }
 
 const MAX_UINT256 = (1n << 256n) - 1n;

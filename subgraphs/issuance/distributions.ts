@@ -3,7 +3,8 @@ import { investorOnly, scopeOf, type Scope } from '../kit/access.js';
 import type { Db, Queryable } from '../kit/db/types.js';
 import { appError, badInput } from '../kit/errors.js';
 import { assertSameRequest, requestHash } from '../kit/idempotency.js';
-import { hasPrefix, newId } from '../kit/ids.js';
+import { newId } from '../kit/ids.js';
+import { isId } from '../kit/inputs.js';
 import { appendEvents } from '../kit/outbox.js';
 import { checkIdempotencyKey, investorOfCaller, positive, requireReason, tokenOfIssuer } from './access.js';
 import { capTable } from './captable.js';
@@ -117,7 +118,7 @@ export async function announceDistribution(db: Db, env: DistributionEnv, caller:
   const now = env.now();
   if (i.paymentDate.getTime() < i.recordDate.getTime()) throw badInput('PAYMENT_BEFORE_RECORD_DATE', 'the payment date cannot be earlier than the record date');
   if (!PAYABLE_ASSETS.includes(i.asset)) throw badInput('UNKNOWN_ASSET', `a distribution is paid in one of ${PAYABLE_ASSETS.join(', ')}`, { asset: i.asset.slice(0, 80) });
-  if (!hasPrefix(i.payingAccountId, 'acc')) throw badInput('INVALID_ID', 'payingAccountId is not a custody account id');
+  if (!isId(i.payingAccountId, 'acc')) throw badInput('INVALID_ID', 'payingAccountId is not a custody account id');
   // The issuer pays from its own account, or a paying agent's it onboarded: the account's investor is of the issuer's organisation.
   const account = await env.custodyAccount(i.payingAccountId);
   const [owner] = account ? await db.query<InvestorRow>('SELECT * FROM investors WHERE id = $1', [account.investorId]) : [];

@@ -3,7 +3,7 @@ import { requireRole } from '../kit/access.js';
 import type { Db, Queryable } from '../kit/db/types.js';
 import { appError, badInput, notFound } from '../kit/errors.js';
 import { assertSameRequest, requestHash } from '../kit/idempotency.js';
-import { hasPrefix } from '../kit/ids.js';
+import { isId } from '../kit/inputs.js';
 import { appendEvents } from '../kit/outbox.js';
 import { checkIdempotencyKey, requireReason } from './access.js';
 import { holdReason } from './distribution-payments.js';
@@ -45,7 +45,7 @@ export async function actOnEntitlement(db: Db, sanctioned: readonly string[], ca
   checkIdempotencyKey(i.idempotencyKey);
   const why = requireReason(i.reason);
   requireRole(caller, 'ISSUER_AGENT');
-  if (!hasPrefix(i.entitlementId, 'ent')) throw badInput('INVALID_ID', 'entitlementId is not an entitlement id');
+  if (!isId(i.entitlementId, 'ent')) throw badInput('INVALID_ID', 'entitlementId is not an entitlement id');
   const hash = requestHash({ action, entitlementId: i.entitlementId, reason: why });
   return db.tx(async (q) => {
     const e = await entitlementWithHolder(q, i.entitlementId);

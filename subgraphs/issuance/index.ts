@@ -11,7 +11,7 @@ import { eligibilityMany, kindOf, priceCentsOf, transferEligibility, withdrawalE
 import { serveCalls } from '../kit/contracts/calls.js';
 import { recoverSweptWallet } from './swept-wallet.js';
 import { addInvestorWallet, walletFromCustody } from './investors.js';
-import { FeedConsumer } from '../kit/feed.js';
+import { FeedConsumer, feedUrlOf } from '../kit/feed.js';
 import { createLoaders } from './loaders.js';
 import { resolvers, type IssuanceContext } from './resolvers.js';
 import { distributionResolvers, mergeResolvers } from './resolvers-distributions.js';
@@ -99,21 +99,21 @@ export const issuance: SubgraphDefinition<IssuanceContext> = {
       { immediate: false, onError: (e) => rt.log.warn({ err: (e as Error).message }, 'closing due votes failed; the next pass retries') });
     // Custody opens accounts with their own wallets: each becomes the investor's wallet here, exactly once.
     const wallets = new FeedConsumer({
-      db: rt.db, source: 'custody:account.opened', feedUrl: `${rt.config.CUSTODY_URL}/internal/feed`, token: rt.serviceToken,
+      db: rt.db, source: 'custody:account.opened', feedUrl: feedUrlOf(rt.config.CUSTODY_URL), token: rt.serviceToken,
       topics: ['account.opened'], log: rt.log, waitMs: 20_000,
       handle: (q, e) => walletFromCustody(q, e.payload as { investorId: string; walletAddress: string; accountId: string; org?: string }),
     });
     wallets.start();
     // A settled external trade that was not a sale (a gift, an estate...): the buyer's lots tack the seller's period, exactly once.
     const occasions = new FeedConsumer({
-      db: rt.db, source: 'settlement:settlement.status', feedUrl: `${rt.config.SETTLEMENT_URL}/internal/feed`, token: rt.serviceToken,
+      db: rt.db, source: 'settlement:settlement.status', feedUrl: feedUrlOf(rt.config.SETTLEMENT_URL), token: rt.serviceToken,
       topics: ['settlement.status'], log: rt.log, waitMs: 20_000,
       handle: (q, e) => occasionFromSettlement(q, s.config, e.payload as unknown as SettledOccasion),
     });
     occasions.start();
     // Custody's outcome of each distribution payment, recorded exactly once; then the runner pays what is due.
     const results = new FeedConsumer({
-      db: rt.db, source: 'custody:distribution.payment_result', feedUrl: `${rt.config.CUSTODY_URL}/internal/feed`, token: rt.serviceToken,
+      db: rt.db, source: 'custody:distribution.payment_result', feedUrl: feedUrlOf(rt.config.CUSTODY_URL), token: rt.serviceToken,
       topics: ['distribution.payment_result'], log: rt.log, waitMs: 20_000,
       handle: (q, e) => applyPaymentResult(q, paymentSettings(rt), e.payload as unknown as PaymentResult, s.distributions.now()),
     });

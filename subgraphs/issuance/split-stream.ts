@@ -8,11 +8,12 @@ import type { Db } from '../kit/db/types.js';
 import { badInput } from '../kit/errors.js';
 import { follow, parseCursor } from '../kit/follow.js';
 import type { OutboxEvent, OutboxWatcher } from '../kit/outbox.js';
+import { isId } from '../kit/inputs.js';
 
 export interface SplitStatusEvent { cursor: string; splitId: string; tokenId: string; status: string }
 
 export function splitStatusStream(db: Db, outbox: OutboxWatcher, a: { tokenId: string; after?: string | null }): AsyncIterableIterator<SplitStatusEvent> {
-  if (!/^tok_[0-9a-z]{26}$/.test(a.tokenId)) throw badInput('INVALID_TOKEN_ID', 'tokenId is not a token id');
+  if (!isId(a.tokenId, 'tok')) throw badInput('INVALID_TOKEN_ID', 'tokenId is not a token id');
   const payload = (e: OutboxEvent) => e.payload as unknown as { splitId: string; tokenId: string; status: string };
   return follow(db, outbox, {
     after: parseCursor(a.after), topics: ['split.status'], match: (e) => payload(e).tokenId === a.tokenId,

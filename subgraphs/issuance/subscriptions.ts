@@ -9,7 +9,7 @@ import { investorOnly } from '../kit/access.js';
 import type { Db } from '../kit/db/types.js';
 import { badInput } from '../kit/errors.js';
 import { follow, parseCursor } from '../kit/follow.js';
-import { hasPrefix } from '../kit/ids.js';
+import { isId } from '../kit/inputs.js';
 import type { OutboxEvent, OutboxWatcher } from '../kit/outbox.js';
 import { readsWhole } from './distributions.js';
 import type { entitlementEvent } from './distributions.js';
@@ -25,8 +25,8 @@ export function seesEntitlement(caller: Caller, p: Pick<Payload, 'issuerOrg' | '
 
 export function entitlementStream(db: Db, outbox: OutboxWatcher, caller: Caller,
   a: { investorId?: string | null; distributionId?: string | null; after?: string | null }): AsyncIterableIterator<EntitlementEventView> {
-  if (a.investorId && !hasPrefix(a.investorId, 'inv')) throw badInput('INVALID_ID', 'investorId is not an investor id');
-  if (a.distributionId && !hasPrefix(a.distributionId, 'dis')) throw badInput('INVALID_ID', 'distributionId is not a distribution id');
+  if (a.investorId && !isId(a.investorId, 'inv')) throw badInput('INVALID_ID', 'investorId is not an investor id');
+  if (a.distributionId && !isId(a.distributionId, 'dis')) throw badInput('INVALID_ID', 'distributionId is not a distribution id');
   const match = (e: OutboxEvent) => {
     const p = e.payload as unknown as Payload;
     return seesEntitlement(caller, p) && (!a.investorId || p.investorId === a.investorId) && (!a.distributionId || p.distributionId === a.distributionId);

@@ -12,14 +12,14 @@ import { badInput, notFound } from '../kit/errors.js';
 import { follow, parseCursor } from '../kit/follow.js';
 import type { OutboxEvent, OutboxWatcher } from '../kit/outbox.js';
 import { voteFor, type VoteStatusPayload } from './votes.js';
+import { isId } from '../kit/inputs.js';
 
 export interface VoteStatusEvent { cursor: string; voteId: string; tokenId: string; status: string; at: Date }
 
-const VOTE_ID = /^vot_[0-9a-z]{26}$/;
 
 export async function voteStatusStream(db: Db, outbox: OutboxWatcher, caller: Caller, a: { voteId?: string | null; tokenId?: string | null; after?: string | null }) {
-  if (a.voteId && !VOTE_ID.test(a.voteId)) throw badInput('INVALID_VOTE_ID', 'voteId is not a vote id');
-  if (a.tokenId && !/^tok_[0-9a-z]{26}$/.test(a.tokenId)) throw badInput('INVALID_TOKEN_ID', 'tokenId is not a token id');
+  if (a.voteId && !isId(a.voteId, 'vot')) throw badInput('INVALID_VOTE_ID', 'voteId is not a vote id');
+  if (a.tokenId && !isId(a.tokenId, 'tok')) throw badInput('INVALID_TOKEN_ID', 'tokenId is not a token id');
   const after = parseCursor(a.after);
   if (investorOnly(caller) && !a.voteId) throw badInput('VOTE_ID_REQUIRED', 'an investor follows one vote at a time: give voteId');
   // A named vote is checked once, here: who may see it does not change while it runs.

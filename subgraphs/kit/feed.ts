@@ -4,6 +4,7 @@ import type { Verifier } from './auth.js';
 import type { Logger } from './log.js';
 import { type OutboxEvent, type OutboxWatcher } from './outbox.js';
 import { sendJson } from './http.js';
+import { atBase } from './http-client.js';
 import { errorCode } from './errors.js';
 import { consumeTraced, type Tracer } from './tracing.js';
 
@@ -45,6 +46,9 @@ export function feedRoute(watcher: OutboxWatcher, verify: Verifier) {
     sendJson(res, 200, { events, ...(head !== undefined ? { head: head.toString() } : {}) });
   };
 }
+
+/** The outbox feed of the service at `baseUrl` (its ISSUANCE_URL, CUSTODY_URL... setting). */
+export const feedUrlOf = (baseUrl: string): string => atBase(baseUrl, '/internal/feed');
 
 export interface ConsumerOptions {
   db: Db;

@@ -13,6 +13,9 @@ const agents = {
   'https:': new https.Agent({ keepAlive: true, maxSockets: 256 }),
 };
 
+/** `path` under a service's base URL (a setting such as ISSUANCE_URL), whether or not the base ends in "/". */
+export const atBase = (baseUrl: string, path: string): string => `${baseUrl.replace(/\/+$/, '')}${path}`;
+
 export class RequestTimeout extends Error {
   override name = 'TimeoutError';
 }

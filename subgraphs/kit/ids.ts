@@ -35,7 +35,3 @@ export function newId(prefix: IdPrefix): string {
   }
   return `${prefix}_${time}${random40()}${random40()}`;
 }
-
-export function hasPrefix(id: string, prefix: IdPrefix): boolean {
-  return new RegExp(`^${prefix}_[0-9a-z]{26}$`).test(id);
-}

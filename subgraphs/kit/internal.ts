@@ -3,7 +3,7 @@ import { GraphQLError } from 'graphql';
 import type { Caller, Verifier } from './auth.js';
 import { appError, errorCode } from './errors.js';
 import { readBody, sendJson, sendJsonText, type RouteHandler } from './http.js';
-import { postJson, type PostAnswer } from './http-client.js';
+import { atBase, postJson, type PostAnswer } from './http-client.js';
 import { toJsonText } from './outbox.js';
 import type { Metrics } from './metrics.js';
 import { NUL_CHARACTER, NUL_MESSAGE, containsNul } from './nul.js';
@@ -75,7 +75,7 @@ export class InternalClient {
   private async send<T>(method: string, body: Record<string, unknown>, traceHeaders: Record<string, string>): Promise<T> {
     let r: PostAnswer;
     try {
-      r = await postJson(`${this.baseUrl.replace(/\/+$/, '')}/internal/rpc/${method}`, { authorization: `Bearer ${await this.token()}`, ...traceHeaders },
+      r = await postJson(atBase(this.baseUrl, `/internal/rpc/${method}`), { authorization: `Bearer ${await this.token()}`, ...traceHeaders },
         toJsonText(body), this.timeoutMs);
     } catch (e) {
       throw appError('DOWNSTREAM.UNAVAILABLE', `${this.service} is unavailable (${(e as Error).name === 'TimeoutError' ? 'timeout' : (e as Error).message})`, { retryable: true, details: { service: this.service } });

@@ -209,7 +209,7 @@ export async function startSubgraph<C extends BaseContext>(def: SubgraphDefiniti
         ctx.extra.caller = await verify(ctx.connectionParams?.authorization as string | undefined);
         return true;
       } catch {
-        return false; // graphql-ws closes with 4403 Forbidden
+        return false; // graphql-ws closes with CloseCode.Forbidden (4403)
       }
     },
     context: (ctx) => def.context({ caller: (ctx.extra as { caller: Caller }).caller, db: db!, log }, rt),

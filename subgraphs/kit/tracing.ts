@@ -24,6 +24,7 @@ import {
   type Attributes, type Context, type Link, type Span, type TextMapGetter, type Tracer,
 } from '@opentelemetry/api';
 import type { ApolloServerPlugin, BaseContext } from '@apollo/server';
+import { atBase } from './http-client.js';
 import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
 
 export type { Tracer };
@@ -57,7 +58,7 @@ export async function installTracing(o: TracingOptions): Promise<void> {
     import('@opentelemetry/core'), import('@opentelemetry/semantic-conventions'),
   ]);
   if (tracerFor) return; // another service of this process installed it meanwhile
-  const exporter = o.exporter ?? new (await import('@opentelemetry/exporter-trace-otlp-http')).OTLPTraceExporter({ url: `${o.endpoint!.replace(/\/+$/, '')}/v1/traces` });
+  const exporter = o.exporter ?? new (await import('@opentelemetry/exporter-trace-otlp-http')).OTLPTraceExporter({ url: atBase(o.endpoint!, '/v1/traces') });
   // One queue for the process, shared by every service's provider.
   const processor = o.exporter ? new sdk.SimpleSpanProcessor(exporter) : new sdk.BatchSpanProcessor(exporter);
   const sampler = new sdk.ParentBasedSampler({ root: new sdk.TraceIdRatioBasedSampler((o.samplePercent ?? 100) / 100) });

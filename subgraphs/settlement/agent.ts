@@ -8,6 +8,7 @@ import { mayHold, releaseAt } from './outcomes.js';
 import type { SettlementServices } from './services.js';
 import { appendAnchoredAudit } from './store-audit.js';
 import { setVenueToken, settlementForUpdate } from './store.js';
+import { isId, isPrintable } from '../kit/inputs.js';
 
 /** What a settlement agent decides by hand: cancelling a settlement, which tokens an external venue may submit. */
 
@@ -35,9 +36,9 @@ export async function authorizeVenueToken(s: SettlementServices, caller: Caller,
   requireRole(caller, 'SETTLEMENT_AGENT');
   // Which venues may feed the platform is the operator's decision, not any member organisation's.
   if (!s.config.SETTLEMENT_OPERATOR_ORGS.includes(caller.org)) throw forbidden('only a settlement agent of the settlement operator (SETTLEMENT_OPERATOR_ORGS) may authorise a venue');
-  if (!/^[\x21-\x7e]{1,64}$/.test(venue)) throw badInput('INVALID_VENUE', 'venue must be 1 to 64 printable characters');
+  if (!isPrintable(venue, 64)) throw badInput('INVALID_VENUE', 'venue must be 1 to 64 printable characters');
   if (venue === s.config.SETTLEMENT_TRADING_VENUE) throw badInput('RESERVED_VENUE', `${venue} is this platform's own venue`);
-  if (!/^tok_[0-9a-z]{26}$/.test(tokenId)) throw badInput('INVALID_TOKEN_ID', 'tokenId is not a token id');
+  if (!isId(tokenId, 'tok')) throw badInput('INVALID_TOKEN_ID', 'tokenId is not a token id');
   if (authorized && !(await s.peers.token(tokenId))) throw appError('SETTLEMENT.UNKNOWN_TOKEN', `issuance knows no token ${tokenId}`, { details: { tokenId } });
   await s.db.tx(async (q) => {
     if (await setVenueToken(q, venue, tokenId, authorized, caller.subject)) {

@@ -1,5 +1,5 @@
 import { GroupCommit } from '../kit/db/group-commit.js';
-import { FeedConsumer } from '../kit/feed.js';
+import { FeedConsumer, feedUrlOf } from '../kit/feed.js';
 import { settingSigner } from '../kit/signer/index.js';
 import type { SubgraphDefinition, SubgraphRuntime } from '../kit/subgraph.js';
 import { SettlementChain } from './chain.js';
@@ -53,7 +53,7 @@ export const settlement: SubgraphDefinition<SettlementContext> = {
     if (s.chain.configured) await wakeVerified(rt.db);
     if (c.SETTLEMENT_CONSUME_TRADES) {
       s.consumer = new FeedConsumer({
-        db: rt.db, source: 'trading:trade.executed', feedUrl: `${c.TRADING_URL.replace(/\/+$/, '')}/internal/feed`, token: rt.serviceToken,
+        db: rt.db, source: 'trading:trade.executed', feedUrl: feedUrlOf(c.TRADING_URL), token: rt.serviceToken,
         topics: ['trade.executed'], handle: (q, e) => recordTradeExecuted(q, s, e).then(() => undefined), log: rt.log, waitMs: 10_000,
       });
       s.consumer.start();

@@ -12,6 +12,7 @@ import { SERVICE_ACTOR, type SettlementServices } from './services.js';
 import { appendAnchoredAudit } from './store-audit.js';
 import { sees, visibilityOf } from './access.js';
 import { insertExternalSettlement, insertTradeSettlement, venueMayTrade, type SettlementRow, type TradingShares, type TransferOccasion } from './store.js';
+import { isId, isPrintable } from '../kit/inputs.js';
 
 /**
  * How trades arrive: every fill of trading's venue (its `trade.executed`
@@ -19,7 +20,6 @@ import { insertExternalSettlement, insertTradeSettlement, venueMayTrade, type Se
  * submitted by a settlement agent or a broker-dealer party to them.
  */
 
-const ID = (prefix: string) => new RegExp(`^${prefix}_[0-9a-z]{26}$`);
 const isInt = (v: unknown): v is string => typeof v === 'string' && /^\d{1,78}$/.test(v);
 const isStr = (v: unknown): v is string => typeof v === 'string' && v.length > 0 && v.length <= 200;
 
@@ -33,14 +33,14 @@ interface TradeExecuted {
 export function problemsOfTrade(p: Record<string, unknown>): string[] {
   const problems: string[] = [];
   const need = (ok: boolean, what: string) => { if (!ok) problems.push(what); };
-  need(typeof p.tradeId === 'string' && ID('trd').test(p.tradeId), 'tradeId');
-  need(typeof p.tokenId === 'string' && ID('tok').test(p.tokenId), 'tokenId');
+  need(isId(p.tradeId, 'trd'), 'tradeId');
+  need(isId(p.tokenId, 'tok'), 'tokenId');
   need(isInt(p.price) && BigInt(p.price) > 0n, 'price');
   need(isInt(p.quantity) && BigInt(p.quantity) > 0n, 'quantity');
   need(isInt(p.cashAmount) && BigInt(p.cashAmount) > 0n, 'cashAmount');
   need(isStr(p.cashAsset), 'cashAsset');
-  need(typeof p.buyAccountId === 'string' && ID('acc').test(p.buyAccountId), 'buyAccountId');
-  need(typeof p.sellAccountId === 'string' && ID('acc').test(p.sellAccountId), 'sellAccountId');
+  need(isId(p.buyAccountId, 'acc'), 'buyAccountId');
+  need(isId(p.sellAccountId, 'acc'), 'sellAccountId');
   need(p.buyAccountId !== p.sellAccountId, 'distinct accounts');
   need(isStr(p.buyOrg) && isStr(p.sellOrg), 'buyOrg/sellOrg');
   need(typeof p.executedAt === 'string' && !Number.isNaN(Date.parse(p.executedAt)), 'executedAt');
@@ -95,12 +95,12 @@ const MAX_FUTURE_MS = 5 * 60_000;
  */
 export async function submitExternalTrade(s: SettlementServices, caller: Caller, input: ExternalTradeInput): Promise<SettlementRow> {
   requireRole(caller, 'SETTLEMENT_AGENT', 'BROKER_DEALER');
-  if (!/^[\x21-\x7e]{1,64}$/.test(input.venue)) throw badInput('INVALID_VENUE', 'venue must be 1 to 64 printable characters');
-  if (!/^[\x21-\x7e]{1,128}$/.test(input.venueReference)) throw badInput('INVALID_VENUE_REFERENCE', 'venueReference must be 1 to 128 printable characters');
+  if (!isPrintable(input.venue, 64)) throw badInput('INVALID_VENUE', 'venue must be 1 to 64 printable characters');
+  if (!isPrintable(input.venueReference, 128)) throw badInput('INVALID_VENUE_REFERENCE', 'venueReference must be 1 to 128 printable characters');
   if (input.venue === s.config.SETTLEMENT_TRADING_VENUE) throw badInput('RESERVED_VENUE', `${input.venue} is this platform's own venue; its fills arrive from trading`);
-  if (!ID('tok').test(input.tokenId)) throw badInput('INVALID_TOKEN_ID', 'tokenId is not a token id');
+  if (!isId(input.tokenId, 'tok')) throw badInput('INVALID_TOKEN_ID', 'tokenId is not a token id');
   for (const [f, v] of [['buyerAccountId', input.buyerAccountId], ['sellerAccountId', input.sellerAccountId]] as const) {
-    if (!ID('acc').test(v)) throw badInput('INVALID_ACCOUNT_ID', `${f} is not a custody account id`, { field: f });
+    if (!isId(v, 'acc')) throw badInput('INVALID_ACCOUNT_ID', `${f} is not a custody account id`, { field: f });
   }
   if (input.buyerAccountId === input.sellerAccountId) throw badInput('SAME_PARTIES', 'buyer and seller accounts must differ');
   if (input.quantity <= 0n) throw badInput('INVALID_QUANTITY', 'quantity must be positive');

@@ -12,6 +12,7 @@ import { follow, parseCursor } from '../kit/follow.js';
 import type { OutboxEvent, OutboxWatcher } from '../kit/outbox.js';
 import { seesEvent, visibilityOf } from './access.js';
 import type { SettlementConfig } from './settings.js';
+import { isId } from '../kit/inputs.js';
 
 interface StatusPayload {
   settlementId: string; status: string; previousStatus: string | null; reasonCode: string | null; reason: string | null; final: boolean; at: string;
@@ -24,8 +25,8 @@ export interface StatusEventView {
 
 export function statusStream(db: Db, outbox: OutboxWatcher, config: Pick<SettlementConfig, 'SETTLEMENT_OPERATOR_ORGS'>, caller: Caller,
   a: { settlementId?: string | null; accountId?: string | null; after?: string | null }): AsyncIterableIterator<StatusEventView> {
-  if (a.settlementId && !/^stl_[0-9a-z]{26}$/.test(a.settlementId)) throw badInput('INVALID_SETTLEMENT_ID', 'settlementId is not a settlement id');
-  if (a.accountId && !/^acc_[0-9a-z]{26}$/.test(a.accountId)) throw badInput('INVALID_ACCOUNT_ID', 'accountId is not a custody account id');
+  if (a.settlementId && !isId(a.settlementId, 'stl')) throw badInput('INVALID_SETTLEMENT_ID', 'settlementId is not a settlement id');
+  if (a.accountId && !isId(a.accountId, 'acc')) throw badInput('INVALID_ACCOUNT_ID', 'accountId is not a custody account id');
   const v = visibilityOf(caller, config);
   const match = (e: OutboxEvent) => {
     const p = e.payload as unknown as StatusPayload;

@@ -1,5 +1,5 @@
 import { Coalescer } from '../kit/coalesce.js';
-import { FeedConsumer } from '../kit/feed.js';
+import { FeedConsumer, feedUrlOf } from '../kit/feed.js';
 import type { SubgraphDefinition, SubgraphRuntime } from '../kit/subgraph.js';
 import { advisoryLocks, singleProcessLocks } from './locks.js';
 import { createLoaders } from './loaders.js';
@@ -65,7 +65,7 @@ export const trading: SubgraphDefinition<TradingContext> = {
       .then((rows) => Promise.all(rows.map((r) => s.venue.writerFor(r.token_id))))
       .catch((e) => rt.log.warn({ err: (e as Error).message }, 'books not preloaded; each loads at its first command'));
     const issuerFeed = new FeedConsumer({
-      db: rt.db, source: 'issuance:token-controls', feedUrl: `${rt.config.ISSUANCE_URL.replace(/\/+$/, '')}/internal/feed`,
+      db: rt.db, source: 'issuance:token-controls', feedUrl: feedUrlOf(rt.config.ISSUANCE_URL),
       token: rt.serviceToken, topics: ['token.paused', 'token.unpaused'], handle: onIssuerEvent, log: rt.log, waitMs: 10_000,
     });
     issuerFeed.start();

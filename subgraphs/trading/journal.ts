@@ -8,7 +8,7 @@
 import type { TypedEvent } from '../kit/contracts/events.js';
 import { newId } from '../kit/ids.js';
 import type { BookEvent, OrderBook, TradeEvent } from './engine/index.js';
-import { heldBy, held, isOpen, neededFor, ownerOf, type LiveOrder, type OrderStatus, type Tranche } from './live.js';
+import { heldBy, held, isResting, neededFor, ownerOf, type LiveOrder, type OrderStatus, type Tranche } from './live.js';
 import { feeOf, reason, type InstrumentRules, type Reason } from './rules.js';
 
 export type Command =
@@ -100,7 +100,7 @@ export class BatchRun {
       this.reconcile(o, seq);
       this.fx.orders.set(o.id, o);
       this.fx.outbox.push({ topic: 'order.updated', key: o.id, payload: { ...orderJson(o), events: this.lastEvents, bookSeq: seq } });
-      if (!isOpen(o.status) && o.status !== 'PENDING_NEW') this.live.delete(o.id);
+      if (!isResting(o.status) && o.status !== 'PENDING_NEW') this.live.delete(o.id);
     }
     this.fx.lastEventSeq = seq;
     return result;
@@ -326,7 +326,7 @@ export class BatchRun {
 
   /** Releases what an order holds beyond its open quantity's need (newest tranche first). */
   private reconcile(o: LiveOrder, seq: number): void {
-    const need = isOpen(o.status) || o.status === 'PENDING_NEW' ? neededFor(o, this.ctx.rules.tickValue) : 0n;
+    const need = isResting(o.status) || o.status === 'PENDING_NEW' ? neededFor(o, this.ctx.rules.tickValue) : 0n;
     let excess = heldBy(o) - need;
     if (excess < 0n) throw new Error(`order ${o.id} holds ${heldBy(o)} at custody, short of the ${need} its open quantity needs`);
     for (let i = o.tranches.length - 1; i >= 0 && excess > 0n; i--) {

@@ -55,4 +55,5 @@ export const heldBy = (o: LiveOrder): bigint => o.tranches.reduce((s, t) => s + 
 export const neededFor = (o: Pick<LiveOrder, 'side' | 'remaining' | 'price'>, tickValue: bigint): bigint =>
   o.side === 'SELL' ? o.remaining : o.remaining * o.price * tickValue;
 
-export const isOpen = (s: OrderStatus): boolean => s === 'OPEN' || s === 'PARTIALLY_FILLED';
+/** On the book, able to trade (OPEN or PARTIALLY_FILLED). Whether the venue is open is hours.ts isOpen. */
+export const isResting = (s: OrderStatus): boolean => s === 'OPEN' || s === 'PARTIALLY_FILLED';

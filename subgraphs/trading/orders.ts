@@ -13,7 +13,7 @@ import { requestHash } from '../kit/idempotency.js';
 import { newId } from '../kit/ids.js';
 import { appendTyped } from '../kit/contracts/events.js';
 import { MAX_PRICE, type StpMode, type TimeInForce } from './engine/index.js';
-import { isOpen } from './live.js';
+import { isResting } from './live.js';
 import { checkOrder, venueReasons } from './pretrade.js';
 import { isVenueOperator, venueOperator } from './oversight.js';
 import { instrumentRules, marketProtection, reason, STP_MODES, type Reason } from './rules.js';
@@ -22,6 +22,7 @@ import type { CommandResult, OrderState } from './journal.js';
 import { insertIntent, settleIntent } from './store-venue.js';
 import { bookRow } from './store-writer.js';
 import { bestPrice, insertAudit, insertPendingOrders, orderById, rejectPending, type NewOrderRow, type OrderRow } from './store.js';
+import { isId, isPrintable } from '../kit/inputs.js';
 
 export interface PlaceOrderInput {
   tokenId: string; accountId: string; side: 'BUY' | 'SELL'; type?: 'LIMIT' | 'MARKET' | null; timeInForce?: TimeInForce | null;
@@ -29,14 +30,11 @@ export interface PlaceOrderInput {
 }
 export interface OrderResult { order: OrderRow; accepted: boolean; reasons: Reason[] }
 
-const TOKEN_ID = /^tok_[0-9a-z]{26}$/;
-const ACCOUNT_ID = /^acc_[0-9a-z]{26}$/;
-
 /** Checks the shape of an order and fills in defaults; every problem is a typed INPUT error. */
 export function normalizeOrder(s: TradingServices, i: PlaceOrderInput) {
-  if (typeof i.clientOrderId !== 'string' || !/^[\x21-\x7e]{1,64}$/.test(i.clientOrderId)) throw badInput('INVALID_CLIENT_ORDER_ID', 'clientOrderId must be 1 to 64 printable characters');
-  if (!TOKEN_ID.test(i.tokenId)) throw badInput('INVALID_TOKEN_ID', `"${String(i.tokenId).slice(0, 40)}" is not a token id`);
-  if (!ACCOUNT_ID.test(i.accountId)) throw badInput('INVALID_ACCOUNT_ID', `"${String(i.accountId).slice(0, 40)}" is not a custody account id`);
+  if (!isPrintable(i.clientOrderId, 64)) throw badInput('INVALID_CLIENT_ORDER_ID', 'clientOrderId must be 1 to 64 printable characters');
+  if (!isId(i.tokenId, 'tok')) throw badInput('INVALID_TOKEN_ID', `"${String(i.tokenId).slice(0, 40)}" is not a token id`);
+  if (!isId(i.accountId, 'acc')) throw badInput('INVALID_ACCOUNT_ID', `"${String(i.accountId).slice(0, 40)}" is not a custody account id`);
   const type = i.type ?? 'LIMIT';
   const tif = i.timeInForce ?? (type === 'MARKET' ? 'IOC' : 'GTC');
   if (i.quantity <= 0n) throw badInput('INVALID_QUANTITY', 'quantity must be positive');
@@ -177,7 +175,7 @@ const insufficient = (asset: string, available: bigint, needed: bigint) =>
 
 /** An order the caller may act on (its organisation's; an investor only its own; the venue operator any). */
 async function ownOrder(s: TradingServices, caller: Caller, orderId: string): Promise<OrderRow> {
-  const o = /^ord_[0-9a-z]{26}$/.test(orderId) ? await orderById(s.db, orderId) : null;
+  const o = isId(orderId, 'ord') ? await orderById(s.db, orderId) : null;
   if (!o || !canSee(caller, { org: o.org, investorId: o.investor_id }, venueOperator(s))) throw notFound('order', orderId);
   return o;
 }
@@ -188,7 +186,7 @@ const notOpen = (o: OrderRow) =>
 export async function cancelOrder(s: TradingServices, caller: Caller, orderId: string): Promise<OrderRow> {
   if (!isVenueOperator(s, caller)) requireRole(caller, 'BROKER_DEALER', 'INVESTOR');
   const o = await ownOrder(s, caller, orderId);
-  if (!isOpen(o.status)) throw notOpen(o);
+  if (!isResting(o.status)) throw notOpen(o);
   const byOperator = caller.kind === 'user' && caller.org !== o.org;
   const r = await s.venue.submit(o.token_id, { kind: 'CANCEL', orderId: o.id, reason: byOperator ? 'OPERATOR' : 'USER', actor: caller.subject });
   const after = (await orderById(s.db, o.id))!;
@@ -206,7 +204,7 @@ export async function replaceOrder(s: TradingServices, caller: Caller, orderId: 
   if (price === null && quantity === null) throw badInput('NOTHING_TO_REPLACE', 'give a new price, a new quantity or both');
   if (price !== null && (price <= 0n || price > MAX_PRICE)) throw badInput('INVALID_PRICE', `price must be 1 to ${MAX_PRICE}`);
   if (quantity !== null && quantity <= 0n) throw badInput('INVALID_QUANTITY', 'quantity must be positive');
-  if (o.type === 'MARKET' || !isOpen(o.status)) throw notOpen(o);
+  if (o.type === 'MARKET' || !isResting(o.status)) throw notOpen(o);
   const newPrice = price ?? BigInt(o.price!);
   const newQty = quantity ?? BigInt(o.quantity);
   const rules = instrumentRules(s.rules, o.token_id);

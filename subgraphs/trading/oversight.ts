@@ -14,6 +14,7 @@ import { appendEvent } from '../kit/outbox.js';
 import type { TradingServices } from './services.js';
 import { setHalt, setIssuerPaused, setSubscriber, type SubscriberRow } from './store-venue.js';
 import type { BookRow } from './store-writer.js';
+import { isId, isPrintable } from '../kit/inputs.js';
 
 /** The venue's operators: ATS_OPERATOR users of TRADING_OPERATOR_ORGS (kit/access.ts). */
 export const venueOperator = (s: Pick<TradingServices, 'config'>): OperatorRule => ({ orgs: s.config.TRADING_OPERATOR_ORGS, roles: ['ATS_OPERATOR'] });
@@ -25,7 +26,7 @@ const text = (v: string, name: string) => {
   return v.trim();
 };
 const tokenId = (v: string) => {
-  if (!/^tok_[0-9a-z]{26}$/.test(v)) throw badInput('INVALID_TOKEN_ID', `"${String(v).slice(0, 40)}" is not a token id`);
+  if (!isId(v, 'tok')) throw badInput('INVALID_TOKEN_ID', `"${String(v).slice(0, 40)}" is not a token id`);
   return v;
 };
 
@@ -50,7 +51,7 @@ async function setOperatorHalt(s: TradingServices, caller: Caller, token: string
 /** Issuance's feed: token.paused halts the token's market, token.unpaused lifts that halt (an operator halt stays). */
 export async function onIssuerEvent(q: Queryable, e: OutboxEvent): Promise<void> {
   const t = String((e.payload as { tokenId?: unknown }).tokenId ?? '');
-  if (!/^tok_[0-9a-z]{26}$/.test(t)) return;
+  if (!isId(t, 'tok')) return;
   const paused = e.topic === 'token.paused';
   const { row, changed } = await setIssuerPaused(q, t, paused);
   if (changed) await appendEvent(q, paused ? 'trading.halted' : 'trading.resumed', t, haltPayload(row, 'ISSUER', (e.payload as { reason?: string }).reason ?? null));
@@ -72,7 +73,7 @@ export async function suspendSubscriber(s: TradingServices, caller: Caller, org:
 
 async function decide(s: TradingServices, caller: Caller, org: string, status: 'ADMITTED' | 'SUSPENDED', reason: string): Promise<SubscriberRow> {
   requireVenueOperator(s, caller);
-  if (typeof org !== 'string' || !/^[\x21-\x7e]{1,128}$/.test(org)) throw badInput('INVALID_ORGANISATION', 'org must be 1 to 128 printable characters');
+  if (!isPrintable(org, 128)) throw badInput('INVALID_ORGANISATION', 'org must be 1 to 128 printable characters');
   const why = text(reason, 'reason');
   return s.db.tx(async (q) => {
     const r = await setSubscriber(q, org, status, why, caller.subject);

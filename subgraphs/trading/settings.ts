@@ -2,6 +2,7 @@ import { ConfigError, int, json, list, oneOf, str, type Setting } from '../kit/c
 import { parseTradingHours, type TradingHours } from './hours.js';
 import type { StpMode } from './engine/index.js';
 import { STP_MODES } from './rules.js';
+import { isId } from '../kit/inputs.js';
 
 /** A positive integer of any size, as a decimal string in the environment (never a JS number). */
 const units = (doc: string, def: bigint, min = 1n): Setting<bigint> => ({
@@ -32,7 +33,7 @@ function tokenOverrides(v: unknown): Record<string, TokenRuleOverrides> {
   if (!v || typeof v !== 'object' || Array.isArray(v)) throw new Error('must be an object keyed by token id');
   const out: Record<string, TokenRuleOverrides> = {};
   for (const [tokenId, o] of Object.entries(v as Record<string, Record<string, unknown>>)) {
-    if (!/^tok_[0-9a-z]{26}$/.test(tokenId)) throw new Error(`"${tokenId}" is not a token id`);
+    if (!isId(tokenId, 'tok')) throw new Error(`"${tokenId}" is not a token id`);
     const big = (k: string) => {
       const x = o[k];
       if (x === undefined) return undefined;

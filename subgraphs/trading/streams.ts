@@ -8,11 +8,12 @@ import { isVenueOperator, venueOperator } from './oversight.js';
 import type { TradingServices } from './services.js';
 import { accountOwner, type TradeRow } from './store.js';
 import { follow, parseCursor } from '../kit/follow.js';
+import { isId } from '../kit/inputs.js';
 
 
 /** The account must be the caller's organisation's (an investor's own); custody is asked when no order names it yet. */
 async function assertAccountVisible(s: TradingServices, caller: Caller, accountId: string): Promise<void> {
-  if (!/^acc_[0-9a-z]{26}$/.test(accountId)) throw badInput('INVALID_ACCOUNT_ID', `"${accountId.slice(0, 40)}" is not a custody account id`);
+  if (!isId(accountId, 'acc')) throw badInput('INVALID_ACCOUNT_ID', `"${String(accountId).slice(0, 40)}" is not a custody account id`);
   if (isVenueOperator(s, caller)) return;
   const known = await accountOwner(s.db, accountId);
   const owner = known ? { org: known.org, investorId: known.investor_id } : await s.peers.account(accountId).then((a) => a && { org: a.org, investorId: a.investorId });
@@ -51,7 +52,7 @@ export async function tradeStream(s: TradingServices, caller: Caller, a: { token
 }
 
 export async function bookStream(s: TradingServices, a: { tokenId: string; after?: string | null }) {
-  if (!/^tok_[0-9a-z]{26}$/.test(a.tokenId)) throw badInput('INVALID_TOKEN_ID', `"${a.tokenId.slice(0, 40)}" is not a token id`);
+  if (!isId(a.tokenId, 'tok')) throw badInput('INVALID_TOKEN_ID', `"${String(a.tokenId).slice(0, 40)}" is not a token id`);
   return follow(s.db, s.outbox, {
     after: parseCursor(a.after), topics: ['book.changed'],
     match: (e) => e.key === a.tokenId,

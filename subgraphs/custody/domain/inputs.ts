@@ -1,5 +1,7 @@
 import { badInput } from '../../kit/errors.js';
 import { parseAddress } from '../../kit/scalars.js';
+import { isId, requireIdempotencyKey } from '../../kit/inputs.js';
+import type { IdPrefix } from '../../kit/ids.js';
 
 /** Validation of what callers send, shared by the GraphQL and the internal entry points. No I/O. */
 
@@ -23,32 +25,28 @@ export function optionalAmount(v: unknown, field = 'amount'): bigint | undefined
 
 /** "CASH" or a security token id from issuance. */
 export function parseAsset(v: unknown): string {
-  if (typeof v !== 'string' || !(v === CASH || /^tok_[0-9a-z]{26}$/.test(v))) {
+  if (typeof v !== 'string' || !(v === CASH || isId(v, 'tok'))) {
     throw badInput('INVALID_ASSET', `asset must be "CASH" or a security token id (tok_...), got ${JSON.stringify(v)?.slice(0, 60)}`);
   }
   return v;
 }
 
 export function parseAccountId(v: unknown, field = 'accountId'): string {
-  if (typeof v !== 'string' || !/^acc_[0-9a-z]{26}$/.test(v)) {
+  if (!isId(v, 'acc')) {
     throw badInput('INVALID_ACCOUNT_ID', `${field} must be a custody account id (acc_...), got ${JSON.stringify(v)?.slice(0, 60)}`, { field });
   }
   return v;
 }
 
-export function parseId(v: unknown, prefix: string, field: string): string {
-  if (typeof v !== 'string' || !new RegExp(`^${prefix}_[0-9a-z]{26}$`).test(v)) {
+export function parseId(v: unknown, prefix: IdPrefix, field: string): string {
+  if (!isId(v, prefix)) {
     throw badInput('INVALID_ID', `${field} must be an id starting with ${prefix}_, got ${JSON.stringify(v)?.slice(0, 60)}`, { field });
   }
   return v;
 }
 
-export function parseIdempotencyKey(v: unknown, field = 'idempotencyKey'): string {
-  if (typeof v !== 'string' || !/^[\x21-\x7e]{1,128}$/.test(v)) {
-    throw badInput('INVALID_IDEMPOTENCY_KEY', `${field} must be 1 to 128 printable characters`, { field });
-  }
-  return v;
-}
+/** kit/inputs.ts: 1 to 128 printable characters, else INPUT.INVALID_IDEMPOTENCY_KEY naming the field. */
+export const parseIdempotencyKey = requireIdempotencyKey;
 
 /** A short free text (reasons, labels): trimmed, 1..max characters, no control characters. */
 export function parseText(v: unknown, field: string, max = 200): string {
