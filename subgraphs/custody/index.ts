@@ -19,24 +19,24 @@ import { createLoaders } from './loaders.js';
 import { startReconciliationJob } from './reconciliation.js';
 import { resolvers, type CustodyContext } from './resolvers.js';
 import { startSweepMover } from './sweep-mover.js';
-import { custodySettings, defaultPolicyOf, type CustodyConfig } from './settings.js';
+import { custodySettings, defaultPolicyOf } from './settings.js';
 
-const configOf = (rt: SubgraphRuntime) => rt.config as unknown as CustodyConfig & { CHAIN_RPC_URL: string; ISSUANCE_URL: string };
+type CustodyRuntime = SubgraphRuntime<typeof custodySettings>;
 
 // One env per running subgraph (its clock, defaults and issuance client), shared by every request.
 const envs = new WeakMap<SubgraphRuntime, CustodyEnv>();
 const indexers = new WeakMap<SubgraphRuntime, CustodyIndexer>();
 const keysOf = new WeakMap<SubgraphRuntime, WalletKeys>();
 /** The wallet keys of a running subgraph; a wrong signer setting stops it at start (ConfigError). */
-function keysFor(rt: SubgraphRuntime): WalletKeys {
+function keysFor(rt: CustodyRuntime): WalletKeys {
   let k = keysOf.get(rt);
-  if (!k) keysOf.set(rt, (k = walletKeys(configOf(rt).CUSTODY_KEK, openKeyStore(configOf(rt)))));
+  if (!k) keysOf.set(rt, (k = walletKeys(rt.config.CUSTODY_KEK, openKeyStore(rt.config))));
   return k;
 }
-function envOf(rt: SubgraphRuntime): CustodyEnv {
+function envOf(rt: CustodyRuntime): CustodyEnv {
   let env = envs.get(rt);
   if (!env) {
-    env = { db: rt.db, now: () => new Date(), defaults: defaultPolicyOf(configOf(rt)), eligibility: issuanceEligibility(rt.peer('issuance')),
+    env = { db: rt.db, now: () => new Date(), defaults: defaultPolicyOf(rt.config), eligibility: issuanceEligibility(rt.peer('issuance')),
       investorExists: (investorId) => rt.peer('issuance').call<{ id: string } | null>('investor', { investorId }),
     };
     envs.set(rt, env);
@@ -44,7 +44,7 @@ function envOf(rt: SubgraphRuntime): CustodyEnv {
   return env;
 }
 
-export const custody: SubgraphDefinition<CustodyContext> = {
+export const custody: SubgraphDefinition<CustodyContext, typeof custodySettings> = {
   name: 'custody',
   defaultPort: 4004,
   settings: custodySettings,
@@ -53,7 +53,7 @@ export const custody: SubgraphDefinition<CustodyContext> = {
   context: (base, rt) => ({ ...base, loaders: createLoaders(base.db), keys: keysFor(rt), env: envOf(rt) }),
   internal: (rt) => ({ ...custodyInternal(rt.db), ...custodyDvpInternal(rt, keysFor(rt)) }),
   async start(rt) {
-    const c = configOf(rt);
+    const c = rt.config;
     const keys = keysFor(rt);
     const stops: (() => Promise<void>)[] = [];
     // The client's signer is a throwaway: each custody wallet signs its own withdrawals.

@@ -369,7 +369,7 @@ async function bookSettlements(db: Db, service: string, bookings: readonly Recor
 }
 
 export function custodyDvpInternal(rt: SubgraphRuntime, keys: WalletKeys): Record<string, InternalHandler> {
-  const dvp = new DvpCustody(rt.db, keys, (rt.config as unknown as { CHAIN_RPC_URL: string }).CHAIN_RPC_URL);
+  const dvp = new DvpCustody(rt.db, keys, rt.config.CHAIN_RPC_URL);
   const guarded = (h: (b: Record<string, unknown>, caller: Caller) => Promise<unknown>): InternalHandler => async (body, caller) => {
     requireService(caller);
     return h(body, caller);

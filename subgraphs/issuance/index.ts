@@ -2,7 +2,7 @@ import { parseAddress, parseBigInt, parseDateTime } from '../kit/scalars.js';
 import { badInput } from '../kit/errors.js';
 import { settingSigner } from '../kit/signer/index.js';
 import type { SubgraphDefinition, SubgraphRuntime } from '../kit/subgraph.js';
-import type { ComplianceConfig, TransferOccasion } from './domain/compliance/index.js';
+import type { TransferOccasion } from './domain/compliance/index.js';
 import { occasionFromSettlement, type SettledOccasion } from './occasions.js';
 import { HoldingsIndexer } from './chain/indexer.js';
 import { ChainJobRunner } from './chain/jobs.js';
@@ -15,7 +15,6 @@ import { FeedConsumer, feedUrlOf } from '../kit/feed.js';
 import { createLoaders } from './loaders.js';
 import { resolvers, type IssuanceContext } from './resolvers.js';
 import { distributionResolvers, mergeResolvers } from './resolvers-distributions.js';
-import type { WithholdingConfig } from './domain/withholding.js';
 import type { PayingAccount } from './distributions.js';
 import { applyPaymentResult, PaymentRunner, type PaymentResult, type PaymentSettings } from './distribution-payments.js';
 import type { IssuanceServices } from './services.js';
@@ -25,37 +24,39 @@ import { fixDueRecordDates } from './record-dates.js';
 import { closeDueVotes } from './votes.js';
 import { runDueSplits } from './splits.js';
 
+type IssuanceRuntime = SubgraphRuntime<typeof issuanceSettings>;
+
 // One set of services per running subgraph (tests run several in one process).
 const servicesOf = new WeakMap<SubgraphRuntime, IssuanceServices>();
 
 /** The services of a running issuance subgraph (tests move its clock). */
 export const issuanceServices = (rt: SubgraphRuntime): IssuanceServices | undefined => servicesOf.get(rt);
 
-function createServices(rt: SubgraphRuntime): IssuanceServices {
+function createServices(rt: IssuanceRuntime): IssuanceServices {
   const c = rt.config;
-  const config = c.COMPLIANCE_CONFIG as ComplianceConfig;
+  const config = c.COMPLIANCE_CONFIG;
   const chain = new IssuanceChain(rt.db, c.CHAIN_RPC_URL, settingSigner(c, 'ISSUANCE_AGENT_KEY'), settingSigner(c, 'CLAIM_SIGNER_KEY'), rt.log);
-  const pollMs = c.CHAIN_POLL_MS as number;
-  const indexer = new HoldingsIndexer(rt.db, chain, config, { confirmations: c.CHAIN_CONFIRMATIONS as number, pollMs }, rt.log);
+  const pollMs = c.CHAIN_POLL_MS;
+  const indexer = new HoldingsIndexer(rt.db, chain, config, { confirmations: c.CHAIN_CONFIRMATIONS, pollMs }, rt.log);
   const jobs = new ChainJobRunner(rt.db, chain, config, pollMs, rt.log);
   // The clock is read through the services object, so a test can move it.
   const now = () => servicesOf.get(rt)?.now() ?? new Date();
   const votes = {
     db: rt.db, now, signer: chain.claimSigner,
-    limits: { maxQuestionChars: c.VOTE_MAX_QUESTION_CHARS as number, maxOptions: c.VOTE_MAX_OPTIONS as number, maxOptionChars: c.VOTE_MAX_OPTION_CHARS as number, maxOpenDays: c.VOTE_MAX_OPEN_DAYS as number },
+    limits: { maxQuestionChars: c.VOTE_MAX_QUESTION_CHARS, maxOptions: c.VOTE_MAX_OPTIONS, maxOptionChars: c.VOTE_MAX_OPTION_CHARS, maxOpenDays: c.VOTE_MAX_OPEN_DAYS },
     // A record date just past may have transfers the indexer has not applied yet: apply them first (without a chain there is nothing to apply).
     syncHoldings: () => (chain.configured ? indexer.syncOnce() : Promise.resolve()),
   };
   const splits = {
     db: rt.db, chain, now, syncHoldings: () => indexer.syncOnce(), log: rt.log,
-    maxFactor: BigInt(c.SPLIT_MAX_FACTOR as number), batchSize: c.SPLIT_BATCH_SIZE as number,
+    maxFactor: BigInt(c.SPLIT_MAX_FACTOR), batchSize: c.SPLIT_BATCH_SIZE,
   };
   const payments = new PaymentRunner(rt.db, paymentSettings(rt), now, rt.log);
   return {
-    config, chain, indexer, jobs, votes, splits, outbox: rt.outbox, now: () => new Date(), settlementOperatorOrgs: c.SETTLEMENT_OPERATOR_ORGS as string[],
+    config, chain, indexer, jobs, votes, splits, outbox: rt.outbox, now: () => new Date(), settlementOperatorOrgs: c.SETTLEMENT_OPERATOR_ORGS,
     payments,
     distributions: {
-      withholding: c.WITHHOLDING_CONFIG as WithholdingConfig, now, sanctionedCountries: (c.COMPLIANCE_CONFIG as ComplianceConfig).sanctionedCountries,
+      withholding: c.WITHHOLDING_CONFIG, now, sanctionedCountries: c.COMPLIANCE_CONFIG.sanctionedCountries,
       syncHoldings: votes.syncHoldings,
       custodyAccount: (accountId) => rt.peer('custody').call<PayingAccount | null>('account', { accountId }),
       kickPayments: () => void payments.kick(),
@@ -68,10 +69,10 @@ function createServices(rt: SubgraphRuntime): IssuanceServices {
   };
 }
 
-const paymentSettings = (rt: SubgraphRuntime): PaymentSettings => ({
-  batchSize: rt.config.DISTRIBUTION_BATCH_SIZE as number, retryMs: rt.config.DISTRIBUTION_RETRY_MS as number,
-  maxAttempts: rt.config.DISTRIBUTION_MAX_ATTEMPTS as number, pollMs: rt.config.DISTRIBUTION_POLL_MS as number,
-  sanctionedCountries: (rt.config.COMPLIANCE_CONFIG as ComplianceConfig).sanctionedCountries,
+const paymentSettings = (rt: IssuanceRuntime): PaymentSettings => ({
+  batchSize: rt.config.DISTRIBUTION_BATCH_SIZE, retryMs: rt.config.DISTRIBUTION_RETRY_MS,
+  maxAttempts: rt.config.DISTRIBUTION_MAX_ATTEMPTS, pollMs: rt.config.DISTRIBUTION_POLL_MS,
+  sanctionedCountries: rt.config.COMPLIANCE_CONFIG.sanctionedCountries,
 });
 
 const str = (v: unknown, name: string): string => {
@@ -79,7 +80,7 @@ const str = (v: unknown, name: string): string => {
   return v;
 };
 
-export const issuance: SubgraphDefinition<IssuanceContext> = {
+export const issuance: SubgraphDefinition<IssuanceContext, typeof issuanceSettings> = {
   name: 'issuance',
   defaultPort: 4001,
   settings: issuanceSettings,
@@ -90,12 +91,12 @@ export const issuance: SubgraphDefinition<IssuanceContext> = {
     servicesOf.set(rt, s);
     s.indexer.start();
     s.jobs.start();
-    const stopSplits = startLoop(() => (s.chain.configured ? runDueSplits(s.splits) : Promise.resolve()), rt.config.SPLIT_POLL_MS as number,
+    const stopSplits = startLoop(() => (s.chain.configured ? runDueSplits(s.splits) : Promise.resolve()), rt.config.SPLIT_POLL_MS,
       { immediate: false, onError: (e) => rt.log.warn({ err: (e as Error).message }, 'splits will retry') });
     // Distributions announced before their record date: entitlements fixed once the indexer has passed it.
     const stopRecordDates = startLoop(async () => { await fixDueRecordDates(rt.db, s.distributions.withholding, s.distributions.now, s.distributions.kickPayments); },
-      rt.config.DISTRIBUTION_RECORD_DATE_POLL_MS as number, { immediate: false, onError: (e) => rt.log.warn({ err: (e as Error).message }, 'fixing record dates failed; the next pass retries') });
-    const stopVotes = startLoop(async () => { await closeDueVotes(s.votes); }, rt.config.VOTE_CLOSE_POLL_MS as number,
+      rt.config.DISTRIBUTION_RECORD_DATE_POLL_MS, { immediate: false, onError: (e) => rt.log.warn({ err: (e as Error).message }, 'fixing record dates failed; the next pass retries') });
+    const stopVotes = startLoop(async () => { await closeDueVotes(s.votes); }, rt.config.VOTE_CLOSE_POLL_MS,
       { immediate: false, onError: (e) => rt.log.warn({ err: (e as Error).message }, 'closing due votes failed; the next pass retries') });
     // Custody opens accounts with their own wallets: each becomes the investor's wallet here, exactly once.
     const wallets = new FeedConsumer({

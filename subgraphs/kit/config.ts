@@ -17,7 +17,9 @@ export interface Setting<T> {
   doc: string;
 }
 
-type Spec = Record<string, Setting<unknown>>;
+/** A process's settings by variable name. */
+export type SettingsSpec = Record<string, Setting<unknown>>;
+type Spec = SettingsSpec;
 export type ConfigOf<S extends Spec> = { [K in keyof S]: S[K] extends Setting<infer T> ? T : never };
 
 export function loadConfig<S extends Spec>(spec: S, env: Record<string, string | undefined> = process.env): ConfigOf<S> {

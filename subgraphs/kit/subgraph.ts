@@ -20,7 +20,7 @@ import { OutboxWatcher } from './outbox.js';
 import { fromRoot } from './paths.js';
 import { scalarResolvers } from './scalars.js';
 import { authSettingsOf, subgraphSettings, type SubgraphConfig } from './settings.js';
-import { loadConfig, type Setting } from './config.js';
+import { loadConfig, type ConfigOf, type SettingsSpec } from './config.js';
 import { flushTracing, installTracing, tracedRoute, tracerOf, tracingPlugin } from './tracing.js';
 
 export type SubgraphName = 'issuance' | 'trading' | 'settlement' | 'custody';
@@ -32,10 +32,16 @@ export interface BaseContext_ {
   log: Logger;
 }
 
-export interface SubgraphRuntime {
+/** A subgraph without settings of its own. */
+export type NoSettings = Record<never, never>;
+
+/** The common settings plus a subgraph's own (its def.settings), parsed. */
+export type SubgraphConfigOf<S extends SettingsSpec> = SubgraphConfig & ConfigOf<S>;
+
+export interface SubgraphRuntime<S extends SettingsSpec = NoSettings> {
   name: SubgraphName;
-  /** The common settings plus the subgraph's own (def.settings), parsed. */
-  config: SubgraphConfig & Record<string, unknown>;
+  /** The common settings plus the subgraph's own (def.settings), parsed and typed. */
+  config: SubgraphConfigOf<S>;
   db: Db;
   log: Logger;
   verify: Verifier;
@@ -47,37 +53,37 @@ export interface SubgraphRuntime {
   serviceToken(): Promise<string>;
 }
 
-export interface SubgraphDefinition<C extends BaseContext> {
+export interface SubgraphDefinition<C extends BaseContext, S extends SettingsSpec = NoSettings> {
   name: SubgraphName;
   defaultPort: number;
-  /** Settings of this subgraph beyond the common ones (kit/settings.ts). */
-  settings?: Record<string, Setting<unknown>>;
+  /** Settings of this subgraph beyond the common ones (kit/settings.ts); rt.config is typed by them. */
+  settings?: S;
   /** Resolver map (typed loosely: Apollo's map type is not exported for ESM). */
   resolvers: Record<string, object>;
   /** Builds the per-request context (fresh DataLoaders every time). */
-  context(base: BaseContext_, rt: SubgraphRuntime): C;
+  context(base: BaseContext_, rt: SubgraphRuntime<S>): C;
   /** Background work started after migrations (feed consumers, indexers); returns its stopper. */
-  start?(rt: SubgraphRuntime): Promise<() => Promise<void>>;
-  routes?(rt: SubgraphRuntime): Record<string, RouteHandler>;
+  start?(rt: SubgraphRuntime<S>): Promise<() => Promise<void>>;
+  routes?(rt: SubgraphRuntime<S>): Record<string, RouteHandler>;
   /** Internal operations (service credential only), served at POST /internal/rpc/<name>. */
-  internal?(rt: SubgraphRuntime): Record<string, InternalHandler>;
+  internal?(rt: SubgraphRuntime<S>): Record<string, InternalHandler>;
   /**
    * What this process depends on and is down (a peer's feed, the chain
    * node), by name. Reported in /healthz; never a reason for /readyz to fail:
    * every replica sees the same peer, and taking a healthy process out of
    * the load balancer would not bring the peer back.
    */
-  dependencies?(rt: SubgraphRuntime): Promise<Record<string, string>>;
+  dependencies?(rt: SubgraphRuntime<S>): Promise<Record<string, string>>;
   /** The subgraph's own metrics (gauges read at scrape time), beside kit's. */
-  metrics?(rt: SubgraphRuntime): void;
+  metrics?(rt: SubgraphRuntime<S>): void;
 }
 
-export interface RunningSubgraph {
+export interface RunningSubgraph<S extends SettingsSpec = NoSettings> {
   name: SubgraphName;
   url: string;
   port: number;
   db: Db;
-  runtime: SubgraphRuntime;
+  runtime: SubgraphRuntime<S>;
   stop(): Promise<void>;
 }
 
@@ -125,11 +131,12 @@ function kitMetrics(m: Metrics, db: Db, outbox: OutboxWatcher): void {
 }
 
 /** Reads the subgraph's settings from an environment map (process.env standalone, a built map in the one-command start). */
-export function subgraphConfig<C extends BaseContext>(def: SubgraphDefinition<C>, env: Record<string, string | undefined>) {
-  return loadConfig({ ...subgraphSettings(def.defaultPort), ...(def.settings ?? {}) }, env) as SubgraphConfig & Record<string, unknown>;
+export function subgraphConfig<C extends BaseContext, S extends SettingsSpec>(def: SubgraphDefinition<C, S>, env: Record<string, string | undefined>): SubgraphConfigOf<S> {
+  // The spread of two specs is the intersection of their configs; TypeScript cannot see through the generic spread.
+  return loadConfig({ ...subgraphSettings(def.defaultPort), ...(def.settings ?? {}) }, env) as SubgraphConfigOf<S>;
 }
 
-export async function startSubgraph<C extends BaseContext>(def: SubgraphDefinition<C>, config: SubgraphConfig & Record<string, unknown>, db?: Db): Promise<RunningSubgraph> {
+export async function startSubgraph<C extends BaseContext, S extends SettingsSpec>(def: SubgraphDefinition<C, S>, config: SubgraphConfigOf<S>, db?: Db): Promise<RunningSubgraph<S>> {
   await installTracing({ endpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT, samplePercent: config.TRACE_SAMPLE_PERCENT });
   const tracer = tracerOf(def.name);
   const log = createLogger(def.name, config.LOG_LEVEL);
@@ -151,7 +158,7 @@ export async function startSubgraph<C extends BaseContext>(def: SubgraphDefiniti
   const metrics = createMetrics(def.name);
   kitMetrics(metrics, db, outbox);
   traceConsumersOf(db, tracer);
-  const rt: SubgraphRuntime = {
+  const rt: SubgraphRuntime<S> = {
     name: def.name, config, db, log, verify, outbox, metrics, serviceToken: token,
     peer(name) {
       let c = peers.get(name);

@@ -9,7 +9,7 @@ import { startNetting } from './netting.js';
 import { httpPeers } from './peers.js';
 import { resolvers, type SettlementContext } from './resolvers.js';
 import type { SettlementServices } from './services.js';
-import { settlementSettings, type SettlementConfig } from './settings.js';
+import { settlementSettings } from './settings.js';
 import { wakeVerified } from './store.js';
 import { dvpGasRecorder, settlementMetrics } from './store-metrics.js';
 import { SettlementWorker } from './worker.js';
@@ -20,10 +20,10 @@ const servicesOf = new WeakMap<SubgraphRuntime, SettlementServices & { worker: S
 /** The services of a running settlement subgraph (tests reach the worker through it). */
 export const settlementServices = (rt: SubgraphRuntime) => servicesOf.get(rt);
 
-function servicesFor(rt: SubgraphRuntime) {
+function servicesFor(rt: SubgraphRuntime<typeof settlementSettings>) {
   let s = servicesOf.get(rt);
   if (!s) {
-    const config = rt.config as unknown as SettlementConfig;
+    const config = rt.config;
     const chain = new SettlementChain(rt.db, {
       rpcUrl: config.CHAIN_RPC_URL, operator: settingSigner(rt.config, 'SETTLEMENT_OPERATOR_KEY'), attestation: settingSigner(rt.config, 'SETTLEMENT_ATTESTATION_KEY'),
       dvpAddress: config.SETTLEMENT_DVP_ADDRESS, gasMinWei: config.SETTLEMENT_GAS_MIN_WEI, gasTopupWei: config.SETTLEMENT_GAS_TOPUP_WEI,
@@ -39,7 +39,7 @@ function servicesFor(rt: SubgraphRuntime) {
   return s;
 }
 
-export const settlement: SubgraphDefinition<SettlementContext> = {
+export const settlement: SubgraphDefinition<SettlementContext, typeof settlementSettings> = {
   name: 'settlement',
   defaultPort: 4003,
   metrics: settlementMetrics,

@@ -10,7 +10,7 @@ import { Releaser } from './releases.js';
 import { resolvers, type TradingContext } from './resolvers.js';
 import { venueRulesOf } from './rules.js';
 import type { TradingServices } from './services.js';
-import { tradingSettings, type TradingConfig } from './settings.js';
+import { tradingSettings } from './settings.js';
 import { SurveillanceMonitor } from './surveillance.js';
 import { startSweeper } from './sweep.js';
 import { Venue } from './venue.js';
@@ -30,8 +30,8 @@ export function wrapPeers(rt: SubgraphRuntime, wrap: (p: Peers) => Peers): void 
   s.peers = wrap(s.peers);
 }
 
-function createServices(rt: SubgraphRuntime): TradingServices {
-  const config = rt.config as unknown as TradingConfig & { DATABASE_URL: string };
+function createServices(rt: SubgraphRuntime<typeof tradingSettings>): TradingServices {
+  const config = rt.config;
   const rules = venueRulesOf(config);
   // The clock is read through the services object, so a test can move it.
   const now = () => servicesOf.get(rt)?.now() ?? new Date();
@@ -49,7 +49,7 @@ function createServices(rt: SubgraphRuntime): TradingServices {
   return { db: rt.db, log: rt.log, config, rules, peers, intake, entry, venue, releaser, outbox: rt.outbox, now: () => new Date() };
 }
 
-export const trading: SubgraphDefinition<TradingContext> = {
+export const trading: SubgraphDefinition<TradingContext, typeof tradingSettings> = {
   name: 'trading',
   defaultPort: 4002,
   metrics: tradingMetrics,

@@ -74,7 +74,8 @@ export async function orderStream(s: TradingServices, caller: Caller, a: { accou
       return p.accountId === a.accountId && canSee(caller, { org: p.org ?? null, investorId: p.investorId }, op);
     },
     map: (e) => {
-      const p = e.payload as Record<string, any>;
+      // The payload is the order as trading wrote it (orderJson plus its events): passed on as it is.
+      const p = e.payload;
       return { cursor: e.seq, status: p.status, filled: p.filled, remaining: p.remaining, price: p.price, quantity: p.quantity, events: p.events ?? [], orderId: p.orderId };
     },
   });

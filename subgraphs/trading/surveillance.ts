@@ -31,9 +31,19 @@ async function raise(q: Queryable, a: Omit<AlertRow, 'created_at' | 'id'> & { de
   }
 }
 
+/** What surveillance reads of a trade.executed event (ids and amounts as on the wire). */
+interface TradeSeen {
+  tradeId: string; tokenId: string; price: string; quantity: string; buyOrderId: string; sellOrderId: string;
+  buyAccountId: string; sellAccountId: string; buyInvestorId: string | null; sellInvestorId: string | null; buyOrg: string; sellOrg: string;
+}
+/** What surveillance reads of an order.updated event. */
+interface OrderSeen {
+  status: string; cancelReason?: string | null; price?: string | null; accountId: string; tokenId: string; side: 'BUY' | 'SELL'; org: string; investorId?: string | null;
+}
+
 export async function examine(q: Queryable, e: OutboxEvent, o: SurveillanceSettings): Promise<void> {
-  const p = e.payload as Record<string, any>;
   if (e.topic === 'trade.executed') {
+    const p = e.payload as unknown as TradeSeen;
     if (p.buyInvestorId && p.buyInvestorId === p.sellInvestorId) {
       await raise(q, {
         kind: 'WASH_TRADE', token_id: p.tokenId, orgs: [...new Set<string>([p.buyOrg, p.sellOrg])], account_id: p.buyAccountId, investor_id: p.buyInvestorId,
@@ -44,6 +54,7 @@ export async function examine(q: Queryable, e: OutboxEvent, o: SurveillanceSetti
     }
     return;
   }
+  const p = e.payload as unknown as OrderSeen;
   if (p.status !== 'CANCELLED' || p.cancelReason !== 'USER' || !p.price) return;
   const at = new Date(e.createdAt);
   const { cancelled, fills } = await layeringFacts(q, p.accountId, p.tokenId, p.side, at, o.layeringWindowMs);

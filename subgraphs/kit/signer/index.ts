@@ -104,9 +104,9 @@ export function openKeyStore(c: SignerConfig): KeyStore {
 }
 
 /** The signer of an optional key setting of this process, undefined when it is unset; the key store is checked either way. */
-export function settingSigner(config: Record<string, unknown>, name: string): KitSigner | undefined {
-  const store = openKeyStore(config as unknown as SignerConfig);
-  const ref = config[name] as string | undefined;
+export function settingSigner<C extends SignerConfig, K extends keyof C & string>(config: C & Record<K, string | undefined>, name: K): KitSigner | undefined {
+  const store = openKeyStore(config);
+  const ref = config[name];
   return ref ? store.signer(name, ref) : undefined;
 }
 
