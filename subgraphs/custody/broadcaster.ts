@@ -3,7 +3,7 @@ import type { Logger } from '../kit/log.js';
 import type { KitSigner } from '../kit/signer/index.js';
 import { startLoop } from '../kit/loop.js';
 import { PendingEvents } from './events.js';
-import { later, message, nextForFlight, sendThenRecord } from './transfer-flight.js';
+import { TransferError, later, message, nextForFlight, sendThenRecord, type BroadcastSettings, type SignedTransfer, type TransferSender } from './transfer-flight.js';
 import { consumeIn, releaseIn } from './ledger.js';
 import { walletOfAccount } from './store.js';
 import { assetById } from './store-ledger.js';
@@ -24,40 +24,8 @@ import { paymentResult } from './distribution-payments.js';
  * outcome; a second transfer is signed only once the previous one is known
  * dead. Never half-done: the books move only when the chain says so.
  */
-export interface TransferRequest { withdrawalId: string; from: string; token: string; to: string; amount: bigint }
-export interface SignedTransfer { txHash: string; rawTx: string }
-
-/**
- * confirmed / reverted: mined with that status (enough confirmations);
- * pending: the node holds it, not yet final; unknown: the node does not know it
- * and its nonce is still free (send it again); dropped: its nonce was used by
- * another transaction, so this one can never be mined.
- */
-export type TransferOutcome = 'confirmed' | 'reverted' | 'pending' | 'unknown' | 'dropped';
-
-export interface TransferSender {
-  /** Signs, without sending, a token transfer from a custody wallet with its signer (software or HSM). */
-  sign(t: TransferRequest, signer: KitSigner): Promise<SignedTransfer>;
-  /** Sends a signed transaction; sending the same one twice is harmless. Throws TransferError. */
-  broadcast(t: SignedTransfer): Promise<void>;
-  outcome(t: SignedTransfer): Promise<TransferOutcome>;
-}
-
-export class TransferError extends Error {
-  override readonly name = 'TransferError';
-  /** True when the node could not be reached (try the same transaction again); false when it refused it. */
-  constructor(message: string, readonly retryable: boolean) {
-    super(message);
-  }
-}
-
-export interface BroadcastSettings {
-  maxAttempts: number;
-  retryMs: number;
-  rebroadcastMs: number;
-  /** How soon to look again at a transfer in flight. */
-  pollMs: number;
-}
+// The transfer types live with the flight they go through (transfer-flight.ts); re-exported for the senders.
+export { TransferError, type BroadcastSettings, type SignedTransfer, type TransferOutcome, type TransferRequest, type TransferSender } from './transfer-flight.js';
 
 export interface BroadcastDeps {
   db: Db;

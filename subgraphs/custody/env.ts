@@ -1,5 +1,8 @@
 import type { Caller } from '../kit/auth.js';
 import type { Db } from '../kit/db/types.js';
+import type { BaseContext_ } from '../kit/subgraph.js';
+import type { WalletKeys } from './keys.js';
+import type { CustodyLoaders } from './loaders.js';
 import { appError, forbidden } from '../kit/errors.js';
 import type { WithdrawalPolicy } from './domain/policy.js';
 import type { TransferEligibility } from './eligibility.js';
@@ -16,6 +19,9 @@ export interface CustodyEnv {
   /** Issuance's answer whether an investor exists (accounts are opened only for known investors). */
   investorExists: InvestorLookup;
 }
+
+/** What every custody resolver gets (the resolver files import it from here, not from each other). */
+export interface CustodyContext extends BaseContext_ { loaders: CustodyLoaders; keys: WalletKeys; env: CustodyEnv }
 
 /** Approvals and policy work are for people holding the CUSTODIAN role, never for services. */
 export function requireCustodian(caller: Caller): void {

@@ -1,4 +1,4 @@
-import type { CustodyContext } from './resolvers.js';
+import type { CustodyContext } from './env.js';
 import { listDeposits } from './deposits.js';
 import { openBreaks, reconciliation, type BreakRow, type Reconciliation, type ReconciliationLine } from './reconciliation.js';
 import { recoverCustodyWallet, type RecoverWalletInput, type RecoveryRow } from './recovery.js';

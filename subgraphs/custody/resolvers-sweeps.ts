@@ -1,4 +1,4 @@
-import type { CustodyContext } from './resolvers.js';
+import type { CustodyContext } from './env.js';
 import { requireCustodian } from './env.js';
 import { sweepApprovals, sweepsOfOrg, type SweepRow } from './store-sweeps.js';
 import * as sweeps from './sweeps.js';

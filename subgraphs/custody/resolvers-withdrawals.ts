@@ -1,5 +1,5 @@
 import { canSee } from '../kit/access.js';
-import type { CustodyContext } from './resolvers.js';
+import type { CustodyContext } from './env.js';
 import { policyFromJson, type WithdrawalPolicy } from './domain/policy.js';
 import type { HoldingWithProof } from './domain/holdings-proof.js';
 import { proofOfHoldings } from './holdings.js';

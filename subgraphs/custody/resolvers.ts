@@ -1,7 +1,5 @@
 import { canSee } from '../kit/access.js';
-import type { BaseContext_ } from '../kit/subgraph.js';
-import type { CustodyEnv } from './env.js';
-import type { CustodyLoaders } from './loaders.js';
+import type { CustodyContext } from './env.js';
 import { effectivePolicy } from './policies.js';
 import { chainResolvers } from './resolvers-chain.js';
 import { sweepResolvers } from './resolvers-sweeps.js';
@@ -9,9 +7,8 @@ import { withdrawalResolvers } from './resolvers-withdrawals.js';
 import * as service from './service.js';
 import { accountsOfOrg, type AccountRow } from './store.js';
 import type { BalanceRow } from './store-ledger.js';
-import type { WalletKeys } from './keys.js';
 
-export interface CustodyContext extends BaseContext_ { loaders: CustodyLoaders; keys: WalletKeys; env: CustodyEnv }
+export type { CustodyContext } from './env.js';
 
 const visible = (ctx: CustodyContext, r: AccountRow | null) =>
   r && canSee(ctx.caller, { org: r.org, investorId: r.investor_id }) ? r : null;

@@ -1,5 +1,40 @@
 import type { Db, Queryable } from '../kit/db/types.js';
-import type { BroadcastSettings, SignedTransfer, TransferSender } from './broadcaster.js';
+import type { KitSigner } from '../kit/signer/index.js';
+
+export interface TransferRequest { withdrawalId: string; from: string; token: string; to: string; amount: bigint }
+export interface SignedTransfer { txHash: string; rawTx: string }
+
+/**
+ * confirmed / reverted: mined with that status (enough confirmations);
+ * pending: the node holds it, not yet final; unknown: the node does not know it
+ * and its nonce is still free (send it again); dropped: its nonce was used by
+ * another transaction, so this one can never be mined.
+ */
+export type TransferOutcome = 'confirmed' | 'reverted' | 'pending' | 'unknown' | 'dropped';
+
+export interface TransferSender {
+  /** Signs, without sending, a token transfer from a custody wallet with its signer (software or HSM). */
+  sign(t: TransferRequest, signer: KitSigner): Promise<SignedTransfer>;
+  /** Sends a signed transaction; sending the same one twice is harmless. Throws TransferError. */
+  broadcast(t: SignedTransfer): Promise<void>;
+  outcome(t: SignedTransfer): Promise<TransferOutcome>;
+}
+
+export class TransferError extends Error {
+  override readonly name = 'TransferError';
+  /** True when the node could not be reached (try the same transaction again); false when it refused it. */
+  constructor(message: string, readonly retryable: boolean) {
+    super(message);
+  }
+}
+
+export interface BroadcastSettings {
+  maxAttempts: number;
+  retryMs: number;
+  rebroadcastMs: number;
+  /** How soon to look again at a transfer in flight. */
+  pollMs: number;
+}
 
 /**
  * A signed transfer the node was given (or may have been), as the withdrawal broadcaster and the

@@ -1,5 +1,5 @@
 import { canSee } from '../kit/access.js';
-import type { IssuanceContext as Ctx } from './resolvers.js';
+import type { IssuanceContext as Ctx } from './services.js';
 import { announceDistribution, listDistributions, listEntitlements, readsWhole, recordTaxForm, type AnnounceInput, type TaxFormInput } from './distributions.js';
 import { actOnEntitlement, type EntitlementAction, type EntitlementActionInput } from './entitlement-actions.js';
 import { entitlementStream, type EntitlementEventView } from './subscriptions.js';

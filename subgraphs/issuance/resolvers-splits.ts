@@ -1,6 +1,6 @@
 import { canSee } from '../kit/access.js';
 import { canReadCapTable } from './captable.js';
-import type { IssuanceContext as Ctx } from './resolvers.js';
+import type { IssuanceContext as Ctx } from './services.js';
 import { announceSplit, type AnnounceSplitInput } from './splits.js';
 import { investorOrgs } from './store.js';
 import { splitStatusStream, type SplitStatusEvent } from './split-stream.js';

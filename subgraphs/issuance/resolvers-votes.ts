@@ -1,5 +1,5 @@
 import { choicesOf, type BallotRow, type EntitlementRow } from './store-votes.js';
-import type { IssuanceContext as Ctx } from './resolvers.js';
+import type { IssuanceContext as Ctx } from './services.js';
 import type { AuditRow } from './store-records.js';
 import { voteStatusStream, type VoteStatusEvent } from './vote-stream.js';
 import { castBallot, openVote, voteFor, votesFor, type CastBallotInput, type OpenVoteInput, type VoteView } from './votes.js';

@@ -1,14 +1,12 @@
 import { canSee } from '../kit/access.js';
-import type { BaseContext_ } from '../kit/subgraph.js';
 import { canReadCapTable, capTable } from './captable.js';
 import * as controls from './controls.js';
 import { deploySecurityToken } from './deploy.js';
 import { assertMayAsk, kindOf, priceCentsOf, transferEligibility } from './eligibility.js';
 import * as investors from './investors.js';
 import { issueTokens, type IssueInput } from './issue.js';
-import type { IssuanceLoaders } from './loaders.js';
 import type { FamilyRelation, TransferOccasion } from './domain/compliance/index.js';
-import type { IssuanceServices } from './services.js';
+import type { IssuanceContext } from './services.js';
 import type { AffiliationRow, WalletRow } from './store-holdings.js';
 import type { AuditRow, DocumentRow } from './store-records.js';
 import { investorsOfOrg, listTokens, type InvestorRow, type TokenRow } from './store.js';
@@ -16,7 +14,7 @@ import * as tokens from './tokens.js';
 import { voteResolvers } from './resolvers-votes.js';
 import { splitResolvers } from './resolvers-splits.js';
 
-export interface IssuanceContext extends BaseContext_ { loaders: IssuanceLoaders; services: IssuanceServices }
+export type { IssuanceContext } from './services.js';
 
 type Ctx = IssuanceContext;
 interface EligibilityArgs {

@@ -5,6 +5,8 @@ import type { HoldingsIndexer } from './chain/indexer.js';
 import type { ChainJobRunner } from './chain/jobs.js';
 import type { IssuanceChain } from './chain/runtime.js';
 import type { OutboxWatcher } from '../kit/outbox.js';
+import type { BaseContext_ } from '../kit/subgraph.js';
+import type { IssuanceLoaders } from './loaders.js';
 import type { VoteEnv } from './votes.js';
 import type { SplitEnv } from './splits.js';
 
@@ -32,3 +34,6 @@ export interface IssuanceServices {
   /** Instructs custody to pay the entitlements due. */
   payments: PaymentRunner;
 }
+
+/** What every issuance resolver gets (the resolver files import it from here, not from each other). */
+export interface IssuanceContext extends BaseContext_ { loaders: IssuanceLoaders; services: IssuanceServices }

@@ -17,11 +17,11 @@ import { isResting } from './live.js';
 import { checkOrder, venueReasons } from './pretrade.js';
 import { isVenueOperator, venueOperator } from './oversight.js';
 import { instrumentRules, marketProtection, reason, STP_MODES, type Reason } from './rules.js';
-import type { TradingServices } from './services.js';
+import type { Intake, Intaken, TradingServices } from './services.js';
 import type { CommandResult, OrderState } from './journal.js';
 import { insertIntent, settleIntent } from './store-venue.js';
 import { bookRow } from './store-writer.js';
-import { bestPrice, insertAudit, insertPendingOrders, orderById, rejectPending, type NewOrderRow, type OrderRow } from './store.js';
+import { bestPrice, insertAudit, insertPendingOrders, orderById, rejectPending, type OrderRow } from './store.js';
 import { isId, isPrintable } from '../kit/inputs.js';
 
 export interface PlaceOrderInput {
@@ -94,8 +94,7 @@ async function settled(s: TradingServices, row: OrderRow): Promise<OrderRow> {
   return row;
 }
 
-export interface Intake { row: NewOrderRow; actor: string }
-export type Intaken = { row: OrderRow; created: boolean };
+export type { Intake, Intaken } from './services.js';
 
 /**
  * Order intake with group commit: the PENDING_NEW rows of orders that arrive together are claimed in one

@@ -6,7 +6,7 @@ import type { StpMode } from './engine/index.js';
 import type { TradingHours } from './hours.js';
 import type { TokenRuleOverrides, TradingConfig } from './settings.js';
 
-export const STP_MODES: readonly StpMode[] = ['CANCEL_NEWEST', 'CANCEL_OLDEST', 'DECREMENT', 'NONE'];
+export { STP_MODES } from './stp-modes.js';
 export const ORDER_TYPES = ['LIMIT', 'MARKET'] as const;
 export const TIMES_IN_FORCE = ['GTC', 'DAY', 'IOC', 'FOK'] as const;
 
