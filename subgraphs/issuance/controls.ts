@@ -1,6 +1,6 @@
 import { Contract, getAddress } from 'ethers';
 import { loadArtifact } from '../kit/chain/artifacts.js';
-import { KeyPurpose, keyHash } from '../kit/chain/trex.js';
+import { KeyPurpose, keyHash } from './chain/trex.js';
 import type { Caller } from '../kit/auth.js';
 import type { Db } from '../kit/db/types.js';
 import { appError, badInput } from '../kit/errors.js';

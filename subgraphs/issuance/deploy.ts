@@ -2,7 +2,7 @@ import type { Caller } from '../kit/auth.js';
 import type { Db } from '../kit/db/types.js';
 import { appError } from '../kit/errors.js';
 import { appendEvent } from '../kit/outbox.js';
-import { ClaimTopic, deployTokenSuite } from '../kit/chain/trex.js';
+import { ClaimTopic, deployTokenSuite } from './chain/trex.js';
 import { tokenOfIssuer } from './access.js';
 import { chainFailure, type IssuanceChain } from './chain/runtime.js';
 import { audit } from './store-records.js';

@@ -32,7 +32,7 @@ import {
   type InvestorFlags,
   type RuleCode,
   type RulesModule,
-} from '../../subgraphs/kit/chain/modules.js';
+} from '../../subgraphs/issuance/chain/modules.js';
 import {
   ClaimTopic,
   KeyPurpose,
@@ -46,7 +46,7 @@ import {
   type ClaimIssuerDeployment,
   type IdentityDeployment,
   type TokenSuite,
-} from '../../subgraphs/kit/chain/trex.js';
+} from '../../subgraphs/issuance/chain/trex.js';
 
 const DE = 276;
 const FR = 250;

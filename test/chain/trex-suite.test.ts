@@ -18,7 +18,7 @@ import {
   type ClaimIssuerDeployment,
   type IdentityDeployment,
   type TokenSuite,
-} from '../../subgraphs/kit/chain/trex.js';
+} from '../../subgraphs/issuance/chain/trex.js';
 
 const US = 840;
 const DE = 276;

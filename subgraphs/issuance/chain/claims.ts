@@ -1,5 +1,5 @@
 import { addPeriod, type ComplianceConfig } from '../domain/compliance/index.js';
-import { ClaimTopic } from '../../kit/chain/trex.js';
+import { ClaimTopic } from './trex.js';
 import { countryNumeric } from '../../kit/countries.js';
 import type { InvestorRow } from '../store.js';
 import { accreditedNow } from '../accreditation.js';

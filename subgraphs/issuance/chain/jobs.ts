@@ -3,7 +3,7 @@ import type { Db } from '../../kit/db/types.js';
 import type { Logger } from '../../kit/log.js';
 import { PolledWorker } from '../../kit/chain/polling.js';
 import { countryNumeric } from '../../kit/countries.js';
-import { addClaim, createIdentity, revokeClaim } from '../../kit/chain/trex.js';
+import { addClaim, createIdentity, revokeClaim } from './trex.js';
 import type { ComplianceConfig } from '../domain/compliance/index.js';
 import { controlsOf, reclassifyLapsedAccreditation, walletsOf } from '../store-holdings.js';
 import type { ChainJobRow } from '../store-records.js';

@@ -3,8 +3,8 @@ import { countryNumeric } from '../../kit/countries.js';
 import {
   attachRulesModule, bindRulesModule, setCountryPolicy, setHolderCaps, setInvestorFlags, setLocks, setMaxBalance, setMaxNonAccreditedPurchasers,
   setMaxSupplyShare, setMinHolding, setUsPersonBlockedUntil, MAX_LOCKS, type Lock, type RulesModule,
-} from '../../kit/chain/modules.js';
-import type { TokenSuite } from '../../kit/chain/trex.js';
+} from './modules.js';
+import type { TokenSuite } from './trex.js';
 import { addPeriod, type ComplianceConfig } from '../domain/compliance/index.js';
 import { isRestrictedSecurity, rule144Maturity } from '../domain/compliance/rules/rule-144.js';
 import { regSPeriod } from '../domain/compliance/rules/reg-s.js';

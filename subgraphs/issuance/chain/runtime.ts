@@ -5,10 +5,10 @@ import type { Logger } from '../../kit/log.js';
 import { createChainClient, isChainError, type ChainClient } from '../../kit/chain/client.js';
 import { loadArtifact } from '../../kit/chain/artifacts.js';
 import type { KitSigner } from '../../kit/signer/index.js';
-import { deployRulesModule } from '../../kit/chain/modules.js';
+import { deployRulesModule } from './modules.js';
 import {
   attachTokenSuite, deployClaimIssuer, deployIdentityAuthority, deployIdentityRegistryStorage, type SuiteAddresses, type TokenSuite,
-} from '../../kit/chain/trex.js';
+} from './trex.js';
 
 export interface ChainSetup {
   chainId: number;

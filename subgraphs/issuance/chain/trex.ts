@@ -16,9 +16,9 @@ import {
   type Signer,
   type TransactionReceipt,
 } from 'ethers';
-import { loadArtifact } from './artifacts.js';
-import type { ChainClient } from './client.js';
-import type { KitSigner } from '../signer/index.js';
+import { loadArtifact } from '../../kit/chain/artifacts.js';
+import type { ChainClient } from '../../kit/chain/client.js';
+import type { KitSigner } from '../../kit/signer/index.js';
 
 /** Claim topics our claim issuer signs. ERC-3643 leaves numbering to the deployment; small integers are common. */
 export const ClaimTopic = { KYC: 1n, ACCREDITATION: 2n, COUNTRY: 3n } as const;

@@ -1,8 +1,8 @@
 // The project's own ERC-3643 compliance module (contracts/TokenstackRulesModule.sol): deploy, bind to a token's
 // ModularCompliance, the issuer's settings (sent by the compliance owner, the service's key) and reads.
 import { Contract, ZeroAddress, getAddress, type TransactionReceipt } from 'ethers';
-import { loadArtifact } from './artifacts.js';
-import type { ChainClient } from './client.js';
+import { loadArtifact } from '../../kit/chain/artifacts.js';
+import type { ChainClient } from '../../kit/chain/client.js';
 
 /** One deployment serves every token: settings and counters are kept per compliance. */
 export interface RulesModule {
