@@ -77,6 +77,14 @@ export async function stopProcess(name: string): Promise<void> {
   await stopChild(c);
 }
 
+/** Kills a named child at once (SIGKILL, as a crash) and waits for it to be gone. */
+export async function killProcess(name: string): Promise<void> {
+  const c = children.get(name);
+  if (!c || c.exitCode !== null || c.signalCode !== null) return;
+  expected.add(c);
+  await new Promise((r) => { c.once('exit', r); c.kill('SIGKILL'); });
+}
+
 function stopChild(c: ChildProcess): Promise<void> {
   if (c.exitCode !== null || c.signalCode !== null) return Promise.resolve();
   return new Promise((r) => {

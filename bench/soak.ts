@@ -47,6 +47,19 @@
  *     [--seconds 120] [--runs 3] [--steps 3] [--start 0.8] [--clients 32] [--burst 10]
  *     [--pairs 8] [--mode GROSS|NETTED] [--stall 60]
  *
+ * The restart variant (`--restart`): `--runs` runs of one step at a fixed
+ * `--rate` orders/s (default 5: 2.5 crossing pairs a second, the steady
+ * stream of issue #18) for `--seconds`; a third of the way in the settlement
+ * process is killed (SIGKILL) and started again at once. Printed: the fills in
+ * flight at the kill (executed before it, SETTLED after it), their
+ * fill-to-SETTLED p50/p99/max and the time from the kill to the last of them
+ * SETTLED, next to the lease (`--lease`, default SETTLEMENT_LEASE_MS's): the
+ * restarted process takes over what the dead one held once its leases lapse.
+ * With several leases (`--lease 15000,120000`) each run tries each in turn,
+ * the settlement process restarted with it first: an A/B in the same period.
+ *
+ *   TEST_DATABASE_URL=... npx tsx bench/soak.ts --restart [--rate 5] [--seconds 90] [--runs 3] [--lease 15000[,120000]]
+ *
  * With BENCH_PROFILE=settlement,trading,custody,issuance,gateway (any) and
  * BENCH_PROFILE_DIR=DIR those processes run under `node --cpu-prof`, and
  * `npx tsx bench/profile-summary.ts DIR` summarises the steps' windows.
@@ -55,9 +68,10 @@ import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import { gqlOk, SettlementWorld, type Party } from '../test/settlement/support.js';
+import { settlementSettings as SETTINGS } from '../subgraphs/settlement/settings.js';
 import type { SubgraphName } from '../subgraphs/kit/subgraph.js';
 import {
-  arg, cpuDelta, cpuSeconds, drive, loadAverage, markProfileWindow, median, monotonicMicros, num, pct, post, say, sleep, startProcess, stopAllProcesses, stopProcess, waitReady, writeProfileInfo,
+  arg, cpuDelta, cpuSeconds, drive, killProcess, loadAverage, markProfileWindow, median, monotonicMicros, num, pct, post, say, sleep, startProcess, stopAllProcesses, stopProcess, waitReady, writeProfileInfo,
 } from './processes.js';
 
 const MODE = arg('mode') ?? 'GROSS';
@@ -70,6 +84,12 @@ const CLIENTS = num('clients', 32);
 const BURST = num('burst', 10);
 const PAIRS = num('pairs', 8);
 const STALL_MS = num('stall', 60) * 1000;
+const RESTART = process.argv.includes('--restart');
+const RATE = num('rate', 5);
+/** SETTLEMENT_LEASE_MS; the restart variant takes a list (e.g. 15000,120000) and runs them in turn (an A/B in the same period). */
+const LEASES = (arg('lease') ?? String(SETTINGS.SETTLEMENT_LEASE_MS.default)).split(',').map(Number);
+if (LEASES.some((l) => !Number.isInteger(l) || l < 1000)) throw new Error('--lease is a list of milliseconds, each at least 1000');
+const LEASE_MS = LEASES[0];
 const GOAL = 0.8;
 process.env.TEST_DATABASE_URL = arg('pg') ?? process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
@@ -168,10 +188,19 @@ function slope(pts: { t: number; y: number }[]): number {
   return den ? num_ / den : 0;
 }
 
+/** Fills executed before `at` and SETTLED after it (in flight at a kill): each one's fill-to-SETTLED and the SETTLED time after `at`, in ms. */
+async function inFlightAt(d: Desk, since: Date, at: Date): Promise<{ latency: number; afterKill: number }[]> {
+  const { rows } = await d.settlement.query<{ latency: string; after_kill: string }>(
+    `SELECT extract(epoch FROM (h.at - s.trade_time)) * 1000 AS latency, extract(epoch FROM (h.at - $2::timestamptz)) * 1000 AS after_kill
+     FROM settlements s JOIN settlement_history h ON h.settlement_id = s.id AND h.status = 'SETTLED'
+     WHERE s.trade_time >= $1 AND s.trade_time < $2 AND h.at > $2`, [since, at]);
+  return rows.map((r) => ({ latency: Number(r.latency), afterKill: Number(r.after_kill) }));
+}
+
 interface StepResult { bounded: boolean; why: string; timelines: Map<string, number>[]; growth: number; backlogEnd: number; fills: number; cpu: Record<string, number> }
 
-/** One step at `rate` orders/s for SECONDS. */
-async function step(d: Desk, rate: number): Promise<StepResult> {
+/** One step at `rate` orders/s for SECONDS; `midway` runs once a third of the way in (the restart variant's kill). */
+async function step(d: Desk, rate: number, midway?: () => Promise<void>): Promise<StepResult> {
   const since = new Date();
   const t0 = performance.now();
   const from = monotonicMicros();
@@ -196,6 +225,10 @@ async function step(d: Desk, rate: number): Promise<StepResult> {
       await sleep(1000);
     }
   })();
+  const crash = midway && (async () => {
+    await sleep((SECONDS * 1000) / 3);
+    await midway();
+  })();
   for (let i = 0; running(); i++) {
     const wait = t0 + i * interval - performance.now();
     if (wait > 0) await sleep(wait);
@@ -209,6 +242,7 @@ async function step(d: Desk, rate: number): Promise<StepResult> {
     inFlight.add(p);
   }
   await Promise.all(inFlight);
+  await crash;
   await sampler;
   markProfileWindow(from, monotonicMicros());
   if (error) throw error;
@@ -252,10 +286,36 @@ async function run(d: Desk, r: number, startSettlement: () => Promise<void>): Pr
   return { place: place.rate, placeP99: place.p99, ratio: lo, best };
 }
 
+/** The restart variant: one step at RATE with the settlement process killed and restarted a third of the way in. */
+async function restartRun(d: Desk, r: number, lease: number, startSettlement: (lease: number) => Promise<void>): Promise<{ latencies: number[]; lastAfterKill: number; restartMs: number }> {
+  await stopProcess('settlement');
+  await startSettlement(lease);
+  const since = new Date();
+  let killedAt = new Date();
+  let restartMs = 0;
+  const res = await step(d, RATE, async () => {
+    killedAt = new Date();
+    await killProcess('settlement');
+    const t = performance.now();
+    await startSettlement(lease);
+    restartMs = performance.now() - t;
+  });
+  const hit = await inFlightAt(d, since, killedAt);
+  const latencies = hit.map((h) => h.latency);
+  const lastAfterKill = Math.max(0, ...hit.map((h) => h.afterKill));
+  const all = settledLatencies(res.timelines);
+  say(`  run ${r}, lease ${lease / 1000} s: ${RATE} orders/s for ${SECONDS} s, ${res.fills} fills, settlement killed at ${(SECONDS / 3).toFixed(0)} s and ready again in ${(restartMs / 1000).toFixed(1)} s: `
+    + `${hit.length} fills in flight at the kill, fill->SETTLED p50 ${pct(latencies, 0.5).toFixed(0)} ms p99 ${pct(latencies, 0.99).toFixed(0)} ms max ${Math.max(0, ...latencies).toFixed(0)} ms, the last SETTLED ${(lastAfterKill / 1000).toFixed(1)} s after the kill; `
+    + `all fills of the run p50 ${pct(all, 0.5).toFixed(0)} ms p99 ${pct(all, 0.99).toFixed(0)} ms; load ${loadAverage()}\n`);
+  return { latencies, lastAfterKill, restartMs };
+}
+
 async function main() {
-  say(`soak bench: ${os.cpus().length} cores, Node ${process.version}, ${MODE} settlement, ${RUNS} runs of ${STEPS} steps of ${SECONDS} s, placeOrder rate from ${CLIENTS} clients for ${BURST} s, load ${loadAverage()}\n`);
+  say(RESTART
+    ? `soak bench, restart variant: ${os.cpus().length} cores, Node ${process.version}, ${MODE} settlement, SETTLEMENT_LEASE_MS ${LEASES.join(' and ')}, ${RUNS} runs of ${SECONDS} s at ${RATE} orders/s, load ${loadAverage()}\n`
+    : `soak bench: ${os.cpus().length} cores, Node ${process.version}, ${MODE} settlement, ${RUNS} runs of ${STEPS} steps of ${SECONDS} s, placeOrder rate from ${CLIENTS} clients for ${BURST} s, load ${loadAverage()}\n`);
   say(`setting up the market on anvil and PostgreSQL (${new URL(process.env.TEST_DATABASE_URL!).host}) ... `);
-  const settlementSettings = { SETTLEMENT_MODE: MODE, SETTLEMENT_LEASE_MS: '60000', SETTLEMENT_CHAIN_TIMEOUT_MS: '30000', SETTLEMENT_CONSENT_TTL_SECONDS: '600', SETTLEMENT_MAX_ATTEMPTS: '5' };
+  const settlementSettings = { SETTLEMENT_MODE: MODE, SETTLEMENT_LEASE_MS: String(LEASE_MS), SETTLEMENT_CHAIN_TIMEOUT_MS: '30000', SETTLEMENT_CONSENT_TTL_SECONDS: '600', SETTLEMENT_MAX_ATTEMPTS: '5' };
   const w = await SettlementWorld.start({ ...settlementSettings, SETTLEMENT_POLL_MS: '1000', SETTLEMENT_NETTING_INTERVAL_MS: '5000', SETTLEMENT_RETRY_MS: '2000', SETTLEMENT_RETRY_MAX_MS: '30000' });
   const pools: pg.Pool[] = [];
   try {
@@ -291,8 +351,8 @@ async function main() {
       const c = startProcess(n, `subgraphs/${n}/main.ts`, env[n]);
       await waitReady(ready(n), n, c);
     }
-    const startSettlement = async () => {
-      const c = startProcess('settlement', 'subgraphs/settlement/main.ts', w.settlementEnv(settlementSettings));
+    const startSettlement = async (lease = LEASE_MS) => {
+      const c = startProcess('settlement', 'subgraphs/settlement/main.ts', w.settlementEnv({ ...settlementSettings, SETTLEMENT_LEASE_MS: String(lease) }));
       await waitReady(ready('settlement'), 'settlement', c);
     };
     await startSettlement();
@@ -304,6 +364,20 @@ async function main() {
     await drain(d, warm2);
     say('ok\n');
 
+    if (RESTART) {
+      const by = new Map<number, Awaited<ReturnType<typeof restartRun>>[]>(LEASES.map((l) => [l, []]));
+      for (let r = 1; r <= RUNS; r++) for (const l of LEASES) by.get(l)!.push(await restartRun(d, r, l, startSettlement));
+      say(`\nmedians of ${RUNS} runs (${MODE}, ${RATE} orders/s, killed a third of the way into ${SECONDS} s):\n`);
+      for (const [l, rr] of by) {
+        const p50s = rr.map((x) => pct(x.latencies, 0.5));
+        const p99s = rr.map((x) => pct(x.latencies, 0.99));
+        say(`  lease ${String(l / 1000).padStart(4)} s: fills in flight at the kill reach SETTLED p50 ${median(p50s).toFixed(0)} ms, p99 ${median(p99s).toFixed(0)} ms `
+          + `(runs p50/p99: ${rr.map((_, i) => `${p50s[i].toFixed(0)}/${p99s[i].toFixed(0)}`).join(', ')}); the last ${(median(rr.map((x) => x.lastAfterKill)) / 1000).toFixed(1)} s after the kill; `
+          + `restart to ready ${(median(rr.map((x) => x.restartMs)) / 1000).toFixed(1)} s\n`);
+      }
+      say(`  load average at the end ${loadAverage()} (${os.cpus().length} cores)\n`);
+      return;
+    }
     const runs: RunResult[] = [];
     for (let r = 1; r <= RUNS; r++) {
       try {

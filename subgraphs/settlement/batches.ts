@@ -70,7 +70,7 @@ async function open(s: SettlementServices, mode: 'GROSS' | 'NETTED', pick: (q: Q
     const chainBatchId = chainBatchIdOf(id);
     const legs = batch.legs.map((l) => ({ token: getAddress(l.token), from: getAddress(l.from), to: getAddress(l.to), amount: l.amount.toString() }));
     const row = await insertBatch(q, {
-      id, chainBatchId, mode, tokenId: rows[0].token_id, dvp: dvp.target as string, chainId, legs, payers: payersWithAssets(batch, rows), deadline, leaseMs: s.config.SETTLEMENT_LEASE_MS,
+      id, chainBatchId, mode, tokenId: rows[0].token_id, dvp: dvp.target as string, chainId, legs, payers: payersWithAssets(batch, rows), deadline, leaseMs: s.config.SETTLEMENT_LEASE_MS, owner: s.leases.owner,
     });
     for (const r of rows) {
       await transition(q, r, 'SETTLING', {
@@ -173,7 +173,7 @@ export async function driveBatch(s: SettlementServices, batch: BatchRow): Promis
           // process since gone, or still queued in this one) may yet be mined until the deadline; the batch fails only
           // once the chain can no longer settle it (checked above: not settled by then).
           if (!b.consents || s.now().getTime() > deadline + CONSENT_MARGIN_MS) return failBatch(s, b, 'CHAIN_ERROR', 'the consents expired before the batch could be sent');
-          return (await updateBatch(s.db, b.id, ['PREPARED'], { next_attempt_at: new Date(deadline + CONSENT_MARGIN_MS + 1_000), lease_until: null })) ?? b;
+          return (await updateBatch(s.db, b, ['PREPARED'], { next_attempt_at: new Date(deadline + CONSENT_MARGIN_MS + 1_000), lease_until: null })) ?? b;
         }
         let consents = b.consents;
         if (!consents) {
@@ -183,7 +183,7 @@ export async function driveBatch(s: SettlementServices, batch: BatchRow): Promis
             if (e instanceof ConsentRefused) return failBatch(s, b, e.code, e.message);
             throw e;
           }
-          b = (await updateBatch(s.db, b.id, ['PREPARED'], { consents })) ?? b;
+          b = (await updateBatch(s.db, b, ['PREPARED'], { consents })) ?? b;
         }
         let txHash: string;
         try {
@@ -200,7 +200,7 @@ export async function driveBatch(s: SettlementServices, batch: BatchRow): Promis
           return failBatch(s, b, failureOfRevert(e.reason ?? e.message), `the DvP transaction would revert: ${e.reason ?? e.message}`);
         }
         const sent = await s.commit.tx(async (q) => {
-          const r = await updateBatch(q, b.id, ['PREPARED'], { status: 'SUBMITTED', tx_hash: txHash, attempts: b.attempts + 1, last_error: null });
+          const r = await updateBatch(q, b, ['PREPARED'], { status: 'SUBMITTED', tx_hash: txHash, attempts: b.attempts + 1, last_error: null });
           if (r) await auditBatch(q, r, 'CHAIN.SUBMITTED', { txHash, chainBatchId: r.chain_batch_id, legs: r.legs.length });
           return r;
         });
@@ -223,14 +223,15 @@ export async function driveBatch(s: SettlementServices, batch: BatchRow): Promis
         return failBatch(s, b, failureOfRevert(out.reason), `the DvP transaction ${b.tx_hash} reverted: ${out.reason ?? 'no reason given'}`);
       }
       if (out.kind === 'pending') {
-        return (await updateBatch(s.db, b.id, ['SUBMITTED'], { next_attempt_at: later(s, s.config.SETTLEMENT_POLL_MS), lease_until: null })) ?? b;
+        return (await updateBatch(s.db, b, ['SUBMITTED'], { next_attempt_at: later(s, s.config.SETTLEMENT_POLL_MS), lease_until: null })) ?? b;
       }
       // The node does not know the transaction (dropped): send the same consents again while they last.
-      b = (await updateBatch(s.db, b.id, ['SUBMITTED'], { status: 'PREPARED', tx_hash: null, last_error: `transaction ${b.tx_hash} was dropped` })) ?? b;
+      b = (await updateBatch(s.db, b, ['SUBMITTED'], { status: 'PREPARED', tx_hash: null, last_error: `transaction ${b.tx_hash} was dropped` })) ?? b;
     }
   } catch (e) {
+    if (errorCode(e) === 'SETTLEMENT.LEASE_LOST') throw e; // another worker has it now: nothing more to write
     if (!isTransient(e)) s.log.error({ batchId: b.id, err: message(e) }, 'DvP batch step failed; will retry');
-    return (await updateBatch(s.db, b.id, ['PREPARED', 'SUBMITTED', 'SETTLED'], { next_attempt_at: later(s, s.config.SETTLEMENT_RETRY_MS), lease_until: null, last_error: message(e) })) ?? b;
+    return (await updateBatch(s.db, b, ['PREPARED', 'SUBMITTED', 'SETTLED'], { next_attempt_at: later(s, s.config.SETTLEMENT_RETRY_MS), lease_until: null, last_error: message(e) })) ?? b;
   }
 }
 
@@ -249,7 +250,7 @@ async function markSettled(s: SettlementServices, b: BatchRow, block: number, re
   // Gross batches that shared a transaction share its gas: each is given its part.
   const gasUsed = receipt ? receipt.gasUsed / BigInt(batchesIn(receipt)) : null;
   const settled = await s.commit.tx(async (q) => {
-    const r = await updateBatch(q, b.id, ['PREPARED', 'SUBMITTED'], {
+    const r = await updateBatch(q, b, ['PREPARED', 'SUBMITTED'], {
       status: 'SETTLED', tx_hash: tx.txHash, block_number: String(tx.blockNumber), block_time: tx.time, next_attempt_at: null, lease_until: null, last_error: null,
       gas_used: gasUsed?.toString() ?? null, effective_gas_price: receipt?.gasPrice.toString() ?? null,
     });
@@ -274,7 +275,7 @@ async function receiptOf(s: SettlementServices, txHash: string): Promise<GasRece
 
 async function failBatch(s: SettlementServices, b: BatchRow, code: FailureCode, reason: string): Promise<BatchRow> {
   return s.commit.tx(async (q) => {
-    const r = await updateBatch(q, b.id, ['PREPARED', 'SUBMITTED'], { status: 'FAILED', reason_code: code, reason: reason.slice(0, 1000), next_attempt_at: null, lease_until: null });
+    const r = await updateBatch(q, b, ['PREPARED', 'SUBMITTED'], { status: 'FAILED', reason_code: code, reason: reason.slice(0, 1000), next_attempt_at: null, lease_until: null });
     if (!r) return b;
     const rows = await q.query<SettlementRow>("SELECT * FROM settlements WHERE batch_id = $1 AND status = 'SETTLING' ORDER BY created_at, id FOR UPDATE", [b.id]);
     for (const row of rows) await fail(q, s, row, code, reason, { detail: { batchId: b.id, txHash: b.tx_hash } });
@@ -290,7 +291,7 @@ async function finalizeAll(s: SettlementServices, b: BatchRow): Promise<void> {
       await finalizeSettlement(s, row, b);
     } catch (e) {
       s.log.warn({ settlementId: row.id, err: message(e) }, 'settled on chain; booking will be retried');
-      await updateSettlement(s.db, row.id, 'SETTLING', { next_attempt_at: later(s, s.config.SETTLEMENT_RETRY_MS), lease_until: null, last_error: message(e) });
+      await updateSettlement(s.db, row, 'SETTLING', { next_attempt_at: later(s, s.config.SETTLEMENT_RETRY_MS), lease_until: null, last_error: message(e) });
     }
   }));
 }

@@ -4,6 +4,7 @@ import { settingSigner } from '../kit/signer/index.js';
 import type { SubgraphDefinition, SubgraphRuntime } from '../kit/subgraph.js';
 import { SettlementChain } from './chain.js';
 import { recordTradeExecuted } from './intake.js';
+import { LeaseKeeper } from './leases.js';
 import { createLoaders } from './loaders.js';
 import { startNetting } from './netting.js';
 import { httpPeers } from './peers.js';
@@ -31,6 +32,7 @@ function servicesFor(rt: SubgraphRuntime<typeof settlementSettings>) {
     }, rt.log);
     const base: SettlementServices = {
       db: rt.db, commit: new GroupCommit(rt.db, config.SETTLEMENT_GROUP_COMMIT_MAX), log: rt.log, config, chain, outbox: rt.outbox, now: () => new Date(),
+      leases: new LeaseKeeper(rt.db, config.SETTLEMENT_LEASE_MS, rt.log),
       peers: httpPeers(rt.peer('issuance'), rt.peer('custody'), config.SETTLEMENT_PEER_CACHE_MS), recordGas: dvpGasRecorder(rt.metrics),
     };
     s = { ...base, worker: new SettlementWorker(base) };
@@ -49,7 +51,6 @@ export const settlement: SubgraphDefinition<SettlementContext, typeof settlement
   async start(rt) {
     const s = servicesFor(rt);
     const c = s.config;
-    if (c.SETTLEMENT_LEASE_MS < c.SETTLEMENT_CHAIN_TIMEOUT_MS) rt.log.warn('SETTLEMENT_LEASE_MS is shorter than SETTLEMENT_CHAIN_TIMEOUT_MS: another worker may take over a batch still being waited on (safe, but wasteful)');
     if (s.chain.configured) await wakeVerified(rt.db);
     if (c.SETTLEMENT_CONSUME_TRADES) {
       s.consumer = new FeedConsumer({
@@ -58,6 +59,7 @@ export const settlement: SubgraphDefinition<SettlementContext, typeof settlement
       });
       s.consumer.start();
     }
+    s.leases.start();
     if (c.SETTLEMENT_WORKER_ENABLED) s.worker.start();
     const stopNetting = c.SETTLEMENT_WORKER_ENABLED ? startNetting(s, c.SETTLEMENT_NETTING_INTERVAL_MS) : async () => undefined;
     rt.log.info({ mode: c.SETTLEMENT_MODE, chain: s.chain.configured, attestations: !!s.chain.attestationSigner }, 'settlement worker started');
@@ -65,6 +67,7 @@ export const settlement: SubgraphDefinition<SettlementContext, typeof settlement
       await stopNetting();
       await s.consumer?.stop();
       await s.worker.stop();
+      await s.leases.stop();
       await s.chain.close();
     };
   },

@@ -41,7 +41,7 @@ export async function transition(q: Queryable, s: SettlementRow, to: SettlementS
     throw appError('SETTLEMENT.INVALID_TRANSITION', `a ${s.status} settlement cannot become ${to}`, { details: { settlementId: s.id, status: s.status } });
   }
   const final = to === 'REJECTED' || to === 'SETTLED' || to === 'CANCELLED' || (to === 'FAILED' && !!o.final);
-  const row = await updateSettlement(q, s.id, s.status, {
+  const row = await updateSettlement(q, s, s.status, {
     ...o.patch,
     status: to,
     final,

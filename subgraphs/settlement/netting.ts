@@ -25,7 +25,7 @@ export async function nettingCycle(s: SettlementServices): Promise<number> {
       const b = await openNettedBatch(s, token_id);
       if (!b) break;
       batches++;
-      const p: Promise<unknown> = driveBatch(s, b).catch((e) => s.log.warn({ batchId: b.id, err: message(e) }, 'netted batch step failed; the worker retries')).finally(() => set.delete(p));
+      const p: Promise<unknown> = s.leases.during('dvp_batches', b, () => driveBatch(s, b)).catch((e) => s.log.warn({ batchId: b.id, err: message(e) }, 'netted batch step failed; the worker retries')).finally(() => set.delete(p));
       set.add(p);
     }
   }

@@ -16,7 +16,7 @@ const NOTHING_HELD = new Set(['CUSTODY.UNKNOWN_RESERVATION', 'CUSTODY.EXCEEDS_RE
  */
 export async function releaseStep(s: SettlementServices, row: SettlementRow): Promise<void> {
   if (row.consent_deadline && row.consent_deadline > s.now()) {
-    await updateSettlement(s.db, row.id, row.status, { next_attempt_at: new Date(row.consent_deadline.getTime() + 1_000), lease_until: null });
+    await updateSettlement(s.db, row, row.status, { next_attempt_at: new Date(row.consent_deadline.getTime() + 1_000), lease_until: null });
     return;
   }
   const released: string[] = [];
@@ -34,7 +34,7 @@ export async function releaseStep(s: SettlementServices, row: SettlementRow): Pr
     }
   }
   await s.commit.tx(async (q) => {
-    const r = await updateSettlement(q, row.id, row.status, { release_pending: false, held_state: 'RELEASED', next_attempt_at: null, lease_until: null, last_error: null });
+    const r = await updateSettlement(q, row, row.status, { release_pending: false, held_state: 'RELEASED', next_attempt_at: null, lease_until: null, last_error: null });
     if (r) await appendAnchoredAudit(q, { settlementId: row.id, kind: 'CUSTODY.RELEASED', actor: SERVICE_ACTOR, detail: { status: row.status, released } });
   });
 }

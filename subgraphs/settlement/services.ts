@@ -5,6 +5,7 @@ import { isChainError } from '../kit/chain/errors.js';
 import type { Logger } from '../kit/log.js';
 import type { OutboxWatcher } from '../kit/outbox.js';
 import type { SettlementChain } from './chain.js';
+import type { LeaseKeeper } from './leases.js';
 import type { SettlementPeers } from './peers.js';
 import type { SettlementConfig } from './settings.js';
 
@@ -18,6 +19,8 @@ export interface SettlementServices {
   peers: SettlementPeers;
   chain: SettlementChain;
   outbox: OutboxWatcher;
+  /** Keeps the leases of the settlements and batches this process is working on. */
+  leases: LeaseKeeper;
   now(): Date;
   /** Counts a settled DvP transaction's gas in the metrics (absent: not counted). */
   recordGas?(mode: 'GROSS' | 'NETTED', gasUsed: bigint, effectiveGasPrice: bigint): void;

@@ -35,7 +35,7 @@ export const settlementSettings = {
   SETTLEMENT_MAX_ATTEMPTS: int('attempts (verification and settlement) before a FAILED settlement is final and its reservations released', 5, 1, 100),
   SETTLEMENT_RETRY_MS: int('first pause before a FAILED settlement is tried again; doubles each attempt', 2_000, 0),
   SETTLEMENT_RETRY_MAX_MS: int('longest pause between attempts', 300_000, 0),
-  SETTLEMENT_LEASE_MS: int('a worker\'s claim on a settlement or DvP batch; a process that dies leaves it to another after this long (keep it above SETTLEMENT_CHAIN_TIMEOUT_MS)', 120_000, 1_000),
+  SETTLEMENT_LEASE_MS: int('a worker\'s claim on a settlement or DvP batch, renewed every third of it while the work runs (a batch waiting on its receipt included); a process that dies or pauses longer leaves its work to another after this long, and its later writes are refused', 15_000, 1_000),
   SETTLEMENT_CONSENT_TTL_SECONDS: int('life of the custody wallets\' consents to one DvP transaction (reservations are released only after it)', 600, 30, 86_400),
   SETTLEMENT_CHAIN_TIMEOUT_MS: int('how long a DvP transaction is waited for before the worker comes back to it', 60_000, 1_000),
   SETTLEMENT_GAS_MIN_WEI: wei('a custody wallet with less native currency than this is topped up before it signs an approval', 10_000_000_000_000_000n),

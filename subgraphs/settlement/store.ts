@@ -1,4 +1,5 @@
 import type { Queryable } from '../kit/db/types.js';
+import { appError } from '../kit/errors.js';
 import { insertOnce } from '../kit/idempotency.js';
 import type { FailureCode, SettlementStatus } from './domain/status.js';
 import { currentTraceparent } from '../kit/tracing.js';
@@ -21,7 +22,7 @@ export interface SettlementRow {
   trading_reservations: TradingShares | null; held: Held | null; occasion: TransferOccasion; held_state: 'NONE' | 'HELD' | 'CONSUMED' | 'RELEASED';
   mode: 'GROSS' | 'NETTED'; token_address: string | null; token_chain: TokenChainJson | null; cash_token_address: string | null;
   eligibility: EligibilityJson | null; rejection: RuleResultJson[] | null; reason_code: FailureCode | null; reason: string | null;
-  final: boolean; attempts: number; next_attempt_at: Date | null; lease_until: Date | null; last_error: string | null;
+  final: boolean; attempts: number; next_attempt_at: Date | null; lease_until: Date | null; lease_gen: string; lease_owner: string | null; last_error: string | null;
   release_pending: boolean; consent_deadline: Date | null; batch_id: string | null; tx_hash: string | null; block_number: string | null;
   settled_at: Date | null; attestation: object | null; attestation_signature: string | null; updated_at: Date;
   traceparent: string | null;
@@ -45,14 +46,30 @@ function setClause(patch: Record<string, unknown>, allowed: Set<string>, json: S
   return { sql: [...parts, 'updated_at = now()'].join(', '), params };
 }
 
+/**
+ * Which row a write is for: its id, or a row as read (its lease generation
+ * fences the write: refused with SETTLEMENT.LEASE_LOST once another worker
+ * has claimed the row since).
+ */
+export type RowRef = string | { id: string; lease_gen: string };
+
+export const leaseLost = (table: string, id: string) =>
+  appError('SETTLEMENT.LEASE_LOST', `another worker has taken over ${id} (its lease expired)`, { details: { table, id } });
+
+/** `UPDATE table SET set WHERE id = $1 AND <cond> AND the fence ($2)`; null when `cond` did not hold, LEASE_LOST when the fence did not. */
+async function fencedUpdate<R>(q: Queryable, table: 'settlements' | 'dvp_batches', ref: RowRef, set: string, cond: string, params: unknown[]): Promise<R | null> {
+  const [id, gen] = typeof ref === 'string' ? [ref, null] : [ref.id, ref.lease_gen];
+  const [r] = await q.query<R>(`UPDATE ${table} SET ${set} WHERE id = $1 AND ($2::bigint IS NULL OR lease_gen = $2) AND ${cond} RETURNING *`, [id, gen, ...params]);
+  if (r || gen === null) return r ?? null;
+  const [now] = await q.query<{ lease_gen: string }>(`SELECT lease_gen FROM ${table} WHERE id = $1`, [id]);
+  if (now && String(now.lease_gen) !== String(gen)) throw leaseLost(table, id);
+  return null;
+}
+
 /** Patches a settlement; with `expected`, only while it is still in that status (null when it moved on). */
-export async function updateSettlement(q: Queryable, id: string, expected: SettlementStatus | null, patch: SettlementPatch): Promise<SettlementRow | null> {
-  const set = setClause(patch, PATCHABLE, JSON_COLUMNS, 3);
-  const [r] = await q.query<SettlementRow>(
-    `UPDATE settlements SET ${set.sql} WHERE id = $1 AND ($2::text IS NULL OR status = $2) RETURNING *`,
-    [id, expected, ...set.params],
-  );
-  return r ?? null;
+export function updateSettlement(q: Queryable, ref: RowRef, expected: SettlementStatus | null, patch: SettlementPatch): Promise<SettlementRow | null> {
+  const set = setClause(patch, PATCHABLE, JSON_COLUMNS, 4);
+  return fencedUpdate<SettlementRow>(q, 'settlements', ref, set.sql, '($3::text IS NULL OR status = $3)', [expected, ...set.params]);
 }
 
 export interface NewSettlement {
@@ -130,13 +147,13 @@ export async function settlementForUpdate(q: Queryable, id: string): Promise<Set
 }
 
 /** Claims due settlements for this worker (ordered, each leased so that no other worker takes it meanwhile). */
-export function claimDueSettlements(q: Queryable, leaseMs: number, limit: number) {
+export function claimDueSettlements(q: Queryable, leaseMs: number, limit: number, owner: string | null = null) {
   return q.query<SettlementRow>(
-    `UPDATE settlements SET lease_until = now() + make_interval(secs => $1::double precision / 1000)
+    `UPDATE settlements SET lease_until = now() + make_interval(secs => $1::double precision / 1000), lease_gen = lease_gen + 1, lease_owner = $3
      WHERE id IN (SELECT id FROM settlements WHERE next_attempt_at <= now() AND (lease_until IS NULL OR lease_until < now())
                   ORDER BY next_attempt_at, created_at, id LIMIT $2 FOR UPDATE SKIP LOCKED)
      RETURNING *`,
-    [leaseMs, limit],
+    [leaseMs, limit, owner],
   ).then((rows) => rows.sort((a, b) => +a.created_at - +b.created_at || (a.id < b.id ? -1 : 1)));
 }
 
@@ -168,28 +185,26 @@ export interface BatchRow {
   id: string; chain_batch_id: string; mode: 'GROSS' | 'NETTED'; token_id: string; status: 'PREPARED' | 'SUBMITTED' | 'SETTLED' | 'FAILED';
   dvp_address: string; chain_id: string; legs: LegJson[]; payers: PayerJson[]; consents: ConsentJson[] | null; consent_deadline: Date;
   tx_hash: string | null; block_number: string | null; block_time: Date | null; reason_code: string | null; reason: string | null;
-  attempts: number; next_attempt_at: Date | null; lease_until: Date | null; last_error: string | null; created_at: Date; updated_at: Date;
-  gas_used: string | null; effective_gas_price: string | null;
+  attempts: number; next_attempt_at: Date | null; lease_until: Date | null; lease_gen: string; lease_owner: string | null; last_error: string | null;
+  created_at: Date; updated_at: Date; gas_used: string | null; effective_gas_price: string | null;
 }
 
-export async function insertBatch(q: Queryable, b: { id: string; chainBatchId: string; mode: string; tokenId: string; dvp: string; chainId: number; legs: LegJson[]; payers: PayerJson[]; deadline: Date; leaseMs: number }): Promise<BatchRow> {
+/** A new batch, leased to the process that opens it (lease_owner: `owner`) and driven by it at once. */
+export async function insertBatch(q: Queryable, b: { id: string; chainBatchId: string; mode: string; tokenId: string; dvp: string; chainId: number; legs: LegJson[]; payers: PayerJson[]; deadline: Date; leaseMs: number; owner?: string }): Promise<BatchRow> {
   const [r] = await q.query<BatchRow>(
-    `INSERT INTO dvp_batches (id, chain_batch_id, mode, token_id, status, dvp_address, chain_id, legs, payers, consent_deadline, next_attempt_at, lease_until)
-     VALUES ($1,$2,$3,$4,'PREPARED',$5,$6,$7::jsonb,$8::jsonb,$9, now(), now() + make_interval(secs => $10::double precision / 1000)) RETURNING *`,
-    [b.id, b.chainBatchId, b.mode, b.tokenId, b.dvp, b.chainId, JSON.stringify(b.legs), JSON.stringify(b.payers), b.deadline, b.leaseMs],
+    `INSERT INTO dvp_batches (id, chain_batch_id, mode, token_id, status, dvp_address, chain_id, legs, payers, consent_deadline, next_attempt_at, lease_until, lease_gen, lease_owner)
+     VALUES ($1,$2,$3,$4,'PREPARED',$5,$6,$7::jsonb,$8::jsonb,$9, now(), now() + make_interval(secs => $10::double precision / 1000), 1, $11) RETURNING *`,
+    [b.id, b.chainBatchId, b.mode, b.tokenId, b.dvp, b.chainId, JSON.stringify(b.legs), JSON.stringify(b.payers), b.deadline, b.leaseMs, b.owner ?? null],
   );
   return r;
 }
 
 const BATCH_PATCHABLE = new Set(['status', 'consents', 'tx_hash', 'block_number', 'block_time', 'reason_code', 'reason', 'attempts', 'next_attempt_at', 'lease_until', 'last_error', 'gas_used', 'effective_gas_price']);
 
-export async function updateBatch(q: Queryable, id: string, expected: BatchRow['status'][] | null, patch: Partial<BatchRow>): Promise<BatchRow | null> {
-  const set = setClause(patch as Record<string, unknown>, BATCH_PATCHABLE, new Set(['consents']), 3);
-  const [r] = await q.query<BatchRow>(
-    `UPDATE dvp_batches SET ${set.sql} WHERE id = $1 AND ($2::text[] IS NULL OR status = ANY($2::text[])) RETURNING *`,
-    [id, expected, ...set.params],
-  );
-  return r ?? null;
+/** Patches a batch; with `expected`, only while it is in one of those statuses (null when it moved on). */
+export function updateBatch(q: Queryable, ref: RowRef, expected: BatchRow['status'][] | null, patch: Partial<BatchRow>): Promise<BatchRow | null> {
+  const set = setClause(patch as Record<string, unknown>, BATCH_PATCHABLE, new Set(['consents']), 4);
+  return fencedUpdate<BatchRow>(q, 'dvp_batches', ref, set.sql, '($3::text[] IS NULL OR status = ANY($3::text[]))', [expected, ...set.params]);
 }
 
 export async function batchById(q: Queryable, id: string): Promise<BatchRow | null> {
@@ -204,14 +219,34 @@ export async function markBatchTradesDue(q: Queryable, batchId: string, at: Date
   await q.query("UPDATE settlements SET next_attempt_at = $2, updated_at = now() WHERE batch_id = $1 AND status = 'SETTLING'", [batchId, at]);
 }
 
-export function claimDueBatches(q: Queryable, leaseMs: number, limit: number) {
+export function claimDueBatches(q: Queryable, leaseMs: number, limit: number, owner: string | null = null) {
   return q.query<BatchRow>(
-    `UPDATE dvp_batches SET lease_until = now() + make_interval(secs => $1::double precision / 1000)
+    `UPDATE dvp_batches SET lease_until = now() + make_interval(secs => $1::double precision / 1000), lease_gen = lease_gen + 1, lease_owner = $3
      WHERE id IN (SELECT id FROM dvp_batches WHERE next_attempt_at <= now() AND (lease_until IS NULL OR lease_until < now())
                   ORDER BY next_attempt_at, id LIMIT $2 FOR UPDATE SKIP LOCKED)
      RETURNING *`,
-    [leaseMs, limit],
+    [leaseMs, limit, owner],
   );
+}
+
+export interface HeldLease { table: 'settlements' | 'dvp_batches'; id: string; gen: string }
+
+/**
+ * Renews, in one statement, the leases still held under the generations given
+ * (a lease released meanwhile, lease_until NULL, is not taken again); returns
+ * the ids renewed. The ones missing were released or taken over.
+ */
+export async function renewLeases(q: Queryable, leaseMs: number, held: readonly HeldLease[]): Promise<Set<string>> {
+  const of = (t: HeldLease['table']) => held.filter((h) => h.table === t);
+  const [s, b] = [of('settlements'), of('dvp_batches')];
+  const renew = (table: string, ids: string, gens: string) =>
+    `UPDATE ${table} t SET lease_until = now() + make_interval(secs => $1::double precision / 1000)
+     FROM unnest(${ids}::text[], ${gens}::bigint[]) AS h(id, gen) WHERE t.id = h.id AND t.lease_gen = h.gen AND t.lease_until IS NOT NULL RETURNING t.id`;
+  const rows = await q.query<{ id: string }>(
+    `WITH s AS (${renew('settlements', '$2', '$3')}), b AS (${renew('dvp_batches', '$4', '$5')}) SELECT id FROM s UNION ALL SELECT id FROM b`,
+    [leaseMs, s.map((h) => h.id), s.map((h) => h.gen), b.map((h) => h.id), b.map((h) => h.gen)],
+  );
+  return new Set(rows.map((r) => r.id));
 }
 
 // ---- chain facts, approvals, venues ----

@@ -159,5 +159,5 @@ export async function completeChainFacts(s: SettlementServices, row: SettlementR
     await s.commit.tx((q) => fail(q, s, row, check.code, check.reason, { patch: check.patch }));
     return null;
   }
-  return updateSettlement(s.db, row.id, 'VERIFIED', check.patch);
+  return updateSettlement(s.db, row, 'VERIFIED', check.patch);
 }

@@ -22,6 +22,8 @@ export class SettlementWorker {
   private wake: () => void = () => undefined;
   /** Items handled (tests, progress). */
   handled = 0;
+  /** Steps that found their lease taken over by another worker (their writes refused). */
+  leaseLost = 0;
   lastError?: string;
 
   private readonly tracer = tracerOf('settlement');
@@ -65,16 +67,25 @@ export class SettlementWorker {
 
   private async claim(room: number): Promise<number> {
     if (room <= 0 || this.stopped) return 0;
-    const rows = await claimDueSettlements(this.s.db, this.s.config.SETTLEMENT_LEASE_MS, room);
-    const batches = rows.length < room ? await claimDueBatches(this.s.db, this.s.config.SETTLEMENT_LEASE_MS, room - rows.length) : [];
-    // Each step on a settlement is a span of the trace that brought its trade in.
-    for (const r of rows) this.track(continueTrace(this.tracer, `settle ${r.status}`, { 'tokenstack.settlement.id': r.id }, r.traceparent, () => this.step(r)));
-    for (const b of batches) this.track(driveBatch(this.s, b).then(() => undefined));
+    const { db, config, leases } = this.s;
+    const rows = await claimDueSettlements(db, config.SETTLEMENT_LEASE_MS, room, leases.owner);
+    const batches = rows.length < room ? await claimDueBatches(db, config.SETTLEMENT_LEASE_MS, room - rows.length, leases.owner) : [];
+    // Each step on a settlement is a span of the trace that brought its trade in; its lease is renewed while it runs.
+    for (const r of rows) {
+      this.track(leases.during('settlements', r, () => continueTrace(this.tracer, `settle ${r.status}`, { 'tokenstack.settlement.id': r.id }, r.traceparent, () => this.step(r))));
+    }
+    for (const b of batches) this.track(leases.during('dvp_batches', b, () => driveBatch(this.s, b)).then(() => undefined));
     return rows.length + batches.length;
   }
 
   private track(p: Promise<void>): void {
-    const t = p.catch((e) => this.s.log.error({ err: message(e) }, 'settlement step failed')).finally(() => {
+    const t = p.catch((e) => {
+      // A lease that lapsed (the process paused longer than a lease): another worker has the row, this one stops.
+      if (errorCode(e) === 'SETTLEMENT.LEASE_LOST') {
+        this.leaseLost++;
+        this.s.log.warn({ err: message(e) }, 'settlement lease lost; left to the worker that took it over');
+      } else this.s.log.error({ err: message(e) }, 'settlement step failed');
+    }).finally(() => {
       this.inFlight.delete(t);
       this.handled++;
       this.wake();
@@ -99,7 +110,7 @@ export class SettlementWorker {
           const ready = row.cash_token_address ? row : await completeChainFacts(s, row);
           if (!ready || row.mode !== 'GROSS') break;
           const b = await openGrossBatch(s, ready);
-          if (b) await driveBatch(s, b);
+          if (b) await s.leases.during('dvp_batches', b, () => driveBatch(s, b));
           return;
         }
         case 'SETTLING': {
@@ -113,14 +124,15 @@ export class SettlementWorker {
         default:
           break;
       }
-      await updateSettlement(s.db, row.id, row.status, { next_attempt_at: null, lease_until: null });
+      await updateSettlement(s.db, row, row.status, { next_attempt_at: null, lease_until: null });
     } catch (e) {
+      if (errorCode(e) === 'SETTLEMENT.LEASE_LOST') throw e;
       if (errorCode(e) === 'SETTLEMENT.STATUS_CHANGED') {
-        await updateSettlement(s.db, row.id, null, { lease_until: null });
+        await updateSettlement(s.db, row, null, { lease_until: null });
         return;
       }
       if (!isTransient(e)) s.log.error({ settlementId: row.id, status: row.status, err: message(e) }, 'settlement step failed; will retry');
-      await updateSettlement(s.db, row.id, row.status, {
+      await updateSettlement(s.db, row, row.status, {
         next_attempt_at: new Date(s.now().getTime() + s.config.SETTLEMENT_RETRY_MS), lease_until: null, last_error: message(e),
       });
     }

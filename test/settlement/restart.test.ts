@@ -4,7 +4,7 @@ import { loadArtifact } from '../../subgraphs/kit/chain/artifacts.js';
 import { appError } from '../../subgraphs/kit/errors.js';
 import pg from 'pg';
 import { dbLabel, onPostgres } from '../support/db.js';
-import { SettlementWorld, gqlOk, sleep, waitFor, type Party } from './support.js';
+import { SettlementWorld, gqlOk, waitFor, type Party } from './support.js';
 
 /** Ends every session on a database but the caller's; returns how many. */
 async function killSessions(url: string): Promise<number> {
@@ -187,7 +187,6 @@ describe(`settlement across crashes and restarts (${dbLabel()}, anvil)`, () => {
       s.peers.book = book;
     }
     await w.settlement.stop();
-    await sleep(200);
     await w.startSettlement();
     const [row] = (await settlementRows()).slice(-1);
     await w.waitStatus(row.id, ['SETTLED'], 60_000);
@@ -203,7 +202,10 @@ describe(`settlement across crashes and restarts (${dbLabel()}, anvil)`, () => {
     expect((await place(sellerBd, seller, 'SELL', '4', 'nk-sell-1')).accepted).toBe(true);
     expect((await place(buyerBd, buyer, 'BUY', '4', 'nk-buy-1')).accepted).toBe(true);
     const waiting = await waitFor('verified', settlementRows, (r) => r.at(-1)?.status === 'VERIFIED');
-    await sleep(1_000);
+    // The worker looked at it and parked it (nothing due, no lease): without a chain it goes no further.
+    const parked = await waitFor('parked', async () => (await w.services().db.query<{ status: string; next_attempt_at: Date | null; lease_until: Date | null }>(
+      'SELECT status, next_attempt_at, lease_until FROM settlements WHERE id = $1', [waiting.at(-1)!.id]))[0], (r) => r.next_attempt_at === null && r.lease_until === null);
+    expect(parked.status).toBe('VERIFIED');
     expect((await settlementRows()).at(-1)).toMatchObject({ id: waiting.at(-1)!.id, status: 'VERIFIED' });
     await w.settlement.stop();
     await w.startSettlement();
