@@ -99,9 +99,9 @@ export async function stopAllProcesses(): Promise<void> {
   await Promise.all([...children.values()].map(stopChild));
 }
 
-/** Waits until `url` answers 200 (a process's /readyz), for at most a minute. */
+/** Waits until `url` answers 200 (a process's /readyz), for at most three minutes (a loaded shared machine starts processes slowly). */
 export async function waitReady(url: string, what: string, child?: ChildProcess): Promise<void> {
-  const end = Date.now() + 60_000;
+  const end = Date.now() + 180_000;
   for (;;) {
     if (child && child.exitCode !== null) throw new Error(`${what} exited with ${child.exitCode}`);
     try {
