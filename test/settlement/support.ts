@@ -138,7 +138,7 @@ export class SettlementWorld {
     await waitFor('the settlement process', async () => {
       if (child.exitCode !== null) throw new Error(`settlement process exited ${child.exitCode}: ${out.slice(-2000)}`);
       return fetch(ready).then((r) => r.status, () => 0);
-    }, (st) => st === 200, 60_000);
+    }, (st) => st === 200, 180_000); // a loaded machine starts a process slowly
     return child;
   }
 
