@@ -6,6 +6,8 @@
  * settled between announcement and record date counts, one after it does not.
  */
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { defaultWithholding } from '../../subgraphs/issuance/domain/withholding.js';
+import { fixDueRecordDates } from '../../subgraphs/issuance/record-dates.js';
 import { dbLabel } from '../support/db.js';
 import { IssuerDesk } from './flow.js';
 import { SettlementWorld, gql, gqlOk, monthsAgo, waitFor, type Party } from '../settlement/support.js';
@@ -199,7 +201,9 @@ describe(`distribution follow-ups through the gateway (anvil, ${dbLabel()})`, ()
     expect(units).toEqual({ [a.investorId]: '70', [buyer.investorId]: '30', [b.investorId]: '50', [outside.investorId]: '25' });
     expect([fixed.units, fixed.gross, fixed.counts.pending]).toEqual(['175', '350', 4]);
     expect(new Date(fixed.fixedAt).getTime()).toBeGreaterThan(0);
-    // Fixed once: a restart of the poller (another pass) adds nothing.
+    // Fixed once: more passes (a restarted poller, two replicas at once) find nothing to fix.
+    const issuance = w.stack.subgraphs.issuance;
+    expect(await Promise.all([0, 1].map(() => fixDueRecordDates(issuance.db, defaultWithholding, () => new Date(), () => undefined)))).toEqual([0, 0]);
     const rows = await w.stack.subgraphs.issuance.db.query<{ n: string }>('SELECT count(*) AS n FROM entitlements WHERE distribution_id = $1', [d.id]);
     expect(rows).toEqual([{ n: '4' }]);
     const brokerView = await gqlOk(w.url, await w.token('beta-bd', ['BROKER_DEALER']), `query($id: ID!) { distribution(id: $id) { status units entitlements { investorId } } }`, { id: d.id });
