@@ -19,10 +19,16 @@
  * submission to the last SETTLED. Runs alternate gross, netted, gross,
  * netted...; the medians are printed, with the DvP transactions each mode sent.
  *
- *   npx tsx bench/settlement.ts [--trades 200] [--runs 3] [--transfers 1000] [--pairs 4]
+ * On PostgreSQL each of the four subgraphs holds at most --pool connections
+ * (DATABASE_POOL_MAX) plus one that listens; the run checks first that the
+ * server has that many free (it is shared) and stops with what it found
+ * instead of dying on "too many clients" halfway.
+ *
+ *   npx tsx bench/settlement.ts [--trades 200] [--runs 3] [--transfers 1000] [--pairs 4] [--pool 6]
  */
 import { performance } from 'node:perf_hooks';
 import { Contract, Transaction, Wallet } from 'ethers';
+import pg from 'pg';
 import { SettlementWorld, type Party } from '../test/settlement/support.js';
 
 function arg(name: string, fallback: number): number {
@@ -35,6 +41,7 @@ const TRADES = arg('trades', 200);
 const RUNS = arg('runs', 3);
 const TRANSFERS = arg('transfers', 1000);
 const PAIRS = arg('pairs', 4);
+const POOL = arg('pool', 6);
 const VENUE = 'BENCH-VENUE';
 
 const say = (s: string) => void process.stdout.write(s);
@@ -128,11 +135,12 @@ async function stageMedians(w: SettlementWorld, since: Date): Promise<string> {
 }
 
 let refSeq = 0;
-async function run(w: SettlementWorld, mode: 'GROSS' | 'NETTED', tokenId: string, sellers: Party[], buyers: Party[]): Promise<{ rate: number; txs: number; submitted: number; stages: string }> {
+async function run(w: SettlementWorld, mode: 'GROSS' | 'NETTED', tokenId: string, sellers: Party[], buyers: Party[]): Promise<{ rate: number; txs: number; submitted: number; stages: string; cpuMs: number }> {
   await w.settlement.stop();
   await w.startSettlement({ SETTLEMENT_MODE: mode });
   const since = new Date();
   const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
   const submit = async (i: number) => {
     const r = await w.submit(w.agent, {
       venue: VENUE, venueReference: `b-${++refSeq}`, tokenId, sellerAccountId: sellers[i % sellers.length].accountId, buyerAccountId: buyers[(i * 7 + 3) % buyers.length].accountId,
@@ -153,19 +161,58 @@ async function run(w: SettlementWorld, mode: 'GROSS' | 'NETTED', tokenId: string
     await sleep(20);
   }
   const secs = (performance.now() - t0) / 1000;
+  const used = process.cpuUsage(cpu0);
   const stages = await stageMedians(w, since);
   // Gross batches of trades ready together share a transaction: count transactions, not batches.
   const [{ n: txs }] = await w.settlement.db.query<{ n: string }>("SELECT count(DISTINCT tx_hash) AS n FROM dvp_batches WHERE status = 'SETTLED' AND created_at >= $1", [since]);
-  return { rate: TRADES / secs, txs: Number(txs), submitted, stages };
+  // CPU time of this process (every service and the bench) per trade: what a loaded machine's scheduling does not change much.
+  return { rate: TRADES / secs, txs: Number(txs), submitted, stages, cpuMs: (used.user + used.system) / 1000 / TRADES };
 }
 
+/** Connections this run opens at most: each subgraph's pool and its listener, the bench's own queries and database set-up, a margin. */
+const CONNECTIONS = 4 * (POOL + 1) + 5;
+/** What must stay free for others on the shared server after this run took its share. */
+const HEADROOM = 20;
+
+/** PostgreSQL has room for this run, or the run stops now, saying what it found. */
+async function checkConnections(url: string): Promise<void> {
+  const c = new pg.Client({ connectionString: url });
+  try {
+    await c.connect();
+    const { rows: [r] } = await c.query<{ max: number; used: number; reserved: number }>(
+      "SELECT current_setting('max_connections')::int AS max, (SELECT count(*)::int FROM pg_stat_activity) AS used, current_setting('superuser_reserved_connections')::int AS reserved");
+    const free = r.max - r.reserved - r.used;
+    if (free < CONNECTIONS + HEADROOM) {
+      throw new Error(`PostgreSQL has ${free} of ${r.max} connections free (${r.used} in use, ${r.reserved} reserved); this run needs up to ${CONNECTIONS} (--pool ${POOL}: 4 subgraphs x ${POOL + 1}, plus 5) and leaves ${HEADROOM} for others. Wait for other work to finish, or run with a smaller --pool.`);
+    }
+  } catch (e) {
+    throw tooManyClients(e) ?? e;
+  } finally {
+    await c.end().catch(() => undefined);
+  }
+}
+
+/** PostgreSQL's "too many clients" (53300) as a sentence that says what to do. */
+function tooManyClients(e: unknown): Error | null {
+  const code = (e as { code?: string })?.code;
+  if (code !== '53300' && !/too many clients/i.test(String((e as Error)?.message))) return null;
+  return new Error(`PostgreSQL refused a connection: too many clients (the server is shared). This run needs up to ${CONNECTIONS} connections (--pool ${POOL}); wait for other work to finish, or run with a smaller --pool.`, { cause: e });
+}
+
+/** SETTLEMENT_* settings in the bench's environment override its own (e.g. SETTLEMENT_GROSS_GATHER_MS=0 for an A/B). */
+const settlementSettingsOfEnv = (): Record<string, string> =>
+  Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => e[0].startsWith('SETTLEMENT_') && e[1] !== undefined));
+
 async function main() {
-  say(`settlement bench: ${TRADES} trades per run, ${RUNS} runs per mode, ${PAIRS} sellers and ${PAIRS} buyers, ERC-20 reference ${TRANSFERS} transfers\n`);
+  const overrides = Object.entries(settlementSettingsOfEnv()).map(([k, v]) => `${k}=${v}`).join(' ');
+  say(`settlement bench: ${TRADES} trades per run, ${RUNS} runs per mode, ${PAIRS} sellers and ${PAIRS} buyers, ERC-20 reference ${TRANSFERS} transfers${overrides ? `; ${overrides}` : ''}\n`);
+  if (process.env.TEST_DATABASE_URL) await checkConnections(process.env.TEST_DATABASE_URL);
   say('starting the stack on anvil ... ');
+  const pool = { DATABASE_POOL_MAX: String(POOL) };
   const w = await SettlementWorld.start({
     SETTLEMENT_POLL_MS: '50', SETTLEMENT_NETTING_INTERVAL_MS: '250', SETTLEMENT_LEASE_MS: '60000',
-    SETTLEMENT_CHAIN_TIMEOUT_MS: '30000', SETTLEMENT_CONSENT_TTL_SECONDS: '600', SETTLEMENT_MAX_ATTEMPTS: '5',
-  });
+    SETTLEMENT_CHAIN_TIMEOUT_MS: '30000', SETTLEMENT_CONSENT_TTL_SECONDS: '600', SETTLEMENT_MAX_ATTEMPTS: '5', ...pool, ...settlementSettingsOfEnv(),
+  }, { subgraphEnv: pool });
   try {
     say('ok\nsetting up a token, parties, holdings and cash ... ');
     const { tokenId } = await w.token506b('BNCH');
@@ -190,23 +237,29 @@ async function main() {
     const gross: number[] = [];
     const netted: number[] = [];
     let nettedTxs = 0;
+    const grossTxs: number[] = [];
+    const grossCpu: number[] = [];
+    const nettedCpu: number[] = [];
     for (let r = 1; r <= RUNS; r++) {
       const ref = await erc20Rate(w, TRANSFERS);
       erc.push(ref.rate);
       say(`run ${r}: ERC-20 ${ref.rate.toFixed(0)} tx/s${ref.notes.length ? ` (after ${ref.notes.length} re-send)` : ''}`);
       const g = await run(w, 'GROSS', tokenId, sellers, buyers);
       gross.push(g.rate);
-      say(`, gross ${g.rate.toFixed(1)} trades/s (${g.txs} txs; all submitted after ${g.submitted.toFixed(1)} s; p50 ${g.stages})`);
+      grossCpu.push(g.cpuMs);
+      grossTxs.push(g.txs);
+      say(`, gross ${g.rate.toFixed(1)} trades/s (${g.txs} txs, ${(TRADES / g.txs).toFixed(1)} trades per tx; CPU ${g.cpuMs.toFixed(0)} ms per trade; all submitted after ${g.submitted.toFixed(1)} s; p50 ${g.stages})`);
       const n = await run(w, 'NETTED', tokenId, sellers, buyers);
       netted.push(n.rate);
+      nettedCpu.push(n.cpuMs);
       nettedTxs = n.txs;
-      say(`, netted ${n.rate.toFixed(1)} trades/s (${n.txs} txs; all submitted after ${n.submitted.toFixed(1)} s; p50 ${n.stages})\n`);
+      say(`, netted ${n.rate.toFixed(1)} trades/s (${n.txs} txs; CPU ${n.cpuMs.toFixed(0)} ms per trade; all submitted after ${n.submitted.toFixed(1)} s; p50 ${n.stages})\n`);
     }
     const e = median(erc), g = median(gross), n = median(netted);
     say(`\nmedians over ${RUNS} runs (${TRADES} trades each; netted used ${nettedTxs} transactions for ${TRADES} trades):\n`);
     say(`  anvil raw ERC-20 transfers   ${e.toFixed(0).padStart(8)} tx/s\n`);
-    say(`  gross settlement             ${g.toFixed(1).padStart(8)} trades/s   ${(g / e).toFixed(3)}x the ERC-20 rate\n`);
-    say(`  netted settlement            ${n.toFixed(1).padStart(8)} trades/s   ${(n / e).toFixed(3)}x the ERC-20 rate\n`);
+    say(`  gross settlement             ${g.toFixed(1).padStart(8)} trades/s   ${(g / e).toFixed(3)}x the ERC-20 rate   (${(TRADES / median(grossTxs)).toFixed(1)} trades per DvP transaction; CPU ${median(grossCpu).toFixed(0)} ms per trade)\n`);
+    say(`  netted settlement            ${n.toFixed(1).padStart(8)} trades/s   ${(n / e).toFixed(3)}x the ERC-20 rate   (CPU ${median(nettedCpu).toFixed(0)} ms per trade)\n`);
     say(`  netted / gross               ${(n / g).toFixed(2)}x\n`);
   } finally {
     await w.stop();
@@ -232,6 +285,6 @@ async function runWarmup(w: SettlementWorld, tokenId: string, sellers: Party[], 
 }
 
 main().catch((e) => {
-  console.error(e);
+  console.error(tooManyClients(e) ?? e);
   process.exit(1);
 });

@@ -10,6 +10,8 @@ import type { InternalHandler } from '../kit/internal.js';
 import { serveCalls } from '../kit/contracts/calls.js';
 import { appendEvent } from '../kit/outbox.js';
 import { parseAddress } from '../kit/scalars.js';
+import { signDigestWith } from '../kit/signer/digest-signer.js';
+import { typedDataHasher } from '../kit/signer/typed-data.js';
 import type { SubgraphRuntime } from '../kit/subgraph.js';
 import { parseAccountId, parseAmount, parseAsset, parseIdempotencyKey, parseMove, parseText } from './domain/inputs.js';
 import type { WalletKeys } from './keys.js';
@@ -59,6 +61,7 @@ export const DVP_CONSENT_TYPES: Record<string, TypedDataField[]> = {
   ],
 };
 export const dvpDomain = (chainId: number, verifyingContract: string) => ({ name: 'Tokenstack DvP', version: '1', chainId, verifyingContract });
+const hashConsent = typedDataHasher(DVP_CONSENT_TYPES);
 
 /** The nonce that stands for a custody reservation in a consent. */
 export const reservationNonce = (reservationId: string): string => keccak256(toUtf8Bytes(`tokenstack.reservation:${reservationId}`));
@@ -271,7 +274,9 @@ class DvpCustody {
     }
     const nonces = reservationIds.map(reservationNonce);
     const signer = await this.keys.signer(this.db, wallet);
-    const signature = await signer.signTypedData(dvpDomain(chainId, dvp), DVP_CONSENT_TYPES, { batchId, legs, nonces, deadline });
+    // Hashed once with the cached encoder and domain separator; a signer that cannot sign a bare digest signs the typed data.
+    const consent = { batchId, legs, nonces, deadline };
+    const signature = signDigestWith(signer, hashConsent(dvpDomain(chainId, dvp), consent)) ?? await signer.signTypedData(dvpDomain(chainId, dvp), DVP_CONSENT_TYPES, consent);
     const receiving = new Map<string, bigint>();
     for (const l of legs) if (l.to === wallet) receiving.set(l.token.toLowerCase(), (receiving.get(l.token.toLowerCase()) ?? 0n) + l.amount);
     await this.db.tx(async (q) => {

@@ -36,6 +36,11 @@ export interface CoalescerOptions {
   maxBatch: number;
   /** Batches running at once; further requests wait and leave together when one returns. */
   maxInFlight: number;
+  /**
+   * How long a batch with room left waits for more requests before it leaves (0, the default: it leaves
+   * after the current turn of the event loop). A batch that reaches `maxBatch` leaves at once.
+   */
+  gatherMs?: number;
 }
 
 /**
@@ -53,12 +58,19 @@ export class Coalescer<I, O> {
   private queue: { item: I; resolve(o: O): void; reject(e: unknown): void }[] = [];
   private inFlight = 0;
   private scheduled = false;
+  /** The gathering window under way (gatherMs): cut short when the batch fills. */
+  private gathering?: NodeJS.Timeout;
 
   constructor(private readonly batch: (items: I[]) => Promise<(O | Error)[]>, private readonly opts: CoalescerOptions) {}
 
   request(item: I): Promise<O> {
     return new Promise<O>((resolve, reject) => {
       this.queue.push({ item, resolve, reject });
+      if (this.gathering && this.queue.length >= this.opts.maxBatch) {
+        clearTimeout(this.gathering);
+        this.gathering = undefined;
+        this.scheduled = false;
+      }
       this.schedule();
     });
   }
@@ -66,10 +78,14 @@ export class Coalescer<I, O> {
   private schedule(): void {
     if (this.scheduled || this.inFlight >= this.opts.maxInFlight || this.queue.length === 0) return;
     this.scheduled = true;
-    setImmediate(() => {
+    const leave = () => {
+      this.gathering = undefined;
       this.scheduled = false;
       while (this.inFlight < this.opts.maxInFlight && this.queue.length > 0) void this.send(this.queue.splice(0, this.opts.maxBatch));
-    });
+    };
+    const gatherMs = this.opts.gatherMs ?? 0;
+    if (gatherMs > 0 && this.queue.length < this.opts.maxBatch) this.gathering = setTimeout(leave, gatherMs);
+    else setImmediate(leave);
   }
 
   private async send(part: Coalescer<I, O>['queue']): Promise<void> {

@@ -31,6 +31,7 @@ export const subgraphSettings = (defaultPort: number) => ({
   PORT: port('HTTP and graphql-ws port', defaultPort),
   HOST: str('interface to bind', '127.0.0.1'),
   DATABASE_URL: url('postgres://user@host:5432/db, file:///abs/dir (embedded PGlite) or memory:// (PGlite in memory)', DB_URL_PROTOCOLS),
+  DATABASE_POOL_MAX: int('PostgreSQL: most connections in the process\'s pool (it holds one more that listens for notifications)', 10, 1, 200),
   CHAIN_RPC_URL: url('EVM JSON-RPC endpoint', ['http:', 'https:', 'ws:', 'wss:'], 'http://127.0.0.1:8545'),
   ...authSettings,
   ...observabilitySettings,

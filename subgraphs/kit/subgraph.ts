@@ -142,7 +142,7 @@ export async function startSubgraph<C extends BaseContext, S extends SettingsSpe
   const log = createLogger(def.name, config.LOG_LEVEL);
   const production = config.NODE_ENV === 'production';
   const verify = createVerifier(authSettingsOf(config, config.SERVICE_SECRET));
-  db ??= await openDb(config.DATABASE_URL);
+  db ??= await openDb(config.DATABASE_URL, { poolMax: config.DATABASE_POOL_MAX });
   if (config.MIGRATE_ON_START) {
     const applied = await migrate(db, [
       { scope: 'kit', dir: fromRoot('subgraphs', 'kit', 'migrations') },

@@ -36,6 +36,7 @@ export async function attest(s: SettlementServices, row: SettlementRow, b: Batch
     batchId: b.chain_batch_id, txHash: b.tx_hash!, blockNumber: String(block), settledAt: String(Math.floor(b.block_time!.getTime() / 1000)),
   };
   const domain = attestationDomain(Number(b.chain_id), b.dvp_address);
-  const signature = await signAttestation(key, domain, record);
-  return { attestation: { domain, record, digest: attestationDigest(domain, record), signer: key.address }, signature };
+  const digest = attestationDigest(domain, record);
+  const signature = await signAttestation(key, domain, record, digest);
+  return { attestation: { domain, record, digest, signer: key.address }, signature };
 }

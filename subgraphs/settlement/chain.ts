@@ -2,7 +2,7 @@
  * Settlement on chain: the operator key that submits DvP transactions, the
  * TokenstackDvP contract, and the reads verification and attestations need.
  */
-import { Contract, Interface, Wallet, getAddress, keccak256, toUtf8Bytes, type TransactionReceipt } from 'ethers';
+import { Contract, Interface, Wallet, getAddress, keccak256, toQuantity, toUtf8Bytes, type Result, type TransactionReceipt } from 'ethers';
 import { loadArtifact } from '../kit/chain/artifacts.js';
 import type { KitSigner } from '../kit/signer/index.js';
 import { ChainError, createChainClient, type ChainClient } from '../kit/chain/client.js';
@@ -28,6 +28,10 @@ export interface ChainSettings {
   timeoutMs: number;
   /** Gross mode: most trades (batches) in one settleMany transaction. */
   grossBatchMax: number;
+  /** Gross mode: how long a transaction with room left waits for more batches (0: none). */
+  grossGatherMs?: number;
+  /** Gross mode: transactions being estimated and sent at once (their nonces are taken in order by the client). */
+  grossInFlight?: number;
   /** Gas each batch of a settleMany may use at most. */
   gasPerBatch: bigint;
 }
@@ -60,14 +64,20 @@ export class SettlementChain {
   private readonly receipts = new Map<string, Promise<TxOutcome>>();
   /** Reads pinned to a block never change: the trades of one transaction (one block) share them. */
   private readonly pinned = new Map<string, Promise<unknown>>();
-  /** Gross batches ready at the same time leave in one settleMany transaction (one at a time; the rest gather meanwhile). */
+  /** Reads of the latest state under way: a trade asking the same while one is in flight shares its answer (as fresh as its own would be). */
+  private readonly inFlight = new Map<string, Promise<unknown>>();
+
+  /**
+   * Gross batches ready at the same time leave in one settleMany transaction: a few transactions in flight at once
+   * (grossInFlight), each waiting up to grossGatherMs for more batches unless full; the rest gather meanwhile.
+   */
   private readonly gross: Coalescer<ChainBatch, string>;
 
   constructor(private readonly db: Db, readonly settings: ChainSettings, private readonly log: Logger) {
     this.gross = new Coalescer(async (batches) => {
       const hash = await this.submitMany(batches);
       return batches.map(() => hash);
-    }, { maxBatch: settings.grossBatchMax, maxInFlight: 1 });
+    }, { maxBatch: settings.grossBatchMax, maxInFlight: settings.grossInFlight ?? 1, gatherMs: settings.grossGatherMs ?? 0 });
   }
 
   /** Can settle on chain (an operator key is configured). */
@@ -122,13 +132,31 @@ export class SettlementChain {
     return contract;
   }
 
-  async balanceOf(token: string, wallet: string): Promise<bigint> {
+  /**
+   * One eth_call of a view function, encoded and decoded here from a shared Interface: a Contract method call
+   * builds the same request through several layers (argument resolution, overrides, block tag) on every call.
+   */
+  private async view(to: string, abi: Interface, fn: string, args: readonly unknown[], blockTag?: number): Promise<Result> {
     const c = await this.client();
-    return c.read(new Contract(token, ERC20, c.provider).balanceOf(wallet) as Promise<bigint>);
+    const data = abi.encodeFunctionData(fn, args);
+    const out = await c.read(c.provider.send('eth_call', [{ to, data }, blockTag === undefined ? 'latest' : toQuantity(blockTag)]) as Promise<string>);
+    return abi.decodeFunctionResult(fn, out);
   }
 
+  balanceOf(token: string, wallet: string): Promise<bigint> {
+    return this.atBlock(`balance:${token}:${wallet}`.toLowerCase(), undefined, async () => (await this.view(token, ERC20, 'balanceOf', [wallet]))[0] as bigint);
+  }
+
+  /** A read at a block is kept (the trades of a block share it); a read of the latest state is shared only while it is under way. */
   private atBlock<T>(key: string, blockTag: number | undefined, read: () => Promise<T>): Promise<T> {
-    if (blockTag === undefined) return read();
+    if (blockTag === undefined) {
+      let p = this.inFlight.get(key) as Promise<T> | undefined;
+      if (!p) {
+        p = read().finally(() => this.inFlight.delete(key));
+        this.inFlight.set(key, p);
+      }
+      return p;
+    }
     const k = `${key}@${blockTag}`;
     let p = this.pinned.get(k) as Promise<T> | undefined;
     if (!p) {
@@ -142,20 +170,17 @@ export class SettlementChain {
 
   identityOf(identityRegistry: string, wallet: string, blockTag?: number): Promise<{ identity: string; verified: boolean }> {
     return this.atBlock(`identity:${identityRegistry}:${wallet}`.toLowerCase(), blockTag, async () => {
-      const c = await this.client();
-      const ir = new Contract(identityRegistry, IDENTITY_REGISTRY, c.provider);
-      const [identity, verified] = await Promise.all([
-        c.read(ir.identity(wallet, { blockTag }) as Promise<string>),
-        c.read(ir.isVerified(wallet, { blockTag }) as Promise<boolean>),
+      const [[identity], [verified]] = await Promise.all([
+        this.view(identityRegistry, IDENTITY_REGISTRY, 'identity', [wallet], blockTag),
+        this.view(identityRegistry, IDENTITY_REGISTRY, 'isVerified', [wallet], blockTag),
       ]);
-      return { identity: getAddress(identity), verified };
+      return { identity: getAddress(identity as string), verified: verified as boolean };
     });
   }
 
   claimTopics(claimTopicsRegistry: string, blockTag?: number): Promise<bigint[]> {
     return this.atBlock(`topics:${claimTopicsRegistry}`.toLowerCase(), blockTag, async () => {
-      const c = await this.client();
-      return [...(await c.read(new Contract(claimTopicsRegistry, CLAIM_TOPICS, c.provider).getClaimTopics({ blockTag }) as Promise<bigint[]>))];
+      return [...((await this.view(claimTopicsRegistry, CLAIM_TOPICS, 'getClaimTopics', [], blockTag))[0] as bigint[])];
     });
   }
 
@@ -176,8 +201,7 @@ export class SettlementChain {
   /** Block in which the batch settled, 0 if it has not. */
   async settledAt(chainBatchId: string): Promise<number> {
     const dvp = await this.dvp();
-    const c = await this.client();
-    return Number(await c.read(dvp.settledAt(chainBatchId) as Promise<bigint>));
+    return Number((await this.view(dvp.target as string, dvp.interface, 'settledAt', [chainBatchId]))[0] as bigint);
   }
 
   /** The transaction that settled a batch, from the contract's Settled event in that block. */

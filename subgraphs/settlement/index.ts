@@ -28,7 +28,8 @@ function servicesFor(rt: SubgraphRuntime<typeof settlementSettings>) {
     const chain = new SettlementChain(rt.db, {
       rpcUrl: config.CHAIN_RPC_URL, operator: settingSigner(rt.config, 'SETTLEMENT_OPERATOR_KEY'), attestation: settingSigner(rt.config, 'SETTLEMENT_ATTESTATION_KEY'),
       dvpAddress: config.SETTLEMENT_DVP_ADDRESS, gasMinWei: config.SETTLEMENT_GAS_MIN_WEI, gasTopupWei: config.SETTLEMENT_GAS_TOPUP_WEI,
-      timeoutMs: config.SETTLEMENT_CHAIN_TIMEOUT_MS, grossBatchMax: config.SETTLEMENT_GROSS_BATCH_MAX, gasPerBatch: BigInt(config.SETTLEMENT_GROSS_GAS_PER_TRADE),
+      timeoutMs: config.SETTLEMENT_CHAIN_TIMEOUT_MS, grossBatchMax: config.SETTLEMENT_GROSS_BATCH_MAX,
+      grossGatherMs: config.SETTLEMENT_GROSS_GATHER_MS, grossInFlight: config.SETTLEMENT_GROSS_IN_FLIGHT, gasPerBatch: BigInt(config.SETTLEMENT_GROSS_GAS_PER_TRADE),
     }, rt.log);
     const base: SettlementServices = {
       db: rt.db, commit: new GroupCommit(rt.db, config.SETTLEMENT_GROUP_COMMIT_MAX), log: rt.log, config, chain, outbox: rt.outbox, now: () => new Date(),

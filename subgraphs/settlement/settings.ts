@@ -26,6 +26,8 @@ export const settlementSettings = {
   SETTLEMENT_DVP_ADDRESS: address('TokenstackDvP contract to use (the operator key must be one of its operators); absent: deployed on first use and remembered'),
   SETTLEMENT_MODE: oneOf('GROSS settles each trade on its own as soon as it is verified (the trades ready at the same time share one transaction, each settling or failing alone); NETTED settles verified trades of a token together each cycle, cash netted per party', ['GROSS', 'NETTED'] as const, 'GROSS'),
   SETTLEMENT_GROSS_BATCH_MAX: int('gross mode: most trades sent in one DvP transaction (settleMany; each trade settles or fails on its own); trades ready while one is being sent leave together in the next', 32, 1, 64),
+  SETTLEMENT_GROSS_GATHER_MS: int('gross mode: how long a DvP transaction with room left waits for more ready trades before it is sent (0: sent at once); a full one (SETTLEMENT_GROSS_BATCH_MAX) leaves without waiting', 5, 0, 1_000),
+  SETTLEMENT_GROSS_IN_FLIGHT: int('gross mode: DvP transactions being estimated and sent at once from the operator key (signed with consecutive nonces); trades ready meanwhile gather for the next', 1, 1, 16),
   SETTLEMENT_GROSS_GAS_PER_TRADE: int('gross mode: gas one trade may use inside a shared DvP transaction; a trade that needs more fails (CHAIN_ERROR) and is retried', 1_500_000, 100_000, 15_000_000),
   SETTLEMENT_NETTING_INTERVAL_MS: int('netted mode: time between settlement cycles', 5_000, 50),
   SETTLEMENT_NETTING_MAX_TRADES: int('netted mode: most trades in one batch transaction', 100, 1, 120),
@@ -55,6 +57,8 @@ export interface SettlementConfig {
   SETTLEMENT_DVP_ADDRESS?: string;
   SETTLEMENT_MODE: 'GROSS' | 'NETTED';
   SETTLEMENT_GROSS_BATCH_MAX: number;
+  SETTLEMENT_GROSS_GATHER_MS: number;
+  SETTLEMENT_GROSS_IN_FLIGHT: number;
   SETTLEMENT_GROSS_GAS_PER_TRADE: number;
   SETTLEMENT_NETTING_INTERVAL_MS: number;
   SETTLEMENT_NETTING_MAX_TRADES: number;

@@ -54,6 +54,25 @@ describe('Coalescer', () => {
     expect(batches).toEqual([[1], [2, 3, 5, 7]]);
   });
 
+  test('gatherMs: requests spread over several turns of the event loop leave together, and a full batch leaves without waiting out the window', async () => {
+    const batches: number[][] = [];
+    const c = new Coalescer<number, number>(async (xs) => {
+      batches.push(xs);
+      return xs;
+    }, { maxBatch: 3, maxInFlight: 1, gatherMs: 600_000 });
+    const turn = () => new Promise((r) => setImmediate(r));
+    const asked: Promise<number>[] = [];
+    for (const x of [1, 2, 3]) {
+      asked.push(c.request(x));
+      await turn();
+      await turn();
+    }
+    expect(await Promise.all(asked)).toEqual([1, 2, 3]); // a window of ten minutes was cut short by the full batch
+    expect(batches).toEqual([[1, 2, 3]]);
+    const lone = new Coalescer<number, number>(async (xs) => xs, { maxBatch: 3, maxInFlight: 1, gatherMs: 5 });
+    expect(await lone.request(4)).toBe(4); // a batch with room left leaves once its window ends
+  });
+
   test('a batch that throws, or answers with the wrong number of results, fails each of its requests and the next batch still runs', async () => {
     let n = 0;
     const c = new Coalescer<number, number>(async (xs) => {

@@ -1,5 +1,6 @@
 import { describe, expect, test } from '@jest/globals';
-import { Wallet, keccak256, toUtf8Bytes, verifyTypedData } from 'ethers';
+import { TypedDataEncoder, VoidSigner, Wallet, keccak256, toUtf8Bytes, verifyTypedData } from 'ethers';
+import { DigestSigner } from '../../subgraphs/kit/signer/digest-signer.js';
 import { AmountError, cashAmountOf } from '../../subgraphs/settlement/domain/amounts.js';
 import {
   ATTESTATION_TYPES, attestationDigest, attestationDomain, parseAttestationInput, recoverAttestationSigner, rulesHash, sameRecord, signAttestation, typedDataOf,
@@ -146,6 +147,19 @@ describe('attestations', () => {
     expect(recoverAttestationSigner({ ...domain, chainId: 1 }, record, sig)).not.toBe(agent.address);
     expect(attestationDigest(domain, record)).toMatch(/^0x[0-9a-f]{64}$/);
     expect(ATTESTATION_TYPES.SettlementAttestation.map((f) => f.name)).toContain('rulesHash');
+  });
+
+  test('the digest from the cached encoder is ethers\' EIP-712 hash; a wallet, an HSM-style digest signer and any other signer all sign what verifyTypedData recovers', async () => {
+    for (const d of [domain, attestationDomain(1, addr(0xd1)), domain]) expect(attestationDigest(d, record)).toBe(TypedDataEncoder.hash(d, ATTESTATION_TYPES, record));
+    const hsm = new DigestSigner(agent.address, (digest) => agent.signingKey.sign(digest));
+    // A signer that can only sign typed data (neither a wallet nor a digest signer): the fallback.
+    const other = new (class extends VoidSigner {
+      override signTypedData(...a: Parameters<VoidSigner['signTypedData']>) { return agent.signTypedData(...a); }
+    })(agent.address);
+    for (const key of [agent, hsm, other]) {
+      const sig = await signAttestation(key, domain, record);
+      expect(verifyTypedData(domain, ATTESTATION_TYPES, record, sig)).toBe(agent.address);
+    }
   });
 
   test('the rules hash is keccak256 of the JSON [code, passed] pairs; records compare as JSON values', () => {

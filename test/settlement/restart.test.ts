@@ -168,6 +168,50 @@ describe(`settlement across crashes and restarts (${dbLabel()}, anvil)`, () => {
     await booksEqualChain();
   }, 180_000);
 
+  test('two gross transactions in flight at once (SETTLEMENT_GROSS_IN_FLIGHT=2), both sent and neither recorded when the process dies: each trade settles once on recovery', async () => {
+    await w.settlement.stop();
+    await w.startSettlement({ SETTLEMENT_GROSS_IN_FLIGHT: '2', SETTLEMENT_GROSS_BATCH_MAX: '1', SETTLEMENT_GROSS_GATHER_MS: '20' });
+    try {
+      const s = w.services();
+      const submitMany = s.chain.submitMany.bind(s.chain);
+      const sent: Parameters<typeof submitMany>[0][] = [];
+      let sending = 0;
+      let most = 0;
+      let bothIn!: () => void;
+      const gate = new Promise<void>((r) => (bothIn = r));
+      // Each send waits until the other is under way too, then both go out and the process "dies" before recording either.
+      s.chain.submitMany = async (batches) => {
+        most = Math.max(most, ++sending);
+        if (sending >= 2) bothIn();
+        await gate;
+        await submitMany(batches);
+        sent.push(batches);
+        throw new Error('the process died after sending');
+      };
+      const before = await settledEventsOnChain();
+      const known = new Set((await settlementRows()).map((r) => r.id));
+      const pairs = 2;
+      try {
+        await Promise.all(Array.from({ length: pairs }, async (_, i) => {
+          expect((await place(sellerBd, seller, 'SELL', '4', `f-sell-${i}`)).accepted).toBe(true);
+          expect((await place(buyerBd, buyer, 'BUY', '4', `f-buy-${i}`)).accepted).toBe(true);
+        }));
+        await waitFor('two transactions sent', async () => sent.length, (n) => n >= 2, 60_000);
+      } finally {
+        s.chain.submitMany = submitMany;
+      }
+      expect(most).toBe(2);
+      expect(sent.map((b) => b.length)).toEqual([1, 1]);
+      const mine = await waitFor('the trades recorded', async () => (await settlementRows()).filter((r) => !known.has(r.id)), (r) => r.length === pairs);
+      for (const r of mine) expect((await w.waitStatus(r.id, ['SETTLED'], 60_000)).batch.status).toBe('SETTLED');
+      expect(await settledEventsOnChain()).toBe(before + pairs);
+      await booksEqualChain();
+    } finally {
+      await w.settlement.stop().catch(() => undefined);
+      await w.startSettlement();
+    }
+  }, 180_000);
+
   test('settled on chain but custody unreachable: the settlement stays SETTLING, then is booked once; a restart in between changes nothing', async () => {
     const s = w.services();
     const book = s.peers.book;

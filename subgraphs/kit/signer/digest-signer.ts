@@ -1,5 +1,5 @@
 import {
-  AbstractSigner, Transaction, TypedDataEncoder, assertArgument, copyRequest, getAddress, hashMessage, resolveAddress,
+  AbstractSigner, BaseWallet, Transaction, TypedDataEncoder, assertArgument, copyRequest, getAddress, hashMessage, resolveAddress,
   type Provider, type Signature, type TransactionLike, type TransactionRequest, type TypedDataDomain, type TypedDataField,
 } from 'ethers';
 
@@ -15,6 +15,11 @@ export class DigestSigner extends AbstractSigner {
 
   async getAddress(): Promise<string> {
     return this.address;
+  }
+
+  /** Signs a 32-byte digest the caller has hashed (e.g. EIP-712 with a cached domain separator). */
+  signHash(digest: string): Signature {
+    return this.signDigest(digest);
   }
 
   connect(provider: Provider | null): DigestSigner {
@@ -45,4 +50,14 @@ export class DigestSigner extends AbstractSigner {
     });
     return this.signDigest(TypedDataEncoder.hash(populated.domain, types, populated.value)).serialized;
   }
+}
+
+/**
+ * The signature of a digest already hashed (0x-hex, 65 bytes), by a software key or a key in the HSM; null for
+ * any other signer, which then signs the typed data itself. Saves hashing the same EIP-712 data twice.
+ */
+export function signDigestWith(signer: AbstractSigner, digest: string): string | null {
+  if (signer instanceof BaseWallet) return signer.signingKey.sign(digest).serialized;
+  if (signer instanceof DigestSigner) return signer.signHash(digest).serialized;
+  return null;
 }

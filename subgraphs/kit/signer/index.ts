@@ -13,7 +13,8 @@ import { ConfigError, int, loadConfig, oneOf, optionalStr, type Setting } from '
 import { DigestSigner } from './digest-signer.js';
 import { Pkcs11Token, type TokenKey } from './pkcs11.js';
 
-export { DigestSigner } from './digest-signer.js';
+export { DigestSigner, signDigestWith } from './digest-signer.js';
+export { typedDataHasher } from './typed-data.js';
 export { Pkcs11Token, type TokenKey } from './pkcs11.js';
 
 export type SignerKind = 'software' | 'pkcs11';

@@ -4,7 +4,9 @@
  * (docs/attestations.md): verifyTypedData(domain, ATTESTATION_TYPES, record, signature)
  * returns the signer's address. No I/O.
  */
-import { TypedDataEncoder, Wallet, type Signer, getAddress, keccak256, toUtf8Bytes, verifyTypedData, type TypedDataField } from 'ethers';
+import { Wallet, type Signer, getAddress, keccak256, toUtf8Bytes, verifyTypedData, type TypedDataField } from 'ethers';
+import { signDigestWith } from '../../kit/signer/digest-signer.js';
+import { typedDataHasher } from '../../kit/signer/typed-data.js';
 
 export const ATTESTATION_DOMAIN_NAME = 'Tokenstack Settlement Attestation';
 export const ATTESTATION_DOMAIN_VERSION = '1';
@@ -74,11 +76,16 @@ export function rulesHash(results: readonly RuleOutcome[]): string {
   return keccak256(toUtf8Bytes(JSON.stringify(results.map((r) => [r.code, r.passed]))));
 }
 
-export const attestationDigest = (domain: AttestationDomain, record: AttestationRecord): string =>
-  TypedDataEncoder.hash(domain, ATTESTATION_TYPES, record);
+const hashAttestation = typedDataHasher(ATTESTATION_TYPES);
 
-export async function signAttestation(key: string | Signer, domain: AttestationDomain, record: AttestationRecord): Promise<string> {
-  return (typeof key === 'string' ? new Wallet(key) : key).signTypedData(domain, ATTESTATION_TYPES, record);
+/** The EIP-712 digest (TypedDataEncoder.hash(domain, ATTESTATION_TYPES, record), from a cached encoder and domain separator). */
+export const attestationDigest = (domain: AttestationDomain, record: AttestationRecord): string =>
+  hashAttestation(domain, record as unknown as Record<string, unknown>);
+
+/** Signs the record's digest (given, or hashed here); a signer that cannot sign a bare digest signs the typed data. */
+export async function signAttestation(key: string | Signer, domain: AttestationDomain, record: AttestationRecord, digest = attestationDigest(domain, record)): Promise<string> {
+  const signer = typeof key === 'string' ? new Wallet(key) : key;
+  return signDigestWith(signer, digest) ?? signer.signTypedData(domain, ATTESTATION_TYPES, record);
 }
 
 /** The typed data in the shape wallets and eth_signTypedData_v4 take. */
