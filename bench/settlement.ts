@@ -24,7 +24,7 @@
  * server has that many free (it is shared) and stops with what it found
  * instead of dying on "too many clients" halfway.
  *
- *   npx tsx bench/settlement.ts [--trades 200] [--runs 3] [--transfers 1000] [--pairs 4] [--pool 6]
+ *   npx tsx bench/settlement.ts [--trades 200] [--runs 3] [--transfers 1000] [--pairs 4] [--pool 10]
  */
 import { performance } from 'node:perf_hooks';
 import { Contract, Transaction, Wallet } from 'ethers';
@@ -41,7 +41,7 @@ const TRADES = arg('trades', 200);
 const RUNS = arg('runs', 3);
 const TRANSFERS = arg('transfers', 1000);
 const PAIRS = arg('pairs', 4);
-const POOL = arg('pool', 6);
+const POOL = arg('pool', 10);
 const VENUE = 'BENCH-VENUE';
 
 const say = (s: string) => void process.stdout.write(s);
