@@ -69,5 +69,7 @@ async function deploy(db: Db, chain: IssuanceChain, config: ComplianceConfig, ca
 
 export function requireDeployed(t: TokenRow): ChainJson {
   if (!t.chain) throw appError('ISSUANCE.TOKEN_NOT_DEPLOYED', `token ${t.symbol} is not deployed on chain yet (deploySecurityToken)`);
+  // A redeemed token is retired: no issuance, pause lifted, freeze or forced transfer any more.
+  if (t.status === 'REDEEMED') throw appError('ISSUANCE.TOKEN_REDEEMED', `token ${t.symbol} has been redeemed: it is retired`);
   return t.chain;
 }

@@ -9,7 +9,7 @@ import { appendEvents } from '../kit/outbox.js';
 import { checkIdempotencyKey, investorOfCaller, positive, requireReason, tokenOfIssuer } from './access.js';
 import { capTable } from './captable.js';
 import { perUnit, proRata, withheldOf, type Allocation } from './domain/entitlements.js';
-import { formInForce, ratesFor, withholdingFor, type DistributionKind, type TaxForm, type TaxFormKind, type WithholdingConfig } from './domain/withholding.js';
+import { formInForce, KINDS, ratesFor, withholdingFor, type DistributionKind, type TaxForm, type TaxFormKind, type WithholdingConfig } from './domain/withholding.js';
 import { audit } from './store-records.js';
 import * as store from './store-distributions.js';
 import type { DistributionRow, EntitlementRow } from './store-distributions.js';
@@ -56,6 +56,49 @@ function allocate(i: Pick<EntitlementTerms, 'amountPerUnit' | 'totalAmount'>, t:
   return perUnit(i.amountPerUnit!, t.decimals, holders);
 }
 
+/**
+ * Amounts received on the retirement of a debt instrument are received in exchange for it (IRC §1271(a)(1)), and a
+ * redemption of a holder's whole interest in a share is an exchange (IRC §302(a), (b)(3)): gain under §1001, not FDAP
+ * income, so nothing is withheld under §1441/§1442 or §3406 (see README, interpretations).
+ */
+export const REDEMPTION_BASIS = 'redemption proceeds: amount realized on retirement / complete redemption (IRC §1271(a)(1), §302(b)(3), §1001), not FDAP income';
+
+/** Each allocation's entitlement, with the tax the holder's jurisdiction, type and forms on file call for (none on a redemption). */
+export async function entitlementRows(
+  q: Queryable, withholding: WithholdingConfig, tokenId: string, kind: DistributionKind | 'REDEMPTION', allocations: readonly Allocation[], investors: ReadonlyMap<string, InvestorRow>, now: Date,
+): Promise<store.NewEntitlement[]> {
+  const forms = new Map<string, TaxForm[]>();
+  for (const f of await store.taxFormsOf(q, [...investors.keys()])) {
+    forms.set(f.investor_id, [...(forms.get(f.investor_id) ?? []), { form: f.form as TaxFormKind, treatyCountry: f.treaty_country, signedAt: f.signed_at, expiresAt: f.expires_at }]);
+  }
+  const rates = kind === 'REDEMPTION' ? null : ratesFor(withholding, tokenId, kind);
+  return allocations.filter((a) => a.gross > 0n).map((a) => {
+    const inv = investors.get(a.investorId)!;
+    const holder = { type: inv.type as 'INDIVIDUAL' | 'ENTITY', jurisdiction: inv.jurisdiction, usPerson: inv.us_person };
+    const form = formInForce(holder, forms.get(inv.id) ?? [], now);
+    const w = rates && kind !== 'REDEMPTION' ? withholdingFor(kind, rates, holder, form) : { rateBps: 0, basis: REDEMPTION_BASIS, form: form?.form ?? null };
+    const withheld = withheldOf(a.gross, w.rateBps);
+    return {
+      id: newId('ent'), investor_id: inv.id, units: a.units.toString(), gross: a.gross.toString(), withheld: withheld.toString(), net: (a.gross - withheld).toString(),
+      rate_bps: w.rateBps, basis: w.basis, jurisdiction: inv.jurisdiction, tax_form: w.form,
+    };
+  });
+}
+
+export const sumOf = (rows: readonly store.NewEntitlement[], k: 'units' | 'gross' | 'withheld' | 'net') => rows.reduce((s, r) => s + BigInt(r[k]), 0n).toString();
+
+/** The asset and the paying account of a distribution (or a redemption): CASH, from an account of an investor of the issuer's organisation. */
+export async function checkPayment(db: Db, env: Pick<DistributionEnv, 'custodyAccount'>, t: TokenRow, asset: string, payingAccountId: string): Promise<void> {
+  if (!PAYABLE_ASSETS.includes(asset)) throw badInput('UNKNOWN_ASSET', `a distribution is paid in one of ${PAYABLE_ASSETS.join(', ')}`, { asset: asset.slice(0, 80) });
+  if (!isId(payingAccountId, 'acc')) throw badInput('INVALID_ID', 'payingAccountId is not a custody account id');
+  // The issuer pays from its own account, or a paying agent's it onboarded: the account's investor is of the issuer's organisation.
+  const account = await env.custodyAccount(payingAccountId);
+  const [owner] = account ? await db.query<InvestorRow>('SELECT * FROM investors WHERE id = $1', [account.investorId]) : [];
+  if (!owner || owner.org !== t.issuer_org) {
+    throw appError('ISSUANCE.PAYING_ACCOUNT_REFUSED', 'the paying account must be a custody account of an investor the issuer onboarded (itself or its paying agent)', { details: { payingAccountId } });
+  }
+}
+
 /** The terms the entitlements are fixed from (an announcement's, or a stored distribution's at its record date). */
 export interface EntitlementTerms { kind: DistributionKind; recordDate: Date; amountPerUnit: bigint | null; totalAmount: bigint | null; excludeIssuer: boolean }
 export interface FixedEntitlements {
@@ -74,22 +117,8 @@ export async function entitlementsOfRecord(q: Queryable, withholding: Withholdin
   if (!holders.length) return null;
   const { allocations, unallocated } = allocate(i, t, holders.map((h) => ({ investorId: h.investor.id, units: h.balance })));
   const investors = new Map(holders.map((h) => [h.investor.id, h.investor]));
-  const forms = new Map<string, TaxForm[]>();
-  for (const f of await store.taxFormsOf(q, [...investors.keys()])) {
-    forms.set(f.investor_id, [...(forms.get(f.investor_id) ?? []), { form: f.form as TaxFormKind, treatyCountry: f.treaty_country, signedAt: f.signed_at, expiresAt: f.expires_at }]);
-  }
-  const rates = ratesFor(withholding, t.id, i.kind);
-  const rows: store.NewEntitlement[] = allocations.filter((a) => a.gross > 0n).map((a) => {
-    const inv = investors.get(a.investorId)!;
-    const holder = { type: inv.type as 'INDIVIDUAL' | 'ENTITY', jurisdiction: inv.jurisdiction, usPerson: inv.us_person };
-    const w = withholdingFor(i.kind, rates, holder, formInForce(holder, forms.get(inv.id) ?? [], now));
-    const withheld = withheldOf(a.gross, w.rateBps);
-    return {
-      id: newId('ent'), investor_id: inv.id, units: a.units.toString(), gross: a.gross.toString(), withheld: withheld.toString(), net: (a.gross - withheld).toString(),
-      rate_bps: w.rateBps, basis: w.basis, jurisdiction: inv.jurisdiction, tax_form: w.form,
-    };
-  });
-  const sum = (k: 'units' | 'gross' | 'withheld' | 'net') => rows.reduce((s, r) => s + BigInt(r[k]), 0n).toString();
+  const rows = await entitlementRows(q, withholding, t.id, i.kind, allocations, investors, now);
+  const sum = (k: 'units' | 'gross' | 'withheld' | 'net') => sumOf(rows, k);
   return { rows, investors, sums: { units: sum('units'), gross: sum('gross'), withheld: sum('withheld'), net: sum('net'), unallocated: unallocated.toString() } };
 }
 
@@ -113,18 +142,12 @@ export async function announceDistribution(db: Db, env: DistributionEnv, caller:
     return prior;
   }
 
+  if (!KINDS.includes(i.kind)) throw badInput('KIND_NOT_ANNOUNCED_HERE', 'a redemption is announced with announceRedemption');
   if ((i.amountPerUnit == null) === (i.totalAmount == null)) throw badInput('AMOUNT_REQUIRED', 'give exactly one of amountPerUnit or totalAmount');
   positive(i.amountPerUnit ?? i.totalAmount!, i.amountPerUnit != null ? 'amountPerUnit' : 'totalAmount');
   const now = env.now();
   if (i.paymentDate.getTime() < i.recordDate.getTime()) throw badInput('PAYMENT_BEFORE_RECORD_DATE', 'the payment date cannot be earlier than the record date');
-  if (!PAYABLE_ASSETS.includes(i.asset)) throw badInput('UNKNOWN_ASSET', `a distribution is paid in one of ${PAYABLE_ASSETS.join(', ')}`, { asset: i.asset.slice(0, 80) });
-  if (!isId(i.payingAccountId, 'acc')) throw badInput('INVALID_ID', 'payingAccountId is not a custody account id');
-  // The issuer pays from its own account, or a paying agent's it onboarded: the account's investor is of the issuer's organisation.
-  const account = await env.custodyAccount(i.payingAccountId);
-  const [owner] = account ? await db.query<InvestorRow>('SELECT * FROM investors WHERE id = $1', [account.investorId]) : [];
-  if (!owner || owner.org !== t.issuer_org) {
-    throw appError('ISSUANCE.PAYING_ACCOUNT_REFUSED', 'the paying account must be a custody account of an investor the issuer onboarded (itself or its paying agent)', { details: { payingAccountId: i.payingAccountId } });
-  }
+  await checkPayment(db, env, t, i.asset, i.payingAccountId);
 
   // A record date still to come: announced now, its entitlements fixed once the chain has passed it (record-dates.ts).
   if (i.recordDate.getTime() <= now.getTime()) await env.syncHoldings();

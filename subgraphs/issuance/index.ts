@@ -15,6 +15,8 @@ import { FeedConsumer, feedUrlOf } from '../kit/feed.js';
 import { createLoaders } from './loaders.js';
 import { resolvers, type IssuanceContext } from './resolvers.js';
 import { distributionResolvers, mergeResolvers } from './resolvers-distributions.js';
+import { redemptionResolvers } from './resolvers-redemptions.js';
+import { runDueRedemptions } from './redemption-steps.js';
 import type { PayingAccount } from './distributions.js';
 import { applyPaymentResult, PaymentRunner, type PaymentResult, type PaymentSettings } from './distribution-payments.js';
 import type { IssuanceServices } from './services.js';
@@ -52,8 +54,12 @@ function createServices(rt: IssuanceRuntime): IssuanceServices {
     maxFactor: BigInt(c.SPLIT_MAX_FACTOR), batchSize: c.SPLIT_BATCH_SIZE,
   };
   const payments = new PaymentRunner(rt.db, paymentSettings(rt), now, rt.log);
+  const redemptions = {
+    db: rt.db, chain, now, syncHoldings: () => indexer.syncOnce(), log: rt.log, withholding: c.WITHHOLDING_CONFIG,
+    sanctionedCountries: config.sanctionedCountries, batchSize: c.REDEMPTION_BATCH_SIZE, kickPayments: () => void payments.kick(),
+  };
   return {
-    config, chain, indexer, jobs, votes, splits, outbox: rt.outbox, now: () => new Date(), settlementOperatorOrgs: c.SETTLEMENT_OPERATOR_ORGS,
+    config, chain, indexer, jobs, votes, splits, redemptions, outbox: rt.outbox, now: () => new Date(), settlementOperatorOrgs: c.SETTLEMENT_OPERATOR_ORGS,
     payments,
     distributions: {
       withholding: c.WITHHOLDING_CONFIG, now, sanctionedCountries: c.COMPLIANCE_CONFIG.sanctionedCountries,
@@ -84,7 +90,7 @@ export const issuance: SubgraphDefinition<IssuanceContext, typeof issuanceSettin
   name: 'issuance',
   defaultPort: 4001,
   settings: issuanceSettings,
-  resolvers: mergeResolvers(resolvers, distributionResolvers) as typeof resolvers,
+  resolvers: mergeResolvers(resolvers, distributionResolvers, redemptionResolvers) as typeof resolvers,
   context: (base, rt) => ({ ...base, loaders: createLoaders(base.db), services: servicesOf.get(rt)! }),
   async start(rt) {
     const s = createServices(rt);
@@ -96,6 +102,8 @@ export const issuance: SubgraphDefinition<IssuanceContext, typeof issuanceSettin
     // Distributions announced before their record date: entitlements fixed once the indexer has passed it.
     const stopRecordDates = startLoop(async () => { await fixDueRecordDates(rt.db, s.distributions.withholding, s.distributions.now, s.distributions.kickPayments); },
       rt.config.DISTRIBUTION_RECORD_DATE_POLL_MS, { immediate: false, onError: (e) => rt.log.warn({ err: (e as Error).message }, 'fixing record dates failed; the next pass retries') });
+    const stopRedemptions = startLoop(() => (s.chain.configured ? runDueRedemptions(s.redemptions) : Promise.resolve()), rt.config.REDEMPTION_POLL_MS,
+      { immediate: false, onError: (e) => rt.log.warn({ err: (e as Error).message }, 'redemptions will retry') });
     const stopVotes = startLoop(async () => { await closeDueVotes(s.votes); }, rt.config.VOTE_CLOSE_POLL_MS,
       { immediate: false, onError: (e) => rt.log.warn({ err: (e as Error).message }, 'closing due votes failed; the next pass retries') });
     // Custody opens accounts with their own wallets: each becomes the investor's wallet here, exactly once.
@@ -124,6 +132,7 @@ export const issuance: SubgraphDefinition<IssuanceContext, typeof issuanceSettin
       await stopRecordDates();
       await stopVotes();
       await stopSplits();
+      await stopRedemptions();
       await s.payments.stop();
       await results.stop();
       await occasions.stop();

@@ -9,6 +9,7 @@ import type { BaseContext_ } from '../kit/subgraph.js';
 import type { IssuanceLoaders } from './loaders.js';
 import type { VoteEnv } from './votes.js';
 import type { SplitEnv } from './splits.js';
+import type { RedemptionEnv } from './redemption-steps.js';
 
 /** What the issuance subgraph runs beside its resolvers, shared by every request. */
 export interface IssuanceServices {
@@ -22,6 +23,8 @@ export interface IssuanceServices {
   votes: VoteEnv;
   /** Splits: the chain, the clock, limits. */
   splits: SplitEnv;
+  /** Redemptions at their date: the chain, the clock, withholding, batch size. */
+  redemptions: RedemptionEnv;
   outbox: OutboxWatcher;
   /** The service clock: votes open and close by it (tests move it). */
   now(): Date;

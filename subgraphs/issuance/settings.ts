@@ -28,6 +28,8 @@ export const issuanceSettings = {
   SPLIT_MAX_FACTOR: int('largest numerator or denominator of a split or reverse split (past it: INPUT.RATIO_TOO_LARGE)', 1000, 2, 1_000_000),
   SPLIT_BATCH_SIZE: int('wallets per batchMint or batchBurn transaction when a split moves balances on chain', 100, 1, 1000),
   SPLIT_POLL_MS: int('how often issuance looks for splits whose effective date has come, and moves those in progress on', 1000, 20),
+  REDEMPTION_BATCH_SIZE: int('wallets per batchBurn transaction when a redemption burns the holdings', 100, 1, 1000),
+  REDEMPTION_POLL_MS: int('how often issuance looks for redemptions whose date has come, and moves those in progress on', 1000, 20),
   WITHHOLDING_CONFIG: json('withholding rates of distributions in basis points: a default table per kind and per-token overrides (JSON; see README, Corporate actions)', withholdingConfigFrom, defaultWithholding),
   DISTRIBUTION_POLL_MS: int('how often due distribution payments are looked for and instructed to custody', 1000, 20),
   DISTRIBUTION_BATCH_SIZE: int('entitlements per payment pass (one transaction; one custody instruction per distribution in it)', 100, 1, 10_000),

@@ -45,8 +45,8 @@ export async function distributionByKey(q: Queryable, org: string, key: string):
   return r ?? null;
 }
 
-/** The entitlements of a new distribution, all due on its payment date, in one statement. */
-export async function insertEntitlements(q: Queryable, distributionId: string, dueAt: Date, rows: readonly NewEntitlement[]): Promise<EntitlementRow[]> {
+/** The entitlements of a new distribution, all due on its payment date (null: not due until released), in one statement. */
+export async function insertEntitlements(q: Queryable, distributionId: string, dueAt: Date | null, rows: readonly NewEntitlement[]): Promise<EntitlementRow[]> {
   if (!rows.length) return [];
   return q.query<EntitlementRow>(
     `INSERT INTO entitlements (id, distribution_id, investor_id, units, gross, withheld, net, rate_bps, basis, jurisdiction, tax_form, next_attempt_at)
@@ -79,7 +79,7 @@ export function visibleDistributions(q: Queryable, f: { issuerOrg: string | null
  * investor). Null org: everyone. Not a custodian organisation: any custodian may open an account for
  * any investor, so holding one proves no relation (custodians see the payment as a deposit).
  */
-function investorInScope(col: string, org: string, inv: string): string {
+export function investorInScope(col: string, org: string, inv: string): string {
   return `(${org}::text IS NULL OR EXISTS (SELECT 1 FROM investors i WHERE i.id = ${col} AND i.org = ${org}))
           AND (${inv}::text IS NULL OR ${col} = ${inv})`;
 }

@@ -1,6 +1,6 @@
 import { randomFillSync } from 'node:crypto';
 
-export const ID_PREFIXES = ['tok', 'inv', 'ord', 'trd', 'stl', 'acc', 'wdr', 'evt', 'doc', 'wal', 'lot', 'iss', 'rsv', 'lop', 'pol', 'pch', 'dst', 'swp', 'vot', 'blt', 'spl', 'dis', 'ent'] as const;
+export const ID_PREFIXES = ['tok', 'inv', 'ord', 'trd', 'stl', 'acc', 'wdr', 'evt', 'doc', 'wal', 'lot', 'iss', 'rsv', 'lop', 'pol', 'pch', 'dst', 'swp', 'vot', 'blt', 'spl', 'dis', 'ent', 'red'] as const;
 export type IdPrefix = (typeof ID_PREFIXES)[number];
 
 const ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz'; // Crockford base32, lower case

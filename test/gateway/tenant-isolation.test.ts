@@ -70,6 +70,7 @@ interface World {
   voteId: string;
   distributionId: string;
   entitlementId: string;
+  redemptionId: string;
 }
 
 const reason = 'tenant isolation check';
@@ -114,6 +115,7 @@ const ARGS: Record<string, (w: World) => Record<string, unknown>[]> = {
   distributions: (w) => [{}, { tokenId: w.tokenId }],
   distribution: (w) => [{ id: w.distributionId }],
   entitlements: (w) => [{}, { distributionId: w.distributionId }, { investorId: w.seller.investorId }],
+  redemptions: (w) => [{ tokenId: w.tokenId }],
 
   openCustodyAccount: (w) => [{ input: { idempotencyKey: `acc-${w.seller.investorId}`, investorId: w.seller.investorId, kind: 'SEGREGATED' } }],
   requestWithdrawal: (w) => [{ input: { idempotencyKey: w.withdrawalKey, accountId: w.seller.accountId, asset: 'CASH', amount: '1', toAddress: w.destinationAddress } }],
@@ -152,6 +154,8 @@ const ARGS: Record<string, (w: World) => Record<string, unknown>[]> = {
   // The owner's entitlement: to another organisation it does not exist (or the role is refused).
   releaseEntitlement: (w) => [{ input: { idempotencyKey: 'intruder-release-1', entitlementId: w.entitlementId, reason } }],
   retryEntitlement: (w) => [{ input: { idempotencyKey: 'intruder-retry-1', entitlementId: w.entitlementId, reason } }],
+  // The owner's own key first (taken: says only that), then a new one.
+  announceRedemption: (w) => [{ input: redemptionInput(w, 'owner-red-1') }, { input: redemptionInput(w, 'intruder-red-1') }],
   recordTaxForm: (w) => [{ input: { investorId: w.seller.investorId, form: 'W8BEN', treatyCountry: 'GB', signedAt: new Date(Date.now() - 60_000).toISOString(), reason } }],
   // The owner's own report replayed word for word, then a new report between the owner's accounts on the venue the owner uses.
   submitExternalTrade: (w) => [{ input: w.external }, { input: { ...w.external, venueReference: 'intruder-ref-1' } }],
@@ -177,6 +181,12 @@ const ARGS: Record<string, (w: World) => Record<string, unknown>[]> = {
 const distributionInput = (w: World, idempotencyKey: string) => ({
   idempotencyKey, tokenId: w.tokenId, kind: 'DIVIDEND', recordDate: new Date(Date.now() - 1000).toISOString(),
   paymentDate: new Date(Date.now() + 365 * 86_400_000).toISOString(), totalAmount: '100', asset: 'CASH', payingAccountId: w.seller.accountId,
+});
+
+/** A redemption of the owners' token a year away, paid from the seller's account. */
+const redemptionInput = (w: World, idempotencyKey: string) => ({
+  idempotencyKey, tokenId: w.tokenId, redemptionDate: new Date(Date.now() + 365 * 86_400_000).toISOString(), pricePerUnit: '1000', asset: 'CASH',
+  payingAccountId: w.seller.accountId, finalCoupon: { amountPerUnit: '10' },
 });
 
 /** Every field of an object type whose arguments are all optional, leaves at the bottom, `depth` object levels deep. */
@@ -294,6 +304,8 @@ describe(`tenant isolation through the gateway (${dbLabel()})`, () => {
       { in: distributionInput(world, 'owner-dist-1') })).announceDistribution;
     world.distributionId = dist.id;
     world.entitlementId = dist.entitlements[0].id;
+    world.redemptionId = (await gqlOk(w.url, owners.issuer, `mutation($in: AnnounceRedemptionInput!) { announceRedemption(input: $in) { id } }`,
+      { in: redemptionInput(world, 'owner-red-1') })).announceRedemption.id;
 
     // Issuance: a vote of the holders of record, with the seller's ballot cast by its broker-dealer.
     world.voteId = (await gqlOk(w.url, owners.issuer, `mutation($in: OpenVoteInput!) { openVote(input: $in) { id } }`, { in: {
@@ -304,7 +316,7 @@ describe(`tenant isolation through the gateway (${dbLabel()})`, () => {
 
     secrets = [seller.investorId, buyer.investorId, seller.accountId, buyer.accountId, seller.wallet, buyer.wallet, 'Owner Seller', 'Owner Buyer',
       'owner-sell-1', 'owner-buy-1', 'owner-rest-1', world.settlementId, world.externalId, 'owner-ext-1', settled.txHash, settled.attestation.signature,
-      world.withdrawalId, world.destinationId, world.destinationAddress, first.id, world.pendingChangeId, 'owner-policy-1', 'owner-policy-2', 'owner-wdr-1', 'owner-ballot-1', world.distributionId, world.entitlementId];
+      world.withdrawalId, world.destinationId, world.destinationAddress, first.id, world.pendingChangeId, 'owner-policy-1', 'owner-policy-2', 'owner-wdr-1', 'owner-ballot-1', world.distributionId, world.entitlementId, world.redemptionId];
     expect(secrets.every((s) => typeof s === 'string' && s.length > 0)).toBe(true);
   }, 600_000);
   afterAll(async () => w?.stop());
@@ -321,7 +333,7 @@ describe(`tenant isolation through the gateway (${dbLabel()})`, () => {
     const volatile = (f: GraphQLField<unknown, unknown>) => /^(asOf|evaluatedAt|checkedAt|cursor|updatedAt|onChain|onChainBlock|nextAttemptAt)$/.test(f.name);
     const sel = (type: string, depth = 2) => selectionOf(supergraph.getType(type)!, depth, volatile);
     const view: Record<string, unknown> = {};
-    view.issuer = await gqlOk(w.url, owners.issuer, `query($t: ID!) { securityToken(id: $t) ${sel('SecurityToken')} investors ${sel('Investor')} votes(tokenId: $t) ${sel('Vote')} distributions ${sel('Distribution')} }`, { t: world.tokenId });
+    view.issuer = await gqlOk(w.url, owners.issuer, `query($t: ID!) { securityToken(id: $t) ${sel('SecurityToken')} investors ${sel('Investor')} votes(tokenId: $t) ${sel('Vote')} distributions ${sel('Distribution')} redemptions(tokenId: $t) ${sel('Redemption')} }`, { t: world.tokenId });
     for (const org of ['alpha', 'beta'] as const) {
       view[org] = await gqlOk(w.url, owners[org], `{ custodyAccounts ${sel('CustodyAccount')} orders ${sel('Order', 1)} withdrawals ${sel('Withdrawal')}
         policyChanges ${sel('PolicyChange')} organisationWithdrawalPolicy ${sel('EffectiveWithdrawalPolicy')} settlements ${sel('Settlement', 1)} }`);

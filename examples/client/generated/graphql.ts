@@ -67,11 +67,15 @@ export type SettlementStatus =
   | 'SETTLING'
   | 'VERIFIED';
 
-/** DRAFT: recorded only. DEPLOYED: its ERC-3643 suite is on chain. PAUSED: deployed and paused by the issuer. */
+/**
+ * DRAFT: recorded only. DEPLOYED: its ERC-3643 suite is on chain. PAUSED: deployed and paused by the issuer.
+ * REDEEMED: every holding bought back and burned (announceRedemption); the token is retired, paused for good.
+ */
 export type TokenStatus =
   | 'DEPLOYED'
   | 'DRAFT'
-  | 'PAUSED';
+  | 'PAUSED'
+  | 'REDEEMED';
 
 export type TransferPolicyInput = {
   allowOffshoreResales?: boolean | null | undefined;

@@ -1,0 +1,183 @@
+/**
+ * A redemption at its date, in steps a restart resumes at any point:
+ *
+ * 1. The token is paused on chain, the holdings indexer catches up, and in one transaction: the
+ *    token becomes REDEEMED and paused in the books (trading halts on token.paused), each holder at
+ *    that instant gets a line (REDEEMED, or HELD with the reason when frozen or sanctioned: neither
+ *    burned nor paid), what each is owed is fixed as a distribution of kind REDEMPTION (units x
+ *    price / 10^decimals, exact integers) and the final coupon as a COUPON distribution of the same
+ *    instant, their entitlements not due yet; the wallets to burn are recorded.
+ * 2. The agent burns each recorded wallet's balance as read from the chain each time (batchBurn),
+ *    so a retry after a crash burns only what is still there, never twice. The indexer books the
+ *    burns (the lots are consumed as by any burn; custody debits the holders).
+ * 3. Once the books show every burned wallet empty, the payments become due and the redemption is
+ *    DONE; the distribution payment runner pays them (once, across restarts).
+ */
+import { getAddress } from 'ethers';
+import type { Caller } from '../kit/auth.js';
+import type { Db } from '../kit/db/types.js';
+import { newId } from '../kit/ids.js';
+import type { Logger } from '../kit/log.js';
+import { appendEvent, appendEvents } from '../kit/outbox.js';
+import { chainFailure, type IssuanceChain } from './chain/runtime.js';
+import { holdReason } from './distribution-payments.js';
+import { entitlementEvent, entitlementRows, sumOf } from './distributions.js';
+import { perUnit, proRata, type Allocation } from './domain/entitlements.js';
+import type { WithholdingConfig } from './domain/withholding.js';
+import { insertDistribution, insertEntitlements, type NewEntitlement } from './store-distributions.js';
+import { burnsOf, dueRedemptions, holdersNow, insertBurns, insertHolders, redemptionById, releasePayments, type RedemptionHolderRow, type RedemptionRow } from './store-redemptions.js';
+import { audit } from './store-records.js';
+import { holdingsOfToken } from './store-splits.js';
+import type { InvestorRow, TokenRow } from './store.js';
+
+export interface RedemptionEnv {
+  db: Db;
+  chain: IssuanceChain;
+  now(): Date;
+  syncHoldings(): Promise<void>;
+  withholding: WithholdingConfig;
+  sanctionedCountries: readonly string[];
+  /** Wallets per batchBurn transaction (REDEMPTION_BATCH_SIZE). */
+  batchSize: number;
+  /** Wakes the distribution payment runner. */
+  kickPayments(): void;
+  log: Logger;
+}
+
+const SYSTEM: Caller = { kind: 'service', subject: 'issuance', org: 'tokenstack', roles: [], token: '' };
+
+/** Moves every due redemption one step further; an error stays on the redemption (lastError) and the next pass retries. */
+export async function runDueRedemptions(env: RedemptionEnv): Promise<void> {
+  for (const r of await dueRedemptions(env.db, env.now())) {
+    try {
+      if (r.status === 'ANNOUNCED') await fixHolders(env, r);
+      const now = (await redemptionById(env.db, r.id))!;
+      if (now.status === 'BURNING') await burn(env, now);
+    } catch (e) {
+      const message = (e as Error).message.slice(0, 500);
+      await env.db.query('UPDATE redemptions SET last_error = $2 WHERE id = $1', [r.id, message]);
+      env.log.warn({ redemptionId: r.id, err: message }, 'redemption will retry');
+    }
+  }
+}
+
+async function suiteOf(env: RedemptionEnv, t: TokenRow) {
+  try {
+    return await env.chain.suite(t.chain!);
+  } catch (e) {
+    throw chainFailure(e, 'redemption: chain unavailable');
+  }
+}
+
+/** Step 1. */
+async function fixHolders(env: RedemptionEnv, r: RedemptionRow): Promise<void> {
+  const [before] = await env.db.query<TokenRow>('SELECT * FROM security_tokens WHERE id = $1', [r.token_id]);
+  const suite = await suiteOf(env, before);
+  try {
+    if (!(await suite.client.read<boolean>(suite.token.paused()))) await suite.client.send(suite.token.pause());
+  } catch (e) {
+    throw chainFailure(e, 'pausing for the redemption failed');
+  }
+  await env.syncHoldings();
+  const events: { topic: string; key: string; payload: unknown }[] = [];
+  await env.db.tx(async (q) => {
+    const locked = await redemptionById(q, r.id, true);
+    if (locked?.status !== 'ANNOUNCED') return;
+    const [t] = await q.query<TokenRow>('SELECT * FROM security_tokens WHERE id = $1 FOR UPDATE', [r.token_id]);
+    // The books' instant (the wall clock): the holders are those of the books now, with the chain paused.
+    const at = new Date();
+    const holders = await holdersNow(q, t.id);
+    const investors = new Map((await q.query<InvestorRow>('SELECT * FROM investors WHERE id = ANY($1::text[])', [holders.map((h) => h.investor_id)])).map((i) => [i.id, i]));
+    const held = new Map(holders.map((h) => [h.investor_id, holdReason(h, env.sanctionedCountries)]));
+    const redeemed = holders.filter((h) => !held.get(h.investor_id));
+    // The issuer's own holding (treasury) is retired with the rest; no cash moves from the issuer to itself.
+    const notIssuer = (h: { investor_id: string }) => investors.get(h.investor_id)!.issuer_relation !== 'ISSUER';
+    const unitsOf = (hs: typeof holders) => hs.filter(notIssuer).map((h) => ({ investorId: h.investor_id, units: BigInt(h.balance) }));
+    const price = perUnit(BigInt(r.price_per_unit), t.decimals, unitsOf(redeemed));
+    const redemptionRows = await entitlementRows(q, env.withholding, t.id, 'REDEMPTION', price.allocations, investors, at);
+
+    const distribution = async (kind: 'REDEMPTION' | 'COUPON', rows: NewEntitlement[], amounts: { per: string | null; total: string | null; unallocated: bigint }) => {
+      if (!rows.length) return null;
+      const { row } = await insertDistribution(q, {
+        id: newId('dis'), token_id: t.id, issuer_org: t.issuer_org, kind, record_date: at, payment_date: at, asset: r.asset, paying_account_id: r.paying_account_id,
+        amount_per_unit: amounts.per, total_amount: amounts.total, exclude_issuer: true, units: sumOf(rows, 'units'), gross: sumOf(rows, 'gross'),
+        withheld: sumOf(rows, 'withheld'), net: sumOf(rows, 'net'), unallocated: amounts.unallocated.toString(), announced_by: r.announced_by,
+        idempotency_key: `redemption:${r.id}:${kind}`, request_hash: r.request_hash, fixed_at: at, lapsed_reason: null,
+      });
+      // Not due until the burn is done (step 3 releases them).
+      const ents = await insertEntitlements(q, row.id, null, rows);
+      events.push(
+        { topic: 'distribution.announced', key: row.id, payload: { distributionId: row.id, tokenId: t.id, kind, recordDate: at, paymentDate: at, gross: row.gross, redemptionId: r.id } },
+        ...ents.map((e) => ({ topic: 'entitlement.updated', key: e.id, payload: entitlementEvent(e, row, investors.get(e.investor_id)!.org) })),
+      );
+      return { row, ents };
+    };
+    const red = await distribution('REDEMPTION', redemptionRows, { per: r.price_per_unit, total: null, unallocated: price.unallocated });
+    // The final coupon goes to every holder at the instant, held ones included: the payment path holds those with the reason.
+    let coupon = null;
+    const all = unitsOf(holders);
+    if ((r.coupon_per_unit || r.coupon_total) && all.length) {
+      const c: { allocations: Allocation[]; unallocated: bigint } = r.coupon_total ? { allocations: proRata(BigInt(r.coupon_total), all), unallocated: 0n } : perUnit(BigInt(r.coupon_per_unit!), t.decimals, all);
+      coupon = await distribution('COUPON', await entitlementRows(q, env.withholding, t.id, 'COUPON', c.allocations, investors, at), { per: r.coupon_per_unit, total: r.coupon_total, unallocated: c.unallocated });
+    }
+
+    const entOf = new Map((red?.ents ?? []).map((e) => [e.investor_id, e]));
+    const lines: RedemptionHolderRow[] = holders.map((h) => ({
+      redemption_id: r.id, investor_id: h.investor_id, units: h.balance, gross: entOf.get(h.investor_id)?.gross ?? '0',
+      status: held.get(h.investor_id) ? 'HELD' : 'REDEEMED', reason: held.get(h.investor_id) ?? null, entitlement_id: entOf.get(h.investor_id)?.id ?? null,
+    }));
+    await insertHolders(q, lines);
+    const burning = new Set(redeemed.map((h) => h.investor_id));
+    await insertBurns(q, (await holdingsOfToken(q, t.id)).filter((w) => w.investor_id && burning.has(w.investor_id))
+      .map((w) => ({ redemption_id: r.id, address: w.address, investor_id: w.investor_id!, before: w.balance })));
+    const units = redeemed.reduce((s, h) => s + BigInt(h.balance), 0n);
+    await q.query(
+      `UPDATE redemptions SET status = 'BURNING', fixed_at = $2, units = $3, gross = $4, unallocated = $5, distribution_id = $6, coupon_distribution_id = $7, last_error = NULL WHERE id = $1`,
+      [r.id, at, units.toString(), red?.row.gross ?? '0', price.unallocated.toString(), red?.row.id ?? null, coupon?.row.id ?? null],
+    );
+    await q.query(`UPDATE security_tokens SET paused = true, status = 'REDEEMED' WHERE id = $1`, [t.id]);
+    await audit(q, SYSTEM, 'redemption.holders_fixed', r.id, null, { tokenId: t.id, units, gross: red?.row.gross ?? '0', held: lines.filter((l) => l.status === 'HELD').length });
+    events.push(
+      // Trading halts the token's market on this event, for good: a redeemed token is never unpaused.
+      { topic: 'token.paused', key: t.id, payload: { tokenId: t.id, reason: `redeemed (${r.id})` } },
+      { topic: 'redemption.status', key: r.id, payload: { redemptionId: r.id, tokenId: t.id, status: 'BURNING' } },
+    );
+    await appendEvents(q, events);
+  });
+}
+
+/** Steps 2 and 3. */
+async function burn(env: RedemptionEnv, r: RedemptionRow): Promise<void> {
+  const [t] = await env.db.query<TokenRow>('SELECT * FROM security_tokens WHERE id = $1', [r.token_id]);
+  const burns = await burnsOf(env.db, r.id);
+  const suite = await suiteOf(env, t);
+  const left: [string, bigint][] = [];
+  for (const b of burns) {
+    const onChain = await suite.client.read<bigint>(suite.token.balanceOf(getAddress(b.address)));
+    if (onChain > 0n) left.push([getAddress(b.address), onChain]);
+  }
+  const sent: string[] = [];
+  try {
+    for (let i = 0; i < left.length; i += env.batchSize) {
+      const batch = left.slice(i, i + env.batchSize);
+      sent.push((await suite.client.send(suite.token.batchBurn(batch.map((b) => b[0]), batch.map((b) => b[1])))).hash);
+    }
+  } catch (e) {
+    throw chainFailure(e, 'redemption: burning failed');
+  } finally {
+    if (sent.length) await env.db.query('UPDATE redemptions SET tx_hashes = tx_hashes || $2::jsonb WHERE id = $1', [r.id, JSON.stringify(sent)]);
+  }
+  await env.syncHoldings();
+  const books = new Map((await holdingsOfToken(env.db, r.token_id)).map((h) => [h.address.toLowerCase(), BigInt(h.balance)]));
+  if (burns.some((b) => (books.get(b.address.toLowerCase()) ?? 0n) !== 0n)) return; // the indexer has not seen every burn yet: the next pass looks again
+  await env.db.tx(async (q) => {
+    const locked = await redemptionById(q, r.id, true);
+    if (locked?.status !== 'BURNING') return;
+    const at = env.now();
+    await releasePayments(q, [r.distribution_id, r.coupon_distribution_id].filter((d): d is string => !!d), at);
+    await q.query(`UPDATE redemptions SET status = 'DONE', done_at = now(), last_error = NULL WHERE id = $1`, [r.id]);
+    await audit(q, SYSTEM, 'redemption.burned', r.id, null, { tokenId: r.token_id, txHashes: [...r.tx_hashes, ...sent] });
+    await appendEvent(q, 'redemption.status', r.id, { redemptionId: r.id, tokenId: r.token_id, status: 'DONE' });
+  });
+  env.kickPayments();
+}

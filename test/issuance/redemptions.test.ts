@@ -1,0 +1,211 @@
+/**
+ * A bond's redemption through the gateway on anvil: announced by the issuer's agent (hostile and
+ * malformed announcements refused, nothing recorded), then at the redemption date the holders AT
+ * that date are bought back (a seller since the announcement is not, its buyer is), their balances
+ * burned on chain and debited at custody, each paid units x price from the issuer's custody account
+ * with no withholding, the final coupon paid with it (withheld as a coupon), a holder outside
+ * custody paid to its registered wallet, a frozen holder held (neither burned nor paid). Afterwards
+ * the token is REDEEMED: no issuance, no unpause, no order. A pass resumed after a crash burns and
+ * pays nobody twice.
+ */
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import type { Contract } from 'ethers';
+import { issuanceServices } from '../../subgraphs/issuance/index.js';
+import { runDueRedemptions } from '../../subgraphs/issuance/redemption-steps.js';
+import { dbLabel } from '../support/db.js';
+import { IssuerDesk } from './flow.js';
+import { SettlementWorld, gql, gqlOk, monthsAgo, waitFor, type Party } from '../settlement/support.js';
+
+const DAY = 86_400_000;
+const REDEMPTION = `id status redemptionDate pricePerUnit payingAccountId finalCouponPerUnit finalCouponTotal fixedAt units gross unallocated txHashes lastError
+  distribution { id kind status gross withheld net counts { pending paid failed held } }
+  couponDistribution { id kind status gross withheld net counts { pending paid failed held } entitlements { investorId gross withheld net rateBps status reason } }
+  holders { investorId units gross status reason payment { status net withheld rateBps withholdingBasis txHash paidTo attempts } }`;
+const ANNOUNCE = `mutation($in: AnnounceRedemptionInput!) { announceRedemption(input: $in) { ${REDEMPTION} } }`;
+const CUSTODY_ENV = { CUSTODY_BROADCAST_ENABLED: 'true', CUSTODY_BROADCAST_INTERVAL_MS: '100', CUSTODY_BROADCAST_RETRY_MS: '300', CUSTODY_INDEXER_POLL_MS: '100' };
+
+describe(`redemptions through the gateway (anvil, ${dbLabel()})`, () => {
+  let w: SettlementWorld;
+  let tokenId: string; let token: Contract;
+  let seller: Party; let buyer: Party; let gb: Party; let frozen: Party; let treasury: Party;
+  let outside: { investorId: string; wallet: string };
+  let redemptionDate: Date;
+  const services = () => issuanceServices(w.stack.subgraphs.issuance.runtime)!;
+  const codeOf = (r: { body: { errors?: { extensions?: Record<string, unknown> }[] } }) => r.body.errors?.[0]?.extensions?.code;
+  const base = () => ({ tokenId, redemptionDate: redemptionDate.toISOString(), pricePerUnit: '1000', asset: 'CASH', payingAccountId: treasury.accountId, finalCoupon: { amountPerUnit: '50' } });
+  const cashOf = async (address: string) => BigInt(await w.cash.balanceOf(address));
+  const redemption = async (t = w.desk.token) => (await gqlOk<any>(w.url, t, `query($t: ID!) { redemptions(tokenId: $t) { ${REDEMPTION} } }`, { t: tokenId })).redemptions;
+
+  beforeAll(async () => {
+    w = await SettlementWorld.start({}, { subgraphEnv: { ...CUSTODY_ENV, DISTRIBUTION_POLL_MS: '100', DISTRIBUTION_RETRY_MS: '300', DISTRIBUTION_MAX_ATTEMPTS: '1000', REDEMPTION_POLL_MS: '100', REDEMPTION_BATCH_SIZE: '2' } });
+    ({ tokenId, token } = await w.token506b('BOND'));
+    seller = await w.party('Bond Seller', 'alpha-bd');
+    buyer = await w.party('Bond Buyer', 'beta-bd');
+    gb = await w.party('Bond GB', 'beta-bd', { country: 'GB' });
+    frozen = await w.party('Bond Frozen', 'alpha-bd');
+    treasury = await w.party('Bond Paying Agent', 'alpha-bd');
+    const broker = new IssuerDesk(w.stack, await w.token('beta-bd', ['BROKER_DEALER']));
+    const o = await broker.onboard('Bond Outside', { accredited: true });
+    outside = { investorId: o.id, wallet: o.wallet };
+    await waitFor('the outside wallet on chain', () => broker.run(`query($i: ID!) { investor(id: $i) { wallets { registeredOnChain } } }`, { i: o.id }),
+      (d) => !!d.investor?.wallets?.[0]?.registeredOnChain);
+    for (const [p, n] of [[seller, 100n], [gb, 50n], [frozen, 30n]] as const) await w.issue(tokenId, p, n, monthsAgo(13));
+    expect((await w.desk.issue(tokenId, outside.investorId, '20', monthsAgo(13))).status).toBe('DONE');
+    await w.desk.run(`mutation($in: RecordTaxFormInput!) { recordTaxForm(input: $in) { id } }`,
+      { in: { investorId: seller.investorId, form: 'W9', signedAt: new Date(Date.now() - DAY).toISOString(), reason: 'form received' } });
+    redemptionDate = new Date(Date.now() + DAY);
+  }, 900_000);
+  afterAll(async () => w?.stop());
+
+  test('hostile and malformed announcements are typed refusals and record nothing', async () => {
+    const count = async () => (await w.stack.subgraphs.issuance.db.query<{ n: string }>('SELECT count(*) AS n FROM redemptions'))[0].n;
+    const before = await count();
+    const tries: [Record<string, unknown>, string][] = [
+      [{ pricePerUnit: '-5' }, 'INPUT.INVALID_AMOUNT'],
+      [{ pricePerUnit: '0' }, 'INPUT.INVALID_AMOUNT'],
+      [{ pricePerUnit: '1.5' }, 'INPUT.INVALID_BIG_INT'],
+      [{ pricePerUnit: '2'.padEnd(78, '0') }, 'INPUT.AMOUNT_TOO_LARGE'],
+      [{ pricePerUnit: '1'.padEnd(79, '0') }, 'INPUT.INVALID_BIG_INT'],
+      [{ finalCoupon: { amountPerUnit: '1', totalAmount: '10' } }, 'INPUT.AMOUNT_REQUIRED'],
+      [{ finalCoupon: {} }, 'INPUT.AMOUNT_REQUIRED'],
+      [{ finalCoupon: { totalAmount: '-1' } }, 'INPUT.INVALID_AMOUNT'],
+      [{ redemptionDate: new Date(Date.now() - 60_000).toISOString() }, 'REDEMPTION.DATE_IN_PAST'],
+      [{ asset: 'EUR' }, 'INPUT.UNKNOWN_ASSET'],
+      [{ payingAccountId: 'acc_00000000000000000000000000' }, 'ISSUANCE.PAYING_ACCOUNT_REFUSED'],
+      [{ idempotencyKey: 'x'.repeat(129) }, 'INPUT.INVALID_IDEMPOTENCY_KEY'],
+    ];
+    for (const [extra, code] of tries) {
+      const r = await gql<any>(w.url, w.desk.token, ANNOUNCE, { in: { ...base(), idempotencyKey: `bad-${code}`, ...extra } });
+      expect([JSON.stringify(extra), codeOf(r)]).toEqual([JSON.stringify(extra), code]);
+    }
+    for (const t of [await w.token('other-co', ['ISSUER_AGENT']), await w.token('issuer-co', ['AUDITOR', 'COMPLIANCE_OFFICER']), await w.token('alpha-bd', ['BROKER_DEALER', 'CUSTODIAN'])]) {
+      expect(codeOf(await gql<any>(w.url, t, ANNOUNCE, { in: { ...base(), idempotencyKey: 'intruder' } }))).toBe('FORBIDDEN');
+    }
+    expect(await count()).toBe(before);
+  }, 120_000);
+
+  test('announced once: a replay is the same redemption, another body under the key is refused, a second redemption of the token too', async () => {
+    const input = { ...base(), idempotencyKey: 'bond-redeem-1' };
+    const r = (await w.desk.run(ANNOUNCE, { in: input })).announceRedemption;
+    expect(r).toMatchObject({ status: 'ANNOUNCED', pricePerUnit: '1000', finalCouponPerUnit: '50', finalCouponTotal: null, payingAccountId: treasury.accountId, holders: [], distribution: null, fixedAt: null });
+    expect((await w.desk.run(ANNOUNCE, { in: input })).announceRedemption.id).toBe(r.id);
+    expect(codeOf(await gql<any>(w.url, w.desk.token, ANNOUNCE, { in: { ...input, pricePerUnit: '999' } }))).toBe('INPUT.IDEMPOTENCY_KEY_REUSED');
+    expect(codeOf(await gql<any>(w.url, w.desk.token, ANNOUNCE, { in: { ...base(), idempotencyKey: 'bond-redeem-2' } }))).toBe('REDEMPTION.ALREADY_ANNOUNCED');
+    // Another organisation sees nothing of it; nothing happens before the date.
+    expect(await redemption(await w.token('other-co', ['ISSUER_AGENT', 'AUDITOR', 'BROKER_DEALER']))).toEqual([]);
+    await runDueRedemptions(services().redemptions);
+    expect((await redemption()).map((x: any) => x.status)).toEqual(['ANNOUNCED']);
+  }, 120_000);
+
+  test('at the date the holders then are bought back and burned, paid from the paying account with the final coupon; a frozen holder is held', async () => {
+    // Before the date: the seller sells 40 to the buyer (the buyer is bought back for them, not the seller), one holder is frozen.
+    await w.fund(buyer, 10_000_000_000n);
+    await w.authorizeVenue('OTHER-ATS', tokenId);
+    const ext = await w.submit(await w.token('alpha-bd', ['BROKER_DEALER']), { venue: 'OTHER-ATS', venueReference: 'bond-trade-1', tokenId,
+      buyerAccountId: buyer.accountId, sellerAccountId: seller.accountId, quantity: '40', price: '100', tradeTime: new Date().toISOString() });
+    expect(ext.body.errors).toBeUndefined();
+    await w.waitStatus(ext.body.data.submitExternalTrade.id, ['SETTLED'], 120_000);
+    await w.desk.run(`mutation($t: ID!, $i: ID!) { freezeInvestor(tokenId: $t, investorId: $i, frozen: true, reason: "court order") { id } }`, { t: tokenId, i: frozen.investorId });
+    await waitFor('the trade in the cap table', () => w.desk.run(`query($t: ID!) { securityToken(id: $t) { capTable { holders { investor { id } balance } } } }`, { t: tokenId }),
+      (d) => d.securityToken.capTable.holders.some((h: any) => h.investor.id === buyer.investorId && h.balance === '40'));
+    // Redemption 60+40+50+20 = 170 units x 1000; coupon 200 units x 50 (the frozen holder's 1500 held).
+    const owed = 170n * 1000n + 200n * 50n;
+    await w.fund(treasury, owed);
+    await w.bank.send(w.bank.signer.sendTransaction({ to: treasury.wallet, value: 10n ** 18n })); // gas for the paying wallet
+    const wallets = { seller: seller.wallet, buyer: buyer.wallet, gb: gb.wallet, outside: outside.wallet, frozen: frozen.wallet, treasury: treasury.wallet };
+    const cash = Object.fromEntries(await Promise.all(Object.entries(wallets).map(async ([k, a]) => [k, await cashOf(a)] as const)));
+    const books = { treasury: BigInt((await w.balance(treasury.accountId, 'CASH')).total) };
+
+    // The service clock reaches the redemption date (no test waits a day).
+    services().now = () => new Date(Date.now() + 2 * DAY);
+    const done = await waitFor('the redemption paid', async () => {
+      await w.provider.send('evm_mine', []);
+      return (await redemption())[0];
+    }, (r) => r.status === 'COMPLETED', 300_000);
+
+    const lines = Object.fromEntries(done.holders.map((h: any) => [h.investorId, h]));
+    expect(Object.keys(lines).sort()).toEqual([seller.investorId, buyer.investorId, gb.investorId, frozen.investorId, outside.investorId].sort());
+    for (const [p, units] of [[seller.investorId, 60n], [buyer.investorId, 40n], [gb.investorId, 50n], [outside.investorId, 20n]] as const) {
+      expect(lines[p]).toMatchObject({ units: String(units), gross: String(units * 1000n), status: 'REDEEMED', reason: null });
+      // Return of principal: nothing withheld, with or without a form, US or foreign.
+      expect(lines[p].payment).toMatchObject({ status: 'PAID', net: String(units * 1000n), withheld: '0', rateBps: 0, attempts: 1, txHash: expect.stringMatching(/^0x[0-9a-f]{64}$/) });
+      expect(lines[p].payment.withholdingBasis).toContain('§1271');
+    }
+    expect(lines[outside.investorId].payment.paidTo).toBe(outside.wallet);
+    expect(lines[frozen.investorId]).toMatchObject({ units: '30', gross: '0', status: 'HELD', reason: expect.stringContaining('frozen'), payment: null });
+    expect(done).toMatchObject({ units: '170', gross: '170000', unallocated: '0', lastError: null });
+    expect(done.distribution).toMatchObject({ kind: 'REDEMPTION', status: 'COMPLETED', gross: '170000', withheld: '0', counts: { pending: 0, paid: 4, failed: 0, held: 0 } });
+    expect(done.txHashes.length).toBe(2); // four wallets, two per batchBurn
+    // The final coupon: every holder at the date, withheld as interest (the GB holder without a form 30%, the US one without a W-9 24%), the frozen one held.
+    const coupon = Object.fromEntries(done.couponDistribution.entitlements.map((e: any) => [e.investorId, e]));
+    expect(done.couponDistribution).toMatchObject({ kind: 'COUPON', status: 'COMPLETED', gross: '10000', counts: { pending: 0, paid: 4, failed: 0, held: 1 } });
+    expect(coupon[seller.investorId]).toMatchObject({ gross: '3000', rateBps: 0, status: 'PAID' });
+    expect(coupon[gb.investorId]).toMatchObject({ gross: '2500', rateBps: 3000, net: '1750', status: 'PAID' });
+    expect(coupon[outside.investorId]).toMatchObject({ gross: '1000', rateBps: 2400, net: '760', status: 'PAID' });
+    expect(coupon[frozen.investorId]).toMatchObject({ gross: '1500', status: 'HELD', reason: expect.stringContaining('frozen') });
+
+    // The chain: every redeemed wallet empty, the frozen one untouched; the cash moved exactly once.
+    for (const p of [seller, buyer, gb]) expect(await token.balanceOf(p.wallet)).toBe(0n);
+    expect(await token.balanceOf(outside.wallet)).toBe(0n);
+    expect(await token.balanceOf(frozen.wallet)).toBe(30n);
+    expect(await token.totalSupply()).toBe(30n);
+    for (let i = 0; i < 3; i++) await w.provider.send('evm_mine', []);
+    const paidNet = (p: string) => BigInt(lines[p].payment.net) + BigInt(coupon[p].net);
+    expect(await cashOf(seller.wallet)).toBe(cash.seller + paidNet(seller.investorId));
+    expect(await cashOf(buyer.wallet)).toBe(cash.buyer + paidNet(buyer.investorId));
+    expect(await cashOf(gb.wallet)).toBe(cash.gb + paidNet(gb.investorId));
+    expect(await cashOf(outside.wallet)).toBe(cash.outside + paidNet(outside.investorId));
+    expect(await cashOf(frozen.wallet)).toBe(cash.frozen);
+    const total = [seller, buyer, gb].reduce((s, p) => s + paidNet(p.investorId), paidNet(outside.investorId));
+    expect(await cashOf(treasury.wallet)).toBe(cash.treasury - total);
+    // Custody's books follow: the holders' units debited, the paying account's cash.
+    await waitFor('custody to debit the burned units', () => Promise.all([seller, buyer, gb, frozen].map((p) => w.balance(p.accountId, tokenId))),
+      (b) => b.map((x) => x.total).join() === '0,0,0,30');
+    await waitFor('the paying account debited', () => w.balance(treasury.accountId, 'CASH'), (b) => BigInt(b.total) === books.treasury - total && b.reserved === '0');
+    const perEntitlement = await w.stack.subgraphs.custody.db.query<{ n: string }>('SELECT count(*) AS n FROM withdrawals WHERE entitlement_id IS NOT NULL GROUP BY entitlement_id');
+    expect(perEntitlement.map((r) => r.n)).toEqual(Array(8).fill('1'));
+  }, 600_000);
+
+  test('a redeemed token is retired: no issuance, no unpause, no order; the market is halted', async () => {
+    const t = (await w.desk.run(`query($t: ID!) { securityToken(id: $t) { status paused } }`, { t: tokenId })).securityToken;
+    expect(t).toEqual({ status: 'REDEEMED', paused: true });
+    const issue = await gql<any>(w.url, w.desk.token, `mutation($in: IssueTokensInput!) { issueTokens(input: $in) { status } }`,
+      { in: { idempotencyKey: 'after-redemption', tokenId, investorId: seller.investorId, amount: '1' } });
+    expect(codeOf(issue)).toBe('ISSUANCE.TOKEN_REDEEMED');
+    expect(codeOf(await gql<any>(w.url, w.desk.token, `mutation($t: ID!) { unpauseToken(tokenId: $t, reason: "try again") { id } }`, { t: tokenId }))).toBe('ISSUANCE.TOKEN_REDEEMED');
+    const status = await waitFor('the market halted', () => gqlOk<any>(w.url, w.desk.token, `query($t: ID!) { marketStatus(tokenId: $t) { halted issuerPaused } }`, { t: tokenId }),
+      (d) => d.marketStatus.halted);
+    expect(status.marketStatus.issuerPaused).toBe(true);
+    await gqlOk(w.url, await w.token('ats-co', ['ATS_OPERATOR']), `mutation { admitSubscriber(org: "beta-bd", reason: "approved subscriber") { org } }`);
+    const order = await gqlOk<any>(w.url, await w.token('beta-bd', ['BROKER_DEALER']), `mutation($in: PlaceOrderInput!) { placeOrder(input: $in) { accepted rejections { code } } }`,
+      { in: { tokenId, accountId: buyer.accountId, side: 'BUY', type: 'LIMIT', price: '100', quantity: '1', clientOrderId: 'after-redemption' } });
+    expect(order.placeOrder.accepted).toBe(false);
+    expect(order.placeOrder.rejections.map((r: any) => r.code)).toContain('TRADING.MARKET_HALTED');
+  }, 120_000);
+
+  test('each sees its own: the issuer every line, a broker its clients\', an investor its own, another organisation nothing', async () => {
+    const broker = (await redemption(await w.token('beta-bd', ['BROKER_DEALER'])))[0];
+    expect(broker).toMatchObject({ units: null, gross: null, payingAccountId: null, lastError: null });
+    expect(broker.holders.map((h: any) => h.investorId)).toEqual([outside.investorId]);
+    const own = (await redemption(await w.token('issuer-co', ['INVESTOR'], { investorId: gb.investorId })))[0];
+    expect(own.holders.map((h: any) => [h.investorId, h.payment.status])).toEqual([[gb.investorId, 'PAID']]);
+    for (const t of [await w.token('other-co', ['ISSUER_AGENT', 'AUDITOR', 'CUSTODIAN', 'BROKER_DEALER']), await w.token('alpha-bd', ['CUSTODIAN'])]) {
+      expect(await redemption(t)).toEqual([]);
+    }
+  }, 120_000);
+
+  test('a pass resumed as if the process died after its burns were mined, before it recorded them, burns and pays nobody twice', async () => {
+    const [r] = await redemption();
+    const supply = await token.totalSupply();
+    await w.stack.subgraphs.issuance.db.query(`UPDATE redemptions SET status = 'BURNING' WHERE id = $1`, [r.id]);
+    await runDueRedemptions(services().redemptions);
+    const again = (await redemption())[0];
+    expect([again.status, again.txHashes, again.lastError]).toEqual(['COMPLETED', r.txHashes, null]);
+    expect(await token.totalSupply()).toBe(supply);
+    // The payment runner finds nothing due: every entitlement keeps its one attempt.
+    await services().payments.kick();
+    expect((await redemption())[0].holders.filter((h: any) => h.payment).map((h: any) => [h.payment.status, h.payment.attempts])).toEqual(Array(4).fill(['PAID', 1]));
+    const perEntitlement = await w.stack.subgraphs.custody.db.query<{ n: string }>('SELECT count(*) AS n FROM withdrawals WHERE entitlement_id IS NOT NULL GROUP BY entitlement_id');
+    expect(perEntitlement.map((x) => x.n)).toEqual(Array(8).fill('1'));
+  }, 120_000);
+});
