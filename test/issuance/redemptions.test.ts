@@ -6,13 +6,19 @@
  * with no withholding, the final coupon paid with it (withheld as a coupon), a holder outside
  * custody paid to its registered wallet, a frozen holder held (neither burned nor paid). Afterwards
  * the token is REDEEMED: no issuance, no unpause, no order. A pass resumed after a crash burns and
- * pays nobody twice.
+ * pays nobody twice; so does issuance killed (-9) with a batchBurn sent and not mined.
  */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import type { Contract } from 'ethers';
-import { issuanceServices } from '../../subgraphs/issuance/index.js';
+import { issuance, issuanceServices } from '../../subgraphs/issuance/index.js';
 import { runDueRedemptions } from '../../subgraphs/issuance/redemption-steps.js';
-import { dbLabel } from '../support/db.js';
+import { startSubgraph, subgraphConfig, type RunningSubgraph } from '../../subgraphs/kit/subgraph.js';
+import { createTestDatabase, dbLabel, onPostgres, type TestDatabase } from '../support/db.js';
 import { IssuerDesk } from './flow.js';
 import { SettlementWorld, gql, gqlOk, monthsAgo, waitFor, type Party } from '../settlement/support.js';
 
@@ -30,6 +36,8 @@ describe(`redemptions through the gateway (anvil, ${dbLabel()})`, () => {
   let seller: Party; let buyer: Party; let gb: Party; let frozen: Party; let treasury: Party;
   let outside: { investorId: string; wallet: string };
   let redemptionDate: Date;
+  let issuanceDb: TestDatabase | undefined; let issuanceDir: string | undefined;
+  let child: ChildProcess | undefined; let restarted: RunningSubgraph | undefined;
   const services = () => issuanceServices(w.stack.subgraphs.issuance.runtime)!;
   const codeOf = (r: { body: { errors?: { extensions?: Record<string, unknown> }[] } }) => r.body.errors?.[0]?.extensions?.code;
   const base = () => ({ tokenId, redemptionDate: redemptionDate.toISOString(), pricePerUnit: '1000', asset: 'CASH', payingAccountId: treasury.accountId, finalCoupon: { amountPerUnit: '50' } });
@@ -37,7 +45,11 @@ describe(`redemptions through the gateway (anvil, ${dbLabel()})`, () => {
   const redemption = async (t = w.desk.token) => (await gqlOk<any>(w.url, t, `query($t: ID!) { redemptions(tokenId: $t) { ${REDEMPTION} } }`, { t: tokenId })).redemptions;
 
   beforeAll(async () => {
-    w = await SettlementWorld.start({}, { subgraphEnv: { ...CUSTODY_ENV, DISTRIBUTION_POLL_MS: '100', DISTRIBUTION_RETRY_MS: '300', DISTRIBUTION_MAX_ATTEMPTS: '1000', REDEMPTION_POLL_MS: '100', REDEMPTION_BATCH_SIZE: '2' } });
+    // Issuance on a database that outlives its process (the last test kills it).
+    let issuanceUrl: string;
+    if (onPostgres()) issuanceUrl = (issuanceDb = await createTestDatabase()).url;
+    else issuanceUrl = pathToFileURL(join((issuanceDir = mkdtempSync(join(tmpdir(), 'tokenstack-redemptions-'))), 'issuance')).href;
+    w = await SettlementWorld.start({}, { databaseUrls: { issuance: issuanceUrl }, subgraphEnv: { ...CUSTODY_ENV, DISTRIBUTION_POLL_MS: '100', DISTRIBUTION_RETRY_MS: '300', DISTRIBUTION_MAX_ATTEMPTS: '1000', REDEMPTION_POLL_MS: '100', REDEMPTION_BATCH_SIZE: '2' } });
     ({ tokenId, token } = await w.token506b('BOND'));
     seller = await w.party('Bond Seller', 'alpha-bd');
     buyer = await w.party('Bond Buyer', 'beta-bd');
@@ -55,7 +67,13 @@ describe(`redemptions through the gateway (anvil, ${dbLabel()})`, () => {
       { in: { investorId: seller.investorId, form: 'W9', signedAt: new Date(Date.now() - DAY).toISOString(), reason: 'form received' } });
     redemptionDate = new Date(Date.now() + DAY);
   }, 900_000);
-  afterAll(async () => w?.stop());
+  afterAll(async () => {
+    if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await restarted?.stop().catch(() => undefined);
+    await w?.stop();
+    await issuanceDb?.drop();
+    if (issuanceDir) rmSync(issuanceDir, { recursive: true, force: true });
+  });
 
   test('hostile and malformed announcements are typed refusals and record nothing', async () => {
     const count = async () => (await w.stack.subgraphs.issuance.db.query<{ n: string }>('SELECT count(*) AS n FROM redemptions'))[0].n;
@@ -208,4 +226,60 @@ describe(`redemptions through the gateway (anvil, ${dbLabel()})`, () => {
     const perEntitlement = await w.stack.subgraphs.custody.db.query<{ n: string }>('SELECT count(*) AS n FROM withdrawals WHERE entitlement_id IS NOT NULL GROUP BY entitlement_id');
     expect(perEntitlement.map((x) => x.n)).toEqual(Array(8).fill('1'));
   }, 120_000);
+
+  test('issuance killed (-9) with a batchBurn sent and not mined: restarted, it burns only what is left and pays each holder once', async () => {
+    const t2 = await w.token506b('BND2');
+    const holders = [[seller, 10n], [gb, 11n], [buyer, 12n]] as const;
+    for (const [p, n] of holders) await w.issue(t2.tokenId, p, n, monthsAgo(13));
+    await w.fund(treasury, 33n * 7n);
+    const cash = await Promise.all(holders.map(([p]) => cashOf(p.wallet)));
+    const query = async () => (await gqlOk<any>(w.url, w.desk.token, `query($t: ID!) { redemptions(tokenId: $t) { ${REDEMPTION} } }`, { t: t2.tokenId })).redemptions[0];
+
+    // Issuance as its own process on the same database and port.
+    await w.stack.subgraphs.issuance.stop();
+    child = spawn(process.execPath, ['--import', 'tsx', 'subgraphs/issuance/main.ts'], { env: { PATH: process.env.PATH, HOME: process.env.HOME, NODE_OPTIONS: '', ...w.stack.env.issuance }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout!.on('data', (b) => (out += b));
+    child.stderr!.on('data', (b) => (out += b));
+    await waitFor('the issuance process', async () => {
+      if (child!.exitCode !== null) throw new Error(`issuance exited ${child!.exitCode}: ${out.slice(-2000)}`);
+      return fetch(`${w.stack.subgraphs.issuance.url.replace(/\/graphql$/, '')}/readyz`).then((r) => r.status, () => 0);
+    }, (x) => x === 200, 120_000);
+
+    await w.desk.run(ANNOUNCE, { in: { idempotencyKey: 'bnd2-redeem', tokenId: t2.tokenId, redemptionDate: new Date(Date.now() + 3000).toISOString(), pricePerUnit: '7', asset: 'CASH', payingAccountId: treasury.accountId } });
+    // Blocks by hand: the pause is mined, then the first batchBurn (two of the three wallets) waits in the pool when the process dies.
+    await w.provider.send('evm_setAutomine', [false]);
+    try {
+      await waitFor('a burn sent and not mined', async () => {
+        const pending = (await w.provider.send('eth_getBlockByNumber', ['pending', false])).transactions.length as number;
+        const status = (await query()).status as string;
+        if (status !== 'BURNING' && pending) await w.provider.send('evm_mine', []);
+        return { status, pending };
+      }, (x) => x.status === 'BURNING' && x.pending > 0, 120_000);
+      child.kill('SIGKILL');
+      await waitFor('issuance to die', async () => child!.exitCode !== null || child!.signalCode !== null, (x) => x);
+      await w.provider.send('evm_mine', []);
+    } finally {
+      await w.provider.send('evm_setAutomine', [true]);
+    }
+    expect((await Promise.all(holders.map(([p]) => t2.token.balanceOf(p.wallet)))).filter((b) => b === 0n)).toHaveLength(2);
+
+    restarted = await startSubgraph(issuance, subgraphConfig(issuance, w.stack.env.issuance));
+    const done = await waitFor('the redemption paid', async () => {
+      await w.provider.send('evm_mine', []);
+      return query();
+    }, (r) => r.status === 'COMPLETED', 300_000);
+    // The burn lost with the process is on chain; the restarted one burned only the third wallet.
+    expect(done.txHashes).toHaveLength(1);
+    expect(await t2.token.totalSupply()).toBe(0n);
+    for (const [p] of holders) expect(await t2.token.balanceOf(p.wallet)).toBe(0n);
+    for (const [i, [p, n]] of holders.entries()) {
+      const line = done.holders.find((h: any) => h.investorId === p.investorId);
+      expect(line).toMatchObject({ units: String(n), status: 'REDEEMED', payment: { status: 'PAID', net: String(n * 7n), attempts: 1 } });
+      await waitFor('the payment on chain', () => cashOf(p.wallet), (c) => c === cash[i] + n * 7n);
+    }
+    // Every payment of the file's two redemptions (8 before, 3 now) is one withdrawal at custody.
+    const rows = await w.stack.subgraphs.custody.db.query<{ n: string }>('SELECT count(*) AS n FROM withdrawals WHERE entitlement_id IS NOT NULL GROUP BY entitlement_id');
+    expect(rows.map((r) => r.n)).toEqual(Array(11).fill('1'));
+  }, 600_000);
 });
