@@ -13,6 +13,7 @@ import { transferEligibility, type EligibilityResult } from './eligibility.js';
 import { recordOccasion } from './occasions.js';
 import { upsertControls, walletsOf, type WalletRow } from './store-holdings.js';
 import { audit, enqueueChainJob } from './store-records.js';
+import { refuseDuringSplit } from './store-splits.js';
 import type { InvestorRow, TokenRow } from './store.js';
 
 /**
@@ -36,6 +37,8 @@ export async function setPaused(db: Db, chain: IssuanceChain, caller: Caller, to
   const why = requireReason(reason);
   const t = await tokenOfIssuer(db, caller, tokenId, ['ISSUER_AGENT']);
   const addresses = requireDeployed(t);
+  // A split pauses and unpauses the token itself: the issuer's own pause waits for it.
+  await refuseDuringSplit(db, [t.id], paused ? 'pausing the token' : 'unpausing the token');
   if (t.paused !== paused) {
     const suite = await chain.suite(addresses);
     await onChain(paused ? 'pausing failed' : 'unpausing failed', async () => {
@@ -78,6 +81,7 @@ export async function freezePartialTokens(db: Db, chain: IssuanceChain, caller: 
   if (a.amount < 0n) throw badInput('INVALID_AMOUNT', 'amount cannot be negative (0 unfreezes)');
   const t = await tokenOfIssuer(db, caller, a.tokenId, ['ISSUER_AGENT', 'COMPLIANCE_OFFICER']);
   const suite = await chain.suite(requireDeployed(t));
+  await refuseDuringSplit(db, [t.id], 'freezing part of a balance'); // the balance is being scaled
   const investor = await investorById(db, a.investorId);
   const [wallet] = await activeWallets(db, investor.id);
   if (!wallet) throw appError('ISSUANCE.NO_WALLET', `investor ${investor.id} has no active wallet`);
@@ -128,6 +132,8 @@ export async function forcedTransfer(db: Db, chain: IssuanceChain, config: Compl
   positive(a.amount);
   const t = await tokenOfIssuer(db, caller, a.tokenId, ['ISSUER_AGENT']);
   const suite = await chain.suite(requireDeployed(t));
+  // ERC-3643's forcedTransfer works while the token is paused: a split's own pause does not stop it.
+  await refuseDuringSplit(db, [t.id], 'a forced transfer');
   const occasion = a.occasion ?? 'SALE';
   const eligibility = await transferEligibility(db, config, {
     tokenId: t.id, fromInvestorId: a.fromInvestorId, toInvestorId: a.toInvestorId, amount: a.amount, at: new Date(), kind: 'FORCED_TRANSFER',
@@ -180,6 +186,8 @@ export interface WalletMove { tokenId: string; txHash: string }
  */
 export async function recoverWallet(db: Db, chain: IssuanceChain, caller: Caller, r: { investor: InvestorRow; lost: WalletRow; newWallet: string; tokens: TokenRow[]; why: string }): Promise<{ investor: InvestorRow; moved: WalletMove[] }> {
   const { investor, lost, tokens, why } = r;
+  // A recovery moves balances the split is moving (T-REX recovers a paused token's balance too).
+  await refuseDuringSplit(db, tokens.map((t) => t.id), 'a wallet recovery');
   const a = { newWallet: r.newWallet };
   const moved: WalletMove[] = [];
   const lostAddr = getAddress(lost.address);

@@ -143,6 +143,7 @@ export async function announceDistribution(db: Db, env: DistributionEnv, caller:
   }
 
   if (!KINDS.includes(i.kind)) throw badInput('KIND_NOT_ANNOUNCED_HERE', 'a redemption is announced with announceRedemption');
+  if (i.kind === 'CASH_IN_LIEU') throw badInput('KIND_NOT_ANNOUNCED', 'cash in lieu of fractions is paid by its split (announceSplit with a payingAccountId), not announced');
   if ((i.amountPerUnit == null) === (i.totalAmount == null)) throw badInput('AMOUNT_REQUIRED', 'give exactly one of amountPerUnit or totalAmount');
   positive(i.amountPerUnit ?? i.totalAmount!, i.amountPerUnit != null ? 'amountPerUnit' : 'totalAmount');
   const now = env.now();

@@ -17,7 +17,7 @@ import { resolvers, type IssuanceContext } from './resolvers.js';
 import { distributionResolvers, mergeResolvers } from './resolvers-distributions.js';
 import { redemptionResolvers } from './resolvers-redemptions.js';
 import { runDueRedemptions } from './redemption-steps.js';
-import type { PayingAccount } from './distributions.js';
+import type { DistributionEnv, PayingAccount } from './distributions.js';
 import { applyPaymentResult, PaymentRunner, type PaymentResult, type PaymentSettings } from './distribution-payments.js';
 import type { IssuanceServices } from './services.js';
 import { issuanceSettings } from './settings.js';
@@ -49,24 +49,24 @@ function createServices(rt: IssuanceRuntime): IssuanceServices {
     // A record date just past may have transfers the indexer has not applied yet: apply them first (without a chain there is nothing to apply).
     syncHoldings: () => (chain.configured ? indexer.syncOnce() : Promise.resolve()),
   };
+  const payments = new PaymentRunner(rt.db, paymentSettings(rt), now, rt.log);
+  const distributions: DistributionEnv = {
+    withholding: c.WITHHOLDING_CONFIG, now, sanctionedCountries: c.COMPLIANCE_CONFIG.sanctionedCountries,
+    syncHoldings: votes.syncHoldings,
+    custodyAccount: (accountId) => rt.peer('custody').call<PayingAccount | null>('account', { accountId }),
+    kickPayments: () => void payments.kick(),
+  };
   const splits = {
     db: rt.db, chain, now, syncHoldings: () => indexer.syncOnce(), log: rt.log,
-    maxFactor: BigInt(c.SPLIT_MAX_FACTOR), batchSize: c.SPLIT_BATCH_SIZE,
+    maxFactor: BigInt(c.SPLIT_MAX_FACTOR), batchSize: c.SPLIT_BATCH_SIZE, cash: distributions,
   };
-  const payments = new PaymentRunner(rt.db, paymentSettings(rt), now, rt.log);
   const redemptions = {
     db: rt.db, chain, now, syncHoldings: () => indexer.syncOnce(), log: rt.log, withholding: c.WITHHOLDING_CONFIG,
     sanctionedCountries: config.sanctionedCountries, batchSize: c.REDEMPTION_BATCH_SIZE, kickPayments: () => void payments.kick(),
   };
   return {
     config, chain, indexer, jobs, votes, splits, redemptions, outbox: rt.outbox, now: () => new Date(), settlementOperatorOrgs: c.SETTLEMENT_OPERATOR_ORGS,
-    payments,
-    distributions: {
-      withholding: c.WITHHOLDING_CONFIG, now, sanctionedCountries: c.COMPLIANCE_CONFIG.sanctionedCountries,
-      syncHoldings: votes.syncHoldings,
-      custodyAccount: (accountId) => rt.peer('custody').call<PayingAccount | null>('account', { accountId }),
-      kickPayments: () => void payments.kick(),
-    },
+    payments, distributions,
     kick: () => void jobs.runDue().catch((e) => rt.log.warn({ err: (e as Error).message }, 'chain jobs not run yet; the next pass retries')),
     async afterChainWrite() {
       await indexer.syncOnce();

@@ -11,6 +11,7 @@ import { chainFailure, type IssuanceChain } from './chain/runtime.js';
 import { requireDeployed } from './deploy.js';
 import { transferEligibility, type EligibilityResult } from './eligibility.js';
 import { walletsOf } from './store-holdings.js';
+import { refuseDuringSplit } from './store-splits.js';
 import { audit, enqueueChainJob } from './store-records.js';
 
 export interface IssueInput {
@@ -40,6 +41,8 @@ export async function issueTokens(
   if (input.priceCents !== undefined && input.priceCents !== null && input.priceCents < 0n) throw badInput('INVALID_PRICE', 'priceCents cannot be negative');
   const token = await tokenOfIssuer(db, caller, input.tokenId, ['ISSUER_AGENT']);
   const addresses = requireDeployed(token);
+  // ERC-3643 mints while the token is paused: a split's pause does not stop an issuance, this does.
+  await refuseDuringSplit(db, [token.id], 'an issuance');
   const investor = await investorById(db, input.investorId);
   const wallets = (await walletsOf(db, [investor.id])).filter((w) => w.status === 'ACTIVE');
   const wallet = input.wallet ? wallets.find((w) => w.address.toLowerCase() === input.wallet!.toLowerCase()) : wallets[0];

@@ -4,11 +4,16 @@ import type { IssuanceContext as Ctx } from './services.js';
 import { announceSplit, type AnnounceSplitInput } from './splits.js';
 import { investorOrgs } from './store.js';
 import { splitStatusStream, type SplitStatusEvent } from './split-stream.js';
-import { holdersOfSplits, splitById, splitsOfToken, type SplitHolderRow, type SplitRow } from './store-splits.js';
+import { listDistributions } from './distributions.js';
+import { cashInLieuDistributionId, holdersWithCash, splitById, splitsOfToken, type SplitRow } from './store-splits.js';
+
+type HolderWithCash = Awaited<ReturnType<typeof holdersWithCash>>[number];
+/** The holder's cash in lieu as its entitlement stands (PENDING is OWED); without one, as the split recorded it. */
+const cashStatus = (h: HolderWithCash) => (h.entitlement_status === null ? h.cash_status : h.entitlement_status === 'PENDING' ? 'OWED' : h.entitlement_status);
 
 /** A holder's row is the issuer side's, and the holder's own and its organisations' (the one that onboarded it, its custodians). */
-async function visibleHolders(ctx: Ctx, s: SplitRow): Promise<SplitHolderRow[]> {
-  const rows = await holdersOfSplits(ctx.db, [s.id]);
+async function visibleHolders(ctx: Ctx, s: SplitRow): Promise<HolderWithCash[]> {
+  const rows = await holdersWithCash(ctx.db, s.id);
   const token = await ctx.loaders.token.load(s.token_id);
   if (token && canReadCapTable(ctx.caller, token)) return rows;
   const orgs = await investorOrgs(ctx.db, rows.map((r) => r.investor_id));
@@ -45,7 +50,13 @@ export const splitResolvers = {
     lastError: (s: SplitRow, _: unknown, ctx: Ctx) => (ctx.caller.kind === 'service' || ctx.caller.org === s.org ? s.last_error : null),
     holders: async (s: SplitRow, _: unknown, ctx: Ctx) => (await visibleHolders(ctx, s)).map((h) => ({
       investorId: h.investor_id, before: BigInt(h.before), after: BigInt(h.after), fractionNumerator: BigInt(h.fraction_numerator),
-      cashInLieu: BigInt(h.cash_in_lieu), cashInLieuStatus: h.cash_status,
+      cashInLieu: BigInt(h.cash_in_lieu), cashInLieuStatus: cashStatus(h), cashInLieuWithheld: h.withheld === null ? null : BigInt(h.withheld), cashInLieuTxHash: h.tx_hash,
     })),
+    payingAccountId: (s: SplitRow, _: unknown, ctx: Ctx) => (ctx.caller.kind === 'service' || ctx.caller.org === s.org ? s.paying_account_id : null),
+    // Scoped as any distribution: the issuer's side, or an organisation with an entitlement in it.
+    cashInLieuDistribution: async (s: SplitRow, _: unknown, ctx: Ctx) => {
+      const id = await cashInLieuDistributionId(ctx.db, s.id);
+      return id ? (await listDistributions(ctx.db, ctx.caller, { id }))[0] ?? null : null;
+    },
   },
 };

@@ -24,7 +24,9 @@ import type { Logger } from '../kit/log.js';
 import { appendEvent } from '../kit/outbox.js';
 import { checkIdempotencyKey, tokenOfIssuer } from './access.js';
 import { chainFailure, type IssuanceChain } from './chain/runtime.js';
-import { checkRatio, splitHolder, splitLots, SplitInputError, walletTargets, type Ratio } from './domain/split.js';
+import { checkRatio, scaleUnitLimits, splitHolder, splitLots, SplitInputError, walletTargets, type Ratio } from './domain/split.js';
+import { checkPayment, type DistributionEnv } from './distributions.js';
+import { fixCashInLieu } from './split-cash.js';
 import { lotsOfToken, positionsOfToken } from './store-holdings.js';
 import { audit, enqueueChainJob } from './store-records.js';
 import {
@@ -43,9 +45,15 @@ export interface SplitEnv {
   /** Wallets per batchMint / batchBurn transaction (SPLIT_BATCH_SIZE). */
   batchSize: number;
   log: Logger;
+  /** Cash in lieu: withholding rates, custody's account records (the paying account), and a nudge to pay what is due. */
+  cash: Pick<DistributionEnv, 'withholding' | 'custodyAccount' | 'kickPayments'>;
 }
 
-export interface AnnounceSplitInput { tokenId: string; numerator: bigint; denominator: bigint; effectiveDate: Date; cashInLieuPrice: bigint; idempotencyKey: string }
+export interface AnnounceSplitInput {
+  tokenId: string; numerator: bigint; denominator: bigint; effectiveDate: Date; cashInLieuPrice: bigint; idempotencyKey: string;
+  /** The custody account the cash in lieu is paid from; required when cashInLieuPrice > 0. */
+  payingAccountId?: string | null;
+}
 
 const SYSTEM: Caller = { kind: 'service', subject: 'issuance', org: 'tokenstack', roles: [], token: '' };
 const MAX_UINT256 = (1n << 256n) - 1n;
@@ -60,22 +68,28 @@ export async function announceSplit(env: SplitEnv, caller: Caller, input: Announ
     throw e;
   }
   if (input.cashInLieuPrice < 0n || input.cashInLieuPrice > MAX_UINT256) throw badInput('INVALID_PRICE', 'cashInLieuPrice must be between 0 and 2^256 - 1 cash base units');
-  const hash = requestHash({ tokenId: token.id, numerator: input.numerator, denominator: input.denominator, effectiveDate: input.effectiveDate, cashInLieuPrice: input.cashInLieuPrice });
+  const payingAccountId = input.payingAccountId ?? null;
+  const hash = requestHash({
+    tokenId: token.id, numerator: input.numerator, denominator: input.denominator, effectiveDate: input.effectiveDate, cashInLieuPrice: input.cashInLieuPrice,
+    ...(payingAccountId ? { payingAccountId } : {}),
+  });
   const [prior] = await env.db.query<SplitRow>('SELECT * FROM splits WHERE org = $1 AND idempotency_key = $2', [caller.org, input.idempotencyKey]);
   if (prior) {
     assertSameRequest(prior.request_hash, hash, input.idempotencyKey);
     return prior;
   }
+  if (input.cashInLieuPrice > 0n && !payingAccountId) throw badInput('PAYING_ACCOUNT_REQUIRED', 'a cashInLieuPrice above 0 needs the payingAccountId the cash is paid from');
+  if (payingAccountId) await checkPayment(env.db, env.cash, token, 'CASH', payingAccountId);
   if (!token.chain) throw appError('ISSUANCE.TOKEN_NOT_DEPLOYED', `token ${token.id} is not on chain: there is nothing to split`);
   const [pending] = await env.db.query('SELECT 1 FROM splits WHERE token_id = $1 AND status <> \'DONE\'', [token.id]);
   if (pending) throw appError('SPLIT.ANOTHER_PENDING', `token ${token.id} has a split not done yet; announce the next one after it`);
   return env.db.tx(async (q) => {
     const { row, created } = await insertSplit(q, {
       id: newId('spl'), token_id: token.id, numerator: input.numerator.toString(), denominator: input.denominator.toString(), effective_at: input.effectiveDate,
-      cash_in_lieu_price: input.cashInLieuPrice.toString(), announced_by: caller.subject, org: caller.org, idempotency_key: input.idempotencyKey, request_hash: hash,
+      cash_in_lieu_price: input.cashInLieuPrice.toString(), paying_account_id: payingAccountId, announced_by: caller.subject, org: caller.org, idempotency_key: input.idempotencyKey, request_hash: hash,
     });
     if (created) {
-      await audit(q, caller, 'split.announced', row.id, null, { tokenId: token.id, numerator: input.numerator, denominator: input.denominator, effectiveDate: input.effectiveDate, cashInLieuPrice: input.cashInLieuPrice });
+      await audit(q, caller, 'split.announced', row.id, null, { tokenId: token.id, numerator: input.numerator, denominator: input.denominator, effectiveDate: input.effectiveDate, cashInLieuPrice: input.cashInLieuPrice, payingAccountId });
       await appendEvent(q, 'split.status', row.id, { splitId: row.id, tokenId: token.id, status: row.status, numerator: row.numerator, denominator: row.denominator, effectiveAt: row.effective_at });
     }
     return row;
@@ -86,7 +100,7 @@ export async function announceSplit(env: SplitEnv, caller: Caller, input: Announ
 export async function runDueSplits(env: SplitEnv): Promise<void> {
   for (const s of await dueSplits(env.db, env.now())) {
     try {
-      if (s.status === 'ANNOUNCED') await applyToBooks(env, s);
+      if (s.status === 'ANNOUNCED' && (await applyToBooks(env, s))) env.cash.kickPayments();
       const now = (await splitById(env.db, s.id))!;
       if (now.status === 'CHAIN') await moveChain(env, now);
     } catch (e) {
@@ -111,8 +125,8 @@ async function setChainPaused(env: SplitEnv, t: TokenRow, paused: boolean): Prom
   }
 }
 
-/** Step 1: pause, catch up with the chain, scale the lots and fix the targets, in one transaction. */
-async function applyToBooks(env: SplitEnv, s: SplitRow): Promise<void> {
+/** Step 1: pause, catch up with the chain, scale the lots and limits, fix the targets and the cash, in one transaction. Returns whether cash is owed. */
+async function applyToBooks(env: SplitEnv, s: SplitRow): Promise<boolean> {
   const before = await tokenOf(env.db, s.token_id);
   // The issuer's own pause stays the issuer's: the split lifts only a pause it set.
   const pausedBySplit = !before.paused;
@@ -120,10 +134,10 @@ async function applyToBooks(env: SplitEnv, s: SplitRow): Promise<void> {
   await env.syncHoldings();
   const ratio: Ratio = { numerator: BigInt(s.numerator), denominator: BigInt(s.denominator) };
   const price = BigInt(s.cash_in_lieu_price);
-  await env.db.tx(async (q) => {
+  return env.db.tx(async (q) => {
     const split = await splitById(q, s.id, true);
-    if (split?.status !== 'ANNOUNCED') return;
-    await tokenOf(q, s.token_id, true);
+    if (split?.status !== 'ANNOUNCED') return false;
+    const token = await tokenOf(q, s.token_id, true);
     // The books change now (the wall clock, not the service clock that decides what is due): cap tables as of an instant read it.
     const at = new Date();
     const [positions, holdings, lots] = await Promise.all([positionsOfToken(q, s.token_id), holdingsOfToken(q, s.token_id), lotsOfToken(q, s.token_id)]);
@@ -167,10 +181,28 @@ async function applyToBooks(env: SplitEnv, s: SplitRow): Promise<void> {
       [s.id, pausedBySplit, supplyBefore.toString(), supplyAfter.toString(), at],
     );
     await q.query(`UPDATE security_tokens SET paused = true, status = 'PAUSED' WHERE id = $1`, [s.token_id]);
+    await scaleLimits(q, token, ratio, s.id);
     const owed = holders.reduce((sum, h) => sum + BigInt(h.cash_in_lieu), 0n);
-    await audit(q, SYSTEM, 'split.applied_to_books', s.id, null, { tokenId: s.token_id, holders: holders.length, supplyBefore, supplyAfter, cashInLieuOwed: owed });
+    const distributionId = await fixCashInLieu(q, env.cash.withholding, SYSTEM, split, token, holders, at);
+    await audit(q, SYSTEM, 'split.applied_to_books', s.id, null, { tokenId: s.token_id, holders: holders.length, supplyBefore, supplyAfter, cashInLieuOwed: owed, distributionId });
     await appendEvent(q, 'split.status', s.id, { splitId: s.id, tokenId: s.token_id, status: 'CHAIN', supplyBefore, supplyAfter });
+    return distributionId !== null;
   });
+}
+
+/**
+ * The policy's per-unit limits (maxBalance, minHolding) scale with the ratio, rounded in the holders' favour
+ * (domain/split.ts), with the lots; the compliance module gets them by the SYNC_RULES job (a mint the old
+ * cap would refuse waits for it: the chain step retries).
+ */
+async function scaleLimits(q: Queryable, t: TokenRow, ratio: Ratio, splitId: string): Promise<void> {
+  const { maxBalance, minHolding, ...rest } = t.policy;
+  if (maxBalance === undefined && minHolding === undefined) return;
+  const policy = { ...rest, ...scaleUnitLimits({ maxBalance, minHolding }, ratio) };
+  await q.query('UPDATE security_tokens SET policy = $2::jsonb WHERE id = $1', [t.id, JSON.stringify(policy)]);
+  await audit(q, SYSTEM, 'token.rules_scaled_by_split', t.id, null, { splitId, before: t.policy, policy });
+  await enqueueChainJob(q, 'SYNC_RULES', t.id);
+  await appendEvent(q, 'token.rules_changed', t.id, { tokenId: t.id, policy });
 }
 
 /** Steps 2 and 3: send what the chain still lacks, then finish once the books show every target. */

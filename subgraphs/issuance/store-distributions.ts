@@ -11,6 +11,8 @@ export interface DistributionRow {
   /** Null until the entitlements are fixed (a record date still to come) or when it lapsed. */
   units: string | null; gross: string | null; withheld: string | null; net: string | null;
   unallocated: string; fixed_at: Date | null; lapsed_reason: string | null; payment_started_at: Date | null; announced_by: string; idempotency_key: string; request_hash: string; created_at: Date;
+  /** The split whose fractions a CASH_IN_LIEU distribution pays; null for the others. */
+  split_id: string | null;
 }
 export interface EntitlementRow {
   id: string; distribution_id: string; investor_id: string; units: string; gross: string; withheld: string; net: string; rate_bps: number;
@@ -20,7 +22,7 @@ export interface EntitlementRow {
 }
 export interface TaxFormRow { investor_id: string; form: string; treaty_country: string | null; signed_at: Date; expires_at: Date | null; recorded_by: string; recorded_at: Date }
 
-export type NewDistribution = Omit<DistributionRow, 'payment_started_at' | 'created_at'>;
+export type NewDistribution = Omit<DistributionRow, 'payment_started_at' | 'created_at' | 'split_id'> & { split_id?: string | null };
 export type NewEntitlement = Pick<EntitlementRow, 'id' | 'investor_id' | 'units' | 'gross' | 'withheld' | 'net' | 'rate_bps' | 'basis' | 'jurisdiction' | 'tax_form'>;
 
 export async function insertDistribution(q: Queryable, d: NewDistribution) {
@@ -28,11 +30,11 @@ export async function insertDistribution(q: Queryable, d: NewDistribution) {
     q,
     {
       sql: `INSERT INTO distributions (id, token_id, issuer_org, kind, record_date, payment_date, asset, paying_account_id, amount_per_unit, total_amount,
-              exclude_issuer, units, gross, withheld, net, unallocated, announced_by, idempotency_key, request_hash, fixed_at, lapsed_reason)
-            VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9::numeric,$10::numeric,$11,$12::numeric,$13::numeric,$14::numeric,$15::numeric,$16::numeric,$17,$18,$19,$20,$21)
+              exclude_issuer, units, gross, withheld, net, unallocated, announced_by, idempotency_key, request_hash, fixed_at, lapsed_reason, split_id)
+            VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9::numeric,$10::numeric,$11,$12::numeric,$13::numeric,$14::numeric,$15::numeric,$16::numeric,$17,$18,$19,$20,$21,$22)
             ON CONFLICT (issuer_org, idempotency_key) DO NOTHING RETURNING *`,
       params: [d.id, d.token_id, d.issuer_org, d.kind, d.record_date, d.payment_date, d.asset, d.paying_account_id, d.amount_per_unit, d.total_amount,
-        d.exclude_issuer, d.units, d.gross, d.withheld, d.net, d.unallocated, d.announced_by, d.idempotency_key, d.request_hash, d.fixed_at, d.lapsed_reason],
+        d.exclude_issuer, d.units, d.gross, d.withheld, d.net, d.unallocated, d.announced_by, d.idempotency_key, d.request_hash, d.fixed_at, d.lapsed_reason, d.split_id ?? null],
     },
     { sql: 'SELECT * FROM distributions WHERE issuer_org = $1 AND idempotency_key = $2', params: [d.issuer_org, d.idempotency_key] },
     d.request_hash,

@@ -1,22 +1,23 @@
 import type { Queryable } from '../kit/db/types.js';
+import { appError } from '../kit/errors.js';
 import { insertOnce } from '../kit/idempotency.js';
 
 export interface SplitRow {
   id: string; token_id: string; numerator: string; denominator: string; effective_at: Date; cash_in_lieu_price: string;
-  status: 'ANNOUNCED' | 'CHAIN' | 'DONE'; paused_by_split: boolean; supply_before: string | null; supply_after: string | null; tx_hashes: string[];
+  status: 'ANNOUNCED' | 'CHAIN' | 'DONE'; paying_account_id: string | null; paused_by_split: boolean; supply_before: string | null; supply_after: string | null; tx_hashes: string[];
   announced_by: string; org: string; idempotency_key: string; request_hash: string; announced_at: Date; applied_at: Date | null; done_at: Date | null; last_error: string | null;
 }
 export interface SplitMoveRow { split_id: string; address: string; investor_id: string | null; before: string; target: string }
 export interface SplitHolderRow { split_id: string; investor_id: string; before: string; after: string; fraction_numerator: string; cash_in_lieu: string; cash_status: 'NONE' | 'OWED' | 'PAID' }
 
-type NewSplit = Pick<SplitRow, 'id' | 'token_id' | 'numerator' | 'denominator' | 'effective_at' | 'cash_in_lieu_price' | 'announced_by' | 'org' | 'idempotency_key' | 'request_hash'>;
+type NewSplit = Pick<SplitRow, 'id' | 'token_id' | 'numerator' | 'denominator' | 'effective_at' | 'cash_in_lieu_price' | 'paying_account_id' | 'announced_by' | 'org' | 'idempotency_key' | 'request_hash'>;
 
 export const insertSplit = (q: Queryable, s: NewSplit) => insertOnce<SplitRow>(
   q,
   {
-    sql: `INSERT INTO splits (id, token_id, numerator, denominator, effective_at, cash_in_lieu_price, announced_by, org, idempotency_key, request_hash)
-          VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10) ON CONFLICT (org, idempotency_key) DO NOTHING RETURNING *`,
-    params: [s.id, s.token_id, s.numerator, s.denominator, s.effective_at, s.cash_in_lieu_price, s.announced_by, s.org, s.idempotency_key, s.request_hash],
+    sql: `INSERT INTO splits (id, token_id, numerator, denominator, effective_at, cash_in_lieu_price, paying_account_id, announced_by, org, idempotency_key, request_hash)
+          VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11) ON CONFLICT (org, idempotency_key) DO NOTHING RETURNING *`,
+    params: [s.id, s.token_id, s.numerator, s.denominator, s.effective_at, s.cash_in_lieu_price, s.paying_account_id, s.announced_by, s.org, s.idempotency_key, s.request_hash],
   },
   { sql: 'SELECT * FROM splits WHERE org = $1 AND idempotency_key = $2', params: [s.org, s.idempotency_key] },
   s.request_hash,
@@ -33,6 +34,19 @@ export const splitsOfToken = (q: Queryable, tokenId: string) => q.query<SplitRow
 /** Splits whose effective date has come and that are not done, oldest first. */
 export const dueSplits = (q: Queryable, now: Date) =>
   q.query<SplitRow>("SELECT * FROM splits WHERE status <> 'DONE' AND effective_at <= $1 ORDER BY effective_at, id", [now]);
+
+/**
+ * Refuses an operation that would change the token's cap table or limits while a split is under way: from its
+ * effective date (by the database's clock: the split may start at any moment) until DONE. The lots and targets a
+ * split fixed would no longer match the chain.
+ */
+export async function refuseDuringSplit(q: Queryable, tokenIds: readonly string[], what: string): Promise<void> {
+  const [r] = await q.query<{ id: string; token_id: string; status: string }>(
+    "SELECT id, token_id, status FROM splits WHERE token_id = ANY($1::text[]) AND (status = 'CHAIN' OR (status = 'ANNOUNCED' AND effective_at <= now())) LIMIT 1",
+    [tokenIds],
+  );
+  if (r) throw appError('SPLIT.IN_PROGRESS', `${what} is refused while split ${r.id} of ${r.token_id} is under way; retry once it is DONE`, { details: { splitId: r.id, tokenId: r.token_id } });
+}
 
 /** The indexer leaves lots alone for mints and burns while a split moves the token's balances (the split scaled the lots already). */
 export async function splitInProgress(q: Queryable, tokenId: string): Promise<boolean> {
@@ -74,4 +88,19 @@ export async function consumeLotsForSplit(q: Queryable, splitId: string, lotIds:
     [lotIds, at, `split:${splitId}`],
   );
   await q.query('UPDATE lots SET remaining = 0 WHERE id = ANY($1::text[])', [lotIds]);
+}
+
+/** Each holder's row with the state of its cash in lieu payment (the entitlement of the split's CASH_IN_LIEU distribution), when there is one. */
+export const holdersWithCash = (q: Queryable, splitId: string) =>
+  q.query<SplitHolderRow & { entitlement_status: string | null; entitlement_id: string | null; withheld: string | null; tx_hash: string | null }>(
+    `SELECT h.*, e.id AS entitlement_id, e.status AS entitlement_status, e.withheld, e.tx_hash FROM split_holders h
+     LEFT JOIN distributions d ON d.split_id = h.split_id
+     LEFT JOIN entitlements e ON e.distribution_id = d.id AND e.investor_id = h.investor_id
+     WHERE h.split_id = $1 ORDER BY h.investor_id`,
+    [splitId],
+  );
+
+export async function cashInLieuDistributionId(q: Queryable, splitId: string): Promise<string | null> {
+  const [d] = await q.query<{ id: string }>('SELECT id FROM distributions WHERE split_id = $1', [splitId]);
+  return d?.id ?? null;
 }

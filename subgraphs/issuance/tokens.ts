@@ -6,6 +6,7 @@ import { requestHash } from '../kit/idempotency.js';
 import { newId } from '../kit/ids.js';
 import { appendEvent } from '../kit/outbox.js';
 import { checkIdempotencyKey, requireReason, tokenOfIssuer } from './access.js';
+import { refuseDuringSplit } from './store-splits.js';
 import { audit, enqueueChainJob, insertDocument } from './store-records.js';
 import { insertToken, type PolicyJson, type RegSJson } from './store.js';
 
@@ -89,6 +90,7 @@ export async function setTransferRules(db: Db, caller: Caller, tokenId: string, 
   const policy = policyJson(rules);
   return db.tx(async (q) => {
     const before = await tokenOfIssuer(q, caller, tokenId, ['ISSUER_AGENT', 'COMPLIANCE_OFFICER'], true);
+    await refuseDuringSplit(q, [tokenId], 'changing the transfer rules'); // the split scales the per-unit limits
     const [row] = await q.query('UPDATE security_tokens SET policy = $2::jsonb WHERE id = $1 RETURNING *', [tokenId, JSON.stringify(policy)]);
     await audit(q, caller, 'token.rules_set', tokenId, why, { before: before.policy, policy });
     if (before.chain) await enqueueChainJob(q, 'SYNC_RULES', tokenId); // the compliance module gets the same figures

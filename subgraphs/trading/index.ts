@@ -66,7 +66,7 @@ export const trading: SubgraphDefinition<TradingContext, typeof tradingSettings>
       .catch((e) => rt.log.warn({ err: (e as Error).message }, 'books not preloaded; each loads at its first command'));
     const issuerFeed = new FeedConsumer({
       db: rt.db, source: 'issuance:token-controls', feedUrl: feedUrlOf(rt.config.ISSUANCE_URL),
-      token: rt.serviceToken, topics: ['token.paused', 'token.unpaused'], handle: onIssuerEvent, log: rt.log, waitMs: 10_000,
+      token: rt.serviceToken, topics: ['token.paused', 'token.unpaused', 'split.status'], handle: onIssuerEvent, log: rt.log, waitMs: 10_000,
     });
     issuerFeed.start();
     const surveillance = new SurveillanceMonitor(rt.db, rt.outbox, { layeringOrders: s.config.TRADING_LAYERING_ORDERS, layeringWindowMs: s.config.TRADING_LAYERING_WINDOW_MS }, rt.log);

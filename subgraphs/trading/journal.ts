@@ -11,9 +11,12 @@ import type { BookEvent, OrderBook, TradeEvent } from './engine/index.js';
 import { heldBy, held, isResting, neededFor, ownerOf, type LiveOrder, type OrderStatus, type Tranche } from './live.js';
 import { feeOf, reason, type InstrumentRules, type Reason } from './rules.js';
 
+/** Who cancels: the order's owner, the venue's operator, or issuance's split of the token. */
+export type CancelCause = 'USER' | 'OPERATOR' | 'SPLIT';
+
 export type Command =
   | { kind: 'PLACE'; order: LiveOrder; tranche: Tranche | null; notes?: { event: string; detail: Record<string, unknown> }[] }
-  | { kind: 'CANCEL'; orderId: string; reason: 'USER' | 'OPERATOR'; actor: string }
+  | { kind: 'CANCEL'; orderId: string; reason: CancelCause; actor: string }
   | { kind: 'REPLACE'; orderId: string; price?: bigint; quantity?: bigint; tranche?: Tranche; actor: string }
   | { kind: 'EXPIRE'; before: number };
 
@@ -162,14 +165,14 @@ export class BatchRun {
     return { ok: true, status: o.status };
   }
 
-  private cancel(orderId: string, why: 'USER' | 'OPERATOR', actor: string): CommandResult {
+  private cancel(orderId: string, why: CancelCause, actor: string): CommandResult {
     const events = this.book.cancel(orderId);
     const rejected = events.find((e) => e.type === 'REJECTED');
     if (rejected && rejected.type === 'REJECTED') {
       this.journal(rejected, orderId);
       return { ok: false, reasons: rejected.reasons.map(engineReason) };
     }
-    this.events(events, why === 'OPERATOR' ? 'OPERATOR' : null, actor);
+    this.events(events, why === 'USER' ? null : why, actor);
     return { ok: true, status: this.live.get(orderId)?.status ?? 'CANCELLED' };
   }
 

@@ -12,7 +12,7 @@ import { badInput } from '../kit/errors.js';
 import type { OutboxEvent } from '../kit/outbox.js';
 import { appendEvent } from '../kit/outbox.js';
 import type { TradingServices } from './services.js';
-import { setHalt, setIssuerPaused, setSubscriber, type SubscriberRow } from './store-venue.js';
+import { setHalt, setIssuerPaused, setSplit, openOrdersOfSplitBooks, setSubscriber, type SubscriberRow } from './store-venue.js';
 import type { BookRow } from './store-writer.js';
 import { isId, isPrintable } from '../kit/inputs.js';
 
@@ -30,8 +30,8 @@ const tokenId = (v: string) => {
   return v;
 };
 
-export const haltPayload = (b: BookRow, source: 'OPERATOR' | 'ISSUER', reason: string | null) => ({
-  tokenId: b.token_id, halted: b.halted || b.issuer_paused, operatorHalt: b.halted, issuerPaused: b.issuer_paused, source, reason,
+export const haltPayload = (b: BookRow, source: 'OPERATOR' | 'ISSUER' | 'SPLIT', reason: string | null) => ({
+  tokenId: b.token_id, halted: b.halted || b.issuer_paused || !!b.split_id, splitId: b.split_id, operatorHalt: b.halted, issuerPaused: b.issuer_paused, source, reason,
 });
 
 export const haltTrading = (s: TradingServices, caller: Caller, token: string, reason: string) => setOperatorHalt(s, caller, token, reason, true);
@@ -48,10 +48,21 @@ async function setOperatorHalt(s: TradingServices, caller: Caller, token: string
   });
 }
 
-/** Issuance's feed: token.paused halts the token's market, token.unpaused lifts that halt (an operator halt stays). */
+/**
+ * Issuance's feed: token.paused halts the token's market, token.unpaused lifts that halt (an operator halt stays).
+ * split.status CHAIN (the lots are scaled: the old prices and quantities mean nothing now) marks the book's split in
+ * progress, and the sweeper cancels its open orders (reason SPLIT); DONE clears it.
+ */
 export async function onIssuerEvent(q: Queryable, e: OutboxEvent): Promise<void> {
   const t = String((e.payload as { tokenId?: unknown }).tokenId ?? '');
   if (!isId(t, 'tok')) return;
+  if (e.topic === 'split.status') {
+    const { splitId, status } = e.payload as { splitId?: unknown; status?: unknown };
+    if (typeof splitId !== 'string' || (status !== 'CHAIN' && status !== 'DONE')) return;
+    const row = await setSplit(q, t, splitId, status === 'CHAIN');
+    if (row) await appendEvent(q, status === 'CHAIN' ? 'trading.halted' : 'trading.resumed', t, haltPayload(row, 'SPLIT', `split ${splitId} ${status === 'CHAIN' ? 'in progress' : 'done'}`));
+    return;
+  }
   const paused = e.topic === 'token.paused';
   const { row, changed } = await setIssuerPaused(q, t, paused);
   if (changed) await appendEvent(q, paused ? 'trading.halted' : 'trading.resumed', t, haltPayload(row, 'ISSUER', (e.payload as { reason?: string }).reason ?? null));
@@ -80,4 +91,13 @@ async function decide(s: TradingServices, caller: Caller, org: string, status: '
     await appendEvent(q, status === 'ADMITTED' ? 'subscriber.admitted' : 'subscriber.suspended', org, { org, status, reason: why, by: caller.subject });
     return r;
   });
+}
+
+/** Cancels the open orders of books whose token is being split (the sweeper calls it; a retry finds only those left). */
+export async function cancelForSplits(s: TradingServices): Promise<void> {
+  for (const o of await openOrdersOfSplitBooks(s.db)) {
+    await s.venue.submit(o.token_id, { kind: 'CANCEL', orderId: o.id, reason: 'SPLIT', actor: `split:${o.split_id}` }).catch((e) => {
+      s.log.warn({ orderId: o.id, err: (e as Error).message }, 'order of a token being split not cancelled yet; the next sweep retries');
+    });
+  }
 }

@@ -30,7 +30,7 @@ const limitOf = (n: number | null | undefined) => {
 const seesSide = (ctx: Ctx, org: string | null, investorId: string | null) => canSee(ctx.caller, { org, investorId }, oversight.venueOperator(ctx.services));
 const hhmm = (m: number) => `${String(Math.floor(m / 60)).padStart(2, '0')}:${String(m % 60).padStart(2, '0')}`;
 const marketStatus = (tokenId: string, b: BookRow | null) => ({
-  tokenId, halted: !!b && (b.halted || b.issuer_paused), operatorHalt: !!b?.halted, haltReason: b?.halted ? b.halt_reason : null, haltedAt: b?.halted ? b.halted_at : null,
+  tokenId, halted: !!b && (b.halted || b.issuer_paused || !!b.split_id), operatorHalt: !!b?.halted, haltReason: b?.halted ? b.halt_reason : null, haltedAt: b?.halted ? b.halted_at : null,
   issuerPaused: !!b?.issuer_paused, lastPrice: b?.last_price ?? null, lastTradeAt: b?.last_trade_at ?? null,
 });
 async function orderBookOf(ctx: Ctx, tokenId: string, depth: number) {

@@ -13,7 +13,7 @@ export const subscriberOf = async (q: Queryable, org: string) =>
   (await q.query<SubscriberRow>('SELECT * FROM subscribers WHERE org = $1', [org]))[0] ?? null;
 
 export interface EntryKey { tokenId: string; org: string }
-export interface EntryFacts { halted: boolean | null; halt_reason: string | null; issuer_paused: boolean | null; last_price: string | null; sub_status: string | null; sub_reason: string | null }
+export interface EntryFacts { halted: boolean | null; halt_reason: string | null; issuer_paused: boolean | null; split_id: string | null; last_price: string | null; sub_status: string | null; sub_reason: string | null }
 
 /**
  * What order entry reads of its own state, for the orders being checked together in one statement: each token's
@@ -21,7 +21,7 @@ export interface EntryFacts { halted: boolean | null; halt_reason: string | null
  */
 export async function entryFactsMany(q: Queryable, keys: readonly EntryKey[]): Promise<EntryFacts[]> {
   const rows = await q.query<EntryFacts & { n: string }>(
-    `SELECT k.n, b.halted, b.halt_reason, b.issuer_paused, b.last_price, s.status AS sub_status, s.reason AS sub_reason
+    `SELECT k.n, b.halted, b.halt_reason, b.issuer_paused, b.split_id, b.last_price, s.status AS sub_status, s.reason AS sub_reason
      FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS k(token_id, org, n)
      LEFT JOIN books b ON b.token_id = k.token_id LEFT JOIN subscribers s ON s.org = k.org`,
     [keys.map((k) => k.tokenId), keys.map((k) => k.org)],
@@ -140,3 +140,18 @@ export async function layeringFacts(q: Queryable, accountId: string, tokenId: st
   );
   return { cancelled, fills };
 }
+
+/** Marks the split in progress on the token's book (splitId), or clears it when that split is done (null). */
+export async function setSplit(q: Queryable, tokenId: string, splitId: string, inProgress: boolean): Promise<BookRow | undefined> {
+  const [r] = inProgress
+    ? await q.query<BookRow>('INSERT INTO books (token_id, split_id) VALUES ($1, $2) ON CONFLICT (token_id) DO UPDATE SET split_id = $2, updated_at = now() RETURNING *', [tokenId, splitId])
+    : await q.query<BookRow>('UPDATE books SET split_id = NULL, updated_at = now() WHERE token_id = $1 AND split_id = $2 RETURNING *', [tokenId, splitId]);
+  return r;
+}
+
+/** Open orders of books with a split in progress: the sweeper cancels them (reason SPLIT). */
+export const openOrdersOfSplitBooks = (q: Queryable) =>
+  q.query<{ id: string; token_id: string; split_id: string }>(
+    `SELECT o.id, o.token_id, b.split_id FROM orders o JOIN books b ON b.token_id = o.token_id
+     WHERE b.split_id IS NOT NULL AND o.status IN ('OPEN','PARTIALLY_FILLED') ORDER BY o.token_id, o.id`,
+  );

@@ -6,6 +6,7 @@
  */
 import { appendEvent } from '../kit/outbox.js';
 import { dayOrdersPlacedBefore } from './hours.js';
+import { cancelForSplits } from './oversight.js';
 import type { TradingServices } from './services.js';
 import { recoverStale } from './store-venue.js';
 import { tokensWithPendingCommands } from './store-writer.js';
@@ -17,6 +18,7 @@ export async function sweepOnce(s: TradingServices): Promise<void> {
     if (await s.venue.writerFor(token_id).catch(() => null)) await s.venue.pull(token_id);
   }
   await expireDayOrders(s);
+  await cancelForSplits(s);
   await recover(s);
 }
 

@@ -11,7 +11,7 @@ import { appError } from '../kit/errors.js';
 import type { Logger } from '../kit/log.js';
 import { appendTyped } from '../kit/contracts/events.js';
 import { OrderBook, type RestingOrder } from './engine/index.js';
-import { BatchRun, type CommandResult, type Effects } from './journal.js';
+import { BatchRun, type CancelCause, type CommandResult, type Effects } from './journal.js';
 import { ownerOf, type LiveOrder, type Tranche } from './live.js';
 import { instrumentRules, reason, type VenueRules } from './rules.js';
 import { bookRow, openOrders, pendingOrders, standingIntents, storeEffects, takeOver } from './store-writer.js';
@@ -20,7 +20,7 @@ import { bookRow, openOrders, pendingOrders, standingIntents, storeEffects, take
 export type TrancheJson = { key: string; accountId: string; asset: string; amount: string };
 export type WriterCommand =
   | { kind: 'PLACE'; orderId: string; tranche: TrancheJson | null; investorId?: string | null; notes?: { event: string; detail: Record<string, unknown> }[] }
-  | { kind: 'CANCEL'; orderId: string; reason: 'USER' | 'OPERATOR'; actor: string }
+  | { kind: 'CANCEL'; orderId: string; reason: CancelCause; actor: string }
   | { kind: 'REPLACE'; orderId: string; price: string | null; quantity: string | null; tranche: TrancheJson | null; actor: string }
   | { kind: 'EXPIRE'; before: number };
 
@@ -165,7 +165,8 @@ export class BookWriter {
     const rules = instrumentRules(this.d.rules, this.tokenId);
     const run = new BatchRun(this.book, this.live, {
       tokenId: this.tokenId, rules, makerFeeBps: this.d.rules.makerFeeBps, takerFeeBps: this.d.rules.takerFeeBps, cashAsset: this.d.rules.cashAsset,
-      halted: b.halted || b.issuer_paused, haltReason: b.halted ? b.halt_reason : b.issuer_paused ? 'the issuer paused the token' : null, now,
+      halted: b.halted || b.issuer_paused || !!b.split_id,
+      haltReason: b.halted ? b.halt_reason : b.issuer_paused ? 'the issuer paused the token' : b.split_id ? `split ${b.split_id} in progress` : null, now,
     });
     const done: { id: string; result: unknown }[] = [];
     const results = batch.map((it) => {

@@ -173,7 +173,11 @@ const ARGS: Record<string, (w: World) => Record<string, unknown>[]> = {
     { input: { idempotencyKey: 'owner-vote-1', tokenId: w.tokenId, recordDate: new Date().toISOString(), closesAt: new Date(Date.now() + 86_400_000).toISOString(), question: 'Approve?', options: ['FOR', 'AGAINST'] } },
     { input: { idempotencyKey: 'intruder-vote', tokenId: w.tokenId, recordDate: new Date().toISOString(), closesAt: new Date(Date.now() + 86_400_000).toISOString(), question: 'Approve?', options: ['FOR', 'AGAINST'] } },
   ],
-  announceSplit: (w) => [{ input: { idempotencyKey: 'intruder-split', tokenId: w.tokenId, numerator: '2', denominator: '1', effectiveDate: new Date().toISOString(), cashInLieuPrice: '0' } }],
+  announceSplit: (w) => [
+    { input: { idempotencyKey: 'intruder-split', tokenId: w.tokenId, numerator: '2', denominator: '1', effectiveDate: new Date().toISOString(), cashInLieuPrice: '0' } },
+    // Cash in lieu paid from the owner's paying account: the intruder reaches neither the token nor the account.
+    { input: { idempotencyKey: 'intruder-split-cash', tokenId: w.tokenId, numerator: '1', denominator: '10', effectiveDate: new Date().toISOString(), cashInLieuPrice: '5', payingAccountId: w.seller.accountId } },
+  ],
   castBallot: (w) => [{ input: { idempotencyKey: 'intruder-ballot', voteId: w.voteId, investorId: w.seller.investorId, choices: [{ option: 'AGAINST', units: '1' }] } }],
 };
 

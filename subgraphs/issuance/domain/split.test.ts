@@ -1,5 +1,5 @@
 import { describe, expect, test } from '@jest/globals';
-import { checkRatio, splitHolder, splitLots, walletTargets, type SplitInputError } from './split.js';
+import { checkRatio, scaleUnitLimits, splitHolder, splitLots, walletTargets, type SplitInputError } from './split.js';
 
 const code = (f: () => unknown) => { try { f(); return 'none'; } catch (e) { return (e as SplitInputError).code; } };
 
@@ -33,5 +33,15 @@ describe('splits: holders, lots, wallets', () => {
     expect(code(() => checkRatio({ numerator: 0n, denominator: 1n }, 1000n))).toBe('INVALID_RATIO');
     expect(code(() => checkRatio({ numerator: 3n, denominator: 3n }, 1000n))).toBe('INVALID_RATIO');
     expect(code(() => checkRatio({ numerator: 1n, denominator: 1001n }, 1000n))).toBe('RATIO_TOO_LARGE');
+  });
+
+  test('per-unit limits scale in the holders\' favour: a cap rounds up, a minimum rounds down (to none at 0)', () => {
+    expect(scaleUnitLimits({ maxBalance: '1005', minHolding: '15' }, { numerator: 1n, denominator: 10n })).toEqual({ maxBalance: '101', minHolding: '1' });
+    expect(scaleUnitLimits({ maxBalance: '1000', minHolding: '10' }, { numerator: 1n, denominator: 10n })).toEqual({ maxBalance: '100', minHolding: '1' });
+    expect(scaleUnitLimits({ maxBalance: '7', minHolding: '3' }, { numerator: 3n, denominator: 2n })).toEqual({ maxBalance: '11', minHolding: '4' });
+    expect(scaleUnitLimits({ minHolding: '9' }, { numerator: 1n, denominator: 10n })).toEqual({});
+    expect(scaleUnitLimits({}, { numerator: 2n, denominator: 1n })).toEqual({});
+    // A cap past what the compliance module holds (uint128) stays at its largest value.
+    expect(scaleUnitLimits({ maxBalance: (1n << 127n).toString() }, { numerator: 1000n, denominator: 1n }).maxBalance).toBe(((1n << 128n) - 1n).toString());
   });
 });

@@ -77,3 +77,28 @@ export function checkRatio(r: Ratio, maxFactor: bigint): Ratio {
   if (r.numerator > maxFactor || r.denominator > maxFactor) throw new SplitInputError('RATIO_TOO_LARGE', `numerator and denominator may be at most ${maxFactor} (SPLIT_MAX_FACTOR)`);
   return r;
 }
+
+/** The per-unit limits of a token's policy (units of the token; the other limits are counts, shares or dates, which a split leaves alone). */
+/** The largest cap the compliance module holds (contracts/TokenstackRulesModule.sol keeps it in a uint128). */
+const MAX_CAP = (1n << 128n) - 1n;
+export interface UnitLimits { maxBalance?: string; minHolding?: string }
+
+/**
+ * The per-unit limits scaled by the ratio, rounded in the holders' favour: a
+ * ceiling up (maxBalance: a holder at the old cap is at most at the new one),
+ * a floor down (minHolding: a holder at the old minimum stays at or above the
+ * new one). A minimum that rounds to 0 is dropped (no minimum); a cap past
+ * what the chain's module holds (uint128) stays at its largest value.
+ */
+export function scaleUnitLimits(p: UnitLimits, r: Ratio): UnitLimits {
+  const out: UnitLimits = {};
+  if (p.maxBalance !== undefined) {
+    const max = (BigInt(p.maxBalance) * r.numerator + r.denominator - 1n) / r.denominator;
+    out.maxBalance = (max > MAX_CAP ? MAX_CAP : max).toString();
+  }
+  if (p.minHolding !== undefined) {
+    const min = (BigInt(p.minHolding) * r.numerator) / r.denominator;
+    if (min > 0n) out.minHolding = min.toString();
+  }
+  return out;
+}

@@ -9,12 +9,16 @@
  *   Treas. Reg. §1.1441-6). A coupon of registered debt to a foreign holder with a W-8 on file is
  *   portfolio interest (IRC §871(h), §881(c)): the `foreignWithForm` rate.
  * - A return of capital is not a dividend (IRC §301(c)(2)): no withholding by default.
+ * - Cash in lieu of a fractional unit at a split is the gross proceeds of a sale of the fraction
+ *   (IRC §1001, broker-reported under §6045), not a dividend: a foreign holder's gain from a sale is
+ *   not FDAP income (Treas. Reg. §1.1441-2(b)(2)(i)), so no §1441/§1442 withholding; a US holder
+ *   without a W-9 is still subject to backup withholding (IRC §3406(b)(3)(C): §6045 payments).
  *
  * A form counts when it is the holder's kind of form, was signed by the instant asked about and has
  * not expired then (a W-8BEN stays in force to the end of the third calendar year after signing,
  * Treas. Reg. §1.1441-1(e)(4)(ii), unless an earlier expiry is recorded).
  */
-export type DistributionKind = 'DIVIDEND' | 'COUPON' | 'RETURN_OF_CAPITAL';
+export type DistributionKind = 'DIVIDEND' | 'COUPON' | 'RETURN_OF_CAPITAL' | 'CASH_IN_LIEU';
 export type TaxFormKind = 'W9' | 'W8BEN' | 'W8BEN_E';
 
 export interface KindRates {
@@ -44,11 +48,12 @@ export const defaultWithholding: WithholdingConfig = {
     DIVIDEND: { usWithForm: 0, usNoForm: 2400, foreignNoForm: 3000, treaty: DIVIDEND_TREATY },
     COUPON: { usWithForm: 0, usNoForm: 2400, foreignNoForm: 3000, foreignWithForm: 0, treaty: {} },
     RETURN_OF_CAPITAL: { usWithForm: 0, usNoForm: 0, foreignNoForm: 0, treaty: {} },
+    CASH_IN_LIEU: { usWithForm: 0, usNoForm: 2400, foreignNoForm: 0, foreignWithForm: 0, treaty: {} },
   },
   tokens: {},
 };
 
-export const KINDS: readonly DistributionKind[] = ['DIVIDEND', 'COUPON', 'RETURN_OF_CAPITAL'];
+export const KINDS: readonly DistributionKind[] = ['DIVIDEND', 'COUPON', 'RETURN_OF_CAPITAL', 'CASH_IN_LIEU'];
 const bps = (v: unknown, where: string): number => {
   if (!Number.isInteger(v) || (v as number) < 0 || (v as number) > 10_000) throw new Error(`${where} must be an integer of 0 to 10000 basis points`);
   return v as number;
@@ -102,13 +107,16 @@ export function formInForce(holder: TaxHolder, forms: readonly TaxForm[], at: Da
 }
 
 export function withholdingFor(kind: DistributionKind, rates: KindRates, holder: TaxHolder, form: TaxForm | null): Withholding {
-  const of = kind === 'RETURN_OF_CAPITAL' ? 'return of capital (IRC §301(c)(2))' : kind === 'COUPON' ? 'interest' : 'dividend';
+  const of = kind === 'RETURN_OF_CAPITAL' ? 'return of capital (IRC §301(c)(2))' : kind === 'COUPON' ? 'interest' : kind === 'CASH_IN_LIEU' ? 'cash in lieu of a fractional unit (gross proceeds of a sale, IRC §1001, §6045)' : 'dividend';
   if (holder.usPerson) {
     return form
       ? { rateBps: rates.usWithForm, basis: `US person, Form W-9 on file: no backup withholding (IRC §3406) on ${of}`, form: 'W9' }
       : { rateBps: rates.usNoForm, basis: `US person without a Form W-9: backup withholding (IRC §3406(a)(1)(A)) on ${of}`, form: null };
   }
   const section = holder.type === 'ENTITY' ? 'IRC §1442 (foreign corporation)' : 'IRC §1441 (nonresident alien)';
+  if (kind === 'CASH_IN_LIEU') {
+    return { rateBps: form ? rates.foreignWithForm ?? rates.foreignNoForm : rates.foreignNoForm, basis: `foreign holder: gross proceeds of a sale are not FDAP income (Treas. Reg. §1.1441-2(b)(2)(i)), no ${section} withholding on ${of}`, form: form?.form ?? null };
+  }
   const formName = holder.type === 'ENTITY' ? 'W-8BEN-E' : 'W-8BEN';
   if (form && rates.foreignWithForm !== undefined) {
     return { rateBps: rates.foreignWithForm, basis: `${section}; Form ${formName} on file: portfolio interest exemption (IRC §871(h), §881(c)) on ${of}`, form: form.form };
