@@ -44,7 +44,11 @@ export async function appendAudit(q: Queryable, e: NewAuditEntry): Promise<{ seq
     const content = { seq: prev.seq + 1n, settlementId: e.settlementId, batchId: e.batchId ?? null, kind: e.kind, actor: e.actor, detail, at };
     return { content, prev: prev.hash, hash: entryHash(content, prev.hash) };
   });
-  state.set(HEAD, entry.then((x) => ({ seq: x.content.seq, hash: x.hash })));
+  const head = entry.then((x) => ({ seq: x.content.seq, hash: x.hash }));
+  // The caller gets the failure through `entry`; the head kept for later appends must not also
+  // surface it as an unhandled rejection (a session killed mid-append would end the process).
+  head.catch(() => undefined);
+  state.set(HEAD, head);
   const { content: c, prev, hash } = await entry;
   await q.query(
     'INSERT INTO audit_log (seq, settlement_id, batch_id, kind, actor, detail, at, prev_hash, hash) VALUES ($1,$2,$3,$4,$5,$6::jsonb,$7,$8,$9)',

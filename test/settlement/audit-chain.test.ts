@@ -51,4 +51,26 @@ describe(`the audit chain, one lock and one head read per transaction (${dbLabel
     expect(kept).toEqual(['g0', 'g0.2', 'g1', 'g1.2', 'g3', 'g3.2', 'g5', 'g5.2']);
     expect(await chainBreaks(db)).toEqual([]);
   });
+
+  test('an append whose first statement fails (an aborted transaction, as when the session is killed) fails its caller once and leaves no unhandled rejection behind', async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const before = await auditMaxSeq(db);
+      const failed = db.tx(async (q) => {
+        await q.query('SELECT 1 / 0').catch(() => undefined); // the transaction is now aborted
+        return appendAudit(q, entry('lost'));
+      });
+      await expect(failed).rejects.toThrow();
+      // Unhandled rejections are reported after the microtask queue drains: let a few macrotasks pass.
+      for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+      expect(unhandled).toEqual([]);
+      expect(await auditMaxSeq(db)).toBe(before);
+      await db.tx((q) => appendAudit(q, entry('after')));
+      expect(await chainBreaks(db)).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
 });
