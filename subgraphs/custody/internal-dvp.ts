@@ -132,7 +132,9 @@ class DvpCustody {
       p = (async () => {
         const c = await this.client();
         // eth_call of the creation code returns the runtime code (the contract has no immutables or constructor arguments).
-        this.genuineCode ??= c.provider.call({ data: loadArtifact('TokenstackDvP', 'project').bytecode }).then(keccak256);
+        // A failed read is not kept: the next check asks the chain again.
+        this.genuineCode ??= c.provider.call({ data: loadArtifact('TokenstackDvP', 'project').bytecode }).then(keccak256)
+          .catch((e: unknown) => { this.genuineCode = undefined; throw e; });
         const [code, expected] = await Promise.all([c.provider.getCode(address), this.genuineCode]);
         return code !== '0x' && keccak256(code) === expected;
       })();
