@@ -36,6 +36,18 @@ contract CashToken {
         return true;
     }
 
+    /// @notice Pays several payees in one transaction (a distribution's payments from one paying wallet).
+    /// @dev Same signature as ERC-3643's `batchTransfer`, so a payer drives the cash token and a security token alike.
+    /// Emits one standard Transfer per payee, so an indexer books each leg as it would a single transfer.
+    /// All or nothing: any bad leg (a zero address, a balance short of the sum so far) reverts the whole batch.
+    function batchTransfer(address[] calldata toList, uint256[] calldata amounts) external returns (bool) {
+        require(toList.length == amounts.length, "CashToken: batch lengths differ");
+        for (uint256 i = 0; i < toList.length; i++) {
+            _transfer(msg.sender, toList[i], amounts[i]);
+        }
+        return true;
+    }
+
     function approve(address spender, uint256 value) external returns (bool) {
         allowance[msg.sender][spender] = value;
         emit Approval(msg.sender, spender, value);

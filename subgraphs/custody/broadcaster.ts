@@ -19,6 +19,11 @@ import { paymentResult } from './distribution-payments.js';
  *   APPROVED --sign (stored before sending)--> BROADCASTING --confirmed--> COMPLETED (reservation consumed)
  *   BROADCASTING --reverted / dropped / refused--> APPROVED (sign again later) or FAILED (reservation released)
  *
+ * Distribution payments due from one paying account and asset go together (up to
+ * paymentBatchMax): one `batchTransfer` signed once, its hash and raw transaction stored on every
+ * withdrawal of the batch, and every step above taken by all of them at once. The token reverts
+ * the whole batch on a bad leg, so a batch is never half paid.
+ *
  * The signed transaction is committed before it is sent, so a restart at any
  * point re-sends the same transaction (same hash, same nonce) or learns its
  * outcome; a second transfer is signed only once the previous one is known
@@ -59,91 +64,130 @@ async function attemptFailed(q: Queryable, d: BroadcastDeps, w: WithdrawalRow, w
   return 'failed';
 }
 
-/** One step of work on the next due withdrawal; null when none is due. */
-export async function broadcastOnce(d: BroadcastDeps): Promise<{ withdrawalId: string; step: BroadcastStep } | null> {
+/**
+ * What goes out with the claimed withdrawal: alone, or (a distribution payment, APPROVED) with the
+ * other payments due from its account and asset, up to paymentBatchMax; in flight, every
+ * withdrawal sharing its transaction. Null when another worker holds part of that batch.
+ */
+async function batchOf(q: Queryable, d: BroadcastDeps, w: WithdrawalRow, now: Date): Promise<WithdrawalRow[] | null> {
+  if (w.status === 'BROADCASTING') return store.withdrawalsOfTx(q, w.tx_hash!);
+  const max = d.settings.paymentBatchMax ?? 1;
+  if (!w.entitlement_id || max < 2 || !d.sender.signBatch) return [w];
+  return [w, ...(await store.claimPaymentBatch(q, w, now, max - 1))];
+}
+
+/** Signs the batch's transaction (one transfer, or one `batchTransfer` for several) and stores it on every withdrawal before anything is sent. */
+async function signBatch(q: Queryable, d: BroadcastDeps, batch: WithdrawalRow[], now: Date, events: PendingEvents): Promise<{ step: BroadcastStep; toSend?: SignedTransfer }> {
+  const [w] = batch;
+  const asset = await assetById(q, w.asset);
+  const from = await walletOfAccount(q, w.account_id);
+  const attempts = batch.map((x) => ({ ...x, attempts: x.attempts + 1 }));
+  if (!asset?.contract_address || !from) {
+    const why = `cannot build the transfer: ${!from ? 'no wallet' : 'no contract address'}`;
+    return { step: await failAll(q, d, attempts.map((x) => ({ ...x, attempts: d.settings.maxAttempts })), why, events) };
+  }
+  let signed: SignedTransfer;
+  try {
+    const signer = await d.signerOf(q, from);
+    signed = batch.length === 1
+      ? await d.sender.sign({ withdrawalId: w.id, from, token: asset.contract_address, to: w.to_address, amount: BigInt(w.amount) }, signer)
+      : await d.sender.signBatch!({ withdrawalIds: batch.map((x) => x.id), from, token: asset.contract_address, legs: batch.map((x) => ({ to: x.to_address, amount: BigInt(x.amount) })) }, signer);
+  } catch (e) {
+    // Nothing was sent. An unreachable node does not use up an attempt; anything else does.
+    if (e instanceof TransferError && e.retryable) {
+      for (const x of batch) await store.setWithdrawal(q, x.id, { last_error: `signing failed: ${message(e)}`, next_attempt_at: later(now, d.settings.retryMs) });
+      return { step: 'pending' };
+    }
+    for (const x of attempts) await store.setWithdrawal(q, x.id, { attempts: x.attempts });
+    return { step: await failAll(q, d, attempts, `signing failed: ${message(e)}`, events) };
+  }
+  for (const x of attempts) {
+    await store.setWithdrawal(q, x.id, { status: 'BROADCASTING', attempts: x.attempts, raw_tx: signed.rawTx, tx_hash: signed.txHash, submitted_at: null, next_attempt_at: now, last_error: null });
+    events.add('withdrawal.signed', x.id, { withdrawalId: x.id, txHash: signed.txHash, attempt: x.attempts, ...(batch.length > 1 ? { batchSize: batch.length } : {}) });
+  }
+  return { step: 'signed', toSend: signed };
+}
+
+/** Every withdrawal of a dead batch is retried or FAILED on its own attempts; the step is the first one's. */
+async function failAll(q: Queryable, d: BroadcastDeps, batch: WithdrawalRow[], why: string, events: PendingEvents): Promise<BroadcastStep> {
+  const steps: BroadcastStep[] = [];
+  for (const x of batch) steps.push(await attemptFailed(q, d, x, why, events));
+  return steps[0];
+}
+
+/** The batch's transaction is confirmed: every withdrawal COMPLETED, its reservation consumed, its entitlement PAID. */
+async function completeAll(q: Queryable, batch: WithdrawalRow[], events: PendingEvents): Promise<void> {
+  for (const w of batch) {
+    await consumeIn(q, CUSTODY_SERVICE, { ref: { reservationId: w.reservation_id }, amount: BigInt(w.amount), idempotencyKey: `withdrawal-complete:${w.id}` }, events);
+    await store.setWithdrawal(q, w.id, { status: 'COMPLETED', next_attempt_at: null, last_error: null });
+    events.add('withdrawal.completed', w.id, { withdrawalId: w.id, accountId: w.account_id, asset: w.asset, amount: w.amount, toAddress: w.to_address, txHash: w.tx_hash });
+    if (w.entitlement_id) events.add('distribution.payment_result', w.entitlement_id, paymentResult(w, 'PAID', null));
+  }
+}
+
+/**
+ * One step of work on the next due withdrawal (with the batch it goes in); null when none is due.
+ * `withdrawalIds` are every withdrawal the step moved (more than one for a batch).
+ */
+export async function broadcastOnce(d: BroadcastDeps): Promise<{ withdrawalId: string; withdrawalIds: string[]; step: BroadcastStep } | null> {
   const now = d.now();
   const claimed = await d.db.tx(async (q) => {
-    const w = await store.claimNextBroadcast(q, now);
-    if (!w) return null;
+    const first = await store.claimNextBroadcast(q, now);
+    const batch = first && (await batchOf(q, d, first, now));
+    if (!batch) return null;
+    const [w] = batch;
     const events = new PendingEvents();
     let step: BroadcastStep;
-    let toSend: SignedTransfer | null = null;
+    let toSend: SignedTransfer | undefined;
     if (w.status === 'APPROVED') {
-      const asset = await assetById(q, w.asset);
-      const from = await walletOfAccount(q, w.account_id);
-      const attempt = { ...w, attempts: w.attempts + 1 };
-      if (!asset?.contract_address || !from) {
-        step = await attemptFailed(q, d, { ...attempt, attempts: d.settings.maxAttempts }, `cannot build the transfer: ${!from ? 'no wallet' : 'no contract address'}`, events);
-      } else {
-        let signed: SignedTransfer | undefined;
-        try {
-          signed = await d.sender.sign({ withdrawalId: w.id, from, token: asset.contract_address, to: w.to_address, amount: BigInt(w.amount) }, await d.signerOf(q, from));
-        } catch (e) {
-          // Nothing was sent. An unreachable node does not use up an attempt; anything else does.
-          if (e instanceof TransferError && e.retryable) {
-            await store.setWithdrawal(q, w.id, { last_error: `signing failed: ${message(e)}`, next_attempt_at: later(now, d.settings.retryMs) });
-            step = 'pending';
-          } else {
-            await store.setWithdrawal(q, w.id, { attempts: attempt.attempts });
-            step = await attemptFailed(q, d, attempt, `signing failed: ${message(e)}`, events);
-          }
-        }
-        if (signed) {
-          await store.setWithdrawal(q, w.id, { status: 'BROADCASTING', attempts: attempt.attempts, raw_tx: signed.rawTx, tx_hash: signed.txHash, submitted_at: null, next_attempt_at: now, last_error: null });
-          events.add('withdrawal.signed', w.id, { withdrawalId: w.id, txHash: signed.txHash, attempt: attempt.attempts });
-          toSend = signed;
-          step = 'signed';
-        }
-      }
+      ({ step, toSend } = await signBatch(q, d, batch, now, events));
     } else {
       const signed = signedOf(w);
       const f = await nextForFlight(d.sender, signed, w.submitted_at, now, d.settings);
       if (f.next === 'confirmed') {
-        await consumeIn(q, CUSTODY_SERVICE, { ref: { reservationId: w.reservation_id }, amount: BigInt(w.amount), idempotencyKey: `withdrawal-complete:${w.id}` }, events);
-        await store.setWithdrawal(q, w.id, { status: 'COMPLETED', next_attempt_at: null, last_error: null });
-        events.add('withdrawal.completed', w.id, { withdrawalId: w.id, accountId: w.account_id, asset: w.asset, amount: w.amount, toAddress: w.to_address, txHash: w.tx_hash });
-        if (w.entitlement_id) events.add('distribution.payment_result', w.entitlement_id, paymentResult(w, 'PAID', null));
+        await completeAll(q, batch, events);
         step = 'completed';
       } else if (f.next === 'dead') {
-        step = await attemptFailed(q, d, w, f.why, events);
+        step = await failAll(q, d, batch, f.why, events);
       } else if (f.next === 'resend') {
         toSend = signed;
         step = 'signed';
       } else {
-        await store.setWithdrawal(q, w.id, { next_attempt_at: f.at, ...(f.error ? { last_error: f.error } : {}) });
+        for (const x of batch) await store.setWithdrawal(q, x.id, { next_attempt_at: f.at, ...(f.error ? { last_error: f.error } : {}) });
         step = 'pending';
       }
     }
     await events.appendTo(q);
-    return { w, step: step!, toSend };
+    return { ids: batch.map((x) => x.id), step, toSend };
   });
   if (!claimed) return null;
-  if (!claimed.toSend) return { withdrawalId: claimed.w.id, step: claimed.step };
-  return { withdrawalId: claimed.w.id, step: await send(d, claimed.w.id, claimed.toSend) };
+  const out = { withdrawalId: claimed.ids[0], withdrawalIds: claimed.ids };
+  if (!claimed.toSend) return { ...out, step: claimed.step };
+  return { ...out, step: await send(d, claimed.toSend) };
 }
 
-/** Sends outside any transaction; the result is recorded only if the withdrawal still waits on this very transaction. */
-const send = (d: BroadcastDeps, id: string, signed: SignedTransfer): Promise<BroadcastStep> => sendThenRecord(d.db, d.sender, signed,
+/** Sends outside any transaction; the result is recorded only on the withdrawals still waiting on this very transaction. */
+const send = (d: BroadcastDeps, signed: SignedTransfer): Promise<BroadcastStep> => sendThenRecord(d.db, d.sender, signed,
   async (q) => {
-    const w = await store.withdrawalById(q, id, { forUpdate: true });
-    return w && w.status === 'BROADCASTING' && w.tx_hash === signed.txHash ? w : null;
+    const batch = await store.withdrawalsOfTx(q, signed.txHash);
+    return batch?.length ? batch : null;
   },
-  async (q, w, error): Promise<BroadcastStep> => {
+  async (q, batch, error): Promise<BroadcastStep> => {
     const now = d.now();
     if (!error) {
-      await store.setWithdrawal(q, id, { submitted_at: now, next_attempt_at: later(now, d.settings.pollMs) });
+      for (const w of batch) await store.setWithdrawal(q, w.id, { submitted_at: now, next_attempt_at: later(now, d.settings.pollMs) });
       return 'sent';
     }
     if (error instanceof TransferError && !error.retryable) {
       // Refused by the node: this transaction is not in flight anywhere we sent it.
       const events = new PendingEvents();
-      const step = await attemptFailed(q, d, w, `node refused ${signed.txHash}: ${message(error)}`, events);
+      const step = await failAll(q, d, batch, `node refused ${signed.txHash}: ${message(error)}`, events);
       await events.appendTo(q);
       return step;
     }
     // Unreachable node: the same signed transaction goes again later.
-    d.log?.warn({ withdrawalId: id, err: message(error) }, 'withdrawal broadcast failed; will retry');
-    await store.setWithdrawal(q, id, { last_error: message(error), next_attempt_at: later(now, d.settings.retryMs) });
+    d.log?.warn({ withdrawalIds: batch.map((w) => w.id), err: message(error) }, 'withdrawal broadcast failed; will retry');
+    for (const w of batch) await store.setWithdrawal(q, w.id, { last_error: message(error), next_attempt_at: later(now, d.settings.retryMs) });
     return 'pending';
   }, 'pending');
 

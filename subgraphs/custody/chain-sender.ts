@@ -3,7 +3,11 @@ import type { KitSigner } from '../kit/signer/index.js';
 import { toChainError } from '../kit/chain/errors.js';
 import { TransferError, type SignedTransfer, type TransferOutcome, type TransferSender } from './broadcaster.js';
 
-const ERC20 = new Interface(['function transfer(address to, uint256 value) returns (bool)', 'function balanceOf(address who) view returns (uint256)']);
+const ERC20 = new Interface([
+  'function transfer(address to, uint256 value) returns (bool)', 'function balanceOf(address who) view returns (uint256)',
+  // The cash token's and ERC-3643's: one Transfer per leg, the whole batch reverts on a bad one.
+  'function batchTransfer(address[] toList, uint256[] amounts) returns (bool)',
+]);
 
 /** The ERC-20 balance of an address, as the node sees it now. */
 export async function tokenBalance(provider: JsonRpcProvider, token: string, holder: string): Promise<bigint> {
@@ -25,6 +29,21 @@ function toTransferError(e: unknown): TransferError {
   return new TransferError((c ?? (e as Error)).message ?? String(e), retryable);
 }
 
+/** A call to the token signed by the custody wallet `from`, not sent. */
+async function signCall(o: ChainSenderOptions, from: string, token: string, data: string, gasLimit: bigint, wallet: KitSigner): Promise<SignedTransfer> {
+  if (wallet.address !== from) throw new TransferError(`the key on file does not belong to ${from}`, false);
+  try {
+    const [nonce, fee] = await Promise.all([o.provider.getTransactionCount(from, 'pending'), o.provider.getFeeData()]);
+    const raw = await wallet.signTransaction({
+      type: 2, chainId: o.chainId, nonce, to: token, value: 0n, gasLimit, data,
+      maxFeePerGas: fee.maxFeePerGas, maxPriorityFeePerGas: fee.maxPriorityFeePerGas,
+    });
+    return { rawTx: raw, txHash: Transaction.from(raw).hash! };
+  } catch (e) {
+    throw toTransferError(e);
+  }
+}
+
 /**
  * ERC-20 transfers signed by the custody wallet itself (it pays the gas, so
  * it needs native currency). Fixed gas limit: a transfer that would revert is
@@ -32,20 +51,10 @@ function toTransferError(e: unknown): TransferError {
  */
 export function chainTransferSender(o: ChainSenderOptions): TransferSender {
   return {
-    async sign(t, wallet) {
-      if (wallet.address !== t.from) throw new TransferError(`the key on file does not belong to ${t.from}`, false);
-      try {
-        const [nonce, fee] = await Promise.all([o.provider.getTransactionCount(t.from, 'pending'), o.provider.getFeeData()]);
-        const raw = await wallet.signTransaction({
-          type: 2, chainId: o.chainId, nonce, to: t.token, value: 0n, gasLimit: BigInt(o.gasLimit),
-          data: ERC20.encodeFunctionData('transfer', [t.to, t.amount]),
-          maxFeePerGas: fee.maxFeePerGas, maxPriorityFeePerGas: fee.maxPriorityFeePerGas,
-        });
-        return { rawTx: raw, txHash: Transaction.from(raw).hash! };
-      } catch (e) {
-        throw toTransferError(e);
-      }
-    },
+    sign: (t, wallet) => signCall(o, t.from, t.token, ERC20.encodeFunctionData('transfer', [t.to, t.amount]), BigInt(o.gasLimit), wallet),
+    // The gas limit is per leg: a batch of n is given n transfers' worth.
+    signBatch: (b, wallet) => signCall(o, b.from, b.token, ERC20.encodeFunctionData('batchTransfer', [b.legs.map((l) => l.to), b.legs.map((l) => l.amount)]),
+      BigInt(o.gasLimit) * BigInt(b.legs.length), wallet),
 
     async broadcast(s: SignedTransfer) {
       try {

@@ -68,7 +68,8 @@ export const custody: SubgraphDefinition<CustodyContext, typeof custodySettings>
       const deps = {
         db: rt.db, now: () => new Date(), sender, log: rt.log,
         signerOf: (q: Queryable, address: string) => keys.signer(q, address),
-        settings: { maxAttempts: c.CUSTODY_BROADCAST_MAX_ATTEMPTS, retryMs: c.CUSTODY_BROADCAST_RETRY_MS, rebroadcastMs: c.CUSTODY_BROADCAST_REBROADCAST_MS, pollMs: c.CUSTODY_BROADCAST_INTERVAL_MS },
+        settings: { maxAttempts: c.CUSTODY_BROADCAST_MAX_ATTEMPTS, retryMs: c.CUSTODY_BROADCAST_RETRY_MS, rebroadcastMs: c.CUSTODY_BROADCAST_REBROADCAST_MS, pollMs: c.CUSTODY_BROADCAST_INTERVAL_MS,
+          paymentBatchMax: c.CUSTODY_PAYMENT_BATCH_MAX },
       };
       stops.push(startBroadcaster(deps, c.CUSTODY_BROADCAST_INTERVAL_MS));
       const issuance = peerCalls(rt.peer('issuance'), 'issuance');

@@ -29,6 +29,7 @@ export const custodySettings = {
   CUSTODY_BROADCAST_MAX_ATTEMPTS: int('signed transfers tried per withdrawal before it FAILS and its reservation is released', 5, 1, 100),
   CUSTODY_BROADCAST_RETRY_MS: int('wait before a failed transfer is signed again or an unreachable node is retried', 5_000, 0),
   CUSTODY_BROADCAST_REBROADCAST_MS: int('re-send a signed transfer the node does not know after this long', 30_000, 0),
+  CUSTODY_PAYMENT_BATCH_MAX: int('most distribution payments from one paying account and asset sent as one batchTransfer transaction (1: one transfer each); its gas limit is CUSTODY_TRANSFER_GAS_LIMIT per payment', 50, 1, 200),
   CUSTODY_SWEEP_LEASE_MS: int('how long one replica has a wallet sweep to itself while issuance recovers its security tokens (others skip it meanwhile)', 120_000, 1_000),
   CUSTODY_WITHDRAWAL_CONFIRMATIONS: int('blocks on top of a withdrawal transfer before it is COMPLETED', 1, 1, 1000),
   CUSTODY_TRANSFER_GAS_LIMIT: int('gas limit of a withdrawal transfer (fixed, so a failing transfer is mined and seen to revert)', 150_000, 21_000),
@@ -54,6 +55,7 @@ export interface CustodyConfig extends SignerConfig {
   CUSTODY_BROADCAST_MAX_ATTEMPTS: number;
   CUSTODY_BROADCAST_RETRY_MS: number;
   CUSTODY_BROADCAST_REBROADCAST_MS: number;
+  CUSTODY_PAYMENT_BATCH_MAX: number;
   CUSTODY_SWEEP_LEASE_MS: number;
   CUSTODY_WITHDRAWAL_CONFIRMATIONS: number;
   CUSTODY_TRANSFER_GAS_LIMIT: number;

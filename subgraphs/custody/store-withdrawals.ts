@@ -103,6 +103,31 @@ export async function claimNextBroadcast(q: Queryable, now: Date): Promise<Withd
   return r ?? null;
 }
 
+/**
+ * Distribution payments due from the same paying account and asset as `w` (APPROVED, claimed with
+ * it), locked, at most `limit`: they go on chain together as one batch transaction.
+ */
+export const claimPaymentBatch = (q: Queryable, w: WithdrawalRow, now: Date, limit: number) =>
+  q.query<WithdrawalRow>(
+    `SELECT * FROM withdrawals
+     WHERE status = 'APPROVED' AND entitlement_id IS NOT NULL AND account_id = $1 AND asset = $2 AND id <> $3
+       AND coalesce(next_attempt_at, updated_at) <= $4
+     ORDER BY coalesce(next_attempt_at, updated_at), id
+     LIMIT $5 FOR UPDATE SKIP LOCKED`,
+    [w.account_id, w.asset, w.id, now, limit],
+  );
+
+/**
+ * Every withdrawal waiting on one signed transaction (a batch shares it), locked; null when another
+ * worker holds one of them (it works on the whole batch, so this one leaves it alone).
+ */
+export async function withdrawalsOfTx(q: Queryable, txHash: string): Promise<WithdrawalRow[] | null> {
+  const locked = await q.query<WithdrawalRow>(
+    "SELECT * FROM withdrawals WHERE tx_hash = $1 AND status = 'BROADCASTING' ORDER BY id FOR UPDATE SKIP LOCKED", [txHash]);
+  const [all] = await q.query<{ n: string }>("SELECT count(*) AS n FROM withdrawals WHERE tx_hash = $1 AND status = 'BROADCASTING'", [txHash]);
+  return locked.length === Number(all.n) ? locked : null;
+}
+
 /** Addresses are stored EIP-55 checksummed, so equality is exact. */
 export async function activeDestination(q: Queryable, accountId: string, address: string): Promise<DestinationRow | null> {
   const [r] = await q.query<DestinationRow>(

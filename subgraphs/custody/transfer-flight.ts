@@ -2,6 +2,8 @@ import type { Db, Queryable } from '../kit/db/types.js';
 import type { KitSigner } from '../kit/signer/index.js';
 
 export interface TransferRequest { withdrawalId: string; from: string; token: string; to: string; amount: bigint }
+/** Several payees paid by one wallet in one transaction (the token's `batchTransfer`): all paid, or none. */
+export interface BatchTransferRequest { withdrawalIds: string[]; from: string; token: string; legs: { to: string; amount: bigint }[] }
 export interface SignedTransfer { txHash: string; rawTx: string }
 
 /**
@@ -15,6 +17,8 @@ export type TransferOutcome = 'confirmed' | 'reverted' | 'pending' | 'unknown' |
 export interface TransferSender {
   /** Signs, without sending, a token transfer from a custody wallet with its signer (software or HSM). */
   sign(t: TransferRequest, signer: KitSigner): Promise<SignedTransfer>;
+  /** Signs, without sending, one `batchTransfer` paying every leg; a sender without it sends one transfer per withdrawal. */
+  signBatch?(t: BatchTransferRequest, signer: KitSigner): Promise<SignedTransfer>;
   /** Sends a signed transaction; sending the same one twice is harmless. Throws TransferError. */
   broadcast(t: SignedTransfer): Promise<void>;
   outcome(t: SignedTransfer): Promise<TransferOutcome>;
@@ -34,6 +38,8 @@ export interface BroadcastSettings {
   rebroadcastMs: number;
   /** How soon to look again at a transfer in flight. */
   pollMs: number;
+  /** Most distribution payments of one paying account and asset sent as one transaction; absent or 1: one transfer each. */
+  paymentBatchMax?: number;
 }
 
 /**

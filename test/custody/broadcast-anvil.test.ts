@@ -7,10 +7,12 @@ import { deployCashToken } from '../../subgraphs/kit/chain/cash-token.js';
 import { broadcastOnce, TransferError, type BroadcastDeps, type TransferSender } from '../../subgraphs/custody/broadcaster.js';
 import { chainTransferSender } from '../../subgraphs/custody/chain-sender.js';
 import { ledger } from '../../subgraphs/custody/ledger.js';
-import { withdrawalById } from '../../subgraphs/custody/store-withdrawals.js';
+import { withdrawalById, type WithdrawalRow } from '../../subgraphs/custody/store-withdrawals.js';
+import { payInstruction } from '../../subgraphs/custody/distribution-payments.js';
+import { newId } from '../../subgraphs/kit/ids.js';
 import * as w from '../../subgraphs/custody/withdrawals.js';
 import { dbLabel } from '../support/db.js';
-import { KEYS, openAccount, openCustodyDb, testEnv, testPolicy, user } from './support.js';
+import { KEYS, eventsOf, openAccount, openCustodyDb, testEnv, testPolicy, user } from './support.js';
 
 describe(`withdrawals broadcast on anvil with the cash token (${dbLabel()})`, () => {
   let node: AnvilNode;
@@ -23,9 +25,9 @@ describe(`withdrawals broadcast on anvil with the cash token (${dbLabel()})`, ()
   let wallet: string;
   const to = new Wallet('0x' + '07'.repeat(32)).address;
   const env = () => testEnv(db, { defaults: testPolicy({ approvalsRequired: 1, destinationDelaySeconds: 0, maxPerWithdrawal: 10n ** 30n, maxPerWindow: 10n ** 30n }), clock: { now: () => new Date() } as never });
-  const deps = (s: TransferSender = sender): BroadcastDeps => ({
+  const deps = (s: TransferSender = sender, paymentBatchMax?: number): BroadcastDeps => ({
     db, now: () => new Date(), sender: s, signerOf: (q, address) => KEYS.signer(q, address),
-    settings: { maxAttempts: 3, retryMs: 0, rebroadcastMs: 0, pollMs: 0 },
+    settings: { maxAttempts: 3, retryMs: 0, rebroadcastMs: 0, pollMs: 0, paymentBatchMax },
   });
 
   beforeAll(async () => {
@@ -55,16 +57,25 @@ describe(`withdrawals broadcast on anvil with the cash token (${dbLabel()})`, ()
     await w.approveWithdrawal(env(), user('acme', 'bob', ['CUSTODIAN']), withdrawal!.id);
     return withdrawal!.id;
   }
-  async function run(d: BroadcastDeps, id: string): Promise<string[]> {
+  async function run(d: BroadcastDeps, ...ids: string[]): Promise<string[]> {
     const steps: string[] = [];
     for (let i = 0; i < 30; i++) {
       const s = await broadcastOnce(d);
       if (s) steps.push(s.step);
-      const { status } = (await withdrawalById(db, id))!;
-      if (status === 'COMPLETED' || status === 'FAILED') break;
+      const rows = await Promise.all(ids.map(async (id) => (await withdrawalById(db, id))!.status));
+      if (rows.every((status) => status === 'COMPLETED' || status === 'FAILED')) break;
     }
     return steps;
   }
+  /** Issuance's payment instruction for one entitlement per amount, from the account's wallet to fresh payees: the payment withdrawals, in order. */
+  async function payments(...amounts: bigint[]): Promise<WithdrawalRow[]> {
+    const items = amounts.map((a) => ({ entitlementId: newId('ent'), attempt: 1, investorId: newId('inv'), toAddress: Wallet.createRandom().address, amount: a.toString() }));
+    await db.tx((q) => payInstruction(q, { distributionId: newId('dst'), tokenId: 'tok', asset: 'CASH', payingAccountId: acc, items }, new Date()));
+    const rows = await db.query<WithdrawalRow>('SELECT * FROM withdrawals WHERE entitlement_id = ANY($1::text[])', [items.map((i) => i.entitlementId)]);
+    return items.map((i) => rows.find((r) => r.entitlement_id === i.entitlementId)!);
+  }
+  const paidResults = async (ws: WithdrawalRow[]) => (await eventsOf<{ entitlementId: string; status: string; txHash: string | null; reason: string | null }>(db, 'distribution.payment_result'))
+    .filter((e) => ws.some((w) => w.entitlement_id === e.entitlementId));
 
   test('an approved withdrawal moves the cash token on chain and the books follow', async () => {
     const id = await approved(400_000n);
@@ -114,5 +125,103 @@ describe(`withdrawals broadcast on anvil with the cash token (${dbLabel()})`, ()
 
     expect(await cash.balanceOf(to)).toBe(start + 3_000n);
     expect(await ledger.balance(db, acc, 'CASH')).toMatchObject({ total: String(600_000n - 3_000n), reserved: '0' });
+  });
+
+  test('distribution payments from one paying account go as one batchTransfer: one transaction, every payee paid, each entitlement PAID with its hash', async () => {
+    const books = BigInt((await ledger.balance(db, acc, 'CASH')).total);
+    const nonce = await client.provider.getTransactionCount(wallet);
+    const ordinary = await approved(5_000n);
+    const ws = await payments(100n, 200n, 300n, 400n);
+    const ids = [ordinary, ...ws.map((x) => x.id)];
+    // At most three a batch: the first three together, the fourth alone; the ordinary withdrawal is never in a batch.
+    expect(await run(deps(sender, 3), ...ids)).toEqual(['sent', 'completed', 'sent', 'completed', 'sent', 'completed']);
+    const done = await Promise.all(ws.map(async (x) => (await withdrawalById(db, x.id))!));
+    expect(done.map((x) => x.status)).toEqual(['COMPLETED', 'COMPLETED', 'COMPLETED', 'COMPLETED']);
+    const hashes = new Set(done.map((x) => x.tx_hash));
+    expect(hashes.size).toBe(2);
+    const [batchHash] = done.filter((x) => done.filter((y) => y.tx_hash === x.tx_hash).length === 3).map((x) => x.tx_hash!);
+    expect(batchHash).toBeDefined();
+    const single = done.find((x) => x.tx_hash !== batchHash)!;
+    expect((await withdrawalById(db, ordinary))!.tx_hash).not.toBe(batchHash);
+    // One transaction per batch: three Transfer logs from the paying wallet, one per payee.
+    const receipt = (await client.provider.getTransactionReceipt(batchHash))!;
+    expect(receipt.status).toBe(1);
+    const logs = receipt.logs.map((l) => cash.interface.parseLog(l)!).map((e) => [e.name, e.args[0], e.args[1], e.args[2]]);
+    expect(logs).toEqual(done.filter((x) => x.tx_hash === batchHash).map((x) => ['Transfer', wallet, x.to_address, BigInt(x.amount)]));
+    expect(await client.provider.getTransactionCount(wallet)).toBe(nonce + 3); // the ordinary withdrawal, the batch, the single payment
+    for (const x of ws) expect(await cash.balanceOf(x.to_address)).toBe(BigInt(x.amount));
+    expect(await ledger.balance(db, acc, 'CASH')).toMatchObject({ total: String(books - 5_000n - 1_000n), reserved: '0' });
+    expect((await paidResults(ws)).map((e) => [e.entitlementId, e.status, e.txHash])).toEqual(
+      done.map((x) => [x.entitlement_id, 'PAID', x.tx_hash]).sort((a, b) => (a[2] === single.tx_hash ? 1 : 0) - (b[2] === single.tx_hash ? 1 : 0)));
+  });
+
+  test('a batch with one bad leg reverts whole: nobody paid, every payment retried, then FAILED with the reason and its reservation released', async () => {
+    // The books say more than the chain holds: the second leg overdraws the wallet, so the whole batch reverts.
+    await ledger.credit(db, 'custody', { accountId: acc, asset: 'CASH', amount: 500_000n, idempotencyKey: 'dep-phantom-batch', reason: 'phantom deposit' });
+    const before = await cash.balanceOf(wallet);
+    const books = await ledger.balance(db, acc, 'CASH');
+    const ws = await payments(1_000n, before);
+    expect(await run(deps(sender, 10), ...ws.map((x) => x.id))).toEqual(['sent', 'retry', 'sent', 'retry', 'sent', 'failed']);
+    const failed = await Promise.all(ws.map(async (x) => (await withdrawalById(db, x.id))!));
+    expect(failed.map((x) => [x.status, x.attempts])).toEqual([['FAILED', 3], ['FAILED', 3]]);
+    expect(failed[0].tx_hash).toBe(failed[1].tx_hash);
+    expect((await client.provider.getTransactionReceipt(failed[0].tx_hash!))?.status).toBe(0);
+    expect(await cash.balanceOf(wallet)).toBe(before);
+    for (const x of ws) expect(await cash.balanceOf(x.to_address)).toBe(0n);
+    expect(await ledger.balance(db, acc, 'CASH')).toMatchObject({ total: books.total, reserved: '0' });
+    const results = await paidResults(ws);
+    expect(results.map((e) => [e.entitlementId, e.status])).toEqual(ws.map((x) => [x.entitlement_id, 'FAILED']));
+    for (const e of results) expect(e.reason).toMatch(/^transfer 0x[0-9a-f]{64} reverted$/);
+    await ledger.debit(db, 'custody', { accountId: acc, asset: 'CASH', amount: 500_000n, idempotencyKey: 'undo-phantom-batch', reason: 'correction' });
+  });
+
+  test('a crash before or after a batch is sent re-sends the stored transaction: each payee paid once, in one transaction', async () => {
+    const nonce = await client.provider.getTransactionCount(wallet);
+    const lost: TransferSender = { ...sender, broadcast: async () => { throw new TransferError('process died', true); } };
+    const late: TransferSender = { ...sender, broadcast: async (s) => { await sender.broadcast(s); throw new TransferError('connection reset', true); } };
+    for (const [dying, after] of [[lost, ['sent', 'completed']], [late, ['completed']]] as const) {
+      const ws = await payments(10n, 20n, 30n);
+      expect(await broadcastOnce(deps(dying, 10))).toMatchObject({ step: 'pending', withdrawalIds: ws.map((x) => x.id) });
+      const signed = await Promise.all(ws.map(async (x) => (await withdrawalById(db, x.id))!));
+      expect(new Set(signed.map((x) => x.tx_hash)).size).toBe(1);
+      // Restarted: the stored transaction, not a new one.
+      expect(await run(deps(sender, 10), ...ws.map((x) => x.id))).toEqual(after);
+      const done = await Promise.all(ws.map(async (x) => (await withdrawalById(db, x.id))!));
+      expect(done.map((x) => [x.status, x.tx_hash, x.attempts])).toEqual(signed.map((x) => ['COMPLETED', x.tx_hash, 1]));
+      for (const x of ws) expect(await cash.balanceOf(x.to_address)).toBe(BigInt(x.amount));
+    }
+    expect(await client.provider.getTransactionCount(wallet)).toBe(nonce + 2);
+  });
+
+  test('two broadcasters at once (two replicas) never put a payment in two transactions: each payee paid once or not at all', async () => {
+    const ws = await payments(...Array.from({ length: 8 }, (_, i) => BigInt(100 + i)));
+    const ids = ws.map((x) => x.id);
+    const open = () => db.query<{ id: string }>("SELECT id FROM withdrawals WHERE id = ANY($1::text[]) AND status NOT IN ('COMPLETED','FAILED')", [ids]);
+    const replica = () => ({ ...deps(sender, 3), settings: { maxAttempts: 5, retryMs: 0, rebroadcastMs: 0, pollMs: 0, paymentBatchMax: 3 } });
+    for (let round = 0; round < 60 && (await open()).length; round++) await Promise.all([broadcastOnce(replica()), broadcastOnce(replica())]);
+    expect(await open()).toEqual([]);
+    const done = await Promise.all(ws.map(async (x) => (await withdrawalById(db, x.id))!));
+    // Whatever the race did to the nonces, the chain and the books agree payment by payment.
+    for (const x of done) expect([x.status, await cash.balanceOf(x.to_address)]).toEqual([x.status, x.status === 'COMPLETED' ? BigInt(x.amount) : 0n]);
+    expect(done.filter((x) => x.status === 'COMPLETED').length).toBeGreaterThan(0);
+    const inTx = new Map<string, number>();
+    for (const x of done.filter((y) => y.status === 'COMPLETED')) inTx.set(x.tx_hash!, (inTx.get(x.tx_hash!) ?? 0) + 1);
+    for (const [hash, n] of inTx) expect((await client.provider.getTransactionReceipt(hash))!.logs).toHaveLength(n);
+    expect(await ledger.balance(db, acc, 'CASH')).toMatchObject({ reserved: '0' });
+  });
+
+  test('the cash token\'s batchTransfer: lengths that differ, a zero address or an overdraft anywhere revert the whole batch', async () => {
+    const [a, b] = [Wallet.createRandom().address, Wallet.createRandom().address];
+    await client.send(cash.mint(client.address, 1_000n));
+    const before = await cash.balanceOf(client.address);
+    await expect(cash.batchTransfer.staticCall([a, b], [1n])).rejects.toThrow(/batch lengths differ/);
+    await expect(cash.batchTransfer.staticCall([a, '0x' + '00'.repeat(20)], [1n, 1n])).rejects.toThrow(/transfer to the zero address/);
+    await expect(cash.batchTransfer.staticCall([a, b], [before, 1n])).rejects.toThrow(/exceeds balance/);
+    // Mined with a fixed gas limit (as custody sends it): reverted, nothing moved.
+    const sent = await client.send(cash.batchTransfer([a, b], [before, 1n], { gasLimit: 300_000 })).catch((e: unknown) => e);
+    expect(sent).toBeInstanceOf(Error);
+    expect([await cash.balanceOf(a), await cash.balanceOf(b), await cash.balanceOf(client.address)]).toEqual([0n, 0n, before]);
+    await client.send(cash.batchTransfer([a, b], [1n, 2n]));
+    expect([await cash.balanceOf(a), await cash.balanceOf(b), await cash.balanceOf(client.address)]).toEqual([1n, 2n, before - 3n]);
   });
 });

@@ -3,8 +3,9 @@
  * date (a trade settled after it moves nothing: the seller is paid, the buyer is not), a total split
  * pro rata to the base unit, withholding for four regimes in three jurisdictions, who sees what, bad
  * input; then the payment on the payment date: from the issuer's custody account to holders in custody
- * and to a registered wallet outside it, a frozen holder held, custody killed (-9) with payments in
- * flight paying nobody twice, a payment that fails (no funds) retried until paid.
+ * and to a registered wallet outside it, all in one batchTransfer transaction, a frozen holder held,
+ * custody killed (-9) with the batch in flight paying nobody twice, a payment that fails (no funds)
+ * retried until paid.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -209,15 +210,16 @@ describe(`distributions through the gateway (anvil, ${dbLabel()})`, () => {
     const FUNDED = 10_000n;
     let paid: { id: string; before: Record<string, bigint>; books: Record<string, bigint> };
 
-    test('custody killed (-9) with a transfer on chain but not booked pays nobody twice; a holder outside custody is paid on chain, a frozen one held', async () => {
+    test('custody killed (-9) with the batch on chain but not booked pays nobody twice; the holders are paid in one transaction, one outside custody on chain, a frozen one held', async () => {
       await w.fund(treasury, FUNDED);
       await w.bank.send(w.bank.signer.sendTransaction({ to: treasury.wallet, value: 10n ** 18n })); // gas for the paying wallet
       await w.desk.run(`mutation($t: ID!, $i: ID!) { freezeInvestor(tokenId: $t, investorId: $i, frozen: true, reason: "court order") { id } }`, { t: tokenId, i: de.investorId });
       const wallets = { us: us.wallet, gb: gb.wallet, outside: outside.wallet, treasury: treasury.wallet };
       const before = Object.fromEntries(await Promise.all(Object.entries(wallets).map(async ([k, a]) => [k, await cashOf(a)] as const)));
-      const books = { us: BigInt((await w.balance(us.accountId, 'CASH')).total), treasury: BigInt((await w.balance(treasury.accountId, 'CASH')).total) };
+      const books = { us: BigInt((await w.balance(us.accountId, 'CASH')).total), gb: BigInt((await w.balance(gb.accountId, 'CASH')).total), treasury: BigInt((await w.balance(treasury.accountId, 'CASH')).total) };
+      const nonce = await w.provider.getTransactionCount(treasury.wallet);
 
-      // Custody as its own process, told to wait for 1000 confirmations: it sends the first transfer (a wallet has one in flight at a time) and books nothing.
+      // Custody as its own process, told to wait for 1000 confirmations: it sends the payments as one batch and books nothing.
       await w.stack.subgraphs.custody.stop();
       child = spawn(process.execPath, ['--import', 'tsx', 'subgraphs/custody/main.ts'], { env: { PATH: process.env.PATH, HOME: process.env.HOME, NODE_OPTIONS: '', ...custodyEnv({ CUSTODY_WITHDRAWAL_CONFIRMATIONS: '1000' }) }, stdio: ['ignore', 'pipe', 'pipe'] });
       let out = '';
@@ -230,8 +232,8 @@ describe(`distributions through the gateway (anvil, ${dbLabel()})`, () => {
 
       const d = (await w.desk.run(ANNOUNCE, { in: { ...base(), idempotencyKey: 'div-pay-1', totalAmount: '1000', excludeIssuer: true, paymentDate: new Date().toISOString() } })).announceDistribution;
       const nets = 513n + 218n + 78n; // the frozen holder's 90 is held
-      const first = await waitFor('a transfer on chain', () => cashOf(treasury.wallet), (b) => b < before.treasury, 120_000);
-      expect([513n, 218n, 78n]).toContain(before.treasury - first);
+      const first = await waitFor('the batch on chain', () => cashOf(treasury.wallet), (b) => b < before.treasury, 120_000);
+      expect(before.treasury - first).toBe(nets);
       const inFlight = (await w.desk.run(ENTITLEMENTS, { id: d.id })).distribution;
       expect(inFlight.counts).toEqual({ pending: 3, paid: 0, failed: 0, held: 1 });
       child.kill('SIGKILL');
@@ -246,9 +248,16 @@ describe(`distributions through the gateway (anvil, ${dbLabel()})`, () => {
       expect(done.counts).toEqual({ pending: 0, paid: 3, failed: 0, held: 1 });
       const by = Object.fromEntries(done.entitlements.map((e: any) => [e.investorId, e]));
       expect(by[de.investorId]).toMatchObject({ status: 'HELD', reason: expect.stringContaining('frozen'), txHash: null });
+      const txHash = by[us.investorId].txHash;
+      expect(txHash).toMatch(/^0x[0-9a-f]{64}$/);
       for (const [p, wallet, net] of [[us.investorId, us.wallet, '513'], [gb.investorId, gb.wallet, '218'], [outside.investorId, outside.wallet, '78']] as const) {
-        expect(by[p]).toMatchObject({ status: 'PAID', net, attempts: 1, paidTo: wallet, txHash: expect.stringMatching(/^0x[0-9a-f]{64}$/), reference: expect.stringMatching(/^wdr_/) });
+        expect(by[p]).toMatchObject({ status: 'PAID', net, attempts: 1, paidTo: wallet, txHash, reference: expect.stringMatching(/^wdr_/) });
       }
+      // One transaction from the paying wallet (signed once, before the kill), one Transfer per payee.
+      expect(await w.provider.getTransactionCount(treasury.wallet)).toBe(nonce + 1);
+      const logs = (await w.provider.getTransactionReceipt(txHash))!.logs.map((l) => w.cash.interface.parseLog(l)!);
+      expect(logs.map((e) => [e.name, e.args[0], e.args[1], e.args[2]]).sort()).toEqual(
+        [[us.wallet, 513n], [gb.wallet, 218n], [outside.wallet, 78n]].map(([to, v]) => ['Transfer', treasury.wallet, to, v]).sort());
       // Exactly once on chain, and in custody's books: the paying account debited, the holder in custody credited (a deposit).
       for (let i = 0; i < 3; i++) await mine();
       expect(await cashOf(us.wallet)).toBe(before.us + 513n);
@@ -256,7 +265,10 @@ describe(`distributions through the gateway (anvil, ${dbLabel()})`, () => {
       expect(await cashOf(outside.wallet)).toBe(before.outside + 78n);
       expect(await cashOf(treasury.wallet)).toBe(before.treasury - nets);
       await w.deposited(us, 'CASH', books.us + 513n);
+      await w.deposited(gb, 'CASH', books.gb + 218n);
       await waitFor('the paying account debited', () => w.balance(treasury.accountId, 'CASH'), (b) => BigInt(b.total) === books.treasury - nets && b.reserved === '0');
+      // Each payee in custody credited once: its books are what its wallet holds.
+      for (const p of [us, gb, treasury]) expect(BigInt((await w.balance(p.accountId, 'CASH')).total)).toBe(await cashOf(p.wallet));
       expect(BigInt((await w.balance(us.accountId, 'CASH')).total)).toBe(books.us + 513n);
       const rows = await restarted.db.query<{ entitlement_id: string; n: string }>("SELECT entitlement_id, count(*) AS n FROM withdrawals WHERE entitlement_id IS NOT NULL GROUP BY entitlement_id");
       expect(rows.map((r) => r.n)).toEqual(['1', '1', '1']);

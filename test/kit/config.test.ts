@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { describe, expect, test } from '@jest/globals';
 import { ConfigError, int, loadConfig, url } from '../../subgraphs/kit/config.js';
 import { fromRoot } from '../../subgraphs/kit/paths.js';
+import { custodySettings } from '../../subgraphs/custody/settings.js';
 
 const run = (entry: string, env: Record<string, string>) =>
   spawnSync(process.execPath, ['--import', 'tsx', entry], {
@@ -35,6 +36,10 @@ describe('configuration from the environment', () => {
     expect(() => loadConfig({ N: int('n', undefined, 1, 5) }, { N: '9' })).toThrow(new ConfigError('N', 'must be between 1 and 5, got 9'));
     expect(() => loadConfig({ U: url('u', ['http:']) }, { U: 'nope' })).toThrow(/U must be a URL/);
     expect(loadConfig({ N: int('n', 3) }, {})).toEqual({ N: 3 });
+    // A payment batch is at least one payment and at most what a block's gas holds at the transfer gas limit.
+    const batch = { CUSTODY_PAYMENT_BATCH_MAX: custodySettings.CUSTODY_PAYMENT_BATCH_MAX };
+    for (const bad of ['0', '201', '-1', '2.5', 'many']) expect(() => loadConfig(batch, { CUSTODY_PAYMENT_BATCH_MAX: bad })).toThrow(/CUSTODY_PAYMENT_BATCH_MAX/);
+    expect(loadConfig(batch, {})).toEqual({ CUSTODY_PAYMENT_BATCH_MAX: 50 });
   });
 });
 
