@@ -45,7 +45,7 @@
  *
  *   TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres npx tsx bench/soak.ts
  *     [--seconds 120] [--runs 3] [--steps 3] [--start 0.8] [--clients 32] [--burst 10]
- *     [--pairs 8] [--mode GROSS|NETTED] [--stall 60]
+ *     [--pairs 8] [--mode GROSS|NETTED] [--stall 60] [--max-unsettled 0]
  *
  * The restart variant (`--restart`): `--runs` runs of one step at a fixed
  * `--rate` orders/s (default 5: 2.5 crossing pairs a second, the steady
@@ -59,6 +59,13 @@
  * the settlement process restarted with it first: an A/B in the same period.
  *
  *   TEST_DATABASE_URL=... npx tsx bench/soak.ts --restart [--rate 5] [--seconds 90] [--runs 3] [--lease 15000[,120000]]
+ *
+ * `--max-unsettled N` runs the trading process with TRADING_MAX_UNSETTLED=N,
+ * the venue's bound on a token's fills not yet settled (default 0, off: the
+ * burst runs with settlement stopped, and a bound below its fills would cut
+ * the placeOrder rate it measures). With a bound, each step reports the
+ * pairs the venue refused at it (TRADING.SETTLEMENT_BACKLOG): the backlog
+ * then stays under N, and the refusals are what marks the rate too high.
  *
  * With BENCH_PROFILE=settlement,trading,custody,issuance,gateway (any) and
  * BENCH_PROFILE_DIR=DIR those processes run under `node --cpu-prof`, and
@@ -91,6 +98,7 @@ const LEASES = (arg('lease') ?? String(SETTINGS.SETTLEMENT_LEASE_MS.default)).sp
 if (LEASES.some((l) => !Number.isInteger(l) || l < 1000)) throw new Error('--lease is a list of milliseconds, each at least 1000');
 const LEASE_MS = LEASES[0];
 const GOAL = 0.8;
+const MAX_UNSETTLED = num('max-unsettled', 0);
 process.env.TEST_DATABASE_URL = arg('pg') ?? process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
 const PLACE = 'mutation($in: PlaceOrderInput!) { placeOrder(input: $in) { accepted rejections { code message } } }';
@@ -211,7 +219,7 @@ async function step(d: Desk, rate: number, midway?: () => Promise<void>): Promis
   let late = '';
   let stalled = '';
   let error: unknown;
-  const refused = { n: 0, last: '' };
+  const refused = { n: 0, last: '', backlog: 0 };
   const running = () => performance.now() - t0 < SECONDS * 1000 && !error && !stalled;
   const sampler = (async () => {
     let last = -1;
@@ -238,7 +246,11 @@ async function step(d: Desk, rate: number, midway?: () => Promise<void>): Promis
       await Promise.race(inFlight);
     }
     // A refused order (e.g. a peer timing out under load) is counted against the step, not fatal.
-    const p: Promise<void> = pair(d, i).catch((e) => { refused.n++; refused.last = (e as Error).message.slice(0, 200); }).finally(() => inFlight.delete(p));
+    const p: Promise<void> = pair(d, i).catch((e) => {
+      refused.n++;
+      refused.last = (e as Error).message.slice(0, 200);
+      if (refused.last.includes('TRADING.SETTLEMENT_BACKLOG')) refused.backlog++;
+    }).finally(() => inFlight.delete(p));
     inFlight.add(p);
   }
   await Promise.all(inFlight);
@@ -253,7 +265,7 @@ async function step(d: Desk, rate: number, midway?: () => Promise<void>): Promis
   const backlogEnd = samples.at(-1)?.y ?? 0;
   await drain(d, since); // a backlog that cannot drain stops the bench (Stalled)
   const cpu = cpuDelta(cpu0, cpuSeconds()); // the step and its drain: every fill of the step settled
-  const why = stalled || late || (refused.n ? `${refused.n} pairs refused (last: ${refused.last})` : '') || (growth >= allowed ? `the backlog grew by ${growth.toFixed(0)} fills over the second half (allowed: under ${allowed.toFixed(0)})` : '');
+  const why = stalled || late || (refused.n ? `${refused.n} pairs refused (${refused.backlog} at the venue's backlog bound of ${MAX_UNSETTLED}; last: ${refused.last})` : '') || (growth >= allowed ? `the backlog grew by ${growth.toFixed(0)} fills over the second half (allowed: under ${allowed.toFixed(0)})` : '');
   return { bounded: !why, why, timelines: await timelines(d, since), growth, backlogEnd, fills, cpu };
 }
 
@@ -313,7 +325,7 @@ async function restartRun(d: Desk, r: number, lease: number, startSettlement: (l
 async function main() {
   say(RESTART
     ? `soak bench, restart variant: ${os.cpus().length} cores, Node ${process.version}, ${MODE} settlement, SETTLEMENT_LEASE_MS ${LEASES.join(' and ')}, ${RUNS} runs of ${SECONDS} s at ${RATE} orders/s, load ${loadAverage()}\n`
-    : `soak bench: ${os.cpus().length} cores, Node ${process.version}, ${MODE} settlement, ${RUNS} runs of ${STEPS} steps of ${SECONDS} s, placeOrder rate from ${CLIENTS} clients for ${BURST} s, load ${loadAverage()}\n`);
+    : `soak bench: ${os.cpus().length} cores, Node ${process.version}, ${MODE} settlement, ${RUNS} runs of ${STEPS} steps of ${SECONDS} s, placeOrder rate from ${CLIENTS} clients for ${BURST} s, venue backlog bound ${MAX_UNSETTLED || 'off'}, load ${loadAverage()}\n`);
   say(`setting up the market on anvil and PostgreSQL (${new URL(process.env.TEST_DATABASE_URL!).host}) ... `);
   const settlementSettings = { SETTLEMENT_MODE: MODE, SETTLEMENT_LEASE_MS: String(LEASE_MS), SETTLEMENT_CHAIN_TIMEOUT_MS: '30000', SETTLEMENT_CONSENT_TTL_SECONDS: '600', SETTLEMENT_MAX_ATTEMPTS: '5' };
   const w = await SettlementWorld.start({ ...settlementSettings, SETTLEMENT_POLL_MS: '1000', SETTLEMENT_NETTING_INTERVAL_MS: '5000', SETTLEMENT_RETRY_MS: '2000', SETTLEMENT_RETRY_MAX_MS: '30000' });
@@ -348,7 +360,7 @@ async function main() {
     for (const n of ['issuance', 'custody', 'trading'] as const) await w.stack.subgraphs[n].stop();
     const ready = (n: SubgraphName) => `${w.stack.subgraphs[n].url.replace(/\/graphql$/, '')}/readyz`;
     for (const n of ['issuance', 'custody', 'trading'] as const) {
-      const c = startProcess(n, `subgraphs/${n}/main.ts`, env[n]);
+      const c = startProcess(n, `subgraphs/${n}/main.ts`, n === 'trading' ? { ...env[n], TRADING_MAX_UNSETTLED: String(MAX_UNSETTLED) } : env[n]);
       await waitReady(ready(n), n, c);
     }
     const startSettlement = async (lease = LEASE_MS) => {

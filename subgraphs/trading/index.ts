@@ -4,6 +4,7 @@ import type { SubgraphDefinition, SubgraphRuntime } from '../kit/subgraph.js';
 import { advisoryLocks, singleProcessLocks } from './locks.js';
 import { createLoaders } from './loaders.js';
 import { onIssuerEvent } from './oversight.js';
+import { onSettlementStatus } from './backlog.js';
 import { httpPeers, type Peers } from './peers.js';
 import { orderIntake } from './orders.js';
 import { Releaser } from './releases.js';
@@ -45,7 +46,7 @@ function createServices(rt: SubgraphRuntime<typeof tradingSettings>): TradingSer
   });
   const batching = { maxBatch: config.TRADING_BATCH_MAX, maxInFlight: config.TRADING_PEER_BATCH_IN_FLIGHT };
   const intake = orderIntake(rt.db, batching);
-  const entry = new Coalescer<EntryKey, EntryFacts>((keys) => entryFactsMany(rt.db, keys), batching);
+  const entry = new Coalescer<EntryKey, EntryFacts>((keys) => entryFactsMany(rt.db, keys, config.TRADING_MAX_UNSETTLED), batching);
   return { db: rt.db, log: rt.log, config, rules, peers, intake, entry, venue, releaser, outbox: rt.outbox, now: () => new Date() };
 }
 
@@ -69,12 +70,19 @@ export const trading: SubgraphDefinition<TradingContext, typeof tradingSettings>
       token: rt.serviceToken, topics: ['token.paused', 'token.unpaused', 'split.status'], handle: onIssuerEvent, log: rt.log, waitMs: 10_000,
     });
     issuerFeed.start();
+    // Final statuses of the venue's fills: what leaves the settlement backlog (backlog.ts).
+    const settlementFeed = new FeedConsumer({
+      db: rt.db, source: 'settlement:settlement.status', feedUrl: feedUrlOf(rt.config.SETTLEMENT_URL),
+      token: rt.serviceToken, topics: ['settlement.status'], handle: onSettlementStatus, log: rt.log, waitMs: 10_000, batch: 500,
+    });
+    settlementFeed.start();
     const surveillance = new SurveillanceMonitor(rt.db, rt.outbox, { layeringOrders: s.config.TRADING_LAYERING_ORDERS, layeringWindowMs: s.config.TRADING_LAYERING_WINDOW_MS }, rt.log);
     surveillance.start();
     const stopSweeper = startSweeper(s, s.config.TRADING_BOOK_POLL_MS);
     return async () => {
       await stopSweeper();
       await issuerFeed.stop();
+      await settlementFeed.stop();
       await surveillance.stop();
       await s.venue.stop();
       await s.releaser.kick().catch(() => undefined);

@@ -14,6 +14,7 @@ import { newId } from '../kit/ids.js';
 import { appendTyped } from '../kit/contracts/events.js';
 import { MAX_PRICE, type StpMode, type TimeInForce } from './engine/index.js';
 import { isResting } from './live.js';
+import { checkBacklog } from './backlog.js';
 import { checkOrder, venueReasons } from './pretrade.js';
 import { isVenueOperator, venueOperator } from './oversight.js';
 import { instrumentRules, marketProtection, reason, STP_MODES, type Reason } from './rules.js';
@@ -123,6 +124,11 @@ export async function placeOrder(s: TradingServices, caller: Caller, input: Plac
     protection = marketProtection(n.side, rules, s.rules, last, last === null ? await bestPrice(s.db, n.tokenId, n.side === 'BUY' ? 'SELL' : 'BUY') : null);
   }
   const id = newId('ord');
+  // The venue's own facts (halts, admission, the settlement backlog) are read while the order is claimed; with a
+  // backlog bound, before it, so that a refused order leaves nothing behind and its clientOrderId can be retried.
+  const facts = s.entry.request({ tokenId: n.tokenId, org: caller.org });
+  facts.catch(() => undefined); // awaited below, or not at all for a replay
+  if (s.config.TRADING_MAX_UNSETTLED > 0) await checkBacklog(s, caller, n.tokenId, input.clientOrderId, await facts);
   // One statement: the order, its RECEIVED audit entry and its reservation intent.
   const { row, created } = await s.intake.request({ row: {
     id, org: caller.org, token_id: n.tokenId, account_id: n.accountId, investor_id: caller.investorId ?? null, side: n.side, type: n.type,
@@ -132,7 +138,7 @@ export async function placeOrder(s: TradingServices, caller: Caller, input: Plac
   if (!created) return resultOf(await settled(s, row));
 
   const now = s.now();
-  const check = await checkOrder(s, caller, n, now);
+  const check = await checkOrder(s, caller, n, now, facts);
   if (n.type === 'MARKET' && protection === null) check.reasons.push(reason('TRADING.NO_LIQUIDITY', 'no last price and no resting order on the other side: a market order has nothing to trade with'));
   const asset = n.side === 'BUY' ? s.rules.cashAsset : n.tokenId;
   const amount = n.side === 'BUY' ? n.quantity * (n.price ?? protection ?? 0n) * rules.tickValue : n.quantity;

@@ -74,6 +74,7 @@ export const tradingSettings = {
   TRADING_PEER_CACHE_MS: int('how long token and account facts from issuance and custody are cached (eligibility and balances are never cached)', 5_000, 0),
   TRADING_PEER_BATCH_MAX: int('most eligibility questions (to issuance) or reservations (to custody) one batch call carries; orders checked at the same time share a call', 200, 1, 500),
   TRADING_PEER_BATCH_IN_FLIGHT: int('batch calls of each kind in flight at once; further orders wait and leave together in the next call', 2, 1, 64),
+  TRADING_MAX_UNSETTLED: int('fills of one token not yet settled (no final status on settlement\'s feed) at which its new orders are refused, retryably (TRADING.SETTLEMENT_BACKLOG), until settlement catches up; 0 = no bound', 1000, 0, 1_000_000),
   TRADING_LAYERING_ORDERS: int('surveillance: cancelled orders at distinct prices on one side, with a fill on the other side, that make a layering alert', 3, 2),
   TRADING_LAYERING_WINDOW_MS: int('surveillance: the window of the layering pattern', 60_000, 1_000),
 };
@@ -99,6 +100,7 @@ export interface TradingConfig {
   TRADING_PEER_CACHE_MS: number;
   TRADING_PEER_BATCH_MAX: number;
   TRADING_PEER_BATCH_IN_FLIGHT: number;
+  TRADING_MAX_UNSETTLED: number;
   TRADING_LAYERING_ORDERS: number;
   TRADING_LAYERING_WINDOW_MS: number;
 }

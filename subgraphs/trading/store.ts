@@ -92,6 +92,8 @@ export async function insertAudit(q: Queryable, rows: { orderId: string; tokenId
 }
 
 export const orderById = async (q: Queryable, id: string) => (await q.query<OrderRow>('SELECT * FROM orders WHERE id = $1', [id]))[0] ?? null;
+export const orderOfClient = async (q: Queryable, org: string, clientOrderId: string) =>
+  (await q.query<{ id: string }>('SELECT id FROM orders WHERE org = $1 AND client_order_id = $2', [org, clientOrderId]))[0] ?? null;
 export const ordersByIds = (q: Queryable, ids: readonly string[]) => q.query<OrderRow>('SELECT * FROM orders WHERE id = ANY($1::text[])', [ids]);
 export const tradesByIds = (q: Queryable, ids: readonly string[]) => q.query<TradeRow>('SELECT * FROM trades WHERE id = ANY($1::text[])', [ids]);
 

@@ -242,7 +242,7 @@ export async function startTrading(env: Record<string, string> = {}): Promise<Tr
   const startNode = async (extra: Record<string, string> = {}): Promise<TradingNode> => {
     const config = subgraphConfig(trading, {
       PORT: '0', DATABASE_URL: db.url, AUTH_JWT_SECRET: secrets.jwtSecret, SERVICE_SECRET: secrets.serviceSecret,
-      ISSUANCE_URL: peers.url, CUSTODY_URL: peers.url, LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent', TRADING_BOOK_POLL_MS: '100', FEED_POLL_MS: '100',
+      ISSUANCE_URL: peers.url, CUSTODY_URL: peers.url, SETTLEMENT_URL: peers.url, LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent', TRADING_BOOK_POLL_MS: '100', FEED_POLL_MS: '100',
       TRADING_PEER_CACHE_MS: '0', TRADING_OPERATOR_ORGS: VENUE_ORG, ...env, ...extra,
     });
     const sg = await startSubgraph(trading, config);
