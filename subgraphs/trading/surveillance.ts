@@ -91,9 +91,13 @@ export class SurveillanceMonitor {
 
   private async run(): Promise<void> {
     const { signal } = this.ac;
+    // The stored cursor is read at start and after a failure; otherwise the position is where the last batch left it
+    // (a replica that moved it further only makes the next read bring events the cursor check skips).
+    let position: bigint | null = null;
     while (!signal.aborted) {
       try {
-        const events = await this.outbox.read({ after: await this.position(), limit: 200, topics: TOPICS, waitMs: 5_000, signal });
+        position ??= await this.position();
+        const events = await this.outbox.read({ after: position, limit: 200, topics: TOPICS, waitMs: 5_000, signal });
         if (events.length === 0) continue;
         // One transaction per batch read: the alerts and the cursor commit together.
         await this.db.tx(async (q) => {
@@ -103,7 +107,9 @@ export class SurveillanceMonitor {
           for (const e of fresh) await examine(q, e, this.o);
           if (fresh.length) await q.query('UPDATE feed_cursors SET position = $2, updated_at = now() WHERE source = $1', [SOURCE, fresh[fresh.length - 1].seq]);
         });
+        position = BigInt(events[events.length - 1].seq);
       } catch (e) {
+        position = null;
         if (signal.aborted) break;
         this.log.warn({ err: (e as Error).message }, 'surveillance retrying');
         await new Promise((r) => setTimeout(r, 500));
