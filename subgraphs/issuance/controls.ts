@@ -60,7 +60,8 @@ export async function setPaused(db: Db, chain: IssuanceChain, caller: Caller, to
 export async function freezeInvestor(db: Db, chain: IssuanceChain, caller: Caller, a: { tokenId: string; investorId: string; frozen: boolean; reason: string }): Promise<InvestorRow> {
   const why = requireReason(a.reason);
   const t = await tokenOfIssuer(db, caller, a.tokenId, ['ISSUER_AGENT', 'COMPLIANCE_OFFICER']);
-  const suite = await chain.suite(requireDeployed(t));
+  // A freeze can still be lifted on a redeemed token: a holder held at the redemption is released (and bought back) only once unfrozen.
+  const suite = await chain.suite(a.frozen || t.status !== 'REDEEMED' ? requireDeployed(t) : t.chain!);
   const investor = await investorById(db, a.investorId);
   const wallets = await activeWallets(db, investor.id);
   if (!wallets.length) throw appError('ISSUANCE.NO_WALLET', `investor ${investor.id} has no active wallet`);

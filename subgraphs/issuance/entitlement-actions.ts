@@ -28,12 +28,17 @@ interface ActionRow { entitlement_id: string; request_hash: string }
 const priorAction = async (q: Queryable, org: string, key: string) =>
   (await q.query<ActionRow>('SELECT entitlement_id, request_hash FROM entitlement_actions WHERE issuer_org = $1 AND idempotency_key = $2', [org, key]))[0] ?? null;
 
+/** A held holder is released only once no longer frozen or sanctioned (the payment path's own test, holdReason). */
+export function requireUnblocked(h: Parameters<typeof holdReason>[0], sanctioned: readonly string[]): void {
+  const still = holdReason(h, sanctioned);
+  if (still) throw appError('ISSUANCE.HOLDER_STILL_BLOCKED', `the holder is still blocked: ${still}`, { details: { holdReason: still } });
+}
+
 /** What the action changes on the entitlement, or the typed refusal. */
 function change(action: EntitlementAction, e: DueEntitlement, sanctioned: readonly string[], now: Date): Parameters<typeof setEntitlement>[2] {
   if (action === 'RELEASE') {
     if (e.status !== 'HELD') throw appError('ISSUANCE.ENTITLEMENT_NOT_HELD', `entitlement ${e.id} is ${e.status}, not HELD`, { details: { status: e.status } });
-    const still = holdReason(e, sanctioned);
-    if (still) throw appError('ISSUANCE.HOLDER_STILL_BLOCKED', `the holder is still blocked: ${still}`, { details: { holdReason: still } });
+    requireUnblocked(e, sanctioned);
     // instructed_at cleared: a late result of an earlier attempt finds nothing awaiting it.
     return { status: 'PENDING', reason: null, next_attempt_at: now, instructed_at: null };
   }

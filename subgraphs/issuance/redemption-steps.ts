@@ -13,18 +13,18 @@
  * 3. Once the books show every burned wallet empty, the payments become due and the redemption is
  *    DONE; the distribution payment runner pays them (once, across restarts).
  */
-import { getAddress } from 'ethers';
 import type { Caller } from '../kit/auth.js';
-import type { Db } from '../kit/db/types.js';
+import type { Db, Queryable } from '../kit/db/types.js';
 import { newId } from '../kit/ids.js';
 import type { Logger } from '../kit/log.js';
 import { appendEvent, appendEvents } from '../kit/outbox.js';
+import { balancesOf, sendMoves, type Move } from './chain/batch-moves.js';
 import { chainFailure, type IssuanceChain } from './chain/runtime.js';
 import { holdReason } from './distribution-payments.js';
 import { entitlementEvent, entitlementRows, sumOf } from './distributions.js';
 import { perUnit, proRata, type Allocation } from './domain/entitlements.js';
 import type { WithholdingConfig } from './domain/withholding.js';
-import { insertDistribution, insertEntitlements, type NewEntitlement } from './store-distributions.js';
+import { insertDistribution, insertEntitlements, type DistributionRow, type EntitlementRow, type NewEntitlement } from './store-distributions.js';
 import { burnsOf, dueRedemptions, holdersNow, insertBurns, insertHolders, redemptionById, releasePayments, type RedemptionHolderRow, type RedemptionRow } from './store-redemptions.js';
 import { audit } from './store-records.js';
 import { holdingsOfToken } from './store-splits.js';
@@ -69,6 +69,33 @@ async function suiteOf(env: RedemptionEnv, t: TokenRow) {
   }
 }
 
+type Event = { topic: string; key: string; payload: unknown };
+
+/**
+ * A distribution of the redemption (its price, or the final coupon) fixed at `at` with its entitlements, not due until
+ * the burn is done (step 3 releases them); the events to append with it.
+ */
+export async function insertRedemptionPayments(
+  q: Queryable, r: RedemptionRow, t: TokenRow, kind: 'REDEMPTION' | 'COUPON', rows: NewEntitlement[],
+  amounts: { per: string | null; total: string | null; unallocated: bigint; at: Date }, orgOf: (investorId: string) => string,
+): Promise<{ row: DistributionRow; ents: EntitlementRow[]; events: Event[] }> {
+  const at = amounts.at;
+  const { row } = await insertDistribution(q, {
+    id: newId('dis'), token_id: t.id, issuer_org: t.issuer_org, kind, record_date: at, payment_date: at, asset: r.asset, paying_account_id: r.paying_account_id,
+    amount_per_unit: amounts.per, total_amount: amounts.total, exclude_issuer: true, units: sumOf(rows, 'units'), gross: sumOf(rows, 'gross'),
+    withheld: sumOf(rows, 'withheld'), net: sumOf(rows, 'net'), unallocated: amounts.unallocated.toString(), announced_by: r.announced_by,
+    idempotency_key: `redemption:${r.id}:${kind}`, request_hash: r.request_hash, fixed_at: at, lapsed_reason: null,
+  });
+  const ents = await insertEntitlements(q, row.id, null, rows);
+  return {
+    row, ents,
+    events: [
+      { topic: 'distribution.announced', key: row.id, payload: { distributionId: row.id, tokenId: t.id, kind, recordDate: at, paymentDate: at, gross: row.gross, redemptionId: r.id } },
+      ...ents.map((e) => ({ topic: 'entitlement.updated', key: e.id, payload: entitlementEvent(e, row, orgOf(e.investor_id)) })),
+    ],
+  };
+}
+
 /** Step 1. */
 async function fixHolders(env: RedemptionEnv, r: RedemptionRow): Promise<void> {
   const [before] = await env.db.query<TokenRow>('SELECT * FROM security_tokens WHERE id = $1', [r.token_id]);
@@ -79,7 +106,7 @@ async function fixHolders(env: RedemptionEnv, r: RedemptionRow): Promise<void> {
     throw chainFailure(e, 'pausing for the redemption failed');
   }
   await env.syncHoldings();
-  const events: { topic: string; key: string; payload: unknown }[] = [];
+  const events: Event[] = [];
   await env.db.tx(async (q) => {
     const locked = await redemptionById(q, r.id, true);
     if (locked?.status !== 'ANNOUNCED') return;
@@ -98,19 +125,9 @@ async function fixHolders(env: RedemptionEnv, r: RedemptionRow): Promise<void> {
 
     const distribution = async (kind: 'REDEMPTION' | 'COUPON', rows: NewEntitlement[], amounts: { per: string | null; total: string | null; unallocated: bigint }) => {
       if (!rows.length) return null;
-      const { row } = await insertDistribution(q, {
-        id: newId('dis'), token_id: t.id, issuer_org: t.issuer_org, kind, record_date: at, payment_date: at, asset: r.asset, paying_account_id: r.paying_account_id,
-        amount_per_unit: amounts.per, total_amount: amounts.total, exclude_issuer: true, units: sumOf(rows, 'units'), gross: sumOf(rows, 'gross'),
-        withheld: sumOf(rows, 'withheld'), net: sumOf(rows, 'net'), unallocated: amounts.unallocated.toString(), announced_by: r.announced_by,
-        idempotency_key: `redemption:${r.id}:${kind}`, request_hash: r.request_hash, fixed_at: at, lapsed_reason: null,
-      });
-      // Not due until the burn is done (step 3 releases them).
-      const ents = await insertEntitlements(q, row.id, null, rows);
-      events.push(
-        { topic: 'distribution.announced', key: row.id, payload: { distributionId: row.id, tokenId: t.id, kind, recordDate: at, paymentDate: at, gross: row.gross, redemptionId: r.id } },
-        ...ents.map((e) => ({ topic: 'entitlement.updated', key: e.id, payload: entitlementEvent(e, row, investors.get(e.investor_id)!.org) })),
-      );
-      return { row, ents };
+      const made = await insertRedemptionPayments(q, r, t, kind, rows, { ...amounts, at }, (id) => investors.get(id)!.org);
+      events.push(...made.events);
+      return made;
     };
     const red = await distribution('REDEMPTION', redemptionRows, { per: r.price_per_unit, total: null, unallocated: price.unallocated });
     // The final coupon goes to every holder at the instant, held ones included: the payment path holds those with the reason.
@@ -151,33 +168,27 @@ async function burn(env: RedemptionEnv, r: RedemptionRow): Promise<void> {
   const [t] = await env.db.query<TokenRow>('SELECT * FROM security_tokens WHERE id = $1', [r.token_id]);
   const burns = await burnsOf(env.db, r.id);
   const suite = await suiteOf(env, t);
-  const left: [string, bigint][] = [];
-  for (const b of burns) {
-    const onChain = await suite.client.read<bigint>(suite.token.balanceOf(getAddress(b.address)));
-    if (onChain > 0n) left.push([getAddress(b.address), onChain]);
-  }
-  const sent: string[] = [];
-  try {
-    for (let i = 0; i < left.length; i += env.batchSize) {
-      const batch = left.slice(i, i + env.batchSize);
-      sent.push((await suite.client.send(suite.token.batchBurn(batch.map((b) => b[0]), batch.map((b) => b[1])))).hash);
-    }
-  } catch (e) {
-    throw chainFailure(e, 'redemption: burning failed');
-  } finally {
-    if (sent.length) await env.db.query('UPDATE redemptions SET tx_hashes = tx_hashes || $2::jsonb WHERE id = $1', [r.id, JSON.stringify(sent)]);
-  }
+  const onChain = await balancesOf(suite, burns.map((b) => b.address), env.batchSize);
+  const left = burns.map((b, i): Move => [b.address, onChain[i]]).filter((b) => b[1] > 0n);
+  const sent = await sendMoves(suite, { burns: left }, env.batchSize, 'redemption: burning failed',
+    (hashes) => env.db.query('UPDATE redemptions SET tx_hashes = tx_hashes || $2::jsonb WHERE id = $1', [r.id, JSON.stringify(hashes)]));
   await env.syncHoldings();
-  const books = new Map((await holdingsOfToken(env.db, r.token_id)).map((h) => [h.address.toLowerCase(), BigInt(h.balance)]));
-  if (burns.some((b) => (books.get(b.address.toLowerCase()) ?? 0n) !== 0n)) return; // the indexer has not seen every burn yet: the next pass looks again
+  if (!(await allBurned(env.db, r))) return; // the indexer has not seen every burn yet: the next pass looks again
   await env.db.tx(async (q) => {
     const locked = await redemptionById(q, r.id, true);
-    if (locked?.status !== 'BURNING') return;
+    // Checked again under the lock: a holder released meanwhile added wallets to burn, and its payment waits for them.
+    if (locked?.status !== 'BURNING' || !(await allBurned(q, locked))) return;
     const at = env.now();
-    await releasePayments(q, [r.distribution_id, r.coupon_distribution_id].filter((d): d is string => !!d), at);
+    await releasePayments(q, [locked.distribution_id, locked.coupon_distribution_id].filter((d): d is string => !!d), at);
     await q.query(`UPDATE redemptions SET status = 'DONE', done_at = now(), last_error = NULL WHERE id = $1`, [r.id]);
-    await audit(q, SYSTEM, 'redemption.burned', r.id, null, { tokenId: r.token_id, txHashes: [...r.tx_hashes, ...sent] });
+    await audit(q, SYSTEM, 'redemption.burned', r.id, null, { tokenId: r.token_id, txHashes: locked.tx_hashes, sent });
     await appendEvent(q, 'redemption.status', r.id, { redemptionId: r.id, tokenId: r.token_id, status: 'DONE' });
   });
   env.kickPayments();
+}
+
+/** Whether the books (which follow the chain) show every wallet of the redemption empty. */
+async function allBurned(q: Queryable, r: RedemptionRow): Promise<boolean> {
+  const books = new Map((await holdingsOfToken(q, r.token_id)).map((h) => [h.address.toLowerCase(), BigInt(h.balance)]));
+  return (await burnsOf(q, r.id)).every((b) => (books.get(b.address.toLowerCase()) ?? 0n) === 0n);
 }

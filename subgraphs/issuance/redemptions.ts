@@ -46,13 +46,15 @@ export async function announceRedemption(db: Db, env: Pick<DistributionEnv, 'cus
     throw appError('REDEMPTION.DATE_IN_PAST', 'the redemption date must not be earlier than now', { details: { redemptionDate: i.redemptionDate.toISOString() } });
   }
   requireDeployed(t);
-  const [split] = await db.query("SELECT 1 FROM splits WHERE token_id = $1 AND status <> 'DONE'", [t.id]);
-  if (split) throw appError('REDEMPTION.SPLIT_PENDING', `token ${t.id} has a split not done yet; announce the redemption after it`);
   const other = await redemptionOfToken(db, t.id);
   if (other) throw appError('REDEMPTION.ALREADY_ANNOUNCED', `token ${t.id} already has redemption ${other.id}`, { details: { redemptionId: other.id } });
   await checkPayment(db, env, t, i.asset, i.payingAccountId);
 
   return db.tx(async (q) => {
+    // Under the token's lock, as announceSplit checks the redemption: of a split and a redemption announced at once, one is refused.
+    await q.query('SELECT 1 FROM security_tokens WHERE id = $1 FOR UPDATE', [t.id]);
+    const [split] = await q.query("SELECT 1 FROM splits WHERE token_id = $1 AND status <> 'DONE'", [t.id]);
+    if (split) throw appError('REDEMPTION.SPLIT_PENDING', `token ${t.id} has a split not done yet; announce the redemption after it`);
     const { row, created } = await insertRedemption(q, {
       id: newId('red'), token_id: t.id, issuer_org: t.issuer_org, redemption_at: i.redemptionDate, price_per_unit: i.pricePerUnit.toString(), asset: i.asset,
       paying_account_id: i.payingAccountId, coupon_per_unit: coupon?.amountPerUnit?.toString() ?? null, coupon_total: coupon?.totalAmount?.toString() ?? null,

@@ -1,5 +1,6 @@
 import type { IssuanceContext as Ctx } from './resolvers.js';
 import { announceRedemption, holderLines, listRedemptions, readsRedemption, type AnnounceRedemptionInput } from './redemptions.js';
+import { releaseRedemptionHolder, type ReleaseHolderInput } from './redemption-releases.js';
 import { statusCounts, type EntitlementRow } from './store-distributions.js';
 import type { RedemptionHolderRow, RedemptionRow } from './store-redemptions.js';
 
@@ -20,6 +21,7 @@ export const redemptionResolvers = {
   },
   Mutation: {
     announceRedemption: (_: unknown, a: { input: AnnounceRedemptionInput }, ctx: Ctx) => announceRedemption(ctx.db, ctx.services.distributions, ctx.caller, a.input),
+    releaseRedemptionHolder: (_: unknown, a: { input: ReleaseHolderInput }, ctx: Ctx) => releaseRedemptionHolder(ctx.services.redemptions, ctx.caller, a.input),
   },
   Redemption: {
     token: (r: RedemptionRow, _: unknown, ctx: Ctx) => ctx.loaders.token.load(r.token_id),
@@ -43,6 +45,8 @@ export const redemptionResolvers = {
     investorId: (h: RedemptionHolderRow) => h.investor_id,
     units: (h: RedemptionHolderRow) => BigInt(h.units),
     gross: (h: RedemptionHolderRow) => BigInt(h.gross),
+    releasedAt: (h: RedemptionHolderRow) => h.released_at ?? null,
+    releaseReason: (h: RedemptionHolderRow) => h.release_reason ?? null,
     // The line is the caller's to see (the same scoping as entitlements), and so is its payment.
     payment: async (h: RedemptionHolderRow, _: unknown, ctx: Ctx) =>
       (h.entitlement_id ? (await ctx.db.query<EntitlementRow>('SELECT * FROM entitlements WHERE id = $1', [h.entitlement_id]))[0] ?? null : null),

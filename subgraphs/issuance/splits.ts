@@ -14,7 +14,6 @@
  * 3. Once the indexer shows every wallet at its target, the token is unpaused
  *    (if the split paused it) and the split is DONE.
  */
-import { getAddress } from 'ethers';
 import type { Caller } from '../kit/auth.js';
 import type { Db, Queryable } from '../kit/db/types.js';
 import { appError, badInput } from '../kit/errors.js';
@@ -23,11 +22,14 @@ import { newId } from '../kit/ids.js';
 import type { Logger } from '../kit/log.js';
 import { appendEvent } from '../kit/outbox.js';
 import { checkIdempotencyKey, tokenOfIssuer } from './access.js';
+import { balancesOf, sendMoves, type Move } from './chain/batch-moves.js';
 import { chainFailure, type IssuanceChain } from './chain/runtime.js';
 import { checkRatio, scaleUnitLimits, splitHolder, splitLots, SplitInputError, walletTargets, type Ratio } from './domain/split.js';
+import { requireDeployed } from './deploy.js';
 import { checkPayment, type DistributionEnv } from './distributions.js';
 import { fixCashInLieu } from './split-cash.js';
 import { lotsOfToken, positionsOfToken } from './store-holdings.js';
+import { redemptionOfToken } from './store-redemptions.js';
 import { audit, enqueueChainJob } from './store-records.js';
 import {
   consumeLotsForSplit, dueSplits, holdingsOfToken, insertHolders, insertMoves, insertSplit, movesOf, splitById, type SplitHolderRow, type SplitMoveRow, type SplitRow,
@@ -81,9 +83,17 @@ export async function announceSplit(env: SplitEnv, caller: Caller, input: Announ
   if (input.cashInLieuPrice > 0n && !payingAccountId) throw badInput('PAYING_ACCOUNT_REQUIRED', 'a cashInLieuPrice above 0 needs the payingAccountId the cash is paid from');
   if (payingAccountId) await checkPayment(env.db, env.cash, token, 'CASH', payingAccountId);
   if (!token.chain) throw appError('ISSUANCE.TOKEN_NOT_DEPLOYED', `token ${token.id} is not on chain: there is nothing to split`);
+  requireDeployed(token); // a redeemed token is retired
   const [pending] = await env.db.query('SELECT 1 FROM splits WHERE token_id = $1 AND status <> \'DONE\'', [token.id]);
   if (pending) throw appError('SPLIT.ANOTHER_PENDING', `token ${token.id} has a split not done yet; announce the next one after it`);
   return env.db.tx(async (q) => {
+    // Under the token's lock, as announceRedemption checks the splits: of a split and a redemption announced at once, one is refused.
+    await tokenOf(q, token.id, true);
+    const redemption = await redemptionOfToken(q, token.id);
+    if (redemption) {
+      throw appError('SPLIT.REDEMPTION_PENDING', `token ${token.id} is to be redeemed (redemption ${redemption.id}, ${redemption.redemption_at.toISOString()}): a split would change the units it buys back`,
+        { details: { redemptionId: redemption.id } });
+    }
     const { row, created } = await insertSplit(q, {
       id: newId('spl'), token_id: token.id, numerator: input.numerator.toString(), denominator: input.denominator.toString(), effective_at: input.effectiveDate,
       cash_in_lieu_price: input.cashInLieuPrice.toString(), paying_account_id: payingAccountId, announced_by: caller.subject, org: caller.org, idempotency_key: input.idempotencyKey, request_hash: hash,
@@ -215,29 +225,16 @@ async function moveChain(env: SplitEnv, s: SplitRow): Promise<void> {
   } catch (e) {
     throw chainFailure(e, 'split: chain unavailable');
   }
-  const mints: [string, bigint][] = [];
-  const burns: [string, bigint][] = [];
-  for (const m of moves) {
-    const onChain = await suite.client.read<bigint>(suite.token.balanceOf(getAddress(m.address)));
-    const diff = BigInt(m.target) - onChain;
-    if (diff > 0n) mints.push([getAddress(m.address), diff]);
-    if (diff < 0n) burns.push([getAddress(m.address), -diff]);
+  const mints: Move[] = [];
+  const burns: Move[] = [];
+  const onChain = await balancesOf(suite, moves.map((m) => m.address), env.batchSize);
+  for (const [i, m] of moves.entries()) {
+    const diff = BigInt(m.target) - onChain[i];
+    if (diff > 0n) mints.push([m.address, diff]);
+    if (diff < 0n) burns.push([m.address, -diff]);
   }
-  const sent: string[] = [];
-  try {
-    for (let i = 0; i < mints.length; i += env.batchSize) {
-      const batch = mints.slice(i, i + env.batchSize);
-      sent.push((await suite.client.send(suite.token.batchMint(batch.map((b) => b[0]), batch.map((b) => b[1])))).hash);
-    }
-    for (let i = 0; i < burns.length; i += env.batchSize) {
-      const batch = burns.slice(i, i + env.batchSize);
-      sent.push((await suite.client.send(suite.token.batchBurn(batch.map((b) => b[0]), batch.map((b) => b[1])))).hash);
-    }
-  } catch (e) {
-    throw chainFailure(e, 'split: minting or burning failed');
-  } finally {
-    if (sent.length) await env.db.query(`UPDATE splits SET tx_hashes = tx_hashes || $2::jsonb WHERE id = $1`, [s.id, JSON.stringify(sent)]);
-  }
+  const sent = await sendMoves(suite, { mints, burns }, env.batchSize, 'split: minting or burning failed',
+    (hashes) => env.db.query(`UPDATE splits SET tx_hashes = tx_hashes || $2::jsonb WHERE id = $1`, [s.id, JSON.stringify(hashes)]));
   await env.syncHoldings();
   // Done when the books (which follow the chain) show every wallet at its target.
   const books = new Map((await holdingsOfToken(env.db, s.token_id)).map((h) => [h.address.toLowerCase(), BigInt(h.balance)]));

@@ -11,7 +11,11 @@ export interface RedemptionRow {
   units: string | null; gross: string | null; unallocated: string | null; distribution_id: string | null; coupon_distribution_id: string | null;
   tx_hashes: string[]; last_error: string | null; done_at: Date | null; announced_by: string; idempotency_key: string; request_hash: string; created_at: Date;
 }
-export interface RedemptionHolderRow { redemption_id: string; investor_id: string; units: string; gross: string; status: 'REDEEMED' | 'HELD'; reason: string | null; entitlement_id: string | null }
+export interface RedemptionHolderRow {
+  redemption_id: string; investor_id: string; units: string; gross: string; status: 'REDEEMED' | 'HELD'; reason: string | null; entitlement_id: string | null;
+  /** Set when the issuer released a HELD line (redemption_releases). */
+  released_at?: Date | null; release_reason?: string | null;
+}
 export interface RedemptionBurnRow { redemption_id: string; address: string; investor_id: string; before: string }
 
 type NewRedemption = Pick<RedemptionRow, 'id' | 'token_id' | 'issuer_org' | 'redemption_at' | 'price_per_unit' | 'asset' | 'paying_account_id' | 'coupon_per_unit' | 'coupon_total' | 'announced_by' | 'idempotency_key' | 'request_hash'>;
@@ -81,6 +85,44 @@ export const burnsOf = (q: Queryable, id: string) => q.query<RedemptionBurnRow>(
 export const holdersOf = (q: Queryable, id: string) =>
   q.query<RedemptionHolderRow>('SELECT * FROM redemption_holders WHERE redemption_id = $1 ORDER BY investor_id', [id]);
 
+/** A holder line with its release, if any. */
+const LINE = `SELECT h.*, x.at AS released_at, x.reason AS release_reason FROM redemption_holders h
+  LEFT JOIN redemption_releases x ON x.redemption_id = h.redemption_id AND x.investor_id = h.investor_id`;
+
+export async function holderLine(q: Queryable, redemptionId: string, investorId: string): Promise<RedemptionHolderRow | null> {
+  const [r] = await q.query<RedemptionHolderRow>(`${LINE} WHERE h.redemption_id = $1 AND h.investor_id = $2`, [redemptionId, investorId]);
+  return r ?? null;
+}
+
+/** A line with what decides a hold now (the holder's freeze on the token, AML status, jurisdiction) and its relation to the issuer, locked. */
+export async function lineWithHolderNow(q: Queryable, redemptionId: string, investorId: string) {
+  const [r] = await q.query<RedemptionHolderRow & { wallet_frozen: boolean; aml_status: string; jurisdiction_now: string }>(
+    `SELECT h.*, coalesce(c.wallet_frozen, false) AS wallet_frozen, i.aml_status, i.jurisdiction AS jurisdiction_now
+     FROM redemption_holders h JOIN redemptions r ON r.id = h.redemption_id JOIN investors i ON i.id = h.investor_id
+     LEFT JOIN investor_controls c ON c.token_id = r.token_id AND c.investor_id = h.investor_id
+     WHERE h.redemption_id = $1 AND h.investor_id = $2 FOR UPDATE OF h`,
+    [redemptionId, investorId],
+  );
+  return r ?? null;
+}
+
+export interface ReleaseRow { issuer_org: string; idempotency_key: string; redemption_id: string; investor_id: string; reason: string; held_reason: string; actor: string; request_hash: string; at: Date }
+
+export async function releaseByKey(q: Queryable, org: string, key: string): Promise<ReleaseRow | null> {
+  const [r] = await q.query<ReleaseRow>('SELECT * FROM redemption_releases WHERE issuer_org = $1 AND idempotency_key = $2', [org, key]);
+  return r ?? null;
+}
+
+/** Records the release; false when the key was taken meanwhile (the caller's transaction is then refused). */
+export async function insertRelease(q: Queryable, r: ReleaseRow): Promise<boolean> {
+  const rows = await q.query(
+    `INSERT INTO redemption_releases (issuer_org, idempotency_key, redemption_id, investor_id, reason, held_reason, actor, request_hash, at)
+     VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9) ON CONFLICT (issuer_org, idempotency_key) DO NOTHING RETURNING 1`,
+    [r.issuer_org, r.idempotency_key, r.redemption_id, r.investor_id, r.reason, r.held_reason, r.actor, r.request_hash, r.at],
+  );
+  return rows.length > 0;
+}
+
 /** The payments of a redemption (and its final coupon) become due now: they waited for the burn. */
 export async function releasePayments(q: Queryable, distributionIds: readonly string[], now: Date): Promise<void> {
   await q.query(
@@ -103,7 +145,7 @@ export function visibleRedemptions(q: Queryable, f: { issuerOrg: string | null; 
 /** Holder lines: all when whole, otherwise the scope's investors'. */
 export function visibleHolders(q: Queryable, f: { redemptionId: string; whole: boolean; scope: Scope }) {
   return q.query<RedemptionHolderRow>(
-    `SELECT h.* FROM redemption_holders h WHERE h.redemption_id = $1 AND ($2 OR (${investorInScope('h.investor_id', '$3', '$4')})) ORDER BY h.investor_id`,
+    `${LINE} WHERE h.redemption_id = $1 AND ($2 OR (${investorInScope('h.investor_id', '$3', '$4')})) ORDER BY h.investor_id`,
     [f.redemptionId, f.whole, f.scope.all ? null : f.scope.org, f.scope.investorId ?? null],
   );
 }

@@ -67,7 +67,7 @@ export const trading: SubgraphDefinition<TradingContext, typeof tradingSettings>
       .catch((e) => rt.log.warn({ err: (e as Error).message }, 'books not preloaded; each loads at its first command'));
     const issuerFeed = new FeedConsumer({
       db: rt.db, source: 'issuance:token-controls', feedUrl: feedUrlOf(rt.config.ISSUANCE_URL),
-      token: rt.serviceToken, topics: ['token.paused', 'token.unpaused', 'split.status'], handle: onIssuerEvent, log: rt.log, waitMs: 10_000,
+      token: rt.serviceToken, topics: ['token.paused', 'token.unpaused', 'split.status', 'redemption.status'], handle: onIssuerEvent, log: rt.log, waitMs: 10_000,
     });
     issuerFeed.start();
     // Final statuses of the venue's fills: what leaves the settlement backlog (backlog.ts).

@@ -11,8 +11,8 @@ import type { BookEvent, OrderBook, TradeEvent } from './engine/index.js';
 import { heldBy, held, isResting, neededFor, ownerOf, type LiveOrder, type OrderStatus, type Tranche } from './live.js';
 import { feeOf, reason, type InstrumentRules, type Reason } from './rules.js';
 
-/** Who cancels: the order's owner, the venue's operator, or issuance's split of the token. */
-export type CancelCause = 'USER' | 'OPERATOR' | 'SPLIT';
+/** Who cancels: the order's owner, the venue's operator, or issuance's split or redemption of the token. */
+export type CancelCause = 'USER' | 'OPERATOR' | 'SPLIT' | 'REDEEMED';
 
 export type Command =
   | { kind: 'PLACE'; order: LiveOrder; tranche: Tranche | null; notes?: { event: string; detail: Record<string, unknown> }[] }

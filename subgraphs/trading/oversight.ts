@@ -51,11 +51,19 @@ async function setOperatorHalt(s: TradingServices, caller: Caller, token: string
 /**
  * Issuance's feed: token.paused halts the token's market, token.unpaused lifts that halt (an operator halt stays).
  * split.status CHAIN (the lots are scaled: the old prices and quantities mean nothing now) marks the book's split in
- * progress, and the sweeper cancels its open orders (reason SPLIT); DONE clears it.
+ * progress, and the sweeper cancels its open orders (reason SPLIT); DONE clears it. redemption.status BURNING: the same,
+ * reason REDEEMED.
  */
 export async function onIssuerEvent(q: Queryable, e: OutboxEvent): Promise<void> {
   const t = String((e.payload as { tokenId?: unknown }).tokenId ?? '');
   if (!isId(t, 'tok')) return;
+  if (e.topic === 'redemption.status') {
+    // A redemption burning the holdings: its id takes the book's split slot (never cleared: the token is retired), so the
+    // split's sweeper cancels the open orders, reason REDEEMED. The halt itself came with token.paused.
+    const { redemptionId, status } = e.payload as { redemptionId?: unknown; status?: unknown };
+    if (isId(redemptionId, 'red') && status === 'BURNING') await setSplit(q, t, redemptionId, true);
+    return;
+  }
   if (e.topic === 'split.status') {
     const { splitId, status } = e.payload as { splitId?: unknown; status?: unknown };
     if (typeof splitId !== 'string' || (status !== 'CHAIN' && status !== 'DONE')) return;
@@ -93,10 +101,11 @@ async function decide(s: TradingServices, caller: Caller, org: string, status: '
   });
 }
 
-/** Cancels the open orders of books whose token is being split (the sweeper calls it; a retry finds only those left). */
+/** Cancels the open orders of books whose token is being split or redeemed (the sweeper calls it; a retry finds only those left). */
 export async function cancelForSplits(s: TradingServices): Promise<void> {
   for (const o of await openOrdersOfSplitBooks(s.db)) {
-    await s.venue.submit(o.token_id, { kind: 'CANCEL', orderId: o.id, reason: 'SPLIT', actor: `split:${o.split_id}` }).catch((e) => {
+    const redeemed = isId(o.split_id, 'red');
+    await s.venue.submit(o.token_id, { kind: 'CANCEL', orderId: o.id, reason: redeemed ? 'REDEEMED' : 'SPLIT', actor: `${redeemed ? 'redemption' : 'split'}:${o.split_id}` }).catch((e) => {
       s.log.warn({ orderId: o.id, err: (e as Error).message }, 'order of a token being split not cancelled yet; the next sweep retries');
     });
   }

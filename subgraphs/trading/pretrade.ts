@@ -4,6 +4,7 @@
  * owner, compliance at issuance). The custody reservation comes after, in
  * orders.ts, only when nothing else refuses the order.
  */
+import { isId } from '../kit/inputs.js';
 import { canSee, investorOnly } from '../kit/access.js';
 import type { Caller } from '../kit/auth.js';
 import { errorCode } from '../kit/errors.js';
@@ -41,7 +42,7 @@ export async function venueReasons(s: TradingServices, caller: Caller, o: Omit<O
   const f = await facts;
   if (!isOpen(s.rules.hours, now)) out.push(reason('TRADING.MARKET_CLOSED', `the venue is closed (trading hours ${s.rules.hours.text})`));
   // Orders at the old price and quantity mean nothing once the lots are scaled: refused until the split is DONE.
-  if (f.split_id) out.push(reason('TRADING.SPLIT_IN_PROGRESS', `${o.tokenId} is being split (split ${f.split_id}); orders are refused until it is done`));
+  if (f.split_id && !isId(f.split_id, 'red')) out.push(reason('TRADING.SPLIT_IN_PROGRESS', `${o.tokenId} is being split (split ${f.split_id}); orders are refused until it is done`));
   if (f.halted) out.push(reason('TRADING.MARKET_HALTED', `trading in ${o.tokenId} is halted: ${f.halt_reason ?? 'by the operator'}`));
   else if (f.issuer_paused) out.push(reason('TRADING.MARKET_HALTED', `trading in ${o.tokenId} is halted: the issuer paused the token`));
   if (caller.kind !== 'service' && f.sub_status !== 'ADMITTED') {

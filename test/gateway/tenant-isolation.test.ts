@@ -156,6 +156,8 @@ const ARGS: Record<string, (w: World) => Record<string, unknown>[]> = {
   retryEntitlement: (w) => [{ input: { idempotencyKey: 'intruder-retry-1', entitlementId: w.entitlementId, reason } }],
   // The owner's own key first (taken: says only that), then a new one.
   announceRedemption: (w) => [{ input: redemptionInput(w, 'owner-red-1') }, { input: redemptionInput(w, 'intruder-red-1') }],
+  // The owners' redemption: to another organisation it does not exist (or the role is refused).
+  releaseRedemptionHolder: (w) => [{ input: { idempotencyKey: 'intruder-red-release-1', redemptionId: w.redemptionId, investorId: w.seller.investorId, reason } }],
   recordTaxForm: (w) => [{ input: { investorId: w.seller.investorId, form: 'W8BEN', treatyCountry: 'GB', signedAt: new Date(Date.now() - 60_000).toISOString(), reason } }],
   // The owner's own report replayed word for word, then a new report between the owner's accounts on the venue the owner uses.
   submitExternalTrade: (w) => [{ input: w.external }, { input: { ...w.external, venueReference: 'intruder-ref-1' } }],

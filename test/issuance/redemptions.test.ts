@@ -6,7 +6,9 @@
  * with no withholding, the final coupon paid with it (withheld as a coupon), a holder outside
  * custody paid to its registered wallet, a frozen holder held (neither burned nor paid). Afterwards
  * the token is REDEEMED: no issuance, no unpause, no order. A pass resumed after a crash burns and
- * pays nobody twice; so does issuance killed (-9) with a batchBurn sent and not mined.
+ * pays nobody twice; so does issuance killed (-9) with a batchBurn sent and not mined. An open order
+ * on the token is cancelled (reason REDEEMED); a split before the date is refused. The held holder,
+ * once unfrozen, is released by the issuer's agent, then burned and paid once.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -109,6 +111,11 @@ describe(`redemptions through the gateway (anvil, ${dbLabel()})`, () => {
     expect((await w.desk.run(ANNOUNCE, { in: input })).announceRedemption.id).toBe(r.id);
     expect(codeOf(await gql<any>(w.url, w.desk.token, ANNOUNCE, { in: { ...input, pricePerUnit: '999' } }))).toBe('INPUT.IDEMPOTENCY_KEY_REUSED');
     expect(codeOf(await gql<any>(w.url, w.desk.token, ANNOUNCE, { in: { ...base(), idempotencyKey: 'bond-redeem-2' } }))).toBe('REDEMPTION.ALREADY_ANNOUNCED');
+    // A split before the date would change the units bought back: refused, nothing recorded.
+    const split = await gql<any>(w.url, w.desk.token, `mutation($in: AnnounceSplitInput!) { announceSplit(input: $in) { id } }`,
+      { in: { idempotencyKey: 'split-before-redemption', tokenId, numerator: '2', denominator: '1', effectiveDate: new Date(Date.now() + 60_000).toISOString(), cashInLieuPrice: '0' } });
+    expect(codeOf(split)).toBe('SPLIT.REDEMPTION_PENDING');
+    expect((await w.stack.subgraphs.issuance.db.query('SELECT 1 FROM splits WHERE token_id = $1', [tokenId])).length).toBe(0);
     // Another organisation sees nothing of it; nothing happens before the date.
     expect(await redemption(await w.token('other-co', ['ISSUER_AGENT', 'AUDITOR', 'BROKER_DEALER']))).toEqual([]);
     await runDueRedemptions(services().redemptions);
@@ -133,6 +140,13 @@ describe(`redemptions through the gateway (anvil, ${dbLabel()})`, () => {
     const wallets = { seller: seller.wallet, buyer: buyer.wallet, gb: gb.wallet, outside: outside.wallet, frozen: frozen.wallet, treasury: treasury.wallet };
     const cash = Object.fromEntries(await Promise.all(Object.entries(wallets).map(async ([k, a]) => [k, await cashOf(a)] as const)));
     const books = { treasury: BigInt((await w.balance(treasury.accountId, 'CASH')).total) };
+
+    // An open order on the token: cancelled at the redemption (reason REDEEMED), its cash reservation released.
+    await gqlOk(w.url, await w.token('ats-co', ['ATS_OPERATOR']), `mutation { admitSubscriber(org: "beta-bd", reason: "approved subscriber") { org } }`);
+    const placed = await gqlOk<any>(w.url, await w.token('beta-bd', ['BROKER_DEALER']), `mutation($in: PlaceOrderInput!) { placeOrder(input: $in) { accepted rejections { code } order { id status } } }`,
+      { in: { tokenId, accountId: buyer.accountId, side: 'BUY', type: 'LIMIT', timeInForce: 'GTC', price: '90', quantity: '3', clientOrderId: 'before-redemption' } });
+    expect(placed.placeOrder).toMatchObject({ accepted: true, order: { status: 'OPEN' } });
+    expect(BigInt((await w.balance(buyer.accountId, 'CASH')).reserved)).toBeGreaterThan(0n);
 
     // The service clock reaches the redemption date (no test waits a day).
     services().now = () => new Date(Date.now() + 2 * DAY);
@@ -182,6 +196,12 @@ describe(`redemptions through the gateway (anvil, ${dbLabel()})`, () => {
     await waitFor('the paying account debited', () => w.balance(treasury.accountId, 'CASH'), (b) => BigInt(b.total) === books.treasury - total && b.reserved === '0');
     const perEntitlement = await w.stack.subgraphs.custody.db.query<{ n: string }>('SELECT count(*) AS n FROM withdrawals WHERE entitlement_id IS NOT NULL GROUP BY entitlement_id');
     expect(perEntitlement.map((r) => r.n)).toEqual(Array(8).fill('1'));
+    // Trading cancelled the open order (reason REDEEMED) and custody released its reservation.
+    const bd = await w.token('beta-bd', ['BROKER_DEALER']);
+    const order = await waitFor('the open order cancelled', () => gqlOk<any>(w.url, bd, `query($id: ID!) { order(id: $id) { status cancelReason } }`, { id: placed.placeOrder.order.id }),
+      (d) => d.order.status === 'CANCELLED', 60_000);
+    expect(order.order).toEqual({ status: 'CANCELLED', cancelReason: 'REDEEMED' });
+    await waitFor('the reservation released', () => w.balance(buyer.accountId, 'CASH'), (b) => b.reserved === '0', 60_000);
   }, 600_000);
 
   test('a redeemed token is retired: no issuance, no unpause, no order; the market is halted', async () => {
@@ -194,7 +214,6 @@ describe(`redemptions through the gateway (anvil, ${dbLabel()})`, () => {
     const status = await waitFor('the market halted', () => gqlOk<any>(w.url, w.desk.token, `query($t: ID!) { marketStatus(tokenId: $t) { halted issuerPaused } }`, { t: tokenId }),
       (d) => d.marketStatus.halted);
     expect(status.marketStatus.issuerPaused).toBe(true);
-    await gqlOk(w.url, await w.token('ats-co', ['ATS_OPERATOR']), `mutation { admitSubscriber(org: "beta-bd", reason: "approved subscriber") { org } }`);
     const order = await gqlOk<any>(w.url, await w.token('beta-bd', ['BROKER_DEALER']), `mutation($in: PlaceOrderInput!) { placeOrder(input: $in) { accepted rejections { code } } }`,
       { in: { tokenId, accountId: buyer.accountId, side: 'BUY', type: 'LIMIT', price: '100', quantity: '1', clientOrderId: 'after-redemption' } });
     expect(order.placeOrder.accepted).toBe(false);
@@ -226,6 +245,62 @@ describe(`redemptions through the gateway (anvil, ${dbLabel()})`, () => {
     const perEntitlement = await w.stack.subgraphs.custody.db.query<{ n: string }>('SELECT count(*) AS n FROM withdrawals WHERE entitlement_id IS NOT NULL GROUP BY entitlement_id');
     expect(perEntitlement.map((x) => x.n)).toEqual(Array(8).fill('1'));
   }, 120_000);
+
+  test('a held holder released once unfrozen is burned and paid once; refused while still blocked, for another organisation, twice', async () => {
+    const RELEASE = `mutation($in: ReleaseRedemptionHolderInput!) { releaseRedemptionHolder(input: $in) { investorId units gross status reason releasedAt releaseReason payment { status net } } }`;
+    const [r] = await redemption();
+    const input = { idempotencyKey: 'release-frozen', redemptionId: r.id, investorId: frozen.investorId, reason: 'court order lifted' };
+    const release = (t: string, extra: Record<string, unknown> = {}) => gql<any>(w.url, t, RELEASE, { in: { ...input, ...extra } });
+    // Still frozen: refused, as releaseEntitlement refuses; hostile and malformed calls are typed refusals.
+    expect(codeOf(await release(w.desk.token))).toBe('ISSUANCE.HOLDER_STILL_BLOCKED');
+    const tries: [string, Record<string, unknown>, string][] = [
+      [await w.token('other-co', ['ISSUER_AGENT']), {}, 'NOT_FOUND'],
+      [await w.token('issuer-co', ['AUDITOR', 'COMPLIANCE_OFFICER']), {}, 'FORBIDDEN'],
+      [await w.token('beta-bd', ['BROKER_DEALER']), {}, 'FORBIDDEN'],
+      [w.desk.token, { redemptionId: 'red_x' }, 'INPUT.INVALID_ID'],
+      [w.desk.token, { investorId: `inv_${'0'.repeat(27)}` }, 'INPUT.INVALID_ID'],
+      [w.desk.token, { investorId: `inv_${'0'.repeat(26)}` }, 'NOT_FOUND'],
+      [w.desk.token, { redemptionId: `red_${'0'.repeat(26)}` }, 'NOT_FOUND'],
+      [w.desk.token, { reason: 'x' }, 'INPUT.REASON_REQUIRED'],
+      [w.desk.token, { idempotencyKey: 'k'.repeat(129) }, 'INPUT.INVALID_IDEMPOTENCY_KEY'],
+      [w.desk.token, { investorId: seller.investorId, idempotencyKey: 'release-seller' }, 'REDEMPTION.HOLDER_NOT_HELD'],
+    ];
+    for (const [t, extra, code] of tries) expect([JSON.stringify(extra), codeOf(await release(t, extra))]).toEqual([JSON.stringify(extra), code]);
+    expect((await w.stack.subgraphs.issuance.db.query('SELECT 1 FROM redemption_releases')).length).toBe(0);
+
+    // The freeze lifted (still possible on the retired token), then two releases under the key at once act once.
+    await w.desk.run(`mutation($t: ID!, $i: ID!) { freezeInvestor(tokenId: $t, investorId: $i, frozen: false, reason: "court order lifted") { id } }`, { t: tokenId, i: frozen.investorId });
+    await w.fund(treasury, 30_000n); // what the released holder is owed
+    const cash = await cashOf(frozen.wallet);
+    const both = await Promise.all([release(w.desk.token), release(w.desk.token)]);
+    for (const b of both) expect(b.body.data.releaseRedemptionHolder).toMatchObject({ units: '30', gross: '30000', status: 'REDEEMED', releaseReason: 'court order lifted', reason: expect.stringContaining('frozen') });
+    expect(codeOf(await release(w.desk.token, { reason: 'another reason' }))).toBe('INPUT.IDEMPOTENCY_KEY_REUSED');
+    expect(codeOf(await release(w.desk.token, { idempotencyKey: 'release-frozen-2' }))).toBe('REDEMPTION.HOLDER_NOT_HELD');
+
+    // Burned (read from the chain) and then paid, once.
+    const done = await waitFor('the released holder paid', async () => {
+      await w.provider.send('evm_mine', []);
+      return (await redemption())[0];
+    }, (x) => x.status === 'COMPLETED' && x.holders.find((h: any) => h.investorId === frozen.investorId).payment?.status === 'PAID', 120_000);
+    expect(done.holders.find((h: any) => h.investorId === frozen.investorId).payment).toMatchObject({ status: 'PAID', net: '30000', withheld: '0', attempts: 1 });
+    expect(done).toMatchObject({ units: '200', gross: '200000', lastError: null });
+    expect(done.distribution).toMatchObject({ status: 'COMPLETED', gross: '200000', counts: { pending: 0, paid: 5, failed: 0, held: 0 } });
+    expect(done.txHashes).toHaveLength(3);
+    expect(await token.balanceOf(frozen.wallet)).toBe(0n);
+    expect(await token.totalSupply()).toBe(0n);
+    await waitFor('the payment on chain', () => cashOf(frozen.wallet), (c) => c === cash + 30_000n);
+    await waitFor('custody to debit the burned units', () => w.balance(frozen.accountId, tokenId), (b) => b.total === '0');
+    const audits = await w.stack.subgraphs.issuance.db.query<{ reason: string; actor: string }>("SELECT reason, actor FROM audit_log WHERE action = 'redemption.holder_released' AND subject_id = $1", [r.id]);
+    expect(audits.map((a) => a.reason)).toEqual(['court order lifted']);
+
+    // A pass resumed as if the process died after the burn was mined burns and pays nothing again.
+    await w.stack.subgraphs.issuance.db.query(`UPDATE redemptions SET status = 'BURNING' WHERE id = $1`, [r.id]);
+    await runDueRedemptions(services().redemptions);
+    await services().payments.kick();
+    expect((await redemption())[0]).toMatchObject({ status: 'COMPLETED', txHashes: done.txHashes });
+    const perEntitlement = await w.stack.subgraphs.custody.db.query<{ n: string }>('SELECT count(*) AS n FROM withdrawals WHERE entitlement_id IS NOT NULL GROUP BY entitlement_id');
+    expect(perEntitlement.map((x) => x.n)).toEqual(Array(9).fill('1'));
+  }, 600_000);
 
   test('issuance killed (-9) with a batchBurn sent and not mined: restarted, it burns only what is left and pays each holder once', async () => {
     const t2 = await w.token506b('BND2');
@@ -278,8 +353,8 @@ describe(`redemptions through the gateway (anvil, ${dbLabel()})`, () => {
       expect(line).toMatchObject({ units: String(n), status: 'REDEEMED', payment: { status: 'PAID', net: String(n * 7n), attempts: 1 } });
       await waitFor('the payment on chain', () => cashOf(p.wallet), (c) => c === cash[i] + n * 7n);
     }
-    // Every payment of the file's two redemptions (8 before, 3 now) is one withdrawal at custody.
+    // Every payment of the file's two redemptions (9 before, 3 now) is one withdrawal at custody.
     const rows = await w.stack.subgraphs.custody.db.query<{ n: string }>('SELECT count(*) AS n FROM withdrawals WHERE entitlement_id IS NOT NULL GROUP BY entitlement_id');
-    expect(rows.map((r) => r.n)).toEqual(Array(11).fill('1'));
+    expect(rows.map((r) => r.n)).toEqual(Array(12).fill('1'));
   }, 600_000);
 });
