@@ -77,17 +77,20 @@ async function batchOf(q: Queryable, d: BroadcastDeps, w: WithdrawalRow, now: Da
 }
 
 /** Signs the batch's transaction (one transfer, or one `batchTransfer` for several) and stores it on every withdrawal before anything is sent. */
-async function signBatch(q: Queryable, d: BroadcastDeps, batch: WithdrawalRow[], now: Date, events: PendingEvents): Promise<{ step: BroadcastStep; toSend?: SignedTransfer }> {
-  const [w] = batch;
+async function signBatch(q: Queryable, d: BroadcastDeps, claimed: WithdrawalRow[], now: Date, events: PendingEvents): Promise<{ batch: WithdrawalRow[]; step: BroadcastStep; toSend?: SignedTransfer }> {
+  const [w] = claimed;
   const asset = await assetById(q, w.asset);
   const from = await walletOfAccount(q, w.account_id);
-  const attempts = batch.map((x) => ({ ...x, attempts: x.attempts + 1 }));
   if (!asset?.contract_address || !from) {
     const why = `cannot build the transfer: ${!from ? 'no wallet' : 'no contract address'}`;
-    return { step: await failAll(q, d, attempts.map((x) => ({ ...x, attempts: d.settings.maxAttempts })), why, events) };
+    return { batch: claimed, step: await failAll(q, d, claimed.map((x) => ({ ...x, attempts: d.settings.maxAttempts })), why, events) };
   }
+  let batch = claimed;
+  const tried = () => batch.map((x) => ({ ...x, attempts: x.attempts + 1 }));
   let signed: SignedTransfer;
   try {
+    // A token without batchTransfer: the first payment alone; the others stay APPROVED for the next steps.
+    if (batch.length > 1 && d.sender.canBatch && !(await d.sender.canBatch(asset.contract_address, from))) batch = [w];
     const signer = await d.signerOf(q, from);
     signed = batch.length === 1
       ? await d.sender.sign({ withdrawalId: w.id, from, token: asset.contract_address, to: w.to_address, amount: BigInt(w.amount) }, signer)
@@ -96,16 +99,16 @@ async function signBatch(q: Queryable, d: BroadcastDeps, batch: WithdrawalRow[],
     // Nothing was sent. An unreachable node does not use up an attempt; anything else does.
     if (e instanceof TransferError && e.retryable) {
       for (const x of batch) await store.setWithdrawal(q, x.id, { last_error: `signing failed: ${message(e)}`, next_attempt_at: later(now, d.settings.retryMs) });
-      return { step: 'pending' };
+      return { batch, step: 'pending' };
     }
-    for (const x of attempts) await store.setWithdrawal(q, x.id, { attempts: x.attempts });
-    return { step: await failAll(q, d, attempts, `signing failed: ${message(e)}`, events) };
+    for (const x of tried()) await store.setWithdrawal(q, x.id, { attempts: x.attempts });
+    return { batch, step: await failAll(q, d, tried(), `signing failed: ${message(e)}`, events) };
   }
-  for (const x of attempts) {
+  for (const x of tried()) {
     await store.setWithdrawal(q, x.id, { status: 'BROADCASTING', attempts: x.attempts, raw_tx: signed.rawTx, tx_hash: signed.txHash, submitted_at: null, next_attempt_at: now, last_error: null });
     events.add('withdrawal.signed', x.id, { withdrawalId: x.id, txHash: signed.txHash, attempt: x.attempts, ...(batch.length > 1 ? { batchSize: batch.length } : {}) });
   }
-  return { step: 'signed', toSend: signed };
+  return { batch, step: 'signed', toSend: signed };
 }
 
 /** Every withdrawal of a dead batch is retried or FAILED on its own attempts; the step is the first one's. */
@@ -133,14 +136,14 @@ export async function broadcastOnce(d: BroadcastDeps): Promise<{ withdrawalId: s
   const now = d.now();
   const claimed = await d.db.tx(async (q) => {
     const first = await store.claimNextBroadcast(q, now);
-    const batch = first && (await batchOf(q, d, first, now));
+    let batch = first && (await batchOf(q, d, first, now));
     if (!batch) return null;
     const [w] = batch;
     const events = new PendingEvents();
     let step: BroadcastStep;
     let toSend: SignedTransfer | undefined;
     if (w.status === 'APPROVED') {
-      ({ step, toSend } = await signBatch(q, d, batch, now, events));
+      ({ batch, step, toSend } = await signBatch(q, d, batch, now, events));
     } else {
       const signed = signedOf(w);
       const f = await nextForFlight(d.sender, signed, w.submitted_at, now, d.settings);

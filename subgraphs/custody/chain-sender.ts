@@ -50,11 +50,27 @@ async function signCall(o: ChainSenderOptions, from: string, token: string, data
  * mined and seen to revert instead of failing an estimate forever.
  */
 export function chainTransferSender(o: ChainSenderOptions): TransferSender {
+  // A contract's code does not change: asked once per token (an empty batch, called from the payer).
+  const batchable = new Map<string, boolean>();
   return {
     sign: (t, wallet) => signCall(o, t.from, t.token, ERC20.encodeFunctionData('transfer', [t.to, t.amount]), BigInt(o.gasLimit), wallet),
     // The gas limit is per leg: a batch of n is given n transfers' worth.
     signBatch: (b, wallet) => signCall(o, b.from, b.token, ERC20.encodeFunctionData('batchTransfer', [b.legs.map((l) => l.to), b.legs.map((l) => l.amount)]),
       BigInt(o.gasLimit) * BigInt(b.legs.length), wallet),
+    async canBatch(token, from) {
+      const key = token.toLowerCase();
+      if (!batchable.has(key)) {
+        try {
+          await o.provider.call({ from, to: token, data: ERC20.encodeFunctionData('batchTransfer', [[], []]) });
+          batchable.set(key, true);
+        } catch (e) {
+          const t = toTransferError(e);
+          if (t.retryable) throw t;
+          batchable.set(key, false);
+        }
+      }
+      return batchable.get(key)!;
+    },
 
     async broadcast(s: SignedTransfer) {
       try {

@@ -19,6 +19,8 @@ export interface TransferSender {
   sign(t: TransferRequest, signer: KitSigner): Promise<SignedTransfer>;
   /** Signs, without sending, one `batchTransfer` paying every leg; a sender without it sends one transfer per withdrawal. */
   signBatch?(t: BatchTransferRequest, signer: KitSigner): Promise<SignedTransfer>;
+  /** Whether the token has `batchTransfer` (a plain ERC-20 has not: its payments then go one transfer each). Throws TransferError. */
+  canBatch?(token: string, from: string): Promise<boolean>;
   /** Sends a signed transaction; sending the same one twice is harmless. Throws TransferError. */
   broadcast(t: SignedTransfer): Promise<void>;
   outcome(t: SignedTransfer): Promise<TransferOutcome>;

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { readFileSync } from 'node:fs';
 import { Wallet, parseEther, type Contract } from 'ethers';
 import type { Db } from '../../subgraphs/kit/db/types.js';
 import { startAnvil, type AnvilNode } from '../../subgraphs/kit/chain/anvil.js';
@@ -11,6 +12,7 @@ import { withdrawalById, type WithdrawalRow } from '../../subgraphs/custody/stor
 import { payInstruction } from '../../subgraphs/custody/distribution-payments.js';
 import { newId } from '../../subgraphs/kit/ids.js';
 import * as w from '../../subgraphs/custody/withdrawals.js';
+import { packageDir } from '../../subgraphs/kit/chain/artifacts.js';
 import { dbLabel } from '../support/db.js';
 import { KEYS, eventsOf, openAccount, openCustodyDb, testEnv, testPolicy, user } from './support.js';
 
@@ -68,9 +70,10 @@ describe(`withdrawals broadcast on anvil with the cash token (${dbLabel()})`, ()
     return steps;
   }
   /** Issuance's payment instruction for one entitlement per amount, from the account's wallet to fresh payees: the payment withdrawals, in order. */
-  async function payments(...amounts: bigint[]): Promise<WithdrawalRow[]> {
+  async function payments(...amounts: (bigint | string)[]): Promise<WithdrawalRow[]> {
+    const asset = typeof amounts[0] === 'string' ? amounts.shift() as string : 'CASH';
     const items = amounts.map((a) => ({ entitlementId: newId('ent'), attempt: 1, investorId: newId('inv'), toAddress: Wallet.createRandom().address, amount: a.toString() }));
-    await db.tx((q) => payInstruction(q, { distributionId: newId('dst'), tokenId: 'tok', asset: 'CASH', payingAccountId: acc, items }, new Date()));
+    await db.tx((q) => payInstruction(q, { distributionId: newId('dst'), tokenId: 'tok', asset, payingAccountId: acc, items }, new Date()));
     const rows = await db.query<WithdrawalRow>('SELECT * FROM withdrawals WHERE entitlement_id = ANY($1::text[])', [items.map((i) => i.entitlementId)]);
     return items.map((i) => rows.find((r) => r.entitlement_id === i.entitlementId)!);
   }
@@ -223,5 +226,20 @@ describe(`withdrawals broadcast on anvil with the cash token (${dbLabel()})`, ()
     expect([await cash.balanceOf(a), await cash.balanceOf(b), await cash.balanceOf(client.address)]).toEqual([0n, 0n, before]);
     await client.send(cash.batchTransfer([a, b], [1n, 2n]));
     expect([await cash.balanceOf(a), await cash.balanceOf(b), await cash.balanceOf(client.address)]).toEqual([1n, 2n, before - 3n]);
+  });
+
+  test('payments in a token without batchTransfer (a bank\'s plain ERC-20 deposit token) go one transfer each, all paid', async () => {
+    const art = JSON.parse(readFileSync(`${packageDir('@openzeppelin/contracts')}/build/contracts/ERC20PresetFixedSupply.json`, 'utf8'));
+    const plain = await client.deploy({ contractName: 'ERC20PresetFixedSupply', abi: art.abi, bytecode: art.bytecode }, ['Plain', 'PLN', 1_000n, wallet]);
+    const asset = newId('tok');
+    await ledger.registerAsset(db, asset, plain.target as string);
+    await ledger.credit(db, 'custody', { accountId: acc, asset, amount: 1_000n, idempotencyKey: 'dep-plain', reason: 'deposit' });
+    const ws = await payments(asset, 10n, 20n, 30n);
+    expect(await run(deps(sender, 10), ...ws.map((x) => x.id))).toEqual(['sent', 'completed', 'sent', 'completed', 'sent', 'completed']);
+    const done = await Promise.all(ws.map(async (x) => (await withdrawalById(db, x.id))!));
+    expect(done.map((x) => x.status)).toEqual(['COMPLETED', 'COMPLETED', 'COMPLETED']);
+    expect(new Set(done.map((x) => x.tx_hash)).size).toBe(3);
+    for (const x of ws) expect(await plain.balanceOf(x.to_address)).toBe(BigInt(x.amount));
+    expect(await ledger.balance(db, acc, asset)).toMatchObject({ total: '940', reserved: '0' });
   });
 });
