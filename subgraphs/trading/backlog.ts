@@ -6,14 +6,11 @@
  * count is read from the trades table (each fill unsettled until the feed
  * marks it), so a restart neither forgets nor doubles it.
  */
-import type { Caller } from '../kit/auth.js';
 import type { Queryable } from '../kit/db/types.js';
 import { appError } from '../kit/errors.js';
 import { isId } from '../kit/inputs.js';
 import type { OutboxEvent } from '../kit/outbox.js';
-import type { TradingServices } from './services.js';
-import { markSettlementFinal, type EntryFacts } from './store-venue.js';
-import { orderOfClient } from './store.js';
+import { markSettlementFinal } from './store-venue.js';
 
 const FINAL = new Set(['SETTLED', 'REJECTED', 'CANCELLED', 'FAILED']);
 
@@ -24,18 +21,10 @@ export async function onSettlementStatus(q: Queryable, e: OutboxEvent): Promise<
   await markSettlementFinal(q, tradeId, status);
 }
 
-/** The refusal of a new order while the token's backlog is at the bound: nothing is recorded, so the same clientOrderId may be retried. */
-const settlementBacklog = (tokenId: string, unsettled: number, max: number) =>
-  appError('TRADING.SETTLEMENT_BACKLOG', `${tokenId} has ${unsettled} fills not yet settled (the venue's bound is ${max}); new orders are refused until settlement catches up, retry later`,
-    { retryable: true, details: { tokenId, unsettled, maxUnsettled: max } });
-
 /**
- * Refuses a new order of a token at its backlog bound. A replay of an order the venue already took (its
- * clientOrderId is known) is let through: intake answers it with what the first request got.
+ * The refusal of a new order while the token's backlog is at the bound (checked in the statement that claims
+ * the order, store.ts insertPendingOrders): nothing is recorded, so the same clientOrderId may be sent again.
  */
-export async function checkBacklog(s: TradingServices, caller: Caller, tokenId: string, clientOrderId: string, f: EntryFacts): Promise<void> {
-  const max = s.config.TRADING_MAX_UNSETTLED;
-  if (max === 0 || f.unsettled < max) return;
-  if (await orderOfClient(s.db, caller.org, clientOrderId)) return;
-  throw settlementBacklog(tokenId, f.unsettled, max);
-}
+export const settlementBacklog = (tokenId: string, max: number) =>
+  appError('TRADING.SETTLEMENT_BACKLOG', `${tokenId} has ${max} or more fills not yet settled (the venue's bound); new orders are refused until settlement catches up, retry later`,
+    { retryable: true, details: { tokenId, maxUnsettled: max } });

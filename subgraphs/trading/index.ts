@@ -45,8 +45,8 @@ function createServices(rt: SubgraphRuntime<typeof tradingSettings>): TradingSer
     afterCommit: (fx) => { if (fx.releases.length) void releaser.kick(); },
   });
   const batching = { maxBatch: config.TRADING_BATCH_MAX, maxInFlight: config.TRADING_PEER_BATCH_IN_FLIGHT };
-  const intake = orderIntake(rt.db, batching);
-  const entry = new Coalescer<EntryKey, EntryFacts>((keys) => entryFactsMany(rt.db, keys, config.TRADING_MAX_UNSETTLED), batching);
+  const intake = orderIntake(rt.db, batching, config.TRADING_MAX_UNSETTLED);
+  const entry = new Coalescer<EntryKey, EntryFacts>((keys) => entryFactsMany(rt.db, keys), batching);
   return { db: rt.db, log: rt.log, config, rules, peers, intake, entry, venue, releaser, outbox: rt.outbox, now: () => new Date() };
 }
 

@@ -14,7 +14,6 @@ import { newId } from '../kit/ids.js';
 import { appendTyped } from '../kit/contracts/events.js';
 import { MAX_PRICE, type StpMode, type TimeInForce } from './engine/index.js';
 import { isResting } from './live.js';
-import { checkBacklog } from './backlog.js';
 import { checkOrder, venueReasons } from './pretrade.js';
 import { isVenueOperator, venueOperator } from './oversight.js';
 import { instrumentRules, marketProtection, reason, STP_MODES, type Reason } from './rules.js';
@@ -102,13 +101,13 @@ export type { Intake, Intaken } from './services.js';
  * statement (one round trip and one commit instead of one per order). A typed refusal (a clientOrderId reused
  * with other content) is that order's own; if the statement itself fails, each order is claimed alone.
  */
-export function orderIntake(db: Db, batching: CoalescerOptions): Coalescer<Intake, Intaken> {
+export function orderIntake(db: Db, batching: CoalescerOptions, maxUnsettled: number): Coalescer<Intake, Intaken> {
   return new Coalescer<Intake, Intaken>(async (items) => {
     try {
-      return await insertPendingOrders(db, items);
+      return await insertPendingOrders(db, items, maxUnsettled);
     } catch (e) {
       if (items.length === 1) throw e;
-      return Promise.all(items.map((it) => insertPendingOrders(db, [it]).then(([r]) => r, (x: unknown) => (x instanceof Error ? x : new Error(String(x))))));
+      return Promise.all(items.map((it) => insertPendingOrders(db, [it], maxUnsettled).then(([r]) => r, (x: unknown) => (x instanceof Error ? x : new Error(String(x))))));
     }
   }, batching);
 }
@@ -124,12 +123,8 @@ export async function placeOrder(s: TradingServices, caller: Caller, input: Plac
     protection = marketProtection(n.side, rules, s.rules, last, last === null ? await bestPrice(s.db, n.tokenId, n.side === 'BUY' ? 'SELL' : 'BUY') : null);
   }
   const id = newId('ord');
-  // The venue's own facts (halts, admission, the settlement backlog) are read while the order is claimed; with a
-  // backlog bound, before it, so that a refused order leaves nothing behind and its clientOrderId can be retried.
-  const facts = s.entry.request({ tokenId: n.tokenId, org: caller.org });
-  facts.catch(() => undefined); // awaited below, or not at all for a replay
-  if (s.config.TRADING_MAX_UNSETTLED > 0) await checkBacklog(s, caller, n.tokenId, input.clientOrderId, await facts);
-  // One statement: the order, its RECEIVED audit entry and its reservation intent.
+  // One statement: the order, its RECEIVED audit entry and its reservation intent; nothing when the token is at the
+  // settlement backlog bound (TRADING.SETTLEMENT_BACKLOG, retryable with the same clientOrderId).
   const { row, created } = await s.intake.request({ row: {
     id, org: caller.org, token_id: n.tokenId, account_id: n.accountId, investor_id: caller.investorId ?? null, side: n.side, type: n.type,
     time_in_force: n.timeInForce, price: n.price?.toString() ?? null, protection_price: protection?.toString() ?? null, quantity: n.quantity.toString(),
@@ -138,7 +133,7 @@ export async function placeOrder(s: TradingServices, caller: Caller, input: Plac
   if (!created) return resultOf(await settled(s, row));
 
   const now = s.now();
-  const check = await checkOrder(s, caller, n, now, facts);
+  const check = await checkOrder(s, caller, n, now);
   if (n.type === 'MARKET' && protection === null) check.reasons.push(reason('TRADING.NO_LIQUIDITY', 'no last price and no resting order on the other side: a market order has nothing to trade with'));
   const asset = n.side === 'BUY' ? s.rules.cashAsset : n.tokenId;
   const amount = n.side === 'BUY' ? n.quantity * (n.price ?? protection ?? 0n) * rules.tickValue : n.quantity;

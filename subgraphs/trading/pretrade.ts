@@ -13,7 +13,6 @@ import { buyerMayReceive, sellerMayDeliver, type ComplianceAnswer } from './comp
 import type { AccountFacts, TokenFacts } from './peers.js';
 import { instrumentRules, reason, sizeAndPriceReasons, type Reason } from './rules.js';
 import type { TradingServices } from './services.js';
-import type { EntryFacts } from './store-venue.js';
 
 export interface OrderFacts {
   tokenId: string;
@@ -36,10 +35,9 @@ const unavailable = (service: string, e: unknown): Reason =>
   reason(errorCode(e)?.startsWith('DOWNSTREAM.') ? 'DOWNSTREAM.UNAVAILABLE' : (errorCode(e) ?? 'DOWNSTREAM.FAILED'), `${service}: ${(e as Error).message}`);
 
 /** Venue and instrument checks that need only this subgraph's own state. */
-export async function venueReasons(s: TradingServices, caller: Caller, o: Omit<OrderFacts, 'accountId'>, now: Date,
-  facts: Promise<EntryFacts> = s.entry.request({ tokenId: o.tokenId, org: caller.org })): Promise<Reason[]> {
+export async function venueReasons(s: TradingServices, caller: Caller, o: Omit<OrderFacts, 'accountId'>, now: Date): Promise<Reason[]> {
   const out: Reason[] = [];
-  const f = await facts;
+  const f = await s.entry.request({ tokenId: o.tokenId, org: caller.org });
   if (!isOpen(s.rules.hours, now)) out.push(reason('TRADING.MARKET_CLOSED', `the venue is closed (trading hours ${s.rules.hours.text})`));
   // Orders at the old price and quantity mean nothing once the lots are scaled: refused until the split is DONE.
   if (f.split_id && !isId(f.split_id, 'red')) out.push(reason('TRADING.SPLIT_IN_PROGRESS', `${o.tokenId} is being split (split ${f.split_id}); orders are refused until it is done`));
@@ -54,10 +52,10 @@ export async function venueReasons(s: TradingServices, caller: Caller, o: Omit<O
 }
 
 /** Everything that refuses the order, local and remote. */
-export async function checkOrder(s: TradingServices, caller: Caller, o: OrderFacts, now: Date, facts?: Promise<EntryFacts>): Promise<CheckResult> {
+export async function checkOrder(s: TradingServices, caller: Caller, o: OrderFacts, now: Date): Promise<CheckResult> {
   const reasons: Reason[] = [];
   const [local, token, account] = await Promise.all([
-    venueReasons(s, caller, o, now, facts),
+    venueReasons(s, caller, o, now),
     s.peers.token(o.tokenId).catch((e) => { reasons.push(unavailable('issuance', e)); return undefined; }),
     s.peers.account(o.accountId).catch((e) => { reasons.push(unavailable('custody', e)); return undefined; }),
   ]);

@@ -13,28 +13,21 @@ export const subscriberOf = async (q: Queryable, org: string) =>
   (await q.query<SubscriberRow>('SELECT * FROM subscribers WHERE org = $1', [org]))[0] ?? null;
 
 export interface EntryKey { tokenId: string; org: string }
-export interface EntryFacts {
-  halted: boolean | null; halt_reason: string | null; issuer_paused: boolean | null; split_id: string | null; last_price: string | null; sub_status: string | null; sub_reason: string | null;
-  /** The token's fills without a final settlement status, counted up to the bound (0 when there is none). */
-  unsettled: number;
-}
+export interface EntryFacts { halted: boolean | null; halt_reason: string | null; issuer_paused: boolean | null; split_id: string | null; last_price: string | null; sub_status: string | null; sub_reason: string | null }
 
 /**
  * What order entry reads of its own state, for the orders being checked together in one statement: each token's
- * halt flags, last price and unsettled fills (counted once per token, and only up to `maxUnsettled`: past the bound
- * the exact number does not matter), each caller's admission. One answer per key, in order.
+ * halt flags and last price, each caller's admission. One answer per key, in order.
  */
-export async function entryFactsMany(q: Queryable, keys: readonly EntryKey[], maxUnsettled = 0): Promise<EntryFacts[]> {
-  const rows = await q.query<Omit<EntryFacts, 'unsettled'> & { n: string; unsettled: string | null }>(
-    `WITH k AS (SELECT * FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS k(token_id, org, n)),
-     u AS (SELECT t.token_id, (SELECT count(*) FROM (SELECT 1 FROM trades WHERE token_id = t.token_id AND settlement_status IS NULL LIMIT $3) x) AS unsettled
-           FROM (SELECT DISTINCT token_id FROM k) t WHERE $3 > 0)
-     SELECT k.n, b.halted, b.halt_reason, b.issuer_paused, b.split_id, b.last_price, s.status AS sub_status, s.reason AS sub_reason, u.unsettled
-     FROM k LEFT JOIN books b ON b.token_id = k.token_id LEFT JOIN subscribers s ON s.org = k.org LEFT JOIN u ON u.token_id = k.token_id`,
-    [keys.map((k) => k.tokenId), keys.map((k) => k.org), maxUnsettled],
+export async function entryFactsMany(q: Queryable, keys: readonly EntryKey[]): Promise<EntryFacts[]> {
+  const rows = await q.query<EntryFacts & { n: string }>(
+    `SELECT k.n, b.halted, b.halt_reason, b.issuer_paused, b.split_id, b.last_price, s.status AS sub_status, s.reason AS sub_reason
+     FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS k(token_id, org, n)
+     LEFT JOIN books b ON b.token_id = k.token_id LEFT JOIN subscribers s ON s.org = k.org`,
+    [keys.map((k) => k.tokenId), keys.map((k) => k.org)],
   );
   const out: EntryFacts[] = new Array(keys.length);
-  for (const { n, unsettled, ...f } of rows) out[Number(n) - 1] = { ...f, unsettled: Number(unsettled ?? 0) };
+  for (const { n, ...f } of rows) out[Number(n) - 1] = f;
   return out;
 }
 

@@ -1,4 +1,5 @@
 import type { Queryable } from '../kit/db/types.js';
+import { settlementBacklog } from './backlog.js';
 import { assertSameRequest } from '../kit/idempotency.js';
 import type { OrderStatus } from './live.js';
 
@@ -27,9 +28,11 @@ export interface NewOrderRow {
  * Claims the clientOrderIds of orders arriving together, in ONE statement (atomic without a transaction of its
  * own): a new PENDING_NEW row per order with its RECEIVED audit entry and its reservation intent, or, for a
  * clientOrderId already taken, the earlier order when the request is the same and a typed refusal when it is not.
- * The answer is per order, in order. A duplicate inside the list is a replay of the first.
+ * The answer is per order, in order. A duplicate inside the list is a replay of the first. With `maxUnsettled`, a new
+ * order of a token with that many fills not yet settled is not inserted (TRADING.SETTLEMENT_BACKLOG); a replay is
+ * still answered.
  */
-export async function insertPendingOrders(q: Queryable, items: readonly { row: NewOrderRow; actor: string }[]): Promise<({ row: OrderRow; created: boolean } | Error)[]> {
+export async function insertPendingOrders(q: Queryable, items: readonly { row: NewOrderRow; actor: string }[], maxUnsettled = 0): Promise<({ row: OrderRow; created: boolean } | Error)[]> {
   const list = items.map(({ row: o, actor }) => ({ ...o, actor, detail: { side: o.side, type: o.type, price: o.price, quantity: o.quantity } }));
   const created = await q.query<OrderRow>(
     `WITH x AS (
@@ -41,6 +44,7 @@ export async function insertPendingOrders(q: Queryable, items: readonly { row: N
          post_only, stp, status, client_order_id, request_hash)
        SELECT id, org, token_id, account_id, investor_id, side, type, time_in_force, price, protection_price, quantity, quantity,
          post_only, stp, 'PENDING_NEW', client_order_id, request_hash FROM x
+       WHERE $2 = 0 OR (SELECT count(*) FROM (SELECT 1 FROM trades t WHERE t.token_id = x.token_id AND t.settlement_status IS NULL LIMIT $2) u) < $2
        ON CONFLICT (org, client_order_id) DO NOTHING RETURNING *
      ), audit AS (
        INSERT INTO order_audit (order_id, token_id, org, event, detail, actor) SELECT o.id, o.token_id, o.org, 'RECEIVED', x.detail, x.actor FROM o JOIN x ON x.id = o.id
@@ -48,7 +52,7 @@ export async function insertPendingOrders(q: Queryable, items: readonly { row: N
        INSERT INTO reservation_intents (reservation_key, order_id) SELECT id, id FROM o
      )
      SELECT * FROM o`,
-    [JSON.stringify(list)],
+    [JSON.stringify(list), maxUnsettled],
   );
   const mine = new Map(created.map((r) => [r.id, r]));
   const replays = items.filter((it) => !mine.has(it.row.id));
@@ -61,7 +65,7 @@ export async function insertPendingOrders(q: Queryable, items: readonly { row: N
     const r = mine.get(o.id);
     if (r) return { row: r, created: true };
     const p = byKey.get(`${o.org}\u0000${o.client_order_id}`);
-    if (!p) return new Error('idempotent insert found neither a new nor an existing row');
+    if (!p) return maxUnsettled > 0 ? settlementBacklog(o.token_id, maxUnsettled) : new Error('idempotent insert found neither a new nor an existing row');
     try {
       assertSameRequest(p.request_hash, o.request_hash, o.client_order_id);
     } catch (e) {
@@ -92,8 +96,6 @@ export async function insertAudit(q: Queryable, rows: { orderId: string; tokenId
 }
 
 export const orderById = async (q: Queryable, id: string) => (await q.query<OrderRow>('SELECT * FROM orders WHERE id = $1', [id]))[0] ?? null;
-export const orderOfClient = async (q: Queryable, org: string, clientOrderId: string) =>
-  (await q.query<{ id: string }>('SELECT id FROM orders WHERE org = $1 AND client_order_id = $2', [org, clientOrderId]))[0] ?? null;
 export const ordersByIds = (q: Queryable, ids: readonly string[]) => q.query<OrderRow>('SELECT * FROM orders WHERE id = ANY($1::text[])', [ids]);
 export const tradesByIds = (q: Queryable, ids: readonly string[]) => q.query<TradeRow>('SELECT * FROM trades WHERE id = ANY($1::text[])', [ids]);
 
