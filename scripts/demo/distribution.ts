@@ -38,7 +38,7 @@ export async function playDistribution(url: string, token: DemoToken, say: (line
     say(`     basis: ${e.withholdingBasis}`);
   }
 
-  say(`\n3. Custody pays each net amount on the payment date (one transfer each, from the treasury's custody wallet):`);
+  say(`\n3. Custody pays each net amount on the payment date (from the treasury's custody wallet, payments due together go in one batchTransfer transaction, up to CUSTODY_PAYMENT_BATCH_MAX payees):`);
   const end = Date.now() + timeoutMs;
   for (;;) {
     const s = (await gqlOk(url, issuer, `query($id: ID!) { distribution(id: $id) { status gross withheld net counts { pending paid failed held }
