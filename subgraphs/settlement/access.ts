@@ -1,7 +1,7 @@
 import { inScope, scopeOf, settlementOperator } from '../kit/access.js';
 import type { Caller } from '../kit/auth.js';
 import type { SettlementConfig } from './settings.js';
-import type { SettlementRow, Visibility } from './store.js';
+import type { SettlementRow, Visibility } from './store/settlements.js';
 
 /**
  * Who sees which settlement (kit/access.ts decides): services everything;

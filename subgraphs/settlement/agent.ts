@@ -6,8 +6,9 @@ import { CANCELLABLE } from './domain/status.js';
 import { transition } from './lifecycle.js';
 import { mayHold, releaseAt } from './outcomes.js';
 import type { SettlementServices } from './services.js';
-import { appendAnchoredAudit } from './store-audit.js';
-import { setVenueToken, settlementForUpdate } from './store.js';
+import { appendAnchoredAudit } from './store/audit.js';
+import { settlementForUpdate } from './store/settlements.js';
+import { setVenueToken } from './store/venues.js';
 import { isId, isPrintable } from '../kit/inputs.js';
 
 /** What a settlement agent decides by hand: cancelling a settlement, which tokens an external venue may submit. */

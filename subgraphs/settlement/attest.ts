@@ -3,7 +3,8 @@ import {
   attestationDigest, attestationDomain, rulesHash, signAttestation, type AttestationDomain, type AttestationRecord, type AttestedParty,
 } from './domain/attestation.js';
 import type { SettlementServices } from './services.js';
-import type { BatchRow, SettlementRow } from './store.js';
+import type { SettlementRow } from './store/settlements.js';
+import type { BatchRow } from './store/batches.js';
 
 /** What Settlement.attestation stores: the domain, the record, its digest and who signed it. */
 export interface StoredAttestation { domain: AttestationDomain; record: AttestationRecord; digest: string; signer: string }

@@ -6,7 +6,7 @@ import {
   AttestationFormatError, attestationDigest, parseAttestationInput, recoverAttestationSigner, sameRecord, typedDataOf, type AttestationDomain,
 } from './domain/attestation.js';
 import type { SettlementServices } from './services.js';
-import { settlementsByIds, type SettlementRow } from './store.js';
+import { settlementsByIds, type SettlementRow } from './store/settlements.js';
 
 /** Settlement.attestation as the API shows it. */
 export function attestationView(row: SettlementRow) {

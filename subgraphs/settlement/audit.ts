@@ -2,7 +2,7 @@ import { type Caller } from '../kit/auth.js';
 import { requireRole } from '../kit/access.js';
 import { badInput } from '../kit/errors.js';
 import { GENESIS, verifyChain, type AuditBreak } from './domain/audit-chain.js';
-import { anchoredHead, auditEntry, auditMaxSeq, auditRange } from './store-audit.js';
+import { anchoredHead, auditEntry, auditMaxSeq, auditRange } from './store/audit.js';
 import type { SettlementServices } from './services.js';
 
 const MAX_RANGE = 200_000n;

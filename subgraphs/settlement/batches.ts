@@ -10,11 +10,12 @@ import { failureOfRevert, type FailureCode } from './domain/status.js';
 import { transition } from './lifecycle.js';
 import { fail } from './outcomes.js';
 import { SERVICE_ACTOR, isTransient, message, type SettlementServices } from './services.js';
-import { appendAnchoredAudit, appendAudit } from './store-audit.js';
+import { appendAnchoredAudit, appendAudit } from './store/audit.js';
 import {
-  approvalKnown, batchById, insertBatch, markBatchTradesDue, nettableForUpdate, recordApproval, settlementsOfBatch, updateBatch, updateSettlement,
-  type BatchRow, type ConsentJson, type PayerJson, type SettlementRow,
-} from './store.js';
+  markBatchTradesDue, nettableForUpdate, settlementsOfBatch, settlingIdsOfBatch, settlingOfBatchForUpdate, updateSettlement, verifiedForUpdate, type SettlementRow,
+} from './store/settlements.js';
+import { batchById, insertBatch, updateBatch, type BatchRow, type ConsentJson, type PayerJson } from './store/batches.js';
+import { approvalKnown, recordApproval } from './store/chain.js';
 
 /**
  * DvP batches: what the contract settles at once, one trade (gross) or many
@@ -86,7 +87,7 @@ async function open(s: SettlementServices, mode: 'GROSS' | 'NETTED', pick: (q: Q
 /** A verified gross settlement gets its own batch (null if it moved on meanwhile). */
 export function openGrossBatch(s: SettlementServices, row: SettlementRow): Promise<BatchRow | null> {
   return open(s, 'GROSS', async (q) => {
-    const [r] = await q.query<SettlementRow>("SELECT * FROM settlements WHERE id = $1 AND status = 'VERIFIED' FOR UPDATE", [row.id]);
+    const r = await verifiedForUpdate(q, row.id);
     return r ? [r] : [];
   });
 }
@@ -236,7 +237,7 @@ export async function driveBatch(s: SettlementServices, batch: BatchRow): Promis
 }
 
 async function auditBatch(q: Queryable, b: BatchRow, kind: string, detail: Record<string, unknown>): Promise<void> {
-  const rows = await q.query<{ id: string }>("SELECT id FROM settlements WHERE batch_id = $1 AND status = 'SETTLING' ORDER BY created_at, id", [b.id]);
+  const rows = await settlingIdsOfBatch(q, b.id);
   for (const [i, r] of rows.entries()) {
     const entry = { settlementId: r.id, batchId: b.id, kind, actor: SERVICE_ACTOR, detail };
     await (i === rows.length - 1 ? appendAnchoredAudit(q, entry) : appendAudit(q, entry));
@@ -277,7 +278,7 @@ async function failBatch(s: SettlementServices, b: BatchRow, code: FailureCode, 
   return s.commit.tx(async (q) => {
     const r = await updateBatch(q, b, ['PREPARED', 'SUBMITTED'], { status: 'FAILED', reason_code: code, reason: reason.slice(0, 1000), next_attempt_at: null, lease_until: null });
     if (!r) return b;
-    const rows = await q.query<SettlementRow>("SELECT * FROM settlements WHERE batch_id = $1 AND status = 'SETTLING' ORDER BY created_at, id FOR UPDATE", [b.id]);
+    const rows = await settlingOfBatchForUpdate(q, b.id);
     for (const row of rows) await fail(q, s, row, code, reason, { detail: { batchId: b.id, txHash: b.tx_hash } });
     return r;
   });

@@ -10,7 +10,8 @@ import { revertDataReason, toChainError } from '../kit/chain/errors.js';
 import { Coalescer } from '../kit/coalesce.js';
 import type { Db } from '../kit/db/types.js';
 import type { Logger } from '../kit/log.js';
-import { chainSetting, putChainSetting, type ConsentJson, type LegJson } from './store.js';
+import type { ConsentJson, LegJson } from './store/batches.js';
+import { chainSetting, putChainSetting } from './store/chain.js';
 
 const ERC20 = new Interface(['function balanceOf(address) view returns (uint256)']);
 const IDENTITY_REGISTRY = new Interface(['function identity(address) view returns (address)', 'function isVerified(address) view returns (bool)']);

@@ -1,18 +1,18 @@
 import { GroupCommit } from '../kit/db/group-commit.js';
-import { FeedConsumer, feedUrlOf } from '../kit/feed.js';
+import type { FeedConsumer } from '../kit/feed.js';
 import { settingSigner } from '../kit/signer/index.js';
 import type { SubgraphDefinition, SubgraphRuntime } from '../kit/subgraph.js';
 import { SettlementChain } from './chain.js';
-import { recordTradeExecuted } from './intake.js';
+import { startTradeFeed } from './feeds.js';
 import { LeaseKeeper } from './leases.js';
-import { createLoaders } from './loaders.js';
 import { startNetting } from './netting.js';
 import { httpPeers } from './peers.js';
-import { resolvers, type SettlementContext } from './resolvers.js';
-import type { SettlementServices } from './services.js';
+import { resolvers } from './resolvers/index.js';
+import { createLoaders } from './resolvers/loaders.js';
+import type { SettlementContext, SettlementServices } from './services.js';
 import { settlementSettings } from './settings.js';
-import { wakeVerified } from './store.js';
-import { dvpGasRecorder, settlementMetrics } from './store-metrics.js';
+import { dvpGasRecorder, settlementMetrics } from './store/metrics.js';
+import { wakeVerified } from './store/settlements.js';
 import { SettlementWorker } from './worker.js';
 
 // One set of services per running subgraph (tests run several in one process).
@@ -53,13 +53,7 @@ export const settlement: SubgraphDefinition<SettlementContext, typeof settlement
     const s = servicesFor(rt);
     const c = s.config;
     if (s.chain.configured) await wakeVerified(rt.db);
-    if (c.SETTLEMENT_CONSUME_TRADES) {
-      s.consumer = new FeedConsumer({
-        db: rt.db, source: 'trading:trade.executed', feedUrl: feedUrlOf(c.TRADING_URL), token: rt.serviceToken,
-        topics: ['trade.executed'], handle: (q, e) => recordTradeExecuted(q, s, e).then(() => undefined), log: rt.log, waitMs: 10_000,
-      });
-      s.consumer.start();
-    }
+    s.consumer = startTradeFeed(rt, s);
     s.leases.start();
     if (c.SETTLEMENT_WORKER_ENABLED) s.worker.start();
     const stopNetting = c.SETTLEMENT_WORKER_ENABLED ? startNetting(s, c.SETTLEMENT_NETTING_INTERVAL_MS) : async () => undefined;

@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import type { Db } from '../kit/db/types.js';
 import type { Logger } from '../kit/log.js';
 import { startLoop } from '../kit/loop.js';
-import { renewLeases, type HeldLease } from './store.js';
+import { renewLeases, type HeldLease } from './store/leases.js';
 
 /**
  * The heartbeat of the leases a process holds: every settlement and DvP batch

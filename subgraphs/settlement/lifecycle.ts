@@ -2,8 +2,8 @@ import type { Queryable } from '../kit/db/types.js';
 import { appError } from '../kit/errors.js';
 import { appendEvent } from '../kit/outbox.js';
 import { canTransition, type FailureCode, type SettlementStatus } from './domain/status.js';
-import { appendAudit } from './store-audit.js';
-import { appendHistory, updateSettlement, type SettlementPatch, type SettlementRow } from './store.js';
+import { appendAudit } from './store/audit.js';
+import { appendHistory, updateSettlement, type SettlementPatch, type SettlementRow } from './store/settlements.js';
 
 /**
  * Every status change goes through here, in the caller's transaction: the row

@@ -1,7 +1,7 @@
 import { startLoop } from '../kit/loop.js';
 import { driveBatch, openNettedBatch } from './batches.js';
 import { message, type SettlementServices } from './services.js';
-import { nettableTokens } from './store.js';
+import { nettableTokens } from './store/settlements.js';
 
 /**
  * The netting cycle (DvP model 2): every interval, the verified netted

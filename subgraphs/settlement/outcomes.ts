@@ -2,7 +2,7 @@ import type { Queryable } from '../kit/db/types.js';
 import { backoffMs, type FailureCode } from './domain/status.js';
 import { transition } from './lifecycle.js';
 import { SERVICE_ACTOR, type SettlementServices } from './services.js';
-import type { RuleResultJson, SettlementPatch, SettlementRow } from './store.js';
+import type { RuleResultJson, SettlementPatch, SettlementRow } from './store/settlements.js';
 
 /**
  * The decisions that end an attempt: FAILED (retried with backoff until the

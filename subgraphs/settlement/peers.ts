@@ -10,7 +10,8 @@
 import { Coalescer } from '../kit/coalesce.js';
 import { MAX_BATCH, itemError, peerCalls, type RequestOf } from '../kit/contracts/calls.js';
 import type { InternalClient } from '../kit/internal.js';
-import type { LegJson, RuleResultJson, TokenChainJson, TransferOccasion } from './store.js';
+import type { RuleResultJson, TokenChainJson, TransferOccasion } from './store/settlements.js';
+import type { LegJson } from './store/batches.js';
 
 export interface TokenInfo { id: string; symbol: string; decimals: number; exemption: string; paused: boolean; chain: TokenChainJson | null }
 export interface AccountInfo { id: string; org: string; investorId: string; kind: string; walletAddress: string }

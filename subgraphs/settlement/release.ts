@@ -1,6 +1,6 @@
 import { errorCode } from '../kit/errors.js';
-import { appendAnchoredAudit } from './store-audit.js';
-import { updateSettlement, type SettlementRow } from './store.js';
+import { appendAnchoredAudit } from './store/audit.js';
+import { updateSettlement, type SettlementRow } from './store/settlements.js';
 import { SERVICE_ACTOR, type SettlementServices } from './services.js';
 import { heldKeys } from './verify.js';
 

@@ -3,10 +3,12 @@ import type { Db } from '../kit/db/types.js';
 import { errorCode } from '../kit/errors.js';
 import { isChainError } from '../kit/chain/errors.js';
 import type { Logger } from '../kit/log.js';
+import type { BaseContext_ } from '../kit/subgraph.js';
 import type { OutboxWatcher } from '../kit/outbox.js';
 import type { SettlementChain } from './chain.js';
 import type { LeaseKeeper } from './leases.js';
 import type { SettlementPeers } from './peers.js';
+import type { SettlementLoaders } from './resolvers/loaders.js';
 import type { SettlementConfig } from './settings.js';
 
 /** What the settlement logic needs, built once per running subgraph (tests build their own). */
@@ -25,6 +27,9 @@ export interface SettlementServices {
   /** Counts a settled DvP transaction's gas in the metrics (absent: not counted). */
   recordGas?(mode: 'GROSS' | 'NETTED', gasUsed: bigint, effectiveGasPrice: bigint): void;
 }
+
+/** The context of one GraphQL request. */
+export interface SettlementContext extends BaseContext_ { loaders: SettlementLoaders; services: SettlementServices }
 
 export const SERVICE_ACTOR = 'settlement';
 

@@ -6,7 +6,7 @@ import { transition } from './lifecycle.js';
 import { fail, refusal, reject } from './outcomes.js';
 import type { AccountInfo } from './peers.js';
 import { SERVICE_ACTOR, isTransient, message, type SettlementServices } from './services.js';
-import { updateSettlement, type Held, type RuleResultJson, type SettlementPatch, type SettlementRow } from './store.js';
+import { updateSettlement, type Held, type RuleResultJson, type SettlementPatch, type SettlementRow } from './store/settlements.js';
 
 /**
  * Verification at settlement time (RECEIVED, or a FAILED one tried again):

@@ -4,7 +4,8 @@ import { driveBatch, finalizeSettlement, openGrossBatch } from './batches.js';
 import { isTerminal } from './domain/status.js';
 import { releaseStep } from './release.js';
 import { isTransient, message, type SettlementServices } from './services.js';
-import { batchById, claimDueBatches, claimDueSettlements, updateSettlement, type BatchRow, type SettlementRow } from './store.js';
+import { claimDueSettlements, updateSettlement, type SettlementRow } from './store/settlements.js';
+import { batchById, claimDueBatches, type BatchRow } from './store/batches.js';
 import { completeChainFacts, verifyStep } from './verify.js';
 
 /**

@@ -56,6 +56,17 @@ describe('house rules (eslint.config.js)', () => {
     expect(await ruleIds(repoLint, `export const digits = (s: string) => /^\\d+$/.exec(s);\n`, fromRoot('subgraphs', 'settlement', 'domain', 'planted.ts'))).toEqual([]);
   });
 
+  test('in the repository, a subgraph on the store-only list runs queries in its store/ only', async () => {
+    const code = `export const orders = (q: { query(sql: string): Promise<unknown[]> }) => q.query('SELECT id FROM orders');\n`;
+    expect(HOUSE_PLAN.storeOnly).toContain('settlement');
+    for (const s of HOUSE_PLAN.storeOnly as string[]) {
+      for (const where of [['planted.ts'], ['resolvers', 'planted.ts'], ['feeds.ts']]) {
+        expect(await ruleIds(repoLint, code, fromRoot('subgraphs', s, ...where))).toEqual([`no-restricted-syntax: SQL runs only in store/ (subgraphs/${s}/store/)`]);
+      }
+      expect(await ruleIds(repoLint, code, fromRoot('subgraphs', s, 'store', 'planted.ts'))).toEqual([]);
+    }
+  });
+
   test('a subgraph on the store-only list: a query outside store/ is refused, inside store/ it is not', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'house-rules-'));
     try {

@@ -3,7 +3,7 @@ import { migrate, type Db } from '../../subgraphs/kit/db/index.js';
 import { GroupCommit } from '../../subgraphs/kit/db/group-commit.js';
 import { fromRoot } from '../../subgraphs/kit/paths.js';
 import { GENESIS, verifyChain } from '../../subgraphs/settlement/domain/audit-chain.js';
-import { appendAudit, auditMaxSeq, auditRange } from '../../subgraphs/settlement/store-audit.js';
+import { appendAudit, auditMaxSeq, auditRange } from '../../subgraphs/settlement/store/audit.js';
 import { dbLabel, openTestDb } from '../support/db.js';
 
 const sources = [

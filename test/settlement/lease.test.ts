@@ -5,7 +5,7 @@ import { errorCode } from '../../subgraphs/kit/errors.js';
 import { SettlementChain } from '../../subgraphs/settlement/chain.js';
 import { LeaseKeeper } from '../../subgraphs/settlement/leases.js';
 import { settlementSettings } from '../../subgraphs/settlement/settings.js';
-import { claimDueBatches, updateBatch, type BatchRow } from '../../subgraphs/settlement/store.js';
+import { claimDueBatches, updateBatch, type BatchRow } from '../../subgraphs/settlement/store/batches.js';
 import { SettlementWorker } from '../../subgraphs/settlement/worker.js';
 import { dbLabel } from '../support/db.js';
 import { SettlementWorld, gqlOk, tradingPair, waitFor, type TradingPair } from './support.js';

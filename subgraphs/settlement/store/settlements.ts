@@ -1,10 +1,10 @@
-import type { Queryable } from '../kit/db/types.js';
-import { appError } from '../kit/errors.js';
-import { insertOnce } from '../kit/idempotency.js';
-import type { FailureCode, SettlementStatus } from './domain/status.js';
-import { currentTraceparent } from '../kit/tracing.js';
+import type { Queryable } from '../../kit/db/types.js';
+import { insertOnce } from '../../kit/idempotency.js';
+import { currentTraceparent } from '../../kit/tracing.js';
+import type { FailureCode, SettlementStatus } from '../domain/status.js';
+import { fencedUpdate, setClause, type RowRef } from './leases.js';
 
-/** SQL of settlements, their history and their DvP batches. Amounts go in and come back as decimal strings. */
+/** SQL of settlements and their history. Amounts go in and come back as decimal strings. */
 
 export interface Share { key: string; amount: string }
 export interface Held { sell: Share[]; buy: Share[] }
@@ -38,34 +38,6 @@ const PATCHABLE = new Set([
 ]);
 export type SettlementPatch = Partial<Pick<SettlementRow, Extract<keyof SettlementRow, string>>>;
 
-function setClause(patch: Record<string, unknown>, allowed: Set<string>, json: Set<string>, first: number): { sql: string; params: unknown[] } {
-  const cols = Object.keys(patch).filter((k) => patch[k] !== undefined);
-  for (const c of cols) if (!allowed.has(c)) throw new Error(`column ${c} cannot be patched`);
-  const parts = cols.map((c, i) => `${c} = $${first + i}${json.has(c) ? '::jsonb' : ''}`);
-  const params = cols.map((c) => (json.has(c) && patch[c] !== null ? JSON.stringify(patch[c]) : patch[c]));
-  return { sql: [...parts, 'updated_at = now()'].join(', '), params };
-}
-
-/**
- * Which row a write is for: its id, or a row as read (its lease generation
- * fences the write: refused with SETTLEMENT.LEASE_LOST once another worker
- * has claimed the row since).
- */
-export type RowRef = string | { id: string; lease_gen: string };
-
-export const leaseLost = (table: string, id: string) =>
-  appError('SETTLEMENT.LEASE_LOST', `another worker has taken over ${id} (its lease expired)`, { details: { table, id } });
-
-/** `UPDATE table SET set WHERE id = $1 AND <cond> AND the fence ($2)`; null when `cond` did not hold, LEASE_LOST when the fence did not. */
-async function fencedUpdate<R>(q: Queryable, table: 'settlements' | 'dvp_batches', ref: RowRef, set: string, cond: string, params: unknown[]): Promise<R | null> {
-  const [id, gen] = typeof ref === 'string' ? [ref, null] : [ref.id, ref.lease_gen];
-  const [r] = await q.query<R>(`UPDATE ${table} SET ${set} WHERE id = $1 AND ($2::bigint IS NULL OR lease_gen = $2) AND ${cond} RETURNING *`, [id, gen, ...params]);
-  if (r || gen === null) return r ?? null;
-  const [now] = await q.query<{ lease_gen: string }>(`SELECT lease_gen FROM ${table} WHERE id = $1`, [id]);
-  if (now && String(now.lease_gen) !== String(gen)) throw leaseLost(table, id);
-  return null;
-}
-
 /** Patches a settlement; with `expected`, only while it is still in that status (null when it moved on). */
 export function updateSettlement(q: Queryable, ref: RowRef, expected: SettlementStatus | null, patch: SettlementPatch): Promise<SettlementRow | null> {
   const set = setClause(patch, PATCHABLE, JSON_COLUMNS, 4);
@@ -94,12 +66,20 @@ const insertParams = (s: NewSettlement) => [
   s.trading_reservations ? JSON.stringify(s.trading_reservations) : null, s.mode, s.occasion ?? 'SALE', currentTraceparent(),
 ];
 
+const BY_VENUE_REFERENCE = 'SELECT * FROM settlements WHERE venue = $1 AND venue_reference = $2';
+
+/** The settlement a venue reported under this reference, if any. */
+export async function settlementOfVenueReference(q: Queryable, venue: string, venueReference: string): Promise<SettlementRow | null> {
+  const [r] = await q.query<SettlementRow>(BY_VENUE_REFERENCE, [venue, venueReference]);
+  return r ?? null;
+}
+
 /** A trade from another venue: its reference is the idempotency key (same content returns the row, other content is refused). */
 export function insertExternalSettlement(q: Queryable, s: NewSettlement) {
   return insertOnce<SettlementRow>(
     q,
     { sql: INSERT_SQL, params: insertParams(s) },
-    { sql: 'SELECT * FROM settlements WHERE venue = $1 AND venue_reference = $2', params: [s.venue, s.venue_reference] },
+    { sql: BY_VENUE_REFERENCE, params: [s.venue, s.venue_reference] },
     s.request_hash,
     `${s.venue}/${s.venue_reference}`,
   );
@@ -119,8 +99,8 @@ export async function appendHistory(q: Queryable, settlementId: string, h: { sta
   );
 }
 
-export type { Scope as Visibility } from '../kit/access.js';
-import type { Scope as Visibility } from '../kit/access.js';
+export type { Scope as Visibility } from '../../kit/access.js';
+import type { Scope as Visibility } from '../../kit/access.js';
 
 /** Settlements a caller may see: every one for operators, else those of its organisation (as submitter or party), an investor only its own. */
 export function settlementsVisible(q: Queryable, v: Visibility, f: { status?: string | null; tokenId?: string | null; limit?: number } = {}) {
@@ -143,6 +123,12 @@ export const historyOf = (q: Queryable, ids: readonly string[]) =>
 
 export async function settlementForUpdate(q: Queryable, id: string): Promise<SettlementRow | null> {
   const [r] = await q.query<SettlementRow>('SELECT * FROM settlements WHERE id = $1 FOR UPDATE', [id]);
+  return r ?? null;
+}
+
+/** A settlement still VERIFIED, locked for the batch about to take it (null when it moved on). */
+export async function verifiedForUpdate(q: Queryable, id: string): Promise<SettlementRow | null> {
+  const [r] = await q.query<SettlementRow>("SELECT * FROM settlements WHERE id = $1 AND status = 'VERIFIED' FOR UPDATE", [id]);
   return r ?? null;
 }
 
@@ -171,115 +157,21 @@ export const nettableTokens = (q: Queryable) =>
 export const settlementsOfBatch = (q: Queryable, batchId: string) =>
   q.query<SettlementRow>('SELECT * FROM settlements WHERE batch_id = $1 ORDER BY created_at, id', [batchId]);
 
+/** The ids of a batch's trades still SETTLING, in order of arrival. */
+export const settlingIdsOfBatch = (q: Queryable, batchId: string) =>
+  q.query<{ id: string }>("SELECT id FROM settlements WHERE batch_id = $1 AND status = 'SETTLING' ORDER BY created_at, id", [batchId]);
+
+/** A batch's trades still SETTLING, in order of arrival, locked for the caller's transaction. */
+export const settlingOfBatchForUpdate = (q: Queryable, batchId: string) =>
+  q.query<SettlementRow>("SELECT * FROM settlements WHERE batch_id = $1 AND status = 'SETTLING' ORDER BY created_at, id FOR UPDATE", [batchId]);
+
 /** VERIFIED settlements left waiting while no chain was configured: due again (gross ones to settle, any to complete their chain checks). */
 export const wakeVerified = (q: Queryable) =>
   q.query("UPDATE settlements SET next_attempt_at = now() WHERE status = 'VERIFIED' AND next_attempt_at IS NULL AND (mode = 'GROSS' OR cash_token_address IS NULL)");
 
-// ---- DvP batches ----
-
-export interface LegJson { token: string; from: string; to: string; amount: string }
-export interface PayerJson { accountId: string; wallet: string; reservationKeys: string[] }
-export interface ConsentJson { signer: string; nonces: string[]; deadline: number; signature: string }
-
-export interface BatchRow {
-  id: string; chain_batch_id: string; mode: 'GROSS' | 'NETTED'; token_id: string; status: 'PREPARED' | 'SUBMITTED' | 'SETTLED' | 'FAILED';
-  dvp_address: string; chain_id: string; legs: LegJson[]; payers: PayerJson[]; consents: ConsentJson[] | null; consent_deadline: Date;
-  tx_hash: string | null; block_number: string | null; block_time: Date | null; reason_code: string | null; reason: string | null;
-  attempts: number; next_attempt_at: Date | null; lease_until: Date | null; lease_gen: string; lease_owner: string | null; last_error: string | null;
-  created_at: Date; updated_at: Date; gas_used: string | null; effective_gas_price: string | null;
-}
-
-/** A new batch, leased to the process that opens it (lease_owner: `owner`) and driven by it at once. */
-export async function insertBatch(q: Queryable, b: { id: string; chainBatchId: string; mode: string; tokenId: string; dvp: string; chainId: number; legs: LegJson[]; payers: PayerJson[]; deadline: Date; leaseMs: number; owner?: string }): Promise<BatchRow> {
-  const [r] = await q.query<BatchRow>(
-    `INSERT INTO dvp_batches (id, chain_batch_id, mode, token_id, status, dvp_address, chain_id, legs, payers, consent_deadline, next_attempt_at, lease_until, lease_gen, lease_owner)
-     VALUES ($1,$2,$3,$4,'PREPARED',$5,$6,$7::jsonb,$8::jsonb,$9, now(), now() + make_interval(secs => $10::double precision / 1000), 1, $11) RETURNING *`,
-    [b.id, b.chainBatchId, b.mode, b.tokenId, b.dvp, b.chainId, JSON.stringify(b.legs), JSON.stringify(b.payers), b.deadline, b.leaseMs, b.owner ?? null],
-  );
-  return r;
-}
-
-const BATCH_PATCHABLE = new Set(['status', 'consents', 'tx_hash', 'block_number', 'block_time', 'reason_code', 'reason', 'attempts', 'next_attempt_at', 'lease_until', 'last_error', 'gas_used', 'effective_gas_price']);
-
-/** Patches a batch; with `expected`, only while it is in one of those statuses (null when it moved on). */
-export function updateBatch(q: Queryable, ref: RowRef, expected: BatchRow['status'][] | null, patch: Partial<BatchRow>): Promise<BatchRow | null> {
-  const set = setClause(patch as Record<string, unknown>, BATCH_PATCHABLE, new Set(['consents']), 4);
-  return fencedUpdate<BatchRow>(q, 'dvp_batches', ref, set.sql, '($3::text[] IS NULL OR status = ANY($3::text[]))', [expected, ...set.params]);
-}
-
-export async function batchById(q: Queryable, id: string): Promise<BatchRow | null> {
-  const [r] = await q.query<BatchRow>('SELECT * FROM dvp_batches WHERE id = $1', [id]);
-  return r ?? null;
-}
-export const batchesByIds = (q: Queryable, ids: readonly string[]) =>
-  q.query<BatchRow>('SELECT * FROM dvp_batches WHERE id = ANY($1::text[])', [ids]);
-
 /** The SETTLING trades of a batch become due at `at` (their booking after the batch settled on chain). */
 export async function markBatchTradesDue(q: Queryable, batchId: string, at: Date): Promise<void> {
   await q.query("UPDATE settlements SET next_attempt_at = $2, updated_at = now() WHERE batch_id = $1 AND status = 'SETTLING'", [batchId, at]);
-}
-
-export function claimDueBatches(q: Queryable, leaseMs: number, limit: number, owner: string | null = null) {
-  return q.query<BatchRow>(
-    `UPDATE dvp_batches SET lease_until = now() + make_interval(secs => $1::double precision / 1000), lease_gen = lease_gen + 1, lease_owner = $3
-     WHERE id IN (SELECT id FROM dvp_batches WHERE next_attempt_at <= now() AND (lease_until IS NULL OR lease_until < now())
-                  ORDER BY next_attempt_at, id LIMIT $2 FOR UPDATE SKIP LOCKED)
-     RETURNING *`,
-    [leaseMs, limit, owner],
-  );
-}
-
-export interface HeldLease { table: 'settlements' | 'dvp_batches'; id: string; gen: string }
-
-/**
- * Renews, in one statement, the leases still held under the generations given
- * (a lease released meanwhile, lease_until NULL, is not taken again); returns
- * the ids renewed. The ones missing were released or taken over.
- */
-export async function renewLeases(q: Queryable, leaseMs: number, held: readonly HeldLease[]): Promise<Set<string>> {
-  const of = (t: HeldLease['table']) => held.filter((h) => h.table === t);
-  const [s, b] = [of('settlements'), of('dvp_batches')];
-  const renew = (table: string, ids: string, gens: string) =>
-    `UPDATE ${table} t SET lease_until = now() + make_interval(secs => $1::double precision / 1000)
-     FROM unnest(${ids}::text[], ${gens}::bigint[]) AS h(id, gen) WHERE t.id = h.id AND t.lease_gen = h.gen AND t.lease_until IS NOT NULL RETURNING t.id`;
-  const rows = await q.query<{ id: string }>(
-    `WITH s AS (${renew('settlements', '$2', '$3')}), b AS (${renew('dvp_batches', '$4', '$5')}) SELECT id FROM s UNION ALL SELECT id FROM b`,
-    [leaseMs, s.map((h) => h.id), s.map((h) => h.gen), b.map((h) => h.id), b.map((h) => h.gen)],
-  );
-  return new Set(rows.map((r) => r.id));
-}
-
-// ---- chain facts, approvals, venues ----
-
-export async function approvalKnown(q: Queryable, wallet: string, token: string, spender: string): Promise<boolean> {
-  const [r] = await q.query('SELECT 1 FROM spender_approvals WHERE wallet = lower($1) AND token = lower($2) AND spender = lower($3)', [wallet, token, spender]);
-  return !!r;
-}
-export async function recordApproval(q: Queryable, wallet: string, token: string, spender: string, txHash: string | null): Promise<void> {
-  await q.query('INSERT INTO spender_approvals (wallet, token, spender, tx_hash) VALUES (lower($1), lower($2), lower($3), $4) ON CONFLICT DO NOTHING', [wallet, token, spender, txHash]);
-}
-
-export async function chainSetting(q: Queryable, name: string): Promise<string | null> {
-  const [r] = await q.query<{ value: string }>('SELECT value FROM chain_settings WHERE name = $1', [name]);
-  return r?.value ?? null;
-}
-/** Records a value unless one is there; returns the value that stands. */
-export async function putChainSetting(q: Queryable, name: string, value: string): Promise<string> {
-  await q.query('INSERT INTO chain_settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING', [name, value]);
-  return (await chainSetting(q, name))!;
-}
-
-export async function venueMayTrade(q: Queryable, venue: string, tokenId: string): Promise<boolean> {
-  const [r] = await q.query('SELECT 1 FROM venue_tokens WHERE venue = $1 AND token_id = $2', [venue, tokenId]);
-  return !!r;
-}
-export async function setVenueToken(q: Queryable, venue: string, tokenId: string, authorized: boolean, by: string): Promise<boolean> {
-  if (authorized) {
-    const r = await q.query('INSERT INTO venue_tokens (venue, token_id, authorized_by) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING RETURNING venue', [venue, tokenId, by]);
-    return r.length > 0;
-  }
-  const r = await q.query('DELETE FROM venue_tokens WHERE venue = $1 AND token_id = $2 RETURNING venue', [venue, tokenId]);
-  return r.length > 0;
 }
 
 export async function settlementCountOfBatch(q: Queryable, batchId: string): Promise<number> {

@@ -1,7 +1,8 @@
-import type { Queryable } from '../kit/db/types.js';
-import { groupedLoader, keyedLoader } from '../kit/loaders.js';
-import { auditOfSettlements } from './store-audit.js';
-import { batchesByIds, historyOf, settlementsByIds, settlementsByTradeIds } from './store.js';
+import type { Queryable } from '../../kit/db/types.js';
+import { groupedLoader, keyedLoader } from '../../kit/loaders.js';
+import { auditOfSettlements } from '../store/audit.js';
+import { batchesByIds } from '../store/batches.js';
+import { historyOf, settlementsByIds, settlementsByTradeIds } from '../store/settlements.js';
 
 export const createLoaders = (q: Queryable) => ({
   settlement: keyedLoader((ids) => settlementsByIds(q, ids), (r) => r.id),

@@ -1,7 +1,7 @@
 /** Settlement's figures for GET /metrics, read from its tables when Prometheus scrapes. */
 import { Counter, Histogram } from 'prom-client';
-import type { Metrics } from '../kit/metrics.js';
-import type { SubgraphRuntime } from '../kit/subgraph.js';
+import type { Metrics } from '../../kit/metrics.js';
+import type { SubgraphRuntime } from '../../kit/subgraph.js';
 
 export function settlementMetrics(rt: SubgraphRuntime): void {
   const backlog = () => rt.db.query<{ status: string; n: string; age: string | null }>(

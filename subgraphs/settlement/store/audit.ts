@@ -1,7 +1,7 @@
-import type { Queryable } from '../kit/db/types.js';
-import { txState } from '../kit/db/tx-state.js';
-import { appendEvent } from '../kit/outbox.js';
-import { GENESIS, entryHash, type AuditEntry } from './domain/audit-chain.js';
+import type { Queryable } from '../../kit/db/types.js';
+import { txState } from '../../kit/db/tx-state.js';
+import { appendEvent } from '../../kit/outbox.js';
+import { GENESIS, entryHash, type AuditEntry } from '../domain/audit-chain.js';
 
 /** SQL of the hash-chained audit log. Entries are only ever inserted (a trigger refuses UPDATE and DELETE). */
 

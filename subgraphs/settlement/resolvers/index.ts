@@ -1,24 +1,21 @@
-import { notFound } from '../kit/errors.js';
-import type { BaseContext_ } from '../kit/subgraph.js';
-import { trimDecimal } from '../kit/scalars.js';
-import { sees, visibilityOf } from './access.js';
-import { authorizeVenueToken, cancelSettlement } from './agent.js';
-import { attestationView, verifyAttestation } from './attestations.js';
-import { verifyAuditLog } from './audit.js';
-import type { AuditEntry } from './domain/audit-chain.js';
-import { submitExternalTrade, type ExternalTradeInput } from './intake.js';
-import type { SettlementLoaders } from './loaders.js';
-import type { SettlementServices } from './services.js';
-import { settlementCountOfBatch, settlementsVisible, type BatchRow, type RuleResultJson, type SettlementRow } from './store.js';
-import { statusStream, type StatusEventView } from './subscriptions.js';
-
-export interface SettlementContext extends BaseContext_ { loaders: SettlementLoaders; services: SettlementServices }
-type Ctx = SettlementContext;
+import { notFound } from '../../kit/errors.js';
+import { trimDecimal } from '../../kit/scalars.js';
+import { sees, visibilityOf } from '../access.js';
+import { authorizeVenueToken, cancelSettlement } from '../agent.js';
+import { attestationView, verifyAttestation } from '../attestations.js';
+import { verifyAuditLog } from '../audit.js';
+import type { AuditEntry } from '../domain/audit-chain.js';
+import { submitExternalTrade, type ExternalTradeInput } from '../intake.js';
+import type { SettlementContext as Ctx } from '../services.js';
+import type { BatchRow } from '../store/batches.js';
+import { settlementCountOfBatch, settlementsVisible, type RuleResultJson, type SettlementRow } from '../store/settlements.js';
+import { statusStream, type StatusEventView } from '../subscriptions.js';
 
 const visible = (ctx: Ctx, r: SettlementRow | null) => (r && sees(visibilityOf(ctx.caller, ctx.services.config), r) ? r : null);
 const rule = (r: RuleResultJson) => ({ ...r, blockingUntil: r.blockingUntil ? new Date(r.blockingUntil) : null });
 const auditView = (e: AuditEntry) => ({ ...e, seq: e.seq.toString(), detail: JSON.stringify(e.detail) });
 
+/** Settlement's GraphQL resolvers: thin, each one call to a logic file or a loader. */
 export const resolvers = {
   Query: {
     settlements: (_: unknown, a: { status?: string | null; tokenId?: string | null }, ctx: Ctx) =>
