@@ -3,7 +3,9 @@
  * its holder is unfrozen (refused while still frozen) and retries FAILED ones after
  * DISTRIBUTION_MAX_ATTEMPTS, each paid once however often or concurrently it is asked; who may ask;
  * then a record date later than the announcement, fixed once the chain has passed it: a trade
- * settled between announcement and record date counts, one after it does not.
+ * settled between announcement and record date counts, one after it does not. Nobody holding at a
+ * later record date: the distribution lapses, on the chain's clock, or on the service clock for a
+ * token not on chain.
  */
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { defaultWithholding } from '../../subgraphs/issuance/domain/withholding.js';
@@ -209,5 +211,37 @@ describe(`distribution follow-ups through the gateway (anvil, ${dbLabel()})`, ()
     const brokerView = await gqlOk(w.url, await w.token('beta-bd', ['BROKER_DEALER']), `query($id: ID!) { distribution(id: $id) { status units entitlements { investorId } } }`, { id: d.id });
     expect(brokerView.distribution.units).toBeNull();
     expect(brokerView.distribution.entitlements.map((e: any) => e.investorId)).toEqual([outside.investorId]);
+  }, 600_000);
+
+  test('nobody held at the record date: the distribution LAPSES once the chain passes it (no entitlement, nothing paid); on a token not on chain it waits on the service clock', async () => {
+    const LAPSE = `query($id: ID!) { distribution(id: $id) { status fixedAt lapsedReason units gross counts { pending paid failed held } entitlements { id } } }`;
+    const chainNow = async () => new Date(Number((await w.provider.getBlock('latest'))!.timestamp) * 1000);
+    // A deployed token nobody holds yet, a record date a minute ahead of the chain.
+    const empty = await w.token506b('DLAP');
+    const recordDate = new Date(Math.max(Date.now(), (await chainNow()).getTime()) + 60_000);
+    const onChain = (await w.desk.run(ANNOUNCE, { in: base('lapse-chain', { tokenId: empty.tokenId, recordDate: recordDate.toISOString(), paymentDate: new Date(recordDate.getTime() + 1000).toISOString(), totalAmount: '500' }) })).announceDistribution;
+    expect(onChain.status).toBe('AWAITING_RECORD_DATE');
+    // A token not on chain: no block passes its record date, the service clock does.
+    const draft = await w.desk.createToken('DDRF', 'REG_D_506B');
+    const later = new Date(Date.now() + 3_600_000);
+    const offChain = (await w.desk.run(ANNOUNCE, { in: base('lapse-draft', { tokenId: draft, recordDate: later.toISOString(), paymentDate: later.toISOString(), amountPerUnit: '1' }) })).announceDistribution;
+    expect(offChain.status).toBe('AWAITING_RECORD_DATE');
+
+    const issuance = w.stack.subgraphs.issuance;
+    await w.provider.send('evm_increaseTime', [120]);
+    await mine();
+    const lapsed = await waitFor('the distribution lapsed', async () => (await w.desk.run(LAPSE, { id: onChain.id })).distribution, (x) => x.status !== 'AWAITING_RECORD_DATE', 180_000);
+    expect(lapsed).toMatchObject({ status: 'LAPSED', lapsedReason: expect.stringContaining('nobody held'), units: null, gross: null, counts: { pending: 0, paid: 0, failed: 0, held: 0 }, entitlements: [] });
+    expect(new Date(lapsed.fixedAt).getTime()).toBeGreaterThan(0);
+    // The draft's record date is an hour ahead of the service clock: still awaiting, whatever the chain says.
+    expect(await fixDueRecordDates(issuance.db, defaultWithholding, () => new Date(), () => undefined)).toBe(0);
+    expect((await w.desk.run(LAPSE, { id: offChain.id })).distribution.status).toBe('AWAITING_RECORD_DATE');
+    // Once the service clock passes it, it lapses (nobody can hold a token not on chain), once, however many passes run.
+    const ahead = () => new Date(later.getTime() + 1000);
+    const passes = await Promise.all([0, 1].map(() => fixDueRecordDates(issuance.db, defaultWithholding, ahead, () => undefined)));
+    expect(passes.reduce((a, b) => a + b, 0)).toBe(1);
+    expect((await w.desk.run(LAPSE, { id: offChain.id })).distribution).toMatchObject({ status: 'LAPSED', lapsedReason: expect.stringContaining('nobody held'), entitlements: [] });
+    const audits = await issuance.db.query<{ n: string }>("SELECT count(*) AS n FROM audit_log WHERE action = 'distribution.lapsed' AND details->>'distributionId' = ANY($1::text[])", [[onChain.id, offChain.id]]);
+    expect(audits).toEqual([{ n: '2' }]);
   }, 600_000);
 });

@@ -10,17 +10,12 @@
  * on the token is cancelled (reason REDEEMED); a split before the date is refused. The held holder,
  * once unfrozen, is released by the issuer's agent, then burned and paid once.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import type { Contract } from 'ethers';
-import { issuance, issuanceServices } from '../../subgraphs/issuance/index.js';
+import { issuanceServices } from '../../subgraphs/issuance/index.js';
 import { runDueRedemptions } from '../../subgraphs/issuance/redemption-steps.js';
-import { startSubgraph, subgraphConfig, type RunningSubgraph } from '../../subgraphs/kit/subgraph.js';
-import { createTestDatabase, dbLabel, onPostgres, type TestDatabase } from '../support/db.js';
+import { dbLabel } from '../support/db.js';
+import { KillableIssuance } from './killable-issuance.js';
 import { IssuerDesk } from './flow.js';
 import { SettlementWorld, gql, gqlOk, monthsAgo, waitFor, type Party } from '../settlement/support.js';
 
@@ -38,8 +33,7 @@ describe(`redemptions through the gateway (anvil, ${dbLabel()})`, () => {
   let seller: Party; let buyer: Party; let gb: Party; let frozen: Party; let treasury: Party;
   let outside: { investorId: string; wallet: string };
   let redemptionDate: Date;
-  let issuanceDb: TestDatabase | undefined; let issuanceDir: string | undefined;
-  let child: ChildProcess | undefined; let restarted: RunningSubgraph | undefined;
+  const killable = new KillableIssuance();
   const services = () => issuanceServices(w.stack.subgraphs.issuance.runtime)!;
   const codeOf = (r: { body: { errors?: { extensions?: Record<string, unknown> }[] } }) => r.body.errors?.[0]?.extensions?.code;
   const base = () => ({ tokenId, redemptionDate: redemptionDate.toISOString(), pricePerUnit: '1000', asset: 'CASH', payingAccountId: treasury.accountId, finalCoupon: { amountPerUnit: '50' } });
@@ -48,10 +42,7 @@ describe(`redemptions through the gateway (anvil, ${dbLabel()})`, () => {
 
   beforeAll(async () => {
     // Issuance on a database that outlives its process (the last test kills it).
-    let issuanceUrl: string;
-    if (onPostgres()) issuanceUrl = (issuanceDb = await createTestDatabase()).url;
-    else issuanceUrl = pathToFileURL(join((issuanceDir = mkdtempSync(join(tmpdir(), 'tokenstack-redemptions-'))), 'issuance')).href;
-    w = await SettlementWorld.start({}, { databaseUrls: { issuance: issuanceUrl }, subgraphEnv: { ...CUSTODY_ENV, DISTRIBUTION_POLL_MS: '100', DISTRIBUTION_RETRY_MS: '300', DISTRIBUTION_MAX_ATTEMPTS: '1000', REDEMPTION_POLL_MS: '100', REDEMPTION_BATCH_SIZE: '2' } });
+    w = await SettlementWorld.start({}, { databaseUrls: { issuance: await killable.databaseUrl('redemptions') }, subgraphEnv: { ...CUSTODY_ENV, DISTRIBUTION_POLL_MS: '100', DISTRIBUTION_RETRY_MS: '300', DISTRIBUTION_MAX_ATTEMPTS: '1000', REDEMPTION_POLL_MS: '100', REDEMPTION_BATCH_SIZE: '2' } });
     ({ tokenId, token } = await w.token506b('BOND'));
     seller = await w.party('Bond Seller', 'alpha-bd');
     buyer = await w.party('Bond Buyer', 'beta-bd');
@@ -70,11 +61,9 @@ describe(`redemptions through the gateway (anvil, ${dbLabel()})`, () => {
     redemptionDate = new Date(Date.now() + DAY);
   }, 900_000);
   afterAll(async () => {
-    if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    await restarted?.stop().catch(() => undefined);
+    await killable.stop();
     await w?.stop();
-    await issuanceDb?.drop();
-    if (issuanceDir) rmSync(issuanceDir, { recursive: true, force: true });
+    await killable.drop();
   });
 
   test('hostile and malformed announcements are typed refusals and record nothing', async () => {
@@ -311,15 +300,7 @@ describe(`redemptions through the gateway (anvil, ${dbLabel()})`, () => {
     const query = async () => (await gqlOk<any>(w.url, w.desk.token, `query($t: ID!) { redemptions(tokenId: $t) { ${REDEMPTION} } }`, { t: t2.tokenId })).redemptions[0];
 
     // Issuance as its own process on the same database and port.
-    await w.stack.subgraphs.issuance.stop();
-    child = spawn(process.execPath, ['--import', 'tsx', 'subgraphs/issuance/main.ts'], { env: { PATH: process.env.PATH, HOME: process.env.HOME, NODE_OPTIONS: '', ...w.stack.env.issuance }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout!.on('data', (b) => (out += b));
-    child.stderr!.on('data', (b) => (out += b));
-    await waitFor('the issuance process', async () => {
-      if (child!.exitCode !== null) throw new Error(`issuance exited ${child!.exitCode}: ${out.slice(-2000)}`);
-      return fetch(`${w.stack.subgraphs.issuance.url.replace(/\/graphql$/, '')}/readyz`).then((r) => r.status, () => 0);
-    }, (x) => x === 200, 120_000);
+    await killable.spawn(w);
 
     await w.desk.run(ANNOUNCE, { in: { idempotencyKey: 'bnd2-redeem', tokenId: t2.tokenId, redemptionDate: new Date(Date.now() + 3000).toISOString(), pricePerUnit: '7', asset: 'CASH', payingAccountId: treasury.accountId } });
     // Blocks by hand: the pause is mined, then the first batchBurn (two of the three wallets) waits in the pool when the process dies.
@@ -331,15 +312,14 @@ describe(`redemptions through the gateway (anvil, ${dbLabel()})`, () => {
         if (status !== 'BURNING' && pending) await w.provider.send('evm_mine', []);
         return { status, pending };
       }, (x) => x.status === 'BURNING' && x.pending > 0, 120_000);
-      child.kill('SIGKILL');
-      await waitFor('issuance to die', async () => child!.exitCode !== null || child!.signalCode !== null, (x) => x);
+      await killable.kill();
       await w.provider.send('evm_mine', []);
     } finally {
       await w.provider.send('evm_setAutomine', [true]);
     }
     expect((await Promise.all(holders.map(([p]) => t2.token.balanceOf(p.wallet)))).filter((b) => b === 0n)).toHaveLength(2);
 
-    restarted = await startSubgraph(issuance, subgraphConfig(issuance, w.stack.env.issuance));
+    await killable.restart(w);
     const done = await waitFor('the redemption paid', async () => {
       await w.provider.send('evm_mine', []);
       return query();
