@@ -249,7 +249,7 @@ async function step(d: Desk, rate: number, midway?: () => Promise<void>): Promis
     const p: Promise<void> = pair(d, i).catch((e) => {
       refused.n++;
       refused.last = (e as Error).message.slice(0, 200);
-      if (refused.last.includes('TRADING.SETTLEMENT_BACKLOG')) refused.backlog++;
+      if ((e as Error).message.includes('"TRADING.SETTLEMENT_BACKLOG"')) refused.backlog++;
     }).finally(() => inFlight.delete(p));
     inFlight.add(p);
   }
