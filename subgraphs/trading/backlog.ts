@@ -10,7 +10,7 @@ import type { Queryable } from '../kit/db/types.js';
 import { appError } from '../kit/errors.js';
 import { isId } from '../kit/inputs.js';
 import type { OutboxEvent } from '../kit/outbox.js';
-import { markSettlementFinal } from './store-venue.js';
+import { markSettlementFinal } from './store/venue.js';
 
 const FINAL = new Set(['SETTLED', 'REJECTED', 'CANCELLED', 'FAILED']);
 

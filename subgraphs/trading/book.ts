@@ -1,4 +1,4 @@
-import type { LevelRow } from './store.js';
+import type { LevelRow } from './store/orders.js';
 
 export interface PriceLevel { price: bigint; quantity: bigint; orders: number }
 export interface Book { tokenId: string; bids: PriceLevel[]; asks: PriceLevel[]; cursor: string }

@@ -1,22 +1,21 @@
 import { Coalescer } from '../kit/coalesce.js';
-import { FeedConsumer, feedUrlOf } from '../kit/feed.js';
 import type { SubgraphDefinition, SubgraphRuntime } from '../kit/subgraph.js';
-import { advisoryLocks, singleProcessLocks } from './locks.js';
-import { createLoaders } from './loaders.js';
-import { onIssuerEvent } from './oversight.js';
-import { onSettlementStatus } from './backlog.js';
+import { advisoryLocks, singleProcessLocks } from './store/locks.js';
+import { startFeeds } from './feeds.js';
+import { createLoaders } from './resolvers/loaders.js';
 import { httpPeers, type Peers } from './peers.js';
 import { orderIntake } from './orders.js';
 import { Releaser } from './releases.js';
-import { resolvers, type TradingContext } from './resolvers.js';
+import { resolvers } from './resolvers/index.js';
 import { venueRulesOf } from './rules.js';
-import type { TradingServices } from './services.js';
+import type { TradingContext, TradingServices } from './services.js';
 import { tradingSettings } from './settings.js';
 import { SurveillanceMonitor } from './surveillance.js';
 import { startSweeper } from './sweep.js';
 import { Venue } from './venue.js';
-import { tradingMetrics } from './store-metrics.js';
-import { entryFactsMany, type EntryFacts, type EntryKey } from './store-venue.js';
+import { tradingMetrics } from './store/metrics.js';
+import { tokensWithOpenOrders } from './store/orders.js';
+import { entryFactsMany, type EntryFacts, type EntryKey } from './store/venue.js';
 
 // One set of services per running subgraph (tests run several in one process).
 const servicesOf = new WeakMap<SubgraphRuntime, TradingServices>();
@@ -62,27 +61,16 @@ export const trading: SubgraphDefinition<TradingContext, typeof tradingSettings>
     servicesOf.set(rt, s);
     await s.venue.start();
     // Books with resting orders are rebuilt from the database now (in the background), not at their first command.
-    void rt.db.query<{ token_id: string }>("SELECT DISTINCT token_id FROM orders WHERE status IN ('OPEN','PARTIALLY_FILLED')")
+    void tokensWithOpenOrders(rt.db)
       .then((rows) => Promise.all(rows.map((r) => s.venue.writerFor(r.token_id))))
       .catch((e) => rt.log.warn({ err: (e as Error).message }, 'books not preloaded; each loads at its first command'));
-    const issuerFeed = new FeedConsumer({
-      db: rt.db, source: 'issuance:token-controls', feedUrl: feedUrlOf(rt.config.ISSUANCE_URL),
-      token: rt.serviceToken, topics: ['token.paused', 'token.unpaused', 'split.status', 'redemption.status'], handle: onIssuerEvent, log: rt.log, waitMs: 10_000,
-    });
-    issuerFeed.start();
-    // Final statuses of the venue's fills: what leaves the settlement backlog (backlog.ts).
-    const settlementFeed = new FeedConsumer({
-      db: rt.db, source: 'settlement:settlement.status', feedUrl: feedUrlOf(rt.config.SETTLEMENT_URL),
-      token: rt.serviceToken, topics: ['settlement.status'], handle: onSettlementStatus, log: rt.log, waitMs: 10_000, batch: 500,
-    });
-    settlementFeed.start();
+    const stopFeeds = startFeeds(rt);
     const surveillance = new SurveillanceMonitor(rt.db, rt.outbox, { layeringOrders: s.config.TRADING_LAYERING_ORDERS, layeringWindowMs: s.config.TRADING_LAYERING_WINDOW_MS }, rt.log);
     surveillance.start();
     const stopSweeper = startSweeper(s, s.config.TRADING_BOOK_POLL_MS);
     return async () => {
       await stopSweeper();
-      await issuerFeed.stop();
-      await settlementFeed.stop();
+      await stopFeeds();
       await surveillance.stop();
       await s.venue.stop();
       await s.releaser.kick().catch(() => undefined);

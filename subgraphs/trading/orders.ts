@@ -19,9 +19,9 @@ import { isVenueOperator, venueOperator } from './oversight.js';
 import { instrumentRules, marketProtection, reason, STP_MODES, type Reason } from './rules.js';
 import type { Intake, Intaken, TradingServices } from './services.js';
 import type { CommandResult, OrderState } from './journal.js';
-import { insertIntent, settleIntent } from './store-venue.js';
-import { bookRow } from './store-writer.js';
-import { bestPrice, insertAudit, insertPendingOrders, orderById, rejectPending, type OrderRow } from './store.js';
+import { insertIntent, settleIntent } from './store/venue.js';
+import { bookRow } from './store/writer.js';
+import { bestPrice, heldForOrder, insertAudit, insertPendingOrders, orderById, rejectPending, type OrderRow } from './store/orders.js';
 import { isId, isPrintable } from '../kit/inputs.js';
 
 export interface PlaceOrderInput {
@@ -217,8 +217,7 @@ export async function replaceOrder(s: TradingServices, caller: Caller, orderId: 
   // More held at custody first when the new open quantity needs more (a size increase, or a buy at a higher price).
   const filled = BigInt(o.filled);
   const need = newQty <= filled ? 0n : o.side === 'BUY' ? (newQty - filled) * newPrice * rules.tickValue : newQty - filled;
-  const [h] = await s.db.query<{ held: string | null }>('SELECT sum(amount - used - released) AS held FROM order_reservations WHERE order_id = $1', [o.id]);
-  const extra = need - BigInt(h?.held ?? '0');
+  const extra = need - BigInt((await heldForOrder(s.db, o.id)) ?? '0');
   let tranche = null;
   if (extra > 0n) {
     const key = `${o.id}.${newId('evt').slice(4)}`;

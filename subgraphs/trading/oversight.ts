@@ -12,8 +12,9 @@ import { badInput } from '../kit/errors.js';
 import type { OutboxEvent } from '../kit/outbox.js';
 import { appendEvent } from '../kit/outbox.js';
 import type { TradingServices } from './services.js';
-import { setHalt, setIssuerPaused, setSplit, openOrdersOfSplitBooks, setSubscriber, type SubscriberRow } from './store-venue.js';
-import type { BookRow } from './store-writer.js';
+import { setHalt, setIssuerPaused, setSplit, openOrdersOfSplitBooks, setSubscriber, type SubscriberRow } from './store/venue.js';
+import type { BookRow } from './store/writer.js';
+import { openOrdersOfOrg } from './store/orders.js';
 import { isId, isPrintable } from '../kit/inputs.js';
 
 /** The venue's operators: ATS_OPERATOR users of TRADING_OPERATOR_ORGS (kit/access.ts). */
@@ -83,7 +84,7 @@ export async function admitSubscriber(s: TradingServices, caller: Caller, org: s
 /** Suspends an organisation and cancels its resting orders (an operator cancel, in each book's writer). */
 export async function suspendSubscriber(s: TradingServices, caller: Caller, org: string, reason: string): Promise<SubscriberRow> {
   const row = await decide(s, caller, org, 'SUSPENDED', reason);
-  const open = await s.db.query<{ id: string; token_id: string }>("SELECT id, token_id FROM orders WHERE org = $1 AND status IN ('OPEN','PARTIALLY_FILLED') ORDER BY id", [row.org]);
+  const open = await openOrdersOfOrg(s.db, row.org);
   await Promise.all(open.map((o) => s.venue.submit(o.token_id, { kind: 'CANCEL', orderId: o.id, reason: 'OPERATOR', actor: caller.subject }).catch((e) => {
     s.log.warn({ orderId: o.id, err: (e as Error).message }, 'order of a suspended subscriber not cancelled yet');
   })));

@@ -8,8 +8,8 @@ import type { Db } from '../kit/db/types.js';
 import { errorCode } from '../kit/errors.js';
 import type { Logger } from '../kit/log.js';
 import type { Peers } from './peers.js';
+import { pendingReleaseCount, pendingReleases, releaseAttemptFailed, releaseNotNeeded, releaseSent } from './store/releases.js';
 
-interface OpRow { id: string; order_id: string; reservation_key: string; amount: string | null; idempotency_key: string; attempts: number }
 
 export class Releaser {
   private running?: Promise<void>;
@@ -33,30 +33,28 @@ export class Releaser {
   }
 
   async pending(): Promise<number> {
-    const [r] = await this.db.query<{ n: string }>("SELECT count(*) AS n FROM reservation_ops WHERE status = 'PENDING'");
-    return Number(r.n);
+    return pendingReleaseCount(this.db);
   }
 
   private async pass(): Promise<void> {
     for (;;) {
-      const ops = await this.db.query<OpRow>("SELECT * FROM reservation_ops WHERE status = 'PENDING' ORDER BY id LIMIT 200");
+      const ops = await pendingReleases(this.db, 200);
       if (ops.length === 0) return;
       for (const op of ops) {
         try {
           await this.peers().release(op.amount === null ? { key: op.reservation_key } : { key: op.reservation_key, amount: BigInt(op.amount), idempotencyKey: op.idempotency_key });
-          await this.db.query("UPDATE reservation_ops SET status = 'DONE', done_at = now(), attempts = attempts + 1 WHERE id = $1", [op.id]);
+          await releaseSent(this.db, op.id);
         } catch (e) {
           const code = errorCode(e);
           // A reservation asked for with an unknown outcome may never have been made: nothing to give back.
           if (op.amount === null && code === 'CUSTODY.UNKNOWN_RESERVATION') {
-            await this.db.query("UPDATE reservation_ops SET status = 'DONE', done_at = now(), last_error = $2 WHERE id = $1", [op.id, code]);
+            await releaseNotNeeded(this.db, op.id, code);
             continue;
           }
           // Unreachable custody is retried; a refusal (the books disagree) is kept as FAILED for an operator.
           const retryable = !code || code.startsWith('DOWNSTREAM.');
           const failed = !retryable;
-          await this.db.query('UPDATE reservation_ops SET attempts = attempts + 1, last_error = $2, status = $3 WHERE id = $1',
-            [op.id, `${code ?? 'ERROR'}: ${(e as Error).message}`.slice(0, 500), failed ? 'FAILED' : 'PENDING']);
+          await releaseAttemptFailed(this.db, op.id, `${code ?? 'ERROR'}: ${(e as Error).message}`.slice(0, 500), failed ? 'FAILED' : 'PENDING');
           this.log[failed ? 'error' : 'warn']({ op: op.idempotency_key, err: (e as Error).message }, failed ? 'reservation release failed for good' : 'reservation release will be retried');
           if (retryable) return; // custody unreachable: the sweep tries again later
         }

@@ -1,20 +1,25 @@
 import type { Db } from '../kit/db/types.js';
 import type { Logger } from '../kit/log.js';
+import type { BaseContext_ } from '../kit/subgraph.js';
 import type { OutboxWatcher } from '../kit/outbox.js';
 import type { Coalescer } from '../kit/coalesce.js';
 import type { Peers } from './peers.js';
 import type { Releaser } from './releases.js';
+import type { TradingLoaders } from './resolvers/loaders.js';
 import type { VenueRules } from './rules.js';
 import type { TradingConfig } from './settings.js';
 import type { Venue } from './venue.js';
-import type { EntryFacts, EntryKey } from './store-venue.js';
-import type { NewOrderRow, OrderRow } from './store.js';
+import type { EntryFacts, EntryKey } from './store/venue.js';
+import type { NewOrderRow, OrderRow } from './store/orders.js';
 
 /** An order claimed at intake (orders.ts orderIntake), and what the claim gave. */
 export interface Intake { row: NewOrderRow; actor: string }
 export type Intaken = { row: OrderRow; created: boolean };
 
 /** What the trading subgraph runs beside its resolvers, shared by every request of one process. */
+/** The context of one GraphQL request. */
+export interface TradingContext extends BaseContext_ { loaders: TradingLoaders; services: TradingServices }
+
 export interface TradingServices {
   db: Db;
   log: Logger;

@@ -6,7 +6,7 @@ import { badInput, notFound } from '../kit/errors.js';
 import type { OutboxEvent } from '../kit/outbox.js';
 import { isVenueOperator, venueOperator } from './oversight.js';
 import type { TradingServices } from './services.js';
-import { accountOwner, type TradeRow } from './store.js';
+import { accountOwner, type TradeRow } from './store/orders.js';
 import { follow, parseCursor } from '../kit/follow.js';
 import { isId } from '../kit/inputs.js';
 

@@ -12,7 +12,7 @@ import type { Db, Queryable } from '../kit/db/types.js';
 import { newId } from '../kit/ids.js';
 import type { Logger } from '../kit/log.js';
 import { appendEvent, type OutboxEvent, type OutboxWatcher } from '../kit/outbox.js';
-import { insertAlert, layeringFacts, type AlertRow } from './store-venue.js';
+import { cursorPosition, insertAlert, layeringFacts, lockCursor, moveCursor, type AlertRow } from './store/venue.js';
 
 const SOURCE = 'trading:surveillance';
 const TOPICS = ['trade.executed', 'order.updated'];
@@ -85,8 +85,7 @@ export class SurveillanceMonitor {
   }
 
   async position(): Promise<bigint> {
-    const [r] = await this.db.query<{ position: string }>('SELECT position FROM feed_cursors WHERE source = $1', [SOURCE]);
-    return BigInt(r?.position ?? 0);
+    return cursorPosition(this.db, SOURCE);
   }
 
   private async run(): Promise<void> {
@@ -101,11 +100,10 @@ export class SurveillanceMonitor {
         if (events.length === 0) continue;
         // One transaction per batch read: the alerts and the cursor commit together.
         await this.db.tx(async (q) => {
-          await q.query('INSERT INTO feed_cursors (source, position) VALUES ($1, 0) ON CONFLICT (source) DO NOTHING', [SOURCE]);
-          const [cur] = await q.query<{ position: string }>('SELECT position FROM feed_cursors WHERE source = $1 FOR UPDATE', [SOURCE]);
-          const fresh = events.filter((e) => BigInt(e.seq) > BigInt(cur.position));
+          const cur = await lockCursor(q, SOURCE);
+          const fresh = events.filter((e) => BigInt(e.seq) > cur);
           for (const e of fresh) await examine(q, e, this.o);
-          if (fresh.length) await q.query('UPDATE feed_cursors SET position = $2, updated_at = now() WHERE source = $1', [SOURCE, fresh[fresh.length - 1].seq]);
+          if (fresh.length) await moveCursor(q, SOURCE, fresh[fresh.length - 1].seq);
         });
         position = BigInt(events[events.length - 1].seq);
       } catch (e) {

@@ -8,9 +8,9 @@ import { appendEvent } from '../kit/outbox.js';
 import { dayOrdersPlacedBefore } from './hours.js';
 import { cancelForSplits } from './oversight.js';
 import type { TradingServices } from './services.js';
-import { recoverStale } from './store-venue.js';
-import { tokensWithPendingCommands } from './store-writer.js';
-import { insertAudit } from './store.js';
+import { recoverStale } from './store/venue.js';
+import { tokensWithPendingCommands } from './store/writer.js';
+import { insertAudit, tokensWithDayOrdersBefore } from './store/orders.js';
 
 export async function sweepOnce(s: TradingServices): Promise<void> {
   await s.releaser.kick();
@@ -24,10 +24,7 @@ export async function sweepOnce(s: TradingServices): Promise<void> {
 
 export async function expireDayOrders(s: TradingServices): Promise<void> {
   const before = dayOrdersPlacedBefore(s.rules.hours, s.now());
-  const due = await s.db.query<{ token_id: string }>(
-    "SELECT DISTINCT token_id FROM orders WHERE time_in_force = 'DAY' AND status IN ('OPEN','PARTIALLY_FILLED') AND accepted_at < $1",
-    [before],
-  );
+  const due = await tokensWithDayOrdersBefore(s.db, before);
   for (const { token_id } of due) {
     if (await s.venue.writerFor(token_id).catch(() => null)) await s.venue.submit(token_id, { kind: 'EXPIRE', before: before.getTime() });
   }

@@ -9,9 +9,9 @@
 import type { Db } from '../kit/db/types.js';
 import type { Logger } from '../kit/log.js';
 import type { CommandResult, Effects } from './journal.js';
-import type { BookLocks } from './locks.js';
+import type { BookLocks } from './store/locks.js';
 import type { VenueRules } from './rules.js';
-import { pendingCommands } from './store-writer.js';
+import { commandOutcome, pendingCommands, queueCommand } from './store/writer.js';
 import { BookWriter, LostBook, bookUnavailable, type WriterCommand } from './writer.js';
 
 export interface VenueDeps {
@@ -138,17 +138,12 @@ export class Venue {
 
   /** Queues the command for the owner process and waits for its result, taking the book over if the owner is gone. */
   private async viaOwner(tokenId: string, cmd: WriterCommand): Promise<CommandResult> {
-    const [row] = await this.d.db.tx(async (q) => {
-      const r = await q.query<{ id: string }>('INSERT INTO commands (token_id, kind, order_id, payload) VALUES ($1,$2,$3,$4::jsonb) RETURNING id',
-        [tokenId, cmd.kind, 'orderId' in cmd ? cmd.orderId : null, JSON.stringify(cmd)]);
-      await q.query("SELECT pg_notify('trading_commands', $1)", [tokenId]);
-      return r;
-    });
+    const row = await this.d.db.tx((q) => queueCommand(q, tokenId, cmd.kind, 'orderId' in cmd ? cmd.orderId : null, cmd));
     const started = Date.now();
     let lastTakeover = started;
     for (;;) {
       const wake = new Promise<void>((r) => { this.waiters.add(r); setTimeout(r, this.d.pollMs).unref(); });
-      const [c] = await this.d.db.query<{ status: string; result: CommandResult }>('SELECT status, result FROM commands WHERE id = $1', [row.id]);
+      const c = await commandOutcome<CommandResult>(this.d.db, row.id);
       if (c?.status === 'DONE') return c.result;
       if (this.stopped) throw bookUnavailable(tokenId, 'the trading process is stopping');
       if (Date.now() - lastTakeover > 2 * this.d.pollMs) {

@@ -14,7 +14,7 @@ import { OrderBook, type RestingOrder } from './engine/index.js';
 import { BatchRun, type CancelCause, type CommandResult, type Effects } from './journal.js';
 import { ownerOf, type LiveOrder, type Tranche } from './live.js';
 import { instrumentRules, reason, type VenueRules } from './rules.js';
-import { bookRow, openOrders, pendingOrders, standingIntents, storeEffects, takeOver } from './store-writer.js';
+import { bookRow, notifyResults, openOrders, pendingOrders, standingIntents, storeEffects, takeOver } from './store/writer.js';
 
 /** A command as it travels (JSON-safe: amounts are decimal strings), also the payload of a queued command row. */
 export type TrancheJson = { key: string; accountId: string; asset: string; amount: string };
@@ -177,7 +177,7 @@ export class BookWriter {
     const fx = run.finish();
     await storeEffects(q, this.tokenId, this.epoch, fx, done);
     await appendTyped(q, fx.outbox);
-    if (done.length) await q.query("SELECT pg_notify('trading_results', $1)", [done.map((d) => d.id).join(',')]);
+    if (done.length) await notifyResults(q, done.map((d) => d.id));
     return { results, fx };
   }
 

@@ -1,7 +1,7 @@
 /** SQL of the venue's oversight: subscribers, halts, reservation intents and recovery, surveillance alerts. */
-import type { Queryable } from '../kit/db/types.js';
-import type { BookRow } from './store-writer.js';
-import type { OrderRow } from './store.js';
+import type { Queryable } from '../../kit/db/types.js';
+import type { BookRow } from './writer.js';
+import type { OrderRow } from './orders.js';
 
 export interface SubscriberRow { org: string; status: 'ADMITTED' | 'SUSPENDED'; reason: string; updated_by: string; admitted_at: Date | null; updated_at: Date }
 export interface AlertRow {
@@ -162,3 +162,21 @@ export const openOrdersOfSplitBooks = (q: Queryable) =>
     `SELECT o.id, o.token_id, b.split_id FROM orders o JOIN books b ON b.token_id = o.token_id
      WHERE b.split_id IS NOT NULL AND o.status IN ('OPEN','PARTIALLY_FILLED') ORDER BY o.token_id, o.id`,
   );
+
+// ---- the surveillance monitor's cursor over trading's own outbox ----
+
+export async function cursorPosition(q: Queryable, source: string): Promise<bigint> {
+  const [r] = await q.query<{ position: string }>('SELECT position FROM feed_cursors WHERE source = $1', [source]);
+  return BigInt(r?.position ?? 0);
+}
+
+/** The cursor's position, locked until the caller's transaction ends (created at 0 the first time). */
+export async function lockCursor(q: Queryable, source: string): Promise<bigint> {
+  await q.query('INSERT INTO feed_cursors (source, position) VALUES ($1, 0) ON CONFLICT (source) DO NOTHING', [source]);
+  const [cur] = await q.query<{ position: string }>('SELECT position FROM feed_cursors WHERE source = $1 FOR UPDATE', [source]);
+  return BigInt(cur.position);
+}
+
+export async function moveCursor(q: Queryable, source: string, seq: string): Promise<void> {
+  await q.query('UPDATE feed_cursors SET position = $2, updated_at = now() WHERE source = $1', [source, seq]);
+}

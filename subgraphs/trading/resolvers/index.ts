@@ -1,20 +1,17 @@
-import { canSee, requireRole, scopeOf } from '../kit/access.js';
-import { badInput } from '../kit/errors.js';
-import type { BaseContext_ } from '../kit/subgraph.js';
-import { bookFromLevels } from './book.js';
-import { isOpen as venueOpen } from './hours.js';
-import type { TradingLoaders } from './loaders.js';
-import * as orders from './orders.js';
-import * as oversight from './oversight.js';
-import { ORDER_TYPES, STP_MODES, TIMES_IN_FORCE, instrumentRules } from './rules.js';
-import type { TradingServices } from './services.js';
-import { listAlerts, listSubscribers, type AlertRow, type SubscriberRow } from './store-venue.js';
-import type { BookRow } from './store-writer.js';
-import { auditOfOrder, listOrders, orderById, tradesOfToken, type OrderRow, type TradeRow } from './store.js';
-import { bookStream, orderStream, tradeStream } from './streams.js';
-import { parseCursor } from '../kit/follow.js';
+import { canSee, requireRole, scopeOf } from '../../kit/access.js';
+import { badInput } from '../../kit/errors.js';
+import { bookFromLevels } from '../book.js';
+import { isOpen as venueOpen } from '../hours.js';
+import * as orders from '../orders.js';
+import * as oversight from '../oversight.js';
+import { ORDER_TYPES, STP_MODES, TIMES_IN_FORCE, instrumentRules } from '../rules.js';
+import type { TradingContext } from '../services.js';
+import { listAlerts, listSubscribers, type AlertRow, type SubscriberRow } from '../store/venue.js';
+import type { BookRow } from '../store/writer.js';
+import { auditOfOrder, listOrders, orderById, tradesOfToken, type OrderRow, type TradeRow } from '../store/orders.js';
+import { bookStream, orderStream, tradeStream } from '../streams.js';
+import { parseCursor } from '../../kit/follow.js';
 
-export interface TradingContext extends BaseContext_ { loaders: TradingLoaders; services: TradingServices }
 type Ctx = TradingContext;
 
 const MAX_DEPTH = 500;

@@ -1,7 +1,7 @@
-import type { Queryable } from '../kit/db/types.js';
-import { settlementBacklog } from './backlog.js';
-import { assertSameRequest } from '../kit/idempotency.js';
-import type { OrderStatus } from './live.js';
+import type { Queryable } from '../../kit/db/types.js';
+import { settlementBacklog } from '../backlog.js';
+import { assertSameRequest } from '../../kit/idempotency.js';
+import type { OrderStatus } from '../live.js';
 
 export interface OrderRow {
   id: string; org: string; token_id: string; account_id: string; investor_id: string | null; side: 'BUY' | 'SELL';
@@ -141,3 +141,24 @@ export async function accountOwner(q: Queryable, accountId: string): Promise<{ o
   const [r] = await q.query<{ org: string; investor_id: string | null }>('SELECT org, investor_id FROM orders WHERE account_id = $1 LIMIT 1', [accountId]);
   return r ?? null;
 }
+
+/** Tokens with resting orders (their books are rebuilt at start). */
+export const tokensWithOpenOrders = (q: Queryable) =>
+  q.query<{ token_id: string }>("SELECT DISTINCT token_id FROM orders WHERE status IN ('OPEN','PARTIALLY_FILLED')");
+
+/** What an order's reservations still hold (null: none). */
+export async function heldForOrder(q: Queryable, orderId: string): Promise<string | null> {
+  const [h] = await q.query<{ held: string | null }>('SELECT sum(amount - used - released) AS held FROM order_reservations WHERE order_id = $1', [orderId]);
+  return h?.held ?? null;
+}
+
+/** An organisation's resting orders. */
+export const openOrdersOfOrg = (q: Queryable, org: string) =>
+  q.query<{ id: string; token_id: string }>("SELECT id, token_id FROM orders WHERE org = $1 AND status IN ('OPEN','PARTIALLY_FILLED') ORDER BY id", [org]);
+
+/** Tokens with DAY orders accepted before `before` still resting. */
+export const tokensWithDayOrdersBefore = (q: Queryable, before: Date) =>
+  q.query<{ token_id: string }>(
+    "SELECT DISTINCT token_id FROM orders WHERE time_in_force = 'DAY' AND status IN ('OPEN','PARTIALLY_FILLED') AND accepted_at < $1",
+    [before],
+  );

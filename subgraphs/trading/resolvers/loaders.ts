@@ -1,9 +1,9 @@
-import type { Db } from '../kit/db/types.js';
-import { keyedLoader } from '../kit/loaders.js';
+import type { Db } from '../../kit/db/types.js';
+import { keyedLoader } from '../../kit/loaders.js';
 import DataLoader from 'dataloader';
-import { lastSeq } from '../kit/outbox.js';
-import { booksByIds } from './store-writer.js';
-import { levelsOfTokens, ordersByIds, tradesByIds, type LevelRow } from './store.js';
+import { lastSeq } from '../../kit/outbox.js';
+import { booksByIds } from '../store/writer.js';
+import { levelsOfTokens, ordersByIds, tradesByIds, type LevelRow } from '../store/orders.js';
 
 /** Levels of many tokens and the outbox position, read in one snapshot (a client applies changes after that cursor). */
 function levelsLoader(db: Db) {

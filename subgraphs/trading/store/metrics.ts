@@ -1,5 +1,5 @@
 /** Trading's figures for GET /metrics, read from its tables when Prometheus scrapes. */
-import type { SubgraphRuntime } from '../kit/subgraph.js';
+import type { SubgraphRuntime } from '../../kit/subgraph.js';
 
 export function tradingMetrics(rt: SubgraphRuntime): void {
   rt.metrics.gauge('tokenstack_trading_orders', 'orders entered, by their status now', ['status'], async () =>

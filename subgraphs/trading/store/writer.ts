@@ -1,8 +1,8 @@
 /** SQL of the book writer: taking a book over, loading it, and storing a batch's effects in its transaction. */
-import type { Queryable } from '../kit/db/types.js';
-import type { Effects } from './journal.js';
-import type { LiveOrder, Tranche } from './live.js';
-import type { OrderRow } from './store.js';
+import type { Queryable } from '../../kit/db/types.js';
+import type { Effects } from '../journal.js';
+import type { LiveOrder, Tranche } from '../live.js';
+import type { OrderRow } from './orders.js';
 
 export interface BookRow {
   token_id: string; epoch: string; last_event_seq: string; halted: boolean; halt_reason: string | null; halted_by: string | null; halted_at: Date | null;
@@ -164,3 +164,23 @@ export const pendingCommands = (q: Queryable, tokenId: string, limit: number) =>
 
 export const tokensWithPendingCommands = (q: Queryable) =>
   q.query<{ token_id: string }>("SELECT DISTINCT token_id FROM commands WHERE status = 'PENDING'");
+
+// ---- the command queue between processes (a book's commands run in its owner's writer) ----
+
+/** Queues a command for the book's owner process and wakes it (LISTEN trading_commands). */
+export async function queueCommand(q: Queryable, tokenId: string, kind: string, orderId: string | null, cmd: unknown): Promise<{ id: string }> {
+  const [r] = await q.query<{ id: string }>('INSERT INTO commands (token_id, kind, order_id, payload) VALUES ($1,$2,$3,$4::jsonb) RETURNING id',
+    [tokenId, kind, orderId, JSON.stringify(cmd)]);
+  await q.query("SELECT pg_notify('trading_commands', $1)", [tokenId]);
+  return r;
+}
+
+export async function commandOutcome<R>(q: Queryable, id: string): Promise<{ status: string; result: R } | undefined> {
+  const [c] = await q.query<{ status: string; result: R }>('SELECT status, result FROM commands WHERE id = $1', [id]);
+  return c;
+}
+
+/** Wakes the processes waiting for these commands' results (LISTEN trading_results). */
+export async function notifyResults(q: Queryable, ids: string[]): Promise<void> {
+  await q.query("SELECT pg_notify('trading_results', $1)", [ids.join(',')]);
+}
