@@ -23,7 +23,7 @@ export async function onSettlementStatus(q: Queryable, e: OutboxEvent): Promise<
 
 /**
  * The refusal of a new order while the token's backlog is at the bound (checked in the statement that claims
- * the order, store.ts insertPendingOrders): nothing is recorded, so the same clientOrderId may be sent again.
+ * the order, store/orders.ts insertPendingOrders; orders.ts turns its AtBacklogBound into this): nothing is recorded, so the same clientOrderId may be sent again.
  */
 export const settlementBacklog = (tokenId: string, max: number) =>
   appError('TRADING.SETTLEMENT_BACKLOG', `${tokenId} has ${max} or more fills not yet settled (the venue's bound); new orders are refused until settlement catches up, retry later`,

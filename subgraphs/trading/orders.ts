@@ -21,7 +21,8 @@ import type { Intake, Intaken, TradingServices } from './services.js';
 import type { CommandResult, OrderState } from './journal.js';
 import { insertIntent, settleIntent } from './store/venue.js';
 import { bookRow } from './store/writer.js';
-import { bestPrice, heldForOrder, insertAudit, insertPendingOrders, orderById, rejectPending, type OrderRow } from './store/orders.js';
+import { settlementBacklog } from './backlog.js';
+import { AtBacklogBound, bestPrice, heldForOrder, insertAudit, insertPendingOrders, orderById, rejectPending, type OrderRow } from './store/orders.js';
 import { isId, isPrintable } from '../kit/inputs.js';
 
 export interface PlaceOrderInput {
@@ -102,12 +103,13 @@ export type { Intake, Intaken } from './services.js';
  * with other content) is that order's own; if the statement itself fails, each order is claimed alone.
  */
 export function orderIntake(db: Db, batching: CoalescerOptions, maxUnsettled: number): Coalescer<Intake, Intaken> {
+  const typed = <R>(r: R | Error): R | Error => (r instanceof AtBacklogBound ? settlementBacklog(r.tokenId, r.max) : r);
   return new Coalescer<Intake, Intaken>(async (items) => {
     try {
-      return await insertPendingOrders(db, items, maxUnsettled);
+      return (await insertPendingOrders(db, items, maxUnsettled)).map(typed);
     } catch (e) {
       if (items.length === 1) throw e;
-      return Promise.all(items.map((it) => insertPendingOrders(db, [it], maxUnsettled).then(([r]) => r, (x: unknown) => (x instanceof Error ? x : new Error(String(x))))));
+      return Promise.all(items.map((it) => insertPendingOrders(db, [it], maxUnsettled).then(([r]) => typed(r), (x: unknown) => (x instanceof Error ? x : new Error(String(x))))));
     }
   }, batching);
 }

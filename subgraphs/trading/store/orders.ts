@@ -1,7 +1,13 @@
 import type { Queryable } from '../../kit/db/types.js';
-import { settlementBacklog } from '../backlog.js';
 import { assertSameRequest } from '../../kit/idempotency.js';
 import type { OrderStatus } from '../live.js';
+
+/** A new order not claimed because its token is at the settlement backlog bound (orders.ts answers TRADING.SETTLEMENT_BACKLOG). */
+export class AtBacklogBound extends Error {
+  constructor(readonly tokenId: string, readonly max: number) {
+    super(`${tokenId} is at the settlement backlog bound (${max})`);
+  }
+}
 
 export interface OrderRow {
   id: string; org: string; token_id: string; account_id: string; investor_id: string | null; side: 'BUY' | 'SELL';
@@ -65,7 +71,7 @@ export async function insertPendingOrders(q: Queryable, items: readonly { row: N
     const r = mine.get(o.id);
     if (r) return { row: r, created: true };
     const p = byKey.get(`${o.org}\u0000${o.client_order_id}`);
-    if (!p) return maxUnsettled > 0 ? settlementBacklog(o.token_id, maxUnsettled) : new Error('idempotent insert found neither a new nor an existing row');
+    if (!p) return maxUnsettled > 0 ? new AtBacklogBound(o.token_id, maxUnsettled) : new Error('idempotent insert found neither a new nor an existing row');
     try {
       assertSameRequest(p.request_hash, o.request_hash, o.client_order_id);
     } catch (e) {
