@@ -2,6 +2,8 @@ import { ZeroAddress, parseEther } from 'ethers';
 import { findFreePort, startAnvil, type AnvilNode } from '../../subgraphs/kit/chain/anvil.js';
 import { ChainError, createChainClient, isChainError, type ChainClient } from '../../subgraphs/kit/chain/client.js';
 import { deployCashToken } from '../../subgraphs/kit/chain/cash-token.js';
+import { until } from '../support/wait.js';
+import { createServer, type Server } from 'node:http';
 
 describe('createChainClient against a node that is not there', () => {
   it('throws CHAIN_UNAVAILABLE, retryable, within a bounded time', async () => {
@@ -25,6 +27,44 @@ describe('createChainClient against a node that is not there', () => {
       expect(Date.now() - started).toBeLessThan(3000);
     } finally {
       await client.close();
+    }
+  });
+});
+
+describe('createChainClient against a node slow to answer its chain id', () => {
+  /** A JSON-RPC endpoint on loopback that leaves the first `silent` requests unanswered, then answers eth_chainId. */
+  async function slowNode(silent: number): Promise<{ url: string; asked: () => number; close: () => Promise<void> }> {
+    let n = 0;
+    const server: Server = createServer((req, res) => {
+      n++;
+      if (n <= silent) return; // never answered: the caller's timeout decides
+      req.resume().on('end', () => res.end(JSON.stringify({ jsonrpc: '2.0', id: 1, result: '0x7a69' })));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const { port } = server.address() as { port: number };
+    return { url: `http://127.0.0.1:${port}`, asked: () => n, close: () => new Promise((r) => { server.closeAllConnections(); server.close(() => r()); }) };
+  }
+
+  it('asks again after a timed-out answer and builds the client', async () => {
+    const node = await slowNode(1);
+    try {
+      const client = await createChainClient({ rpcUrl: node.url, privateKey: '0x' + '11'.repeat(32), requestTimeoutMs: 300 });
+      expect(client.chainId).toBe(31337);
+      expect(node.asked()).toBe(2);
+      await client.close();
+    } finally {
+      await node.close();
+    }
+  });
+
+  it('gives up with CHAIN_TIMEOUT after three timed-out answers', async () => {
+    const node = await slowNode(1_000);
+    try {
+      const err = await createChainClient({ rpcUrl: node.url, privateKey: '0x' + '11'.repeat(32), requestTimeoutMs: 300 }).catch((e) => e);
+      expect(err).toMatchObject({ code: 'CHAIN_TIMEOUT', retryable: true });
+      expect(node.asked()).toBe(3);
+    } finally {
+      await node.close();
     }
   });
 });
@@ -109,7 +149,8 @@ describe('ChainClient when the node goes away while waiting for a receipt', () =
     try {
       await client.provider.send('evm_setAutomine', [false]);
       const pending = client.send({ to: ZeroAddress, value: 1n }).catch((e) => e);
-      await new Promise((r) => setTimeout(r, 100));
+      // The node holds the transaction (so the client has its hash and waits for the receipt) before it goes away.
+      await until('the transaction in the node\'s pool', async () => BigInt((await client.provider.send('txpool_status', [])).pending) > 0n);
       const stoppedAt = Date.now();
       await node.stop();
       const err = await pending;

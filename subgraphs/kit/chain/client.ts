@@ -166,7 +166,22 @@ class NonceManagedSigner extends AbstractSigner {
   }
 }
 
+/**
+ * The chain id, asked again after a timeout (up to three times): a process starting beside busy work (a
+ * subgraph's migrations on the same event loop) can read the node's prompt answer only after its timer
+ * fired. A refused connection or an error answer is not asked again.
+ */
 async function detectChainId(rpcUrl: string, timeoutMs: number): Promise<number> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await askChainId(rpcUrl, timeoutMs);
+    } catch (e) {
+      if (attempt >= 3 || !(e instanceof ChainError && e.code === 'CHAIN_TIMEOUT')) throw e;
+    }
+  }
+}
+
+async function askChainId(rpcUrl: string, timeoutMs: number): Promise<number> {
   // A raw request: an ethers provider without a static network retries detection forever.
   const req = new FetchRequest(rpcUrl);
   req.timeout = timeoutMs;
