@@ -22,7 +22,7 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { serviceToken, signUserToken } from '../subgraphs/kit/auth.js';
-import { findFreePort } from '../subgraphs/kit/chain/anvil.js';
+import { findFreePort } from '../scripts/chain/anvil.js';
 import { fromRoot } from '../subgraphs/kit/paths.js';
 import { gqlOk } from '../scripts/graphqlClient.js';
 

@@ -34,7 +34,7 @@ import os from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { serviceToken, signUserToken, type Role } from '../subgraphs/kit/auth.js';
-import { findFreePort } from '../subgraphs/kit/chain/anvil.js';
+import { findFreePort } from '../scripts/chain/anvil.js';
 import { gqlOk } from '../scripts/graphqlClient.js';
 import {
   arg, cpuDelta, cpuSeconds, drive, fmt, markProfileWindow, median, monotonicMicros, num, pct, post, prng, say, startProcess, statementCounts, stopAllProcesses, waitReady, writeProfileInfo, type Load,

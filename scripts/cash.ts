@@ -1,7 +1,7 @@
 import { Contract } from 'ethers';
 import { serviceToken } from '../subgraphs/kit/auth.js';
 import { loadArtifact } from '../subgraphs/kit/chain/artifacts.js';
-import { deployCashToken } from '../subgraphs/kit/chain/cash-token.js';
+import { deployCashToken } from './chain/cash-token.js';
 import { createChainClient } from '../subgraphs/kit/chain/client.js';
 import { InternalClient } from '../subgraphs/kit/internal.js';
 

@@ -10,7 +10,7 @@ import { custody } from '../subgraphs/custody/index.js';
 import { startGateway, type RunningGateway } from '../gateway/server.js';
 import { gatewaySettings } from '../gateway/settings.js';
 import { ensureCashToken } from './cash.js';
-import { findFreePort, startAnvil, type AnvilNode } from '../subgraphs/kit/chain/anvil.js';
+import { findFreePort, startAnvil, type AnvilNode } from './chain/anvil.js';
 
 /** The settlement operator of the demo market (its agents and auditors see every settlement). */
 export const DEFAULT_OPERATOR_ORGS = ['settle-co'];

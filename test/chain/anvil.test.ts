@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { Wallet } from 'ethers';
-import { anvilBinaryPath, startAnvil, type AnvilNode } from '../../subgraphs/kit/chain/anvil.js';
+import { anvilBinaryPath, startAnvil, type AnvilNode } from '../../scripts/chain/anvil.js';
 
 async function rpc(url: string, method: string): Promise<unknown> {
   const res = await fetch(url, {

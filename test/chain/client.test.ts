@@ -1,7 +1,7 @@
 import { ZeroAddress, parseEther } from 'ethers';
-import { findFreePort, startAnvil, type AnvilNode } from '../../subgraphs/kit/chain/anvil.js';
+import { findFreePort, startAnvil, type AnvilNode } from '../../scripts/chain/anvil.js';
 import { ChainError, createChainClient, isChainError, type ChainClient } from '../../subgraphs/kit/chain/client.js';
-import { deployCashToken } from '../../subgraphs/kit/chain/cash-token.js';
+import { deployCashToken } from '../../scripts/chain/cash-token.js';
 import { until } from '../support/wait.js';
 import { createServer, type Server } from 'node:http';
 

@@ -1,6 +1,6 @@
 // TokenstackRulesModule on a real T-REX suite on anvil: every on-chain rule passes one transfer and refuses another.
 import { Contract, ContractFactory, Wallet, type TransactionReceipt } from 'ethers';
-import { startAnvil, type AnvilNode } from '../../subgraphs/kit/chain/anvil.js';
+import { startAnvil, type AnvilNode } from '../../scripts/chain/anvil.js';
 import { loadArtifact } from '../../subgraphs/kit/chain/artifacts.js';
 import { createChainClient, isChainError, type ChainClient } from '../../subgraphs/kit/chain/client.js';
 import {

@@ -1,7 +1,7 @@
 import { Contract, Wallet } from 'ethers';
-import { startAnvil, type AnvilNode } from '../../subgraphs/kit/chain/anvil.js';
+import { startAnvil, type AnvilNode } from '../../scripts/chain/anvil.js';
 import { loadArtifact } from '../../subgraphs/kit/chain/artifacts.js';
-import { deployCashToken } from '../../subgraphs/kit/chain/cash-token.js';
+import { deployCashToken } from '../../scripts/chain/cash-token.js';
 import { createChainClient, isChainError, type ChainClient } from '../../subgraphs/kit/chain/client.js';
 import {
   ClaimTopic,

@@ -1,8 +1,8 @@
 import { Contract, parseEther } from 'ethers';
 import { loadArtifact } from '../../subgraphs/kit/chain/artifacts.js';
-import { startAnvil, type AnvilNode } from '../../subgraphs/kit/chain/anvil.js';
+import { startAnvil, type AnvilNode } from '../../scripts/chain/anvil.js';
 import { createChainClient, type ChainClient } from '../../subgraphs/kit/chain/client.js';
-import { deployCashToken } from '../../subgraphs/kit/chain/cash-token.js';
+import { deployCashToken } from '../../scripts/chain/cash-token.js';
 import type { Db } from '../../subgraphs/kit/db/types.js';
 import { CustodyIndexer, type IndexerOptions } from '../../subgraphs/custody/indexer.js';
 import { ledger } from '../../subgraphs/custody/ledger.js';

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import type { Db } from '../../subgraphs/kit/db/types.js';
 import { newId } from '../../subgraphs/kit/ids.js';
 import { fromRoot } from '../../subgraphs/kit/paths.js';
-import { startAnvil, type AnvilNode } from '../../subgraphs/kit/chain/anvil.js';
+import { startAnvil, type AnvilNode } from '../../scripts/chain/anvil.js';
 import { createChainClient, type ChainClient } from '../../subgraphs/kit/chain/client.js';
 import { buildHoldingsTree, holdingLeaf, verifyHoldingProof, type Holding } from '../../subgraphs/custody/domain/holdings-proof.js';
 import { proofOfHoldings } from '../../subgraphs/custody/holdings.js';

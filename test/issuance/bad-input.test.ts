@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { ANVIL_DEV_KEYS, findFreePort } from '../../subgraphs/kit/chain/anvil.js';
+import { ANVIL_DEV_KEYS, findFreePort } from '../../scripts/chain/anvil.js';
 import { dbLabel } from '../support/db.js';
 import { startTestStack, type TestStack } from '../support/stack.js';
 import { IssuerDesk } from './flow.js';

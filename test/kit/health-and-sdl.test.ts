@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { serviceToken, signUserToken } from '../../subgraphs/kit/auth.js';
-import { findFreePort } from '../../subgraphs/kit/chain/anvil.js';
+import { findFreePort } from '../../scripts/chain/anvil.js';
 import { startSubgraph, subgraphConfig, type RunningSubgraph } from '../../subgraphs/kit/subgraph.js';
 import { issuance } from '../../subgraphs/issuance/index.js';
 import { settlement } from '../../subgraphs/settlement/index.js';

@@ -3,7 +3,7 @@ import { describe, expect, test } from '@jest/globals';
 import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
 import { createVerifier, signUserToken } from '../../subgraphs/kit/auth.js';
-import { findFreePort } from '../../subgraphs/kit/chain/anvil.js';
+import { findFreePort } from '../../scripts/chain/anvil.js';
 import { fromRoot } from '../../subgraphs/kit/paths.js';
 import { main as tokenMain } from '../../scripts/token.js';
 

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { Contract, MaxUint256, Signature, Wallet, keccak256, parseEther, toUtf8Bytes } from 'ethers';
-import { startAnvil, type AnvilNode } from '../../subgraphs/kit/chain/anvil.js';
+import { startAnvil, type AnvilNode } from '../../scripts/chain/anvil.js';
 import { loadArtifact } from '../../subgraphs/kit/chain/artifacts.js';
-import { deployCashToken } from '../../subgraphs/kit/chain/cash-token.js';
+import { deployCashToken } from '../../scripts/chain/cash-token.js';
 import { createChainClient, isChainError, type ChainClient } from '../../subgraphs/kit/chain/client.js';
 import { revertDataReason } from '../../subgraphs/kit/chain/errors.js';
 import { DVP_CONSENT_TYPES, dvpDomain } from '../../subgraphs/custody/internal-dvp.js';

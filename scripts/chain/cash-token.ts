@@ -1,7 +1,7 @@
 // The project's own ERC-20 for tokenized deposits: the cash leg of DvP in the default setup.
 import type { Contract } from 'ethers';
-import { loadArtifact } from './artifacts.js';
-import type { ChainClient } from './client.js';
+import { loadArtifact } from '../../subgraphs/kit/chain/artifacts.js';
+import type { ChainClient } from '../../subgraphs/kit/chain/client.js';
 
 export interface CashTokenOptions {
   name?: string;
