@@ -10,7 +10,7 @@
  */
 import os from 'node:os';
 import { OrderBook as PeerBook, Side as PeerSide } from 'nodejs-order-book';
-import { OrderBook } from '../subgraphs/trading/engine/index.js';
+import { OrderBook } from '../subgraphs/trading/domain/index.js';
 import { generateStream, KIND_LIMIT, REFERENCE, SIDE_BUY, WIDE, type OrderStream, type StreamParams } from './orderStream.js';
 
 interface RunResult {

@@ -7,8 +7,8 @@
  */
 import type { TypedEvent } from '../kit/contracts/events.js';
 import { newId } from '../kit/ids.js';
-import type { BookEvent, OrderBook, TradeEvent } from './engine/index.js';
-import { heldBy, held, isResting, neededFor, ownerOf, type LiveOrder, type OrderStatus, type Tranche } from './live.js';
+import type { BookEvent, OrderBook, TradeEvent } from './domain/index.js';
+import { heldBy, held, isResting, neededFor, ownerOf, type LiveOrder, type OrderStatus, type Tranche } from './domain/live.js';
 import { feeOf, reason, type InstrumentRules, type Reason } from './rules.js';
 
 /** Who cancels: the order's owner, the venue's operator, or issuance's split or redemption of the token. */

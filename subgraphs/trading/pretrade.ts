@@ -8,7 +8,7 @@ import { isId } from '../kit/inputs.js';
 import { canSee, investorOnly } from '../kit/access.js';
 import type { Caller } from '../kit/auth.js';
 import { errorCode } from '../kit/errors.js';
-import { isOpen } from './hours.js';
+import { isOpen } from './domain/hours.js';
 import { buyerMayReceive, sellerMayDeliver, type ComplianceAnswer } from './compliance.js';
 import type { AccountFacts, TokenFacts } from './peers.js';
 import { instrumentRules, reason, sizeAndPriceReasons, type Reason } from './rules.js';

@@ -2,11 +2,11 @@
  * The venue's published rulebook (from configuration) and the checks that
  * need nothing but the rules, the order and the last price. Plain functions.
  */
-import type { StpMode } from './engine/index.js';
-import type { TradingHours } from './hours.js';
+import type { StpMode } from './domain/index.js';
+import type { TradingHours } from './domain/hours.js';
 import type { TokenRuleOverrides, TradingConfig } from './settings.js';
 
-export { STP_MODES } from './stp-modes.js';
+export { STP_MODES } from './domain/stp-modes.js';
 export const ORDER_TYPES = ['LIMIT', 'MARKET'] as const;
 export const TIMES_IN_FORCE = ['GTC', 'DAY', 'IOC', 'FOK'] as const;
 

@@ -1,7 +1,7 @@
 import { ConfigError, int, json, list, oneOf, str, type Setting } from '../kit/config.js';
-import { parseTradingHours, type TradingHours } from './hours.js';
-import type { StpMode } from './engine/index.js';
-import { STP_MODES } from './stp-modes.js';
+import { parseTradingHours, type TradingHours } from './domain/hours.js';
+import type { StpMode } from './domain/index.js';
+import { STP_MODES } from './domain/stp-modes.js';
 import { isId } from '../kit/inputs.js';
 
 /** A positive integer of any size, as a decimal string in the environment (never a JS number). */

@@ -5,7 +5,7 @@
  * process left half-way.
  */
 import { appendEvent } from '../kit/outbox.js';
-import { dayOrdersPlacedBefore } from './hours.js';
+import { dayOrdersPlacedBefore } from './domain/hours.js';
 import { cancelForSplits } from './oversight.js';
 import type { TradingServices } from './services.js';
 import { recoverStale } from './store/venue.js';

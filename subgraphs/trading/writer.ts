@@ -10,9 +10,9 @@ import type { Db, Queryable } from '../kit/db/types.js';
 import { appError } from '../kit/errors.js';
 import type { Logger } from '../kit/log.js';
 import { appendTyped } from '../kit/contracts/events.js';
-import { OrderBook, type RestingOrder } from './engine/index.js';
+import { OrderBook, type RestingOrder } from './domain/index.js';
 import { BatchRun, type CancelCause, type CommandResult, type Effects } from './journal.js';
-import { ownerOf, type LiveOrder, type Tranche } from './live.js';
+import { ownerOf, type LiveOrder, type Tranche } from './domain/live.js';
 import { instrumentRules, reason, type VenueRules } from './rules.js';
 import { bookRow, notifyResults, openOrders, pendingOrders, standingIntents, storeEffects, takeOver } from './store/writer.js';
 

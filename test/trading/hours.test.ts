@@ -1,5 +1,5 @@
 import { describe, expect, test } from '@jest/globals';
-import { dayOrdersPlacedBefore, isOpen, parseTradingHours } from '../../subgraphs/trading/hours.js';
+import { dayOrdersPlacedBefore, isOpen, parseTradingHours } from '../../subgraphs/trading/domain/hours.js';
 import { band, marketProtection, sizeAndPriceReasons } from '../../subgraphs/trading/rules.js';
 
 describe('trading hours and instrument rules', () => {

@@ -1,7 +1,7 @@
 import { canSee, requireRole, scopeOf } from '../../kit/access.js';
 import { badInput } from '../../kit/errors.js';
 import { bookFromLevels } from '../book.js';
-import { isOpen as venueOpen } from '../hours.js';
+import { isOpen } from '../domain/hours.js';
 import * as orders from '../orders.js';
 import * as oversight from '../oversight.js';
 import { ORDER_TYPES, STP_MODES, TIMES_IN_FORCE, instrumentRules } from '../rules.js';
@@ -42,7 +42,7 @@ export const resolvers = {
     venueRules: (_: unknown, __: unknown, ctx: Ctx) => {
       const v = ctx.services.rules;
       return {
-        name: v.name, open: venueOpen(v.hours, ctx.services.now()),
+        name: v.name, open: isOpen(v.hours, ctx.services.now()),
         tradingHours: { days: v.hours.days, open: hhmm(v.hours.open), close: hhmm(v.hours.close), timeZone: v.hours.timeZone, text: v.hours.text },
         orderTypes: ORDER_TYPES, timesInForce: TIMES_IN_FORCE, stpModes: STP_MODES, defaultStpMode: v.stpMode,
         defaults: { tokenId: null, ...instrumentRules({ ...v, overrides: {} }, '') },

@@ -1,6 +1,6 @@
 import type { Queryable } from '../../kit/db/types.js';
 import { assertSameRequest } from '../../kit/idempotency.js';
-import type { OrderStatus } from '../live.js';
+import type { OrderStatus } from '../domain/live.js';
 
 /** A new order not claimed because its token is at the settlement backlog bound (orders.ts answers TRADING.SETTLEMENT_BACKLOG). */
 export class AtBacklogBound extends Error {

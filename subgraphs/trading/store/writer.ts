@@ -1,7 +1,7 @@
 /** SQL of the book writer: taking a book over, loading it, and storing a batch's effects in its transaction. */
 import type { Queryable } from '../../kit/db/types.js';
 import type { Effects } from '../journal.js';
-import type { LiveOrder, Tranche } from '../live.js';
+import type { LiveOrder, Tranche } from '../domain/live.js';
 import type { OrderRow } from './orders.js';
 
 export interface BookRow {

@@ -2,7 +2,7 @@
  * An order as the book writer tracks it while it can still change: the
  * engine's view plus who owns it and what it holds at custody.
  */
-import type { Side, StpMode, TimeInForce } from './engine/index.js';
+import type { Side, StpMode, TimeInForce } from './index.js';
 
 export type OrderStatus = 'PENDING_NEW' | 'OPEN' | 'PARTIALLY_FILLED' | 'FILLED' | 'CANCELLED' | 'EXPIRED' | 'REJECTED';
 export const OPEN_STATUSES: readonly OrderStatus[] = ['OPEN', 'PARTIALLY_FILLED'];

@@ -81,6 +81,7 @@ function instantOf(at: Date, timeZone: string, minuteOfDay: number): Date {
   return new Date(guess - offsetAt(first));
 }
 
+/** Whether the venue is in session at `at` (an order on the book is live.ts `isResting`). */
 export function isOpen(h: TradingHours, at: Date): boolean {
   const l = local(at, h.timeZone);
   return h.days.includes(l.weekday) && l.minute >= h.open && l.minute < h.close;

@@ -1,4 +1,10 @@
 /**
+ * Trading's pure domain (no database, GraphQL or kit/errors): the matching
+ * engine exported here (orderBook.ts, types.ts; naiveBook.ts is the property
+ * test's oracle), trading hours (hours.ts), an order as the book writer tracks
+ * it (live.ts) and the self-trade prevention modes a rulebook offers
+ * (stp-modes.ts).
+ *
  * The ATS venue's in-memory matching engine: one `OrderBook` per instrument,
  * single writer, pure and deterministic (no clock, no I/O, no randomness).
  *
