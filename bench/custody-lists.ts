@@ -23,8 +23,7 @@ import type { Db, Queryable } from '../subgraphs/kit/db/types.js';
 import type { InternalHandler } from '../subgraphs/kit/internal.js';
 import type { SubgraphRuntime } from '../subgraphs/kit/subgraph.js';
 import { ledger } from '../subgraphs/custody/ledger.js';
-import { custodyDvpInternal } from '../subgraphs/custody/internal-dvp.js';
-import { custodyInternal } from '../subgraphs/custody/internal.js';
+import { custodyDvpInternal, custodyInternal } from '../subgraphs/custody/internal.js';
 import type { WalletKeys } from '../subgraphs/custody/keys.js';
 import { fundedAccount, scratchCustodyDb } from './custody-db.js';
 

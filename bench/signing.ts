@@ -21,7 +21,7 @@ import { parseArgs } from 'node:util';
 import { Interface, SigningKey, Wallet, keccak256, type Signature } from 'ethers';
 import { loadConfig } from '../subgraphs/kit/config.js';
 import { DigestSigner, openKeyStore, signerSettings, tokenSigner, type KitSigner, type SignerConfig } from '../subgraphs/kit/signer/index.js';
-import { DVP_CONSENT_TYPES, dvpDomain } from '../subgraphs/custody/internal-dvp.js';
+import { DVP_CONSENT_TYPES, dvpDomain } from '../subgraphs/custody/dvp-signing.js';
 import { createSoftHsmToken } from '../test/support/hsm-setup.js';
 
 const { values: args } = parseArgs({ options: { seconds: { type: 'string', default: '3' }, runs: { type: 'string', default: '3' } } });

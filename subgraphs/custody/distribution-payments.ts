@@ -1,10 +1,8 @@
 import type { Queryable } from '../kit/db/types.js';
 import { errorCode } from '../kit/errors.js';
-import { FeedConsumer, feedUrlOf } from '../kit/feed.js';
 import { newId } from '../kit/ids.js';
 import { isId } from '../kit/inputs.js';
 import { requestHash } from '../kit/idempotency.js';
-import type { SubgraphRuntime } from '../kit/subgraph.js';
 import { PendingEvents } from './events.js';
 import { reserveIn } from './ledger.js';
 import { accountOwner, assetById } from './store-ledger.js';
@@ -75,13 +73,4 @@ export async function payInstruction(q: Queryable, b: PaymentInstruction, now: D
     }
   }
   await events.appendTo(q);
-}
-
-/** The consumer of issuance's payment instructions. */
-export function followDistributionPayments(rt: SubgraphRuntime, issuanceUrl: string, now: () => Date): FeedConsumer {
-  return new FeedConsumer({
-    db: rt.db, source: 'issuance:distribution.payment', feedUrl: feedUrlOf(issuanceUrl), token: rt.serviceToken,
-    topics: ['distribution.payment'], log: rt.log, waitMs: 20_000,
-    handle: (q, e) => payInstruction(q, e.payload as unknown as PaymentInstruction, now()),
-  });
 }

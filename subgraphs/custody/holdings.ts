@@ -1,7 +1,7 @@
 import { type Caller } from '../kit/auth.js';
 import { canSee } from '../kit/access.js';
 import type { Db } from '../kit/db/types.js';
-import { unknownAsset } from './env.js';
+import { unknownAsset } from './services.js';
 import { parseAsset } from './domain/inputs.js';
 import { buildHoldingsTree, type HoldingWithProof } from './domain/holdings-proof.js';
 import { accountsByIds } from './store.js';

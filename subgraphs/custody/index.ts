@@ -2,22 +2,19 @@ import { Wallet } from 'ethers';
 import type { Queryable } from '../kit/db/types.js';
 import { openKeyStore } from '../kit/signer/index.js';
 import { createChainClient, type ChainClient } from '../kit/chain/client.js';
-import { peerCalls } from '../kit/contracts/calls.js';
 import type { SubgraphDefinition, SubgraphRuntime } from '../kit/subgraph.js';
-import { followDeployedTokens } from './assets-feed.js';
-import { followDistributionPayments } from './distribution-payments.js';
 import { startBroadcaster } from './broadcaster.js';
 import { chainTransferSender, signNativeSweep, tokenBalance } from './chain-sender.js';
-import { issuanceEligibility } from './eligibility.js';
-import type { CustodyEnv } from './env.js';
+import { startFeeds } from './feeds.js';
 import { CustodyIndexer } from './indexer.js';
-import { custodyMetrics } from './store-metrics.js';
-import { custodyInternal } from './internal.js';
-import { custodyDvpInternal } from './internal-dvp.js';
+import { internalCalls } from './internal.js';
 import { walletKeys, type WalletKeys } from './keys.js';
-import { createLoaders } from './loaders.js';
+import { issuancePeer, type IssuancePeer } from './peers.js';
 import { startReconciliationJob } from './reconciliation.js';
-import { resolvers, type CustodyContext } from './resolvers.js';
+import { resolvers } from './resolvers/index.js';
+import { createLoaders } from './resolvers/loaders.js';
+import type { CustodyContext, CustodyEnv } from './services.js';
+import { custodyMetrics } from './store-metrics.js';
 import { startSweepMover } from './sweep-mover.js';
 import { custodySettings, defaultPolicyOf } from './settings.js';
 
@@ -27,6 +24,12 @@ type CustodyRuntime = SubgraphRuntime<typeof custodySettings>;
 const envs = new WeakMap<SubgraphRuntime, CustodyEnv>();
 const indexers = new WeakMap<SubgraphRuntime, CustodyIndexer>();
 const keysOf = new WeakMap<SubgraphRuntime, WalletKeys>();
+const issuanceOf = new WeakMap<SubgraphRuntime, IssuancePeer>();
+function issuanceFor(rt: CustodyRuntime): IssuancePeer {
+  let p = issuanceOf.get(rt);
+  if (!p) issuanceOf.set(rt, (p = issuancePeer(rt.peer('issuance'))));
+  return p;
+}
 /** The wallet keys of a running subgraph; a wrong signer setting stops it at start (ConfigError). */
 function keysFor(rt: CustodyRuntime): WalletKeys {
   let k = keysOf.get(rt);
@@ -36,9 +39,8 @@ function keysFor(rt: CustodyRuntime): WalletKeys {
 function envOf(rt: CustodyRuntime): CustodyEnv {
   let env = envs.get(rt);
   if (!env) {
-    env = { db: rt.db, now: () => new Date(), defaults: defaultPolicyOf(rt.config), eligibility: issuanceEligibility(rt.peer('issuance')),
-      investorExists: (investorId) => rt.peer('issuance').call<{ id: string } | null>('investor', { investorId }),
-    };
+    const issuance = issuanceFor(rt);
+    env = { db: rt.db, now: () => new Date(), defaults: defaultPolicyOf(rt.config), eligibility: issuance.eligibility, investorExists: issuance.investorExists };
     envs.set(rt, env);
   }
   return env;
@@ -51,7 +53,7 @@ export const custody: SubgraphDefinition<CustodyContext, typeof custodySettings>
   metrics: (rt) => custodyMetrics(rt, () => indexers.get(rt)),
   resolvers,
   context: (base, rt) => ({ ...base, loaders: createLoaders(base.db), keys: keysFor(rt), env: envOf(rt) }),
-  internal: (rt) => ({ ...custodyInternal(rt.db), ...custodyDvpInternal(rt, keysFor(rt)) }),
+  internal: (rt) => internalCalls(rt, keysFor(rt)),
   async start(rt) {
     const c = rt.config;
     const keys = keysFor(rt);
@@ -72,21 +74,15 @@ export const custody: SubgraphDefinition<CustodyContext, typeof custodySettings>
           paymentBatchMax: c.CUSTODY_PAYMENT_BATCH_MAX },
       };
       stops.push(startBroadcaster(deps, c.CUSTODY_BROADCAST_INTERVAL_MS));
-      const issuance = peerCalls(rt.peer('issuance'), 'issuance');
       stops.push(startSweepMover({
         ...deps, leaseMs: c.CUSTODY_SWEEP_LEASE_MS,
         balanceOf: (token, holder) => tokenBalance(chain.provider, token, holder),
         signNative: (from, to, signer) => signNativeSweep(chain.provider, chain.chainId, from, to, signer),
-        recoverTokens: (r) => issuance.call('recoverSweptWallet', r),
+        recoverTokens: issuanceFor(rt).recoverTokens,
       }, c.CUSTODY_BROADCAST_INTERVAL_MS));
       rt.log.info('withdrawal broadcaster and wallet sweep mover started');
     }
-    const tokens = followDeployedTokens(rt, c.ISSUANCE_URL);
-    tokens.start();
-    stops.push(() => tokens.stop());
-    const payments = followDistributionPayments(rt, c.ISSUANCE_URL, () => new Date());
-    payments.start();
-    stops.push(() => payments.stop());
+    stops.push(startFeeds(rt, c.ISSUANCE_URL, () => new Date()));
     if (c.CUSTODY_INDEXER_ENABLED) {
       const indexer = new CustodyIndexer(rt.db, async () => (await client()).provider, {
         confirmations: c.CUSTODY_CONFIRMATIONS, pollMs: c.CUSTODY_INDEXER_POLL_MS, maxRange: c.CUSTODY_INDEXER_BLOCK_RANGE, fromBlock: c.CUSTODY_INDEXER_FROM_BLOCK,

@@ -3,16 +3,35 @@ import { badInput } from '../kit/errors.js';
 import type { InternalHandler } from '../kit/internal.js';
 import { serveCalls, settleItem } from '../kit/contracts/calls.js';
 import type { Db } from '../kit/db/types.js';
+import type { SubgraphRuntime } from '../kit/subgraph.js';
 import { parseAccountId, parseAmount, parseAsset, parseId, parseIdempotencyKey, parseMove, optionalAmount } from './domain/inputs.js';
 import { parseAddress } from '../kit/scalars.js';
+import { adoptReservation, bookSettlement, bookSettlements, holdMany, raw } from './dvp-ledger.js';
+import { DvpCustody } from './dvp-signing.js';
+import type { WalletKeys } from './keys.js';
 import { ledger, type ReservationRef } from './ledger.js';
 import { accountsByIds } from './store.js';
+import { assetById } from './store-ledger.js';
 
 /**
- * Custody's internal operations (service credential only, not in the public
- * schema): POST /internal/rpc/<name> with a JSON body; amounts are decimal
- * strings. Idempotency keys are scoped to the calling service.
+ * The internal calls custody serves (service credential only, not in the
+ * public schema): POST /internal/rpc/<name> with a JSON body; amounts are
+ * decimal strings. Idempotency keys are scoped to the calling service. The
+ * list calls are typed in kit/contracts/calls.ts (serveCalls). Two groups:
+ * the ledger's (reservations, credits, debits, balances: trading and
+ * settlement) and DvP's (dvp-ledger.ts, dvp-signing.ts: settlement).
  */
+export function internalCalls(rt: SubgraphRuntime, keys: WalletKeys): Record<string, InternalHandler> {
+  return { ...custodyInternal(rt.db), ...custodyDvpInternal(rt, keys) };
+}
+
+/** Every handler checks the service credential: the route checks it too; a handler called directly must not skip it. */
+const guarded = (handlers: Record<string, InternalHandler>): Record<string, InternalHandler> =>
+  Object.fromEntries(Object.entries(handlers).map(([k, h]): [string, InternalHandler] => [k, async (body, caller) => {
+    requireService(caller);
+    return h(body, caller);
+  }]));
+
 function reservationRef(b: Record<string, unknown>): ReservationRef {
   const hasId = b.reservationId !== undefined && b.reservationId !== null;
   const hasKey = b.reservationKey !== undefined && b.reservationKey !== null;
@@ -20,13 +39,9 @@ function reservationRef(b: Record<string, unknown>): ReservationRef {
   return hasId ? { reservationId: parseId(b.reservationId, 'rsv', 'reservationId') } : { reservationKey: parseIdempotencyKey(b.reservationKey, 'reservationKey') };
 }
 
-
+/** The ledger's calls. */
 export function custodyInternal(db: Db): Record<string, InternalHandler> {
-  const guarded = (h: InternalHandler): InternalHandler => async (body, caller) => {
-    requireService(caller); // the route checks it too; a handler called directly must not skip it
-    return h(body, caller);
-  };
-  return Object.fromEntries(Object.entries({
+  return guarded({
     /** { items: [{ accountId, asset, amount, idempotencyKey, reason }] } -> { results: [{ ok, value | error }] }, one transaction. */
     ...serveCalls('custody', {
       async reserveMany({ items }, c) {
@@ -64,5 +79,33 @@ export function custodyInternal(db: Db): Record<string, InternalHandler> {
     /** { asset, contractAddress? } -> { asset, contractAddress } */
     registerAsset: (b) => ledger.registerAsset(db, parseAsset(b.asset),
       b.contractAddress === undefined || b.contractAddress === null ? null : parseAddress(String(b.contractAddress))),
-  } satisfies Record<string, InternalHandler>).map(([k, h]) => [k, guarded(h)]));
+  } satisfies Record<string, InternalHandler>);
+}
+
+/** DvP's calls: the wallets' keys sign in this process and never leave. */
+export function custodyDvpInternal(rt: SubgraphRuntime, keys: WalletKeys): Record<string, InternalHandler> {
+  const dvp = new DvpCustody(rt.db, keys, rt.config.CHAIN_RPC_URL);
+  return guarded({
+    /** { asset } -> { asset, contractAddress } or null */
+    asset: async (b) => {
+      const a = await assetById(rt.db, parseAsset(b.asset));
+      return a ? { asset: a.id, contractAddress: a.contract_address } : null;
+    },
+    /** { fromService, reservationKey, amount, idempotencyKey, reason } -> { reservation, balance } (the caller's new reservation) */
+    adoptReservation: (b, caller) => adoptReservation(rt.db, caller.subject, b),
+    /** { idempotencyKey, reason, consume: [{ reservationKey, amount }], credit: [{ accountId, asset, amount }] } -> { consumed, credited } */
+    bookSettlement: (b, caller) => bookSettlement(rt.db, caller.subject, b),
+    ...serveCalls('custody', {
+      async holdMany({ holds }, caller) {
+        return holdMany(rt.db, caller.subject, holds.map(raw));
+      },
+      async bookSettlements({ bookings }, caller) {
+        return bookSettlements(rt.db, caller.subject, bookings.map(raw));
+      },
+    }),
+    /** { accountId, asset, spender } -> { walletAddress, token, spender, allowance, txHash | null } */
+    approveSpender: (b, caller) => dvp.approveSpender(caller.subject, b),
+    /** { accountId, reservationKeys, chainId, dvp, batchId, legs: [{token, from, to, amount}], deadline } -> { signer, nonces, deadline, signature } */
+    signDvpConsent: (b, caller) => dvp.signConsent(caller.subject, b),
+  });
 }

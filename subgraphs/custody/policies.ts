@@ -3,7 +3,7 @@ import type { Queryable } from '../kit/db/types.js';
 import { appError, notFound } from '../kit/errors.js';
 import { requestHash } from '../kit/idempotency.js';
 import { PendingEvents } from './events.js';
-import { requireCustodian, invalidState, unknownAccount, type CustodyEnv } from './env.js';
+import { requireCustodian, invalidState, unknownAccount, type CustodyEnv } from './services.js';
 import { approvalRefusal, policyFromJson, policyToJson, quorumMet, validatePolicy, type EffectivePolicy, type WithdrawalPolicy } from './domain/policy.js';
 import { parseAccountId, parseId, parseIdempotencyKey, parseText } from './domain/inputs.js';
 import { newId } from '../kit/ids.js';

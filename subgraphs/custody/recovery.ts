@@ -4,7 +4,7 @@ import type { Queryable } from '../kit/db/types.js';
 import { appError } from '../kit/errors.js';
 import { assertSameRequest, requestHash } from '../kit/idempotency.js';
 import { parseAccountId, parseIdempotencyKey, parseText } from './domain/inputs.js';
-import { requireCustodian, unknownAccount, type CustodyEnv } from './env.js';
+import { requireCustodian, unknownAccount, type CustodyEnv } from './services.js';
 import { PendingEvents } from './events.js';
 import type { WalletKeys } from './keys.js';
 import { accountOwner } from './store-ledger.js';

@@ -3,7 +3,7 @@ import { canSee, requireRole } from '../kit/access.js';
 import { appError, notFound } from '../kit/errors.js';
 import { assertSameRequest, requestHash } from '../kit/idempotency.js';
 import { PendingEvents } from './events.js';
-import { invalidState, requireCustodian, unknownAccount, unknownAsset, type CustodyEnv } from './env.js';
+import { invalidState, requireCustodian, unknownAccount, unknownAsset, type CustodyEnv } from './services.js';
 import { CASH, parseAccountId, parseAmount, parseAsset, parseDestination, parseId, parseIdempotencyKey, parseText } from './domain/inputs.js';
 import { approvalRefusal, checkWithdrawal, quorumMet, type Refusal } from './domain/policy.js';
 import { newId } from '../kit/ids.js';

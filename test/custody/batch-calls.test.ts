@@ -3,7 +3,7 @@ import type { Db } from '../../subgraphs/kit/db/types.js';
 import type { InternalHandler } from '../../subgraphs/kit/internal.js';
 import type { SubgraphRuntime } from '../../subgraphs/kit/subgraph.js';
 import { ledger } from '../../subgraphs/custody/ledger.js';
-import { custodyDvpInternal } from '../../subgraphs/custody/internal-dvp.js';
+import { custodyDvpInternal } from '../../subgraphs/custody/internal.js';
 import { dbLabel } from '../support/db.js';
 import type { WalletKeys } from '../../subgraphs/custody/keys.js';
 import { MAX_BATCH } from '../../subgraphs/kit/contracts/calls.js';

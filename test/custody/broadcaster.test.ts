@@ -3,7 +3,7 @@ import { id as hashOf } from 'ethers';
 import type { Db } from '../../subgraphs/kit/db/types.js';
 import type { KitSigner } from '../../subgraphs/kit/signer/index.js';
 import { broadcastOnce, TransferError, type BroadcastDeps, type SignedTransfer, type TransferOutcome, type TransferRequest, type TransferSender } from '../../subgraphs/custody/broadcaster.js';
-import type { CustodyEnv } from '../../subgraphs/custody/env.js';
+import type { CustodyEnv } from '../../subgraphs/custody/services.js';
 import { ledger } from '../../subgraphs/custody/ledger.js';
 import { withdrawalById } from '../../subgraphs/custody/store-withdrawals.js';
 import * as w from '../../subgraphs/custody/withdrawals.js';

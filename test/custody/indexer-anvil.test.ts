@@ -3,7 +3,7 @@ import { Wallet } from 'ethers';
 import { balancesOfAccounts } from '../../subgraphs/custody/store-ledger.js';
 import { ledger } from '../../subgraphs/custody/ledger.js';
 import { reconcile, reconciliation, runReconciliation } from '../../subgraphs/custody/reconciliation.js';
-import { recordConsent } from '../../subgraphs/custody/internal-dvp.js';
+import { recordConsent } from '../../subgraphs/custody/dvp-signing.js';
 import { recoverCustodyWallet } from '../../subgraphs/custody/recovery.js';
 import { broadcastOnce } from '../../subgraphs/custody/broadcaster.js';
 import { chainTransferSender } from '../../subgraphs/custody/chain-sender.js';

@@ -7,9 +7,9 @@ import { fromRoot } from '../../subgraphs/kit/paths.js';
 import { loadConfig } from '../../subgraphs/kit/config.js';
 import { openKeyStore, signerSettings } from '../../subgraphs/kit/signer/index.js';
 import { walletKeys, type WalletKeys } from '../../subgraphs/custody/keys.js';
-import { openCustodyAccount } from '../../subgraphs/custody/service.js';
-import type { CustodyEnv } from '../../subgraphs/custody/env.js';
-import type { EligibilityAnswer, EligibilityQuery, TransferEligibility } from '../../subgraphs/custody/eligibility.js';
+import { openCustodyAccount } from '../../subgraphs/custody/accounts.js';
+import type { CustodyEnv } from '../../subgraphs/custody/services.js';
+import type { EligibilityAnswer, EligibilityQuery, TransferEligibility } from '../../subgraphs/custody/peers.js';
 import type { WithdrawalPolicy } from '../../subgraphs/custody/domain/policy.js';
 import { openTestDb } from '../support/db.js';
 

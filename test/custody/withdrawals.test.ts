@@ -2,8 +2,8 @@ import { afterAll, beforeAll, beforeEach, describe, expect, test } from '@jest/g
 import type { Db } from '../../subgraphs/kit/db/types.js';
 import { newId } from '../../subgraphs/kit/ids.js';
 import { ledger } from '../../subgraphs/custody/ledger.js';
-import { issuanceEligibility } from '../../subgraphs/custody/eligibility.js';
-import type { CustodyEnv } from '../../subgraphs/custody/env.js';
+import { issuanceEligibility } from '../../subgraphs/custody/peers.js';
+import type { CustodyEnv } from '../../subgraphs/custody/services.js';
 import { approvePolicyChange, effectivePolicy, proposePolicyChange, rejectPolicyChange } from '../../subgraphs/custody/policies.js';
 import * as w from '../../subgraphs/custody/withdrawals.js';
 import { dbLabel } from '../support/db.js';

@@ -9,7 +9,7 @@ import type { Db } from '../../subgraphs/kit/db/types.js';
 import { fromRoot } from '../../subgraphs/kit/paths.js';
 import { openKeyStore, optionalKeyRef, pkcs11Ref, signerSettings, tokenSigner, type KeyStore } from '../../subgraphs/kit/signer/index.js';
 import { walletKeys } from '../../subgraphs/custody/keys.js';
-import { openCustodyAccount } from '../../subgraphs/custody/service.js';
+import { openCustodyAccount } from '../../subgraphs/custody/accounts.js';
 import { hsmEnv, testHsm } from '../support/hsm.js';
 import { KEK, knowsEveryInvestor, openCustodyDb, user } from '../custody/support.js';
 

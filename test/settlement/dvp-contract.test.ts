@@ -5,7 +5,7 @@ import { loadArtifact } from '../../subgraphs/kit/chain/artifacts.js';
 import { deployCashToken } from '../../scripts/chain/cash-token.js';
 import { createChainClient, isChainError, type ChainClient } from '../../subgraphs/kit/chain/client.js';
 import { revertDataReason } from '../../subgraphs/kit/chain/errors.js';
-import { DVP_CONSENT_TYPES, dvpDomain } from '../../subgraphs/custody/internal-dvp.js';
+import { DVP_CONSENT_TYPES, dvpDomain } from '../../subgraphs/custody/dvp-signing.js';
 
 /** contracts/TokenstackDvP.sol on anvil: both legs or neither, only with every payer's consent, each batch once. */
 describe('the TokenstackDvP contract (anvil)', () => {

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { Contract, verifyTypedData } from 'ethers';
-import { DVP_CONSENT_TYPES, dvpDomain } from '../../subgraphs/custody/internal-dvp.js';
+import { DVP_CONSENT_TYPES, dvpDomain } from '../../subgraphs/custody/dvp-signing.js';
 import { nettingCycle } from '../../subgraphs/settlement/netting.js';
 import { dbLabel } from '../support/db.js';
 import { ATTESTATION_KEY, SettlementWorld, Wallet, gqlOk, waitFor, type Party } from './support.js';

@@ -1,43 +1,33 @@
 import { Contract, Interface, MaxUint256, Wallet, getAddress, isHexString, keccak256, toUtf8Bytes, type TypedDataField } from 'ethers';
-import { type Caller } from '../kit/auth.js';
-import { requireService } from '../kit/access.js';
 import { loadArtifact } from '../kit/chain/artifacts.js';
 import { createChainClient, type ChainClient } from '../kit/chain/client.js';
 import { toChainError } from '../kit/chain/errors.js';
 import type { Db, Queryable } from '../kit/db/types.js';
-import { appError, badInput, forbidden } from '../kit/errors.js';
-import type { InternalHandler } from '../kit/internal.js';
-import { serveCalls } from '../kit/contracts/calls.js';
+import { appError, badInput } from '../kit/errors.js';
 import { appendEvent } from '../kit/outbox.js';
 import { parseAddress } from '../kit/scalars.js';
 import { signDigestWith } from '../kit/signer/digest-signer.js';
 import { typedDataHasher } from '../kit/signer/typed-data.js';
-import type { SubgraphRuntime } from '../kit/subgraph.js';
-import { parseAccountId, parseAmount, parseAsset, parseIdempotencyKey, parseMove, parseText } from './domain/inputs.js';
+import { parseAccountId, parseAmount, parseAsset, parseIdempotencyKey } from './domain/inputs.js';
 import type { WalletKeys } from './keys.js';
-import { ledgerList, runLedger, type ChangeResult, type ReserveResult } from './ledger.js';
-import type { LedgerOp } from './ledger-plan.js';
+import type { ReserveResult } from './ledger.js';
 import { walletOfAccount } from './store.js';
 import { assetById, operationByKey, reservationById } from './store-ledger.js';
 import { movingSweepOf } from './store-sweeps.js';
 
 /**
- * Custody's part in delivery versus payment (internal, service credential only):
- * the wallets' keys sign here and never leave.
+ * What custody's wallets sign for delivery versus payment (internal.ts serves
+ * the calls, service credential only): the wallets' keys sign here and never leave.
  *
- * - `adoptReservation`: settlement takes over, atomically, the part of a trading
- *   reservation a fill used (released from trading's, reserved under settlement's key).
  * - `approveSpender`: a wallet gives a genuine TokenstackDvP contract a standing
  *   allowance (one transaction per wallet and asset, signed with the wallet's key).
  * - `signDvpConsent`: the wallet's EIP-712 consent to one DvP batch, signed only when
  *   everything the wallet pays in it is covered by reservations the caller holds on
  *   this account; each reservation is a nonce the contract accepts once.
- * - `bookSettlement`: once the chain settled, the books follow in ONE transaction:
- *   the caller's reservations consumed and the counter-assets credited.
- * - `asset`: an asset's contract address.
  *
  * A DvP contract is recognised by its runtime code (the same for every deployment):
- * custody approves and signs for nothing else.
+ * custody approves and signs for nothing else. The ledger side (reservations taken
+ * over, holds, settled batches booked) is dvp-ledger.ts.
  */
 
 const ERC20 = new Interface([
@@ -69,8 +59,6 @@ export const reservationNonce = (reservationId: string): string => keccak256(toU
 /** The longest a consent may live (its deadline). */
 export const MAX_CONSENT_SECONDS = 86_400;
 const MAX_LEGS = 256;
-/** Settlement may take over trading's reservations; nobody else may take anyone's. */
-const ADOPTERS: Record<string, readonly string[]> = { settlement: ['trading'] };
 
 interface Leg { token: string; from: string; to: string; amount: bigint }
 
@@ -108,7 +96,7 @@ export async function recordConsent(q: Queryable, c: { batchId: string; accountI
 }
 
 /** Per-process state: the chain client (reads, sends) and which addresses are genuine DvP contracts. */
-class DvpCustody {
+export class DvpCustody {
   private clientP?: Promise<ChainClient>;
   private genuineCode?: Promise<string>;
   private readonly genuine = new Map<string, Promise<boolean>>();
@@ -290,118 +278,5 @@ class DvpCustody {
     });
     return { accountId, signer: wallet, nonces, deadline, signature };
   }
-
-  async adopt(service: string, b: Record<string, unknown>): Promise<ReserveResult> {
-    const i = parseAdopt(service, b);
-    const [o] = await this.db.tx((q) => runLedger(q, [adoptOps(service, i)]));
-    if (!o.ok) throw o.error;
-    return o.results[1] as ReserveResult;
-  }
 }
 
-interface AdoptInput { fromService: string; reservationKey: string; amount: bigint; idempotencyKey: string; reason: string }
-
-function parseAdopt(service: string, b: Record<string, unknown>): AdoptInput {
-  const fromService = String(b.fromService ?? '');
-  if (!ADOPTERS[service]?.includes(fromService)) throw forbidden(`service ${service} may not take over reservations of ${JSON.stringify(fromService).slice(0, 40)}`);
-  return {
-    fromService, reservationKey: parseIdempotencyKey(b.reservationKey, 'reservationKey'), amount: parseAmount(b.amount),
-    idempotencyKey: parseIdempotencyKey(b.idempotencyKey), reason: parseText(b.reason, 'reason'),
-  };
-}
-
-/**
- * An adoption as ledger operations: the part released from the other service's reservation (under a key derived
- * from the caller's, so a replay moves nothing) and held again under the caller's key, on the same balance.
- */
-const adoptOps = (service: string, i: AdoptInput): LedgerOp[] => [
-  { kind: 'RELEASE', service: i.fromService, ref: { reservationKey: i.reservationKey }, amount: i.amount, key: `adopted-by:${service}:${i.idempotencyKey}` },
-  { kind: 'RESERVE_LIKE', service, like: { service: i.fromService, ref: { reservationKey: i.reservationKey } }, amount: i.amount, key: i.idempotencyKey, reason: i.reason },
-];
-
-const holdFailed = () => appError('CUSTODY.HOLD_FAILED', 'the hold could not be recorded; nothing was held', { retryable: true });
-const bookingFailed = () => appError('CUSTODY.BOOKING_FAILED', 'the booking could not be recorded; nothing was booked', { retryable: true });
-
-/** A parsed list item back in the shape custody's own parsers check (amounts as decimal strings). */
-const raw = (o: object): Record<string, unknown> => JSON.parse(JSON.stringify(o, (_k, v) => (typeof v === 'bigint' ? v.toString() : v))) as Record<string, unknown>;
-
-/**
- * Many holds in one transaction (calls.custody.holdMany). Every item is checked
- * as the single calls check it before anything is held: a malformed item, or
- * an adoption from a service the caller may not take from, refuses the whole list.
- */
-async function holdMany(db: Db, service: string, holds: readonly Record<string, unknown>[]) {
-  const items = holds.map((h): LedgerOp[] => {
-    if (h.kind === 'ADOPT') return adoptOps(service, parseAdopt(service, h));
-    const m = parseMove(h);
-    return [{ kind: 'RESERVE', service, accountId: m.accountId, asset: m.asset, amount: m.amount, key: m.idempotencyKey, reason: m.reason }];
-  });
-  return { results: await ledgerList(db, items, (r) => r[r.length - 1] as ReserveResult, holdFailed) };
-}
-
-interface Booking { key: string; reason: string; consume: { reservationKey: string; amount: bigint }[]; credit: { accountId: string; asset: string; amount: bigint }[] }
-
-function parseBooking(b: Record<string, unknown>): Booking {
-  const key = parseIdempotencyKey(b.idempotencyKey);
-  const reason = parseText(b.reason, 'reason');
-  const list = (v: unknown, f: string) => {
-    if (!Array.isArray(v) || v.length > 64) throw badInput('INVALID_BOOKING', `${f} must be a list of at most 64 entries`);
-    return v.map((x) => (x ?? {}) as Record<string, unknown>);
-  };
-  const consume = list(b.consume, 'consume').map((c, i) => ({ reservationKey: parseIdempotencyKey(c.reservationKey, `consume[${i}].reservationKey`), amount: parseAmount(c.amount, `consume[${i}].amount`) }));
-  const credit = list(b.credit, 'credit').map((c) => ({ accountId: parseAccountId(c.accountId), asset: parseAsset(c.asset), amount: parseAmount(c.amount) }));
-  if (!consume.length && !credit.length) throw badInput('INVALID_BOOKING', 'nothing to book');
-  return { key, reason, consume, credit };
-}
-
-/** A booking as ledger operations, all or nothing: the caller's reservations consumed and accounts credited, each part idempotent under the caller's key. */
-const bookingOps = (service: string, bk: Booking): LedgerOp[] => [
-  ...bk.consume.map((c, i): LedgerOp => ({ kind: 'CONSUME', service, ref: { reservationKey: c.reservationKey }, amount: c.amount, key: `${bk.key}:consume:${i}` })),
-  ...bk.credit.map((c, i): LedgerOp => ({ kind: 'CREDIT', service, accountId: c.accountId, asset: c.asset, amount: c.amount, key: `${bk.key}:credit:${i}`, reason: bk.reason })),
-];
-const bookingResult = (bk: Booking) => (r: unknown[]) => ({ consumed: r.slice(0, bk.consume.length) as ChangeResult[], credited: r.slice(bk.consume.length) as ChangeResult[] });
-
-/** Consumes reservations and credits accounts in one transaction. */
-async function bookSettlement(db: Db, service: string, b: Record<string, unknown>): Promise<{ consumed: ChangeResult[]; credited: ChangeResult[] }> {
-  const bk = parseBooking(b);
-  const [o] = await db.tx((q) => runLedger(q, [bookingOps(service, bk)]));
-  if (!o.ok) throw o.error;
-  return bookingResult(bk)(o.results);
-}
-
-/** Bookings of many settled trades in one transaction (calls.custody.bookSettlements): one refused booking leaves nothing and fails alone. */
-async function bookSettlements(db: Db, service: string, bookings: readonly Record<string, unknown>[]) {
-  const parsed = bookings.map(parseBooking);
-  return { results: await ledgerList(db, parsed.map((bk) => bookingOps(service, bk)), (r, i) => bookingResult(parsed[i])(r), bookingFailed) };
-}
-
-export function custodyDvpInternal(rt: SubgraphRuntime, keys: WalletKeys): Record<string, InternalHandler> {
-  const dvp = new DvpCustody(rt.db, keys, rt.config.CHAIN_RPC_URL);
-  const guarded = (h: (b: Record<string, unknown>, caller: Caller) => Promise<unknown>): InternalHandler => async (body, caller) => {
-    requireService(caller);
-    return h(body, caller);
-  };
-  return {
-    /** { asset } -> { asset, contractAddress } or null */
-    asset: guarded(async (b) => {
-      const a = await assetById(rt.db, parseAsset(b.asset));
-      return a ? { asset: a.id, contractAddress: a.contract_address } : null;
-    }),
-    /** { fromService, reservationKey, amount, idempotencyKey, reason } -> { reservation, balance } (the caller's new reservation) */
-    adoptReservation: guarded((b, caller) => dvp.adopt(caller.subject, b)),
-    /** { idempotencyKey, reason, consume: [{ reservationKey, amount }], credit: [{ accountId, asset, amount }] } -> { consumed, credited } */
-    bookSettlement: guarded((b, caller) => bookSettlement(rt.db, caller.subject, b)),
-    ...Object.fromEntries(Object.entries(serveCalls('custody', {
-      async holdMany({ holds }, caller) {
-        return holdMany(rt.db, caller.subject, holds.map(raw));
-      },
-      async bookSettlements({ bookings }, caller) {
-        return bookSettlements(rt.db, caller.subject, bookings.map(raw));
-      },
-    })).map(([k, h]) => [k, guarded(h)])),
-    /** { accountId, asset, spender } -> { walletAddress, token, spender, allowance, txHash | null } */
-    approveSpender: guarded((b, caller) => dvp.approveSpender(caller.subject, b)),
-    /** { accountId, reservationKeys, chainId, dvp, batchId, legs: [{token, from, to, amount}], deadline } -> { signer, nonces, deadline, signature } */
-    signDvpConsent: guarded((b, caller) => dvp.signConsent(caller.subject, b)),
-  };
-}

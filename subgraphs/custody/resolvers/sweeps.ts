@@ -1,7 +1,6 @@
-import type { CustodyContext } from './env.js';
-import { requireCustodian } from './env.js';
-import { sweepApprovals, sweepsOfOrg, type SweepRow } from './store-sweeps.js';
-import * as sweeps from './sweeps.js';
+import { requireCustodian, type CustodyContext } from '../services.js';
+import { sweepApprovals, sweepsOfOrg, type SweepRow } from '../store-sweeps.js';
+import * as sweeps from '../sweeps.js';
 
 /** Thin: wallet sweeps to the HSM (sweeps.ts decides). */
 export const sweepResolvers = {

@@ -1,12 +1,11 @@
 import type { Caller } from '../kit/auth.js';
 import type { Db } from '../kit/db/types.js';
 import type { BaseContext_ } from '../kit/subgraph.js';
-import type { WalletKeys } from './keys.js';
-import type { CustodyLoaders } from './loaders.js';
 import { appError, forbidden } from '../kit/errors.js';
 import type { WithdrawalPolicy } from './domain/policy.js';
-import type { TransferEligibility } from './eligibility.js';
-import type { InvestorLookup } from './service.js';
+import type { WalletKeys } from './keys.js';
+import type { InvestorLookup, TransferEligibility } from './peers.js';
+import type { CustodyLoaders } from './resolvers/loaders.js';
 
 /** What the custody services need, built once per process (tests build their own). */
 export interface CustodyEnv {
@@ -20,7 +19,7 @@ export interface CustodyEnv {
   investorExists: InvestorLookup;
 }
 
-/** What every custody resolver gets (the resolver files import it from here, not from each other). */
+/** The context of one GraphQL request (the resolver files import it from here, not from each other). */
 export interface CustodyContext extends BaseContext_ { loaders: CustodyLoaders; keys: WalletKeys; env: CustodyEnv }
 
 /** Approvals and policy work are for people holding the CUSTODIAN role, never for services. */

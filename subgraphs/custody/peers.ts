@@ -1,4 +1,31 @@
+import { peerCalls } from '../kit/contracts/calls.js';
+import type { InternalClient } from '../kit/internal.js';
 import type { Refusal } from './domain/policy.js';
+import type { SweepDeps } from './sweep-mover.js';
+
+/**
+ * The calls custody makes, all to issuance (the owner of investors, tokens
+ * and their rules): whether an investor exists, whether a security token may
+ * leave custody (eligibility, below), and the ERC-3643 recovery of a swept
+ * wallet's security tokens.
+ */
+export interface IssuancePeer {
+  eligibility: TransferEligibility;
+  investorExists: InvestorLookup;
+  recoverTokens: SweepDeps['recoverTokens'];
+}
+
+export function issuancePeer(client: InternalClient): IssuancePeer {
+  const typed = peerCalls(client, 'issuance');
+  return {
+    eligibility: issuanceEligibility(client),
+    investorExists: (investorId) => client.call<{ id: string } | null>('investor', { investorId }),
+    recoverTokens: (r) => typed.call('recoverSweptWallet', r),
+  };
+}
+
+/** Asks issuance, the owner of investors, whether one exists (null if not). */
+export type InvestorLookup = (investorId: string) => Promise<{ id: string } | null>;
 
 /**
  * Whether issuance allows a security token to move from a custody wallet to

@@ -1,34 +1,25 @@
-import { canSee } from '../kit/access.js';
-import type { CustodyContext } from './env.js';
-import { effectivePolicy } from './policies.js';
-import { chainResolvers } from './resolvers-chain.js';
-import { sweepResolvers } from './resolvers-sweeps.js';
-import { withdrawalResolvers } from './resolvers-withdrawals.js';
-import * as service from './service.js';
-import { accountsOfOrg, type AccountRow } from './store.js';
-import type { BalanceRow } from './store-ledger.js';
+import { canSee } from '../../kit/access.js';
+import { openCustodyAccount, type OpenAccountInput } from '../accounts.js';
+import { effectivePolicy } from '../policies.js';
+import type { CustodyContext } from '../services.js';
+import { accountsOfOrg, type AccountRow } from '../store.js';
+import type { BalanceRow } from '../store-ledger.js';
 
-export type { CustodyContext } from './env.js';
+/** Thin: custody accounts, their balances and the investors who own them. */
 
 const visible = (ctx: CustodyContext, r: AccountRow | null) =>
   r && canSee(ctx.caller, { org: r.org, investorId: r.investor_id }) ? r : null;
 
-export const resolvers = {
+export const accountResolvers = {
   Query: {
     custodyAccounts: async (_: unknown, __: unknown, ctx: CustodyContext) => (await accountsOfOrg(ctx.db, ctx.caller.org)).filter((r) => visible(ctx, r)),
     custodyAccount: async (_: unknown, a: { id: string }, ctx: CustodyContext) => visible(ctx, await ctx.loaders.account.load(a.id)),
-    ...withdrawalResolvers.Query,
-    ...chainResolvers.Query,
-    ...sweepResolvers.Query,
   },
   Mutation: {
-    openCustodyAccount: async (_: unknown, a: { input: service.OpenAccountInput }, ctx: CustodyContext) => {
-      const row = await service.openCustodyAccount(ctx.db, ctx.keys, ctx.caller, a.input, ctx.env.investorExists);
+    openCustodyAccount: async (_: unknown, a: { input: OpenAccountInput }, ctx: CustodyContext) => {
+      const row = await openCustodyAccount(ctx.db, ctx.keys, ctx.caller, a.input, ctx.env.investorExists);
       return ctx.loaders.account.load(row.id);
     },
-    ...withdrawalResolvers.Mutation,
-    ...chainResolvers.Mutation,
-    ...sweepResolvers.Mutation,
   },
   CustodyAccount: {
     __resolveReference: async (ref: { id: string }, ctx: CustodyContext) => visible(ctx, await ctx.loaders.account.load(ref.id)),
@@ -43,21 +34,10 @@ export const resolvers = {
     withdrawalPolicy: (r: AccountRow, _: unknown, ctx: CustodyContext) => effectivePolicy(ctx.db, ctx.env.defaults, r.org, r.id),
     withdrawalDestinations: (r: AccountRow, _: unknown, ctx: CustodyContext) => ctx.loaders.destinationsOfAccount.load(r.id),
     withdrawals: (r: AccountRow, _: unknown, ctx: CustodyContext) => ctx.loaders.withdrawalsOfAccount.load(r.id),
-    ...chainResolvers.CustodyAccount,
   },
   Investor: {
     __resolveReference: (ref: { id: string }) => ref,
     custodyAccounts: async (i: { id: string }, _: unknown, ctx: CustodyContext) =>
       (await ctx.loaders.accountsOfInvestor.load(i.id)).filter((r) => visible(ctx, r)),
   },
-  Withdrawal: withdrawalResolvers.Withdrawal,
-  WithdrawalDestination: withdrawalResolvers.WithdrawalDestination,
-  PolicyChange: withdrawalResolvers.PolicyChange,
-  HoldingProof: withdrawalResolvers.HoldingProof,
-  Deposit: chainResolvers.Deposit,
-  Reconciliation: chainResolvers.Reconciliation,
-  ReconciliationLine: chainResolvers.ReconciliationLine,
-  ReconciliationBreak: chainResolvers.ReconciliationBreak,
-  WalletRecovery: chainResolvers.WalletRecovery,
-  WalletSweep: sweepResolvers.WalletSweep,
 };

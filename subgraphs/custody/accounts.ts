@@ -8,11 +8,9 @@ import { appendEvent } from '../kit/outbox.js';
 import type { WalletKeys } from './keys.js';
 import { insertAccount } from './store.js';
 import { isId, requireIdempotencyKey } from '../kit/inputs.js';
+import type { InvestorLookup } from './peers.js';
 
 export interface OpenAccountInput { idempotencyKey: string; investorId: string; kind: string }
-
-/** Asks issuance, the owner of investors, whether one exists (null if not). */
-export type InvestorLookup = (investorId: string) => Promise<{ id: string } | null>;
 
 export async function openCustodyAccount(db: Db, keys: WalletKeys, caller: Caller, input: OpenAccountInput, investorExists: InvestorLookup) {
   requireRole(caller, 'CUSTODIAN', 'BROKER_DEALER', 'ISSUER_AGENT');
