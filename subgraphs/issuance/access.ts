@@ -2,7 +2,8 @@ import { type Caller, type Role } from '../kit/auth.js';
 import { requireRole, canSee } from '../kit/access.js';
 import type { Queryable } from '../kit/db/types.js';
 import { badInput, forbidden, notFound } from '../kit/errors.js';
-import type { InvestorRow, TokenRow } from './store.js';
+import type { TokenRow } from './store/tokens.js';
+import type { InvestorRow } from './store/investors.js';
 import { requireIdempotencyKey } from '../kit/inputs.js';
 
 /** Tokens are public; changing one needs the issuer's organisation and one of the roles. */

@@ -1,5 +1,5 @@
 import { addPeriod, type ComplianceConfig } from './domain/compliance/index.js';
-import type { InvestorRow } from './store.js';
+import type { InvestorRow } from './store/investors.js';
 
 type AccreditationColumns = Pick<InvestorRow, 'accredited' | 'accreditation_verified_at' | 'accreditation_expires_at'>;
 

@@ -1,6 +1,7 @@
 import type { Caller } from '../kit/auth.js';
 import type { Queryable } from '../kit/db/types.js';
-import type { InvestorRow, TokenRow } from './store.js';
+import type { TokenRow } from './store/tokens.js';
+import type { InvestorRow } from './store/investors.js';
 
 export interface CapTableLot { id: string; amount: bigint; remaining: bigint; acquiredAt: Date; holdingPeriodStart: Date; restricted: boolean; source: string; txHash: string | null }
 export interface CapTable {

@@ -11,10 +11,11 @@ import { chainFailure, type IssuanceChain } from './chain/runtime.js';
 import { requireDeployed } from './deploy.js';
 import { transferEligibility, type EligibilityResult } from './eligibility.js';
 import { recordOccasion } from './occasions.js';
-import { upsertControls, walletsOf, type WalletRow } from './store-holdings.js';
-import { audit, enqueueChainJob } from './store-records.js';
-import { refuseDuringSplit } from './store-splits.js';
-import type { InvestorRow, TokenRow } from './store.js';
+import { upsertControls, walletsOf, type WalletRow } from './store/holdings.js';
+import { audit, enqueueChainJob } from './store/records.js';
+import { refuseDuringSplit } from './store/splits.js';
+import type { TokenRow } from './store/tokens.js';
+import type { InvestorRow } from './store/investors.js';
 
 /**
  * Issuer controls. Each one acts on chain first (the token is the law the

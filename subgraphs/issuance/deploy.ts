@@ -5,8 +5,8 @@ import { appendEvent } from '../kit/outbox.js';
 import { ClaimTopic, deployTokenSuite } from './chain/trex.js';
 import { tokenOfIssuer } from './access.js';
 import { chainFailure, type IssuanceChain } from './chain/runtime.js';
-import { audit } from './store-records.js';
-import type { ChainJson, TokenRow } from './store.js';
+import { audit } from './store/records.js';
+import type { ChainJson, TokenRow } from './store/tokens.js';
 import { configureRulesModule } from './chain/rules.js';
 import type { ComplianceConfig } from './domain/compliance/index.js';
 

@@ -3,8 +3,8 @@ import { PolledWorker } from '../kit/chain/polling.js';
 import type { Logger } from '../kit/log.js';
 import { appendEvents } from '../kit/outbox.js';
 import { entitlementEvent } from './distributions.js';
-import * as store from './store-distribution-payments.js';
-import type { DueEntitlement } from './store-distribution-payments.js';
+import * as store from './store/distribution-payments.js';
+import type { DueEntitlement } from './store/distribution-payments.js';
 
 /**
  * Pays distributions on their payment date, through custody, without a synchronous call: each pass

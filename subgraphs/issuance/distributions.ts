@@ -10,10 +10,11 @@ import { checkIdempotencyKey, investorOfCaller, positive, requireReason, tokenOf
 import { capTable } from './captable.js';
 import { perUnit, proRata, withheldOf, type Allocation } from './domain/entitlements.js';
 import { formInForce, KINDS, ratesFor, withholdingFor, type DistributionKind, type TaxForm, type TaxFormKind, type WithholdingConfig } from './domain/withholding.js';
-import { audit } from './store-records.js';
-import * as store from './store-distributions.js';
-import type { DistributionRow, EntitlementRow } from './store-distributions.js';
-import type { InvestorRow, TokenRow } from './store.js';
+import { audit } from './store/records.js';
+import * as store from './store/distributions.js';
+import type { DistributionRow, EntitlementRow } from './store/distributions.js';
+import type { TokenRow } from './store/tokens.js';
+import type { InvestorRow } from './store/investors.js';
 
 /**
  * Distributions (dividends, coupons, returns of capital): announced by the issuer's agent, their

@@ -8,9 +8,9 @@ import { appendEvents } from '../kit/outbox.js';
 import { checkIdempotencyKey, requireReason } from './access.js';
 import { holdReason } from './distribution-payments.js';
 import { entitlementEvent } from './distributions.js';
-import { entitlementWithHolder, setEntitlement, type DueEntitlement } from './store-distribution-payments.js';
-import type { EntitlementRow } from './store-distributions.js';
-import { audit } from './store-records.js';
+import { entitlementWithHolder, setEntitlement, type DueEntitlement } from './store/distribution-payments.js';
+import type { EntitlementRow } from './store/distributions.js';
+import { audit } from './store/records.js';
 
 /**
  * The issuer's hand on one entitlement: release a HELD one (the holder no longer frozen or

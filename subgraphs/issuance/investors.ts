@@ -6,9 +6,9 @@ import { requestHash } from '../kit/idempotency.js';
 import { newId } from '../kit/ids.js';
 import { appendEvent } from '../kit/outbox.js';
 import { checkIdempotencyKey, investorOfCaller, requireReason } from './access.js';
-import { upsertAffiliation, walletOwner } from './store-holdings.js';
-import { audit, enqueueChainJob } from './store-records.js';
-import { insertInvestor, type InvestorRow } from './store.js';
+import { upsertAffiliation, walletOwner } from './store/holdings.js';
+import { audit, enqueueChainJob } from './store/records.js';
+import { insertInvestor, type InvestorRow } from './store/investors.js';
 import { accreditedNow } from './accreditation.js';
 import type { ComplianceConfig } from './domain/compliance/index.js';
 

@@ -10,9 +10,9 @@ import { checkIdempotencyKey, investorById, positive, tokenOfIssuer } from './ac
 import { chainFailure, type IssuanceChain } from './chain/runtime.js';
 import { requireDeployed } from './deploy.js';
 import { transferEligibility, type EligibilityResult } from './eligibility.js';
-import { walletsOf } from './store-holdings.js';
-import { refuseDuringSplit } from './store-splits.js';
-import { audit, enqueueChainJob } from './store-records.js';
+import { walletsOf } from './store/holdings.js';
+import { refuseDuringSplit } from './store/splits.js';
+import { audit, enqueueChainJob } from './store/records.js';
 
 export interface IssueInput {
   idempotencyKey: string; tokenId: string; investorId: string; wallet?: string | null; amount: bigint;

@@ -1,9 +1,9 @@
 import type { Queryable } from '../kit/db/types.js';
 import { receivedLot, type ComplianceConfig, type TransferOccasion } from './domain/compliance/index.js';
 import { tokenSnapshot } from './snapshot.js';
-import { insertOccasion, issuerRelationAt, receivedLots } from './store-holdings.js';
-import { enqueueChainJob } from './store-records.js';
-import type { TokenRow } from './store.js';
+import { insertOccasion, issuerRelationAt, receivedLots } from './store/holdings.js';
+import { enqueueChainJob } from './store/records.js';
+import type { TokenRow } from './store/tokens.js';
 
 /** What issuance reads of settlement's `settlement.status` event. */
 export interface SettledOccasion {

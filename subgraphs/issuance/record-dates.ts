@@ -2,10 +2,10 @@ import type { Db } from '../kit/db/types.js';
 import { appendEvents } from '../kit/outbox.js';
 import { entitlementsOfRecord, recordEntitlements } from './distributions.js';
 import type { DistributionKind, WithholdingConfig } from './domain/withholding.js';
-import { audit } from './store-records.js';
-import { distributionAtRecordDate, setFixed } from './store-distributions.js';
-import type { DistributionRow } from './store-distributions.js';
-import type { TokenRow } from './store.js';
+import { audit } from './store/records.js';
+import { distributionAtRecordDate, setFixed } from './store/distributions.js';
+import type { DistributionRow } from './store/distributions.js';
+import type { TokenRow } from './store/tokens.js';
 
 /**
  * Distributions announced before their record date: each pass fixes the entitlements of those whose

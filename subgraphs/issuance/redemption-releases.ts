@@ -19,13 +19,14 @@ import { entitlementEvent, entitlementRows, sumOf } from './distributions.js';
 import { perUnit } from './domain/entitlements.js';
 import { requireUnblocked } from './entitlement-actions.js';
 import { insertRedemptionPayments, type RedemptionEnv } from './redemption-steps.js';
-import { insertEntitlements } from './store-distributions.js';
-import { audit } from './store-records.js';
+import { insertEntitlements } from './store/distributions.js';
+import { audit } from './store/records.js';
 import {
   holderLine, insertBurns, insertRelease, lineWithHolderNow, redemptionById, releaseByKey, type RedemptionHolderRow,
-} from './store-redemptions.js';
-import { holdingsOfToken } from './store-splits.js';
-import type { InvestorRow, TokenRow } from './store.js';
+} from './store/redemptions.js';
+import { holdingsOfToken } from './store/splits.js';
+import type { TokenRow } from './store/tokens.js';
+import type { InvestorRow } from './store/investors.js';
 
 export interface ReleaseHolderInput { idempotencyKey: string; redemptionId: string; investorId: string; reason: string }
 

@@ -24,11 +24,12 @@ import { holdReason } from './distribution-payments.js';
 import { entitlementEvent, entitlementRows, sumOf } from './distributions.js';
 import { perUnit, proRata, type Allocation } from './domain/entitlements.js';
 import type { WithholdingConfig } from './domain/withholding.js';
-import { insertDistribution, insertEntitlements, type DistributionRow, type EntitlementRow, type NewEntitlement } from './store-distributions.js';
-import { burnsOf, dueRedemptions, holdersNow, insertBurns, insertHolders, redemptionById, releasePayments, type RedemptionHolderRow, type RedemptionRow } from './store-redemptions.js';
-import { audit } from './store-records.js';
-import { holdingsOfToken } from './store-splits.js';
-import type { InvestorRow, TokenRow } from './store.js';
+import { insertDistribution, insertEntitlements, type DistributionRow, type EntitlementRow, type NewEntitlement } from './store/distributions.js';
+import { burnsOf, dueRedemptions, holdersNow, insertBurns, insertHolders, redemptionById, releasePayments, type RedemptionHolderRow, type RedemptionRow } from './store/redemptions.js';
+import { audit } from './store/records.js';
+import { holdingsOfToken } from './store/splits.js';
+import type { TokenRow } from './store/tokens.js';
+import type { InvestorRow } from './store/investors.js';
 
 export interface RedemptionEnv {
   db: Db;

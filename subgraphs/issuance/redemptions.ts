@@ -16,8 +16,8 @@ import { scopeOf } from '../kit/access.js';
 import { checkIdempotencyKey, positive, tokenOfIssuer } from './access.js';
 import { requireDeployed } from './deploy.js';
 import { checkPayment, readsWhole, type DistributionEnv } from './distributions.js';
-import { audit } from './store-records.js';
-import { insertRedemption, redemptionByKey, redemptionOfToken, visibleHolders, visibleRedemptions, type RedemptionRow } from './store-redemptions.js';
+import { audit } from './store/records.js';
+import { insertRedemption, redemptionByKey, redemptionOfToken, visibleHolders, visibleRedemptions, type RedemptionRow } from './store/redemptions.js';
 
 export interface AnnounceRedemptionInput {
   idempotencyKey: string; tokenId: string; redemptionDate: Date; pricePerUnit: bigint; asset: string; payingAccountId: string;

@@ -6,7 +6,7 @@ import type { ChainJobRunner } from './chain/jobs.js';
 import type { IssuanceChain } from './chain/runtime.js';
 import type { OutboxWatcher } from '../kit/outbox.js';
 import type { BaseContext_ } from '../kit/subgraph.js';
-import type { IssuanceLoaders } from './loaders.js';
+import type { IssuanceLoaders } from './resolvers/loaders.js';
 import type { VoteEnv } from './votes.js';
 import type { SplitEnv } from './splits.js';
 import type { RedemptionEnv } from './redemption-steps.js';

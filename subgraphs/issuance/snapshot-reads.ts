@@ -12,8 +12,9 @@ import DataLoader from 'dataloader';
 import type { Queryable } from '../kit/db/types.js';
 import { groupedLoader, keyedLoader } from '../kit/loaders.js';
 import { addPeriod, type IssuerRelation, type Period } from './domain/compliance/index.js';
-import { issuerRelations, type ControlsRow, type CountsRow, type LotRow } from './store-holdings.js';
-import type { InvestorRow, TokenRow } from './store.js';
+import { issuerRelations, type ControlsRow, type CountsRow, type LotRow } from './store/holdings.js';
+import type { TokenRow } from './store/tokens.js';
+import type { InvestorRow } from './store/investors.js';
 
 export interface SnapshotReads {
   token(id: string): Promise<TokenRow | null>;

@@ -4,9 +4,10 @@ import type {
   AccreditationMethod, AmlStatus, ComplianceConfig, DatedAmount, Exemption, FamilyRelation, InvestorType, IssuerRelation, KycStatus, PartySnapshot, TokenSnapshot,
   TransferInput, TransferKind, TransferOccasion, TransferPolicy,
 } from './domain/compliance/index.js';
-import { affiliateSales, nonAccreditedPurchasers, purchasesBetween } from './store-holdings.js';
+import { affiliateSales, nonAccreditedPurchasers, purchasesBetween } from './store/holdings.js';
 import { snapshotReads, type SnapshotReads } from './snapshot-reads.js';
-import type { InvestorRow, PolicyJson, TokenRow } from './store.js';
+import type { PolicyJson, TokenRow } from './store/tokens.js';
+import type { InvestorRow } from './store/investors.js';
 
 /**
  * Reads, at decision time, everything the compliance engine needs for one

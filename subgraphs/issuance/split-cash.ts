@@ -10,10 +10,11 @@ import type { Queryable } from '../kit/db/types.js';
 import { newId } from '../kit/ids.js';
 import { entitlementRows, recordEntitlements, sumOf } from './distributions.js';
 import type { WithholdingConfig } from './domain/withholding.js';
-import { audit } from './store-records.js';
-import * as store from './store-distributions.js';
-import type { SplitHolderRow, SplitRow } from './store-splits.js';
-import type { InvestorRow, TokenRow } from './store.js';
+import { audit } from './store/records.js';
+import * as store from './store/distributions.js';
+import type { SplitHolderRow, SplitRow } from './store/splits.js';
+import type { TokenRow } from './store/tokens.js';
+import type { InvestorRow } from './store/investors.js';
 
 /** Returns the distribution's id, or null when nothing is owed. */
 export async function fixCashInLieu(

@@ -28,13 +28,13 @@ import { checkRatio, scaleUnitLimits, splitHolder, splitLots, SplitInputError, w
 import { requireDeployed } from './deploy.js';
 import { checkPayment, type DistributionEnv } from './distributions.js';
 import { fixCashInLieu } from './split-cash.js';
-import { lotsOfToken, positionsOfToken } from './store-holdings.js';
-import { redemptionOfToken } from './store-redemptions.js';
-import { audit, enqueueChainJob } from './store-records.js';
+import { lotsOfToken, positionsOfToken } from './store/holdings.js';
+import { redemptionOfToken } from './store/redemptions.js';
+import { audit, enqueueChainJob } from './store/records.js';
 import {
   consumeLotsForSplit, dueSplits, holdingsOfToken, insertHolders, insertMoves, insertSplit, movesOf, splitById, type SplitHolderRow, type SplitMoveRow, type SplitRow,
-} from './store-splits.js';
-import type { TokenRow } from './store.js';
+} from './store/splits.js';
+import type { TokenRow } from './store/tokens.js';
 
 export interface SplitEnv {
   db: Db;

@@ -6,8 +6,9 @@ import type { ParsedRequest, ReplyInput } from '../kit/contracts/calls.js';
 import type { IssuanceChain } from './chain/runtime.js';
 import { recoverWallet } from './controls.js';
 import { attachWallet } from './investors.js';
-import { walletsOf } from './store-holdings.js';
-import type { InvestorRow, TokenRow } from './store.js';
+import { walletsOf } from './store/holdings.js';
+import type { TokenRow } from './store/tokens.js';
+import type { InvestorRow } from './store/investors.js';
 
 /**
  * Custody's wallet sweep (a sealed wallet moved to an HSM wallet), issuance's half: the security

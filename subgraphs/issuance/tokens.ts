@@ -6,9 +6,9 @@ import { requestHash } from '../kit/idempotency.js';
 import { newId } from '../kit/ids.js';
 import { appendEvent } from '../kit/outbox.js';
 import { checkIdempotencyKey, requireReason, tokenOfIssuer } from './access.js';
-import { refuseDuringSplit } from './store-splits.js';
-import { audit, enqueueChainJob, insertDocument } from './store-records.js';
-import { insertToken, type PolicyJson, type RegSJson } from './store.js';
+import { refuseDuringSplit } from './store/splits.js';
+import { audit, enqueueChainJob, insertDocument } from './store/records.js';
+import { insertToken, type PolicyJson, type RegSJson } from './store/tokens.js';
 
 export interface PolicyInput {
   allowedCountries?: string[] | null; blockedCountries?: string[] | null; maxBalance?: bigint | null; maxSupplyShareBps?: number | null;

@@ -22,12 +22,13 @@ import {
   checkBallot, checkQuestion, VOTE_RESULT_TYPES, VoteInputError, voteResultDigest, voteResultDomain, voteResultRecord, voteResultTypedData,
   type Choice, type VoteLimits,
 } from './domain/tally.js';
-import { audit } from './store-records.js';
-import { investorOrgs, type TokenRow } from './store.js';
+import { audit } from './store/records.js';
+import { type TokenRow } from './store/tokens.js';
+import { investorOrgs } from './store/investors.js';
 import {
   actingOrgs, ballotByKey, choicesOf, closeVoteRow, currentBallots, dueVotes, entitlement, insertBallot, insertEntitlements, insertVote,
   voteById, votesOfIssuer, votesOfOrg, type BallotRow, type VoteRow,
-} from './store-votes.js';
+} from './store/votes.js';
 
 export interface VoteSettings extends VoteLimits {
   /** Longest a vote may stay open, in days. */

@@ -1,4 +1,4 @@
-import { reclassifyLapsedAccreditation } from '../../subgraphs/issuance/store-holdings.js';
+import { reclassifyLapsedAccreditation } from '../../subgraphs/issuance/store/holdings.js';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { GraphQLError } from 'graphql';
 import { defaultComplianceConfig, RULE_CODES, type RuleCode } from '../../subgraphs/issuance/domain/compliance/index.js';

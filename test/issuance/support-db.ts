@@ -19,7 +19,7 @@ import {
   type IssuerRelation, type KycStatus, type RuleCode, type RuleResult, type TransferKind, type TransferOccasion,
 } from '../../subgraphs/issuance/domain/compliance/index.js';
 import { transferEligibility, type EligibilityResult } from '../../subgraphs/issuance/eligibility.js';
-import type { PolicyJson, TokenRow } from '../../subgraphs/issuance/store.js';
+import type { PolicyJson, TokenRow } from '../../subgraphs/issuance/store/tokens.js';
 import { applyTransfer } from '../../subgraphs/issuance/chain/indexer.js';
 import { recordOccasion } from '../../subgraphs/issuance/occasions.js';
 import { getAddress, id as keccakId, toBeHex, zeroPadValue, type Log } from 'ethers';

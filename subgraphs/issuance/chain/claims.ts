@@ -1,7 +1,7 @@
 import { addPeriod, type ComplianceConfig } from '../domain/compliance/index.js';
 import { ClaimTopic } from './trex.js';
 import { countryNumeric } from '../../kit/countries.js';
-import type { InvestorRow } from '../store.js';
+import type { InvestorRow } from '../store/investors.js';
 import { accreditedNow } from '../accreditation.js';
 
 export interface DesiredClaim {

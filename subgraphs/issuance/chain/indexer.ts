@@ -6,13 +6,13 @@ import { PolledWorker } from '../../kit/chain/polling.js';
 import { newId } from '../../kit/ids.js';
 import { appendEvent } from '../../kit/outbox.js';
 import type { IssuanceChain } from './runtime.js';
-import type { TokenRow } from '../store.js';
+import type { TokenRow } from '../store/tokens.js';
 import { accreditedNow } from '../accreditation.js';
 import { receivedLot, untracedLot, type ComplianceConfig, type LotOrigin } from '../domain/compliance/index.js';
 import { tokenSnapshot } from '../snapshot.js';
-import { issuerRelationAt, occasionOf, type LotRow } from '../store-holdings.js';
-import { enqueueChainJob } from '../store-records.js';
-import { splitInProgress } from '../store-splits.js';
+import { issuerRelationAt, occasionOf, type LotRow } from '../store/holdings.js';
+import { enqueueChainJob } from '../store/records.js';
+import { splitInProgress } from '../store/splits.js';
 import { locksFor, type LockableLot } from './rules.js';
 
 const MAX_RANGE = 2_000;

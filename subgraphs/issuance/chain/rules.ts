@@ -9,7 +9,8 @@ import { addPeriod, type ComplianceConfig } from '../domain/compliance/index.js'
 import { isRestrictedSecurity, rule144Maturity } from '../domain/compliance/rules/rule-144.js';
 import { regSPeriod } from '../domain/compliance/rules/reg-s.js';
 import { tokenSnapshot } from '../snapshot.js';
-import type { InvestorRow, TokenRow } from '../store.js';
+import type { TokenRow } from '../store/tokens.js';
+import type { InvestorRow } from '../store/investors.js';
 import type { IssuanceChain } from './runtime.js';
 import { accreditedNow } from '../accreditation.js';
 

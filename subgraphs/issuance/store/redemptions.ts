@@ -1,7 +1,7 @@
-import type { Scope } from '../kit/access.js';
-import type { Queryable } from '../kit/db/types.js';
-import { insertOnce } from '../kit/idempotency.js';
-import { investorInScope } from './store-distributions.js';
+import type { Scope } from '../../kit/access.js';
+import type { Queryable } from '../../kit/db/types.js';
+import { insertOnce } from '../../kit/idempotency.js';
+import { investorInScope } from './distributions.js';
 
 /** SQL of redemptions, their holders at the redemption instant and the wallets burned. Amounts are decimal strings. */
 

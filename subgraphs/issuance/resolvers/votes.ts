@@ -1,8 +1,8 @@
-import { choicesOf, type BallotRow, type EntitlementRow } from './store-votes.js';
-import type { IssuanceContext as Ctx } from './services.js';
-import type { AuditRow } from './store-records.js';
-import { voteStatusStream, type VoteStatusEvent } from './vote-stream.js';
-import { castBallot, openVote, voteFor, votesFor, type CastBallotInput, type OpenVoteInput, type VoteView } from './votes.js';
+import { choicesOf, type BallotRow, type EntitlementRow } from '../store/votes.js';
+import type { IssuanceContext as Ctx } from '../services.js';
+import type { AuditRow } from '../store/records.js';
+import { voteStatusStream, type VoteStatusEvent } from '../vote-stream.js';
+import { castBallot, openVote, voteFor, votesFor, type CastBallotInput, type OpenVoteInput, type VoteView } from '../votes.js';
 
 const shown = <T extends { investor_id: string }>(v: VoteView, rows: T[]) => (v.all ? rows : rows.filter((r) => v.investorIds.has(r.investor_id)));
 

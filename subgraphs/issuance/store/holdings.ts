@@ -1,5 +1,5 @@
-import { addPeriod, type AffiliateSales, type IssuerRelation, type Period, type TransferOccasion } from './domain/compliance/index.js';
-import type { Queryable } from '../kit/db/types.js';
+import { addPeriod, type AffiliateSales, type IssuerRelation, type Period, type TransferOccasion } from '../domain/compliance/index.js';
+import type { Queryable } from '../../kit/db/types.js';
 
 export interface WalletRow { address: string; investor_id: string; status: string; registered_on_chain: boolean; added_at: Date }
 export interface ControlsRow { token_id: string; investor_id: string; wallet_frozen: boolean; frozen_amount: string; liquidate_only: boolean }

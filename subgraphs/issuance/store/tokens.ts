@@ -1,7 +1,7 @@
-import type { Queryable } from '../kit/db/types.js';
-import { pgCode, pgConstraint, PgCode } from '../kit/db/types.js';
-import { insertOnce } from '../kit/idempotency.js';
-import { appError } from '../kit/errors.js';
+import type { Queryable } from '../../kit/db/types.js';
+import { pgCode, pgConstraint, PgCode } from '../../kit/db/types.js';
+import { insertOnce } from '../../kit/idempotency.js';
+import { appError } from '../../kit/errors.js';
 
 export interface TokenRow {
   id: string; issuer_org: string; name: string; symbol: string; decimals: number; exemption: string;
@@ -20,15 +20,6 @@ export interface PolicyJson {
 export interface ChainJson {
   chainId: number; token: string; identityRegistry: string; identityRegistryStorage: string; claimTopicsRegistry: string;
   trustedIssuersRegistry: string; compliance: string; rulesModule?: string;
-}
-
-export interface InvestorRow {
-  id: string; org: string; legal_name: string; type: string; jurisdiction: string; us_person: boolean;
-  idempotency_key: string; request_hash: string; created_at: Date;
-  kyc_status: string; kyc_approved_at: Date | null; kyc_expires_at: Date | null;
-  aml_status: string; aml_screened_at: Date | null;
-  accredited: boolean | null; accreditation_method: string | null; accreditation_verified_at: Date | null; accreditation_expires_at: Date | null;
-  issuer_relation: string; annual_income_cents: string | null; net_worth_cents: string | null; identity_address: string | null;
 }
 
 type NewToken = Pick<TokenRow, 'id' | 'issuer_org' | 'name' | 'symbol' | 'decimals' | 'exemption' | 'idempotency_key' | 'request_hash' | 'issuer_reporting_since' | 'reg_s' | 'listed_on_national_exchange' | 'policy'>;
@@ -61,41 +52,10 @@ export const listTokens = (q: Queryable) => q.query<TokenRow>('SELECT * FROM sec
 export const tokensByIds = (q: Queryable, ids: readonly string[]) =>
   q.query<TokenRow>('SELECT * FROM security_tokens WHERE id = ANY($1::text[])', [ids]);
 
-type NewInvestor = Pick<InvestorRow, 'id' | 'org' | 'legal_name' | 'type' | 'jurisdiction' | 'us_person' | 'idempotency_key' | 'request_hash' | 'issuer_relation' | 'annual_income_cents' | 'net_worth_cents'>;
-
-export async function insertInvestor(q: Queryable, i: NewInvestor) {
-  return insertOnce<InvestorRow>(
-    q,
-    {
-      sql: `INSERT INTO investors (id, org, legal_name, type, jurisdiction, us_person, idempotency_key, request_hash, issuer_relation, annual_income_cents, net_worth_cents)
-            VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11) ON CONFLICT (org, idempotency_key) DO NOTHING RETURNING *`,
-      params: [i.id, i.org, i.legal_name, i.type, i.jurisdiction, i.us_person, i.idempotency_key, i.request_hash, i.issuer_relation, i.annual_income_cents, i.net_worth_cents],
-    },
-    { sql: 'SELECT * FROM investors WHERE org = $1 AND idempotency_key = $2', params: [i.org, i.idempotency_key] },
-    i.request_hash,
-    i.idempotency_key,
-  );
-}
-
-export const investorsOfOrg = (q: Queryable, org: string) =>
-  q.query<InvestorRow>('SELECT * FROM investors WHERE org = $1 ORDER BY created_at, id', [org]);
-
-export const investorsByIds = (q: Queryable, ids: readonly string[]) =>
-  q.query<InvestorRow>('SELECT * FROM investors WHERE id = ANY($1::text[])', [ids]);
-
 export async function tokenForUpdate(q: Queryable, id: string): Promise<TokenRow | undefined> {
   const [t] = await q.query<TokenRow>('SELECT * FROM security_tokens WHERE id = $1 FOR UPDATE', [id]);
   return t;
 }
 
-export async function investorForUpdate(q: Queryable, id: string): Promise<InvestorRow | undefined> {
-  const [i] = await q.query<InvestorRow>('SELECT * FROM investors WHERE id = $1 FOR UPDATE', [id]);
-  return i;
-}
-
 export const deployedTokens = (q: Queryable) => q.query<TokenRow>("SELECT * FROM security_tokens WHERE chain IS NOT NULL ORDER BY created_at");
 
-/** The organisations of each investor: the one that registered it and those holding a custody account for it. */
-export const investorOrgs = (q: Queryable, investorIds: readonly string[]) =>
-  q.query<{ id: string; org: string }>(
-    'SELECT id, org FROM investors WHERE id = ANY($1::text[]) UNION SELECT investor_id, org FROM investor_custodians WHERE investor_id = ANY($1::text[])', [investorIds]);

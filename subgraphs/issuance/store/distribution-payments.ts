@@ -1,5 +1,5 @@
-import type { Queryable } from '../kit/db/types.js';
-import type { EntitlementRow } from './store-distributions.js';
+import type { Queryable } from '../../kit/db/types.js';
+import type { EntitlementRow } from './distributions.js';
 
 /** SQL of paying distributions: what is due, with what decides a hold, and the entitlement's changes. */
 

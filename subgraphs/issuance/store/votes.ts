@@ -1,6 +1,6 @@
-import type { Queryable } from '../kit/db/types.js';
-import { insertOnce } from '../kit/idempotency.js';
-import type { Choice } from './domain/tally.js';
+import type { Queryable } from '../../kit/db/types.js';
+import { insertOnce } from '../../kit/idempotency.js';
+import type { Choice } from '../domain/tally.js';
 
 export interface VoteRow {
   id: string; token_id: string; record_date: Date; question: string; options: string[]; closes_at: Date; status: 'OPEN' | 'CLOSED';

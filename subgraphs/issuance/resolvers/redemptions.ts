@@ -1,8 +1,8 @@
-import type { IssuanceContext as Ctx } from './resolvers.js';
-import { announceRedemption, holderLines, listRedemptions, readsRedemption, type AnnounceRedemptionInput } from './redemptions.js';
-import { releaseRedemptionHolder, type ReleaseHolderInput } from './redemption-releases.js';
-import { statusCounts, type EntitlementRow } from './store-distributions.js';
-import type { RedemptionHolderRow, RedemptionRow } from './store-redemptions.js';
+import type { IssuanceContext as Ctx } from '../services.js';
+import { announceRedemption, holderLines, listRedemptions, readsRedemption, type AnnounceRedemptionInput } from '../redemptions.js';
+import { releaseRedemptionHolder, type ReleaseHolderInput } from '../redemption-releases.js';
+import { statusCounts, type EntitlementRow } from '../store/distributions.js';
+import type { RedemptionHolderRow, RedemptionRow } from '../store/redemptions.js';
 
 /** Thin resolvers of redemptions (logic in redemptions.ts and redemption-steps.ts). */
 const whole = <T>(ctx: Ctx, r: RedemptionRow, v: () => T): T | null => (readsRedemption(ctx.caller, r) ? v() : null);

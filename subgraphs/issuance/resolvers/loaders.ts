@@ -1,10 +1,11 @@
-import type { Queryable } from '../kit/db/types.js';
-import { groupedLoader, keyedLoader } from '../kit/loaders.js';
-import { affiliationsOf, walletsOf } from './store-holdings.js';
-import { auditOf, documentsOf } from './store-records.js';
-import { investorsByIds, tokensByIds } from './store.js';
-import { ballotsOf, entitlementsOf } from './store-votes.js';
-import { distributionsByIds, statusCounts, taxFormsOf } from './store-distributions.js';
+import type { Queryable } from '../../kit/db/types.js';
+import { groupedLoader, keyedLoader } from '../../kit/loaders.js';
+import { affiliationsOf, walletsOf } from '../store/holdings.js';
+import { auditOf, documentsOf } from '../store/records.js';
+import { tokensByIds } from '../store/tokens.js';
+import { investorsByIds } from '../store/investors.js';
+import { ballotsOf, entitlementsOf } from '../store/votes.js';
+import { distributionsByIds, statusCounts, taxFormsOf } from '../store/distributions.js';
 
 export const createLoaders = (q: Queryable) => ({
   token: keyedLoader((ids) => tokensByIds(q, ids), (r) => r.id),

@@ -1,5 +1,5 @@
-import type { Queryable } from '../kit/db/types.js';
-import type { Caller } from '../kit/auth.js';
+import type { Queryable } from '../../kit/db/types.js';
+import type { Caller } from '../../kit/auth.js';
 
 /** Append-only: who did what to which subject, when and why. */
 export async function audit(q: Queryable, caller: Pick<Caller, 'subject' | 'org'>, action: string, subjectId: string, reason: string | null, details: Record<string, unknown> = {}) {

@@ -1,20 +1,19 @@
-import { canSee } from '../kit/access.js';
-import { canReadCapTable, capTable } from './captable.js';
-import * as controls from './controls.js';
-import { deploySecurityToken } from './deploy.js';
-import { assertMayAsk, kindOf, priceCentsOf, transferEligibility } from './eligibility.js';
-import * as investors from './investors.js';
-import { issueTokens, type IssueInput } from './issue.js';
-import type { FamilyRelation, TransferOccasion } from './domain/compliance/index.js';
-import type { IssuanceContext } from './services.js';
-import type { AffiliationRow, WalletRow } from './store-holdings.js';
-import type { AuditRow, DocumentRow } from './store-records.js';
-import { investorsOfOrg, listTokens, type InvestorRow, type TokenRow } from './store.js';
-import * as tokens from './tokens.js';
-import { voteResolvers } from './resolvers-votes.js';
-import { splitResolvers } from './resolvers-splits.js';
-
-export type { IssuanceContext } from './services.js';
+import { canSee } from '../../kit/access.js';
+import { canReadCapTable, capTable } from '../captable.js';
+import * as controls from '../controls.js';
+import { deploySecurityToken } from '../deploy.js';
+import { assertMayAsk, kindOf, priceCentsOf, transferEligibility } from '../eligibility.js';
+import * as investors from '../investors.js';
+import { issueTokens, type IssueInput } from '../issue.js';
+import type { FamilyRelation, TransferOccasion } from '../domain/compliance/index.js';
+import type { IssuanceContext } from '../services.js';
+import type { AffiliationRow, WalletRow } from '../store/holdings.js';
+import type { AuditRow, DocumentRow } from '../store/records.js';
+import { listTokens, type TokenRow } from '../store/tokens.js';
+import { investorsOfOrg, type InvestorRow } from '../store/investors.js';
+import * as tokens from '../tokens.js';
+import { voteResolvers } from './votes.js';
+import { splitResolvers } from './splits.js';
 
 type Ctx = IssuanceContext;
 interface EligibilityArgs {

@@ -1,11 +1,11 @@
-import { canSee } from '../kit/access.js';
-import { canReadCapTable } from './captable.js';
-import type { IssuanceContext as Ctx } from './services.js';
-import { announceSplit, type AnnounceSplitInput } from './splits.js';
-import { investorOrgs } from './store.js';
-import { splitStatusStream, type SplitStatusEvent } from './split-stream.js';
-import { listDistributions } from './distributions.js';
-import { cashInLieuDistributionId, holdersWithCash, splitById, splitsOfToken, type SplitRow } from './store-splits.js';
+import { canSee } from '../../kit/access.js';
+import { canReadCapTable } from '../captable.js';
+import type { IssuanceContext as Ctx } from '../services.js';
+import { announceSplit, type AnnounceSplitInput } from '../splits.js';
+import { investorOrgs } from '../store/investors.js';
+import { splitStatusStream, type SplitStatusEvent } from '../split-stream.js';
+import { listDistributions } from '../distributions.js';
+import { cashInLieuDistributionId, holdersWithCash, splitById, splitsOfToken, type SplitRow } from '../store/splits.js';
 
 type HolderWithCash = Awaited<ReturnType<typeof holdersWithCash>>[number];
 /** The holder's cash in lieu as its entitlement stands (PENDING is OWED); without one, as the split recorded it. */

@@ -1,6 +1,6 @@
-import type { Queryable } from '../kit/db/types.js';
-import { appError } from '../kit/errors.js';
-import { insertOnce } from '../kit/idempotency.js';
+import type { Queryable } from '../../kit/db/types.js';
+import { appError } from '../../kit/errors.js';
+import { insertOnce } from '../../kit/idempotency.js';
 
 export interface SplitRow {
   id: string; token_id: string; numerator: string; denominator: string; effective_at: Date; cash_in_lieu_price: string;

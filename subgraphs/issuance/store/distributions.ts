@@ -1,6 +1,6 @@
-import type { Queryable } from '../kit/db/types.js';
-import { insertOnce } from '../kit/idempotency.js';
-import type { Scope } from '../kit/access.js';
+import type { Queryable } from '../../kit/db/types.js';
+import { insertOnce } from '../../kit/idempotency.js';
+import type { Scope } from '../../kit/access.js';
 
 /** SQL of distributions, their entitlements and the tax forms on file. Amounts are decimal strings. */
 

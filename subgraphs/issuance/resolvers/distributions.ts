@@ -1,9 +1,9 @@
-import { canSee } from '../kit/access.js';
-import type { IssuanceContext as Ctx } from './services.js';
-import { announceDistribution, listDistributions, listEntitlements, readsWhole, recordTaxForm, type AnnounceInput, type TaxFormInput } from './distributions.js';
-import { actOnEntitlement, type EntitlementAction, type EntitlementActionInput } from './entitlement-actions.js';
-import { entitlementStream, type EntitlementEventView } from './subscriptions.js';
-import { withholdingReport, type DistributionRow, type EntitlementRow, type TaxFormRow } from './store-distributions.js';
+import { canSee } from '../../kit/access.js';
+import type { IssuanceContext as Ctx } from '../services.js';
+import { announceDistribution, listDistributions, listEntitlements, readsWhole, recordTaxForm, type AnnounceInput, type TaxFormInput } from '../distributions.js';
+import { actOnEntitlement, type EntitlementAction, type EntitlementActionInput } from '../entitlement-actions.js';
+import { entitlementStream, type EntitlementEventView } from '../subscriptions.js';
+import { withholdingReport, type DistributionRow, type EntitlementRow, type TaxFormRow } from '../store/distributions.js';
 
 /** Thin resolvers of distributions, entitlements and tax forms (logic in distributions.ts). */
 const whole = <T>(ctx: Ctx, d: DistributionRow, v: () => T): T | null => (readsWhole(ctx.caller, d) ? v() : null);

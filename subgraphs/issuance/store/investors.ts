@@ -1,0 +1,45 @@
+import type { Queryable } from '../../kit/db/types.js';
+import { insertOnce } from '../../kit/idempotency.js';
+
+/** SQL of the investors register (investors, and the organisations holding a custody account for one). */
+
+export interface InvestorRow {
+  id: string; org: string; legal_name: string; type: string; jurisdiction: string; us_person: boolean;
+  idempotency_key: string; request_hash: string; created_at: Date;
+  kyc_status: string; kyc_approved_at: Date | null; kyc_expires_at: Date | null;
+  aml_status: string; aml_screened_at: Date | null;
+  accredited: boolean | null; accreditation_method: string | null; accreditation_verified_at: Date | null; accreditation_expires_at: Date | null;
+  issuer_relation: string; annual_income_cents: string | null; net_worth_cents: string | null; identity_address: string | null;
+}
+
+type NewInvestor = Pick<InvestorRow, 'id' | 'org' | 'legal_name' | 'type' | 'jurisdiction' | 'us_person' | 'idempotency_key' | 'request_hash' | 'issuer_relation' | 'annual_income_cents' | 'net_worth_cents'>;
+
+export async function insertInvestor(q: Queryable, i: NewInvestor) {
+  return insertOnce<InvestorRow>(
+    q,
+    {
+      sql: `INSERT INTO investors (id, org, legal_name, type, jurisdiction, us_person, idempotency_key, request_hash, issuer_relation, annual_income_cents, net_worth_cents)
+            VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11) ON CONFLICT (org, idempotency_key) DO NOTHING RETURNING *`,
+      params: [i.id, i.org, i.legal_name, i.type, i.jurisdiction, i.us_person, i.idempotency_key, i.request_hash, i.issuer_relation, i.annual_income_cents, i.net_worth_cents],
+    },
+    { sql: 'SELECT * FROM investors WHERE org = $1 AND idempotency_key = $2', params: [i.org, i.idempotency_key] },
+    i.request_hash,
+    i.idempotency_key,
+  );
+}
+
+export const investorsOfOrg = (q: Queryable, org: string) =>
+  q.query<InvestorRow>('SELECT * FROM investors WHERE org = $1 ORDER BY created_at, id', [org]);
+
+export const investorsByIds = (q: Queryable, ids: readonly string[]) =>
+  q.query<InvestorRow>('SELECT * FROM investors WHERE id = ANY($1::text[])', [ids]);
+
+export async function investorForUpdate(q: Queryable, id: string): Promise<InvestorRow | undefined> {
+  const [i] = await q.query<InvestorRow>('SELECT * FROM investors WHERE id = $1 FOR UPDATE', [id]);
+  return i;
+}
+
+/** The organisations of each investor: the one that registered it and those holding a custody account for it. */
+export const investorOrgs = (q: Queryable, investorIds: readonly string[]) =>
+  q.query<{ id: string; org: string }>(
+    'SELECT id, org FROM investors WHERE id = ANY($1::text[]) UNION SELECT investor_id, org FROM investor_custodians WHERE investor_id = ANY($1::text[])', [investorIds]);
