@@ -1,3 +1,4 @@
+import { writeOrGather, type WriteKind } from './db/deferred-writes.js';
 import type { Db, Queryable } from './db/types.js';
 import { currentTraceparent } from './tracing.js';
 
@@ -45,23 +46,35 @@ export function notifiedTopics(payload: string): Set<string> | undefined {
  * serialises appends until commit (call it last in the transaction). The lock is its own statement: a statement's
  * snapshot is taken when it starts, so the max(seq) it reads must come from a statement that starts after the lock.
  */
-export async function appendEvents(q: Queryable, events: readonly { topic: string; key: string; payload: unknown }[]): Promise<string[]> {
+export interface NewEvent { topic: string; key: string; payload: unknown; /** The trace it carries on; default: the caller's. */ traceparent?: string | null }
+
+export async function appendEvents(q: Queryable, events: readonly NewEvent[]): Promise<string[]> {
   if (events.length === 0) return [];
   await q.query('SELECT pg_advisory_xact_lock($1)', [OUTBOX_LOCK]);
   const topics = [...new Set(events.map((e) => e.topic))].join(',');
   const [row] = await q.query<{ seqs: string[] }>(
     `WITH added AS (
        INSERT INTO outbox (seq, topic, key, payload, traceparent)
-       SELECT (SELECT coalesce(max(seq), 0) FROM outbox) + x.n, x.e->>'topic', x.e->>'key', x.e->'payload', $2
+       SELECT (SELECT coalesce(max(seq), 0) FROM outbox) + x.n, x.e->>'topic', x.e->>'key', x.e->'payload', coalesce(x.e->>'traceparent', $2)
        FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS x(e, n)
        ORDER BY x.n
        RETURNING seq)
      SELECT array_agg(seq ORDER BY seq)::text[] AS seqs, pg_notify($3, max(seq)::text || $4::text) AS notified FROM added`,
-    [`[${events.map((e) => `{"topic":${JSON.stringify(e.topic)},"key":${JSON.stringify(e.key)},"payload":${toJsonText(e.payload) ?? 'null'}}`).join(',')}]`,
+    [`[${events.map((e) => `{"topic":${JSON.stringify(e.topic)},"key":${JSON.stringify(e.key)},"payload":${toJsonText(e.payload) ?? 'null'}${e.traceparent ? `,"traceparent":${JSON.stringify(e.traceparent)}` : ''}}`).join(',')}]`,
       currentTraceparent(), OUTBOX_CHANNEL, topics.length > MAX_NOTIFY_TOPICS ? '' : ` ${topics}`],
   );
   return row.seqs;
 }
+
+/**
+ * Events as a write a transaction may gather (kit/db/deferred-writes.ts): a group commit appends its units'
+ * events in one statement, last (its lock is held until commit), each with the trace of the unit that wrote it.
+ */
+export const OUTBOX_EVENTS: WriteKind<NewEvent> = { order: 1000, write: async (q, events) => void (await appendEvents(q, events)) };
+
+/** appendEvent where the transaction gathers its writes (no seq comes back). */
+export const appendEventOrGather = (q: Queryable, topic: string, key: string, payload: unknown) =>
+  writeOrGather(q, OUTBOX_EVENTS, { topic, key, payload, traceparent: currentTraceparent() ?? null });
 
 export interface ReadOptions {
   after: bigint;

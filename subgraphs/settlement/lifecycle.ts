@@ -1,6 +1,6 @@
 import type { Queryable } from '../kit/db/types.js';
 import { appError } from '../kit/errors.js';
-import { appendEvent } from '../kit/outbox.js';
+import { appendEventOrGather } from '../kit/outbox.js';
 import { canTransition, type FailureCode, type SettlementStatus } from './domain/status.js';
 import { appendAudit } from './store/audit.js';
 import { appendHistory, updateSettlement, type SettlementPatch, type SettlementRow } from './store/settlements.js';
@@ -54,7 +54,7 @@ export async function transition(q: Queryable, s: SettlementRow, to: SettlementS
     settlementId: s.id, batchId: row.batch_id, kind: `STATUS.${to}`, actor: o.actor,
     detail: { from: s.status, to, final, reasonCode: row.reason_code, reason: o.reason ?? null, ...o.detail },
   });
-  await appendEvent(q, 'settlement.status', s.id, statusEvent(row, s.status, audit));
+  await appendEventOrGather(q, 'settlement.status', s.id, statusEvent(row, s.status, audit));
   return row;
 }
 
@@ -62,5 +62,5 @@ export async function transition(q: Queryable, s: SettlementRow, to: SettlementS
 export async function recordReceived(q: Queryable, s: SettlementRow, actor: string, detail: Record<string, unknown>): Promise<void> {
   await appendHistory(q, s.id, { status: 'RECEIVED', reason: null, reasonCode: null, actor });
   const audit = await appendAudit(q, { settlementId: s.id, kind: 'STATUS.RECEIVED', actor, detail: { to: 'RECEIVED', ...detail } });
-  await appendEvent(q, 'settlement.status', s.id, statusEvent(s, null, audit));
+  await appendEventOrGather(q, 'settlement.status', s.id, statusEvent(s, null, audit));
 }

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { writeOrGather, type WriteKind } from '../../subgraphs/kit/db/deferred-writes.js';
 import { GroupCommit, eachInOneTransaction } from '../../subgraphs/kit/db/group-commit.js';
 import type { Db } from '../../subgraphs/kit/db/types.js';
 import { dbLabel, openTestDb } from '../support/db.js';
@@ -55,5 +56,28 @@ describe(`group commit (${dbLabel()})`, () => {
     expect(out.map((o) => (o instanceof Error ? 'error' : o))).toEqual([1, 'error', 2]);
     expect(await keys('gc_items')).toEqual(expect.arrayContaining(['n1', 'n2', 'sum1+2']));
     expect(await keys('gc_items')).not.toContain('n-1');
+  });
+
+  test('rows handed to writeOrGather go in one statement per kind for the group; a row refused there fails its unit alone', async () => {
+    const calls: number[] = [];
+    const rows: WriteKind<{ k: string; v: number }> = {
+      order: 1,
+      async write(q, list) {
+        calls.push(list.length);
+        await q.query('INSERT INTO gc_items (k, v) SELECT k, v FROM jsonb_to_recordset($1::jsonb) AS x(k text, v int)', [JSON.stringify(list)]);
+      },
+    };
+    const g = new GroupCommit(db, 10);
+    const unit = (k: string, v: number) => g.tx(async (q) => { await writeOrGather(q, rows, { k, v }); return k; });
+    await Promise.all([unit('w0', 1), unit('w1', 1), unit('w2', 1), unit('w3', 1)]);
+    expect(calls).toEqual([4]);
+    expect(await keys('gc_items')).toEqual(expect.arrayContaining(['w0', 'w1', 'w2', 'w3']));
+
+    calls.length = 0;
+    const out = await Promise.allSettled([unit('x0', 1), unit('x1', 1), unit('x2', -1), unit('x3', 1)]);
+    expect(out.map((o) => o.status)).toEqual(['fulfilled', 'fulfilled', 'rejected', 'fulfilled']);
+    expect(calls).toEqual([4, 1, 1, 1, 1]); // the gathered statement refused, then each unit's row inside its own savepoint
+    expect(await keys('gc_items')).toEqual(expect.arrayContaining(['x0', 'x1', 'x3']));
+    expect(await keys('gc_items')).not.toContain('x2');
   });
 });

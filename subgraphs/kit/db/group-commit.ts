@@ -1,4 +1,5 @@
 import { Coalescer } from '../coalesce.js';
+import { flushWrites, gatherWrites } from './deferred-writes.js';
 import { forgetTxState } from './tx-state.js';
 import type { Db, Queryable } from './types.js';
 
@@ -12,6 +13,9 @@ import type { Db, Queryable } from './types.js';
  * transaction rolled back and run again with a savepoint around each item.
  * `begin` is called at the start of each pass (state collected for the pass,
  * such as events to append at its end), `end` at its end inside the transaction.
+ * With `gather`, the first pass gathers the items' deferrable writes
+ * (kit/db/deferred-writes.ts) and makes them set-wise before `end`; if that
+ * fails, the second pass writes each item's rows inside its own savepoint.
  */
 export async function eachInOneTransaction<I, R, P>(
   db: Db,
@@ -23,6 +27,7 @@ export async function eachInOneTransaction<I, R, P>(
     /** Before a savepoint rollback: forget what the pass collected for the item (returns an undo). */
     mark?: (pass: P) => () => void;
     end?: (q: Queryable, pass: P) => Promise<void>;
+    gather?: boolean;
   },
 ): Promise<(R | Error)[]> {
   class ItemFailed extends Error {}
@@ -30,6 +35,7 @@ export async function eachInOneTransaction<I, R, P>(
     return await db.tx(async (q) => {
       const pass = o.begin();
       const out: R[] = [];
+      if (o.gather) gatherWrites(q);
       for (const item of items) {
         try {
           out.push(await o.work(q, item, pass));
@@ -37,6 +43,13 @@ export async function eachInOneTransaction<I, R, P>(
           if (o.isItemError(e)) throw new ItemFailed();
           throw e;
         }
+      }
+      try {
+        await flushWrites(q);
+      } catch (e) {
+        // Some item's row was refused: which one only the second pass, item by item, can tell.
+        if (o.isItemError(e)) throw new ItemFailed();
+        throw e;
       }
       await o.end?.(q, pass);
       return out;
@@ -77,6 +90,8 @@ export async function eachInOneTransaction<I, R, P>(
  * committing go in the next group. Only for work that does nothing but SQL:
  * a slow step inside would hold every other one up. If the commit itself
  * fails, every caller of the group gets that error and nothing of it is kept.
+ * The rows its units hand to `writeOrGather` (status history, audit entries,
+ * outbox events) are written set-wise, one statement per kind for the group.
  */
 export class GroupCommit {
   private readonly batcher: Coalescer<(q: Queryable) => Promise<unknown>, unknown>;
@@ -92,7 +107,7 @@ export class GroupCommit {
   private async runGroup(fns: ((q: Queryable) => Promise<unknown>)[]): Promise<unknown[]> {
     if (fns.length === 1) return [await this.db.tx(fns[0]).catch((e: unknown) => asError(e))];
     // Any error of one unit of work is that caller's; only a failure of the transaction itself is everyone's.
-    return eachInOneTransaction(this.db, fns, { begin: () => undefined, work: (q, fn) => fn(q), isItemError: isItemError });
+    return eachInOneTransaction(this.db, fns, { begin: () => undefined, work: (q, fn) => fn(q), isItemError: isItemError, gather: true });
   }
 }
 

@@ -1,6 +1,7 @@
+import { writeOrGather, type WriteKind } from '../../kit/db/deferred-writes.js';
 import type { Queryable } from '../../kit/db/types.js';
 import { txState } from '../../kit/db/tx-state.js';
-import { appendEvent } from '../../kit/outbox.js';
+import { appendEventOrGather } from '../../kit/outbox.js';
 import { GENESIS, entryHash, type AuditEntry } from '../domain/audit-chain.js';
 
 /** SQL of the hash-chained audit log. Entries are only ever inserted (a trigger refuses UPDATE and DELETE). */
@@ -50,12 +51,27 @@ export async function appendAudit(q: Queryable, e: NewAuditEntry): Promise<{ seq
   head.catch(() => undefined);
   state.set(HEAD, head);
   const { content: c, prev, hash } = await entry;
-  await q.query(
-    'INSERT INTO audit_log (seq, settlement_id, batch_id, kind, actor, detail, at, prev_hash, hash) VALUES ($1,$2,$3,$4,$5,$6::jsonb,$7,$8,$9)',
-    [c.seq.toString(), c.settlementId, c.batchId, c.kind, c.actor, JSON.stringify(c.detail), c.at, prev, hash],
-  );
+  await writeOrGather(q, AUDIT_ROWS, {
+    seq: c.seq.toString(), settlement_id: c.settlementId, batch_id: c.batchId, kind: c.kind, actor: c.actor, detail: c.detail, at: c.at.toISOString(), prev_hash: prev, hash,
+  });
   return { seq: c.seq.toString(), hash };
 }
+
+interface AuditRowIn { seq: string; settlement_id: string | null; batch_id: string | null; kind: string; actor: string; detail: unknown; at: string; prev_hash: string; hash: string }
+
+/** Entries in one statement (a group commit's, gathered; already linked in memory): the detail goes in exactly as hashed. */
+const AUDIT_ROWS: WriteKind<AuditRowIn> = {
+  order: 20,
+  async write(q, rows) {
+    await q.query(
+      `INSERT INTO audit_log (seq, settlement_id, batch_id, kind, actor, detail, at, prev_hash, hash)
+       SELECT seq, settlement_id, batch_id, kind, actor, detail, at, prev_hash, hash
+       FROM jsonb_to_recordset($1::jsonb) AS x(seq bigint, settlement_id text, batch_id text, kind text, actor text, detail jsonb, at timestamptz, prev_hash text, hash text)
+       ORDER BY seq`,
+      [JSON.stringify(rows)],
+    );
+  },
+};
 
 /**
  * An entry that no status event accompanies: its head goes to the outbox too
@@ -63,7 +79,7 @@ export async function appendAudit(q: Queryable, e: NewAuditEntry): Promise<{ seq
  */
 export async function appendAnchoredAudit(q: Queryable, e: NewAuditEntry): Promise<{ seq: string; hash: string }> {
   const head = await appendAudit(q, e);
-  await appendEvent(q, 'settlement.audit', head.seq, { auditSeq: head.seq, auditHash: head.hash, kind: e.kind, settlementId: e.settlementId });
+  await appendEventOrGather(q, 'settlement.audit', head.seq, { auditSeq: head.seq, auditHash: head.hash, kind: e.kind, settlementId: e.settlementId });
   return head;
 }
 

@@ -1,3 +1,4 @@
+import { writeOrGather, type WriteKind } from '../../kit/db/deferred-writes.js';
 import type { Queryable } from '../../kit/db/types.js';
 import { insertOnce } from '../../kit/idempotency.js';
 import { currentTraceparent } from '../../kit/tracing.js';
@@ -91,12 +92,24 @@ export async function insertTradeSettlement(q: Queryable, s: NewSettlement): Pro
   return r ?? null;
 }
 
-export async function appendHistory(q: Queryable, settlementId: string, h: { status: string; reason: string | null; reasonCode: string | null; actor: string }) {
-  await q.query(
-    `INSERT INTO settlement_history (settlement_id, seq, status, reason, reason_code, actor)
-     SELECT $1, coalesce(max(seq), 0) + 1, $2, $3, $4, $5 FROM settlement_history WHERE settlement_id = $1`,
-    [settlementId, h.status, h.reason, h.reasonCode, h.actor],
-  );
+interface HistoryIn { settlement_id: string; n: number; status: string; reason: string | null; reason_code: string | null; actor: string }
+
+/** History rows in one statement (a group commit's, gathered): each settlement's numbered on from its last, in the order given. */
+const HISTORY_ROWS: WriteKind<HistoryIn> = {
+  order: 10,
+  async write(q, rows) {
+    await q.query(
+      `INSERT INTO settlement_history (settlement_id, seq, status, reason, reason_code, actor)
+       SELECT x.settlement_id, coalesce((SELECT max(h.seq) FROM settlement_history h WHERE h.settlement_id = x.settlement_id), 0)
+                + row_number() OVER (PARTITION BY x.settlement_id ORDER BY x.n), x.status, x.reason, x.reason_code, x.actor
+       FROM jsonb_to_recordset($1::jsonb) AS x(settlement_id text, n int, status text, reason text, reason_code text, actor text)`,
+      [JSON.stringify(rows.map((r, n) => ({ ...r, n })))],
+    );
+  },
+};
+
+export function appendHistory(q: Queryable, settlementId: string, h: { status: string; reason: string | null; reasonCode: string | null; actor: string }): Promise<void> {
+  return writeOrGather(q, HISTORY_ROWS, { settlement_id: settlementId, n: 0, status: h.status, reason: h.reason, reason_code: h.reasonCode, actor: h.actor });
 }
 
 export type { Scope as Visibility } from '../../kit/access.js';
