@@ -103,10 +103,26 @@ export function openNettedBatch(s: SettlementServices, tokenId: string): Promise
 
 const later = (s: SettlementServices, ms: number) => new Date(s.now().getTime() + ms);
 
+/**
+ * Approvals this process has seen recorded, per services: a standing allowance once recorded stays recorded (the
+ * table is never cleared), so each gross batch need not read it again for both payers.
+ */
+const approvalsSeen = new WeakMap<SettlementServices, Set<string>>();
+
+async function approvalRecorded(s: SettlementServices, wallet: string, token: string, spender: string): Promise<boolean> {
+  let seen = approvalsSeen.get(s);
+  if (!seen) approvalsSeen.set(s, (seen = new Set()));
+  const key = `${wallet}:${token}:${spender}`.toLowerCase();
+  if (seen.has(key)) return true;
+  if (!(await approvalKnown(s.db, wallet, token, spender))) return false;
+  seen.add(key);
+  return true;
+}
+
 /** Standing allowance of the DvP contract for each asset a payer pays (once per wallet, token and contract). */
 async function ensureApprovals(s: SettlementServices, b: BatchRow, p: PayerAssets): Promise<void> {
   for (const { asset, token } of p.assets) {
-    if (await approvalKnown(s.db, p.wallet, token, b.dvp_address)) continue;
+    if (await approvalRecorded(s, p.wallet, token, b.dvp_address)) continue;
     await s.chain.ensureGas(p.wallet);
     let r;
     try {
