@@ -34,7 +34,7 @@ function place(f: Frame): string {
   return own ? `${own[1]}/${own[2]}` : u;
 }
 
-/** Written by bench/place-order.ts beside the profiles: process names by pid, and the windows to keep (monotonic µs). */
+/** Written by bench/place-order.ts and bench/settlement.ts beside the profiles: process names by pid, and the windows to keep (monotonic µs). */
 interface BenchInfo { pids: Record<string, string>; windows: { from: string; to: string }[] }
 
 function benchInfo(dir: string): BenchInfo | null {
@@ -92,7 +92,7 @@ function summarise(file: string, info: BenchInfo | null): string {
   const pc = (v: number) => `${((100 * v) / busy).toFixed(1).padStart(5)}%`;
   const top = (m: Map<string, number>, n: number) => [...m.entries()].sort((a, b) => b[1] - a[1]).slice(0, n);
   const lines = [
-    `${name}${windows.length ? ' (placeOrder phase)' : ''}: ${(total / 1e6).toFixed(1)} s sampled, busy ${(busy / 1e6).toFixed(1)} s (${((100 * busy) / total).toFixed(0)}%)`,
+    `${name}${windows.length ? ' (the windows the bench marked)' : ''}: ${(total / 1e6).toFixed(1)} s sampled, busy ${(busy / 1e6).toFixed(1)} s (${((100 * busy) / total).toFixed(0)}%)`,
     '  busy time by where the code lives:',
     ...top(places, TOP).map(([k, v]) => `    ${pc(v)}  ${k}`),
     '  functions by self time:',

@@ -25,11 +25,16 @@
  * instead of dying on "too many clients" halfway.
  *
  *   npx tsx bench/settlement.ts [--trades 200] [--runs 3] [--transfers 1000] [--pairs 4] [--pool 10]
+ *
+ * Profiled (docs/performance.md), keeping only the samples of the settlement runs (gross, netted or all):
+ *   BENCH_PROFILE=gross BENCH_PROFILE_DIR=/tmp/prof node --cpu-prof --cpu-prof-dir=/tmp/prof --import tsx bench/settlement.ts --runs 1
+ *   npx tsx bench/profile-summary.ts /tmp/prof
  */
 import { performance } from 'node:perf_hooks';
 import { Contract, Transaction, Wallet } from 'ethers';
 import pg from 'pg';
 import { SettlementWorld, type Party } from '../test/settlement/support.js';
+import { markProfileWindow, monotonicMicros, writeProfileInfo } from './processes.js';
 
 function arg(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -141,6 +146,7 @@ async function run(w: SettlementWorld, mode: 'GROSS' | 'NETTED', tokenId: string
   const since = new Date();
   const t0 = performance.now();
   const cpu0 = process.cpuUsage();
+  const window0 = monotonicMicros();
   const submit = async (i: number) => {
     const r = await w.submit(w.agent, {
       venue: VENUE, venueReference: `b-${++refSeq}`, tokenId, sellerAccountId: sellers[i % sellers.length].accountId, buyerAccountId: buyers[(i * 7 + 3) % buyers.length].accountId,
@@ -162,6 +168,7 @@ async function run(w: SettlementWorld, mode: 'GROSS' | 'NETTED', tokenId: string
   }
   const secs = (performance.now() - t0) / 1000;
   const used = process.cpuUsage(cpu0);
+  if (process.env.BENCH_PROFILE === 'all' || process.env.BENCH_PROFILE?.toUpperCase() === mode) markProfileWindow(window0, monotonicMicros());
   const stages = await stageMedians(w, since);
   // Gross batches of trades ready together share a transaction: count transactions, not batches.
   const [{ n: txs }] = await w.settlement.db.query<{ n: string }>("SELECT count(DISTINCT tx_hash) AS n FROM dvp_batches WHERE status = 'SETTLED' AND created_at >= $1", [since]);
@@ -262,6 +269,7 @@ async function main() {
     say(`  netted settlement            ${n.toFixed(1).padStart(8)} trades/s   ${(n / e).toFixed(3)}x the ERC-20 rate   (CPU ${median(nettedCpu).toFixed(0)} ms per trade)\n`);
     say(`  netted / gross               ${(n / g).toFixed(2)}x\n`);
   } finally {
+    writeProfileInfo();
     await w.stop();
   }
 }
