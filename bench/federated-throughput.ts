@@ -14,6 +14,7 @@
  *
  *   npx tsx bench/federated-throughput.ts [--seconds 20] [--clients 50] [--runs 3] [--settlements 20]
  */
+import type { PlanNode, SubscriptionNode } from '@apollo/query-planner';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
@@ -152,10 +153,12 @@ async function planOf(sdl: string): Promise<string> {
   const { parse } = await import('graphql');
   const supergraph = Supergraph.build(sdl);
   const plan = new QueryPlanner(supergraph).buildQueryPlan(operationFromDocument(supergraph.schema, parse(QUERY)));
-  const walk = (n: any): string => {
-    if (n.kind === 'Fetch') return n.serviceName;
-    if (n.kind === 'Flatten') return walk(n.node);
-    const inner = (n.nodes as any[]).map(walk);
+  const walk = (n: PlanNode | SubscriptionNode | undefined): string => {
+    if (n?.kind === 'Fetch') return n.serviceName;
+    if (n?.kind === 'Flatten') return walk(n.node);
+    // The measured query plans only fetches, flattens, sequences and parallels.
+    if (n?.kind !== 'Sequence' && n?.kind !== 'Parallel') throw new Error(`query plan node ${n?.kind} not expected`);
+    const inner = n.nodes.map(walk);
     return n.kind === 'Sequence' ? inner.join(' -> ') : `(${inner.join(' | ')})`;
   };
   return walk(plan.node);
@@ -207,44 +210,44 @@ async function main() {
     const r = await fetch(`${base('custody')}/internal/rpc/${method}`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${svc}` }, body: JSON.stringify(body) });
     if (r.status !== 200) throw new Error(`custody ${method}: ${await r.text()}`);
   };
-  const run = (t: string, q: string, v?: Record<string, unknown>) => gqlOk<any>(gateways.ours, t, q, v);
+  const run = <D>(t: string, q: string, v?: Record<string, unknown>) => gqlOk<D>(gateways.ours, t, q, v);
   say(`setting up 4 tokens, 4 investors and ${SETTLEMENTS} settlements... `);
-  await run(operator, 'mutation { admitSubscriber(org: "broker-bench", reason: "bench") { status } }');
+  await run<{ admitSubscriber: { status: string } }>(operator, 'mutation { admitSubscriber(org: "broker-bench", reason: "bench") { status } }');
   await custody('registerAsset', { asset: 'CASH' });
   const now = new Date().toISOString();
   const accounts: string[] = [];
   for (let i = 0; i < 4; i++) {
-    const inv = (await run(issuer, `mutation($k: String!) { registerInvestor(input: { idempotencyKey: $k, legalName: $k, type: INDIVIDUAL, jurisdiction: "US", usPerson: true }) { id } }`, { k: `bench-investor-${i}` })).registerInvestor.id;
+    const inv = (await run<{ registerInvestor: { id: string } }>(issuer, `mutation($k: String!) { registerInvestor(input: { idempotencyKey: $k, legalName: $k, type: INDIVIDUAL, jurisdiction: "US", usPerson: true }) { id } }`, { k: `bench-investor-${i}` })).registerInvestor.id;
     await run(issuer, `mutation($i: ID!, $at: DateTime!) { recordKyc(investorId: $i, status: APPROVED, approvedAt: $at, reason: "verified") { id }
       recordAmlScreening(investorId: $i, status: CLEAR, screenedAt: $at, reason: "verified") { id }
       recordAccreditation(investorId: $i, accredited: true, method: THIRD_PARTY_LETTER, verifiedAt: $at, reason: "verified") { id } }`, { i: inv, at: now });
-    const acc = (await run(desk, 'mutation($i: ID!, $k: String!) { openCustodyAccount(input: { idempotencyKey: $k, investorId: $i, kind: SEGREGATED }) { id } }', { i: inv, k: `acc-${i}` })).openCustodyAccount.id;
+    const acc = (await run<{ openCustodyAccount: { id: string } }>(desk, 'mutation($i: ID!, $k: String!) { openCustodyAccount(input: { idempotencyKey: $k, investorId: $i, kind: SEGREGATED }) { id } }', { i: inv, k: `acc-${i}` })).openCustodyAccount.id;
     await custody('credit', { accountId: acc, asset: 'CASH', amount: '1000000000000', idempotencyKey: `cash-${i}`, reason: 'bench deposit' });
     accounts.push(acc);
   }
   const tokens: string[] = [];
   for (let t = 0; t < 4; t++) {
-    const tokenId = (await run(issuer, `mutation($k: String!) { createSecurityToken(input: { idempotencyKey: $k, name: $k, symbol: $k, decimals: 0, exemption: REG_D_506C }) { id } }`, { k: `BNCH${t}` })).createSecurityToken.id as string;
+    const tokenId = (await run<{ createSecurityToken: { id: string } }>(issuer, `mutation($k: String!) { createSecurityToken(input: { idempotencyKey: $k, name: $k, symbol: $k, decimals: 0, exemption: REG_D_506C }) { id } }`, { k: `BNCH${t}` })).createSecurityToken.id as string;
     await custody('registerAsset', { asset: tokenId });
     for (const [i, acc] of accounts.entries()) await custody('credit', { accountId: acc, asset: tokenId, amount: '1000000', idempotencyKey: `tok-${t}-${i}`, reason: 'bench deposit' });
-    await run(desk, 'mutation($t: ID!) { authorizeVenueToken(venue: "OTHER-ATS", tokenId: $t, authorized: true) { authorized } }', { t: tokenId });
+    await run<{ authorizeVenueToken: { authorized: boolean } }>(desk, 'mutation($t: ID!) { authorizeVenueToken(venue: "OTHER-ATS", tokenId: $t, authorized: true) { authorized } }', { t: tokenId });
     // Bids only: a sell needs holdings that issuance indexes from a chain, and this bench runs none.
     for (let l = 0; l < 10; l++) {
-      const placed = await run(desk, 'mutation($in: PlaceOrderInput!) { placeOrder(input: $in) { accepted rejections { code } } }',
+      const placed = await run<{ placeOrder: { accepted: boolean; rejections: { code: string }[] } }>(desk, 'mutation($in: PlaceOrderInput!) { placeOrder(input: $in) { accepted rejections { code } } }',
         { in: { tokenId, accountId: accounts[l % 4], side: 'BUY', price: String(1000 - l), quantity: String(1 + l), clientOrderId: `bid-${t}-${l}` } });
       if (!placed.placeOrder.accepted) throw new Error(`resting order refused: ${JSON.stringify(placed.placeOrder.rejections)}`);
     }
     tokens.push(tokenId);
   }
   for (let s = 0; s < SETTLEMENTS; s++) {
-    await run(desk, 'mutation($in: SubmitExternalTradeInput!) { submitExternalTrade(input: $in) { id } }', { in: {
+    await run<{ submitExternalTrade: { id: string } }>(desk, 'mutation($in: SubmitExternalTradeInput!) { submitExternalTrade(input: $in) { id } }', { in: {
       venue: 'OTHER-ATS', venueReference: `bench-${s}`, tokenId: tokens[s % 4], buyerAccountId: accounts[s % 4], sellerAccountId: accounts[(s + 1) % 4],
       quantity: String(1 + s), price: '1000', tradeTime: new Date(Date.now() - 60_000).toISOString() } });
   }
   // Settlement verifies each trade in the background (rejected: the tokens are not on chain); measure once it is quiet.
   for (let i = 0; ; i++) {
-    const { settlements } = await run(desk, '{ settlements { status } }');
-    if (settlements.every((x: { status: string }) => x.status === 'REJECTED')) break;
+    const { settlements } = await run<{ settlements: { status: string }[] }>(desk, '{ settlements { status } }');
+    if (settlements.every((x) => x.status === 'REJECTED')) break;
     if (i > 600) throw new Error('settlements did not reach a final status');
     await new Promise((r) => setTimeout(r, 100));
   }

@@ -211,7 +211,7 @@ async function main() {
   // reject) would share the gateway's event loop, which it never does in a deployment (its own process).
   const stack = await startStack({ secrets, ports: { gateway: 0, issuance: 0, trading: 0, settlement: 0, custody: 0 }, chain: 'none', logLevel: 'silent', subgraphEnv: { SETTLEMENT_CONSUME_TRADES: 'false', TRADING_MAX_UNSETTLED: '0' } }); // nothing settles: no backlog bound
   const sign = (org: string, roles: Parameters<typeof signUserToken>[1]['roles']) => signUserToken({ secret: secrets.jwtSecret, issuer: 'tokenstack', audience: 'tokenstack-api' }, { subject: `${org}-user`, org, roles, ttl: 3 * 3600 });
-  const tokenId = (await gqlOk(stack.gateway.url, await sign('acme', ['ISSUER_AGENT']), `mutation { createSecurityToken(input: { idempotencyKey: "bench", name: "Acme Preferred", symbol: "ACMEP", decimals: 0, exemption: REG_D_506C }) { id } }`)).createSecurityToken.id as string;
+  const tokenId = (await gqlOk<{ createSecurityToken: { id: string } }>(stack.gateway.url, await sign('acme', ['ISSUER_AGENT']), `mutation { createSecurityToken(input: { idempotencyKey: "bench", name: "Acme Preferred", symbol: "ACMEP", decimals: 0, exemption: REG_D_506C }) { id } }`)).createSecurityToken.id as string;
   // Every identity its own organisation, brokers and investors alternating.
   const tokens = await Promise.all(Array.from({ length: IDENTITIES }, (_, i) => signUserToken({ secret: secrets.jwtSecret, issuer: 'tokenstack', audience: 'tokenstack-api' }, i % 2
     ? { subject: `investor-${i}`, org: `org-${i}`, roles: ['INVESTOR'], investorId: newId('inv'), ttl: 3 * 3600 }

@@ -122,18 +122,18 @@ async function main() {
     if (r.status !== 200) throw new Error(`custody ${method}: ${await r.text()}`);
   };
   say(`setting up ${ACCOUNTS} investors and accounts... `);
-  const tokenId = (await gqlOk<any>(url, issuer, 'mutation { createSecurityToken(input: { idempotencyKey: "bench", name: "Bench Co", symbol: "BNCH", decimals: 0, exemption: REG_D_506C }) { id } }')).createSecurityToken.id as string;
+  const tokenId = (await gqlOk<{ createSecurityToken: { id: string } }>(url, issuer, 'mutation { createSecurityToken(input: { idempotencyKey: "bench", name: "Bench Co", symbol: "BNCH", decimals: 0, exemption: REG_D_506C }) { id } }')).createSecurityToken.id as string;
   await custody('registerAsset', { asset: 'CASH' });
   await custody('registerAsset', { asset: tokenId });
   await gqlOk(url, operator, 'mutation { admitSubscriber(org: "broker-bench", reason: "bench") { status } }');
   const now = new Date().toISOString();
   const accounts: string[] = [];
   for (let i = 0; i < ACCOUNTS; i++) {
-    const inv = (await gqlOk<any>(url, issuer, `mutation($k: String!) { registerInvestor(input: { idempotencyKey: $k, legalName: $k, type: INDIVIDUAL, jurisdiction: "US", usPerson: true }) { id } }`, { k: `inv-${i}` })).registerInvestor.id;
+    const inv = (await gqlOk<{ registerInvestor: { id: string } }>(url, issuer, `mutation($k: String!) { registerInvestor(input: { idempotencyKey: $k, legalName: $k, type: INDIVIDUAL, jurisdiction: "US", usPerson: true }) { id } }`, { k: `inv-${i}` })).registerInvestor.id;
     await gqlOk(url, issuer, `mutation($i: ID!, $at: DateTime!) { recordKyc(investorId: $i, status: APPROVED, approvedAt: $at, reason: "verified") { id }
       recordAmlScreening(investorId: $i, status: CLEAR, screenedAt: $at, reason: "verified") { id }
       recordAccreditation(investorId: $i, accredited: true, method: THIRD_PARTY_LETTER, verifiedAt: $at, reason: "verified") { id } }`, { i: inv, at: now });
-    const acc = (await gqlOk<any>(url, broker, 'mutation($i: ID!, $k: String!) { openCustodyAccount(input: { idempotencyKey: $k, investorId: $i, kind: SEGREGATED }) { id } }', { i: inv, k: `acc-${i}` })).openCustodyAccount.id;
+    const acc = (await gqlOk<{ openCustodyAccount: { id: string } }>(url, broker, 'mutation($i: ID!, $k: String!) { openCustodyAccount(input: { idempotencyKey: $k, investorId: $i, kind: SEGREGATED }) { id } }', { i: inv, k: `acc-${i}` })).openCustodyAccount.id;
     await custody('credit', { accountId: acc, asset: 'CASH', amount: '1000000000000000', idempotencyKey: `cash-${i}`, reason: 'bench deposit' });
     await custody('credit', { accountId: acc, asset: tokenId, amount: '1000000000', idempotencyKey: `tok-${i}`, reason: 'bench deposit' });
     accounts.push(acc);
@@ -155,6 +155,7 @@ async function main() {
   say('done\n');
 
   const PLACE = 'mutation($in: PlaceOrderInput!) { placeOrder(input: $in) { accepted rejections { code } order { id status } } }';
+  type Placed = { placeOrder: { accepted: boolean } };
   let seq = 0;
   const order = (rnd: () => number, accountId: string) => {
     const crossing = rnd() < CROSSING;
@@ -178,7 +179,7 @@ async function main() {
 
   // Warm-up of both gateway paths.
   const warmRnd = prng(1);
-  await drive(CLIENTS, 2, async (w) => ((await post(url, broker, PLACE, { in: order(warmRnd, accounts[w % ACCOUNTS]) })).placeOrder.accepted ? 'ok' : 'refused'));
+  await drive(CLIENTS, 2, async (w) => ((await post<Placed>(url, broker, PLACE, { in: order(warmRnd, accounts[w % ACCOUNTS]) })).placeOrder.accepted ? 'ok' : 'refused'));
   await drive(CLIENTS, 1, async () => { await post(url, broker, '{ venueRules { name } }'); return 'ok'; });
 
   const results: { pgbench: number; orders: Load; trivial: Load; cpu: Record<string, number>; statements: Record<string, Record<string, number>>; commits: Record<string, number> }[] = [];
@@ -190,7 +191,7 @@ async function main() {
     const [st0, co0] = [await statementCounts(), await commits()];
     const cpu0 = cpuSeconds(tag);
     const from = monotonicMicros();
-    const orders = await drive(CLIENTS, SECONDS, async (w) => ((await post(url, broker, PLACE, { in: order(rnds[w], accounts[(w * 7 + seq) % ACCOUNTS]) })).placeOrder.accepted ? 'ok' : 'refused'));
+    const orders = await drive(CLIENTS, SECONDS, async (w) => ((await post<Placed>(url, broker, PLACE, { in: order(rnds[w], accounts[(w * 7 + seq) % ACCOUNTS]) })).placeOrder.accepted ? 'ok' : 'refused'));
     const cpu = cpuDelta(cpu0, cpuSeconds(tag));
     markProfileWindow(from, monotonicMicros());
     const [st1, co1] = [await statementCounts(), await commits()];

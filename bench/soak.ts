@@ -113,7 +113,7 @@ let seq = 0;
 /** One crossing pair: a resting sell, then a buy at its price (one fill, one trade). */
 async function pair(d: Desk, i: number): Promise<void> {
   const place = async (who: string, p: Party, side: 'BUY' | 'SELL') => {
-    const r = await post(d.url, who, PLACE, { in: { tokenId: d.tokenId, accountId: p.accountId, side, type: 'LIMIT', price: '3', quantity: '1', clientOrderId: `soak-${side}-${++seq}` } });
+    const r = await post<{ placeOrder: { accepted: boolean; rejections: { code: string; message: string }[] } }>(d.url, who, PLACE, { in: { tokenId: d.tokenId, accountId: p.accountId, side, type: 'LIMIT', price: '3', quantity: '1', clientOrderId: `soak-${side}-${++seq}` } });
     if (!r.placeOrder.accepted) throw new Error(`${side.toLowerCase()} refused: ${JSON.stringify(r.placeOrder.rejections)}`);
   };
   await place(d.sellerBd, d.sellers[i % d.sellers.length], 'SELL');

@@ -19,3 +19,8 @@ export async function gqlOk<D = Record<string, any>>(url: string, token: string,
   if (r.body.errors?.length || r.status !== 200) throw new Error(`GraphQL ${r.status}: ${JSON.stringify(r.body.errors)}`);
   return r.body.data as D;
 }
+
+/** gqlOk as one caller at one endpoint: each call names the shape of the data it reads. */
+export type Ask = <D>(query: string, variables?: Record<string, unknown>) => Promise<D>;
+
+export const askAs = (url: string, token: string): Ask => (query, variables) => gqlOk(url, token, query, variables);

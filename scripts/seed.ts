@@ -1,5 +1,5 @@
 import { IssuerDesk, type OnboardOptions } from './issuerDesk.js';
-import { gqlOk } from './graphqlClient.js';
+import { askAs, gqlOk, type Ask } from './graphqlClient.js';
 
 /**
  * The demo market of the embedded default, created through the gateway as
@@ -67,7 +67,7 @@ const keyOf = (name: string) => name.replace(/\W/g, '-');
 export async function seedDemoMarket(gatewayUrl: string, who: SeedCredentials, o: SeedOptions = {}): Promise<SeedReport> {
   const say = o.say ?? (() => undefined);
   const desk = new IssuerDesk(gatewayUrl, who.issuer);
-  const broker = (q: string, v?: Record<string, unknown>) => gqlOk(gatewayUrl, who.broker, q, v);
+  const broker = askAs(gatewayUrl, who.broker);
 
   const tokens: Record<string, string> = {};
   // A fixed distribution start keeps the request content identical across runs (idempotency).
@@ -83,7 +83,7 @@ export async function seedDemoMarket(gatewayUrl: string, who: SeedCredentials, o
   const accounts: SeedReport['accounts'] = {};
   for (const i of DEMO_INVESTORS) {
     investors[i.name] = await desk.register(i.name, i.o);
-    const a = (await broker(`mutation($i: ID!, $k: String!) { openCustodyAccount(input: { idempotencyKey: $k, investorId: $i, kind: SEGREGATED }) { id walletAddress } }`,
+    const a = (await broker<{ openCustodyAccount: { id: string; walletAddress: string } }>(`mutation($i: ID!, $k: String!) { openCustodyAccount(input: { idempotencyKey: $k, investorId: $i, kind: SEGREGATED }) { id walletAddress } }`,
       { i: investors[i.name], k: `demo-${keyOf(i.name)}` })).openCustodyAccount;
     accounts[i.name] = { id: a.id, wallet: a.walletAddress };
   }
@@ -91,7 +91,7 @@ export async function seedDemoMarket(gatewayUrl: string, who: SeedCredentials, o
   say(`  ${DEMO_INVESTORS.length} investors onboarded in ${new Set(DEMO_INVESTORS.map((i) => i.o.country)).size} countries, each with a custody account at ${DEMO_ORGS.broker}`);
 
   // Acquisition dates hang off the first token's creation, so a restart sends the very same requests.
-  const created = new Date((await desk.run(`query($t: ID!) { securityToken(id: $t) { createdAt } }`, { t: tokens.ACME })).securityToken.createdAt);
+  const created = new Date((await desk.run<{ securityToken: { createdAt: string } }>(`query($t: ID!) { securityToken(id: $t) { createdAt } }`, { t: tokens.ACME })).securityToken.createdAt);
   const before = (months: number) => { const d = new Date(created); d.setUTCMonth(d.getUTCMonth() - months); return d; };
   const grants: [string, string, string, Date][] = [
     ['ACME', 'Avery Capital LLC', '5000', before(14)],
@@ -134,10 +134,10 @@ export async function seedDemoMarket(gatewayUrl: string, who: SeedCredentials, o
   ];
   if (o.mintCash) {
     for (const [symbol, name, side, price, quantity] of resting) {
-      const p = (await broker(`mutation($in: PlaceOrderInput!) { placeOrder(input: $in) { accepted rejections { code } } }`, {
+      const p = (await broker<{ placeOrder: { accepted: boolean; rejections: { code: string }[] } }>(`mutation($in: PlaceOrderInput!) { placeOrder(input: $in) { accepted rejections { code } } }`, {
         in: { tokenId: tokens[symbol], accountId: accounts[name].id, side, type: 'LIMIT', timeInForce: 'GTC', price, quantity, clientOrderId: `demo-rest-${symbol}-${keyOf(name)}-${side}` },
       })).placeOrder;
-      say(`  resting ${side} ${quantity} ${symbol} @ ${price} for ${name}: ${p.accepted ? 'on the book' : `refused (${p.rejections.map((r: { code: string }) => r.code).join(', ')})`}`);
+      say(`  resting ${side} ${quantity} ${symbol} @ ${price} for ${name}: ${p.accepted ? 'on the book' : `refused (${p.rejections.map((r) => r.code).join(', ')})`}`);
     }
   }
   await openDemoVote(desk, tokens.ACME, created, say);
@@ -160,19 +160,19 @@ async function openDemoVote(desk: IssuerDesk, tokenId: string, created: Date, sa
 async function waitForWallets(desk: IssuerDesk, ids: string[], timeoutMs = 120_000): Promise<void> {
   const end = Date.now() + timeoutMs;
   for (;;) {
-    const d = await desk.run(`{ investors { id wallets { registeredOnChain } } }`);
-    const pending = d.investors.filter((i: { id: string; wallets: { registeredOnChain: boolean }[] }) => ids.includes(i.id) && !i.wallets.some((w) => w.registeredOnChain));
+    const d = await desk.run<{ investors: { id: string; wallets: { registeredOnChain: boolean }[] }[] }>(`{ investors { id wallets { registeredOnChain } } }`);
+    const pending = d.investors.filter((i) => ids.includes(i.id) && !i.wallets.some((w) => w.registeredOnChain));
     if (!pending.length) return;
     if (Date.now() > end) throw new Error(`custody wallets of ${pending.length} investors are not registered on chain yet`);
     await sleep(250);
   }
 }
 
-async function waitForBooks(broker: (q: string, v?: Record<string, unknown>) => Promise<any>, accountId: string, asset: string, timeoutMs: number): Promise<void> {
+async function waitForBooks(broker: Ask, accountId: string, asset: string, timeoutMs: number): Promise<void> {
   const end = Date.now() + timeoutMs;
   for (;;) {
-    const d = await broker(`query($id: ID!) { custodyAccount(id: $id) { balances { asset total } } }`, { id: accountId });
-    if (d.custodyAccount?.balances.some((b: { asset: string; total: string }) => b.asset === asset && BigInt(b.total) > 0n)) return;
+    const d = await broker<{ custodyAccount: { balances: { asset: string; total: string }[] } | null }>(`query($id: ID!) { custodyAccount(id: $id) { balances { asset total } } }`, { id: accountId });
+    if (d.custodyAccount?.balances.some((b) => b.asset === asset && BigInt(b.total) > 0n)) return;
     if (Date.now() > end) throw new Error('custody has not booked the issued tokens (deposits) in time');
     await sleep(250);
   }

@@ -34,8 +34,8 @@ describe(`custody through the gateway (${dbLabel()})`, () => {
       as('acme', 'alice', ['CUSTODIAN']), as('acme', 'bob', ['CUSTODIAN']), as('acme', 'carol', ['CUSTODIAN']),
       as('globex', 'mallory', ['CUSTODIAN']), as('acme', 'ivy', ['ISSUER_AGENT']),
     ]);
-    const investorId = (await gqlOk(url, issuer, `mutation { registerInvestor(input: { idempotencyKey: "i1", legalName: "Jane Doe", type: INDIVIDUAL, jurisdiction: "US", usPerson: true }) { id } }`)).registerInvestor.id;
-    tokenId = (await gqlOk(url, issuer, `mutation { createSecurityToken(input: { idempotencyKey: "t1", name: "Acme Preferred", symbol: "ACMEP", decimals: 0, exemption: REG_D_506C }) { id } }`)).createSecurityToken.id;
+    const investorId = (await gqlOk<{ registerInvestor: { id: string } }>(url, issuer, `mutation { registerInvestor(input: { idempotencyKey: "i1", legalName: "Jane Doe", type: INDIVIDUAL, jurisdiction: "US", usPerson: true }) { id } }`)).registerInvestor.id;
+    tokenId = (await gqlOk<{ createSecurityToken: { id: string } }>(url, issuer, `mutation { createSecurityToken(input: { idempotencyKey: "t1", name: "Acme Preferred", symbol: "ACMEP", decimals: 0, exemption: REG_D_506C }) { id } }`)).createSecurityToken.id;
     const open = (key: string) => gqlOk(url, alice, `mutation($i: ID!, $k: String!) { openCustodyAccount(input: { idempotencyKey: $k, investorId: $i, kind: SEGREGATED }) { id } }`, { i: investorId, k: key });
     accountId = (await open('a1')).openCustodyAccount.id;
     otherAccountId = (await open('a2')).openCustodyAccount.id;

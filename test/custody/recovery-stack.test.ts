@@ -74,7 +74,7 @@ describe(`wallet recovery and deposits through the gateway (anvil, ${dbLabel()})
     tokenId = await desk.createToken('RCVR', 'REG_D_506B');
     const d = await desk.deploy(tokenId);
     expect(d.status).toBe('DEPLOYED');
-    await rpc('registerAsset', { asset: tokenId, contractAddress: d.contracts.token });
+    await rpc('registerAsset', { asset: tokenId, contractAddress: d.contracts!.token });
     investorId = await desk.register('Rita Recover', { accredited: true });
     const acc = (await gqlOk(url(), custodian, `mutation($i: ID!) { openCustodyAccount(input: { idempotencyKey: "rita", investorId: $i, kind: SEGREGATED }) { id walletAddress } }`, { i: investorId })).openCustodyAccount;
     [accountId, lostWallet] = [acc.id, acc.walletAddress];

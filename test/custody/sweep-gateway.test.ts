@@ -26,8 +26,8 @@ describe(`wallet sweeps through the gateway (${dbLabel()})`, () => {
     stack = await startTestStack();
     url = stack.gateway.url;
     [alice, mallory, investor] = await Promise.all([as('acme', 'alice', ['CUSTODIAN']), as('globex', 'mallory', ['CUSTODIAN']), as('acme', 'ivy', ['ISSUER_AGENT'])]);
-    const investorId = (await gqlOk(url, investor, `mutation { registerInvestor(input: { idempotencyKey: "i1", legalName: "Jane Doe", type: INDIVIDUAL, jurisdiction: "US", usPerson: true }) { id } }`)).registerInvestor.id;
-    accountId = (await gqlOk(url, alice, `mutation($i: ID!) { openCustodyAccount(input: { idempotencyKey: "a1", investorId: $i, kind: SEGREGATED }) { id } }`, { i: investorId })).openCustodyAccount.id;
+    const investorId = (await gqlOk<{ registerInvestor: { id: string } }>(url, investor, `mutation { registerInvestor(input: { idempotencyKey: "i1", legalName: "Jane Doe", type: INDIVIDUAL, jurisdiction: "US", usPerson: true }) { id } }`)).registerInvestor.id;
+    accountId = (await gqlOk<{ openCustodyAccount: { id: string } }>(url, alice, `mutation($i: ID!) { openCustodyAccount(input: { idempotencyKey: "a1", investorId: $i, kind: SEGREGATED }) { id } }`, { i: investorId })).openCustodyAccount.id;
   }, 180_000);
   afterAll(async () => {
     await stack?.stop();

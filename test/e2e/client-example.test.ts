@@ -60,11 +60,11 @@ describe(`the typed client example against a running stack (${dbLabel()})`, () =
     const custodian = await stack.token('acme', ['CUSTODIAN']);
     const settler = await stack.token('acme', ['SETTLEMENT_AGENT']);
     const tokenId = (await createToken(connect({ url, token: issuer }), { idempotencyKey: 'client-example-2', name: 'Client Example Units', symbol: 'CLEU', decimals: 0, exemption: 'REG_D_506C' })).id;
-    const investorId = (await gqlOk(url, issuer, 'mutation { registerInvestor(input: { idempotencyKey: "ce-i1", legalName: "Jane Doe", type: INDIVIDUAL, jurisdiction: "US", usPerson: true }) { id } }')).registerInvestor.id;
-    const account = async (key: string) => (await gqlOk(url, custodian, `mutation($i: ID!) { openCustodyAccount(input: { idempotencyKey: "${key}", investorId: $i, kind: SEGREGATED }) { id } }`, { i: investorId })).openCustodyAccount.id;
+    const investorId = (await gqlOk<{ registerInvestor: { id: string } }>(url, issuer, 'mutation { registerInvestor(input: { idempotencyKey: "ce-i1", legalName: "Jane Doe", type: INDIVIDUAL, jurisdiction: "US", usPerson: true }) { id } }')).registerInvestor.id;
+    const account = async (key: string) => (await gqlOk<{ openCustodyAccount: { id: string } }>(url, custodian, `mutation($i: ID!) { openCustodyAccount(input: { idempotencyKey: "${key}", investorId: $i, kind: SEGREGATED }) { id } }`, { i: investorId })).openCustodyAccount.id;
     const [buyer, seller] = [await account('ce-a1'), await account('ce-a2')];
     await gqlOk(url, await stack.token('settle-co', ['SETTLEMENT_AGENT']), 'mutation($t: ID!) { authorizeVenueToken(venue: "XNYS-ATS", tokenId: $t, authorized: true) { authorized } }', { t: tokenId });
-    const settlementId = (await gqlOk(url, settler, `mutation($t: ID!, $b: ID!, $s: ID!) { submitExternalTrade(input: { venue: "XNYS-ATS", venueReference: "ce-1", tokenId: $t,
+    const settlementId = (await gqlOk<{ submitExternalTrade: { id: string } }>(url, settler, `mutation($t: ID!, $b: ID!, $s: ID!) { submitExternalTrade(input: { venue: "XNYS-ATS", venueReference: "ce-1", tokenId: $t,
       buyerAccountId: $b, sellerAccountId: $s, quantity: "3", price: "10", tradeTime: "2026-11-20T15:00:00Z" }) { id } }`, { t: tokenId, b: buyer, s: seller })).submitExternalTrade.id;
 
     const c = connect({ url, token: settler });

@@ -16,10 +16,10 @@ describe(`a query through the gateway (${dbLabel()})`, () => {
     broker = await stack.token('acme', ['BROKER_DEALER']);
     custodian = await stack.token('acme', ['CUSTODIAN']);
     settler = await stack.token('acme', ['SETTLEMENT_AGENT']);
-    tokenId = (await gqlOk(url, issuer, `mutation { createSecurityToken(input: { idempotencyKey: "t1", name: "Acme Preferred", symbol: "ACMEP", decimals: 0, exemption: REG_D_506C }) { id } }`)).createSecurityToken.id;
-    investorId = (await gqlOk(url, issuer, `mutation { registerInvestor(input: { idempotencyKey: "i1", legalName: "Jane Doe", type: INDIVIDUAL, jurisdiction: "US", usPerson: true }) { id } }`)).registerInvestor.id;
-    accountId = (await gqlOk(url, custodian, `mutation($i: ID!) { openCustodyAccount(input: { idempotencyKey: "a1", investorId: $i, kind: SEGREGATED }) { id } }`, { i: investorId })).openCustodyAccount.id;
-    otherAccountId = (await gqlOk(url, custodian, `mutation($i: ID!) { openCustodyAccount(input: { idempotencyKey: "a2", investorId: $i, kind: OMNIBUS }) { id } }`, { i: investorId })).openCustodyAccount.id;
+    tokenId = (await gqlOk<{ createSecurityToken: { id: string } }>(url, issuer, `mutation { createSecurityToken(input: { idempotencyKey: "t1", name: "Acme Preferred", symbol: "ACMEP", decimals: 0, exemption: REG_D_506C }) { id } }`)).createSecurityToken.id;
+    investorId = (await gqlOk<{ registerInvestor: { id: string } }>(url, issuer, `mutation { registerInvestor(input: { idempotencyKey: "i1", legalName: "Jane Doe", type: INDIVIDUAL, jurisdiction: "US", usPerson: true }) { id } }`)).registerInvestor.id;
+    accountId = (await gqlOk<{ openCustodyAccount: { id: string } }>(url, custodian, `mutation($i: ID!) { openCustodyAccount(input: { idempotencyKey: "a1", investorId: $i, kind: SEGREGATED }) { id } }`, { i: investorId })).openCustodyAccount.id;
+    otherAccountId = (await gqlOk<{ openCustodyAccount: { id: string } }>(url, custodian, `mutation($i: ID!) { openCustodyAccount(input: { idempotencyKey: "a2", investorId: $i, kind: OMNIBUS }) { id } }`, { i: investorId })).openCustodyAccount.id;
     // Orders pass trading's pre-trade checks: an admitted subscriber, a buyer the rules admit (KYC, AML, accredited for 506(c)), balances at custody.
     const now = new Date().toISOString();
     await gqlOk(url, issuer, `mutation($i: ID!, $at: DateTime!) { recordKyc(investorId: $i, status: APPROVED, approvedAt: $at, reason: "verified") { id }

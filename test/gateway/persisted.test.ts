@@ -53,9 +53,9 @@ describe(`persisted operations and partners through the gateway (${dbLabel()})`,
   beforeAll(async () => {
     stack = await startTestStack();
     const issuer = await stack.token('acme', ['ISSUER_AGENT']);
-    tokenId = (await gqlOk(stack.gateway.url, issuer, 'mutation { createSecurityToken(input: { idempotencyKey: "t1", name: "Acme Preferred", symbol: "ACMEP", decimals: 0, exemption: REG_D_506C }) { id } }')).createSecurityToken.id;
-    const investorId = (await gqlOk(stack.gateway.url, issuer, 'mutation { registerInvestor(input: { idempotencyKey: "i1", legalName: "Jane Doe", type: INDIVIDUAL, jurisdiction: "US", usPerson: true }) { id } }')).registerInvestor.id;
-    accountId = (await gqlOk(stack.gateway.url, await stack.token('acme', ['CUSTODIAN']), 'mutation($i: ID!) { openCustodyAccount(input: { idempotencyKey: "a1", investorId: $i, kind: SEGREGATED }) { id } }', { i: investorId })).openCustodyAccount.id;
+    tokenId = (await gqlOk<{ createSecurityToken: { id: string } }>(stack.gateway.url, issuer, 'mutation { createSecurityToken(input: { idempotencyKey: "t1", name: "Acme Preferred", symbol: "ACMEP", decimals: 0, exemption: REG_D_506C }) { id } }')).createSecurityToken.id;
+    const investorId = (await gqlOk<{ registerInvestor: { id: string } }>(stack.gateway.url, issuer, 'mutation { registerInvestor(input: { idempotencyKey: "i1", legalName: "Jane Doe", type: INDIVIDUAL, jurisdiction: "US", usPerson: true }) { id } }')).registerInvestor.id;
+    accountId = (await gqlOk<{ openCustodyAccount: { id: string } }>(stack.gateway.url, await stack.token('acme', ['CUSTODIAN']), 'mutation($i: ID!) { openCustodyAccount(input: { idempotencyKey: "a1", investorId: $i, kind: SEGREGATED }) { id } }', { i: investorId })).openCustodyAccount.id;
 
     const partnersFile = join(dir, 'partners.json');
     for (const p of PARTNERS) keys[p.name] = addPartnerKey(partnersFile, manifest, p).key;

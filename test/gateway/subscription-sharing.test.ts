@@ -89,13 +89,13 @@ describe(`subscriptions shared across identities (${dbLabel()})`, () => {
     stack = await startTestStack();
     const url = stack.gateway.url;
     const acmeIssuer = await stack.token('acme', ['ISSUER_AGENT']);
-    tokenId = (await gqlOk(url, acmeIssuer, `mutation { createSecurityToken(input: { idempotencyKey: "share-t", name: "Acme Preferred", symbol: "ACMEP", decimals: 0, exemption: REG_D_506C }) { id } }`)).createSecurityToken.id;
+    tokenId = (await gqlOk<{ createSecurityToken: { id: string } }>(url, acmeIssuer, `mutation { createSecurityToken(input: { idempotencyKey: "share-t", name: "Acme Preferred", symbol: "ACMEP", decimals: 0, exemption: REG_D_506C }) { id } }`)).createSecurityToken.id;
     const onboard = async (org: string, name: string) => {
       const issuer = await stack.token(org, ['ISSUER_AGENT']);
       const custodian = await stack.token(org, ['CUSTODIAN']);
       const key = name.replace(/\W/g, '-');
-      const inv = (await gqlOk(url, issuer, `mutation($n: String!, $k: String!) { registerInvestor(input: { idempotencyKey: $k, legalName: $n, type: INDIVIDUAL, jurisdiction: "US", usPerson: true }) { id } }`, { n: name, k: key })).registerInvestor.id as string;
-      const acc = (await gqlOk(url, custodian, `mutation($i: ID!, $k: String!) { openCustodyAccount(input: { idempotencyKey: $k, investorId: $i, kind: SEGREGATED }) { id } }`, { i: inv, k: `acc-${key}` })).openCustodyAccount.id as string;
+      const inv = (await gqlOk<{ registerInvestor: { id: string } }>(url, issuer, `mutation($n: String!, $k: String!) { registerInvestor(input: { idempotencyKey: $k, legalName: $n, type: INDIVIDUAL, jurisdiction: "US", usPerson: true }) { id } }`, { n: name, k: key })).registerInvestor.id as string;
+      const acc = (await gqlOk<{ openCustodyAccount: { id: string } }>(url, custodian, `mutation($i: ID!, $k: String!) { openCustodyAccount(input: { idempotencyKey: $k, investorId: $i, kind: SEGREGATED }) { id } }`, { i: inv, k: `acc-${key}` })).openCustodyAccount.id as string;
       return [inv, acc];
     };
     [acmeInvestor, acmeAccount] = await onboard('acme', 'Bea Buyer');

@@ -178,12 +178,12 @@ describe(`subscriptions through the gateway (${dbLabel()})`, () => {
     const custodian = await stack.token('acme', ['CUSTODIAN']);
     broker = await stack.token('acme', ['BROKER_DEALER', 'ISSUER_AGENT']);
     stranger = await stack.token('globex', ['BROKER_DEALER']);
-    tokenId = (await gqlOk(url, issuer, `mutation { createSecurityToken(input: { idempotencyKey: "sub-t", name: "Acme Preferred", symbol: "ACMEP", decimals: 0, exemption: REG_D_506C }) { id } }`)).createSecurityToken.id;
+    tokenId = (await gqlOk<{ createSecurityToken: { id: string } }>(url, issuer, `mutation { createSecurityToken(input: { idempotencyKey: "sub-t", name: "Acme Preferred", symbol: "ACMEP", decimals: 0, exemption: REG_D_506C }) { id } }`)).createSecurityToken.id;
     const accounts: string[] = [];
     for (const name of ['Sam Seller', 'Bea Buyer']) {
       const key = name.replace(/\W/g, '-');
-      const inv = (await gqlOk(url, issuer, `mutation($n: String!, $k: String!) { registerInvestor(input: { idempotencyKey: $k, legalName: $n, type: INDIVIDUAL, jurisdiction: "US", usPerson: true }) { id } }`, { n: name, k: key })).registerInvestor.id;
-      accounts.push((await gqlOk(url, custodian, `mutation($i: ID!, $k: String!) { openCustodyAccount(input: { idempotencyKey: $k, investorId: $i, kind: SEGREGATED }) { id } }`, { i: inv, k: `acc-${key}` })).openCustodyAccount.id);
+      const inv = (await gqlOk<{ registerInvestor: { id: string } }>(url, issuer, `mutation($n: String!, $k: String!) { registerInvestor(input: { idempotencyKey: $k, legalName: $n, type: INDIVIDUAL, jurisdiction: "US", usPerson: true }) { id } }`, { n: name, k: key })).registerInvestor.id;
+      accounts.push((await gqlOk<{ openCustodyAccount: { id: string } }>(url, custodian, `mutation($i: ID!, $k: String!) { openCustodyAccount(input: { idempotencyKey: $k, investorId: $i, kind: SEGREGATED }) { id } }`, { i: inv, k: `acc-${key}` })).openCustodyAccount.id);
     }
     [sellerAccount, buyerAccount] = accounts;
 

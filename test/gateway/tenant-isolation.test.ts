@@ -297,7 +297,7 @@ describe(`tenant isolation through the gateway (${dbLabel()})`, () => {
       await gqlOk(w.url, await userToken('alpha-bd', `alpha-quorum-${i}`, ['CUSTODIAN']), `mutation($id: ID!) { approvePolicyChange(id: $id) { status } }`, { id: first.id });
     }
     world.destinationAddress = newAddress();
-    world.destinationId = (await gqlOk(w.url, owners.alpha, `mutation($in: AddWithdrawalDestinationInput!) { addWithdrawalDestination(input: $in) { id } }`,
+    world.destinationId = (await gqlOk<{ addWithdrawalDestination: { id: string } }>(w.url, owners.alpha, `mutation($in: AddWithdrawalDestinationInput!) { addWithdrawalDestination(input: $in) { id } }`,
       { in: { accountId: seller.accountId, address: world.destinationAddress, label: 'treasury' } })).addWithdrawalDestination.id;
     world.withdrawalKey = 'owner-wdr-1';
     const wd = (await gqlOk(w.url, owners.alpha, `mutation($in: RequestWithdrawalInput!) { requestWithdrawal(input: $in) { withdrawal { id status } refusals { code message } } }`,
@@ -310,11 +310,11 @@ describe(`tenant isolation through the gateway (${dbLabel()})`, () => {
       { in: distributionInput(world, 'owner-dist-1') })).announceDistribution;
     world.distributionId = dist.id;
     world.entitlementId = dist.entitlements[0].id;
-    world.redemptionId = (await gqlOk(w.url, owners.issuer, `mutation($in: AnnounceRedemptionInput!) { announceRedemption(input: $in) { id } }`,
+    world.redemptionId = (await gqlOk<{ announceRedemption: { id: string } }>(w.url, owners.issuer, `mutation($in: AnnounceRedemptionInput!) { announceRedemption(input: $in) { id } }`,
       { in: redemptionInput(world, 'owner-red-1') })).announceRedemption.id;
 
     // Issuance: a vote of the holders of record, with the seller's ballot cast by its broker-dealer.
-    world.voteId = (await gqlOk(w.url, owners.issuer, `mutation($in: OpenVoteInput!) { openVote(input: $in) { id } }`, { in: {
+    world.voteId = (await gqlOk<{ openVote: { id: string } }>(w.url, owners.issuer, `mutation($in: OpenVoteInput!) { openVote(input: $in) { id } }`, { in: {
       idempotencyKey: 'owner-vote-1', tokenId, recordDate: new Date().toISOString(), closesAt: new Date(Date.now() + 86_400_000).toISOString(), question: 'Approve?', options: ['FOR', 'AGAINST'],
     } })).openVote.id;
     await gqlOk(w.url, owners.alpha, `mutation($in: CastBallotInput!) { castBallot(input: $in) { id } }`,

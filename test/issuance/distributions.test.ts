@@ -158,8 +158,8 @@ describe(`distributions through the gateway (anvil, ${dbLabel()})`, () => {
 
   test('bad announcements are typed refusals and record nothing', async () => {
     // An account of an investor another organisation onboarded cannot pay the issuer's distribution.
-    const foreign = (await gqlOk(w.url, await w.token('beta-bd', ['BROKER_DEALER']), `mutation { registerInvestor(input: { idempotencyKey: "pa-1", legalName: "Not The Issuer", type: ENTITY, jurisdiction: "US", usPerson: true }) { id } }`)).registerInvestor.id;
-    const acc = (await gqlOk(w.url, await w.token('beta-bd', ['CUSTODIAN']), `mutation($i: ID!) { openCustodyAccount(input: { idempotencyKey: "pa-acc", investorId: $i, kind: SEGREGATED }) { id } }`, { i: foreign })).openCustodyAccount.id;
+    const foreign = (await gqlOk<{ registerInvestor: { id: string } }>(w.url, await w.token('beta-bd', ['BROKER_DEALER']), `mutation { registerInvestor(input: { idempotencyKey: "pa-1", legalName: "Not The Issuer", type: ENTITY, jurisdiction: "US", usPerson: true }) { id } }`)).registerInvestor.id;
+    const acc = (await gqlOk<{ openCustodyAccount: { id: string } }>(w.url, await w.token('beta-bd', ['CUSTODIAN']), `mutation($i: ID!) { openCustodyAccount(input: { idempotencyKey: "pa-acc", investorId: $i, kind: SEGREGATED }) { id } }`, { i: foreign })).openCustodyAccount.id;
     const tries: [Record<string, unknown>, string][] = [
       [{ totalAmount: '10', amountPerUnit: '1' }, 'INPUT.AMOUNT_REQUIRED'],
       [{}, 'INPUT.AMOUNT_REQUIRED'],

@@ -19,7 +19,7 @@ describe(`issuance on chain through the gateway (${dbLabel()}, anvil)`, () => {
     tokenId = await desk.createToken('ACME', 'REG_D_506B', ', transferRules: { blockedCountries: ["CN"] }');
     const deployed = await desk.deploy(tokenId);
     expect(deployed.status).toBe('DEPLOYED');
-    token = new Contract(deployed.contracts.token, loadArtifact('Token', 'trex').abi, provider);
+    token = new Contract(deployed.contracts!.token, loadArtifact('Token', 'trex').abi, provider);
     inv.seasoned = await desk.onboard('Seasoned Holder', { accredited: true });
     inv.fresh = await desk.onboard('Fresh Holder', { accredited: true });
     inv.buyer = await desk.onboard('Buyer GmbH', { country: 'DE' });
@@ -69,7 +69,7 @@ describe(`issuance on chain through the gateway (${dbLabel()}, anvil)`, () => {
     expect(r.status).toBe('REJECTED');
     expect(r.id).toBeNull();
     expect(r.eligibility.allowed).toBe(false);
-    expect(r.eligibility.results.find((x: any) => x.code === 'KYC_VALID_RECEIVER').passed).toBe(false);
+    expect(r.eligibility.results.find((x) => x.code === 'KYC_VALID_RECEIVER')!.passed).toBe(false);
     expect(await token.balanceOf(inv.noKyc.wallet)).toBe(0n);
   });
 
@@ -137,23 +137,23 @@ describe(`issuance on chain through the gateway (${dbLabel()}, anvil)`, () => {
     expect(lot).toEqual({ holdingPeriodStart: issued.toISOString(), restricted: true });
     // The chain locks the donee's 40 until the giver's lot completes its 12 months, as the engine does.
     const e = await desk.eligibility(tokenId, donee.id, inv.buyer.id, '10');
-    const r144 = e.results.find((x: any) => x.code === 'RULE_144_HOLDING_PERIOD');
+    const r144 = e.results.find((x) => x.code === 'RULE_144_HOLDING_PERIOD')!;
     expect(r144).toMatchObject({ passed: false });
     expect(await onChainAllows(donee.wallet, inv.buyer.wallet, 10n)).toBe(false);
     const contracts = (await desk.run(`query($t: ID!) { securityToken(id: $t) { contracts { compliance rulesModule } } }`, { t: tokenId })).securityToken.contracts;
     const module = new Contract(contracts.rulesModule, loadArtifact('TokenstackRulesModule', 'project').abi, provider);
     const locks = await module.getLocks(contracts.compliance, donee.wallet);
-    expect(locks.map((l: any) => [l.amount, l.until])).toEqual([[40n, BigInt(Math.ceil(new Date(r144.blockingUntil).getTime() / 1000))]]);
+    expect(locks.map((l: any) => [l.amount, l.until])).toEqual([[40n, BigInt(Math.ceil(new Date(r144.blockingUntil!).getTime() / 1000))]]);
     // The giver's 12 months, not the donee's own.
-    expect(new Date(r144.blockingUntil)).toEqual(addMonthsUtc(issued, 12));
+    expect(new Date(r144.blockingUntil!)).toEqual(addMonthsUtc(issued, 12));
   });
 
   test('every rule is reported with its regulation, and a holding period says when it stops blocking', async () => {
     const e = await desk.eligibility(tokenId, inv.fresh.id, inv.buyer.id, '100');
     expect(e.allowed).toBe(false);
-    const r144 = e.results.find((r: any) => r.code === 'RULE_144_HOLDING_PERIOD');
+    const r144 = e.results.find((r) => r.code === 'RULE_144_HOLDING_PERIOD')!;
     expect(r144).toMatchObject({ passed: false, regulation: '17 CFR 230.144(d)' });
-    expect(new Date(r144.blockingUntil).getTime()).toBeGreaterThan(monthsAgo(-11).getTime());
+    expect(new Date(r144.blockingUntil!).getTime()).toBeGreaterThan(monthsAgo(-11).getTime());
     expect(e.results.length).toBeGreaterThan(8);
     expect(e.results.filter((r: any) => !r.passed).map((r: any) => r.code)).toEqual(['RULE_144_HOLDING_PERIOD']);
   });
@@ -170,7 +170,7 @@ describe(`issuance on chain through the gateway (${dbLabel()}, anvil)`, () => {
   test('freezing an investor and part of its tokens is enforced on chain and reported by the engine', async () => {
     await desk.run(`mutation($t: ID!, $i: ID!) { freezePartialTokens(tokenId: $t, investorId: $i, amount: "950", reason: "court order") { id } }`, { t: tokenId, i: inv.seasoned.id });
     const e = await desk.eligibility(tokenId, inv.seasoned.id, inv.buyer.id, '100');
-    expect(e.results.find((r: any) => r.code === 'FREE_BALANCE_SENDER').passed).toBe(false);
+    expect(e.results.find((r) => r.code === 'FREE_BALANCE_SENDER')!.passed).toBe(false);
     expect(await onChainAllows(inv.seasoned.wallet, inv.buyer.wallet, 100n)).toBe(false);
     expect(await onChainAllows(inv.seasoned.wallet, inv.buyer.wallet, 50n)).toBe(true);
     await desk.run(`mutation($t: ID!, $i: ID!) { freezePartialTokens(tokenId: $t, investorId: $i, amount: "0", reason: "order lifted") { id } }`, { t: tokenId, i: inv.seasoned.id });
@@ -220,7 +220,7 @@ describe(`issuance on chain through the gateway (${dbLabel()}, anvil)`, () => {
     await db.query("UPDATE investors SET kyc_expires_at = now() - interval '1 second' WHERE id = $1", [lapsing.id]);
     await db.query("UPDATE claims SET expires_at = now() - interval '1 second' WHERE investor_id = $1 AND status = 'ACTIVE' AND data LIKE 'kyc:%'", [lapsing.id]);
     await until('the lapsed KYC claim revoked on chain', async () => !(await onChainAllows(inv.seasoned.wallet, lapsing.wallet, 10n)), 60_000);
-    expect((await desk.eligibility(tokenId, inv.seasoned.id, lapsing.id, '10')).results.find((r: any) => r.code === 'KYC_VALID_RECEIVER').passed).toBe(false);
+    expect((await desk.eligibility(tokenId, inv.seasoned.id, lapsing.id, '10')).results.find((r) => r.code === 'KYC_VALID_RECEIVER')!.passed).toBe(false);
   }, 120_000);
 
   test('a lost wallet is recovered to a new one: the balance moves on chain, the lots stay with the investor', async () => {

@@ -83,7 +83,7 @@ describe(`splits and reverse splits through the gateway (${dbLabel()}, anvil)`, 
     broker = await stack.token('broker-co', ['BROKER_DEALER']);
     provider = new JsonRpcProvider(stack.chainRpcUrl, undefined, { staticNetwork: true, batchMaxCount: 1, cacheTimeout: -1 });
     tokenId = await desk.createToken('SPLT', 'REG_D_506C');
-    token = new Contract((await desk.deploy(tokenId)).contracts.token, loadArtifact('Token', 'trex').abi, provider);
+    token = new Contract((await desk.deploy(tokenId)).contracts!.token, loadArtifact('Token', 'trex').abi, provider);
     cash = new Contract(stack.cash!.address, ERC20, provider);
     // A holder outside custody (its own registered wallet), and the issuer's treasury the seed funded (it paid the demo dividend).
     outsider = await desk.onboard('Split Outsider', { accredited: true });
@@ -91,8 +91,8 @@ describe(`splits and reverse splits through the gateway (${dbLabel()}, anvil)`, 
     const acc = (await gqlOk<any>(stack.gateway.url, broker, 'mutation($i: ID!) { openCustodyAccount(input: { idempotencyKey: "demo-treasury", investorId: $i, kind: SEGREGATED }) { id walletAddress } }', { i: treasuryId })).openCustodyAccount;
     treasury = { id: acc.id, wallet: acc.walletAddress };
     // An account of an investor another organisation onboarded: it cannot pay this issuer's cash in lieu.
-    const foreign = (await gqlOk<any>(stack.gateway.url, await stack.token('other-bd', ['BROKER_DEALER']), 'mutation { registerInvestor(input: { idempotencyKey: "spl-pa-1", legalName: "Not The Issuer", type: ENTITY, jurisdiction: "US", usPerson: true }) { id } }')).registerInvestor.id;
-    foreignAccount = (await gqlOk<any>(stack.gateway.url, await stack.token('other-bd', ['CUSTODIAN']), 'mutation($i: ID!) { openCustodyAccount(input: { idempotencyKey: "spl-pa-acc", investorId: $i, kind: SEGREGATED }) { id } }', { i: foreign })).openCustodyAccount.id;
+    const foreign = (await gqlOk<{ registerInvestor: { id: string } }>(stack.gateway.url, await stack.token('other-bd', ['BROKER_DEALER']), 'mutation { registerInvestor(input: { idempotencyKey: "spl-pa-1", legalName: "Not The Issuer", type: ENTITY, jurisdiction: "US", usPerson: true }) { id } }')).registerInvestor.id;
+    foreignAccount = (await gqlOk<{ openCustodyAccount: { id: string } }>(stack.gateway.url, await stack.token('other-bd', ['CUSTODIAN']), 'mutation($i: ID!) { openCustodyAccount(input: { idempotencyKey: "spl-pa-acc", investorId: $i, kind: SEGREGATED }) { id } }', { i: foreign })).openCustodyAccount.id;
     await until('the outside wallet on chain', async () => (await desk.run('query($i: ID!) { investor(id: $i) { wallets { registeredOnChain } } }', { i: outsider.id })).investor?.wallets?.[0]?.registeredOnChain, 120_000);
     expect((await desk.issue(tokenId, outsider.id, '27', monthsAgo(2))).status).toBe('DONE');
     // Custody wallets of seeded investors; Northwind's holding is two lots.

@@ -137,7 +137,7 @@ describe(`settlement of external trades on anvil (${dbLabel()})`, () => {
 
     // Two accounts of one investor: no change of owner, not a trade to settle.
     const custodian = await w.token('alpha-bd', ['CUSTODIAN']);
-    const second = (await gqlOk(w.url, custodian, `mutation($i: ID!) { openCustodyAccount(input: { idempotencyKey: "second", investorId: $i, kind: SEGREGATED }) { id } }`, { i: seller.investorId })).openCustodyAccount.id;
+    const second = (await gqlOk<{ openCustodyAccount: { id: string } }>(w.url, custodian, `mutation($i: ID!) { openCustodyAccount(input: { idempotencyKey: "second", investorId: $i, kind: SEGREGATED }) { id } }`, { i: seller.investorId })).openCustodyAccount.id;
     const self = await w.submit(w.agent, trade({ buyerAccountId: second }));
     const rejected = await w.waitStatus(self.body.data.submitExternalTrade.id, ['REJECTED', 'SETTLED', 'FAILED']);
     expect(rejected).toMatchObject({ status: 'REJECTED', rejectionReasons: [expect.objectContaining({ code: 'INPUT.SAME_INVESTOR' })] });

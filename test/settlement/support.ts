@@ -171,9 +171,10 @@ export class SettlementWorld {
   async token506b(symbol: string): Promise<{ tokenId: string; address: string; token: Contract }> {
     const tokenId = await this.desk.createToken(symbol, 'REG_D_506B');
     const d = await this.desk.deploy(tokenId);
-    if (d.status !== 'DEPLOYED') throw new Error(`deploy: ${JSON.stringify(d)}`);
-    await this.rpc('custody', 'registerAsset', { asset: tokenId, contractAddress: d.contracts.token });
-    return { tokenId, address: d.contracts.token, token: new Contract(d.contracts.token, loadArtifact('Token', 'trex').abi, this.provider) };
+    if (d.status !== 'DEPLOYED' || !d.contracts) throw new Error(`deploy: ${JSON.stringify(d)}`);
+    const address = d.contracts.token;
+    await this.rpc('custody', 'registerAsset', { asset: tokenId, contractAddress: address });
+    return { tokenId, address, token: new Contract(address, loadArtifact('Token', 'trex').abi, this.provider) };
   }
 
   /** An onboarded investor with a custody account (whose wallet issuance registers on chain). */

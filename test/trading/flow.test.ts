@@ -53,7 +53,7 @@ describe(`trading through the gateway with issuance and custody (${dbLabel()}, a
     broker = await stack.token('broker-a', ['BROKER_DEALER']);
     operator = await stack.token('ats-co', ['ATS_OPERATOR']);
     for (const who of ['seller', 'buyer', 'unverified', 'young']) {
-      acc[who] = (await gqlOk<any>(url, broker, 'mutation($i: ID!, $k: String!) { openCustodyAccount(input: { idempotencyKey: $k, investorId: $i, kind: SEGREGATED }) { id } }',
+      acc[who] = (await gqlOk<{ openCustodyAccount: { id: string } }>(url, broker, 'mutation($i: ID!, $k: String!) { openCustodyAccount(input: { idempotencyKey: $k, investorId: $i, kind: SEGREGATED }) { id } }',
         { i: inv[who].id, k: `acc-${who}` })).openCustodyAccount.id;
     }
     await rpc('registerAsset', { asset: 'CASH' });
