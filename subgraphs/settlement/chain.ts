@@ -241,13 +241,19 @@ export class SettlementChain {
     return this.send('settleMany', [batches.map(batchArgs), this.settings.gasPerBatch], 12n);
   }
 
-  /** Estimates (concurrently with other sends; only signing and sending wait in the key's nonce queue), then sends with a margin of tenths. */
+  /**
+   * Estimates (concurrently with other sends; only signing and sending wait in the key's nonce queue), then sends with
+   * a margin of tenths. The call data is encoded once for both: a Contract method call resolves and encodes every
+   * leg's and consent's arguments again for the estimate and for the send.
+   */
   private async send(method: 'settle' | 'settleMany', args: unknown[], tenths: bigint): Promise<string> {
     const dvp = await this.dvp();
+    const c = await this.client();
     try {
-      const gas = (await dvp[method].estimateGas(...args)) as bigint;
-      const sent = await dvp[method](...args, { gasLimit: (gas * tenths) / 10n });
-      return sent.hash as string;
+      const tx = { from: c.address, to: dvp.target as string, data: dvp.interface.encodeFunctionData(method, args) };
+      const gas = await c.provider.estimateGas(tx);
+      const sent = await c.signer.sendTransaction({ to: tx.to, data: tx.data, gasLimit: (gas * tenths) / 10n });
+      return sent.hash;
     } catch (e) {
       throw toChainError(e) ?? e;
     }

@@ -13,9 +13,10 @@ import {
   type TypedDataDomain,
   type TypedDataField,
   type JsonRpcError,
+  Transaction,
   type TransactionReceipt,
   type TransactionRequest,
-  type TransactionResponse,
+  TransactionResponse,
 } from 'ethers';
 import type { KitSigner } from '../signer/index.js';
 import type { Artifact } from './artifacts.js';
@@ -93,6 +94,22 @@ class DirectJsonRpcProvider extends JsonRpcProvider {
     return resp.result;
   }
 
+  /**
+   * broadcastTransaction without the work this project never uses: the stock one also asks for the block number
+   * (for tx.wait()'s replacement check) and builds its answer from the signed transaction parsed back, which
+   * recovers the sender from the signature (a secp256k1 recovery in JS) for every send. The signer knows its
+   * address; the node's errors are mapped as before (the same _perform request).
+   */
+  async broadcastSigned(signedTx: string, from: string): Promise<TransactionResponse> {
+    const hash = (await this._perform({ method: 'broadcastTransaction', signedTransaction: signedTx })) as string;
+    const t = Transaction.from(signedTx);
+    return new TransactionResponse({
+      blockNumber: null, blockHash: null, hash, index: 0, type: t.type ?? 0, to: t.to, from, nonce: t.nonce, gasLimit: t.gasLimit, gasPrice: t.gasPrice ?? 0n,
+      maxPriorityFeePerGas: t.maxPriorityFeePerGas, maxFeePerGas: t.maxFeePerGas, maxFeePerBlobGas: t.maxFeePerBlobGas, data: t.data, value: t.value,
+      chainId: t.chainId, signature: t.signature!, accessList: t.accessList, blobVersionedHashes: t.blobVersionedHashes, authorizationList: t.authorizationList,
+    }, this);
+  }
+
   override getFeeData(): Promise<FeeData> {
     const now = Date.now();
     if (!this.#fee || now - this.#fee.at > this.#feeTtlMs) {
@@ -147,13 +164,22 @@ class NonceManagedSigner extends AbstractSigner {
     return run;
   }
 
+  /** AbstractSigner.sendTransaction's steps, broadcast without recovering the sender it already knows. */
+  async #signAndBroadcast(tx: TransactionRequest): Promise<TransactionResponse> {
+    const provider = this.provider;
+    if (!(provider instanceof DirectJsonRpcProvider)) return super.sendTransaction(tx);
+    const pop = await this.populateTransaction(tx);
+    delete pop.from;
+    return provider.broadcastSigned(await this.signTransaction(Transaction.from(pop)), this.address);
+  }
+
   async #sendNext(tx: TransactionRequest): Promise<TransactionResponse> {
-    if (tx.nonce != null) return super.sendTransaction(tx);
+    if (tx.nonce != null) return this.#signAndBroadcast(tx);
     for (let attempt = 1; ; attempt++) {
       if (this.#next === null) this.#next = await this.getNonce('pending');
       const nonce = this.#next;
       try {
-        const sent = await super.sendTransaction({ ...tx, nonce });
+        const sent = await this.#signAndBroadcast({ ...tx, nonce });
         this.#next = nonce + 1;
         return sent;
       } catch (e) {
