@@ -175,7 +175,7 @@ onServer('custody survives its sessions being killed (PostgreSQL)', () => {
       headers: { 'content-type': 'application/json', authorization: `Bearer ${await serviceToken({ serviceSecret: secrets.SERVICE_SECRET, issuer: 'tokenstack' }, 'test')}` },
       body: JSON.stringify(body),
     });
-    return { status: r.status, body: (await r.json()) as { result?: any; error?: { code: string; retryable?: boolean } } };
+    return { status: r.status, body: (await r.json()) as { result?: unknown; error?: { code: string; retryable?: boolean } } };
   };
 
   watchCrashes();
@@ -215,9 +215,9 @@ onServer('issuance and settlement survive their sessions being killed (PostgreSQ
     try {
       const token = await signUserToken({ secret: secrets.AUTH_JWT_SECRET, issuer: 'tokenstack', audience: 'tokenstack-api' }, { subject: 'a', org: 'o', roles: ['AUDITOR'] });
       const query = name === 'issuance' ? '{ securityTokens { id } }' : '{ settlements { id } }';
-      expect((await gql<any>(sg.url, token, query)).body.errors).toBeUndefined();
+      expect((await gql(sg.url, token, query)).body.errors).toBeUndefined();
       expect(await killSessions(db.url)).toBeGreaterThanOrEqual(1);
-      await until('a query succeeds again', async () => !(await gql<any>(sg.url, token, query)).body.errors);
+      await until('a query succeeds again', async () => !(await gql(sg.url, token, query)).body.errors);
       await until('the LISTEN session is back', async () => (await sessionCount(db.url, "query LIKE 'LISTEN%'")) > 0);
       expect(crashes).toEqual([]);
     } finally {

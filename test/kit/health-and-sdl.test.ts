@@ -11,6 +11,7 @@ const secrets = { AUTH_JWT_SECRET: 'j'.repeat(32), SERVICE_SECRET: 's'.repeat(32
 const userToken = () => signUserToken({ secret: secrets.AUTH_JWT_SECRET, issuer: 'tokenstack', audience: 'tokenstack-api' }, { subject: 'u', org: 'any-co', roles: ['AUDITOR', 'ISSUER_AGENT'] });
 const gatewayToken = () => serviceToken({ serviceSecret: secrets.SERVICE_SECRET, issuer: 'tokenstack' }, 'gateway');
 const SDL = '{ _service { sdl } }';
+type Sdl = { _service: { sdl: string } };
 
 describe('a subgraph in production serves its SDL only to the service credential', () => {
   const started: RunningSubgraph[] = [];
@@ -23,18 +24,18 @@ describe('a subgraph in production serves its SDL only to the service credential
 
   test('production: a user of any role gets FORBIDDEN, the service credential the SDL', async () => {
     const sg = await start('production');
-    const refused = await gql<any>(sg.url, await userToken(), SDL);
+    const refused = await gql<Sdl>(sg.url, await userToken(), SDL);
     expect(refused.body.data).toBeNull();
-    expect(refused.body.errors?.map((e: any) => e.extensions?.code)).toEqual(['FORBIDDEN']);
+    expect(refused.body.errors?.map((e) => e.extensions?.code)).toEqual(['FORBIDDEN']);
     expect(JSON.stringify(refused.body)).not.toContain('type SecurityToken');
-    const served = await gql<any>(sg.url, await gatewayToken(), SDL);
-    expect(served.body.data._service.sdl).toContain('type SecurityToken');
+    const served = await gql<Sdl>(sg.url, await gatewayToken(), SDL);
+    expect(served.body.data!._service.sdl).toContain('type SecurityToken');
   }, 60_000);
 
   test('development: any authenticated user may read it (tools compose from it)', async () => {
     const sg = await start('development');
-    const served = await gql<any>(sg.url, await userToken(), SDL);
-    expect(served.body.data._service.sdl).toContain('type SecurityToken');
+    const served = await gql<Sdl>(sg.url, await userToken(), SDL);
+    expect(served.body.data!._service.sdl).toContain('type SecurityToken');
   }, 60_000);
 });
 
