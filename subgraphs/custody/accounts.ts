@@ -6,7 +6,7 @@ import { requestHash } from '../kit/idempotency.js';
 import { newId } from '../kit/ids.js';
 import { appendEvent } from '../kit/outbox.js';
 import type { WalletKeys } from './keys.js';
-import { insertAccount } from './store.js';
+import { insertAccount } from './store/accounts.js';
 import { isId, requireIdempotencyKey } from '../kit/inputs.js';
 import type { InvestorLookup } from './peers.js';
 

@@ -5,10 +5,10 @@ import { startLoop } from '../kit/loop.js';
 import { PendingEvents } from './events.js';
 import { TransferError, later, message, nextForFlight, sendThenRecord, type BroadcastSettings, type SignedTransfer, type TransferSender } from './transfer-flight.js';
 import { consumeIn, releaseIn } from './ledger.js';
-import { walletOfAccount } from './store.js';
-import { assetById } from './store-ledger.js';
-import * as store from './store-withdrawals.js';
-import type { WithdrawalRow } from './store-withdrawals.js';
+import { walletOfAccount } from './store/accounts.js';
+import { assetById } from './store/ledger.js';
+import * as store from './store/withdrawals.js';
+import type { WithdrawalRow } from './store/withdrawals.js';
 import { CUSTODY_SERVICE } from './withdrawals.js';
 import { paymentResult } from './distribution-payments.js';
 

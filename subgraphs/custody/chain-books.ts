@@ -4,8 +4,8 @@ import type { Queryable } from '../kit/db/types.js';
 import { isDeposit } from './domain/deposits.js';
 import { PendingEvents } from './events.js';
 import { OWN_SERVICE, creditIn, debitIn } from './ledger.js';
-import { balanceOf } from './store-ledger.js';
-import { assetCursor, insertDeposit, ourWallets, recordMovement, setCursorTime, withdrawalTxs } from './store-chain.js';
+import { balanceOf } from './store/ledger.js';
+import { assetCursor, insertDeposit, ourWallets, recordMovement, setCursorTime, withdrawalTxs } from './store/chain.js';
 
 /** The idempotency key of a deposit's credit: one per log, whoever applies it. */
 export const depositKey = (txHash: string, logIndex: number) => `deposit:${txHash}:${logIndex}`;

@@ -2,8 +2,8 @@ import { type Caller } from '../kit/auth.js';
 import { canSee } from '../kit/access.js';
 import type { Db } from '../kit/db/types.js';
 import { parseAccountId, parseAsset } from './domain/inputs.js';
-import { accountsByIds } from './store.js';
-import { depositsOfOrg, type DepositRow } from './store-chain.js';
+import { accountsByIds } from './store/accounts.js';
+import { depositsOfOrg, type DepositRow } from './store/chain.js';
 
 /** Deposits of the caller's organisation (an investor: its own accounts only), optionally of one account or asset. */
 export async function listDeposits(db: Db, caller: Caller, a: { accountId?: string | null; asset?: string | null }): Promise<DepositRow[]> {

@@ -5,10 +5,10 @@ import { isId } from '../kit/inputs.js';
 import { requestHash } from '../kit/idempotency.js';
 import { PendingEvents } from './events.js';
 import { reserveIn } from './ledger.js';
-import { accountOwner, assetById } from './store-ledger.js';
-import { walletOfAccount } from './store.js';
-import { insertPaymentWithdrawal, paymentWithdrawal } from './store-distribution-payments.js';
-import type { WithdrawalRow } from './store-withdrawals.js';
+import { accountOwner, assetById } from './store/ledger.js';
+import { walletOfAccount } from './store/accounts.js';
+import { insertPaymentWithdrawal, paymentWithdrawal } from './store/distribution-payments.js';
+import type { WithdrawalRow } from './store/withdrawals.js';
 import { CUSTODY_SERVICE, withdrawalReservationKey } from './withdrawals.js';
 
 /**

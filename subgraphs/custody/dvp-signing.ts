@@ -11,9 +11,10 @@ import { typedDataHasher } from '../kit/signer/typed-data.js';
 import { parseAccountId, parseAmount, parseAsset, parseIdempotencyKey } from './domain/inputs.js';
 import type { WalletKeys } from './keys.js';
 import type { ReserveResult } from './ledger.js';
-import { walletOfAccount } from './store.js';
-import { assetById, operationByKey, reservationById } from './store-ledger.js';
-import { movingSweepOf } from './store-sweeps.js';
+import { walletOfAccount } from './store/accounts.js';
+import { upsertConsent } from './store/consents.js';
+import { assetById, assetsByContracts, operationByKey, reservationById } from './store/ledger.js';
+import { movingSweepOf } from './store/sweeps.js';
 
 /**
  * What custody's wallets sign for delivery versus payment (internal.ts serves
@@ -85,14 +86,10 @@ function parseLegs(v: unknown): Leg[] {
 export async function recordConsent(q: Queryable, c: { batchId: string; accountId: string; reservationIds: string[]; paying: { asset: string; amount: bigint }[]; receiving: Map<string, bigint> }): Promise<void> {
   const moves = c.paying.map((p) => ({ asset: p.asset, delta: (-p.amount).toString() }));
   if (c.receiving.size) {
-    const known = await q.query<{ id: string; contract: string }>('SELECT id, lower(contract_address) AS contract FROM assets WHERE lower(contract_address) = ANY($1::text[])', [[...c.receiving.keys()]]);
+    const known = await assetsByContracts(q, [...c.receiving.keys()]);
     for (const a of known) moves.push({ asset: a.id, delta: c.receiving.get(a.contract)!.toString() });
   }
-  await q.query(
-    `INSERT INTO dvp_consents (batch_id, account_id, reservation_ids, moves) VALUES ($1, $2, $3::text[], $4::jsonb)
-     ON CONFLICT (batch_id, account_id) DO UPDATE SET reservation_ids = EXCLUDED.reservation_ids, moves = EXCLUDED.moves, signed_at = now()`,
-    [c.batchId, c.accountId, c.reservationIds, JSON.stringify(moves)],
-  );
+  await upsertConsent(q, { batchId: c.batchId, accountId: c.accountId, reservationIds: c.reservationIds, moves });
 }
 
 /** Per-process state: the chain client (reads, sends) and which addresses are genuine DvP contracts. */

@@ -4,8 +4,8 @@ import type { Db } from '../kit/db/types.js';
 import { unknownAsset } from './services.js';
 import { parseAsset } from './domain/inputs.js';
 import { buildHoldingsTree, type HoldingWithProof } from './domain/holdings-proof.js';
-import { accountsByIds } from './store.js';
-import { assetById, holdersOf } from './store-ledger.js';
+import { accountsByIds } from './store/accounts.js';
+import { assetById, holdersOf } from './store/ledger.js';
 
 export interface HoldingsProof {
   asset: string;

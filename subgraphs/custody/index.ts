@@ -14,7 +14,7 @@ import { startReconciliationJob } from './reconciliation.js';
 import { resolvers } from './resolvers/index.js';
 import { createLoaders } from './resolvers/loaders.js';
 import type { CustodyContext, CustodyEnv } from './services.js';
-import { custodyMetrics } from './store-metrics.js';
+import { custodyMetrics } from './store/metrics.js';
 import { startSweepMover } from './sweep-mover.js';
 import { custodySettings, defaultPolicyOf } from './settings.js';
 

@@ -4,7 +4,7 @@ import { scanTransfers } from '../kit/chain/transfers.js';
 import type { Db } from '../kit/db/types.js';
 import type { Logger } from '../kit/log.js';
 import { applyAssetTransfers } from './chain-books.js';
-import { assetCursor, indexedAssets } from './store-chain.js';
+import { assetCursor, indexedAssets } from './store/chain.js';
 
 export interface IndexerOptions {
   /** Blocks on top of a block before its transfers count (deposits are credited only then). */

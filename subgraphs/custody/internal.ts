@@ -10,8 +10,8 @@ import { adoptReservation, bookSettlement, bookSettlements, holdMany, raw } from
 import { DvpCustody } from './dvp-signing.js';
 import type { WalletKeys } from './keys.js';
 import { ledger, type ReservationRef } from './ledger.js';
-import { accountsByIds } from './store.js';
-import { assetById } from './store-ledger.js';
+import { accountsByIds } from './store/accounts.js';
+import { assetById } from './store/ledger.js';
 
 /**
  * The internal calls custody serves (service credential only, not in the

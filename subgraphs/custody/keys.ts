@@ -4,7 +4,7 @@ import { ConfigError } from '../kit/config.js';
 import type { Queryable } from '../kit/db/types.js';
 import { newId } from '../kit/ids.js';
 import { tokenSigner, type KeyStore, type KitSigner, type SignerKind } from '../kit/signer/index.js';
-import { insertWallet, walletKeyOf } from './store.js';
+import { insertWallet, walletKeyOf } from './store/accounts.js';
 
 /**
  * Wallet keys at rest: AES-256-GCM under the key-encryption key (KEK) from

@@ -1,6 +1,6 @@
 import { appError, badInput } from '../kit/errors.js';
 import { newId } from '../kit/ids.js';
-import type { BalanceRow, LedgerKind, ReservationRow } from './store-ledger.js';
+import type { BalanceRow, LedgerKind, ReservationRow } from './store/ledger.js';
 
 /**
  * The decisions of a list of ledger operations, made in memory over the rows

@@ -7,8 +7,8 @@ import { newId } from '../kit/ids.js';
 import { Coalescer } from '../kit/coalesce.js';
 import { itemError, settleItem } from '../kit/contracts/calls.js';
 import type { Item } from '../kit/contracts/wire.js';
-import * as store from './store-ledger.js';
-import type { BalanceRow, LedgerKind, ReservationRow } from './store-ledger.js';
+import * as store from './store/ledger.js';
+import type { BalanceRow, LedgerKind, ReservationRow } from './store/ledger.js';
 import {
   balKey, balOf, claimOf, decideLedger, opKey, refError, refKey, reservationJson, unknownAccount, unknownAsset,
   type Bal, type BalanceJson, type ChangeResult, type LedgerOp, type OpState, type ReservationJson, type ReservationRef, type ReserveResult,

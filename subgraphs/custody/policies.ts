@@ -7,9 +7,9 @@ import { requireCustodian, invalidState, unknownAccount, type CustodyEnv } from 
 import { approvalRefusal, policyFromJson, policyToJson, quorumMet, validatePolicy, type EffectivePolicy, type WithdrawalPolicy } from './domain/policy.js';
 import { parseAccountId, parseId, parseIdempotencyKey, parseText } from './domain/inputs.js';
 import { newId } from '../kit/ids.js';
-import { accountOwner } from './store-ledger.js';
-import * as store from './store-policies.js';
-import type { PolicyChangeRow } from './store-policies.js';
+import { accountOwner } from './store/ledger.js';
+import * as store from './store/policies.js';
+import type { PolicyChangeRow } from './store/policies.js';
 
 /**
  * Withdrawal policies: an account's own, else its organisation's, else the

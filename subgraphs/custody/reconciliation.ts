@@ -4,6 +4,10 @@ import type { Db, Queryable } from '../kit/db/types.js';
 import { badInput } from '../kit/errors.js';
 import type { Logger } from '../kit/log.js';
 import { PendingEvents } from './events.js';
+import { consentsInFlight } from './store/consents.js';
+import {
+  booksAsOf, chainAsOf, clearBreak, countOpenBreaks, indexedCursors, insertBreak, liveBreaksForUpdate, lockReconciliation, seenAgain, type BreakRow,
+} from './store/reconciliation.js';
 
 /**
  * Books against chain: per account and asset, the books' total against what
@@ -24,29 +28,13 @@ export interface Reconciliation {
   lines: ReconciliationLine[];
 }
 
-interface Figure { account_id: string; org: string; asset: string; amount: string }
-
 export async function reconcile(q: Queryable, o: { org: string | null; asOf: Date | null }): Promise<Reconciliation> {
-  const indexed = await q.query<{ asset: string; block: string; block_time: Date | null }>(
-    `SELECT substr(c.name, 7) AS asset, c.block, c.block_time FROM chain_cursors c WHERE c.name LIKE 'asset:%' ORDER BY c.name`);
+  const indexed = await indexedCursors(q);
   const assets = indexed.map((c) => c.asset);
-  // The books as of asOf: each balance's last journal entry at or before it.
-  const books = await q.query<Figure>(
-    `SELECT DISTINCT ON (e.account_id, e.asset) e.account_id, a.org, e.asset, e.total_after AS amount
-     FROM ledger_entries e JOIN custody_accounts a ON a.id = e.account_id
-     WHERE ($1::timestamptz IS NULL OR e.created_at <= $1) AND e.asset = ANY($2::text[]) AND ($3::text IS NULL OR a.org = $3)
-     ORDER BY e.account_id, e.asset, e.seq DESC`,
-    [o.asOf, assets, o.org],
-  );
-  const chain = await q.query<Figure & { wallet: string }>(
-    `SELECT m.account_id, a.org, m.asset, m.wallet, sum(m.delta) AS amount
-     FROM chain_movements m JOIN custody_accounts a ON a.id = m.account_id
-     WHERE ($1::timestamptz IS NULL OR m.block_time <= $1) AND m.asset = ANY($2::text[]) AND ($3::text IS NULL OR a.org = $3)
-     GROUP BY m.account_id, a.org, m.asset, m.wallet ORDER BY m.wallet`,
-    [o.asOf, assets, o.org],
-  );
+  const books = await booksAsOf(q, { asOf: o.asOf, assets, org: o.org });
+  const chain = await chainAsOf(q, { asOf: o.asOf, assets, org: o.org });
   const lines = new Map<string, ReconciliationLine>();
-  const line = (f: Figure) => {
+  const line = (f: { account_id: string; org: string; asset: string }) => {
     const k = `${f.account_id}/${f.asset}`;
     let l = lines.get(k);
     if (!l) lines.set(k, (l = { accountId: f.account_id, org: f.org, asset: f.asset, books: 0n, onChain: 0n, difference: 0n, wallets: [] }));
@@ -74,18 +62,7 @@ export async function reconciliation(db: Db, caller: Caller, asOf: Date | null |
   return reconcile(db, { org: caller.kind === 'service' ? null : caller.org, asOf: asOf ?? null });
 }
 
-export interface BreakRow {
-  id: string; org: string; account_id: string; asset: string; books: string; on_chain: string; block: string;
-  status: 'SUSPECT' | 'OPEN' | 'CLEARED'; runs: number; first_seen_at: Date; opened_at: Date | null; cleared_at: Date | null;
-}
-
-export const openBreaks = (q: Queryable, org: string | null) =>
-  q.query<BreakRow>(`SELECT * FROM reconciliation_breaks WHERE status = 'OPEN' AND ($1::text IS NULL OR org = $1) ORDER BY opened_at, id`, [org]);
-
 const DEFAULT_IN_FLIGHT_MS = 86_400_000;
-
-// Serialises runs across replicas.
-const RECONCILE_LOCK = 72_104_201;
 
 const breakEvent = (r: Pick<BreakRow, 'org' | 'account_id' | 'asset'>, l: { books: bigint; onChain: bigint } | null, block: string, since: Date) => ({
   org: r.org, accountId: r.account_id, asset: r.asset, block, since,
@@ -101,11 +78,7 @@ const breakEvent = (r: Pick<BreakRow, 'org' | 'account_id' | 'asset'>, l: { book
  * (chain above books, up to `in`).
  */
 export async function inFlight(q: Queryable, now: Date, maxAgeMs: number): Promise<Map<string, { out: bigint; in: bigint }>> {
-  const rows = await q.query<{ account_id: string; moves: { asset: string; delta: string }[] }>(
-    `SELECT c.account_id, c.moves FROM dvp_consents c
-     WHERE c.signed_at > $1 AND EXISTS (SELECT 1 FROM reservations r WHERE r.id = ANY(c.reservation_ids) AND r.status = 'OPEN')`,
-    [new Date(now.getTime() - maxAgeMs)],
-  );
+  const rows = await consentsInFlight(q, new Date(now.getTime() - maxAgeMs));
   const out = new Map<string, { out: bigint; in: bigint }>();
   for (const r of rows) {
     for (const m of r.moves) {
@@ -130,7 +103,7 @@ export async function inFlight(q: Queryable, now: Date, maxAgeMs: number): Promi
  */
 export async function runReconciliation(db: Db, now: Date, confirmRuns: number, inFlightMaxMs = DEFAULT_IN_FLIGHT_MS): Promise<{ open: number; opened: number; cleared: number }> {
   return db.tx(async (q) => {
-    await q.query('SELECT pg_advisory_xact_lock($1)', [RECONCILE_LOCK]);
+    await lockReconciliation(q);
     const r = await reconcile(q, { org: null, asOf: null });
     const blockOf = new Map(r.indexed.map((c) => [c.asset, c.block]));
     const moving = await inFlight(q, now, inFlightMaxMs);
@@ -139,7 +112,7 @@ export async function runReconciliation(db: Db, now: Date, confirmRuns: number, 
       return !!m && l.difference <= m.out && -l.difference <= m.in;
     };
     const diffs = new Map(r.lines.filter((l) => l.difference !== 0n && !explained(l)).map((l) => [`${l.accountId}/${l.asset}`, l]));
-    const live = await q.query<BreakRow>(`SELECT * FROM reconciliation_breaks WHERE status <> 'CLEARED' FOR UPDATE`);
+    const live = await liveBreaksForUpdate(q);
     const events = new PendingEvents();
     let opened = 0;
     let cleared = 0;
@@ -147,7 +120,7 @@ export async function runReconciliation(db: Db, now: Date, confirmRuns: number, 
       const l = diffs.get(`${b.account_id}/${b.asset}`);
       const block = blockOf.get(b.asset) ?? b.block;
       if (!l) {
-        await q.query(`UPDATE reconciliation_breaks SET status = 'CLEARED', cleared_at = $2 WHERE id = $1`, [b.id, now]);
+        await clearBreak(q, b.id, now);
         if (b.status === 'OPEN') {
           events.add('custody.reconciliation.cleared', b.account_id, breakEvent(b, null, block, b.opened_at!));
           cleared++;
@@ -157,30 +130,21 @@ export async function runReconciliation(db: Db, now: Date, confirmRuns: number, 
       diffs.delete(`${b.account_id}/${b.asset}`);
       const opens = b.status === 'SUSPECT' && b.runs + 1 >= confirmRuns;
       const changed = b.status === 'OPEN' && (BigInt(b.books) !== l.books || BigInt(b.on_chain) !== l.onChain);
-      await q.query(
-        `UPDATE reconciliation_breaks SET books = $2::numeric, on_chain = $3::numeric, block = $4, runs = runs + 1,
-           status = CASE WHEN $5 THEN 'OPEN' ELSE status END, opened_at = CASE WHEN $5 THEN $6 ELSE opened_at END WHERE id = $1`,
-        [b.id, l.books.toString(), l.onChain.toString(), block, opens, now],
-      );
+      await seenAgain(q, b.id, { books: l.books, onChain: l.onChain, block, opens, at: now });
       if (opens || changed) events.add('custody.reconciliation.break', b.account_id, breakEvent(b, l, block, b.opened_at ?? now));
       if (opens) opened++;
     }
     for (const l of diffs.values()) {
       const opens = confirmRuns <= 1;
       const block = blockOf.get(l.asset)!;
-      await q.query(
-        `INSERT INTO reconciliation_breaks (org, account_id, asset, books, on_chain, block, status, runs, first_seen_at, opened_at)
-         VALUES ($1,$2,$3,$4::numeric,$5::numeric,$6,$7,1,$8,$9)`,
-        [l.org, l.accountId, l.asset, l.books.toString(), l.onChain.toString(), block, opens ? 'OPEN' : 'SUSPECT', now, opens ? now : null],
-      );
+      await insertBreak(q, { org: l.org, accountId: l.accountId, asset: l.asset, books: l.books, onChain: l.onChain, block, opens, at: now });
       if (opens) {
         events.add('custody.reconciliation.break', l.accountId, breakEvent({ org: l.org, account_id: l.accountId, asset: l.asset }, l, block, now));
         opened++;
       }
     }
     await events.appendTo(q);
-    const [n] = await q.query<{ n: string }>(`SELECT count(*) AS n FROM reconciliation_breaks WHERE status = 'OPEN'`);
-    return { open: Number(n.n), opened, cleared };
+    return { open: await countOpenBreaks(q), opened, cleared };
   });
 }
 

@@ -7,13 +7,12 @@ import { parseAccountId, parseIdempotencyKey, parseText } from './domain/inputs.
 import { requireCustodian, unknownAccount, type CustodyEnv } from './services.js';
 import { PendingEvents } from './events.js';
 import type { WalletKeys } from './keys.js';
-import { accountOwner } from './store-ledger.js';
+import { activeWalletForUpdate, retireWallet, setWalletSuccessor } from './store/accounts.js';
+import { accountOwner } from './store/ledger.js';
+import { insertRecovery, recoveryByKey, type RecoveryRow } from './store/recoveries.js';
+import { broadcastingWithdrawalOf } from './store/withdrawals.js';
 
 export interface RecoverWalletInput { accountId: string; reason: string; idempotencyKey: string }
-export interface RecoveryRow {
-  id: string; org: string; account_id: string; lost_wallet: string; new_wallet: string; reason: string;
-  requested_by: string; idempotency_key: string; request_hash: string; created_at: Date;
-}
 
 /**
  * Custody's half of a wallet recovery: the account gets a new wallet (its key
@@ -26,15 +25,15 @@ export interface RecoveryRow {
  */
 /** Refuses to replace a wallet while a withdrawal it signed is on its way (its nonce and funds are the old wallet's). */
 export async function refuseInFlight(q: Queryable, accountId: string, wallet: string, what: string): Promise<void> {
-  const [w] = await q.query<{ id: string }>(`SELECT id FROM withdrawals WHERE account_id = $1 AND status = 'BROADCASTING' LIMIT 1`, [accountId]);
+  const w = await broadcastingWithdrawalOf(q, accountId);
   if (w) throw appError('CUSTODY.WITHDRAWAL_IN_FLIGHT', `withdrawal ${w.id} signed by ${wallet} is on its way; ${what} once it is done`, { details: { withdrawalId: w.id } });
 }
 
 /** Retires the account's active wallet and opens its successor (key where `keys` generates it); the books do not move. */
 export async function replaceWallet(q: Queryable, keys: WalletKeys, accountId: string, oldWalletId: string, now: Date): Promise<{ id: string; address: string }> {
-  await q.query('UPDATE wallets SET retired_at = $2 WHERE id = $1', [oldWalletId, now]);
+  await retireWallet(q, oldWalletId, now);
   const fresh = await keys.open(q, accountId);
-  await q.query('UPDATE wallets SET replaced_by = $2 WHERE id = $1', [oldWalletId, fresh.id]);
+  await setWalletSuccessor(q, oldWalletId, fresh.id);
   return fresh;
 }
 
@@ -46,8 +45,8 @@ export async function recoverCustodyWallet(env: CustodyEnv, keys: WalletKeys, ca
   if (!account || !canSee(caller, { org: account.org, investorId: account.investor_id })) throw unknownAccount(input.accountId);
   return env.db.tx(async (q) => {
     // The active wallet's row lock serialises recoveries of one account.
-    const [lost] = await q.query<{ id: string; address: string }>('SELECT id, address FROM wallets WHERE account_id = $1 AND retired_at IS NULL FOR UPDATE', [account.id]);
-    const [prior] = await q.query<RecoveryRow>('SELECT * FROM wallet_recoveries WHERE org = $1 AND idempotency_key = $2', [caller.org, input.idempotencyKey]);
+    const lost = await activeWalletForUpdate(q, account.id);
+    const prior = await recoveryByKey(q, caller.org, input.idempotencyKey);
     if (prior) {
       assertSameRequest(prior.request_hash, hash, input.idempotencyKey);
       return prior;
@@ -57,11 +56,10 @@ export async function recoverCustodyWallet(env: CustodyEnv, keys: WalletKeys, ca
     const now = env.now();
     const fresh = await replaceWallet(q, keys, account.id, lost.id, now);
     const walletId = fresh.id;
-    const [row] = await q.query<RecoveryRow>(
-      `INSERT INTO wallet_recoveries (id, org, account_id, lost_wallet, new_wallet, reason, requested_by, idempotency_key, request_hash, created_at)
-       VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10) RETURNING *`,
-      [walletId, account.org, account.id, lost.address, fresh.address, input.reason, caller.subject, input.idempotencyKey, hash, now],
-    );
+    const row = await insertRecovery(q, {
+      id: walletId, org: account.org, account_id: account.id, lost_wallet: lost.address, new_wallet: fresh.address, reason: input.reason,
+      requested_by: caller.subject, idempotency_key: input.idempotencyKey, request_hash: hash, created_at: now,
+    });
     const events = new PendingEvents();
     events.add('account.wallet_recovered', account.id, {
       accountId: account.id, investorId: account.investor_id, org: account.org, lostWallet: lost.address, newWallet: fresh.address, reason: input.reason, by: caller.subject,

@@ -5,9 +5,9 @@ import type { BroadcastSettings, SignedTransfer, TransferSender } from './broadc
 import { startDraining, TransferError } from './broadcaster.js';
 import { CASH } from './domain/inputs.js';
 import { PendingEvents } from './events.js';
-import { accountOwner, assetById } from './store-ledger.js';
-import * as store from './store-sweeps.js';
-import type { SweepPatch, SweepPhase, SweepRow, SweptToken } from './store-sweeps.js';
+import { accountOwner, assetById } from './store/ledger.js';
+import * as store from './store/sweeps.js';
+import type { SweepPatch, SweepPhase, SweepRow, SweptToken } from './store/sweeps.js';
 import { later, message, nextForFlight, sendThenRecord } from './transfer-flight.js';
 
 /**

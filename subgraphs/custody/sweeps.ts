@@ -12,9 +12,11 @@ import { MAX_CONSENT_SECONDS } from './dvp-signing.js';
 import type { WalletKeys } from './keys.js';
 import { effectivePolicy } from './policies.js';
 import { refuseInFlight, replaceWallet } from './recovery.js';
-import { accountOwner } from './store-ledger.js';
-import * as store from './store-sweeps.js';
-import type { SweepRow } from './store-sweeps.js';
+import { activeWalletForUpdate, sweptWalletForUpdate } from './store/accounts.js';
+import { consentInFlightOf } from './store/consents.js';
+import { accountOwner } from './store/ledger.js';
+import * as store from './store/sweeps.js';
+import type { SweepRow } from './store/sweeps.js';
 
 /**
  * Moving an account off a software-sealed wallet to one whose key is generated in the HSM
@@ -43,7 +45,7 @@ export async function requestWalletSweep(env: CustodyEnv, keys: WalletKeys, call
   if (!account || account.org !== caller.org || !canSee(caller, { org: account.org, investorId: account.investor_id })) throw unknownAccount(input.accountId);
   return env.db.tx(async (q) => {
     // The active wallet's row lock serialises sweeps and recoveries of one account.
-    const [old] = await q.query<{ address: string; key_label: string | null }>('SELECT address, key_label FROM wallets WHERE account_id = $1 AND retired_at IS NULL FOR UPDATE', [account.id]);
+    const old = await activeWalletForUpdate(q, account.id);
     const prior = await store.sweepByKey(q, caller.org, input.idempotencyKey);
     if (prior) {
       assertSameRequest(prior.request_hash, hash, input.idempotencyKey);
@@ -72,10 +74,7 @@ export async function requestWalletSweep(env: CustodyEnv, keys: WalletKeys, call
  * counter-asset into the old wallet after its sweep. Retry once the settlement is booked.
  */
 async function refuseConsentsInFlight(q: Queryable, accountId: string, now: Date): Promise<void> {
-  const [c] = await q.query<{ batch_id: string }>(
-    `SELECT c.batch_id FROM dvp_consents c WHERE c.account_id = $1 AND c.signed_at > $2
-     AND EXISTS (SELECT 1 FROM reservations r WHERE r.id = ANY(c.reservation_ids) AND r.status = 'OPEN') LIMIT 1`,
-    [accountId, new Date(now.getTime() - MAX_CONSENT_SECONDS * 1000)]);
+  const c = await consentInFlightOf(q, accountId, new Date(now.getTime() - MAX_CONSENT_SECONDS * 1000));
   if (c) throw appError('CUSTODY.DVP_IN_FLIGHT', `a DvP consent of account ${accountId} (batch ${c.batch_id}) may still settle; sweep once it is booked`, { retryable: true, details: { accountId, batchId: c.batch_id } });
 }
 
@@ -90,8 +89,7 @@ export async function approveWalletSweep(env: CustodyEnv, keys: WalletKeys, call
   parseId(id, 'swp', 'id');
   const now = env.now();
   return env.db.tx(async (q) => {
-    const [old] = await q.query<{ id: string; address: string }>(
-      'SELECT w.id, w.address FROM wallets w JOIN wallet_sweeps s ON s.account_id = w.account_id WHERE s.id = $1 AND w.retired_at IS NULL FOR UPDATE OF w', [id]);
+    const old = await sweptWalletForUpdate(q, id);
     const s = await lockOwn(q, caller, id);
     if (s.status !== 'PENDING_APPROVAL') throw invalidState('wallet sweep', id, s.status, 'PENDING_APPROVAL');
     const refusal = approvalRefusal({ approver: caller.subject, initiator: s.initiated_by, approvers: s.approvers });

@@ -9,10 +9,10 @@ import { approvalRefusal, checkWithdrawal, quorumMet, type Refusal } from './dom
 import { newId } from '../kit/ids.js';
 import { OWN_SERVICE, releaseIn, reserveIn } from './ledger.js';
 import { effectivePolicy } from './policies.js';
-import { walletOfAccount } from './store.js';
-import { accountOwner, assetById, balanceOf } from './store-ledger.js';
-import * as store from './store-withdrawals.js';
-import type { DestinationRow, WithdrawalRow } from './store-withdrawals.js';
+import { walletOfAccount } from './store/accounts.js';
+import { accountOwner, assetById, balanceOf } from './store/ledger.js';
+import * as store from './store/withdrawals.js';
+import type { DestinationRow, WithdrawalRow } from './store/withdrawals.js';
 
 /**
  * Withdrawals to outside addresses. A request that passes the policy

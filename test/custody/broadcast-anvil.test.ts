@@ -8,7 +8,7 @@ import { deployCashToken } from '../../scripts/chain/cash-token.js';
 import { broadcastOnce, TransferError, type BroadcastDeps, type TransferSender } from '../../subgraphs/custody/broadcaster.js';
 import { chainTransferSender } from '../../subgraphs/custody/chain-sender.js';
 import { ledger } from '../../subgraphs/custody/ledger.js';
-import { withdrawalById, type WithdrawalRow } from '../../subgraphs/custody/store-withdrawals.js';
+import { withdrawalById, type WithdrawalRow } from '../../subgraphs/custody/store/withdrawals.js';
 import { payInstruction } from '../../subgraphs/custody/distribution-payments.js';
 import { newId } from '../../subgraphs/kit/ids.js';
 import * as w from '../../subgraphs/custody/withdrawals.js';

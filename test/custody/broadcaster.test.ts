@@ -5,7 +5,7 @@ import type { KitSigner } from '../../subgraphs/kit/signer/index.js';
 import { broadcastOnce, TransferError, type BroadcastDeps, type SignedTransfer, type TransferOutcome, type TransferRequest, type TransferSender } from '../../subgraphs/custody/broadcaster.js';
 import type { CustodyEnv } from '../../subgraphs/custody/services.js';
 import { ledger } from '../../subgraphs/custody/ledger.js';
-import { withdrawalById } from '../../subgraphs/custody/store-withdrawals.js';
+import { withdrawalById } from '../../subgraphs/custody/store/withdrawals.js';
 import * as w from '../../subgraphs/custody/withdrawals.js';
 import { dbLabel } from '../support/db.js';
 import { KEYS, TestClock, count, openAccount, openCustodyDb, testEnv, testPolicy, user } from './support.js';

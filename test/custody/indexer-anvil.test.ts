@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { Wallet } from 'ethers';
-import { balancesOfAccounts } from '../../subgraphs/custody/store-ledger.js';
+import { balancesOfAccounts } from '../../subgraphs/custody/store/ledger.js';
 import { ledger } from '../../subgraphs/custody/ledger.js';
 import { reconcile, reconciliation, runReconciliation } from '../../subgraphs/custody/reconciliation.js';
 import { recordConsent } from '../../subgraphs/custody/dvp-signing.js';
@@ -8,7 +8,7 @@ import { recoverCustodyWallet } from '../../subgraphs/custody/recovery.js';
 import { broadcastOnce } from '../../subgraphs/custody/broadcaster.js';
 import { chainTransferSender } from '../../subgraphs/custody/chain-sender.js';
 import * as w from '../../subgraphs/custody/withdrawals.js';
-import { withdrawalById } from '../../subgraphs/custody/store-withdrawals.js';
+import { withdrawalById } from '../../subgraphs/custody/store/withdrawals.js';
 import { dbLabel } from '../support/db.js';
 import { ChainWorld } from './chain-support.js';
 import { KEYS, count, eventsOf, openAccount, service, testEnv, testPolicy, user, walletOf } from './support.js';

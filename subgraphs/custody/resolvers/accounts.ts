@@ -2,8 +2,8 @@ import { canSee } from '../../kit/access.js';
 import { openCustodyAccount, type OpenAccountInput } from '../accounts.js';
 import { effectivePolicy } from '../policies.js';
 import type { CustodyContext } from '../services.js';
-import { accountsOfOrg, type AccountRow } from '../store.js';
-import type { BalanceRow } from '../store-ledger.js';
+import { accountsOfOrg, type AccountRow } from '../store/accounts.js';
+import type { BalanceRow } from '../store/ledger.js';
 
 /** Thin: custody accounts, their balances and the investors who own them. */
 

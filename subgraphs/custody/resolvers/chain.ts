@@ -1,9 +1,11 @@
 import type { CustodyContext } from '../services.js';
 import { listDeposits } from '../deposits.js';
-import { openBreaks, reconciliation, type BreakRow, type Reconciliation, type ReconciliationLine } from '../reconciliation.js';
-import { recoverCustodyWallet, type RecoverWalletInput, type RecoveryRow } from '../recovery.js';
-import type { AccountRow, WalletRow } from '../store.js';
-import type { DepositRow } from '../store-chain.js';
+import { reconciliation, type Reconciliation, type ReconciliationLine } from '../reconciliation.js';
+import { openBreaks, type BreakRow } from '../store/reconciliation.js';
+import { recoverCustodyWallet, type RecoverWalletInput } from '../recovery.js';
+import type { RecoveryRow } from '../store/recoveries.js';
+import type { AccountRow, WalletRow } from '../store/accounts.js';
+import type { DepositRow } from '../store/chain.js';
 
 /** Thin: the chain side of custody (deposits, reconciliation, wallet recovery). */
 export const chainResolvers = {

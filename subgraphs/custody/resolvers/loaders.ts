@@ -1,10 +1,10 @@
 import type { Queryable } from '../../kit/db/types.js';
 import { groupedLoader, keyedLoader } from '../../kit/loaders.js';
-import { accountsByIds, accountsByInvestors, walletsOfAccounts } from '../store.js';
-import { depositsOfAccounts } from '../store-chain.js';
-import { balancesOfAccounts } from '../store-ledger.js';
-import { policyApprovals } from '../store-policies.js';
-import { destinationsOfAccounts, withdrawalApprovals, withdrawalsByIds, withdrawalsOfAccounts } from '../store-withdrawals.js';
+import { accountsByIds, accountsByInvestors, walletsOfAccounts } from '../store/accounts.js';
+import { depositsOfAccounts } from '../store/chain.js';
+import { balancesOfAccounts } from '../store/ledger.js';
+import { policyApprovals } from '../store/policies.js';
+import { destinationsOfAccounts, withdrawalApprovals, withdrawalsByIds, withdrawalsOfAccounts } from '../store/withdrawals.js';
 
 export const createLoaders = (q: Queryable) => ({
   account: keyedLoader((ids) => accountsByIds(q, ids), (r) => r.id),

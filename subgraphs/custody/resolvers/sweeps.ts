@@ -1,5 +1,5 @@
 import { requireCustodian, type CustodyContext } from '../services.js';
-import { sweepApprovals, sweepsOfOrg, type SweepRow } from '../store-sweeps.js';
+import { sweepApprovals, sweepsOfOrg, type SweepRow } from '../store/sweeps.js';
 import * as sweeps from '../sweeps.js';
 
 /** Thin: wallet sweeps to the HSM (sweeps.ts decides). */

@@ -4,10 +4,10 @@ import { policyFromJson, type WithdrawalPolicy } from '../domain/policy.js';
 import type { HoldingWithProof } from '../domain/holdings-proof.js';
 import { proofOfHoldings } from '../holdings.js';
 import * as policies from '../policies.js';
-import type { ChangeStatus, PolicyChangeRow } from '../store-policies.js';
-import { policyChangesOfOrg } from '../store-policies.js';
-import type { DestinationRow, WithdrawalRow, WithdrawalStatus } from '../store-withdrawals.js';
-import { withdrawalsOfOrg } from '../store-withdrawals.js';
+import type { ChangeStatus, PolicyChangeRow } from '../store/policies.js';
+import { policyChangesOfOrg } from '../store/policies.js';
+import type { DestinationRow, WithdrawalRow, WithdrawalStatus } from '../store/withdrawals.js';
+import { withdrawalsOfOrg } from '../store/withdrawals.js';
 import * as withdrawals from '../withdrawals.js';
 
 /** Thin: parse nothing, decide nothing; services do both. */

@@ -1,4 +1,4 @@
-import type { Queryable } from '../kit/db/types.js';
+import type { Queryable } from '../../kit/db/types.js';
 
 /** SQL of what custody reads from the chain: cursors, movements of our wallets, deposits. */
 

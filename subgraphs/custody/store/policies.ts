@@ -1,6 +1,6 @@
-import type { Queryable } from '../kit/db/types.js';
-import { insertOnce } from '../kit/idempotency.js';
-import type { PolicyJson } from './domain/policy.js';
+import type { Queryable } from '../../kit/db/types.js';
+import { insertOnce } from '../../kit/idempotency.js';
+import type { PolicyJson } from '../domain/policy.js';
 
 /** SQL of withdrawal policies and their quorum-approved changes. */
 

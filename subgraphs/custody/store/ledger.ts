@@ -1,6 +1,6 @@
-import type { Queryable } from '../kit/db/types.js';
-import { PgCode, pgCode, pgConstraint } from '../kit/db/types.js';
-import { appError } from '../kit/errors.js';
+import type { Queryable } from '../../kit/db/types.js';
+import { PgCode, pgCode, pgConstraint } from '../../kit/db/types.js';
+import { appError } from '../../kit/errors.js';
 
 /** SQL of the balances ledger. Amounts go in as decimal strings and come back as strings (numeric). */
 
@@ -38,6 +38,10 @@ export async function assetById(q: Queryable, id: string): Promise<AssetRow | nu
   const [r] = await q.query<AssetRow>('SELECT * FROM assets WHERE id = $1', [id]);
   return r ?? null;
 }
+
+/** The known assets among these contract addresses (lower case), with their address in lower case. */
+export const assetsByContracts = (q: Queryable, contracts: readonly string[]) =>
+  q.query<{ id: string; contract: string }>('SELECT id, lower(contract_address) AS contract FROM assets WHERE lower(contract_address) = ANY($1::text[])', [contracts]);
 
 /** Registers an asset; fills a missing contract address; returns the row as stored. */
 export async function upsertAsset(q: Queryable, id: string, contractAddress: string | null): Promise<AssetRow> {

@@ -1,6 +1,6 @@
-import type { Queryable } from '../kit/db/types.js';
-import { PgCode, pgCode } from '../kit/db/types.js';
-import { appError } from '../kit/errors.js';
+import type { Queryable } from '../../kit/db/types.js';
+import { PgCode, pgCode } from '../../kit/db/types.js';
+import { appError } from '../../kit/errors.js';
 
 /** SQL of withdrawals, their approvals and the destination allow-list. */
 
@@ -56,6 +56,12 @@ export const withdrawalsOfAccounts = (q: Queryable, accountIds: readonly string[
 
 export const withdrawalsOfOrg = (q: Queryable, org: string, status: WithdrawalStatus | null) =>
   q.query<WithdrawalRow>('SELECT * FROM withdrawals WHERE org = $1 AND ($2::text IS NULL OR status = $2) ORDER BY created_at DESC, id DESC', [org, status]);
+
+/** A withdrawal of the account on its way (BROADCASTING), if any: its wallet must not be replaced meanwhile. */
+export async function broadcastingWithdrawalOf(q: Queryable, accountId: string): Promise<{ id: string } | null> {
+  const [w] = await q.query<{ id: string }>(`SELECT id FROM withdrawals WHERE account_id = $1 AND status = 'BROADCASTING' LIMIT 1`, [accountId]);
+  return w ?? null;
+}
 
 /** What counts against the velocity limit: every withdrawal in the window that was not refused or failed. */
 export async function windowSum(q: Queryable, accountId: string, asset: string, since: Date): Promise<bigint> {

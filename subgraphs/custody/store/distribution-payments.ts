@@ -1,5 +1,5 @@
-import type { Queryable } from '../kit/db/types.js';
-import type { WithdrawalRow } from './store-withdrawals.js';
+import type { Queryable } from '../../kit/db/types.js';
+import type { WithdrawalRow } from './withdrawals.js';
 
 /** SQL of distribution payments: withdrawals keyed by an entitlement and an attempt. */
 

@@ -1,5 +1,5 @@
 /** Custody's figures for GET /metrics, read from its tables (and its chain indexer) when Prometheus scrapes. */
-import type { SubgraphRuntime } from '../kit/subgraph.js';
+import type { SubgraphRuntime } from '../../kit/subgraph.js';
 
 export function custodyMetrics(rt: SubgraphRuntime, indexer: () => { chainHead?: number } | undefined): void {
   rt.metrics.gauge('tokenstack_custody_reconciliation_breaks', 'differences between the books and the chain not cleared yet (OPEN: confirmed breaks)', ['status'], async () =>

@@ -1,4 +1,4 @@
-import type { Queryable } from '../kit/db/types.js';
+import type { Queryable } from '../../kit/db/types.js';
 
 /** SQL of wallet sweeps (software-sealed wallet to HSM wallet) and their approvals. */
 

@@ -1,5 +1,5 @@
-import type { Queryable } from '../kit/db/types.js';
-import { insertOnce } from '../kit/idempotency.js';
+import type { Queryable } from '../../kit/db/types.js';
+import { insertOnce } from '../../kit/idempotency.js';
 
 export interface AccountRow {
   id: string; org: string; investor_id: string; kind: string; idempotency_key: string; request_hash: string;
@@ -57,3 +57,22 @@ export interface WalletRow { id: string; account_id: string; address: string; cr
 /** Every wallet of the accounts, retired ones included (never the keys). */
 export const walletsOfAccounts = (q: Queryable, accountIds: readonly string[]) =>
   q.query<WalletRow>('SELECT id, account_id, address, created_at, retired_at, replaced_by FROM wallets WHERE account_id = ANY($1::text[]) ORDER BY created_at, id', [accountIds]);
+
+/** The account's active wallet, locked: its row lock serialises sweeps and recoveries of one account. */
+export async function activeWalletForUpdate(q: Queryable, accountId: string): Promise<{ id: string; address: string; key_label: string | null } | null> {
+  const [r] = await q.query<{ id: string; address: string; key_label: string | null }>('SELECT id, address, key_label FROM wallets WHERE account_id = $1 AND retired_at IS NULL FOR UPDATE', [accountId]);
+  return r ?? null;
+}
+
+/** The active wallet of a sweep's account, locked (taken before the sweep's own row, as a request takes them). */
+export async function sweptWalletForUpdate(q: Queryable, sweepId: string): Promise<{ id: string; address: string } | null> {
+  const [r] = await q.query<{ id: string; address: string }>(
+    'SELECT w.id, w.address FROM wallets w JOIN wallet_sweeps s ON s.account_id = w.account_id WHERE s.id = $1 AND w.retired_at IS NULL FOR UPDATE OF w', [sweepId]);
+  return r ?? null;
+}
+
+export const retireWallet = (q: Queryable, walletId: string, at: Date) =>
+  q.query('UPDATE wallets SET retired_at = $2 WHERE id = $1', [walletId, at]);
+
+export const setWalletSuccessor = (q: Queryable, walletId: string, successorId: string) =>
+  q.query('UPDATE wallets SET replaced_by = $2 WHERE id = $1', [walletId, successorId]);
