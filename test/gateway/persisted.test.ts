@@ -30,6 +30,13 @@ const PARTNERS: Omit<PartnerEntry, 'keys'>[] = [
  * over the test stack's subgraphs, with a partners file: its log lines are
  * read from its stdout.
  */
+
+/** The fields the operations below read, each answer holding those of its operation. */
+interface Answers {
+  custodyAccounts: unknown[];
+  placeOrder: { accepted: boolean; rejections: unknown[] };
+  securityToken: { symbol: string };
+}
 describe(`persisted operations and partners through the gateway (${dbLabel()})`, () => {
   let stack: TestStack;
   let child: ChildProcess;
@@ -45,7 +52,7 @@ describe(`persisted operations and partners through the gateway (${dbLabel()})`,
     if (who.key) headers['x-api-key'] = who.key;
     if (who.bearer) headers.authorization = `Bearer ${who.bearer}`;
     const r = await fetch(url, { method: 'POST', headers, body: JSON.stringify(body) });
-    return { status: r.status, body: (await r.json()) as { data?: any; errors?: { message: string; extensions?: Record<string, unknown> }[] } };
+    return { status: r.status, body: (await r.json()) as { data?: Answers; errors?: { message: string; extensions?: Record<string, unknown> }[] } };
   }
   const byId = (id: string, variables?: Record<string, unknown>) => ({ variables, extensions: { persistedQuery: { version: 1, sha256Hash: id } } });
   const codeOf = (r: Awaited<ReturnType<typeof post>>) => r.body.errors?.[0]?.extensions?.code;
@@ -106,7 +113,7 @@ describe(`persisted operations and partners through the gateway (${dbLabel()})`,
   test('a partner runs an operation of its list by id alone, as its own organisation', async () => {
     const acme = await post({ key: keys['acme-custody'] }, byId(idOf('Positions')));
     expect(acme.status).toBe(200);
-    expect(acme.body.data.custodyAccounts).toEqual([expect.objectContaining({ id: accountId, kind: 'SEGREGATED', investor: expect.objectContaining({ legalName: 'Jane Doe' }) })]);
+    expect(acme.body.data!.custodyAccounts).toEqual([expect.objectContaining({ id: accountId, kind: 'SEGREGATED', investor: expect.objectContaining({ legalName: 'Jane Doe' }) })]);
     // The same operation for another organisation's partner: its own (empty) books, nothing of acme's.
     const globex = await post({ key: keys['globex-custody'] }, byId(idOf('Positions')));
     expect(globex.body).toEqual({ data: { custodyAccounts: [] } });
@@ -122,7 +129,7 @@ describe(`persisted operations and partners through the gateway (${dbLabel()})`,
   test('a safelisted partner may send the text of an operation of its list (layout and comments aside) and nothing else', async () => {
     const key = keys['acme-custody'];
     const relaid = `# our positions\n${bodyOf('Positions').replace(/\s+/g, ' ')}`;
-    expect((await post({ key }, { query: relaid })).body.data.custodyAccounts).toHaveLength(1);
+    expect((await post({ key }, { query: relaid })).body.data!.custodyAccounts).toHaveLength(1);
     const refusals = [
       await post({ key }, { query: '{ custodyAccounts { id walletAddress } }' }), // free text
       await post({ key }, byId(idOf('CapTable'), { tokenId })), // persisted, but not in this partner's list
@@ -141,15 +148,15 @@ describe(`persisted operations and partners through the gateway (${dbLabel()})`,
     expect(codeOf(text)).toBe('PERSISTED_QUERY_ID_REQUIRED');
     const placed = await post({ key }, byId(idOf('PlaceOrder'), { input: { tokenId, accountId, side: 'BUY', price: '10', quantity: '1', clientOrderId: 'p-1' } }));
     expect(placed.status).toBe(200);
-    expect(placed.body.data.placeOrder.accepted).toBe(false);
-    expect(placed.body.data.placeOrder.rejections).toEqual(expect.arrayContaining([
+    expect(placed.body.data!.placeOrder.accepted).toBe(false);
+    expect(placed.body.data!.placeOrder.rejections).toEqual(expect.arrayContaining([
       expect.objectContaining({ code: 'TRADING.SUBSCRIBER_NOT_ADMITTED', message: expect.stringContaining('organisation acme') }),
     ]));
   });
 
   test('a partner in log-unknown mode runs an operation outside its list, and the gateway logs it; listed ones are not logged', async () => {
     const key = keys['acme-audit'];
-    expect((await post({ key }, byId(idOf('CapTable'), { tokenId }))).body.data.securityToken.symbol).toBe('ACMEP');
+    expect((await post({ key }, byId(idOf('CapTable'), { tokenId }))).body.data!.securityToken.symbol).toBe('ACMEP');
     const other = '{ settlements { id status } }';
     expect(await post({ key }, { query: other })).toEqual({ status: 200, body: { data: { settlements: [] } } });
     const unlisted = () => logs.filter((l) => l.msg === 'operation not in the client\'s persisted list');
@@ -172,7 +179,7 @@ describe(`persisted operations and partners through the gateway (${dbLabel()})`,
     expect(codeOf(miss)).toBe('PERSISTED_QUERY_NOT_FOUND');
     expect((await post({ bearer }, { query, ...hashOnly })).body).toEqual({ data: { custodyAccounts: [{ id: accountId }] } });
     expect((await post({ bearer }, hashOnly)).body).toEqual({ data: { custodyAccounts: [{ id: accountId }] } });
-    expect((await post({ bearer }, byId(idOf('Positions')))).body.data.custodyAccounts).toHaveLength(1);
+    expect((await post({ bearer }, byId(idOf('Positions')))).body.data!.custodyAccounts).toHaveLength(1);
   });
 
   test('a partner authenticates over graphql-ws with its API key in connection_init; its mode and list apply to each subscription', async () => {
@@ -183,9 +190,9 @@ describe(`persisted operations and partners through the gateway (${dbLabel()})`,
       let closed: { code: number; reason: string } | undefined;
       const client = createClient({ url: url.replace(/^http/, 'ws'), webSocketImpl: WebSocket, retryAttempts: 0, connectionParams: { 'x-api-key': key },
         on: { closed: (e) => { closed = { code: (e as { code: number }).code, reason: String((e as { reason: string }).reason) }; } } });
-      const result = new Promise<{ data?: any; errors?: any[]; closed?: typeof closed }>((resolve) => {
+      const result = new Promise<{ data?: unknown; errors?: { extensions?: { code?: string } }[]; closed?: typeof closed }>((resolve) => {
         client.subscribe({ query, variables: { t: book }, extensions }, {
-          next: (v) => resolve(v as { data?: any }), complete: () => undefined,
+          next: (v) => resolve(v as { data?: unknown }), complete: () => undefined,
           error: (e) => resolve(Array.isArray(e) ? { errors: e } : { closed }),
         });
       });

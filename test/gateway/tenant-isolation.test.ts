@@ -62,6 +62,9 @@ const CROSS_ORG_BY_DESIGN: Record<string, string> = {
 };
 
 /** What the owners hold, filled in by the set-up. */
+/** What firstEvent's subscriptions answer (ORDER_EVENTS, TRADE_EVENTS). */
+interface FirstEvent { orderUpdated?: { status: string }; tradeExecuted?: { trade: { buyAccountId: string | null } } }
+
 interface World {
   tokenId: string; seller: Party; buyer: Party; restingOrderId: string; restingClientOrderId: string; filledOrderId: string; tradeId: string;
   settlementId: string; external: Record<string, unknown>; externalId: string; withdrawalId: string; withdrawalKey: string;
@@ -243,7 +246,7 @@ describe(`tenant isolation through the gateway (${dbLabel()})`, () => {
   const fields = { query: rootFields(supergraph.getQueryType()), mutation: rootFields(supergraph.getMutationType()) };
 
   const place = (who: string, p: Party, side: 'BUY' | 'SELL', price: string, quantity: string, key: string) =>
-    gqlOk(w.url, who, `mutation($in: PlaceOrderInput!) { placeOrder(input: $in) { accepted rejections { code message } order { id status } } }`,
+    gqlOk<{ placeOrder: { accepted: boolean; rejections: { code: string; message: string }[]; order: { id: string; status: string } } }>(w.url, who, `mutation($in: PlaceOrderInput!) { placeOrder(input: $in) { accepted rejections { code message } order { id status } } }`,
       { in: { tokenId: world.tokenId, accountId: p.accountId, side, type: 'LIMIT', price, quantity, clientOrderId: key } }).then((d) => d.placeOrder);
   const userToken = (org: string, subject: string, roles: Role[], investorId?: string) =>
     signUserToken({ secret: w.stack.secrets.jwtSecret, issuer: 'tokenstack', audience: 'tokenstack-api' }, { subject, org, roles, investorId });
@@ -272,9 +275,9 @@ describe(`tenant isolation through the gateway (${dbLabel()})`, () => {
     expect([sell.accepted, buy.order.status]).toEqual([true, 'FILLED']);
     const resting = await place(owners.alpha, seller, 'SELL', '105', '10', 'owner-rest-1');
     expect(resting.order.status).toBe('OPEN');
-    const tape = await waitFor('the fill to settle', () => gqlOk(w.url, owners.beta, `query($t: ID!) { trades(tokenId: $t) { id settlement { id status } } }`, { t: tokenId }),
+    const tape = await waitFor('the fill to settle', () => gqlOk<{ trades: { id: string; settlement: { id: string; status: string } | null }[] }>(w.url, owners.beta, `query($t: ID!) { trades(tokenId: $t) { id settlement { id status } } }`, { t: tokenId }),
       (d) => d.trades[0]?.settlement?.status === 'SETTLED');
-    const settled = await w.settlementOf(tape.trades[0].settlement.id);
+    const settled = await w.settlementOf(tape.trades[0].settlement!.id);
     Object.assign(world, {
       restingOrderId: resting.order.id, restingClientOrderId: 'owner-rest-1', filledOrderId: buy.order.id, tradeId: tape.trades[0].id, settlementId: settled.id,
       attestation: { record: settled.attestation.typedData, signature: settled.attestation.signature },
@@ -290,7 +293,7 @@ describe(`tenant isolation through the gateway (${dbLabel()})`, () => {
     await w.waitStatus(world.externalId, ['SETTLED']);
 
     // Custody: an account policy without delay (applied by the quorum), a destination, a withdrawal waiting for approval, a pending policy change.
-    const change = (key: string, p: object) => gqlOk(w.url, owners.alpha, `mutation($in: ProposePolicyChangeInput!) { proposePolicyChange(input: $in) { id status } }`,
+    const change = (key: string, p: object) => gqlOk<{ proposePolicyChange: { id: string; status: string } }>(w.url, owners.alpha, `mutation($in: ProposePolicyChangeInput!) { proposePolicyChange(input: $in) { id status } }`,
       { in: { idempotencyKey: key, accountId: seller.accountId, policy: p } }).then((d) => d.proposePolicyChange);
     const first = await change('owner-policy-1', policy);
     for (let i = 0; i < 2; i++) {
@@ -300,13 +303,13 @@ describe(`tenant isolation through the gateway (${dbLabel()})`, () => {
     world.destinationId = (await gqlOk<{ addWithdrawalDestination: { id: string } }>(w.url, owners.alpha, `mutation($in: AddWithdrawalDestinationInput!) { addWithdrawalDestination(input: $in) { id } }`,
       { in: { accountId: seller.accountId, address: world.destinationAddress, label: 'treasury' } })).addWithdrawalDestination.id;
     world.withdrawalKey = 'owner-wdr-1';
-    const wd = (await gqlOk(w.url, owners.alpha, `mutation($in: RequestWithdrawalInput!) { requestWithdrawal(input: $in) { withdrawal { id status } refusals { code message } } }`,
+    const wd = (await gqlOk<{ requestWithdrawal: { withdrawal: { id: string; status: string }; refusals: { code: string; message: string }[] } }>(w.url, owners.alpha, `mutation($in: RequestWithdrawalInput!) { requestWithdrawal(input: $in) { withdrawal { id status } refusals { code message } } }`,
       { in: { idempotencyKey: world.withdrawalKey, accountId: seller.accountId, asset: 'CASH', amount: '3', toAddress: world.destinationAddress } })).requestWithdrawal;
     expect(wd.refusals).toEqual([]);
     world.withdrawalId = wd.withdrawal.id;
     world.pendingChangeKey = 'owner-policy-2';
     world.pendingChangeId = (await change(world.pendingChangeKey, { ...policy, maxPerWithdrawal: '4' })).id;
-    const dist = (await gqlOk(w.url, owners.issuer, `mutation($in: AnnounceDistributionInput!) { announceDistribution(input: $in) { id entitlements { id } } }`,
+    const dist = (await gqlOk<{ announceDistribution: { id: string; entitlements: { id: string }[] } }>(w.url, owners.issuer, `mutation($in: AnnounceDistributionInput!) { announceDistribution(input: $in) { id entitlements { id } } }`,
       { in: distributionInput(world, 'owner-dist-1') })).announceDistribution;
     world.distributionId = dist.id;
     world.entitlementId = dist.entitlements[0].id;
@@ -425,8 +428,8 @@ describe(`tenant isolation through the gateway (${dbLabel()})`, () => {
     const firstEvent = async (token: string, query: string, variables: Record<string, unknown>) => {
       const c = createClient({ url: w.url.replace(/^http/, 'ws'), webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${token}` }, retryAttempts: 0 });
       try {
-        return await new Promise<any>((resolve) => {
-          const stop = c.subscribe({ query, variables }, { next: (v) => { stop(); resolve(v); }, error: (e) => resolve({ errors: e }), complete: () => resolve({ complete: true }) });
+        return await new Promise<{ data?: FirstEvent; errors?: unknown; complete?: true }>((resolve) => {
+          const stop = c.subscribe({ query, variables }, { next: (v) => { stop(); resolve(v as { data?: FirstEvent }); }, error: (e) => resolve({ errors: e }), complete: () => resolve({ complete: true }) });
         });
       } finally {
         await c.dispose();
@@ -440,7 +443,7 @@ describe(`tenant isolation through the gateway (${dbLabel()})`, () => {
       ['an ATS_OPERATOR of another organisation', 'rogue-ats', false],
     ])('%s', async (_who, org, venue) => {
       const token = await userToken(org, `${org}-ats`, ['ATS_OPERATOR']);
-      const d = await gqlOk(w.url, token, READS, { id: world.restingOrderId, t: world.tokenId });
+      const d = await gqlOk<{ order: { id: string } | null; orders: unknown[]; orderAuditTrail: unknown[]; trades: { sellAccountId: string | null }[] }>(w.url, token, READS, { id: world.restingOrderId, t: world.tokenId });
       expect(d.order).toEqual(venue ? { id: world.restingOrderId } : null);
       expect(d.orders.length > 0).toBe(venue);
       expect(d.orderAuditTrail.length > 0).toBe(venue);
@@ -448,8 +451,8 @@ describe(`tenant isolation through the gateway (${dbLabel()})`, () => {
       const orders = await firstEvent(token, ORDER_EVENTS, { a: world.seller.accountId });
       const trades = await firstEvent(token, TRADE_EVENTS, { a: world.seller.accountId });
       if (venue) {
-        expect(orders.data.orderUpdated.status).toBeDefined();
-        expect(trades.data.tradeExecuted.trade.buyAccountId).toBe(world.buyer.accountId);
+        expect(orders.data!.orderUpdated!.status).toBeDefined();
+        expect(trades.data!.tradeExecuted!.trade.buyAccountId).toBe(world.buyer.accountId);
       } else {
         expect(JSON.stringify(orders.errors)).toContain('NOT_FOUND');
         expect(JSON.stringify(trades.errors)).toContain('NOT_FOUND');
@@ -460,14 +463,14 @@ describe(`tenant isolation through the gateway (${dbLabel()})`, () => {
         ['mutation($t: ID!) { haltTrading(tokenId: $t, reason: "rogue") { halted } }', { t: world.tokenId }],
         ['mutation($o: String!) { suspendSubscriber(org: $o, reason: "rogue") { status } }', { o: world.seller.org }],
       ] as const) {
-        const r = await gql<any>(w.url, token, q, v);
+        const r = await gql(w.url, token, q, v);
         expect([q, r.body.errors?.[0]?.extensions?.code]).toEqual([q, expect.stringMatching(/^(FORBIDDEN|NOT_FOUND)$/)]);
       }
-      const after = await gqlOk(w.url, owners.operator, `query($id: ID!, $t: ID!) { order(id: $id) { status } marketStatus(tokenId: $t) { halted } subscribers { org status } }`,
+      const after = await gqlOk<{ order: { status: string }; marketStatus: { halted: boolean }; subscribers: { org: string; status: string }[] }>(w.url, owners.operator, `query($id: ID!, $t: ID!) { order(id: $id) { status } marketStatus(tokenId: $t) { halted } subscribers { org status } }`,
         { id: world.restingOrderId, t: world.tokenId });
       expect(after.order.status).toBe('OPEN');
       expect(after.marketStatus.halted).toBe(false);
-      expect(after.subscribers.find((s: { org: string }) => s.org === world.seller.org).status).toBe('ADMITTED');
+      expect(after.subscribers.find((s) => s.org === world.seller.org)!.status).toBe('ADMITTED');
     }, 60_000);
   });
 
@@ -500,20 +503,20 @@ describe(`tenant isolation through the gateway (${dbLabel()})`, () => {
     ];
     test.each(table)('%s asking about from=%s to=%s: allowed=%s', async (asker, from, to, allowed) => {
       const token = await askers[asker][1]();
-      const r = await gql<any>(w.url, token, ASK, { t: world.tokenId, from: from && world[from].investorId, to: to && world[to].investorId });
+      const r = await gql<{ transferEligibility: { results: unknown[] } }>(w.url, token, ASK, { t: world.tokenId, from: from && world[from].investorId, to: to && world[to].investorId });
       if (allowed) {
         expect(r.body.errors).toBeUndefined();
-        expect(r.body.data.transferEligibility.results.length).toBeGreaterThan(0);
+        expect(r.body.data!.transferEligibility.results.length).toBeGreaterThan(0);
       } else {
         expect(r.body.data).toBeNull();
-        expect(r.body.errors?.map((e: any) => e.extensions?.code)).toEqual(['NOT_FOUND']);
+        expect(r.body.errors?.map((e) => e.extensions?.code)).toEqual(['NOT_FOUND']);
       }
     });
   });
 
   test('the public fields answer the owner\'s public facts to anyone', async () => {
     const stranger = await userToken('intruder-co', 'stranger', ['AUDITOR']);
-    const d = await gqlOk(w.url, stranger, `query($t: ID!) { securityToken(id: $t) { symbol status } orderBook(tokenId: $t) { asks { price quantity } }
+    const d = await gqlOk<{ securityToken: unknown; orderBook: { asks: unknown[] }; trades: unknown[]; marketStatus: { halted: boolean } }>(w.url, stranger, `query($t: ID!) { securityToken(id: $t) { symbol status } orderBook(tokenId: $t) { asks { price quantity } }
       trades(tokenId: $t) { id price quantity buyAccountId sellAccountId } marketStatus(tokenId: $t) { halted } }`, { t: world.tokenId });
     expect(d.securityToken).toEqual({ symbol: 'OWNR', status: 'DEPLOYED' });
     expect(d.orderBook.asks).toEqual([{ price: '105', quantity: '10' }]);
@@ -526,7 +529,7 @@ describe(`tenant isolation through the gateway (${dbLabel()})`, () => {
 function diff(a: unknown, b: unknown, path = '', out: string[] = []): string {
   if (JSON.stringify(a) === JSON.stringify(b)) return out.join('; ');
   if (a && b && typeof a === 'object' && typeof b === 'object') {
-    for (const k of new Set([...Object.keys(a), ...Object.keys(b)])) diff((a as any)[k], (b as any)[k], `${path}.${k}`, out);
+    for (const k of new Set([...Object.keys(a), ...Object.keys(b)])) diff((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], `${path}.${k}`, out);
   } else out.push(`${path}: ${JSON.stringify(a)?.slice(0, 200)} -> ${JSON.stringify(b)?.slice(0, 200)}`);
   return out.slice(0, 5).join('; ');
 }
