@@ -2,14 +2,14 @@ import { type Caller, type Role } from '../kit/auth.js';
 import { requireRole, canSee } from '../kit/access.js';
 import type { Queryable } from '../kit/db/types.js';
 import { badInput, forbidden, notFound } from '../kit/errors.js';
-import type { TokenRow } from './store/tokens.js';
-import type { InvestorRow } from './store/investors.js';
+import { tokenRow, type TokenRow } from './store/tokens.js';
+import { investorRow, type InvestorRow } from './store/investors.js';
 import { requireIdempotencyKey } from '../kit/inputs.js';
 
 /** Tokens are public; changing one needs the issuer's organisation and one of the roles. */
 export async function tokenOfIssuer(q: Queryable, caller: Caller, tokenId: string, roles: Role[], lock = false): Promise<TokenRow> {
   requireRole(caller, ...roles);
-  const [t] = await q.query<TokenRow>(`SELECT * FROM security_tokens WHERE id = $1${lock ? ' FOR UPDATE' : ''}`, [tokenId]);
+  const t = await tokenRow(q, tokenId, lock);
   if (!t) throw notFound('security token', tokenId);
   if (caller.kind === 'user' && t.issuer_org !== caller.org) throw forbidden(`token ${tokenId} belongs to another organisation`);
   return t;
@@ -18,14 +18,14 @@ export async function tokenOfIssuer(q: Queryable, caller: Caller, tokenId: strin
 /** Investors are private to the organisation that onboarded them: another organisation gets NOT_FOUND. */
 export async function investorOfCaller(q: Queryable, caller: Caller, investorId: string, roles: Role[], lock = false): Promise<InvestorRow> {
   requireRole(caller, ...roles);
-  const [i] = await q.query<InvestorRow>(`SELECT * FROM investors WHERE id = $1${lock ? ' FOR UPDATE' : ''}`, [investorId]);
+  const i = await investorRow(q, investorId, lock);
   if (!i || !canSee(caller, { org: i.org, investorId: i.id })) throw notFound('investor', investorId);
   return i;
 }
 
 /** An issuer may act on any investor (holders come from many organisations); the token decides. */
 export async function investorById(q: Queryable, investorId: string, lock = false): Promise<InvestorRow> {
-  const [i] = await q.query<InvestorRow>(`SELECT * FROM investors WHERE id = $1${lock ? ' FOR UPDATE' : ''}`, [investorId]);
+  const i = await investorRow(q, investorId, lock);
   if (!i) throw notFound('investor', investorId);
   return i;
 }

@@ -1,7 +1,8 @@
 import type { Caller } from '../kit/auth.js';
 import type { Queryable } from '../kit/db/types.js';
 import type { TokenRow } from './store/tokens.js';
-import type { InvestorRow } from './store/investors.js';
+import { investorsByIds, type InvestorRow } from './store/investors.js';
+import { lotsAsOf } from './store/holdings.js';
 
 export interface CapTableLot { id: string; amount: bigint; remaining: bigint; acquiredAt: Date; holdingPeriodStart: Date; restricted: boolean; source: string; txHash: string | null }
 export interface CapTable {
@@ -24,17 +25,9 @@ export function canReadCapTable(caller: Caller, t: TokenRow): boolean {
  * investors' records now (credentials are audited, not versioned).
  */
 export async function capTable(q: Queryable, t: TokenRow, asOf: Date): Promise<CapTable> {
-  const rows = await q.query<{
-    id: string; investor_id: string; amount: string; acquired_at: Date; holding_period_start: Date; restricted: boolean; source: string; tx_hash: string | null; held: string;
-  }>(
-    `SELECT l.id, l.investor_id, l.amount, l.acquired_at, l.holding_period_start, l.restricted, l.source, l.tx_hash,
-            l.amount - coalesce((SELECT sum(c.amount) FROM lot_consumptions c WHERE c.lot_id = l.id AND c.at <= $2), 0) AS held
-     FROM lots l WHERE l.token_id = $1 AND coalesce(l.booked_at, l.acquired_at) <= $2
-     ORDER BY l.investor_id, l.holding_period_start, l.id`,
-    [t.id, asOf],
-  );
+  const rows = await lotsAsOf(q, t.id, asOf);
   const open = rows.filter((r) => BigInt(r.held) > 0n);
-  const investors = await q.query<InvestorRow>('SELECT * FROM investors WHERE id = ANY($1::text[])', [[...new Set(open.map((r) => r.investor_id))]]);
+  const investors = await investorsByIds(q, [...new Set(open.map((r) => r.investor_id))]);
   const byId = new Map(investors.map((i) => [i.id, i]));
   const holders = new Map<string, CapTable['holders'][number]>();
   for (const r of open) {

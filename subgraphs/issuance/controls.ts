@@ -11,10 +11,11 @@ import { chainFailure, type IssuanceChain } from './chain/runtime.js';
 import { requireDeployed } from './deploy.js';
 import { transferEligibility, type EligibilityResult } from './eligibility.js';
 import { recordOccasion } from './occasions.js';
-import { upsertControls, walletsOf, type WalletRow } from './store/holdings.js';
-import { audit, enqueueChainJob } from './store/records.js';
+import { activateWallet, insertWalletIfNew, markWalletLost, upsertControls, walletOwner, walletsOf, type WalletRow } from './store/holdings.js';
+import { audit } from './store/records.js';
+import { enqueueChainJob } from './store/chain.js';
 import { refuseDuringSplit } from './store/splits.js';
-import type { TokenRow } from './store/tokens.js';
+import { deployedTokens, setTokenPaused, type TokenRow } from './store/tokens.js';
 import type { InvestorRow } from './store/investors.js';
 
 /**
@@ -47,10 +48,7 @@ export async function setPaused(db: Db, chain: IssuanceChain, caller: Caller, to
     });
   }
   return db.tx(async (q) => {
-    const [row] = await q.query<TokenRow>(
-      `UPDATE security_tokens SET paused = $2, status = CASE WHEN $2 THEN 'PAUSED' ELSE 'DEPLOYED' END WHERE id = $1 RETURNING *`,
-      [tokenId, paused],
-    );
+    const row = await setTokenPaused(q, tokenId, paused);
     await audit(q, caller, paused ? 'token.paused' : 'token.unpaused', tokenId, why);
     // Trading halts (and resumes) on this event.
     await appendEvent(q, paused ? 'token.paused' : 'token.unpaused', tokenId, { tokenId, reason: why });
@@ -170,12 +168,12 @@ export async function recoverInvestorWallet(db: Db, chain: IssuanceChain, caller
   const lost = wallets.find((w) => w.address.toLowerCase() === a.lostWallet.toLowerCase());
   if (!lost) throw appError('ISSUANCE.UNKNOWN_WALLET', `${a.lostWallet} is not a wallet of ${investor.id}`);
   if (!investor.identity_address) throw appError('ISSUANCE.NO_IDENTITY', `investor ${investor.id} has no on-chain identity yet`);
-  const tokens = await db.query<TokenRow>('SELECT * FROM security_tokens WHERE chain IS NOT NULL AND issuer_org = $1', [caller.org]);
+  const tokens = await deployedTokens(db, { issuerOrg: caller.org });
   if (caller.kind === 'user' && !caller.roles.includes('ISSUER_AGENT')) throw appError('FORBIDDEN', 'requires the role ISSUER_AGENT');
   // Linked before anything moves: the indexer may see the recovery transfer before the records below commit,
   // and must count it as a move between two wallets of one investor (no holder change, the lots stay).
-  await db.query('INSERT INTO investor_wallets (address, investor_id) VALUES ($1, $2) ON CONFLICT (address) DO NOTHING', [getAddress(a.newWallet), investor.id]);
-  const [taken] = await db.query<{ investor_id: string }>('SELECT investor_id FROM investor_wallets WHERE lower(address) = lower($1)', [a.newWallet]);
+  await insertWalletIfNew(db, getAddress(a.newWallet), investor.id);
+  const taken = await walletOwner(db, a.newWallet);
   if (taken && taken.investor_id !== investor.id) throw appError('ISSUANCE.WALLET_TAKEN', `${a.newWallet} belongs to another investor`);
   return (await recoverWallet(db, chain, caller, { investor, lost, newWallet: a.newWallet, tokens, why })).investor;
 }
@@ -225,12 +223,8 @@ export async function recoverWallet(db: Db, chain: IssuanceChain, caller: Caller
     }
   });
   return db.tx(async (q) => {
-    await q.query(`UPDATE investor_wallets SET status = 'LOST' WHERE address = $1`, [lost.address]);
-    await q.query(
-      `INSERT INTO investor_wallets (address, investor_id, registered_on_chain) VALUES ($1, $2, $3)
-       ON CONFLICT (address) DO UPDATE SET status = 'ACTIVE', registered_on_chain = investor_wallets.registered_on_chain OR $3`,
-      [newAddr, investor.id, moved.length > 0],
-    );
+    await markWalletLost(q, lost.address);
+    await activateWallet(q, newAddr, investor.id, moved.length > 0);
     // Locks belong on the new wallet now.
     for (const m of moved) await enqueueChainJob(q, 'SYNC_LOCKS', investor.id, { tokenId: m.tokenId });
     if (!moved.length) await enqueueChainJob(q, 'REGISTER_WALLET', investor.id, { address: getAddress(a.newWallet) });

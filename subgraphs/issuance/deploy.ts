@@ -6,7 +6,7 @@ import { ClaimTopic, deployTokenSuite } from './chain/trex.js';
 import { tokenOfIssuer } from './access.js';
 import { chainFailure, type IssuanceChain } from './chain/runtime.js';
 import { audit } from './store/records.js';
-import type { ChainJson, TokenRow } from './store/tokens.js';
+import { setDeployed, tokenRow, type ChainJson, type TokenRow } from './store/tokens.js';
 import { configureRulesModule } from './chain/rules.js';
 import type { ComplianceConfig } from './domain/compliance/index.js';
 
@@ -54,13 +54,9 @@ async function deploy(db: Db, chain: IssuanceChain, config: ComplianceConfig, ca
     throw chainFailure(e, `deploying ${token.symbol} failed; nothing was recorded, retry when the chain is available`);
   }
   return db.tx(async (q) => {
-    const [current] = await q.query<TokenRow>('SELECT * FROM security_tokens WHERE id = $1 FOR UPDATE', [tokenId]);
+    const current = (await tokenRow(q, tokenId, true))!;
     if (current.chain) return current; // a racing replica recorded first; its suite is the token's
-    const [row] = await q.query<TokenRow>(
-      `UPDATE security_tokens SET chain = $2::jsonb, deployed_block = $3, deployed_at = now(), status = 'DEPLOYED' WHERE id = $1 RETURNING *`,
-      [tokenId, JSON.stringify(record), block],
-    );
-    await q.query('INSERT INTO chain_cursors (name, block) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING', [`token:${tokenId}`, Math.max(0, block - 1)]);
+    const row = await setDeployed(q, tokenId, record, block);
     await audit(q, caller, 'token.deployed', tokenId, null, { ...record });
     await appendEvent(q, 'token.deployed', tokenId, { tokenId, chainId: record.chainId, token: record.token, identityRegistry: record.identityRegistry });
     return row;

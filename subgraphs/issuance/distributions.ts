@@ -14,7 +14,7 @@ import { audit } from './store/records.js';
 import * as store from './store/distributions.js';
 import type { DistributionRow, EntitlementRow } from './store/distributions.js';
 import type { TokenRow } from './store/tokens.js';
-import type { InvestorRow } from './store/investors.js';
+import { investorRow, type InvestorRow } from './store/investors.js';
 
 /**
  * Distributions (dividends, coupons, returns of capital): announced by the issuer's agent, their
@@ -94,7 +94,7 @@ export async function checkPayment(db: Db, env: Pick<DistributionEnv, 'custodyAc
   if (!isId(payingAccountId, 'acc')) throw badInput('INVALID_ID', 'payingAccountId is not a custody account id');
   // The issuer pays from its own account, or a paying agent's it onboarded: the account's investor is of the issuer's organisation.
   const account = await env.custodyAccount(payingAccountId);
-  const [owner] = account ? await db.query<InvestorRow>('SELECT * FROM investors WHERE id = $1', [account.investorId]) : [];
+  const owner = account ? await investorRow(db, account.investorId) : undefined;
   if (!owner || owner.org !== t.issuer_org) {
     throw appError('ISSUANCE.PAYING_ACCOUNT_REFUSED', 'the paying account must be a custody account of an investor the issuer onboarded (itself or its paying agent)', { details: { payingAccountId } });
   }

@@ -6,6 +6,9 @@ import { evaluateTransfer, ComplianceInputError, type ComplianceConfig, type Tra
 import { buildTransferInput, type SnapshotRequest } from './snapshot.js';
 import { snapshotReads, type SnapshotReads } from './snapshot-reads.js';
 import { positive } from './access.js';
+import { issuerOrgOf } from './store/tokens.js';
+import { investorOrgs } from './store/investors.js';
+import { activeWalletOwner } from './store/holdings.js';
 import { settleItem, type ParsedRequest } from '../kit/contracts/calls.js';
 
 export interface EligibilityResult extends TransferEvaluation {
@@ -90,12 +93,11 @@ export function kindOf(from: string | null | undefined, kind: string | null | un
  */
 export async function assertMayAsk(q: Queryable, caller: Caller, settlementOperatorOrgs: readonly string[], tokenId: string, parties: (string | null)[]): Promise<void> {
   if (isService(caller)) return;
-  const [t] = await q.query<{ issuer_org: string }>('SELECT issuer_org FROM security_tokens WHERE id = $1', [tokenId]);
-  if (!t) throw notFound('security token', tokenId);
-  if (canSee(caller, { org: t.issuer_org }) || isOperator(caller, settlementOperator(settlementOperatorOrgs))) return;
+  const issuerOrg = await issuerOrgOf(q, tokenId);
+  if (issuerOrg === undefined) throw notFound('security token', tokenId);
+  if (canSee(caller, { org: issuerOrg }) || isOperator(caller, settlementOperator(settlementOperatorOrgs))) return;
   const ids = parties.filter((p): p is string => !!p);
-  const rows = await q.query<{ id: string; org: string }>(
-    'SELECT id, org FROM investors WHERE id = ANY($1::text[]) UNION SELECT investor_id, org FROM investor_custodians WHERE investor_id = ANY($1::text[])', [ids]);
+  const rows = await investorOrgs(q, ids);
   for (const id of ids) {
     if (!rows.some((r) => r.id === id && canSee(caller, { org: r.org, investorId: r.id }))) throw notFound('investor', id);
   }
@@ -111,9 +113,7 @@ export interface WithdrawalQuestion { tokenId: string; fromInvestorId: string; t
  * only the issuer's controls apply (paused token, frozen wallet, frozen amount).
  */
 export async function withdrawalEligibility(q: Queryable, config: ComplianceConfig, w: WithdrawalQuestion): Promise<EligibilityResult> {
-  const [owner] = await q.query<{ investor_id: string }>(
-    "SELECT investor_id FROM investor_wallets WHERE lower(address) = lower($1) AND status = 'ACTIVE'", [w.toAddress],
-  );
+  const owner = await activeWalletOwner(q, w.toAddress);
   if (!owner) {
     return {
       allowed: false, evaluatedAt: w.at, notApplicable: [], missingParty: null, notEvaluated: [], requiredFilings: [],

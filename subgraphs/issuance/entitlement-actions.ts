@@ -1,6 +1,6 @@
 import type { Caller } from '../kit/auth.js';
 import { requireRole } from '../kit/access.js';
-import type { Db, Queryable } from '../kit/db/types.js';
+import type { Db } from '../kit/db/types.js';
 import { appError, badInput, notFound } from '../kit/errors.js';
 import { assertSameRequest, requestHash } from '../kit/idempotency.js';
 import { isId } from '../kit/inputs.js';
@@ -9,7 +9,7 @@ import { checkIdempotencyKey, requireReason } from './access.js';
 import { holdReason } from './distribution-payments.js';
 import { entitlementEvent } from './distributions.js';
 import { entitlementWithHolder, setEntitlement, type DueEntitlement } from './store/distribution-payments.js';
-import type { EntitlementRow } from './store/distributions.js';
+import { entitlementActionByKey, insertEntitlementAction, type EntitlementRow } from './store/distributions.js';
 import { audit } from './store/records.js';
 
 /**
@@ -23,10 +23,7 @@ import { audit } from './store/records.js';
 export type EntitlementAction = 'RELEASE' | 'RETRY';
 export interface EntitlementActionInput { idempotencyKey: string; entitlementId: string; reason: string }
 
-interface ActionRow { entitlement_id: string; request_hash: string }
-
-const priorAction = async (q: Queryable, org: string, key: string) =>
-  (await q.query<ActionRow>('SELECT entitlement_id, request_hash FROM entitlement_actions WHERE issuer_org = $1 AND idempotency_key = $2', [org, key]))[0] ?? null;
+const priorAction = entitlementActionByKey;
 
 /** A held holder is released only once no longer frozen or sanctioned (the payment path's own test, holdReason). */
 export function requireUnblocked(h: Parameters<typeof holdReason>[0], sanctioned: readonly string[]): void {
@@ -62,13 +59,11 @@ export async function actOnEntitlement(db: Db, sanctioned: readonly string[], ca
       return e;
     }
     const row = await setEntitlement(q, e.id, change(action, e, sanctioned, now));
-    const inserted = await q.query(
-      `INSERT INTO entitlement_actions (issuer_org, idempotency_key, entitlement_id, action, reason, from_status, attempts, actor, request_hash, at)
-       VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10) ON CONFLICT (issuer_org, idempotency_key) DO NOTHING RETURNING 1`,
-      [e.issuer_org, i.idempotencyKey, e.id, action, why, e.status, e.attempts, caller.subject, hash, now],
-    );
+    const inserted = await insertEntitlementAction(q, {
+      issuerOrg: e.issuer_org, key: i.idempotencyKey, entitlementId: e.id, action, reason: why, fromStatus: e.status, attempts: e.attempts, actor: caller.subject, requestHash: hash, at: now,
+    });
     // The key taken meanwhile for another entitlement (this one was locked, so not for it): refused, this transaction undone.
-    if (!inserted.length) assertSameRequest((await priorAction(q, e.issuer_org, i.idempotencyKey))!.request_hash, '', i.idempotencyKey);
+    if (!inserted) assertSameRequest((await priorAction(q, e.issuer_org, i.idempotencyKey))!.request_hash, '', i.idempotencyKey);
     await audit(q, caller, action === 'RELEASE' ? 'entitlement.released' : 'entitlement.retried', e.id, why, { distributionId: e.distribution_id, fromStatus: e.status, attempts: e.attempts });
     await appendEvents(q, [{ topic: 'entitlement.updated', key: e.id, payload: entitlementEvent(row, { id: e.distribution_id, token_id: e.token_id, issuer_org: e.issuer_org }, e.investor_org) }]);
     return row;

@@ -1,30 +1,24 @@
-import { parseAddress, parseBigInt, parseDateTime } from '../kit/scalars.js';
-import { badInput } from '../kit/errors.js';
 import { settingSigner } from '../kit/signer/index.js';
 import type { SubgraphDefinition, SubgraphRuntime } from '../kit/subgraph.js';
-import type { TransferOccasion } from './domain/compliance/index.js';
-import { occasionFromSettlement, type SettledOccasion } from './occasions.js';
+import { startLoop } from '../kit/loop.js';
 import { HoldingsIndexer } from './chain/indexer.js';
 import { ChainJobRunner } from './chain/jobs.js';
 import { IssuanceChain } from './chain/runtime.js';
-import { eligibilityMany, kindOf, priceCentsOf, transferEligibility, withdrawalEligibility } from './eligibility.js';
-import { serveCalls } from '../kit/contracts/calls.js';
-import { recoverSweptWallet } from './swept-wallet.js';
-import { addInvestorWallet, walletFromCustody } from './investors.js';
-import { FeedConsumer, feedUrlOf } from '../kit/feed.js';
-import { createLoaders } from './resolvers/loaders.js';
+import { PaymentRunner, type PaymentSettings } from './distribution-payments.js';
+import type { DistributionEnv } from './distributions.js';
+import { startFeeds } from './feeds.js';
+import { internalCalls } from './internal.js';
+import { httpPeers } from './peers.js';
+import { fixDueRecordDates } from './record-dates.js';
+import { runDueRedemptions } from './redemption-steps.js';
 import { resolvers } from './resolvers/index.js';
 import { distributionResolvers, mergeResolvers } from './resolvers/distributions.js';
+import { createLoaders } from './resolvers/loaders.js';
 import { redemptionResolvers } from './resolvers/redemptions.js';
-import { runDueRedemptions } from './redemption-steps.js';
-import type { DistributionEnv, PayingAccount } from './distributions.js';
-import { applyPaymentResult, PaymentRunner, type PaymentResult, type PaymentSettings } from './distribution-payments.js';
 import type { IssuanceContext, IssuanceServices } from './services.js';
 import { issuanceSettings } from './settings.js';
-import { startLoop } from '../kit/loop.js';
-import { fixDueRecordDates } from './record-dates.js';
-import { closeDueVotes } from './votes.js';
 import { runDueSplits } from './splits.js';
+import { closeDueVotes } from './votes.js';
 
 type IssuanceRuntime = SubgraphRuntime<typeof issuanceSettings>;
 
@@ -49,11 +43,12 @@ function createServices(rt: IssuanceRuntime): IssuanceServices {
     // A record date just past may have transfers the indexer has not applied yet: apply them first (without a chain there is nothing to apply).
     syncHoldings: () => (chain.configured ? indexer.syncOnce() : Promise.resolve()),
   };
+  const peers = httpPeers(rt);
   const payments = new PaymentRunner(rt.db, paymentSettings(rt), now, rt.log);
   const distributions: DistributionEnv = {
     withholding: c.WITHHOLDING_CONFIG, now, sanctionedCountries: c.COMPLIANCE_CONFIG.sanctionedCountries,
     syncHoldings: votes.syncHoldings,
-    custodyAccount: (accountId) => rt.peer('custody').call<PayingAccount | null>('account', { accountId }),
+    custodyAccount: (accountId) => peers.custodyAccount(accountId),
     kickPayments: () => void payments.kick(),
   };
   const splits = {
@@ -81,11 +76,6 @@ const paymentSettings = (rt: IssuanceRuntime): PaymentSettings => ({
   sanctionedCountries: rt.config.COMPLIANCE_CONFIG.sanctionedCountries,
 });
 
-const str = (v: unknown, name: string): string => {
-  if (typeof v !== 'string' || !v) throw badInput('INVALID_ARGUMENT', `${name} is required`);
-  return v;
-};
-
 export const issuance: SubgraphDefinition<IssuanceContext, typeof issuanceSettings> = {
   name: 'issuance',
   defaultPort: 4001,
@@ -106,27 +96,7 @@ export const issuance: SubgraphDefinition<IssuanceContext, typeof issuanceSettin
       { immediate: false, onError: (e) => rt.log.warn({ err: (e as Error).message }, 'redemptions will retry') });
     const stopVotes = startLoop(async () => { await closeDueVotes(s.votes); }, rt.config.VOTE_CLOSE_POLL_MS,
       { immediate: false, onError: (e) => rt.log.warn({ err: (e as Error).message }, 'closing due votes failed; the next pass retries') });
-    // Custody opens accounts with their own wallets: each becomes the investor's wallet here, exactly once.
-    const wallets = new FeedConsumer({
-      db: rt.db, source: 'custody:account.opened', feedUrl: feedUrlOf(rt.config.CUSTODY_URL), token: rt.serviceToken,
-      topics: ['account.opened'], log: rt.log, waitMs: 20_000,
-      handle: (q, e) => walletFromCustody(q, e.payload as { investorId: string; walletAddress: string; accountId: string; org?: string }),
-    });
-    wallets.start();
-    // A settled external trade that was not a sale (a gift, an estate...): the buyer's lots tack the seller's period, exactly once.
-    const occasions = new FeedConsumer({
-      db: rt.db, source: 'settlement:settlement.status', feedUrl: feedUrlOf(rt.config.SETTLEMENT_URL), token: rt.serviceToken,
-      topics: ['settlement.status'], log: rt.log, waitMs: 20_000,
-      handle: (q, e) => occasionFromSettlement(q, s.config, e.payload as unknown as SettledOccasion),
-    });
-    occasions.start();
-    // Custody's outcome of each distribution payment, recorded exactly once; then the runner pays what is due.
-    const results = new FeedConsumer({
-      db: rt.db, source: 'custody:distribution.payment_result', feedUrl: feedUrlOf(rt.config.CUSTODY_URL), token: rt.serviceToken,
-      topics: ['distribution.payment_result'], log: rt.log, waitMs: 20_000,
-      handle: (q, e) => applyPaymentResult(q, paymentSettings(rt), e.payload as unknown as PaymentResult, s.distributions.now()),
-    });
-    results.start();
+    const stopFeeds = startFeeds(rt, s, paymentSettings(rt));
     s.payments.start();
     return async () => {
       await stopRecordDates();
@@ -134,9 +104,7 @@ export const issuance: SubgraphDefinition<IssuanceContext, typeof issuanceSettin
       await stopSplits();
       await stopRedemptions();
       await s.payments.stop();
-      await results.stop();
-      await occasions.stop();
-      await wallets.stop();
+      await stopFeeds();
       await s.jobs.stop();
       await s.indexer.stop();
       await s.chain.close();
@@ -146,53 +114,5 @@ export const issuance: SubgraphDefinition<IssuanceContext, typeof issuanceSettin
     const s = servicesOf.get(rt);
     return s?.indexer.lastError ? { 'chain indexer': s.indexer.lastError } : {};
   },
-  // Decisions other subgraphs need from the owner of the rules, at decision time.
-  internal: (rt) => ({
-    ...serveCalls('issuance', {
-      transferEligibilityMany: async ({ questions }) => ({ answers: await eligibilityMany(rt.db, servicesOf.get(rt)!.config, questions) }),
-      async recoverSweptWallet(request, caller) {
-        const s = servicesOf.get(rt)!;
-        const r = await recoverSweptWallet(rt.db, s.chain, caller, request);
-        if (r.moved.length) await s.afterChainWrite();
-        else s.kick();
-        return r;
-      },
-    }),
-    async transferEligibility(body) {
-      const s = servicesOf.get(rt)!;
-      if (body.kind === 'WITHDRAWAL') {
-        return withdrawalEligibility(rt.db, s.config, {
-          tokenId: str(body.tokenId, 'tokenId'), fromInvestorId: str(body.fromInvestorId, 'fromInvestorId'),
-          toAddress: parseAddress(str(body.toAddress, 'toAddress')), amount: parseBigInt(str(body.amount, 'amount')), at: new Date(),
-        });
-      }
-      return transferEligibility(rt.db, s.config, {
-        tokenId: str(body.tokenId, 'tokenId'),
-        // Either party may be absent for a secondary trade (a one-sided question at order entry).
-        fromInvestorId: body.fromInvestorId == null ? null : str(body.fromInvestorId, 'fromInvestorId'),
-        toInvestorId: body.toInvestorId == null ? null : str(body.toInvestorId, 'toInvestorId'),
-        amount: parseBigInt(str(body.amount, 'amount')),
-        at: body.at ? parseDateTime(String(body.at)) : new Date(),
-        kind: kindOf(body.fromInvestorId as string | null, body.kind as string | null),
-        priceCents: priceCentsOf(body.price == null ? null : String(body.price), body.currency == null ? null : String(body.currency)),
-        occasion: body.occasion == null ? undefined : (String(body.occasion) as TransferOccasion),
-      });
-    },
-    async registerWallet(body, caller) {
-      const s = servicesOf.get(rt)!;
-      const r = await addInvestorWallet(rt.db, caller, { investorId: str(body.investorId, 'investorId'), address: parseAddress(str(body.address, 'address')), reason: String(body.reason ?? 'custody wallet opened') });
-      s.kick();
-      return { investorId: r.id };
-    },
-    async investor(body) {
-      const [i] = await rt.db.query<{ id: string; org: string; jurisdiction: string; us_person: boolean }>('SELECT id, org, jurisdiction, us_person FROM investors WHERE id = $1', [str(body.investorId, 'investorId')]);
-      return i ?? null;
-    },
-    async token(body) {
-      const [t] = await rt.db.query<{ id: string; symbol: string; decimals: number; exemption: string; paused: boolean; chain: unknown }>(
-        'SELECT id, symbol, decimals, exemption, paused, chain FROM security_tokens WHERE id = $1', [str(body.tokenId, 'tokenId')],
-      );
-      return t ?? null;
-    },
-  }),
+  internal: (rt) => internalCalls(rt, () => servicesOf.get(rt)!),
 };

@@ -6,9 +6,10 @@ import { requestHash } from '../kit/idempotency.js';
 import { newId } from '../kit/ids.js';
 import { appendEvent } from '../kit/outbox.js';
 import { checkIdempotencyKey, investorOfCaller, requireReason } from './access.js';
-import { upsertAffiliation, walletOwner } from './store/holdings.js';
-import { audit, enqueueChainJob } from './store/records.js';
-import { insertInvestor, type InvestorRow } from './store/investors.js';
+import { insertWallet, recountAccreditation, upsertAffiliation, walletOwner } from './store/holdings.js';
+import { audit } from './store/records.js';
+import { enqueueChainJob } from './store/chain.js';
+import { addCustodian, insertInvestor, investorExists, investorRow, setAccreditation, setAmlScreening, setKyc, type InvestorRow } from './store/investors.js';
 import { accreditedNow } from './accreditation.js';
 import type { ComplianceConfig } from './domain/compliance/index.js';
 
@@ -57,8 +58,7 @@ async function changeCredential(
     await audit(q, caller, action, investorId, why, details);
     await enqueueChainJob(q, 'SYNC_CLAIMS', investorId);
     await appendEvent(q, 'investor.credentials_changed', investorId, { investorId, action, ...details });
-    const [after] = await q.query<InvestorRow>('SELECT * FROM investors WHERE id = $1', [investorId]);
-    return after;
+    return (await investorRow(q, investorId))!;
   });
 }
 
@@ -66,7 +66,7 @@ export function recordKyc(db: Db, caller: Caller, a: { investorId: string; statu
   if (a.status === 'APPROVED' && !a.approvedAt) throw badInput('KYC_APPROVAL_DATE_REQUIRED', 'an APPROVED KYC needs approvedAt');
   if (a.approvedAt && a.expiresAt && a.expiresAt <= a.approvedAt) throw badInput('INVALID_EXPIRY', 'expiresAt must be after approvedAt');
   return changeCredential(db, caller, a.investorId, a.reason, 'investor.kyc_recorded', async (q) => {
-    await q.query('UPDATE investors SET kyc_status = $2, kyc_approved_at = $3, kyc_expires_at = $4 WHERE id = $1', [a.investorId, a.status, a.approvedAt ?? null, a.expiresAt ?? null]);
+    await setKyc(q, a.investorId, a.status, a.approvedAt ?? null, a.expiresAt ?? null);
     return { status: a.status, approvedAt: a.approvedAt, expiresAt: a.expiresAt };
   });
 }
@@ -74,7 +74,7 @@ export function recordKyc(db: Db, caller: Caller, a: { investorId: string; statu
 export function recordAmlScreening(db: Db, caller: Caller, a: { investorId: string; status: string; screenedAt: Date; reason: string }) {
   if (a.screenedAt.getTime() > Date.now() + 60_000) throw badInput('INVALID_SCREENING_DATE', 'screenedAt cannot be in the future');
   return changeCredential(db, caller, a.investorId, a.reason, 'investor.aml_recorded', async (q) => {
-    await q.query('UPDATE investors SET aml_status = $2, aml_screened_at = $3 WHERE id = $1', [a.investorId, a.status, a.screenedAt]);
+    await setAmlScreening(q, a.investorId, a.status, a.screenedAt);
     return { status: a.status, screenedAt: a.screenedAt };
   });
 }
@@ -83,17 +83,10 @@ export function recordAccreditation(db: Db, config: ComplianceConfig, caller: Ca
   if (a.verifiedAt.getTime() > Date.now() + 60_000) throw badInput('INVALID_VERIFICATION_DATE', 'verifiedAt cannot be in the future');
   if (a.expiresAt && a.expiresAt <= a.verifiedAt) throw badInput('INVALID_EXPIRY', 'expiresAt must be after verifiedAt');
   return changeCredential(db, caller, a.investorId, a.reason, 'investor.accreditation_recorded', async (q) => {
-    await q.query(
-      'UPDATE investors SET accredited = $2, accreditation_method = $3, accreditation_verified_at = $4, accreditation_expires_at = $5 WHERE id = $1',
-      [a.investorId, a.accredited, a.method, a.verifiedAt, a.expiresAt ?? null],
-    );
+    await setAccreditation(q, a.investorId, { accredited: a.accredited, method: a.method, verifiedAt: a.verifiedAt, expiresAt: a.expiresAt ?? null });
     // Holder counters count by accreditation in effect: move this investor between buckets where it holds.
     const now = accreditedNow({ accredited: a.accredited, accreditation_verified_at: a.verifiedAt, accreditation_expires_at: a.expiresAt ?? null }, config);
-    const moved = await q.query<{ token_id: string }>(
-      'UPDATE positions SET counted_accredited = $2 WHERE investor_id = $1 AND balance > 0 AND counted_accredited <> $2 RETURNING token_id',
-      [a.investorId, now],
-    );
-    for (const m of moved) await q.query('UPDATE holder_counts SET non_accredited = non_accredited + $2 WHERE token_id = $1', [m.token_id, now ? -1 : 1]);
+    await recountAccreditation(q, a.investorId, now);
     return { accredited: a.accredited, method: a.method, verifiedAt: a.verifiedAt, expiresAt: a.expiresAt };
   });
 }
@@ -103,7 +96,7 @@ export async function addInvestorWallet(db: Db, caller: Caller, a: { investorId:
   return db.tx(async (q) => {
     await investorOfCaller(q, caller, a.investorId, [...ONBOARDING_ROLES, 'CUSTODIAN'], true);
     await attachWallet(q, caller, a.investorId, a.address, why);
-    return (await q.query<InvestorRow>('SELECT * FROM investors WHERE id = $1', [a.investorId]))[0];
+    return (await investorRow(q, a.investorId))!;
   });
 }
 
@@ -118,7 +111,7 @@ export async function attachWallet(q: Queryable, caller: Caller, investorId: str
     if (owner.investor_id === investorId) return false;
     throw appError('ISSUANCE.WALLET_TAKEN', `wallet ${address} already belongs to another investor`);
   }
-  await q.query('INSERT INTO investor_wallets (address, investor_id) VALUES ($1, $2)', [address, investorId]);
+  await insertWallet(q, address, investorId);
   await audit(q, caller, 'investor.wallet_added', investorId, why, { address });
   await enqueueChainJob(q, 'REGISTER_WALLET', investorId, { address });
   await appendEvent(q, 'investor.wallet_added', investorId, { investorId, address });
@@ -129,13 +122,11 @@ const CUSTODY_SERVICE: Caller = { kind: 'service', subject: 'custody', org: 'tok
 
 /** A custody account opened for a known investor brings its wallet; an unknown investor is logged by the caller and skipped. */
 export async function walletFromCustody(q: Queryable, e: { investorId: string; walletAddress: string; accountId: string; org?: string }): Promise<void> {
-  const [i] = await q.query('SELECT 1 FROM investors WHERE id = $1', [e.investorId]);
-  if (!i) return; // custody checks the investor at opening; nothing to link otherwise
+  if (!(await investorExists(q, e.investorId))) return; // custody checks the investor at opening; nothing to link otherwise
   // The custodian organisation is the investor's too (who may ask about its eligibility).
   if (typeof e.org === 'string' && e.org) {
-    await q.query('INSERT INTO investor_custodians (investor_id, org) VALUES ($1, $2) ON CONFLICT DO NOTHING', [e.investorId, e.org]);
-    // Which custodian holds which wallet: a custodian votes the units its wallets hold (votes.ts).
-    await q.query('INSERT INTO custodian_wallets (address, investor_id, org) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING', [e.walletAddress, e.investorId, e.org]);
+    // With which custodian holds which wallet: a custodian votes the units its wallets hold (votes.ts).
+    await addCustodian(q, e.investorId, e.org, e.walletAddress);
   }
   await attachWallet(q, CUSTODY_SERVICE, e.investorId, e.walletAddress, `custody account ${e.accountId} opened`);
 }

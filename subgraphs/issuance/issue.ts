@@ -2,7 +2,7 @@ import { getAddress, id as topicId } from 'ethers';
 import type { Caller } from '../kit/auth.js';
 import type { Db } from '../kit/db/types.js';
 import { appError, badInput } from '../kit/errors.js';
-import { insertOnce, requestHash } from '../kit/idempotency.js';
+import { requestHash } from '../kit/idempotency.js';
 import { newId } from '../kit/ids.js';
 import { appendEvent } from '../kit/outbox.js';
 import type { ComplianceConfig } from './domain/compliance/index.js';
@@ -12,7 +12,9 @@ import { requireDeployed } from './deploy.js';
 import { transferEligibility, type EligibilityResult } from './eligibility.js';
 import { walletsOf } from './store/holdings.js';
 import { refuseDuringSplit } from './store/splits.js';
-import { audit, enqueueChainJob } from './store/records.js';
+import { audit } from './store/records.js';
+import { enqueueChainJob } from './store/chain.js';
+import { insertIssuance, insertPurchase, issuanceByKey, issuanceDone, issuanceFailed, upsertIssuedLot } from './store/issuances.js';
 
 export interface IssueInput {
   idempotencyKey: string; tokenId: string; investorId: string; wallet?: string | null; amount: bigint;
@@ -20,8 +22,6 @@ export interface IssueInput {
 }
 
 export interface IssueResult { id: string; status: string; txHash: string | null; eligibility: EligibilityResult }
-
-interface IssuanceRow { id: string; status: string; tx_hash: string | null; request_hash: string; created_at: Date }
 
 const TRANSFER = topicId('Transfer(address,address,uint256)');
 
@@ -51,7 +51,7 @@ export async function issueTokens(
   if (acquiredAt.getTime() > Date.now() + 60_000) throw badInput('INVALID_ACQUISITION_DATE', 'acquiredAt cannot be in the future');
   const hash = requestHash(input);
 
-  const [prior] = await db.query<IssuanceRow>('SELECT * FROM issuances WHERE org = $1 AND idempotency_key = $2', [caller.org, input.idempotencyKey]);
+  const prior = await issuanceByKey(db, caller.org, input.idempotencyKey);
   const eligibility = await transferEligibility(db, config, {
     tokenId: token.id, fromInvestorId: null, toInvestorId: investor.id, amount: input.amount, at: new Date(), kind: 'PRIMARY_ISSUANCE',
     priceCents: input.priceCents ?? undefined,
@@ -63,17 +63,10 @@ export async function issueTokens(
   }
   if (!eligibility.allowed) return { id: '', status: 'REJECTED', txHash: null, eligibility };
 
-  const { row, created } = await db.tx((q) => insertOnce<IssuanceRow>(
-    q,
-    {
-      sql: `INSERT INTO issuances (id, token_id, investor_id, wallet, amount, price_cents, acquired_at, status, org, idempotency_key, request_hash)
-            VALUES ($1,$2,$3,$4,$5,$6,$7,'PENDING',$8,$9,$10) ON CONFLICT (org, idempotency_key) DO NOTHING RETURNING *`,
-      params: [newId('iss'), token.id, investor.id, wallet.address, input.amount.toString(), input.priceCents?.toString() ?? null, acquiredAt, caller.org, input.idempotencyKey, hash],
-    },
-    { sql: 'SELECT * FROM issuances WHERE org = $1 AND idempotency_key = $2', params: [caller.org, input.idempotencyKey] },
-    hash,
-    input.idempotencyKey,
-  ));
+  const { row, created } = await db.tx((q) => insertIssuance(q, {
+    id: newId('iss'), tokenId: token.id, investorId: investor.id, wallet: wallet.address, amount: input.amount, priceCents: input.priceCents ?? null, acquiredAt,
+    org: caller.org, idempotencyKey: input.idempotencyKey, requestHash: hash,
+  }));
   if (!created) return { id: row.id, status: row.status, txHash: row.tx_hash, eligibility }; // a concurrent retry won
 
   // A wallet onboarded a moment ago must be registered (and its claims on) before the token accepts the mint.
@@ -88,24 +81,18 @@ export async function issueTokens(
     logIndex = log ? log.index : 0;
   } catch (e) {
     // The mint did not happen (reverted or never sent): the intent is closed as FAILED, and the key may not be reused.
-    await db.query(`UPDATE issuances SET status = 'FAILED', error = $2 WHERE id = $1`, [row.id, (e as Error).message.slice(0, 500)]);
+    await issuanceFailed(db, row.id, (e as Error).message.slice(0, 500));
     throw chainFailure(e, 'minting failed');
   }
   await db.tx(async (q) => {
-    await q.query(`UPDATE issuances SET status = 'DONE', tx_hash = $2 WHERE id = $1`, [row.id, txHash]);
+    await issuanceDone(q, row.id, txHash);
     // The indexer may have seen the mint first: then its lot takes the acquisition date given here.
-    const [lot] = await q.query<{ id: string }>(
-      `INSERT INTO lots (id, token_id, investor_id, amount, remaining, acquired_at, holding_period_start, issued_at, source, tx_hash, log_index)
-       VALUES ($1,$2,$3,$4,$4,$5,$5,$5,'ISSUANCE',$6,$7)
-       ON CONFLICT (tx_hash, log_index, investor_id) DO UPDATE SET acquired_at = $5, holding_period_start = $5, issued_at = $5
-       RETURNING id`,
-      [newId('lot'), token.id, investor.id, input.amount.toString(), acquiredAt, txHash, logIndex * 100],
-    );
-    await q.query(
-      `INSERT INTO purchases (issuance_id, token_id, investor_id, exemption, accredited, amount_cents, at) VALUES ($1,$2,$3,$4,$5,$6,$7)`,
-      [row.id, token.id, investor.id, token.exemption, investor.accredited === true, (input.priceCents ?? 0n).toString(), acquiredAt],
-    );
-    await audit(q, caller, 'token.issued', token.id, null, { issuanceId: row.id, investorId: investor.id, wallet: wallet.address, amount: input.amount, txHash, lotId: lot.id });
+    const lotId = await upsertIssuedLot(q, { id: newId('lot'), tokenId: token.id, investorId: investor.id, amount: input.amount, acquiredAt, txHash, logIndex: logIndex * 100 });
+    await insertPurchase(q, {
+      issuanceId: row.id, tokenId: token.id, investorId: investor.id, exemption: token.exemption, accredited: investor.accredited === true,
+      amountCents: input.priceCents ?? 0n, at: acquiredAt,
+    });
+    await audit(q, caller, 'token.issued', token.id, null, { issuanceId: row.id, investorId: investor.id, wallet: wallet.address, amount: input.amount, txHash, lotId });
     // The new lot's holding period goes on chain as a lock on the wallet.
     await enqueueChainJob(q, 'SYNC_LOCKS', investor.id, { tokenId: token.id });
     await appendEvent(q, 'token.issued', token.id, { tokenId: token.id, investorId: investor.id, wallet: wallet.address, amount: input.amount, txHash });

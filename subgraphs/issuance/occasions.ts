@@ -1,9 +1,10 @@
 import type { Queryable } from '../kit/db/types.js';
 import { receivedLot, type ComplianceConfig, type TransferOccasion } from './domain/compliance/index.js';
 import { tokenSnapshot } from './snapshot.js';
-import { insertOccasion, issuerRelationAt, receivedLots } from './store/holdings.js';
-import { enqueueChainJob } from './store/records.js';
-import type { TokenRow } from './store/tokens.js';
+import { insertOccasion, issuerRelationAt, receivedLots, setLotOrigin } from './store/holdings.js';
+import { enqueueChainJob } from './store/chain.js';
+import { tokenRow } from './store/tokens.js';
+import { knownParties } from './store/investors.js';
 
 /** What issuance reads of settlement's `settlement.status` event. */
 export interface SettledOccasion {
@@ -15,11 +16,7 @@ export interface SettledOccasion {
 export async function occasionFromSettlement(q: Queryable, config: ComplianceConfig, e: SettledOccasion): Promise<void> {
   if (e.status !== 'SETTLED' || !e.occasion || e.occasion === 'SALE' || !e.txHash || !e.sellerInvestorId || !e.buyerInvestorId) return;
   // Only parties and tokens issuance knows (anything else could never be recorded and would stop the feed).
-  const [known] = await q.query<{ n: string }>(
-    'SELECT (SELECT count(*) FROM investors WHERE id = ANY($1::text[])) + (SELECT count(*) FROM security_tokens WHERE id = $2) AS n',
-    [[e.sellerInvestorId, e.buyerInvestorId], e.tokenId],
-  );
-  if (Number(known.n) !== 3) return;
+  if ((await knownParties(q, [e.sellerInvestorId, e.buyerInvestorId], e.tokenId)) !== 3) return;
   await recordOccasion(q, config, { tokenId: e.tokenId, txHash: e.txHash, from: e.sellerInvestorId, to: e.buyerInvestorId, occasion: e.occasion, recordedBy: 'settlement' });
 }
 
@@ -40,8 +37,7 @@ export async function recordOccasion(
   await insertOccasion(q, o);
   const lots = await receivedLots(q, o.txHash, o.from, o.to);
   if (!lots.length) return;
-  const [t] = await q.query<TokenRow>('SELECT * FROM security_tokens WHERE id = $1', [o.tokenId]);
-  const token = tokenSnapshot(t);
+  const token = tokenSnapshot((await tokenRow(q, o.tokenId))!);
   for (const l of lots) {
     const at = new Date(l.acquired_at);
     const origin = receivedLot(
@@ -49,8 +45,7 @@ export async function recordOccasion(
       { at, senderRelation: await issuerRelationAt(q, o.from, at), occasion: o.occasion, token },
       config,
     );
-    await q.query('UPDATE lots SET holding_period_start = $2, issued_at = $3, restricted = $4 WHERE id = $1',
-      [l.id, origin.holdingPeriodStart, origin.issuedAt, origin.restricted]);
+    await setLotOrigin(q, l.id, origin);
   }
   await enqueueChainJob(q, 'SYNC_LOCKS', o.to, { tokenId: o.tokenId });
 }

@@ -5,11 +5,11 @@ import type { DistributionKind, WithholdingConfig } from './domain/withholding.j
 import { audit } from './store/records.js';
 import { distributionAtRecordDate, setFixed } from './store/distributions.js';
 import type { DistributionRow } from './store/distributions.js';
-import type { TokenRow } from './store/tokens.js';
+import { tokenRow } from './store/tokens.js';
 
 /**
  * Distributions announced before their record date: each pass fixes the entitlements of those whose
- * record date the chain has passed (store-distributions.ts says when), one distribution per
+ * record date the chain has passed (store/distributions.ts says when), one distribution per
  * transaction, from `capTable(asOf: recordDate)` exactly as an announcement with a past record date
  * does. The row is locked and fixed_at set in that transaction, so a restart or a second replica
  * fixes each once. Nobody held at the record date: the distribution lapses (no entitlements).
@@ -26,7 +26,7 @@ export function fixNextRecordDate(db: Db, withholding: WithholdingConfig, now: D
   return db.tx(async (q) => {
     const d = await distributionAtRecordDate(q, now);
     if (!d) return false;
-    const [t] = await q.query<TokenRow>('SELECT * FROM security_tokens WHERE id = $1', [d.token_id]);
+    const t = (await tokenRow(q, d.token_id))!;
     const fixed = await entitlementsOfRecord(q, withholding, t, termsOf(d), now);
     if (fixed) {
       await recordEntitlements(q, { ...ISSUANCE, org: d.issuer_org }, await setFixed(q, d.id, now, fixed), fixed, 'distribution.fixed');

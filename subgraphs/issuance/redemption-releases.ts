@@ -19,14 +19,14 @@ import { entitlementEvent, entitlementRows, sumOf } from './distributions.js';
 import { perUnit } from './domain/entitlements.js';
 import { requireUnblocked } from './entitlement-actions.js';
 import { insertRedemptionPayments, type RedemptionEnv } from './redemption-steps.js';
-import { insertEntitlements } from './store/distributions.js';
+import { addToDistribution, insertEntitlements } from './store/distributions.js';
 import { audit } from './store/records.js';
 import {
-  holderLine, insertBurns, insertRelease, lineWithHolderNow, redemptionById, releaseByKey, type RedemptionHolderRow,
+  holderLine, holderRedeemed, insertBurns, insertRelease, lineWithHolderNow, redemptionById, redemptionJoined, releaseByKey, type RedemptionHolderRow,
 } from './store/redemptions.js';
 import { holdingsOfToken } from './store/splits.js';
-import type { TokenRow } from './store/tokens.js';
-import type { InvestorRow } from './store/investors.js';
+import { tokenRow } from './store/tokens.js';
+import { investorRow } from './store/investors.js';
 
 export interface ReleaseHolderInput { idempotencyKey: string; redemptionId: string; investorId: string; reason: string }
 
@@ -56,8 +56,8 @@ export async function releaseRedemptionHolder(env: Pick<RedemptionEnv, 'db' | 'w
       assertSameRequest((await releaseByKey(q, r.issuer_org, i.idempotencyKey))!.request_hash, '', i.idempotencyKey);
     }
 
-    const [t] = await q.query<TokenRow>('SELECT * FROM security_tokens WHERE id = $1', [r.token_id]);
-    const [investor] = await q.query<InvestorRow>('SELECT * FROM investors WHERE id = $1', [h.investor_id]);
+    const t = (await tokenRow(q, r.token_id))!;
+    const investor = (await investorRow(q, h.investor_id))!;
     // Bought back at the redemption's price for the units it held at the date; the issuer's own holding is retired unpaid.
     const price = perUnit(BigInt(r.price_per_unit), t.decimals, investor.issuer_relation === 'ISSUER' ? [] : [{ investorId: h.investor_id, units: BigInt(h.units) }]);
     const rows = await entitlementRows(q, env.withholding, t.id, 'REDEMPTION', price.allocations, new Map([[investor.id, investor]]), now);
@@ -66,11 +66,9 @@ export async function releaseRedemptionHolder(env: Pick<RedemptionEnv, 'db' | 'w
     let entitlementId: string | null = null;
     if (rows.length && distributionId) {
       const [ent] = await insertEntitlements(q, distributionId, null, rows);
-      const [d] = await q.query<Parameters<typeof entitlementEvent>[1]>(
-        `UPDATE distributions SET units = units + $2::numeric, gross = gross + $3::numeric, withheld = withheld + $4::numeric, net = net + $5::numeric, unallocated = unallocated + $6::numeric
-         WHERE id = $1 RETURNING *`,
-        [distributionId, sumOf(rows, 'units'), sumOf(rows, 'gross'), sumOf(rows, 'withheld'), sumOf(rows, 'net'), price.unallocated.toString()],
-      );
+      const d = await addToDistribution(q, distributionId, {
+        units: sumOf(rows, 'units'), gross: sumOf(rows, 'gross'), withheld: sumOf(rows, 'withheld'), net: sumOf(rows, 'net'), unallocated: price.unallocated.toString(),
+      });
       entitlementId = ent.id;
       events.push({ topic: 'entitlement.updated', key: ent.id, payload: entitlementEvent(ent, d, investor.org) });
     } else if (rows.length) {
@@ -80,13 +78,10 @@ export async function releaseRedemptionHolder(env: Pick<RedemptionEnv, 'db' | 'w
       events.push(...made.events);
     }
     const gross = rows.length ? rows[0].gross : '0';
-    await q.query(`UPDATE redemption_holders SET status = 'REDEEMED', gross = $3::numeric, entitlement_id = $4 WHERE redemption_id = $1 AND investor_id = $2`, [r.id, h.investor_id, gross, entitlementId]);
+    await holderRedeemed(q, r.id, h.investor_id, gross, entitlementId);
     await insertBurns(q, (await holdingsOfToken(q, t.id)).filter((w) => w.investor_id === h.investor_id)
       .map((w) => ({ redemption_id: r.id, address: w.address, investor_id: h.investor_id, before: w.balance })));
-    await q.query(
-      `UPDATE redemptions SET status = 'BURNING', units = units + $2::numeric, gross = gross + $3::numeric, unallocated = unallocated + $4::numeric, distribution_id = $5, last_error = NULL WHERE id = $1`,
-      [r.id, h.units, gross, price.unallocated.toString(), distributionId],
-    );
+    await redemptionJoined(q, r.id, { units: h.units, gross, unallocated: price.unallocated, distributionId });
     await audit(q, caller, 'redemption.holder_released', r.id, why, { investorId: h.investor_id, heldReason: h.reason, units: h.units, gross, entitlementId });
     if (r.status === 'DONE') events.push({ topic: 'redemption.status', key: r.id, payload: { redemptionId: r.id, tokenId: t.id, status: 'BURNING' } });
     await appendEvents(q, events);

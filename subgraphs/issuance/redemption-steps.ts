@@ -25,11 +25,14 @@ import { entitlementEvent, entitlementRows, sumOf } from './distributions.js';
 import { perUnit, proRata, type Allocation } from './domain/entitlements.js';
 import type { WithholdingConfig } from './domain/withholding.js';
 import { insertDistribution, insertEntitlements, type DistributionRow, type EntitlementRow, type NewEntitlement } from './store/distributions.js';
-import { burnsOf, dueRedemptions, holdersNow, insertBurns, insertHolders, redemptionById, releasePayments, type RedemptionHolderRow, type RedemptionRow } from './store/redemptions.js';
+import {
+  addRedemptionTxHashes, burnsOf, dueRedemptions, holdersNow, insertBurns, insertHolders, redemptionById, redemptionDone, redemptionFailed, redemptionFixed, releasePayments,
+  type RedemptionHolderRow, type RedemptionRow,
+} from './store/redemptions.js';
 import { audit } from './store/records.js';
 import { holdingsOfToken } from './store/splits.js';
-import type { TokenRow } from './store/tokens.js';
-import type { InvestorRow } from './store/investors.js';
+import { markRedeemed, tokenRow, type TokenRow } from './store/tokens.js';
+import { investorsByIds } from './store/investors.js';
 
 export interface RedemptionEnv {
   db: Db;
@@ -56,7 +59,7 @@ export async function runDueRedemptions(env: RedemptionEnv): Promise<void> {
       if (now.status === 'BURNING') await burn(env, now);
     } catch (e) {
       const message = (e as Error).message.slice(0, 500);
-      await env.db.query('UPDATE redemptions SET last_error = $2 WHERE id = $1', [r.id, message]);
+      await redemptionFailed(env.db, r.id, message);
       env.log.warn({ redemptionId: r.id, err: message }, 'redemption will retry');
     }
   }
@@ -99,7 +102,7 @@ export async function insertRedemptionPayments(
 
 /** Step 1. */
 async function fixHolders(env: RedemptionEnv, r: RedemptionRow): Promise<void> {
-  const [before] = await env.db.query<TokenRow>('SELECT * FROM security_tokens WHERE id = $1', [r.token_id]);
+  const before = (await tokenRow(env.db, r.token_id))!;
   const suite = await suiteOf(env, before);
   try {
     if (!(await suite.client.read<boolean>(suite.token.paused()))) await suite.client.send(suite.token.pause());
@@ -111,11 +114,11 @@ async function fixHolders(env: RedemptionEnv, r: RedemptionRow): Promise<void> {
   await env.db.tx(async (q) => {
     const locked = await redemptionById(q, r.id, true);
     if (locked?.status !== 'ANNOUNCED') return;
-    const [t] = await q.query<TokenRow>('SELECT * FROM security_tokens WHERE id = $1 FOR UPDATE', [r.token_id]);
+    const t = (await tokenRow(q, r.token_id, true))!;
     // The books' instant (the wall clock): the holders are those of the books now, with the chain paused.
     const at = new Date();
     const holders = await holdersNow(q, t.id);
-    const investors = new Map((await q.query<InvestorRow>('SELECT * FROM investors WHERE id = ANY($1::text[])', [holders.map((h) => h.investor_id)])).map((i) => [i.id, i]));
+    const investors = new Map((await investorsByIds(q, holders.map((h) => h.investor_id))).map((i) => [i.id, i]));
     const held = new Map(holders.map((h) => [h.investor_id, holdReason(h, env.sanctionedCountries)]));
     const redeemed = holders.filter((h) => !held.get(h.investor_id));
     // The issuer's own holding (treasury) is retired with the rest; no cash moves from the issuer to itself.
@@ -149,11 +152,8 @@ async function fixHolders(env: RedemptionEnv, r: RedemptionRow): Promise<void> {
     await insertBurns(q, (await holdingsOfToken(q, t.id)).filter((w) => w.investor_id && burning.has(w.investor_id))
       .map((w) => ({ redemption_id: r.id, address: w.address, investor_id: w.investor_id!, before: w.balance })));
     const units = redeemed.reduce((s, h) => s + BigInt(h.balance), 0n);
-    await q.query(
-      `UPDATE redemptions SET status = 'BURNING', fixed_at = $2, units = $3, gross = $4, unallocated = $5, distribution_id = $6, coupon_distribution_id = $7, last_error = NULL WHERE id = $1`,
-      [r.id, at, units.toString(), red?.row.gross ?? '0', price.unallocated.toString(), red?.row.id ?? null, coupon?.row.id ?? null],
-    );
-    await q.query(`UPDATE security_tokens SET paused = true, status = 'REDEEMED' WHERE id = $1`, [t.id]);
+    await redemptionFixed(q, r.id, { at, units, gross: red?.row.gross ?? '0', unallocated: price.unallocated, distributionId: red?.row.id ?? null, couponDistributionId: coupon?.row.id ?? null });
+    await markRedeemed(q, t.id);
     await audit(q, SYSTEM, 'redemption.holders_fixed', r.id, null, { tokenId: t.id, units, gross: red?.row.gross ?? '0', held: lines.filter((l) => l.status === 'HELD').length });
     events.push(
       // Trading halts the token's market on this event, for good: a redeemed token is never unpaused.
@@ -166,13 +166,13 @@ async function fixHolders(env: RedemptionEnv, r: RedemptionRow): Promise<void> {
 
 /** Steps 2 and 3. */
 async function burn(env: RedemptionEnv, r: RedemptionRow): Promise<void> {
-  const [t] = await env.db.query<TokenRow>('SELECT * FROM security_tokens WHERE id = $1', [r.token_id]);
+  const t = (await tokenRow(env.db, r.token_id))!;
   const burns = await burnsOf(env.db, r.id);
   const suite = await suiteOf(env, t);
   const onChain = await balancesOf(suite, burns.map((b) => b.address), env.batchSize);
   const left = burns.map((b, i): Move => [b.address, onChain[i]]).filter((b) => b[1] > 0n);
   const sent = await sendMoves(suite, { burns: left }, env.batchSize, 'redemption: burning failed',
-    (hashes) => env.db.query('UPDATE redemptions SET tx_hashes = tx_hashes || $2::jsonb WHERE id = $1', [r.id, JSON.stringify(hashes)]));
+    (hashes) => addRedemptionTxHashes(env.db, r.id, hashes));
   await env.syncHoldings();
   if (!(await allBurned(env.db, r))) return; // the indexer has not seen every burn yet: the next pass looks again
   await env.db.tx(async (q) => {
@@ -181,7 +181,7 @@ async function burn(env: RedemptionEnv, r: RedemptionRow): Promise<void> {
     if (locked?.status !== 'BURNING' || !(await allBurned(q, locked))) return;
     const at = env.now();
     await releasePayments(q, [locked.distribution_id, locked.coupon_distribution_id].filter((d): d is string => !!d), at);
-    await q.query(`UPDATE redemptions SET status = 'DONE', done_at = now(), last_error = NULL WHERE id = $1`, [r.id]);
+    await redemptionDone(q, r.id);
     await audit(q, SYSTEM, 'redemption.burned', r.id, null, { tokenId: r.token_id, txHashes: locked.tx_hashes, sent });
     await appendEvent(q, 'redemption.status', r.id, { redemptionId: r.id, tokenId: r.token_id, status: 'DONE' });
   });

@@ -17,6 +17,8 @@ import { checkIdempotencyKey, positive, tokenOfIssuer } from './access.js';
 import { requireDeployed } from './deploy.js';
 import { checkPayment, readsWhole, type DistributionEnv } from './distributions.js';
 import { audit } from './store/records.js';
+import { splitPending } from './store/splits.js';
+import { tokenRow } from './store/tokens.js';
 import { insertRedemption, redemptionByKey, redemptionOfToken, visibleHolders, visibleRedemptions, type RedemptionRow } from './store/redemptions.js';
 
 export interface AnnounceRedemptionInput {
@@ -52,9 +54,8 @@ export async function announceRedemption(db: Db, env: Pick<DistributionEnv, 'cus
 
   return db.tx(async (q) => {
     // Under the token's lock, as announceSplit checks the redemption: of a split and a redemption announced at once, one is refused.
-    await q.query('SELECT 1 FROM security_tokens WHERE id = $1 FOR UPDATE', [t.id]);
-    const [split] = await q.query("SELECT 1 FROM splits WHERE token_id = $1 AND status <> 'DONE'", [t.id]);
-    if (split) throw appError('REDEMPTION.SPLIT_PENDING', `token ${t.id} has a split not done yet; announce the redemption after it`);
+    await tokenRow(q, t.id, true);
+    if (await splitPending(q, t.id)) throw appError('REDEMPTION.SPLIT_PENDING', `token ${t.id} has a split not done yet; announce the redemption after it`);
     const { row, created } = await insertRedemption(q, {
       id: newId('red'), token_id: t.id, issuer_org: t.issuer_org, redemption_at: i.redemptionDate, price_per_unit: i.pricePerUnit.toString(), asset: i.asset,
       paying_account_id: i.payingAccountId, coupon_per_unit: coupon?.amountPerUnit?.toString() ?? null, coupon_total: coupon?.totalAmount?.toString() ?? null,

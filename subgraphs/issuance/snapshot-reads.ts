@@ -14,7 +14,8 @@ import { groupedLoader, keyedLoader } from '../kit/loaders.js';
 import { addPeriod, type IssuerRelation, type Period } from './domain/compliance/index.js';
 import { issuerRelations, type ControlsRow, type CountsRow, type LotRow } from './store/holdings.js';
 import type { TokenRow } from './store/tokens.js';
-import type { InvestorRow } from './store/investors.js';
+import { investorsByIds, type InvestorRow } from './store/investors.js';
+import { holdingsOfPairs, openLotsOfPairs, tokensWithCounts, type TokenWithCounts } from './store/snapshot.js';
 
 export interface SnapshotReads {
   token(id: string): Promise<TokenRow | null>;
@@ -35,11 +36,8 @@ const split = (keys: readonly string[]) => {
 
 /** Loaders over `q` for the questions decided together. */
 export function snapshotReads(q: Queryable): SnapshotReads {
-  type TokenWithCounts = TokenRow & { hc_total: number | null; hc_non_accredited: number | null; hc_us_persons: number | null };
-  const tokens = keyedLoader<string, TokenWithCounts>((ids) => q.query(
-    `SELECT t.*, hc.total AS hc_total, hc.non_accredited AS hc_non_accredited, hc.us_persons AS hc_us_persons
-     FROM security_tokens t LEFT JOIN holder_counts hc ON hc.token_id = t.id WHERE t.id = ANY($1::text[])`, [ids]), (r) => r.id);
-  const investors = keyedLoader<string, InvestorRow>((ids) => q.query('SELECT * FROM investors WHERE id = ANY($1::text[])', [ids]), (r) => r.id);
+  const tokens = keyedLoader<string, TokenWithCounts>((ids) => tokensWithCounts(q, ids), (r) => r.id);
+  const investors = keyedLoader<string, InvestorRow>((ids) => investorsByIds(q, ids), (r) => r.id);
   const relations = new DataLoader<string, IssuerRelation>((keys) => issuerRelations(q, keys.map((k) => {
     const [investorId, at, from] = k.split('\u0000');
     return { investorId, at: new Date(at), from: new Date(from) };
@@ -47,13 +45,7 @@ export function snapshotReads(q: Queryable): SnapshotReads {
   // A pair without a controls row has none; without a position it holds nothing.
   const holdings = new DataLoader<string, ControlsRow & { balance: string }>(async (keys) => {
     const [tokenIds, investorIds] = split(keys);
-    const rows = await q.query<ControlsRow & { balance: string; n: string }>(
-      `SELECT k.n, k.token_id, k.investor_id, coalesce(c.wallet_frozen, false) AS wallet_frozen, coalesce(c.frozen_amount, 0)::text AS frozen_amount,
-         coalesce(c.liquidate_only, false) AS liquidate_only, coalesce(p.balance, 0)::text AS balance
-       FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS k(token_id, investor_id, n)
-       LEFT JOIN investor_controls c USING (token_id, investor_id) LEFT JOIN positions p USING (token_id, investor_id)`,
-      [tokenIds, investorIds],
-    );
+    const rows = await holdingsOfPairs(q, tokenIds, investorIds);
     const out = new Array<ControlsRow & { balance: string }>(keys.length);
     for (const { n, ...r } of rows) out[Number(n) - 1] = r;
     return out;
@@ -61,11 +53,7 @@ export function snapshotReads(q: Queryable): SnapshotReads {
   // The order of a group is the order the lots are consumed in: oldest holding period first.
   const lots = groupedLoader<string, LotRow>((keys) => {
     const [tokenIds, investorIds] = split(keys);
-    return q.query(
-      `SELECT l.* FROM lots l JOIN unnest($1::text[], $2::text[]) AS k(token_id, investor_id) USING (token_id, investor_id)
-       WHERE l.remaining > 0 ORDER BY l.token_id, l.investor_id, l.holding_period_start, l.id`,
-      [tokenIds, investorIds],
-    );
+    return openLotsOfPairs(q, tokenIds, investorIds);
   }, (r) => pair(r.token_id, r.investor_id));
   return {
     token: async (id) => {

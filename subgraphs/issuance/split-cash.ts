@@ -14,7 +14,7 @@ import { audit } from './store/records.js';
 import * as store from './store/distributions.js';
 import type { SplitHolderRow, SplitRow } from './store/splits.js';
 import type { TokenRow } from './store/tokens.js';
-import type { InvestorRow } from './store/investors.js';
+import { investorsByIds } from './store/investors.js';
 
 /** Returns the distribution's id, or null when nothing is owed. */
 export async function fixCashInLieu(
@@ -22,7 +22,7 @@ export async function fixCashInLieu(
 ): Promise<string | null> {
   const owed = holders.filter((h) => BigInt(h.cash_in_lieu) > 0n);
   if (!owed.length || !s.paying_account_id) return null;
-  const investors = new Map((await q.query<InvestorRow>('SELECT * FROM investors WHERE id = ANY($1::text[])', [owed.map((h) => h.investor_id)])).map((i) => [i.id, i]));
+  const investors = new Map((await investorsByIds(q, owed.map((h) => h.investor_id))).map((i) => [i.id, i]));
   const rows = await entitlementRows(q, withholding, t.id, 'CASH_IN_LIEU', owed.map((h) => ({ investorId: h.investor_id, units: BigInt(h.before), gross: BigInt(h.cash_in_lieu) })), investors, at);
   const fixed = { rows, investors, sums: { units: sumOf(rows, 'units'), gross: sumOf(rows, 'gross'), withheld: sumOf(rows, 'withheld'), net: sumOf(rows, 'net'), unallocated: '0' } };
   // The key has a space, which no caller's idempotency key may have: nothing announced can take it.

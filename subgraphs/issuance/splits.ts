@@ -30,11 +30,13 @@ import { checkPayment, type DistributionEnv } from './distributions.js';
 import { fixCashInLieu } from './split-cash.js';
 import { lotsOfToken, positionsOfToken } from './store/holdings.js';
 import { redemptionOfToken } from './store/redemptions.js';
-import { audit, enqueueChainJob } from './store/records.js';
+import { audit } from './store/records.js';
+import { enqueueChainJob } from './store/chain.js';
 import {
-  consumeLotsForSplit, dueSplits, holdingsOfToken, insertHolders, insertMoves, insertSplit, movesOf, splitById, type SplitHolderRow, type SplitMoveRow, type SplitRow,
+  addSplitTxHashes, consumeLotsForSplit, dueSplits, holdingsOfToken, insertHolders, insertMoves, insertSplit, insertSplitLot, movesOf, splitById, splitByKey, splitDone,
+  splitFailed, splitOnChain, splitPending, type SplitHolderRow, type SplitMoveRow, type SplitRow,
 } from './store/splits.js';
-import type { TokenRow } from './store/tokens.js';
+import { setPolicy, setTokenPaused, tokenRow, type TokenRow } from './store/tokens.js';
 
 export interface SplitEnv {
   db: Db;
@@ -75,7 +77,7 @@ export async function announceSplit(env: SplitEnv, caller: Caller, input: Announ
     tokenId: token.id, numerator: input.numerator, denominator: input.denominator, effectiveDate: input.effectiveDate, cashInLieuPrice: input.cashInLieuPrice,
     ...(payingAccountId ? { payingAccountId } : {}),
   });
-  const [prior] = await env.db.query<SplitRow>('SELECT * FROM splits WHERE org = $1 AND idempotency_key = $2', [caller.org, input.idempotencyKey]);
+  const prior = await splitByKey(env.db, caller.org, input.idempotencyKey);
   if (prior) {
     assertSameRequest(prior.request_hash, hash, input.idempotencyKey);
     return prior;
@@ -84,8 +86,7 @@ export async function announceSplit(env: SplitEnv, caller: Caller, input: Announ
   if (payingAccountId) await checkPayment(env.db, env.cash, token, 'CASH', payingAccountId);
   if (!token.chain) throw appError('ISSUANCE.TOKEN_NOT_DEPLOYED', `token ${token.id} is not on chain: there is nothing to split`);
   requireDeployed(token); // a redeemed token is retired
-  const [pending] = await env.db.query('SELECT 1 FROM splits WHERE token_id = $1 AND status <> \'DONE\'', [token.id]);
-  if (pending) throw appError('SPLIT.ANOTHER_PENDING', `token ${token.id} has a split not done yet; announce the next one after it`);
+  if (await splitPending(env.db, token.id)) throw appError('SPLIT.ANOTHER_PENDING', `token ${token.id} has a split not done yet; announce the next one after it`);
   return env.db.tx(async (q) => {
     // Under the token's lock, as announceRedemption checks the splits: of a split and a redemption announced at once, one is refused.
     await tokenOf(q, token.id, true);
@@ -115,16 +116,13 @@ export async function runDueSplits(env: SplitEnv): Promise<void> {
       if (now.status === 'CHAIN') await moveChain(env, now);
     } catch (e) {
       const message = (e as Error).message.slice(0, 500);
-      await env.db.query('UPDATE splits SET last_error = $2 WHERE id = $1', [s.id, message]);
+      await splitFailed(env.db, s.id, message);
       env.log.warn({ splitId: s.id, err: message }, 'split will retry');
     }
   }
 }
 
-async function tokenOf(q: Queryable, id: string, lock = false): Promise<TokenRow> {
-  const [t] = await q.query<TokenRow>(`SELECT * FROM security_tokens WHERE id = $1${lock ? ' FOR UPDATE' : ''}`, [id]);
-  return t;
-}
+const tokenOf = async (q: Queryable, id: string, lock = false): Promise<TokenRow> => (await tokenRow(q, id, lock))!;
 
 async function setChainPaused(env: SplitEnv, t: TokenRow, paused: boolean): Promise<void> {
   try {
@@ -168,11 +166,7 @@ async function applyToBooks(env: SplitEnv, s: SplitRow): Promise<boolean> {
       for (const [i, l] of open.entries()) {
         consumed.push(l.id);
         if (scaled[i] === 0n) continue;
-        await q.query(
-          `INSERT INTO lots (id, token_id, investor_id, amount, remaining, acquired_at, holding_period_start, issued_at, restricted, source, parent_lot_id, booked_at)
-           VALUES ($1,$2,$3,$4,$4,$5,$6,$7,$8,'SPLIT',$9,$10)`,
-          [newId('lot'), s.token_id, p.investor_id, scaled[i].toString(), l.acquired_at, l.holding_period_start, l.issued_at, l.restricted, l.id, at],
-        );
+        await insertSplitLot(q, { id: newId('lot'), tokenId: s.token_id, investorId: p.investor_id, amount: scaled[i], parent: l, at });
       }
       const wallets = holdings.filter((w) => w.investor_id === p.investor_id).map((w) => ({ address: w.address, balance: BigInt(w.balance) }));
       for (const w of walletTargets(wallets, h.after - h.before)) moves.push({ split_id: s.id, address: w.address, investor_id: p.investor_id, before: String(w.before), target: String(w.target) });
@@ -186,11 +180,8 @@ async function applyToBooks(env: SplitEnv, s: SplitRow): Promise<boolean> {
     await insertMoves(q, moves);
     const supplyBefore = moves.reduce((sum, m) => sum + BigInt(m.before), 0n);
     const supplyAfter = moves.reduce((sum, m) => sum + BigInt(m.target), 0n);
-    await q.query(
-      `UPDATE splits SET status = 'CHAIN', paused_by_split = $2, supply_before = $3, supply_after = $4, applied_at = $5, last_error = NULL WHERE id = $1`,
-      [s.id, pausedBySplit, supplyBefore.toString(), supplyAfter.toString(), at],
-    );
-    await q.query(`UPDATE security_tokens SET paused = true, status = 'PAUSED' WHERE id = $1`, [s.token_id]);
+    await splitOnChain(q, s.id, { pausedBySplit, supplyBefore, supplyAfter, at });
+    await setTokenPaused(q, s.token_id, true);
     await scaleLimits(q, token, ratio, s.id);
     const owed = holders.reduce((sum, h) => sum + BigInt(h.cash_in_lieu), 0n);
     const distributionId = await fixCashInLieu(q, env.cash.withholding, SYSTEM, split, token, holders, at);
@@ -209,7 +200,7 @@ async function scaleLimits(q: Queryable, t: TokenRow, ratio: Ratio, splitId: str
   const { maxBalance, minHolding, ...rest } = t.policy;
   if (maxBalance === undefined && minHolding === undefined) return;
   const policy = { ...rest, ...scaleUnitLimits({ maxBalance, minHolding }, ratio) };
-  await q.query('UPDATE security_tokens SET policy = $2::jsonb WHERE id = $1', [t.id, JSON.stringify(policy)]);
+  await setPolicy(q, t.id, policy);
   await audit(q, SYSTEM, 'token.rules_scaled_by_split', t.id, null, { splitId, before: t.policy, policy });
   await enqueueChainJob(q, 'SYNC_RULES', t.id);
   await appendEvent(q, 'token.rules_changed', t.id, { tokenId: t.id, policy });
@@ -234,7 +225,7 @@ async function moveChain(env: SplitEnv, s: SplitRow): Promise<void> {
     if (diff < 0n) burns.push([m.address, -diff]);
   }
   const sent = await sendMoves(suite, { mints, burns }, env.batchSize, 'split: minting or burning failed',
-    (hashes) => env.db.query(`UPDATE splits SET tx_hashes = tx_hashes || $2::jsonb WHERE id = $1`, [s.id, JSON.stringify(hashes)]));
+    (hashes) => addSplitTxHashes(env.db, s.id, hashes));
   await env.syncHoldings();
   // Done when the books (which follow the chain) show every wallet at its target.
   const books = new Map((await holdingsOfToken(env.db, s.token_id)).map((h) => [h.address.toLowerCase(), BigInt(h.balance)]));
@@ -244,8 +235,8 @@ async function moveChain(env: SplitEnv, s: SplitRow): Promise<void> {
     const split = await splitById(q, s.id, true);
     if (split?.status !== 'CHAIN') return;
     const at = new Date();
-    await q.query(`UPDATE splits SET status = 'DONE', done_at = $2, last_error = NULL WHERE id = $1`, [s.id, at]);
-    if (s.paused_by_split) await q.query(`UPDATE security_tokens SET paused = false, status = 'DEPLOYED' WHERE id = $1`, [s.token_id]);
+    await splitDone(q, s.id, at);
+    if (s.paused_by_split) await setTokenPaused(q, s.token_id, false);
     // Locked amounts on chain follow the scaled lots.
     for (const investorId of new Set(moves.map((m) => m.investor_id).filter((i): i is string => !!i))) await enqueueChainJob(q, 'SYNC_LOCKS', investorId, { tokenId: s.token_id });
     await audit(q, SYSTEM, 'split.done', s.id, null, { tokenId: s.token_id, txHashes: [...s.tx_hashes, ...sent] });

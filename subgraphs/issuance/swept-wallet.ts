@@ -6,9 +6,10 @@ import type { ParsedRequest, ReplyInput } from '../kit/contracts/calls.js';
 import type { IssuanceChain } from './chain/runtime.js';
 import { recoverWallet } from './controls.js';
 import { attachWallet } from './investors.js';
-import { walletsOf } from './store/holdings.js';
-import type { TokenRow } from './store/tokens.js';
-import type { InvestorRow } from './store/investors.js';
+import { insertWallet, markWalletLost, walletOwner, walletsOf } from './store/holdings.js';
+import { recoveryRecorded } from './store/records.js';
+import { deployedTokens } from './store/tokens.js';
+import { investorRow } from './store/investors.js';
 
 /**
  * Custody's wallet sweep (a sealed wallet moved to an HSM wallet), issuance's half: the security
@@ -18,7 +19,7 @@ import type { InvestorRow } from './store/investors.js';
  */
 export async function recoverSweptWallet(db: Db, chain: IssuanceChain, caller: Caller, r: ParsedRequest<'issuance', 'recoverSweptWallet'>): Promise<ReplyInput<'issuance', 'recoverSweptWallet'>> {
   if (caller.kind !== 'service' || caller.subject !== 'custody') throw forbidden('only the custody service sweeps custody wallets');
-  const [investor] = await db.query<InvestorRow>('SELECT * FROM investors WHERE id = $1', [r.investorId]);
+  const investor = await investorRow(db, r.investorId);
   if (!investor) throw notFound('investor', r.investorId);
   const lostWallet = getAddress(r.lostWallet);
   const newWallet = getAddress(r.newWallet);
@@ -31,26 +32,24 @@ export async function recoverSweptWallet(db: Db, chain: IssuanceChain, caller: C
   const prior = wallets.find((w) => w.address.toLowerCase() === newWallet.toLowerCase());
   if (lost.status === 'LOST' && prior?.status === 'ACTIVE') {
     // Recorded already (the chain work came first): the same answer again, from the audit trail.
-    const [done] = await db.query<{ details: { new?: string; moved?: { tokenId: string; txHash: string }[] } }>(
-      `SELECT details FROM audit_log WHERE action = 'investor.wallet_recovered' AND subject_id = $1 AND lower(details->>'new') = lower($2) ORDER BY seq DESC LIMIT 1`, [investor.id, newWallet]);
-    return answer(done?.details.moved ?? []);
+    return answer((await recoveryRecorded(db, investor.id, newWallet))?.moved ?? []);
   }
   // Linked before anything moves, so that the indexer, which may see the recovery before the records
   // below commit, counts a move between two wallets of one investor: no holder change, the lots stay.
   const taken = await db.tx(async (q) => {
-    const [owner] = await q.query<{ investor_id: string }>('SELECT investor_id FROM investor_wallets WHERE lower(address) = lower($1)', [newWallet]);
+    const owner = await walletOwner(q, newWallet);
     if (owner) return owner.investor_id !== investor.id;
     if (!investor.identity_address) await attachWallet(q, caller, investor.id, newWallet, reason); // registered on chain by its job once there is an identity
-    else await q.query('INSERT INTO investor_wallets (address, investor_id) VALUES ($1, $2)', [newWallet, investor.id]);
+    else await insertWallet(q, newWallet, investor.id);
     return false;
   });
   if (taken) throw appError('ISSUANCE.WALLET_TAKEN', `${newWallet} belongs to another investor`);
   if (!investor.identity_address) {
     // Never registered on chain: the wallet holds no security token; only the records change.
-    await db.query(`UPDATE investor_wallets SET status = 'LOST' WHERE address = $1`, [lost.address]);
+    await markWalletLost(db, lost.address);
     return answer([]);
   }
   // The investor's wallet may hold tokens of any issuer: every deployed token is looked at.
-  const tokens = await db.query<TokenRow>('SELECT * FROM security_tokens WHERE chain IS NOT NULL ORDER BY id');
+  const tokens = await deployedTokens(db);
   return answer((await recoverWallet(db, chain, caller, { investor, lost, newWallet, tokens, why: reason })).moved);
 }

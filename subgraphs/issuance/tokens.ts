@@ -7,8 +7,9 @@ import { newId } from '../kit/ids.js';
 import { appendEvent } from '../kit/outbox.js';
 import { checkIdempotencyKey, requireReason, tokenOfIssuer } from './access.js';
 import { refuseDuringSplit } from './store/splits.js';
-import { audit, enqueueChainJob, insertDocument } from './store/records.js';
-import { insertToken, type PolicyJson, type RegSJson } from './store/tokens.js';
+import { audit, insertDocument } from './store/records.js';
+import { enqueueChainJob } from './store/chain.js';
+import { insertHolderCounts, insertToken, setPolicy, type PolicyJson, type RegSJson } from './store/tokens.js';
 
 export interface PolicyInput {
   allowedCountries?: string[] | null; blockedCountries?: string[] | null; maxBalance?: bigint | null; maxSupplyShareBps?: number | null;
@@ -77,7 +78,7 @@ export async function createSecurityToken(db: Db, caller: Caller, input: CreateT
       reg_s: regS, listed_on_national_exchange: !!input.listedOnNationalExchange, policy,
     });
     if (created) {
-      await q.query('INSERT INTO holder_counts (token_id) VALUES ($1)', [row.id]);
+      await insertHolderCounts(q, row.id);
       await audit(q, caller, 'token.created', row.id, null, { symbol: row.symbol, exemption: row.exemption, policy });
       await appendEvent(q, 'token.created', row.id, { tokenId: row.id, symbol: row.symbol, exemption: row.exemption, issuerOrg: row.issuer_org });
     }
@@ -91,7 +92,7 @@ export async function setTransferRules(db: Db, caller: Caller, tokenId: string, 
   return db.tx(async (q) => {
     const before = await tokenOfIssuer(q, caller, tokenId, ['ISSUER_AGENT', 'COMPLIANCE_OFFICER'], true);
     await refuseDuringSplit(q, [tokenId], 'changing the transfer rules'); // the split scales the per-unit limits
-    const [row] = await q.query('UPDATE security_tokens SET policy = $2::jsonb WHERE id = $1 RETURNING *', [tokenId, JSON.stringify(policy)]);
+    const row = await setPolicy(q, tokenId, policy);
     await audit(q, caller, 'token.rules_set', tokenId, why, { before: before.policy, policy });
     if (before.chain) await enqueueChainJob(q, 'SYNC_RULES', tokenId); // the compliance module gets the same figures
     await appendEvent(q, 'token.rules_changed', tokenId, { tokenId, policy });

@@ -23,11 +23,11 @@ import {
   type Choice, type VoteLimits,
 } from './domain/tally.js';
 import { audit } from './store/records.js';
-import { type TokenRow } from './store/tokens.js';
+import { tokenRow, type TokenRow } from './store/tokens.js';
 import { investorOrgs } from './store/investors.js';
 import {
   actingOrgs, ballotByKey, choicesOf, closeVoteRow, currentBallots, dueVotes, entitlement, insertBallot, insertEntitlements, insertVote,
-  voteById, votesOfIssuer, votesOfOrg, type BallotRow, type VoteRow,
+  holdersVotedBy, voteById, voteByKey, votesOfIssuer, votesOfOrg, votingOrgs, type BallotRow, type VoteRow,
 } from './store/votes.js';
 
 export interface VoteSettings extends VoteLimits {
@@ -56,10 +56,7 @@ const inputError = (e: unknown): never => {
 
 const LIST_LIMIT = 500;
 
-async function tokenRow(q: Queryable, id: string): Promise<TokenRow> {
-  const [t] = await q.query<TokenRow>('SELECT * FROM security_tokens WHERE id = $1', [id]);
-  return t;
-}
+const tokenOf = async (q: Queryable, id: string): Promise<TokenRow> => (await tokenRow(q, id))!;
 
 export interface OpenVoteInput { tokenId: string; recordDate: Date; question: string; options: string[]; closesAt: Date; idempotencyKey: string }
 
@@ -74,7 +71,7 @@ export async function openVote(env: VoteEnv, caller: Caller, input: OpenVoteInpu
     return inputError(e);
   }
   const hash = requestHash({ tokenId: token.id, recordDate: input.recordDate, closesAt: input.closesAt, ...checked });
-  const [prior] = await db.query<VoteRow>('SELECT * FROM votes WHERE org = $1 AND idempotency_key = $2', [caller.org, input.idempotencyKey]);
+  const prior = await voteByKey(db, caller.org, input.idempotencyKey);
   if (prior) {
     assertSameRequest(prior.request_hash, hash, input.idempotencyKey);
     return { row: prior, token, all: true, investorIds: new Set() };
@@ -171,7 +168,7 @@ export async function closeDueVotes(env: VoteEnv): Promise<number> {
     const done = await env.db.tx(async (q) => {
       const vote = await voteById(q, id, ' FOR UPDATE');
       if (!vote || vote.status !== 'OPEN') return false;
-      const token = await tokenRow(q, vote.token_id);
+      const token = await tokenOf(q, vote.token_id);
       const ballots = (await currentBallots(q, vote.id)).map((b) => ({ ballotId: b.id, investorId: b.investor_id, choices: choicesOf(b) }));
       const closedAt = env.now();
       const record = voteResultRecord({
@@ -186,8 +183,7 @@ export async function closeDueVotes(env: VoteEnv): Promise<number> {
         typedData: domain ? voteResultTypedData(domain, record) : null, digest: domain ? voteResultDigest(domain, record) : null,
       }, signature, signature ? env.signer!.address : null);
       await audit(q, SYSTEM, 'vote.closed', vote.id, null, { unitsFor: record.unitsFor, unitsVoted: record.unitsVoted, ballots: ballots.length, signature });
-      const [o] = await q.query<{ orgs: string[] | null }>('SELECT array_agg(DISTINCT org) AS orgs FROM vote_entitlements, unnest(orgs) AS org WHERE vote_id = $1', [vote.id]);
-      await appendEvent(q, 'vote.status', vote.id, statusPayload(row, token, 'CLOSED', o?.orgs ?? []));
+      await appendEvent(q, 'vote.status', vote.id, statusPayload(row, token, 'CLOSED', await votingOrgs(q, vote.id)));
       return true;
     });
     if (done) closed++;
@@ -200,11 +196,10 @@ const onlyInvestor = (caller: Caller): string | null => (investorOnly(caller) ? 
 
 /** What the caller may see of a vote; null when nothing (it is then not found). */
 export async function viewOf(q: Queryable, caller: Caller, row: VoteRow, token?: TokenRow): Promise<VoteView | null> {
-  const t = token ?? (await tokenRow(q, row.token_id));
+  const t = token ?? (await tokenOf(q, row.token_id));
   if (canReadCapTable(caller, t)) return { row, token: t, all: true, investorIds: new Set() };
   if (caller.kind !== 'user' || caller.roles.length === 0) return null;
-  const ents = await q.query<{ investor_id: string }>(
-    'SELECT investor_id FROM vote_entitlements WHERE vote_id = $1 AND $2 = ANY(orgs) AND ($3::text IS NULL OR investor_id = $3)', [row.id, caller.org, onlyInvestor(caller)]);
+  const ents = await holdersVotedBy(q, row.id, caller.org, onlyInvestor(caller));
   return ents.length ? { row, token: t, all: false, investorIds: new Set(ents.map((e) => e.investor_id)) } : null;
 }
 

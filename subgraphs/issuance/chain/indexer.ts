@@ -6,13 +6,16 @@ import { PolledWorker } from '../../kit/chain/polling.js';
 import { newId } from '../../kit/ids.js';
 import { appendEvent } from '../../kit/outbox.js';
 import type { IssuanceChain } from './runtime.js';
-import type { TokenRow } from '../store/tokens.js';
+import { deployedTokens, moveSupply, type TokenRow } from '../store/tokens.js';
 import { accreditedNow } from '../accreditation.js';
 import { receivedLot, untracedLot, type ComplianceConfig, type LotOrigin } from '../domain/compliance/index.js';
 import { tokenSnapshot } from '../snapshot.js';
-import { issuerRelationAt, occasionOf, type LotRow } from '../store/holdings.js';
-import { enqueueChainJob } from '../store/records.js';
+import { issuerRelationAt, occasionOf } from '../store/holdings.js';
+import { enqueueChainJob } from '../store/chain.js';
 import { splitInProgress } from '../store/splits.js';
+import {
+  consumeLot, indexedThrough, insertIndexedLot, lotOfTx, moveHolding, openLotsForUpdate, positionForUpdate, setPosition, stepHolderCounts, walletHolder, type Holder,
+} from '../store/indexer.js';
 import { locksFor, type LockableLot } from './rules.js';
 
 const MAX_RANGE = 2_000;
@@ -44,7 +47,7 @@ export class HoldingsIndexer extends PolledWorker {
   protected async pass(): Promise<void> {
     if (!this.chain.configured) return;
     try {
-      const tokens = await this.db.query<TokenRow>('SELECT * FROM security_tokens WHERE chain IS NOT NULL');
+      const tokens = await deployedTokens(this.db);
       if (!tokens.length) return;
       const client = await this.chain.client();
       const head = (await client.provider.getBlockNumber()) - this.o.confirmations;
@@ -68,65 +71,22 @@ export class HoldingsIndexer extends PolledWorker {
   }
 }
 
-/** How far the token's lots follow the chain (a distribution's record date waits for it: record-dates.ts). */
-const indexedThrough = (q: Queryable, tokenId: string, block: number, at: Date) => q.query(
-  `INSERT INTO token_indexed_through (token_id, block, block_time) VALUES ($1, $2, $3)
-   ON CONFLICT (token_id) DO UPDATE SET block = EXCLUDED.block, block_time = EXCLUDED.block_time`,
-  [tokenId, block, at],
-);
-
-interface Holder { investor_id: string; accredited: boolean | null; accreditation_verified_at: Date | null; accreditation_expires_at: Date | null; us_person: boolean }
-
-async function walletInvestor(q: Queryable, address: string): Promise<Holder | undefined> {
-  const [r] = await q.query<Holder>(
-    `SELECT w.investor_id, i.accredited, i.accreditation_verified_at, i.accreditation_expires_at, i.us_person
-     FROM investor_wallets w JOIN investors i ON i.id = w.investor_id WHERE lower(w.address) = lower($1)`,
-    [address],
-  );
-  return r;
-}
-
-async function moveHolding(q: Queryable, tokenId: string, address: string, investorId: string | null, delta: bigint, block: number) {
-  if (delta < 0n) {
-    // An UPDATE, not an upsert: PostgreSQL checks the CHECK on the insert candidate before it sees the conflict.
-    const moved = await q.query('UPDATE holdings SET balance = balance + $3, block = $4 WHERE token_id = $1 AND address = $2 RETURNING 1', [tokenId, address, delta.toString(), block]);
-    if (!moved.length) throw new Error(`chain shows ${address} sending ${-delta} of ${tokenId} but the books have no holding for it`);
-    return;
-  }
-  await q.query(
-    `INSERT INTO holdings (token_id, address, investor_id, balance, block) VALUES ($1,$2,$3,$4,$5)
-     ON CONFLICT (token_id, address) DO UPDATE SET balance = holdings.balance + $4, block = $5, investor_id = coalesce(holdings.investor_id, $3)`,
-    [tokenId, address, investorId, delta.toString(), block],
-  );
-}
-
 /**
  * Moves an investor's position; keeps the holder counters right when it
  * crosses zero. A new holder is counted by its accreditation in effect at the
  * block's time, and leaves the bucket it was counted in.
  */
 async function movePosition(q: Queryable, tokenId: string, inv: Holder, delta: bigint, at: Date, config: ComplianceConfig) {
-  const [before] = await q.query<{ balance: string; counted_accredited: boolean; counted_us: boolean }>(
-    'SELECT balance, counted_accredited, counted_us FROM positions WHERE token_id = $1 AND investor_id = $2 FOR UPDATE', [tokenId, inv.investor_id],
-  );
+  const before = await positionForUpdate(q, tokenId, inv.investor_id);
   const old = BigInt(before?.balance ?? 0);
   const next = old + delta;
   const joins = old === 0n && next > 0n;
   const leaves = old > 0n && next === 0n;
   const accredited = joins ? accreditedNow(inv, config, at) : !!before?.counted_accredited;
   const us = joins ? inv.us_person : !!before?.counted_us;
-  await q.query(
-    `INSERT INTO positions (token_id, investor_id, balance, counted_accredited, counted_us) VALUES ($1,$2,$3,$4,$5)
-     ON CONFLICT (token_id, investor_id) DO UPDATE SET balance = $3, counted_accredited = $4, counted_us = $5`,
-    [tokenId, inv.investor_id, next.toString(), accredited, us],
-  );
+  await setPosition(q, tokenId, inv.investor_id, next, accredited, us);
   const step = joins ? 1 : leaves ? -1 : 0;
-  if (step) {
-    await q.query(
-      `UPDATE holder_counts SET total = total + $2, non_accredited = non_accredited + $3, us_persons = us_persons + $4 WHERE token_id = $1`,
-      [tokenId, step, accredited ? 0 : step, us ? step : 0],
-    );
-  }
+  if (step) await stepHolderCounts(q, tokenId, step, accredited, us);
 }
 
 /**
@@ -149,15 +109,11 @@ async function moveLots(q: Queryable, t: TokenRow, from: string | null, to: stri
   if (from) {
     let left = amount;
     const receipt = { at, senderRelation: await issuerRelationAt(q, from, at), occasion: await occasionOf(q, l.transactionHash, from, to), token };
-    const lots = await q.query<LotRow>(
-      'SELECT * FROM lots WHERE token_id = $1 AND investor_id = $2 AND remaining > 0 ORDER BY holding_period_start, id FOR UPDATE',
-      [t.id, from],
-    );
+    const lots = await openLotsForUpdate(q, t.id, from);
     for (const lot of lots) {
       if (left === 0n) break;
       const take = BigInt(lot.remaining) < left ? BigInt(lot.remaining) : left;
-      await q.query('UPDATE lots SET remaining = remaining - $2 WHERE id = $1', [lot.id, take.toString()]);
-      await q.query('INSERT INTO lot_consumptions (lot_id, amount, at, tx_hash, log_index) VALUES ($1,$2,$3,$4,$5)', [lot.id, take.toString(), at, l.transactionHash, l.index]);
+      await consumeLot(q, lot.id, take, at, l.transactionHash, l.index);
       const source = { holdingPeriodStart: new Date(lot.holding_period_start), issuedAt: new Date(lot.issued_at), restricted: lot.restricted };
       consumed.push({ ...lot, remaining: take.toString() });
       pieces.push({ amount: take, origin: receivedLot(source, receipt, config), parent: lot.id });
@@ -165,19 +121,16 @@ async function moveLots(q: Queryable, t: TokenRow, from: string | null, to: stri
     }
     if (left > 0n) pieces.push({ amount: left, origin: untracedLot(at, token), parent: null }); // tokens the books had no lot for (reconciliation shows them)
   } else {
-    const [known] = await q.query('SELECT 1 FROM lots WHERE tx_hash = $1 AND investor_id = $2', [l.transactionHash, to]);
-    if (known) return;
+    if (await lotOfTx(q, l.transactionHash, to)) return;
     pieces.push({ amount, origin: untracedLot(at, token), parent: null });
   }
   if (from && locksFor(t, consumed, config).length) await enqueueChainJob(q, 'SYNC_LOCKS', from, { tokenId: t.id });
   if (!to) return;
   for (const [i, p] of pieces.entries()) {
-    await q.query(
-      `INSERT INTO lots (id, token_id, investor_id, amount, remaining, acquired_at, holding_period_start, issued_at, restricted, source, tx_hash, log_index, parent_lot_id)
-       VALUES ($1,$2,$3,$4,$4,$5,$6,$7,$8,$9,$10,$11,$12) ON CONFLICT (tx_hash, log_index, investor_id) DO NOTHING`,
-      [newId('lot'), t.id, to, p.amount.toString(), at, p.origin.holdingPeriodStart, p.origin.issuedAt, p.origin.restricted, from ? 'TRANSFER' : 'ISSUANCE',
-        l.transactionHash, l.index * 100 + i, p.parent],
-    );
+    await insertIndexedLot(q, {
+      id: newId('lot'), tokenId: t.id, investorId: to, amount: p.amount, at, holdingPeriodStart: p.origin.holdingPeriodStart, issuedAt: p.origin.issuedAt,
+      restricted: p.origin.restricted, source: from ? 'TRANSFER' : 'ISSUANCE', txHash: l.transactionHash, logIndex: l.index * 100 + i, parent: p.parent,
+    });
   }
   const received = pieces.map((p) => ({ remaining: p.amount.toString(), holding_period_start: p.origin.holdingPeriodStart, issued_at: p.origin.issuedAt, restricted: p.origin.restricted }));
   if (from && locksFor(t, received, config).length) await enqueueChainJob(q, 'SYNC_LOCKS', to, { tokenId: t.id });
@@ -187,16 +140,16 @@ export async function applyTransfer(q: Queryable, t: TokenRow, l: Log, at: Date,
   const from = addressOf(l.topics[1]);
   const to = addressOf(l.topics[2]);
   const amount = BigInt(l.data);
-  const fromInv = from === ZERO ? undefined : await walletInvestor(q, from);
-  const toInv = to === ZERO ? undefined : await walletInvestor(q, to);
+  const fromInv = from === ZERO ? undefined : await walletHolder(q, from);
+  const toInv = to === ZERO ? undefined : await walletHolder(q, to);
   if (from !== ZERO) await moveHolding(q, t.id, from, fromInv?.investor_id ?? null, -amount, l.blockNumber);
   if (to !== ZERO) await moveHolding(q, t.id, to, toInv?.investor_id ?? null, amount, l.blockNumber);
   if (!(fromInv && toInv && fromInv.investor_id === toInv.investor_id)) {
     if (fromInv) await movePosition(q, t.id, fromInv, -amount, at, config);
     if (toInv) await movePosition(q, t.id, toInv, amount, at, config);
   }
-  if (from === ZERO) await q.query('UPDATE security_tokens SET total_supply = total_supply + $2 WHERE id = $1', [t.id, amount.toString()]);
-  if (to === ZERO) await q.query('UPDATE security_tokens SET total_supply = total_supply - $2 WHERE id = $1', [t.id, amount.toString()]);
+  if (from === ZERO) await moveSupply(q, t.id, amount);
+  if (to === ZERO) await moveSupply(q, t.id, -amount);
   // A split's mints and burns bring the chain to lots the split has already scaled.
   const bySplit = (from === ZERO || to === ZERO) && (await splitInProgress(q, t.id));
   if (!bySplit) await moveLots(q, t, fromInv?.investor_id ?? null, toInv?.investor_id ?? null, amount, l, at, config);

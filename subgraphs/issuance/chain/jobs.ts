@@ -6,9 +6,12 @@ import { countryNumeric } from '../../kit/countries.js';
 import { addClaim, createIdentity, revokeClaim } from './trex.js';
 import type { ComplianceConfig } from '../domain/compliance/index.js';
 import { controlsOf, reclassifyLapsedAccreditation, walletsOf } from '../store/holdings.js';
-import type { ChainJobRow } from '../store/records.js';
-import type { TokenRow } from '../store/tokens.js';
-import type { InvestorRow } from '../store/investors.js';
+import {
+  activeClaims, claimKnown, claimNextJob, claimRevoked, insertClaim, jobDone, jobRetryLater, pendingJobCount, queueExpiredClaimSyncs, setIdentityAddress,
+  walletRegisteredOnChain, type ChainJobRow,
+} from '../store/chain.js';
+import { deployedTokens, tokenRow } from '../store/tokens.js';
+import { investorRow } from '../store/investors.js';
 import { desiredClaims } from './claims.js';
 import { applyRulesSettings, syncInvestorFlags, syncLocks } from './rules.js';
 import type { IssuanceChain } from './runtime.js';
@@ -38,8 +41,7 @@ export class ChainJobRunner extends PolledWorker {
 
   /** Jobs not yet done (tests and readiness). */
   async pending(): Promise<number> {
-    const [r] = await this.db.query<{ n: string }>("SELECT count(*) AS n FROM chain_jobs WHERE status = 'PENDING'");
-    return Number(r.n);
+    return pendingJobCount(this.db);
   }
 
   protected override passFailed(e: unknown): void {
@@ -51,21 +53,16 @@ export class ChainJobRunner extends PolledWorker {
     if (!this.chain.configured) return;
     await this.sweepLapsed();
     for (;;) {
-      const [job] = await this.db.query<ChainJobRow>(
-        `UPDATE chain_jobs SET attempts = attempts + 1, next_attempt_at = now() + make_interval(secs => $1)
-         WHERE id = (SELECT id FROM chain_jobs WHERE status = 'PENDING' AND next_attempt_at <= now() ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
-         RETURNING *`,
-        [LEASE_SECONDS],
-      );
+      const job = await claimNextJob(this.db, LEASE_SECONDS);
       if (!job || this.stopped) return;
       try {
         await this.apply(job);
-        await this.db.query(`UPDATE chain_jobs SET status = 'DONE', done_at = now(), last_error = NULL WHERE id = $1`, [job.id]);
+        await jobDone(this.db, job.id);
         this.lastError = undefined;
       } catch (e) {
         const wait = Math.min(2 ** Math.min(job.attempts, 8), MAX_BACKOFF_SECONDS);
         this.lastError = (e as Error).message;
-        await this.db.query('UPDATE chain_jobs SET next_attempt_at = now() + make_interval(secs => $2), last_error = $3 WHERE id = $1', [job.id, wait, this.lastError.slice(0, 1000)]);
+        await jobRetryLater(this.db, job.id, wait, this.lastError.slice(0, 1000));
         this.log.warn({ job: job.kind, subject: job.subject_id, err: this.lastError }, 'chain job will retry');
         return; // keep order: a later job may depend on this one
       }
@@ -74,17 +71,11 @@ export class ChainJobRunner extends PolledWorker {
 
   private async sweepLapsed(): Promise<void> {
     await reclassifyLapsedAccreditation(this.db, this.config.accreditation.validity);
-    await this.db.query(
-      `INSERT INTO chain_jobs (kind, subject_id)
-       SELECT DISTINCT 'SYNC_CLAIMS', c.investor_id FROM claims c
-       WHERE c.status = 'ACTIVE' AND c.expires_at <= now()
-         AND NOT EXISTS (SELECT 1 FROM chain_jobs j WHERE j.status = 'PENDING' AND j.kind = 'SYNC_CLAIMS' AND j.subject_id = c.investor_id)`,
-    );
+    await queueExpiredClaimSyncs(this.db);
   }
 
-  private async investor(id: string): Promise<InvestorRow> {
-    const [i] = await this.db.query<InvestorRow>('SELECT * FROM investors WHERE id = $1', [id]);
-    return i;
+  private async investor(id: string) {
+    return (await investorRow(this.db, id))!;
   }
 
   private async apply(job: ChainJobRow): Promise<void> {
@@ -105,7 +96,7 @@ export class ChainJobRunner extends PolledWorker {
     let inv = await this.investor(investorId);
     if (!inv.identity_address) {
       const identity = await createIdentity(client, address, { implementationAuthority: setup.identityAuthority });
-      await this.db.query('UPDATE investors SET identity_address = $2 WHERE id = $1 AND identity_address IS NULL', [investorId, identity.address]);
+      await setIdentityAddress(this.db, investorId, identity.address);
       inv = await this.investor(investorId);
     }
     const storage = await this.chain.identityStorage();
@@ -113,7 +104,7 @@ export class ChainJobRunner extends PolledWorker {
     if (/^0x0{40}$/i.test(stored)) {
       await client.send(storage.addIdentityToStorage(getAddress(address), inv.identity_address!, countryNumeric(inv.jurisdiction)));
     }
-    await this.db.query('UPDATE investor_wallets SET registered_on_chain = true WHERE lower(address) = lower($1)', [address]);
+    await walletRegisteredOnChain(this.db, address);
     await this.syncClaims(investorId);
   }
 
@@ -123,21 +114,17 @@ export class ChainJobRunner extends PolledWorker {
     const client = await this.chain.client();
     const setup = await this.chain.setup();
     const desired = desiredClaims(inv, this.config);
-    const active = await this.db.query<{ topic: number; data: string }>(`SELECT topic, data FROM claims WHERE investor_id = $1 AND status = 'ACTIVE'`, [investorId]);
+    const active = await activeClaims(this.db, investorId);
     for (const a of active) {
       if (desired.some((d) => d.topic === a.topic && d.data === a.data)) continue;
       await revokeClaim(client, { identity: inv.identity_address, claimIssuer: setup.claimIssuer, topic: a.topic });
-      await this.db.query(`UPDATE claims SET status = 'REVOKED', revoked_at = now() WHERE investor_id = $1 AND topic = $2 AND data = $3`, [investorId, a.topic, a.data]);
+      await claimRevoked(this.db, investorId, a.topic, a.data);
     }
     for (const d of desired) {
       if (active.some((a) => a.topic === d.topic && a.data === d.data)) continue;
-      const [revoked] = await this.db.query(`SELECT 1 FROM claims WHERE investor_id = $1 AND topic = $2 AND data = $3`, [investorId, d.topic, d.data]);
-      if (revoked) continue; // the same record was revoked before (it lapsed): it stays revoked until a new record arrives
+      if (await claimKnown(this.db, investorId, d.topic, d.data)) continue; // the same record was revoked before (it lapsed): it stays revoked until a new record arrives
       await addClaim(client, { identity: inv.identity_address, claimIssuer: setup.claimIssuer, claimIssuerSigningKey: this.chain.claimSigner!, topic: d.topic, data: d.data });
-      await this.db.query(
-        `INSERT INTO claims (investor_id, topic, data, status, expires_at) VALUES ($1,$2,$3,'ACTIVE',$4)`,
-        [investorId, d.topic, d.data, d.expiresAt],
-      );
+      await insertClaim(this.db, investorId, d.topic, d.data, d.expiresAt);
     }
     await this.syncFlags(investorId);
   }
@@ -145,7 +132,7 @@ export class ChainJobRunner extends PolledWorker {
   private async syncFlags(investorId: string, tokenId?: string): Promise<void> {
     const inv = await this.investor(investorId);
     if (!inv.identity_address) return;
-    const tokens = await this.db.query<TokenRow>(`SELECT * FROM security_tokens WHERE chain IS NOT NULL ${tokenId ? 'AND id = $1' : ''}`, tokenId ? [tokenId] : []);
+    const tokens = await deployedTokens(this.db, { tokenId });
     for (const t of tokens) {
       const controls = await controlsOf(this.db, t.id, investorId);
       await syncInvestorFlags(this.chain, await this.chain.suite(t.chain!), inv, controls.liquidate_only, this.config);
@@ -153,7 +140,7 @@ export class ChainJobRunner extends PolledWorker {
   }
 
   private async syncLocksOf(investorId: string, tokenId: string): Promise<void> {
-    const [t] = await this.db.query<TokenRow>('SELECT * FROM security_tokens WHERE id = $1', [tokenId]);
+    const t = await tokenRow(this.db, tokenId);
     if (!t?.chain) return;
     const wallet = (await walletsOf(this.db, [investorId])).find((w) => w.status === 'ACTIVE');
     if (!wallet) return;
@@ -161,7 +148,7 @@ export class ChainJobRunner extends PolledWorker {
   }
 
   private async syncRules(tokenId: string): Promise<void> {
-    const [t] = await this.db.query<TokenRow>('SELECT * FROM security_tokens WHERE id = $1', [tokenId]);
+    const t = await tokenRow(this.db, tokenId);
     if (!t?.chain) return;
     await applyRulesSettings(this.chain, await this.chain.suite(t.chain), t, this.config);
   }

@@ -10,6 +10,7 @@ import { isRestrictedSecurity, rule144Maturity } from '../domain/compliance/rule
 import { regSPeriod } from '../domain/compliance/rules/reg-s.js';
 import { tokenSnapshot } from '../snapshot.js';
 import type { TokenRow } from '../store/tokens.js';
+import { lockableLots, type LockableLot } from '../store/holdings.js';
 import type { InvestorRow } from '../store/investors.js';
 import type { IssuanceChain } from './runtime.js';
 import { accreditedNow } from '../accreditation.js';
@@ -76,7 +77,7 @@ export async function syncInvestorFlags(chain: IssuanceChain, suite: TokenSuite,
 }
 
 /** Locks a wallet must keep for its lots still under a holding period (Rule 144) or the Reg CF resale year. */
-export interface LockableLot { remaining: string; holding_period_start: Date; issued_at: Date; restricted: boolean }
+export type { LockableLot } from '../store/holdings.js';
 
 export function locksFor(t: TokenRow, lots: readonly LockableLot[], config: ComplianceConfig, now = new Date()): Lock[] {
   const snap = tokenSnapshot(t);
@@ -109,9 +110,6 @@ export function locksFor(t: TokenRow, lots: readonly LockableLot[], config: Comp
 }
 
 export async function syncLocks(db: Db, chain: IssuanceChain, suite: TokenSuite, t: TokenRow, investorId: string, wallet: string, config: ComplianceConfig): Promise<void> {
-  const lots = await db.query<LockableLot>(
-    'SELECT remaining, holding_period_start, issued_at, restricted FROM lots WHERE token_id = $1 AND investor_id = $2 AND remaining > 0',
-    [t.id, investorId],
-  );
+  const lots = await lockableLots(db, t.id, investorId);
   await setLocks(suite, await moduleOf(chain), wallet, locksFor(t, lots, config));
 }

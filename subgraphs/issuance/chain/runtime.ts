@@ -6,6 +6,7 @@ import { createChainClient, isChainError, type ChainClient } from '../../kit/cha
 import { loadArtifact } from '../../kit/chain/artifacts.js';
 import type { KitSigner } from '../../kit/signer/index.js';
 import { deployRulesModule } from './modules.js';
+import { chainSetupRow, insertChainSetup } from '../store/chain.js';
 import {
   attachTokenSuite, deployClaimIssuer, deployIdentityAuthority, deployIdentityRegistryStorage, type SuiteAddresses, type TokenSuite,
 } from './trex.js';
@@ -92,19 +93,13 @@ export class IssuanceChain {
     const setup: ChainSetup = {
       chainId: client.chainId, claimIssuer: claimIssuer.address, identityStorage: await storage.getAddress(), identityAuthority: authority, rulesModule: rules.address,
     };
-    await this.db.tx(async (q) => {
-      await q.query('SELECT pg_advisory_xact_lock($1)', [SETUP_LOCK]);
-      await q.query(
-        `INSERT INTO chain_setup (id, chain_id, claim_issuer, identity_storage, identity_authority, rules_module) VALUES (1, $1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING`,
-        [setup.chainId, setup.claimIssuer, setup.identityStorage, setup.identityAuthority, setup.rulesModule],
-      );
-    });
+    await this.db.tx((q) => insertChainSetup(q, SETUP_LOCK, setup));
     this.log.info(setup, 'issuer chain setup deployed');
     return (await this.readSetup())!;
   }
 
   private async readSetup(): Promise<ChainSetup | undefined> {
-    const [r] = await this.db.query<{ chain_id: string; claim_issuer: string; identity_storage: string; identity_authority: string; rules_module: string }>('SELECT * FROM chain_setup WHERE id = 1');
+    const r = await chainSetupRow(this.db);
     return r && { chainId: Number(r.chain_id), claimIssuer: r.claim_issuer, identityStorage: r.identity_storage, identityAuthority: r.identity_authority, rulesModule: r.rules_module };
   }
 

@@ -1,7 +1,7 @@
 import type { IssuanceContext as Ctx } from '../services.js';
 import { announceRedemption, holderLines, listRedemptions, readsRedemption, type AnnounceRedemptionInput } from '../redemptions.js';
 import { releaseRedemptionHolder, type ReleaseHolderInput } from '../redemption-releases.js';
-import { statusCounts, type EntitlementRow } from '../store/distributions.js';
+import { entitlementById, statusCounts } from '../store/distributions.js';
 import type { RedemptionHolderRow, RedemptionRow } from '../store/redemptions.js';
 
 /** Thin resolvers of redemptions (logic in redemptions.ts and redemption-steps.ts). */
@@ -49,6 +49,6 @@ export const redemptionResolvers = {
     releaseReason: (h: RedemptionHolderRow) => h.release_reason ?? null,
     // The line is the caller's to see (the same scoping as entitlements), and so is its payment.
     payment: async (h: RedemptionHolderRow, _: unknown, ctx: Ctx) =>
-      (h.entitlement_id ? (await ctx.db.query<EntitlementRow>('SELECT * FROM entitlements WHERE id = $1', [h.entitlement_id]))[0] ?? null : null),
+      (h.entitlement_id ? entitlementById(ctx.db, h.entitlement_id) : null),
   },
 };

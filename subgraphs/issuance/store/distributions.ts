@@ -158,3 +158,38 @@ export async function setFixed(q: Queryable, id: string, now: Date, f: { sums: P
   );
   return r;
 }
+
+export async function entitlementById(q: Queryable, id: string): Promise<EntitlementRow | null> {
+  const [e] = await q.query<EntitlementRow>('SELECT * FROM entitlements WHERE id = $1', [id]);
+  return e ?? null;
+}
+
+/** A distribution's sums grow by entitlements added later (a released holder's). */
+export async function addToDistribution(
+  q: Queryable, id: string, add: { units: string; gross: string; withheld: string; net: string; unallocated: string },
+): Promise<DistributionRow> {
+  const [d] = await q.query<DistributionRow>(
+    `UPDATE distributions SET units = units + $2::numeric, gross = gross + $3::numeric, withheld = withheld + $4::numeric, net = net + $5::numeric, unallocated = unallocated + $6::numeric
+     WHERE id = $1 RETURNING *`,
+    [id, add.units, add.gross, add.withheld, add.net, add.unallocated],
+  );
+  return d;
+}
+
+export interface EntitlementActionRow { entitlement_id: string; request_hash: string }
+
+export async function entitlementActionByKey(q: Queryable, org: string, key: string): Promise<EntitlementActionRow | null> {
+  return (await q.query<EntitlementActionRow>('SELECT entitlement_id, request_hash FROM entitlement_actions WHERE issuer_org = $1 AND idempotency_key = $2', [org, key]))[0] ?? null;
+}
+
+/** Records an issuer's action on an entitlement under its key; false if the key was taken meanwhile. */
+export async function insertEntitlementAction(
+  q: Queryable, a: { issuerOrg: string; key: string; entitlementId: string; action: string; reason: string; fromStatus: string; attempts: number; actor: string; requestHash: string; at: Date },
+): Promise<boolean> {
+  const inserted = await q.query(
+    `INSERT INTO entitlement_actions (issuer_org, idempotency_key, entitlement_id, action, reason, from_status, attempts, actor, request_hash, at)
+     VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10) ON CONFLICT (issuer_org, idempotency_key) DO NOTHING RETURNING 1`,
+    [a.issuerOrg, a.key, a.entitlementId, a.action, a.reason, a.fromStatus, a.attempts, a.actor, a.requestHash, a.at],
+  );
+  return inserted.length > 0;
+}

@@ -126,6 +126,17 @@ export async function upsertControls(q: Queryable, tokenId: string, investorId: 
   );
 }
 
+/** A token's lots booked by `asOf`, each with what it held then (what consumed it after is added back). */
+export const lotsAsOf = (q: Queryable, tokenId: string, asOf: Date) => q.query<{
+  id: string; investor_id: string; amount: string; acquired_at: Date; holding_period_start: Date; restricted: boolean; source: string; tx_hash: string | null; held: string;
+}>(
+  `SELECT l.id, l.investor_id, l.amount, l.acquired_at, l.holding_period_start, l.restricted, l.source, l.tx_hash,
+          l.amount - coalesce((SELECT sum(c.amount) FROM lot_consumptions c WHERE c.lot_id = l.id AND c.at <= $2), 0) AS held
+   FROM lots l WHERE l.token_id = $1 AND coalesce(l.booked_at, l.acquired_at) <= $2
+   ORDER BY l.investor_id, l.holding_period_start, l.id`,
+  [tokenId, asOf],
+);
+
 export const lotsOfToken = (q: Queryable, tokenId: string) =>
   q.query<LotRow>('SELECT * FROM lots WHERE token_id = $1 ORDER BY investor_id, holding_period_start, id', [tokenId]);
 
@@ -166,4 +177,58 @@ export async function reclassifyLapsedAccreditation(q: Queryable, validity: { mo
   );
   for (const l of lapsed) await q.query('UPDATE holder_counts SET non_accredited = non_accredited + 1 WHERE token_id = $1', [l.token_id]);
   return lapsed.length;
+}
+
+/** What a wallet's locks on chain are computed from (chain/rules.ts locksFor): the investor's open lots of the token. */
+export interface LockableLot { remaining: string; holding_period_start: Date; issued_at: Date; restricted: boolean }
+export const lockableLots = (q: Queryable, tokenId: string, investorId: string) => q.query<LockableLot>(
+  'SELECT remaining, holding_period_start, issued_at, restricted FROM lots WHERE token_id = $1 AND investor_id = $2 AND remaining > 0',
+  [tokenId, investorId],
+);
+
+/**
+ * Counts the investor's holdings by its accreditation in effect now (`accredited`): the positions
+ * counted otherwise move between the holder counters' buckets.
+ */
+export async function recountAccreditation(q: Queryable, investorId: string, accredited: boolean): Promise<void> {
+  const moved = await q.query<{ token_id: string }>(
+    'UPDATE positions SET counted_accredited = $2 WHERE investor_id = $1 AND balance > 0 AND counted_accredited <> $2 RETURNING token_id',
+    [investorId, accredited],
+  );
+  for (const m of moved) await q.query('UPDATE holder_counts SET non_accredited = non_accredited + $2 WHERE token_id = $1', [m.token_id, accredited ? -1 : 1]);
+}
+
+export async function insertWallet(q: Queryable, address: string, investorId: string): Promise<void> {
+  await q.query('INSERT INTO investor_wallets (address, investor_id) VALUES ($1, $2)', [address, investorId]);
+}
+
+/** Links a recovery's new wallet before anything moves; a wallet linked already stays as it is. */
+export async function insertWalletIfNew(q: Queryable, address: string, investorId: string): Promise<void> {
+  await q.query('INSERT INTO investor_wallets (address, investor_id) VALUES ($1, $2) ON CONFLICT (address) DO NOTHING', [address, investorId]);
+}
+
+export async function markWalletLost(q: Queryable, address: string): Promise<void> {
+  await q.query(`UPDATE investor_wallets SET status = 'LOST' WHERE address = $1`, [address]);
+}
+
+/** The recovered wallet, active (registered on chain if it is or the recovery moved tokens to it). */
+export async function activateWallet(q: Queryable, address: string, investorId: string, registeredOnChain: boolean): Promise<void> {
+  await q.query(
+    `INSERT INTO investor_wallets (address, investor_id, registered_on_chain) VALUES ($1, $2, $3)
+     ON CONFLICT (address) DO UPDATE SET status = 'ACTIVE', registered_on_chain = investor_wallets.registered_on_chain OR $3`,
+    [address, investorId, registeredOnChain],
+  );
+}
+
+export async function activeWalletOwner(q: Queryable, address: string): Promise<{ investor_id: string } | undefined> {
+  const [owner] = await q.query<{ investor_id: string }>(
+    "SELECT investor_id FROM investor_wallets WHERE lower(address) = lower($1) AND status = 'ACTIVE'", [address],
+  );
+  return owner;
+}
+
+/** A received lot's origin derived again (a transfer's occasion recorded after the indexer wrote the lot). */
+export async function setLotOrigin(q: Queryable, lotId: string, o: { holdingPeriodStart: Date; issuedAt: Date; restricted: boolean }): Promise<void> {
+  await q.query('UPDATE lots SET holding_period_start = $2, issued_at = $3, restricted = $4 WHERE id = $1',
+    [lotId, o.holdingPeriodStart, o.issuedAt, o.restricted]);
 }

@@ -26,9 +26,9 @@ export async function insertDocument(q: Queryable, d: Omit<DocumentRow, 'version
   return row;
 }
 
-/** On-chain identity work, queued with the change that needs it. */
-export async function enqueueChainJob(q: Queryable, kind: string, subjectId: string, payload: Record<string, unknown> = {}) {
-  await q.query('INSERT INTO chain_jobs (kind, subject_id, payload) VALUES ($1,$2,$3::jsonb)', [kind, subjectId, JSON.stringify(payload)]);
+/** The moves of a wallet recovery to `newWallet` recorded already (its audit entry), if any. */
+export async function recoveryRecorded(q: Queryable, investorId: string, newWallet: string): Promise<{ new?: string; moved?: { tokenId: string; txHash: string }[] } | undefined> {
+  const [done] = await q.query<{ details: { new?: string; moved?: { tokenId: string; txHash: string }[] } }>(
+    `SELECT details FROM audit_log WHERE action = 'investor.wallet_recovered' AND subject_id = $1 AND lower(details->>'new') = lower($2) ORDER BY seq DESC LIMIT 1`, [investorId, newWallet]);
+  return done?.details;
 }
-
-export interface ChainJobRow { id: string; kind: string; subject_id: string; payload: Record<string, unknown>; attempts: number }

@@ -149,3 +149,41 @@ export function visibleHolders(q: Queryable, f: { redemptionId: string; whole: b
     [f.redemptionId, f.whole, f.scope.all ? null : f.scope.org, f.scope.investorId ?? null],
   );
 }
+
+export async function redemptionFailed(q: Queryable, id: string, error: string): Promise<void> {
+  await q.query('UPDATE redemptions SET last_error = $2 WHERE id = $1', [id, error]);
+}
+
+/** The holders fixed: the redemption burns next. */
+export async function redemptionFixed(
+  q: Queryable, id: string, f: { at: Date; units: bigint; gross: string; unallocated: bigint; distributionId: string | null; couponDistributionId: string | null },
+): Promise<void> {
+  await q.query(
+    `UPDATE redemptions SET status = 'BURNING', fixed_at = $2, units = $3, gross = $4, unallocated = $5, distribution_id = $6, coupon_distribution_id = $7, last_error = NULL WHERE id = $1`,
+    [id, f.at, f.units.toString(), f.gross, f.unallocated.toString(), f.distributionId, f.couponDistributionId],
+  );
+}
+
+export async function addRedemptionTxHashes(q: Queryable, id: string, hashes: readonly string[]): Promise<void> {
+  await q.query('UPDATE redemptions SET tx_hashes = tx_hashes || $2::jsonb WHERE id = $1', [id, JSON.stringify(hashes)]);
+}
+
+export async function redemptionDone(q: Queryable, id: string): Promise<void> {
+  await q.query(`UPDATE redemptions SET status = 'DONE', done_at = now(), last_error = NULL WHERE id = $1`, [id]);
+}
+
+/** A held holder released: its line REDEEMED with its gross and payment. */
+export async function holderRedeemed(q: Queryable, redemptionId: string, investorId: string, gross: string, entitlementId: string | null): Promise<void> {
+  await q.query(`UPDATE redemption_holders SET status = 'REDEEMED', gross = $3::numeric, entitlement_id = $4 WHERE redemption_id = $1 AND investor_id = $2`,
+    [redemptionId, investorId, gross, entitlementId]);
+}
+
+/** A released holder's units join the redemption, which burns again. */
+export async function redemptionJoined(
+  q: Queryable, id: string, j: { units: string; gross: string; unallocated: bigint; distributionId: string | null },
+): Promise<void> {
+  await q.query(
+    `UPDATE redemptions SET status = 'BURNING', units = units + $2::numeric, gross = gross + $3::numeric, unallocated = unallocated + $4::numeric, distribution_id = $5, last_error = NULL WHERE id = $1`,
+    [id, j.units, j.gross, j.unallocated.toString(), j.distributionId],
+  );
+}

@@ -1,6 +1,7 @@
 import type { Queryable } from '../../kit/db/types.js';
 import { appError } from '../../kit/errors.js';
 import { insertOnce } from '../../kit/idempotency.js';
+import type { LotRow } from './holdings.js';
 
 export interface SplitRow {
   id: string; token_id: string; numerator: string; denominator: string; effective_at: Date; cash_in_lieu_price: string;
@@ -103,4 +104,47 @@ export const holdersWithCash = (q: Queryable, splitId: string) =>
 export async function cashInLieuDistributionId(q: Queryable, splitId: string): Promise<string | null> {
   const [d] = await q.query<{ id: string }>('SELECT id FROM distributions WHERE split_id = $1', [splitId]);
   return d?.id ?? null;
+}
+
+export async function splitByKey(q: Queryable, org: string, key: string): Promise<SplitRow | undefined> {
+  const [prior] = await q.query<SplitRow>('SELECT * FROM splits WHERE org = $1 AND idempotency_key = $2', [org, key]);
+  return prior;
+}
+
+/** Whether the token has a split not DONE (announced or under way). */
+export async function splitPending(q: Queryable, tokenId: string): Promise<boolean> {
+  const [pending] = await q.query("SELECT 1 FROM splits WHERE token_id = $1 AND status <> 'DONE'", [tokenId]);
+  return !!pending;
+}
+
+export async function splitFailed(q: Queryable, id: string, error: string): Promise<void> {
+  await q.query('UPDATE splits SET last_error = $2 WHERE id = $1', [id, error]);
+}
+
+/** A lot the split wrote from `parent`, scaled; it keeps the parent's dates and counts from the split on (booked_at). */
+export async function insertSplitLot(
+  q: Queryable, l: { id: string; tokenId: string; investorId: string; amount: bigint; parent: LotRow; at: Date },
+): Promise<void> {
+  await q.query(
+    `INSERT INTO lots (id, token_id, investor_id, amount, remaining, acquired_at, holding_period_start, issued_at, restricted, source, parent_lot_id, booked_at)
+     VALUES ($1,$2,$3,$4,$4,$5,$6,$7,$8,'SPLIT',$9,$10)`,
+    [l.id, l.tokenId, l.investorId, l.amount.toString(), l.parent.acquired_at, l.parent.holding_period_start, l.parent.issued_at, l.parent.restricted, l.parent.id, l.at],
+  );
+}
+
+export async function splitOnChain(
+  q: Queryable, id: string, s: { pausedBySplit: boolean; supplyBefore: bigint; supplyAfter: bigint; at: Date },
+): Promise<void> {
+  await q.query(
+    `UPDATE splits SET status = 'CHAIN', paused_by_split = $2, supply_before = $3, supply_after = $4, applied_at = $5, last_error = NULL WHERE id = $1`,
+    [id, s.pausedBySplit, s.supplyBefore.toString(), s.supplyAfter.toString(), s.at],
+  );
+}
+
+export async function addSplitTxHashes(q: Queryable, id: string, hashes: readonly string[]): Promise<void> {
+  await q.query(`UPDATE splits SET tx_hashes = tx_hashes || $2::jsonb WHERE id = $1`, [id, JSON.stringify(hashes)]);
+}
+
+export async function splitDone(q: Queryable, id: string, at: Date): Promise<void> {
+  await q.query(`UPDATE splits SET status = 'DONE', done_at = $2, last_error = NULL WHERE id = $1`, [id, at]);
 }

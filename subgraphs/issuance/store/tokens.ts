@@ -52,10 +52,66 @@ export const listTokens = (q: Queryable) => q.query<TokenRow>('SELECT * FROM sec
 export const tokensByIds = (q: Queryable, ids: readonly string[]) =>
   q.query<TokenRow>('SELECT * FROM security_tokens WHERE id = ANY($1::text[])', [ids]);
 
-export async function tokenForUpdate(q: Queryable, id: string): Promise<TokenRow | undefined> {
-  const [t] = await q.query<TokenRow>('SELECT * FROM security_tokens WHERE id = $1 FOR UPDATE', [id]);
+/** One token; `lock` takes its row lock (a change decided on what it reads). */
+export async function tokenRow(q: Queryable, id: string, lock = false): Promise<TokenRow | undefined> {
+  const [t] = await q.query<TokenRow>(`SELECT * FROM security_tokens WHERE id = $1${lock ? ' FOR UPDATE' : ''}`, [id]);
   return t;
 }
 
-export const deployedTokens = (q: Queryable) => q.query<TokenRow>("SELECT * FROM security_tokens WHERE chain IS NOT NULL ORDER BY created_at");
+/** The tokens on chain: all, one issuer's, or the one named if it is. */
+export function deployedTokens(q: Queryable, only: { tokenId?: string; issuerOrg?: string } = {}) {
+  const [where, params] = only.tokenId ? [' AND id = $1', [only.tokenId]] : only.issuerOrg ? [' AND issuer_org = $1', [only.issuerOrg]] : ['', []];
+  return q.query<TokenRow>(`SELECT * FROM security_tokens WHERE chain IS NOT NULL${where} ORDER BY id`, params);
+}
 
+export async function setTokenPaused(q: Queryable, tokenId: string, paused: boolean): Promise<TokenRow> {
+  const [row] = await q.query<TokenRow>(
+    `UPDATE security_tokens SET paused = $2, status = CASE WHEN $2 THEN 'PAUSED' ELSE 'DEPLOYED' END WHERE id = $1 RETURNING *`,
+    [tokenId, paused],
+  );
+  return row;
+}
+
+/** A new token starts with its holder counters at zero. */
+export async function insertHolderCounts(q: Queryable, tokenId: string): Promise<void> {
+  await q.query('INSERT INTO holder_counts (token_id) VALUES ($1)', [tokenId]);
+}
+
+export async function setPolicy(q: Queryable, tokenId: string, policy: PolicyJson): Promise<TokenRow> {
+  const [row] = await q.query<TokenRow>('UPDATE security_tokens SET policy = $2::jsonb WHERE id = $1 RETURNING *', [tokenId, JSON.stringify(policy)]);
+  return row;
+}
+
+/** Supply follows the chain's mints and burns (chain/indexer.ts). */
+export async function moveSupply(q: Queryable, tokenId: string, delta: bigint): Promise<void> {
+  if (delta > 0n) await q.query('UPDATE security_tokens SET total_supply = total_supply + $2 WHERE id = $1', [tokenId, delta.toString()]);
+  else await q.query('UPDATE security_tokens SET total_supply = total_supply - $2 WHERE id = $1', [tokenId, (-delta).toString()]);
+}
+
+/** The suite deployed for the token, recorded with the block the indexer starts from. */
+export async function setDeployed(q: Queryable, tokenId: string, record: ChainJson, block: number): Promise<TokenRow> {
+  const [row] = await q.query<TokenRow>(
+    `UPDATE security_tokens SET chain = $2::jsonb, deployed_block = $3, deployed_at = now(), status = 'DEPLOYED' WHERE id = $1 RETURNING *`,
+    [tokenId, JSON.stringify(record), block],
+  );
+  await q.query('INSERT INTO chain_cursors (name, block) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING', [`token:${tokenId}`, Math.max(0, block - 1)]);
+  return row;
+}
+
+export async function issuerOrgOf(q: Queryable, tokenId: string): Promise<string | undefined> {
+  const [t] = await q.query<{ issuer_org: string }>('SELECT issuer_org FROM security_tokens WHERE id = $1', [tokenId]);
+  return t?.issuer_org;
+}
+
+/** A redeemed token is paused for good. */
+export async function markRedeemed(q: Queryable, tokenId: string): Promise<void> {
+  await q.query(`UPDATE security_tokens SET paused = true, status = 'REDEEMED' WHERE id = $1`, [tokenId]);
+}
+
+/** What another subgraph may know of a token (issuance's internal `token`). */
+export async function tokenFacts(q: Queryable, id: string): Promise<{ id: string; symbol: string; decimals: number; exemption: string; paused: boolean; chain: unknown } | null> {
+  const [t] = await q.query<{ id: string; symbol: string; decimals: number; exemption: string; paused: boolean; chain: unknown }>(
+    'SELECT id, symbol, decimals, exemption, paused, chain FROM security_tokens WHERE id = $1', [id],
+  );
+  return t ?? null;
+}

@@ -118,3 +118,18 @@ export async function actingOrgs(q: Queryable, tokenId: string, investorIds: rea
   for (const r of rows) out.set(r.id, [...(out.get(r.id) ?? []), r.org].sort());
   return out;
 }
+
+export async function voteByKey(q: Queryable, org: string, key: string): Promise<VoteRow | undefined> {
+  const [prior] = await q.query<VoteRow>('SELECT * FROM votes WHERE org = $1 AND idempotency_key = $2', [org, key]);
+  return prior;
+}
+
+/** Every organisation that votes for some entitled holder (they hear the result). */
+export async function votingOrgs(q: Queryable, voteId: string): Promise<string[]> {
+  const [o] = await q.query<{ orgs: string[] | null }>('SELECT array_agg(DISTINCT org) AS orgs FROM vote_entitlements, unnest(orgs) AS org WHERE vote_id = $1', [voteId]);
+  return o?.orgs ?? [];
+}
+
+/** The entitled holders `org` votes for (only `investorId`'s, if given). */
+export const holdersVotedBy = (q: Queryable, voteId: string, org: string, investorId: string | null) => q.query<{ investor_id: string }>(
+  'SELECT investor_id FROM vote_entitlements WHERE vote_id = $1 AND $2 = ANY(orgs) AND ($3::text IS NULL OR investor_id = $3)', [voteId, org, investorId]);
