@@ -1,7 +1,7 @@
 import { type Caller } from '../kit/auth.js';
 import { canSee } from '../kit/access.js';
 import type { Db } from '../kit/db/types.js';
-import { parseAccountId, parseAsset } from './domain/inputs.js';
+import { parseAccountId, parseAsset } from './inputs.js';
 import { accountsByIds } from './store/accounts.js';
 import { depositsOfOrg, type DepositRow } from './store/chain.js';
 

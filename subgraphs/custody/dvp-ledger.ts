@@ -1,8 +1,8 @@
 import type { Db } from '../kit/db/types.js';
 import { appError, badInput, forbidden } from '../kit/errors.js';
-import { parseAccountId, parseAmount, parseAsset, parseIdempotencyKey, parseMove, parseText } from './domain/inputs.js';
+import { parseAccountId, parseAmount, parseAsset, parseIdempotencyKey, parseMove, parseText } from './inputs.js';
 import { ledgerList, runLedger, type ChangeResult, type ReserveResult } from './ledger.js';
-import type { LedgerOp } from './ledger-plan.js';
+import type { LedgerOp } from './domain/ledger-plan.js';
 
 /**
  * Custody's ledger side of delivery versus payment (internal.ts serves the calls):

@@ -8,7 +8,7 @@ import { appendEvent } from '../kit/outbox.js';
 import { parseAddress } from '../kit/scalars.js';
 import { signDigestWith } from '../kit/signer/digest-signer.js';
 import { typedDataHasher } from '../kit/signer/typed-data.js';
-import { parseAccountId, parseAmount, parseAsset, parseIdempotencyKey } from './domain/inputs.js';
+import { parseAccountId, parseAmount, parseAsset, parseIdempotencyKey } from './inputs.js';
 import type { WalletKeys } from './keys.js';
 import type { ReserveResult } from './ledger.js';
 import { walletOfAccount } from './store/accounts.js';

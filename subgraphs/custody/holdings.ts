@@ -2,7 +2,7 @@ import { type Caller } from '../kit/auth.js';
 import { canSee } from '../kit/access.js';
 import type { Db } from '../kit/db/types.js';
 import { unknownAsset } from './services.js';
-import { parseAsset } from './domain/inputs.js';
+import { parseAsset } from './inputs.js';
 import { buildHoldingsTree, type HoldingWithProof } from './domain/holdings-proof.js';
 import { accountsByIds } from './store/accounts.js';
 import { assetById, holdersOf } from './store/ledger.js';

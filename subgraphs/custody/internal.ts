@@ -4,7 +4,7 @@ import type { InternalHandler } from '../kit/internal.js';
 import { serveCalls, settleItem } from '../kit/contracts/calls.js';
 import type { Db } from '../kit/db/types.js';
 import type { SubgraphRuntime } from '../kit/subgraph.js';
-import { parseAccountId, parseAmount, parseAsset, parseId, parseIdempotencyKey, parseMove, optionalAmount } from './domain/inputs.js';
+import { parseAccountId, parseAmount, parseAsset, parseId, parseIdempotencyKey, parseMove, optionalAmount } from './inputs.js';
 import { parseAddress } from '../kit/scalars.js';
 import { adoptReservation, bookSettlement, bookSettlements, holdMany, raw } from './dvp-ledger.js';
 import { DvpCustody } from './dvp-signing.js';

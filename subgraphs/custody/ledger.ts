@@ -9,10 +9,11 @@ import { itemError, settleItem } from '../kit/contracts/calls.js';
 import type { Item } from '../kit/contracts/wire.js';
 import * as store from './store/ledger.js';
 import type { BalanceRow, LedgerKind, ReservationRow } from './store/ledger.js';
+import { unknownAccount, unknownAsset } from './services.js';
 import {
-  balKey, balOf, claimOf, decideLedger, opKey, refError, refKey, reservationJson, unknownAccount, unknownAsset,
+  balKey, balOf, claimOf, decideLedger, LedgerRefusal, opKey, refError, refKey, reservationJson,
   type Bal, type BalanceJson, type ChangeResult, type LedgerOp, type OpState, type ReservationJson, type ReservationRef, type ReserveResult,
-} from './ledger-plan.js';
+} from './domain/ledger-plan.js';
 
 /**
  * The balances ledger: credit, debit, reserve, release, consume. Each
@@ -23,12 +24,15 @@ import {
  *
  * Every operation, alone or in a list of any length, runs the same way
  * (runLedger): the rows it needs are read and locked with one statement per
- * kind, ledger-plan.ts decides each item in order, and everything is written
+ * kind, domain/ledger-plan.ts decides each item in order, and everything is written
  * with one statement; a list costs a few round trips whatever its length.
  */
 
-export type { BalanceJson, ChangeResult, ReservationJson, ReservationRef, ReserveResult } from './ledger-plan.js';
-export { OWN_SERVICE, reservationJson } from './ledger-plan.js';
+export type { BalanceJson, ChangeResult, ReservationJson, ReservationRef, ReserveResult } from './domain/ledger-plan.js';
+export { OWN_SERVICE, reservationJson } from './domain/ledger-plan.js';
+
+/** The plan's refusal as the typed error callers answer with (the plan itself knows no GraphQL). */
+const typed = (e: Error): Error => (e instanceof LedgerRefusal ? appError(e.code, e.message, { details: e.details }) : e);
 
 export interface ReserveInput { accountId: string; asset: string; amount: bigint; idempotencyKey: string; reason: string }
 export interface MoveInput { accountId: string; asset: string; amount: bigint; idempotencyKey: string; reason: string }
@@ -110,7 +114,7 @@ export async function runLedger(q: Queryable, items: readonly (readonly LedgerOp
   const out = events ?? new PendingEvents();
   for (const e of plan.events) out.add(e.topic, e.key, e.payload);
   if (!events) await out.appendTo(q);
-  return plan.outcomes;
+  return plan.outcomes.map((o) => (o.ok ? o : { ok: false as const, error: typed(o.error) }));
 }
 
 function balanceTarget(op: LedgerOp, reservations: Map<string, ReservationRow>, keyRefs: Map<string, { id?: string }>): { accountId: string; asset: string } | undefined {
@@ -203,7 +207,7 @@ async function reservationFor(q: Queryable, service: string, ref: ReservationRef
   const id = 'reservationId' in ref ? ref.reservationId : op?.kind === 'RESERVE' ? (op.result as ReserveResult | null)?.reservation.reservationId : undefined;
   const r = id ? await store.reservationById(q, id) : null;
   const error = refError(service, ref, op ?? undefined, r ?? undefined);
-  if (error) throw error;
+  if (error) throw typed(error);
   return r!;
 }
 

@@ -1,11 +1,11 @@
 import type { Caller } from '../kit/auth.js';
 import type { Queryable } from '../kit/db/types.js';
-import { appError, notFound } from '../kit/errors.js';
+import { appError, badInput, notFound } from '../kit/errors.js';
 import { requestHash } from '../kit/idempotency.js';
 import { PendingEvents } from './events.js';
 import { requireCustodian, invalidState, unknownAccount, type CustodyEnv } from './services.js';
-import { approvalRefusal, policyFromJson, policyToJson, quorumMet, validatePolicy, type EffectivePolicy, type WithdrawalPolicy } from './domain/policy.js';
-import { parseAccountId, parseId, parseIdempotencyKey, parseText } from './domain/inputs.js';
+import { approvalRefusal, checkPolicy, policyFromJson, policyToJson, quorumMet, type EffectivePolicy, type WithdrawalPolicy } from './domain/policy.js';
+import { invalidAsset, isAsset, parseAccountId, parseId, parseIdempotencyKey, parseText } from './inputs.js';
 import { newId } from '../kit/ids.js';
 import { accountOwner } from './store/ledger.js';
 import * as store from './store/policies.js';
@@ -31,11 +31,19 @@ async function scopeVersion(q: Queryable, org: string, accountId: string | null)
 
 export interface ProposeInput { idempotencyKey: string; accountId?: string | null; policy: WithdrawalPolicy }
 
+/** A proposed policy as domain/policy.ts checks it; a bad one is INPUT.INVALID_POLICY naming the field (or INPUT.INVALID_ASSET). */
+function validPolicy(p: WithdrawalPolicy): WithdrawalPolicy {
+  const checked = checkPolicy(p, isAsset);
+  if ('policy' in checked) return checked.policy;
+  const { problem } = checked;
+  throw 'field' in problem ? badInput('INVALID_POLICY', `policy.${problem.field} ${problem.why}`, { field: problem.field }) : invalidAsset(problem.asset);
+}
+
 export async function proposePolicyChange(env: CustodyEnv, caller: Caller, input: ProposeInput): Promise<PolicyChangeRow> {
   requireCustodian(caller);
   const key = parseIdempotencyKey(input.idempotencyKey);
   const accountId = input.accountId ? parseAccountId(input.accountId) : null;
-  const policy = validatePolicy(input.policy);
+  const policy = validPolicy(input.policy);
   const now = env.now();
   return env.db.tx(async (q) => {
     if (accountId) {

@@ -3,7 +3,7 @@ import { canSee } from '../kit/access.js';
 import type { Queryable } from '../kit/db/types.js';
 import { appError } from '../kit/errors.js';
 import { assertSameRequest, requestHash } from '../kit/idempotency.js';
-import { parseAccountId, parseIdempotencyKey, parseText } from './domain/inputs.js';
+import { parseAccountId, parseIdempotencyKey, parseText } from './inputs.js';
 import { requireCustodian, unknownAccount, type CustodyEnv } from './services.js';
 import { PendingEvents } from './events.js';
 import type { WalletKeys } from './keys.js';

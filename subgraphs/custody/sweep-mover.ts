@@ -3,7 +3,7 @@ import type { Logger } from '../kit/log.js';
 import type { KitSigner } from '../kit/signer/index.js';
 import type { BroadcastSettings, SignedTransfer, TransferSender } from './broadcaster.js';
 import { startDraining, TransferError } from './broadcaster.js';
-import { CASH } from './domain/inputs.js';
+import { CASH } from './inputs.js';
 import { PendingEvents } from './events.js';
 import { accountOwner, assetById } from './store/ledger.js';
 import * as store from './store/sweeps.js';

@@ -4,7 +4,7 @@ import type { Queryable } from '../kit/db/types.js';
 import { appError, notFound } from '../kit/errors.js';
 import { newId } from '../kit/ids.js';
 import { assertSameRequest, requestHash } from '../kit/idempotency.js';
-import { parseAccountId, parseId, parseIdempotencyKey, parseText } from './domain/inputs.js';
+import { parseAccountId, parseId, parseIdempotencyKey, parseText } from './inputs.js';
 import { approvalRefusal, quorumMet } from './domain/policy.js';
 import { invalidState, requireCustodian, unknownAccount, type CustodyEnv } from './services.js';
 import { PendingEvents } from './events.js';

@@ -4,7 +4,7 @@ import { appError, notFound } from '../kit/errors.js';
 import { assertSameRequest, requestHash } from '../kit/idempotency.js';
 import { PendingEvents } from './events.js';
 import { invalidState, requireCustodian, unknownAccount, unknownAsset, type CustodyEnv } from './services.js';
-import { CASH, parseAccountId, parseAmount, parseAsset, parseDestination, parseId, parseIdempotencyKey, parseText } from './domain/inputs.js';
+import { CASH, parseAccountId, parseAmount, parseAsset, parseDestination, parseId, parseIdempotencyKey, parseText } from './inputs.js';
 import { approvalRefusal, checkWithdrawal, quorumMet, type Refusal } from './domain/policy.js';
 import { newId } from '../kit/ids.js';
 import { OWN_SERVICE, releaseIn, reserveIn } from './ledger.js';

@@ -6,7 +6,7 @@ import { newId } from '../../subgraphs/kit/ids.js';
 import type { InternalHandler } from '../../subgraphs/kit/internal.js';
 import type { SubgraphRuntime } from '../../subgraphs/kit/subgraph.js';
 import { ledger, runLedger } from '../../subgraphs/custody/ledger.js';
-import type { LedgerOp } from '../../subgraphs/custody/ledger-plan.js';
+import type { LedgerOp } from '../../subgraphs/custody/domain/ledger-plan.js';
 import { custodyDvpInternal, custodyInternal } from '../../subgraphs/custody/internal.js';
 import type { WalletKeys } from '../../subgraphs/custody/keys.js';
 import { dbLabel, onPostgres } from '../support/db.js';

@@ -1,6 +1,3 @@
-import { badInput } from '../../kit/errors.js';
-import { parseAsset } from './inputs.js';
-
 /**
  * Withdrawal policy: what an account may send out and who must agree.
  * Pure functions; amounts in base units of the asset concerned.
@@ -43,32 +40,47 @@ export interface Refusal {
 
 const MAX_SECONDS = 10 * 366 * 86_400;
 
-/** Checks a proposed policy; bad ones are INPUT.INVALID_POLICY naming the field. */
-export function validatePolicy(p: WithdrawalPolicy): WithdrawalPolicy {
-  const bad = (field: string, why: string) => badInput('INVALID_POLICY', `policy.${field} ${why}`, { field });
-  if (!Number.isInteger(p.approvalsRequired) || p.approvalsRequired < 1 || p.approvalsRequired > 50) throw bad('approvalsRequired', 'must be an integer from 1 to 50');
+/** What is wrong with a proposed policy: a field and why, or an asset of assetLimits that is no asset at all. */
+export type PolicyProblem = { field: string; why: string } | { asset: unknown };
+
+/**
+ * Checks a proposed policy: the policy (approvers trimmed), or the first problem
+ * found (the caller answers INPUT.INVALID_POLICY naming the field, or its own
+ * refusal of the asset). `isAsset` is the caller's check of an asset's form.
+ */
+export function checkPolicy(p: WithdrawalPolicy, isAsset: (v: unknown) => boolean): { policy: WithdrawalPolicy } | { problem: PolicyProblem } {
   const approvers = [...new Set(p.approvers.map((a) => a.trim()))];
-  if (approvers.some((a) => !a || a.length > 200)) throw bad('approvers', 'must be non-empty subjects');
-  if (approvers.length !== p.approvers.length) throw bad('approvers', 'must not repeat a subject');
+  const problem = policyProblem(p, approvers, isAsset);
+  return problem ? { problem } : { policy: { ...p, approvers } };
+}
+
+function policyProblem(p: WithdrawalPolicy, approvers: string[], isAsset: (v: unknown) => boolean): PolicyProblem | null {
+  const bad = (field: string, why: string) => ({ field, why });
+  if (!Number.isInteger(p.approvalsRequired) || p.approvalsRequired < 1 || p.approvalsRequired > 50) return bad('approvalsRequired', 'must be an integer from 1 to 50');
+  if (approvers.some((a) => !a || a.length > 200)) return bad('approvers', 'must be non-empty subjects');
+  if (approvers.length !== p.approvers.length) return bad('approvers', 'must not repeat a subject');
   // The initiator cannot approve, so a listed quorum needs m approvers besides whoever initiates.
-  if (approvers.length > 0 && approvers.length < p.approvalsRequired) throw bad('approvers', `lists ${approvers.length}, fewer than approvalsRequired (${p.approvalsRequired})`);
+  if (approvers.length > 0 && approvers.length < p.approvalsRequired) return bad('approvers', `lists ${approvers.length}, fewer than approvalsRequired (${p.approvalsRequired})`);
   for (const f of ['destinationDelaySeconds', 'velocityWindowSeconds'] as const) {
-    if (!Number.isInteger(p[f]) || p[f] < 0 || p[f] > MAX_SECONDS) throw bad(f, 'must be a whole number of seconds up to 10 years');
+    if (!Number.isInteger(p[f]) || p[f] < 0 || p[f] > MAX_SECONDS) return bad(f, 'must be a whole number of seconds up to 10 years');
   }
-  if (p.velocityWindowSeconds < 1) throw bad('velocityWindowSeconds', 'must be at least 1');
-  const checkLimits = (prefix: string, l: { maxPerWithdrawal: bigint; maxPerWindow: bigint }) => {
-    if (l.maxPerWithdrawal < 0n) throw bad(`${prefix}maxPerWithdrawal`, 'must not be negative');
-    if (l.maxPerWindow < 0n) throw bad(`${prefix}maxPerWindow`, 'must not be negative');
+  if (p.velocityWindowSeconds < 1) return bad('velocityWindowSeconds', 'must be at least 1');
+  const limitsProblem = (prefix: string, l: { maxPerWithdrawal: bigint; maxPerWindow: bigint }) => {
+    if (l.maxPerWithdrawal < 0n) return bad(`${prefix}maxPerWithdrawal`, 'must not be negative');
+    if (l.maxPerWindow < 0n) return bad(`${prefix}maxPerWindow`, 'must not be negative');
+    return null;
   };
-  checkLimits('', p);
+  const top = limitsProblem('', p);
+  if (top) return top;
   const seen = new Set<string>();
-  p.assetLimits.forEach((l, i) => {
-    parseAsset(l.asset);
-    if (seen.has(l.asset)) throw bad(`assetLimits[${i}].asset`, `repeats ${l.asset}`);
+  for (const [i, l] of p.assetLimits.entries()) {
+    if (!isAsset(l.asset)) return { asset: l.asset };
+    if (seen.has(l.asset)) return bad(`assetLimits[${i}].asset`, `repeats ${l.asset}`);
     seen.add(l.asset);
-    checkLimits(`assetLimits[${i}].`, l);
-  });
-  return { ...p, approvers };
+    const own = limitsProblem(`assetLimits[${i}].`, l);
+    if (own) return own;
+  }
+  return null;
 }
 
 export function limitsFor(p: WithdrawalPolicy, asset: string): { maxPerWithdrawal: bigint; maxPerWindow: bigint } {

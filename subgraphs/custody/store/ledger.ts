@@ -81,7 +81,7 @@ export const balancesOfAccounts = (q: Queryable, accountIds: readonly string[]) 
 export const holdersOf = (q: Queryable, asset: string) =>
   q.query<{ account_id: string; total: string }>('SELECT account_id, total FROM balances WHERE asset = $1 AND total > 0 ORDER BY account_id', [asset]);
 
-// ---- Set-based statements for a list of ledger operations (ledger-plan.ts decides, these read and write).
+// ---- Set-based statements for a list of ledger operations (domain/ledger-plan.ts decides, these read and write).
 // Rows are locked in one global order (reservations by id, then claims by (service, key), then balances by
 // (account, asset)), each kind with one statement sorted the same way in every transaction, so two lists
 // running at once queue on the rows they share instead of deadlocking.

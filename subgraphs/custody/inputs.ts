@@ -1,7 +1,7 @@
-import { badInput } from '../../kit/errors.js';
-import { parseAddress } from '../../kit/scalars.js';
-import { isId, requireIdempotencyKey } from '../../kit/inputs.js';
-import type { IdPrefix } from '../../kit/ids.js';
+import { badInput } from '../kit/errors.js';
+import { parseAddress } from '../kit/scalars.js';
+import { isId, requireIdempotencyKey } from '../kit/inputs.js';
+import type { IdPrefix } from '../kit/ids.js';
 
 /** Validation of what callers send, shared by the GraphQL and the internal entry points. No I/O. */
 
@@ -24,10 +24,13 @@ export function optionalAmount(v: unknown, field = 'amount'): bigint | undefined
 }
 
 /** "CASH" or a security token id from issuance. */
+export const isAsset = (v: unknown): v is string => typeof v === 'string' && (v === CASH || isId(v, 'tok'));
+
+export const invalidAsset = (v: unknown) =>
+  badInput('INVALID_ASSET', `asset must be "CASH" or a security token id (tok_...), got ${JSON.stringify(v)?.slice(0, 60)}`);
+
 export function parseAsset(v: unknown): string {
-  if (typeof v !== 'string' || !(v === CASH || isId(v, 'tok'))) {
-    throw badInput('INVALID_ASSET', `asset must be "CASH" or a security token id (tok_...), got ${JSON.stringify(v)?.slice(0, 60)}`);
-  }
+  if (!isAsset(v)) throw invalidAsset(v);
   return v;
 }
 

@@ -1,19 +1,29 @@
-import { appError, badInput } from '../kit/errors.js';
-import { newId } from '../kit/ids.js';
-import type { BalanceRow, LedgerKind, ReservationRow } from './store/ledger.js';
+import { newId } from '../../kit/ids.js';
+import type { BalanceRow, LedgerKind, ReservationRow } from '../store/ledger.js';
 
 /**
  * The decisions of a list of ledger operations, made in memory over the rows
  * the list locked (its balances, its reservations, its idempotency claims),
  * item after item in the order given, exactly as one operation after the
  * other would decide them in SQL. What it decides is then written with one
- * statement per kind of row for the whole list (store-ledger's writeLedgerPlan),
+ * statement per kind of row for the whole list (store/ledger.ts writeLedger),
  * so a list costs the same few round trips whatever its length.
  *
  * An item is one or more operations that stand or fall together (a booking's
  * consumptions and credits, an adoption's release and reservation): the first
- * refusal is the item's typed error and none of its operations is kept.
+ * refusal is the item's error and none of its operations is kept.
  */
+
+/**
+ * Why an operation is refused: the code and details its caller answers with
+ * (ledger.ts turns it into the typed error the client sees).
+ */
+export class LedgerRefusal extends Error {
+  constructor(readonly code: string, message: string, readonly details?: Record<string, unknown>) {
+    super(message);
+  }
+}
+const refusal = (code: string, message: string, details?: Record<string, unknown>) => new LedgerRefusal(code, message, details);
 
 export interface BalanceJson { accountId: string; asset: string; total: string; reserved: string; available: string }
 export interface ReservationJson {
@@ -72,23 +82,22 @@ export const reservationJson = (r: ReservationRow): ReservationJson => ({
 const remainingOf = (r: ReservationRow) => BigInt(r.amount) - BigInt(r.released) - BigInt(r.consumed);
 
 const insufficient = (available: bigint, amount: bigint, accountId: string, asset: string) =>
-  appError('CUSTODY.INSUFFICIENT_AVAILABLE', `available ${available} is less than ${amount}`, {
-    details: { accountId, asset, available: available.toString(), requested: amount.toString() },
-  });
-export const unknownAccount = (accountId: string) => appError('CUSTODY.UNKNOWN_ACCOUNT', `custody account ${accountId} does not exist`, { details: { accountId } });
-export const unknownAsset = (asset: string) => appError('CUSTODY.UNKNOWN_ASSET', `custody holds no asset ${asset}`, { details: { asset } });
+  refusal('CUSTODY.INSUFFICIENT_AVAILABLE', `available ${available} is less than ${amount}`,
+    { accountId, asset, available: available.toString(), requested: amount.toString() });
+const unknownAccount = (accountId: string) => refusal('CUSTODY.UNKNOWN_ACCOUNT', `custody account ${accountId} does not exist`, { accountId });
+const unknownAsset = (asset: string) => refusal('CUSTODY.UNKNOWN_ASSET', `custody holds no asset ${asset}`, { asset });
 const exceeds = (what: string, amount: bigint, r: ReservationRow, remaining: bigint) =>
-  appError('CUSTODY.EXCEEDS_RESERVATION', `${what} of ${amount} exceeds the ${remaining} the reservation still holds`, { details: { reservationId: r.id, remaining: remaining.toString() } });
+  refusal('CUSTODY.EXCEEDS_RESERVATION', `${what} of ${amount} exceeds the ${remaining} the reservation still holds`, { reservationId: r.id, remaining: remaining.toString() });
 
 /** Why a reference names no reservation the caller may move (checked where the reservation is read). */
 export function refError(service: string, ref: ReservationRef, op: { kind: string } | undefined, r: ReservationRow | undefined): Error | undefined {
   if ('reservationKey' in ref && op && op.kind !== 'RESERVE') {
-    return badInput('INVALID_RESERVATION_KEY', `key "${ref.reservationKey}" was used for a ${op.kind.toLowerCase()}, not a reservation`);
+    return refusal('INPUT.INVALID_RESERVATION_KEY', `key "${ref.reservationKey}" was used for a ${op.kind.toLowerCase()}, not a reservation`);
   }
-  if (!r) return appError('CUSTODY.UNKNOWN_RESERVATION', 'no such reservation', { details: { ...ref } });
+  if (!r) return refusal('CUSTODY.UNKNOWN_RESERVATION', 'no such reservation', { ...ref });
   // Withdrawals hold custody's own reservations: only custody's workflow may move them.
   if (r.service === OWN_SERVICE && service !== OWN_SERVICE) {
-    return appError('CUSTODY.RESERVATION_NOT_YOURS', `reservation ${r.id} belongs to a withdrawal; reject the withdrawal instead`, { details: { reservationId: r.id } });
+    return refusal('CUSTODY.RESERVATION_NOT_YOURS', `reservation ${r.id} belongs to a withdrawal; reject the withdrawal instead`, { reservationId: r.id });
   }
   return undefined;
 }
@@ -127,7 +136,7 @@ export function claimOf(op: LedgerOp, rows: Pick<LedgerRows, 'reservations' | 'k
       return { service: op.service, key: op.key, kind: 'RESERVE', hash: hash('RESERVE', { accountId: r.account_id, asset: r.asset, amount: op.amount, reason: op.reason }) };
     }
     case 'RELEASE': {
-      if (op.amount !== undefined && op.key === undefined) return badInput('IDEMPOTENCY_KEY_REQUIRED', 'a partial release (with amount) needs an idempotencyKey');
+      if (op.amount !== undefined && op.key === undefined) return refusal('INPUT.IDEMPOTENCY_KEY_REQUIRED', 'a partial release (with amount) needs an idempotencyKey');
       const r = reservationOf(op.service, op.ref, rows);
       if (r instanceof Error) return r;
       // A full release is idempotent by nature: its default key is derived from the reservation.
@@ -147,7 +156,7 @@ function reservationOf(service: string, ref: ReservationRef, rows: Pick<LedgerRo
   const k = rows.keyRefs.get(refKey(service, ref));
   if (k?.error) return k.error;
   const r = k?.id ? rows.reservations.get(k.id) : undefined;
-  return r ?? appError('CUSTODY.UNKNOWN_RESERVATION', 'no such reservation', { details: { ...ref } });
+  return r ?? refusal('CUSTODY.UNKNOWN_RESERVATION', 'no such reservation', { ...ref });
 }
 
 /** Changes made by the item being decided, kept apart until the item stands (then merged) or falls (then dropped). */
@@ -186,7 +195,7 @@ export function decideLedger(items: readonly (readonly LedgerOp[])[], claims: re
       events.push(...d.events);
       return { ok: true as const, results };
     } catch (e) {
-      if (!(e instanceof Error) || !('extensions' in e)) throw e;
+      if (!(e instanceof LedgerRefusal)) throw e;
       return { ok: false as const, error: e };
     }
   });
@@ -227,7 +236,7 @@ function decideOne(op: LedgerOp, claim: ReturnType<typeof claimOf>, d: Draft, ro
   if (!state) throw new Error(`no claim for ${claim.key}`);
   if (state.done) {
     if (state.done.hash !== claim.hash) {
-      throw appError('INPUT.IDEMPOTENCY_KEY_REUSED', `idempotency key "${claim.key}" was already used for a different request`, { details: { idempotencyKey: claim.key } });
+      throw refusal('INPUT.IDEMPOTENCY_KEY_REUSED', `idempotency key "${claim.key}" was already used for a different request`, { idempotencyKey: claim.key });
     }
     return state.done.result; // a replay: the stored answer, nothing moves
   }
