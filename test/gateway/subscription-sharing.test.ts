@@ -27,7 +27,14 @@ import { dbLabel } from '../support/db.js';
 import { gqlOk, startTestStack, type TestStack } from '../support/stack.js';
 import { sleep, until } from '../support/wait.js';
 
-interface Received { data?: any; errors?: any[] }
+/** One answer of the subscriptions below: each carries the field of its own subscription. */
+interface Received {
+  data: {
+    tradeExecuted?: { cursor: string; trade: { id: string; quantity: string; buyerFee?: string; token: { symbol: string; capTable?: unknown }; settlement: unknown } };
+    orderBookChanged?: { cursor: string };
+  };
+  errors?: unknown[];
+}
 
 /** One graphql-ws client with one subscription, recording what arrives. */
 class Subscriber {
@@ -175,8 +182,8 @@ describe(`subscriptions shared across identities (${dbLabel()})`, () => {
     expect(stats.shared).toMatchObject({ upstreams: 1, feeds: 1, clients: 10 });
     expect(stats.own).toMatchObject({ upstreams: 10, feeds: 10, clients: 10 });
     const first = seen['acme broker'];
-    expect(first.map((e) => e.data.tradeExecuted.trade.quantity)).toEqual(['2', '3', '4']);
-    expect(first[0].data.tradeExecuted.trade.token).toMatchObject({ symbol: 'ACMEP', name: 'Acme Preferred', decimals: 0 });
+    expect(first.map((e) => e.data.tradeExecuted!.trade.quantity)).toEqual(['2', '3', '4']);
+    expect(first[0].data.tradeExecuted!.trade.token).toMatchObject({ symbol: 'ACMEP', name: 'Acme Preferred', decimals: 0 });
     for (const events of Object.values(seen)) expect(events).toEqual(first);
   }, 240_000);
 
@@ -189,7 +196,7 @@ describe(`subscriptions shared across identities (${dbLabel()})`, () => {
   test('each side\'s account and fee, the settlement (settlement subgraph) and the cap table (issuance) stay per identity and equal per-identity execution', async () => {
     const { seen, stats } = await compare(SCOPED, { t: tokenId }, 2, { live: true });
     expect(stats.shared.upstreams).toBe(10);
-    const last = (name: string) => seen[name].at(-1)!.data.tradeExecuted.trade;
+    const last = (name: string) => seen[name].at(-1)!.data.tradeExecuted!.trade;
     // Who sees what really differs, so that the comparison above is not between equal nulls.
     expect(last('acme broker')).toMatchObject({ buyAccountId: acmeAccount, sellAccountId: null, buyerFee: '3', sellerFee: null });
     expect(last('acme investor (the buyer)')).toMatchObject({ buyAccountId: acmeAccount, sellAccountId: null });
@@ -207,7 +214,7 @@ describe(`subscriptions shared across identities (${dbLabel()})`, () => {
     }, 90_000);
     const replay = await compare(SETTLED, { t: tokenId, after: '0' }, total, { live: false });
     expect(replay.stats.shared.upstreams).toBe(10);
-    const views = new Set(Object.values(replay.seen).map((e) => JSON.stringify(e.map((x) => x.data.tradeExecuted.trade.settlement))));
+    const views = new Set(Object.values(replay.seen).map((e) => JSON.stringify(e.map((x) => x.data.tradeExecuted!.trade.settlement))));
     expect(views.size).toBeGreaterThan(1);
   }, 300_000);
 
@@ -234,10 +241,10 @@ describe(`subscriptions shared across identities (${dbLabel()})`, () => {
           const theirs = await x.take(1);
           expect(JSON.stringify(x.events)).not.toContain(acmeAccount);
           expect(JSON.stringify(x.events)).not.toContain('"3"'); // acme's fee
-          expect(theirs[0].data.tradeExecuted.trade.quantity).toBe('5');
+          expect(theirs[0].data.tradeExecuted!.trade.quantity).toBe('5');
         }
-        if (q.includes('buyAccountId')) expect(mine.data.tradeExecuted.trade.id).toBe(acmeAccount);
-        if (q.includes('buyerFee')) expect(mine.data.tradeExecuted.trade.buyerFee).toBe('3');
+        if (q.includes('buyAccountId')) expect(mine.data.tradeExecuted!.trade.id).toBe(acmeAccount);
+        if (q.includes('buyerFee')) expect(mine.data.tradeExecuted!.trade.buyerFee).toBe('3');
       } finally {
         for (const s of [...strangers, buyer]) await s.dispose();
       }
@@ -262,7 +269,7 @@ describe(`subscriptions shared across identities (${dbLabel()})`, () => {
       });
       const last = long.events.at(-1)!;
       expect(last.errors).toBeUndefined();
-      expect(last.data.tradeExecuted.trade.token.symbol).toBe('ACMEP');
+      expect(last.data.tradeExecuted!.trade.token.symbol).toBe('ACMEP');
     } finally {
       await long.dispose();
       await short.dispose();

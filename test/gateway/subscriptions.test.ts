@@ -66,7 +66,13 @@ class CuttableProxy {
   }
 }
 
-interface Received { data?: any; errors?: any[] }
+/** One answer of a subscription: the tests read data only from answers that carry it. */
+interface Received<D> { data: D; errors?: unknown[] }
+/** A refusal as graphql-ws hands it to error(). */
+type Refusal = { message: string; extensions?: Record<string, unknown> }[];
+type Trades = { tradeExecuted: { cursor: string; trade: { id: string; quantity: string; price: string; buyAccountId?: string | null } } };
+type Book = { orderBookChanged: { tokenId: string; changes: unknown[] } };
+type Statuses = { settlementStatusChanged: { status: string; final: boolean; settlement: unknown } };
 
 /** True when every upstream subscription the gateways hold is live at its subgraph (set once the stack runs). */
 let upstreamsLive: () => boolean = () => false;
@@ -82,9 +88,9 @@ function keptWebSocket(keep: (ws: WebSocket) => void) {
 }
 
 /** One graphql-ws subscription, recording what arrives. */
-class Subscriber {
-  readonly events: Received[] = [];
-  error?: any;
+class Subscriber<D = unknown> {
+  readonly events: Received<D>[] = [];
+  error?: unknown;
   completed = false;
   closed?: { code: number; reason: string };
   socket?: WebSocket;
@@ -101,7 +107,7 @@ class Subscriber {
 
   start(): this {
     this.stop = this.client.subscribe({ query: this.query, variables: this.variables }, {
-      next: (v) => { this.events.push(v as Received); },
+      next: (v) => { this.events.push(v as Received<D>); },
       error: (e) => { this.error = e; },
       complete: () => { this.completed = true; },
     });
@@ -115,14 +121,14 @@ class Subscriber {
     return this;
   }
 
-  async take(n: number, ms = 20_000): Promise<Received[]> {
+  async take(n: number, ms = 20_000): Promise<Received<D>[]> {
     await until(`${n} events (got ${this.events.length}${this.error ? `, error ${JSON.stringify(this.error)}` : ''})`, () => this.events.length >= n || this.error, ms);
-    if (this.events.length < n) throw new Error(`subscription failed: ${JSON.stringify(this.error?.message ?? this.error)}`);
+    if (this.events.length < n) throw new Error(`subscription failed: ${JSON.stringify((this.error as { message?: string } | undefined)?.message ?? this.error)}`);
     return this.events.slice(0, n);
   }
 
-  async failure(ms = 20_000): Promise<any> {
-    return until('the subscription to fail', () => this.error, ms);
+  async failure(ms = 20_000): Promise<Refusal> {
+    return until('the subscription to fail', () => this.error as Refusal | undefined, ms);
   }
 
   async dispose(): Promise<void> {
@@ -215,7 +221,7 @@ describe(`subscriptions through the gateway (${dbLabel()})`, () => {
   });
 
   test('a fill reaches a gateway subscriber with the token and its cap table from issuance, and its settlement from settlement', async () => {
-    const s = new Subscriber(url, broker, TRADES, { t: tokenId }).start();
+    const s = new Subscriber<Trades>(url, broker, TRADES, { t: tokenId }).start();
     try {
       await s.ready(stack.gateway, 1);
       await fill(3);
@@ -224,7 +230,7 @@ describe(`subscriptions through the gateway (${dbLabel()})`, () => {
       expect(e.data.tradeExecuted).toMatchObject({ cursor: expect.stringMatching(/^\d+$/), trade: { quantity: '3', price: '100', token: { symbol: 'ACMEP', capTable: { holderCount: expect.any(Number) } } } });
       // Settlement takes the fill in a moment later: once it has, a replay from the start carries its status too.
       await until('the settlement of the fill', async () => (await stack.subgraphs.settlement.db.query<{ status: string }>('SELECT status FROM settlements'))[0]?.status === 'REJECTED');
-      const replay = new Subscriber(url, broker, `subscription($t: ID, $after: String) { tradeExecuted(tokenId: $t, after: $after) { trade { id token { symbol } settlement { status } } } }`, { t: tokenId, after: '0' }).start();
+      const replay = new Subscriber<{ tradeExecuted: { trade: unknown } }>(url, broker, `subscription($t: ID, $after: String) { tradeExecuted(tokenId: $t, after: $after) { trade { id token { symbol } settlement { status } } } }`, { t: tokenId, after: '0' }).start();
       try {
         const [r] = await replay.take(1);
         expect(r.data.tradeExecuted.trade).toEqual({ id: e.data.tradeExecuted.trade.id, token: { symbol: 'ACMEP' }, settlement: { status: 'REJECTED' } });
@@ -237,7 +243,7 @@ describe(`subscriptions through the gateway (${dbLabel()})`, () => {
   });
 
   test('settlementStatusChanged reaches a gateway subscriber with fields of the settlement and of the token', async () => {
-    const s = new Subscriber(url, broker, `subscription { settlementStatusChanged(after: "0") { cursor status final settlement { quantity token { symbol } } } }`).start();
+    const s = new Subscriber<Statuses>(url, broker, `subscription { settlementStatusChanged(after: "0") { cursor status final settlement { quantity token { symbol } } } }`).start();
     try {
       const events = await s.take(2);
       expect(events.map((e) => [e.data.settlementStatusChanged.status, e.data.settlementStatusChanged.final])).toEqual([['RECEIVED', false], ['REJECTED', true]]);
@@ -249,7 +255,7 @@ describe(`subscriptions through the gateway (${dbLabel()})`, () => {
 
   test('a connection without a valid bearer is refused with the reason, and another organisation gets nothing of acme\'s accounts', async () => {
     for (const [token, reason] of [[undefined, 'MISSING'], [`${broker}x`, 'BAD_SIGNATURE']] as const) {
-      const s = new Subscriber(url, token, BOOK, { t: tokenId }).start();
+      const s = new Subscriber<Book>(url, token, BOOK, { t: tokenId }).start();
       await until('the connection to close', () => s.closed);
       expect(s.closed).toEqual({ code: 4403, reason: expect.stringContaining(`UNAUTHENTICATED ${reason}`) });
       await s.dispose();
@@ -266,7 +272,7 @@ describe(`subscriptions through the gateway (${dbLabel()})`, () => {
       }
     }
     // The owner's organisation is served on the same subscription.
-    const mine = new Subscriber(url, broker, 'subscription($a: ID) { tradeExecuted(accountId: $a, after: "0") { trade { quantity } } }', { a: buyerAccount }).start();
+    const mine = new Subscriber<Trades>(url, broker, 'subscription($a: ID) { tradeExecuted(accountId: $a, after: "0") { trade { quantity } } }', { a: buyerAccount }).start();
     try {
       expect((await mine.take(1))[0].data.tradeExecuted.trade.quantity).toBe('3');
     } finally {
@@ -302,8 +308,8 @@ describe(`subscriptions through the gateway (${dbLabel()})`, () => {
 
   test('identical subscriptions share one upstream subscription: public market data across organisations, anything scoped only within one identity', async () => {
     const before = proxy.upgrades;
-    const a = new Subscriber(edge.url, broker, BOOK, { t: tokenId }).start();
-    const b = new Subscriber(edge.url, broker, BOOK, { t: tokenId }).start();
+    const a = new Subscriber<Book>(edge.url, broker, BOOK, { t: tokenId }).start();
+    const b = new Subscriber<Book>(edge.url, broker, BOOK, { t: tokenId }).start();
     try {
       await a.ready(edge, 2);
       expect(edge.subscriptions.stats()).toMatchObject({ upstreams: 1, clients: 2 });
@@ -313,11 +319,11 @@ describe(`subscriptions through the gateway (${dbLabel()})`, () => {
       expect(ea).toEqual(eb);
       expect(ea[0].data.orderBookChanged.changes).toEqual([{ side: 'SELL', price: '100', quantity: expect.any(String) }]);
       // The book is the same for everyone (kit/sharing.ts): another organisation joins the same upstream and execution.
-      const other = new Subscriber(edge.url, await stack.token('globex', ['BROKER_DEALER']), BOOK, { t: tokenId }).start();
+      const other = new Subscriber<Book>(edge.url, await stack.token('globex', ['BROKER_DEALER']), BOOK, { t: tokenId }).start();
       // Each side's account depends on who asks: per identity.
       const scoped = 'subscription($t: ID) { tradeExecuted(tokenId: $t) { trade { buyAccountId } } }';
-      const mine = new Subscriber(edge.url, broker, scoped, { t: tokenId }).start();
-      const theirs = new Subscriber(edge.url, await stack.token('globex', ['BROKER_DEALER']), scoped, { t: tokenId }).start();
+      const mine = new Subscriber<Trades>(edge.url, broker, scoped, { t: tokenId }).start();
+      const theirs = new Subscriber<Trades>(edge.url, await stack.token('globex', ['BROKER_DEALER']), scoped, { t: tokenId }).start();
       try {
         await other.ready(edge, 5);
         expect(edge.subscriptions.stats()).toMatchObject({ upstreams: 3, feeds: 3, clients: 5 });
@@ -334,8 +340,8 @@ describe(`subscriptions through the gateway (${dbLabel()})`, () => {
 
   test('a client that stops reading is closed as a slow consumer with the reason, while a reader on the same stream gets every event', async () => {
     const book = newId('tok'); // a book of its own, fed straight into trading's outbox with large events
-    const fast = new Subscriber(edge.url, broker, BOOK, { t: book }).start();
-    const slow = new Subscriber(edge.url, broker, BOOK, { t: book }).start();
+    const fast = new Subscriber<Book>(edge.url, broker, BOOK, { t: book }).start();
+    const slow = new Subscriber<Book>(edge.url, broker, BOOK, { t: book }).start();
     try {
       await fast.ready(edge, 2);
       slow.socket!.pause(); // stops reading: the kernel buffers fill, then the gateway's queue
@@ -365,7 +371,7 @@ describe(`subscriptions through the gateway (${dbLabel()})`, () => {
   }, 120_000);
 
   test('when the connection to the subgraph drops, the gateway resumes after the last cursor: nothing lost, nothing twice', async () => {
-    const s = new Subscriber(edge.url, broker, TRADES, { t: tokenId }).start();
+    const s = new Subscriber<Trades>(edge.url, broker, TRADES, { t: tokenId }).start();
     try {
       await s.ready(edge, 1);
       const upgrades = proxy.upgrades;
@@ -396,7 +402,7 @@ describe(`subscriptions through the gateway (${dbLabel()})`, () => {
   }, 90_000);
 
   test('a supergraph reload ends active subscriptions with SUPERGRAPH_RELOADED, and new ones run on the new supergraph', async () => {
-    const s = new Subscriber(edge.url, broker, BOOK, { t: tokenId }).start();
+    const s = new Subscriber<Book>(edge.url, broker, BOOK, { t: tokenId }).start();
     try {
       await s.ready(edge, 1);
       appendFileSync(supergraphFile, '\n# reloaded by a test\n');
@@ -405,7 +411,7 @@ describe(`subscriptions through the gateway (${dbLabel()})`, () => {
     } finally {
       await s.dispose();
     }
-    const again = new Subscriber(edge.url, broker, BOOK, { t: tokenId }).start();
+    const again = new Subscriber<Book>(edge.url, broker, BOOK, { t: tokenId }).start();
     try {
       await again.ready(edge, 1);
       await fill(1);
