@@ -69,7 +69,7 @@ export default tseslint.config(
   // Still to type (issue #17): these tests read GraphQL answers loosely (gqlOk's and IssuerDesk.run's default answer).
   {
     files: ['test/**/*.ts', 'scripts/graphqlClient.ts', 'scripts/issuerDesk.ts'],
-    ignores: ['test/kit/**', 'test/gateway/**'],
+    ignores: ['test/kit/**', 'test/gateway/**', 'test/e2e/**'],
     rules: { '@typescript-eslint/no-explicit-any': 'off' },
   },
   ...houseRules(),

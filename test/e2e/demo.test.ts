@@ -23,35 +23,35 @@ describe(`the seeded demo market and the guided demo (${dbLabel()}, anvil)`, () 
     expect(Object.keys(seeded.investors)).toHaveLength(12);
     expect(new Set(DEMO_INVESTORS.map((i) => i.o.country)).size).toBeGreaterThanOrEqual(8);
     const broker = await stack.token('broker-co', ['BROKER_DEALER']);
-    const d = await gqlOk<any>(stack.gateway.url, broker, `query($t: ID!, $a: ID!) { orderBook(tokenId: $t) { bids { price quantity } asks { price quantity } }
+    const d = await gqlOk<{ orderBook: { bids: unknown[]; asks: unknown[] }; custodyAccount: { balances: { asset: string }[] } }>(stack.gateway.url, broker, `query($t: ID!, $a: ID!) { orderBook(tokenId: $t) { bids { price quantity } asks { price quantity } }
       custodyAccount(id: $a) { balances { asset total available reserved } } }`, { t: seeded.tokens.ACME, a: seeded.accounts['Jonas Berg'].id });
     expect(d.orderBook.asks).toEqual([{ price: '105', quantity: '500' }, { price: '106', quantity: '300' }]);
     expect(d.orderBook.bids).toEqual([{ price: '101', quantity: '200' }, { price: '100', quantity: '150' }]);
     // Jonas's bid holds 200 x 101 whole cash units of his 1,000,000.
-    expect(d.custodyAccount.balances.find((b: { asset: string }) => b.asset === 'CASH')).toMatchObject({ total: '1000000000000', reserved: String(200n * 101n * 1_000_000n) });
+    expect(d.custodyAccount.balances.find((b) => b.asset === 'CASH')).toMatchObject({ total: '1000000000000', reserved: String(200n * 101n * 1_000_000n) });
     // Nobody registered the tokens or credited the mints by hand: custody learnt the token from issuance's feed and booked the mint it saw on chain.
-    const avery = await gqlOk<any>(stack.gateway.url, broker, `query($a: ID!) { custodyAccount(id: $a) { deposits { asset amount fromAddress }
+    const avery = await gqlOk<{ custodyAccount: { deposits: unknown[]; balances: { asset: string }[] } }>(stack.gateway.url, broker, `query($a: ID!) { custodyAccount(id: $a) { deposits { asset amount fromAddress }
       balances { asset total onChain } } }`, { a: seeded.accounts['Avery Capital LLC'].id });
     expect(avery.custodyAccount.deposits).toEqual(expect.arrayContaining([{ asset: seeded.tokens.ACME, amount: '5000', fromAddress: '0x0000000000000000000000000000000000000000' }]));
-    expect(avery.custodyAccount.balances.find((b: { asset: string }) => b.asset === seeded.tokens.ACME)).toEqual({ asset: seeded.tokens.ACME, total: '5000', onChain: '5000' });
+    expect(avery.custodyAccount.balances.find((b) => b.asset === seeded.tokens.ACME)).toEqual({ asset: seeded.tokens.ACME, total: '5000', onChain: '5000' });
   });
 
   test('the seed pays one dividend on ACME from the issuer\'s treasury, tax withheld per holder', async () => {
     expect(seeded.dividend?.status).toBe('COMPLETED');
     const issuer = await stack.token('issuer-co', ['ISSUER_AGENT', 'AUDITOR']);
-    const d = (await gqlOk<any>(stack.gateway.url, issuer, `query($id: ID!) { distribution(id: $id) { kind gross withheld net
+    const d = (await gqlOk<{ distribution: { kind: string; gross: string; withheld: string; entitlements: { investor: { legalName: string }; withheld: string; status: string }[] } }>(stack.gateway.url, issuer, `query($id: ID!) { distribution(id: $id) { kind gross withheld net
       entitlements { investor { legalName } gross withheld net status txHash } } }`, { id: seeded.dividend!.distributionId })).distribution;
     expect([d.kind, d.gross]).toEqual(['DIVIDEND', String(10_000n * 1_000_000n)]);
-    expect(d.entitlements.map((e: any) => e.status)).toEqual(d.entitlements.map(() => 'PAID'));
-    expect(d.entitlements.find((e: any) => e.investor.legalName === 'Avery Capital LLC').withheld).toBe('0'); // W-9 on file
+    expect(d.entitlements.map((e) => e.status)).toEqual(d.entitlements.map(() => 'PAID'));
+    expect(d.entitlements.find((e) => e.investor.legalName === 'Avery Capital LLC')!.withheld).toBe('0'); // W-9 on file
     expect(BigInt(d.withheld) > 0n).toBe(true); // Northwind's treaty rate, Blake's backup withholding
   }, 60_000);
 
   test('seeding again on the same market changes nothing', async () => {
     const again = await seedStack(stack, stack.token);
     expect(again).toEqual(seeded);
-    const book = await gqlOk<any>(stack.gateway.url, await stack.token('broker-co', ['BROKER_DEALER']), `query($t: ID!) { orderBook(tokenId: $t) { asks { quantity } } }`, { t: seeded.tokens.ACME });
-    expect(book.orderBook.asks.map((a: { quantity: string }) => a.quantity)).toEqual(['500', '300']);
+    const book = await gqlOk<{ orderBook: { asks: { quantity: string }[] } }>(stack.gateway.url, await stack.token('broker-co', ['BROKER_DEALER']), `query($t: ID!) { orderBook(tokenId: $t) { asks { quantity } } }`, { t: seeded.tokens.ACME });
+    expect(book.orderBook.asks.map((a) => a.quantity)).toEqual(['500', '300']);
   }, 300_000);
 
   test('the distribution demo announces a dividend, shows the withholding and follows it to PAID on chain', async () => {

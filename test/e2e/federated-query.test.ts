@@ -35,8 +35,8 @@ describe(`a query through the gateway (${dbLabel()})`, () => {
     await custody('credit', { accountId: otherAccountId, asset: 'CASH', amount: '1000', idempotencyKey: 'f3', reason: 'deposit' });
     // Without a chain issuance knows of no lots, so a sell would be refused at entry (the seller's holding): two bids make the book.
     const placed = [
-      await gqlOk(url, broker, `mutation($t: ID!, $a: ID!) { placeOrder(input: { tokenId: $t, accountId: $a, side: BUY, price: "101", quantity: "5", clientOrderId: "o1" }) { accepted order { id } } }`, { t: tokenId, a: accountId }),
-      await gqlOk(url, broker, `mutation($t: ID!, $a: ID!) { placeOrder(input: { tokenId: $t, accountId: $a, side: BUY, price: "100", quantity: "7", clientOrderId: "o2" }) { accepted order { id } } }`, { t: tokenId, a: otherAccountId }),
+      await gqlOk<{ placeOrder: { accepted: boolean } }>(url, broker, `mutation($t: ID!, $a: ID!) { placeOrder(input: { tokenId: $t, accountId: $a, side: BUY, price: "101", quantity: "5", clientOrderId: "o1" }) { accepted order { id } } }`, { t: tokenId, a: accountId }),
+      await gqlOk<{ placeOrder: { accepted: boolean } }>(url, broker, `mutation($t: ID!, $a: ID!) { placeOrder(input: { tokenId: $t, accountId: $a, side: BUY, price: "100", quantity: "7", clientOrderId: "o2" }) { accepted order { id } } }`, { t: tokenId, a: otherAccountId }),
     ];
     expect(placed.map((p) => p.placeOrder.accepted)).toEqual([true, true]);
     await gqlOk(url, await stack.token('settle-co', ['SETTLEMENT_AGENT']), 'mutation($t: ID!) { authorizeVenueToken(venue: "XNYS-ATS", tokenId: $t, authorized: true) { authorized } }', { t: tokenId });
@@ -48,7 +48,7 @@ describe(`a query through the gateway (${dbLabel()})`, () => {
   test('returns, in one request, data that each of the four subgraphs holds in its own database', async () => {
     // Without a chain the token is not deployed, so verification rejects the trade: wait for that outcome.
     await until('the settlement rejected', async () => (await stack.subgraphs.settlement.db.query<{ status: string }>('SELECT status FROM settlements'))[0]?.status === 'REJECTED');
-    const data = await gqlOk(stack.gateway.url, settler, `{
+    const data = await gqlOk<{ settlements: unknown[]; investors: { legalName: string; custodyAccounts: { kind: string; walletAddress: string }[] }[] }>(stack.gateway.url, settler, `{
       settlements {
         status quantity price venueReference
         history { status }
@@ -64,7 +64,7 @@ describe(`a query through the gateway (${dbLabel()})`, () => {
     }]);
     expect(withAccounts.investors).toHaveLength(1);
     expect(withAccounts.investors[0].legalName).toBe('Jane Doe');
-    expect(withAccounts.investors[0].custodyAccounts.map((a: { kind: string }) => a.kind).sort()).toEqual(['OMNIBUS', 'SEGREGATED']);
+    expect(withAccounts.investors[0].custodyAccounts.map((a) => a.kind).sort()).toEqual(['OMNIBUS', 'SEGREGATED']);
     for (const a of withAccounts.investors[0].custodyAccounts) expect(a.walletAddress).toMatch(/^0x[0-9a-fA-F]{40}$/);
 
     // Each fact lives only in its owner's database.
@@ -80,7 +80,7 @@ describe(`a query through the gateway (${dbLabel()})`, () => {
   });
 
   test('creating mutations return the same entity when retried with the same key and refuse other content', async () => {
-    const again = await gqlOk(stack.gateway.url, issuer, `mutation { createSecurityToken(input: { idempotencyKey: "t1", name: "Acme Preferred", symbol: "ACMEP", decimals: 0, exemption: REG_D_506C }) { id } }`);
+    const again = await gqlOk<{ createSecurityToken: { id: string } }>(stack.gateway.url, issuer, `mutation { createSecurityToken(input: { idempotencyKey: "t1", name: "Acme Preferred", symbol: "ACMEP", decimals: 0, exemption: REG_D_506C }) { id } }`);
     expect(again.createSecurityToken.id).toBe(tokenId);
     const { gql } = await import('../support/stack.js');
     const clash = await gql(stack.gateway.url, issuer, `mutation { createSecurityToken(input: { idempotencyKey: "t1", name: "Other", symbol: "OTH", decimals: 0, exemption: REG_D_506B }) { id } }`);
@@ -99,8 +99,8 @@ describe(`a query through the gateway (${dbLabel()})`, () => {
     const { gql } = await import('../support/stack.js');
     const unknown = await gql(stack.gateway.url, custodian, `mutation { openCustodyAccount(input: { idempotencyKey: "a-x", investorId: "inv_00000000000000000000000000", kind: SEGREGATED }) { id } }`);
     expect(unknown.body.errors?.[0].extensions?.code).toBe('CUSTODY.UNKNOWN_INVESTOR');
-    const wallets = async () => (await gqlOk(stack.gateway.url, issuer, `query($i: ID!) { investor(id: $i) { wallets { address } } }`, { i: investorId })).investor.wallets.map((w: { address: string }) => w.address);
-    const accountWallets = (await gqlOk(stack.gateway.url, custodian, `{ custodyAccounts { walletAddress } }`)).custodyAccounts.map((a: { walletAddress: string }) => a.walletAddress);
+    const wallets = async () => (await gqlOk<{ investor: { wallets: { address: string }[] } }>(stack.gateway.url, issuer, `query($i: ID!) { investor(id: $i) { wallets { address } } }`, { i: investorId })).investor.wallets.map((w) => w.address);
+    const accountWallets = (await gqlOk<{ custodyAccounts: { walletAddress: string }[] }>(stack.gateway.url, custodian, `{ custodyAccounts { walletAddress } }`)).custodyAccounts.map((a) => a.walletAddress);
     const end = Date.now() + 20_000;
     while ((await wallets()).length < accountWallets.length && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
     expect((await wallets()).sort()).toEqual(accountWallets.sort());

@@ -28,19 +28,20 @@ describe(`bearer tokens from an identity provider's JWKS (${dbLabel()})`, () => 
     await idp?.stop();
   });
 
+  type Investors = { investors: unknown[] };
   const targets = () => [stack.gateway.url, stack.subgraphs.issuance.url];
 
   test('a token of the provider creates and reads as its organisation at the gateway and at a subgraph; another organisation sees nothing of it', async () => {
     const issuer = await idp.sign(claims('acme', ['ISSUER_AGENT']));
-    const created = await gql<any>(stack.gateway.url, issuer, 'mutation { registerInvestor(input: { idempotencyKey: "idp-1", legalName: "Jane Doe", type: INDIVIDUAL, jurisdiction: "US", usPerson: true }) { id } }');
+    const created = await gql<{ registerInvestor: { id: string } }>(stack.gateway.url, issuer, 'mutation { registerInvestor(input: { idempotencyKey: "idp-1", legalName: "Jane Doe", type: INDIVIDUAL, jurisdiction: "US", usPerson: true }) { id } }');
     expect(created.body.errors).toBeUndefined();
-    const id = created.body.data.registerInvestor.id;
+    const id = created.body.data!.registerInvestor.id;
     for (const url of targets()) {
-      expect((await gql<any>(url, issuer, '{ investors { id legalName } }')).body.data.investors).toEqual([{ id, legalName: 'Jane Doe' }]);
-      expect((await gql<any>(url, await idp.sign(claims('globex', ['ISSUER_AGENT'])), '{ investors { id } }')).body.data.investors).toEqual([]);
+      expect((await gql<Investors>(url, issuer, '{ investors { id legalName } }')).body.data!.investors).toEqual([{ id, legalName: 'Jane Doe' }]);
+      expect((await gql<Investors>(url, await idp.sign(claims('globex', ['ISSUER_AGENT'])), '{ investors { id } }')).body.data!.investors).toEqual([]);
     }
     // The stack's own HS256 tokens are still accepted beside the provider's.
-    expect((await gql<any>(stack.gateway.url, await stack.token('acme', ['ISSUER_AGENT']), '{ investors { id } }')).body.data.investors).toEqual([{ id }]);
+    expect((await gql<Investors>(stack.gateway.url, await stack.token('acme', ['ISSUER_AGENT']), '{ investors { id } }')).body.data!.investors).toEqual([{ id }]);
   });
 
   test('when the provider rotates its key, new tokens are accepted everywhere and tokens of the retired key are refused', async () => {

@@ -61,10 +61,10 @@ describe(`Prometheus metrics of every process (${dbLabel()})`, () => {
       { in: { tokenId, accountId: p.accountId, side, type: 'LIMIT', price: '5', quantity: '10', clientOrderId: key } }).then((d) => d.placeOrder);
     expect(await place(sellerBd, seller, 'SELL', 'm-sell')).toMatchObject({ accepted: true });
     expect(await place(buyerBd, buyer, 'BUY', 'm-buy')).toMatchObject({ accepted: true, order: { status: 'FILLED' } });
-    const settled = await waitFor('the fill to settle', () => gqlOk(w.url, buyerBd, `query($t: ID!) { trades(tokenId: $t) { settlement { status reasonCode reason batch { mode gasUsed effectiveGasPrice } } } }`, { t: tokenId }),
+    const settled = await waitFor('the fill to settle', () => gqlOk<{ trades: { settlement: { status: string; batch: unknown } | null }[] }>(w.url, buyerBd, `query($t: ID!) { trades(tokenId: $t) { settlement { status reasonCode reason batch { mode gasUsed effectiveGasPrice } } } }`, { t: tokenId }),
       (d) => d.trades.length === 1 && d.trades[0].settlement?.status === 'SETTLED');
     // The DvP transaction's gas is stored with its batch, from the receipt.
-    const batch = settled.trades[0].settlement.batch as { mode: string; gasUsed: string; effectiveGasPrice: string };
+    const batch = settled.trades[0].settlement!.batch as { mode: string; gasUsed: string; effectiveGasPrice: string };
     expect(BigInt(batch.gasUsed)).toBeGreaterThan(21_000n);
     expect(BigInt(batch.effectiveGasPrice)).toBeGreaterThan(0n);
     // A client's mistake, counted by its code.

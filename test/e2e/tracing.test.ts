@@ -27,9 +27,11 @@ describe(`one trace from the client's request to the settlement of its fill (${d
   let sellerBd: string, buyerBd: string;
 
   /** POST /graphql at the gateway with extra headers (a client's traceparent, baggage). */
+  /** The fields the requests below read, each answer holding those of its request. */
+  type Answers = { placeOrder?: unknown; orders: { side: string }[] };
   const post = async (token: string, query: string, variables: Record<string, unknown>, headers: Record<string, string> = {}) => {
     const r = await fetch(w.url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}`, ...headers }, body: JSON.stringify({ query, variables }) });
-    return { status: r.status, body: (await r.json()) as { data?: Record<string, any>; errors?: { extensions?: { code?: string } }[] } };
+    return { status: r.status, body: (await r.json()) as { data?: Answers; errors?: { extensions?: { code?: string } }[] } };
   };
   const spans = () => exporter.getFinishedSpans();
   const gatewaySpanOf = (operation: string) => spans().find((s) => serviceOf(s) === 'gateway' && [`mutation ${operation}`, `query ${operation}`].includes(s.name));
@@ -79,7 +81,7 @@ describe(`one trace from the client's request to the settlement of its fill (${d
     // The consumer's parent is the span that wrote the event, in trading.
     expect(serviceOf(inTrace.find((s) => s.spanContext().spanId === parentOf(consumed!))!)).toBe('trading');
 
-    await waitFor('the fill to settle', () => gqlOk(w.url, buyerBd, `query($t: ID!) { trades(tokenId: $t) { settlement { status reasonCode reason } } }`, { t: tokenId }),
+    await waitFor('the fill to settle', () => gqlOk<{ trades: { settlement: { status: string } | null }[] }>(w.url, buyerBd, `query($t: ID!) { trades(tokenId: $t) { settlement { status reasonCode reason } } }`, { t: tokenId }),
       (d) => d.trades.length === 1 && d.trades[0].settlement?.status === 'SETTLED');
     // The settlement worker's steps on it (verification, the DvP, the booking at custody) are spans of the same trace.
     const settling = await waitFor('the worker\'s steps in the trace', async () => spans().filter((s) => s.spanContext().traceId === traceId && serviceOf(s) === 'settlement'),
@@ -121,7 +123,7 @@ describe(`one trace from the client's request to the settlement of its fill (${d
     }
     // The buyer's organisation named in baggage does not show the seller its orders.
     const theirs = await post(sellerBd, 'query($t: ID!) { orders(filter: { tokenId: $t }) { id side } }', { t: tokenId }, { baggage: 'org=beta-bd' });
-    expect(theirs.body.data?.orders.every((o: { side: string }) => o.side === 'SELL')).toBe(true);
+    expect(theirs.body.data?.orders.every((o) => o.side === 'SELL')).toBe(true);
   }, 120_000);
 
   test('log lines written inside a span carry its trace_id and span_id; lines outside carry none', async () => {
