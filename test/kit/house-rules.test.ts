@@ -1,10 +1,14 @@
 import { describe, expect, test } from '@jest/globals';
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { ESLint, type Linter } from 'eslint';
 import tseslint from 'typescript-eslint';
 import { fromRoot } from '../../subgraphs/kit/paths.js';
+import { custody } from '../../subgraphs/custody/index.js';
+import { issuance } from '../../subgraphs/issuance/index.js';
+import { settlement } from '../../subgraphs/settlement/index.js';
+import { trading } from '../../subgraphs/trading/index.js';
 // @ts-expect-error the lint config is plain JavaScript without declarations
 import { HOUSE_PLAN, houseRules } from '../../eslint.config.js';
 
@@ -27,6 +31,15 @@ describe('house rules (eslint.config.js)', () => {
   test('the plan lists every subgraph, as following or still to do', () => {
     expect([...HOUSE_PLAN.pureDomain, ...HOUSE_PLAN.pureDomainToDo].sort()).toEqual(['custody', 'issuance', 'settlement', 'trading']);
     expect([...HOUSE_PLAN.storeOnly, ...HOUSE_PLAN.storeOnlyToDo].sort()).toEqual(['custody', 'issuance', 'settlement', 'trading']);
+  });
+
+  // The rooms of ARCHITECTURE.md's house plan. internal.ts holds the internal calls a subgraph serves:
+  // it is there exactly when the subgraph's definition serves some (settlement and trading serve none).
+  const ROOMS = ['index.ts', 'settings.ts', 'services.ts', 'resolvers', 'peers.ts', 'feeds.ts', 'domain', 'store', 'migrations'];
+  test.each([issuance, trading, settlement, custody].map((d) => [d.name, d] as const))('subgraphs/%s holds every room of the plan', (name, def) => {
+    const missing = ROOMS.filter((room) => !existsSync(fromRoot('subgraphs', name, room)));
+    expect(missing).toEqual([]);
+    expect(existsSync(fromRoot('subgraphs', name, 'internal.ts'))).toBe(typeof def.internal === 'function');
   });
 
   test('a clean domain file passes', async () => {
