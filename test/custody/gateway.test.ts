@@ -6,6 +6,12 @@ import { gql, gqlOk, startTestStack, type TestStack } from '../support/stack.js'
 
 const TO = '0x000000000000000000000000000000000000bEEF';
 
+/** The parts of the answers these tests read (a test reads a part only where it expects it). */
+interface RpcResult { balance: Record<string, string>; reservation: { reservationId: string; status: string } }
+interface Decision { status: string; approvals: { approver: string }[] }
+interface Withdrawal { id: string; status: string; amount: string; toAddress: string; initiatedBy: string; approvalsRequired: number }
+interface RequestAnswer { withdrawal: Withdrawal | null; refusals: { code: string; message: string }[] }
+
 describe(`custody through the gateway (${dbLabel()})`, () => {
   let stack: TestStack;
   let url: string;
@@ -22,7 +28,7 @@ describe(`custody through the gateway (${dbLabel()})`, () => {
       headers: { 'content-type': 'application/json', authorization: `Bearer ${token ?? await serviceToken({ serviceSecret: stack.secrets.serviceSecret, issuer: 'tokenstack' }, 'settlement')}` },
       body: JSON.stringify(body),
     });
-    return { status: r.status, body: (await r.json()) as { result?: any; error?: { code: string } } };
+    return { status: r.status, body: (await r.json()) as { result?: RpcResult; error?: { code: string } } };
   }
   const balances = async (id = accountId) =>
     (await gqlOk(url, alice, `query($id: ID!) { custodyAccount(id: $id) { balances { asset total reserved available onChain onChainBlock } } }`, { id })).custodyAccount.balances;
@@ -57,18 +63,18 @@ describe(`custody through the gateway (${dbLabel()})`, () => {
   test('internal reserve, release and consume work over HTTP with a service credential only', async () => {
     const r = await rpc('reserve', { accountId, asset: 'CASH', amount: '1200', idempotencyKey: 'ord-1', reason: 'order ord-1' });
     expect(r.status).toBe(200);
-    expect(r.body.result.balance).toMatchObject({ reserved: '1200', available: '3800' });
+    expect(r.body.result!.balance).toMatchObject({ reserved: '1200', available: '3800' });
     expect((await rpc('reserve', { accountId, asset: 'CASH', amount: '9999', idempotencyKey: 'ord-2', reason: 'x' })).body.error?.code).toBe('CUSTODY.INSUFFICIENT_AVAILABLE');
     expect((await rpc('reserve', { accountId, asset: 'CASH', amount: '1201', idempotencyKey: 'ord-1', reason: 'order ord-1' })).body.error?.code).toBe('INPUT.IDEMPOTENCY_KEY_REUSED');
     const consumed = await rpc('consume', { reservationKey: 'ord-1', amount: '200', idempotencyKey: 'stl-1' });
-    expect(consumed.body.result.balance).toMatchObject({ total: '4800', reserved: '1000' });
-    expect((await rpc('release', { reservationId: r.body.result.reservation.reservationId })).body.result.reservation.status).toBe('CLOSED');
+    expect(consumed.body.result!.balance).toMatchObject({ total: '4800', reserved: '1000' });
+    expect((await rpc('release', { reservationId: r.body.result!.reservation.reservationId })).body.result!.reservation.status).toBe('CLOSED');
     // A person cannot call them, not even a custodian.
     const denied = await rpc('reserve', { accountId, asset: 'CASH', amount: '1', idempotencyKey: 'u1', reason: 'x' }, alice);
     expect([denied.status, denied.body.error?.code]).toEqual([403, 'FORBIDDEN']);
     expect(await balances()).toEqual(expect.arrayContaining([expect.objectContaining({ asset: 'CASH', total: '4800', reserved: '0' })]));
     // And they are not part of the public schema.
-    const r2 = await gql<any>(url, alice, `mutation { reserve(accountId: "x") { id } }`);
+    const r2 = await gql(url, alice, `mutation { reserve(accountId: "x") { id } }`);
     expect(r2.body.errors?.[0].extensions?.code).toBe('GRAPHQL_VALIDATION_FAILED');
   });
 
@@ -77,7 +83,7 @@ describe(`custody through the gateway (${dbLabel()})`, () => {
       approvalsRequired: 2, destinationDelaySeconds: 0, velocityWindowSeconds: 86400, maxPerWithdrawal: "1000", maxPerWindow: "2500",
       assetLimits: [{ asset: "${tokenId}", maxPerWithdrawal: "10", maxPerWindow: "20" }] } }) { id status approvalsRequired } }`)).proposePolicyChange;
     expect(c).toMatchObject({ status: 'PENDING', approvalsRequired: 2 });
-    const approve = (token: string) => gql<any>(url, token, `mutation($id: ID!) { approvePolicyChange(id: $id) { status approvals { approver } } }`, { id: c.id });
+    const approve = (token: string) => gql<{ approvePolicyChange: Decision }>(url, token, `mutation($id: ID!) { approvePolicyChange(id: $id) { status approvals { approver } } }`, { id: c.id });
     expect((await approve(alice)).body.errors?.[0].extensions?.code).toBe('CUSTODY.SELF_APPROVAL');
     expect((await approve(mallory)).body.errors?.[0].extensions?.code).toBe('NOT_FOUND');
     expect((await approve(bob)).body.data?.approvePolicyChange).toEqual({ status: 'PENDING', approvals: [{ approver: 'bob' }] });
@@ -89,7 +95,7 @@ describe(`custody through the gateway (${dbLabel()})`, () => {
   });
 
   describe('withdrawals', () => {
-    const request = (token: string, v: Record<string, unknown>) => gql<any>(url, token, `mutation($a: ID!, $asset: String!, $n: BigInt!, $to: Address!, $k: String!) {
+    const request = (token: string, v: Record<string, unknown>) => gql<{ requestWithdrawal: RequestAnswer }>(url, token, `mutation($a: ID!, $asset: String!, $n: BigInt!, $to: Address!, $k: String!) {
       requestWithdrawal(input: { accountId: $a, asset: $asset, amount: $n, toAddress: $to, idempotencyKey: $k }) {
         withdrawal { id status amount toAddress initiatedBy approvalsRequired } refusals { code message } } }`, { a: accountId, asset: 'CASH', n: '300', to: TO, k: 'w1', ...v });
 
@@ -118,7 +124,7 @@ describe(`custody through the gateway (${dbLabel()})`, () => {
     });
 
     test('policy refusals come back in the payload with every reason', async () => {
-      const r = (await request(alice, { n: '5000', to: '0x000000000000000000000000000000000000dEaD', k: 'r1' })).body.data?.requestWithdrawal;
+      const r = (await request(alice, { n: '5000', to: '0x000000000000000000000000000000000000dEaD', k: 'r1' })).body.data!.requestWithdrawal;
       expect(r.withdrawal).toBeNull();
       expect(r.refusals.map((x: { code: string }) => x.code).sort()).toEqual([
         'CUSTODY.DESTINATION_NOT_ALLOWED', 'CUSTODY.INSUFFICIENT_AVAILABLE', 'CUSTODY.VELOCITY_LIMIT_EXCEEDED', 'CUSTODY.WITHDRAWAL_LIMIT_EXCEEDED',
@@ -126,33 +132,33 @@ describe(`custody through the gateway (${dbLabel()})`, () => {
     });
 
     test('a security-token withdrawal to an address that is no investor\'s verified wallet is refused with issuance\'s reason', async () => {
-      const r = (await request(alice, { asset: tokenId, n: '5', k: 's1' })).body.data?.requestWithdrawal;
+      const r = (await request(alice, { asset: tokenId, n: '5', k: 's1' })).body.data!.requestWithdrawal;
       expect(r.withdrawal).toBeNull();
       expect(r.refusals.map((x: { code: string }) => x.code)).toEqual(['RECEIVER_WALLET_UNKNOWN']);
     });
 
     test('request, replay, two approvals from other custodians: APPROVED and queued, the amount reserved', async () => {
-      const first = (await request(alice, {})).body.data?.requestWithdrawal;
+      const first = (await request(alice, {})).body.data!.requestWithdrawal;
       expect(first.withdrawal).toMatchObject({ status: 'PENDING_APPROVAL', amount: '300', toAddress: TO, initiatedBy: 'alice', approvalsRequired: 2 });
-      expect((await request(alice, {})).body.data?.requestWithdrawal.withdrawal.id).toBe(first.withdrawal.id);
+      expect((await request(alice, {})).body.data?.requestWithdrawal.withdrawal?.id).toBe(first.withdrawal!.id);
       expect((await request(alice, { n: '301' })).body.errors?.[0].extensions?.code).toBe('INPUT.IDEMPOTENCY_KEY_REUSED');
       expect((await balances()).find((b: { asset: string }) => b.asset === 'CASH')).toMatchObject({ reserved: '300', available: '4500' });
 
-      const approve = (token: string) => gql<any>(url, token, `mutation($id: ID!) { approveWithdrawal(id: $id) { status approvals { approver } } }`, { id: first.withdrawal.id });
+      const approve = (token: string) => gql<{ approveWithdrawal: Decision }>(url, token, `mutation($id: ID!) { approveWithdrawal(id: $id) { status approvals { approver } } }`, { id: first.withdrawal!.id });
       expect((await approve(alice)).body.errors?.[0].extensions?.code).toBe('CUSTODY.SELF_APPROVAL');
       expect((await approve(mallory)).body.errors?.[0].extensions?.code).toBe('NOT_FOUND');
       expect((await approve(await as('acme', 'ivan', ['INVESTOR']))).body.errors?.[0].extensions?.code).toBe('FORBIDDEN');
       expect((await approve(bob)).body.data?.approveWithdrawal.status).toBe('PENDING_APPROVAL');
       expect((await approve(carol)).body.data?.approveWithdrawal).toEqual({ status: 'APPROVED', approvals: [{ approver: 'bob' }, { approver: 'carol' }] });
 
-      const seen = await gqlOk(url, bob, `query($id: ID!) { withdrawal(id: $id) { status account { id } } withdrawals(status: APPROVED) { id } }`, { id: first.withdrawal.id });
+      const seen = await gqlOk(url, bob, `query($id: ID!) { withdrawal(id: $id) { status account { id } } withdrawals(status: APPROVED) { id } }`, { id: first.withdrawal!.id });
       expect(seen.withdrawal).toEqual({ status: 'APPROVED', account: { id: accountId } });
-      expect(seen.withdrawals).toEqual([{ id: first.withdrawal.id }]);
-      expect((await gqlOk(url, mallory, `query($id: ID!) { withdrawal(id: $id) { id } }`, { id: first.withdrawal.id })).withdrawal).toBeNull();
+      expect(seen.withdrawals).toEqual([{ id: first.withdrawal!.id }]);
+      expect((await gqlOk(url, mallory, `query($id: ID!) { withdrawal(id: $id) { id } }`, { id: first.withdrawal!.id })).withdrawal).toBeNull();
     });
 
     test('rejecting a pending withdrawal releases its reservation', async () => {
-      const w = (await request(alice, { n: '100', k: 'w2' })).body.data?.requestWithdrawal.withdrawal;
+      const w = (await request(alice, { n: '100', k: 'w2' })).body.data!.requestWithdrawal.withdrawal!;
       const before = (await balances()).find((b: { asset: string }) => b.asset === 'CASH');
       const r = await gqlOk(url, bob, `mutation($id: ID!) { rejectWithdrawal(id: $id, reason: "not expected") { status decidedBy decisionReason } }`, { id: w.id });
       expect(r.rejectWithdrawal).toEqual({ status: 'REJECTED', decidedBy: 'bob', decisionReason: 'not expected' });

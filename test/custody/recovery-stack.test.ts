@@ -17,6 +17,14 @@ import { IssuerDesk, monthsAgo } from '../issuance/flow.js';
  * wallet is recovered by custody (new wallet) and issuance (ERC-3643
  * recoveryAddress), and the books follow without counting anything twice.
  */
+/** What these tests read of a custody account. */
+interface AccountView {
+  walletAddress: string;
+  wallets: { address: string; active: boolean; retiredAt: string | null }[];
+  balances: { asset: string; total: string; available: string; onChain: string | null; onChainBlock: number | null }[];
+  deposits: { id: string; asset: string; amount: string; fromAddress: string; walletAddress: string; txHash: string; blockNumber: number }[];
+}
+
 describe(`wallet recovery and deposits through the gateway (anvil, ${dbLabel()})`, () => {
   let stack: TestStack;
   let desk: IssuerDesk;
@@ -47,10 +55,10 @@ describe(`wallet recovery and deposits through the gateway (anvil, ${dbLabel()})
     if (!r.ok) throw new Error(`${method}: ${r.status} ${await r.text()}`);
   }
   /** Mines a block (the confirmation) until the account reads as wanted. */
-  async function account(ok: (a: any) => boolean): Promise<any> {
+  async function account(ok: (a: AccountView) => boolean): Promise<AccountView> {
     const end = Date.now() + 60_000;
     for (;;) {
-      const a = (await gqlOk(url(), custodian, `query($id: ID!) { custodyAccount(id: $id) {
+      const a = (await gqlOk<{ custodyAccount: AccountView }>(url(), custodian, `query($id: ID!) { custodyAccount(id: $id) {
         walletAddress wallets { address active retiredAt } balances { asset total available onChain onChainBlock }
         deposits { id asset amount fromAddress walletAddress txHash blockNumber } } }`, { id: accountId })).custodyAccount;
       if (ok(a)) return a;
@@ -59,7 +67,7 @@ describe(`wallet recovery and deposits through the gateway (anvil, ${dbLabel()})
       await new Promise((r) => setTimeout(r, 150));
     }
   }
-  const tokenBalance = (a: any) => a.balances.find((b: { asset: string }) => b.asset === tokenId);
+  const tokenBalance = (a: AccountView) => a.balances.find((b: { asset: string }) => b.asset === tokenId);
 
   beforeAll(async () => {
     stack = await startTestStack({ chain: 'anvil' });
@@ -97,7 +105,7 @@ describe(`wallet recovery and deposits through the gateway (anvil, ${dbLabel()})
     expect(r.status).toBe('DONE');
     const a = await account((x) => tokenBalance(x)?.total === '250');
     expect(tokenBalance(a)).toMatchObject({ total: '250', available: '250', onChain: '250' });
-    expect(Number(tokenBalance(a).onChainBlock)).toBeGreaterThan(0);
+    expect(Number(tokenBalance(a)!.onChainBlock)).toBeGreaterThan(0);
     expect(a.deposits).toEqual([expect.objectContaining({ asset: tokenId, amount: '250', fromAddress: '0x0000000000000000000000000000000000000000', walletAddress: lostWallet, txHash: r.txHash })]);
     const list = (await gqlOk(url(), custodian, `query($t: String) { deposits(asset: $t) { id account { id } amount } }`, { t: tokenId })).deposits;
     expect(list).toEqual([{ id: a.deposits[0].id, account: { id: accountId }, amount: '250' }]);
@@ -115,7 +123,7 @@ describe(`wallet recovery and deposits through the gateway (anvil, ${dbLabel()})
   });
 
   test('a lost wallet: custody gives the account a new one, issuance recovers the tokens to it, the books stay and nothing is counted twice', async () => {
-    const rec = (k: string, reason = 'device with the key destroyed') => gql<any>(url(), custodian, `mutation($a: ID!, $k: String!, $r: String!) {
+    const rec = (k: string, reason = 'device with the key destroyed') => gql<{ recoverCustodyWallet: { id: string; lostWallet: string; newWallet: string; reason: string; requestedBy: string; account: { walletAddress: string } } }>(url(), custodian, `mutation($a: ID!, $k: String!, $r: String!) {
       recoverCustodyWallet(input: { accountId: $a, idempotencyKey: $k, reason: $r }) { id lostWallet newWallet reason requestedBy account { walletAddress } } }`, { a: accountId, k, r: reason });
     const first = (await rec('rec-1')).body.data!.recoverCustodyWallet;
     expect(first).toMatchObject({ lostWallet, reason: 'device with the key destroyed', account: { walletAddress: first.newWallet } });
@@ -145,7 +153,7 @@ describe(`wallet recovery and deposits through the gateway (anvil, ${dbLabel()})
   });
 
   test('bad input to the new operations is a typed error', async () => {
-    const codeOf = async (token: string, q: string, v: Record<string, unknown> = {}) => (await gql<any>(url(), token, q, v)).body.errors?.[0].extensions?.code;
+    const codeOf = async (token: string, q: string, v: Record<string, unknown> = {}) => (await gql(url(), token, q, v)).body.errors?.[0].extensions?.code;
     const recover = 'mutation($a: ID!) { recoverCustodyWallet(input: { accountId: $a, idempotencyKey: "x", reason: "lost" }) { id } }';
     expect(await codeOf(custodian, recover, { a: 'acc_bad' })).toBe('INPUT.INVALID_ACCOUNT_ID');
     expect(await codeOf(other, recover, { a: accountId })).toBe('CUSTODY.UNKNOWN_ACCOUNT');
