@@ -1,6 +1,6 @@
 // Local anvil node as a child process: the embedded default chain and the test chain.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import net from 'node:net';
 import path from 'node:path';
@@ -86,17 +86,47 @@ function trackChild(child: ChildProcess): void {
   }
 }
 
-/** Asks the OS for a free port. Another process may take it before anvil binds; startAnvil retries. */
-export function findFreePort(host = '127.0.0.1'): Promise<number> {
+/** Binds `port` (0: any the OS picks) and lets it go; null when it is taken. */
+function tryPort(port: number, host: string): Promise<number | null> {
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
     srv.unref();
-    srv.once('error', reject);
-    srv.listen(0, host, () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
+    srv.once('error', (e: NodeJS.ErrnoException) => (e.code === 'EADDRINUSE' || e.code === 'EACCES' ? resolve(null) : reject(e)));
+    srv.listen(port, host, () => {
+      const { port: bound } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(bound));
     });
   });
+}
+
+/** Where the ports of outgoing connections start (Linux says; BSD, macOS and Windows start at 49152). */
+function ephemeralStart(): number {
+  try {
+    const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    if (Number.isInteger(low) && low > 0) return low;
+  } catch {
+    // not Linux
+  }
+  return 49152;
+}
+
+const LOWEST_PICK = 10_000;
+
+/**
+ * A free port, picked below the ephemeral range: a port the OS hands out for listen(0) comes from the range its
+ * outgoing connections take local ports from, so a database or HTTP connection opened meanwhile can take it before
+ * the server that asked binds it (seen as EADDRINUSE when a stack's subgraphs start after their migrations).
+ * Another process may still bind the port first; startAnvil retries, the stacks' start fails with EADDRINUSE.
+ */
+export async function findFreePort(host = '127.0.0.1'): Promise<number> {
+  const top = Math.min(ephemeralStart(), 32_768);
+  for (let i = 0; top - LOWEST_PICK >= 1000 && i < 50; i++) {
+    const port = await tryPort(LOWEST_PICK + Math.floor(Math.random() * (top - LOWEST_PICK)), host);
+    if (port !== null) return port;
+  }
+  const any = await tryPort(0, host);
+  if (any === null) throw new Error('no free port');
+  return any;
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
