@@ -24,7 +24,7 @@ describe(`halts and subscribers (${dbLabel()})`, () => {
     await gqlOk(h.node.url, m.operator, 'mutation($t: ID!) { resumeTrading(tokenId: $t, reason: "news out") { halted } }', { t: m.tokenId });
     expect((await b.place('BUY', 2, 100)).order.status).toBe('FILLED');
     await gqlOk(h.node.url, m.operator, 'mutation($t: ID!) { haltTrading(tokenId: $t, reason: "again") { halted } }', { t: m.tokenId });
-    expect((await s.cancel(resting.order.id)).body.data.cancelOrder.status).toBe('CANCELLED');
+    expect((await s.cancel(resting.order.id)).body.data!.cancelOrder.status).toBe('CANCELLED');
     await quiet(h.node);
     expect(h.peers.reserved(s.accountId, m.tokenId)).toBe(2n);
   });

@@ -214,7 +214,7 @@ describe(`order types, time in force, self-trade prevention and reservations (${
     const [s, b] = m.traders;
     const bid = await b.place('BUY', 5, 20);
     const c = await b.cancel(bid.order.id);
-    expect(c.body.data.cancelOrder).toMatchObject({ status: 'CANCELLED', remaining: '0', cancelReason: 'USER' });
+    expect(c.body.data!.cancelOrder).toMatchObject({ status: 'CANCELLED', remaining: '0', cancelReason: 'USER' });
     await s.place('SELL', 1, 21);
     const filled = await b.place('BUY', 1, 21);
     const again = await b.cancel(filled.order.id);

@@ -28,6 +28,14 @@ export const VENUE_ORG = 'venue';
 
 interface RuleResult { code: string; passed: boolean; message: string; regulation?: string; blockingUntil?: string }
 interface Reservation { key: string; accountId: string; asset: string; amount: bigint; released: bigint; consumed: bigint }
+/**
+ * A call trading makes of the peers' internal RPC, as JSON: the fields the fake reads. Each method sends its
+ * own; a release of the whole rest leaves out amount and idempotencyKey.
+ */
+type RpcCall = {
+  tokenId: string; accountId: string; asset: string; amount?: string; idempotencyKey?: string; reservationKey: string;
+  fromInvestorId?: string | null; toInvestorId?: string | null; kind?: string;
+};
 
 /** Issuance and custody as trading sees them, in memory, over HTTP. */
 export class FakePeers {
@@ -40,13 +48,13 @@ export class FakePeers {
   reservations = new Map<string, Reservation>();
   ops = new Map<string, string>();
   feed: { seq: string; topic: string; key: string; payload: unknown; createdAt: string }[] = [];
-  calls: { method: string; body: Record<string, any> }[] = [];
+  calls: { method: string; body: RpcCall }[] = [];
   /** Methods that fail as if the peer were down. */
   down = new Set<string>();
   /** Added to every reply (a slow peer). */
   delayMs = 0;
   /** Runs before a call is answered (tests race things against it). */
-  onCall?: (method: string, body: Record<string, any>) => Promise<void> | void;
+  onCall?: (method: string, body: RpcCall) => Promise<void> | void;
   private server!: Server;
   private feedWaiters = new Set<() => void>();
   url = '';
@@ -73,15 +81,15 @@ export class FakePeers {
       let raw = '';
       req.on('data', (c) => (raw += c));
       req.on('end', () => {
-        const body = JSON.parse(raw || '{}') as Record<string, any>;
+        const body = JSON.parse(raw || '{}') as RpcCall & { items?: RpcCall[]; questions?: RpcCall[] };
         // A batch call (reserveMany, transferEligibilityMany) is recorded, raced and failed as the single calls it carries.
         const batch = /^(\w+)Many$/.exec(m[1]);
-        const list: Record<string, any>[] = batch ? (body.items ?? body.questions ?? []) : [body];
+        const list: RpcCall[] = batch ? (body.items ?? body.questions ?? []) : [body];
         const method = batch ? batch[1] : m[1];
         for (const b of list) this.calls.push({ method, body: b });
         list.reduce<Promise<void>>((p, b) => p.then(() => this.onCall?.(method, b)), Promise.resolve()).then(() => new Promise((r) => setTimeout(r, this.delayMs))).then(() => {
           if (this.down.has(method)) return send(503, { error: { code: 'UNAVAILABLE', message: 'down' } });
-          const one = (b: Record<string, any>) => {
+          const one = (b: RpcCall) => {
             try {
               return { ok: true as const, value: this.handle(method, b) };
             } catch (e) {
@@ -154,7 +162,7 @@ export class FakePeers {
     };
   }
 
-  private handle(method: string, b: Record<string, any>): unknown {
+  private handle(method: string, b: RpcCall): unknown {
     const fail = (code: string, message: string, extra: object = {}) => { throw Object.assign(new Error(message), { code, extra }); };
     switch (method) {
       case 'token': return this.tokens.get(b.tokenId) ?? null;
@@ -166,7 +174,7 @@ export class FakePeers {
         if (b.kind !== 'SECONDARY_TRADE' || (sender === null) === (receiver === null)) fail('INPUT.INVALID_TRANSFER_KIND', 'trading asks about one party of a secondary trade');
         const [fails, decided, notEvaluated] = sender
           ? [this.senderFails.get(sender) ?? [], ['KYC_VALID_SENDER', 'RULE_144_HOLDING_PERIOD', 'FREE_BALANCE_SENDER'], ['KYC_VALID_RECEIVER', 'RECEIVER_NOT_LIQUIDATE_ONLY']]
-          : [this.receiverFails.get(receiver) ?? [], ['KYC_VALID_RECEIVER', 'RECEIVER_NOT_LIQUIDATE_ONLY'], ['KYC_VALID_SENDER', 'RULE_144_HOLDING_PERIOD', 'FREE_BALANCE_SENDER']];
+          : [this.receiverFails.get(receiver!) ?? [], ['KYC_VALID_RECEIVER', 'RECEIVER_NOT_LIQUIDATE_ONLY'], ['KYC_VALID_SENDER', 'RULE_144_HOLDING_PERIOD', 'FREE_BALANCE_SENDER']];
         const results = [...decided.filter((c) => !fails.some((f) => f.code === c)).map((code) => ({ code, passed: true, message: 'ok' })), ...fails];
         return { allowed: false, results, notApplicable: [], missingParty: sender ? 'RECEIVER' : 'SENDER', notEvaluated, evaluatedAt: new Date().toISOString() };
       }
@@ -177,16 +185,19 @@ export class FakePeers {
         return { accountId: b.accountId, asset: b.asset, total: String(total), reserved: String(reserved), available: String(total - reserved) };
       }
       case 'reserve': {
-        const prior = this.reservations.get(b.idempotencyKey);
+        // A reservation always names its amount and key.
+        const key = b.idempotencyKey!;
+        const amount = b.amount!;
+        const prior = this.reservations.get(key);
         if (prior) {
-          if (prior.amount !== BigInt(b.amount) || prior.accountId !== b.accountId) fail('INPUT.IDEMPOTENCY_KEY_REUSED', 'reused');
+          if (prior.amount !== BigInt(amount) || prior.accountId !== b.accountId) fail('INPUT.IDEMPOTENCY_KEY_REUSED', 'reused');
           return this.reserveReply(prior);
         }
         if (!this.accounts.has(b.accountId)) fail('CUSTODY.UNKNOWN_ACCOUNT', 'no account');
         const available = this.available(b.accountId, b.asset);
-        if (available < BigInt(b.amount)) fail('CUSTODY.INSUFFICIENT_AVAILABLE', `available ${available} is less than ${b.amount}`, { available: String(available), requested: b.amount });
-        const r = { key: b.idempotencyKey, accountId: b.accountId, asset: b.asset, amount: BigInt(b.amount), released: 0n, consumed: 0n };
-        this.reservations.set(b.idempotencyKey, r);
+        if (available < BigInt(amount)) fail('CUSTODY.INSUFFICIENT_AVAILABLE', `available ${available} is less than ${amount}`, { available: String(available), requested: amount });
+        const r = { key, accountId: b.accountId, asset: b.asset, amount: BigInt(amount), released: 0n, consumed: 0n };
+        this.reservations.set(key, r);
         return this.reserveReply(r);
       }
       case 'release': {
@@ -296,6 +307,27 @@ export async function until<T>(what: string, f: () => Promise<T | undefined | nu
   }
 }
 
+/** The parts of the answers these tests read (a test reads a part only where it expects it). */
+export interface Rejection { code: string; message: string; regulation: string | null; blockingUntil: string | null }
+export interface Order {
+  id: string; status: string; side: string; type: string; timeInForce: string; price: string | null; protectionPrice: string | null;
+  quantity: string; filled: string; remaining: string; cancelReason: string | null; clientOrderId: string; investorId: string | null;
+  rejectReasons: { code: string }[];
+}
+/** placeOrder's and replaceOrder's answer. */
+export interface OrderPayload { accepted: boolean; rejections: Rejection[]; order: Order }
+export interface Trade {
+  id: string; cursor: string; price: string; quantity: string; cashAmount: string; aggressorSide: string; buyOrderId: string; sellOrderId: string;
+  buyAccountId: string | null; sellAccountId: string | null; buyerFee: string | null; sellerFee: string | null;
+}
+/** An event of the tradeExecuted subscription. */
+export interface TradeExecution { cursor: string; trade: Trade }
+export interface PriceLevel { price: string; quantity: string; orders: number }
+export interface OrderBook { bids: PriceLevel[]; asks: PriceLevel[]; cursor: string }
+export interface MarketStatus { halted: boolean; operatorHalt: boolean; haltReason: string | null; issuerPaused: boolean; lastPrice: string | null }
+export interface AuditEntry { event: string; at: string; actor: string | null; detail: string }
+export interface Subscriber { org: string; status: string; reason: string }
+
 export const PLACE = `mutation($in: PlaceOrderInput!) { placeOrder(input: $in) {
   accepted rejections { code message regulation blockingUntil }
   order { id status side type timeInForce price protectionPrice quantity filled remaining cancelReason clientOrderId investorId } } }`;
@@ -306,13 +338,13 @@ export class Trader {
   constructor(readonly h: TradingHarness, readonly token: string, readonly accountId: string, readonly tokenId: string) {}
 
   place(side: 'BUY' | 'SELL', quantity: string | number, price: string | number | null, extra: Record<string, unknown> = {}, node = this.h.node) {
-    return gqlOk<any>(node.url, this.token, PLACE, {
+    return gqlOk<{ placeOrder: OrderPayload }>(node.url, this.token, PLACE, {
       in: { tokenId: this.tokenId, accountId: this.accountId, side, quantity: String(quantity), ...(price === null ? { type: 'MARKET' } : { price: String(price) }), clientOrderId: `c-${this.accountId.slice(-6)}-${++this.n}-${randomBytes(3).toString('hex')}`, ...extra },
     }).then((d) => d.placeOrder);
   }
 
   cancel(orderId: string) {
-    return gql<any>(this.h.node.url, this.token, 'mutation($id: ID!) { cancelOrder(orderId: $id) { id status remaining filled cancelReason } }', { id: orderId });
+    return gql<{ cancelOrder: Order }>(this.h.node.url, this.token, 'mutation($id: ID!) { cancelOrder(orderId: $id) { id status remaining filled cancelReason } }', { id: orderId });
   }
 }
 
@@ -339,7 +371,7 @@ export function wsClient(n: TradingNode, token: string): Client {
 }
 
 /** Collects `count` events of a subscription, then unsubscribes. */
-export function collect<T = any>(client: Client, query: string, variables: Record<string, unknown>, count: number, ms = 15_000): Promise<T[]> {
+export function collect<T>(client: Client, query: string, variables: Record<string, unknown>, count: number, ms = 15_000): Promise<T[]> {
   return new Promise((resolve, reject) => {
     const got: T[] = [];
     const timer = setTimeout(() => { stop(); reject(new Error(`only ${got.length} of ${count} events arrived`)); }, ms);
