@@ -7,6 +7,7 @@ import { gql, gqlOk, startTestStack, type TestStack } from '../support/stack.js'
 const TO = '0x000000000000000000000000000000000000bEEF';
 
 /** The parts of the answers these tests read (a test reads a part only where it expects it). */
+interface Balance { asset: string; total: string; reserved: string; available: string }
 interface RpcResult { balance: Record<string, string>; reservation: { reservationId: string; status: string } }
 interface Decision { status: string; approvals: { approver: string }[] }
 interface Withdrawal { id: string; status: string; amount: string; toAddress: string; initiatedBy: string; approvalsRequired: number }
@@ -31,7 +32,7 @@ describe(`custody through the gateway (${dbLabel()})`, () => {
     return { status: r.status, body: (await r.json()) as { result?: RpcResult; error?: { code: string } } };
   }
   const balances = async (id = accountId) =>
-    (await gqlOk(url, alice, `query($id: ID!) { custodyAccount(id: $id) { balances { asset total reserved available onChain onChainBlock } } }`, { id })).custodyAccount.balances;
+    (await gqlOk<{ custodyAccount: { balances: Balance[] } }>(url, alice, `query($id: ID!) { custodyAccount(id: $id) { balances { asset total reserved available onChain onChainBlock } } }`, { id })).custodyAccount.balances;
 
   beforeAll(async () => {
     stack = await startTestStack();
@@ -42,7 +43,7 @@ describe(`custody through the gateway (${dbLabel()})`, () => {
     ]);
     const investorId = (await gqlOk<{ registerInvestor: { id: string } }>(url, issuer, `mutation { registerInvestor(input: { idempotencyKey: "i1", legalName: "Jane Doe", type: INDIVIDUAL, jurisdiction: "US", usPerson: true }) { id } }`)).registerInvestor.id;
     tokenId = (await gqlOk<{ createSecurityToken: { id: string } }>(url, issuer, `mutation { createSecurityToken(input: { idempotencyKey: "t1", name: "Acme Preferred", symbol: "ACMEP", decimals: 0, exemption: REG_D_506C }) { id } }`)).createSecurityToken.id;
-    const open = (key: string) => gqlOk(url, alice, `mutation($i: ID!, $k: String!) { openCustodyAccount(input: { idempotencyKey: $k, investorId: $i, kind: SEGREGATED }) { id } }`, { i: investorId, k: key });
+    const open = (key: string) => gqlOk<{ openCustodyAccount: { id: string } }>(url, alice, `mutation($i: ID!, $k: String!) { openCustodyAccount(input: { idempotencyKey: $k, investorId: $i, kind: SEGREGATED }) { id } }`, { i: investorId, k: key });
     accountId = (await open('a1')).openCustodyAccount.id;
     otherAccountId = (await open('a2')).openCustodyAccount.id;
     expect((await rpc('registerAsset', { asset: 'CASH', contractAddress: '0x' + 'ca'.repeat(20) })).status).toBe(200);
@@ -79,7 +80,7 @@ describe(`custody through the gateway (${dbLabel()})`, () => {
   });
 
   test('a policy change applies after two other custodians approve; the proposer and another organisation cannot approve', async () => {
-    const c = (await gqlOk(url, alice, `mutation { proposePolicyChange(input: { idempotencyKey: "p1", policy: {
+    const c = (await gqlOk<{ proposePolicyChange: { id: string; status: string; approvalsRequired: number } }>(url, alice, `mutation { proposePolicyChange(input: { idempotencyKey: "p1", policy: {
       approvalsRequired: 2, destinationDelaySeconds: 0, velocityWindowSeconds: 86400, maxPerWithdrawal: "1000", maxPerWindow: "2500",
       assetLimits: [{ asset: "${tokenId}", maxPerWithdrawal: "10", maxPerWindow: "20" }] } }) { id status approvalsRequired } }`)).proposePolicyChange;
     expect(c).toMatchObject({ status: 'PENDING', approvalsRequired: 2 });
@@ -88,7 +89,7 @@ describe(`custody through the gateway (${dbLabel()})`, () => {
     expect((await approve(mallory)).body.errors?.[0].extensions?.code).toBe('NOT_FOUND');
     expect((await approve(bob)).body.data?.approvePolicyChange).toEqual({ status: 'PENDING', approvals: [{ approver: 'bob' }] });
     expect((await approve(carol)).body.data?.approvePolicyChange.status).toBe('APPLIED');
-    const p = (await gqlOk(url, alice, `query($id: ID!) { organisationWithdrawalPolicy { scope version policy { destinationDelaySeconds } }
+    const p = (await gqlOk<{ organisationWithdrawalPolicy: unknown; custodyAccount: { withdrawalPolicy: unknown } }>(url, alice, `query($id: ID!) { organisationWithdrawalPolicy { scope version policy { destinationDelaySeconds } }
       custodyAccount(id: $id) { withdrawalPolicy { scope policy { approvalsRequired assetLimits { asset maxPerWithdrawal } } } } }`, { id: accountId }));
     expect(p.organisationWithdrawalPolicy).toEqual({ scope: 'ORGANISATION', version: 1, policy: { destinationDelaySeconds: 0 } });
     expect(p.custodyAccount.withdrawalPolicy).toEqual({ scope: 'ORGANISATION', policy: { approvalsRequired: 2, assetLimits: [{ asset: tokenId, maxPerWithdrawal: '10' }] } });
@@ -120,7 +121,7 @@ describe(`custody through the gateway (${dbLabel()})`, () => {
       }
       // Another organisation's custodian cannot even name the account.
       expect((await request(mallory, { k: 'b9' })).body.errors?.[0].extensions?.code).toBe('CUSTODY.UNKNOWN_ACCOUNT');
-      expect((await balances()).find((b: { asset: string }) => b.asset === 'CASH').reserved).toBe('0');
+      expect((await balances()).find((b) => b.asset === 'CASH')!.reserved).toBe('0');
     });
 
     test('policy refusals come back in the payload with every reason', async () => {
@@ -142,7 +143,7 @@ describe(`custody through the gateway (${dbLabel()})`, () => {
       expect(first.withdrawal).toMatchObject({ status: 'PENDING_APPROVAL', amount: '300', toAddress: TO, initiatedBy: 'alice', approvalsRequired: 2 });
       expect((await request(alice, {})).body.data?.requestWithdrawal.withdrawal?.id).toBe(first.withdrawal!.id);
       expect((await request(alice, { n: '301' })).body.errors?.[0].extensions?.code).toBe('INPUT.IDEMPOTENCY_KEY_REUSED');
-      expect((await balances()).find((b: { asset: string }) => b.asset === 'CASH')).toMatchObject({ reserved: '300', available: '4500' });
+      expect((await balances()).find((b) => b.asset === 'CASH')!).toMatchObject({ reserved: '300', available: '4500' });
 
       const approve = (token: string) => gql<{ approveWithdrawal: Decision }>(url, token, `mutation($id: ID!) { approveWithdrawal(id: $id) { status approvals { approver } } }`, { id: first.withdrawal!.id });
       expect((await approve(alice)).body.errors?.[0].extensions?.code).toBe('CUSTODY.SELF_APPROVAL');
@@ -151,31 +152,31 @@ describe(`custody through the gateway (${dbLabel()})`, () => {
       expect((await approve(bob)).body.data?.approveWithdrawal.status).toBe('PENDING_APPROVAL');
       expect((await approve(carol)).body.data?.approveWithdrawal).toEqual({ status: 'APPROVED', approvals: [{ approver: 'bob' }, { approver: 'carol' }] });
 
-      const seen = await gqlOk(url, bob, `query($id: ID!) { withdrawal(id: $id) { status account { id } } withdrawals(status: APPROVED) { id } }`, { id: first.withdrawal!.id });
+      const seen = await gqlOk<{ withdrawal: unknown; withdrawals: unknown[] }>(url, bob, `query($id: ID!) { withdrawal(id: $id) { status account { id } } withdrawals(status: APPROVED) { id } }`, { id: first.withdrawal!.id });
       expect(seen.withdrawal).toEqual({ status: 'APPROVED', account: { id: accountId } });
       expect(seen.withdrawals).toEqual([{ id: first.withdrawal!.id }]);
-      expect((await gqlOk(url, mallory, `query($id: ID!) { withdrawal(id: $id) { id } }`, { id: first.withdrawal!.id })).withdrawal).toBeNull();
+      expect((await gqlOk<{ withdrawal: unknown }>(url, mallory, `query($id: ID!) { withdrawal(id: $id) { id } }`, { id: first.withdrawal!.id })).withdrawal).toBeNull();
     });
 
     test('rejecting a pending withdrawal releases its reservation', async () => {
       const w = (await request(alice, { n: '100', k: 'w2' })).body.data!.requestWithdrawal.withdrawal!;
-      const before = (await balances()).find((b: { asset: string }) => b.asset === 'CASH');
-      const r = await gqlOk(url, bob, `mutation($id: ID!) { rejectWithdrawal(id: $id, reason: "not expected") { status decidedBy decisionReason } }`, { id: w.id });
+      const before = (await balances()).find((b) => b.asset === 'CASH')!;
+      const r = await gqlOk<{ rejectWithdrawal: unknown }>(url, bob, `mutation($id: ID!) { rejectWithdrawal(id: $id, reason: "not expected") { status decidedBy decisionReason } }`, { id: w.id });
       expect(r.rejectWithdrawal).toEqual({ status: 'REJECTED', decidedBy: 'bob', decisionReason: 'not expected' });
-      const after = (await balances()).find((b: { asset: string }) => b.asset === 'CASH');
+      const after = (await balances()).find((b) => b.asset === 'CASH')!;
       expect(BigInt(after.available) - BigInt(before.available)).toBe(100n);
     });
   });
 
   test('proofOfHoldings returns a root over every holder and a proof per visible account that verifies offline', async () => {
-    const p = (await gqlOk(url, alice, `query($t: ID!) { proofOfHoldings(tokenId: $t) { asset root total leafCount asOf proofs { account { id } balance leaf proof } } }`, { t: tokenId })).proofOfHoldings;
+    const p = (await gqlOk<{ proofOfHoldings: { root: string; proofs: { account: { id: string }; balance: string; leaf: string; proof: string[] }[] } }>(url, alice, `query($t: ID!) { proofOfHoldings(tokenId: $t) { asset root total leafCount asOf proofs { account { id } balance leaf proof } } }`, { t: tokenId })).proofOfHoldings;
     expect(p).toMatchObject({ asset: tokenId, total: '100', leafCount: 2 });
-    expect(p.proofs.map((h: { account: { id: string } }) => h.account.id).sort()).toEqual([accountId, otherAccountId].sort());
+    expect(p.proofs.map((h) => h.account.id).sort()).toEqual([accountId, otherAccountId].sort());
     for (const h of p.proofs) {
       expect(verifyHoldingProof(p.root, { accountId: h.account.id, balance: h.balance }, h.proof)).toBe(true);
       expect(verifyHoldingProof(p.root, { accountId: h.account.id, balance: String(BigInt(h.balance) + 1n) }, h.proof)).toBe(false);
     }
-    const foreign = (await gqlOk(url, mallory, `query($t: ID!) { proofOfHoldings(tokenId: $t) { root proofs { leaf } } }`, { t: tokenId })).proofOfHoldings;
+    const foreign = (await gqlOk<{ proofOfHoldings: unknown }>(url, mallory, `query($t: ID!) { proofOfHoldings(tokenId: $t) { root proofs { leaf } } }`, { t: tokenId })).proofOfHoldings;
     expect(foreign).toEqual({ root: p.root, proofs: [] });
   });
 });

@@ -84,10 +84,10 @@ describe(`wallet recovery and deposits through the gateway (anvil, ${dbLabel()})
     expect(d.status).toBe('DEPLOYED');
     await rpc('registerAsset', { asset: tokenId, contractAddress: d.contracts!.token });
     investorId = await desk.register('Rita Recover', { accredited: true });
-    const acc = (await gqlOk(url(), custodian, `mutation($i: ID!) { openCustodyAccount(input: { idempotencyKey: "rita", investorId: $i, kind: SEGREGATED }) { id walletAddress } }`, { i: investorId })).openCustodyAccount;
+    const acc = (await gqlOk<{ openCustodyAccount: { id: string; walletAddress: string } }>(url(), custodian, `mutation($i: ID!) { openCustodyAccount(input: { idempotencyKey: "rita", investorId: $i, kind: SEGREGATED }) { id walletAddress } }`, { i: investorId })).openCustodyAccount;
     [accountId, lostWallet] = [acc.id, acc.walletAddress];
     const end = Date.now() + 60_000;
-    while (!(await desk.run(`query($i: ID!) { investor(id: $i) { wallets { registeredOnChain } } }`, { i: investorId })).investor.wallets.some((x: { registeredOnChain: boolean }) => x.registeredOnChain)) {
+    while (!(await desk.run<{ investor: { wallets: { registeredOnChain: boolean }[] } }>(`query($i: ID!) { investor(id: $i) { wallets { registeredOnChain } } }`, { i: investorId })).investor.wallets.some((x) => x.registeredOnChain)) {
       if (Date.now() > end) throw new Error('wallet never registered on chain');
       await new Promise((r) => setTimeout(r, 200));
     }
@@ -107,9 +107,9 @@ describe(`wallet recovery and deposits through the gateway (anvil, ${dbLabel()})
     expect(tokenBalance(a)).toMatchObject({ total: '250', available: '250', onChain: '250' });
     expect(Number(tokenBalance(a)!.onChainBlock)).toBeGreaterThan(0);
     expect(a.deposits).toEqual([expect.objectContaining({ asset: tokenId, amount: '250', fromAddress: '0x0000000000000000000000000000000000000000', walletAddress: lostWallet, txHash: r.txHash })]);
-    const list = (await gqlOk(url(), custodian, `query($t: String) { deposits(asset: $t) { id account { id } amount } }`, { t: tokenId })).deposits;
+    const list = (await gqlOk<{ deposits: unknown[] }>(url(), custodian, `query($t: String) { deposits(asset: $t) { id account { id } amount } }`, { t: tokenId })).deposits;
     expect(list).toEqual([{ id: a.deposits[0].id, account: { id: accountId }, amount: '250' }]);
-    expect((await gqlOk(url(), other, `{ deposits { id } }`)).deposits).toEqual([]);
+    expect((await gqlOk<{ deposits: unknown[] }>(url(), other, `{ deposits { id } }`)).deposits).toEqual([]);
   });
 
   test('a restart of custody resumes from its cursor: nothing is credited twice, later mints once', async () => {
@@ -145,7 +145,7 @@ describe(`wallet recovery and deposits through the gateway (anvil, ${dbLabel()})
     expect(after.deposits).toHaveLength(2);
     expect(a.walletAddress).toBe(first.newWallet);
 
-    const r = (await gqlOk(url(), auditor, `{ reconciliation { asOf lines { account { id } asset books onChain difference wallets { address onChain } } differences { asset } openBreaks { asset } } }`)).reconciliation;
+    const r = (await gqlOk<{ reconciliation: { lines: unknown[]; differences: unknown[]; openBreaks: unknown[] } }>(url(), auditor, `{ reconciliation { asOf lines { account { id } asset books onChain difference wallets { address onChain } } differences { asset } openBreaks { asset } } }`)).reconciliation;
     expect(r.differences).toEqual([]);
     expect(r.openBreaks).toEqual([]);
     expect(r.lines).toEqual([{ account: { id: accountId }, asset: tokenId, books: '300', onChain: '300', difference: '0',

@@ -46,7 +46,7 @@ withHsm(`a sealed wallet swept to the HSM through the gateway, then a DvP from t
       ...signer,
     }));
   }
-  const sweeps = () => gqlOk(w.url, alice, `{ walletSweeps { id status phase oldWallet newWallet cashAmount txHash tokensMoved { tokenId txHash } gasAmount gasTxHash lastError
+  const sweeps = () => gqlOk<{ walletSweeps: { status: string; txHash: string; gasTxHash: string; tokensMoved: unknown[] }[] }>(w.url, alice, `{ walletSweeps { id status phase oldWallet newWallet cashAmount txHash tokensMoved { tokenId txHash } gasAmount gasTxHash lastError
     approvals { approver } account { id walletAddress } } }`).then((d) => d.walletSweeps);
 
   beforeAll(async () => {
@@ -79,14 +79,14 @@ withHsm(`a sealed wallet swept to the HSM through the gateway, then a DvP from t
     // The operator moves custody to the HSM; the sealed wallet keeps working (CUSTODY_KEK still set) until swept.
     await startCustody(hsmEnv(hsm!));
 
-    const requested = (await gqlOk(w.url, alice, `mutation($a: ID!) { requestWalletSweep(input: { accountId: $a, idempotencyKey: "to-hsm" }) { id status oldWallet } }`, { a: seller.accountId })).requestWalletSweep;
+    const requested = (await gqlOk<{ requestWalletSweep: { id: string } }>(w.url, alice, `mutation($a: ID!) { requestWalletSweep(input: { accountId: $a, idempotencyKey: "to-hsm" }) { id status oldWallet } }`, { a: seller.accountId })).requestWalletSweep;
     expect(requested).toMatchObject({ status: 'PENDING_APPROVAL', oldWallet: seller.wallet });
     // The withdrawal quorum (two custodians besides the initiator by default).
-    const approve = (token: string) => gqlOk(w.url, token, `mutation($id: ID!) { approveWalletSweep(id: $id) { id status phase newWallet } }`, { id: requested.id }).then((d) => d.approveWalletSweep);
+    const approve = (token: string) => gqlOk<{ approveWalletSweep: { newWallet: string } }>(w.url, token, `mutation($id: ID!) { approveWalletSweep(id: $id) { id status phase newWallet } }`, { id: requested.id }).then((d) => d.approveWalletSweep);
     expect(await approve(bob)).toMatchObject({ status: 'PENDING_APPROVAL', newWallet: null });
     const approved = await approve(carol);
     expect(approved).toMatchObject({ status: 'MOVING', phase: 'CASH' });
-    const fresh: string = approved.newWallet;
+    const fresh = approved.newWallet;
 
     const [done] = await waitFor('the sweep to complete', sweeps, (l) => l[0]?.status === 'COMPLETED', 180_000);
     expect(done).toMatchObject({
@@ -111,12 +111,12 @@ withHsm(`a sealed wallet swept to the HSM through the gateway, then a DvP from t
     expect(await w.balance(seller.accountId, tokenId)).toMatchObject({ total: '100', available: '100' });
     expect(await w.balance(seller.accountId, 'CASH')).toMatchObject({ total: '7000000', available: '7000000' });
     // Issuance: the old wallet is LOST, the new one registered; one holder, its lot with its acquisition date.
-    const inv = await w.desk.run(`query($i: ID!) { investor(id: $i) { wallets { address status registeredOnChain } } }`, { i: seller.investorId });
+    const inv = await w.desk.run<{ investor: { wallets: unknown[] } }>(`query($i: ID!) { investor(id: $i) { wallets { address status registeredOnChain } } }`, { i: seller.investorId });
     expect(inv.investor.wallets).toEqual(expect.arrayContaining([
       expect.objectContaining({ address: seller.wallet, status: 'LOST' }), expect.objectContaining({ address: fresh, status: 'ACTIVE', registeredOnChain: true }),
     ]));
-    const cap = await waitFor('the cap table after the recovery', () => w.desk.run(`query($t: ID!) { securityToken(id: $t) { capTable { holderCount holders { investor { id } balance lots { remaining acquiredAt } } } } }`, { t: tokenId }),
-      (d) => d.securityToken.capTable.holders.some((h: { balance: string }) => h.balance === '100'));
+    const cap = await waitFor('the cap table after the recovery', () => w.desk.run<{ securityToken: { capTable: { holderCount: number; holders: { balance: string }[] } } }>(`query($t: ID!) { securityToken(id: $t) { capTable { holderCount holders { investor { id } balance lots { remaining acquiredAt } } } } }`, { t: tokenId }),
+      (d) => d.securityToken.capTable.holders.some((h) => h.balance === '100'));
     expect(cap.securityToken.capTable.holderCount).toBe(1);
     expect(cap.securityToken.capTable.holders).toEqual([{ investor: { id: seller.investorId }, balance: '100', lots: [{ remaining: '100', acquiredAt: new Date(acquiredAt).toISOString() }] }]);
 
@@ -136,9 +136,9 @@ withHsm(`a sealed wallet swept to the HSM through the gateway, then a DvP from t
     const broker = await w.token('buyer-co', ['BROKER_DEALER']);
     const r = await w.submit(broker, { venue: VENUE, venueReference: 'after-sweep', tokenId, buyerAccountId: buyer.accountId, sellerAccountId: seller.accountId, quantity: '10', price: '2.5', tradeTime: new Date().toISOString() });
     expect(r.body.errors).toBeUndefined();
-    const s = await w.waitStatus(r.body.data.submitExternalTrade.id, ['SETTLED', 'REJECTED'], 180_000);
+    const s = await w.waitStatus(r.body.data!.submitExternalTrade.id, ['SETTLED', 'REJECTED'], 180_000);
     expect(s.status).toBe('SETTLED');
-    expect(s.batch.legs).toEqual(expect.arrayContaining([expect.objectContaining({ token: token.target, from: fresh, to: buyer.wallet, amount: '10' })]));
+    expect(s.batch!.legs).toEqual(expect.arrayContaining([expect.objectContaining({ token: token.target, from: fresh, to: buyer.wallet, amount: '10' })]));
     expect(await token.balanceOf(fresh)).toBe(90n);
     expect(await token.balanceOf(buyer.wallet)).toBe(10n);
     expect(await w.cash.balanceOf(fresh)).toBe(7_000_000n + 25_000_000n);

@@ -41,7 +41,7 @@ describe(`wallet sweeps through the gateway (${dbLabel()})`, () => {
     // SIGNER=software (the default stack): nothing to sweep to. With SIGNER=pkcs11 (CI's second pass) the account opened in the HSM.
     expect(await codeOf(request(alice, accountId, 's1'))).toBe(process.env.SIGNER === 'pkcs11' ? 'CUSTODY.WALLET_IN_HSM' : 'CUSTODY.SIGNER_NOT_PKCS11');
     expect(await codeOf(gql(url, alice, `mutation { approveWalletSweep(id: "swp_00000000000000000000000000") { id } }`) as never)).toBe('NOT_FOUND');
-    expect((await gqlOk(url, alice, '{ walletSweeps { id } }')).walletSweeps).toEqual([]);
+    expect((await gqlOk<{ walletSweeps: unknown[] }>(url, alice, '{ walletSweeps { id } }')).walletSweeps).toEqual([]);
     expect(await codeOf(gql(url, investor, '{ walletSweeps { id } }') as never)).toBe('FORBIDDEN');
   }, 60_000);
 });

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { startHttpServer } from '../../subgraphs/kit/http.js';
 import { createMetrics } from '../../subgraphs/kit/metrics.js';
 import { dbLabel, onPostgres } from '../support/db.js';
-import { SettlementWorld, gql, gqlOk, tradingPair, waitFor, type Party } from '../settlement/support.js';
+import { SettlementWorld, gql, gqlOk, tradingPair, waitFor, type Party, type PlaceAnswer } from '../settlement/support.js';
 
 type Samples = Map<string, number>;
 
@@ -57,7 +57,7 @@ describe(`Prometheus metrics of every process (${dbLabel()})`, () => {
 
   test('after a trade the figures moved: operations and subgraph fetches at the gateway, orders and fills, internal calls, feed lag, DvP transactions and their gas, errors by code', async () => {
     const before = Object.fromEntries(await Promise.all(Object.entries(urls()).map(async ([k, u]) => [k, await scrape(u)] as const)));
-    const place = (who: string, p: Party, side: 'BUY' | 'SELL', key: string) => gqlOk(w.url, who, `mutation PlaceOrder($in: PlaceOrderInput!) { placeOrder(input: $in) { accepted order { status } } }`,
+    const place = (who: string, p: Party, side: 'BUY' | 'SELL', key: string) => gqlOk<PlaceAnswer>(w.url, who, `mutation PlaceOrder($in: PlaceOrderInput!) { placeOrder(input: $in) { accepted order { status } } }`,
       { in: { tokenId, accountId: p.accountId, side, type: 'LIMIT', price: '5', quantity: '10', clientOrderId: key } }).then((d) => d.placeOrder);
     expect(await place(sellerBd, seller, 'SELL', 'm-sell')).toMatchObject({ accepted: true });
     expect(await place(buyerBd, buyer, 'BUY', 'm-buy')).toMatchObject({ accepted: true, order: { status: 'FILLED' } });

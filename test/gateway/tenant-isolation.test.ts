@@ -277,10 +277,10 @@ describe(`tenant isolation through the gateway (${dbLabel()})`, () => {
     expect(resting.order.status).toBe('OPEN');
     const tape = await waitFor('the fill to settle', () => gqlOk<{ trades: { id: string; settlement: { id: string; status: string } | null }[] }>(w.url, owners.beta, `query($t: ID!) { trades(tokenId: $t) { id settlement { id status } } }`, { t: tokenId }),
       (d) => d.trades[0]?.settlement?.status === 'SETTLED');
-    const settled = await w.settlementOf(tape.trades[0].settlement!.id);
+    const settled = (await w.settlementOf(tape.trades[0].settlement!.id))!;
     Object.assign(world, {
       restingOrderId: resting.order.id, restingClientOrderId: 'owner-rest-1', filledOrderId: buy.order.id, tradeId: tape.trades[0].id, settlementId: settled.id,
-      attestation: { record: settled.attestation.typedData, signature: settled.attestation.signature },
+      attestation: { record: settled.attestation!.typedData, signature: settled.attestation!.signature },
     });
 
     // A trade from another venue, reported by the seller's broker-dealer, settled to the end before the matrix runs.
@@ -289,7 +289,7 @@ describe(`tenant isolation through the gateway (${dbLabel()})`, () => {
       quantity: '2', price: '100', tradeTime: new Date(Date.now() - 60_000).toISOString() };
     const ext = await w.submit(owners.alpha, world.external);
     expect(ext.body.errors).toBeUndefined();
-    world.externalId = ext.body.data.submitExternalTrade.id;
+    world.externalId = ext.body.data!.submitExternalTrade.id;
     await w.waitStatus(world.externalId, ['SETTLED']);
 
     // Custody: an account policy without delay (applied by the quorum), a destination, a withdrawal waiting for approval, a pending policy change.
@@ -324,7 +324,7 @@ describe(`tenant isolation through the gateway (${dbLabel()})`, () => {
       { in: { idempotencyKey: 'owner-ballot-1', voteId: world.voteId, investorId: seller.investorId, choices: [{ option: 'FOR', units: '10' }] } });
 
     secrets = [seller.investorId, buyer.investorId, seller.accountId, buyer.accountId, seller.wallet, buyer.wallet, 'Owner Seller', 'Owner Buyer',
-      'owner-sell-1', 'owner-buy-1', 'owner-rest-1', world.settlementId, world.externalId, 'owner-ext-1', settled.txHash, settled.attestation.signature,
+      'owner-sell-1', 'owner-buy-1', 'owner-rest-1', world.settlementId, world.externalId, 'owner-ext-1', settled.txHash!, settled.attestation!.signature,
       world.withdrawalId, world.destinationId, world.destinationAddress, first.id, world.pendingChangeId, 'owner-policy-1', 'owner-policy-2', 'owner-wdr-1', 'owner-ballot-1', world.distributionId, world.entitlementId, world.redemptionId];
     expect(secrets.every((s) => typeof s === 'string' && s.length > 0)).toBe(true);
   }, 600_000);

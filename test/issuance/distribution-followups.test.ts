@@ -184,7 +184,7 @@ describe(`distribution follow-ups through the gateway (anvil, ${dbLabel()})`, ()
       const r = await w.submit(await w.token(seller === a ? 'alpha-bd' : 'beta-bd', ['BROKER_DEALER']), { venue: 'OTHER-ATS', venueReference: ref, tokenId,
         buyerAccountId: to.accountId, sellerAccountId: seller.accountId, quantity, price: '100', tradeTime: new Date().toISOString() });
       expect(r.body.errors).toBeUndefined();
-      await w.waitStatus(r.body.data.submitExternalTrade.id, ['SETTLED']);
+      await w.waitStatus(r.body.data!.submitExternalTrade.id, ['SETTLED']);
     };
     await trade(a, buyer, 'fup-before', '30');
     const holders = async () => Object.fromEntries((await w.desk.run(`query($t: ID!, $at: DateTime) { securityToken(id: $t) { capTable(asOf: $at) { holders { investor { id } balance } } } }`,

@@ -85,7 +85,7 @@ describe(`distributions through the gateway (anvil, ${dbLabel()})`, () => {
     const ext = await w.submit(await w.token('alpha-bd', ['BROKER_DEALER']), { venue: 'OTHER-ATS', venueReference: 'div-trade-1', tokenId,
       buyerAccountId: buyer.accountId, sellerAccountId: us.accountId, quantity: '40', price: '100', tradeTime: new Date().toISOString() });
     expect(ext.body.errors).toBeUndefined();
-    await w.waitStatus(ext.body.data.submitExternalTrade.id, ['SETTLED']);
+    await w.waitStatus(ext.body.data!.submitExternalTrade.id, ['SETTLED']);
   }, 900_000);
   afterAll(async () => {
     if (child && child.exitCode === null) child.kill('SIGKILL');

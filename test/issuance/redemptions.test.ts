@@ -118,7 +118,7 @@ describe(`redemptions through the gateway (anvil, ${dbLabel()})`, () => {
     const ext = await w.submit(await w.token('alpha-bd', ['BROKER_DEALER']), { venue: 'OTHER-ATS', venueReference: 'bond-trade-1', tokenId,
       buyerAccountId: buyer.accountId, sellerAccountId: seller.accountId, quantity: '40', price: '100', tradeTime: new Date().toISOString() });
     expect(ext.body.errors).toBeUndefined();
-    await w.waitStatus(ext.body.data.submitExternalTrade.id, ['SETTLED'], 120_000);
+    await w.waitStatus(ext.body.data!.submitExternalTrade.id, ['SETTLED'], 120_000);
     await w.desk.run(`mutation($t: ID!, $i: ID!) { freezeInvestor(tokenId: $t, investorId: $i, frozen: true, reason: "court order") { id } }`, { t: tokenId, i: frozen.investorId });
     await waitFor('the trade in the cap table', () => w.desk.run(`query($t: ID!) { securityToken(id: $t) { capTable { holders { investor { id } balance } } } }`, { t: tokenId }),
       (d) => d.securityToken.capTable.holders.some((h: any) => h.investor.id === buyer.investorId && h.balance === '40'));

@@ -8,7 +8,8 @@ import type { OutboxEvent } from '../../subgraphs/kit/outbox.js';
 import { trading } from '../../subgraphs/trading/index.js';
 import { onSettlementStatus } from '../../subgraphs/trading/backlog.js';
 import { dbLabel, onPostgres } from '../support/db.js';
-import { SettlementWorld, gql, tradingPair, waitFor, type TradingPair } from './support.js';
+import { SettlementWorld, gql, tradingPair, waitFor, type PlaceAnswer, type TradingPair } from './support.js';
+import type { GraphQLResponse } from '../../scripts/graphqlClient.js';
 
 const PLACE = `mutation($in: PlaceOrderInput!) { placeOrder(input: $in) { accepted order { id status } rejections { code message } } }`;
 
@@ -21,12 +22,12 @@ describe(`the venue's settlement backlog bound (${dbLabel()})`, () => {
   const dir = onPostgres() ? undefined : mkdtempSync(join(tmpdir(), 'trading-backlog-'));
 
   const place = (who: string, tokenId: string, accountId: string, side: 'BUY' | 'SELL', quantity: string, key: string) =>
-    gql<any>(w.url, who, PLACE, { in: { tokenId, accountId, side, type: 'LIMIT', price: '7', quantity, clientOrderId: key } });
+    gql<PlaceAnswer>(w.url, who, PLACE, { in: { tokenId, accountId, side, type: 'LIMIT', price: '7', quantity, clientOrderId: key } });
   const buy = (quantity: string, key: string) => place(p.buyerBd, p.tokenId, p.buyer.accountId, 'BUY', quantity, key);
   const sell = (quantity: string, key: string, tokenId = p.tokenId) => place(p.sellerBd, tokenId, p.seller.accountId, 'SELL', quantity, key);
   const tdb = () => (tradingNode ?? w.stack.subgraphs.trading).db;
   const unsettled = async () => Number((await tdb().query<{ n: string }>('SELECT count(*) AS n FROM trades WHERE token_id = $1 AND settlement_status IS NULL', [p.tokenId]))[0].n);
-  const expectBacklog = (r: { body: any }) => {
+  const expectBacklog = (r: GraphQLResponse<PlaceAnswer>) => {
     expect(r.body.data?.placeOrder ?? null).toBeNull();
     expect(r.body.errors?.[0].extensions).toMatchObject({ code: 'TRADING.SETTLEMENT_BACKLOG', retryable: true, tokenId: p.tokenId, maxUnsettled: 3 });
   };
@@ -48,14 +49,14 @@ describe(`the venue's settlement backlog bound (${dbLabel()})`, () => {
 
   test('with settlement stopped, a token at the bound refuses new orders retryably (nothing recorded), other tokens trade, a trading restart keeps the count, and settlement catching up lets the same order in', async () => {
     // A fill settled while settlement runs leaves the backlog: trading learns its final status from the feed.
-    expect((await sell('10', 'bk-s0')).body.data.placeOrder.accepted).toBe(true);
-    expect((await buy('10', 'bk-b0')).body.data.placeOrder.order.status).toBe('FILLED');
+    expect((await sell('10', 'bk-s0')).body.data!.placeOrder.accepted).toBe(true);
+    expect((await buy('10', 'bk-b0')).body.data!.placeOrder.order!.status).toBe('FILLED');
     await waitFor('the first fill settled at trading', () => tdb().query<{ settlement_status: string | null }>('SELECT settlement_status FROM trades WHERE token_id = $1', [p.tokenId]),
       (r) => r.length === 1 && r[0].settlement_status === 'SETTLED', 120_000);
 
     await w.settlement.stop();
-    expect((await sell('30', 'bk-s1')).body.data.placeOrder.accepted).toBe(true);
-    for (const k of ['bk-b1', 'bk-b2', 'bk-b3']) expect((await buy('10', k)).body.data.placeOrder.order.status).toBe('FILLED');
+    expect((await sell('30', 'bk-s1')).body.data!.placeOrder.accepted).toBe(true);
+    for (const k of ['bk-b1', 'bk-b2', 'bk-b3']) expect((await buy('10', k)).body.data!.placeOrder.order!.status).toBe('FILLED');
     expect(await unsettled()).toBe(3);
 
     // At the bound: buys and sells of the token are refused, and nothing is kept of them.
@@ -63,7 +64,7 @@ describe(`the venue's settlement backlog bound (${dbLabel()})`, () => {
     expectBacklog(await sell('5', 'bk-s2'));
     expect(await tdb().query("SELECT id FROM orders WHERE client_order_id IN ('bk-b4', 'bk-s2')")).toEqual([]);
     // Another token is not held up by this one's backlog.
-    expect((await sell('5', 'bk-other', other)).body.data.placeOrder).toMatchObject({ accepted: true, order: { status: 'OPEN' } });
+    expect((await sell('5', 'bk-other', other)).body.data!.placeOrder).toMatchObject({ accepted: true, order: { status: 'OPEN' } });
 
     // Statuses that do not end a fill's settlement, forged or malformed ones, and other venues' trades leave the count alone.
     const [first] = await tdb().query<{ id: string }>('SELECT id FROM trades WHERE token_id = $1 AND settlement_status IS NULL ORDER BY seq LIMIT 1', [p.tokenId]);
@@ -86,24 +87,24 @@ describe(`the venue's settlement backlog bound (${dbLabel()})`, () => {
     await waitFor('the backlog to drain at trading', unsettled, (n) => n === 0, 180_000);
     const again = await buy('5', 'bk-b4');
     expect(again.body.errors).toBeUndefined();
-    expect(again.body.data.placeOrder).toMatchObject({ accepted: true, order: { status: 'OPEN' } });
+    expect(again.body.data!.placeOrder).toMatchObject({ accepted: true, order: { status: 'OPEN' } });
     // A replayed final status changes nothing: the first one stays.
-    const before = await tdb().query('SELECT id, settlement_status, settlement_final_at FROM trades WHERE token_id = $1 ORDER BY seq', [p.tokenId]);
+    const before = await tdb().query<{ id: string; settlement_status: string | null }>('SELECT id, settlement_status, settlement_final_at FROM trades WHERE token_id = $1 ORDER BY seq', [p.tokenId]);
     await tdb().tx((q) => onSettlementStatus(q, status({ tradeId: first.id, status: 'REJECTED', final: true })));
     expect(await tdb().query('SELECT id, settlement_status, settlement_final_at FROM trades WHERE token_id = $1 ORDER BY seq', [p.tokenId])).toEqual(before);
-    expect(before.map((t: any) => t.settlement_status)).toEqual(['SETTLED', 'SETTLED', 'SETTLED', 'SETTLED']);
+    expect(before.map((t) => t.settlement_status)).toEqual(['SETTLED', 'SETTLED', 'SETTLED', 'SETTLED']);
   }, 600_000);
 
   test('a replay of an order the venue took is answered, not refused, while its token is at the bound', async () => {
     await w.settlement.stop();
     // Bids of 5 (left from above), 10 and 10; a sell of 20 fills three of them.
-    for (const k of ['bk-b5', 'bk-b6']) expect((await buy('10', k)).body.data.placeOrder.accepted).toBe(true);
-    expect((await sell('20', 'bk-s3')).body.data.placeOrder.accepted).toBe(true);
+    for (const k of ['bk-b5', 'bk-b6']) expect((await buy('10', k)).body.data!.placeOrder.accepted).toBe(true);
+    expect((await sell('20', 'bk-s3')).body.data!.placeOrder.accepted).toBe(true);
     expect(await unsettled()).toBe(3);
     expectBacklog(await buy('1', 'bk-b7'));
     const replay = await buy('10', 'bk-b5');
     expect(replay.body.errors).toBeUndefined();
-    expect(replay.body.data.placeOrder).toMatchObject({ accepted: true, order: { status: 'FILLED' } });
+    expect(replay.body.data!.placeOrder).toMatchObject({ accepted: true, order: { status: 'FILLED' } });
     await w.startSettlement();
   }, 300_000);
 

@@ -8,7 +8,7 @@ import { settlementSettings } from '../../subgraphs/settlement/settings.js';
 import { claimDueBatches, updateBatch, type BatchRow } from '../../subgraphs/settlement/store/batches.js';
 import { SettlementWorker } from '../../subgraphs/settlement/worker.js';
 import { dbLabel } from '../support/db.js';
-import { SettlementWorld, gqlOk, tradingPair, waitFor, type TradingPair } from './support.js';
+import { SettlementWorld, gqlOk, tradingPair, waitFor, type AuditCheck, type PlaceAnswer, type TradingPair } from './support.js';
 
 /**
  * Leases renewed while work runs, fenced by generation: a worker that stops
@@ -21,18 +21,18 @@ describe(`settlement leases: renewal, fencing, takeover (${dbLabel()}, anvil)`, 
   let p: TradingPair;
 
   const place = (who: string, side: 'BUY' | 'SELL', quantity: string, key: string) =>
-    gqlOk(w.url, who, 'mutation($in: PlaceOrderInput!) { placeOrder(input: $in) { accepted rejections { code message } } }', {
+    gqlOk<PlaceAnswer>(w.url, who, 'mutation($in: PlaceOrderInput!) { placeOrder(input: $in) { accepted rejections { code message } } }', {
       in: { tokenId: p.tokenId, accountId: side === 'SELL' ? p.seller.accountId : p.buyer.accountId, side, type: 'LIMIT', price: '2', quantity, clientOrderId: key },
     }).then((d) => d.placeOrder);
   const cross = async (key: string, quantity = '3') => {
     expect(await place(p.sellerBd, 'SELL', quantity, `${key}-s`)).toMatchObject({ accepted: true });
     expect(await place(p.buyerBd, 'BUY', quantity, `${key}-b`)).toMatchObject({ accepted: true });
   };
-  const settlementRows = async () => (await gqlOk(w.url, w.agent, '{ settlements { id status batch { id } } }')).settlements as { id: string; status: string; batch: { id: string } | null }[];
+  const settlementRows = async () => (await gqlOk<{ settlements: { id: string; status: string; batch: { id: string } | null }[] }>(w.url, w.agent, '{ settlements { id status batch { id } } }')).settlements;
 
   /** The DvP contract (null until settlement deployed it on first use). */
   async function dvp(): Promise<Contract | null> {
-    const info = (await gqlOk(w.url, w.agent, '{ settlementAgent { dvpContract } }')).settlementAgent;
+    const info = (await gqlOk<{ settlementAgent: { dvpContract: string | null } }>(w.url, w.agent, '{ settlementAgent { dvpContract } }')).settlementAgent;
     return info.dvpContract ? new Contract(info.dvpContract, loadArtifact('TokenstackDvP', 'project').abi, w.provider) : null;
   }
   const settledEvents = async () => {
@@ -113,7 +113,7 @@ describe(`settlement leases: renewal, fencing, takeover (${dbLabel()}, anvil)`, 
       expect(await settledEvents()).toBe(events + 1);
       expect(Number(await (await dvp())!.settledAt(held.chain_batch_id))).toBeGreaterThan(0);
       await booksEqualChain();
-      const audit = (await gqlOk(w.url, w.auditor, '{ verifyAuditLog { valid breaks { seq kind detail } } }')).verifyAuditLog;
+      const audit = (await gqlOk<AuditCheck>(w.url, w.auditor, '{ verifyAuditLog { valid breaks { seq kind detail } } }')).verifyAuditLog;
       expect(audit).toEqual({ valid: true, breaks: [] });
     } finally {
       open();

@@ -2,8 +2,9 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { Contract, verifyTypedData } from 'ethers';
 import { DVP_CONSENT_TYPES, dvpDomain } from '../../subgraphs/custody/dvp-signing.js';
 import { nettingCycle } from '../../subgraphs/settlement/netting.js';
+import type { ConsentAnswer } from '../../subgraphs/settlement/peers.js';
 import { dbLabel } from '../support/db.js';
-import { ATTESTATION_KEY, SettlementWorld, Wallet, gqlOk, waitFor, type Party } from './support.js';
+import { ATTESTATION_KEY, SettlementWorld, Wallet, gqlOk, waitFor, type Party, type TypedDataJson } from './support.js';
 
 const VENUE = 'BLOCK-VENUE';
 
@@ -30,7 +31,7 @@ describe(`netted settlement (DvP model 2) on anvil (${dbLabel()})`, () => {
     const before = { aSec: await token.balanceOf(a.wallet), cSec: await token.balanceOf(c.wallet), aCash: await w.cash.balanceOf(a.wallet), bCash: await w.cash.balanceOf(b.wallet), cCash: await w.cash.balanceOf(c.wallet) };
     const t = (ref: string, seller: Party, buyer: Party, quantity: string, price: string) => w.submit(w.agent, {
       venue: VENUE, venueReference: ref, tokenId, sellerAccountId: seller.accountId, buyerAccountId: buyer.accountId, quantity, price, tradeTime: new Date().toISOString(),
-    }).then((r) => r.body.data.submitExternalTrade.id as string);
+    }).then((r) => r.body.data!.submitExternalTrade.id);
     const ids = [await t('n-1', a, b, '10', '2'), await t('n-2', c, a, '4', '2.5'), await t('n-3', a, c, '2', '3')];
     for (const id of ids) await w.waitStatus(id, ['VERIFIED'], 20_000);
     expect(await nettingCycle(w.services())).toBe(1);
@@ -39,9 +40,10 @@ describe(`netted settlement (DvP model 2) on anvil (${dbLabel()})`, () => {
     expect(new Set(settled.map((s) => s.txHash)).size).toBe(1);
     expect(first.batch).toMatchObject({ mode: 'NETTED', status: 'SETTLED', settlementCount: 3 });
     // A: +20 -10 +6 = +16; B: -20; C: +10 -6 = +4. Two cash transfers instead of three.
-    const cashLegs = first.batch.legs.filter((l: { token: string }) => l.token === w.cash.target);
-    expect(first.batch.legs).toHaveLength(5);
-    expect(cashLegs.map((l: { from: string; to: string; amount: string }) => [l.from, l.amount]).sort()).toEqual([[b.wallet, '16000000'], [b.wallet, '4000000']].sort());
+    const legs = first.batch!.legs;
+    const cashLegs = legs.filter((l) => l.token === w.cash.target);
+    expect(legs).toHaveLength(5);
+    expect(cashLegs.map((l) => [l.from, l.amount]).sort()).toEqual([[b.wallet, '16000000'], [b.wallet, '4000000']].sort());
     expect(await token.balanceOf(a.wallet)).toBe(before.aSec - 12n + 4n);
     expect(await token.balanceOf(c.wallet)).toBe(before.cSec - 4n + 2n);
     expect(await w.cash.balanceOf(a.wallet)).toBe(before.aCash + 16_000_000n);
@@ -52,18 +54,18 @@ describe(`netted settlement (DvP model 2) on anvil (${dbLabel()})`, () => {
       expect(await w.balance(p.accountId, 'CASH')).toMatchObject({ total: String(await w.cash.balanceOf(p.wallet)), reserved: '0' });
     }
     for (const s of settled) {
-      const td = JSON.parse(s.attestation.typedData);
+      const td = JSON.parse(s.attestation!.typedData) as TypedDataJson;
       const { EIP712Domain: _omit, ...types } = td.types;
-      expect(verifyTypedData(td.domain, types, td.message, s.attestation.signature)).toBe(new Wallet(ATTESTATION_KEY).address);
+      expect(verifyTypedData(td.domain, types, td.message, s.attestation!.signature)).toBe(new Wallet(ATTESTATION_KEY).address);
       expect(td.message).toMatchObject({ settlementId: s.id, txHash: first.txHash });
     }
   }, 180_000);
 
   test('custody signs a consent only for what settlement holds there, approves only a genuine DvP contract, and lets only settlement take over trading\'s reservations', async () => {
-    const dvp = (await gqlOk(w.url, w.agent, '{ settlementAgent { dvpContract chainId } }')).settlementAgent;
+    const dvp = (await gqlOk<{ settlementAgent: { dvpContract: string; chainId: number } }>(w.url, w.agent, '{ settlementAgent { dvpContract chainId } }')).settlementAgent;
     await w.rpc('custody', 'reserve', { accountId: a.accountId, asset: tokenId, amount: '5', idempotencyKey: 'probe-1', reason: 'probe' });
     const legs = (n: string) => [{ token: token.target, from: a.wallet, to: b.wallet, amount: n }, { token: w.cash.target, from: b.wallet, to: a.wallet, amount: '1' }];
-    const ask = (n: string, keys = ['probe-1']) => w.rpc('custody', 'signDvpConsent', {
+    const ask = (n: string, keys = ['probe-1']) => w.rpc<ConsentAnswer>('custody', 'signDvpConsent', {
       accountId: a.accountId, reservationKeys: keys, chainId: dvp.chainId, dvp: dvp.dvpContract, batchId: '0x' + '12'.repeat(32), legs: legs(n), deadline: Math.floor(Date.now() / 1000) + 60,
     });
     await expect(ask('6')).rejects.toMatchObject({ code: 'CUSTODY.CONSENT_NOT_COVERED' });

@@ -4,7 +4,7 @@ import { loadArtifact } from '../../subgraphs/kit/chain/artifacts.js';
 import { appError } from '../../subgraphs/kit/errors.js';
 import pg from 'pg';
 import { dbLabel, onPostgres } from '../support/db.js';
-import { SettlementWorld, gqlOk, waitFor, type Party } from './support.js';
+import { SettlementWorld, gqlOk, waitFor, type AuditCheck, type Party, type PlaceAnswer } from './support.js';
 
 /** Ends every session on a database but the caller's; returns how many. */
 async function killSessions(url: string): Promise<number> {
@@ -29,7 +29,7 @@ describe(`settlement across crashes and restarts (${dbLabel()}, anvil)`, () => {
   let sellerBd: string, buyerBd: string;
 
   const place = (who: string, p: Party, side: 'BUY' | 'SELL', quantity: string, key: string) =>
-    gqlOk(w.url, who, 'mutation($in: PlaceOrderInput!) { placeOrder(input: $in) { accepted rejections { code message } } }',
+    gqlOk<PlaceAnswer>(w.url, who, 'mutation($in: PlaceOrderInput!) { placeOrder(input: $in) { accepted rejections { code message } } }',
       { in: { tokenId, accountId: p.accountId, side, type: 'LIMIT', price: '3', quantity, clientOrderId: key } }).then((d) => d.placeOrder);
 
   async function booksEqualChain(): Promise<void> {
@@ -40,15 +40,16 @@ describe(`settlement across crashes and restarts (${dbLabel()}, anvil)`, () => {
   }
 
   async function settledEventsOnChain(): Promise<number> {
-    const info = (await gqlOk(w.url, w.agent, '{ settlementAgent { dvpContract } }')).settlementAgent;
+    const info = (await gqlOk<{ settlementAgent: { dvpContract: string | null } }>(w.url, w.agent, '{ settlementAgent { dvpContract } }')).settlementAgent;
     if (!info.dvpContract) return 0; // none deployed yet (a test run alone): nothing settled
     const dvp = new Contract(info.dvpContract, loadArtifact('TokenstackDvP', 'project').abi, w.provider);
     return (await dvp.queryFilter(dvp.filters.Settled(), 0, 'latest')).length;
   }
 
   /** Through the gateway: while the settlement runs as another process, its embedded database is that process's alone. */
-  const settlementRows = async () => (await gqlOk(w.url, w.agent, '{ settlements { id status final trade { id } } }')).settlements
-    .map((r: { id: string; status: string; final: boolean; trade: { id: string } | null }) => ({ ...r, trade_id: r.trade?.id })) as { id: string; trade_id: string; status: string; final: boolean }[];
+  const settlementRows = async () =>
+    (await gqlOk<{ settlements: { id: string; status: string; final: boolean; trade: { id: string } | null }[] }>(w.url, w.agent, '{ settlements { id status final trade { id } } }')).settlements
+      .map((r) => ({ ...r, trade_id: r.trade?.id }));
 
   beforeAll(async () => {
     w = await SettlementWorld.start();
@@ -118,11 +119,11 @@ describe(`settlement across crashes and restarts (${dbLabel()}, anvil)`, () => {
       if (onPostgres()) expect(await killSessions(w.dbUrl)).toBeGreaterThan(0);
       const rows = mine(await waitFor('every trade settled', settlementRows, (r) => mine(r).length === trades + 4 && mine(r).every((x) => x.status === 'SETTLED'), 120_000));
       // Each batch settled once on chain, fewer transactions than trades, books equal the chain, the audit chain holds.
-      const batches = new Set(await Promise.all(rows.map(async (r) => (await w.settlementOf(r.id)).batch.id as string)));
+      const batches = new Set(await Promise.all(rows.map(async (r) => (await w.settlementOf(r.id))!.batch!.id)));
       expect(await settledEventsOnChain()).toBe(chainBefore + batches.size);
       expect(batches.size).toBeLessThan(trades + 4);
       await booksEqualChain();
-      const audit = (await gqlOk(w.url, w.auditor, '{ verifyAuditLog { valid breaks { seq kind detail } } }')).verifyAuditLog;
+      const audit = (await gqlOk<AuditCheck>(w.url, w.auditor, '{ verifyAuditLog { valid breaks { seq kind detail } } }')).verifyAuditLog;
       expect(audit).toEqual({ valid: true, breaks: [] });
     } finally {
       // The next tests run on the in-process settlement in its default mode.
@@ -154,7 +155,7 @@ describe(`settlement across crashes and restarts (${dbLabel()}, anvil)`, () => {
       s.chain.submitMany = submitMany;
     }
     const mine = await waitFor('the trades recorded', async () => (await settlementRows()).filter((r) => !known.has(r.id)), (r) => r.length === pairs);
-    for (const r of mine) expect((await w.waitStatus(r.id, ['SETTLED'], 60_000)).batch.status).toBe('SETTLED');
+    for (const r of mine) expect((await w.waitStatus(r.id, ['SETTLED'], 60_000)).batch!.status).toBe('SETTLED');
     expect(await settledEventsOnChain()).toBe(before + pairs);
     await booksEqualChain();
 
@@ -204,7 +205,7 @@ describe(`settlement across crashes and restarts (${dbLabel()}, anvil)`, () => {
       expect(most).toBe(2);
       expect(sent.map((b) => b.length)).toEqual([1, 1]);
       const mine = await waitFor('the trades recorded', async () => (await settlementRows()).filter((r) => !known.has(r.id)), (r) => r.length === pairs);
-      for (const r of mine) expect((await w.waitStatus(r.id, ['SETTLED'], 60_000)).batch.status).toBe('SETTLED');
+      for (const r of mine) expect((await w.waitStatus(r.id, ['SETTLED'], 60_000)).batch!.status).toBe('SETTLED');
       expect(await settledEventsOnChain()).toBe(before + pairs);
       await booksEqualChain();
     } finally {
@@ -227,7 +228,7 @@ describe(`settlement across crashes and restarts (${dbLabel()}, anvil)`, () => {
       await waitFor('a refused booking', async () => refused, (n) => n >= 1, 30_000);
       const [row] = (await settlementRows()).slice(-1);
       expect(row.status).toBe('SETTLING');
-      expect((await w.settlementOf(row.id)).batch.status).toBe('SETTLED');
+      expect((await w.settlementOf(row.id))!.batch!.status).toBe('SETTLED');
     } finally {
       s.peers.book = book;
     }
@@ -236,7 +237,7 @@ describe(`settlement across crashes and restarts (${dbLabel()}, anvil)`, () => {
     const [row] = (await settlementRows()).slice(-1);
     await w.waitStatus(row.id, ['SETTLED'], 60_000);
     await booksEqualChain();
-    const audit = (await gqlOk(w.url, w.auditor, '{ verifyAuditLog { valid breaks { seq kind detail } } }')).verifyAuditLog;
+    const audit = (await gqlOk<AuditCheck>(w.url, w.auditor, '{ verifyAuditLog { valid breaks { seq kind detail } } }')).verifyAuditLog;
     expect(audit).toEqual({ valid: true, breaks: [] });
   });
 

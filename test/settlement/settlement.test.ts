@@ -6,9 +6,14 @@ import { loadArtifact } from '../../subgraphs/kit/chain/artifacts.js';
 import { createChainClient } from '../../subgraphs/kit/chain/client.js';
 import { ATTESTATION_DOMAIN_NAME, ATTESTATION_TYPES } from '../../subgraphs/settlement/domain/attestation.js';
 import { dbLabel } from '../support/db.js';
-import { ATTESTATION_KEY, SettlementWorld, Wallet, gql, gqlOk, monthsAgo, waitFor, type Party } from './support.js';
+import { ATTESTATION_KEY, SettlementWorld, Wallet, gql, gqlOk, monthsAgo, waitFor, type Party, type TypedDataJson } from './support.js';
 
 const VENUE = 'OTHER-ATS';
+
+/** verifyAttestation's answer. */
+interface Verification { valid: boolean; signer: string | null; signedByAgent: boolean; matchesSettlement: boolean; reason: string | null }
+/** One settlementStatusChanged event. */
+interface StatusEvent { cursor: string; settlementId: string; status: string; previousStatus: string | null; final: boolean; settlement: { id: string; status: string } }
 
 describe(`settlement of external trades on anvil (${dbLabel()})`, () => {
   let w: SettlementWorld;
@@ -37,14 +42,14 @@ describe(`settlement of external trades on anvil (${dbLabel()})`, () => {
     const before = { sec: await token.balanceOf(buyer.wallet), cash: await w.cash.balanceOf(seller.wallet) };
     const r = await w.submit(broker, trade());
     expect(r.body.errors).toBeUndefined();
-    expect(r.body.data.submitExternalTrade).toMatchObject({ status: 'RECEIVED', cashAmount: '25000000' });
-    const s = await w.waitStatus(r.body.data.submitExternalTrade.id, ['SETTLED', 'FAILED', 'REJECTED']);
+    expect(r.body.data!.submitExternalTrade).toMatchObject({ status: 'RECEIVED', cashAmount: '25000000' });
+    const s = await w.waitStatus(r.body.data!.submitExternalTrade.id, ['SETTLED', 'FAILED', 'REJECTED']);
     expect(s).toMatchObject({ status: 'SETTLED', final: true, batch: { mode: 'GROSS', status: 'SETTLED', settlementCount: 1 } });
-    expect(s.history.map((h: { status: string }) => h.status)).toEqual(['RECEIVED', 'VERIFIED', 'SETTLING', 'SETTLED']);
-    expect(s.eligibility.every((x: { passed: boolean }) => x.passed)).toBe(true);
+    expect(s.history.map((h) => h.status)).toEqual(['RECEIVED', 'VERIFIED', 'SETTLING', 'SETTLED']);
+    expect(s.eligibility.every((x) => x.passed)).toBe(true);
 
     // Both legs moved in one transaction.
-    const receipt = await w.provider.getTransactionReceipt(s.txHash);
+    const receipt = await w.provider.getTransactionReceipt(s.txHash!);
     expect(receipt?.status).toBe(1);
     expect(await token.balanceOf(buyer.wallet)).toBe(before.sec + 10n);
     expect(await w.cash.balanceOf(seller.wallet)).toBe(before.cash + 25_000_000n);
@@ -58,18 +63,18 @@ describe(`settlement of external trades on anvil (${dbLabel()})`, () => {
     expect(await w.balance(buyer.accountId, 'CASH')).toMatchObject({ total: String(await w.cash.balanceOf(buyer.wallet)), reserved: '0' });
 
     // The attestation: a third party needs only ethers and the agent's published address.
-    const att = s.attestation;
-    const td = JSON.parse(att.typedData);
+    const att = s.attestation!;
+    const td = JSON.parse(att.typedData) as TypedDataJson;
     const { EIP712Domain: _omit, ...types } = td.types;
     expect(verifyTypedData(td.domain, types, td.message, att.signature)).toBe(agentAddress);
     expect(td.message).toMatchObject({ settlementId: s.id, txHash: s.txHash, quantity: '10', cashAmount: '25000000', blockNumber: String(receipt!.blockNumber) });
     expect(td.message.buyer).toMatchObject({ wallet: buyer.wallet, verified: true, investorId: buyer.investorId });
-    expect(td.message.claimTopics.length).toBeGreaterThan(0);
+    expect((td.message.claimTopics as unknown[]).length).toBeGreaterThan(0);
     // ... and checks its facts against the chain (docs/attestations.md).
-    const dvp = new Contract(td.domain.verifyingContract, ['function settledAt(bytes32) view returns (uint256)'], w.provider);
+    const dvp = new Contract(td.domain.verifyingContract!, ['function settledAt(bytes32) view returns (uint256)'], w.provider);
     expect(await dvp.settledAt(td.message.batchId)).toBe(BigInt(receipt!.blockNumber));
     expect(receipt!.to).toBe(td.domain.verifyingContract);
-    const v = await gqlOk(w.url, w.auditor, `query($r: String!, $s: String!) { verifyAttestation(record: $r, signature: $s) { valid signer signedByAgent matchesSettlement } }`, { r: att.typedData, s: att.signature });
+    const v = await gqlOk<{ verifyAttestation: Verification }>(w.url, w.auditor, `query($r: String!, $s: String!) { verifyAttestation(record: $r, signature: $s) { valid signer signedByAgent matchesSettlement } }`, { r: att.typedData, s: att.signature });
     expect(v.verifyAttestation).toEqual({ valid: true, signer: agentAddress, signedByAgent: true, matchesSettlement: true });
   });
 
@@ -80,14 +85,14 @@ describe(`settlement of external trades on anvil (${dbLabel()})`, () => {
     const t = trade();
     const a = await w.submit(broker, t);
     const b = await w.submit(broker, t);
-    expect(b.body.data.submitExternalTrade.id).toBe(a.body.data.submitExternalTrade.id);
+    expect(b.body.data!.submitExternalTrade.id).toBe(a.body.data!.submitExternalTrade.id);
     const other = await w.submit(broker, { ...t, quantity: '11' });
     expect(codeOf(other)).toBe('INPUT.IDEMPOTENCY_KEY_REUSED');
     // The same price written differently is the same content; a sale said explicitly is the same as none; a gift is other content.
-    expect((await w.submit(broker, { ...t, price: '2.50' })).body.data.submitExternalTrade.id).toBe(a.body.data.submitExternalTrade.id);
-    expect((await w.submit(broker, { ...t, occasion: 'SALE' })).body.data.submitExternalTrade.id).toBe(a.body.data.submitExternalTrade.id);
+    expect((await w.submit(broker, { ...t, price: '2.50' })).body.data!.submitExternalTrade.id).toBe(a.body.data!.submitExternalTrade.id);
+    expect((await w.submit(broker, { ...t, occasion: 'SALE' })).body.data!.submitExternalTrade.id).toBe(a.body.data!.submitExternalTrade.id);
     expect(codeOf(await w.submit(broker, { ...t, occasion: 'GIFT' }))).toBe('INPUT.IDEMPOTENCY_KEY_REUSED');
-    await w.waitStatus(a.body.data.submitExternalTrade.id, ['SETTLED']);
+    await w.waitStatus(a.body.data!.submitExternalTrade.id, ['SETTLED']);
   });
 
   test('bad input is a typed error and records nothing', async () => {
@@ -115,9 +120,9 @@ describe(`settlement of external trades on anvil (${dbLabel()})`, () => {
       const r = await w.submit(who, trade(o));
       expect([o, codeOf(r)]).toEqual([o, code]);
     }
-    const unknownToken = await gql<any>(w.url, w.agent, `mutation { authorizeVenueToken(venue: "${VENUE}", tokenId: "tok_${'0'.repeat(26)}", authorized: true) { authorized } }`);
+    const unknownToken = await gql(w.url, w.agent, `mutation { authorizeVenueToken(venue: "${VENUE}", tokenId: "tok_${'0'.repeat(26)}", authorized: true) { authorized } }`);
     expect(codeOf(unknownToken)).toBe('SETTLEMENT.UNKNOWN_TOKEN');
-    expect(codeOf(await gql<any>(w.url, broker, `mutation { authorizeVenueToken(venue: "X", tokenId: "${tokenId}", authorized: true) { authorized } }`))).toBe('FORBIDDEN');
+    expect(codeOf(await gql(w.url, broker, `mutation { authorizeVenueToken(venue: "X", tokenId: "${tokenId}", authorized: true) { authorized } }`))).toBe('FORBIDDEN');
     expect(await count()).toBe(before);
   });
 
@@ -126,10 +131,10 @@ describe(`settlement of external trades on anvil (${dbLabel()})`, () => {
     await w.fund(noKyc, 50_000_000n);
     const chainBefore = await token.balanceOf(seller.wallet);
     const r = await w.submit(w.agent, trade({ buyerAccountId: noKyc.accountId }));
-    const s = await w.waitStatus(r.body.data.submitExternalTrade.id, ['REJECTED', 'SETTLED', 'FAILED']);
+    const s = await w.waitStatus(r.body.data!.submitExternalTrade.id, ['REJECTED', 'SETTLED', 'FAILED']);
     expect(s).toMatchObject({ status: 'REJECTED', final: true, txHash: null, attestation: null });
-    expect(s.rejectionReasons.map((x: { code: string }) => x.code)).toContain('KYC_VALID_RECEIVER');
-    expect(s.rejectionReasons.every((x: { passed: boolean }) => !x.passed)).toBe(true);
+    expect(s.rejectionReasons.map((x) => x.code)).toContain('KYC_VALID_RECEIVER');
+    expect(s.rejectionReasons.every((x) => !x.passed)).toBe(true);
     expect(s.eligibility.length).toBeGreaterThan(s.rejectionReasons.length);
     expect(await token.balanceOf(seller.wallet)).toBe(chainBefore);
     await waitFor('nothing held', () => w.balance(seller.accountId, tokenId), (b) => b.reserved === '0');
@@ -139,7 +144,7 @@ describe(`settlement of external trades on anvil (${dbLabel()})`, () => {
     const custodian = await w.token('alpha-bd', ['CUSTODIAN']);
     const second = (await gqlOk<{ openCustodyAccount: { id: string } }>(w.url, custodian, `mutation($i: ID!) { openCustodyAccount(input: { idempotencyKey: "second", investorId: $i, kind: SEGREGATED }) { id } }`, { i: seller.investorId })).openCustodyAccount.id;
     const self = await w.submit(w.agent, trade({ buyerAccountId: second }));
-    const rejected = await w.waitStatus(self.body.data.submitExternalTrade.id, ['REJECTED', 'SETTLED', 'FAILED']);
+    const rejected = await w.waitStatus(self.body.data!.submitExternalTrade.id, ['REJECTED', 'SETTLED', 'FAILED']);
     expect(rejected).toMatchObject({ status: 'REJECTED', rejectionReasons: [expect.objectContaining({ code: 'INPUT.SAME_INVESTOR' })] });
     await waitFor('nothing held', () => w.balance(seller.accountId, tokenId), (b) => b.reserved === '0');
   });
@@ -147,46 +152,46 @@ describe(`settlement of external trades on anvil (${dbLabel()})`, () => {
   test('a buyer without the cash FAILS awaiting cash, is retried with backoff, then FAILED for good with the seller\'s reservation released', async () => {
     const poor = await w.party('Poor Buyer', 'beta-bd');
     const r = await w.submit(w.agent, trade({ buyerAccountId: poor.accountId }));
-    const id = r.body.data.submitExternalTrade.id;
+    const id = r.body.data!.submitExternalTrade.id;
     const first = await w.waitStatus(id, ['FAILED']);
     expect(first).toMatchObject({ reasonCode: 'AWAITING_CASH', final: false, attempts: 1 });
     expect((await w.balance(seller.accountId, tokenId)).reserved).toBe('10'); // held while it waits
     const last = await w.waitStatus(id, ['FAILED'], 30_000, (x) => x.final);
     expect(last).toMatchObject({ reasonCode: 'AWAITING_CASH', attempts: 4 });
-    expect(last.history.map((h: { status: string }) => h.status)).toEqual(['RECEIVED', 'FAILED', 'FAILED', 'FAILED', 'FAILED']);
+    expect(last.history.map((h) => h.status)).toEqual(['RECEIVED', 'FAILED', 'FAILED', 'FAILED', 'FAILED']);
     await waitFor('seller reservation released', () => w.balance(seller.accountId, tokenId), (b) => b.reserved === '0');
   });
 
   test('a settlement agent cancels a waiting settlement with a reason; a settled one cannot be cancelled', async () => {
     const poor = await w.party('Another Poor Buyer', 'beta-bd');
-    const id = (await w.submit(w.agent, trade({ buyerAccountId: poor.accountId }))).body.data.submitExternalTrade.id;
+    const id = (await w.submit(w.agent, trade({ buyerAccountId: poor.accountId }))).body.data!.submitExternalTrade.id;
     await w.waitStatus(id, ['FAILED']);
-    const cancel = (who: string, sid: string) => gql<any>(w.url, who, `mutation($id: ID!) { cancelSettlement(id: $id, reason: "counterparty withdrew") { status reason final history { status actor reason } } }`, { id: sid });
+    const cancel = (who: string, sid: string) => gql<{ cancelSettlement: { status: string; reason: string | null; final: boolean; history: { status: string; actor: string | null; reason: string | null }[] } }>(w.url, who, `mutation($id: ID!) { cancelSettlement(id: $id, reason: "counterparty withdrew") { status reason final history { status actor reason } } }`, { id: sid });
     expect(codeOf(await cancel(broker, id))).toBe('FORBIDDEN');
-    const c = (await cancel(w.agent, id)).body.data.cancelSettlement;
+    const c = (await cancel(w.agent, id)).body.data!.cancelSettlement;
     expect(c).toMatchObject({ status: 'CANCELLED', reason: 'counterparty withdrew', final: true });
     expect(c.history.at(-1)).toEqual({ status: 'CANCELLED', actor: `${'settle-co'}-user`, reason: 'counterparty withdrew' });
     await waitFor('seller reservation released', () => w.balance(seller.accountId, tokenId), (b) => b.reserved === '0');
-    const settled = (await gqlOk(w.url, w.agent, '{ settlements(status: SETTLED) { id } }')).settlements[0].id;
+    const settled = (await gqlOk<{ settlements: { id: string }[] }>(w.url, w.agent, '{ settlements(status: SETTLED) { id } }')).settlements[0].id;
     expect(codeOf(await cancel(w.agent, settled))).toBe('SETTLEMENT.NOT_CANCELLABLE');
   });
 
   test('a DvP transaction the chain refuses FAILS with a reason code, is retried, and settles once the cause is gone', async () => {
     // The settlement's key loses its operator right on the DvP contract for a moment.
-    const info = (await gqlOk(w.url, w.agent, '{ settlementAgent { dvpContract attestationSigner mode } }')).settlementAgent;
+    const info = (await gqlOk<{ settlementAgent: { dvpContract: string; attestationSigner: string; mode: string } }>(w.url, w.agent, '{ settlementAgent { dvpContract attestationSigner mode } }')).settlementAgent;
     expect(info).toMatchObject({ attestationSigner: new Wallet(ATTESTATION_KEY).address, mode: 'GROSS' });
     const owner = await createChainClient({ rpcUrl: w.stack.chainRpcUrl!, privateKey: w.stack.anvil!.privateKeys[2] });
     const dvp = new Contract(info.dvpContract, loadArtifact('TokenstackDvP', 'project').abi, owner.signer);
     try {
       await owner.send(dvp.setOperator(owner.address, false));
-      const id = (await w.submit(w.agent, trade())).body.data.submitExternalTrade.id;
+      const id = (await w.submit(w.agent, trade())).body.data!.submitExternalTrade.id;
       const failed = await w.waitStatus(id, ['FAILED']);
       expect(failed).toMatchObject({ reasonCode: 'CHAIN_ERROR', final: false });
       expect(failed.reason).toMatch(/not an operator/);
       await owner.send(dvp.setOperator(owner.address, true));
       const s = await w.waitStatus(id, ['SETTLED'], 30_000);
-      expect(s.history.map((h: { status: string }) => h.status)).toEqual(expect.arrayContaining(['FAILED', 'VERIFIED', 'SETTLING', 'SETTLED']));
-      expect(s.batch.status).toBe('SETTLED');
+      expect(s.history.map((h) => h.status)).toEqual(expect.arrayContaining(['FAILED', 'VERIFIED', 'SETTLING', 'SETTLED']));
+      expect(s.batch!.status).toBe('SETTLED');
     } finally {
       await owner.send(dvp.setOperator(owner.address, true)).catch(() => undefined);
       await owner.close();
@@ -212,7 +217,7 @@ describe(`settlement of external trades on anvil (${dbLabel()})`, () => {
     let ids: string[] = [];
     try {
       const sellers = [seller, seller, frozen, seller];
-      ids = await Promise.all(sellers.map(async (p) => (await w.submit(w.agent, trade({ sellerAccountId: p.accountId, buyerAccountId: payer.accountId, quantity: '3' }))).body.data.submitExternalTrade.id as string));
+      ids = await Promise.all(sellers.map(async (p) => (await w.submit(w.agent, trade({ sellerAccountId: p.accountId, buyerAccountId: payer.accountId, quantity: '3' }))).body.data!.submitExternalTrade.id));
       await waitFor('four batches consented and ready to send', async () => held.size, (k) => k >= 4, 120_000);
       await freeze(true);
     } finally {
@@ -222,15 +227,15 @@ describe(`settlement of external trades on anvil (${dbLabel()})`, () => {
     try {
       const others = await Promise.all([ids[0], ids[1], ids[3]].map((id) => w.waitStatus(id, ['SETTLED', 'FAILED', 'REJECTED'])));
       expect(others.map((o) => [o.status, o.reason])).toEqual([['SETTLED', null], ['SETTLED', null], ['SETTLED', null]]);
-      const failed = await w.waitStatus(ids[2], ['FAILED', 'REJECTED'], 60_000, (x) => x.history.some((h: { status: string }) => h.status === 'FAILED'));
-      expect(failed.history.find((h: { status: string }) => h.status === 'FAILED')).toMatchObject({ reasonCode: 'COUNTERPARTY_INELIGIBLE', reason: expect.stringMatching(/wallet is frozen/) });
+      const failed = await w.waitStatus(ids[2], ['FAILED', 'REJECTED'], 60_000, (x) => x.history.some((h) => h.status === 'FAILED'));
+      expect(failed.history.find((h) => h.status === 'FAILED')).toMatchObject({ reasonCode: 'COUNTERPARTY_INELIGIBLE', reason: expect.stringMatching(/wallet is frozen/) });
       // One transaction: three Settled events and the frozen trade's Failed event, nothing moved for it.
       expect(new Set(others.map((o) => o.txHash)).size).toBe(1);
-      const receipt = (await w.provider.getTransactionReceipt(others[0].txHash))!;
-      const dvp = new Contract((await gqlOk(w.url, w.agent, '{ settlementAgent { dvpContract } }')).settlementAgent.dvpContract, loadArtifact('TokenstackDvP', 'project').abi, w.provider);
+      const receipt = (await w.provider.getTransactionReceipt(others[0].txHash!))!;
+      const dvp = new Contract((await gqlOk<{ settlementAgent: { dvpContract: string } }>(w.url, w.agent, '{ settlementAgent { dvpContract } }')).settlementAgent.dvpContract, loadArtifact('TokenstackDvP', 'project').abi, w.provider);
       const events = receipt.logs.map((l) => dvp.interface.parseLog(l)).filter((e) => e !== null);
       expect(events.map((e) => e.name).sort()).toEqual(['Failed', 'Settled', 'Settled', 'Settled']);
-      expect(events.filter((e) => e.name === 'Settled').map((e) => e.args.batchId).sort()).toEqual(others.map((o) => o.batch.chainBatchId).sort());
+      expect(events.filter((e) => e.name === 'Settled').map((e) => e.args.batchId).sort()).toEqual(others.map((o) => o.batch!.chainBatchId).sort());
       expect(await token.balanceOf(payer.wallet)).toBe(settledBefore + 9n);
       expect(await w.balance(frozen.accountId, tokenId)).toMatchObject({ total: '100' });
     } finally {
@@ -246,46 +251,47 @@ describe(`settlement of external trades on anvil (${dbLabel()})`, () => {
     const issued = monthsAgo(13);
     await w.issue(tokenId, giver, 100n, issued);
     const lotOf = async (txHash: string) => {
-      const d = await w.desk.run(`query($t: ID!) { securityToken(id: $t) { capTable { holders { investor { id } lots { txHash holdingPeriodStart restricted } } } } }`, { t: tokenId });
-      return d.securityToken.capTable.holders.find((h: any) => h.investor.id === donee.investorId)?.lots.find((l: any) => l.txHash === txHash);
+      const d = await w.desk.run<{ securityToken: { capTable: { holders: { investor: { id: string }; lots: { txHash: string; holdingPeriodStart: string; restricted: boolean }[] }[] } } }>(
+        `query($t: ID!) { securityToken(id: $t) { capTable { holders { investor { id } lots { txHash holdingPeriodStart restricted } } } } }`, { t: tokenId });
+      return d.securityToken.capTable.holders.find((h) => h.investor.id === donee.investorId)?.lots.find((l) => l.txHash === txHash);
     };
     const settle = async (o: Record<string, unknown>) => {
       const r = await w.submit(w.agent, trade({ sellerAccountId: giver.accountId, buyerAccountId: donee.accountId, quantity: '10', ...o }));
       expect(r.body.errors).toBeUndefined();
-      return w.waitStatus(r.body.data.submitExternalTrade.id, ['SETTLED', 'FAILED', 'REJECTED']);
+      return w.waitStatus(r.body.data!.submitExternalTrade.id, ['SETTLED', 'FAILED', 'REJECTED']);
     };
     const gift = await settle({ occasion: 'GIFT' });
     expect({ status: gift.status, reason: gift.reason }).toEqual({ status: 'SETTLED', reason: null });
-    const tacked = await waitFor('the donee\'s lot to tack the giver\'s period', () => lotOf(gift.txHash), (l) => !!l && new Date(l.holdingPeriodStart).getTime() === issued.getTime());
+    const tacked = await waitFor('the donee\'s lot to tack the giver\'s period', () => lotOf(gift.txHash!), (l): l is NonNullable<typeof l> => !!l && new Date(l.holdingPeriodStart).getTime() === issued.getTime());
     expect(tacked).toMatchObject({ restricted: true });
     // The same affiliate's sale: the buyer's period starts at the purchase.
     const sale = await settle({ quantity: '1' }); // within the affiliate's volume limit (1% of the supply, the gift counted)
     expect(sale.status).toBe('SETTLED');
-    const fresh = await waitFor('the buyer\'s lot', () => lotOf(sale.txHash), (l) => !!l);
+    const fresh = await waitFor('the buyer\'s lot', () => lotOf(sale.txHash!), (l): l is NonNullable<typeof l> => !!l);
     expect(new Date(fresh.holdingPeriodStart).getTime()).toBeGreaterThan(monthsAgo(1).getTime());
   });
 
   test('a forged or altered attestation does not verify', async () => {
-    const { settlements } = await gqlOk(w.url, w.auditor, '{ settlements(status: SETTLED) { id attestation { typedData signature } } }');
+    const { settlements } = await gqlOk<{ settlements: { id: string; attestation: { typedData: string; signature: string } }[] }>(w.url, w.auditor, '{ settlements(status: SETTLED) { id attestation { typedData signature } } }');
     const att = settlements[0].attestation;
-    const td = JSON.parse(att.typedData);
+    const td = JSON.parse(att.typedData) as TypedDataJson;
     const verify = (record: string, signature: string) =>
-      gql<any>(w.url, w.auditor, `query($r: String!, $s: String!) { verifyAttestation(record: $r, signature: $s) { valid signer signedByAgent matchesSettlement reason } }`, { r: record, s: signature });
+      gql<{ verifyAttestation: Verification }>(w.url, w.auditor, `query($r: String!, $s: String!) { verifyAttestation(record: $r, signature: $s) { valid signer signedByAgent matchesSettlement reason } }`, { r: record, s: signature });
 
     const altered = { ...td, message: { ...td.message, quantity: '1000' } };
-    const a = (await verify(JSON.stringify(altered), att.signature)).body.data.verifyAttestation;
+    const a = (await verify(JSON.stringify(altered), att.signature)).body.data!.verifyAttestation;
     expect(a).toMatchObject({ valid: false, signedByAgent: false, matchesSettlement: false });
 
     const forger = Wallet.createRandom();
     const { EIP712Domain: _omit, ...types } = td.types;
     const forged = await forger.signTypedData(td.domain, types, altered.message);
-    const f = (await verify(JSON.stringify(altered), forged)).body.data.verifyAttestation;
+    const f = (await verify(JSON.stringify(altered), forged)).body.data!.verifyAttestation;
     expect(f).toMatchObject({ valid: false, signer: forger.address, signedByAgent: false });
     expect(f.reason).toMatch(/not by the settlement agent/);
 
     // The agent's own signature on a record that is not the stored one.
     const agentSigned = await new Wallet(ATTESTATION_KEY).signTypedData(td.domain, ATTESTATION_TYPES, altered.message);
-    expect((await verify(JSON.stringify(altered), agentSigned)).body.data.verifyAttestation).toMatchObject({ valid: false, signedByAgent: true, matchesSettlement: false });
+    expect((await verify(JSON.stringify(altered), agentSigned)).body.data!.verifyAttestation).toMatchObject({ valid: false, signedByAgent: true, matchesSettlement: false });
     expect(td.domain.name).toBe(ATTESTATION_DOMAIN_NAME);
 
     expect(codeOf(await verify('not json', att.signature))).toBe('INPUT.INVALID_ATTESTATION');
@@ -293,16 +299,16 @@ describe(`settlement of external trades on anvil (${dbLabel()})`, () => {
   });
 
   test('status changes stream over graphql-ws, scoped to the caller\'s organisation, and resume from a cursor', async () => {
-    const id = (await w.submit(broker, trade())).body.data.submitExternalTrade.id;
+    const id = (await w.submit(broker, trade())).body.data!.submitExternalTrade.id;
     await w.waitStatus(id, ['SETTLED']);
     const url = w.settlement.url.replace(/^http/, 'ws');
     const take = async (token: string, variables: Record<string, unknown>, n: number, ms = 5_000) => {
       const client = createClient({ url, webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${token}` }, retryAttempts: 0, lazy: true });
-      const got: any[] = [];
+      const got: StatusEvent[] = [];
       try {
         await new Promise<void>((resolve, reject) => {
           const t = setTimeout(() => { stop(); resolve(); }, ms);
-          const stop = client.subscribe<any>({
+          const stop = client.subscribe<{ settlementStatusChanged: StatusEvent }>({
             query: `subscription($s: ID, $a: ID, $after: String) { settlementStatusChanged(settlementId: $s, accountId: $a, after: $after) {
               cursor settlementId status previousStatus final settlement { id status } } }`, variables,
           }, {
@@ -330,16 +336,16 @@ describe(`settlement of external trades on anvil (${dbLabel()})`, () => {
   });
 
   test('every decision is in a hash-chained audit log; verifyAuditLog finds a changed and a removed entry', async () => {
-    const { settlements } = await gqlOk(w.url, w.auditor, '{ settlements(status: SETTLED) { id } }');
-    const trail = (await gqlOk(w.url, w.auditor, `query($id: ID!) { auditTrail(settlementId: $id) { seq kind actor detail prevHash hash } }`, { id: settlements[0].id })).auditTrail;
-    expect(trail.map((e: { kind: string }) => e.kind)).toEqual(expect.arrayContaining(['STATUS.RECEIVED', 'STATUS.VERIFIED', 'STATUS.SETTLING', 'CHAIN.SUBMITTED', 'CHAIN.SETTLED', 'STATUS.SETTLED']));
-    expect(JSON.parse(trail.find((e: { kind: string }) => e.kind === 'STATUS.VERIFIED').detail).rules.length).toBeGreaterThan(0);
-    const check = async (from?: string, to?: string) => (await gqlOk(w.url, w.auditor, `query($f: String, $t: String) { verifyAuditLog(from: $f, to: $t) {
+    const { settlements } = await gqlOk<{ settlements: { id: string }[] }>(w.url, w.auditor, '{ settlements(status: SETTLED) { id } }');
+    const trail = (await gqlOk<{ auditTrail: { seq: string; kind: string; actor: string; detail: string; prevHash: string; hash: string }[] }>(w.url, w.auditor, `query($id: ID!) { auditTrail(settlementId: $id) { seq kind actor detail prevHash hash } }`, { id: settlements[0].id })).auditTrail;
+    expect(trail.map((e) => e.kind)).toEqual(expect.arrayContaining(['STATUS.RECEIVED', 'STATUS.VERIFIED', 'STATUS.SETTLING', 'CHAIN.SUBMITTED', 'CHAIN.SETTLED', 'STATUS.SETTLED']));
+    expect((JSON.parse(trail.find((e) => e.kind === 'STATUS.VERIFIED')!.detail) as { rules: unknown[] }).rules.length).toBeGreaterThan(0);
+    const check = async (from?: string, to?: string) => (await gqlOk<{ verifyAuditLog: { valid: boolean; from: string; to: string; checked: number; head: { seq: string; hash: string } | null; breaks: { seq: string; kind: string }[] } }>(w.url, w.auditor, `query($f: String, $t: String) { verifyAuditLog(from: $f, to: $t) {
       valid from to checked head { seq hash } breaks { seq kind } } }`, { f: from ?? null, t: to ?? null })).verifyAuditLog;
     const ok = await check();
     expect(ok).toMatchObject({ valid: true, from: '1', breaks: [] });
     expect(ok.checked).toBe(Number(ok.to));
-    expect(codeOf(await gql<any>(w.url, broker, '{ verifyAuditLog { valid } }'))).toBe('FORBIDDEN');
+    expect(codeOf(await gql(w.url, broker, '{ verifyAuditLog { valid } }'))).toBe('FORBIDDEN');
 
     const db = w.settlement.db;
     await expect(db.query("UPDATE audit_log SET actor = 'mallory' WHERE seq = 3")).rejects.toThrow(/append-only/);

@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { Contract, JsonRpcProvider, Wallet } from 'ethers';
+import { Contract, JsonRpcProvider, Wallet, type TypedDataDomain, type TypedDataField } from 'ethers';
 import { serviceToken, type Role } from '../../subgraphs/kit/auth.js';
 import { loadArtifact } from '../../subgraphs/kit/chain/artifacts.js';
 import { createChainClient, type ChainClient } from '../../subgraphs/kit/chain/client.js';
@@ -31,6 +31,9 @@ export const ATTESTATION_KEY = '0x' + 'a7'.repeat(32);
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Polls `fn` until `ok` holds (100 ms apart); a type guard narrows what it answers. */
+export async function waitFor<T, U extends T>(what: string, fn: () => Promise<T>, ok: (v: T) => v is U, timeoutMs?: number): Promise<U>;
+export async function waitFor<T>(what: string, fn: () => Promise<T>, ok: (v: T) => boolean, timeoutMs?: number): Promise<T>;
 export async function waitFor<T>(what: string, fn: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 60_000): Promise<T> {
   const end = Date.now() + timeoutMs;
   let last: T | undefined;
@@ -41,6 +44,28 @@ export async function waitFor<T>(what: string, fn: () => Promise<T>, ok: (v: T) 
     await sleep(100);
   }
 }
+
+/** A settlement as `settlementOf` reads it (schema/settlement.graphql). */
+export interface SettlementView {
+  id: string; status: string; reasonCode: string | null; reason: string | null; final: boolean; attempts: number;
+  txHash: string | null; blockNumber: string | null; cashAmount: string | null;
+  rejectionReasons: { code: string; passed: boolean; message: string | null }[];
+  eligibility: { code: string; passed: boolean }[];
+  history: { status: string; reasonCode: string | null; reason: string | null; actor: string | null }[];
+  batch: { id: string; mode: string; chainBatchId: string; status: string; txHash: string | null; legs: { token: string; from: string; to: string; amount: string }[]; settlementCount: number } | null;
+  attestation: {
+    typedData: string; record: string; signature: string; signer: string; digest: string; rulesHash: string;
+    txHash: string; blockNumber: string; chainId: number; verifyingContract: string;
+  } | null;
+}
+
+/** An attestation's `typedData`, parsed. */
+export interface TypedDataJson { domain: TypedDataDomain; types: Record<string, TypedDataField[]>; primaryType: string; message: Record<string, unknown> }
+
+/** placeOrder's answer as these tests read it (`order` where the query selects it). */
+export interface PlaceAnswer { placeOrder: { accepted: boolean; order?: { id: string; status: string } | null; rejections: { code: string; message: string }[] } }
+/** verifyAuditLog's answer. */
+export interface AuditCheck { verifyAuditLog: { valid: boolean; breaks: { seq: string; kind: string; detail?: string }[] } }
 
 export interface Party { investorId: string; accountId: string; wallet: string; org: string }
 
@@ -155,7 +180,7 @@ export class SettlementWorld {
   }
 
   /** An internal operation of a subgraph, as a peer service would call it. */
-  async rpc<T = any>(name: 'issuance' | 'custody' | 'trading' | 'settlement', method: string, body: Record<string, unknown>, as = 'settlement'): Promise<T> {
+  async rpc<T>(name: 'issuance' | 'custody' | 'trading' | 'settlement', method: string, body: Record<string, unknown>, as = 'settlement'): Promise<T> {
     const sub = name === 'settlement' ? this.settlement : this.stack.subgraphs[name];
     const r = await fetch(`${sub.url.replace(/\/graphql$/, '')}/internal/rpc/${method}`, {
       method: 'POST',
@@ -180,18 +205,18 @@ export class SettlementWorld {
   /** An onboarded investor with a custody account (whose wallet issuance registers on chain). */
   async party(name: string, org: string, o: { accredited?: boolean; country?: string; kyc?: boolean } = {}): Promise<Party> {
     const country = o.country ?? 'US';
-    const inv = (await this.desk.run(`mutation($k: String!, $n: String!, $c: CountryCode!, $us: Boolean!) { registerInvestor(input: {
+    const inv = (await this.desk.run<{ registerInvestor: { id: string } }>(`mutation($k: String!, $n: String!, $c: CountryCode!, $us: Boolean!) { registerInvestor(input: {
       idempotencyKey: $k, legalName: $n, type: INDIVIDUAL, jurisdiction: $c, usPerson: $us }) { id } }`,
-    { k: `${name.replace(/\W/g, '-')}-${Date.now()}`, n: name, c: country, us: country === 'US' })).registerInvestor.id as string;
+    { k: `${name.replace(/\W/g, '-')}-${Date.now()}`, n: name, c: country, us: country === 'US' })).registerInvestor.id;
     const at = new Date().toISOString();
     if (o.kyc !== false) await this.desk.run(`mutation($i: ID!, $at: DateTime!) { recordKyc(investorId: $i, status: APPROVED, approvedAt: $at, reason: "documents verified") { id } }`, { i: inv, at });
     await this.desk.run(`mutation($i: ID!, $at: DateTime!) { recordAmlScreening(investorId: $i, status: CLEAR, screenedAt: $at, reason: "clear") { id } }`, { i: inv, at });
     if (o.accredited !== false) await this.desk.run(`mutation($i: ID!, $at: DateTime!) { recordAccreditation(investorId: $i, accredited: true, method: THIRD_PARTY_LETTER, verifiedAt: $at, reason: "CPA letter") { id } }`, { i: inv, at });
     const custodian = await this.token(org, ['CUSTODIAN']);
-    const acc = (await gqlOk(this.url, custodian, `mutation($i: ID!, $k: String!) { openCustodyAccount(input: { idempotencyKey: $k, investorId: $i, kind: SEGREGATED }) { id walletAddress } }`,
+    const acc = (await gqlOk<{ openCustodyAccount: { id: string; walletAddress: string } }>(this.url, custodian, `mutation($i: ID!, $k: String!) { openCustodyAccount(input: { idempotencyKey: $k, investorId: $i, kind: SEGREGATED }) { id walletAddress } }`,
       { i: inv, k: `acc-${inv}` })).openCustodyAccount;
-    await waitFor(`wallet of ${name} on chain`, () => this.desk.run(`query($i: ID!) { investor(id: $i) { wallets { address registeredOnChain } } }`, { i: inv }),
-      (d) => d.investor?.wallets?.some((x: { registeredOnChain: boolean }) => x.registeredOnChain));
+    await waitFor(`wallet of ${name} on chain`, () => this.desk.run<{ investor: { wallets: { address: string; registeredOnChain: boolean }[] } | null }>(`query($i: ID!) { investor(id: $i) { wallets { address registeredOnChain } } }`, { i: inv }),
+      (d) => !!d.investor?.wallets.some((x) => x.registeredOnChain));
     await this.desk.settled();
     return { investorId: inv, accountId: acc.id, wallet: acc.walletAddress, org };
   }
@@ -225,19 +250,19 @@ export class SettlementWorld {
   }
 
   async submit(token: string, input: Record<string, unknown>) {
-    return gql<any>(this.url, token, `mutation($in: SubmitExternalTradeInput!) { submitExternalTrade(input: $in) { id status cashAmount } }`, { in: input });
+    return gql<{ submitExternalTrade: { id: string; status: string; cashAmount: string | null } }>(this.url, token, `mutation($in: SubmitExternalTradeInput!) { submitExternalTrade(input: $in) { id status cashAmount } }`, { in: input });
   }
 
-  settlementOf(id: string, token = this.agent) {
-    return gqlOk(this.url, token, `query($id: ID!) { settlement(id: $id) { id status reasonCode reason final attempts txHash blockNumber cashAmount
+  settlementOf(id: string, token = this.agent): Promise<SettlementView | null> {
+    return gqlOk<{ settlement: SettlementView | null }>(this.url, token, `query($id: ID!) { settlement(id: $id) { id status reasonCode reason final attempts txHash blockNumber cashAmount
       rejectionReasons { code passed message } eligibility { code passed }
       history { status reasonCode reason actor }
       batch { id mode chainBatchId status txHash legs { token from to amount } settlementCount }
       attestation { typedData record signature signer digest rulesHash txHash blockNumber chainId verifyingContract } } }`, { id }).then((d) => d.settlement);
   }
 
-  waitStatus(id: string, statuses: string[], timeoutMs = 60_000, pred: (s: any) => boolean = () => true) {
-    return waitFor(`settlement ${id} to be ${statuses.join('/')}`, () => this.settlementOf(id), (s) => !!s && statuses.includes(s.status) && pred(s), timeoutMs);
+  waitStatus(id: string, statuses: string[], timeoutMs = 60_000, pred: (s: SettlementView) => boolean = () => true): Promise<SettlementView> {
+    return waitFor(`settlement ${id} to be ${statuses.join('/')}`, () => this.settlementOf(id), (s): s is SettlementView => !!s && statuses.includes(s.status) && pred(s), timeoutMs);
   }
 
   async stop(): Promise<void> {
