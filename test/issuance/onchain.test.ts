@@ -7,6 +7,22 @@ import { startTestStack, type TestStack } from '../support/stack.js';
 import { until } from '../support/wait.js';
 import { IssuerDesk, monthsAgo } from './flow.js';
 
+/** The parts of the answers these tests read (a test reads a part only where it expects it). */
+interface Holder {
+  investor: { id: string };
+  balance: string;
+  lots: { amount: string; remaining: string; acquiredAt: string; holdingPeriodStart: string; restricted: boolean; source: string; txHash: string | null }[];
+}
+interface TokenView {
+  securityToken: {
+    totalSupply: string;
+    contracts: { identityRegistry: string; compliance: string; rulesModule: string } | null;
+    capTable: { holders: Holder[] };
+    documents: { version: number; uri: string }[];
+  };
+}
+interface Forced { forcedTransfer: { txHash: string | null; eligibility: { allowed: boolean } } }
+
 describe(`issuance on chain through the gateway (${dbLabel()}, anvil)`, () => {
   let stack: TestStack, desk: IssuerDesk, provider: JsonRpcProvider, token: Contract;
   let tokenId: string;
@@ -43,21 +59,21 @@ describe(`issuance on chain through the gateway (${dbLabel()}, anvil)`, () => {
   });
 
   test('a deployed token records its suite, holdings come from the chain, and the cap table shows holders and lots', async () => {
-    const d = await desk.run(`query($t: ID!) { securityToken(id: $t) { status totalSupply contracts { token rulesModule }
+    const d = await desk.run<TokenView>(`query($t: ID!) { securityToken(id: $t) { status totalSupply contracts { token rulesModule }
       capTable { holderCount nonAccreditedHolderCount usHolderCount totalSupply holders { investor { id } balance lots { amount remaining acquiredAt source txHash } } } } }`, { t: tokenId });
     expect(d.securityToken.totalSupply).toBe('3500');
     expect(await token.totalSupply()).toBe(3500n);
     expect(await token.balanceOf(inv.seasoned.wallet)).toBe(1000n);
     const ct = d.securityToken.capTable;
     expect(ct).toMatchObject({ holderCount: 4, nonAccreditedHolderCount: 0, usHolderCount: 4, totalSupply: '3500' });
-    const seasoned = ct.holders.find((h: any) => h.investor.id === inv.seasoned.id);
+    const seasoned = ct.holders.find((h) => h.investor.id === inv.seasoned.id)!;
     expect(seasoned.balance).toBe('1000');
     expect(seasoned.lots).toEqual([expect.objectContaining({ amount: '1000', remaining: '1000', source: 'ISSUANCE', txHash: expect.stringMatching(/^0x/) })]);
     expect(new Date(seasoned.lots[0].acquiredAt).getTime()).toBeLessThan(monthsAgo(12).getTime());
   });
 
   test('the identity registry holds each eligible investor with signed claims, and not the others', async () => {
-    const ir = new Contract((await desk.run(`query($t: ID!) { securityToken(id: $t) { contracts { identityRegistry } } }`, { t: tokenId })).securityToken.contracts.identityRegistry,
+    const ir = new Contract((await desk.run<TokenView>(`query($t: ID!) { securityToken(id: $t) { contracts { identityRegistry } } }`, { t: tokenId })).securityToken.contracts!.identityRegistry,
       loadArtifact('IdentityRegistry', 'trex').abi, provider);
     expect(await ir.isVerified(inv.seasoned.wallet)).toBe(true);
     expect(await ir.isVerified(inv.buyer.wallet)).toBe(true);
@@ -100,7 +116,7 @@ describe(`issuance on chain through the gateway (${dbLabel()}, anvil)`, () => {
   });
 
   test('after a resale the chain and the engine agree on the buyer: free from a non-affiliate past the holding period, locked from an affiliate', async () => {
-    const force = (from: string, to: string, amount: string) => desk.run(
+    const force = (from: string, to: string, amount: string) => desk.run<Forced>(
       `mutation($t: ID!, $f: ID!, $to: ID!, $a: BigInt!) { forcedTransfer(tokenId: $t, fromInvestorId: $f, toInvestorId: $to, amount: $a, reason: "private resale") { txHash eligibility { allowed } } }`,
       { t: tokenId, f: inv[from].id, to: inv[to].id, a: amount });
     // An affiliate's sale of a matured lot within the volume limit (1% of 3,500) is allowed on both sides.
@@ -112,9 +128,9 @@ describe(`issuance on chain through the gateway (${dbLabel()}, anvil)`, () => {
       ['buyer after a resale by a non-affiliate past the holding period', 'resaleBuyer', 'buyer', '10', true],
       ['buyer from an affiliate, in its new holding period', 'affiliateBuyer', 'buyer', '10', false],
     ]);
-    const lots = (await desk.run(`query($t: ID!) { securityToken(id: $t) { capTable { holders { investor { id } lots { holdingPeriodStart restricted } } } } }`, { t: tokenId }))
+    const lots = (await desk.run<TokenView>(`query($t: ID!) { securityToken(id: $t) { capTable { holders { investor { id } lots { holdingPeriodStart restricted } } } } }`, { t: tokenId }))
       .securityToken.capTable.holders;
-    const lotOf = (name: string) => lots.find((h: any) => h.investor.id === inv[name].id).lots[0];
+    const lotOf = (name: string) => lots.find((h) => h.investor.id === inv[name].id)!.lots[0];
     expect(lotOf('resaleBuyer')).toMatchObject({ restricted: false });
     expect(new Date(lotOf('resaleBuyer').holdingPeriodStart).getTime()).toBeLessThan(monthsAgo(12).getTime());
     expect(lotOf('affiliateBuyer')).toMatchObject({ restricted: true });
@@ -127,23 +143,23 @@ describe(`issuance on chain through the gateway (${dbLabel()}, anvil)`, () => {
     await desk.settled();
     const issued = monthsAgo(6);
     expect((await desk.issue(tokenId, giver.id, '100', issued)).status).toBe('DONE');
-    const r = await desk.run(`mutation($t: ID!, $f: ID!, $to: ID!) { forcedTransfer(tokenId: $t, fromInvestorId: $f, toInvestorId: $to, amount: "40", reason: "gift to a relative", occasion: GIFT) {
+    const r = await desk.run<Forced>(`mutation($t: ID!, $f: ID!, $to: ID!) { forcedTransfer(tokenId: $t, fromInvestorId: $f, toInvestorId: $to, amount: "40", reason: "gift to a relative", occasion: GIFT) {
       txHash eligibility { allowed } } }`, { t: tokenId, f: giver.id, to: donee.id });
     expect(r.forcedTransfer).toMatchObject({ txHash: expect.stringMatching(/^0x/), eligibility: { allowed: true } });
     await desk.settled();
-    const holders = (await desk.run(`query($t: ID!) { securityToken(id: $t) { capTable { holders { investor { id } lots { holdingPeriodStart restricted } } } } }`, { t: tokenId }))
+    const holders = (await desk.run<TokenView>(`query($t: ID!) { securityToken(id: $t) { capTable { holders { investor { id } lots { holdingPeriodStart restricted } } } } }`, { t: tokenId }))
       .securityToken.capTable.holders;
-    const lot = holders.find((h: any) => h.investor.id === donee.id).lots[0];
+    const lot = holders.find((h) => h.investor.id === donee.id)!.lots[0];
     expect(lot).toEqual({ holdingPeriodStart: issued.toISOString(), restricted: true });
     // The chain locks the donee's 40 until the giver's lot completes its 12 months, as the engine does.
     const e = await desk.eligibility(tokenId, donee.id, inv.buyer.id, '10');
     const r144 = e.results.find((x) => x.code === 'RULE_144_HOLDING_PERIOD')!;
     expect(r144).toMatchObject({ passed: false });
     expect(await onChainAllows(donee.wallet, inv.buyer.wallet, 10n)).toBe(false);
-    const contracts = (await desk.run(`query($t: ID!) { securityToken(id: $t) { contracts { compliance rulesModule } } }`, { t: tokenId })).securityToken.contracts;
+    const contracts = (await desk.run<TokenView>(`query($t: ID!) { securityToken(id: $t) { contracts { compliance rulesModule } } }`, { t: tokenId })).securityToken.contracts!;
     const module = new Contract(contracts.rulesModule, loadArtifact('TokenstackRulesModule', 'project').abi, provider);
     const locks = await module.getLocks(contracts.compliance, donee.wallet);
-    expect(locks.map((l: any) => [l.amount, l.until])).toEqual([[40n, BigInt(Math.ceil(new Date(r144.blockingUntil!).getTime() / 1000))]]);
+    expect(locks.map((l: { amount: bigint; until: bigint }) => [l.amount, l.until])).toEqual([[40n, BigInt(Math.ceil(new Date(r144.blockingUntil!).getTime() / 1000))]]);
     // The giver's 12 months, not the donee's own.
     expect(new Date(r144.blockingUntil!)).toEqual(addMonthsUtc(issued, 12));
   });
@@ -155,14 +171,14 @@ describe(`issuance on chain through the gateway (${dbLabel()}, anvil)`, () => {
     expect(r144).toMatchObject({ passed: false, regulation: '17 CFR 230.144(d)' });
     expect(new Date(r144.blockingUntil!).getTime()).toBeGreaterThan(monthsAgo(-11).getTime());
     expect(e.results.length).toBeGreaterThan(8);
-    expect(e.results.filter((r: any) => !r.passed).map((r: any) => r.code)).toEqual(['RULE_144_HOLDING_PERIOD']);
+    expect(e.results.filter((r) => !r.passed).map((r) => r.code)).toEqual(['RULE_144_HOLDING_PERIOD']);
   });
 
   test('pausing the token refuses transfers on and off chain, and unpausing restores them', async () => {
     await desk.run(`mutation($t: ID!) { pauseToken(tokenId: $t, reason: "corporate action") { status paused } }`, { t: tokenId });
     expect((await desk.eligibility(tokenId, inv.seasoned.id, inv.buyer.id, '10')).allowed).toBe(false);
     expect(await onChainAllows(inv.seasoned.wallet, inv.buyer.wallet, 10n)).toBe(false);
-    const u = await desk.run(`mutation($t: ID!) { unpauseToken(tokenId: $t, reason: "corporate action done") { status paused } }`, { t: tokenId });
+    const u = await desk.run<{ unpauseToken: { status: string; paused: boolean } }>(`mutation($t: ID!) { unpauseToken(tokenId: $t, reason: "corporate action done") { status paused } }`, { t: tokenId });
     expect(u.unpauseToken).toEqual({ status: 'DEPLOYED', paused: false });
     expect(await onChainAllows(inv.seasoned.wallet, inv.buyer.wallet, 10n)).toBe(true);
   });
@@ -186,24 +202,24 @@ describe(`issuance on chain through the gateway (${dbLabel()}, anvil)`, () => {
     await desk.settled();
     expect((await desk.eligibility(tokenId, inv.seasoned.id, inv.buyer.id, '10')).allowed).toBe(false);
     expect(await onChainAllows(inv.seasoned.wallet, inv.buyer.wallet, 10n)).toBe(false);
-    const audit = (await desk.run(`query($i: ID!) { investor(id: $i) { auditTrail { action reason actor } } }`, { i: inv.buyer.id })).investor;
+    const audit = (await desk.run<{ investor: { auditTrail: { action: string; reason: string; actor: string }[] } | null }>(`query($i: ID!) { investor(id: $i) { auditTrail { action reason actor } } }`, { i: inv.buyer.id })).investor;
     expect(audit?.auditTrail ?? []).toEqual(expect.arrayContaining([expect.objectContaining({ action: 'investor.kyc_recorded', reason: 'documents withdrawn' })]));
   });
 
   test('a forced transfer moves tokens with a reason, and the books follow the chain', async () => {
-    const r = await desk.run(`mutation($t: ID!, $f: ID!, $to: ID!) { forcedTransfer(tokenId: $t, fromInvestorId: $f, toInvestorId: $to, amount: "100", reason: "court-ordered transfer") { txHash eligibility { allowed } } }`,
+    const r = await desk.run<Forced>(`mutation($t: ID!, $f: ID!, $to: ID!) { forcedTransfer(tokenId: $t, fromInvestorId: $f, toInvestorId: $to, amount: "100", reason: "court-ordered transfer") { txHash eligibility { allowed } } }`,
       { t: tokenId, f: inv.seasoned.id, to: inv.fresh.id });
     expect(r.forcedTransfer.txHash).toMatch(/^0x/);
     expect(await token.balanceOf(inv.fresh.wallet)).toBe(600n);
-    const ct = (await desk.run(`query($t: ID!) { securityToken(id: $t) { capTable { holders { investor { id } balance } } } }`, { t: tokenId })).securityToken.capTable;
-    expect(Object.fromEntries(ct.holders.map((h: any) => [h.investor.id, h.balance]))).toMatchObject({ [inv.seasoned.id]: '900', [inv.fresh.id]: '600' });
+    const ct = (await desk.run<TokenView>(`query($t: ID!) { securityToken(id: $t) { capTable { holders { investor { id } balance } } } }`, { t: tokenId })).securityToken.capTable;
+    expect(Object.fromEntries(ct.holders.map((h) => [h.investor.id, h.balance]))).toMatchObject({ [inv.seasoned.id]: '900', [inv.fresh.id]: '600' });
   });
 
   test('a policy change reaches the chain: a lower max balance is refused by both the engine and the token', async () => {
     await desk.run(`mutation($t: ID!) { setTransferRules(tokenId: $t, rules: { blockedCountries: ["CN"], maxBalance: "50" }, reason: "concentration limit") { id } }`, { t: tokenId });
     await desk.settled();
     const e = await desk.eligibility(tokenId, inv.seasoned.id, inv.fresh.id, '10');
-    expect(e.results.find((r: any) => r.code === 'MAX_BALANCE_RECEIVER')).toMatchObject({ passed: false, limit: expect.stringContaining('50') });
+    expect(e.results.find((r) => r.code === 'MAX_BALANCE_RECEIVER')).toMatchObject({ passed: false, limit: expect.stringContaining('50') });
     expect(await onChainAllows(inv.seasoned.wallet, inv.fresh.wallet, 10n)).toBe(false);
     await desk.run(`mutation($t: ID!) { setTransferRules(tokenId: $t, rules: { blockedCountries: ["CN"] }, reason: "limit lifted") { id } }`, { t: tokenId });
     await desk.settled();
@@ -227,23 +243,23 @@ describe(`issuance on chain through the gateway (${dbLabel()}, anvil)`, () => {
     const { Wallet } = await import('ethers');
     const next = Wallet.createRandom().address;
     const before = await token.balanceOf(inv.fresh.wallet);
-    const r = await desk.run(`mutation($i: ID!, $l: Address!, $n: Address!) { recoverInvestorWallet(investorId: $i, lostWallet: $l, newWallet: $n, reason: "device lost, identity re-verified") {
+    const r = await desk.run<{ recoverInvestorWallet: { wallets: { address: string; status: string }[] } }>(`mutation($i: ID!, $l: Address!, $n: Address!) { recoverInvestorWallet(investorId: $i, lostWallet: $l, newWallet: $n, reason: "device lost, identity re-verified") {
       wallets { address status } } }`, { i: inv.fresh.id, l: inv.fresh.wallet, n: next });
     expect(r.recoverInvestorWallet.wallets).toEqual(expect.arrayContaining([{ address: inv.fresh.wallet, status: 'LOST' }, { address: next, status: 'ACTIVE' }]));
     expect(await token.balanceOf(inv.fresh.wallet)).toBe(0n);
     expect(await token.balanceOf(next)).toBe(before);
-    const ct = (await desk.run(`query($t: ID!) { securityToken(id: $t) { capTable { holders { investor { id } balance lots { source } } } } }`, { t: tokenId })).securityToken.capTable;
-    const fresh = ct.holders.find((h: any) => h.investor.id === inv.fresh.id);
+    const ct = (await desk.run<TokenView>(`query($t: ID!) { securityToken(id: $t) { capTable { holders { investor { id } balance lots { source } } } } }`, { t: tokenId })).securityToken.capTable;
+    const fresh = ct.holders.find((h) => h.investor.id === inv.fresh.id)!;
     expect(fresh.balance).toBe(before.toString());
-    expect(fresh.lots.map((l: any) => l.source)).not.toContain('RECOVERY');
+    expect(fresh.lots.map((l) => l.source)).not.toContain('RECOVERY');
   });
 
   test('documents keep every version', async () => {
     const h = (n: number) => '0x' + String(n).repeat(64);
-    const v1 = await desk.run(`mutation($t: ID!, $h: String!) { attachDocument(tokenId: $t, name: "Offering memorandum", uri: "https://docs.example/ppm-v1.pdf", hash: $h) { version } }`, { t: tokenId, h: h(1) });
-    const v2 = await desk.run(`mutation($t: ID!, $h: String!) { attachDocument(tokenId: $t, name: "Offering memorandum", uri: "https://docs.example/ppm-v2.pdf", hash: $h) { version } }`, { t: tokenId, h: h(2) });
+    const v1 = await desk.run<{ attachDocument: { version: number } }>(`mutation($t: ID!, $h: String!) { attachDocument(tokenId: $t, name: "Offering memorandum", uri: "https://docs.example/ppm-v1.pdf", hash: $h) { version } }`, { t: tokenId, h: h(1) });
+    const v2 = await desk.run<{ attachDocument: { version: number } }>(`mutation($t: ID!, $h: String!) { attachDocument(tokenId: $t, name: "Offering memorandum", uri: "https://docs.example/ppm-v2.pdf", hash: $h) { version } }`, { t: tokenId, h: h(2) });
     expect([v1.attachDocument.version, v2.attachDocument.version]).toEqual([1, 2]);
-    const docs = (await desk.run(`query($t: ID!) { securityToken(id: $t) { documents(name: "Offering memorandum") { version uri hash attachedBy } } }`, { t: tokenId })).securityToken.documents;
-    expect(docs.map((d: any) => [d.version, d.uri])).toEqual([[1, 'https://docs.example/ppm-v1.pdf'], [2, 'https://docs.example/ppm-v2.pdf']]);
+    const docs = (await desk.run<TokenView>(`query($t: ID!) { securityToken(id: $t) { documents(name: "Offering memorandum") { version uri hash attachedBy } } }`, { t: tokenId })).securityToken.documents;
+    expect(docs.map((d) => [d.version, d.uri])).toEqual([[1, 'https://docs.example/ppm-v1.pdf'], [2, 'https://docs.example/ppm-v2.pdf']]);
   });
 });
