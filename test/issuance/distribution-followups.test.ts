@@ -13,11 +13,20 @@ import { fixDueRecordDates } from '../../subgraphs/issuance/record-dates.js';
 import { dbLabel } from '../support/db.js';
 import { IssuerDesk } from './flow.js';
 import { SettlementWorld, gql, gqlOk, monthsAgo, waitFor, type Party } from '../settlement/support.js';
+import { balances, type CapTableAnswer, type Entitlement, type EntitlementCounts, type WalletsAnswer } from './answers.js';
 
 const ANNOUNCE = `mutation($in: AnnounceDistributionInput!) { announceDistribution(input: $in) { id status fixedAt units gross counts { pending paid failed held } entitlements { id investorId } } }`;
 const VIEW = `query($id: ID!) { distribution(id: $id) { status fixedAt units gross counts { pending paid failed held }
   entitlements { id investorId units net status reason attempts txHash } } }`;
-const ACT = (m: 'releaseEntitlement' | 'retryEntitlement') => `mutation($in: EntitlementActionInput!) { ${m}(input: $in) { id status reason attempts } }`;
+type Action = 'releaseEntitlement' | 'retryEntitlement';
+const ACT = (m: Action) => `mutation($in: EntitlementActionInput!) { ${m}(input: $in) { id status reason attempts } }`;
+
+/** The parts of the answers these tests read. */
+interface Figures { status: string; fixedAt: string | null; units: string | null; gross: string | null; counts: EntitlementCounts | null }
+interface Announced extends Figures { id: string; entitlements: { id: string; investorId: string }[] }
+interface View extends Figures { entitlements: Entitlement[] }
+interface Lapsed extends Figures { lapsedReason: string | null; entitlements: { id: string }[] }
+type Acted = Partial<Record<Action, Pick<Entitlement, 'id' | 'status' | 'reason' | 'attempts'>>>;
 
 // Custody's broadcaster on and quick; two attempts before a payment stays FAILED.
 const ENV = {
@@ -32,9 +41,9 @@ describe(`distribution follow-ups through the gateway (anvil, ${dbLabel()})`, ()
   let outside: { investorId: string; wallet: string };
   const cashOf = async (address: string) => BigInt(await w.cash.balanceOf(address));
   const mine = () => w.provider.send('evm_mine', []);
-  const view = async (id: string) => (await w.desk.run(VIEW, { id })).distribution;
-  const act = (m: 'releaseEntitlement' | 'retryEntitlement', token: string, input: Record<string, unknown>) => gql<any>(w.url, token, ACT(m), { in: input });
-  const code = (r: { body: any }) => r.body.errors?.[0]?.extensions?.code;
+  const view = async (id: string) => (await w.desk.run<{ distribution: View | null }>(VIEW, { id })).distribution!;
+  const act = (m: Action, token: string, input: Record<string, unknown>) => gql<Acted>(w.url, token, ACT(m), { in: input });
+  const code = (r: { body: { errors?: { extensions?: Record<string, unknown> }[] } }) => r.body.errors?.[0]?.extensions?.code;
   const base = (key: string, extra: Record<string, unknown> = {}) => ({
     idempotencyKey: key, tokenId, kind: 'DIVIDEND', recordDate: new Date(Date.now() - 1000).toISOString(), paymentDate: new Date().toISOString(),
     asset: 'CASH', payingAccountId: treasury.accountId, excludeIssuer: true, ...extra,
@@ -55,7 +64,7 @@ describe(`distribution follow-ups through the gateway (anvil, ${dbLabel()})`, ()
     const broker = new IssuerDesk(w.stack, await w.token('beta-bd', ['BROKER_DEALER']));
     const o = await broker.onboard('Followup Outside', { accredited: true });
     outside = { investorId: o.id, wallet: o.wallet };
-    await waitFor('the outside wallet on chain', () => broker.run(`query($i: ID!) { investor(id: $i) { wallets { registeredOnChain } } }`, { i: o.id }),
+    await waitFor('the outside wallet on chain', () => broker.run<WalletsAnswer>(`query($i: ID!) { investor(id: $i) { wallets { registeredOnChain } } }`, { i: o.id }),
       (d) => !!d.investor?.wallets?.[0]?.registeredOnChain);
     for (const [p, n] of [[a, 100n], [b, 50n], [treasury, 10n]] as const) await w.issue(tokenId, p, n, monthsAgo(13));
     expect((await w.desk.issue(tokenId, outside.investorId, '25', monthsAgo(13))).status).toBe('DONE');
@@ -66,15 +75,15 @@ describe(`distribution follow-ups through the gateway (anvil, ${dbLabel()})`, ()
 
   test('a HELD entitlement: release refused while the holder is frozen, then released and paid once; replays and a concurrent second release pay nothing more; who may release', async () => {
     await freeze(b.investorId, true);
-    const d = (await w.desk.run(ANNOUNCE, { in: base('rel-1', { totalAmount: '700' }) })).announceDistribution;
-    const held = await waitFor('paid and held', () => view(d.id), (x) => x.counts.paid === 2 && x.counts.held === 1, 180_000);
-    const ent = held.entitlements.find((e: any) => e.investorId === b.investorId);
+    const d = (await w.desk.run<{ announceDistribution: Announced }>(ANNOUNCE, { in: base('rel-1', { totalAmount: '700' }) })).announceDistribution;
+    const held = await waitFor('paid and held', () => view(d.id), (x) => x.counts!.paid === 2 && x.counts!.held === 1, 180_000);
+    const ent = held.entitlements.find((e) => e.investorId === b.investorId)!;
     expect(ent).toMatchObject({ status: 'HELD', reason: expect.stringContaining('frozen') });
 
     // Still frozen: refused with the reason, nothing changes.
     const still = await act('releaseEntitlement', w.desk.token, { idempotencyKey: 'rel-still', entitlementId: ent.id, reason: 'holder says unfrozen' });
     expect([code(still), still.body.errors?.[0]?.extensions?.holdReason]).toEqual(['ISSUANCE.HOLDER_STILL_BLOCKED', expect.stringContaining('frozen')]);
-    expect((await view(d.id)).entitlements.find((e: any) => e.id === ent.id).status).toBe('HELD');
+    expect((await view(d.id)).entitlements.find((e) => e.id === ent.id)!.status).toBe('HELD');
 
     // Who may not, and bad input: typed refusals, nothing changes.
     const input = { idempotencyKey: 'rel-hostile', entitlementId: ent.id, reason: 'not mine to release' };
@@ -95,7 +104,7 @@ describe(`distribution follow-ups through the gateway (anvil, ${dbLabel()})`, ()
     }
     const retryHeld = await act('retryEntitlement', w.desk.token, { idempotencyKey: 'retry-held', entitlementId: ent.id, reason: 'pay it anyway' });
     expect(code(retryHeld)).toBe('ISSUANCE.ENTITLEMENT_NOT_FAILED');
-    expect((await view(d.id)).entitlements.find((e: any) => e.id === ent.id).status).toBe('HELD');
+    expect((await view(d.id)).entitlements.find((e) => e.id === ent.id)!.status).toBe('HELD');
 
     // Unfrozen: two releases at once, with different keys, act once.
     await freeze(b.investorId, false);
@@ -103,11 +112,11 @@ describe(`distribution follow-ups through the gateway (anvil, ${dbLabel()})`, ()
     const both = await Promise.all(['rel-ok-1', 'rel-ok-2'].map((k) => act('releaseEntitlement', w.desk.token, { idempotencyKey: k, entitlementId: ent.id, reason: 'court order lifted' })));
     expect(both.map(code).sort((x, y) => String(x).localeCompare(String(y)))).toEqual(['ISSUANCE.ENTITLEMENT_NOT_HELD', undefined]);
     const winner = both.find((r) => !r.body.errors)!;
-    expect(winner.body.data.releaseEntitlement).toMatchObject({ id: ent.id, status: 'PENDING', reason: null });
+    expect(winner.body.data!.releaseEntitlement).toMatchObject({ id: ent.id, status: 'PENDING', reason: null });
     const key = both[0].body.errors ? 'rel-ok-2' : 'rel-ok-1';
     const paid = await waitFor('the released entitlement paid', async () => {
       await mine();
-      return (await view(d.id)).entitlements.find((e: any) => e.id === ent.id);
+      return (await view(d.id)).entitlements.find((e) => e.id === ent.id)!;
     }, (e) => e.status === 'PAID', 180_000);
     expect(paid).toMatchObject({ txHash: expect.stringMatching(/^0x[0-9a-f]{64}$/), attempts: 1 });
 
@@ -129,30 +138,30 @@ describe(`distribution follow-ups through the gateway (anvil, ${dbLabel()})`, ()
   }, 600_000);
 
   test('payments FAILED DISTRIBUTION_MAX_ATTEMPTS times stay FAILED until the issuer retries them; a retry pays once, however often asked', async () => {
-    const d = (await w.desk.run(ANNOUNCE, { in: base('retry-1', { totalAmount: '1000000000' }) })).announceDistribution;
-    const failed = await waitFor('payments failed twice', () => view(d.id), (x) => x.counts.failed === 3 && x.entitlements.every((e: any) => e.attempts === 2), 180_000);
+    const d = (await w.desk.run<{ announceDistribution: Announced }>(ANNOUNCE, { in: base('retry-1', { totalAmount: '1000000000' }) })).announceDistribution;
+    const failed = await waitFor('payments failed twice', () => view(d.id), (x) => x.counts!.failed === 3 && x.entitlements.every((e) => e.attempts === 2), 180_000);
     for (const e of failed.entitlements) expect(e.reason).toContain('available');
     // Nothing left to try: no next attempt is scheduled.
     const scheduled = await w.stack.subgraphs.issuance.db.query("SELECT id FROM entitlements WHERE distribution_id = $1 AND next_attempt_at IS NOT NULL", [d.id]);
     expect(scheduled).toEqual([]);
 
-    await w.fund(treasury, failed.entitlements.reduce((s: bigint, e: any) => s + BigInt(e.net), 0n));
-    const target = failed.entitlements.find((e: any) => e.investorId === outside.investorId);
+    await w.fund(treasury, failed.entitlements.reduce((s, e) => s + BigInt(e.net), 0n));
+    const target = failed.entitlements.find((e) => e.investorId === outside.investorId)!;
     const before = await cashOf(outside.wallet);
     // Every entitlement retried; the outside holder's twice at once, with two keys, and a replay.
     const asks = await Promise.all([
-      ...failed.entitlements.map((e: any) => act('retryEntitlement', w.desk.token, { idempotencyKey: `retry-${e.id}`, entitlementId: e.id, reason: 'the paying account is funded' })),
+      ...failed.entitlements.map((e) => act('retryEntitlement', w.desk.token, { idempotencyKey: `retry-${e.id}`, entitlementId: e.id, reason: 'the paying account is funded' })),
       act('retryEntitlement', w.desk.token, { idempotencyKey: 'retry-again', entitlementId: target.id, reason: 'the paying account is funded' }),
       act('retryEntitlement', w.desk.token, { idempotencyKey: `retry-${target.id}`, entitlementId: target.id, reason: 'the paying account is funded' }),
     ]);
-    for (const r of asks) expect(r.body.errors === undefined || ['ISSUANCE.ENTITLEMENT_NOT_FAILED'].includes(code(r))).toBe(true);
+    for (const r of asks) expect(r.body.errors === undefined || code(r) === 'ISSUANCE.ENTITLEMENT_NOT_FAILED').toBe(true);
     expect(asks.slice(0, 3).every((r) => r.body.data?.retryEntitlement?.id)).toBe(true);
     const done = await waitFor('the retries paid', async () => {
       await mine();
       return view(d.id);
     }, (x) => x.status === 'COMPLETED', 180_000);
     expect(done.counts).toEqual({ pending: 0, paid: 3, failed: 0, held: 0 });
-    expect(done.entitlements.every((e: any) => e.attempts === 3)).toBe(true);
+    expect(done.entitlements.every((e) => e.attempts === 3)).toBe(true);
     for (let i = 0; i < 3; i++) await mine();
     expect(await cashOf(outside.wallet)).toBe(before + BigInt(target.net));
     expect((await payments(target.id)).filter((s) => s !== 'FAILED')).toEqual(['COMPLETED']);
@@ -167,14 +176,14 @@ describe(`distribution follow-ups through the gateway (anvil, ${dbLabel()})`, ()
     const chainNow = async () => new Date(Number((await w.provider.getBlock('latest'))!.timestamp) * 1000);
     const recordDate = new Date(Math.max(Date.now(), (await chainNow()).getTime()) + 3_600_000);
     const input = base('future-1', { recordDate: recordDate.toISOString(), paymentDate: new Date(recordDate.getTime() + 86_400_000).toISOString(), amountPerUnit: '2' });
-    const d = (await w.desk.run(ANNOUNCE, { in: input })).announceDistribution;
+    const d = (await w.desk.run<{ announceDistribution: Announced }>(ANNOUNCE, { in: input })).announceDistribution;
     expect(d).toMatchObject({ status: 'AWAITING_RECORD_DATE', fixedAt: null, units: null, gross: null, counts: { pending: 0, paid: 0, failed: 0, held: 0 }, entitlements: [] });
-    expect((await w.desk.run(ANNOUNCE, { in: input })).announceDistribution.id).toBe(d.id);
-    expect(code(await gql<any>(w.url, w.desk.token, ANNOUNCE, { in: { ...input, amountPerUnit: '3' } }))).toBe('INPUT.IDEMPOTENCY_KEY_REUSED');
-    expect(code(await gql<any>(w.url, w.desk.token, ANNOUNCE, { in: { ...input, idempotencyKey: 'future-bad', paymentDate: new Date(recordDate.getTime() - 1000).toISOString() } })))
+    expect((await w.desk.run<{ announceDistribution: Announced }>(ANNOUNCE, { in: input })).announceDistribution.id).toBe(d.id);
+    expect(code(await gql(w.url, w.desk.token, ANNOUNCE, { in: { ...input, amountPerUnit: '3' } }))).toBe('INPUT.IDEMPOTENCY_KEY_REUSED');
+    expect(code(await gql(w.url, w.desk.token, ANNOUNCE, { in: { ...input, idempotencyKey: 'future-bad', paymentDate: new Date(recordDate.getTime() - 1000).toISOString() } })))
       .toBe('INPUT.PAYMENT_BEFORE_RECORD_DATE');
     // Its broker sees nothing of it yet (no entitlement of its clients).
-    expect((await gqlOk(w.url, await w.token('beta-bd', ['BROKER_DEALER']), `query($id: ID!) { distribution(id: $id) { id } }`, { id: d.id })).distribution).toBeNull();
+    expect((await gqlOk<{ distribution: { id: string } | null }>(w.url, await w.token('beta-bd', ['BROKER_DEALER']), `query($id: ID!) { distribution(id: $id) { id } }`, { id: d.id })).distribution).toBeNull();
 
     // Between announcement and record date: A sells 30 to the buyer.
     await w.fund(buyer, 10_000_000_000n);
@@ -187,8 +196,8 @@ describe(`distribution follow-ups through the gateway (anvil, ${dbLabel()})`, ()
       await w.waitStatus(r.body.data!.submitExternalTrade.id, ['SETTLED']);
     };
     await trade(a, buyer, 'fup-before', '30');
-    const holders = async () => Object.fromEntries((await w.desk.run(`query($t: ID!, $at: DateTime) { securityToken(id: $t) { capTable(asOf: $at) { holders { investor { id } balance } } } }`,
-      { t: tokenId, at: recordDate.toISOString() })).securityToken.capTable.holders.map((h: any) => [h.investor.id, h.balance]));
+    const holders = async () => balances(await w.desk.run<CapTableAnswer>(`query($t: ID!, $at: DateTime) { securityToken(id: $t) { capTable(asOf: $at) { holders { investor { id } balance } } } }`,
+      { t: tokenId, at: recordDate.toISOString() }));
     await waitFor('the trade in the lots', holders, (h) => h[buyer.investorId] === '30');
     expect((await view(d.id)).status).toBe('AWAITING_RECORD_DATE'); // the chain has not passed the record date
 
@@ -198,19 +207,19 @@ describe(`distribution follow-ups through the gateway (anvil, ${dbLabel()})`, ()
     await trade(b, late, 'fup-after', '10');
     const fixed = await waitFor('the entitlements fixed', () => view(d.id), (x) => x.status !== 'AWAITING_RECORD_DATE', 180_000);
     expect(fixed.status).toBe('ANNOUNCED');
-    const units = Object.fromEntries(fixed.entitlements.map((e: any) => [e.investorId, e.units]));
+    const units = Object.fromEntries(fixed.entitlements.map((e) => [e.investorId, e.units]));
     // A 70 (sold 30 before), the buyer 30, B 50 (sold after), the outside holder 25; the late buyer and the issuer not.
     expect(units).toEqual({ [a.investorId]: '70', [buyer.investorId]: '30', [b.investorId]: '50', [outside.investorId]: '25' });
-    expect([fixed.units, fixed.gross, fixed.counts.pending]).toEqual(['175', '350', 4]);
-    expect(new Date(fixed.fixedAt).getTime()).toBeGreaterThan(0);
+    expect([fixed.units, fixed.gross, fixed.counts!.pending]).toEqual(['175', '350', 4]);
+    expect(new Date(fixed.fixedAt!).getTime()).toBeGreaterThan(0);
     // Fixed once: more passes (a restarted poller, two replicas at once) find nothing to fix.
     const issuance = w.stack.subgraphs.issuance;
     expect(await Promise.all([0, 1].map(() => fixDueRecordDates(issuance.db, defaultWithholding, () => new Date(), () => undefined)))).toEqual([0, 0]);
     const rows = await w.stack.subgraphs.issuance.db.query<{ n: string }>('SELECT count(*) AS n FROM entitlements WHERE distribution_id = $1', [d.id]);
     expect(rows).toEqual([{ n: '4' }]);
-    const brokerView = await gqlOk(w.url, await w.token('beta-bd', ['BROKER_DEALER']), `query($id: ID!) { distribution(id: $id) { status units entitlements { investorId } } }`, { id: d.id });
-    expect(brokerView.distribution.units).toBeNull();
-    expect(brokerView.distribution.entitlements.map((e: any) => e.investorId)).toEqual([outside.investorId]);
+    const brokerView = await gqlOk<{ distribution: { status: string; units: string | null; entitlements: { investorId: string }[] } | null }>(w.url, await w.token('beta-bd', ['BROKER_DEALER']), `query($id: ID!) { distribution(id: $id) { status units entitlements { investorId } } }`, { id: d.id });
+    expect(brokerView.distribution!.units).toBeNull();
+    expect(brokerView.distribution!.entitlements.map((e) => e.investorId)).toEqual([outside.investorId]);
   }, 600_000);
 
   test('nobody held at the record date: the distribution LAPSES once the chain passes it (no entitlement, nothing paid); on a token not on chain it waits on the service clock', async () => {
@@ -219,28 +228,28 @@ describe(`distribution follow-ups through the gateway (anvil, ${dbLabel()})`, ()
     // A deployed token nobody holds yet, a record date a minute ahead of the chain.
     const empty = await w.token506b('DLAP');
     const recordDate = new Date(Math.max(Date.now(), (await chainNow()).getTime()) + 60_000);
-    const onChain = (await w.desk.run(ANNOUNCE, { in: base('lapse-chain', { tokenId: empty.tokenId, recordDate: recordDate.toISOString(), paymentDate: new Date(recordDate.getTime() + 1000).toISOString(), totalAmount: '500' }) })).announceDistribution;
+    const onChain = (await w.desk.run<{ announceDistribution: Announced }>(ANNOUNCE, { in: base('lapse-chain', { tokenId: empty.tokenId, recordDate: recordDate.toISOString(), paymentDate: new Date(recordDate.getTime() + 1000).toISOString(), totalAmount: '500' }) })).announceDistribution;
     expect(onChain.status).toBe('AWAITING_RECORD_DATE');
     // A token not on chain: no block passes its record date, the service clock does.
     const draft = await w.desk.createToken('DDRF', 'REG_D_506B');
     const later = new Date(Date.now() + 3_600_000);
-    const offChain = (await w.desk.run(ANNOUNCE, { in: base('lapse-draft', { tokenId: draft, recordDate: later.toISOString(), paymentDate: later.toISOString(), amountPerUnit: '1' }) })).announceDistribution;
+    const offChain = (await w.desk.run<{ announceDistribution: Announced }>(ANNOUNCE, { in: base('lapse-draft', { tokenId: draft, recordDate: later.toISOString(), paymentDate: later.toISOString(), amountPerUnit: '1' }) })).announceDistribution;
     expect(offChain.status).toBe('AWAITING_RECORD_DATE');
 
     const issuance = w.stack.subgraphs.issuance;
     await w.provider.send('evm_increaseTime', [120]);
     await mine();
-    const lapsed = await waitFor('the distribution lapsed', async () => (await w.desk.run(LAPSE, { id: onChain.id })).distribution, (x) => x.status !== 'AWAITING_RECORD_DATE', 180_000);
+    const lapsed = await waitFor('the distribution lapsed', async () => (await w.desk.run<{ distribution: Lapsed | null }>(LAPSE, { id: onChain.id })).distribution!, (x) => x.status !== 'AWAITING_RECORD_DATE', 180_000);
     expect(lapsed).toMatchObject({ status: 'LAPSED', lapsedReason: expect.stringContaining('nobody held'), units: null, gross: null, counts: { pending: 0, paid: 0, failed: 0, held: 0 }, entitlements: [] });
-    expect(new Date(lapsed.fixedAt).getTime()).toBeGreaterThan(0);
+    expect(new Date(lapsed.fixedAt!).getTime()).toBeGreaterThan(0);
     // The draft's record date is an hour ahead of the service clock: still awaiting, whatever the chain says.
     expect(await fixDueRecordDates(issuance.db, defaultWithholding, () => new Date(), () => undefined)).toBe(0);
-    expect((await w.desk.run(LAPSE, { id: offChain.id })).distribution.status).toBe('AWAITING_RECORD_DATE');
+    expect((await w.desk.run<{ distribution: Lapsed | null }>(LAPSE, { id: offChain.id })).distribution!.status).toBe('AWAITING_RECORD_DATE');
     // Once the service clock passes it, it lapses (nobody can hold a token not on chain), once, however many passes run.
     const ahead = () => new Date(later.getTime() + 1000);
     const passes = await Promise.all([0, 1].map(() => fixDueRecordDates(issuance.db, defaultWithholding, ahead, () => undefined)));
     expect(passes.reduce((a, b) => a + b, 0)).toBe(1);
-    expect((await w.desk.run(LAPSE, { id: offChain.id })).distribution).toMatchObject({ status: 'LAPSED', lapsedReason: expect.stringContaining('nobody held'), entitlements: [] });
+    expect((await w.desk.run<{ distribution: Lapsed | null }>(LAPSE, { id: offChain.id })).distribution).toMatchObject({ status: 'LAPSED', lapsedReason: expect.stringContaining('nobody held'), entitlements: [] });
     const audits = await issuance.db.query<{ n: string }>("SELECT count(*) AS n FROM audit_log WHERE action = 'distribution.lapsed' AND details->>'distributionId' = ANY($1::text[])", [[onChain.id, offChain.id]]);
     expect(audits).toEqual([{ n: '2' }]);
   }, 600_000);

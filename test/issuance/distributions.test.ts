@@ -19,6 +19,7 @@ import { createTestDatabase, dbLabel, onPostgres, type TestDatabase } from '../s
 import { IssuerDesk } from './flow.js';
 import { wsClient } from '../support/ws.js';
 import { SettlementWorld, gql, gqlOk, monthsAgo, waitFor, type Party } from '../settlement/support.js';
+import { balances, type CapTableAnswer, type Entitlement, type EntitlementCounts, type WalletsAnswer } from './answers.js';
 
 const ANNOUNCE = `mutation($in: AnnounceDistributionInput!) { announceDistribution(input: $in) { id kind status units gross withheld net unallocated totalAmount amountPerUnit
   counts { pending paid failed held }
@@ -26,6 +27,19 @@ const ANNOUNCE = `mutation($in: AnnounceDistributionInput!) { announceDistributi
   withholdingReport { jurisdiction rateBps basis holders gross withheld net } } }`;
 const ENTITLEMENTS = `query($id: ID!) { distribution(id: $id) { status counts { pending paid failed held }
   entitlements { investorId net status reason attempts txHash reference paidTo } } }`;
+
+/** The parts of the answers these tests read. */
+interface Announced {
+  id: string; kind: string; status: string; units: string | null; gross: string | null; withheld: string | null; net: string | null;
+  unallocated: string | null; totalAmount: string | null; amountPerUnit: string | null; counts: EntitlementCounts | null; entitlements: Entitlement[];
+  withholdingReport: { jurisdiction: string; rateBps: number; basis: string; holders: number; gross: string; withheld: string; net: string }[] | null;
+}
+interface Payments { distribution: { status: string; counts: EntitlementCounts | null; entitlements: Entitlement[] } | null }
+interface Seen {
+  distribution: { id: string; gross: string | null; withholdingReport: { holders: number }[] | null; entitlements: { investorId: string; gross: string }[] } | null;
+  entitlements: { investorId: string }[];
+}
+interface EntitlementEvent { cursor: string; entitlementId: string; distributionId: string; investorId: string; status: string; net: string; txHash: string | null; reason: string | null }
 
 // Custody's settings in this world: the broadcaster on, and quick.
 const CUSTODY_ENV = { CUSTODY_BROADCAST_ENABLED: 'true', CUSTODY_BROADCAST_INTERVAL_MS: '100', CUSTODY_BROADCAST_RETRY_MS: '300', CUSTODY_INDEXER_POLL_MS: '100' };
@@ -68,12 +82,12 @@ describe(`distributions through the gateway (anvil, ${dbLabel()})`, () => {
     const broker = new IssuerDesk(w.stack, await w.token('beta-bd', ['BROKER_DEALER']));
     const o = await broker.onboard('Dividend Outside', { accredited: true });
     outside = { investorId: o.id, wallet: o.wallet };
-    await waitFor('the outside wallet on chain', () => broker.run(`query($i: ID!) { investor(id: $i) { wallets { registeredOnChain } } }`, { i: o.id }),
+    await waitFor('the outside wallet on chain', () => broker.run<WalletsAnswer>(`query($i: ID!) { investor(id: $i) { wallets { registeredOnChain } } }`, { i: o.id }),
       (d) => !!d.investor?.wallets?.[0]?.registeredOnChain);
     for (const [p, n] of [[us, 100n], [gb, 50n], [de, 25n], [treasury, 10n]] as const) await w.issue(tokenId, p, n, monthsAgo(13));
     expect((await w.desk.issue(tokenId, outside.investorId, '20', monthsAgo(13))).status).toBe('DONE');
     // Forms on file: a W-9 for the US holder, a W-8BEN claiming the UK treaty; none for the German holder nor the outside one.
-    const form = (i: string, f: string, c?: string) => w.desk.run(`mutation($in: RecordTaxFormInput!) { recordTaxForm(input: $in) { id taxForms { form treatyCountry } } }`,
+    const form = (i: string, f: string, c?: string) => w.desk.run<{ recordTaxForm: { id: string; taxForms: { form: string; treatyCountry: string | null }[] } }>(`mutation($in: RecordTaxFormInput!) { recordTaxForm(input: $in) { id taxForms { form treatyCountry } } }`,
       { in: { investorId: i, form: f, treatyCountry: c, signedAt: new Date(Date.now() - 86_400_000).toISOString(), reason: 'form received' } });
     await form(us.investorId, 'W9');
     expect((await form(gb.investorId, 'W8BEN', 'GB')).recordTaxForm.taxForms).toEqual([{ form: 'W8BEN', treatyCountry: 'GB' }]);
@@ -97,12 +111,11 @@ describe(`distributions through the gateway (anvil, ${dbLabel()})`, () => {
 
   test('entitlements are the holders of record: the seller after the record date is entitled, the buyer is not; the total splits to the base unit', async () => {
     // Today's cap table has the trade (once the holdings indexer saw it): the seller holds 60, the buyer 40.
-    const holding = async () => Object.fromEntries((await w.desk.run(`query($t: ID!) { securityToken(id: $t) { capTable { holders { investor { id } balance } } } }`, { t: tokenId }))
-      .securityToken.capTable.holders.map((h: any) => [h.investor.id, h.balance]));
+    const holding = async () => balances(await w.desk.run<CapTableAnswer>(`query($t: ID!) { securityToken(id: $t) { capTable { holders { investor { id } balance } } } }`, { t: tokenId }));
     await waitFor('the trade in the cap table', holding, (h) => h[buyer.investorId] === '40' && h[us.investorId] === '60');
 
-    const d = (await w.desk.run(ANNOUNCE, { in: { ...base(), idempotencyKey: 'div-1', totalAmount: '1000', excludeIssuer: true } })).announceDistribution;
-    const by = Object.fromEntries(d.entitlements.map((e: any) => [e.investorId, e]));
+    const d = (await w.desk.run<{ announceDistribution: Announced }>(ANNOUNCE, { in: { ...base(), idempotencyKey: 'div-1', totalAmount: '1000', excludeIssuer: true } })).announceDistribution;
+    const by = Object.fromEntries(d.entitlements.map((e) => [e.investorId, e]));
     expect(Object.keys(by).sort()).toEqual([us.investorId, gb.investorId, de.investorId, outside.investorId].sort()); // no buyer, no issuer
     // 1000 over 100/50/25/20 units: 512.82, 256.41, 128.21, 102.56; the two base units left go to the largest fractions.
     expect([by[us.investorId].gross, by[gb.investorId].gross, by[de.investorId].gross, by[outside.investorId].gross]).toEqual(['513', '256', '128', '103']);
@@ -116,7 +129,7 @@ describe(`distributions through the gateway (anvil, ${dbLabel()})`, () => {
     expect(by[de.investorId].withholdingBasis).toContain('§1441');
     expect(by[outside.investorId].withholdingBasis).toContain('§3406');
     expect([d.withheld, d.net]).toEqual(['101', '899']);
-    expect(d.withholdingReport.map((l: any) => [l.jurisdiction, l.rateBps, l.holders, l.gross, l.withheld])).toEqual([
+    expect(d.withholdingReport!.map((l) => [l.jurisdiction, l.rateBps, l.holders, l.gross, l.withheld])).toEqual([
       ['DE', 3000, 1, '128', '38'], ['GB', 1500, 1, '256', '38'], ['US', 0, 1, '513', '0'], ['US', 2400, 1, '103', '25']]);
     expect(d.status).toBe('ANNOUNCED');
     expect(d.counts).toEqual({ pending: 4, paid: 0, failed: 0, held: 0 });
@@ -124,34 +137,34 @@ describe(`distributions through the gateway (anvil, ${dbLabel()})`, () => {
 
   test('an amount per unit pays units x rate; the issuer\'s own holding is in unless excluded; a retry returns the same distribution', async () => {
     const input = { ...base(), idempotencyKey: 'div-2', kind: 'COUPON', amountPerUnit: '3' };
-    const d = (await w.desk.run(ANNOUNCE, { in: input })).announceDistribution;
+    const d = (await w.desk.run<{ announceDistribution: Announced }>(ANNOUNCE, { in: input })).announceDistribution;
     expect([d.units, d.gross, d.amountPerUnit, d.totalAmount]).toEqual(['205', '615', '3', null]);
-    expect(d.entitlements.find((e: any) => e.investorId === treasury.investorId)?.gross).toBe('30');
+    expect(d.entitlements.find((e) => e.investorId === treasury.investorId)?.gross).toBe('30');
     // A coupon to a foreign holder with a W-8 is portfolio interest; without one, 30%.
-    expect(d.entitlements.find((e: any) => e.investorId === gb.investorId)).toMatchObject({ rateBps: 0, withholdingBasis: expect.stringContaining('§871(h)') });
-    expect(d.entitlements.find((e: any) => e.investorId === de.investorId)).toMatchObject({ rateBps: 3000 });
-    expect((await w.desk.run(ANNOUNCE, { in: input })).announceDistribution.id).toBe(d.id);
-    const other = await gql<any>(w.url, w.desk.token, ANNOUNCE, { in: { ...input, amountPerUnit: '4' } });
+    expect(d.entitlements.find((e) => e.investorId === gb.investorId)).toMatchObject({ rateBps: 0, withholdingBasis: expect.stringContaining('§871(h)') });
+    expect(d.entitlements.find((e) => e.investorId === de.investorId)).toMatchObject({ rateBps: 3000 });
+    expect((await w.desk.run<{ announceDistribution: Announced }>(ANNOUNCE, { in: input })).announceDistribution.id).toBe(d.id);
+    const other = await gql(w.url, w.desk.token, ANNOUNCE, { in: { ...input, amountPerUnit: '4' } });
     expect(other.body.errors?.[0]?.extensions?.code).toBe('INPUT.IDEMPOTENCY_KEY_REUSED');
   }, 120_000);
 
   test('each sees its own: the issuer every entitlement and the report, a broker its clients\', an investor its own, a custodian or another organisation nothing', async () => {
-    const d = (await w.desk.run(`query($t: ID!) { distributions(tokenId: $t) { id kind } }`, { t: tokenId })).distributions.find((x: any) => x.kind === 'COUPON');
+    const d = (await w.desk.run<{ distributions: { id: string; kind: string }[] }>(`query($t: ID!) { distributions(tokenId: $t) { id kind } }`, { t: tokenId })).distributions.find((x) => x.kind === 'COUPON')!;
     const Q = `query($id: ID!) { distribution(id: $id) { id gross withholdingReport { holders } entitlements { investorId gross } } entitlements(distributionId: $id) { investorId } }`;
-    const brokerView = await gqlOk(w.url, await w.token('beta-bd', ['BROKER_DEALER']), Q, { id: d.id });
+    const brokerView = await gqlOk<Seen>(w.url, await w.token('beta-bd', ['BROKER_DEALER']), Q, { id: d.id });
     expect(brokerView.distribution).toMatchObject({ gross: null, withholdingReport: null });
-    expect(brokerView.distribution.entitlements.map((e: any) => e.investorId)).toEqual([outside.investorId]);
-    expect(brokerView.entitlements.map((e: any) => e.investorId)).toEqual([outside.investorId]);
-    const mine = await gqlOk(w.url, await w.token('issuer-co', ['INVESTOR'], { investorId: gb.investorId }), Q, { id: d.id });
-    expect(mine.entitlements.map((e: any) => e.investorId)).toEqual([gb.investorId]);
-    const issuer = await gqlOk(w.url, w.desk.token, Q, { id: d.id });
-    expect(issuer.distribution.entitlements).toHaveLength(5);
+    expect(brokerView.distribution!.entitlements.map((e) => e.investorId)).toEqual([outside.investorId]);
+    expect(brokerView.entitlements.map((e) => e.investorId)).toEqual([outside.investorId]);
+    const mine = await gqlOk<Seen>(w.url, await w.token('issuer-co', ['INVESTOR'], { investorId: gb.investorId }), Q, { id: d.id });
+    expect(mine.entitlements.map((e) => e.investorId)).toEqual([gb.investorId]);
+    const issuer = await gqlOk<Seen>(w.url, w.desk.token, Q, { id: d.id });
+    expect(issuer.distribution!.entitlements).toHaveLength(5);
     for (const [token, who] of [
       [await w.token('issuer-co', ['INVESTOR'], { investorId: buyer.investorId }), 'the buyer after the record date'],
       [await w.token('alpha-bd', ['CUSTODIAN', 'AUDITOR']), 'a custodian (it sees the payment as a deposit)'],
       [await w.token('other-co', ['ISSUER_AGENT', 'AUDITOR', 'CUSTODIAN', 'BROKER_DEALER']), 'another organisation'],
     ] as const) {
-      const v = await gqlOk(w.url, token, `${Q.slice(0, -1)} distributions { id } }`, { id: d.id });
+      const v = await gqlOk<Seen & { distributions: { id: string }[] }>(w.url, token, `${Q.slice(0, -1)} distributions { id } }`, { id: d.id });
       expect([who, v.distribution, v.entitlements, v.distributions]).toEqual([who, null, [], []]);
     }
   }, 120_000);
@@ -178,12 +191,12 @@ describe(`distributions through the gateway (anvil, ${dbLabel()})`, () => {
     ];
     const before = await w.stack.subgraphs.issuance.db.query<{ n: string }>('SELECT count(*) AS n FROM distributions');
     for (const [extra, code] of tries) {
-      const r = await gql<any>(w.url, w.desk.token, ANNOUNCE, { in: { ...base(), idempotencyKey: `bad-${code}`, ...extra } });
+      const r = await gql(w.url, w.desk.token, ANNOUNCE, { in: { ...base(), idempotencyKey: `bad-${code}`, ...extra } });
       expect([JSON.stringify(extra), r.body.errors?.[0]?.extensions?.code]).toEqual([JSON.stringify(extra), code]);
     }
-    const notIssuer = await gql<any>(w.url, await w.token('other-co', ['ISSUER_AGENT']), ANNOUNCE, { in: { ...base(), idempotencyKey: 'intruder', totalAmount: '10' } });
+    const notIssuer = await gql(w.url, await w.token('other-co', ['ISSUER_AGENT']), ANNOUNCE, { in: { ...base(), idempotencyKey: 'intruder', totalAmount: '10' } });
     expect(notIssuer.body.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
-    const auditor = await gql<any>(w.url, await w.token('issuer-co', ['AUDITOR']), ANNOUNCE, { in: { ...base(), idempotencyKey: 'auditor', totalAmount: '10' } });
+    const auditor = await gql(w.url, await w.token('issuer-co', ['AUDITOR']), ANNOUNCE, { in: { ...base(), idempotencyKey: 'auditor', totalAmount: '10' } });
     expect(auditor.body.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
     expect(await w.stack.subgraphs.issuance.db.query<{ n: string }>('SELECT count(*) AS n FROM distributions')).toEqual(before);
   }, 120_000);
@@ -199,10 +212,10 @@ describe(`distributions through the gateway (anvil, ${dbLabel()})`, () => {
       [{ investorId: gb.investorId, form: 'W8BEN', signedAt: at, expiresAt: at }, 'INPUT.EXPIRES_BEFORE_SIGNED'],
       [{ investorId: gb.investorId, form: 'W8BEN', signedAt: at, reason: 'x' }, 'INPUT.REASON_REQUIRED'],
     ] as const) {
-      const r = await gql<any>(w.url, w.desk.token, F, { in: { reason: 'form received', ...input } });
+      const r = await gql(w.url, w.desk.token, F, { in: { reason: 'form received', ...input } });
       expect(r.body.errors?.[0]?.extensions?.code).toBe(code);
     }
-    const r = await gql<any>(w.url, await w.token('other-co', ['BROKER_DEALER']), F, { in: { investorId: gb.investorId, form: 'W8BEN', signedAt: at, reason: 'form received' } });
+    const r = await gql(w.url, await w.token('other-co', ['BROKER_DEALER']), F, { in: { investorId: gb.investorId, form: 'W8BEN', signedAt: at, reason: 'form received' } });
     expect(r.body.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
   }, 60_000);
 
@@ -230,11 +243,11 @@ describe(`distributions through the gateway (anvil, ${dbLabel()})`, () => {
         return fetch(`${w.stack.subgraphs.custody.url.replace(/\/graphql$/, '')}/readyz`).then((r) => r.status, () => 0);
       }, (s) => s === 200, 120_000);
 
-      const d = (await w.desk.run(ANNOUNCE, { in: { ...base(), idempotencyKey: 'div-pay-1', totalAmount: '1000', excludeIssuer: true, paymentDate: new Date().toISOString() } })).announceDistribution;
+      const d = (await w.desk.run<{ announceDistribution: Announced }>(ANNOUNCE, { in: { ...base(), idempotencyKey: 'div-pay-1', totalAmount: '1000', excludeIssuer: true, paymentDate: new Date().toISOString() } })).announceDistribution;
       const nets = 513n + 218n + 78n; // the frozen holder's 90 is held
       const first = await waitFor('the batch on chain', () => cashOf(treasury.wallet), (b) => b < before.treasury, 120_000);
       expect(before.treasury - first).toBe(nets);
-      const inFlight = (await w.desk.run(ENTITLEMENTS, { id: d.id })).distribution;
+      const inFlight = (await w.desk.run<Payments>(ENTITLEMENTS, { id: d.id })).distribution!;
       expect(inFlight.counts).toEqual({ pending: 3, paid: 0, failed: 0, held: 1 });
       child.kill('SIGKILL');
       await waitFor('custody to die', async () => child!.exitCode !== null || child!.signalCode !== null, (x) => x);
@@ -243,12 +256,12 @@ describe(`distributions through the gateway (anvil, ${dbLabel()})`, () => {
       restarted = await startSubgraph(custody, subgraphConfig(custody, custodyEnv({})));
       const done = await waitFor('the distribution paid', async () => {
         await mine();
-        return (await w.desk.run(ENTITLEMENTS, { id: d.id })).distribution;
+        return (await w.desk.run<Payments>(ENTITLEMENTS, { id: d.id })).distribution!;
       }, (x) => x.status === 'COMPLETED', 120_000);
       expect(done.counts).toEqual({ pending: 0, paid: 3, failed: 0, held: 1 });
-      const by = Object.fromEntries(done.entitlements.map((e: any) => [e.investorId, e]));
+      const by = Object.fromEntries(done.entitlements.map((e) => [e.investorId, e]));
       expect(by[de.investorId]).toMatchObject({ status: 'HELD', reason: expect.stringContaining('frozen'), txHash: null });
-      const txHash = by[us.investorId].txHash;
+      const txHash = by[us.investorId].txHash!;
       expect(txHash).toMatch(/^0x[0-9a-f]{64}$/);
       for (const [p, wallet, net] of [[us.investorId, us.wallet, '513'], [gb.investorId, gb.wallet, '218'], [outside.investorId, outside.wallet, '78']] as const) {
         expect(by[p]).toMatchObject({ status: 'PAID', net, attempts: 1, paidTo: wallet, txHash, reference: expect.stringMatching(/^wdr_/) });
@@ -277,17 +290,17 @@ describe(`distributions through the gateway (anvil, ${dbLabel()})`, () => {
 
     test('a holder\'s entitlement events stream through the gateway: announced, instructed, paid; each caller only its own', async () => {
       expect(paid).toBeDefined();
-      const until = async (token: string, vars: Record<string, unknown>, done: (e: any) => boolean) => {
+      const until = async (token: string, vars: Record<string, unknown>, done: (e: EntitlementEvent) => boolean) => {
         const c = wsClient(w.url, token);
-        const got: any[] = [];
+        const got: EntitlementEvent[] = [];
         try {
           await new Promise<void>((resolve, reject) => {
-            const stop = c.subscribe({ query: `subscription($i: ID, $d: ID, $a: String) { entitlementUpdated(investorId: $i, distributionId: $d, after: $a) {
+            const stop = c.subscribe<{ entitlementUpdated: EntitlementEvent }>({ query: `subscription($i: ID, $d: ID, $a: String) { entitlementUpdated(investorId: $i, distributionId: $d, after: $a) {
               cursor entitlementId distributionId investorId status net txHash reason } }`, variables: vars }, {
-              next: (v: any) => {
+              next: (v) => {
                 if (v.errors) return reject(new Error(JSON.stringify(v.errors)));
-                got.push(v.data.entitlementUpdated);
-                if (done(v.data.entitlementUpdated)) { stop(); resolve(); }
+                got.push(v.data!.entitlementUpdated);
+                if (done(v.data!.entitlementUpdated)) { stop(); resolve(); }
               },
               error: reject, complete: () => resolve(),
             });
@@ -303,25 +316,25 @@ describe(`distributions through the gateway (anvil, ${dbLabel()})`, () => {
       const own = await until(await w.token('issuer-co', ['INVESTOR'], { investorId: gb.investorId }), { a: '0' }, (e) => e.distributionId === paid.id && e.status === 'PAID');
       expect(new Set(own.map((e) => e.investorId))).toEqual(new Set([gb.investorId]));
       const held = await until(w.desk.token, { i: de.investorId, d: paid.id, a: '0' }, (e) => e.status === 'HELD');
-      expect(held.at(-1).reason).toContain('frozen');
-      const bad = await gql<any>(w.url, w.desk.token, '{ distributions { id } }');
+      expect(held.at(-1)!.reason).toContain('frozen');
+      const bad = await gql(w.url, w.desk.token, '{ distributions { id } }');
       expect(bad.body.errors).toBeUndefined();
     }, 120_000);
 
     test('a payment that fails (the paying account short of cash) is FAILED with its reason, then retried and paid', async () => {
       expect(paid).toBeDefined();
-      const d = (await w.desk.run(ANNOUNCE, { in: { ...base(), idempotencyKey: 'div-pay-2', totalAmount: '1000000', excludeIssuer: true, paymentDate: new Date().toISOString() } })).announceDistribution;
-      const failed = await waitFor('payments failing', () => w.desk.run(ENTITLEMENTS, { id: d.id }).then((x) => x.distribution), (x) => x.counts.failed === 3);
-      for (const e of failed.entitlements.filter((x: any) => x.status === 'FAILED')) expect(e.reason).toContain('available');
-      const needed = failed.entitlements.filter((x: any) => x.status !== 'HELD').reduce((s: bigint, e: any) => s + BigInt(e.net), 0n);
+      const d = (await w.desk.run<{ announceDistribution: Announced }>(ANNOUNCE, { in: { ...base(), idempotencyKey: 'div-pay-2', totalAmount: '1000000', excludeIssuer: true, paymentDate: new Date().toISOString() } })).announceDistribution;
+      const failed = await waitFor('payments failing', () => w.desk.run<Payments>(ENTITLEMENTS, { id: d.id }).then((x) => x.distribution!), (x) => x.counts!.failed === 3);
+      for (const e of failed.entitlements.filter((x) => x.status === 'FAILED')) expect(e.reason).toContain('available');
+      const needed = failed.entitlements.filter((x) => x.status !== 'HELD').reduce((s, e) => s + BigInt(e.net), 0n);
       await w.fund(treasury, needed);
       const done = await waitFor('the retries paid', async () => {
         await mine();
-        return (await w.desk.run(ENTITLEMENTS, { id: d.id })).distribution;
+        return (await w.desk.run<Payments>(ENTITLEMENTS, { id: d.id })).distribution!;
       }, (x) => x.status === 'COMPLETED', 120_000);
       expect(done.counts).toEqual({ pending: 0, paid: 3, failed: 0, held: 1 });
-      expect(done.entitlements.filter((e: any) => e.status === 'PAID').every((e: any) => e.attempts >= 2)).toBe(true);
-      expect(await cashOf(outside.wallet)).toBe(paid.before.outside + 78n + BigInt(done.entitlements.find((e: any) => e.investorId === outside.investorId).net));
+      expect(done.entitlements.filter((e) => e.status === 'PAID').every((e) => e.attempts >= 2)).toBe(true);
+      expect(await cashOf(outside.wallet)).toBe(paid.before.outside + 78n + BigInt(done.entitlements.find((e) => e.investorId === outside.investorId)!.net));
     }, 300_000);
   });
 });
