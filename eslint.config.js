@@ -70,7 +70,8 @@ export default tseslint.config(
   {
     files: ['test/**/*.ts', 'scripts/graphqlClient.ts', 'scripts/issuerDesk.ts'],
     ignores: ['test/kit/**', 'test/gateway/**', 'test/e2e/**', 'test/chain/**', 'test/support/**', 'test/custody/**', 'test/settlement/**', 'test/issuance/onchain.test.ts',
-      'test/issuance/answers.ts', 'test/issuance/distributions.test.ts', 'test/issuance/distribution-followups.test.ts'],
+      'test/issuance/answers.ts', 'test/issuance/distributions.test.ts', 'test/issuance/distribution-followups.test.ts',
+      'test/issuance/split-cash.test.ts', 'test/issuance/votes.test.ts'],
     rules: { '@typescript-eslint/no-explicit-any': 'off' },
   },
   ...houseRules(),

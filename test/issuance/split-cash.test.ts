@@ -10,9 +10,18 @@ import type { Contract } from 'ethers';
 import { dbLabel } from '../support/db.js';
 import { KillableIssuance } from './killable-issuance.js';
 import { SettlementWorld, gql, monthsAgo, waitFor, type Party } from '../settlement/support.js';
+import type { Entitlement } from './answers.js';
 
 const SPLIT = `id status lastError holders { investorId before after cashInLieu cashInLieuStatus cashInLieuWithheld cashInLieuTxHash }
   cashInLieuDistribution { id entitlements { id investorId net status reason attempts } }`;
+
+/** The parts of the answers these tests read. */
+interface Split {
+  id: string; status: string; lastError: string | null;
+  holders: { investorId: string; before: string; after: string; cashInLieu: string; cashInLieuStatus: string; cashInLieuWithheld: string | null; cashInLieuTxHash: string | null }[];
+  cashInLieuDistribution: { id: string; entitlements: Pick<Entitlement, 'id' | 'investorId' | 'net' | 'status' | 'reason' | 'attempts'>[] } | null;
+}
+
 const ENV = {
   CUSTODY_BROADCAST_ENABLED: 'true', CUSTODY_BROADCAST_INTERVAL_MS: '100', CUSTODY_BROADCAST_RETRY_MS: '300', CUSTODY_INDEXER_POLL_MS: '100',
   DISTRIBUTION_POLL_MS: '100', DISTRIBUTION_RETRY_MS: '300', DISTRIBUTION_MAX_ATTEMPTS: '2', SPLIT_POLL_MS: '100',
@@ -25,10 +34,10 @@ describe(`cash in lieu of a split's fractions (anvil, ${dbLabel()})`, () => {
   const killable = new KillableIssuance();
   const cashOf = async (address: string) => BigInt(await w.cash.balanceOf(address));
   const codeOf = (r: { body: { errors?: { extensions?: Record<string, unknown> }[] } }) => r.body.errors?.[0]?.extensions?.code;
-  const split = async (id: string) => (await w.desk.run(`query($t: ID!) { splits(tokenId: $t) { ${SPLIT} } }`, { t: tokenId })).splits.find((s: any) => s.id === id);
-  const announce = async (key: string, denominator: string) => (await w.desk.run(`mutation($in: AnnounceSplitInput!) { announceSplit(input: $in) { id } }`, { in: {
+  const split = async (id: string) => (await w.desk.run<{ splits: Split[] }>(`query($t: ID!) { splits(tokenId: $t) { ${SPLIT} } }`, { t: tokenId })).splits.find((s) => s.id === id)!;
+  const announce = async (key: string, denominator: string) => (await w.desk.run<{ announceSplit: { id: string } }>(`mutation($in: AnnounceSplitInput!) { announceSplit(input: $in) { id } }`, { in: {
     idempotencyKey: key, tokenId, numerator: '1', denominator, effectiveDate: new Date(Date.now() + 2000).toISOString(), cashInLieuPrice: '1000', payingAccountId: treasury.accountId,
-  } })).announceSplit.id as string;
+  } })).announceSplit.id;
   const withdrawalsOf = async (entitlementIds: string[]) => (await w.stack.subgraphs.custody.db.query<{ entitlement_id: string; status: string }>(
     'SELECT entitlement_id, status FROM withdrawals WHERE entitlement_id = ANY($1::text[]) ORDER BY entitlement_id, created_at', [entitlementIds]));
 
@@ -57,7 +66,7 @@ describe(`cash in lieu of a split's fractions (anvil, ${dbLabel()})`, () => {
     const id = await announce('scil-1for10', '10');
     // Blocks by hand: the split's pause is mined, then the books are applied with the cash fixed; nothing after that is mined before the kill.
     await w.provider.send('evm_setAutomine', [false]);
-    let fixed: any;
+    let fixed: Split;
     try {
       fixed = await waitFor('the cash in lieu fixed', async () => {
         const s = await split(id);
@@ -71,24 +80,24 @@ describe(`cash in lieu of a split's fractions (anvil, ${dbLabel()})`, () => {
       await w.provider.send('evm_setAutomine', [true]);
     }
     // At the kill: the cash fixed, nothing of it paid (no block since).
-    expect(fixed.cashInLieuDistribution.entitlements).toHaveLength(3);
-    expect(fixed.cashInLieuDistribution.entitlements.filter((e: any) => e.status === 'PAID')).toEqual([]);
+    expect(fixed.cashInLieuDistribution!.entitlements).toHaveLength(3);
+    expect(fixed.cashInLieuDistribution!.entitlements.filter((e) => e.status === 'PAID')).toEqual([]);
 
     await killable.restart(w);
     const done = await waitFor('the split done and its cash paid', async () => {
       await w.provider.send('evm_mine', []);
       return split(id);
-    }, (s) => s.status === 'DONE' && s.holders.every((h: any) => h.cashInLieuStatus === 'PAID'), 300_000);
-    const owed = Object.fromEntries(done.holders.map((h: any) => [h.investorId, [h.after, h.cashInLieu]]));
+    }, (s) => s.status === 'DONE' && s.holders.every((h) => h.cashInLieuStatus === 'PAID'), 300_000);
+    const owed = Object.fromEntries(done.holders.map((h) => [h.investorId, [h.after, h.cashInLieu]]));
     expect(owed).toEqual({ [a.investorId]: ['15', '500'], [b.investorId]: ['25', '300'], [c.investorId]: ['37', '700'] });
     expect(await token.totalSupply()).toBe(77n);
     // Each holder paid its net once (a US person without a W-9: 24% backup withholding), on chain and at custody.
-    const net = Object.fromEntries(done.cashInLieuDistribution.entitlements.map((e: any) => [e.investorId, BigInt(e.net)]));
+    const net = Object.fromEntries(done.cashInLieuDistribution!.entitlements.map((e) => [e.investorId, BigInt(e.net)]));
     expect(net).toEqual({ [a.investorId]: 380n, [b.investorId]: 228n, [c.investorId]: 532n });
-    for (const e of done.cashInLieuDistribution.entitlements) expect(e.attempts).toBe(1);
+    for (const e of done.cashInLieuDistribution!.entitlements) expect(e.attempts).toBe(1);
     const after = await waitFor('the payments on chain', () => Promise.all([a, b, c, treasury].map((p) => cashOf(p.wallet))), (x) => x[3] === before[3] - 1140n);
     expect(after.map((x, i) => x - before[i])).toEqual([380n, 228n, 532n, -1140n]);
-    const rows = await withdrawalsOf(done.cashInLieuDistribution.entitlements.map((e: any) => e.id));
+    const rows = await withdrawalsOf(done.cashInLieuDistribution!.entitlements.map((e) => e.id));
     expect(rows).toHaveLength(3);
   }, 600_000);
 
@@ -98,16 +107,16 @@ describe(`cash in lieu of a split's fractions (anvil, ${dbLabel()})`, () => {
     const before = await Promise.all([a, b, c].map((p) => cashOf(p.wallet)));
     const id = await announce('scil-1for2', '2');
     // 15, 25, 37 -> 7, 12, 18: half a new unit each, 500 gross, 380 net; A and C fail twice (760 > 360), B is held.
-    const stuck = await waitFor('failed twice and held', () => split(id), (s) => s?.status === 'DONE' && s.holders.some((h: any) => h.cashInLieuStatus === 'HELD')
-      && s.cashInLieuDistribution.entitlements.filter((e: any) => e.status === 'FAILED' && e.attempts === 2).length === 2, 300_000);
-    const ents = Object.fromEntries(stuck.cashInLieuDistribution.entitlements.map((e: any) => [e.investorId, e]));
+    const stuck = await waitFor('failed twice and held', () => split(id), (s) => s?.status === 'DONE' && s.holders.some((h) => h.cashInLieuStatus === 'HELD')
+      && s.cashInLieuDistribution!.entitlements.filter((e) => e.status === 'FAILED' && e.attempts === 2).length === 2, 300_000);
+    const ents = Object.fromEntries(stuck.cashInLieuDistribution!.entitlements.map((e) => [e.investorId, e]));
     expect(ents[a.investorId]).toMatchObject({ status: 'FAILED', attempts: 2, reason: expect.any(String) });
     expect(ents[c.investorId]).toMatchObject({ status: 'FAILED', attempts: 2 });
     expect(ents[b.investorId]).toMatchObject({ status: 'HELD', reason: expect.stringContaining('frozen') });
-    expect(stuck.holders.map((h: any) => h.cashInLieuTxHash)).toEqual([null, null, null]);
+    expect(stuck.holders.map((h) => h.cashInLieuTxHash)).toEqual([null, null, null]);
 
     // Still frozen: the release is refused; the retries before the cash arrives fail again, nothing is paid twice.
-    const act = (m: string, e: string, key: string) => gql<any>(w.url, w.desk.token, `mutation($in: EntitlementActionInput!) { ${m}(input: $in) { id status } }`,
+    const act = (m: string, e: string, key: string) => gql(w.url, w.desk.token, `mutation($in: EntitlementActionInput!) { ${m}(input: $in) { id status } }`,
       { in: { idempotencyKey: key, entitlementId: e, reason: 'the treasury was topped up' } });
     expect(codeOf(await act('releaseEntitlement', ents[b.investorId].id, 'scil-rel-early'))).toBe('ISSUANCE.HOLDER_STILL_BLOCKED');
     await w.fund(treasury, 2000n);
@@ -116,13 +125,13 @@ describe(`cash in lieu of a split's fractions (anvil, ${dbLabel()})`, () => {
     const both = await Promise.all([0, 1].map(() => act('releaseEntitlement', ents[b.investorId].id, 'scil-rel')));
     for (const r of both) expect(r.body.errors).toBeUndefined();
 
-    const paid = await waitFor('every holder paid', () => split(id), (s) => s.holders.every((h: any) => h.cashInLieuStatus === 'PAID'), 300_000);
+    const paid = await waitFor('every holder paid', () => split(id), (s) => s.holders.every((h) => h.cashInLieuStatus === 'PAID'), 300_000);
     for (const h of paid.holders) expect(h.cashInLieuTxHash).toMatch(/^0x[0-9a-f]{64}$/);
     const after = await waitFor('the payments on chain', () => Promise.all([a, b, c].map((p) => cashOf(p.wallet))), (x) => x.every((v, i) => v > before[i]));
     expect(after.map((x, i) => x - before[i])).toEqual([380n, 380n, 380n]);
     // One payment that went through per entitlement, whatever failed before it.
-    const rows = await withdrawalsOf(paid.cashInLieuDistribution.entitlements.map((e: any) => e.id));
+    const rows = await withdrawalsOf(paid.cashInLieuDistribution!.entitlements.map((e) => e.id));
     const through = rows.filter((r) => !/FAIL|REJECT|CANCEL/.test(r.status));
-    expect(through.map((r) => r.entitlement_id).sort()).toEqual(paid.cashInLieuDistribution.entitlements.map((e: any) => e.id).sort());
+    expect(through.map((r) => r.entitlement_id).sort()).toEqual(paid.cashInLieuDistribution!.entitlements.map((e) => e.id).sort());
   }, 600_000);
 });
