@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { ANVIL_DEV_KEYS, findFreePort } from '../../scripts/chain/anvil.js';
 import { dbLabel } from '../support/db.js';
 import { startTestStack, type TestStack } from '../support/stack.js';
+import type { RuleResult } from '../../scripts/issuerDesk.js';
 import { IssuerDesk } from './flow.js';
 
 const code = (r: { body: { errors?: { extensions?: Record<string, unknown> }[] } }) => r.body.errors?.[0]?.extensions?.code;
@@ -17,7 +18,7 @@ describe(`issuance refuses bad input with typed errors and writes nothing (${dbL
     stack = await startTestStack({ chain: { rpcUrl: dead }, chainKeys: { issuanceAgent: ANVIL_DEV_KEYS[0], claimSigner: ANVIL_DEV_KEYS[1] } });
     desk = await IssuerDesk.open(stack);
     tokenId = await desk.createToken('BAD', 'REG_D_506C');
-    investorId = (await desk.run(`mutation { registerInvestor(input: { idempotencyKey: "i", legalName: "I", type: ENTITY, jurisdiction: "GB", usPerson: false }) { id } }`)).registerInvestor.id;
+    investorId = (await desk.run<{ registerInvestor: { id: string } }>(`mutation { registerInvestor(input: { idempotencyKey: "i", legalName: "I", type: ENTITY, jurisdiction: "GB", usPerson: false }) { id } }`)).registerInvestor.id;
   }, 120_000);
   afterAll(async () => stack?.stop());
 
@@ -25,7 +26,7 @@ describe(`issuance refuses bad input with typed errors and writes nothing (${dbL
     const r = await desk.raw(`mutation($t: ID!) { deploySecurityToken(tokenId: $t) { id } }`, { t: tokenId });
     expect(code(r)).toBe('ISSUANCE.CHAIN_UNAVAILABLE');
     expect(r.body.errors?.[0].extensions?.retryable).toBe(true);
-    const t = (await desk.run(`query($t: ID!) { securityToken(id: $t) { status contracts { token } } }`, { t: tokenId })).securityToken;
+    const t = (await desk.run<{ securityToken: { status: string; contracts: { token: string } | null } | null }>(`query($t: ID!) { securityToken(id: $t) { status contracts { token } } }`, { t: tokenId })).securityToken;
     expect(t).toEqual({ status: 'DRAFT', contracts: null });
     expect(await count('chain_setup')).toBe(0);
   });
@@ -71,9 +72,9 @@ describe(`issuance refuses bad input with typed errors and writes nothing (${dbL
     // $60,000 income and net worth: the greater of $2,500 and 5% of $60,000, so $3,000.
     const crowd = await desk.register('Crowd Investor', { incomeCents: '6000000' });
     const ask = async (price: string) => {
-      const e = (await desk.run(`query($t: ID!, $i: ID!, $p: Decimal!) { transferEligibility(tokenId: $t, to: $i, amount: "30", price: $p, currency: "USD") {
+      const e = (await desk.run<{ transferEligibility: { results: Pick<RuleResult, 'code' | 'passed' | 'currentValue' | 'limit'>[] } }>(`query($t: ID!, $i: ID!, $p: Decimal!) { transferEligibility(tokenId: $t, to: $i, amount: "30", price: $p, currency: "USD") {
         results { code passed currentValue limit } } }`, { t: cf, i: crowd, p: price })).transferEligibility;
-      return e.results.find((r: any) => r.code === 'REG_CF_INVESTMENT_LIMIT');
+      return e.results.find((r) => r.code === 'REG_CF_INVESTMENT_LIMIT');
     };
     expect(await ask('2999.99')).toEqual({ code: 'REG_CF_INVESTMENT_LIMIT', passed: true, currentValue: '$2,999.99', limit: '$3,000.00' });
     expect(await ask('3000')).toEqual({ code: 'REG_CF_INVESTMENT_LIMIT', passed: true, currentValue: '$3,000.00', limit: '$3,000.00' });
@@ -84,7 +85,7 @@ describe(`issuance refuses bad input with typed errors and writes nothing (${dbL
   });
 
   test('an affiliation is recorded with its dates, and the same start again re-dates it instead of adding one', async () => {
-    const rec = (until: string | null) => desk.run(`mutation($i: ID!, $u: DateTime) { recordAffiliation(investorId: $i, since: "2025-01-01T00:00:00Z", until: $u, reason: "director") {
+    const rec = (until: string | null) => desk.run<{ recordAffiliation: { affiliations: { since: string; until: string | null; reason: string }[] } }>(`mutation($i: ID!, $u: DateTime) { recordAffiliation(investorId: $i, since: "2025-01-01T00:00:00Z", until: $u, reason: "director") {
       affiliations { since until reason } } }`, { i: investorId, u: until });
     expect((await rec(null)).recordAffiliation.affiliations).toEqual([{ since: '2025-01-01T00:00:00.000Z', until: null, reason: 'director' }]);
     expect((await rec('2025-09-01T00:00:00Z')).recordAffiliation.affiliations).toEqual([{ since: '2025-01-01T00:00:00.000Z', until: '2025-09-01T00:00:00.000Z', reason: 'director' }]);
@@ -97,9 +98,9 @@ describe(`issuance refuses bad input with typed errors and writes nothing (${dbL
     expect(code(await other.raw(`mutation($t: ID!) { pauseToken(tokenId: $t, reason: "not mine") { id } }`, { t: tokenId }))).toBe('FORBIDDEN');
     expect(code(await other.raw(`mutation($t: ID!) { setTransferRules(tokenId: $t, rules: { maxHolders: 1 }, reason: "not mine") { id } }`, { t: tokenId }))).toBe('FORBIDDEN');
     expect(code(await other.raw(`mutation($i: ID!) { recordKyc(investorId: $i, status: REJECTED, reason: "not mine") { id } }`, { i: investorId }))).toBe('NOT_FOUND');
-    expect((await other.run(`query($i: ID!) { investor(id: $i) { id } }`, { i: investorId })).investor).toBeNull();
+    expect((await other.run<{ investor: { id: string } | null }>(`query($i: ID!) { investor(id: $i) { id } }`, { i: investorId })).investor).toBeNull();
     expect(code(await other.raw(`mutation($i: ID!) { recordAffiliation(investorId: $i, since: "2025-01-01T00:00:00Z", reason: "not mine") { id } }`, { i: investorId }))).toBe('NOT_FOUND');
-    const t = (await desk.run(`query($t: ID!) { securityToken(id: $t) { transferRules { maxHolders } } }`, { t: tokenId })).securityToken;
+    const t = (await desk.run<{ securityToken: { transferRules: { maxHolders: number | null } } | null }>(`query($t: ID!) { securityToken(id: $t) { transferRules { maxHolders } } }`, { t: tokenId })).securityToken!;
     expect(t.transferRules.maxHolders).toBeNull();
   });
 
