@@ -4,7 +4,7 @@ import { addPeriod, defaultComplianceConfig } from '../../subgraphs/issuance/dom
 import { dbLabel } from '../support/db.js';
 import { gqlOk, startTestStack, type TestStack } from '../support/stack.js';
 import { IssuerDesk, monthsAgo } from '../issuance/flow.js';
-import { PLACE, until } from './support.js';
+import { PLACE, until, type MarketStatus, type OrderBook, type OrderPayload, type Trade } from './support.js';
 
 /**
  * The whole stack through the gateway, on anvil: the issuer creates, deploys
@@ -13,6 +13,10 @@ import { PLACE, until } from './support.js';
  * seller may deliver, reserves at custody, matches, and halts by itself when
  * the issuer pauses the token.
  */
+/** What these tests read of a custody balance and of issuance's eligibility answer. */
+interface Balance { asset: string; total: string; reserved: string; available: string }
+interface Eligibility { allowed: boolean; missingParty: string | null; notEvaluated: string[]; results: { code: string; passed: boolean; blockingUntil: string | null }[] }
+
 describe(`trading through the gateway with issuance and custody (${dbLabel()}, anvil)`, () => {
   let stack: TestStack, desk: IssuerDesk, url: string;
   let tokenId: string, broker: string, operator: string;
@@ -28,12 +32,12 @@ describe(`trading through the gateway with issuance and custody (${dbLabel()}, a
       body: JSON.stringify(body),
     });
     if (r.status !== 200) throw new Error(`custody ${method}: ${r.status} ${await r.text()}`);
-    return ((await r.json()) as { result: any }).result;
+    return ((await r.json()) as { result: unknown }).result;
   }
-  const place = (input: Record<string, unknown>) => gqlOk<any>(url, broker, PLACE, { in: { tokenId, ...input } }).then((d) => d.placeOrder);
+  const place = (input: Record<string, unknown>) => gqlOk<{ placeOrder: OrderPayload }>(url, broker, PLACE, { in: { tokenId, ...input } }).then((d) => d.placeOrder);
   const balance = async (accountId: string, asset: string) =>
-    (await gqlOk<any>(url, broker, 'query($id: ID!) { custodyAccount(id: $id) { balances { asset total reserved available } } }', { id: accountId }))
-      .custodyAccount.balances.find((b: any) => b.asset === asset);
+    (await gqlOk<{ custodyAccount: { balances: Balance[] } }>(url, broker, 'query($id: ID!) { custodyAccount(id: $id) { balances { asset total reserved available } } }', { id: accountId }))
+      .custodyAccount.balances.find((b) => b.asset === asset);
 
   beforeAll(async () => {
     stack = await startTestStack({ chain: 'anvil' });
@@ -72,11 +76,11 @@ describe(`trading through the gateway with issuance and custody (${dbLabel()}, a
     expect(await balance(acc.seller, tokenId)).toMatchObject({ total: '1000', reserved: '100', available: '900' });
     const bid = await place({ accountId: acc.buyer, side: 'BUY', price: '52', quantity: '40', clientOrderId: 'b1' });
     expect(bid).toMatchObject({ accepted: true, order: { status: 'FILLED', filled: '40' } });
-    const d = await gqlOk<any>(url, broker, `query($t: ID!) { securityToken(id: $t) { symbol lastPrice orderBook { asks { price quantity } } } trades(tokenId: $t) { price quantity buyAccountId sellAccountId } }`, { t: tokenId });
+    const d = await gqlOk<{ securityToken: { symbol: string; lastPrice: string | null; orderBook: OrderBook }; trades: Trade[] }>(url, broker, `query($t: ID!) { securityToken(id: $t) { symbol lastPrice orderBook { asks { price quantity } } } trades(tokenId: $t) { price quantity buyAccountId sellAccountId } }`, { t: tokenId });
     expect(d.securityToken).toEqual({ symbol: 'TRDX', lastPrice: '50', orderBook: { asks: [{ price: '50', quantity: '60' }] } });
     expect(d.trades).toEqual([{ price: '50', quantity: '40', buyAccountId: acc.buyer, sellAccountId: acc.seller }]);
     // The fill is an outbox event settlement consumes, with the reservations it draws on.
-    const [e] = await stack.subgraphs.trading.db.query<{ payload: any }>("SELECT payload FROM outbox WHERE topic = 'trade.executed' ORDER BY seq DESC LIMIT 1");
+    const [e] = await stack.subgraphs.trading.db.query<{ payload: unknown }>("SELECT payload FROM outbox WHERE topic = 'trade.executed' ORDER BY seq DESC LIMIT 1");
     expect(e.payload).toMatchObject({
       tokenId, price: '50', quantity: '40', cashAmount: '2000', cashAsset: 'CASH', buyOrderId: bid.order.id, sellOrderId: ask.order.id,
       buyAccountId: acc.buyer, sellAccountId: acc.seller, buyInvestorId: inv.buyer.id, sellInvestorId: inv.seller.id, buyOrg: 'broker-a', sellOrg: 'broker-a',
@@ -98,19 +102,19 @@ describe(`trading through the gateway with issuance and custody (${dbLabel()}, a
     expect(r.rejections).toEqual([{ code: 'COMPLIANCE.RULE_144_HOLDING_PERIOD', message: expect.stringContaining('holding period'), regulation: '17 CFR 230.144(d)', blockingUntil: matures }]);
     expect(await balance(acc.young, tokenId)).toMatchObject({ total: '200', reserved: '0', available: '200' });
     // Issuance's public answer to the same one-sided question: the seller's rules decided, the buyer's left undecided.
-    const e = (await desk.run(`query($t: ID!, $f: ID!) { transferEligibility(tokenId: $t, from: $f, amount: "100") {
+    const e = (await desk.run<{ transferEligibility: Eligibility }>(`query($t: ID!, $f: ID!) { transferEligibility(tokenId: $t, from: $f, amount: "100") {
       allowed missingParty notEvaluated results { code passed blockingUntil } } }`, { t: tokenId, f: inv.young.id })).transferEligibility;
     expect(e).toMatchObject({ allowed: false, missingParty: 'RECEIVER', notEvaluated: expect.arrayContaining(['KYC_VALID_RECEIVER']) });
-    expect(e.results.filter((x: any) => !x.passed)).toEqual([{ code: 'RULE_144_HOLDING_PERIOD', passed: false, blockingUntil: matures }]);
+    expect(e.results.filter((x) => !x.passed)).toEqual([{ code: 'RULE_144_HOLDING_PERIOD', passed: false, blockingUntil: matures }]);
   });
 
   test('pausing the token at issuance halts its market; unpausing resumes it', async () => {
     await desk.run('mutation($t: ID!) { pauseToken(tokenId: $t, reason: "corporate action") { paused } }', { t: tokenId });
-    await until('the halt', async () => (await gqlOk<any>(url, broker, 'query($t: ID!) { marketStatus(tokenId: $t) { issuerPaused } }', { t: tokenId })).marketStatus.issuerPaused, 30_000);
+    await until('the halt', async () => (await gqlOk<{ marketStatus: MarketStatus }>(url, broker, 'query($t: ID!) { marketStatus(tokenId: $t) { issuerPaused } }', { t: tokenId })).marketStatus.issuerPaused, 30_000);
     const r = await place({ accountId: acc.buyer, side: 'BUY', price: '50', quantity: '5', clientOrderId: 'b2' });
-    expect(r.rejections.map((x: any) => x.code)).toContain('TRADING.MARKET_HALTED');
+    expect(r.rejections.map((x) => x.code)).toContain('TRADING.MARKET_HALTED');
     await desk.run('mutation($t: ID!) { unpauseToken(tokenId: $t, reason: "done") { paused } }', { t: tokenId });
-    await until('the resume', async () => !(await gqlOk<any>(url, broker, 'query($t: ID!) { marketStatus(tokenId: $t) { halted } }', { t: tokenId })).marketStatus.halted, 30_000);
+    await until('the resume', async () => !(await gqlOk<{ marketStatus: MarketStatus }>(url, broker, 'query($t: ID!) { marketStatus(tokenId: $t) { halted } }', { t: tokenId })).marketStatus.halted, 30_000);
     const ok = await place({ accountId: acc.buyer, side: 'BUY', price: '50', quantity: '5', clientOrderId: 'b3' });
     expect(ok.order.status).toBe('FILLED');
   });

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { dbLabel } from '../support/db.js';
-import { gql, gqlOk, market, quiet, startTrading, until, type TradingHarness } from './support.js';
+import { gql, gqlOk, market, quiet, startTrading, until, type MarketStatus, type Order, type OrderPayload, type Subscriber, type TradingHarness } from './support.js';
 
 const STATUS = 'query($t: ID!) { marketStatus(tokenId: $t) { halted operatorHalt haltReason issuerPaused } }';
 
@@ -9,17 +9,17 @@ describe(`halts and subscribers (${dbLabel()})`, () => {
   beforeAll(async () => { h = await startTrading(); }, 60_000);
   afterAll(async () => h?.stop());
 
-  const status = async (tokenId: string, token: string) => (await gqlOk<any>(h.node.url, token, STATUS, { t: tokenId })).marketStatus;
+  const status = async (tokenId: string, token: string) => (await gqlOk<{ marketStatus: MarketStatus }>(h.node.url, token, STATUS, { t: tokenId })).marketStatus;
 
   test('an operator halt refuses new orders and replaces, keeps resting orders cancellable, and resume lifts it', async () => {
     const m = await market(h);
     const [s, b] = m.traders;
     const resting = await s.place('SELL', 5, 100);
-    const halted = await gqlOk<any>(h.node.url, m.operator, 'mutation($t: ID!) { haltTrading(tokenId: $t, reason: "news pending") { halted operatorHalt haltReason } }', { t: m.tokenId });
+    const halted = await gqlOk<{ haltTrading: MarketStatus }>(h.node.url, m.operator, 'mutation($t: ID!) { haltTrading(tokenId: $t, reason: "news pending") { halted operatorHalt haltReason } }', { t: m.tokenId });
     expect(halted.haltTrading).toEqual({ halted: true, operatorHalt: true, haltReason: 'news pending' });
     const refused = await b.place('BUY', 5, 100);
     expect(refused).toMatchObject({ accepted: false, rejections: [{ code: 'TRADING.MARKET_HALTED', message: expect.stringContaining('news pending') }] });
-    const rep = await gqlOk<any>(h.node.url, m.broker, 'mutation($id: ID!) { replaceOrder(orderId: $id, price: "101") { accepted rejections { code } } }', { id: resting.order.id });
+    const rep = await gqlOk<{ replaceOrder: OrderPayload }>(h.node.url, m.broker, 'mutation($id: ID!) { replaceOrder(orderId: $id, price: "101") { accepted rejections { code } } }', { id: resting.order.id });
     expect(rep.replaceOrder).toEqual({ accepted: false, rejections: [{ code: 'TRADING.MARKET_HALTED' }] });
     await gqlOk(h.node.url, m.operator, 'mutation($t: ID!) { resumeTrading(tokenId: $t, reason: "news out") { halted } }', { t: m.tokenId });
     expect((await b.place('BUY', 2, 100)).order.status).toBe('FILLED');
@@ -45,7 +45,7 @@ describe(`halts and subscribers (${dbLabel()})`, () => {
     expect((await status(m.tokenId, m.broker)).halted).toBe(true);
     await gqlOk(h.node.url, m.operator, 'mutation($t: ID!) { resumeTrading(tokenId: $t, reason: "done") { halted } }', { t: m.tokenId });
     expect((await b.place('BUY', 1, 100)).order.status).toBe('FILLED');
-    const events = await h.node.sg.db.query<{ topic: string; payload: any }>("SELECT topic, payload FROM outbox WHERE topic IN ('trading.halted','trading.resumed') AND key = $1 ORDER BY seq", [m.tokenId]);
+    const events = await h.node.sg.db.query<{ topic: string; payload: { source: string } }>("SELECT topic, payload FROM outbox WHERE topic IN ('trading.halted','trading.resumed') AND key = $1 ORDER BY seq", [m.tokenId]);
     expect(events.map((e) => `${e.topic}:${e.payload.source}`)).toEqual(['trading.halted:ISSUER', 'trading.halted:OPERATOR', 'trading.resumed:ISSUER', 'trading.resumed:OPERATOR']);
   });
 
@@ -54,10 +54,10 @@ describe(`halts and subscribers (${dbLabel()})`, () => {
     const [s] = m.traders;
     const o1 = await s.place('SELL', 3, 100);
     const o2 = await s.place('SELL', 4, 101);
-    const sub = await gqlOk<any>(h.node.url, m.operator, 'mutation { suspendSubscriber(org: "broker-susp", reason: "net capital deficiency") { org status reason } }');
+    const sub = await gqlOk<{ suspendSubscriber: Subscriber }>(h.node.url, m.operator, 'mutation { suspendSubscriber(org: "broker-susp", reason: "net capital deficiency") { org status reason } }');
     expect(sub.suspendSubscriber).toEqual({ org: 'broker-susp', status: 'SUSPENDED', reason: 'net capital deficiency' });
     for (const id of [o1.order.id, o2.order.id]) {
-      expect((await gqlOk<any>(h.node.url, m.broker, 'query($id: ID!) { order(id: $id) { status cancelReason } }', { id })).order).toEqual({ status: 'CANCELLED', cancelReason: 'OPERATOR' });
+      expect((await gqlOk<{ order: Order }>(h.node.url, m.broker, 'query($id: ID!) { order(id: $id) { status cancelReason } }', { id })).order).toEqual({ status: 'CANCELLED', cancelReason: 'OPERATOR' });
     }
     // Placed together with an admitted firm's orders (their venue facts read in one statement), each keeps its own answer.
     const other = await market(h, { org: 'broker-ok', tokenId: m.tokenId });
@@ -66,15 +66,15 @@ describe(`halts and subscribers (${dbLabel()})`, () => {
     expect(theirs.map((t) => [t.accepted, t.rejections])).toEqual(other.traders.map(() => [true, []]));
     await quiet(h.node);
     expect(h.peers.reserved(s.accountId, m.tokenId)).toBe(0n);
-    const list = await gqlOk<any>(h.node.url, m.operator, '{ subscribers { org status } }');
+    const list = await gqlOk<{ subscribers: Subscriber[] }>(h.node.url, m.operator, '{ subscribers { org status } }');
     expect(list.subscribers).toContainEqual({ org: 'broker-susp', status: 'SUSPENDED' });
   });
 
   test('a halt needs a reason and a real token id', async () => {
     const m = await market(h);
-    const r = await gql<any>(h.node.url, m.operator, 'mutation($t: ID!) { haltTrading(tokenId: $t, reason: " ") { halted } }', { t: m.tokenId });
+    const r = await gql(h.node.url, m.operator, 'mutation($t: ID!) { haltTrading(tokenId: $t, reason: " ") { halted } }', { t: m.tokenId });
     expect(r.body.errors?.[0].extensions?.code).toBe('INPUT.INVALID_REASON');
-    const r2 = await gql<any>(h.node.url, m.operator, 'mutation { haltTrading(tokenId: "AAPL", reason: "x") { halted } }');
+    const r2 = await gql(h.node.url, m.operator, 'mutation { haltTrading(tokenId: "AAPL", reason: "x") { halted } }');
     expect(r2.body.errors?.[0].extensions?.code).toBe('INPUT.INVALID_TOKEN_ID');
   });
 });

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { dbLabel } from '../support/db.js';
 import { until } from '../support/wait.js';
-import { Trader, expectedReserved, gql, gqlOk, market, quiet, services, startTrading, type TradingHarness } from './support.js';
+import { Trader, expectedReserved, gql, gqlOk, market, quiet, services, startTrading, type AuditEntry, type MarketStatus, type Order, type OrderBook, type OrderPayload, type Trade, type TradingHarness } from './support.js';
 
 const BOOK = `query($t: ID!) { marketStatus(tokenId: $t) { lastPrice } _entities(representations: [{ __typename: "SecurityToken", id: $t }]) {
   ... on SecurityToken { orderBook(depth: 10) { bids { price quantity orders } asks { price quantity orders } cursor } } } }`;
@@ -12,7 +12,7 @@ describe(`order types, time in force, self-trade prevention and reservations (${
   afterAll(async () => h?.stop());
 
   const book = async (tokenId: string, token: string) => {
-    const d = await gqlOk<any>(h.node.url, token, BOOK, { t: tokenId });
+    const d = await gqlOk<{ marketStatus: MarketStatus; _entities: { orderBook: OrderBook }[] }>(h.node.url, token, BOOK, { t: tokenId });
     return { ...d._entities[0].orderBook, lastPrice: d.marketStatus.lastPrice };
   };
   /** Custody's reservations equal what open orders and unsettled fills hold, for every account given. */
@@ -36,7 +36,7 @@ describe(`order types, time in force, self-trade prevention and reservations (${
     expect(h.peers.reserved(buyer.accountId, 'CASH')).toBe(400n);
     expect(h.peers.reserved(seller.accountId, m.tokenId)).toBe(10n);
     expect(await book(m.tokenId, m.broker)).toMatchObject({ asks: [{ price: '100', quantity: '6', orders: 1 }], bids: [], lastPrice: '100' });
-    const trades = await gqlOk<any>(h.node.url, m.broker, `query($t: ID!) { trades(tokenId: $t) { price quantity cashAmount aggressorSide buyOrderId sellOrderId buyAccountId sellAccountId cursor } }`, { t: m.tokenId });
+    const trades = await gqlOk<{ trades: Trade[] }>(h.node.url, m.broker, `query($t: ID!) { trades(tokenId: $t) { price quantity cashAmount aggressorSide buyOrderId sellOrderId buyAccountId sellAccountId cursor } }`, { t: m.tokenId });
     expect(trades.trades).toEqual([{ price: '100', quantity: '4', cashAmount: '400', aggressorSide: 'BUY', buyOrderId: bid.order.id, sellOrderId: ask.order.id,
       buyAccountId: buyer.accountId, sellAccountId: seller.accountId, cursor: expect.stringMatching(/^\d+$/) }]);
     await expectReservationsMatch(m.tokenId, m.traders);
@@ -48,13 +48,13 @@ describe(`order types, time in force, self-trade prevention and reservations (${
     await s.place('SELL', 3, 50);
     for (let i = 0; i < 3; i++) await b.place('BUY', 1, 50);
     const q = `query($t: ID!, $a: String) { trades(tokenId: $t, after: $a) { id cursor buyAccountId sellAccountId } }`;
-    const all = (await gqlOk<any>(h.node.url, m.broker, q, { t: m.tokenId })).trades;
+    const all = (await gqlOk<{ trades: Trade[] }>(h.node.url, m.broker, q, { t: m.tokenId })).trades;
     expect(all).toHaveLength(3);
-    const rest = (await gqlOk<any>(h.node.url, m.broker, q, { t: m.tokenId, a: all[0].cursor })).trades;
-    expect(rest.map((t: any) => t.id)).toEqual(all.slice(1).map((t: any) => t.id));
+    const rest = (await gqlOk<{ trades: Trade[] }>(h.node.url, m.broker, q, { t: m.tokenId, a: all[0].cursor })).trades;
+    expect(rest.map((t) => t.id)).toEqual(all.slice(1).map((t) => t.id));
     const stranger = await h.token('broker-z', ['BROKER_DEALER']);
-    const seen = (await gqlOk<any>(h.node.url, stranger, q, { t: m.tokenId })).trades;
-    expect(seen.map((t: any) => [t.buyAccountId, t.sellAccountId])).toEqual([[null, null], [null, null], [null, null]]);
+    const seen = (await gqlOk<{ trades: Trade[] }>(h.node.url, stranger, q, { t: m.tokenId })).trades;
+    expect(seen.map((t) => [t.buyAccountId, t.sellAccountId])).toEqual([[null, null], [null, null], [null, null]]);
   });
 
   test('price-time priority: better prices first, then the older order at the same price', async () => {
@@ -64,8 +64,8 @@ describe(`order types, time in force, self-trade prevention and reservations (${
     const second = await b.place('SELL', 5, 101);
     const better = await c.place('SELL', 5, 100);
     await buyer.place('BUY', 8, 101);
-    const orders = await gqlOk<any>(h.node.url, m.broker, `query($t: ID!) { orders(filter: { tokenId: $t, side: SELL }) { id filled remaining status } }`, { t: m.tokenId });
-    const byId = Object.fromEntries(orders.orders.map((o: any) => [o.id, o]));
+    const orders = await gqlOk<{ orders: Order[] }>(h.node.url, m.broker, `query($t: ID!) { orders(filter: { tokenId: $t, side: SELL }) { id filled remaining status } }`, { t: m.tokenId });
+    const byId = Object.fromEntries(orders.orders.map((o) => [o.id, o]));
     expect(byId[better.order.id]).toMatchObject({ filled: '5', status: 'FILLED' });
     expect(byId[first.order.id]).toMatchObject({ filled: '3', remaining: '2', status: 'PARTIALLY_FILLED' });
     expect(byId[second.order.id]).toMatchObject({ filled: '0', remaining: '5', status: 'OPEN' });
@@ -140,10 +140,10 @@ describe(`order types, time in force, self-trade prevention and reservations (${
     const s = services(h.node);
     s.now = () => new Date(Date.now() + 86_400_000); // the next trading day
     try {
-      const after = async () => (await gqlOk<any>(h.node.url, m.broker, 'query($id: ID!) { order(id: $id) { status remaining } }', { id: day.order.id })).order;
+      const after = async () => (await gqlOk<{ order: Order }>(h.node.url, m.broker, 'query($id: ID!) { order(id: $id) { status remaining } }', { id: day.order.id })).order;
       await until('the day order expired', async () => (await after()).status === 'EXPIRED');
       expect(await after()).toEqual({ status: 'EXPIRED', remaining: '0' });
-      expect((await gqlOk<any>(h.node.url, m.broker, 'query($id: ID!) { order(id: $id) { status } }', { id: gtc.order.id })).order.status).toBe('OPEN');
+      expect((await gqlOk<{ order: Order }>(h.node.url, m.broker, 'query($id: ID!) { order(id: $id) { status } }', { id: gtc.order.id })).order.status).toBe('OPEN');
     } finally {
       s.now = () => new Date();
     }
@@ -162,16 +162,16 @@ describe(`order types, time in force, self-trade prevention and reservations (${
     const rest1 = await seller.place('SELL', 5, 10);
     const newest = await buyer.place('BUY', 3, 10);
     expect(newest.order).toMatchObject({ status: 'CANCELLED', cancelReason: 'SELF_TRADE', filled: '0' });
-    expect((await gqlOk<any>(h.node.url, m.broker, 'query($id: ID!) { order(id: $id) { status remaining } }', { id: rest1.order.id })).order).toEqual({ status: 'OPEN', remaining: '5' });
+    expect((await gqlOk<{ order: Order }>(h.node.url, m.broker, 'query($id: ID!) { order(id: $id) { status remaining } }', { id: rest1.order.id })).order).toEqual({ status: 'OPEN', remaining: '5' });
 
     const oldest = await buyer.place('BUY', 3, 10, { stp: 'CANCEL_OLDEST' });
     expect(oldest.order).toMatchObject({ status: 'OPEN', remaining: '3' });
-    expect((await gqlOk<any>(h.node.url, m.broker, 'query($id: ID!) { order(id: $id) { status cancelReason } }', { id: rest1.order.id })).order).toEqual({ status: 'CANCELLED', cancelReason: 'SELF_TRADE' });
+    expect((await gqlOk<{ order: Order }>(h.node.url, m.broker, 'query($id: ID!) { order(id: $id) { status cancelReason } }', { id: rest1.order.id })).order).toEqual({ status: 'CANCELLED', cancelReason: 'SELF_TRADE' });
 
     const dec = await seller.place('SELL', 2, 10, { stp: 'DECREMENT' });
     expect(dec.order).toMatchObject({ status: 'CANCELLED', filled: '0', remaining: '0', quantity: '2', cancelReason: 'SELF_TRADE' });
-    expect((await gqlOk<any>(h.node.url, m.broker, 'query($id: ID!) { order(id: $id) { status remaining quantity } }', { id: oldest.order.id })).order).toEqual({ status: 'OPEN', remaining: '1', quantity: '3' });
-    expect((await gqlOk<any>(h.node.url, m.broker, `query($t: ID!) { trades(tokenId: $t) { id } }`, { t: m.tokenId })).trades).toEqual([]);
+    expect((await gqlOk<{ order: Order }>(h.node.url, m.broker, 'query($id: ID!) { order(id: $id) { status remaining quantity } }', { id: oldest.order.id })).order).toEqual({ status: 'OPEN', remaining: '1', quantity: '3' });
+    expect((await gqlOk<{ trades: Trade[] }>(h.node.url, m.broker, `query($t: ID!) { trades(tokenId: $t) { id } }`, { t: m.tokenId })).trades).toEqual([]);
     await expectReservationsMatch(m.tokenId, [seller, buyer]);
   });
 
@@ -181,10 +181,10 @@ describe(`order types, time in force, self-trade prevention and reservations (${
     const first = await a.place('SELL', 10, 50);
     const second = await b.place('SELL', 10, 50);
     const REPLACE = `mutation($id: ID!, $p: BigInt, $q: BigInt) { replaceOrder(orderId: $id, price: $p, quantity: $q) { accepted rejections { code } order { status price quantity remaining } } }`;
-    const shrink = (await gqlOk<any>(h.node.url, m.broker, REPLACE, { id: first.order.id, q: '6' })).replaceOrder;
+    const shrink = (await gqlOk<{ replaceOrder: OrderPayload }>(h.node.url, m.broker, REPLACE, { id: first.order.id, q: '6' })).replaceOrder;
     expect(shrink).toMatchObject({ accepted: true, order: { quantity: '6', remaining: '6', price: '50' } });
     await buyer.place('BUY', 4, 50);
-    const read = async (id: string) => (await gqlOk<any>(h.node.url, m.broker, 'query($id: ID!) { order(id: $id) { filled remaining price } }', { id })).order;
+    const read = async (id: string) => (await gqlOk<{ order: Order }>(h.node.url, m.broker, 'query($id: ID!) { order(id: $id) { filled remaining price } }', { id })).order;
     expect(await read(first.order.id)).toMatchObject({ filled: '4', remaining: '2' }); // still first in line
     // Move away and back: now behind the second order.
     await gqlOk(h.node.url, m.broker, REPLACE, { id: first.order.id, p: '51' });
@@ -195,16 +195,16 @@ describe(`order types, time in force, self-trade prevention and reservations (${
     // A resting buy raised in price and size holds more cash.
     const bid = await buyer.place('BUY', 2, 46);
     expect(bid.order.status).toBe('OPEN');
-    const grow = (await gqlOk<any>(h.node.url, m.broker, REPLACE, { id: bid.order.id, p: '48', q: '5' })).replaceOrder;
+    const grow = (await gqlOk<{ replaceOrder: OrderPayload }>(h.node.url, m.broker, REPLACE, { id: bid.order.id, p: '48', q: '5' })).replaceOrder;
     expect(grow).toMatchObject({ accepted: true, order: { price: '48', quantity: '5', remaining: '5' } });
     await quiet(h.node);
     expect(h.peers.reserved(buyer.accountId, 'CASH')).toBe(7n * 50n + 5n * 48n);
     // Outside the price band (10% around the last price 50): refused, the order unchanged.
-    const far = (await gqlOk<any>(h.node.url, m.broker, REPLACE, { id: bid.order.id, p: '40' })).replaceOrder;
+    const far = (await gqlOk<{ replaceOrder: OrderPayload }>(h.node.url, m.broker, REPLACE, { id: bid.order.id, p: '40' })).replaceOrder;
     expect(far).toMatchObject({ accepted: false, rejections: [{ code: 'TRADING.PRICE_OUTSIDE_BAND' }], order: { price: '48' } });
     await expectReservationsMatch(m.tokenId, m.traders);
     // Beyond the account's cash: refused, the order unchanged.
-    const tooBig = (await gqlOk<any>(h.node.url, m.broker, REPLACE, { id: bid.order.id, q: '1000000000' })).replaceOrder;
+    const tooBig = (await gqlOk<{ replaceOrder: OrderPayload }>(h.node.url, m.broker, REPLACE, { id: bid.order.id, q: '1000000000' })).replaceOrder;
     expect(tooBig).toMatchObject({ accepted: false, rejections: [{ code: 'CUSTODY.INSUFFICIENT_AVAILABLE' }], order: { quantity: '5' } });
     await expectReservationsMatch(m.tokenId, m.traders);
   });
@@ -220,7 +220,7 @@ describe(`order types, time in force, self-trade prevention and reservations (${
     const again = await b.cancel(filled.order.id);
     expect(again.body.errors?.[0].extensions?.code).toBe('TRADING.ORDER_NOT_OPEN');
     const stranger = await h.token('broker-z', ['BROKER_DEALER']);
-    const r = await gql<any>(h.node.url, stranger, 'mutation($id: ID!) { cancelOrder(orderId: $id) { id } }', { id: bid.order.id });
+    const r = await gql(h.node.url, stranger, 'mutation($id: ID!) { cancelOrder(orderId: $id) { id } }', { id: bid.order.id });
     expect(r.body.errors?.[0].extensions?.code).toBe('NOT_FOUND');
     await expectReservationsMatch(m.tokenId, m.traders);
   });
@@ -231,9 +231,9 @@ describe(`order types, time in force, self-trade prevention and reservations (${
     const ask = await s.place('SELL', 5, 70);
     await b.place('BUY', 2, 70);
     await s.cancel(ask.order.id);
-    const trail = (await gqlOk<any>(h.node.url, m.broker, 'query($id: ID!) { orderAuditTrail(orderId: $id) { event at actor detail } }', { id: ask.order.id })).orderAuditTrail;
-    expect(trail.map((e: any) => e.event)).toEqual(['RECEIVED', 'COMPLIANCE_CHECKED', 'ACCEPTED', 'RESTED', 'FILL', 'CANCELLED']);
-    const times = trail.map((e: any) => new Date(e.at).getTime());
+    const trail = (await gqlOk<{ orderAuditTrail: AuditEntry[] }>(h.node.url, m.broker, 'query($id: ID!) { orderAuditTrail(orderId: $id) { event at actor detail } }', { id: ask.order.id })).orderAuditTrail;
+    expect(trail.map((e) => e.event)).toEqual(['RECEIVED', 'COMPLIANCE_CHECKED', 'ACCEPTED', 'RESTED', 'FILL', 'CANCELLED']);
+    const times = trail.map((e) => new Date(e.at).getTime());
     expect([...times].sort((x, y) => x - y)).toEqual(times);
     expect(JSON.parse(trail[4].detail)).toMatchObject({ price: '70', quantity: '2', role: 'MAKER' });
     await expect(h.node.sg.db.query('DELETE FROM order_audit')).rejects.toThrow(/append-only/);
@@ -261,8 +261,8 @@ describe(`order types, time in force, self-trade prevention and reservations (${
     await expectReservationsMatch(m.tokenId, m.traders);
     const snap = services(h.node).venue.writer(m.tokenId)!.snapshot();
     const b = await book(m.tokenId, m.broker);
-    expect(b.bids.map((l: any) => [l.price, l.quantity, l.orders])).toEqual(snap.bids.map((l) => [String(l.price), String(l.quantity), l.orders]).slice(0, 10));
-    expect(b.asks.map((l: any) => [l.price, l.quantity, l.orders])).toEqual(snap.asks.map((l) => [String(l.price), String(l.quantity), l.orders]).slice(0, 10));
+    expect(b.bids.map((l) => [l.price, l.quantity, l.orders])).toEqual(snap.bids.map((l) => [String(l.price), String(l.quantity), l.orders]).slice(0, 10));
+    expect(b.asks.map((l) => [l.price, l.quantity, l.orders])).toEqual(snap.asks.map((l) => [String(l.price), String(l.quantity), l.orders]).slice(0, 10));
   });
 });
 
@@ -278,8 +278,8 @@ describe(`self-trade prevention from the venue's configuration (${dbLabel()})`, 
     const resting = await m.traders[0].place('SELL', 5, 10);
     const incoming = await new Trader(h, m.broker, same.accountId, m.tokenId).place('BUY', 3, 10);
     expect(incoming.order).toMatchObject({ status: 'OPEN', remaining: '3', filled: '0' });
-    expect((await gqlOk<any>(h.node.url, m.broker, 'query($id: ID!) { order(id: $id) { status cancelReason } }', { id: resting.order.id })).order).toEqual({ status: 'CANCELLED', cancelReason: 'SELF_TRADE' });
-    expect((await gqlOk<any>(h.node.url, m.broker, '{ venueRules { defaultStpMode } }')).venueRules.defaultStpMode).toBe('CANCEL_OLDEST');
+    expect((await gqlOk<{ order: Order }>(h.node.url, m.broker, 'query($id: ID!) { order(id: $id) { status cancelReason } }', { id: resting.order.id })).order).toEqual({ status: 'CANCELLED', cancelReason: 'SELF_TRADE' });
+    expect((await gqlOk<{ venueRules: { defaultStpMode: string } }>(h.node.url, m.broker, '{ venueRules { defaultStpMode } }')).venueRules.defaultStpMode).toBe('CANCEL_OLDEST');
     await quiet(h.node);
     expect(h.peers.reserved(m.traders[0].accountId, m.tokenId)).toBe(0n);
   });

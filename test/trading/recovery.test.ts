@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { newId } from '../../subgraphs/kit/ids.js';
 import { dbLabel, onPostgres } from '../support/db.js';
-import { Trader, expectedReserved, gqlOk, market, quiet, services, startTrading, until, type TradingHarness, type TradingNode } from './support.js';
+import { Trader, expectedReserved, gqlOk, market, quiet, services, startTrading, until, type MarketStatus, type Order, type OrderBook, type TradingHarness, type TradingNode } from './support.js';
 
 const engineView = async (n: TradingNode, tokenId: string) => {
   const w = await services(n).venue.writerFor(tokenId);
@@ -30,12 +30,12 @@ describe(`the book survives restarts; one writer per book (${dbLabel()})`, () =>
     expect(after.snapshot.bids).toEqual(before.snapshot.bids);
     expect(after.snapshot.asks).toEqual(before.snapshot.asks);
     expect(after.snapshot.lastEventSeq).toBe(Number(bookBefore.last_event_seq));
-    expect(after.orders.map((o: any) => [o.orderId, o.remaining, o.filled, o.priority, o.timeInForce])).toEqual(before.orders.map((o: any) => [o.orderId, o.remaining, o.filled, o.priority, o.timeInForce]));
+    expect(after.orders.map((o) => [o.orderId, o.remaining, o.filled, o.priority, o.timeInForce])).toEqual(before.orders.map((o) => [o.orderId, o.remaining, o.filled, o.priority, o.timeInForce]));
 
     // Matching goes on where it stopped: the earlier order at 102 trades first.
     const buyer = new Trader(h, m.broker, d.accountId, m.tokenId);
     await buyer.place('BUY', 4, 102);
-    const read = async (id: string) => (await gqlOk<any>(h.node.url, m.broker, 'query($id: ID!) { order(id: $id) { filled remaining } }', { id })).order;
+    const read = async (id: string) => (await gqlOk<{ order: Order }>(h.node.url, m.broker, 'query($id: ID!) { order(id: $id) { filled remaining } }', { id })).order;
     expect(await read(early.order.id)).toEqual({ filled: '5', remaining: '0' });
     expect(await read(late.order.id)).toEqual({ filled: '2', remaining: '3' });
 
@@ -53,13 +53,13 @@ describe(`the book survives restarts; one writer per book (${dbLabel()})`, () =>
     const resting = await s.place('SELL', 5, 100);
     await gqlOk(h.node.url, m.operator, 'mutation($t: ID!) { haltTrading(tokenId: $t, reason: "pending announcement") { halted } }', { t: m.tokenId });
     await h.restart();
-    const status = (await gqlOk<any>(h.node.url, m.broker, 'query($t: ID!) { marketStatus(tokenId: $t) { halted haltReason } }', { t: m.tokenId })).marketStatus;
+    const status = (await gqlOk<{ marketStatus: MarketStatus }>(h.node.url, m.broker, 'query($t: ID!) { marketStatus(tokenId: $t) { halted haltReason } }', { t: m.tokenId })).marketStatus;
     expect(status).toEqual({ halted: true, haltReason: 'pending announcement' });
     expect((await b.place('BUY', 5, 100)).rejections).toEqual([expect.objectContaining({ code: 'TRADING.MARKET_HALTED' })]);
     await gqlOk(h.node.url, m.operator, 'mutation($t: ID!) { resumeTrading(tokenId: $t, reason: "announced") { halted } }', { t: m.tokenId });
     // The resting order kept its place through the halt and the restart.
     expect((await b.place('BUY', 5, 100)).order.status).toBe('FILLED');
-    expect((await gqlOk<any>(h.node.url, m.broker, 'query($id: ID!) { order(id: $id) { status } }', { id: resting.order.id })).order.status).toBe('FILLED');
+    expect((await gqlOk<{ order: Order }>(h.node.url, m.broker, 'query($id: ID!) { order(id: $id) { status } }', { id: resting.order.id })).order.status).toBe('FILLED');
   });
 
   test('an order left half-way by a process that died is rejected and whatever it reserved is released', async () => {
@@ -73,8 +73,8 @@ describe(`the book survives restarts; one writer per book (${dbLabel()})`, () =>
       await q.query("INSERT INTO reservation_intents (reservation_key, order_id, created_at) VALUES ($1, $1, now() - interval '1 hour')", [id]);
     });
     h.peers.reservations.set(id, { key: id, accountId: t.accountId, asset: m.tokenId, amount: 7n, released: 0n, consumed: 0n });
-    await until('recovery', async () => (await gqlOk<any>(h.node.url, m.broker, 'query($id: ID!) { order(id: $id) { status } }', { id })).order?.status === 'REJECTED');
-    const o = (await gqlOk<any>(h.node.url, m.broker, 'query($id: ID!) { order(id: $id) { status rejectReasons { code } } }', { id })).order;
+    await until('recovery', async () => (await gqlOk<{ order: Order | null }>(h.node.url, m.broker, 'query($id: ID!) { order(id: $id) { status } }', { id })).order?.status === 'REJECTED');
+    const o = (await gqlOk<{ order: Order }>(h.node.url, m.broker, 'query($id: ID!) { order(id: $id) { status rejectReasons { code } } }', { id })).order;
     expect(o.rejectReasons).toEqual([{ code: 'TRADING.INTERRUPTED' }]);
     await until('the release', async () => h.peers.reserved(t.accountId, m.tokenId) === 0n);
   });
@@ -123,7 +123,7 @@ describe(`the book survives restarts; one writer per book (${dbLabel()})`, () =>
         const ask = await s.place('SELL', 5, 100);
         // The cancel leaves while custody reserves the buyer's cash, the moment before the buy goes to the book:
         // before custody answers (held 0-6 ms) or a few ms after.
-        let cancel: Promise<any> | undefined;
+        let cancel: ReturnType<Trader['cancel']> | undefined;
         const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
         h.peers.onCall = async (method, body) => {
           if (method !== 'reserve' || body.accountId !== b.accountId) return;
@@ -139,8 +139,8 @@ describe(`the book survives restarts; one writer per book (${dbLabel()})`, () =>
         const cancelled = !c.body.errors;
         const filled = buy.order.filled === '5';
         expect([i, cancelled, filled]).toEqual([i, !filled, filled]);
-        if (!cancelled) expect(c.body.errors[0].extensions.code).toBe('TRADING.ORDER_NOT_OPEN');
-        const final = (await gqlOk<any>(h.node.url, m.broker, 'query($id: ID!) { order(id: $id) { status filled } }', { id: ask.order.id })).order;
+        if (!cancelled) expect(c.body.errors![0].extensions!.code).toBe('TRADING.ORDER_NOT_OPEN');
+        const final = (await gqlOk<{ order: Order }>(h.node.url, m.broker, 'query($id: ID!) { order(id: $id) { status filled } }', { id: ask.order.id })).order;
         expect(final).toEqual(cancelled ? { status: 'CANCELLED', filled: '0' } : { status: 'FILLED', filled: '5' });
         if (cancelled) cancels++; else fills++;
       }
@@ -175,7 +175,7 @@ describe(`the book survives restarts; one writer per book (${dbLabel()})`, () =>
       // The lock is held by exactly one session.
       const locks = await n1.sg.db.query<{ n: string }>("SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND classid = 72105001 AND objid = hashtext($1)::oid AND granted", [m.tokenId]);
       expect(locks[0].n).toBe('1');
-      const bookOn = async (n: TradingNode) => (await gqlOk<any>(n.url, m.broker, `query($t: ID!) { orderBook(tokenId: $t) { bids { price quantity } asks { price quantity } } }`, { t: m.tokenId })).orderBook;
+      const bookOn = async (n: TradingNode) => (await gqlOk<{ orderBook: OrderBook }>(n.url, m.broker, `query($t: ID!) { orderBook(tokenId: $t) { bids { price quantity } asks { price quantity } } }`, { t: m.tokenId })).orderBook;
       const seen = await bookOn(n2);
       expect(seen).toEqual(await bookOn(n1));
       expect(seen).toEqual({ bids: [], asks: [{ price: '100', quantity: '2' }, { price: '101', quantity: '5' }] });

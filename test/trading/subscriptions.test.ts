@@ -1,11 +1,16 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { dbLabel } from '../support/db.js';
-import { collect, gql, gqlOk, market, startTrading, until, wsClient, type TradingHarness } from './support.js';
+import { collect, gql, gqlOk, market, startTrading, until, wsClient, type OrderBook, type PriceLevel, type TradeExecution, type TradingHarness } from './support.js';
 
 const TRADES = `subscription($t: ID, $a: ID, $after: String) { tradeExecuted(tokenId: $t, accountId: $a, after: $after) {
   cursor trade { id price quantity buyAccountId sellAccountId aggressorSide } } }`;
 const BOOK = `subscription($t: ID!, $after: String) { orderBookChanged(tokenId: $t, after: $after) { cursor tokenId bookSeq changes { side price quantity orders } } }`;
 const ORDERS = `subscription($a: ID!, $after: String) { orderUpdated(accountId: $a, after: $after) { cursor status filled remaining events order { id status } } }`;
+
+/** The events of these subscriptions as the tests read them. */
+interface TradeEvent { tradeExecuted: TradeExecution }
+interface BookEvent { orderBookChanged: { changes: (PriceLevel & { side: string })[] } }
+interface OrderEvent { orderUpdated: { status: string; filled: string; remaining: string; events: string[]; order: { id: string; status: string } } }
 
 describe(`subscriptions resumable from a cursor (${dbLabel()})`, () => {
   let h: TradingHarness;
@@ -18,7 +23,7 @@ describe(`subscriptions resumable from a cursor (${dbLabel()})`, () => {
     const client = wsClient(h.node, m.broker);
     try {
       const following = h.node.sg.runtime.outbox.following;
-      const live = collect<any>(client, TRADES, { t: m.tokenId }, 2);
+      const live = collect<TradeEvent>(client, TRADES, { t: m.tokenId }, 2);
       await until('the subscription to be live (it starts at the current end)', async () => h.node.sg.runtime.outbox.following > following);
       await s.place('SELL', 10, 100);
       await b.place('BUY', 2, 100);
@@ -28,13 +33,13 @@ describe(`subscriptions resumable from a cursor (${dbLabel()})`, () => {
       // The client drops; fills happen meanwhile; it resumes after the first event's cursor.
       await b.place('BUY', 1, 100);
       await c.place('BUY', 4, 100);
-      const resumed = await collect<any>(client, TRADES, { t: m.tokenId, after: first[0].tradeExecuted.cursor }, 3);
+      const resumed = await collect<TradeEvent>(client, TRADES, { t: m.tokenId, after: first[0].tradeExecuted.cursor }, 3);
       expect(resumed.map((e) => e.tradeExecuted.trade.quantity)).toEqual(['3', '1', '4']);
       expect(resumed[0].tradeExecuted.trade.id).toBe(first[1].tradeExecuted.trade.id);
       const cursors = resumed.map((e) => BigInt(e.tradeExecuted.cursor));
       expect([...cursors].sort((x, y) => (x < y ? -1 : 1))).toEqual(cursors);
       // By account: only that account's fills.
-      const mine = await collect<any>(client, TRADES, { a: c.accountId, after: '0' }, 2);
+      const mine = await collect<TradeEvent>(client, TRADES, { a: c.accountId, after: '0' }, 2);
       expect(mine.map((e) => [e.tradeExecuted.trade.quantity, e.tradeExecuted.trade.buyAccountId])).toEqual([['3', c.accountId], ['4', c.accountId]]);
     } finally {
       await client.dispose();
@@ -45,13 +50,13 @@ describe(`subscriptions resumable from a cursor (${dbLabel()})`, () => {
     const m = await market(h);
     const [s, b] = m.traders;
     await s.place('SELL', 5, 110);
-    const snap = (await gqlOk<any>(h.node.url, m.broker, `query($t: ID!) { _entities(representations: [{ __typename: "SecurityToken", id: $t }]) { ... on SecurityToken { orderBook { asks { price quantity } cursor } } } }`, { t: m.tokenId }))._entities[0].orderBook;
+    const snap = (await gqlOk<{ _entities: { orderBook: OrderBook }[] }>(h.node.url, m.broker, `query($t: ID!) { _entities(representations: [{ __typename: "SecurityToken", id: $t }]) { ... on SecurityToken { orderBook { asks { price quantity } cursor } } } }`, { t: m.tokenId }))._entities[0].orderBook;
     expect(snap.asks).toEqual([{ price: '110', quantity: '5' }]);
     await s.place('SELL', 2, 111);
     await b.place('BUY', 5, 110);
     const client = wsClient(h.node, m.broker);
     try {
-      const changes = await collect<any>(client, BOOK, { t: m.tokenId, after: snap.cursor }, 2);
+      const changes = await collect<BookEvent>(client, BOOK, { t: m.tokenId, after: snap.cursor }, 2);
       expect(changes.map((c) => c.orderBookChanged.changes)).toEqual([
         [{ side: 'SELL', price: '111', quantity: '2', orders: 1 }],
         [{ side: 'SELL', price: '110', quantity: '0', orders: 0 }],
@@ -69,7 +74,7 @@ describe(`subscriptions resumable from a cursor (${dbLabel()})`, () => {
       const ask = await s.place('SELL', 5, 120);
       await b.place('BUY', 2, 120);
       await s.cancel(ask.order.id);
-      const ups = await collect<any>(client, ORDERS, { a: s.accountId, after: '0' }, 3);
+      const ups = await collect<OrderEvent>(client, ORDERS, { a: s.accountId, after: '0' }, 3);
       expect(ups.map((u) => [u.orderUpdated.status, u.orderUpdated.filled, u.orderUpdated.remaining])).toEqual([['OPEN', '0', '5'], ['PARTIALLY_FILLED', '2', '3'], ['CANCELLED', '2', '0']]);
       expect(ups[0].orderUpdated.events).toEqual(['ACCEPTED', 'RESTED']);
       expect(ups[2].orderUpdated.order).toEqual({ id: ask.order.id, status: 'CANCELLED' });
@@ -95,6 +100,6 @@ describe(`subscriptions resumable from a cursor (${dbLabel()})`, () => {
       await client.dispose();
     }
     // Queries still answer plainly over HTTP.
-    expect((await gql<any>(h.node.url, m.broker, 'query($t: ID!) { trades(tokenId: $t, after: "x") { id } }', { t: m.tokenId })).body.errors?.[0].extensions?.code).toBe('INPUT.INVALID_CURSOR');
+    expect((await gql(h.node.url, m.broker, 'query($t: ID!) { trades(tokenId: $t, after: "x") { id } }', { t: m.tokenId })).body.errors?.[0].extensions?.code).toBe('INPUT.INVALID_CURSOR');
   });
 });

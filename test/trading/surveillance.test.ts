@@ -4,6 +4,9 @@ import { Trader, gqlOk, market, startTrading, until, type TradingHarness } from 
 
 const ALERTS = 'query($t: ID, $k: AlertKind) { surveillanceAlerts(tokenId: $t, kind: $k) { kind orgs accountId investorId orderIds tradeIds detail token { id } } }';
 
+/** What these tests read of an alert. */
+interface Alert { kind: string; orgs: string[]; accountId: string | null; investorId: string | null; orderIds: string[]; tradeIds: string[]; detail: string; token: { id: string } }
+
 describe(`surveillance (${dbLabel()})`, () => {
   let h: TradingHarness;
   beforeAll(async () => { h = await startTrading({ TRADING_LAYERING_ORDERS: '3', TRADING_LAYERING_WINDOW_MS: '60000' }); }, 60_000);
@@ -20,14 +23,14 @@ describe(`surveillance (${dbLabel()})`, () => {
     const ask = await m.traders[0].place('SELL', 3, 100);
     const bid = await buyer.place('BUY', 3, 100, { stp: 'NONE' });
     expect(bid.order.status).toBe('FILLED');
-    const alerts = await until('the wash-trade alert', async () => (await gqlOk<any>(h.node.url, m.operator, ALERTS, { t: m.tokenId, k: 'WASH_TRADE' })).surveillanceAlerts[0]);
+    const alerts = await until('the wash-trade alert', async () => (await gqlOk<{ surveillanceAlerts: Alert[] }>(h.node.url, m.operator, ALERTS, { t: m.tokenId, k: 'WASH_TRADE' })).surveillanceAlerts[0]);
     expect(alerts).toMatchObject({ kind: 'WASH_TRADE', investorId, orderIds: [bid.order.id, ask.order.id], token: { id: m.tokenId } });
     expect(alerts.orgs.sort()).toEqual(['broker-w', 'broker-w2']);
     // A compliance officer of an involved organisation sees it; one of an uninvolved organisation does not.
     const co = await h.token('broker-w2', ['COMPLIANCE_OFFICER']);
-    expect((await gqlOk<any>(h.node.url, co, ALERTS, { t: m.tokenId })).surveillanceAlerts).toHaveLength(1);
+    expect((await gqlOk<{ surveillanceAlerts: Alert[] }>(h.node.url, co, ALERTS, { t: m.tokenId })).surveillanceAlerts).toHaveLength(1);
     const outsider = await h.token('broker-q', ['COMPLIANCE_OFFICER']);
-    expect((await gqlOk<any>(h.node.url, outsider, ALERTS, { t: m.tokenId })).surveillanceAlerts).toEqual([]);
+    expect((await gqlOk<{ surveillanceAlerts: Alert[] }>(h.node.url, outsider, ALERTS, { t: m.tokenId })).surveillanceAlerts).toEqual([]);
   });
 
   test('orders layered on one side and cancelled around a fill on the other side raise a layering alert', async () => {
@@ -38,7 +41,7 @@ describe(`surveillance (${dbLabel()})`, () => {
     await victim.place('BUY', 2, 100);
     await layerer.place('SELL', 2, 100); // sells into the raised bid
     for (const l of layers) await layerer.cancel(l.order.id);
-    const alert = await until('the layering alert', async () => (await gqlOk<any>(h.node.url, m.operator, ALERTS, { t: m.tokenId, k: 'LAYERING' })).surveillanceAlerts[0]);
+    const alert = await until('the layering alert', async () => (await gqlOk<{ surveillanceAlerts: Alert[] }>(h.node.url, m.operator, ALERTS, { t: m.tokenId, k: 'LAYERING' })).surveillanceAlerts[0]);
     expect(alert).toMatchObject({ kind: 'LAYERING', orgs: ['broker-l'], accountId: layerer.accountId });
     expect(alert.orderIds.sort()).toEqual(layers.map((l) => l.order.id).sort());
     expect(JSON.parse(alert.detail)).toMatchObject({ side: 'BUY', distinctPrices: 3 });
@@ -49,6 +52,6 @@ describe(`surveillance (${dbLabel()})`, () => {
     await until('surveillance to read every event', async () => (await h.node.sg.db.query<{ behind: boolean }>(
       `SELECT coalesce((SELECT position FROM feed_cursors WHERE source = 'trading:surveillance'), 0)
         < coalesce((SELECT max(seq) FROM outbox WHERE topic IN ('trade.executed', 'order.updated')), 0) AS behind`))[0].behind === false);
-    expect((await gqlOk<any>(h.node.url, m.operator, ALERTS, { t: m.tokenId, k: 'LAYERING' })).surveillanceAlerts).toHaveLength(1);
+    expect((await gqlOk<{ surveillanceAlerts: Alert[] }>(h.node.url, m.operator, ALERTS, { t: m.tokenId, k: 'LAYERING' })).surveillanceAlerts).toHaveLength(1);
   });
 });
