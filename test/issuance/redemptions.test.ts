@@ -15,9 +15,11 @@ import type { Contract } from 'ethers';
 import { issuanceServices } from '../../subgraphs/issuance/index.js';
 import { runDueRedemptions } from '../../subgraphs/issuance/redemption-steps.js';
 import { dbLabel } from '../support/db.js';
+import type { CapTableAnswer, Entitlement, WalletsAnswer } from './answers.js';
 import { KillableIssuance } from './killable-issuance.js';
 import { IssuerDesk } from './flow.js';
-import { SettlementWorld, gql, gqlOk, monthsAgo, waitFor, type Party } from '../settlement/support.js';
+import { SettlementWorld, gql, gqlOk, monthsAgo, waitFor, type Party, type PlaceAnswer } from '../settlement/support.js';
+import type { MarketStatus, Order } from '../trading/support.js';
 
 const DAY = 86_400_000;
 const REDEMPTION = `id status redemptionDate pricePerUnit payingAccountId finalCouponPerUnit finalCouponTotal fixedAt units gross unallocated txHashes lastError
@@ -25,6 +27,15 @@ const REDEMPTION = `id status redemptionDate pricePerUnit payingAccountId finalC
   couponDistribution { id kind status gross withheld net counts { pending paid failed held } entitlements { investorId gross withheld net rateBps status reason } }
   holders { investorId units gross status reason payment { status net withheld rateBps withholdingBasis txHash paidTo attempts } }`;
 const ANNOUNCE = `mutation($in: AnnounceRedemptionInput!) { announceRedemption(input: $in) { ${REDEMPTION} } }`;
+
+/** The parts of the answers these tests read (a test reads a part only where it expects it). */
+interface RedemptionHolder { investorId: string; units: string; gross: string; status: string; reason: string | null; payment: Entitlement | null }
+interface Redemption {
+  id: string; status: string; units: string | null; gross: string | null; txHashes: string[]; lastError: string | null;
+  holders: RedemptionHolder[]; distribution: { kind: string; status: string } | null; couponDistribution: { entitlements: Entitlement[] } | null;
+}
+interface Redemptions { redemptions: Redemption[] }
+
 const CUSTODY_ENV = { CUSTODY_BROADCAST_ENABLED: 'true', CUSTODY_BROADCAST_INTERVAL_MS: '100', CUSTODY_BROADCAST_RETRY_MS: '300', CUSTODY_INDEXER_POLL_MS: '100' };
 
 describe(`redemptions through the gateway (anvil, ${dbLabel()})`, () => {
@@ -38,7 +49,7 @@ describe(`redemptions through the gateway (anvil, ${dbLabel()})`, () => {
   const codeOf = (r: { body: { errors?: { extensions?: Record<string, unknown> }[] } }) => r.body.errors?.[0]?.extensions?.code;
   const base = () => ({ tokenId, redemptionDate: redemptionDate.toISOString(), pricePerUnit: '1000', asset: 'CASH', payingAccountId: treasury.accountId, finalCoupon: { amountPerUnit: '50' } });
   const cashOf = async (address: string) => BigInt(await w.cash.balanceOf(address));
-  const redemption = async (t = w.desk.token) => (await gqlOk<any>(w.url, t, `query($t: ID!) { redemptions(tokenId: $t) { ${REDEMPTION} } }`, { t: tokenId })).redemptions;
+  const redemption = async (t = w.desk.token) => (await gqlOk<Redemptions>(w.url, t, `query($t: ID!) { redemptions(tokenId: $t) { ${REDEMPTION} } }`, { t: tokenId })).redemptions;
 
   beforeAll(async () => {
     // Issuance on a database that outlives its process (the last test kills it).
@@ -52,7 +63,7 @@ describe(`redemptions through the gateway (anvil, ${dbLabel()})`, () => {
     const broker = new IssuerDesk(w.stack, await w.token('beta-bd', ['BROKER_DEALER']));
     const o = await broker.onboard('Bond Outside', { accredited: true });
     outside = { investorId: o.id, wallet: o.wallet };
-    await waitFor('the outside wallet on chain', () => broker.run(`query($i: ID!) { investor(id: $i) { wallets { registeredOnChain } } }`, { i: o.id }),
+    await waitFor('the outside wallet on chain', () => broker.run<WalletsAnswer>(`query($i: ID!) { investor(id: $i) { wallets { registeredOnChain } } }`, { i: o.id }),
       (d) => !!d.investor?.wallets?.[0]?.registeredOnChain);
     for (const [p, n] of [[seller, 100n], [gb, 50n], [frozen, 30n]] as const) await w.issue(tokenId, p, n, monthsAgo(13));
     expect((await w.desk.issue(tokenId, outside.investorId, '20', monthsAgo(13))).status).toBe('DONE');
@@ -84,31 +95,31 @@ describe(`redemptions through the gateway (anvil, ${dbLabel()})`, () => {
       [{ idempotencyKey: 'x'.repeat(129) }, 'INPUT.INVALID_IDEMPOTENCY_KEY'],
     ];
     for (const [extra, code] of tries) {
-      const r = await gql<any>(w.url, w.desk.token, ANNOUNCE, { in: { ...base(), idempotencyKey: `bad-${code}`, ...extra } });
+      const r = await gql(w.url, w.desk.token, ANNOUNCE, { in: { ...base(), idempotencyKey: `bad-${code}`, ...extra } });
       expect([JSON.stringify(extra), codeOf(r)]).toEqual([JSON.stringify(extra), code]);
     }
     for (const t of [await w.token('other-co', ['ISSUER_AGENT']), await w.token('issuer-co', ['AUDITOR', 'COMPLIANCE_OFFICER']), await w.token('alpha-bd', ['BROKER_DEALER', 'CUSTODIAN'])]) {
-      expect(codeOf(await gql<any>(w.url, t, ANNOUNCE, { in: { ...base(), idempotencyKey: 'intruder' } }))).toBe('FORBIDDEN');
+      expect(codeOf(await gql(w.url, t, ANNOUNCE, { in: { ...base(), idempotencyKey: 'intruder' } }))).toBe('FORBIDDEN');
     }
     expect(await count()).toBe(before);
   }, 120_000);
 
   test('announced once: a replay is the same redemption, another body under the key is refused, a second redemption of the token too', async () => {
     const input = { ...base(), idempotencyKey: 'bond-redeem-1' };
-    const r = (await w.desk.run(ANNOUNCE, { in: input })).announceRedemption;
+    const r = (await w.desk.run<{ announceRedemption: Redemption }>(ANNOUNCE, { in: input })).announceRedemption;
     expect(r).toMatchObject({ status: 'ANNOUNCED', pricePerUnit: '1000', finalCouponPerUnit: '50', finalCouponTotal: null, payingAccountId: treasury.accountId, holders: [], distribution: null, fixedAt: null });
-    expect((await w.desk.run(ANNOUNCE, { in: input })).announceRedemption.id).toBe(r.id);
-    expect(codeOf(await gql<any>(w.url, w.desk.token, ANNOUNCE, { in: { ...input, pricePerUnit: '999' } }))).toBe('INPUT.IDEMPOTENCY_KEY_REUSED');
-    expect(codeOf(await gql<any>(w.url, w.desk.token, ANNOUNCE, { in: { ...base(), idempotencyKey: 'bond-redeem-2' } }))).toBe('REDEMPTION.ALREADY_ANNOUNCED');
+    expect((await w.desk.run<{ announceRedemption: Redemption }>(ANNOUNCE, { in: input })).announceRedemption.id).toBe(r.id);
+    expect(codeOf(await gql(w.url, w.desk.token, ANNOUNCE, { in: { ...input, pricePerUnit: '999' } }))).toBe('INPUT.IDEMPOTENCY_KEY_REUSED');
+    expect(codeOf(await gql(w.url, w.desk.token, ANNOUNCE, { in: { ...base(), idempotencyKey: 'bond-redeem-2' } }))).toBe('REDEMPTION.ALREADY_ANNOUNCED');
     // A split before the date would change the units bought back: refused, nothing recorded.
-    const split = await gql<any>(w.url, w.desk.token, `mutation($in: AnnounceSplitInput!) { announceSplit(input: $in) { id } }`,
+    const split = await gql(w.url, w.desk.token, `mutation($in: AnnounceSplitInput!) { announceSplit(input: $in) { id } }`,
       { in: { idempotencyKey: 'split-before-redemption', tokenId, numerator: '2', denominator: '1', effectiveDate: new Date(Date.now() + 60_000).toISOString(), cashInLieuPrice: '0' } });
     expect(codeOf(split)).toBe('SPLIT.REDEMPTION_PENDING');
     expect((await w.stack.subgraphs.issuance.db.query('SELECT 1 FROM splits WHERE token_id = $1', [tokenId])).length).toBe(0);
     // Another organisation sees nothing of it; nothing happens before the date.
     expect(await redemption(await w.token('other-co', ['ISSUER_AGENT', 'AUDITOR', 'BROKER_DEALER']))).toEqual([]);
     await runDueRedemptions(services().redemptions);
-    expect((await redemption()).map((x: any) => x.status)).toEqual(['ANNOUNCED']);
+    expect((await redemption()).map((x) => x.status)).toEqual(['ANNOUNCED']);
   }, 120_000);
 
   test('at the date the holders then are bought back and burned, paid from the paying account with the final coupon; a frozen holder is held', async () => {
@@ -120,8 +131,8 @@ describe(`redemptions through the gateway (anvil, ${dbLabel()})`, () => {
     expect(ext.body.errors).toBeUndefined();
     await w.waitStatus(ext.body.data!.submitExternalTrade.id, ['SETTLED'], 120_000);
     await w.desk.run(`mutation($t: ID!, $i: ID!) { freezeInvestor(tokenId: $t, investorId: $i, frozen: true, reason: "court order") { id } }`, { t: tokenId, i: frozen.investorId });
-    await waitFor('the trade in the cap table', () => w.desk.run(`query($t: ID!) { securityToken(id: $t) { capTable { holders { investor { id } balance } } } }`, { t: tokenId }),
-      (d) => d.securityToken.capTable.holders.some((h: any) => h.investor.id === buyer.investorId && h.balance === '40'));
+    await waitFor('the trade in the cap table', () => w.desk.run<CapTableAnswer>(`query($t: ID!) { securityToken(id: $t) { capTable { holders { investor { id } balance } } } }`, { t: tokenId }),
+      (d) => d.securityToken!.capTable!.holders.some((h) => h.investor.id === buyer.investorId && h.balance === '40'));
     // Redemption 60+40+50+20 = 170 units x 1000; coupon 200 units x 50 (the frozen holder's 1500 held).
     const owed = 170n * 1000n + 200n * 50n;
     await w.fund(treasury, owed);
@@ -132,7 +143,7 @@ describe(`redemptions through the gateway (anvil, ${dbLabel()})`, () => {
 
     // An open order on the token: cancelled at the redemption (reason REDEEMED), its cash reservation released.
     await gqlOk(w.url, await w.token('ats-co', ['ATS_OPERATOR']), `mutation { admitSubscriber(org: "beta-bd", reason: "approved subscriber") { org } }`);
-    const placed = await gqlOk<any>(w.url, await w.token('beta-bd', ['BROKER_DEALER']), `mutation($in: PlaceOrderInput!) { placeOrder(input: $in) { accepted rejections { code } order { id status } } }`,
+    const placed = await gqlOk<PlaceAnswer>(w.url, await w.token('beta-bd', ['BROKER_DEALER']), `mutation($in: PlaceOrderInput!) { placeOrder(input: $in) { accepted rejections { code } order { id status } } }`,
       { in: { tokenId, accountId: buyer.accountId, side: 'BUY', type: 'LIMIT', timeInForce: 'GTC', price: '90', quantity: '3', clientOrderId: 'before-redemption' } });
     expect(placed.placeOrder).toMatchObject({ accepted: true, order: { status: 'OPEN' } });
     expect(BigInt((await w.balance(buyer.accountId, 'CASH')).reserved)).toBeGreaterThan(0n);
@@ -144,21 +155,21 @@ describe(`redemptions through the gateway (anvil, ${dbLabel()})`, () => {
       return (await redemption())[0];
     }, (r) => r.status === 'COMPLETED', 300_000);
 
-    const lines = Object.fromEntries(done.holders.map((h: any) => [h.investorId, h]));
+    const lines = Object.fromEntries(done.holders.map((h) => [h.investorId, h]));
     expect(Object.keys(lines).sort()).toEqual([seller.investorId, buyer.investorId, gb.investorId, frozen.investorId, outside.investorId].sort());
     for (const [p, units] of [[seller.investorId, 60n], [buyer.investorId, 40n], [gb.investorId, 50n], [outside.investorId, 20n]] as const) {
       expect(lines[p]).toMatchObject({ units: String(units), gross: String(units * 1000n), status: 'REDEEMED', reason: null });
       // Return of principal: nothing withheld, with or without a form, US or foreign.
       expect(lines[p].payment).toMatchObject({ status: 'PAID', net: String(units * 1000n), withheld: '0', rateBps: 0, attempts: 1, txHash: expect.stringMatching(/^0x[0-9a-f]{64}$/) });
-      expect(lines[p].payment.withholdingBasis).toContain('§1271');
+      expect(lines[p].payment!.withholdingBasis).toContain('§1271');
     }
-    expect(lines[outside.investorId].payment.paidTo).toBe(outside.wallet);
+    expect(lines[outside.investorId].payment!.paidTo).toBe(outside.wallet);
     expect(lines[frozen.investorId]).toMatchObject({ units: '30', gross: '0', status: 'HELD', reason: expect.stringContaining('frozen'), payment: null });
     expect(done).toMatchObject({ units: '170', gross: '170000', unallocated: '0', lastError: null });
     expect(done.distribution).toMatchObject({ kind: 'REDEMPTION', status: 'COMPLETED', gross: '170000', withheld: '0', counts: { pending: 0, paid: 4, failed: 0, held: 0 } });
     expect(done.txHashes.length).toBe(2); // four wallets, two per batchBurn
     // The final coupon: every holder at the date, withheld as interest (the GB holder without a form 30%, the US one without a W-9 24%), the frozen one held.
-    const coupon = Object.fromEntries(done.couponDistribution.entitlements.map((e: any) => [e.investorId, e]));
+    const coupon = Object.fromEntries(done.couponDistribution!.entitlements.map((e) => [e.investorId, e]));
     expect(done.couponDistribution).toMatchObject({ kind: 'COUPON', status: 'COMPLETED', gross: '10000', counts: { pending: 0, paid: 4, failed: 0, held: 1 } });
     expect(coupon[seller.investorId]).toMatchObject({ gross: '3000', rateBps: 0, status: 'PAID' });
     expect(coupon[gb.investorId]).toMatchObject({ gross: '2500', rateBps: 3000, net: '1750', status: 'PAID' });
@@ -171,7 +182,7 @@ describe(`redemptions through the gateway (anvil, ${dbLabel()})`, () => {
     expect(await token.balanceOf(frozen.wallet)).toBe(30n);
     expect(await token.totalSupply()).toBe(30n);
     for (let i = 0; i < 3; i++) await w.provider.send('evm_mine', []);
-    const paidNet = (p: string) => BigInt(lines[p].payment.net) + BigInt(coupon[p].net);
+    const paidNet = (p: string) => BigInt(lines[p].payment!.net) + BigInt(coupon[p].net);
     expect(await cashOf(seller.wallet)).toBe(cash.seller + paidNet(seller.investorId));
     expect(await cashOf(buyer.wallet)).toBe(cash.buyer + paidNet(buyer.investorId));
     expect(await cashOf(gb.wallet)).toBe(cash.gb + paidNet(gb.investorId));
@@ -187,34 +198,34 @@ describe(`redemptions through the gateway (anvil, ${dbLabel()})`, () => {
     expect(perEntitlement.map((r) => r.n)).toEqual(Array(8).fill('1'));
     // Trading cancelled the open order (reason REDEEMED) and custody released its reservation.
     const bd = await w.token('beta-bd', ['BROKER_DEALER']);
-    const order = await waitFor('the open order cancelled', () => gqlOk<any>(w.url, bd, `query($id: ID!) { order(id: $id) { status cancelReason } }`, { id: placed.placeOrder.order.id }),
+    const order = await waitFor('the open order cancelled', () => gqlOk<{ order: Order }>(w.url, bd, `query($id: ID!) { order(id: $id) { status cancelReason } }`, { id: placed.placeOrder.order!.id }),
       (d) => d.order.status === 'CANCELLED', 60_000);
     expect(order.order).toEqual({ status: 'CANCELLED', cancelReason: 'REDEEMED' });
     await waitFor('the reservation released', () => w.balance(buyer.accountId, 'CASH'), (b) => b.reserved === '0', 60_000);
   }, 600_000);
 
   test('a redeemed token is retired: no issuance, no unpause, no order; the market is halted', async () => {
-    const t = (await w.desk.run(`query($t: ID!) { securityToken(id: $t) { status paused } }`, { t: tokenId })).securityToken;
+    const t = (await w.desk.run<{ securityToken: { status: string; paused: boolean } }>(`query($t: ID!) { securityToken(id: $t) { status paused } }`, { t: tokenId })).securityToken;
     expect(t).toEqual({ status: 'REDEEMED', paused: true });
-    const issue = await gql<any>(w.url, w.desk.token, `mutation($in: IssueTokensInput!) { issueTokens(input: $in) { status } }`,
+    const issue = await gql(w.url, w.desk.token, `mutation($in: IssueTokensInput!) { issueTokens(input: $in) { status } }`,
       { in: { idempotencyKey: 'after-redemption', tokenId, investorId: seller.investorId, amount: '1' } });
     expect(codeOf(issue)).toBe('ISSUANCE.TOKEN_REDEEMED');
-    expect(codeOf(await gql<any>(w.url, w.desk.token, `mutation($t: ID!) { unpauseToken(tokenId: $t, reason: "try again") { id } }`, { t: tokenId }))).toBe('ISSUANCE.TOKEN_REDEEMED');
-    const status = await waitFor('the market halted', () => gqlOk<any>(w.url, w.desk.token, `query($t: ID!) { marketStatus(tokenId: $t) { halted issuerPaused } }`, { t: tokenId }),
+    expect(codeOf(await gql(w.url, w.desk.token, `mutation($t: ID!) { unpauseToken(tokenId: $t, reason: "try again") { id } }`, { t: tokenId }))).toBe('ISSUANCE.TOKEN_REDEEMED');
+    const status = await waitFor('the market halted', () => gqlOk<{ marketStatus: MarketStatus }>(w.url, w.desk.token, `query($t: ID!) { marketStatus(tokenId: $t) { halted issuerPaused } }`, { t: tokenId }),
       (d) => d.marketStatus.halted);
     expect(status.marketStatus.issuerPaused).toBe(true);
-    const order = await gqlOk<any>(w.url, await w.token('beta-bd', ['BROKER_DEALER']), `mutation($in: PlaceOrderInput!) { placeOrder(input: $in) { accepted rejections { code } } }`,
+    const order = await gqlOk<PlaceAnswer>(w.url, await w.token('beta-bd', ['BROKER_DEALER']), `mutation($in: PlaceOrderInput!) { placeOrder(input: $in) { accepted rejections { code } } }`,
       { in: { tokenId, accountId: buyer.accountId, side: 'BUY', type: 'LIMIT', price: '100', quantity: '1', clientOrderId: 'after-redemption' } });
     expect(order.placeOrder.accepted).toBe(false);
-    expect(order.placeOrder.rejections.map((r: any) => r.code)).toContain('TRADING.MARKET_HALTED');
+    expect(order.placeOrder.rejections.map((r) => r.code)).toContain('TRADING.MARKET_HALTED');
   }, 120_000);
 
   test('each sees its own: the issuer every line, a broker its clients\', an investor its own, another organisation nothing', async () => {
     const broker = (await redemption(await w.token('beta-bd', ['BROKER_DEALER'])))[0];
     expect(broker).toMatchObject({ units: null, gross: null, payingAccountId: null, lastError: null });
-    expect(broker.holders.map((h: any) => h.investorId)).toEqual([outside.investorId]);
+    expect(broker.holders.map((h) => h.investorId)).toEqual([outside.investorId]);
     const own = (await redemption(await w.token('issuer-co', ['INVESTOR'], { investorId: gb.investorId })))[0];
-    expect(own.holders.map((h: any) => [h.investorId, h.payment.status])).toEqual([[gb.investorId, 'PAID']]);
+    expect(own.holders.map((h) => [h.investorId, h.payment!.status])).toEqual([[gb.investorId, 'PAID']]);
     for (const t of [await w.token('other-co', ['ISSUER_AGENT', 'AUDITOR', 'CUSTODIAN', 'BROKER_DEALER']), await w.token('alpha-bd', ['CUSTODIAN'])]) {
       expect(await redemption(t)).toEqual([]);
     }
@@ -230,7 +241,7 @@ describe(`redemptions through the gateway (anvil, ${dbLabel()})`, () => {
     expect(await token.totalSupply()).toBe(supply);
     // The payment runner finds nothing due: every entitlement keeps its one attempt.
     await services().payments.kick();
-    expect((await redemption())[0].holders.filter((h: any) => h.payment).map((h: any) => [h.payment.status, h.payment.attempts])).toEqual(Array(4).fill(['PAID', 1]));
+    expect((await redemption())[0].holders.filter((h) => h.payment).map((h) => [h.payment!.status, h.payment!.attempts])).toEqual(Array(4).fill(['PAID', 1]));
     const perEntitlement = await w.stack.subgraphs.custody.db.query<{ n: string }>('SELECT count(*) AS n FROM withdrawals WHERE entitlement_id IS NOT NULL GROUP BY entitlement_id');
     expect(perEntitlement.map((x) => x.n)).toEqual(Array(8).fill('1'));
   }, 120_000);
@@ -239,7 +250,7 @@ describe(`redemptions through the gateway (anvil, ${dbLabel()})`, () => {
     const RELEASE = `mutation($in: ReleaseRedemptionHolderInput!) { releaseRedemptionHolder(input: $in) { investorId units gross status reason releasedAt releaseReason payment { status net } } }`;
     const [r] = await redemption();
     const input = { idempotencyKey: 'release-frozen', redemptionId: r.id, investorId: frozen.investorId, reason: 'court order lifted' };
-    const release = (t: string, extra: Record<string, unknown> = {}) => gql<any>(w.url, t, RELEASE, { in: { ...input, ...extra } });
+    const release = (t: string, extra: Record<string, unknown> = {}) => gql<{ releaseRedemptionHolder: RedemptionHolder }>(w.url, t, RELEASE, { in: { ...input, ...extra } });
     // Still frozen: refused, as releaseEntitlement refuses; hostile and malformed calls are typed refusals.
     expect(codeOf(await release(w.desk.token))).toBe('ISSUANCE.HOLDER_STILL_BLOCKED');
     const tries: [string, Record<string, unknown>, string][] = [
@@ -262,7 +273,7 @@ describe(`redemptions through the gateway (anvil, ${dbLabel()})`, () => {
     await w.fund(treasury, 30_000n); // what the released holder is owed
     const cash = await cashOf(frozen.wallet);
     const both = await Promise.all([release(w.desk.token), release(w.desk.token)]);
-    for (const b of both) expect(b.body.data.releaseRedemptionHolder).toMatchObject({ units: '30', gross: '30000', status: 'REDEEMED', releaseReason: 'court order lifted', reason: expect.stringContaining('frozen') });
+    for (const b of both) expect(b.body.data!.releaseRedemptionHolder).toMatchObject({ units: '30', gross: '30000', status: 'REDEEMED', releaseReason: 'court order lifted', reason: expect.stringContaining('frozen') });
     expect(codeOf(await release(w.desk.token, { reason: 'another reason' }))).toBe('INPUT.IDEMPOTENCY_KEY_REUSED');
     expect(codeOf(await release(w.desk.token, { idempotencyKey: 'release-frozen-2' }))).toBe('REDEMPTION.HOLDER_NOT_HELD');
 
@@ -270,8 +281,8 @@ describe(`redemptions through the gateway (anvil, ${dbLabel()})`, () => {
     const done = await waitFor('the released holder paid', async () => {
       await w.provider.send('evm_mine', []);
       return (await redemption())[0];
-    }, (x) => x.status === 'COMPLETED' && x.holders.find((h: any) => h.investorId === frozen.investorId).payment?.status === 'PAID', 120_000);
-    expect(done.holders.find((h: any) => h.investorId === frozen.investorId).payment).toMatchObject({ status: 'PAID', net: '30000', withheld: '0', attempts: 1 });
+    }, (x) => x.status === 'COMPLETED' && x.holders.find((h) => h.investorId === frozen.investorId)!.payment?.status === 'PAID', 120_000);
+    expect(done.holders.find((h) => h.investorId === frozen.investorId)!.payment).toMatchObject({ status: 'PAID', net: '30000', withheld: '0', attempts: 1 });
     expect(done).toMatchObject({ units: '200', gross: '200000', lastError: null });
     expect(done.distribution).toMatchObject({ status: 'COMPLETED', gross: '200000', counts: { pending: 0, paid: 5, failed: 0, held: 0 } });
     expect(done.txHashes).toHaveLength(3);
@@ -297,7 +308,7 @@ describe(`redemptions through the gateway (anvil, ${dbLabel()})`, () => {
     for (const [p, n] of holders) await w.issue(t2.tokenId, p, n, monthsAgo(13));
     await w.fund(treasury, 33n * 7n);
     const cash = await Promise.all(holders.map(([p]) => cashOf(p.wallet)));
-    const query = async () => (await gqlOk<any>(w.url, w.desk.token, `query($t: ID!) { redemptions(tokenId: $t) { ${REDEMPTION} } }`, { t: t2.tokenId })).redemptions[0];
+    const query = async () => (await gqlOk<Redemptions>(w.url, w.desk.token, `query($t: ID!) { redemptions(tokenId: $t) { ${REDEMPTION} } }`, { t: t2.tokenId })).redemptions[0];
 
     // Issuance as its own process on the same database and port.
     await killable.spawn(w);
@@ -329,7 +340,7 @@ describe(`redemptions through the gateway (anvil, ${dbLabel()})`, () => {
     expect(await t2.token.totalSupply()).toBe(0n);
     for (const [p] of holders) expect(await t2.token.balanceOf(p.wallet)).toBe(0n);
     for (const [i, [p, n]] of holders.entries()) {
-      const line = done.holders.find((h: any) => h.investorId === p.investorId);
+      const line = done.holders.find((h) => h.investorId === p.investorId);
       expect(line).toMatchObject({ units: String(n), status: 'REDEEMED', payment: { status: 'PAID', net: String(n * 7n), attempts: 1 } });
       await waitFor('the payment on chain', () => cashOf(p.wallet), (c) => c === cash[i] + n * 7n);
     }
