@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { Contract, JsonRpcProvider } from 'ethers';
 import { TREASURY } from '../../scripts/seed-dividend.js';
 import { PaymentRunner } from '../../subgraphs/issuance/distribution-payments.js';
-import { PLACE } from '../trading/support.js';
+import { PLACE, type MarketStatus, type Order, type OrderPayload } from '../trading/support.js';
 import { DEMO_SUBGRAPH_ENV, seedStack } from '../../scripts/demoMarket.js';
 import { IssuerDesk } from '../../scripts/issuerDesk.js';
 import type { SeedReport } from '../../scripts/seed.js';
@@ -12,12 +12,26 @@ import { runDueSplits } from '../../subgraphs/issuance/splits.js';
 import { dbLabel } from '../support/db.js';
 import { gql, gqlOk, startTestStack, type TestStack } from '../support/stack.js';
 import { until } from '../support/wait.js';
+import type { WalletsAnswer } from './answers.js';
 import { monthsAgo } from './flow.js';
 import { wsClient } from '../support/ws.js';
 
 const SPLIT = `id status numerator denominator supplyBefore supplyAfter txHashes lastError holders { investorId before after fractionNumerator cashInLieu cashInLieuStatus cashInLieuWithheld cashInLieuTxHash }`;
 const ERC20 = ['function balanceOf(address) view returns (uint256)'];
 const DAY = 86_400_000;
+
+/** The parts of the answers these tests read (a test reads a part only where it expects it). */
+interface SplitHolder {
+  investorId: string; before: string; after: string; fractionNumerator: string;
+  cashInLieu: string; cashInLieuStatus: string; cashInLieuWithheld: string | null; cashInLieuTxHash: string | null;
+}
+interface Split {
+  id: string; status: string; numerator: string; denominator: string; supplyBefore: string; supplyAfter: string; txHashes: string[]; lastError: string | null;
+  holders: SplitHolder[]; payingAccountId: string | null; cashInLieuDistribution: { id: string; kind: string; gross: string; withheld: string; net: string } | null;
+}
+interface Splits { splits: Split[] }
+interface Balance { asset: string; total: string; onChain: string; reserved: string }
+interface TransferRules { maxBalance: string | null; minHolding: string | null }
 
 /**
  * A 2-for-1 split then a 1-for-10 reverse split of a token held in custody (and by one holder outside it), on anvil: lots,
@@ -35,21 +49,22 @@ describe(`splits and reverse splits through the gateway (${dbLabel()}, anvil)`, 
   const services = () => issuanceServices(stack.subgraphs.issuance.runtime)!;
   const inv = (name: string) => seeded.investors[name];
   const announce = (t: string, input: Record<string, unknown>) =>
-    gql<any>(stack.gateway.url, t, `mutation($in: AnnounceSplitInput!) { announceSplit(input: $in) { ${SPLIT} } }`, { in: input });
+    gql<{ announceSplit: Split }>(stack.gateway.url, t, `mutation($in: AnnounceSplitInput!) { announceSplit(input: $in) { ${SPLIT} } }`, { in: input });
   const codeOf = (r: { body: { errors?: { extensions?: Record<string, unknown> }[] } }) => r.body.errors?.[0]?.extensions?.code;
 
   /** What each holder has: lots (issuance), chain balance, custody's books. */
   async function positions() {
-    const d = await desk.run(`query($t: ID!) { securityToken(id: $t) { totalSupply paused capTable { totalSupply holders { investor { id } balance lots { remaining acquiredAt holdingPeriodStart source } } } } }`, { t: tokenId });
+    const d = await desk.run<{ securityToken: { totalSupply: string; paused: boolean; capTable: { holders: { investor: { id: string }; lots: { remaining: string; holdingPeriodStart: string }[] }[] } } }>(`query($t: ID!) { securityToken(id: $t) { totalSupply paused capTable { totalSupply holders { investor { id } balance lots { remaining acquiredAt holdingPeriodStart source } } } } }`, { t: tokenId });
     const out: Record<string, { lots: string; lotDates: string[]; chain: bigint; custody: { total: string; onChain: string } | undefined }> = {};
     for (const name of holders) {
-      const h = d.securityToken.capTable.holders.find((x: any) => x.investor.id === inv(name));
-      const acc = (await gqlOk<any>(stack.gateway.url, broker, `query($a: ID!) { custodyAccount(id: $a) { balances { asset total onChain } } }`, { a: seeded.accounts[name].id })).custodyAccount;
+      const h = d.securityToken.capTable.holders.find((x) => x.investor.id === inv(name));
+      const acc = (await gqlOk<{ custodyAccount: { balances: Omit<Balance, 'reserved'>[] } }>(stack.gateway.url, broker, `query($a: ID!) { custodyAccount(id: $a) { balances { asset total onChain } } }`, { a: seeded.accounts[name].id })).custodyAccount;
+      const held = acc.balances.find((b) => b.asset === tokenId);
       out[name] = {
-        lots: h ? h.lots.map((l: any) => l.remaining).join('+') : '0',
-        lotDates: h ? h.lots.map((l: any) => l.holdingPeriodStart) : [],
+        lots: h ? h.lots.map((l) => l.remaining).join('+') : '0',
+        lotDates: h ? h.lots.map((l) => l.holdingPeriodStart) : [],
         chain: await token.balanceOf(seeded.accounts[name].wallet),
-        custody: acc.balances.find((b: any) => b.asset === tokenId) && (({ total, onChain }) => ({ total, onChain }))(acc.balances.find((b: any) => b.asset === tokenId)),
+        custody: held && { total: held.total, onChain: held.onChain },
       };
     }
     return { supply: d.securityToken.totalSupply, paused: d.securityToken.paused, chainSupply: await token.totalSupply(), holders: out };
@@ -58,7 +73,7 @@ describe(`splits and reverse splits through the gateway (${dbLabel()}, anvil)`, 
   /** Waits until the split is DONE and custody's books show every holder's chain balance. */
   async function settled(splitId: string) {
     await until('the split to be done', async () => {
-      const s = (await desk.run(`query($t: ID!) { splits(tokenId: $t) { id status lastError } }`, { t: tokenId })).splits.find((x: any) => x.id === splitId);
+      const s = (await desk.run<Splits>(`query($t: ID!) { splits(tokenId: $t) { id status lastError } }`, { t: tokenId })).splits.find((x) => x.id === splitId)!;
       return s.status === 'DONE' && s;
     }, 120_000);
     return until('custody to book the chain', async () => {
@@ -68,13 +83,13 @@ describe(`splits and reverse splits through the gateway (${dbLabel()}, anvil)`, 
   }
 
   const setRules = (t: string, rules: Record<string, unknown>) =>
-    gql<any>(stack.gateway.url, t, 'mutation($t: ID!, $r: TransferPolicyInput!) { setTransferRules(tokenId: $t, rules: $r, reason: "limits") { transferRules { maxBalance minHolding } } }', { t: tokenId, r: rules });
-  const rulesNow = async () => (await desk.run('query($t: ID!) { securityToken(id: $t) { transferRules { maxBalance minHolding } } }', { t: tokenId })).securityToken.transferRules;
-  const orderOf = async (id: string) => (await gqlOk<any>(stack.gateway.url, broker, 'query($id: ID!) { order(id: $id) { status cancelReason } }', { id })).order;
-  const reserved = async (name: string, asset: string) => (await gqlOk<any>(stack.gateway.url, broker, 'query($a: ID!) { custodyAccount(id: $a) { balances { asset reserved } } }', { a: seeded.accounts[name].id }))
-    .custodyAccount.balances.find((b: any) => b.asset === asset)?.reserved ?? '0';
+    gql(stack.gateway.url, t, 'mutation($t: ID!, $r: TransferPolicyInput!) { setTransferRules(tokenId: $t, rules: $r, reason: "limits") { transferRules { maxBalance minHolding } } }', { t: tokenId, r: rules });
+  const rulesNow = async () => (await desk.run<{ securityToken: { transferRules: TransferRules } }>('query($t: ID!) { securityToken(id: $t) { transferRules { maxBalance minHolding } } }', { t: tokenId })).securityToken.transferRules;
+  const orderOf = async (id: string) => (await gqlOk<{ order: Order }>(stack.gateway.url, broker, 'query($id: ID!) { order(id: $id) { status cancelReason } }', { id })).order;
+  const reserved = async (name: string, asset: string) => (await gqlOk<{ custodyAccount: { balances: Pick<Balance, 'asset' | 'reserved'>[] } }>(stack.gateway.url, broker, 'query($a: ID!) { custodyAccount(id: $a) { balances { asset reserved } } }', { a: seeded.accounts[name].id }))
+    .custodyAccount.balances.find((b) => b.asset === asset)?.reserved ?? '0';
   const place = (name: string, side: string, price: string, quantity: string) =>
-    gqlOk<any>(stack.gateway.url, broker, PLACE, { in: { tokenId, accountId: seeded.accounts[name].id, side, type: 'LIMIT', timeInForce: 'GTC', price, quantity, clientOrderId: `${name.replace(/\W/g, '')}-${Math.random().toString(36).slice(2)}` } }).then((d) => d.placeOrder);
+    gqlOk<{ placeOrder: OrderPayload }>(stack.gateway.url, broker, PLACE, { in: { tokenId, accountId: seeded.accounts[name].id, side, type: 'LIMIT', timeInForce: 'GTC', price, quantity, clientOrderId: `${name.replace(/\W/g, '')}-${Math.random().toString(36).slice(2)}` } }).then((d) => d.placeOrder);
 
   beforeAll(async () => {
     stack = await startTestStack({ chain: 'anvil', subgraphEnv: { ...DEMO_SUBGRAPH_ENV, DISTRIBUTION_POLL_MS: '100', DISTRIBUTION_RETRY_MS: '300' } });
@@ -88,12 +103,12 @@ describe(`splits and reverse splits through the gateway (${dbLabel()}, anvil)`, 
     // A holder outside custody (its own registered wallet), and the issuer's treasury the seed funded (it paid the demo dividend).
     outsider = await desk.onboard('Split Outsider', { accredited: true });
     const treasuryId = await desk.register(TREASURY, { country: 'US', type: 'ENTITY', issuerRelation: 'ISSUER' });
-    const acc = (await gqlOk<any>(stack.gateway.url, broker, 'mutation($i: ID!) { openCustodyAccount(input: { idempotencyKey: "demo-treasury", investorId: $i, kind: SEGREGATED }) { id walletAddress } }', { i: treasuryId })).openCustodyAccount;
+    const acc = (await gqlOk<{ openCustodyAccount: { id: string; walletAddress: string } }>(stack.gateway.url, broker, 'mutation($i: ID!) { openCustodyAccount(input: { idempotencyKey: "demo-treasury", investorId: $i, kind: SEGREGATED }) { id walletAddress } }', { i: treasuryId })).openCustodyAccount;
     treasury = { id: acc.id, wallet: acc.walletAddress };
     // An account of an investor another organisation onboarded: it cannot pay this issuer's cash in lieu.
     const foreign = (await gqlOk<{ registerInvestor: { id: string } }>(stack.gateway.url, await stack.token('other-bd', ['BROKER_DEALER']), 'mutation { registerInvestor(input: { idempotencyKey: "spl-pa-1", legalName: "Not The Issuer", type: ENTITY, jurisdiction: "US", usPerson: true }) { id } }')).registerInvestor.id;
     foreignAccount = (await gqlOk<{ openCustodyAccount: { id: string } }>(stack.gateway.url, await stack.token('other-bd', ['CUSTODIAN']), 'mutation($i: ID!) { openCustodyAccount(input: { idempotencyKey: "spl-pa-acc", investorId: $i, kind: SEGREGATED }) { id } }', { i: foreign })).openCustodyAccount.id;
-    await until('the outside wallet on chain', async () => (await desk.run('query($i: ID!) { investor(id: $i) { wallets { registeredOnChain } } }', { i: outsider.id })).investor?.wallets?.[0]?.registeredOnChain, 120_000);
+    await until('the outside wallet on chain', async () => (await desk.run<WalletsAnswer>('query($i: ID!) { investor(id: $i) { wallets { registeredOnChain } } }', { i: outsider.id })).investor?.wallets?.[0]?.registeredOnChain, 120_000);
     expect((await desk.issue(tokenId, outsider.id, '27', monthsAgo(2))).status).toBe('DONE');
     // Custody wallets of seeded investors; Northwind's holding is two lots.
     for (const [name, amount, months] of [['Avery Capital LLC', '1000', 14], ['Northwind Pension Fund', '200', 13], ['Northwind Pension Fund', '133', 3], ['Blake Morgan', '7', 2]] as const) {
@@ -117,8 +132,8 @@ describe(`splits and reverse splits through the gateway (${dbLabel()}, anvil)`, 
     const input = { idempotencyKey: 'splt-2for1', tokenId, numerator: '2', denominator: '1', effectiveDate: new Date(clock + DAY).toISOString(), cashInLieuPrice: '0' };
     const r = await announce(desk.token, input);
     expect(r.body.errors).toBeUndefined();
-    expect(r.body.data.announceSplit).toMatchObject({ status: 'ANNOUNCED', numerator: '2', denominator: '1', holders: [] });
-    expect((await announce(desk.token, input)).body.data.announceSplit.id).toBe(r.body.data.announceSplit.id);
+    expect(r.body.data!.announceSplit).toMatchObject({ status: 'ANNOUNCED', numerator: '2', denominator: '1', holders: [] });
+    expect((await announce(desk.token, input)).body.data!.announceSplit.id).toBe(r.body.data!.announceSplit.id);
     expect(codeOf(await announce(desk.token, { ...input, numerator: '3' }))).toBe('INPUT.IDEMPOTENCY_KEY_REUSED');
     const fresh = (o: object) => ({ ...input, idempotencyKey: `k-${Math.random()}`, ...o });
     expect(codeOf(await announce(desk.token, fresh({})))).toBe('SPLIT.ANOTHER_PENDING');
@@ -139,18 +154,18 @@ describe(`splits and reverse splits through the gateway (${dbLabel()}, anvil)`, 
     expect(codeOf(await announce(await stack.token('other-issuer', ['ISSUER_AGENT']), fresh({})))).toBe('FORBIDDEN');
     // Nothing happens before the effective date.
     await runDueSplits(services().splits);
-    expect((await desk.run(`query($t: ID!) { splits(tokenId: $t) { status } }`, { t: tokenId })).splits).toEqual([{ status: 'ANNOUNCED' }]);
+    expect((await desk.run<Splits>(`query($t: ID!) { splits(tokenId: $t) { status } }`, { t: tokenId })).splits).toEqual([{ status: 'ANNOUNCED' }]);
   });
 
   test('a 2-for-1 split doubles every lot (same dates), the chain mints the difference, custody books it', async () => {
     const before = await positions();
-    const splitId = (await desk.run(`query($t: ID!) { splits(tokenId: $t) { id } }`, { t: tokenId })).splits[0].id;
+    const splitId = (await desk.run<Splits>(`query($t: ID!) { splits(tokenId: $t) { id } }`, { t: tokenId })).splits[0].id;
     // Anyone may follow a token's splits (the terms are public), from the announcement on.
     const client = wsClient(stack.gateway.url, await stack.token('other-bd', ['BROKER_DEALER']));
     const events: string[] = [];
     const followed = new Promise<void>((resolve, reject) => {
-      client.subscribe({ query: `subscription($t: ID!) { splitStatusChanged(tokenId: $t, after: "0") { status split { numerator denominator } } }`, variables: { t: tokenId } }, {
-        next: (e) => { const x = (e.data as any).splitStatusChanged; events.push(`${x.status} ${x.split.numerator}:${x.split.denominator}`); if (x.status === 'DONE') resolve(); },
+      client.subscribe<{ splitStatusChanged: { status: string; split: { numerator: string; denominator: string } } }>({ query: `subscription($t: ID!) { splitStatusChanged(tokenId: $t, after: "0") { status split { numerator denominator } } }`, variables: { t: tokenId } }, {
+        next: (e) => { const x = e.data!.splitStatusChanged; events.push(`${x.status} ${x.split.numerator}:${x.split.denominator}`); if (x.status === 'DONE') resolve(); },
         error: reject, complete: () => resolve(),
       });
     });
@@ -167,7 +182,7 @@ describe(`splits and reverse splits through the gateway (${dbLabel()}, anvil)`, 
     services().splits = { ...real, syncHoldings: async () => { if (!released && (await atChain())) throw new Error('held by the test'); return real.syncHoldings(); } };
     // The service clock reaches the effective date (no test waits a day).
     services().now = () => new Date(Date.now() + 2 * DAY);
-    await until('the split under way', async () => (await desk.run(`query($t: ID!) { splits(tokenId: $t) { status } }`, { t: tokenId })).splits[0].status === 'CHAIN', 120_000);
+    await until('the split under way', async () => (await desk.run<Splits>(`query($t: ID!) { splits(tokenId: $t) { status } }`, { t: tokenId })).splits[0].status === 'CHAIN', 120_000);
     // Trading learns of it from issuance's feed: both orders cancelled (reason SPLIT), their reservations released, new orders refused.
     await until('the orders cancelled', async () => {
       const [a, b] = [await orderOf(ask.order.id), await orderOf(bid.order.id)];
@@ -176,7 +191,7 @@ describe(`splits and reverse splits through the gateway (${dbLabel()}, anvil)`, 
     await until('the reservations released', async () => (await reserved('Avery Capital LLC', tokenId)) === '0' && (await reserved('Northwind Pension Fund', tokenId)) === '0', 60_000);
     const refused = await place('Avery Capital LLC', 'SELL', '9000000', '1');
     expect(refused.accepted).toBe(false);
-    expect(refused.rejections.map((r: any) => r.code)).toContain('TRADING.SPLIT_IN_PROGRESS');
+    expect(refused.rejections.map((r) => r.code)).toContain('TRADING.SPLIT_IN_PROGRESS');
     // The issuer's cap-table changes wait for the split (the chain would take a forced transfer or a mint while paused).
     const during = [
       ['mutation($t: ID!, $f: ID!, $to: ID!) { forcedTransfer(tokenId: $t, fromInvestorId: $f, toInvestorId: $to, amount: "1", reason: "court order") { txHash } }', { t: tokenId, f: inv('Blake Morgan'), to: inv('Avery Capital LLC') }],
@@ -198,10 +213,10 @@ describe(`splits and reverse splits through the gateway (${dbLabel()}, anvil)`, 
     expect(await token.balanceOf(outsider.wallet)).toBe(54n);
     // The limits scaled with the lots (a cap rounds up, a minimum down), with an audit entry; the compliance module has them.
     expect(await rulesNow()).toEqual({ maxBalance: '3000', minHolding: '10' });
-    const [scaled] = await stack.subgraphs.issuance.db.query<{ details: any }>("SELECT details FROM audit_log WHERE action = 'token.rules_scaled_by_split' AND subject_id = $1", [tokenId]);
+    const [scaled] = await stack.subgraphs.issuance.db.query<{ details: unknown }>("SELECT details FROM audit_log WHERE action = 'token.rules_scaled_by_split' AND subject_id = $1", [tokenId]);
     expect(scaled.details).toMatchObject({ splitId, before: { maxBalance: '1500', minHolding: '5' }, policy: { maxBalance: '3000', minHolding: '10' } });
     // Trading resumes once the split is done.
-    await until('trading resumed', async () => !(await gqlOk<any>(stack.gateway.url, broker, 'query($t: ID!) { marketStatus(tokenId: $t) { halted } }', { t: tokenId })).marketStatus.halted, 60_000);
+    await until('trading resumed', async () => !(await gqlOk<{ marketStatus: MarketStatus }>(stack.gateway.url, broker, 'query($t: ID!) { marketStatus(tokenId: $t) { halted } }', { t: tokenId })).marketStatus.halted, 60_000);
     const again = await place('Avery Capital LLC', 'SELL', '9000000', '1');
     expect([again.rejections, again.order.status]).toEqual([[], 'OPEN']);
     await gqlOk(stack.gateway.url, broker, 'mutation($id: ID!) { cancelOrder(orderId: $id) { status } }', { id: again.order.id });
@@ -212,20 +227,20 @@ describe(`splits and reverse splits through the gateway (${dbLabel()}, anvil)`, 
     // Rule 144 holding periods run on from the original acquisitions.
     for (const n of holders) expect(after.holders[n].lotDates).toEqual(before.holders[n].lotDates);
     // The cap table as of before the split still shows the units then.
-    const past = await desk.run(`query($t: ID!, $at: DateTime!) { securityToken(id: $t) { capTable(asOf: $at) { totalSupply } } }`, { t: tokenId, at: new Date(clock).toISOString() });
+    const past = await desk.run<{ securityToken: { capTable: { totalSupply: string } } }>(`query($t: ID!, $at: DateTime!) { securityToken(id: $t) { capTable(asOf: $at) { totalSupply } } }`, { t: tokenId, at: new Date(clock).toISOString() });
     expect(past.securityToken.capTable.totalSupply).toBe('1367');
-    const s = (await desk.run(`query($t: ID!) { splits(tokenId: $t) { ${SPLIT} } }`, { t: tokenId })).splits[0];
+    const s = (await desk.run<Splits>(`query($t: ID!) { splits(tokenId: $t) { ${SPLIT} } }`, { t: tokenId })).splits[0];
     expect(s).toMatchObject({ status: 'DONE', supplyBefore: '1367', supplyAfter: '2734', lastError: null });
     expect(s.txHashes.length).toBeGreaterThan(0);
-    expect(s.holders.every((h: any) => h.cashInLieuStatus === 'NONE')).toBe(true);
+    expect(s.holders.every((h) => h.cashInLieuStatus === 'NONE')).toBe(true);
   }, 300_000);
 
   test('a split found half done after a restart sends nothing twice', async () => {
-    const s = (await desk.run(`query($t: ID!) { splits(tokenId: $t) { id txHashes } }`, { t: tokenId })).splits[0];
+    const s = (await desk.run<Splits>(`query($t: ID!) { splits(tokenId: $t) { id txHashes } }`, { t: tokenId })).splits[0];
     // As if the process died after its transactions were mined, before it recorded the split done.
     await stack.subgraphs.issuance.db.query(`UPDATE splits SET status = 'CHAIN' WHERE id = $1`, [s.id]);
     await runDueSplits(services().splits);
-    const again = (await desk.run(`query($t: ID!) { splits(tokenId: $t) { id status txHashes } }`, { t: tokenId })).splits[0];
+    const again = (await desk.run<Splits>(`query($t: ID!) { splits(tokenId: $t) { id status txHashes } }`, { t: tokenId })).splits[0];
     expect(again).toEqual({ id: s.id, status: 'DONE', txHashes: s.txHashes });
     expect(await token.totalSupply()).toBe(2734n);
   });
@@ -237,7 +252,7 @@ describe(`splits and reverse splits through the gateway (${dbLabel()}, anvil)`, 
     await services().payments.stop();
     const r = await announce(desk.token, { idempotencyKey: 'splt-1for10', tokenId, numerator: '1', denominator: '10', effectiveDate: new Date(Date.now() + DAY).toISOString(), cashInLieuPrice: '5000000', payingAccountId: treasury.id });
     expect(r.body.errors).toBeUndefined();
-    const splitId = r.body.data.announceSplit.id;
+    const splitId = r.body.data!.announceSplit.id;
     services().now = () => new Date(Date.now() + 3 * DAY);
     const after = await settled(splitId);
     expect(after.chainSupply).toBe(272n);
@@ -247,9 +262,9 @@ describe(`splits and reverse splits through the gateway (${dbLabel()}, anvil)`, 
     });
     // 3000 x 1/10 rounds up to 300; 10 x 1/10 = 1.
     expect(await rulesNow()).toEqual({ maxBalance: '300', minHolding: '1' });
-    const owed = (await desk.run(`query($t: ID!) { splits(tokenId: $t) { ${SPLIT} cashInLieuDistribution { id kind gross withheld net } } }`, { t: tokenId })).splits[0];
-    const row = (h: any) => [h.before, h.after, h.fractionNumerator, h.cashInLieu, h.cashInLieuStatus, h.cashInLieuWithheld];
-    expect(Object.fromEntries(owed.holders.map((h: any) => [h.investorId, row(h)]))).toEqual({
+    const owed = (await desk.run<Splits>(`query($t: ID!) { splits(tokenId: $t) { ${SPLIT} cashInLieuDistribution { id kind gross withheld net } } }`, { t: tokenId })).splits[0];
+    const row = (h: SplitHolder) => [h.before, h.after, h.fractionNumerator, h.cashInLieu, h.cashInLieuStatus, h.cashInLieuWithheld];
+    expect(Object.fromEntries(owed.holders.map((h) => [h.investorId, row(h)]))).toEqual({
       [inv('Avery Capital LLC')]: ['2000', '200', '0', '0', 'NONE', null],
       // 666 / 10 = 66.6: 0.6 of a new unit at 5,000,000 cash base units; a foreign holder's sale proceeds are not FDAP: nothing withheld
       [inv('Northwind Pension Fund')]: ['666', '66', '6', '3000000', 'OWED', '0'],
@@ -267,10 +282,10 @@ describe(`splits and reverse splits through the gateway (${dbLabel()}, anvil)`, 
     services().payments = runner;
     runner.start();
     const paid = await until('the cash in lieu paid', async () => {
-      const s = (await desk.run(`query($t: ID!) { splits(tokenId: $t) { ${SPLIT} } }`, { t: tokenId })).splits[0];
-      return s.holders.filter((h: any) => h.cashInLieu !== '0').every((h: any) => h.cashInLieuStatus === 'PAID') && s;
+      const s = (await desk.run<Splits>(`query($t: ID!) { splits(tokenId: $t) { ${SPLIT} } }`, { t: tokenId })).splits[0];
+      return s.holders.filter((h) => h.cashInLieu !== '0').every((h) => h.cashInLieuStatus === 'PAID') && s;
     }, 180_000);
-    for (const h of paid.holders.filter((x: any) => x.cashInLieu !== '0')) expect(h.cashInLieuTxHash).toMatch(/^0x[0-9a-f]{64}$/);
+    for (const h of paid.holders.filter((x) => x.cashInLieu !== '0')) expect(h.cashInLieuTxHash).toMatch(/^0x[0-9a-f]{64}$/);
     const delta = async (n: keyof typeof payees) => ((await cash.balanceOf(payees[n])) as bigint) - cashBefore[n];
     expect([await delta('Northwind Pension Fund'), await delta('Blake Morgan'), await delta('outsider'), await delta('treasury')]).toEqual([3_000_000n, 1_520_000n, 1_520_000n, -6_040_000n]);
     const withdrawals = await stack.subgraphs.custody.db.query<{ entitlement_id: string; n: string }>(
@@ -279,10 +294,10 @@ describe(`splits and reverse splits through the gateway (${dbLabel()}, anvil)`, 
     );
     expect(withdrawals.map((w) => w.n)).toEqual(['1', '1', '1']);
     // The broker sees its clients' rows; another organisation sees the terms, no holder, no paying account, no distribution.
-    const mine = (await gqlOk<any>(stack.gateway.url, broker, `query($t: ID!) { splits(tokenId: $t) { holders { investorId } } }`, { t: tokenId })).splits[0];
+    const mine = (await gqlOk<Splits>(stack.gateway.url, broker, `query($t: ID!) { splits(tokenId: $t) { holders { investorId } } }`, { t: tokenId })).splits[0];
     expect(mine.holders).toHaveLength(3);
-    expect((await desk.run(`query($t: ID!) { splits(tokenId: $t) { payingAccountId } }`, { t: tokenId })).splits[0].payingAccountId).toBe(treasury.id);
-    const other = (await gqlOk<any>(stack.gateway.url, await stack.token('other-bd', ['BROKER_DEALER']), `query($t: ID!) { splits(tokenId: $t) { numerator holders { investorId } payingAccountId cashInLieuDistribution { id } } }`, { t: tokenId })).splits[0];
+    expect((await desk.run<Splits>(`query($t: ID!) { splits(tokenId: $t) { payingAccountId } }`, { t: tokenId })).splits[0].payingAccountId).toBe(treasury.id);
+    const other = (await gqlOk<Splits>(stack.gateway.url, await stack.token('other-bd', ['BROKER_DEALER']), `query($t: ID!) { splits(tokenId: $t) { numerator holders { investorId } payingAccountId cashInLieuDistribution { id } } }`, { t: tokenId })).splits[0];
     expect(other).toEqual({ numerator: '1', holders: [], payingAccountId: null, cashInLieuDistribution: null });
     // Cash in lieu is paid by its split, never announced.
     expect(codeOf(await desk.raw(`mutation($in: AnnounceDistributionInput!) { announceDistribution(input: $in) { id } }`, { in: {
