@@ -111,18 +111,42 @@ function ephemeralStart(): number {
 }
 
 const LOWEST_PICK = 10_000;
+/** The pick range is cut into bands; each process picks in its own (a jest worker by its id, any other by its pid). */
+const BANDS = 8;
+/** Ports this process handed out: a stack picks all its ports before it binds any of them. */
+const handedOut = new Set<number>();
+
+/** This process's band: a jest worker by its id, any other process by its pid. */
+export function portBand(env: NodeJS.ProcessEnv = process.env, pid = process.pid): number {
+  const worker = Number(env.JEST_WORKER_ID);
+  return (Number.isInteger(worker) && worker > 0 ? worker - 1 : pid) % BANDS;
+}
+
+/** The ports a band picks from: [low, high). */
+export function bandRange(band: number): { low: number; high: number } {
+  const width = Math.floor((Math.min(ephemeralStart(), 32_768) - LOWEST_PICK) / BANDS);
+  return { low: LOWEST_PICK + band * width, high: LOWEST_PICK + (band + 1) * width };
+}
 
 /**
  * A free port, picked below the ephemeral range: a port the OS hands out for listen(0) comes from the range its
  * outgoing connections take local ports from, so a database or HTTP connection opened meanwhile can take it before
  * the server that asked binds it (seen as EADDRINUSE when a stack's subgraphs start after their migrations).
- * Another process may still bind the port first; startAnvil retries, the stacks' start fails with EADDRINUSE.
+ * A port is picked long before it is bound (a stack's subgraphs listen after their migrations), so two processes
+ * picking at random from one range could both choose it: each process (jest worker) picks in its own band, and a
+ * process never hands out one port twice. A process outside the tests may still bind the port first; startAnvil
+ * retries, the stacks' start fails with EADDRINUSE.
  */
 export async function findFreePort(host = '127.0.0.1'): Promise<number> {
-  const top = Math.min(ephemeralStart(), 32_768);
-  for (let i = 0; top - LOWEST_PICK >= 1000 && i < 50; i++) {
-    const port = await tryPort(LOWEST_PICK + Math.floor(Math.random() * (top - LOWEST_PICK)), host);
-    if (port !== null) return port;
+  const { low, high } = bandRange(portBand());
+  for (let i = 0; high - low >= 500 && i < 50; i++) {
+    const pick = low + Math.floor(Math.random() * (high - low));
+    if (handedOut.has(pick)) continue;
+    const port = await tryPort(pick, host);
+    if (port !== null) {
+      handedOut.add(port);
+      return port;
+    }
   }
   const any = await tryPort(0, host);
   if (any === null) throw new Error('no free port');

@@ -3,7 +3,7 @@ import { describe, expect, test } from '@jest/globals';
 import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
 import { createVerifier, signUserToken } from '../../subgraphs/kit/auth.js';
-import { findFreePort } from '../../scripts/chain/anvil.js';
+import { bandRange, findFreePort, portBand } from '../../scripts/chain/anvil.js';
 import { fromRoot } from '../../subgraphs/kit/paths.js';
 import { main as tokenMain } from '../../scripts/token.js';
 
@@ -59,5 +59,20 @@ describe('each service as its own process', () => {
     } finally {
       delete process.env.AUTH_JWT_SECRET;
     }
+  });
+});
+
+describe('findFreePort', () => {
+  test('hands each port out once in a process, from its own band below the ephemeral range; the jest workers\' bands do not overlap', async () => {
+    const ports = [];
+    for (let i = 0; i < 40; i++) ports.push(await findFreePort());
+    expect(new Set(ports).size).toBe(40);
+    const { low, high } = bandRange(portBand());
+    expect(ports.every((p) => p >= low && p < high)).toBe(true);
+    expect(high).toBeLessThanOrEqual(32_768);
+    // Workers 1 and 2 (and a process by its pid) pick from disjoint ranges.
+    const [one, two] = [bandRange(portBand({ JEST_WORKER_ID: '1' })), bandRange(portBand({ JEST_WORKER_ID: '2' }))];
+    expect(one.high).toBeLessThanOrEqual(two.low);
+    expect(portBand({}, 8 * 1000 + 3)).toBe(3);
   });
 });
