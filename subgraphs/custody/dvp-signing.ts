@@ -1,19 +1,22 @@
-import { Contract, Interface, MaxUint256, Wallet, getAddress, isHexString, keccak256, toUtf8Bytes, type TypedDataField } from 'ethers';
+import { Contract, Interface, MaxUint256, Wallet, getAddress, keccak256, toUtf8Bytes, type TypedDataField } from 'ethers';
 import { loadArtifact } from '../kit/chain/artifacts.js';
 import { createChainClient, type ChainClient } from '../kit/chain/client.js';
 import { toChainError } from '../kit/chain/errors.js';
 import type { Db, Queryable } from '../kit/db/types.js';
 import { appError, badInput } from '../kit/errors.js';
-import { appendEvent } from '../kit/outbox.js';
+import { appendEvent, appendEvents } from '../kit/outbox.js';
+import { settleItem, type ParsedRequest } from '../kit/contracts/calls.js';
+import type { Item } from '../kit/contracts/wire.js';
+import type { KitSigner } from '../kit/signer/index.js';
+import { coverConsent, type Covered, type HeldReservation } from './domain/consent-cover.js';
 import { parseAddress } from '../kit/scalars.js';
 import { signDigestWith } from '../kit/signer/digest-signer.js';
 import { typedDataHasher } from '../kit/signer/typed-data.js';
-import { parseAccountId, parseAmount, parseAsset, parseIdempotencyKey } from './inputs.js';
+import { parseAccountId, parseAsset } from './inputs.js';
 import type { WalletKeys } from './keys.js';
-import type { ReserveResult } from './ledger.js';
 import { walletOfAccount } from './store/accounts.js';
-import { upsertConsent } from './store/consents.js';
-import { assetById, assetsByContracts, operationByKey, reservationById } from './store/ledger.js';
+import { heldReservations, signingWalletsOf, upsertConsents } from './store/consents.js';
+import { assetById, assetsByContracts } from './store/ledger.js';
 import { movingSweepOf } from './store/sweeps.js';
 
 /**
@@ -22,9 +25,9 @@ import { movingSweepOf } from './store/sweeps.js';
  *
  * - `approveSpender`: a wallet gives a genuine TokenstackDvP contract a standing
  *   allowance (one transaction per wallet and asset, signed with the wallet's key).
- * - `signDvpConsent`: the wallet's EIP-712 consent to one DvP batch, signed only when
- *   everything the wallet pays in it is covered by reservations the caller holds on
- *   this account; each reservation is a nonce the contract accepts once.
+ * - `signDvpConsents`: wallets' EIP-712 consents to DvP batches, a list in one call; each
+ *   signed only when everything the wallet pays in its batch is covered by reservations
+ *   the caller holds on the account; each reservation is a nonce the contract accepts once.
  *
  * A DvP contract is recognised by its runtime code (the same for every deployment):
  * custody approves and signs for nothing else. The ledger side (reservations taken
@@ -59,38 +62,35 @@ export const reservationNonce = (reservationId: string): string => keccak256(toU
 
 /** The longest a consent may live (its deadline). */
 export const MAX_CONSENT_SECONDS = 86_400;
-const MAX_LEGS = 256;
-
-interface Leg { token: string; from: string; to: string; amount: bigint }
 
 const dvpError = (code: string, message: string, details: Record<string, unknown> = {}, retryable?: boolean) =>
   appError(`CUSTODY.${code}`, message, { details, retryable });
 
-function parseLegs(v: unknown): Leg[] {
-  if (!Array.isArray(v) || v.length === 0 || v.length > MAX_LEGS) throw badInput('INVALID_LEGS', `legs must be a list of 1 to ${MAX_LEGS} transfers`);
-  return v.map((l, i) => {
-    const o = (l ?? {}) as Record<string, unknown>;
-    const addr = (x: unknown, f: string) => {
-      if (typeof x !== 'string') throw badInput('INVALID_LEGS', `legs[${i}].${f} must be an address`);
-      return getAddress(parseAddress(x));
-    };
-    return { token: addr(o.token, 'token'), from: addr(o.from, 'from'), to: addr(o.to, 'to'), amount: parseAmount(o.amount, `legs[${i}].amount`) };
-  });
-}
+/** A consent signed: what the wallet pays (per asset) and receives (per token contract, lower case). */
+export interface SignedConsent { batchId: string; accountId: string; reservationIds: string[]; paying: readonly { asset: string; amount: bigint }[]; receiving: ReadonlyMap<string, bigint> }
 
 /**
- * What a signed consent will move on the account's chain balances (reconciliation
- * counts it as in flight until its reservations are consumed by the booking).
+ * What signed consents will move on the accounts' chain balances (reconciliation
+ * counts it as in flight until their reservations are consumed by the booking).
  * A token received that custody does not know as an asset is left out.
  */
-export async function recordConsent(q: Queryable, c: { batchId: string; accountId: string; reservationIds: string[]; paying: { asset: string; amount: bigint }[]; receiving: Map<string, bigint> }): Promise<void> {
-  const moves = c.paying.map((p) => ({ asset: p.asset, delta: (-p.amount).toString() }));
-  if (c.receiving.size) {
-    const known = await assetsByContracts(q, [...c.receiving.keys()]);
-    for (const a of known) moves.push({ asset: a.id, delta: c.receiving.get(a.contract)!.toString() });
-  }
-  await upsertConsent(q, { batchId: c.batchId, accountId: c.accountId, reservationIds: c.reservationIds, moves });
+export async function recordConsents(q: Queryable, list: readonly SignedConsent[]): Promise<void> {
+  const received = [...new Set(list.flatMap((c) => [...c.receiving.keys()]))];
+  const known = received.length ? await assetsByContracts(q, received) : [];
+  await upsertConsents(q, list.map((c) => ({
+    batchId: c.batchId, accountId: c.accountId, reservationIds: c.reservationIds,
+    moves: [
+      ...c.paying.map((p) => ({ asset: p.asset, delta: (-p.amount).toString() })),
+      ...known.filter((a) => c.receiving.has(a.contract)).map((a) => ({ asset: a.id, delta: c.receiving.get(a.contract)!.toString() })),
+    ],
+  })));
 }
+
+export const recordConsent = (q: Queryable, c: SignedConsent): Promise<void> => recordConsents(q, [c]);
+
+/** A consent request, parsed (calls.custody.signDvpConsents). */
+export type ConsentAsk = ParsedRequest<'custody', 'signDvpConsents'>['consents'][number];
+export interface ConsentSigned { accountId: string; signer: string; nonces: string[]; deadline: number; signature: string }
 
 /** Per-process state: the chain client (reads, sends) and which addresses are genuine DvP contracts. */
 export class DvpCustody {
@@ -215,65 +215,64 @@ export class DvpCustody {
     }));
   }
 
-  async signConsent(service: string, b: Record<string, unknown>) {
-    const accountId = parseAccountId(b.accountId);
-    const dvp = getAddress(parseAddress(String(b.dvp ?? '')));
-    const chainId = Number(b.chainId);
-    const batchId = String(b.batchId ?? '');
-    if (!isHexString(batchId, 32)) throw badInput('INVALID_BATCH_ID', 'batchId must be 32 bytes as 0x-hex');
-    const deadline = Number(b.deadline);
-    const now = Math.floor(Date.now() / 1000);
-    if (!Number.isSafeInteger(deadline) || deadline <= now || deadline > now + MAX_CONSENT_SECONDS) {
-      throw badInput('INVALID_DEADLINE', `deadline must be unix seconds within the next ${MAX_CONSENT_SECONDS} s`);
-    }
-    const legs = parseLegs(b.legs);
-    const keys = Array.isArray(b.reservationKeys) ? b.reservationKeys.map((k, i) => parseIdempotencyKey(k, `reservationKeys[${i}]`)) : [];
-    if (keys.length === 0 || new Set(keys).size !== keys.length) throw badInput('INVALID_RESERVATION_KEYS', 'reservationKeys must list distinct keys of the reservations that cover the payments');
-    const wallet = await this.signingWalletOf(accountId);
+  /**
+   * Signs a list of consent requests (calls.custody.signDvpConsents): the wallets and the caller's reservations read
+   * in one statement each, every request decided and signed on its own (a refusal is its own typed error, the
+   * others go on), the consents signed recorded and their events appended in one transaction.
+   */
+  async signConsents(service: string, asks: readonly ConsentAsk[]): Promise<Item<ConsentSigned>[]> {
     const c = await this.chain(() => this.client());
-    if (chainId !== c.chainId) throw badInput('WRONG_CHAIN', `chainId ${chainId} is not the chain custody signs on (${c.chainId})`);
-    await this.requireGenuine(dvp);
-
-    // What the caller holds on this account, per asset contract.
-    const cover = new Map<string, { asset: string; remaining: bigint }>();
-    const reservationIds: string[] = [];
-    for (const key of keys) {
-      const op = await operationByKey(this.db, service, key);
-      const id = op?.kind === 'RESERVE' ? (op.result as ReserveResult | null)?.reservation.reservationId : undefined;
-      const r = id ? await reservationById(this.db, id) : null;
-      if (!r) throw appError('CUSTODY.UNKNOWN_RESERVATION', `no reservation under key ${key}`, { details: { reservationKey: key } });
-      if (r.account_id !== accountId) throw dvpError('CONSENT_NOT_COVERED', `reservation ${key} is on another account`, { reservationKey: key });
-      if (r.status !== 'OPEN') throw dvpError('CONSENT_NOT_COVERED', `reservation ${key} is closed`, { reservationKey: key });
-      const token = (await this.contractOf(r.asset)).toLowerCase();
-      const had = cover.get(token);
-      cover.set(token, { asset: r.asset, remaining: (had?.remaining ?? 0n) + BigInt(r.amount) - BigInt(r.released) - BigInt(r.consumed) });
-      reservationIds.push(r.id);
-    }
-    const paying = new Map<string, bigint>();
-    for (const l of legs) if (l.from === wallet) paying.set(l.token.toLowerCase(), (paying.get(l.token.toLowerCase()) ?? 0n) + l.amount);
-    if (paying.size === 0) throw dvpError('CONSENT_NOT_COVERED', `wallet ${wallet} pays nothing in this batch`);
-    for (const [token, amount] of paying) {
-      const held = cover.get(token);
-      if (!held || held.remaining < amount) {
-        throw dvpError('CONSENT_NOT_COVERED', `the batch takes ${amount} of ${token} from ${wallet}; the given reservations hold ${held?.remaining ?? 0n}`,
-          { token, amount: amount.toString(), reserved: (held?.remaining ?? 0n).toString() });
+    const dvps = [...new Set(asks.map((a) => getAddress(a.dvp)))];
+    const genuine = new Map(await Promise.all(dvps.map(async (d) => [d, await this.chain(() => this.isGenuineDvp(d))] as const)));
+    const [wallets, held] = await Promise.all([
+      signingWalletsOf(this.db, [...new Set(asks.map((a) => a.accountId))]),
+      heldReservations(this.db, service, [...new Set(asks.flatMap((a) => a.reservationKeys))]),
+    ]);
+    const walletOf = new Map(wallets.map((w) => [w.account_id, w]));
+    const heldOf = new Map(held.map((h): [string, HeldReservation] => [h.key, {
+      id: h.id, accountId: h.account_id, asset: h.asset, open: h.status === 'OPEN', remaining: BigInt(h.remaining), token: h.contract_address?.toLowerCase() ?? null,
+    }]));
+    const signers = new Map<string, KitSigner>();
+    const now = Math.floor(Date.now() / 1000);
+    const signed: { ask: ConsentAsk; wallet: string; covered: Covered; nonces: string[] }[] = [];
+    const results = await Promise.all(asks.map((ask) => settleItem(async (): Promise<ConsentSigned> => {
+      const { accountId, batchId, deadline, chainId } = ask;
+      if (deadline <= now || deadline > now + MAX_CONSENT_SECONDS) throw badInput('INVALID_DEADLINE', `deadline must be unix seconds within the next ${MAX_CONSENT_SECONDS} s`);
+      if (new Set(ask.reservationKeys).size !== ask.reservationKeys.length) throw badInput('INVALID_RESERVATION_KEYS', 'reservationKeys must list distinct keys of the reservations that cover the payments');
+      const w = walletOf.get(accountId);
+      if (!w) throw appError('CUSTODY.UNKNOWN_ACCOUNT', `custody account ${accountId} does not exist`, { details: { accountId } });
+      if (w.sweep_id) {
+        throw dvpError('WALLET_SWEEP_IN_PROGRESS', `account ${accountId} is moving to wallet ${w.sweep_new_wallet} (sweep ${w.sweep_id}, ${w.sweep_phase}); ask again once it is COMPLETED`,
+          { accountId, sweepId: w.sweep_id, phase: w.sweep_phase }, true);
       }
-    }
-    const nonces = reservationIds.map(reservationNonce);
-    const signer = await this.keys.signer(this.db, wallet);
-    // Hashed once with the cached encoder and domain separator; a signer that cannot sign a bare digest signs the typed data.
-    const consent = { batchId, legs, nonces, deadline };
-    const signature = signDigestWith(signer, hashConsent(dvpDomain(chainId, dvp), consent)) ?? await signer.signTypedData(dvpDomain(chainId, dvp), DVP_CONSENT_TYPES, consent);
-    const receiving = new Map<string, bigint>();
-    for (const l of legs) if (l.to === wallet) receiving.set(l.token.toLowerCase(), (receiving.get(l.token.toLowerCase()) ?? 0n) + l.amount);
-    await this.db.tx(async (q) => {
-      await recordConsent(q, { batchId, accountId, reservationIds, paying: [...paying].map(([token, amount]) => ({ asset: cover.get(token)!.asset, amount })), receiving });
-      await appendEvent(q, 'wallet.dvp_consent_signed', accountId, {
-        accountId, service, walletAddress: wallet, dvp, chainId, batchId, deadline, reservationKeys: keys,
-        paying: [...paying].map(([token, amount]) => ({ asset: cover.get(token)!.asset, token, amount: amount.toString() })),
+      if (chainId !== c.chainId) throw badInput('WRONG_CHAIN', `chainId ${chainId} is not the chain custody signs on (${c.chainId})`);
+      const dvp = getAddress(ask.dvp);
+      if (!genuine.get(dvp)) throw dvpError('NOT_A_DVP_CONTRACT', `${dvp} is not a TokenstackDvP contract; custody approves and signs for nothing else`, { address: dvp });
+      const wallet = getAddress(w.address);
+      const legs = ask.legs.map((l) => ({ token: getAddress(l.token), from: getAddress(l.from), to: getAddress(l.to), amount: l.amount }));
+      const covered = coverConsent(accountId, wallet, ask.reservationKeys, ask.reservationKeys.map((k) => heldOf.get(k)), legs);
+      if ('code' in covered) throw appError(covered.code, covered.message, { details: covered.details });
+      const nonces = covered.reservationIds.map(reservationNonce);
+      let signer = signers.get(wallet);
+      if (!signer) signers.set(wallet, (signer = this.keys.signerOfRow(w)));
+      // Hashed once with the cached encoder and domain separator; a signer that cannot sign a bare digest signs the typed data.
+      const consent = { batchId, legs, nonces, deadline };
+      const signature = signDigestWith(signer, hashConsent(dvpDomain(chainId, dvp), consent)) ?? await signer.signTypedData(dvpDomain(chainId, dvp), DVP_CONSENT_TYPES, consent);
+      signed.push({ ask: { ...ask, dvp }, wallet, covered, nonces });
+      return { accountId, signer: wallet, nonces, deadline, signature };
+    })));
+    if (signed.length) {
+      await this.db.tx(async (q) => {
+        await recordConsents(q, signed.map((x) => ({ batchId: x.ask.batchId, accountId: x.ask.accountId, reservationIds: x.covered.reservationIds, paying: x.covered.paying, receiving: x.covered.receiving })));
+        await appendEvents(q, signed.map(({ ask, wallet, covered }) => ({
+          topic: 'wallet.dvp_consent_signed', key: ask.accountId,
+          payload: {
+            accountId: ask.accountId, service, walletAddress: wallet, dvp: ask.dvp, chainId: ask.chainId, batchId: ask.batchId, deadline: ask.deadline, reservationKeys: ask.reservationKeys,
+            paying: covered.paying.map((p) => ({ asset: p.asset, token: p.token, amount: p.amount.toString() })),
+          },
+        })));
       });
-    });
-    return { accountId, signer: wallet, nonces, deadline, signature };
+    }
+    return results;
   }
 }
-

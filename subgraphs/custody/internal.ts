@@ -12,6 +12,7 @@ import type { WalletKeys } from './keys.js';
 import { ledger, type ReservationRef } from './ledger.js';
 import { accountsByIds } from './store/accounts.js';
 import { assetById } from './store/ledger.js';
+import { custodySettings } from './settings.js';
 
 /**
  * The internal calls custody serves (service credential only, not in the
@@ -83,8 +84,9 @@ export function custodyInternal(db: Db): Record<string, InternalHandler> {
 }
 
 /** DvP's calls: the wallets' keys sign in this process and never leave. */
-export function custodyDvpInternal(rt: SubgraphRuntime, keys: WalletKeys): Record<string, InternalHandler> {
+export function custodyDvpInternal(rt: { db: Db; config: { CHAIN_RPC_URL: string; CUSTODY_CONSENT_LIST_MAX?: number } }, keys: WalletKeys): Record<string, InternalHandler> {
   const dvp = new DvpCustody(rt.db, keys, rt.config.CHAIN_RPC_URL);
+  const listMax = rt.config.CUSTODY_CONSENT_LIST_MAX ?? custodySettings.CUSTODY_CONSENT_LIST_MAX.default!;
   return guarded({
     /** { asset } -> { asset, contractAddress } or null */
     asset: async (b) => {
@@ -102,10 +104,12 @@ export function custodyDvpInternal(rt: SubgraphRuntime, keys: WalletKeys): Recor
       async bookSettlements({ bookings }, caller) {
         return bookSettlements(rt.db, caller.subject, bookings.map(raw));
       },
+      async signDvpConsents({ consents }, caller) {
+        if (consents.length > listMax) throw badInput('LIST_TOO_LONG', `at most ${listMax} consents in one call (CUSTODY_CONSENT_LIST_MAX)`, { max: listMax });
+        return { results: await dvp.signConsents(caller.subject, consents) };
+      },
     }),
     /** { accountId, asset, spender } -> { walletAddress, token, spender, allowance, txHash | null } */
     approveSpender: (b, caller) => dvp.approveSpender(caller.subject, b),
-    /** { accountId, reservationKeys, chainId, dvp, batchId, legs: [{token, from, to, amount}], deadline } -> { signer, nonces, deadline, signature } */
-    signDvpConsent: (b, caller) => dvp.signConsent(caller.subject, b),
   });
 }

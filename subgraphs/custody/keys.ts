@@ -56,10 +56,24 @@ export interface WalletKeys {
   open(q: Queryable, accountId: string): Promise<{ id: string; address: string }>;
   /** The signer of a custody wallet, read through q (PGlite has one connection: pass the open transaction). */
   signer(q: Queryable, address: string, provider?: Provider | null): Promise<KitSigner>;
+  /** The signer of a wallet row already read (a list of consents reads its wallets in one statement). */
+  signerOfRow(row: WalletKeyRow, provider?: Provider | null): KitSigner;
 }
+
+/** Where a wallet's key is: sealed in the row, or labelled in the HSM. */
+export interface WalletKeyRow { address: string; encrypted_key: Buffer | null; key_label: string | null }
 
 export function walletKeys(kekHex: string | undefined, store: KeyStore): WalletKeys {
   if (store.kind === 'software' && !kekHex) throw new ConfigError('CUSTODY_KEK', 'is required when SIGNER=software (it seals the wallet keys)');
+  const signerOfRow = (row: WalletKeyRow, provider: Provider | null = null): KitSigner => {
+    if (row.key_label) {
+      const key = store.token?.key(row.key_label);
+      if (!key) throw new Error(`the key of wallet ${row.address} (${row.key_label}) is not in ${store.token ? `token "${store.token.label}"` : 'this process: SIGNER is software'}`);
+      return tokenSigner(store.token!, key, provider);
+    }
+    if (!kekHex) throw new Error(`wallet ${row.address} is sealed in software and CUSTODY_KEK is not set`);
+    return new Wallet(unseal(kekHex, row.encrypted_key!, row.address), provider);
+  };
   return {
     kind: store.kind,
     async open(q, accountId) {
@@ -76,13 +90,8 @@ export function walletKeys(kekHex: string | undefined, store: KeyStore): WalletK
     async signer(q, address, provider = null) {
       const row = await walletKeyOf(q, address);
       if (!row) throw new Error(`no custody wallet ${address}`);
-      if (row.key_label) {
-        const key = store.token?.key(row.key_label);
-        if (!key) throw new Error(`the key of wallet ${address} (${row.key_label}) is not in ${store.token ? `token "${store.token.label}"` : 'this process: SIGNER is software'}`);
-        return tokenSigner(store.token!, key, provider);
-      }
-      if (!kekHex) throw new Error(`wallet ${address} is sealed in software and CUSTODY_KEK is not set`);
-      return new Wallet(unseal(kekHex, row.encrypted_key!, row.address), provider);
+      return signerOfRow(row, provider);
     },
+    signerOfRow,
   };
 }

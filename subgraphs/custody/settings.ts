@@ -1,4 +1,5 @@
 import { ConfigError, bool, int, optionalHexKey, type Setting } from '../kit/config.js';
+import { MAX_BATCH } from '../kit/contracts/calls.js';
 import { signerSettings, type SignerConfig } from '../kit/signer/index.js';
 import type { WithdrawalPolicy } from './domain/policy.js';
 
@@ -29,6 +30,7 @@ export const custodySettings = {
   CUSTODY_BROADCAST_MAX_ATTEMPTS: int('signed transfers tried per withdrawal before it FAILS and its reservation is released', 5, 1, 100),
   CUSTODY_BROADCAST_RETRY_MS: int('wait before a failed transfer is signed again or an unreachable node is retried', 5_000, 0),
   CUSTODY_BROADCAST_REBROADCAST_MS: int('re-send a signed transfer the node does not know after this long', 30_000, 0),
+  CUSTODY_CONSENT_LIST_MAX: int('most DvP consent requests custody signs in one internal call (signDvpConsents); a longer list is refused whole (INPUT.LIST_TOO_LONG)', 200, 1, MAX_BATCH),
   CUSTODY_PAYMENT_BATCH_MAX: int('most distribution payments from one paying account and asset sent as one batchTransfer transaction (1: one transfer each); its gas limit is CUSTODY_TRANSFER_GAS_LIMIT per payment', 50, 1, 200),
   CUSTODY_SWEEP_LEASE_MS: int('how long one replica has a wallet sweep to itself while issuance recovers its security tokens (others skip it meanwhile)', 120_000, 1_000),
   CUSTODY_WITHDRAWAL_CONFIRMATIONS: int('blocks on top of a withdrawal transfer before it is COMPLETED', 1, 1, 1000),
@@ -55,6 +57,7 @@ export interface CustodyConfig extends SignerConfig {
   CUSTODY_BROADCAST_MAX_ATTEMPTS: number;
   CUSTODY_BROADCAST_RETRY_MS: number;
   CUSTODY_BROADCAST_REBROADCAST_MS: number;
+  CUSTODY_CONSENT_LIST_MAX: number;
   CUSTODY_PAYMENT_BATCH_MAX: number;
   CUSTODY_SWEEP_LEASE_MS: number;
   CUSTODY_WITHDRAWAL_CONFIRMATIONS: number;

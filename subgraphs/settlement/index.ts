@@ -34,7 +34,7 @@ function servicesFor(rt: SubgraphRuntime<typeof settlementSettings>) {
     const base: SettlementServices = {
       db: rt.db, commit: new GroupCommit(rt.db, config.SETTLEMENT_GROUP_COMMIT_MAX), log: rt.log, config, chain, outbox: rt.outbox, now: () => new Date(),
       leases: new LeaseKeeper(rt.db, config.SETTLEMENT_LEASE_MS, rt.log),
-      peers: httpPeers(rt.peer('issuance'), rt.peer('custody'), config.SETTLEMENT_PEER_CACHE_MS), recordGas: dvpGasRecorder(rt.metrics),
+      peers: httpPeers(rt.peer('issuance'), rt.peer('custody'), config.SETTLEMENT_PEER_CACHE_MS, config.SETTLEMENT_CONSENT_LIST_MAX), recordGas: dvpGasRecorder(rt.metrics),
     };
     s = { ...base, worker: new SettlementWorker(base) };
     servicesOf.set(rt, s);

@@ -3,12 +3,12 @@
  * (service credential). Facts that do not change once made (an account's
  * owner and wallet, a token's contracts and decimals, an asset's contract)
  * are cached briefly; decisions (eligibility, reservations, consents,
- * bookings) never are. Eligibility questions, holds and bookings asked for
- * concurrently (the worker verifies and books many trades at once) travel
- * together in one list call each, answered item by item.
+ * bookings) never are. Eligibility questions, holds, consents and bookings
+ * asked for concurrently (the worker verifies, prepares and books many trades
+ * at once) travel together in one list call each, answered item by item.
  */
 import { Coalescer } from '../kit/coalesce.js';
-import { MAX_BATCH, itemError, peerCalls, type RequestOf } from '../kit/contracts/calls.js';
+import { MAX_BATCH, itemError, peerCalls, peerItemError, type RequestOf } from '../kit/contracts/calls.js';
 import type { InternalClient } from '../kit/internal.js';
 import type { RuleResultJson, TokenChainJson, TransferOccasion } from './store/settlements.js';
 import type { LegJson } from './store/batches.js';
@@ -50,7 +50,7 @@ function cached<T>(ttlMs: number, load: (key: string) => Promise<T | null>): (ke
   };
 }
 
-export function httpPeers(issuance: InternalClient, custody: InternalClient, cacheMs = 0): SettlementPeers {
+export function httpPeers(issuance: InternalClient, custody: InternalClient, cacheMs = 0, consentListMax = MAX_BATCH): SettlementPeers {
   const token = cached<TokenInfo>(cacheMs, (tokenId) => issuance.call('token', { tokenId }));
   const account = cached<AccountInfo>(cacheMs, (accountId) => custody.call('account', { accountId }));
   const asset = cached<string>(cacheMs, async (a) => (await custody.call<{ contractAddress: string | null } | null>('asset', { asset: a }))?.contractAddress ?? null);
@@ -59,6 +59,7 @@ export function httpPeers(issuance: InternalClient, custody: InternalClient, cac
   type Question = RequestOf<'issuance', 'transferEligibilityMany'>['questions'][number];
   type Hold = RequestOf<'custody', 'holdMany'>['holds'][number];
   type Booking = RequestOf<'custody', 'bookSettlements'>['bookings'][number];
+  type Consent = RequestOf<'custody', 'signDvpConsents'>['consents'][number];
   const eligibility = new Coalescer<Question, EligibilityAnswer>(async (questions) => (await iss.call('transferEligibilityMany', { questions })).answers
     .map((a, i) => (a.ok ? { ...a.value, notApplicable: [...(a.value.notApplicable ?? [])], results: a.value.results as RuleResultJson[], evaluatedAt: new Date(questions[i].at!).toISOString() } : itemError('issuance', a.error))),
   { maxBatch: MAX_BATCH, maxInFlight: 2 });
@@ -68,6 +69,9 @@ export function httpPeers(issuance: InternalClient, custody: InternalClient, cac
     .map((r) => (r.ok ? r.value : itemError('custody', r.error))), { maxBatch: MAX_BATCH, maxInFlight: 2 });
   const bookings = new Coalescer<Booking, unknown>(async (list) => (await cus.call('bookSettlements', { bookings: list })).results
     .map((r) => (r.ok ? r.value : itemError('custody', r.error))), { maxBatch: MAX_BATCH, maxInFlight: 2 });
+  // The consents of every payer of the batches prepared at once travel together; a refusal answers its own request.
+  const consents = new Coalescer<Consent, ConsentAnswer>(async (list) => (await cus.call('signDvpConsents', { consents: list })).results
+    .map((r) => (r.ok ? r.value : peerItemError('custody', r.error))), { maxBatch: consentListMax, maxInFlight: 2 });
   return {
     token,
     account,
@@ -93,6 +97,6 @@ export function httpPeers(issuance: InternalClient, custody: InternalClient, cac
     },
     assetContract: asset,
     approveSpender: (r) => custody.call('approveSpender', r),
-    consent: (r) => custody.call('signDvpConsent', r),
+    consent: (r) => consents.request(r),
   };
 }

@@ -13,6 +13,7 @@ import { openKeyStore } from '../../subgraphs/kit/signer/index.js';
 import { broadcastOnce, TransferError, type BroadcastSettings, type TransferSender } from '../../subgraphs/custody/broadcaster.js';
 import { chainTransferSender, signNativeSweep, tokenBalance } from '../../subgraphs/custody/chain-sender.js';
 import { recordConsent } from '../../subgraphs/custody/dvp-signing.js';
+import { peerCalls, peerItemError } from '../../subgraphs/kit/contracts/calls.js';
 import { custodyDvpInternal } from '../../subgraphs/custody/internal.js';
 import type { SubgraphRuntime } from '../../subgraphs/kit/subgraph.js';
 import { walletKeys, type WalletKeys } from '../../subgraphs/custody/keys.js';
@@ -123,17 +124,18 @@ withHsm(`sweeping a software-sealed wallet to an HSM wallet, on anvil with SoftH
     const dvp = custodyDvpInternal({ db, config: { CHAIN_RPC_URL: node.url } } as unknown as SubgraphRuntime, inHsm);
     const consent = {
       accountId: acc, reservationKeys: [`ord-${acc}`], chainId: client.chainId, dvp: '0x000000000000000000000000000000000000dEaD', batchId: '0x' + '11'.repeat(32),
-      legs: [{ token: cash.target, from: fresh.address, to: '0x000000000000000000000000000000000000bEEF', amount: '300' }], deadline: Math.floor(Date.now() / 1000) + 600,
+      legs: [{ token: cash.target as string, from: fresh.address, to: '0x000000000000000000000000000000000000bEEF', amount: '300' }], deadline: Math.floor(Date.now() / 1000) + 600,
     };
-    for (const refused of [dvp.signDvpConsent(consent, service('settlement')), dvp.approveSpender({ accountId: acc, asset: 'CASH', spender: consent.dvp }, service('settlement'))]) {
-      const e = await refused.then(() => null, (x: unknown) => x as { extensions: Record<string, unknown> });
-      expect(e?.extensions).toMatchObject({ code: 'CUSTODY.WALLET_SWEEP_IN_PROGRESS', retryable: true, sweepId: s.id, phase: 'CASH' });
-    }
+    const sweeping = { code: 'CUSTODY.WALLET_SWEEP_IN_PROGRESS', retryable: true, sweepId: s.id, phase: 'CASH' };
+    expect(await dvp.signDvpConsents({ consents: [consent] }, service('settlement'))).toMatchObject({ results: [{ ok: false, error: sweeping }] });
+    const e = await dvp.approveSpender({ accountId: acc, asset: 'CASH', spender: consent.dvp }, service('settlement')).then(() => null, (x: unknown) => x as { extensions: Record<string, unknown> });
+    expect(e?.extensions).toMatchObject(sweeping);
     // Over the wire, as settlement asks: a refusal settlement takes for a pause (the batch is held and asked again), not a failure.
     const server = await startHttpServer({ port: 0, host: '127.0.0.1', routes: internalRoutes(async () => service('settlement'), dvp) });
     try {
-      const asked = await new InternalClient('custody', server.url, async () => 'service-token').call('signDvpConsent', consent).then(() => null, (x: unknown) => x);
-      expect((asked as { extensions: Record<string, unknown> }).extensions).toMatchObject({ code: 'DOWNSTREAM.UNAVAILABLE', retryable: true, cause: 'CUSTODY.WALLET_SWEEP_IN_PROGRESS' });
+      const { results: [item] } = await peerCalls(new InternalClient('custody', server.url, async () => 'service-token'), 'custody').call('signDvpConsents', { consents: [consent] });
+      const asked = item.ok ? null : peerItemError('custody', item.error);
+      expect(asked?.extensions).toMatchObject({ code: 'DOWNSTREAM.UNAVAILABLE', retryable: true, cause: 'CUSTODY.WALLET_SWEEP_IN_PROGRESS' });
       expect(isTransient(asked)).toBe(true);
     } finally {
       await server.close();

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { Contract, verifyTypedData } from 'ethers';
 import { DVP_CONSENT_TYPES, dvpDomain } from '../../subgraphs/custody/dvp-signing.js';
 import { nettingCycle } from '../../subgraphs/settlement/netting.js';
-import type { ConsentAnswer } from '../../subgraphs/settlement/peers.js';
+import type { ReplyOf } from '../../subgraphs/kit/contracts/calls.js';
 import { dbLabel } from '../support/db.js';
 import { ATTESTATION_KEY, SettlementWorld, Wallet, gqlOk, waitFor, type Party, type TypedDataJson } from './support.js';
 
@@ -65,18 +65,19 @@ describe(`netted settlement (DvP model 2) on anvil (${dbLabel()})`, () => {
     const dvp = (await gqlOk<{ settlementAgent: { dvpContract: string; chainId: number } }>(w.url, w.agent, '{ settlementAgent { dvpContract chainId } }')).settlementAgent;
     await w.rpc('custody', 'reserve', { accountId: a.accountId, asset: tokenId, amount: '5', idempotencyKey: 'probe-1', reason: 'probe' });
     const legs = (n: string) => [{ token: token.target, from: a.wallet, to: b.wallet, amount: n }, { token: w.cash.target, from: b.wallet, to: a.wallet, amount: '1' }];
-    const ask = (n: string, keys = ['probe-1']) => w.rpc<ConsentAnswer>('custody', 'signDvpConsent', {
+    type Signed = ReplyOf<'custody', 'signDvpConsents'>;
+    const consent = (n: string, keys = ['probe-1']) => ({
       accountId: a.accountId, reservationKeys: keys, chainId: dvp.chainId, dvp: dvp.dvpContract, batchId: '0x' + '12'.repeat(32), legs: legs(n), deadline: Math.floor(Date.now() / 1000) + 60,
     });
-    await expect(ask('6')).rejects.toMatchObject({ code: 'CUSTODY.CONSENT_NOT_COVERED' });
-    await expect(ask('5', ['no-such-key'])).rejects.toMatchObject({ code: 'CUSTODY.UNKNOWN_RESERVATION' });
-    const ok = await ask('5');
+    // One list: each request answered on its own, a refusal beside a signature.
+    const { results } = await w.rpc<Signed>('custody', 'signDvpConsents', { consents: [consent('6'), consent('5', ['no-such-key']), consent('5')] });
+    expect(results.slice(0, 2)).toMatchObject([{ ok: false, error: { code: 'CUSTODY.CONSENT_NOT_COVERED' } }, { ok: false, error: { code: 'CUSTODY.UNKNOWN_RESERVATION' } }]);
+    const ok = results[2].ok ? results[2].value : null;
     const signer = verifyTypedData(dvpDomain(dvp.chainId, dvp.dvpContract), DVP_CONSENT_TYPES,
-      { batchId: '0x' + '12'.repeat(32), legs: legs('5'), nonces: ok.nonces, deadline: ok.deadline }, ok.signature);
+      { batchId: '0x' + '12'.repeat(32), legs: legs('5'), nonces: ok!.nonces, deadline: ok!.deadline }, ok!.signature);
     expect(signer).toBe(a.wallet);
     // Another service cannot use settlement's reservation.
-    await expect(w.rpc('custody', 'signDvpConsent', { accountId: a.accountId, reservationKeys: ['probe-1'], chainId: dvp.chainId, dvp: dvp.dvpContract,
-      batchId: '0x' + '12'.repeat(32), legs: legs('5'), deadline: Math.floor(Date.now() / 1000) + 60 }, 'trading')).rejects.toMatchObject({ code: 'CUSTODY.UNKNOWN_RESERVATION' });
+    expect((await w.rpc<Signed>('custody', 'signDvpConsents', { consents: [consent('5')] }, 'trading')).results).toMatchObject([{ ok: false, error: { code: 'CUSTODY.UNKNOWN_RESERVATION' } }]);
     await expect(w.rpc('custody', 'approveSpender', { accountId: a.accountId, asset: tokenId, spender: w.cash.target })).rejects.toMatchObject({ code: 'CUSTODY.NOT_A_DVP_CONTRACT' });
     await expect(w.rpc('custody', 'adoptReservation', { fromService: 'settlement', reservationKey: 'probe-1', amount: '1', idempotencyKey: 'x', reason: 'x' }, 'trading'))
       .rejects.toMatchObject({ code: 'FORBIDDEN' });

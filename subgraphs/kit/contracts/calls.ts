@@ -87,6 +87,17 @@ const bookingRequest = z.object({
   credit: z.array(z.object({ accountId: idOf('acc'), asset: z.string().min(1).max(100), amount })).max(64),
 });
 const change = z.object({ operationId: z.string(), balance, reservation: reservation.optional() });
+/** A DvP consent asked of one account's wallet: the batch's legs, and the caller's reservations that cover what the wallet pays. */
+const consentRequest = z.object({
+  accountId: idOf('acc'),
+  reservationKeys: z.array(key).min(1).max(64),
+  chainId: z.number().int().positive(),
+  dvp: walletAddress,
+  batchId: z.string().regex(/^0x[0-9a-fA-F]{64}$/, '32 bytes as 0x-hex'),
+  legs: z.array(z.object({ token: walletAddress, from: walletAddress, to: walletAddress, amount })).min(1).max(256),
+  deadline: z.number().int(),
+});
+const consentReply = z.object({ accountId: z.string(), signer: z.string(), nonces: z.array(z.string()), deadline: z.number().int(), signature: z.string() });
 
 export const calls = {
   issuance: {
@@ -126,6 +137,15 @@ export const calls = {
     bookSettlements: {
       request: z.object({ bookings: z.array(bookingRequest).min(1).max(MAX_BATCH) }),
       reply: z.object({ results: z.array(itemOf(z.object({ consumed: z.array(change), credited: z.array(change) }))) }),
+    },
+    /**
+     * DvP consents, many in one call (settlement asks for the consents of the batches it prepares together): a
+     * signature (or a typed error: not covered, unknown reservation, a sweep under way) per request, in order;
+     * one request's refusal does not fail the others. Custody refuses a list longer than CUSTODY_CONSENT_LIST_MAX.
+     */
+    signDvpConsents: {
+      request: z.object({ consents: z.array(consentRequest).min(1).max(MAX_BATCH) }),
+      reply: z.object({ results: z.array(itemOf(consentReply)) }),
     },
   },
 } as const;
@@ -199,3 +219,12 @@ export const itemError = (service: string, e: { code: string; message: string } 
   const { code, message, ...rest } = e;
   return appError(code, message, { details: { ...rest, service } });
 };
+
+/**
+ * A peer's batch item error as its single call reaches the caller through InternalClient: a refusal the peer marks
+ * retryable (a sweep under way, its chain node down) is the peer being unavailable for now, DOWNSTREAM.UNAVAILABLE.
+ */
+export const peerItemError = (service: string, e: { code: string; message: string } & Record<string, unknown>) =>
+  (e.retryable === true
+    ? appError('DOWNSTREAM.UNAVAILABLE', `${service}: ${e.message}`, { retryable: true, details: { service, cause: e.code } })
+    : itemError(service, e));
