@@ -66,14 +66,6 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
     },
   },
-  // Still to type (issue #17): the issuance tests not listed here read GraphQL answers loosely (gqlOk's and IssuerDesk.run's default answer).
-  {
-    files: ['test/**/*.ts', 'scripts/graphqlClient.ts', 'scripts/issuerDesk.ts'],
-    ignores: ['test/kit/**', 'test/gateway/**', 'test/e2e/**', 'test/chain/**', 'test/support/**', 'test/custody/**', 'test/settlement/**', 'test/trading/**', 'test/issuance/onchain.test.ts',
-      'test/issuance/answers.ts', 'test/issuance/distributions.test.ts', 'test/issuance/distribution-followups.test.ts',
-      'test/issuance/split-cash.test.ts', 'test/issuance/votes.test.ts', 'test/issuance/bad-input.test.ts', 'test/issuance/lot-origins-db.test.ts',
-      'test/issuance/rules-db.test.ts', 'test/issuance/redemptions.test.ts', 'test/issuance/splits.test.ts'],
-    rules: { '@typescript-eslint/no-explicit-any': 'off' },
-  },
+
   ...houseRules(),
 );

@@ -14,7 +14,7 @@ export async function gql<D = Record<string, unknown>>(url: string, token: strin
 }
 
 /** Data of a response that must have no errors. */
-export async function gqlOk<D = Record<string, any>>(url: string, token: string, query: string, variables?: Record<string, unknown>): Promise<D> {
+export async function gqlOk<D = unknown>(url: string, token: string, query: string, variables?: Record<string, unknown>): Promise<D> {
   const r = await gql<D>(url, token, query, variables);
   if (r.body.errors?.length || r.status !== 200) throw new Error(`GraphQL ${r.status}: ${JSON.stringify(r.body.errors)}`);
   return r.body.data as D;

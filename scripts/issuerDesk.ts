@@ -47,7 +47,7 @@ export interface OnboardOptions {
 export class IssuerDesk {
   constructor(readonly url: string, readonly token: string) {}
 
-  run<T = any>(query: string, variables?: Record<string, unknown>) {
+  run<T = unknown>(query: string, variables?: Record<string, unknown>) {
     return gqlOk<T>(this.url, this.token, query, variables);
   }
 

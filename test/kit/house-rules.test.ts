@@ -42,6 +42,14 @@ describe('house rules (eslint.config.js)', () => {
     expect(existsSync(fromRoot('subgraphs', name, 'internal.ts'))).toBe(typeof def.internal === 'function');
   });
 
+  test('an explicit any is refused everywhere: a subgraph, the gateway, a script, a test', async () => {
+    const loose = `export const answer = (d: any) => d.data;\n`;
+    for (const where of [['subgraphs', 'custody', 'planted.ts'], ['gateway', 'planted.ts'], ['scripts', 'planted.ts'], ['test', 'issuance', 'planted.test.ts']]) {
+      expect(await ruleIds(repoLint, loose, fromRoot(...where))).toEqual([expect.stringMatching(/^@typescript-eslint\/no-explicit-any: /)]);
+    }
+    expect(await ruleIds(repoLint, `export const answer = (d: { data: unknown }) => d.data;\n`, fromRoot('test', 'issuance', 'planted.test.ts'))).toEqual([]);
+  });
+
   test('a clean domain file passes', async () => {
     expect(await ruleIds(repoLint, CLEAN_DOMAIN, fromRoot('subgraphs', 'issuance', 'domain', 'planted-clean.ts'))).toEqual([]);
   });
