@@ -63,7 +63,22 @@ describe(`wallet recovery and deposits through the gateway (anvil, ${dbLabel()})
         deposits { id asset amount fromAddress walletAddress txHash blockNumber } } }`, { id: accountId })).custodyAccount;
       if (ok(a)) return a;
       if (Date.now() > end) throw new Error(`account never became as expected: ${JSON.stringify(a)}`);
-      await fetch(stack.chainRpcUrl!, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'evm_mine', params: [] }) });
+      await mine();
+      await new Promise((r) => setTimeout(r, 150));
+    }
+  }
+  const chain = async <T>(method: string): Promise<T> =>
+    ((await (await fetch(stack.chainRpcUrl!, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params: [] }) })).json()) as { result: T }).result;
+  const mine = () => chain('evm_mine');
+  /** Mines a block (the confirmation) until custody's indexer has applied the token's chain up to today's head: whatever it would credit, it has. */
+  async function indexedToHead(): Promise<void> {
+    const head = BigInt(await chain<string>('eth_blockNumber'));
+    const end = Date.now() + 60_000;
+    for (;;) {
+      const [c] = await sub.runtime.db.query<{ block: string }>('SELECT block FROM chain_cursors WHERE name = $1', [`asset:${tokenId}`]);
+      if (c && BigInt(c.block) >= head) return;
+      if (Date.now() > end) throw new Error(`custody's indexer never reached block ${head}: at ${c?.block}`);
+      await mine();
       await new Promise((r) => setTimeout(r, 150));
     }
   }
@@ -117,7 +132,7 @@ describe(`wallet recovery and deposits through the gateway (anvil, ${dbLabel()})
     await startCustody();
     await desk.issue(tokenId, investorId, '50', monthsAgo(13), 'second-issue');
     const a = await account((x) => tokenBalance(x)?.total === '300');
-    await new Promise((r) => setTimeout(r, 500));
+    await indexedToHead();
     expect((await account(() => true)).deposits).toHaveLength(2);
     expect(tokenBalance(a)).toMatchObject({ total: '300', onChain: '300' });
   });
@@ -135,7 +150,7 @@ describe(`wallet recovery and deposits through the gateway (anvil, ${dbLabel()})
       { i: investorId, l: lostWallet, n: first.newWallet });
     await desk.settled();
     const a = await account((x) => x.walletAddress === first.newWallet);
-    await new Promise((r) => setTimeout(r, 800));
+    await indexedToHead();
     const after = await account(() => true);
     expect(after.wallets).toEqual([
       { address: lostWallet, active: false, retiredAt: expect.any(String) },
