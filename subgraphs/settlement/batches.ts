@@ -142,7 +142,7 @@ class ConsentRefused extends Error {
   }
 }
 
-/** Every payer's consent, asked for at once (in the payers' order). */
+/** Every payer's consent, asked for at once (in the payers' order): with those of the other batches prepared meanwhile they travel to custody in one list (peers.ts). */
 async function gatherConsents(s: SettlementServices, b: BatchRow): Promise<ConsentJson[]> {
   const ask = async (p: PayerAssets): Promise<ConsentJson> => {
     await ensureApprovals(s, b, p);
