@@ -8,17 +8,9 @@
  *
  * reference: passiveTicks 50, aggressiveShare 0.5; wide: passiveTicks 500, aggressiveShare 0.55.
  */
+import { mulberry32 } from '../scripts/random.js';
 
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32 };
 
 export interface StreamParams {
   messages: number;

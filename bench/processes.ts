@@ -16,6 +16,7 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fromRoot } from '../subgraphs/kit/paths.js';
+import { mulberry32 } from '../scripts/random.js';
 
 export function arg(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);
@@ -35,15 +36,8 @@ export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor
 export const pct = (xs: number[], p: number) => { const s = [...xs].sort((a, b) => a - b); return s.length ? s[Math.min(s.length - 1, Math.floor(s.length * p))] : NaN; };
 export const loadAverage = () => os.loadavg().map((l) => l.toFixed(1)).join(' ');
 
-/** mulberry32: the same order stream every run. */
-export function prng(seed: number) {
-  return () => {
-    seed |= 0; seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The same order stream every run. */
+export const prng = mulberry32;
 
 // ------------------------------------------------------------------ processes
 

@@ -26,6 +26,7 @@ import { migrate, openDb, type Db } from '../subgraphs/kit/db/index.js';
 import { fromRoot } from '../subgraphs/kit/paths.js';
 import { defaultComplianceConfig } from '../subgraphs/issuance/domain/compliance/index.js';
 import { transferEligibility } from '../subgraphs/issuance/eligibility.js';
+import { mulberry32 } from '../scripts/random.js';
 
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);
@@ -59,17 +60,8 @@ const say = (s: string): void => void process.stdout.write(s);
 
 interface Stats { p50: number; p99: number; mean: number; allowed: number; calls: number }
 
-/** Deterministic pseudo-random numbers (mulberry32), so both databases get the same pairs. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
+/** Deterministic pseudo-random numbers, so both databases get the same pairs. */
+const rng = mulberry32;
 
 const investorId = (i: number): string => `inv_b_${i}`;
 

@@ -4,7 +4,7 @@ import {
 } from 'graphql';
 import { ROLES, type Role } from '../subgraphs/kit/auth.js';
 import type { SubgraphName } from '../subgraphs/kit/subgraph.js';
-import { mulberry32 } from '../bench/orderStream.js';
+import { mulberry32 } from './random.js';
 
 /**
  * Hostile requests from a fixed seed: the same seed gives the same requests.

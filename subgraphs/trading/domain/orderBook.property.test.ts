@@ -1,17 +1,7 @@
 import { NaiveBook, type Outcome } from './naiveBook.js';
 import { OrderBook } from './orderBook.js';
 import type { BookEvent, NewOrder, ReplaceRequest, Side, StpMode, TimeInForce } from './types.js';
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from '../../../scripts/random.js';
 
 type Op =
   | { k: 'place'; o: NewOrder }
