@@ -13,6 +13,7 @@ import { DVP_CONSENT_TYPES, dvpDomain } from '../../subgraphs/custody/dvp-signin
 import { custodyDvpInternal } from '../../subgraphs/custody/internal.js';
 import { ledger } from '../../subgraphs/custody/ledger.js';
 import { walletOfAccount } from '../../subgraphs/custody/store/accounts.js';
+import { httpPeers } from '../../subgraphs/settlement/peers.js';
 import { dbLabel } from '../support/db.js';
 import { KEYS, openAccount, openCustodyDb } from './support.js';
 
@@ -37,6 +38,7 @@ describe(`custody signs DvP consents in lists (${dbLabel()})`, () => {
   let server: { url: string; close(): Promise<void> };
   let a: string, b: string, m: string;
   const wallet: Record<string, string> = {};
+  let listCalls = 0;
   const asSettlement = () => peerCalls(new InternalClient('custody', server.url, () => serviceToken(AUTH, 'settlement')), 'custody');
   const count = async (sql: string) => Number((await db.query<{ n: string }>(sql))[0].n);
 
@@ -56,7 +58,13 @@ describe(`custody signs DvP consents in lists (${dbLabel()})`, () => {
     await ledger.reserve(db, 'settlement', { accountId: m, asset: 'CASH', amount: 50n, idempotencyKey: 'r-m', reason: 'stl m' });
     await ledger.reserve(db, 'trading', { accountId: b, asset: 'CASH', amount: 50n, idempotencyKey: 'r-b', reason: 'order b' });
     const handlers = custodyDvpInternal({ db, config: { CHAIN_RPC_URL: node.url, CUSTODY_CONSENT_LIST_MAX: LIST_MAX } }, KEYS);
-    server = await startHttpServer({ port: 0, host: '127.0.0.1', routes: internalRoutes(createVerifier(AUTH), handlers) });
+    const routes = internalRoutes(createVerifier(AUTH), handlers);
+    const route = routes['POST /internal/rpc/signDvpConsents'];
+    routes['POST /internal/rpc/signDvpConsents'] = (...args) => {
+      listCalls++;
+      return route(...args);
+    };
+    server = await startHttpServer({ port: 0, host: '127.0.0.1', routes });
   }, 120_000);
   afterAll(async () => {
     await server?.close();
@@ -120,5 +128,19 @@ describe(`custody signs DvP consents in lists (${dbLabel()})`, () => {
     const userToken = await signUserToken(AUTH, { subject: 'ops', org: 'acme', roles: ['SETTLEMENT_AGENT', 'CUSTODIAN'] });
     expect(await code(new InternalClient('custody', server.url, async () => userToken).call('signDvpConsents', { consents: [ask({ payer: a })] }))).toBe('FORBIDDEN');
     expect(await count('SELECT count(*) AS n FROM dvp_consents')).toBe(before);
+  }, 60_000);
+
+  test('settlement\'s peers send the consents asked for at once in one list call; a refusal rejects its own request only', async () => {
+    const client = new InternalClient('custody', server.url, () => serviceToken(AUTH, 'settlement'));
+    const peers = httpPeers(client, client, 0, LIST_MAX);
+    const asPeer = (x: Ask) => ({ ...x, legs: x.legs.map((l) => ({ ...l, amount: String(l.amount) })) });
+    const before = listCalls;
+    const [signed, refused] = await Promise.allSettled([
+      peers.consent(asPeer(ask({ payer: a, batch: 20 }))),
+      peers.consent(asPeer(ask({ payer: a, amount: 61n, batch: 21 }))),
+    ]);
+    expect(listCalls - before).toBe(1);
+    expect(signed).toMatchObject({ status: 'fulfilled', value: { signer: wallet[a] } });
+    expect(refused).toMatchObject({ status: 'rejected', reason: { extensions: { code: 'CUSTODY.CONSENT_NOT_COVERED' } } });
   }, 60_000);
 });
