@@ -64,7 +64,7 @@ export const trading: SubgraphDefinition<TradingContext, typeof tradingSettings>
     void tokensWithOpenOrders(rt.db)
       .then((rows) => Promise.all(rows.map((r) => s.venue.writerFor(r.token_id))))
       .catch((e) => rt.log.warn({ err: (e as Error).message }, 'books not preloaded; each loads at its first command'));
-    const stopFeeds = startFeeds(rt);
+    const stopFeeds = startFeeds(rt, (tokenId) => servicesOf.get(rt)?.peers.forgetToken(tokenId));
     const surveillance = new SurveillanceMonitor(rt.db, rt.outbox, { layeringOrders: s.config.TRADING_LAYERING_ORDERS, layeringWindowMs: s.config.TRADING_LAYERING_WINDOW_MS }, rt.log);
     surveillance.start();
     const stopSweeper = startSweeper(s, s.config.TRADING_BOOK_POLL_MS);

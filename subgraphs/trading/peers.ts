@@ -28,28 +28,38 @@ export interface Peers {
   reserve(r: ReserveRequest): Promise<void>;
   /** A part (amount, with its own idempotency key) or everything the reservation still holds. */
   release(r: { key: string; amount?: bigint; idempotencyKey?: string }): Promise<void>;
+  /** Drops the token's cached facts: the issuer paused or unpaused it, and the next order must not read the old state. */
+  forgetToken(tokenId: string): void;
 }
 
 /** A short-lived cache; concurrent misses of one key share one load (orders of one account arriving together ask once). */
-class Ttl<V> {
+export class Ttl<V> {
   private m = new Map<string, { v: V; until: number }>();
   private loading = new Map<string, Promise<V>>();
+  /** Bumped by forget: a load that began before it answers its caller but is not kept (it may predate the change). */
+  private generation = 0;
   constructor(private readonly ms: number) {}
   get(k: string, load: () => Promise<V>): Promise<V> {
     const hit = this.m.get(k);
     if (hit && hit.until > Date.now()) return Promise.resolve(hit.v);
     let p = this.loading.get(k);
     if (!p) {
+      const began = this.generation;
       p = load().then((v) => {
-        if (this.ms > 0 && v !== null) {
+        if (this.ms > 0 && v !== null && began === this.generation) {
           if (this.m.size > 50_000) this.m.clear();
           this.m.set(k, { v, until: Date.now() + this.ms });
         }
         return v;
-      }).finally(() => this.loading.delete(k));
+      }).finally(() => { if (this.loading.get(k) === p) this.loading.delete(k); });
       this.loading.set(k, p);
     }
     return p;
+  }
+  forget(k: string): void {
+    this.generation++;
+    this.m.delete(k);
+    this.loading.delete(k);
   }
 }
 
@@ -81,5 +91,6 @@ export function httpPeers(issuance: InternalClient, custody: InternalClient, cac
     async release(r) {
       await custody.call('release', { reservationKey: r.key, ...(r.amount !== undefined ? { amount: r.amount.toString(), idempotencyKey: r.idempotencyKey } : {}) });
     },
+    forgetToken: (tokenId) => tokens.forget(tokenId),
   };
 }

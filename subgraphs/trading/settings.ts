@@ -71,7 +71,7 @@ export const tradingSettings = {
   TRADING_BATCH_MAX: int('most commands one book writer journals in one transaction', 64, 1, 10_000),
   TRADING_BOOK_POLL_MS: int('how often a trading process looks for books without a writer, queued commands, DAY orders to expire and releases to retry', 500, 20),
   TRADING_PENDING_TIMEOUT_MS: int('an order still being checked after this long (its process died) is rejected and its reservation released', 60_000, 1_000),
-  TRADING_PEER_CACHE_MS: int('how long token and account facts from issuance and custody are cached (eligibility and balances are never cached)', 5_000, 0),
+  TRADING_PEER_CACHE_MS: int('how long token and account facts from issuance and custody are cached (eligibility and balances are never cached; a token is dropped when the issuer pauses or unpauses it)', 5_000, 0),
   TRADING_PEER_BATCH_MAX: int('most eligibility questions (to issuance) or reservations (to custody) one batch call carries; orders checked at the same time share a call', 200, 1, 500),
   TRADING_PEER_BATCH_IN_FLIGHT: int('batch calls of each kind in flight at once; further orders wait and leave together in the next call', 2, 1, 64),
   TRADING_MAX_UNSETTLED: int('fills of one token not yet settled (no final status on settlement\'s feed) at which its new orders are refused, retryably (TRADING.SETTLEMENT_BACKLOG), until settlement catches up; 0 = no bound', 1000, 0, 1_000_000),

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { serviceToken } from '../../subgraphs/kit/auth.js';
 import { addPeriod, defaultComplianceConfig } from '../../subgraphs/issuance/domain/compliance/index.js';
+import { tradingServices } from '../../subgraphs/trading/index.js';
 import { dbLabel } from '../support/db.js';
 import { gqlOk, startTestStack, type TestStack } from '../support/stack.js';
 import { IssuerDesk, monthsAgo } from '../issuance/flow.js';
@@ -34,13 +35,15 @@ describe(`trading through the gateway with issuance and custody (${dbLabel()}, a
     if (r.status !== 200) throw new Error(`custody ${method}: ${r.status} ${await r.text()}`);
     return ((await r.json()) as { result: unknown }).result;
   }
+  const peers = () => tradingServices(stack.subgraphs.trading.runtime)!.peers;
   const place = (input: Record<string, unknown>) => gqlOk<{ placeOrder: OrderPayload }>(url, broker, PLACE, { in: { tokenId, ...input } }).then((d) => d.placeOrder);
   const balance = async (accountId: string, asset: string) =>
     (await gqlOk<{ custodyAccount: { balances: Balance[] } }>(url, broker, 'query($id: ID!) { custodyAccount(id: $id) { balances { asset total reserved available } } }', { id: accountId }))
       .custodyAccount.balances.find((b) => b.asset === asset);
 
   beforeAll(async () => {
-    stack = await startTestStack({ chain: 'anvil' });
+    // Token facts cached for longer than the file runs: an order after the issuer unpauses must not read the pause it cached.
+    stack = await startTestStack({ chain: 'anvil', subgraphEnv: { TRADING_PEER_CACHE_MS: '600000' } });
     url = stack.gateway.url;
     desk = await IssuerDesk.open(stack);
     tokenId = await desk.createToken('TRDX', 'REG_D_506C');
@@ -113,8 +116,11 @@ describe(`trading through the gateway with issuance and custody (${dbLabel()}, a
     await until('the halt', async () => (await gqlOk<{ marketStatus: MarketStatus }>(url, broker, 'query($t: ID!) { marketStatus(tokenId: $t) { issuerPaused } }', { t: tokenId })).marketStatus.issuerPaused, 30_000);
     const r = await place({ accountId: acc.buyer, side: 'BUY', price: '50', quantity: '5', clientOrderId: 'b2' });
     expect(r.rejections.map((x) => x.code)).toContain('TRADING.MARKET_HALTED');
+    // The facts trading caches of the token were dropped when the pause came through the feed: they say paused now.
+    expect(await peers().token(tokenId)).toMatchObject({ paused: true });
     await desk.run('mutation($t: ID!) { unpauseToken(tokenId: $t, reason: "done") { paused } }', { t: tokenId });
     await until('the resume', async () => !(await gqlOk<{ marketStatus: MarketStatus }>(url, broker, 'query($t: ID!) { marketStatus(tokenId: $t) { halted } }', { t: tokenId })).marketStatus.halted, 30_000);
+    expect(await peers().token(tokenId)).toMatchObject({ paused: false });
     const ok = await place({ accountId: acc.buyer, side: 'BUY', price: '50', quantity: '5', clientOrderId: 'b3' });
     expect(ok.order.status).toBe('FILLED');
   });

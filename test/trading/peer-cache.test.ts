@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { InternalClient } from '../../subgraphs/kit/internal.js';
-import { httpPeers } from '../../subgraphs/trading/peers.js';
+import { Ttl, httpPeers } from '../../subgraphs/trading/peers.js';
 
 /**
  * Trading's cache of account facts, against a real HTTP peer on loopback: the
@@ -76,5 +76,42 @@ describe("trading's cache of token and account facts", () => {
     expect(await p.account(id(21))).toBeNull();
     expect(await p.account(id(21))).toBeNull();
     expect(asked).toEqual([id(20), id(20), id(21), id(21)]);
+  });
+});
+
+/** Forgetting a token's facts when the issuer pauses or unpauses it (trading's feed of issuance's token controls). */
+describe('the cache, forgetting a fact', () => {
+  const loader = () => {
+    let n = 0;
+    const pending: ((v: string) => void)[] = [];
+    return {
+      count: () => n,
+      now: (v: string) => () => { n++; return Promise.resolve(v); },
+      later: () => () => { n++; return new Promise<string>((r) => pending.push(r)); },
+      answer: (v: string) => pending.shift()!(v),
+    };
+  };
+
+  test('forget drops the fact: the next read loads it again', async () => {
+    const c = new Ttl<string>(60_000);
+    const l = loader();
+    expect(await c.get('tok', l.now('paused'))).toBe('paused');
+    c.forget('tok');
+    expect(await c.get('tok', l.now('unpaused'))).toBe('unpaused');
+    expect(await c.get('tok', l.now('again'))).toBe('unpaused');
+    expect(l.count()).toBe(2);
+  });
+
+  test('a load under way when the fact is forgotten answers its caller but is not kept: it may predate the change', async () => {
+    const c = new Ttl<string>(60_000);
+    const l = loader();
+    const before = c.get('tok', l.later());
+    c.forget('tok');
+    const after = c.get('tok', l.later()); // not joined to the load that began before the change
+    l.answer('paused');
+    l.answer('unpaused');
+    expect([await before, await after]).toEqual(['paused', 'unpaused']);
+    expect(await c.get('tok', l.now('again'))).toBe('unpaused');
+    expect(l.count()).toBe(2);
   });
 });
