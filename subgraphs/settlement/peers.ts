@@ -9,6 +9,7 @@
  */
 import { Coalescer } from '../kit/coalesce.js';
 import { MAX_BATCH, itemError, peerCalls, peerItemError, type RequestOf } from '../kit/contracts/calls.js';
+import type { Item } from '../kit/contracts/wire.js';
 import type { InternalClient } from '../kit/internal.js';
 import type { RuleResultJson, TokenChainJson, TransferOccasion } from './store/settlements.js';
 import type { LegJson } from './store/batches.js';
@@ -65,13 +66,16 @@ export function httpPeers(issuance: InternalClient, custody: InternalClient, cac
   { maxBatch: MAX_BATCH, maxInFlight: 2 });
   // Custody locks a list's rows in one global order (reservations, claims, balances), so lists run at once without
   // deadlocking; two of each kind in flight, the rest leave together in the next.
-  const holds = new Coalescer<Hold, unknown>(async (list) => (await cus.call('holdMany', { holds: list })).results
-    .map((r) => (r.ok ? r.value : itemError('custody', r.error))), { maxBatch: MAX_BATCH, maxInFlight: 2 });
-  const bookings = new Coalescer<Booking, unknown>(async (list) => (await cus.call('bookSettlements', { bookings: list })).results
-    .map((r) => (r.ok ? r.value : itemError('custody', r.error))), { maxBatch: MAX_BATCH, maxInFlight: 2 });
+  // An item custody refuses retryably (a hold or booking whose own transaction failed, a sweep under way) is custody
+  // unavailable for now, as its single call would be: the step waits and retries without using up an attempt.
+  const answers = <T>(results: readonly Item<T>[]) => results.map((r) => (r.ok ? r.value : peerItemError('custody', r.error)));
+  const holds = new Coalescer<Hold, unknown>(async (list) => answers((await cus.call('holdMany', { holds: list })).results),
+    { maxBatch: MAX_BATCH, maxInFlight: 2 });
+  const bookings = new Coalescer<Booking, unknown>(async (list) => answers((await cus.call('bookSettlements', { bookings: list })).results),
+    { maxBatch: MAX_BATCH, maxInFlight: 2 });
   // The consents of every payer of the batches prepared at once travel together; a refusal answers its own request.
-  const consents = new Coalescer<Consent, ConsentAnswer>(async (list) => (await cus.call('signDvpConsents', { consents: list })).results
-    .map((r) => (r.ok ? r.value : peerItemError('custody', r.error))), { maxBatch: consentListMax, maxInFlight: 2 });
+  const consents = new Coalescer<Consent, ConsentAnswer>(async (list) => answers((await cus.call('signDvpConsents', { consents: list })).results),
+    { maxBatch: consentListMax, maxInFlight: 2 });
   return {
     token,
     account,

@@ -14,6 +14,7 @@ import { custodyDvpInternal } from '../../subgraphs/custody/internal.js';
 import { ledger } from '../../subgraphs/custody/ledger.js';
 import { walletOfAccount } from '../../subgraphs/custody/store/accounts.js';
 import { httpPeers } from '../../subgraphs/settlement/peers.js';
+import { isTransient } from '../../subgraphs/settlement/services.js';
 import { dbLabel } from '../support/db.js';
 import { KEYS, openAccount, openCustodyDb } from './support.js';
 
@@ -26,7 +27,9 @@ const LIST_MAX = 4;
  * Custody's list of DvP consents over HTTP, as settlement asks for them: a
  * service credential, the list call typed in kit/contracts/calls.ts, each
  * request answered on its own (a signature or its typed error), hostile lists
- * refused with a typed 4xx.
+ * refused with a typed 4xx. Settlement's peers answer each request of a list
+ * as its single call would: a refusal custody marks retryable (consents,
+ * holds, bookings alike) as DOWNSTREAM.UNAVAILABLE, a step retried later.
  */
 describe(`custody signs DvP consents in lists (${dbLabel()})`, () => {
   let node: AnvilNode;
@@ -39,6 +42,7 @@ describe(`custody signs DvP consents in lists (${dbLabel()})`, () => {
   let a: string, b: string, m: string;
   const wallet: Record<string, string> = {};
   let listCalls = 0;
+  let bookingCalls = 0;
   const asSettlement = () => peerCalls(new InternalClient('custody', server.url, () => serviceToken(AUTH, 'settlement')), 'custody');
   const count = async (sql: string) => Number((await db.query<{ n: string }>(sql))[0].n);
 
@@ -59,11 +63,13 @@ describe(`custody signs DvP consents in lists (${dbLabel()})`, () => {
     await ledger.reserve(db, 'trading', { accountId: b, asset: 'CASH', amount: 50n, idempotencyKey: 'r-b', reason: 'order b' });
     const handlers = custodyDvpInternal({ db, config: { CHAIN_RPC_URL: node.url, CUSTODY_CONSENT_LIST_MAX: LIST_MAX } }, KEYS);
     const routes = internalRoutes(createVerifier(AUTH), handlers);
-    const route = routes['POST /internal/rpc/signDvpConsents'];
-    routes['POST /internal/rpc/signDvpConsents'] = (...args) => {
-      listCalls++;
-      return route(...args);
-    };
+    for (const [method, counter] of [['signDvpConsents', () => listCalls++], ['bookSettlements', () => bookingCalls++]] as const) {
+      const route = routes[`POST /internal/rpc/${method}`];
+      routes[`POST /internal/rpc/${method}`] = (...args) => {
+        counter();
+        return route(...args);
+      };
+    }
     server = await startHttpServer({ port: 0, host: '127.0.0.1', routes });
   }, 120_000);
   afterAll(async () => {
@@ -142,5 +148,29 @@ describe(`custody signs DvP consents in lists (${dbLabel()})`, () => {
     expect(listCalls - before).toBe(1);
     expect(signed).toMatchObject({ status: 'fulfilled', value: { signer: wallet[a] } });
     expect(refused).toMatchObject({ status: 'rejected', reason: { extensions: { code: 'CUSTODY.CONSENT_NOT_COVERED' } } });
+  }, 60_000);
+
+  test('settlement\'s peers: a booking custody refuses retryably reaches settlement as DOWNSTREAM.UNAVAILABLE, a step to retry; a plain refusal keeps its code', async () => {
+    const client = new InternalClient('custody', server.url, () => serviceToken(AUTH, 'settlement'));
+    const peers = httpPeers(client, client, 0, LIST_MAX);
+    const before = { calls: bookingCalls, b: (await ledger.balance(db, b, 'CASH')).total };
+    const max = (1n << 256n) - 1n;
+    const [booked, overflow, unknown] = await Promise.allSettled([
+      peers.book({ idempotencyKey: 'bk-ok', reason: 'stl ok', consume: [], credit: [{ accountId: b, asset: 'CASH', amount: 5n }] }),
+      // Nine uint256 credits overflow the balance column: the list's transaction fails, then this booking's own one (CUSTODY.BOOKING_FAILED, retryable).
+      peers.book({ idempotencyKey: 'bk-overflow', reason: 'stl overflow', consume: [], credit: Array.from({ length: 9 }, () => ({ accountId: b, asset: 'CASH', amount: max })) }),
+      peers.book({ idempotencyKey: 'bk-unknown', reason: 'stl unknown', consume: [{ key: 'no-such-hold', amount: 1n }], credit: [{ accountId: b, asset: 'CASH', amount: 1n }] }),
+    ]);
+    expect(bookingCalls - before.calls).toBe(1);
+    expect(booked.status).toBe('fulfilled');
+    expect(overflow).toMatchObject({ status: 'rejected', reason: { extensions: { code: 'DOWNSTREAM.UNAVAILABLE', retryable: true, cause: 'CUSTODY.BOOKING_FAILED', service: 'custody' } } });
+    expect(unknown).toMatchObject({ status: 'rejected', reason: { extensions: { code: 'CUSTODY.UNKNOWN_RESERVATION', service: 'custody' } } });
+    const reason = (r: PromiseSettledResult<void>) => (r.status === 'rejected' ? r.reason : null);
+    expect([isTransient(reason(overflow)), isTransient(reason(unknown))]).toEqual([true, false]);
+    expect((reason(unknown) as { extensions: Record<string, unknown> }).extensions.retryable).toBeUndefined();
+    // Only the good booking moved anything, once; asked again it is a replay.
+    expect(BigInt((await ledger.balance(db, b, 'CASH')).total) - BigInt(before.b)).toBe(5n);
+    await peers.book({ idempotencyKey: 'bk-ok', reason: 'stl ok', consume: [], credit: [{ accountId: b, asset: 'CASH', amount: 5n }] });
+    expect(BigInt((await ledger.balance(db, b, 'CASH')).total) - BigInt(before.b)).toBe(5n);
   }, 60_000);
 });
