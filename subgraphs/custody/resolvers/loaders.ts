@@ -4,6 +4,7 @@ import { accountsByIds, accountsByInvestors, walletsOfAccounts } from '../store/
 import { depositsOfAccounts } from '../store/chain.js';
 import { balancesOfAccounts } from '../store/ledger.js';
 import { policyApprovals } from '../store/policies.js';
+import { sweepApprovals } from '../store/sweeps.js';
 import { destinationsOfAccounts, withdrawalApprovals, withdrawalsByIds, withdrawalsOfAccounts } from '../store/withdrawals.js';
 
 export const createLoaders = (q: Queryable) => ({
@@ -17,5 +18,6 @@ export const createLoaders = (q: Queryable) => ({
   walletsOfAccount: groupedLoader((ids) => walletsOfAccounts(q, ids), (r) => r.account_id),
   depositsOfAccount: groupedLoader((ids) => depositsOfAccounts(q, ids), (r) => r.account_id),
   policyChangeApprovals: groupedLoader((ids) => policyApprovals(q, ids), (r) => r.change_id),
+  sweepApprovals: groupedLoader((ids) => sweepApprovals(q, ids), (r) => r.sweep_id),
 });
 export type CustodyLoaders = ReturnType<typeof createLoaders>;

@@ -1,5 +1,5 @@
 import { requireCustodian, type CustodyContext } from '../services.js';
-import { sweepApprovals, sweepsOfOrg, type SweepRow } from '../store/sweeps.js';
+import { sweepsOfOrg, type SweepRow } from '../store/sweeps.js';
 import * as sweeps from '../sweeps.js';
 
 /** Thin: wallet sweeps to the HSM (sweeps.ts decides). */
@@ -22,7 +22,7 @@ export const sweepResolvers = {
     initiatedBy: (s: SweepRow) => s.initiated_by,
     approvalsRequired: (s: SweepRow) => s.approvals_required,
     approvals: async (s: SweepRow, _: unknown, ctx: CustodyContext) =>
-      (await sweepApprovals(ctx.db, [s.id])).map((r) => ({ approver: r.approver, approvedAt: r.created_at })),
+      (await ctx.loaders.sweepApprovals.load(s.id)).map((r) => ({ approver: r.approver, approvedAt: r.created_at })),
     cashAmount: (s: SweepRow) => s.cash_amount,
     txHash: (s: SweepRow) => s.cash_tx_hash ?? (s.phase === 'CASH' ? s.tx_hash : null),
     tokensMoved: (s: SweepRow) => s.tokens_moved,

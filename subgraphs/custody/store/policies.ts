@@ -1,4 +1,5 @@
 import type { Queryable } from '../../kit/db/types.js';
+import { approvalTable } from './approvals.js';
 import { insertOnce } from '../../kit/idempotency.js';
 import type { PolicyJson } from '../domain/policy.js';
 
@@ -67,12 +68,6 @@ export async function decidePolicyChange(q: Queryable, id: string, d: { status: 
   await q.query('UPDATE policy_changes SET status = $2, decided_by = $3, decision_reason = $4, decided_at = $5 WHERE id = $1', [id, d.status, d.by, d.reason, d.at]);
 }
 
-/** Records an approval once; false when this approver had already approved. */
-export async function addPolicyApproval(q: Queryable, changeId: string, approver: string, at: Date): Promise<boolean> {
-  const r = await q.query('INSERT INTO policy_change_approvals (change_id, approver, created_at) VALUES ($1,$2,$3) ON CONFLICT DO NOTHING RETURNING 1', [changeId, approver, at]);
-  return r.length > 0;
-}
-
-export const policyApprovals = (q: Queryable, changeIds: readonly string[]) =>
-  q.query<{ change_id: string; approver: string; created_at: Date }>(
-    'SELECT * FROM policy_change_approvals WHERE change_id = ANY($1::text[]) ORDER BY created_at, approver', [changeIds]);
+const approvals = approvalTable('policy_change_approvals', 'change_id');
+export const addPolicyApproval = approvals.add;
+export const policyApprovals = approvals.of;

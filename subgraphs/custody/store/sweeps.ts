@@ -1,4 +1,5 @@
 import type { Queryable } from '../../kit/db/types.js';
+import { approvalTable } from './approvals.js';
 
 /** SQL of wallet sweeps (software-sealed wallet to HSM wallet) and their approvals. */
 
@@ -54,14 +55,9 @@ export async function setSweep(q: Queryable, id: string, patch: SweepPatch): Pro
   return r;
 }
 
-export async function addSweepApproval(q: Queryable, sweepId: string, approver: string, at: Date): Promise<boolean> {
-  const r = await q.query('INSERT INTO wallet_sweep_approvals (sweep_id, approver, created_at) VALUES ($1,$2,$3) ON CONFLICT DO NOTHING RETURNING 1', [sweepId, approver, at]);
-  return r.length > 0;
-}
-
-export const sweepApprovals = (q: Queryable, sweepIds: readonly string[]) =>
-  q.query<{ sweep_id: string; approver: string; created_at: Date }>(
-    'SELECT * FROM wallet_sweep_approvals WHERE sweep_id = ANY($1::text[]) ORDER BY created_at, approver', [sweepIds]);
+const approvals = approvalTable('wallet_sweep_approvals', 'sweep_id');
+export const addSweepApproval = approvals.add;
+export const sweepApprovals = approvals.of;
 
 /** The next sweep whose cash is due to move, locked (other replicas skip it). */
 export async function claimNextSweep(q: Queryable, now: Date): Promise<SweepRow | null> {

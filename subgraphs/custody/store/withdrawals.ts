@@ -1,4 +1,5 @@
 import type { Queryable } from '../../kit/db/types.js';
+import { approvalTable } from './approvals.js';
 import { PgCode, pgCode } from '../../kit/db/types.js';
 import { appError } from '../../kit/errors.js';
 
@@ -80,14 +81,9 @@ export async function setWithdrawal(q: Queryable, id: string, patch: Partial<Pic
   return r;
 }
 
-export async function addWithdrawalApproval(q: Queryable, withdrawalId: string, approver: string, at: Date): Promise<boolean> {
-  const r = await q.query('INSERT INTO withdrawal_approvals (withdrawal_id, approver, created_at) VALUES ($1,$2,$3) ON CONFLICT DO NOTHING RETURNING 1', [withdrawalId, approver, at]);
-  return r.length > 0;
-}
-
-export const withdrawalApprovals = (q: Queryable, withdrawalIds: readonly string[]) =>
-  q.query<{ withdrawal_id: string; approver: string; created_at: Date }>(
-    'SELECT * FROM withdrawal_approvals WHERE withdrawal_id = ANY($1::text[]) ORDER BY created_at, approver', [withdrawalIds]);
+const approvals = approvalTable('withdrawal_approvals', 'withdrawal_id');
+export const addWithdrawalApproval = approvals.add;
+export const withdrawalApprovals = approvals.of;
 
 /**
  * The next withdrawal the broadcaster should work on, locked (other replicas
