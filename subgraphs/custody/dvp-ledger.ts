@@ -47,6 +47,7 @@ export async function adoptReservation(db: Db, service: string, b: Record<string
   return o.results[1] as ReserveResult;
 }
 
+/** An item's own transaction failed for the moment (ledger.ts itemFailure): nothing was done, asked again it may be. */
 const holdFailed = () => appError('CUSTODY.HOLD_FAILED', 'the hold could not be recorded; nothing was held', { retryable: true });
 const bookingFailed = () => appError('CUSTODY.BOOKING_FAILED', 'the booking could not be recorded; nothing was booked', { retryable: true });
 
@@ -97,7 +98,11 @@ export async function bookSettlement(db: Db, service: string, b: Record<string, 
   return bookingResult(bk)(o.results);
 }
 
-/** Bookings of many settled trades in one transaction (calls.custody.bookSettlements): one refused booking leaves nothing and fails alone. */
+/**
+ * Bookings of many settled trades in one transaction (calls.custody.bookSettlements): one refused booking leaves
+ * nothing and fails alone. A booking the books cannot take (a credit past the largest balance they hold) is refused
+ * with its own code, not retryable; only a failure of the moment is CUSTODY.BOOKING_FAILED, retryable.
+ */
 export async function bookSettlements(db: Db, service: string, bookings: readonly Record<string, unknown>[]) {
   const parsed = bookings.map(parseBooking);
   return { results: await ledgerList(db, parsed.map((bk) => bookingOps(service, bk)), (r, i) => bookingResult(parsed[i])(r), bookingFailed) };

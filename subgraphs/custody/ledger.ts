@@ -1,4 +1,4 @@
-import type { Db, Queryable } from '../kit/db/types.js';
+import { isTransientDbError, pgCode, type Db, type Queryable } from '../kit/db/types.js';
 import { appError, errorCode } from '../kit/errors.js';
 import { requestHash } from '../kit/idempotency.js';
 import { appendEvent } from '../kit/outbox.js';
@@ -131,26 +131,40 @@ async function runOne<R>(q: Queryable, op: LedgerOp, events?: PendingEvents): Pr
   return o.results[0] as R;
 }
 
-/** A list in its own transaction, each item's outcome as a wire item. If the transaction itself fails, each item is retried alone (one bad item cannot fail the rest). */
+/**
+ * Why an item's own transaction failed, as its answer: a typed error as it is (a lost connection is a retryable
+ * DATABASE.UNAVAILABLE), a failure of the moment (serialization, deadlock, lock timeout) the caller's retryable
+ * `failed`, anything else CUSTODY.LEDGER_REFUSED, not retryable: the same statements would fail the same way again.
+ */
+export function itemFailure(e: unknown, failed: () => Error): Error {
+  if (errorCode(e)) return e as Error;
+  if (isTransientDbError(e)) return failed();
+  return appError('CUSTODY.LEDGER_REFUSED', 'the books refused this item; asked again it would be refused again', { details: { sqlstate: pgCode(e) ?? null } });
+}
+
+/**
+ * A list in its own transaction, each item's outcome as a wire item. If the transaction itself fails, each item is
+ * retried alone (one bad item cannot fail the rest), and an item whose own transaction fails is answered with
+ * itemFailure.
+ */
 export async function ledgerList<R>(db: Db, items: readonly (readonly LedgerOp[])[], shape: (results: unknown[], index: number) => R, failed: () => Error): Promise<Item<R>[]> {
   const answer = (o: LedgerOutcome, i: number) => settleItem(async () => {
+    if (!o.ok) throw o.error;
+    return shape(o.results, i);
+  });
+  const alone = (it: readonly LedgerOp[], i: number) => settleItem(async () => {
+    const [o] = await db.tx((q) => runLedger(q, [it])).catch((x: unknown) => {
+      throw itemFailure(x, failed);
+    });
     if (!o.ok) throw o.error;
     return shape(o.results, i);
   });
   try {
     return await Promise.all((await db.tx((q) => runLedger(q, items))).map(answer));
   } catch (e) {
-    if (items.length === 1) throw e;
+    if (items.length === 1) return [await settleItem(async () => { throw itemFailure(e, failed); })];
     const out: Item<R>[] = [];
-    for (const [i, it] of items.entries()) {
-      out.push(await settleItem(async () => {
-        const [o] = await db.tx((q) => runLedger(q, [it])).catch((x: unknown) => {
-          throw errorCode(x) ? x : failed();
-        });
-        if (!o.ok) throw o.error;
-        return shape(o.results, i);
-      }));
-    }
+    for (const [i, it] of items.entries()) out.push(await alone(it, i));
     return out;
   }
 }

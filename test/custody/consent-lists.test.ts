@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { verifyTypedData, type Contract } from 'ethers';
+import pg from 'pg';
 import { startAnvil, type AnvilNode } from '../../scripts/chain/anvil.js';
 import { deployCashToken } from '../../scripts/chain/cash-token.js';
 import { loadArtifact } from '../../subgraphs/kit/chain/artifacts.js';
@@ -15,7 +16,8 @@ import { ledger } from '../../subgraphs/custody/ledger.js';
 import { walletOfAccount } from '../../subgraphs/custody/store/accounts.js';
 import { httpPeers } from '../../subgraphs/settlement/peers.js';
 import { isTransient } from '../../subgraphs/settlement/services.js';
-import { dbLabel } from '../support/db.js';
+import { dbLabel, onPostgres } from '../support/db.js';
+import { until } from '../support/wait.js';
 import { KEYS, openAccount, openCustodyDb } from './support.js';
 
 type Ask = RequestOf<'custody', 'signDvpConsents'>['consents'][number];
@@ -29,7 +31,9 @@ const LIST_MAX = 4;
  * request answered on its own (a signature or its typed error), hostile lists
  * refused with a typed 4xx. Settlement's peers answer each request of a list
  * as its single call would: a refusal custody marks retryable (consents,
- * holds, bookings alike) as DOWNSTREAM.UNAVAILABLE, a step retried later.
+ * holds, bookings alike: a failure of the moment such as a killed database
+ * session) as DOWNSTREAM.UNAVAILABLE, a step retried later; a booking the
+ * books can never take (a credit past the largest balance) keeps its own code.
  */
 describe(`custody signs DvP consents in lists (${dbLabel()})`, () => {
   let node: AnvilNode;
@@ -37,6 +41,7 @@ describe(`custody signs DvP consents in lists (${dbLabel()})`, () => {
   let dvp: string;
   let cash: Contract;
   let db: Db;
+  let url: string;
   let cleanup: () => Promise<void>;
   let server: { url: string; close(): Promise<void> };
   let a: string, b: string, m: string;
@@ -51,7 +56,7 @@ describe(`custody signs DvP consents in lists (${dbLabel()})`, () => {
     chain = await createChainClient({ rpcUrl: node.url, privateKey: node.privateKeys[0] });
     dvp = (await chain.deploy(loadArtifact('TokenstackDvP', 'project'))).target as string;
     cash = (await deployCashToken(chain)).contract;
-    ({ db, cleanup } = await openCustodyDb());
+    ({ db, url, cleanup } = await openCustodyDb() as { db: Db; url: string; cleanup(): Promise<void> });
     await ledger.registerAsset(db, 'CASH', cash.target as string);
     [a, b, m] = [await openAccount(db, 'acme'), await openAccount(db, 'acme'), await openAccount(db, 'mallory')];
     for (const acc of [a, b, m]) {
@@ -150,27 +155,72 @@ describe(`custody signs DvP consents in lists (${dbLabel()})`, () => {
     expect(refused).toMatchObject({ status: 'rejected', reason: { extensions: { code: 'CUSTODY.CONSENT_NOT_COVERED' } } });
   }, 60_000);
 
-  test('settlement\'s peers: a booking custody refuses retryably reaches settlement as DOWNSTREAM.UNAVAILABLE, a step to retry; a plain refusal keeps its code', async () => {
+  test('a booking whose credit would overflow the books is refused at custody with its own code, not retryable; the other bookings of the list are booked once', async () => {
     const client = new InternalClient('custody', server.url, () => serviceToken(AUTH, 'settlement'));
     const peers = httpPeers(client, client, 0, LIST_MAX);
-    const before = { calls: bookingCalls, b: (await ledger.balance(db, b, 'CASH')).total };
+    const before = { calls: bookingCalls, b: (await ledger.balance(db, b, 'CASH')).total, entries: await count('SELECT count(*) AS n FROM ledger_entries') };
     const max = (1n << 256n) - 1n;
     const [booked, overflow, unknown] = await Promise.allSettled([
       peers.book({ idempotencyKey: 'bk-ok', reason: 'stl ok', consume: [], credit: [{ accountId: b, asset: 'CASH', amount: 5n }] }),
-      // Nine uint256 credits overflow the balance column: the list's transaction fails, then this booking's own one (CUSTODY.BOOKING_FAILED, retryable).
+      // Nine uint256 credits take the balance past 10^78 - 1, the largest the books hold: custody decides it before writing.
       peers.book({ idempotencyKey: 'bk-overflow', reason: 'stl overflow', consume: [], credit: Array.from({ length: 9 }, () => ({ accountId: b, asset: 'CASH', amount: max })) }),
       peers.book({ idempotencyKey: 'bk-unknown', reason: 'stl unknown', consume: [{ key: 'no-such-hold', amount: 1n }], credit: [{ accountId: b, asset: 'CASH', amount: 1n }] }),
     ]);
     expect(bookingCalls - before.calls).toBe(1);
     expect(booked.status).toBe('fulfilled');
-    expect(overflow).toMatchObject({ status: 'rejected', reason: { extensions: { code: 'DOWNSTREAM.UNAVAILABLE', retryable: true, cause: 'CUSTODY.BOOKING_FAILED', service: 'custody' } } });
+    expect(overflow).toMatchObject({ status: 'rejected', reason: { extensions: { code: 'CUSTODY.BALANCE_OVERFLOW', accountId: b, asset: 'CASH', service: 'custody' } } });
     expect(unknown).toMatchObject({ status: 'rejected', reason: { extensions: { code: 'CUSTODY.UNKNOWN_RESERVATION', service: 'custody' } } });
-    const reason = (r: PromiseSettledResult<void>) => (r.status === 'rejected' ? r.reason : null);
-    expect([isTransient(reason(overflow)), isTransient(reason(unknown))]).toEqual([true, false]);
-    expect((reason(unknown) as { extensions: Record<string, unknown> }).extensions.retryable).toBeUndefined();
-    // Only the good booking moved anything, once; asked again it is a replay.
+    const reason = (r: PromiseSettledResult<void>) => (r.status === 'rejected' ? r.reason as { extensions: Record<string, unknown> } : null);
+    expect([isTransient(reason(overflow)), isTransient(reason(unknown))]).toEqual([false, false]);
+    expect([reason(overflow)!.extensions.retryable, reason(unknown)!.extensions.retryable]).toEqual([undefined, undefined]);
+    // Only the good booking moved anything, once (one journal entry); asked again each answers the same.
     expect(BigInt((await ledger.balance(db, b, 'CASH')).total) - BigInt(before.b)).toBe(5n);
-    await peers.book({ idempotencyKey: 'bk-ok', reason: 'stl ok', consume: [], credit: [{ accountId: b, asset: 'CASH', amount: 5n }] });
+    expect(await count('SELECT count(*) AS n FROM ledger_entries') - before.entries).toBe(1);
+    const again = await asSettlement().call('bookSettlements', { bookings: [
+      { idempotencyKey: 'bk-ok', reason: 'stl ok', consume: [], credit: [{ accountId: b, asset: 'CASH', amount: 5n }] },
+      { idempotencyKey: 'bk-overflow', reason: 'stl overflow', consume: [], credit: Array.from({ length: 9 }, () => ({ accountId: b, asset: 'CASH', amount: max })) },
+    ] });
+    expect(again.results.map((r) => (r.ok ? 'booked' : r.error.code))).toEqual(['booked', 'CUSTODY.BALANCE_OVERFLOW']);
     expect(BigInt((await ledger.balance(db, b, 'CASH')).total) - BigInt(before.b)).toBe(5n);
+    expect(await count('SELECT count(*) AS n FROM ledger_entries') - before.entries).toBe(1);
+  }, 60_000);
+
+  (onPostgres() ? test : test.skip)('a booking whose database session is killed reaches settlement as retryable (DOWNSTREAM.UNAVAILABLE); the others of its list are booked, and asked again it is booked once', async () => {
+    const client = new InternalClient('custody', server.url, () => serviceToken(AUTH, 'settlement'));
+    const peers = httpPeers(client, client, 0, LIST_MAX);
+    const [x, y] = [await openAccount(db, 'acme'), await openAccount(db, 'acme')];
+    const booking = (acc: string) => ({ idempotencyKey: `bk-kill-${acc}`, reason: 'stl kill', consume: [], credit: [{ accountId: acc, asset: 'CASH', amount: 7n }] });
+    await ledger.credit(db, 'settlement', { accountId: y, asset: 'CASH', amount: 1n, idempotencyKey: `dep-${y}`, reason: 'deposit' });
+    // Another session holds y's balance: the list, then y's booking alone, wait on it, and their sessions are killed there.
+    const blocker = new pg.Client({ connectionString: url });
+    const admin = new pg.Client({ connectionString: url });
+    await blocker.connect();
+    await admin.connect();
+    const waiting = "FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND pid <> pg_backend_pid() AND query LIKE '%balances%'";
+    let settled = false;
+    try {
+      await blocker.query('BEGIN');
+      await blocker.query('SELECT 1 FROM balances WHERE account_id = $1 FOR UPDATE', [y]);
+      const outcome = Promise.allSettled([peers.book(booking(x)), peers.book(booking(y))]).finally(() => { settled = true; });
+      for (let kills = 0; kills < 2;) {
+        await until('a booking waiting on the held balance, or the answer', async () => settled || (await admin.query(`SELECT 1 ${waiting}`)).rowCount);
+        if (settled) break;
+        kills += (await admin.query(`SELECT pg_terminate_backend(pid) ${waiting}`)).rowCount ?? 0;
+      }
+      const [ok, killed] = await outcome;
+      expect(ok.status).toBe('fulfilled');
+      expect(killed).toMatchObject({ status: 'rejected', reason: { extensions: { code: 'DOWNSTREAM.UNAVAILABLE', retryable: true, cause: 'DATABASE.UNAVAILABLE', service: 'custody' } } });
+      expect(isTransient((killed as PromiseRejectedResult).reason)).toBe(true);
+    } finally {
+      await blocker.query('ROLLBACK');
+      await blocker.end();
+      await admin.end();
+    }
+    expect([(await ledger.balance(db, x, 'CASH')).total, (await ledger.balance(db, y, 'CASH')).total]).toEqual(['7', '1']);
+    // Once the database answers again, settlement's retry books it, once; a later retry is a replay.
+    await peers.book(booking(y));
+    await peers.book(booking(y));
+    expect((await ledger.balance(db, y, 'CASH')).total).toBe('8');
+    expect(await count(`SELECT count(*) AS n FROM ledger_entries WHERE account_id = '${y}'`)).toBe(2);
   }, 60_000);
 });

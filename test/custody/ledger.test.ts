@@ -181,13 +181,16 @@ describe(`the balances ledger (${dbLabel()})`, () => {
     expect(n.n).toBe('4');
   });
 
-  test('a batch whose transaction fails is retried item by item: the good items reserve once, the bad one fails alone', async () => {
+  test('a batch whose transaction fails is retried item by item: the good items reserve once, the bad one fails alone, not retryable', async () => {
     const a = await openAccount(db, 'acme');
     await ledger.credit(db, 'settlement', { accountId: a, asset: 'CASH', amount: 100n, idempotencyKey: `dep-${a}`, reason: 'deposit' });
     const item = (k: string, reason = `order ${k}`) => ({ accountId: a, asset: 'CASH', amount: 10n, idempotencyKey: k, reason });
     // A NUL in the reason cannot be stored: its statement fails and takes the batch's transaction with it.
     const out = await ledger.reserveMany(db, T, [item('f1'), item('f2', 'bad\u0000reason'), item('f3')]);
-    expect(out.map((r) => (r.ok ? 'ok' : r.error.code))).toEqual(['ok', 'CUSTODY.RESERVATION_FAILED', 'ok']);
+    // The database refuses that item whenever it is asked: not a failure of the moment, so not retryable.
+    expect(out.map((r) => (r.ok ? 'ok' : r.error.code))).toEqual(['ok', 'CUSTODY.LEDGER_REFUSED', 'ok']);
+    expect(out[1]).toMatchObject({ ok: false, error: { sqlstate: expect.stringMatching(/^22/) } });
+    expect((out[1] as { error: { retryable?: boolean } }).error.retryable).toBeUndefined();
     expect(await balance(db, a)).toEqual({ accountId: a, asset: 'CASH', total: '100', reserved: '20', available: '80' });
     const [n] = await db.query<{ n: string }>('SELECT count(*) AS n FROM ledger_operations WHERE idempotency_key = ANY($1)', [['f1', 'f2', 'f3']]);
     expect(n.n).toBe('2');

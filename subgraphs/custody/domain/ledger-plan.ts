@@ -86,6 +86,11 @@ const insufficient = (available: bigint, amount: bigint, accountId: string, asse
     { accountId, asset, available: available.toString(), requested: amount.toString() });
 const unknownAccount = (accountId: string) => refusal('CUSTODY.UNKNOWN_ACCOUNT', `custody account ${accountId} does not exist`, { accountId });
 const unknownAsset = (asset: string) => refusal('CUSTODY.UNKNOWN_ASSET', `custody holds no asset ${asset}`, { asset });
+/** The largest balance the books can hold: balances and journal totals are numeric(78,0). */
+export const BALANCE_MAX = 10n ** 78n - 1n;
+const overflow = (b: Bal, amount: bigint, accountId: string, asset: string) =>
+  refusal('CUSTODY.BALANCE_OVERFLOW', `crediting ${amount} would take the balance to ${b.total + amount}, past the largest the books can hold (10^78 - 1)`,
+    { accountId, asset, total: b.total.toString(), requested: amount.toString() });
 const exceeds = (what: string, amount: bigint, r: ReservationRow, remaining: bigint) =>
   refusal('CUSTODY.EXCEEDS_RESERVATION', `${what} of ${amount} exceeds the ${remaining} the reservation still holds`, { reservationId: r.id, remaining: remaining.toString() });
 
@@ -310,6 +315,8 @@ function apply(op: LedgerOp, opId: string, d: Draft, rows: LedgerRows, made: Res
       const b = balanceFor(op.accountId, op.asset);
       const credit = op.kind === 'CREDIT';
       if (!credit && b.total - b.reserved < op.amount) throw insufficient(b.total - b.reserved, op.amount, op.accountId, op.asset);
+      // Decided here, not left to the database: a refused write would fail the whole list, and asked again it fails again.
+      if (credit && b.total + op.amount > BALANCE_MAX) throw overflow(b, op.amount, op.accountId, op.asset);
       // A credit to a balance that has no row needs the row this list opened for it (an unknown account or asset has none).
       if (credit && !d.balance(balKey(op.accountId, op.asset))) throw new Error(`no balance row opened for ${op.accountId}/${op.asset}`);
       const after = { total: credit ? b.total + op.amount : b.total - op.amount, reserved: b.reserved };

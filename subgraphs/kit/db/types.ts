@@ -56,3 +56,17 @@ export const isRetryableTxError = (e: unknown): boolean => {
   const c = pgCode(e);
   return c === PgCode.serializationFailure || c === PgCode.deadlockDetected;
 };
+
+/** SQLSTATE classes of a failure of the moment: connection (08), rollback (40), resources (53), operator intervention (57), system (58). */
+const TRANSIENT_CLASSES = new Set(['08', '40', '53', '57', '58']);
+
+/**
+ * The database could not run the statements now, not "never": a lost connection, a serialization failure or
+ * deadlock, a lock or statement timeout, resources running out. The same statements may succeed when asked again;
+ * anything else (a value out of range, a constraint, a malformed value) fails the same way every time.
+ */
+export function isTransientDbError(e: unknown): boolean {
+  if (isConnectionLost(e) || isRetryableTxError(e)) return true;
+  const c = pgCode(e);
+  return !!c && /^[0-9A-Z]{5}$/.test(c) && (TRANSIENT_CLASSES.has(c.slice(0, 2)) || c === '55P03');
+}
