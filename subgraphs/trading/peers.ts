@@ -5,7 +5,7 @@
  * briefly; eligibility and reservations never are.
  */
 import { Coalescer } from '../kit/coalesce.js';
-import { itemError, peerCalls, type ReplyOf } from '../kit/contracts/calls.js';
+import { peerCalls, peerItemError, type ReplyOf } from '../kit/contracts/calls.js';
 import type { InternalClient } from '../kit/internal.js';
 
 export type TokenFacts = NonNullable<ReplyOf<'issuance', 'token'>>;
@@ -63,7 +63,11 @@ export class Ttl<V> {
   }
 }
 
-/** Concurrent orders share issuance and custody calls: their questions and reservations leave together as one batch call. */
+/**
+ * Concurrent orders share issuance and custody calls: their questions and reservations leave together as one batch call.
+ * An item the peer refuses retryably (its own transaction lost, for the moment) is the peer unavailable, as its single
+ * call would be (DOWNSTREAM.UNAVAILABLE): the order is refused with "try again", not with a business refusal.
+ */
 export interface PeerBatching { maxBatch: number; maxInFlight: number }
 
 export function httpPeers(issuance: InternalClient, custody: InternalClient, cacheMs: number, batching: PeerBatching): Peers {
@@ -73,11 +77,11 @@ export function httpPeers(issuance: InternalClient, custody: InternalClient, cac
   const accounts = new Ttl<AccountFacts | null>(cacheMs);
   const questions = new Coalescer<EligibilityQuestion, Eligibility>(async (qs) => {
     const { answers } = await iss.call('transferEligibilityMany', { questions: qs.map((q) => ({ ...q, at: q.at ?? null })) });
-    return answers.map((a) => (a.ok ? a.value : itemError('issuance', a.error)));
+    return answers.map((a) => (a.ok ? a.value : peerItemError('issuance', a.error)));
   }, batching);
   const reservations = new Coalescer<ReserveRequest, void>(async (rs) => {
     const { results } = await cus.call('reserveMany', { items: rs.map((r) => ({ accountId: r.accountId, asset: r.asset, amount: r.amount, idempotencyKey: r.key, reason: r.reason })) });
-    return results.map((x) => (x.ok ? undefined : itemError('custody', x.error)));
+    return results.map((x) => (x.ok ? undefined : peerItemError('custody', x.error)));
   }, batching);
   return {
     token: (tokenId) => tokens.get(tokenId, () => iss.call('token', { tokenId })),

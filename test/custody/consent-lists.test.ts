@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { verifyTypedData, type Contract } from 'ethers';
-import pg from 'pg';
 import { startAnvil, type AnvilNode } from '../../scripts/chain/anvil.js';
 import { deployCashToken } from '../../scripts/chain/cash-token.js';
 import { loadArtifact } from '../../subgraphs/kit/chain/artifacts.js';
@@ -17,8 +16,7 @@ import { walletOfAccount } from '../../subgraphs/custody/store/accounts.js';
 import { httpPeers } from '../../subgraphs/settlement/peers.js';
 import { isTransient } from '../../subgraphs/settlement/services.js';
 import { dbLabel, onPostgres } from '../support/db.js';
-import { until } from '../support/wait.js';
-import { KEYS, openAccount, openCustodyDb } from './support.js';
+import { KEYS, killSessionsWaitingOn, openAccount, openCustodyDb } from './support.js';
 
 type Ask = RequestOf<'custody', 'signDvpConsents'>['consents'][number];
 
@@ -192,30 +190,10 @@ describe(`custody signs DvP consents in lists (${dbLabel()})`, () => {
     const booking = (acc: string) => ({ idempotencyKey: `bk-kill-${acc}`, reason: 'stl kill', consume: [], credit: [{ accountId: acc, asset: 'CASH', amount: 7n }] });
     await ledger.credit(db, 'settlement', { accountId: y, asset: 'CASH', amount: 1n, idempotencyKey: `dep-${y}`, reason: 'deposit' });
     // Another session holds y's balance: the list, then y's booking alone, wait on it, and their sessions are killed there.
-    const blocker = new pg.Client({ connectionString: url });
-    const admin = new pg.Client({ connectionString: url });
-    await blocker.connect();
-    await admin.connect();
-    const waiting = "FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND pid <> pg_backend_pid() AND query LIKE '%balances%'";
-    let settled = false;
-    try {
-      await blocker.query('BEGIN');
-      await blocker.query('SELECT 1 FROM balances WHERE account_id = $1 FOR UPDATE', [y]);
-      const outcome = Promise.allSettled([peers.book(booking(x)), peers.book(booking(y))]).finally(() => { settled = true; });
-      for (let kills = 0; kills < 2;) {
-        await until('a booking waiting on the held balance, or the answer', async () => settled || (await admin.query(`SELECT 1 ${waiting}`)).rowCount);
-        if (settled) break;
-        kills += (await admin.query(`SELECT pg_terminate_backend(pid) ${waiting}`)).rowCount ?? 0;
-      }
-      const [ok, killed] = await outcome;
-      expect(ok.status).toBe('fulfilled');
-      expect(killed).toMatchObject({ status: 'rejected', reason: { extensions: { code: 'DOWNSTREAM.UNAVAILABLE', retryable: true, cause: 'DATABASE.UNAVAILABLE', service: 'custody' } } });
-      expect(isTransient((killed as PromiseRejectedResult).reason)).toBe(true);
-    } finally {
-      await blocker.query('ROLLBACK');
-      await blocker.end();
-      await admin.end();
-    }
+    const [ok, killed] = await killSessionsWaitingOn(url, y, () => Promise.allSettled([peers.book(booking(x)), peers.book(booking(y))]));
+    expect(ok.status).toBe('fulfilled');
+    expect(killed).toMatchObject({ status: 'rejected', reason: { extensions: { code: 'DOWNSTREAM.UNAVAILABLE', retryable: true, cause: 'DATABASE.UNAVAILABLE', service: 'custody' } } });
+    expect(isTransient((killed as PromiseRejectedResult).reason)).toBe(true);
     expect([(await ledger.balance(db, x, 'CASH')).total, (await ledger.balance(db, y, 'CASH')).total]).toEqual(['7', '1']);
     // Once the database answers again, settlement's retry books it, once; a later retry is a replay.
     await peers.book(booking(y));

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import pg from 'pg';
 import type { Caller, Role } from '../../subgraphs/kit/auth.js';
 import { migrate } from '../../subgraphs/kit/db/migrate.js';
 import type { Db } from '../../subgraphs/kit/db/types.js';
@@ -12,6 +13,7 @@ import type { CustodyEnv } from '../../subgraphs/custody/services.js';
 import type { EligibilityAnswer, EligibilityQuery, TransferEligibility } from '../../subgraphs/custody/peers.js';
 import type { WithdrawalPolicy } from '../../subgraphs/custody/domain/policy.js';
 import { openTestDb } from '../support/db.js';
+import { until } from '../support/wait.js';
 
 export const KEK = '0x' + '42'.repeat(32);
 
@@ -84,4 +86,32 @@ export async function walletOf(db: Db, accountId: string): Promise<string> {
 /** Payloads of the outbox events of a topic, oldest first. */
 export async function eventsOf<T = Record<string, unknown>>(db: Db, topic: string): Promise<T[]> {
   return (await db.query<{ payload: T }>('SELECT payload FROM outbox WHERE topic = $1 ORDER BY seq', [topic])).map((r) => r.payload);
+}
+
+/**
+ * PostgreSQL: runs `work` while another session holds the balance rows of `accountId`, and kills (pg_terminate_backend)
+ * each session that waits on them, up to `kills` times (a list, then its item run alone), until `work` settles.
+ */
+export async function killSessionsWaitingOn<T>(url: string, accountId: string, work: () => Promise<T>, kills = 2): Promise<T> {
+  const blocker = new pg.Client({ connectionString: url });
+  const admin = new pg.Client({ connectionString: url });
+  await blocker.connect();
+  await admin.connect();
+  const waiting = "FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND pid <> pg_backend_pid() AND query LIKE '%balances%'";
+  let settled = false;
+  try {
+    await blocker.query('BEGIN');
+    await blocker.query('SELECT 1 FROM balances WHERE account_id = $1 FOR UPDATE', [accountId]);
+    const outcome = work().finally(() => { settled = true; });
+    for (let n = 0; n < kills;) {
+      await until('a session waiting on the held balance, or the answer', async () => settled || (await admin.query(`SELECT 1 ${waiting}`)).rowCount);
+      if (settled) break;
+      n += (await admin.query(`SELECT pg_terminate_backend(pid) ${waiting}`)).rowCount ?? 0;
+    }
+    return await outcome;
+  } finally {
+    await blocker.query('ROLLBACK');
+    await blocker.end();
+    await admin.end();
+  }
 }
