@@ -85,6 +85,11 @@ async function signBatch(q: Queryable, d: BroadcastDeps, claimed: WithdrawalRow[
     const why = `cannot build the transfer: ${!from ? 'no wallet' : 'no contract address'}`;
     return { batch: claimed, step: await failAll(q, d, claimed.map((x) => ({ ...x, attempts: d.settings.maxAttempts })), why, events) };
   }
+  // One signer per wallet at a time across replicas (README, replicas): else two read the same nonce and one transfer is dropped.
+  if (!(await store.takeWalletNonce(q, from, w.account_id))) {
+    for (const x of claimed) await store.setWithdrawal(q, x.id, { next_attempt_at: later(now, d.settings.pollMs) });
+    return { batch: claimed, step: 'pending' };
+  }
   let batch = claimed;
   const tried = () => batch.map((x) => ({ ...x, attempts: x.attempts + 1 }));
   let signed: SignedTransfer;

@@ -21,7 +21,7 @@ export const KEK = '0x' + '42'.repeat(32);
 export const KEYS: WalletKeys = walletKeys(KEK, openKeyStore(loadConfig(signerSettings)));
 
 /** A fresh database (PGlite, or PostgreSQL with TEST_DATABASE_URL) with kit and custody migrations applied. */
-export async function openCustodyDb(): Promise<{ db: Db; cleanup(): Promise<void> }> {
+export async function openCustodyDb(): Promise<{ db: Db; url: string; cleanup(): Promise<void> }> {
   const t = await openTestDb();
   await migrate(t.db, [
     { scope: 'kit', dir: fromRoot('subgraphs', 'kit', 'migrations') },

@@ -106,6 +106,26 @@ export async function claimNextBroadcast(q: Queryable, now: Date): Promise<Withd
 }
 
 /**
+ * The wallet's nonce, taken for signing: its row locked until the signed transaction is stored (the
+ * transaction commits), so that two replicas never read the same next nonce from the chain. False,
+ * without waiting, when another transaction holds the row (a replica signing for the wallet, a sweep
+ * or recovery of its account: other wallets go on), or when, under the lock, another transfer of the
+ * wallet turns out to be in flight (stored by a replica since this one claimed) or its account is
+ * being swept. The lock goes with the transaction, so a process killed while signing leaves nothing held.
+ */
+export async function takeWalletNonce(q: Queryable, address: string, accountId: string): Promise<boolean> {
+  const [locked] = await q.query('SELECT id FROM wallets WHERE address = $1 FOR UPDATE SKIP LOCKED', [address]);
+  if (!locked) return false;
+  // A statement of its own, after the lock: it sees what the last holder committed.
+  const [busy] = await q.query(
+    `SELECT 1 FROM withdrawals WHERE account_id = $1 AND status = 'BROADCASTING'
+     UNION ALL SELECT 1 FROM wallet_sweeps WHERE account_id = $1 AND status = 'MOVING' LIMIT 1`,
+    [accountId],
+  );
+  return !busy;
+}
+
+/**
  * Distribution payments due from the same paying account and asset as `w` (APPROVED, claimed with
  * it), locked, at most `limit`: they go on chain together as one batch transaction.
  */
