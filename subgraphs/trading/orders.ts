@@ -125,17 +125,19 @@ export async function placeOrder(s: TradingServices, caller: Caller, input: Plac
     protection = marketProtection(n.side, rules, s.rules, last, last === null ? await bestPrice(s.db, n.tokenId, n.side === 'BUY' ? 'SELL' : 'BUY') : null);
   }
   const id = newId('ord');
-  // One statement: the order, its RECEIVED audit entry and its reservation intent; nothing when the token is at the
-  // settlement backlog bound (TRADING.SETTLEMENT_BACKLOG, retryable with the same clientOrderId).
-  const { row, created } = await s.intake.request({ row: {
+  // One statement: the order, its RECEIVED audit entry and its reservation intent, and the venue's facts its checks
+  // read; nothing when the token is at the settlement backlog bound (TRADING.SETTLEMENT_BACKLOG, retryable with the
+  // same clientOrderId).
+  const claim = await s.intake.request({ row: {
     id, org: caller.org, token_id: n.tokenId, account_id: n.accountId, investor_id: caller.investorId ?? null, side: n.side, type: n.type,
     time_in_force: n.timeInForce, price: n.price?.toString() ?? null, protection_price: protection?.toString() ?? null, quantity: n.quantity.toString(),
     post_only: n.postOnly, stp: n.stp, client_order_id: input.clientOrderId, request_hash: requestHash(n),
   }, actor: caller.subject });
-  if (!created) return resultOf(await settled(s, row));
+  const { row } = claim;
+  if (!claim.created) return resultOf(await settled(s, row));
 
   const now = s.now();
-  const check = await checkOrder(s, caller, n, now);
+  const check = await checkOrder(s, caller, n, now, claim.facts);
   if (n.type === 'MARKET' && protection === null) check.reasons.push(reason('TRADING.NO_LIQUIDITY', 'no last price and no resting order on the other side: a market order has nothing to trade with'));
   const asset = n.side === 'BUY' ? s.rules.cashAsset : n.tokenId;
   const amount = n.side === 'BUY' ? n.quantity * (n.price ?? protection ?? 0n) * rules.tickValue : n.quantity;

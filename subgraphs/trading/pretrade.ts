@@ -13,6 +13,7 @@ import { buyerMayReceive, sellerMayDeliver, type ComplianceAnswer } from './comp
 import type { AccountFacts, TokenFacts } from './peers.js';
 import { instrumentRules, reason, sizeAndPriceReasons, type Reason } from './rules.js';
 import type { TradingServices } from './services.js';
+import type { EntryFacts } from './store/venue.js';
 
 export interface OrderFacts {
   tokenId: string;
@@ -34,10 +35,10 @@ export interface CheckResult {
 const unavailable = (service: string, e: unknown): Reason =>
   reason(errorCode(e)?.startsWith('DOWNSTREAM.') ? 'DOWNSTREAM.UNAVAILABLE' : (errorCode(e) ?? 'DOWNSTREAM.FAILED'), `${service}: ${(e as Error).message}`);
 
-/** Venue and instrument checks that need only this subgraph's own state. */
-export async function venueReasons(s: TradingServices, caller: Caller, o: Omit<OrderFacts, 'accountId'>, now: Date): Promise<Reason[]> {
+/** Venue and instrument checks that need only this subgraph's own state (`read`: the facts already read with the order's intake). */
+export async function venueReasons(s: TradingServices, caller: Caller, o: Omit<OrderFacts, 'accountId'>, now: Date, read?: EntryFacts): Promise<Reason[]> {
   const out: Reason[] = [];
-  const f = await s.entry.request({ tokenId: o.tokenId, org: caller.org });
+  const f = read ?? await s.entry.request({ tokenId: o.tokenId, org: caller.org });
   if (!isOpen(s.rules.hours, now)) out.push(reason('TRADING.MARKET_CLOSED', `the venue is closed (trading hours ${s.rules.hours.text})`));
   // Orders at the old price and quantity mean nothing once the lots are scaled: refused until the split is DONE.
   if (f.split_id && !isId(f.split_id, 'red')) out.push(reason('TRADING.SPLIT_IN_PROGRESS', `${o.tokenId} is being split (split ${f.split_id}); orders are refused until it is done`));
@@ -51,11 +52,11 @@ export async function venueReasons(s: TradingServices, caller: Caller, o: Omit<O
   return out;
 }
 
-/** Everything that refuses the order, local and remote. */
-export async function checkOrder(s: TradingServices, caller: Caller, o: OrderFacts, now: Date): Promise<CheckResult> {
+/** Everything that refuses the order, local and remote (`facts`: the venue's, read with the order's intake). */
+export async function checkOrder(s: TradingServices, caller: Caller, o: OrderFacts, now: Date, facts?: EntryFacts): Promise<CheckResult> {
   const reasons: Reason[] = [];
   const [local, token, account] = await Promise.all([
-    venueReasons(s, caller, o, now),
+    venueReasons(s, caller, o, now, facts),
     s.peers.token(o.tokenId).catch((e) => { reasons.push(unavailable('issuance', e)); return undefined; }),
     s.peers.account(o.accountId).catch((e) => { reasons.push(unavailable('custody', e)); return undefined; }),
   ]);

@@ -14,7 +14,7 @@ import type { NewOrderRow, OrderRow } from './store/orders.js';
 
 /** An order claimed at intake (orders.ts orderIntake), and what the claim gave. */
 export interface Intake { row: NewOrderRow; actor: string }
-export type Intaken = { row: OrderRow; created: boolean };
+export type Intaken = { row: OrderRow; created: true; facts: EntryFacts } | { row: OrderRow; created: false };
 
 /** What the trading subgraph runs beside its resolvers, shared by every request of one process. */
 /** The context of one GraphQL request. */
@@ -28,7 +28,7 @@ export interface TradingServices {
   peers: Peers;
   /** Claims new orders' clientOrderIds, many per transaction. */
   intake: Coalescer<Intake, Intaken>;
-  /** Reads the venue's facts (halts, last price, admission) for the orders being checked together, in one statement. */
+  /** Reads the venue's facts (halts, last price, admission) for the orders being checked together, in one statement (a new order has them from its intake). */
   entry: Coalescer<EntryKey, EntryFacts>;
   venue: Venue;
   releaser: Releaser;

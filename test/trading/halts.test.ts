@@ -1,5 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { dbLabel } from '../support/db.js';
+import { newId } from '../../subgraphs/kit/ids.js';
+import { insertPendingOrders } from '../../subgraphs/trading/store/orders.js';
+import { entryFactsMany, setSplit } from '../../subgraphs/trading/store/venue.js';
 import { gql, gqlOk, market, quiet, startTrading, until, type MarketStatus, type Order, type OrderPayload, type Subscriber, type TradingHarness } from './support.js';
 
 const STATUS = 'query($t: ID!) { marketStatus(tokenId: $t) { halted operatorHalt haltReason issuerPaused } }';
@@ -68,6 +71,31 @@ describe(`halts and subscribers (${dbLabel()})`, () => {
     expect(h.peers.reserved(s.accountId, m.tokenId)).toBe(0n);
     const list = await gqlOk<{ subscribers: Subscriber[] }>(h.node.url, m.operator, '{ subscribers { org status } }');
     expect(list.subscribers).toContainEqual({ org: 'broker-susp', status: 'SUSPENDED' });
+  });
+
+  test('a new order gets the venue facts its checks read from its intake statement, the same as a read of their own', async () => {
+    const halted = await market(h, { org: 'broker-facts' });
+    await gqlOk(h.node.url, halted.operator, 'mutation($t: ID!) { haltTrading(tokenId: $t, reason: "facts test") { halted } }', { t: halted.tokenId });
+    const split = await market(h, { org: 'broker-facts' });
+    await setSplit(h.node.sg.db, split.tokenId, 'spl_facts', true);
+    await market(h, { org: 'broker-gone' });
+    await gqlOk(h.node.url, halted.operator, 'mutation { suspendSubscriber(org: "broker-gone", reason: "facts test") { status } }');
+    const keys = [
+      { tokenId: halted.tokenId, org: 'broker-facts' }, { tokenId: split.tokenId, org: 'broker-gone' },
+      { tokenId: h.peers.token(), org: 'broker-never-admitted' }, // no book row, no subscriber row
+    ];
+    const items = keys.map((k, i) => ({ actor: 'facts-test', row: {
+      id: newId('ord'), org: k.org, token_id: k.tokenId, account_id: 'acc_facts', investor_id: null, side: 'BUY' as const, type: 'LIMIT' as const,
+      time_in_force: 'GTC', price: '100', protection_price: null, quantity: '1', post_only: false, stp: 'CANCEL_NEWEST', client_order_id: `facts-${i}`, request_hash: `h${i}`,
+    } }));
+    const claimed = await insertPendingOrders(h.node.sg.db, items);
+    const read = await entryFactsMany(h.node.sg.db, keys);
+    expect(claimed.map((c) => (c instanceof Error || !c.created ? c : c.facts))).toEqual(read);
+    expect(read.map((f) => [f.halted, f.split_id, f.sub_status])).toEqual([[true, null, 'ADMITTED'], [false, 'spl_facts', 'SUSPENDED'], [null, null, null]]);
+    // A replay is answered with the earlier order and no facts: its checks were the first request's.
+    expect((await insertPendingOrders(h.node.sg.db, items)).map((c) => (c instanceof Error ? c : { created: c.created, facts: 'facts' in c }))).toEqual(keys.map(() => ({ created: false, facts: false })));
+    await h.node.sg.db.query("UPDATE orders SET status = 'REJECTED', remaining = 0 WHERE client_order_id LIKE 'facts-%'");
+    await h.node.sg.db.query("DELETE FROM reservation_intents WHERE order_id IN (SELECT id FROM orders WHERE client_order_id LIKE 'facts-%')");
   });
 
   test('a halt needs a reason and a real token id', async () => {

@@ -1,6 +1,7 @@
 import type { Queryable } from '../../kit/db/types.js';
 import { assertSameRequest } from '../../kit/idempotency.js';
 import type { OrderStatus } from '../domain/live.js';
+import type { EntryFacts } from './venue.js';
 
 /** A new order not claimed because its token is at the settlement backlog bound (orders.ts answers TRADING.SETTLEMENT_BACKLOG). */
 export class AtBacklogBound extends Error {
@@ -37,10 +38,13 @@ export interface NewOrderRow {
  * The answer is per order, in order. A duplicate inside the list is a replay of the first. With `maxUnsettled`, a new
  * order of a token with that many fills not yet settled is not inserted (TRADING.SETTLEMENT_BACKLOG); a replay is
  * still answered.
+ *
+ * A new order also gets the venue's facts its pre-trade checks read (the token's halt flags and last price, the
+ * caller's admission: entryFactsMany's answer), from the same statement: no read of their own per batch.
  */
-export async function insertPendingOrders(q: Queryable, items: readonly { row: NewOrderRow; actor: string }[], maxUnsettled = 0): Promise<({ row: OrderRow; created: boolean } | Error)[]> {
+export async function insertPendingOrders(q: Queryable, items: readonly { row: NewOrderRow; actor: string }[], maxUnsettled = 0): Promise<({ row: OrderRow; created: true; facts: EntryFacts } | { row: OrderRow; created: false } | Error)[]> {
   const list = items.map(({ row: o, actor }) => ({ ...o, actor, detail: { side: o.side, type: o.type, price: o.price, quantity: o.quantity } }));
-  const created = await q.query<OrderRow>(
+  const created = await q.query<OrderRow & { entry_facts: EntryFacts }>(
     `WITH x AS (
        SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(id text, org text, token_id text, account_id text, investor_id text, side text, type text,
          time_in_force text, price numeric, protection_price numeric, quantity numeric, post_only boolean, stp text, client_order_id text, request_hash text,
@@ -57,10 +61,12 @@ export async function insertPendingOrders(q: Queryable, items: readonly { row: N
      ), intent AS (
        INSERT INTO reservation_intents (reservation_key, order_id) SELECT id, id FROM o
      )
-     SELECT * FROM o`,
+     SELECT o.*, json_build_object('halted', b.halted, 'halt_reason', b.halt_reason, 'issuer_paused', b.issuer_paused, 'split_id', b.split_id,
+       'last_price', b.last_price::text, 'sub_status', s.status, 'sub_reason', s.reason) AS entry_facts
+     FROM o LEFT JOIN books b ON b.token_id = o.token_id LEFT JOIN subscribers s ON s.org = o.org`,
     [JSON.stringify(list), maxUnsettled],
   );
-  const mine = new Map(created.map((r) => [r.id, r]));
+  const mine = new Map(created.map(({ entry_facts, ...r }) => [r.id, { row: r, facts: entry_facts }]));
   const replays = items.filter((it) => !mine.has(it.row.id));
   const prior = replays.length === 0 ? [] : await q.query<OrderRow>(
     'SELECT o.* FROM orders o JOIN unnest($1::text[], $2::text[]) AS k(org, client_order_id) USING (org, client_order_id)',
@@ -69,7 +75,7 @@ export async function insertPendingOrders(q: Queryable, items: readonly { row: N
   const byKey = new Map(prior.map((r) => [`${r.org}\u0000${r.client_order_id}`, r]));
   return items.map(({ row: o }) => {
     const r = mine.get(o.id);
-    if (r) return { row: r, created: true };
+    if (r) return { ...r, created: true };
     const p = byKey.get(`${o.org}\u0000${o.client_order_id}`);
     if (!p) return maxUnsettled > 0 ? new AtBacklogBound(o.token_id, maxUnsettled) : new Error('idempotent insert found neither a new nor an existing row');
     try {
