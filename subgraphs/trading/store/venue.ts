@@ -170,10 +170,15 @@ export async function cursorPosition(q: Queryable, source: string): Promise<bigi
   return BigInt(r?.position ?? 0);
 }
 
-/** The cursor's position, locked until the caller's transaction ends (created at 0 the first time). */
+/**
+ * The cursor's position, locked until the caller's transaction ends (created at 0 the first time), in one
+ * statement: the no-op DO UPDATE locks an existing row as FOR UPDATE would, and RETURNING gives its position.
+ */
 export async function lockCursor(q: Queryable, source: string): Promise<bigint> {
-  await q.query('INSERT INTO feed_cursors (source, position) VALUES ($1, 0) ON CONFLICT (source) DO NOTHING', [source]);
-  const [cur] = await q.query<{ position: string }>('SELECT position FROM feed_cursors WHERE source = $1 FOR UPDATE', [source]);
+  const [cur] = await q.query<{ position: string }>(
+    'INSERT INTO feed_cursors (source, position) VALUES ($1, 0) ON CONFLICT (source) DO UPDATE SET source = EXCLUDED.source RETURNING position',
+    [source],
+  );
   return BigInt(cur.position);
 }
 
