@@ -7,11 +7,11 @@ import { transition } from './lifecycle.js';
 import { mayHold, releaseAt } from './outcomes.js';
 import type { SettlementServices } from './services.js';
 import { appendAnchoredAudit } from './store/audit.js';
-import { settlementForUpdate } from './store/settlements.js';
+import { settlementForUpdate, updateSettlement } from './store/settlements.js';
 import { setVenueToken } from './store/venues.js';
 import { isId, isPrintable } from '../kit/inputs.js';
 
-/** What a settlement agent decides by hand: cancelling a settlement, which tokens an external venue may submit. */
+/** What a settlement agent decides by hand: cancelling a settlement, booking again one whose booking stopped, which tokens an external venue may submit. */
 
 export async function cancelSettlement(s: SettlementServices, caller: Caller, id: string, reason: string) {
   requireRole(caller, 'SETTLEMENT_AGENT');
@@ -30,6 +30,26 @@ export async function cancelSettlement(s: SettlementServices, caller: Caller, id
       patch: { release_pending: release, next_attempt_at: release ? releaseAt(s, row) : null },
       detail: { org: caller.org },
     });
+  });
+}
+
+/**
+ * A trade the chain settled whose booking at custody stopped (booking.ts) is booked again at once, with a fresh
+ * count of attempts: the operator has put right what custody refused (or custody is back). Only the settlement
+ * operator's agents: the books of both parties are at stake.
+ */
+export async function retrySettlementBooking(s: SettlementServices, caller: Caller, id: string) {
+  requireRole(caller, 'SETTLEMENT_AGENT');
+  if (!s.config.SETTLEMENT_OPERATOR_ORGS.includes(caller.org)) throw forbidden('only a settlement agent of the settlement operator (SETTLEMENT_OPERATOR_ORGS) may have a booking retried');
+  return s.db.tx(async (q) => {
+    const row = isId(id, 'stl') ? await settlementForUpdate(q, id) : null;
+    if (!row || !sees(visibilityOf(caller, s.config), row)) throw notFound('settlement', id);
+    if (row.status !== 'SETTLING' || !row.booking_stopped) {
+      throw appError('SETTLEMENT.BOOKING_NOT_STOPPED', `settlement ${id} has no stopped booking (it is ${row.status})`, { details: { settlementId: id, status: row.status } });
+    }
+    const r = await updateSettlement(q, row.id, 'SETTLING', { booking_stopped: null, booking_attempts: 0, next_attempt_at: s.now(), lease_until: null });
+    await appendAnchoredAudit(q, { settlementId: row.id, batchId: row.batch_id, kind: 'BOOKING.RETRIED', actor: caller.subject, detail: { org: caller.org, stopped: row.booking_stopped } });
+    return r!;
   });
 }
 

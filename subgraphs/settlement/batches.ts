@@ -4,6 +4,7 @@ import type { Queryable } from '../kit/db/types.js';
 import { errorCode, rootErrorCode } from '../kit/errors.js';
 import { newId } from '../kit/ids.js';
 import { attest } from './attest.js';
+import { bookingNotDone } from './booking.js';
 import { batchesIn, chainBatchIdOf } from './chain.js';
 import { grossLegs, nettedLegs, type Batch, type TradeLegs } from './domain/legs.js';
 import { failureOfRevert, type FailureCode } from './domain/status.js';
@@ -300,30 +301,43 @@ async function failBatch(s: SettlementServices, b: BatchRow, code: FailureCode, 
   });
 }
 
-/** Books each trade of a settled batch at custody, attests it and marks it SETTLED. A trade that cannot be finished now is due again later. */
+/**
+ * Books each trade of a settled batch at custody, attests it and marks it SETTLED. A trade that cannot be finished now
+ * is due again later; one whose booking stopped (booking.ts) waits for an operator.
+ */
 async function finalizeAll(s: SettlementServices, b: BatchRow): Promise<void> {
   // All at once: their bookings travel to custody in one list call and their status changes commit together.
   await Promise.all((await settlementsOfBatch(s.db, b.id)).filter((row) => row.status === 'SETTLING').map(async (row) => {
     try {
       await finalizeSettlement(s, row, b);
     } catch (e) {
-      s.log.warn({ settlementId: row.id, err: message(e) }, 'settled on chain; booking will be retried');
+      s.log.warn({ settlementId: row.id, err: message(e) }, 'settled on chain and booked; finishing will be retried');
       await updateSettlement(s.db, row, 'SETTLING', { next_attempt_at: later(s, s.config.SETTLEMENT_RETRY_MS), lease_until: null, last_error: message(e) });
     }
   }));
 }
 
-/** Custody follows the chain (idempotent per settlement), then the trade is SETTLED with its attestation. */
+/**
+ * Custody follows the chain (idempotent per settlement), then the trade is SETTLED with its attestation. A booking
+ * that does not go through leaves the trade SETTLING, due again or stopped (booking.ts).
+ */
 export async function finalizeSettlement(s: SettlementServices, row: SettlementRow, b: BatchRow): Promise<SettlementRow> {
+  if (row.booking_stopped) return row; // an operator's retrySettlementBooking clears it first
   const held = row.held ?? { sell: [], buy: [] };
-  await s.peers.book({
-    idempotencyKey: `stl:${row.id}:book`, reason: `settlement ${row.id}`,
-    consume: [...held.sell, ...held.buy].map((h) => ({ key: h.key, amount: BigInt(h.amount) })),
-    credit: [
-      { accountId: row.buyer_account_id, asset: row.token_id, amount: BigInt(row.quantity) },
-      { accountId: row.seller_account_id, asset: row.cash_asset, amount: BigInt(row.cash_amount!) },
-    ],
-  });
+  try {
+    await s.peers.book({
+      idempotencyKey: `stl:${row.id}:book`, reason: `settlement ${row.id}`,
+      consume: [...held.sell, ...held.buy].map((h) => ({ key: h.key, amount: BigInt(h.amount) })),
+      credit: [
+        { accountId: row.buyer_account_id, asset: row.token_id, amount: BigInt(row.quantity) },
+        { accountId: row.seller_account_id, asset: row.cash_asset, amount: BigInt(row.cash_amount!) },
+      ],
+    });
+  } catch (e) {
+    if (errorCode(e) === 'SETTLEMENT.LEASE_LOST') throw e;
+    await bookingNotDone(s, row, e);
+    return row;
+  }
   const att = await attest(s, row, b);
   try {
     return await s.commit.tx((q) => transition(q, row, 'SETTLED', {

@@ -38,6 +38,7 @@ export const settlementSettings = {
   SETTLEMENT_MAX_ATTEMPTS: int('attempts (verification and settlement) before a FAILED settlement is final and its reservations released', 5, 1, 100),
   SETTLEMENT_RETRY_MS: int('first pause before a FAILED settlement is tried again; doubles each attempt', 2_000, 0),
   SETTLEMENT_RETRY_MAX_MS: int('longest pause between attempts', 300_000, 0),
+  SETTLEMENT_BOOKING_MAX_ATTEMPTS: int('attempts at custody\'s booking of a trade the chain has settled, when custody is unavailable (paused as SETTLEMENT_RETRY_MS, doubling to SETTLEMENT_RETRY_MAX_MS); after the last, or at once when custody refuses the booking, it stops: the trade stays SETTLING with bookingStopped set until an operator has it booked again (retrySettlementBooking)', 20, 1, 1_000),
   SETTLEMENT_LEASE_MS: int('a worker\'s claim on a settlement or DvP batch, renewed every third of it while the work runs (a batch waiting on its receipt included); a process that dies or pauses longer leaves its work to another after this long, and its later writes are refused', 15_000, 1_000),
   SETTLEMENT_CONSENT_TTL_SECONDS: int('life of the custody wallets\' consents to one DvP transaction (reservations are released only after it)', 600, 30, 86_400),
   SETTLEMENT_CHAIN_TIMEOUT_MS: int('how long a DvP transaction is waited for before the worker comes back to it', 60_000, 1_000),
@@ -70,6 +71,7 @@ export interface SettlementConfig {
   SETTLEMENT_MAX_ATTEMPTS: number;
   SETTLEMENT_RETRY_MS: number;
   SETTLEMENT_RETRY_MAX_MS: number;
+  SETTLEMENT_BOOKING_MAX_ATTEMPTS: number;
   SETTLEMENT_LEASE_MS: number;
   SETTLEMENT_CONSENT_TTL_SECONDS: number;
   SETTLEMENT_CHAIN_TIMEOUT_MS: number;

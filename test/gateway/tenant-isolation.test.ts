@@ -165,6 +165,7 @@ const ARGS: Record<string, (w: World) => Record<string, unknown>[]> = {
   // The owner's own report replayed word for word, then a new report between the owner's accounts on the venue the owner uses.
   submitExternalTrade: (w) => [{ input: w.external }, { input: { ...w.external, venueReference: 'intruder-ref-1' } }],
   cancelSettlement: (w) => [{ id: w.externalId, reason }],
+  retrySettlementBooking: (w) => [{ id: w.externalId }],
   authorizeVenueToken: (w) => [{ venue: String(w.external.venue), tokenId: w.tokenId, authorized: false }],
   placeOrder: (w) => [{ input: { tokenId: w.tokenId, accountId: w.seller.accountId, side: 'SELL', price: '105', quantity: '1', clientOrderId: w.restingClientOrderId } }],
   cancelOrder: (w) => [{ orderId: w.restingOrderId }],

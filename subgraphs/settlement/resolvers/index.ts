@@ -1,7 +1,7 @@
 import { notFound } from '../../kit/errors.js';
 import { trimDecimal } from '../../kit/scalars.js';
 import { sees, visibilityOf } from '../access.js';
-import { authorizeVenueToken, cancelSettlement } from '../agent.js';
+import { authorizeVenueToken, cancelSettlement, retrySettlementBooking } from '../agent.js';
 import { attestationView, verifyAttestation } from '../attestations.js';
 import { verifyAuditLog } from '../audit.js';
 import type { AuditEntry } from '../domain/audit-chain.js';
@@ -36,6 +36,7 @@ export const resolvers = {
   Mutation: {
     submitExternalTrade: (_: unknown, a: { input: ExternalTradeInput }, ctx: Ctx) => submitExternalTrade(ctx.services, ctx.caller, a.input),
     cancelSettlement: (_: unknown, a: { id: string; reason: string }, ctx: Ctx) => cancelSettlement(ctx.services, ctx.caller, a.id, a.reason),
+    retrySettlementBooking: (_: unknown, a: { id: string }, ctx: Ctx) => retrySettlementBooking(ctx.services, ctx.caller, a.id),
     authorizeVenueToken: (_: unknown, a: { venue: string; tokenId: string; authorized: boolean }, ctx: Ctx) => authorizeVenueToken(ctx.services, ctx.caller, a.venue, a.tokenId, a.authorized),
   },
   Subscription: {
@@ -75,6 +76,7 @@ export const resolvers = {
     txHash: (s: SettlementRow) => s.tx_hash,
     blockNumber: (s: SettlementRow) => (s.block_number === null ? null : BigInt(s.block_number)),
     settledAt: (s: SettlementRow) => s.settled_at,
+    bookingStopped: (s: SettlementRow) => (s.booking_stopped ? { ...s.booking_stopped, at: new Date(s.booking_stopped.at) } : null),
     batch: (s: SettlementRow, _: unknown, ctx: Ctx) => (s.batch_id ? ctx.loaders.batch.load(s.batch_id) : null),
     attestation: (s: SettlementRow) => attestationView(s),
     history: async (s: SettlementRow, _: unknown, ctx: Ctx) => (await ctx.loaders.history.load(s.id)).map((h) => ({ ...h, reasonCode: h.reason_code })),

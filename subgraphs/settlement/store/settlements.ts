@@ -27,15 +27,18 @@ export interface SettlementRow {
   release_pending: boolean; consent_deadline: Date | null; batch_id: string | null; tx_hash: string | null; block_number: string | null;
   settled_at: Date | null; attestation: object | null; attestation_signature: string | null; updated_at: Date;
   traceparent: string | null;
+  booking_attempts: number; booking_stopped: BookingStopped | null;
 }
+/** Why custody's booking of a trade settled on chain stopped: an operator must act (retrySettlementBooking). */
+export interface BookingStopped { code: string; message: string; retryable: boolean; attempts: number; at: string }
 export interface HistoryRow { settlement_id: string; seq: number; status: string; reason: string | null; reason_code: string | null; actor: string | null; at: Date }
 
-const JSON_COLUMNS = new Set(['trading_reservations', 'held', 'token_chain', 'eligibility', 'rejection', 'attestation']);
+const JSON_COLUMNS = new Set(['trading_reservations', 'held', 'token_chain', 'eligibility', 'rejection', 'attestation', 'booking_stopped']);
 const PATCHABLE = new Set([
   'status', 'cash_amount', 'buyer_investor_id', 'seller_investor_id', 'buyer_org', 'seller_org', 'buyer_wallet', 'seller_wallet',
   'held', 'held_state', 'token_address', 'token_chain', 'cash_token_address', 'eligibility', 'rejection', 'reason_code', 'reason', 'final',
   'attempts', 'next_attempt_at', 'lease_until', 'last_error', 'release_pending', 'consent_deadline', 'batch_id', 'tx_hash', 'block_number',
-  'settled_at', 'attestation', 'attestation_signature',
+  'settled_at', 'attestation', 'attestation_signature', 'booking_attempts', 'booking_stopped',
 ]);
 export type SettlementPatch = Partial<Pick<SettlementRow, Extract<keyof SettlementRow, string>>>;
 
