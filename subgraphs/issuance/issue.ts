@@ -2,7 +2,7 @@ import { getAddress, id as topicId } from 'ethers';
 import type { Caller } from '../kit/auth.js';
 import type { Db } from '../kit/db/types.js';
 import { appError, badInput } from '../kit/errors.js';
-import { requestHash } from '../kit/idempotency.js';
+import { replayOf, requestHash } from '../kit/idempotency.js';
 import { newId } from '../kit/ids.js';
 import { appendEvent } from '../kit/outbox.js';
 import type { ComplianceConfig } from './domain/compliance/index.js';
@@ -25,6 +25,11 @@ export interface IssueResult { id: string; status: string; txHash: string | null
 
 const TRANSFER = topicId('Transfer(address,address,uint256)');
 
+/** The compliance engine's answer for the issuance now (a replay's answer too: the outcome stored is the mint's). */
+const eligibilityOf = (db: Db, config: ComplianceConfig, tokenId: string, input: IssueInput): Promise<EligibilityResult> => transferEligibility(db, config, {
+  tokenId, fromInvestorId: null, toInvestorId: input.investorId, amount: input.amount, at: new Date(), kind: 'PRIMARY_ISSUANCE', priceCents: input.priceCents ?? undefined,
+});
+
 /**
  * Primary issuance: the compliance engine decides first (a refusal is
  * returned with every reason and writes nothing), then the intent is
@@ -40,6 +45,14 @@ export async function issueTokens(
   positive(input.amount);
   if (input.priceCents !== undefined && input.priceCents !== null && input.priceCents < 0n) throw badInput('INVALID_PRICE', 'priceCents cannot be negative');
   const token = await tokenOfIssuer(db, caller, input.tokenId, ['ISSUER_AGENT']);
+  const hash = requestHash(input);
+  // A replay gets its recorded outcome whatever happened since (a split under way, the token redeemed, the wallet
+  // replaced): looked up before any check of the current state.
+  const prior = replayOf(await issuanceByKey(db, caller.org, input.idempotencyKey), hash, input.idempotencyKey);
+  if (prior) {
+    if (prior.status === 'PENDING') throw appError('ISSUANCE.ISSUANCE_IN_DOUBT', `issuance ${prior.id} started but its mint outcome is unknown; reconcile before retrying`, { details: { issuanceId: prior.id } });
+    return { id: prior.id, status: prior.status, txHash: prior.tx_hash, eligibility: await eligibilityOf(db, config, token.id, input) };
+  }
   const addresses = requireDeployed(token);
   // ERC-3643 mints while the token is paused: a split's pause does not stop an issuance, this does.
   await refuseDuringSplit(db, [token.id], 'an issuance');
@@ -49,18 +62,8 @@ export async function issueTokens(
   if (!wallet) throw appError('ISSUANCE.NO_WALLET', input.wallet ? `wallet ${input.wallet} is not an active wallet of ${investor.id}` : `investor ${investor.id} has no active wallet`);
   const acquiredAt = input.acquiredAt ?? new Date();
   if (acquiredAt.getTime() > Date.now() + 60_000) throw badInput('INVALID_ACQUISITION_DATE', 'acquiredAt cannot be in the future');
-  const hash = requestHash(input);
 
-  const prior = await issuanceByKey(db, caller.org, input.idempotencyKey);
-  const eligibility = await transferEligibility(db, config, {
-    tokenId: token.id, fromInvestorId: null, toInvestorId: investor.id, amount: input.amount, at: new Date(), kind: 'PRIMARY_ISSUANCE',
-    priceCents: input.priceCents ?? undefined,
-  });
-  if (prior) {
-    if (prior.request_hash !== hash) throw appError('INPUT.IDEMPOTENCY_KEY_REUSED', `idempotency key "${input.idempotencyKey}" was already used for a different request`);
-    if (prior.status === 'PENDING') throw appError('ISSUANCE.ISSUANCE_IN_DOUBT', `issuance ${prior.id} started but its mint outcome is unknown; reconcile before retrying`, { details: { issuanceId: prior.id } });
-    return { id: prior.id, status: prior.status, txHash: prior.tx_hash, eligibility };
-  }
+  const eligibility = await eligibilityOf(db, config, token.id, input);
   if (!eligibility.allowed) return { id: '', status: 'REJECTED', txHash: null, eligibility };
 
   const { row, created } = await db.tx((q) => insertIssuance(q, {

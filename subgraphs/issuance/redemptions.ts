@@ -9,7 +9,7 @@
 import type { Caller } from '../kit/auth.js';
 import type { Db } from '../kit/db/types.js';
 import { appError, badInput } from '../kit/errors.js';
-import { assertSameRequest, requestHash } from '../kit/idempotency.js';
+import { replayOf, requestHash } from '../kit/idempotency.js';
 import { newId } from '../kit/ids.js';
 import { appendEvent } from '../kit/outbox.js';
 import { scopeOf } from '../kit/access.js';
@@ -31,11 +31,9 @@ export async function announceRedemption(db: Db, env: Pick<DistributionEnv, 'cus
   const t = await tokenOfIssuer(db, caller, i.tokenId, ['ISSUER_AGENT']);
   const coupon = i.finalCoupon ?? null;
   const hash = requestHash({ ...i, finalCoupon: coupon && { amountPerUnit: coupon.amountPerUnit ?? null, totalAmount: coupon.totalAmount ?? null } });
-  const prior = await redemptionByKey(db, t.issuer_org, i.idempotencyKey);
-  if (prior) {
-    assertSameRequest(prior.request_hash, hash, i.idempotencyKey);
-    return prior;
-  }
+  // A replay gets its redemption back whatever happened since (its date passed, a split announced): before any check.
+  const prior = replayOf(await redemptionByKey(db, t.issuer_org, i.idempotencyKey), hash, i.idempotencyKey);
+  if (prior) return prior;
 
   positive(i.pricePerUnit, 'pricePerUnit');
   if (coupon) {
@@ -48,13 +46,16 @@ export async function announceRedemption(db: Db, env: Pick<DistributionEnv, 'cus
     throw appError('REDEMPTION.DATE_IN_PAST', 'the redemption date must not be earlier than now', { details: { redemptionDate: i.redemptionDate.toISOString() } });
   }
   requireDeployed(t);
-  const other = await redemptionOfToken(db, t.id);
-  if (other) throw appError('REDEMPTION.ALREADY_ANNOUNCED', `token ${t.id} already has redemption ${other.id}`, { details: { redemptionId: other.id } });
   await checkPayment(db, env, t, i.asset, i.payingAccountId);
 
   return db.tx(async (q) => {
     // Under the token's lock, as announceSplit checks the redemption: of a split and a redemption announced at once, one is refused.
     await tokenRow(q, t.id, true);
+    // A retry that raced the first request finds its redemption here, before the checks that redemption would now fail.
+    const raced = replayOf(await redemptionByKey(q, t.issuer_org, i.idempotencyKey), hash, i.idempotencyKey);
+    if (raced) return raced;
+    const other = await redemptionOfToken(q, t.id);
+    if (other) throw appError('REDEMPTION.ALREADY_ANNOUNCED', `token ${t.id} already has redemption ${other.id}`, { details: { redemptionId: other.id } });
     if (await splitPending(q, t.id)) throw appError('REDEMPTION.SPLIT_PENDING', `token ${t.id} has a split not done yet; announce the redemption after it`);
     const { row, created } = await insertRedemption(q, {
       id: newId('red'), token_id: t.id, issuer_org: t.issuer_org, redemption_at: i.redemptionDate, price_per_unit: i.pricePerUnit.toString(), asset: i.asset,

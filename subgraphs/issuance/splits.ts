@@ -17,7 +17,7 @@
 import type { Caller } from '../kit/auth.js';
 import type { Db, Queryable } from '../kit/db/types.js';
 import { appError, badInput } from '../kit/errors.js';
-import { assertSameRequest, requestHash } from '../kit/idempotency.js';
+import { replayOf, requestHash } from '../kit/idempotency.js';
 import { newId } from '../kit/ids.js';
 import type { Logger } from '../kit/log.js';
 import { appendEvent } from '../kit/outbox.js';
@@ -65,6 +65,14 @@ const MAX_UINT256 = (1n << 256n) - 1n;
 export async function announceSplit(env: SplitEnv, caller: Caller, input: AnnounceSplitInput): Promise<SplitRow> {
   checkIdempotencyKey(input.idempotencyKey);
   const token = await tokenOfIssuer(env.db, caller, input.tokenId, ['ISSUER_AGENT']);
+  const payingAccountId = input.payingAccountId ?? null;
+  const hash = requestHash({
+    tokenId: token.id, numerator: input.numerator, denominator: input.denominator, effectiveDate: input.effectiveDate, cashInLieuPrice: input.cashInLieuPrice,
+    ...(payingAccountId ? { payingAccountId } : {}),
+  });
+  // A replay gets its split back whatever happened since (a redemption announced, a setting lowered): before any check.
+  const prior = replayOf(await splitByKey(env.db, caller.org, input.idempotencyKey), hash, input.idempotencyKey);
+  if (prior) return prior;
   try {
     checkRatio({ numerator: input.numerator, denominator: input.denominator }, env.maxFactor);
   } catch (e) {
@@ -72,24 +80,17 @@ export async function announceSplit(env: SplitEnv, caller: Caller, input: Announ
     throw e;
   }
   if (input.cashInLieuPrice < 0n || input.cashInLieuPrice > MAX_UINT256) throw badInput('INVALID_PRICE', 'cashInLieuPrice must be between 0 and 2^256 - 1 cash base units');
-  const payingAccountId = input.payingAccountId ?? null;
-  const hash = requestHash({
-    tokenId: token.id, numerator: input.numerator, denominator: input.denominator, effectiveDate: input.effectiveDate, cashInLieuPrice: input.cashInLieuPrice,
-    ...(payingAccountId ? { payingAccountId } : {}),
-  });
-  const prior = await splitByKey(env.db, caller.org, input.idempotencyKey);
-  if (prior) {
-    assertSameRequest(prior.request_hash, hash, input.idempotencyKey);
-    return prior;
-  }
   if (input.cashInLieuPrice > 0n && !payingAccountId) throw badInput('PAYING_ACCOUNT_REQUIRED', 'a cashInLieuPrice above 0 needs the payingAccountId the cash is paid from');
   if (payingAccountId) await checkPayment(env.db, env.cash, token, 'CASH', payingAccountId);
   if (!token.chain) throw appError('ISSUANCE.TOKEN_NOT_DEPLOYED', `token ${token.id} is not on chain: there is nothing to split`);
   requireDeployed(token); // a redeemed token is retired
-  if (await splitPending(env.db, token.id)) throw appError('SPLIT.ANOTHER_PENDING', `token ${token.id} has a split not done yet; announce the next one after it`);
   return env.db.tx(async (q) => {
     // Under the token's lock, as announceRedemption checks the splits: of a split and a redemption announced at once, one is refused.
     await tokenOf(q, token.id, true);
+    // A retry that raced the first request finds its split here, before the checks that split would now fail.
+    const raced = replayOf(await splitByKey(q, caller.org, input.idempotencyKey), hash, input.idempotencyKey);
+    if (raced) return raced;
+    if (await splitPending(q, token.id)) throw appError('SPLIT.ANOTHER_PENDING', `token ${token.id} has a split not done yet; announce the next one after it`);
     const redemption = await redemptionOfToken(q, token.id);
     if (redemption) {
       throw appError('SPLIT.REDEMPTION_PENDING', `token ${token.id} is to be redeemed (redemption ${redemption.id}, ${redemption.redemption_at.toISOString()}): a split would change the units it buys back`,

@@ -23,6 +23,17 @@ export function assertSameRequest(storedHash: string, hash: string, key: string)
 }
 
 /**
+ * The row a key created, when the request is the same (a replay: the caller gets it back whatever happened
+ * since, so a creating mutation looks this up before any check of the current state); a different request
+ * under the key is refused. Undefined when the key is new.
+ */
+export function replayOf<R extends { request_hash: string }>(prior: R | undefined | null, hash: string, key: string): R | undefined {
+  if (!prior) return undefined;
+  assertSameRequest(prior.request_hash, hash, key);
+  return prior;
+}
+
+/**
  * Inserts a row unless one with the same idempotency key exists (the insert
  * must use ON CONFLICT ... DO NOTHING RETURNING *); on a replay returns the
  * stored row when the content matches and refuses it otherwise.
@@ -38,6 +49,5 @@ export async function insertOnce<R extends { request_hash: string }>(
   if (row) return { row, created: true };
   const [prior] = await q.query<R>(existing.sql, existing.params);
   if (!prior) throw new Error('idempotent insert found neither a new nor an existing row');
-  assertSameRequest(prior.request_hash, hash, key);
-  return { row: prior, created: false };
+  return { row: replayOf(prior, hash, key)!, created: false };
 }

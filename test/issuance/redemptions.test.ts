@@ -104,9 +104,13 @@ describe(`redemptions through the gateway (anvil, ${dbLabel()})`, () => {
     expect(await count()).toBe(before);
   }, 120_000);
 
-  test('announced once: a replay is the same redemption, another body under the key is refused, a second redemption of the token too', async () => {
+  test('announced once: a replay is the same redemption, also one racing the first; another body under the key is refused, a second redemption of the token too', async () => {
     const input = { ...base(), idempotencyKey: 'bond-redeem-1' };
-    const r = (await w.desk.run<{ announceRedemption: Redemption }>(ANNOUNCE, { in: input })).announceRedemption;
+    // A client that retries before the first answer came: every copy gets the one redemption (none is refused as already announced).
+    const copies = await Promise.all([0, 1, 2].map(() => gql<{ announceRedemption: Redemption }>(w.url, w.desk.token, ANNOUNCE, { in: input })));
+    expect(copies.map((c) => c.body.errors)).toEqual([undefined, undefined, undefined]);
+    const r = copies[0].body.data!.announceRedemption;
+    expect(new Set(copies.map((c) => c.body.data!.announceRedemption.id))).toEqual(new Set([r.id]));
     expect(r).toMatchObject({ status: 'ANNOUNCED', pricePerUnit: '1000', finalCouponPerUnit: '50', finalCouponTotal: null, payingAccountId: treasury.accountId, holders: [], distribution: null, fixedAt: null });
     expect((await w.desk.run<{ announceRedemption: Redemption }>(ANNOUNCE, { in: input })).announceRedemption.id).toBe(r.id);
     expect(codeOf(await gql(w.url, w.desk.token, ANNOUNCE, { in: { ...input, pricePerUnit: '999' } }))).toBe('INPUT.IDEMPOTENCY_KEY_REUSED');

@@ -4,7 +4,7 @@ import { TREASURY } from '../../scripts/seed-dividend.js';
 import { PaymentRunner } from '../../subgraphs/issuance/distribution-payments.js';
 import { PLACE, type MarketStatus, type Order, type OrderPayload } from '../trading/support.js';
 import { DEMO_SUBGRAPH_ENV, seedStack } from '../../scripts/demoMarket.js';
-import { IssuerDesk } from '../../scripts/issuerDesk.js';
+import { IssuerDesk, type IssuanceResult } from '../../scripts/issuerDesk.js';
 import type { SeedReport } from '../../scripts/seed.js';
 import { loadArtifact } from '../../subgraphs/kit/chain/artifacts.js';
 import { issuanceServices } from '../../subgraphs/issuance/index.js';
@@ -45,6 +45,7 @@ describe(`splits and reverse splits through the gateway (${dbLabel()}, anvil)`, 
   let outsider: { id: string; wallet: string }, treasury: { id: string; wallet: string }, foreignAccount: string;
   const holders = ['Avery Capital LLC', 'Northwind Pension Fund', 'Blake Morgan'];
   const issuedAt: Record<string, Date> = {};
+  const issued: Record<string, Pick<IssuanceResult, 'id' | 'status' | 'txHash'>> = {};
   let clock = 0;
   const services = () => issuanceServices(stack.subgraphs.issuance.runtime)!;
   const inv = (name: string) => seeded.investors[name];
@@ -82,6 +83,8 @@ describe(`splits and reverse splits through the gateway (${dbLabel()}, anvil)`, 
     }, 120_000);
   }
 
+  /** The 2-for-1 split's announcement, as first sent and as replayed. */
+  const firstSplit = () => ({ idempotencyKey: 'splt-2for1', tokenId, numerator: '2', denominator: '1', effectiveDate: new Date(clock + DAY).toISOString(), cashInLieuPrice: '0' });
   const setRules = (t: string, rules: Record<string, unknown>) =>
     gql(stack.gateway.url, t, 'mutation($t: ID!, $r: TransferPolicyInput!) { setTransferRules(tokenId: $t, rules: $r, reason: "limits") { transferRules { maxBalance minHolding } } }', { t: tokenId, r: rules });
   const rulesNow = async () => (await desk.run<{ securityToken: { transferRules: TransferRules } }>('query($t: ID!) { securityToken(id: $t) { transferRules { maxBalance minHolding } } }', { t: tokenId })).securityToken.transferRules;
@@ -112,8 +115,10 @@ describe(`splits and reverse splits through the gateway (${dbLabel()}, anvil)`, 
     expect((await desk.issue(tokenId, outsider.id, '27', monthsAgo(2))).status).toBe('DONE');
     // Custody wallets of seeded investors; Northwind's holding is two lots.
     for (const [name, amount, months] of [['Avery Capital LLC', '1000', 14], ['Northwind Pension Fund', '200', 13], ['Northwind Pension Fund', '133', 3], ['Blake Morgan', '7', 2]] as const) {
-      issuedAt[`${name}-${amount}`] = monthsAgo(months);
-      expect((await desk.issue(tokenId, inv(name), amount, monthsAgo(months))).status).toBe('DONE');
+      const at = issuedAt[`${name}-${amount}`] = monthsAgo(months);
+      const { id, status, txHash } = await desk.issue(tokenId, inv(name), amount, at);
+      issued[`${name}-${amount}`] = { id, status, txHash };
+      expect({ id, status, txHash }).toEqual({ id: expect.stringMatching(/^iss_/), status: 'DONE', txHash: expect.stringMatching(/^0x/) });
     }
     await until('custody to book the issuance', async () => {
       const p = await positions();
@@ -128,11 +133,14 @@ describe(`splits and reverse splits through the gateway (${dbLabel()}, anvil)`, 
     await stack?.stop();
   });
 
-  test('announcing is the issuer agent\'s, with a sensible ratio and price; a retry is the same split', async () => {
-    const input = { idempotencyKey: 'splt-2for1', tokenId, numerator: '2', denominator: '1', effectiveDate: new Date(clock + DAY).toISOString(), cashInLieuPrice: '0' };
-    const r = await announce(desk.token, input);
-    expect(r.body.errors).toBeUndefined();
+  test('announcing is the issuer agent\'s, with a sensible ratio and price; a retry is the same split, also one racing the first', async () => {
+    const input = firstSplit();
+    // A client that retries before the first answer came: every copy gets the one split (none is refused as another split pending).
+    const copies = await Promise.all([0, 1, 2, 3].map(() => announce(desk.token, input)));
+    expect(copies.map((c) => c.body.errors)).toEqual([undefined, undefined, undefined, undefined]);
+    const r = copies[0];
     expect(r.body.data!.announceSplit).toMatchObject({ status: 'ANNOUNCED', numerator: '2', denominator: '1', holders: [] });
+    expect(new Set(copies.map((c) => c.body.data!.announceSplit.id))).toEqual(new Set([r.body.data!.announceSplit.id]));
     expect((await announce(desk.token, input)).body.data!.announceSplit.id).toBe(r.body.data!.announceSplit.id);
     expect(codeOf(await announce(desk.token, { ...input, numerator: '3' }))).toBe('INPUT.IDEMPOTENCY_KEY_REUSED');
     const fresh = (o: object) => ({ ...input, idempotencyKey: `k-${Math.random()}`, ...o });
@@ -201,6 +209,9 @@ describe(`splits and reverse splits through the gateway (${dbLabel()}, anvil)`, 
       ['mutation($t: ID!, $i: ID!) { freezePartialTokens(tokenId: $t, investorId: $i, amount: "1", reason: "hold") { id } }', { t: tokenId, i: inv('Blake Morgan') }],
     ] as const;
     for (const [q, v] of during) expect([q.slice(0, 40), codeOf(await desk.raw(q, v))]).toEqual([q.slice(0, 40), 'SPLIT.IN_PROGRESS']);
+    // A replay of an issuance made before the split is its outcome then, not a refusal.
+    const replayed = await desk.issue(tokenId, inv('Blake Morgan'), '7', issuedAt['Blake Morgan-7']);
+    expect({ id: replayed.id, status: replayed.status, txHash: replayed.txHash }).toEqual(issued['Blake Morgan-7']);
     expect(codeOf(await setRules(desk.token, { maxBalance: '1' }))).toBe('SPLIT.IN_PROGRESS');
     released = true;
     services().splits = real;
@@ -304,4 +315,18 @@ describe(`splits and reverse splits through the gateway (${dbLabel()}, anvil)`, 
       idempotencyKey: 'cil-by-hand', tokenId, kind: 'CASH_IN_LIEU', recordDate: new Date(Date.now() - 1000).toISOString(), paymentDate: new Date().toISOString(), asset: 'CASH', payingAccountId: treasury.id, totalAmount: '10',
     } }))).toBe('INPUT.KIND_NOT_ANNOUNCED');
   }, 400_000);
+
+  test('a split replayed after the token\'s redemption was announced is the split it made; a new split, or another body under its key, is refused', async () => {
+    const first = (await desk.run<Splits>(`query($t: ID!) { splits(tokenId: $t) { id numerator } }`, { t: tokenId })).splits.find((x) => x.numerator === '2')!;
+    const redeem = await desk.raw(`mutation($in: AnnounceRedemptionInput!) { announceRedemption(input: $in) { id status } }`, { in: {
+      idempotencyKey: 'splt-redeem', tokenId, redemptionDate: new Date(Date.now() + 30 * DAY).toISOString(), pricePerUnit: '1', asset: 'CASH', payingAccountId: treasury.id,
+    } });
+    expect(redeem.body.errors).toBeUndefined();
+    const replay = await announce(desk.token, firstSplit());
+    expect(replay.body.errors).toBeUndefined();
+    expect(replay.body.data!.announceSplit).toMatchObject({ id: first.id, status: 'DONE', numerator: '2', denominator: '1' });
+    expect(codeOf(await announce(desk.token, { ...firstSplit(), numerator: '3' }))).toBe('INPUT.IDEMPOTENCY_KEY_REUSED');
+    expect(codeOf(await announce(desk.token, { ...firstSplit(), idempotencyKey: 'splt-after-redeem' }))).toBe('SPLIT.REDEMPTION_PENDING');
+    expect((await stack.subgraphs.issuance.db.query('SELECT id FROM splits WHERE token_id = $1', [tokenId])).length).toBe(2);
+  });
 });
