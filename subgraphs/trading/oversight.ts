@@ -12,8 +12,8 @@ import { badInput } from '../kit/errors.js';
 import type { OutboxEvent } from '../kit/outbox.js';
 import { appendEvent } from '../kit/outbox.js';
 import type { TradingServices } from './services.js';
-import { setHalt, setIssuerPaused, setSplit, openOrdersOfSplitBooks, setSubscriber, type SubscriberRow } from './store/venue.js';
-import type { BookRow } from './store/writer.js';
+import { setHalt, setIssuerPaused, setRedemption, setSplit, openOrdersOfSplitBooks, setSubscriber, type SubscriberRow } from './store/venue.js';
+import { bookHalted, type BookRow } from './store/writer.js';
 import { openOrdersOfOrg } from './store/orders.js';
 import { isId, isPrintable } from '../kit/inputs.js';
 
@@ -32,7 +32,7 @@ const tokenId = (v: string) => {
 };
 
 export const haltPayload = (b: BookRow, source: 'OPERATOR' | 'ISSUER' | 'SPLIT', reason: string | null) => ({
-  tokenId: b.token_id, halted: b.halted || b.issuer_paused || !!b.split_id, splitId: b.split_id, operatorHalt: b.halted, issuerPaused: b.issuer_paused, source, reason,
+  tokenId: b.token_id, halted: bookHalted(b), splitId: b.split_id, redemptionId: b.redemption_id, operatorHalt: b.halted, issuerPaused: b.issuer_paused, source, reason,
 });
 
 export const haltTrading = (s: TradingServices, caller: Caller, token: string, reason: string) => setOperatorHalt(s, caller, token, reason, true);
@@ -59,10 +59,10 @@ export async function onIssuerEvent(q: Queryable, e: OutboxEvent): Promise<void>
   const t = String((e.payload as { tokenId?: unknown }).tokenId ?? '');
   if (!isId(t, 'tok')) return;
   if (e.topic === 'redemption.status') {
-    // A redemption burning the holdings: its id takes the book's split slot (never cleared: the token is retired), so the
-    // split's sweeper cancels the open orders, reason REDEEMED. The halt itself came with token.paused.
+    // A redemption burning the holdings: marked on the book (never cleared: the token is retired), so the split's
+    // sweeper cancels the open orders, reason REDEEMED. The halt itself came with token.paused.
     const { redemptionId, status } = e.payload as { redemptionId?: unknown; status?: unknown };
-    if (isId(redemptionId, 'red') && status === 'BURNING') await setSplit(q, t, redemptionId, true);
+    if (isId(redemptionId, 'red') && status === 'BURNING') await setRedemption(q, t, redemptionId);
     return;
   }
   if (e.topic === 'split.status') {
@@ -105,8 +105,8 @@ async function decide(s: TradingServices, caller: Caller, org: string, status: '
 /** Cancels the open orders of books whose token is being split or redeemed (the sweeper calls it; a retry finds only those left). */
 export async function cancelForSplits(s: TradingServices): Promise<void> {
   for (const o of await openOrdersOfSplitBooks(s.db)) {
-    const redeemed = isId(o.split_id, 'red');
-    await s.venue.submit(o.token_id, { kind: 'CANCEL', orderId: o.id, reason: redeemed ? 'REDEEMED' : 'SPLIT', actor: `${redeemed ? 'redemption' : 'split'}:${o.split_id}` }).catch((e) => {
+    const actor = o.redemption_id ? `redemption:${o.redemption_id}` : `split:${o.split_id}`;
+    await s.venue.submit(o.token_id, { kind: 'CANCEL', orderId: o.id, reason: o.redemption_id ? 'REDEEMED' : 'SPLIT', actor }).catch((e) => {
       s.log.warn({ orderId: o.id, err: (e as Error).message }, 'order of a token being split not cancelled yet; the next sweep retries');
     });
   }

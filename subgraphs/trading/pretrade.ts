@@ -4,7 +4,6 @@
  * owner, compliance at issuance). The custody reservation comes after, in
  * orders.ts, only when nothing else refuses the order.
  */
-import { isId } from '../kit/inputs.js';
 import { canSee, investorOnly } from '../kit/access.js';
 import type { Caller } from '../kit/auth.js';
 import { errorCode } from '../kit/errors.js';
@@ -41,7 +40,7 @@ export async function venueReasons(s: TradingServices, caller: Caller, o: Omit<O
   const f = read ?? await s.entry.request({ tokenId: o.tokenId, org: caller.org });
   if (!isOpen(s.rules.hours, now)) out.push(reason('TRADING.MARKET_CLOSED', `the venue is closed (trading hours ${s.rules.hours.text})`));
   // Orders at the old price and quantity mean nothing once the lots are scaled: refused until the split is DONE.
-  if (f.split_id && !isId(f.split_id, 'red')) out.push(reason('TRADING.SPLIT_IN_PROGRESS', `${o.tokenId} is being split (split ${f.split_id}); orders are refused until it is done`));
+  if (f.split_id) out.push(reason('TRADING.SPLIT_IN_PROGRESS', `${o.tokenId} is being split (split ${f.split_id}); orders are refused until it is done`));
   if (f.halted) out.push(reason('TRADING.MARKET_HALTED', `trading in ${o.tokenId} is halted: ${f.halt_reason ?? 'by the operator'}`));
   else if (f.issuer_paused) out.push(reason('TRADING.MARKET_HALTED', `trading in ${o.tokenId} is halted: the issuer paused the token`));
   if (caller.kind !== 'service' && f.sub_status !== 'ADMITTED') {

@@ -14,7 +14,7 @@ import { OrderBook, type RestingOrder } from './domain/index.js';
 import { BatchRun, type CancelCause, type CommandResult, type Effects } from './journal.js';
 import { ownerOf, type LiveOrder, type Tranche } from './domain/live.js';
 import { instrumentRules, reason, type VenueRules } from './rules.js';
-import { bookRow, notifyResults, openOrders, pendingOrders, standingIntents, storeEffects, takeOver } from './store/writer.js';
+import { bookHalted, bookRow, notifyResults, openOrders, pendingOrders, standingIntents, storeEffects, takeOver } from './store/writer.js';
 
 /** A command as it travels (JSON-safe: amounts are decimal strings), also the payload of a queued command row. */
 export type TrancheJson = { key: string; accountId: string; asset: string; amount: string };
@@ -165,8 +165,8 @@ export class BookWriter {
     const rules = instrumentRules(this.d.rules, this.tokenId);
     const run = new BatchRun(this.book, this.live, {
       tokenId: this.tokenId, rules, makerFeeBps: this.d.rules.makerFeeBps, takerFeeBps: this.d.rules.takerFeeBps, cashAsset: this.d.rules.cashAsset,
-      halted: b.halted || b.issuer_paused || !!b.split_id,
-      haltReason: b.halted ? b.halt_reason : b.issuer_paused ? 'the issuer paused the token' : b.split_id ? `split ${b.split_id} in progress` : null, now,
+      halted: bookHalted(b),
+      haltReason: b.halted ? b.halt_reason : b.issuer_paused ? 'the issuer paused the token' : b.split_id ? `split ${b.split_id} in progress` : b.redemption_id ? `redemption ${b.redemption_id}` : null, now,
     });
     const done: { id: string; result: unknown }[] = [];
     const results = batch.map((it) => {

@@ -7,7 +7,7 @@ import * as oversight from '../oversight.js';
 import { ORDER_TYPES, STP_MODES, TIMES_IN_FORCE, instrumentRules } from '../rules.js';
 import type { TradingContext } from '../services.js';
 import { listAlerts, listSubscribers, type AlertRow, type SubscriberRow } from '../store/venue.js';
-import type { BookRow } from '../store/writer.js';
+import { bookHalted, type BookRow } from '../store/writer.js';
 import { auditOfOrder, listOrders, orderById, tradesOfToken, type OrderRow, type TradeRow } from '../store/orders.js';
 import { bookStream, orderStream, tradeStream } from '../streams.js';
 import { parseCursor } from '../../kit/follow.js';
@@ -27,7 +27,7 @@ const limitOf = (n: number | null | undefined) => {
 const seesSide = (ctx: Ctx, org: string | null, investorId: string | null) => canSee(ctx.caller, { org, investorId }, oversight.venueOperator(ctx.services));
 const hhmm = (m: number) => `${String(Math.floor(m / 60)).padStart(2, '0')}:${String(m % 60).padStart(2, '0')}`;
 const marketStatus = (tokenId: string, b: BookRow | null) => ({
-  tokenId, halted: !!b && (b.halted || b.issuer_paused || !!b.split_id), operatorHalt: !!b?.halted, haltReason: b?.halted ? b.halt_reason : null, haltedAt: b?.halted ? b.halted_at : null,
+  tokenId, halted: !!b && bookHalted(b), operatorHalt: !!b?.halted, haltReason: b?.halted ? b.halt_reason : null, haltedAt: b?.halted ? b.halted_at : null,
   issuerPaused: !!b?.issuer_paused, lastPrice: b?.last_price ?? null, lastTradeAt: b?.last_trade_at ?? null,
 });
 async function orderBookOf(ctx: Ctx, tokenId: string, depth: number) {

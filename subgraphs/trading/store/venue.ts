@@ -148,6 +148,11 @@ export async function layeringFacts(q: Queryable, accountId: string, tokenId: st
   return { cancelled, fills };
 }
 
+/** Marks the token's redemption on its book (never cleared: the token is retired); the sweeper cancels its open orders. */
+export async function setRedemption(q: Queryable, tokenId: string, redemptionId: string): Promise<void> {
+  await q.query('INSERT INTO books (token_id, redemption_id) VALUES ($1, $2) ON CONFLICT (token_id) DO UPDATE SET redemption_id = $2, updated_at = now()', [tokenId, redemptionId]);
+}
+
 /** Marks the split in progress on the token's book (splitId), or clears it when that split is done (null). */
 export async function setSplit(q: Queryable, tokenId: string, splitId: string, inProgress: boolean): Promise<BookRow | undefined> {
   const [r] = inProgress
@@ -156,11 +161,11 @@ export async function setSplit(q: Queryable, tokenId: string, splitId: string, i
   return r;
 }
 
-/** Open orders of books with a split in progress: the sweeper cancels them (reason SPLIT). */
+/** Open orders of books with a split in progress or a redemption: the sweeper cancels them (reason SPLIT or REDEEMED). */
 export const openOrdersOfSplitBooks = (q: Queryable) =>
-  q.query<{ id: string; token_id: string; split_id: string }>(
-    `SELECT o.id, o.token_id, b.split_id FROM orders o JOIN books b ON b.token_id = o.token_id
-     WHERE b.split_id IS NOT NULL AND o.status IN ('OPEN','PARTIALLY_FILLED') ORDER BY o.token_id, o.id`,
+  q.query<{ id: string; token_id: string; split_id: string | null; redemption_id: string | null }>(
+    `SELECT o.id, o.token_id, b.split_id, b.redemption_id FROM orders o JOIN books b ON b.token_id = o.token_id
+     WHERE (b.split_id IS NOT NULL OR b.redemption_id IS NOT NULL) AND o.status IN ('OPEN','PARTIALLY_FILLED') ORDER BY o.token_id, o.id`,
   );
 
 // ---- the surveillance monitor's cursor over trading's own outbox ----

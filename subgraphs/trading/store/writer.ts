@@ -7,9 +7,14 @@ import type { OrderRow } from './orders.js';
 export interface BookRow {
   token_id: string; epoch: string; last_event_seq: string; halted: boolean; halt_reason: string | null; halted_by: string | null; halted_at: Date | null;
   issuer_paused: boolean; issuer_paused_at: Date | null; last_price: string | null; last_trade_at: Date | null;
-  /** The issuer's split in progress (its open orders are cancelled, new ones refused), or its redemption (red_: orders cancelled, the token retired); null when none. */
+  /** The issuer's split in progress (its open orders are cancelled, new ones refused); null when none. */
   split_id: string | null;
+  /** The issuer's redemption burning the token (its open orders are cancelled, the token retired); null when none. */
+  redemption_id: string | null;
 }
+
+/** Whether orders on the book are halted: by the operator, the issuer's pause, a split under way or the redemption. */
+export const bookHalted = (b: BookRow): boolean => b.halted || b.issuer_paused || !!b.split_id || !!b.redemption_id;
 interface TrancheRow { order_id: string; tranche: number; reservation_key: string; account_id: string; asset: string; amount: string; used: string; released: string }
 
 export const ensureBook = (q: Queryable, tokenId: string) =>
