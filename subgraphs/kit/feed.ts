@@ -7,6 +7,7 @@ import { sendJson } from './http.js';
 import { atBase } from './http-client.js';
 import { errorCode } from './errors.js';
 import { consumeTraced, type Tracer } from './tracing.js';
+import { claimEvents, cursorPosition } from './feed-cursors.js';
 
 const MAX_FEED_LIMIT = 1000;
 const MAX_FEED_WAIT_MS = 30_000;
@@ -41,8 +42,9 @@ export function feedRoute(watcher: OutboxWatcher, verify: Verifier) {
       if (ac.signal.aborted) return;
       throw e;
     }
-    // The head of the reader's topics after reading: its lag is head minus its position.
-    const head = events.length ? await watcher.head(topics) : undefined;
+    // The head of the reader's topics, its lag being head minus its position. A read that brought fewer events
+    // than its limit brought every one there was: its last is the head it read, without another statement.
+    const head = !events.length ? undefined : events.length < limit ? BigInt(events[events.length - 1].seq) : await watcher.head(topics);
     sendJson(res, 200, { events, ...(head !== undefined ? { head: head.toString() } : {}) });
   };
 }
@@ -99,9 +101,8 @@ export class FeedConsumer {
     this.loop = undefined;
   }
 
-  async position(): Promise<bigint> {
-    const [r] = await this.o.db.query<{ position: string }>('SELECT position FROM feed_cursors WHERE source = $1', [this.o.source]);
-    return BigInt(r?.position ?? 0);
+  position(): Promise<bigint> {
+    return cursorPosition(this.o.db, this.o.source);
   }
 
   private async run(): Promise<void> {
@@ -116,7 +117,7 @@ export class FeedConsumer {
         this.lag.position = position;
         const events = await this.fetchAfter(position, signal);
         if (events.length && !signal.aborted) {
-          await this.applyAll(events);
+          await this.applyAll(events, position);
           position = BigInt(events[events.length - 1].seq);
         }
         backoff = this.o.backoffMs ?? 200;
@@ -149,33 +150,31 @@ export class FeedConsumer {
    * Applies what one fetch brought in one transaction (one commit and one
    * cursor update for the lot); if that fails, one event per transaction, so
    * that the events before a failing one still commit and the failing one
-   * alone is retried.
+   * alone is retried. `from` is where this reader left the stored cursor.
    */
-  private async applyAll(events: OutboxEvent[]): Promise<void> {
+  private async applyAll(events: OutboxEvent[], from: bigint): Promise<void> {
     this.lag.oldestPendingAt = events[0].createdAt;
     try {
-      await this.apply(events);
+      await this.apply(events, from);
     } catch (e) {
       if (events.length === 1) throw e;
+      let at = from;
       for (const one of events) {
         this.lag.oldestPendingAt = one.createdAt;
-        await this.apply([one]);
-        this.lag.position = BigInt(one.seq);
+        await this.apply([one], at);
+        at = BigInt(one.seq);
+        this.lag.position = at;
       }
     }
     this.lag.position = BigInt(events[events.length - 1].seq);
     this.lag.oldestPendingAt = undefined;
   }
 
-  private async apply(events: OutboxEvent[]): Promise<void> {
+  private async apply(events: OutboxEvent[], from: bigint): Promise<void> {
     const applied = await this.o.db.tx(async (q) => {
-      await q.query('INSERT INTO feed_cursors (source, position) VALUES ($1, 0) ON CONFLICT (source) DO NOTHING', [this.o.source]);
-      const [cur] = await q.query<{ position: string }>('SELECT position FROM feed_cursors WHERE source = $1 FOR UPDATE', [this.o.source]);
-      // Events at or below the stored cursor were applied by a replica or an earlier try.
-      const fresh = events.filter((e) => BigInt(e.seq) > BigInt(cur.position));
+      const fresh = await claimEvents(q, this.o.source, from, events);
       const tracer = consumerTracers.get(this.o.db);
       for (const e of fresh) await (tracer ? consumeTraced(tracer, e, () => this.o.handle(q, e)) : this.o.handle(q, e));
-      if (fresh.length) await q.query('UPDATE feed_cursors SET position = $2, updated_at = now() WHERE source = $1', [this.o.source, fresh[fresh.length - 1].seq]);
       return fresh.length;
     });
     this.processed += applied;

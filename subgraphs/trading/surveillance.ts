@@ -12,7 +12,8 @@ import type { Db, Queryable } from '../kit/db/types.js';
 import { newId } from '../kit/ids.js';
 import type { Logger } from '../kit/log.js';
 import { appendEvent, type OutboxEvent, type OutboxWatcher } from '../kit/outbox.js';
-import { cursorPosition, insertAlert, layeringFacts, lockCursor, moveCursor, type AlertRow } from './store/venue.js';
+import { claimEvents, cursorPosition } from '../kit/feed-cursors.js';
+import { insertAlert, layeringFacts, type AlertRow } from './store/venue.js';
 
 const SOURCE = 'trading:surveillance';
 const TOPICS = ['trade.executed', 'order.updated'];
@@ -99,11 +100,9 @@ export class SurveillanceMonitor {
         const events = await this.outbox.read({ after: position, limit: 200, topics: TOPICS, waitMs: 5_000, signal });
         if (events.length === 0) continue;
         // One transaction per batch read: the alerts and the cursor commit together.
+        const from = position;
         await this.db.tx(async (q) => {
-          const cur = await lockCursor(q, SOURCE);
-          const fresh = events.filter((e) => BigInt(e.seq) > cur);
-          for (const e of fresh) await examine(q, e, this.o);
-          if (fresh.length) await moveCursor(q, SOURCE, fresh[fresh.length - 1].seq);
+          for (const e of await claimEvents(q, SOURCE, from, events)) await examine(q, e, this.o);
         });
         position = BigInt(events[events.length - 1].seq);
       } catch (e) {

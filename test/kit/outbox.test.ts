@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { createVerifier, serviceToken } from '../../subgraphs/kit/auth.js';
-import { migrate, type Db } from '../../subgraphs/kit/db/index.js';
+import { migrate, type Db, type Queryable } from '../../subgraphs/kit/db/index.js';
 import { FeedConsumer, feedRoute } from '../../subgraphs/kit/feed.js';
 import { startHttpServer, type RunningServer } from '../../subgraphs/kit/http.js';
 import { createLogger } from '../../subgraphs/kit/log.js';
@@ -121,6 +121,61 @@ describe(`the transactional outbox and its feed (${dbLabel()})`, () => {
     }
   });
 
+  test('two replicas of a reader apply each event once; a reader that finds the cursor where it left it claims a fetch with one cursor statement', async () => {
+    await consumerDb.exec('CREATE TABLE replica_seen (event_key text PRIMARY KEY, times int NOT NULL)');
+    const from = BigInt((await producer.query<{ s: string | null }>('SELECT max(seq) AS s FROM outbox'))[0].s ?? 0);
+    await consumerDb.query('INSERT INTO feed_cursors (source, position) VALUES ($1, $2)', ['replicas', from.toString()]);
+    // The statements of each transaction a reader commits, through a database that records them.
+    const txs: string[][] = [];
+    const recording = (db: Db): Db => new Proxy(db, {
+      get(t, k) {
+        if (k !== 'tx') return Reflect.get(t, k, t) as unknown;
+        return <T>(fn: (q: Queryable) => Promise<T>) => t.tx((q) => {
+          const seen: string[] = [];
+          txs.push(seen);
+          const query = <R>(sql: string, params?: unknown[]) => { seen.push(sql); return q.query<R>(sql, params); };
+          return fn({ query, exec: (sql) => q.exec(sql) } as Queryable);
+        });
+      },
+    });
+    const replica = (db: Db) => new FeedConsumer({
+      db, source: 'replicas', feedUrl: `${server.url}/internal/feed`, token: () => serviceToken(auth, 'consumer'), log, batch: 4, waitMs: 500, backoffMs: 20,
+      async handle(q, e) {
+        await q.query('INSERT INTO replica_seen (event_key, times) VALUES ($1, 1) ON CONFLICT (event_key) DO UPDATE SET times = replica_seen.times + 1', [e.key]);
+      },
+    });
+    const keys = Array.from({ length: 24 }, (_, i) => `r${String(i).padStart(2, '0')}`);
+    const a = replica(consumerDb);
+    const b = replica(consumerDb);
+    a.start();
+    b.start();
+    try {
+      for (const k of keys) await produce(k);
+      await waitFor(async () => (await a.position()) >= from + 24n);
+    } finally {
+      await Promise.all([a.stop(), b.stop()]);
+    }
+    const rows = await consumerDb.query<{ event_key: string; times: number }>('SELECT event_key, times FROM replica_seen ORDER BY event_key');
+    expect(rows.map((r) => [r.event_key, r.times])).toEqual(keys.map((k) => [k, 1]));
+    expect(a.processed + b.processed).toBe(24);
+
+    // One reader alone: every fetch it applies moves the cursor with one statement.
+    const alone = replica(recording(consumerDb));
+    alone.start();
+    try {
+      for (const k of ['r24', 'r25', 'r26']) {
+        await produce(k);
+        await waitFor(async () => (await consumerDb.query('SELECT 1 FROM replica_seen WHERE event_key = $1', [k])).length === 1);
+      }
+    } finally {
+      await alone.stop();
+    }
+    const applying = txs.filter((t) => t.some((sql) => sql.includes('replica_seen')));
+    expect(applying.length).toBeGreaterThanOrEqual(1);
+    for (const t of applying) expect(t.filter((sql) => sql.includes('feed_cursors'))).toHaveLength(1);
+    expect(alone.processed).toBe(3);
+  });
+
   test('a rolled-back change emits nothing, and the next committed event keeps the sequence gapless', async () => {
     await expect(producer.tx(async (q) => {
       await q.query('INSERT INTO widgets (id) VALUES ($1)', ['ghost']);
@@ -142,6 +197,20 @@ describe(`the transactional outbox and its feed (${dbLabel()})`, () => {
     const r = await fetch(`${server.url}/internal/feed?after=0&limit=1`, { headers: { authorization: `Bearer ${await serviceToken(auth, 'x')}` } });
     const body = (await r.json()) as { events: { payload: { amount: string } }[] };
     expect(body.events[0].payload.amount).toBe('1' + '0'.repeat(30));
+  });
+
+  test("the feed answers the head of the reader's topics: its last event when it brought fewer than its limit, else the outbox's", async () => {
+    const max = BigInt((await producer.query<{ s: string }>('SELECT max(seq) AS s FROM outbox'))[0].s);
+    const svc = { authorization: `Bearer ${await serviceToken(auth, 'x')}` };
+    const read = async (query: string) => (await (await fetch(`${server.url}/internal/feed?${query}`, { headers: svc })).json()) as { events: { seq: string }[]; head?: string };
+    const partial = await read('after=0&limit=1&topics=widget.created');
+    expect(partial.events).toHaveLength(1);
+    const widgetsHead = (await producer.query<{ s: string }>("SELECT max(seq) AS s FROM outbox WHERE topic = 'widget.created'"))[0].s;
+    expect(partial.head).toBe(widgetsHead);
+    const tail = await read(`after=${max - 2n}&limit=100`);
+    expect(tail.events.map((e) => e.seq)).toEqual([String(max - 1n), String(max)]);
+    expect(tail.head).toBe(String(max));
+    expect((await read(`after=${max}&limit=100`)).head).toBeUndefined();
   });
 
   test('the feed refuses callers without a service credential and malformed cursors', async () => {

@@ -168,25 +168,4 @@ export const openOrdersOfSplitBooks = (q: Queryable) =>
      WHERE (b.split_id IS NOT NULL OR b.redemption_id IS NOT NULL) AND o.status IN ('OPEN','PARTIALLY_FILLED') ORDER BY o.token_id, o.id`,
   );
 
-// ---- the surveillance monitor's cursor over trading's own outbox ----
-
-export async function cursorPosition(q: Queryable, source: string): Promise<bigint> {
-  const [r] = await q.query<{ position: string }>('SELECT position FROM feed_cursors WHERE source = $1', [source]);
-  return BigInt(r?.position ?? 0);
-}
-
-/**
- * The cursor's position, locked until the caller's transaction ends (created at 0 the first time), in one
- * statement: the no-op DO UPDATE locks an existing row as FOR UPDATE would, and RETURNING gives its position.
- */
-export async function lockCursor(q: Queryable, source: string): Promise<bigint> {
-  const [cur] = await q.query<{ position: string }>(
-    'INSERT INTO feed_cursors (source, position) VALUES ($1, 0) ON CONFLICT (source) DO UPDATE SET source = EXCLUDED.source RETURNING position',
-    [source],
-  );
-  return BigInt(cur.position);
-}
-
-export async function moveCursor(q: Queryable, source: string, seq: string): Promise<void> {
-  await q.query('UPDATE feed_cursors SET position = $2, updated_at = now() WHERE source = $1', [source, seq]);
-}
+// The surveillance monitor's cursor over trading's own outbox: kit's feed-cursors.ts.
