@@ -5,7 +5,7 @@ import { isDeposit } from './domain/deposits.js';
 import { PendingEvents } from './events.js';
 import { OWN_SERVICE, creditIn, debitIn } from './ledger.js';
 import { balanceOf } from './store/ledger.js';
-import { assetCursor, insertDeposit, ourWallets, recordMovement, setCursorTime, withdrawalTxs } from './store/chain.js';
+import { assetCursor, insertDeposit, movementKey, ourWallets, recordMovements, setCursorTime, withdrawalTxs, type MovementRow } from './store/chain.js';
 
 /** The idempotency key of a deposit's credit: one per log, whoever applies it. */
 export const depositKey = (txHash: string, logIndex: number) => `deposit:${txHash}:${logIndex}`;
@@ -20,31 +20,42 @@ export async function applyAssetTransfers(q: Queryable, asset: string, logs: Log
   const transfers = logs.map(decodeTransfer);
   const ours = await ourWallets(q, transfers.flatMap((t) => [t.from, t.to]));
   const signed = await withdrawalTxs(q, transfers.filter((t) => ours.has(t.from.toLowerCase())).map((t) => t.txHash));
-  const events = new PendingEvents();
-  let deposits = 0;
-  for (const t of transfers) {
+  // Every wallet side of the range's logs is recorded in one statement; what follows acts on the sides recorded now.
+  const sides = transfers.map((t) => {
     const from = ours.get(t.from.toLowerCase());
     const to = ours.get(t.to.toLowerCase());
-    if ((!from && !to) || t.amount === 0n) continue;
-    const at = range.times.get(t.block)!;
-    const base = { txHash: t.txHash, logIndex: t.logIndex, asset, block: t.block, blockTime: at };
-    if (from && !(await recordMovement(q, { ...base, wallet: from.address, accountId: from.account_id, counterparty: t.to, delta: -t.amount, kind: to ? 'INTERNAL' : 'OUTGOING' }))) continue;
-    if (!to) {
-      if (from && t.to === ZERO_ADDRESS && !signed.has(t.txHash)) await debitBurn(q, asset, from.account_id, t);
+    if ((!from && !to) || t.amount === 0n) return null;
+    const base = { txHash: t.txHash, logIndex: t.logIndex, asset, block: t.block, blockTime: range.times.get(t.block)! };
+    const deposit = isDeposit({ fromCustodyWallet: !!from, withdrawal: signed.has(t.txHash) });
+    return {
+      t, deposit,
+      out: from ? { ...base, wallet: from.address, accountId: from.account_id, counterparty: t.to, delta: -t.amount, kind: to ? 'INTERNAL' : 'OUTGOING' } satisfies MovementRow : null,
+      in: to ? { ...base, wallet: to.address, accountId: to.account_id, counterparty: t.from, delta: t.amount, kind: deposit ? 'DEPOSIT' : 'INTERNAL' } satisfies MovementRow : null,
+    };
+  });
+  const recorded = await recordMovements(q, sides.flatMap((s) => (s ? [s.out, s.in].filter((m): m is MovementRow => !!m) : [])));
+  const events = new PendingEvents();
+  let deposits = 0;
+  for (const side of sides) {
+    if (!side) continue;
+    const { t, deposit } = side;
+    // A log whose sending side was recorded before was applied before.
+    if (side.out && !recorded.has(movementKey(side.out))) continue;
+    if (!side.in) {
+      if (side.out && t.to === ZERO_ADDRESS && !signed.has(t.txHash)) await debitBurn(q, asset, side.out.accountId, t);
       continue;
     }
-    const deposit = isDeposit({ fromCustodyWallet: !!from, withdrawal: signed.has(t.txHash) });
-    if (!(await recordMovement(q, { ...base, wallet: to.address, accountId: to.account_id, counterparty: t.from, delta: t.amount, kind: deposit ? 'DEPOSIT' : 'INTERNAL' }))) continue;
-    if (!deposit) continue;
+    if (!recorded.has(movementKey(side.in)) || !deposit) continue;
+    const { accountId, wallet, blockTime } = side.in;
     const credit = await creditIn(q, OWN_SERVICE, {
-      accountId: to.account_id, asset, amount: t.amount, idempotencyKey: depositKey(t.txHash, t.logIndex), reason: `deposit ${t.txHash}:${t.logIndex}`,
+      accountId, asset, amount: t.amount, idempotencyKey: depositKey(t.txHash, t.logIndex), reason: `deposit ${t.txHash}:${t.logIndex}`,
     }, events);
     await insertDeposit(q, {
-      tx_hash: t.txHash, log_index: t.logIndex, account_id: to.account_id, asset, wallet: to.address, from_address: t.from,
-      amount: t.amount.toString(), block: t.block, block_time: at, operation_id: credit.operationId,
+      tx_hash: t.txHash, log_index: t.logIndex, account_id: accountId, asset, wallet, from_address: t.from,
+      amount: t.amount.toString(), block: t.block, block_time: blockTime, operation_id: credit.operationId,
     });
-    events.add('deposit.credited', to.account_id, {
-      accountId: to.account_id, asset, amount: t.amount.toString(), wallet: to.address, from: t.from,
+    events.add('deposit.credited', accountId, {
+      accountId, asset, amount: t.amount.toString(), wallet, from: t.from,
       txHash: t.txHash, logIndex: t.logIndex, block: t.block, operationId: credit.operationId, balance: credit.balance,
     });
     deposits++;

@@ -32,20 +32,33 @@ export async function withdrawalTxs(q: Queryable, hashes: readonly string[]): Pr
   return new Set(rows.map((r) => r.tx_hash));
 }
 
-/** Records one wallet side of a log and moves the account's on-chain figure; false when it was recorded before. */
-export async function recordMovement(q: Queryable, m: MovementRow): Promise<boolean> {
-  const inserted = await q.query(
-    `INSERT INTO chain_movements (tx_hash, log_index, wallet, account_id, asset, counterparty, delta, kind, block, block_time)
-     VALUES ($1,$2,$3,$4,$5,$6,$7::numeric,$8,$9,$10) ON CONFLICT DO NOTHING RETURNING 1`,
-    [m.txHash, m.logIndex, m.wallet, m.accountId, m.asset, m.counterparty, m.delta.toString(), m.kind, m.block, m.blockTime],
+export const movementKey = (m: { txHash: string; logIndex: number; wallet: string }) => `${m.txHash}:${m.logIndex}:${m.wallet.toLowerCase()}`;
+
+/**
+ * Records wallet sides of logs and moves each account's on-chain figure by those recorded now, in one
+ * statement for the lot (the balance rows in key order); answers the keys (movementKey) recorded now,
+ * a side recorded before being left as it was.
+ */
+export async function recordMovements(q: Queryable, ms: readonly MovementRow[]): Promise<Set<string>> {
+  if (!ms.length) return new Set();
+  const rows = await q.query<{ tx_hash: string; log_index: number; wallet: string }>(
+    `WITH m AS (
+       SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::bigint[], $10::text[])
+         AS m(tx_hash, log_index, wallet, account_id, asset, counterparty, delta, kind, block, block_time)
+     ), ins AS (
+       INSERT INTO chain_movements (tx_hash, log_index, wallet, account_id, asset, counterparty, delta, kind, block, block_time)
+       SELECT tx_hash, log_index, wallet, account_id, asset, counterparty, delta::numeric, kind, block, block_time::timestamptz FROM m
+       ON CONFLICT DO NOTHING RETURNING tx_hash, log_index, wallet, account_id, asset, delta
+     ), bal AS (
+       INSERT INTO balances AS b (account_id, asset, on_chain)
+       SELECT account_id, asset, sum(delta) FROM ins GROUP BY account_id, asset ORDER BY account_id, asset
+       ON CONFLICT (account_id, asset) DO UPDATE SET on_chain = coalesce(b.on_chain, 0) + EXCLUDED.on_chain
+     )
+     SELECT tx_hash, log_index, wallet FROM ins`,
+    [ms.map((m) => m.txHash), ms.map((m) => m.logIndex), ms.map((m) => m.wallet), ms.map((m) => m.accountId), ms.map((m) => m.asset), ms.map((m) => m.counterparty),
+      ms.map((m) => m.delta.toString()), ms.map((m) => m.kind), ms.map((m) => m.block), ms.map((m) => m.blockTime.toISOString())],
   );
-  if (!inserted.length) return false;
-  await q.query(
-    `INSERT INTO balances (account_id, asset, on_chain) VALUES ($1, $2, $3::numeric)
-     ON CONFLICT (account_id, asset) DO UPDATE SET on_chain = coalesce(balances.on_chain, 0) + EXCLUDED.on_chain`,
-    [m.accountId, m.asset, m.delta.toString()],
-  );
-  return true;
+  return new Set(rows.map((r) => movementKey({ txHash: r.tx_hash, logIndex: r.log_index, wallet: r.wallet })));
 }
 
 export async function insertDeposit(q: Queryable, d: Omit<DepositRow, 'credited_at' | 'block'> & { block: number }): Promise<void> {
