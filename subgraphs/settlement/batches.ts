@@ -170,10 +170,12 @@ async function gatherConsents(s: SettlementServices, b: BatchRow): Promise<Conse
 /** Moves a batch as far as it can go now; returns its row as left. Safe to run twice at once: every write is conditional. */
 export async function driveBatch(s: SettlementServices, batch: BatchRow): Promise<BatchRow> {
   let b = batch;
+  // The trades this step marked due when it recorded the batch settled: finished without reading them again.
+  let due: SettlementRow[] | undefined;
   try {
     for (;;) {
       if (b.status === 'SETTLED') {
-        await finalizeAll(s, b);
+        await finalizeAll(s, b, due);
         return b;
       }
       if (b.status === 'FAILED') return b;
@@ -181,7 +183,7 @@ export async function driveBatch(s: SettlementServices, batch: BatchRow): Promis
       // A batch without consents was never sent: nothing to ask.
       const settledAt = b.consents ? await s.chain.settledAt(b.chain_batch_id) : 0;
       if (settledAt > 0) {
-        b = await markSettled(s, b, settledAt);
+        ({ batch: b, due } = await markSettled(s, b, settledAt));
         continue;
       }
       if (b.status === 'PREPARED') {
@@ -212,7 +214,7 @@ export async function driveBatch(s: SettlementServices, batch: BatchRow): Promis
           if (!isChainError(e, 'CHAIN_REVERTED') || e.retryable) throw e;
           const at = await s.chain.settledAt(b.chain_batch_id);
           if (at > 0) {
-            b = await markSettled(s, b, at);
+            ({ batch: b, due } = await markSettled(s, b, at));
             continue;
           }
           return failBatch(s, b, failureOfRevert(e.reason ?? e.message), `the DvP transaction would revert: ${e.reason ?? e.message}`);
@@ -229,13 +231,13 @@ export async function driveBatch(s: SettlementServices, batch: BatchRow): Promis
       // SUBMITTED: wait for the outcome.
       const out = await s.chain.outcome(b.tx_hash!, b.chain_batch_id);
       if (out.kind === 'success') {
-        b = await markSettled(s, b, out.receipt.blockNumber, out.receipt);
+        ({ batch: b, due } = await markSettled(s, b, out.receipt.blockNumber, out.receipt));
         continue;
       }
       if (out.kind === 'reverted') {
         const at = await s.chain.settledAt(b.chain_batch_id);
         if (at > 0) {
-          b = await markSettled(s, b, at);
+          ({ batch: b, due } = await markSettled(s, b, at));
           continue;
         }
         return failBatch(s, b, failureOfRevert(out.reason), `the DvP transaction ${b.tx_hash} reverted: ${out.reason ?? 'no reason given'}`);
@@ -253,15 +255,17 @@ export async function driveBatch(s: SettlementServices, batch: BatchRow): Promis
   }
 }
 
-async function auditBatch(q: Queryable, b: BatchRow, kind: string, detail: Record<string, unknown>): Promise<void> {
-  const rows = await settlingIdsOfBatch(q, b.id);
+/** An audit entry per trade of the batch still SETTLING (`ids` when the caller has just read them). */
+async function auditBatch(q: Queryable, b: BatchRow, kind: string, detail: Record<string, unknown>, ids?: { id: string }[]): Promise<void> {
+  const rows = ids ?? (await settlingIdsOfBatch(q, b.id));
   for (const [i, r] of rows.entries()) {
     const entry = { settlementId: r.id, batchId: b.id, kind, actor: SERVICE_ACTOR, detail };
     await (i === rows.length - 1 ? appendAnchoredAudit(q, entry) : appendAudit(q, entry));
   }
 }
 
-async function markSettled(s: SettlementServices, b: BatchRow, block: number, receipt?: GasReceipt | null): Promise<BatchRow> {
+/** Records the batch settled on chain and its trades due for their booking: the batch as left, and those trades if this step marked them. */
+async function markSettled(s: SettlementServices, b: BatchRow, block: number, receipt?: GasReceipt | null): Promise<{ batch: BatchRow; due?: SettlementRow[] }> {
   // With the receipt of our own transaction in hand its hash is known; otherwise the contract's event says which one it was.
   const tx = receipt ? { txHash: receipt.hash, blockNumber: block, time: await s.chain.blockTime(block) } : await s.chain.settledTx(b.chain_batch_id, block);
   receipt ??= await receiptOf(s, tx.txHash);
@@ -274,12 +278,12 @@ async function markSettled(s: SettlementServices, b: BatchRow, block: number, re
     });
     if (!r) return null;
     // Each trade is due for its booking: done at once below, and by any worker after a lease if this process dies first.
-    await markBatchTradesDue(q, b.id, new Date(s.now().getTime() + s.config.SETTLEMENT_LEASE_MS));
-    await auditBatch(q, r, 'CHAIN.SETTLED', { txHash: tx.txHash, blockNumber: String(tx.blockNumber), chainBatchId: r.chain_batch_id });
-    return r;
+    const due = await markBatchTradesDue(q, b.id, new Date(s.now().getTime() + s.config.SETTLEMENT_LEASE_MS));
+    await auditBatch(q, r, 'CHAIN.SETTLED', { txHash: tx.txHash, blockNumber: String(tx.blockNumber), chainBatchId: r.chain_batch_id }, due);
+    return { batch: r, due };
   });
-  if (!settled) return (await batchById(s.db, b.id))!;
-  if (receipt && gasUsed !== null) s.recordGas?.(settled.mode, gasUsed, receipt.gasPrice); // once: only the step that marked it settled
+  if (!settled) return { batch: (await batchById(s.db, b.id))! };
+  if (receipt && gasUsed !== null) s.recordGas?.(settled.batch.mode, gasUsed, receipt.gasPrice); // once: only the step that marked it settled
   return settled;
 }
 
@@ -302,12 +306,14 @@ async function failBatch(s: SettlementServices, b: BatchRow, code: FailureCode, 
 }
 
 /**
- * Books each trade of a settled batch at custody, attests it and marks it SETTLED. A trade that cannot be finished now
- * is due again later; one whose booking stopped (booking.ts) waits for an operator.
+ * Books each trade of a settled batch at custody, attests it and marks it SETTLED (`due`: its SETTLING trades when
+ * the caller has them). A trade that cannot be finished now is due again later; one whose booking stopped
+ * (booking.ts) waits for an operator.
  */
-async function finalizeAll(s: SettlementServices, b: BatchRow): Promise<void> {
+async function finalizeAll(s: SettlementServices, b: BatchRow, due?: SettlementRow[]): Promise<void> {
+  const trades = due ?? (await settlementsOfBatch(s.db, b.id)).filter((row) => row.status === 'SETTLING');
   // All at once: their bookings travel to custody in one list call and their status changes commit together.
-  await Promise.all((await settlementsOfBatch(s.db, b.id)).filter((row) => row.status === 'SETTLING').map(async (row) => {
+  await Promise.all(trades.map(async (row) => {
     try {
       await finalizeSettlement(s, row, b);
     } catch (e) {

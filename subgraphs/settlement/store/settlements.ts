@@ -185,9 +185,12 @@ export const settlingOfBatchForUpdate = (q: Queryable, batchId: string) =>
 export const wakeVerified = (q: Queryable) =>
   q.query("UPDATE settlements SET next_attempt_at = now() WHERE status = 'VERIFIED' AND next_attempt_at IS NULL AND (mode = 'GROSS' OR cash_token_address IS NULL)");
 
-/** The SETTLING trades of a batch become due at `at` (their booking after the batch settled on chain). */
-export async function markBatchTradesDue(q: Queryable, batchId: string, at: Date): Promise<void> {
-  await q.query("UPDATE settlements SET next_attempt_at = $2, updated_at = now() WHERE batch_id = $1 AND status = 'SETTLING'", [batchId, at]);
+/** The SETTLING trades of a batch become due at `at` (their booking after the batch settled on chain); answers them in order of arrival. */
+export async function markBatchTradesDue(q: Queryable, batchId: string, at: Date): Promise<SettlementRow[]> {
+  return q.query<SettlementRow>(
+    "WITH due AS (UPDATE settlements SET next_attempt_at = $2, updated_at = now() WHERE batch_id = $1 AND status = 'SETTLING' RETURNING *) SELECT * FROM due ORDER BY created_at, id",
+    [batchId, at],
+  );
 }
 
 export async function settlementCountOfBatch(q: Queryable, batchId: string): Promise<number> {
