@@ -4,15 +4,20 @@
  * by their text (first 120 characters, whitespace folded), and on SIGUSR2
  * writes the counts so far to DIR/statements-<pid>.json. The bench signals
  * before and after a window and subtracts: statements per order per service,
- * BEGIN and COMMIT included.
+ * BEGIN and COMMIT included. A bench that runs the services in its own process
+ * imports it and reads `statementsSoFar()` instead.
  */
 import { renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 
 const dir = process.env.BENCH_STATEMENTS;
+const counts = new Map<string, number>();
+
+/** The counts so far, by statement text (empty unless BENCH_STATEMENTS is set). */
+export const statementsSoFar = (): Map<string, number> => new Map(counts);
+
 if (dir) {
-  const counts = new Map<string, number>();
   const proto = pg.Client.prototype as unknown as { query: (...a: unknown[]) => unknown };
   const query = proto.query;
   proto.query = function (this: unknown, ...a: unknown[]) {

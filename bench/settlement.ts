@@ -26,6 +26,10 @@
  *
  *   npx tsx bench/settlement.ts [--trades 200] [--runs 3] [--transfers 1000] [--pairs 4] [--pool 10]
  *
+ * With BENCH_STATEMENTS=DIR it also counts the statements every service sends to PostgreSQL and prints them
+ * per trade and mode (the bench's own polls of the settlements included); DIR/settlement-<mode>-<run>.txt lists
+ * them by text, most frequent first.
+ *
  * Profiled (docs/performance.md), keeping only the samples of the settlement runs (gross, netted or all):
  *   BENCH_PROFILE=gross BENCH_PROFILE_DIR=/tmp/prof node --cpu-prof --cpu-prof-dir=/tmp/prof --import tsx bench/settlement.ts --runs 1
  *   npx tsx bench/profile-summary.ts /tmp/prof
@@ -35,6 +39,9 @@ import { Contract, Transaction, Wallet } from 'ethers';
 import pg from 'pg';
 import { SettlementWorld, type Party } from '../test/settlement/support.js';
 import { markProfileWindow, monotonicMicros, writeProfileInfo } from './processes.js';
+import { statementsSoFar } from './count-statements.js';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 
 function arg(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -139,11 +146,22 @@ async function stageMedians(w: SettlementWorld, since: Date): Promise<string> {
   }).join(', ');
 }
 
+/** Statements sent since `before`, per trade, with the list by text written to BENCH_STATEMENTS (null when not counting). */
+function statementsPerTrade(before: Map<string, number>, name: string): number | null {
+  const dir = process.env.BENCH_STATEMENTS;
+  if (!dir) return null;
+  const rows = [...statementsSoFar()].map(([text, n]) => [text, n - (before.get(text) ?? 0)] as const).filter(([, n]) => n > 0).sort((a, b) => b[1] - a[1]);
+  writeFileSync(join(dir, `settlement-${name}.txt`), rows.map(([text, n]) => `${(n / TRADES).toFixed(2).padStart(7)}  ${text}`).join('\n') + '\n');
+  return rows.reduce((sum, [, n]) => sum + n, 0) / TRADES;
+}
+
 let refSeq = 0;
-async function run(w: SettlementWorld, mode: 'GROSS' | 'NETTED', tokenId: string, sellers: Party[], buyers: Party[]): Promise<{ rate: number; txs: number; submitted: number; stages: string; cpuMs: number }> {
+let runSeq = 0;
+async function run(w: SettlementWorld, mode: 'GROSS' | 'NETTED', tokenId: string, sellers: Party[], buyers: Party[]): Promise<{ rate: number; txs: number; submitted: number; stages: string; cpuMs: number; statements: number | null }> {
   await w.settlement.stop();
   await w.startSettlement({ SETTLEMENT_MODE: mode });
   const since = new Date();
+  const statements0 = statementsSoFar();
   const t0 = performance.now();
   const cpu0 = process.cpuUsage();
   const window0 = monotonicMicros();
@@ -168,12 +186,13 @@ async function run(w: SettlementWorld, mode: 'GROSS' | 'NETTED', tokenId: string
   }
   const secs = (performance.now() - t0) / 1000;
   const used = process.cpuUsage(cpu0);
+  const statements = statementsPerTrade(statements0, `${mode.toLowerCase()}-${++runSeq}`);
   if (process.env.BENCH_PROFILE === 'all' || process.env.BENCH_PROFILE?.toUpperCase() === mode) markProfileWindow(window0, monotonicMicros());
   const stages = await stageMedians(w, since);
   // Gross batches of trades ready together share a transaction: count transactions, not batches.
   const [{ n: txs }] = await w.settlement.db.query<{ n: string }>("SELECT count(DISTINCT tx_hash) AS n FROM dvp_batches WHERE status = 'SETTLED' AND created_at >= $1", [since]);
   // CPU time of this process (every service and the bench) per trade: what a loaded machine's scheduling does not change much.
-  return { rate: TRADES / secs, txs: Number(txs), submitted, stages, cpuMs: (used.user + used.system) / 1000 / TRADES };
+  return { rate: TRADES / secs, txs: Number(txs), submitted, stages, cpuMs: (used.user + used.system) / 1000 / TRADES, statements };
 }
 
 /** Connections this run opens at most: each subgraph's pool and its listener, the bench's own queries and database set-up, a margin. */
@@ -255,12 +274,12 @@ async function main() {
       gross.push(g.rate);
       grossCpu.push(g.cpuMs);
       grossTxs.push(g.txs);
-      say(`, gross ${g.rate.toFixed(1)} trades/s (${g.txs} txs, ${(TRADES / g.txs).toFixed(1)} trades per tx; CPU ${g.cpuMs.toFixed(0)} ms per trade; all submitted after ${g.submitted.toFixed(1)} s; p50 ${g.stages})`);
+      say(`, gross ${g.rate.toFixed(1)} trades/s (${g.txs} txs, ${(TRADES / g.txs).toFixed(1)} trades per tx; CPU ${g.cpuMs.toFixed(0)} ms per trade;${g.statements === null ? '' : ` ${g.statements.toFixed(1)} statements per trade;`} all submitted after ${g.submitted.toFixed(1)} s; p50 ${g.stages})`);
       const n = await run(w, 'NETTED', tokenId, sellers, buyers);
       netted.push(n.rate);
       nettedCpu.push(n.cpuMs);
       nettedTxs = n.txs;
-      say(`, netted ${n.rate.toFixed(1)} trades/s (${n.txs} txs; CPU ${n.cpuMs.toFixed(0)} ms per trade; all submitted after ${n.submitted.toFixed(1)} s; p50 ${n.stages})\n`);
+      say(`, netted ${n.rate.toFixed(1)} trades/s (${n.txs} txs; CPU ${n.cpuMs.toFixed(0)} ms per trade;${n.statements === null ? '' : ` ${n.statements.toFixed(1)} statements per trade;`} all submitted after ${n.submitted.toFixed(1)} s; p50 ${n.stages})\n`);
     }
     const e = median(erc), g = median(gross), n = median(netted);
     say(`\nmedians over ${RUNS} runs (${TRADES} trades each; netted used ${nettedTxs} transactions for ${TRADES} trades):\n`);
