@@ -8,8 +8,9 @@ import type { tradingSettings } from './settings.js';
  * The events of other subgraphs trading reads: issuance's token controls
  * (pauses, splits, redemptions: oversight.ts) and settlement's final statuses
  * of the venue's fills (what leaves the settlement backlog: backlog.ts).
- * A pause or unpause also drops the token's cached facts (`forgetToken`), so
- * that no order is judged on the state before it once the market shows the new one.
+ * Each of these events also drops the token's cached facts (`forgetToken`), so
+ * that no order is judged on the state before it once the market shows the new one:
+ * a split pauses and unpauses the token at issuance without a pause event of its own.
  * Returns how to stop both.
  */
 export function startFeeds(rt: SubgraphRuntime<typeof tradingSettings>, forgetToken: (tokenId: string) => void): () => Promise<void> {
@@ -18,7 +19,7 @@ export function startFeeds(rt: SubgraphRuntime<typeof tradingSettings>, forgetTo
     token: rt.serviceToken, topics: ['token.paused', 'token.unpaused', 'split.status', 'redemption.status'], log: rt.log, waitMs: 10_000,
     handle: async (q, e) => {
       await onIssuerEvent(q, e);
-      if (e.topic === 'token.paused' || e.topic === 'token.unpaused') forgetToken(String((e.payload as { tokenId?: unknown }).tokenId ?? ''));
+      forgetToken(String((e.payload as { tokenId?: unknown }).tokenId ?? ''));
     },
   });
   issuerFeed.start();

@@ -11,6 +11,7 @@ import { issuanceServices } from '../../subgraphs/issuance/index.js';
 import { runDueSplits } from '../../subgraphs/issuance/splits.js';
 import { dbLabel } from '../support/db.js';
 import { gql, gqlOk, startTestStack, type TestStack } from '../support/stack.js';
+import { tradingServices } from '../../subgraphs/trading/index.js';
 import { until } from '../support/wait.js';
 import type { WalletsAnswer } from './answers.js';
 import { monthsAgo } from './flow.js';
@@ -48,6 +49,7 @@ describe(`splits and reverse splits through the gateway (${dbLabel()}, anvil)`, 
   const issued: Record<string, Pick<IssuanceResult, 'id' | 'status' | 'txHash'>> = {};
   let clock = 0;
   const services = () => issuanceServices(stack.subgraphs.issuance.runtime)!;
+  const tradingPeers = () => tradingServices(stack.subgraphs.trading.runtime)!.peers;
   const inv = (name: string) => seeded.investors[name];
   const announce = (t: string, input: Record<string, unknown>) =>
     gql<{ announceSplit: Split }>(stack.gateway.url, t, `mutation($in: AnnounceSplitInput!) { announceSplit(input: $in) { ${SPLIT} } }`, { in: input });
@@ -95,7 +97,8 @@ describe(`splits and reverse splits through the gateway (${dbLabel()}, anvil)`, 
     gqlOk<{ placeOrder: OrderPayload }>(stack.gateway.url, broker, PLACE, { in: { tokenId, accountId: seeded.accounts[name].id, side, type: 'LIMIT', timeInForce: 'GTC', price, quantity, clientOrderId: `${name.replace(/\W/g, '')}-${Math.random().toString(36).slice(2)}` } }).then((d) => d.placeOrder);
 
   beforeAll(async () => {
-    stack = await startTestStack({ chain: 'anvil', subgraphEnv: { ...DEMO_SUBGRAPH_ENV, DISTRIBUTION_POLL_MS: '100', DISTRIBUTION_RETRY_MS: '300' } });
+    // Trading keeps a token's facts (its pause included) for 10 minutes: only the split's own events may make it read them again.
+    stack = await startTestStack({ chain: 'anvil', subgraphEnv: { ...DEMO_SUBGRAPH_ENV, DISTRIBUTION_POLL_MS: '100', DISTRIBUTION_RETRY_MS: '300', TRADING_PEER_CACHE_MS: '600000' } });
     seeded = await seedStack(stack, stack.token);
     desk = new IssuerDesk(stack.gateway.url, await stack.token('issuer-co', ['ISSUER_AGENT', 'COMPLIANCE_OFFICER', 'AUDITOR']));
     broker = await stack.token('broker-co', ['BROKER_DEALER']);
@@ -200,6 +203,8 @@ describe(`splits and reverse splits through the gateway (${dbLabel()}, anvil)`, 
     const refused = await place('Avery Capital LLC', 'SELL', '9000000', '1');
     expect(refused.accepted).toBe(false);
     expect(refused.rejections.map((r) => r.code)).toContain('TRADING.SPLIT_IN_PROGRESS');
+    // The facts trading caches of the token were dropped when the split's start came through the feed: paused now.
+    expect(await tradingPeers().token(tokenId)).toMatchObject({ paused: true });
     // The issuer's cap-table changes wait for the split (the chain would take a forced transfer or a mint while paused).
     const during = [
       ['mutation($t: ID!, $f: ID!, $to: ID!) { forcedTransfer(tokenId: $t, fromInvestorId: $f, toInvestorId: $to, amount: "1", reason: "court order") { txHash } }', { t: tokenId, f: inv('Blake Morgan'), to: inv('Avery Capital LLC') }],
@@ -228,6 +233,7 @@ describe(`splits and reverse splits through the gateway (${dbLabel()}, anvil)`, 
     expect(scaled.details).toMatchObject({ splitId, before: { maxBalance: '1500', minHolding: '5' }, policy: { maxBalance: '3000', minHolding: '10' } });
     // Trading resumes once the split is done.
     await until('trading resumed', async () => !(await gqlOk<{ marketStatus: MarketStatus }>(stack.gateway.url, broker, 'query($t: ID!) { marketStatus(tokenId: $t) { halted } }', { t: tokenId })).marketStatus.halted, 60_000);
+    expect(await tradingPeers().token(tokenId)).toMatchObject({ paused: false });
     const again = await place('Avery Capital LLC', 'SELL', '9000000', '1');
     expect([again.rejections, again.order.status]).toEqual([[], 'OPEN']);
     await gqlOk(stack.gateway.url, broker, 'mutation($id: ID!) { cancelOrder(orderId: $id) { status } }', { id: again.order.id });
