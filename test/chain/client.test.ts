@@ -69,6 +69,39 @@ describe('createChainClient against a node slow to answer its chain id', () => {
   });
 });
 
+describe('ChainClient reading what a node answers', () => {
+  /** A JSON-RPC endpoint on loopback: eth_chainId as anvil's, web3_clientVersion with characters beyond ASCII, anything else an HTML page. */
+  async function oddNode(): Promise<{ url: string; close: () => Promise<void> }> {
+    const server: Server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (d) => (body += d)).on('end', () => {
+        const { method, id } = JSON.parse(body) as { method: string; id: number };
+        if (method === 'eth_chainId') return res.end(JSON.stringify({ jsonrpc: '2.0', id, result: '0x7a69' }));
+        if (method === 'web3_clientVersion') return res.end(JSON.stringify({ jsonrpc: '2.0', id, result: 'nœud ✓ 節點 🚀' }));
+        res.setHeader('content-type', 'text/html');
+        res.end('<html><body>502 Bad Gateway</body></html>');
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const { port } = server.address() as { port: number };
+    return { url: `http://127.0.0.1:${port}`, close: () => new Promise((r) => { server.closeAllConnections(); server.close(() => r()); }) };
+  }
+
+  it('decodes answers beyond ASCII, and a body that is not JSON is CHAIN_UNAVAILABLE, retryable', async () => {
+    const node = await oddNode();
+    const client = await createChainClient({ rpcUrl: node.url, privateKey: '0x' + '11'.repeat(32) });
+    try {
+      expect(await client.provider.send('web3_clientVersion', [])).toBe('nœud ✓ 節點 🚀');
+      const err = await client.read(client.provider.getBlockNumber()).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(ChainError);
+      expect(err).toMatchObject({ code: 'CHAIN_UNAVAILABLE', retryable: true });
+    } finally {
+      await client.close();
+      await node.close();
+    }
+  });
+});
+
 describe('ChainClient on anvil', () => {
   let node: AnvilNode;
   let client: ChainClient;
