@@ -7,7 +7,7 @@
  * BEGIN and COMMIT included. A bench that runs the services in its own process
  * imports it and reads `statementsSoFar()` instead.
  */
-import { renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 
@@ -30,6 +30,7 @@ if (dir) {
     return query.apply(this, a);
   };
   process.on('SIGUSR2', () => {
+    mkdirSync(dir, { recursive: true }); // a folder that is not there yet is made, not a reason for the service to die
     const file = join(dir, `statements-${process.pid}.json`);
     writeFileSync(`${file}.tmp`, JSON.stringify({ at: Date.now(), counts: Object.fromEntries(counts) }));
     renameSync(`${file}.tmp`, file);

@@ -40,7 +40,7 @@ import pg from 'pg';
 import { SettlementWorld, type Party } from '../test/settlement/support.js';
 import { markProfileWindow, monotonicMicros, writeProfileInfo } from './processes.js';
 import { statementsSoFar } from './count-statements.js';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 function arg(name: string, fallback: number): number {
@@ -150,6 +150,7 @@ async function stageMedians(w: SettlementWorld, since: Date): Promise<string> {
 function statementsPerTrade(before: Map<string, number>, name: string): number | null {
   const dir = process.env.BENCH_STATEMENTS;
   if (!dir) return null;
+  mkdirSync(dir, { recursive: true });
   const rows = [...statementsSoFar()].map(([text, n]) => [text, n - (before.get(text) ?? 0)] as const).filter(([, n]) => n > 0).sort((a, b) => b[1] - a[1]);
   writeFileSync(join(dir, `settlement-${name}.txt`), rows.map(([text, n]) => `${(n / TRADES).toFixed(2).padStart(7)}  ${text}`).join('\n') + '\n');
   return rows.reduce((sum, [, n]) => sum + n, 0) / TRADES;
