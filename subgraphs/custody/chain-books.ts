@@ -24,7 +24,8 @@ export async function applyAssetTransfers(q: Queryable, asset: string, logs: Log
   const sides = transfers.map((t) => {
     const from = ours.get(t.from.toLowerCase());
     const to = ours.get(t.to.toLowerCase());
-    if ((!from && !to) || t.amount === 0n) return null;
+    // A wallet sending to itself moves nothing (both sides would share one movement key).
+    if ((!from && !to) || t.amount === 0n || t.from.toLowerCase() === t.to.toLowerCase()) return null;
     const base = { txHash: t.txHash, logIndex: t.logIndex, asset, block: t.block, blockTime: range.times.get(t.block)! };
     const deposit = isDeposit({ fromCustodyWallet: !!from, withdrawal: signed.has(t.txHash) });
     return {

@@ -9,7 +9,7 @@ import { approvalRefusal, checkWithdrawal, quorumMet, type Refusal } from './dom
 import { newId } from '../kit/ids.js';
 import { OWN_SERVICE, releaseIn, reserveIn } from './ledger.js';
 import { effectivePolicy } from './policies.js';
-import { walletOfAccount } from './store/accounts.js';
+import { isWalletOfAccount, walletOfAccount } from './store/accounts.js';
 import { accountOwner, assetById, balanceOf } from './store/ledger.js';
 import * as store from './store/withdrawals.js';
 import type { DestinationRow, WithdrawalRow } from './store/withdrawals.js';
@@ -76,6 +76,7 @@ export async function requestWithdrawal(env: CustodyEnv, caller: Caller, raw: Re
       ...checkWithdrawal({
         policy, asset: input.asset, amount: input.amount, now,
         destination: destination ? { usableFrom: destination.usable_from } : null,
+        toOwnWallet: await isWalletOfAccount(q, account.id, input.toAddress),
         windowSum: await store.windowSum(q, account.id, input.asset, new Date(now.getTime() - policy.velocityWindowSeconds * 1000)),
         available: balance ? BigInt(balance.total) - BigInt(balance.reserved) : 0n,
         onChain: !!asset.contract_address,
@@ -164,6 +165,9 @@ export async function addWithdrawalDestination(env: CustodyEnv, caller: Caller, 
   const account = await visibleAccount(env, caller, accountId);
   const now = env.now();
   return env.db.tx(async (q) => {
+    if (await isWalletOfAccount(q, account.id, address)) {
+      throw appError('CUSTODY.OWN_WALLET', `${address} is a custody wallet of account ${account.id}: a withdrawal to it would move nothing`, { details: { accountId: account.id, address } });
+    }
     const { policy } = await effectivePolicy(q, env.defaults, account.org, account.id);
     const { row, created } = await store.insertDestination(q, {
       id: newId('dst'), account_id: account.id, address, label, added_by: caller.subject,

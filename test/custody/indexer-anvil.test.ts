@@ -93,6 +93,17 @@ describe(`custody follows the chain (anvil, ${dbLabel()})`, () => {
     expect((await reconcile(c.db, { org: null, asOf: null })).lines.filter((l) => l.difference !== 0n)).toEqual([]);
   });
 
+  test('a custody wallet sending to itself moves nothing: its on-chain figure and books stay, no deposit', async () => {
+    const indexer = c.indexer();
+    const [before, credited] = [await books(a), await deposits(a)];
+    await c.sendFromCustody(walletA, walletA, 10n);
+    await c.mine();
+    await indexer.syncOnce();
+    expect(await books(a)).toMatchObject({ total: before!.total, onChain: before!.onChain });
+    expect(await deposits(a)).toBe(credited);
+    expect((await reconcile(c.db, { org: null, asOf: null })).lines.filter((l) => l.difference !== 0n)).toEqual([]);
+  });
+
   test('a restarted indexer resumes from its cursor: earlier logs are not applied again, later ones once, also with two indexers at once', async () => {
     const first = c.indexer();
     await first.syncOnce();

@@ -7,7 +7,8 @@ import type { CustodyEnv } from '../../subgraphs/custody/services.js';
 import { approvePolicyChange, effectivePolicy, proposePolicyChange, rejectPolicyChange } from '../../subgraphs/custody/policies.js';
 import * as w from '../../subgraphs/custody/withdrawals.js';
 import { dbLabel } from '../support/db.js';
-import { FakeEligibility, TestClock, count, openAccount, openCustodyDb, testEnv, testPolicy, user } from './support.js';
+import { insertDestination } from '../../subgraphs/custody/store/withdrawals.js';
+import { FakeEligibility, TestClock, count, openAccount, openCustodyDb, testEnv, testPolicy, user, walletOf } from './support.js';
 
 const code = (p: Promise<unknown>) => p.then(() => 'no error', (e: { extensions?: { code?: string } }) => e.extensions?.code ?? String(e));
 const codes = (r: w.RequestWithdrawalResult) => r.refusals.map((x) => x.code).sort();
@@ -70,6 +71,23 @@ describe(`withdrawals under the policy (${dbLabel()})`, () => {
       expect(again.usable_from.getTime()).toBeLessThanOrEqual(clock.t);
       await w.removeWithdrawalDestination(env, bob, again.id);
       expect(codes(await request(10n))).toEqual(['CUSTODY.DESTINATION_NOT_ALLOWED']);
+    });
+    test("the account's own custody wallet is neither a destination nor a withdrawal's: the chain would move nothing while the books fell", async () => {
+      const own = await walletOf(db, acc);
+      const listed = () => count(db, 'SELECT count(*) AS n FROM withdrawal_destinations WHERE account_id = $1', [acc]);
+      const before = await listed();
+      for (const address of [own, own.toLowerCase()]) {
+        expect(await code(w.addWithdrawalDestination(env, bob, { accountId: acc, address, label: 'self' }))).toBe('CUSTODY.OWN_WALLET');
+      }
+      expect(await listed()).toBe(before);
+      // Another account's wallet stays a destination like any other address.
+      const sister = await walletOf(db, await openAccount(db, 'acme'));
+      expect((await w.addWithdrawalDestination(env, bob, { accountId: acc, address: sister, label: 'sister' })).address).toBe(sister);
+      // Listed before this rule: the request is refused, nothing reserved.
+      await insertDestination(db, { id: newId('dst'), account_id: acc, address: own, label: 'old entry', added_by: 'bob', usable_from: new Date(clock.t - 1000), created_at: new Date(clock.t - 1000) });
+      const r = await request(10n, { to: own });
+      expect([r.withdrawal, codes(r)]).toEqual([null, ['CUSTODY.OWN_WALLET']]);
+      expect(await available()).toBe('10000');
     });
   });
 

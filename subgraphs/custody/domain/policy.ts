@@ -93,6 +93,8 @@ export interface WithdrawalFacts {
   amount: bigint;
   /** The active allow-list entry for the destination, if any. */
   destination: { usableFrom: Date } | null;
+  /** Whether the destination is a custody wallet of the account itself (active or retired): nothing would leave it. */
+  toOwnWallet?: boolean;
   /** Sum of the account's non-refused withdrawals of the asset in the window ending now. */
   windowSum: bigint;
   available: bigint;
@@ -105,7 +107,10 @@ export interface WithdrawalFacts {
 export function checkWithdrawal(f: WithdrawalFacts): Refusal[] {
   const out: Refusal[] = [];
   const limits = limitsFor(f.policy, f.asset);
-  if (!f.destination) {
+  if (f.toOwnWallet) {
+    // The chain would move nothing while the books consumed the amount: the account's balance would fall for nothing.
+    out.push({ code: 'CUSTODY.OWN_WALLET', message: 'the destination is a custody wallet of the account itself: a withdrawal to it moves nothing' });
+  } else if (!f.destination) {
     out.push({ code: 'CUSTODY.DESTINATION_NOT_ALLOWED', message: 'the destination is not on the account\'s withdrawal allow-list' });
   } else if (f.destination.usableFrom.getTime() > f.now.getTime()) {
     out.push({ code: 'CUSTODY.DESTINATION_NOT_YET_USABLE', message: `the destination becomes usable at ${f.destination.usableFrom.toISOString()}` });

@@ -52,6 +52,12 @@ export async function walletOfAccount(q: Queryable, accountId: string): Promise<
   return r?.address ?? null;
 }
 
+/** Whether the address is one of the account's custody wallets, active or retired. */
+export async function isWalletOfAccount(q: Queryable, accountId: string, address: string): Promise<boolean> {
+  const rows = await q.query('SELECT 1 FROM wallets WHERE account_id = $1 AND lower(address) = lower($2)', [accountId, address]);
+  return rows.length > 0;
+}
+
 export interface WalletRow { id: string; account_id: string; address: string; created_at: Date; retired_at: Date | null; replaced_by: string | null }
 
 /** Every wallet of the accounts, retired ones included (never the keys). */
