@@ -6,7 +6,7 @@ import { requestHash } from '../kit/idempotency.js';
 import { PendingEvents } from './events.js';
 import { reserveIn } from './ledger.js';
 import { accountOwner, assetById } from './store/ledger.js';
-import { walletOfAccount } from './store/accounts.js';
+import { isWalletOfAccount, walletOfAccount } from './store/accounts.js';
 import { insertPaymentWithdrawal, paymentWithdrawal } from './store/distribution-payments.js';
 import type { WithdrawalRow } from './store/withdrawals.js';
 import { CUSTODY_SERVICE, withdrawalReservationKey } from './withdrawals.js';
@@ -18,8 +18,11 @@ import { CUSTODY_SERVICE, withdrawalReservationKey } from './withdrawals.js';
  * custody) or an outside one. Each (entitlement, attempt) becomes one approved withdrawal, created
  * with its reservation in the consumer's transaction (the cursor moves with it: a replay creates
  * nothing), and the broadcaster sends it with its restart guarantees. The outcome goes back to
- * issuance as `distribution.payment_result`: PAID with the transaction, or FAILED with the reason
- * (here when the payment cannot even be set up, from the broadcaster when the transfer failed).
+ * issuance as `distribution.payment_result`: PAID with the transaction, FAILED with the reason
+ * (here when the payment cannot even be set up, from the broadcaster when the transfer failed), or
+ * SKIPPED when the holder's wallet is a custody wallet of the paying account itself (active or
+ * retired): the chain would move nothing, or only between the account's own wallets, while the books
+ * consumed the amount; a holder that is the payer is owed nothing from itself.
  */
 export interface PaymentItem { entitlementId: string; attempt: number; investorId: string; toAddress: string; amount: string }
 export interface PaymentInstruction { distributionId: string; tokenId: string; asset: string; payingAccountId: string; items: PaymentItem[] }
@@ -46,10 +49,15 @@ export async function payInstruction(q: Queryable, b: PaymentInstruction, now: D
   for (const it of b.items) {
     // At most one payment per (entitlement, attempt), and none while another attempt of it is alive.
     if (await paymentWithdrawal(q, it.entitlementId)) continue;
-    const failed = (reason: string) => events.add('distribution.payment_result', it.entitlementId, { entitlementId: it.entitlementId, attempt: it.attempt, status: 'FAILED', reason });
+    const result = (status: 'FAILED' | 'SKIPPED', reason: string) => events.add('distribution.payment_result', it.entitlementId, { entitlementId: it.entitlementId, attempt: it.attempt, status, reason });
+    const failed = (reason: string) => result('FAILED', reason);
     const why = await refusal(q, b, it);
     if (why) {
       failed(why);
+      continue;
+    }
+    if (await isWalletOfAccount(q, b.payingAccountId, it.toAddress)) {
+      result('SKIPPED', `the holder's wallet ${it.toAddress} is a custody wallet of the paying account ${b.payingAccountId}: a payment from the account to itself moves nothing`);
       continue;
     }
     const account = (await accountOwner(q, b.payingAccountId))!;

@@ -3,6 +3,8 @@ import { PolledWorker } from '../kit/chain/polling.js';
 import type { Logger } from '../kit/log.js';
 import { appendEvents } from '../kit/outbox.js';
 import { entitlementEvent } from './distributions.js';
+import { CUSTODY_SERVICE } from './investors.js';
+import { audit } from './store/records.js';
 import * as store from './store/distribution-payments.js';
 import type { DueEntitlement } from './store/distribution-payments.js';
 
@@ -14,14 +16,16 @@ import type { DueEntitlement } from './store/distribution-payments.js';
  * instructed (attempt n). Custody pays each (entitlement, attempt) once and reports
  * `distribution.payment_result` on its feed; `applyPaymentResult` records it exactly once (the
  * consumer's cursor moves in the same transaction). A result for an attempt that is no longer the
- * entitlement's own changes nothing.
+ * entitlement's own changes nothing. SKIPPED (the holder's wallet is a custody wallet of the paying
+ * account: the payer owes itself nothing, and paying would move nothing on chain) is final, with its
+ * reason on the entitlement and in the audit log.
  */
 export interface PaymentSettings { batchSize: number; retryMs: number; maxAttempts: number; pollMs: number; sanctionedCountries: readonly string[] }
 
 export interface PaymentItem { entitlementId: string; attempt: number; investorId: string; toAddress: string; amount: string }
 export interface PaymentInstruction { distributionId: string; tokenId: string; asset: string; payingAccountId: string; items: PaymentItem[] }
 export interface PaymentResult {
-  entitlementId: string; attempt: number; status: 'PAID' | 'FAILED';
+  entitlementId: string; attempt: number; status: 'PAID' | 'FAILED' | 'SKIPPED';
   txHash?: string | null; withdrawalId?: string | null; toAddress?: string | null; reason?: string | null;
 }
 
@@ -66,12 +70,13 @@ export async function instructDue(db: Db, s: PaymentSettings, now: Date): Promis
 export async function applyPaymentResult(q: Queryable, s: Pick<PaymentSettings, 'retryMs' | 'maxAttempts'>, r: PaymentResult, now: Date): Promise<void> {
   const e = await store.entitlementForResult(q, r.entitlementId, r.attempt);
   if (!e) return; // another attempt's, or settled already
+  const reason = (r.reason ?? (r.status === 'SKIPPED' ? 'the holder is the paying account' : 'payment failed')).slice(0, 500);
   const row = r.status === 'PAID'
     ? await store.setEntitlement(q, e.id, { status: 'PAID', tx_hash: r.txHash ?? null, reference: r.withdrawalId ?? null, paid_to: r.toAddress ?? null, paid_at: now, reason: null, next_attempt_at: null })
-    : await store.setEntitlement(q, e.id, {
-      status: 'FAILED', reason: (r.reason ?? 'payment failed').slice(0, 500),
-      next_attempt_at: e.attempts < s.maxAttempts ? new Date(now.getTime() + s.retryMs) : null,
-    });
+    : r.status === 'SKIPPED'
+      ? await store.setEntitlement(q, e.id, { status: 'SKIPPED', reason, next_attempt_at: null })
+      : await store.setEntitlement(q, e.id, { status: 'FAILED', reason, next_attempt_at: e.attempts < s.maxAttempts ? new Date(now.getTime() + s.retryMs) : null });
+  if (r.status === 'SKIPPED') await audit(q, CUSTODY_SERVICE, 'entitlement.skipped', e.id, reason, { distributionId: e.distribution_id, investorId: e.investor_id, net: e.net, attempt: e.attempts });
   await appendEvents(q, [{ topic: 'entitlement.updated', key: e.id, payload: entitlementEvent(row, { id: e.distribution_id, token_id: e.token_id, issuer_org: e.issuer_org }, e.investor_org) }]);
 }
 

@@ -118,7 +118,8 @@ export async function attachWallet(q: Queryable, caller: Caller, investorId: str
   return true;
 }
 
-const CUSTODY_SERVICE: Caller = { kind: 'service', subject: 'custody', org: 'tokenstack', roles: [], token: '' };
+/** Custody as the actor of what its feeds bring (an account's wallet, a payment's outcome). */
+export const CUSTODY_SERVICE: Caller = { kind: 'service', subject: 'custody', org: 'tokenstack', roles: [], token: '' };
 
 /** A custody account opened for a known investor brings its wallet; an unknown investor is logged by the caller and skipped. */
 export async function walletFromCustody(q: Queryable, e: { investorId: string; walletAddress: string; accountId: string; org?: string }): Promise<void> {

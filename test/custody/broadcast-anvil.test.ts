@@ -181,6 +181,24 @@ describe(`withdrawals broadcast on anvil with the cash token (${dbLabel()})`, ()
     await ledger.debit(db, 'custody', { accountId: acc, asset: 'CASH', amount: 500_000n, idempotencyKey: 'undo-phantom-batch', reason: 'correction' });
   });
 
+  test('a payment to a custody wallet of the paying account itself is SKIPPED with its reason: nothing reserved or sent, the books stay with the chain', async () => {
+    const { total, reserved } = await ledger.balance(db, acc, 'CASH');
+    const [books, held] = [BigInt(total), BigInt(await cash.balanceOf(wallet))];
+    // The issuer's treasury holding the token, paid from itself: its wallet in either case, beside a payee of its own.
+    const items = [wallet, wallet.toLowerCase(), Wallet.createRandom().address].map((toAddress, n) => ({ entitlementId: newId('ent'), attempt: 1, investorId: newId('inv'), toAddress, amount: String(1_000 * (n + 1)) }));
+    await db.tx((q) => payInstruction(q, { distributionId: newId('dst'), tokenId: 'tok', asset: 'CASH', payingAccountId: acc, items }, new Date()));
+    const ws = await db.query<WithdrawalRow>('SELECT * FROM withdrawals WHERE entitlement_id = ANY($1::text[])', [items.map((i) => i.entitlementId)]);
+    expect(ws.map((x) => x.entitlement_id)).toEqual([items[2].entitlementId]);
+    expect(await ledger.balance(db, acc, 'CASH')).toMatchObject({ total, reserved: String(BigInt(reserved) + 3_000n) });
+    expect(await run(deps(sender, 10), ws[0].id)).toEqual(['sent', 'completed']);
+    // Only the other payee's 3000 left, on chain and in the books alike.
+    expect(BigInt(await cash.balanceOf(wallet))).toBe(held - 3_000n);
+    expect(await ledger.balance(db, acc, 'CASH')).toMatchObject({ total: String(books - 3_000n), reserved });
+    const results = (await eventsOf<{ entitlementId: string; status: string; reason: string | null }>(db, 'distribution.payment_result')).filter((e) => items.some((i) => i.entitlementId === e.entitlementId));
+    expect(results.map((e) => [e.entitlementId, e.status])).toEqual([[items[0].entitlementId, 'SKIPPED'], [items[1].entitlementId, 'SKIPPED'], [items[2].entitlementId, 'PAID']]);
+    for (const e of results.slice(0, 2)) expect(e.reason).toContain(`is a custody wallet of the paying account ${acc}`);
+  });
+
   test('a crash before or after a batch is sent re-sends the stored transaction: each payee paid once, in one transaction', async () => {
     const nonce = await client.provider.getTransactionCount(wallet);
     const lost: TransferSender = { ...sender, broadcast: async () => { throw new TransferError('process died', true); } };

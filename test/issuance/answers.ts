@@ -11,7 +11,7 @@ export const balances = (a: CapTableAnswer): Record<string, string> =>
 export interface WalletsAnswer { investor: { wallets: { registeredOnChain: boolean }[] } | null }
 
 /** A distribution's entitlements by status (the issuer's organisation only). */
-export interface EntitlementCounts { pending: number; paid: number; failed: number; held: number }
+export interface EntitlementCounts { pending: number; paid: number; failed: number; held: number; skipped?: number }
 
 /** An entitlement to a distribution's payment (cash in lieu of a split's fractions is one too). */
 export interface Entitlement {

@@ -5,7 +5,7 @@
  * input; then the payment on the payment date: from the issuer's custody account to holders in custody
  * and to a registered wallet outside it, all in one batchTransfer transaction, a frozen holder held,
  * custody killed (-9) with the batch in flight paying nobody twice, a payment that fails (no funds)
- * retried until paid.
+ * retried until paid, the issuer's treasury paid from itself SKIPPED.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -335,6 +335,30 @@ describe(`distributions through the gateway (anvil, ${dbLabel()})`, () => {
       expect(done.counts).toEqual({ pending: 0, paid: 3, failed: 0, held: 1 });
       expect(done.entitlements.filter((e) => e.status === 'PAID').every((e) => e.attempts >= 2)).toBe(true);
       expect(await cashOf(outside.wallet)).toBe(paid.before.outside + 78n + BigInt(done.entitlements.find((e) => e.investorId === outside.investorId)!.net));
+    }, 300_000);
+
+    test('the issuer\'s treasury holding the token, paid from its own account, is SKIPPED with the reason: the chain and the books move by the others\' payments alone', async () => {
+      expect(paid).toBeDefined();
+      const chainBefore = await cashOf(treasury.wallet);
+      const books = BigInt((await waitFor('the books at the chain', () => w.balance(treasury.accountId, 'CASH'), (b) => BigInt(b.total) === chainBefore)).total);
+      const d = (await w.desk.run<{ announceDistribution: Announced }>(ANNOUNCE, { in: { ...base(), idempotencyKey: 'div-pay-self', amountPerUnit: '2', paymentDate: new Date().toISOString() } })).announceDistribution;
+      const own = d.entitlements.find((e) => e.investorId === treasury.investorId)!;
+      expect(own.gross).toBe('20'); // the issuer is in: excludeIssuer not given
+      const done = await waitFor('the distribution paid', async () => {
+        await mine();
+        return (await w.desk.run<Payments>(ENTITLEMENTS.replace('held }', 'held skipped }'), { id: d.id })).distribution!;
+      }, (x) => x.status === 'COMPLETED', 120_000);
+      expect(done.counts).toEqual({ pending: 0, paid: 3, failed: 0, held: 1, skipped: 1 });
+      const self = done.entitlements.find((e) => e.investorId === treasury.investorId)!;
+      expect(self).toMatchObject({ status: 'SKIPPED', txHash: null, paidTo: null, reason: expect.stringContaining(`is a custody wallet of the paying account ${treasury.accountId}`) });
+      const others = done.entitlements.filter((e) => e.status === 'PAID').reduce((s, e) => s + BigInt(e.net), 0n);
+      for (let i = 0; i < 3; i++) await mine();
+      expect(await cashOf(treasury.wallet)).toBe(chainBefore - others);
+      await waitFor('the paying account debited', () => w.balance(treasury.accountId, 'CASH'), (b) => BigInt(b.total) === books - others && b.reserved === '0');
+      // The reason is in the issuer's audit log, custody the actor; custody made no payment of it.
+      const audit = await w.stack.subgraphs.issuance.db.query<{ actor: string; reason: string; details: { distributionId: string } }>("SELECT actor, reason, details FROM audit_log WHERE action = 'entitlement.skipped'");
+      expect(audit.filter((a) => a.details.distributionId === d.id).map((a) => [a.actor, a.reason])).toEqual([['custody', self.reason]]);
+      expect(await restarted!.db.query("SELECT id FROM withdrawals WHERE to_address = $1 AND account_id = $2", [treasury.wallet, treasury.accountId])).toEqual([]);
     }, 300_000);
   });
 });

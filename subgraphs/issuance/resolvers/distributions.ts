@@ -79,7 +79,7 @@ export const distributionResolvers = {
       if (!readsWhole(ctx.caller, d)) return null;
       const rows = await ctx.loaders.entitlementCounts.load(d.id);
       const of = (s: string) => Number(rows.find((r) => r.status === s)?.n ?? 0);
-      return { pending: of('PENDING'), paid: of('PAID'), failed: of('FAILED'), held: of('HELD') };
+      return { pending: of('PENDING'), paid: of('PAID'), failed: of('FAILED'), held: of('HELD'), skipped: of('SKIPPED') };
     },
     entitlements: (d: DistributionRow, a: { status?: string | null }, ctx: Ctx) => listEntitlements(ctx.db, ctx.caller, { distributionId: d.id, status: a.status }, [d]),
     withholdingReport: async (d: DistributionRow, _: unknown, ctx: Ctx) => (readsWhole(ctx.caller, d)

@@ -4,7 +4,7 @@ import type { Scope } from '../../kit/access.js';
 
 /** SQL of distributions, their entitlements and the tax forms on file. Amounts are decimal strings. */
 
-export type EntitlementStatus = 'PENDING' | 'PAID' | 'FAILED' | 'HELD';
+export type EntitlementStatus = 'PENDING' | 'PAID' | 'FAILED' | 'HELD' | 'SKIPPED';
 export interface DistributionRow {
   id: string; token_id: string; issuer_org: string; kind: string; record_date: Date; payment_date: Date; asset: string; paying_account_id: string;
   amount_per_unit: string | null; total_amount: string | null; exclude_issuer: boolean;
