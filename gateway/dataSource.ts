@@ -1,29 +1,41 @@
 import { RemoteGraphQLDataSource, type GraphQLDataSourceProcessOptions } from '@apollo/gateway';
 import { GraphQLError } from 'graphql';
+import type { Logger } from '../subgraphs/kit/log.js';
 import type { Metrics } from '../subgraphs/kit/metrics.js';
 import { traceHeaders } from '../subgraphs/kit/tracing.js';
+import { failureCode, subgraphFetcher, type Fetcher } from './subgraphFetcher.js';
 import type { GatewayContext } from './context.js';
 
 /**
  * Forwards the caller's bearer token so that each subgraph verifies it again
  * (defence in depth: a subgraph reached directly trusts nothing) and the
  * trace context (W3C traceparent), with a
- * deadline per fetch so that a stuck subgraph costs a timeout, never a hang.
+ * deadline per fetch so that a stuck subgraph costs a timeout, never a hang,
+ * and a request the network lost sent again where that is safe (subgraphFetcher.ts).
  */
 export class AuthForwardingDataSource extends RemoteGraphQLDataSource<GatewayContext> {
   private readonly name: string;
+  private readonly log?: Pick<Logger, 'warn'>;
 
-  constructor(o: { url: string; name: string; timeoutMs: number; metrics?: Metrics }) {
-    super({ url: o.url, fetcher: measured(o.metrics, o.name, subgraphFetcher(o.timeoutMs)) as never });
+  constructor(o: { url: string; name: string; timeoutMs: number; retries: number; metrics?: Metrics; log?: Pick<Logger, 'warn'> }) {
+    const onResend = (reason: string) => {
+      o.metrics?.subgraphFetches.inc({ subgraph: o.name, outcome: 'resent' });
+      o.log?.warn({ subgraph: o.name, reason }, 'subgraph request lost on the network: sent again');
+    };
+    super({ url: o.url, fetcher: measured(o.metrics, o.name, subgraphFetcher({ timeoutMs: o.timeoutMs, retries: o.retries, onResend })) as never });
     this.name = o.name;
+    this.log = o.log;
   }
 
   /** A subgraph that cannot be reached is a typed, named failure (the rest of the query still answers). */
   override didEncounterError(error: Error): void {
     if (error instanceof GraphQLError) throw error;
     const timeout = error.name === 'TimeoutError' || error.name === 'AbortError';
+    // fetch's own message is only "fetch failed": the socket's code says what failed (ECONNREFUSED, UND_ERR_SOCKET).
+    const reason = failureCode(error);
+    this.log?.warn({ subgraph: this.name, err: error.message, reason }, 'subgraph fetch failed');
     throw new GraphQLError(`subgraph ${this.name} is unavailable (${timeout ? 'timeout' : 'unreachable'})`, {
-      extensions: { code: 'DOWNSTREAM_SERVICE_ERROR', serviceName: this.name, retryable: true },
+      extensions: { code: 'DOWNSTREAM_SERVICE_ERROR', serviceName: this.name, retryable: true, ...(reason ? { reason } : {}) },
     });
   }
 
@@ -34,15 +46,6 @@ export class AuthForwardingDataSource extends RemoteGraphQLDataSource<GatewayCon
     for (const [k, v] of Object.entries(traceHeaders())) request.http?.headers.set(k, v);
   }
 }
-
-/**
- * A subgraph answers a request it refuses (a BigInt variable that is not a
- * decimal string, say) with HTTP 400 and a GraphQL body carrying the typed
- * error. The gateway would turn any non-2xx into an opaque
- * INTERNAL_SERVER_ERROR; handing it the body as a normal response keeps the
- * code (INPUT.INVALID_BIG_INT) for the client.
- */
-type Fetcher = (input: string, init: RequestInit) => Promise<Response>;
 
 /** Counts each subgraph fetch by outcome (HTTP status, or the failure) and times it. */
 function measured(m: Metrics | undefined, subgraph: string, fetcher: Fetcher): Fetcher {
@@ -59,17 +62,5 @@ function measured(m: Metrics | undefined, subgraph: string, fetcher: Fetcher): F
     } finally {
       end();
     }
-  };
-}
-
-function subgraphFetcher(timeoutMs: number): Fetcher {
-  return async (input: string, init: RequestInit): Promise<Response> => {
-    const r = await fetch(input, { ...init, signal: AbortSignal.timeout(timeoutMs) });
-    if (r.status !== 400 || !/json/.test(r.headers.get('content-type') ?? '')) return r;
-    const text = await r.text();
-    try {
-      if (Array.isArray((JSON.parse(text) as { errors?: unknown }).errors)) return new Response(text, { status: 200, headers: r.headers });
-    } catch { /* not a GraphQL body: fall through as the 400 it was */ }
-    return new Response(text, { status: 400, statusText: r.statusText, headers: r.headers });
   };
 }

@@ -76,7 +76,7 @@ export async function startGateway(c: GatewayConfig): Promise<RunningGateway> {
   const metrics = createMetrics('gateway');
   const gateway = new ApolloGateway({
     supergraphSdl: fileSupergraph(c.SUPERGRAPH_PATH, () => log.info('supergraph reloaded')),
-    buildService: ({ name, url }) => new AuthForwardingDataSource({ name, url: urls[name] ?? url!, timeoutMs: c.SUBGRAPH_TIMEOUT_MS, metrics }),
+    buildService: ({ name, url }) => new AuthForwardingDataSource({ name, url: urls[name] ?? url!, timeoutMs: c.SUBGRAPH_TIMEOUT_MS, retries: c.SUBGRAPH_RETRIES, metrics, log }),
     experimental_didResolveQueryPlan: persisted.didResolveQueryPlan, // ends start-time plan preparation before any fetch
   });
   const apollo = new ApolloServer<GatewayContext>({

@@ -14,6 +14,7 @@ export interface HubOptions {
   /** Subgraph GraphQL URLs by name (overrides of the supergraph's); graphql-ws lives on the same URL. */
   urls: Record<string, string>;
   subgraphTimeoutMs: number;
+  subgraphRetries: number;
   /** Undelivered events a client may have before it is closed as a slow consumer. */
   queueLimit: number;
   /** Events of one feed whose rest of the plan may run at once. */
@@ -86,7 +87,7 @@ export class SubscriptionHub {
     const reload = !!this.planner;
     this.planner = next;
     const urls = { ...subgraphUrlsOf(sdl), ...this.o.urls };
-    this.dataSources = Object.fromEntries(Object.entries(urls).map(([name, url]) => [name, new AuthForwardingDataSource({ name, url, timeoutMs: this.o.subgraphTimeoutMs })]));
+    this.dataSources = Object.fromEntries(Object.entries(urls).map(([name, url]) => [name, new AuthForwardingDataSource({ name, url, timeoutMs: this.o.subgraphTimeoutMs, retries: this.o.subgraphRetries, log: this.o.log })]));
     this.wsUrls = Object.fromEntries(Object.entries(urls).map(([name, url]) => [name, url.replace(/^http/, 'ws')]));
     if (!reload) return;
     const reason = supergraphReloaded();

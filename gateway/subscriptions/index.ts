@@ -24,7 +24,7 @@ export interface GatewaySubscriptions {
 /** Call before the gateway loads: it follows every supergraph the gateway loads (a reload ends active subscriptions). */
 export function gatewaySubscriptions(gateway: ApolloGateway, c: GatewayConfig, urls: Record<string, string>, log: Logger): GatewaySubscriptions {
   const hub = new SubscriptionHub({
-    urls, log, subgraphTimeoutMs: c.SUBGRAPH_TIMEOUT_MS, queueLimit: c.GATEWAY_SUBSCRIPTION_QUEUE, sharing: c.GATEWAY_SUBSCRIPTION_SHARING, pipeline: c.GATEWAY_SUBSCRIPTION_PIPELINE,
+    urls, log, subgraphTimeoutMs: c.SUBGRAPH_TIMEOUT_MS, subgraphRetries: c.SUBGRAPH_RETRIES, queueLimit: c.GATEWAY_SUBSCRIPTION_QUEUE, sharing: c.GATEWAY_SUBSCRIPTION_SHARING, pipeline: c.GATEWAY_SUBSCRIPTION_PIPELINE,
     retry: { firstMs: c.GATEWAY_SUBSCRIPTION_RETRY_MS, maxMs: c.GATEWAY_SUBSCRIPTION_RETRY_MAX_MS, attempts: c.GATEWAY_SUBSCRIPTION_RETRY_ATTEMPTS },
   });
   const unhook = gateway.onSchemaLoadOrUpdate(({ coreSupergraphSdl }) => hub.load(coreSupergraphSdl));
