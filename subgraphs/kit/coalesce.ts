@@ -1,3 +1,6 @@
+import type { GraphQLError } from 'graphql';
+import { errorCode } from './errors.js';
+
 /**
  * Runs a pass at most once at a time. A request during a running pass gets
  * the NEXT pass (so it sees everything that happened before it asked), and
@@ -41,6 +44,20 @@ export interface CoalescerOptions {
    * after the current turn of the event loop). A batch that reaches `maxBatch` leaves at once.
    */
   gatherMs?: number;
+  /**
+   * The most items the peer takes in one call, read from a batch's failure when the peer refused it for its length
+   * (`peerListMax`): the batch's items go again, first in line, in lists of that size, and later batches keep to it.
+   * The two sides' limits are separate settings of separate processes; without this, a list longer than the peer
+   * takes would fail whole on every try.
+   */
+  peerMax?: (e: unknown) => number | undefined;
+}
+
+/** The peer's own limit when it refused a list for its length (INPUT.LIST_TOO_LONG with `max`), else undefined. */
+export function peerListMax(e: unknown): number | undefined {
+  if (errorCode(e) !== 'INPUT.LIST_TOO_LONG') return undefined;
+  const max = (e as GraphQLError).extensions.max;
+  return typeof max === 'number' && Number.isInteger(max) && max >= 1 ? max : undefined;
 }
 
 /**
@@ -60,13 +77,17 @@ export class Coalescer<I, O> {
   private scheduled = false;
   /** The gathering window under way (gatherMs): cut short when the batch fills. */
   private gathering?: NodeJS.Timeout;
+  /** opts.maxBatch, or less once the peer said it takes fewer (opts.peerMax). */
+  private maxBatch: number;
 
-  constructor(private readonly batch: (items: I[]) => Promise<(O | Error)[]>, private readonly opts: CoalescerOptions) {}
+  constructor(private readonly batch: (items: I[]) => Promise<(O | Error)[]>, private readonly opts: CoalescerOptions) {
+    this.maxBatch = opts.maxBatch;
+  }
 
   request(item: I): Promise<O> {
     return new Promise<O>((resolve, reject) => {
       this.queue.push({ item, resolve, reject });
-      if (this.gathering && this.queue.length >= this.opts.maxBatch) {
+      if (this.gathering && this.queue.length >= this.maxBatch) {
         clearTimeout(this.gathering);
         this.gathering = undefined;
         this.scheduled = false;
@@ -81,10 +102,10 @@ export class Coalescer<I, O> {
     const leave = () => {
       this.gathering = undefined;
       this.scheduled = false;
-      while (this.inFlight < this.opts.maxInFlight && this.queue.length > 0) void this.send(this.queue.splice(0, this.opts.maxBatch));
+      while (this.inFlight < this.opts.maxInFlight && this.queue.length > 0) void this.send(this.queue.splice(0, this.maxBatch));
     };
     const gatherMs = this.opts.gatherMs ?? 0;
-    if (gatherMs > 0 && this.queue.length < this.opts.maxBatch) this.gathering = setTimeout(leave, gatherMs);
+    if (gatherMs > 0 && this.queue.length < this.maxBatch) this.gathering = setTimeout(leave, gatherMs);
     else setImmediate(leave);
   }
 
@@ -95,6 +116,13 @@ export class Coalescer<I, O> {
       if (out.length !== part.length) throw new Error(`a batch of ${part.length} was answered with ${out.length} results`);
       part.forEach((p, i) => (out[i] instanceof Error ? p.reject(out[i]) : p.resolve(out[i] as O)));
     } catch (e) {
+      const max = this.opts.peerMax?.(e);
+      // Strictly shorter lists each time: a peer that refuses every length still ends in a failure, never a loop.
+      if (max !== undefined && max < part.length) {
+        this.maxBatch = Math.min(this.maxBatch, max);
+        this.queue.unshift(...part);
+        return;
+      }
       for (const p of part) p.reject(e);
     } finally {
       this.inFlight--;

@@ -7,7 +7,7 @@
  * asked for concurrently (the worker verifies, prepares and books many trades
  * at once) travel together in one list call each, answered item by item.
  */
-import { Coalescer } from '../kit/coalesce.js';
+import { Coalescer, peerListMax } from '../kit/coalesce.js';
 import { MAX_BATCH, itemError, peerCalls, peerItemError, type RequestOf } from '../kit/contracts/calls.js';
 import type { Item } from '../kit/contracts/wire.js';
 import type { InternalClient } from '../kit/internal.js';
@@ -74,8 +74,9 @@ export function httpPeers(issuance: InternalClient, custody: InternalClient, cac
   const bookings = new Coalescer<Booking, unknown>(async (list) => answers((await cus.call('bookSettlements', { bookings: list })).results),
     { maxBatch: MAX_BATCH, maxInFlight: 2 });
   // The consents of every payer of the batches prepared at once travel together; a refusal answers its own request.
+  // Custody's list limit is its own setting: a list it refuses for its length goes again in lists of its size.
   const consents = new Coalescer<Consent, ConsentAnswer>(async (list) => answers((await cus.call('signDvpConsents', { consents: list })).results),
-    { maxBatch: consentListMax, maxInFlight: 2 });
+    { maxBatch: consentListMax, maxInFlight: 2, peerMax: peerListMax });
   return {
     token,
     account,

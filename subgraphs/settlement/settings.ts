@@ -45,7 +45,7 @@ export const settlementSettings = {
   SETTLEMENT_GAS_MIN_WEI: wei('a custody wallet with less native currency than this is topped up before it signs an approval', 10_000_000_000_000_000n),
   SETTLEMENT_GAS_TOPUP_WEI: wei('native currency the operator key sends a custody wallet that needs gas', 50_000_000_000_000_000n),
   SETTLEMENT_CASH_DECIMALS: int('decimals of the cash token: an external trade\'s cash amount is price x quantity in its base units', 6, 0, 36),
-  SETTLEMENT_CONSENT_LIST_MAX: int('most DvP consents asked of custody in one call (the payers of the batches prepared at once travel together); at most custody\'s CUSTODY_CONSENT_LIST_MAX', 200, 1, MAX_BATCH),
+  SETTLEMENT_CONSENT_LIST_MAX: int('most DvP consents asked of custody in one call (the payers of the batches prepared at once travel together); above custody\'s CUSTODY_CONSENT_LIST_MAX, a list custody refuses for its length goes again in lists of custody\'s size', 200, 1, MAX_BATCH),
   SETTLEMENT_PEER_CACHE_MS: int('how long facts that do not change (an account\'s owner and wallet, a token\'s contracts, an asset\'s contract) are cached; eligibility and reservations never are', 5_000, 0),
   SETTLEMENT_TRADING_VENUE: str('venue name of trading\'s own fills (external trades may not use it)', 'TOKENSTACK-ATS'),
   SETTLEMENT_CONSUME_TRADES: bool('turn every trade.executed of trading into a settlement', true),

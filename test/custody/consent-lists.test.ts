@@ -153,6 +153,23 @@ describe(`custody signs DvP consents in lists (${dbLabel()})`, () => {
     expect(refused).toMatchObject({ status: 'rejected', reason: { extensions: { code: 'CUSTODY.CONSENT_NOT_COVERED' } } });
   }, 60_000);
 
+  test('settlement set to send longer lists than custody takes keeps to custody\'s limit once refused: every consent is signed, none twice', async () => {
+    const client = new InternalClient('custody', server.url, () => serviceToken(AUTH, 'settlement'));
+    const peers = httpPeers(client, client, 0, LIST_MAX * 3); // SETTLEMENT_CONSENT_LIST_MAX above CUSTODY_CONSENT_LIST_MAX
+    const asPeer = (x: Ask) => ({ ...x, legs: x.legs.map((l) => ({ ...l, amount: String(l.amount) })) });
+    const [before, signedBefore] = [listCalls, await count('SELECT count(*) AS n FROM dvp_consents')];
+    const asks = Array.from({ length: LIST_MAX * 2 + 1 }, (_x, i) => asPeer(ask({ payer: a, amount: 1n, batch: 300 + i })));
+    const answers = await Promise.all(asks.map((x) => peers.consent(x)));
+    expect(answers.map((c) => c.signer)).toEqual(asks.map(() => wallet[a]));
+    // One list refused whole for its length, then lists of custody's size: ceil(9 / 4) = 3.
+    expect(listCalls - before).toBe(1 + 3);
+    expect(await count('SELECT count(*) AS n FROM dvp_consents') - signedBefore).toBe(asks.length);
+    // Later lists keep to it: no refusal first.
+    const more = listCalls;
+    await Promise.all([0, 1].map((i) => peers.consent(asPeer(ask({ payer: a, amount: 1n, batch: 400 + i })))));
+    expect(listCalls - more).toBe(1);
+  }, 60_000);
+
   test('a booking whose credit would overflow the books is refused at custody with its own code, not retryable; the other bookings of the list are booked once', async () => {
     const client = new InternalClient('custody', server.url, () => serviceToken(AUTH, 'settlement'));
     const peers = httpPeers(client, client, 0, LIST_MAX);

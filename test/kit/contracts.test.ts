@@ -1,8 +1,8 @@
 import { describe, expect, test } from '@jest/globals';
-import { Coalescer } from '../../subgraphs/kit/coalesce.js';
+import { Coalescer, peerListMax } from '../../subgraphs/kit/coalesce.js';
 import { serveCalls } from '../../subgraphs/kit/contracts/calls.js';
 import { parseEvent } from '../../subgraphs/kit/contracts/events.js';
-import { errorCode } from '../../subgraphs/kit/errors.js';
+import { badInput, errorCode } from '../../subgraphs/kit/errors.js';
 import type { Caller } from '../../subgraphs/kit/auth.js';
 
 const svc: Caller = { kind: 'service', subject: 'trading', org: 'tokenstack', roles: [], token: 't' };
@@ -86,5 +86,28 @@ describe('Coalescer', () => {
     const out2 = await Promise.all([3, 4].map((x) => c.request(x).then((v) => v, (e: Error) => e.message)));
     expect(out2).toEqual(['a batch of 2 was answered with 1 results', 'a batch of 2 was answered with 1 results']);
     expect(await c.request(9)).toBe(9);
+  });
+
+  test('a list the peer refuses for its length goes again in lists of the peer\'s size; a peer refusing every length ends in the refusal, not a loop', async () => {
+    const calls: number[] = [];
+    const tooLong = (max: number) => badInput('LIST_TOO_LONG', `at most ${max}`, { max });
+    const c = new Coalescer<number, number>(async (xs) => {
+      calls.push(xs.length);
+      if (xs.length > 2) throw tooLong(2);
+      return xs.map((x) => x * 2);
+    }, { maxBatch: 10, maxInFlight: 1, peerMax: peerListMax });
+    expect(await Promise.all([1, 2, 3, 4, 5].map((x) => c.request(x)))).toEqual([2, 4, 6, 8, 10]);
+    expect(calls).toEqual([5, 2, 2, 1]);
+
+    let tries = 0;
+    const stubborn = new Coalescer<number, number>(async (xs) => {
+      tries++;
+      throw tooLong(Math.max(1, xs.length - 1));
+    }, { maxBatch: 4, maxInFlight: 1, peerMax: peerListMax });
+    const out = await Promise.all([1, 2, 3, 4].map((x) => stubborn.request(x).then(String, errorCode)));
+    expect(out).toEqual(Array(4).fill('INPUT.LIST_TOO_LONG'));
+    expect(tries).toBeLessThan(20);
+    // Only the typed refusal with a usable limit counts.
+    expect([peerListMax(tooLong(3)), peerListMax(badInput('LIST_TOO_LONG', 'x', { max: 0 })), peerListMax(badInput('OTHER', 'x', { max: 3 })), peerListMax(new Error('x'))]).toEqual([3, undefined, undefined, undefined]);
   });
 });
