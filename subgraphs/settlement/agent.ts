@@ -34,9 +34,9 @@ export async function cancelSettlement(s: SettlementServices, caller: Caller, id
 }
 
 /**
- * A trade the chain settled whose booking at custody stopped (booking.ts) is booked again at once, with a fresh
- * count of attempts: the operator has put right what custody refused (or custody is back). Only the settlement
- * operator's agents: the books of both parties are at stake.
+ * A trade the chain settled whose finishing stopped (booking.ts: custody's booking, the attestation or the final
+ * commit) is tried again at once, with a fresh count of attempts: the operator has put right the cause (what custody
+ * refused, custody or the key or the database back). Only the settlement operator's agents: the books of both parties are at stake.
  */
 export async function retrySettlementBooking(s: SettlementServices, caller: Caller, id: string) {
   requireRole(caller, 'SETTLEMENT_AGENT');

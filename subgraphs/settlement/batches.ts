@@ -4,7 +4,7 @@ import type { Queryable } from '../kit/db/types.js';
 import { errorCode, rootErrorCode } from '../kit/errors.js';
 import { newId } from '../kit/ids.js';
 import { attest } from './attest.js';
-import { bookingNotDone } from './booking.js';
+import { finishNotDone } from './booking.js';
 import { batchesIn, chainBatchIdOf } from './chain.js';
 import { grossLegs, nettedLegs, type Batch, type TradeLegs } from './domain/legs.js';
 import { failureOfRevert, type FailureCode } from './domain/status.js';
@@ -317,15 +317,16 @@ async function finalizeAll(s: SettlementServices, b: BatchRow, due?: SettlementR
     try {
       await finalizeSettlement(s, row, b);
     } catch (e) {
-      s.log.warn({ settlementId: row.id, err: message(e) }, 'settled on chain and booked; finishing will be retried');
+      // What booking.ts could not even record (the database gone, the lease lost): due again after a pause.
+      s.log.warn({ settlementId: row.id, err: message(e) }, 'settled on chain; finishing will be retried');
       await updateSettlement(s.db, row, 'SETTLING', { next_attempt_at: later(s, s.config.SETTLEMENT_RETRY_MS), lease_until: null, last_error: message(e) });
     }
   }));
 }
 
 /**
- * Custody follows the chain (idempotent per settlement), then the trade is SETTLED with its attestation. A booking
- * that does not go through leaves the trade SETTLING, due again or stopped (booking.ts).
+ * Custody follows the chain (idempotent per settlement), then the trade is SETTLED with its attestation. A booking,
+ * attestation or commit that does not go through leaves the trade SETTLING, due again with backoff or stopped (booking.ts).
  */
 export async function finalizeSettlement(s: SettlementServices, row: SettlementRow, b: BatchRow): Promise<SettlementRow> {
   if (row.booking_stopped) return row; // an operator's retrySettlementBooking clears it first
@@ -341,10 +342,16 @@ export async function finalizeSettlement(s: SettlementServices, row: SettlementR
     });
   } catch (e) {
     if (errorCode(e) === 'SETTLEMENT.LEASE_LOST') throw e;
-    await bookingNotDone(s, row, e);
+    await finishNotDone(s, row, e, 'BOOKING');
     return row;
   }
-  const att = await attest(s, row, b);
+  let att: Awaited<ReturnType<typeof attest>>;
+  try {
+    att = await attest(s, row, b);
+  } catch (e) {
+    await finishNotDone(s, row, e, 'ATTESTATION');
+    return row;
+  }
   try {
     return await s.commit.tx((q) => transition(q, row, 'SETTLED', {
       actor: SERVICE_ACTOR,
@@ -356,7 +363,10 @@ export async function finalizeSettlement(s: SettlementServices, row: SettlementR
     }));
   } catch (e) {
     if (errorCode(e) === 'SETTLEMENT.STATUS_CHANGED') return row; // another worker finished it
-    throw e;
+    if (errorCode(e) === 'SETTLEMENT.LEASE_LOST') throw e;
+    // Rolled back (a killed session, a refusing database): still SETTLING, booked; the retry books idempotently and commits.
+    await finishNotDone(s, row, e, 'COMMIT');
+    return row;
   }
 }
 

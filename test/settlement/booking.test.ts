@@ -1,9 +1,10 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import pg from 'pg';
 import { appError } from '../../subgraphs/kit/errors.js';
-import { dbLabel } from '../support/db.js';
+import { dbLabel, onPostgres } from '../support/db.js';
 import { SettlementWorld, gql, gqlOk, tradingPair, waitFor, type AuditCheck, type PlaceAnswer, type TradingPair } from './support.js';
 
-interface Stopped { code: string; message: string; retryable: boolean; attempts: number; at: string }
+interface Stopped { step: string; code: string; message: string; retryable: boolean; attempts: number; at: string }
 interface BookingView { id: string; status: string; final: boolean; bookingStopped: Stopped | null; batch: { status: string } | null; auditTrail: { kind: string; actor: string }[] }
 
 const MAX = (1n << 256n) - 1n;
@@ -15,6 +16,9 @@ const BOOKS_MAX = 10n ** 78n - 1n;
  * after SETTLEMENT_BOOKING_MAX_ATTEMPTS; either way the trade stays SETTLING
  * with bookingStopped, nothing more is tried, the audit log says so, and a
  * settlement agent of the operator has it booked again once the cause is put right.
+ * The final commit after the booking goes the same way: refused by the database
+ * every time, it is retried with a doubling pause and stops; its session killed
+ * (PostgreSQL), it is retried and SETTLED once.
  */
 describe(`a booking that cannot go through after the chain settled (${dbLabel()}, anvil)`, () => {
   let w: SettlementWorld;
@@ -39,7 +43,7 @@ describe(`a booking that cannot go through after the chain settled (${dbLabel()}
     return rows.at(-1)!.id;
   };
   const view = async (id: string) => (await gqlOk<{ settlement: BookingView }>(w.url, w.agent, `query($id: ID!) { settlement(id: $id) {
-    id status final bookingStopped { code message retryable attempts at } batch { status } auditTrail { kind actor } } }`, { id })).settlement;
+    id status final bookingStopped { step code message retryable attempts at } batch { status } auditTrail { kind actor } } }`, { id })).settlement;
   const stopped = (id: string) => waitFor(`the booking of ${id} to stop`, () => view(id), (v) => !!v.bookingStopped, 60_000);
   const retry = async (token: string, id: string) => (await gql<{ retrySettlementBooking: { status: string } }>(w.url, token, 'mutation($id: ID!) { retrySettlementBooking(id: $id) { status } }', { id })).body;
   const due = async (id: string) => (await w.services().db.query<{ next_attempt_at: Date | null }>('SELECT next_attempt_at FROM settlements WHERE id = $1', [id]))[0].next_attempt_at;
@@ -49,6 +53,35 @@ describe(`a booking that cannot go through after the chain settled (${dbLabel()}
       expect(await w.balance(x.accountId, 'CASH')).toMatchObject({ total: String(await w.cash.balanceOf(x.wallet)), reserved: '0' });
     }
   }
+
+  /**
+   * A trigger on the settlement database: it logs each attempt at finishing a trade (its count, and the pause before the
+   * next, from the row as written), and makes the commit that marks a trade SETTLED fail (REFUSE) or wait for the test's
+   * advisory lock (WAIT, so that its session can be killed mid-commit). Returns how to drop it.
+   */
+  async function watchFinishing(commit: 'REFUSE' | 'WAIT'): Promise<() => Promise<void>> {
+    const db = w.services().db;
+    await db.query('CREATE TABLE IF NOT EXISTS finish_log (id text NOT NULL, attempts int NOT NULL, pause_ms numeric)');
+    await db.query(`CREATE OR REPLACE FUNCTION finish_watch() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        IF NEW.booking_attempts > OLD.booking_attempts THEN
+          INSERT INTO finish_log VALUES (NEW.id, NEW.booking_attempts, extract(epoch FROM NEW.next_attempt_at - now()) * 1000);
+        END IF;
+        IF NEW.status = 'SETTLED' AND OLD.status = 'SETTLING' THEN
+          ${commit === 'REFUSE' ? "RAISE EXCEPTION 'the final commit refused by the database';" : 'PERFORM pg_advisory_xact_lock(4242);'}
+        END IF;
+        RETURN NEW;
+      END $$`);
+    await db.query('CREATE TRIGGER finish_watch BEFORE UPDATE ON settlements FOR EACH ROW EXECUTE FUNCTION finish_watch()');
+    return async () => { await db.query('DROP TRIGGER finish_watch ON settlements'); };
+  }
+  const finishLog = (id: string) => w.services().db.query<{ attempts: number; pause_ms: string | null }>('SELECT attempts, pause_ms FROM finish_log WHERE id = $1 ORDER BY attempts', [id]);
+  const settledOnce = async (id: string) => {
+    const v = await w.waitStatus(id, ['SETTLED']);
+    expect((await view(id)).auditTrail.filter((e) => e.kind === 'STATUS.SETTLED')).toHaveLength(1);
+    await booksEqualChain();
+    return v;
+  };
 
   /** Counts custody bookings asked for (custody answers as it would). */
   function countBookings(): { n: number; restore(): void } {
@@ -125,5 +158,58 @@ describe(`a booking that cannot go through after the chain settled (${dbLabel()}
     await booksEqualChain();
     const audit = (await gqlOk<AuditCheck>(w.url, w.auditor, '{ verifyAuditLog { valid breaks { seq kind detail } } }')).verifyAuditLog;
     expect(audit).toEqual({ valid: true, breaks: [] });
+  }, 240_000);
+
+  test('the final commit refused by the database every attempt: retried with a doubling pause, stopped at COMMIT after SETTLEMENT_BOOKING_MAX_ATTEMPTS, visible; asked again, SETTLED once', async () => {
+    const config = w.services().config as { SETTLEMENT_BOOKING_MAX_ATTEMPTS: number };
+    const max = config.SETTLEMENT_BOOKING_MAX_ATTEMPTS;
+    config.SETTLEMENT_BOOKING_MAX_ATTEMPTS = 4;
+    const drop = await watchFinishing('REFUSE');
+    let id = '';
+    try {
+      id = await trade('3', 'refused');
+      const v = await stopped(id);
+      expect(v).toMatchObject({ status: 'SETTLING', final: false, batch: { status: 'SETTLED' }, bookingStopped: { step: 'COMMIT', code: 'SETTLEMENT.COMMIT_FAILED', retryable: true, attempts: 4 } });
+      expect(v.bookingStopped!.message).toContain('the final commit refused by the database');
+      expect(v.auditTrail.filter((e) => e.kind === 'BOOKING.STOPPED')).toEqual([{ kind: 'BOOKING.STOPPED', actor: 'settlement' }]);
+      // Paused SETTLEMENT_RETRY_MS (300), doubling, up to SETTLEMENT_RETRY_MAX_MS (1000); nothing due after the last.
+      const log = await finishLog(id);
+      expect(log.map((l) => l.attempts)).toEqual([1, 2, 3, 4]);
+      const pauses = log.slice(0, 3).map((l) => Number(l.pause_ms));
+      expect(pauses.map((p, i) => p > [300, 600, 1000][i] / 2 && p <= [300, 600, 1000][i] + 50)).toEqual([true, true, true]);
+      expect(log[3].pause_ms).toBeNull();
+      expect(await due(id)).toBeNull();
+      const metrics = await (await fetch(w.settlement.url.replace(/\/graphql$/, '/metrics'))).text();
+      expect(metrics).toMatch(/^tokenstack_settlement_bookings_stopped(\{[^}]*\})? 1$/m);
+    } finally {
+      await drop();
+      config.SETTLEMENT_BOOKING_MAX_ATTEMPTS = max;
+    }
+    // The database takes the commit again: asked once more, the trade is SETTLED once over books that follow the chain.
+    expect((await retry(w.agent, id)).data?.retrySettlementBooking.status).toBe('SETTLING');
+    expect((await settledOnce(id)).attestation).not.toBeNull();
+    expect((await view(id)).bookingStopped).toBeNull();
+    expect((await retry(w.agent, id)).errors?.[0].extensions?.code).toBe('SETTLEMENT.BOOKING_NOT_STOPPED');
+  }, 240_000);
+
+  (onPostgres() ? test : test.skip)('the session of the final commit killed (PostgreSQL): the commit is retried after its pause and the trade SETTLED once', async () => {
+    const holder = new pg.Client({ connectionString: w.dbUrl });
+    await holder.connect();
+    await holder.query('SELECT pg_advisory_lock(4242)');
+    const drop = await watchFinishing('WAIT');
+    try {
+      const id = await trade('2', 'killed');
+      const waiting = await waitFor('the final commit waiting', async () => (await holder.query<{ pid: number }>("SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND objid = 4242 AND NOT granted")).rows, (r) => r.length === 1);
+      expect((await holder.query('SELECT pg_terminate_backend($1) AS killed', [waiting[0].pid])).rows[0].killed).toBe(true);
+      const [first] = await waitFor('the killed attempt recorded', () => finishLog(id), (r) => r.length > 0);
+      expect(first.attempts).toBe(1);
+      expect(Number(first.pause_ms)).toBeGreaterThan(150);
+      expect((await view(id)).status).toBe('SETTLING');
+      await holder.query('SELECT pg_advisory_unlock(4242)');
+      await settledOnce(id);
+    } finally {
+      await drop();
+      await holder.end();
+    }
   }, 240_000);
 });

@@ -76,7 +76,7 @@ export const resolvers = {
     txHash: (s: SettlementRow) => s.tx_hash,
     blockNumber: (s: SettlementRow) => (s.block_number === null ? null : BigInt(s.block_number)),
     settledAt: (s: SettlementRow) => s.settled_at,
-    bookingStopped: (s: SettlementRow) => (s.booking_stopped ? { ...s.booking_stopped, at: new Date(s.booking_stopped.at) } : null),
+    bookingStopped: (s: SettlementRow) => (s.booking_stopped ? { step: 'BOOKING', ...s.booking_stopped, at: new Date(s.booking_stopped.at) } : null),
     batch: (s: SettlementRow, _: unknown, ctx: Ctx) => (s.batch_id ? ctx.loaders.batch.load(s.batch_id) : null),
     attestation: (s: SettlementRow) => attestationView(s),
     history: async (s: SettlementRow, _: unknown, ctx: Ctx) => (await ctx.loaders.history.load(s.id)).map((h) => ({ ...h, reasonCode: h.reason_code })),

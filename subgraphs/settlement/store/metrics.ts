@@ -10,7 +10,7 @@ export function settlementMetrics(rt: SubgraphRuntime): void {
     (await backlog()).map((r) => ({ labels: { status: r.status }, value: Number(r.n) })));
   rt.metrics.gauge('tokenstack_settlement_backlog_oldest_age_seconds', 'age of the oldest settlement not final yet, by status', ['status'], async () =>
     (await backlog()).map((r) => ({ labels: { status: r.status }, value: Math.max(0, Number(r.age ?? 0)) })));
-  rt.metrics.gauge('tokenstack_settlement_bookings_stopped', 'trades settled on chain whose booking at custody stopped: an operator must act (Settlement.bookingStopped)', [], async () =>
+  rt.metrics.gauge('tokenstack_settlement_bookings_stopped', 'trades settled on chain whose finishing (the booking at custody, the attestation, the final commit) stopped: an operator must act (Settlement.bookingStopped)', [], async () =>
     [{ labels: {}, value: Number((await rt.db.query<{ n: string }>('SELECT count(*) AS n FROM settlements WHERE booking_stopped IS NOT NULL'))[0].n) }]);
   rt.metrics.gauge('tokenstack_settlement_dvp_transactions', 'DvP batches (one on-chain transaction each), by status and mode', ['status', 'mode'], async () =>
     (await rt.db.query<{ status: string; mode: string; n: string }>('SELECT status, mode, count(*) AS n FROM dvp_batches GROUP BY status, mode'))

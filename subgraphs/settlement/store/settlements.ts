@@ -29,8 +29,10 @@ export interface SettlementRow {
   traceparent: string | null;
   booking_attempts: number; booking_stopped: BookingStopped | null;
 }
-/** Why custody's booking of a trade settled on chain stopped: an operator must act (retrySettlementBooking). */
-export interface BookingStopped { code: string; message: string; retryable: boolean; attempts: number; at: string }
+/** A step after the chain settled a trade: custody's booking, the attestation, the commit that makes it SETTLED. */
+export type FinishStep = 'BOOKING' | 'ATTESTATION' | 'COMMIT';
+/** Why finishing a trade settled on chain stopped (no step: stored before there were others, the booking): an operator must act (retrySettlementBooking). */
+export interface BookingStopped { step?: FinishStep; code: string; message: string; retryable: boolean; attempts: number; at: string }
 export interface HistoryRow { settlement_id: string; seq: number; status: string; reason: string | null; reason_code: string | null; actor: string | null; at: Date }
 
 const JSON_COLUMNS = new Set(['trading_reservations', 'held', 'token_chain', 'eligibility', 'rejection', 'attestation', 'booking_stopped']);
