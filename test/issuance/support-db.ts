@@ -20,7 +20,7 @@ import {
 } from '../../subgraphs/issuance/domain/compliance/index.js';
 import { transferEligibility, type EligibilityResult } from '../../subgraphs/issuance/eligibility.js';
 import type { PolicyJson, TokenRow } from '../../subgraphs/issuance/store/tokens.js';
-import { applyTransfer } from '../../subgraphs/issuance/chain/indexer.js';
+import { applyRange, applyTransfers } from '../../subgraphs/issuance/chain/range.js';
 import { recordOccasion } from '../../subgraphs/issuance/occasions.js';
 import { getAddress, id as keccakId, toBeHex, zeroPadValue, type Log } from 'ethers';
 
@@ -118,6 +118,9 @@ export interface Counts {
   nonAccredited: number;
   usPersons: number;
 }
+
+/** A Transfer between named investors (chainRange). */
+export interface RangeTransfer { from: string; to: string; amount: bigint; at: Date; occasion?: TransferOccasion }
 
 export interface Ask {
   /** A named investor, or null for a primary issuance. */
@@ -297,28 +300,50 @@ export class Scenario {
    * holdings, positions, counters and lots move as they would on a trade.
    */
   async chainTransfer(from: string, to: string, amount: bigint, at: Date, o: { occasion?: TransferOccasion } = {}): Promise<string> {
+    return (await this.chainRange([{ from, to, amount, at, ...o }])).txHashes[0];
+  }
+
+  /**
+   * Transfers between named investors read from the chain in one range, each
+   * in its own transaction and block, in the order given (each named investor
+   * has one wallet in the range), applied by the holdings indexer in one go.
+   * With `indexed`, as the indexer's range (the token is then indexed through
+   * its last block); `apply` applies the same logs again.
+   */
+  async chainRange(transfers: readonly RangeTransfer[], o: { indexed?: boolean } = {}): Promise<{ txHashes: string[]; apply(): Promise<void> }> {
     const n = next();
-    const txHash = `0x${n.toString(16).padStart(64, '0')}`;
-    // The transfer agent recorded the occasion before the indexer saw the transaction.
-    if (o.occasion) await this.recordOccasion(txHash, from, to, o.occasion);
-    const wallet = async (name: string) => {
-      const address = getAddress(`0x${(n * 1000 + Object.keys(this.ids).indexOf(name) + 1).toString(16).padStart(40, '0')}`);
+    const names = [...new Set(transfers.flatMap((x) => [x.from, x.to]))];
+    const addressOf = new Map(names.map((name) => [name, getAddress(`0x${(n * 1000 + Object.keys(this.ids).indexOf(name) + 1).toString(16).padStart(40, '0')}`)]));
+    for (const [name, address] of addressOf) {
       await this.db.query('INSERT INTO investor_wallets (address, investor_id) VALUES ($1,$2) ON CONFLICT DO NOTHING', [address, this.idOf(name)]);
-      return address;
-    };
-    const [fromAddr, toAddr] = [await wallet(from), await wallet(to)];
-    // The sender's wallet holds its position, as the indexer would have recorded it.
-    await this.db.query('INSERT INTO holdings (token_id, address, investor_id, balance, block) VALUES ($1,$2,$3,$4,0)', [this.tokenId, fromAddr, this.idOf(from), (this.balances.get(from) ?? 0n).toString()]);
+    }
+    // Each sender's wallet holds its position, as the indexer would have recorded it.
+    for (const name of new Set(transfers.map((x) => x.from))) {
+      await this.db.query('INSERT INTO holdings (token_id, address, investor_id, balance, block) VALUES ($1,$2,$3,$4,0)', [this.tokenId, addressOf.get(name), this.idOf(name), (this.balances.get(name) ?? 0n).toString()]);
+    }
+    const logs: Log[] = [];
+    const times = new Map<number, Date>();
+    for (const x of transfers) {
+      const block = next();
+      const txHash = `0x${block.toString(16).padStart(64, '0')}`;
+      // The transfer agent recorded the occasion before the indexer saw the transaction.
+      if (x.occasion) await this.recordOccasion(txHash, x.from, x.to, x.occasion);
+      logs.push({
+        topics: [TRANSFER_TOPIC, zeroPadValue(addressOf.get(x.from)!, 32), zeroPadValue(addressOf.get(x.to)!, 32)], data: toBeHex(x.amount, 32),
+        transactionHash: txHash, index: 0, blockNumber: block,
+      } as unknown as Log);
+      times.set(block, x.at);
+    }
     const [t] = await this.db.query<TokenRow>('SELECT * FROM security_tokens WHERE id = $1', [this.tokenId]);
-    const log = {
-      topics: [TRANSFER_TOPIC, zeroPadValue(fromAddr, 32), zeroPadValue(toAddr, 32)], data: toBeHex(amount, 32),
-      transactionHash: txHash, index: 0, blockNumber: n,
-    } as unknown as Log;
-    await this.db.tx((q) => applyTransfer(q, t, log, at, this.config));
-    await this.db.query('DELETE FROM holdings WHERE token_id = $1 AND address IN ($2, $3)', [this.tokenId, fromAddr, toAddr]);
-    this.balances.set(from, (this.balances.get(from) ?? 0n) - amount);
-    this.balances.set(to, (this.balances.get(to) ?? 0n) + amount);
-    return txHash;
+    const to = logs[logs.length - 1].blockNumber;
+    const apply = () => this.db.tx((q) => (o.indexed ? applyRange(q, t, logs, { to, times }, this.config) : applyTransfers(q, t, logs, times, this.config)));
+    await apply();
+    await this.db.query('DELETE FROM holdings WHERE token_id = $1 AND address = ANY($2::text[])', [this.tokenId, [...addressOf.values()]]);
+    for (const x of transfers) {
+      this.balances.set(x.from, (this.balances.get(x.from) ?? 0n) - x.amount);
+      this.balances.set(x.to, (this.balances.get(x.to) ?? 0n) + x.amount);
+    }
+    return { txHashes: logs.map((l) => l.transactionHash), apply };
   }
 
   /** Records why a transaction's tokens moved, as forcedTransfer does. */

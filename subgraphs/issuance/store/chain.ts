@@ -8,7 +8,17 @@ import type { Queryable } from '../../kit/db/types.js';
 
 /** On-chain identity work, queued with the change that needs it. */
 export async function enqueueChainJob(q: Queryable, kind: string, subjectId: string, payload: Record<string, unknown> = {}) {
-  await q.query('INSERT INTO chain_jobs (kind, subject_id, payload) VALUES ($1,$2,$3::jsonb)', [kind, subjectId, JSON.stringify(payload)]);
+  await enqueueChainJobs(q, [{ kind, subjectId, payload }]);
+}
+
+/** Several jobs in one statement, queued in the order given. */
+export async function enqueueChainJobs(q: Queryable, jobs: readonly { kind: string; subjectId: string; payload?: Record<string, unknown> }[]) {
+  if (!jobs.length) return;
+  await q.query(
+    `INSERT INTO chain_jobs (kind, subject_id, payload)
+     SELECT j.kind, j.subject_id, j.payload FROM unnest($1::text[], $2::text[], $3::jsonb[]) WITH ORDINALITY AS j(kind, subject_id, payload, n) ORDER BY j.n`,
+    [jobs.map((j) => j.kind), jobs.map((j) => j.subjectId), jobs.map((j) => JSON.stringify(j.payload ?? {}))],
+  );
 }
 
 export interface ChainJobRow { id: string; kind: string; subject_id: string; payload: Record<string, unknown>; attempts: number }

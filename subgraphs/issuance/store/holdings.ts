@@ -13,9 +13,13 @@ export interface LotRow {
  * [at - lookback, at] (230.144(b)(1) looks back three months for a seller).
  */
 export async function issuerRelationAt(q: Queryable, investorId: string, at: Date, lookback: Period = {}): Promise<IssuerRelation> {
-  const [r] = await issuerRelations(q, [{ investorId, at, from: addPeriod(at, { months: -(lookback.months ?? 0), days: -(lookback.days ?? 0) }) }]);
+  const [r] = await issuerRelations(q, [relationAsk(investorId, at, lookback)]);
   return r;
 }
+
+/** What issuerRelations asks for the investor's relation at `at`, looking back `lookback`. */
+export const relationAsk = (investorId: string, at: Date, lookback: Period = {}): RelationAsk =>
+  ({ investorId, at, from: addPeriod(at, { months: -(lookback.months ?? 0), days: -(lookback.days ?? 0) }) });
 
 export interface RelationAsk { investorId: string; at: Date; from: Date }
 
@@ -46,10 +50,20 @@ export async function controlsOfMany(q: Queryable, pairs: readonly { tokenId: st
 /** Why the tokens of a transaction moved from one investor to another, when someone recorded it (default: a sale). */
 export async function occasionOf(q: Queryable, txHash: string, from: string, to: string | null): Promise<TransferOccasion> {
   if (!to) return 'SALE';
-  const [r] = await q.query<{ occasion: TransferOccasion }>(
-    'SELECT occasion FROM transfer_occasions WHERE tx_hash = $1 AND from_investor_id = $2 AND to_investor_id = $3', [txHash, from, to],
+  return (await occasionsOf(q, [{ txHash, from, to }])).get(occasionKey(txHash, from, to)) ?? 'SALE';
+}
+
+export const occasionKey = (txHash: string, from: string, to: string) => `${txHash}\u0000${from}\u0000${to}`;
+
+/** The occasions recorded for any of the moves, by occasionKey (a move without one is a sale). */
+export async function occasionsOf(q: Queryable, moves: readonly { txHash: string; from: string; to: string }[]): Promise<Map<string, TransferOccasion>> {
+  if (!moves.length) return new Map();
+  const rows = await q.query<{ tx_hash: string; from_investor_id: string; to_investor_id: string; occasion: TransferOccasion }>(
+    `SELECT o.tx_hash, o.from_investor_id, o.to_investor_id, o.occasion FROM transfer_occasions o
+     JOIN unnest($1::text[], $2::text[], $3::text[]) AS k(tx_hash, from_investor_id, to_investor_id) USING (tx_hash, from_investor_id, to_investor_id)`,
+    [moves.map((m) => m.txHash), moves.map((m) => m.from), moves.map((m) => m.to)],
   );
-  return r?.occasion ?? 'SALE';
+  return new Map(rows.map((r) => [occasionKey(r.tx_hash, r.from_investor_id, r.to_investor_id), r.occasion]));
 }
 
 export async function insertOccasion(q: Queryable, o: { txHash: string; from: string; to: string; occasion: TransferOccasion; recordedBy: string }): Promise<void> {
