@@ -1,4 +1,6 @@
 import { getAddress } from 'ethers';
+import { Coalescer } from '../kit/coalesce.js';
+import { gathering } from '../kit/db/deferred-writes.js';
 import { isChainError } from '../kit/chain/errors.js';
 import type { Queryable } from '../kit/db/types.js';
 import { errorCode, rootErrorCode } from '../kit/errors.js';
@@ -11,11 +13,11 @@ import { failureOfRevert, type FailureCode } from './domain/status.js';
 import { transition } from './lifecycle.js';
 import { fail } from './outcomes.js';
 import { SERVICE_ACTOR, isTransient, message, type SettlementServices } from './services.js';
-import { appendAnchoredAudit, appendAudit } from './store/audit.js';
+import { recordBatchConsents, recordBatchSettled, recordBatchSubmitted } from './batch-writes.js';
 import {
-  markBatchTradesDue, nettableForUpdate, settlementsOfBatch, settlingIdsOfBatch, settlingOfBatchForUpdate, updateSettlement, verifiedForUpdate, type SettlementRow,
+  nettableForUpdate, settlementsOfBatch, settlingOfBatchForUpdate, updateSettlement, verifiedForUpdate, type SettlementRow,
 } from './store/settlements.js';
-import { batchById, insertBatch, updateBatch, type BatchRow, type ConsentJson, type PayerJson } from './store/batches.js';
+import { batchById, insertBatches, updateBatch, type BatchRow, type ConsentJson, type PayerJson } from './store/batches.js';
 import { approvalKnown, recordApproval } from './store/chain.js';
 
 /**
@@ -60,37 +62,70 @@ function payersWithAssets(batch: Batch, rows: SettlementRow[]): PayerAssets[] {
   });
 }
 
-async function open(s: SettlementServices, mode: 'GROSS' | 'NETTED', pick: (q: Queryable) => Promise<SettlementRow[]>): Promise<BatchRow | null> {
+interface Target { dvp: string; chainId: number; deadline: Date }
+
+async function targetOf(s: SettlementServices): Promise<Target> {
   const dvp = await s.chain.dvp();
   const { chainId } = await s.chain.client();
-  const deadline = new Date(s.now().getTime() + s.config.SETTLEMENT_CONSENT_TTL_SECONDS * 1000);
-  return s.commit.tx(async (q) => {
-    const rows = await pick(q);
-    if (!rows.length) return null;
+  return { dvp: dvp.target as string, chainId, deadline: new Date(s.now().getTime() + s.config.SETTLEMENT_CONSENT_TTL_SECONDS * 1000) };
+}
+
+/** A batch for each group of verified trades (locked by the caller), all in one statement, and the trades SETTLING in it; in the order given. */
+async function openBatches(s: SettlementServices, q: Queryable, mode: 'GROSS' | 'NETTED', groups: SettlementRow[][], t: Target): Promise<BatchRow[]> {
+  const made = groups.map((rows) => {
     const batch = mode === 'GROSS' ? grossLegs(tradeLegsOf(rows[0])) : nettedLegs(rows.map(tradeLegsOf));
     const id = `bat_${newId('stl').slice(4)}`;
-    const chainBatchId = chainBatchIdOf(id);
     const legs = batch.legs.map((l) => ({ token: getAddress(l.token), from: getAddress(l.from), to: getAddress(l.to), amount: l.amount.toString() }));
-    const row = await insertBatch(q, {
-      id, chainBatchId, mode, tokenId: rows[0].token_id, dvp: dvp.target as string, chainId, legs, payers: payersWithAssets(batch, rows), deadline, leaseMs: s.config.SETTLEMENT_LEASE_MS, owner: s.leases.owner,
-    });
+    return { rows, b: { id, chainBatchId: chainBatchIdOf(id), mode, tokenId: rows[0].token_id, dvp: t.dvp, chainId: t.chainId, legs, payers: payersWithAssets(batch, rows), deadline: t.deadline } };
+  });
+  const opened = await insertBatches(q, made.map((m) => m.b), s.config.SETTLEMENT_LEASE_MS, s.leases.owner);
+  for (const { rows, b } of made) {
     for (const r of rows) {
       await transition(q, r, 'SETTLING', {
         actor: SERVICE_ACTOR,
-        patch: { batch_id: id, consent_deadline: deadline, next_attempt_at: null, lease_until: null, last_error: null },
-        detail: { batchId: id, chainBatchId, mode, trades: rows.length, legs },
+        patch: { batch_id: b.id, consent_deadline: t.deadline, next_attempt_at: null, lease_until: null, last_error: null },
+        detail: { batchId: b.id, chainBatchId: b.chainBatchId, mode, trades: rows.length, legs: b.legs },
       });
     }
-    return row;
-  });
+  }
+  return opened;
 }
+
+async function open(s: SettlementServices, mode: 'GROSS' | 'NETTED', pick: (q: Queryable) => Promise<SettlementRow[]>): Promise<BatchRow | null> {
+  const t = await targetOf(s);
+  return s.commit.tx((q) => gathering(q, async () => {
+    const rows = await pick(q);
+    return rows.length ? (await openBatches(s, q, mode, [rows], t))[0] : null;
+  }));
+}
+
+/**
+ * Gross batches opened at the same time (the trades verified together), per services: their trades locked in one
+ * statement, their rows inserted in another, in one transaction.
+ */
+const grossOpeners = new WeakMap<SettlementServices, Coalescer<SettlementRow, BatchRow | null>>();
 
 /** A verified gross settlement gets its own batch (null if it moved on meanwhile). */
 export function openGrossBatch(s: SettlementServices, row: SettlementRow): Promise<BatchRow | null> {
-  return open(s, 'GROSS', async (q) => {
-    const r = await verifiedForUpdate(q, row.id);
-    return r ? [r] : [];
-  });
+  let opener = grossOpeners.get(s);
+  if (!opener) {
+    opener = new Coalescer(async (items) => {
+      const t = await targetOf(s);
+      return s.commit.tx((q) => gathering(q, async () => {
+        const locked = new Map((await verifiedForUpdate(q, items.map((r) => r.id))).map((r) => [r.id, r]));
+        const rows = [...locked.values()];
+        const opened = new Map((await openBatches(s, q, 'GROSS', rows.map((r) => [r]), t)).map((b, i) => [rows[i].id, b]));
+        // A trade asked for twice in one group gets its batch once.
+        return items.map((r) => {
+          const b = opened.get(r.id) ?? null;
+          opened.delete(r.id);
+          return b;
+        });
+      }));
+    }, { maxBatch: s.config.SETTLEMENT_GROUP_COMMIT_MAX, maxInFlight: 1 });
+    grossOpeners.set(s, opener);
+  }
+  return opener.request(row);
 }
 
 /** The verified netted settlements of a token, up to the batch limit, in one batch (all with the same cash token). */
@@ -203,7 +238,7 @@ export async function driveBatch(s: SettlementServices, batch: BatchRow): Promis
             if (e instanceof ConsentRefused) return failBatch(s, b, e.code, e.message);
             throw e;
           }
-          b = (await updateBatch(s.db, b, ['PREPARED'], { consents })) ?? b;
+          b = (await recordBatchConsents(s, b, consents)) ?? b;
         }
         let txHash: string;
         try {
@@ -219,11 +254,7 @@ export async function driveBatch(s: SettlementServices, batch: BatchRow): Promis
           }
           return failBatch(s, b, failureOfRevert(e.reason ?? e.message), `the DvP transaction would revert: ${e.reason ?? e.message}`);
         }
-        const sent = await s.commit.tx(async (q) => {
-          const r = await updateBatch(q, b, ['PREPARED'], { status: 'SUBMITTED', tx_hash: txHash, attempts: b.attempts + 1, last_error: null });
-          if (r) await auditBatch(q, r, 'CHAIN.SUBMITTED', { txHash, chainBatchId: r.chain_batch_id, legs: r.legs.length });
-          return r;
-        });
+        const sent = await recordBatchSubmitted(s, b, txHash);
         if (!sent) return b;
         b = sent;
         continue;
@@ -255,15 +286,6 @@ export async function driveBatch(s: SettlementServices, batch: BatchRow): Promis
   }
 }
 
-/** An audit entry per trade of the batch still SETTLING (`ids` when the caller has just read them). */
-async function auditBatch(q: Queryable, b: BatchRow, kind: string, detail: Record<string, unknown>, ids?: { id: string }[]): Promise<void> {
-  const rows = ids ?? (await settlingIdsOfBatch(q, b.id));
-  for (const [i, r] of rows.entries()) {
-    const entry = { settlementId: r.id, batchId: b.id, kind, actor: SERVICE_ACTOR, detail };
-    await (i === rows.length - 1 ? appendAnchoredAudit(q, entry) : appendAudit(q, entry));
-  }
-}
-
 /** Records the batch settled on chain and its trades due for their booking: the batch as left, and those trades if this step marked them. */
 async function markSettled(s: SettlementServices, b: BatchRow, block: number, receipt?: GasReceipt | null): Promise<{ batch: BatchRow; due?: SettlementRow[] }> {
   // With the receipt of our own transaction in hand its hash is known; otherwise the contract's event says which one it was.
@@ -271,16 +293,9 @@ async function markSettled(s: SettlementServices, b: BatchRow, block: number, re
   receipt ??= await receiptOf(s, tx.txHash);
   // Gross batches that shared a transaction share its gas: each is given its part.
   const gasUsed = receipt ? receipt.gasUsed / BigInt(batchesIn(receipt)) : null;
-  const settled = await s.commit.tx(async (q) => {
-    const r = await updateBatch(q, b, ['PREPARED', 'SUBMITTED'], {
-      status: 'SETTLED', tx_hash: tx.txHash, block_number: String(tx.blockNumber), block_time: tx.time, next_attempt_at: null, lease_until: null, last_error: null,
-      gas_used: gasUsed?.toString() ?? null, effective_gas_price: receipt?.gasPrice.toString() ?? null,
-    });
-    if (!r) return null;
-    // Each trade is due for its booking: done at once below, and by any worker after a lease if this process dies first.
-    const due = await markBatchTradesDue(q, b.id, new Date(s.now().getTime() + s.config.SETTLEMENT_LEASE_MS));
-    await auditBatch(q, r, 'CHAIN.SETTLED', { txHash: tx.txHash, blockNumber: String(tx.blockNumber), chainBatchId: r.chain_batch_id }, due);
-    return { batch: r, due };
+  // With the other batches of its transaction recorded at the same time (batch-writes.ts).
+  const settled = await recordBatchSettled(s, b, {
+    txHash: tx.txHash, blockNumber: String(tx.blockNumber), blockTime: tx.time, gasUsed: gasUsed?.toString() ?? null, gasPrice: receipt?.gasPrice.toString() ?? null,
   });
   if (!settled) return { batch: (await batchById(s.db, b.id))! };
   if (receipt && gasUsed !== null) s.recordGas?.(settled.batch.mode, gasUsed, receipt.gasPrice); // once: only the step that marked it settled

@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import { errorCode } from '../kit/errors.js';
 import { continueTrace, tracerOf } from '../kit/tracing.js';
 import { driveBatch, finalizeSettlement, openGrossBatch } from './batches.js';
@@ -26,6 +27,8 @@ export class SettlementWorker {
   /** Steps that found their lease taken over by another worker (their writes refused). */
   leaseLost = 0;
   lastError?: string;
+  /** When this worker last looked for due batches (performance.now()); -Infinity: look at the next claim. */
+  private batchesLookedAt = -Infinity;
 
   private readonly tracer = tracerOf('settlement');
 
@@ -70,7 +73,12 @@ export class SettlementWorker {
     if (room <= 0 || this.stopped) return 0;
     const { db, config, leases } = this.s;
     const rows = await claimDueSettlements(db, config.SETTLEMENT_LEASE_MS, room, leases.owner);
-    const batches = rows.length < room ? await claimDueBatches(db, config.SETTLEMENT_LEASE_MS, room - rows.length, leases.owner) : [];
+    // A batch is due only after a wait (a retry, a receipt polled again, a consent deadline, another process's lease
+    // lapsing), never as soon as a step ends: looked for once per poll interval rather than at every wake (a statement
+    // per item handled), and at once again after a look that found some.
+    const look = rows.length < room && performance.now() - this.batchesLookedAt >= config.SETTLEMENT_POLL_MS;
+    const batches = look ? await claimDueBatches(db, config.SETTLEMENT_LEASE_MS, room - rows.length, leases.owner) : [];
+    if (look) this.batchesLookedAt = batches.length ? -Infinity : performance.now();
     // Each step on a settlement is a span of the trace that brought its trade in; its lease is renewed while it runs.
     for (const r of rows) {
       this.track(leases.during('settlements', r, () => continueTrace(this.tracer, `settle ${r.status}`, { 'tokenstack.settlement.id': r.id }, r.traceparent, () => this.step(r))));

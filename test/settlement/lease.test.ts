@@ -8,7 +8,7 @@ import { settlementSettings } from '../../subgraphs/settlement/settings.js';
 import { claimDueBatches, updateBatch, type BatchRow } from '../../subgraphs/settlement/store/batches.js';
 import { SettlementWorker } from '../../subgraphs/settlement/worker.js';
 import { dbLabel } from '../support/db.js';
-import { SettlementWorld, gqlOk, tradingPair, waitFor, type AuditCheck, type PlaceAnswer, type TradingPair } from './support.js';
+import { SettlementWorld, gqlOk, holdGross, tradingPair, waitFor, watchStatements, type AuditCheck, type PlaceAnswer, type TradingPair } from './support.js';
 
 /**
  * Leases renewed while work runs, fenced by generation: a worker that stops
@@ -124,6 +124,49 @@ describe(`settlement leases: renewal, fencing, takeover (${dbLabel()}, anvil)`, 
       await chainB.close();
       await w.settlement.stop();
       await w.startSettlement();
+    }
+  }, 300_000);
+
+  test('the batches of one DvP transaction are recorded together, each under its own lease: one another worker took meanwhile is refused alone, the others are recorded; it settles once, taken up again when that lease lapses', async () => {
+    const s = w.services();
+    const watch = watchStatements(s.db);
+    const events = await settledEvents();
+    const known = new Set((await settlementRows()).map((r) => r.id));
+    const lost = s.worker.leaseLost;
+    const hold = holdGross(s.chain);
+    let taken: BatchRow;
+    try {
+      try {
+        for (let i = 0; i < 3; i++) await cross(`shared-${i}`, '2');
+        await waitFor('three batches consented and ready to send', async () => hold.held.size, (n) => n >= 3, 120_000);
+        // Another worker claims one of them (its lease generation moves on) and holds it for a moment.
+        [taken] = await s.db.query<BatchRow>(
+          "UPDATE dvp_batches SET lease_gen = lease_gen + 1, lease_owner = 'intruder', lease_until = now() + interval '2 seconds' WHERE chain_batch_id = $1 RETURNING *",
+          [[...hold.held.keys()][0]]);
+      } finally {
+        hold.release();
+      }
+      const mine = await waitFor('the three trades settled', async () => (await settlementRows()).filter((r) => !known.has(r.id)), (r) => r.length === 3 && r.every((x) => x.status === 'SETTLED'), 120_000);
+      const views = await Promise.all(mine.map(async (r) => (await w.settlementOf(r.id))!));
+      expect(new Set(views.map((v) => v.txHash)).size).toBe(1);
+      // One statement recorded the three sent; the one taken over was refused in it (LEASE_LOST), the others written.
+      expect(watch.seen.filter((sql) => sql.includes("SET status = 'SUBMITTED'"))).toHaveLength(1);
+      expect(s.worker.leaseLost).toBeGreaterThan(lost);
+      const entries = await s.db.query<{ settlement_id: string; kind: string }>(
+        "SELECT settlement_id, kind FROM audit_log WHERE settlement_id = ANY($1::text[]) AND kind LIKE 'CHAIN.%'", [mine.map((r) => r.id)]);
+      const count = (id: string, kind: string) => entries.filter((e) => e.settlement_id === id && e.kind === kind).length;
+      const takenTrade = mine.find((r) => r.batch?.id === taken.id)!;
+      expect(mine.map((r) => [count(r.id, 'CHAIN.SUBMITTED'), count(r.id, 'CHAIN.SETTLED')])).toEqual(mine.map((r) => [r === takenTrade ? 0 : 1, 1]));
+      // Settled once, by this worker once the intruder's lease lapsed.
+      const [after] = await s.db.query<BatchRow>('SELECT * FROM dvp_batches WHERE id = $1', [taken.id]);
+      expect(after).toMatchObject({ status: 'SETTLED', lease_owner: s.leases.owner, tx_hash: views[0].txHash });
+      expect(BigInt(after.lease_gen)).toBeGreaterThan(BigInt(taken.lease_gen));
+      expect(await settledEvents()).toBe(events + 3);
+      await booksEqualChain();
+      const audit = (await gqlOk<AuditCheck>(w.url, w.auditor, '{ verifyAuditLog { valid breaks { seq kind detail } } }')).verifyAuditLog;
+      expect(audit).toEqual({ valid: true, breaks: [] });
+    } finally {
+      watch.restore();
     }
   }, 300_000);
 

@@ -4,7 +4,7 @@ import { loadArtifact } from '../../subgraphs/kit/chain/artifacts.js';
 import { appError } from '../../subgraphs/kit/errors.js';
 import pg from 'pg';
 import { dbLabel, onPostgres } from '../support/db.js';
-import { SettlementWorld, gqlOk, waitFor, type AuditCheck, type Party, type PlaceAnswer } from './support.js';
+import { SettlementWorld, gqlOk, holdGross, waitFor, watchStatements, type AuditCheck, type Party, type PlaceAnswer } from './support.js';
 
 /** Ends every session on a database but the caller's; returns how many. */
 async function killSessions(url: string): Promise<number> {
@@ -169,6 +169,54 @@ describe(`settlement across crashes and restarts (${dbLabel()}, anvil)`, () => {
     expect((await settlementRows()).filter((r) => !known.has(r.id)).map((r) => r.status)).toEqual(Array(pairs).fill('SETTLED'));
     await booksEqualChain();
   }, 180_000);
+
+  test('a shared DvP transaction\'s batches are recorded settled in one step: that step failing midway (its statement refused as on a killed session) leaves none of them settled and no trade due; once it goes through, each trade settles once with one entry per step', async () => {
+    const s = w.services();
+    const watch = watchStatements(s.db);
+    const before = await settledEventsOnChain();
+    const known = new Set((await settlementRows()).map((r) => r.id));
+    const pairs = 3;
+    // The trades due for their booking are marked in the transaction that records their batches settled, after them.
+    watch.refuse = (sql) => sql.startsWith('WITH due AS (UPDATE settlements SET next_attempt_at');
+    const hold = holdGross(s.chain);
+    try {
+      try {
+        await Promise.all(Array.from({ length: pairs }, async (_, i) => {
+          expect((await place(sellerBd, seller, 'SELL', '6', `m-sell-${i}`)).accepted).toBe(true);
+          expect((await place(buyerBd, buyer, 'BUY', '6', `m-buy-${i}`)).accepted).toBe(true);
+        }));
+        await waitFor('the batches consented and ready to send', async () => hold.held.size, (n) => n >= pairs, 120_000);
+      } finally {
+        hold.release();
+      }
+      await waitFor('the settled step refused', async () => watch.refused, (n) => n >= 1, 60_000);
+      const mine = (await settlementRows()).filter((r) => !known.has(r.id));
+      expect(mine).toHaveLength(pairs);
+      const views = await Promise.all(mine.map(async (r) => (await w.settlementOf(r.id))!));
+      // Settled on chain in one transaction; in the books, nothing of the refused step.
+      expect(await settledEventsOnChain()).toBe(before + pairs);
+      expect(new Set(views.map((v) => v.batch!.txHash)).size).toBe(1);
+      expect(views.map((v) => [v.status, v.batch!.status])).toEqual(Array(pairs).fill(['SETTLING', 'SUBMITTED']));
+      const entries = async () => s.db.query<{ settlement_id: string; kind: string }>(
+        "SELECT settlement_id, kind FROM audit_log WHERE settlement_id = ANY($1::text[]) AND kind LIKE 'CHAIN.%' ORDER BY seq", [mine.map((r) => r.id)]);
+      expect((await entries()).filter((e) => e.kind === 'CHAIN.SETTLED')).toEqual([]);
+
+      watch.refuse = null;
+      for (const r of mine) expect((await w.waitStatus(r.id, ['SETTLED'], 60_000)).batch!.status).toBe('SETTLED');
+      const count = (kind: string) => mine.map((r) => entries().then((es) => es.filter((e) => e.settlement_id === r.id && e.kind === kind).length));
+      expect(await Promise.all(count('CHAIN.SUBMITTED'))).toEqual(Array(pairs).fill(1));
+      expect(await Promise.all(count('CHAIN.SETTLED'))).toEqual(Array(pairs).fill(1));
+      // The three batches were recorded sent with one statement.
+      expect(watch.seen.filter((sql) => sql.includes("SET status = 'SUBMITTED'"))).toHaveLength(1);
+      expect(await settledEventsOnChain()).toBe(before + pairs);
+      await booksEqualChain();
+      const audit = (await gqlOk<AuditCheck>(w.url, w.auditor, '{ verifyAuditLog { valid breaks { seq kind detail } } }')).verifyAuditLog;
+      expect(audit).toEqual({ valid: true, breaks: [] });
+    } finally {
+      watch.refuse = null;
+      watch.restore();
+    }
+  }, 240_000);
 
   test('two gross transactions in flight at once (SETTLEMENT_GROSS_IN_FLIGHT=2), both sent and neither recorded when the process dies: each trade settles once on recovery', async () => {
     await w.settlement.stop();

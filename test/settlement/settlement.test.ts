@@ -6,7 +6,7 @@ import { loadArtifact } from '../../subgraphs/kit/chain/artifacts.js';
 import { createChainClient } from '../../subgraphs/kit/chain/client.js';
 import { ATTESTATION_DOMAIN_NAME, ATTESTATION_TYPES } from '../../subgraphs/settlement/domain/attestation.js';
 import { dbLabel } from '../support/db.js';
-import { ATTESTATION_KEY, SettlementWorld, Wallet, gql, gqlOk, monthsAgo, waitFor, type Party, type TypedDataJson } from './support.js';
+import { ATTESTATION_KEY, SettlementWorld, Wallet, gql, gqlOk, holdGross, monthsAgo, waitFor, type Party, type TypedDataJson } from './support.js';
 
 const VENUE = 'OTHER-ATS';
 
@@ -204,25 +204,17 @@ describe(`settlement of external trades on anvil (${dbLabel()})`, () => {
     await w.issue(tokenId, frozen, 100n);
     await w.fund(payer, 100_000_000n);
     const freeze = (on: boolean) => w.desk.run(`mutation($t: ID!, $i: ID!, $f: Boolean!) { freezeInvestor(tokenId: $t, investorId: $i, frozen: $f, reason: "investigation") { id } }`, { t: tokenId, i: frozen.investorId, f: on });
-    const chain = w.services().chain;
-    const submitGross = chain.submitGross;
-    // Each batch is held once consented, so that all four leave at once (in one turn of the event loop: one settleMany).
-    // A batch whose lease ran out meanwhile comes again from another claim: only its first arrival is sent.
-    const held = new Map<string, () => void>();
-    chain.submitGross = (b) => new Promise((resolve, reject) => {
-      if (held.has(b.chainBatchId)) reject(new Error('held already'));
-      else held.set(b.chainBatchId, () => void submitGross.call(chain, b).then(resolve, reject));
-    });
+    // Each batch is held once consented, so that all four leave at once (one settleMany).
+    const hold = holdGross(w.services().chain);
     const settledBefore = await token.balanceOf(payer.wallet);
     let ids: string[] = [];
     try {
       const sellers = [seller, seller, frozen, seller];
       ids = await Promise.all(sellers.map(async (p) => (await w.submit(w.agent, trade({ sellerAccountId: p.accountId, buyerAccountId: payer.accountId, quantity: '3' }))).body.data!.submitExternalTrade.id));
-      await waitFor('four batches consented and ready to send', async () => held.size, (k) => k >= 4, 120_000);
+      await waitFor('four batches consented and ready to send', async () => hold.held.size, (k) => k >= 4, 120_000);
       await freeze(true);
     } finally {
-      chain.submitGross = submitGross;
-      for (const go of held.values()) go();
+      hold.release();
     }
     try {
       const others = await Promise.all([ids[0], ids[1], ids[3]].map((id) => w.waitStatus(id, ['SETTLED', 'FAILED', 'REJECTED'])));

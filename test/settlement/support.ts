@@ -17,12 +17,14 @@ import { loadArtifact } from '../../subgraphs/kit/chain/artifacts.js';
 import { createChainClient, type ChainClient } from '../../subgraphs/kit/chain/client.js';
 import { startSubgraph, subgraphConfig, type RunningSubgraph } from '../../subgraphs/kit/subgraph.js';
 import { settlement, settlementServices } from '../../subgraphs/settlement/index.js';
+import type { SettlementChain } from '../../subgraphs/settlement/chain.js';
 import { createTestDatabase, onPostgres, type TestDatabase } from '../support/db.js';
 import { gql, gqlOk, startTestStack, type TestStack } from '../support/stack.js';
 import type { StackOptions } from '../../scripts/stack.js';
 import { IssuerDesk, monthsAgo } from '../issuance/flow.js';
 import { knownKeyEnv } from '../../subgraphs/kit/signer/index.js';
 import { definedOnly } from '../../scripts/stack.js';
+import type { Db, Queryable } from '../../subgraphs/kit/db/types.js';
 
 export { gql, gqlOk };
 
@@ -43,6 +45,63 @@ export async function waitFor<T>(what: string, fn: () => Promise<T>, ok: (v: T) 
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(last, (_k, v) => (typeof v === 'bigint' ? v.toString() : v)).slice(0, 2000)}`);
     await sleep(100);
   }
+}
+
+/**
+ * Watches the statements a database runs, its transactions' included: `seen` lists their text in order; while
+ * `refuse` matches a statement's text, that statement fails as one on a killed session would (its transaction
+ * rolled back). `restore` puts the database back as it was.
+ */
+export function watchStatements(db: Db) {
+  const { query, tx } = db;
+  const w = {
+    seen: [] as string[],
+    refuse: null as ((sql: string) => boolean) | null,
+    refused: 0,
+    restore: () => Object.assign(db, { query, tx }),
+  };
+  const check = (sql: string) => {
+    w.seen.push(sql);
+    if (!w.refuse?.(sql)) return;
+    w.refused++;
+    throw new Error('terminating connection due to administrator command');
+  };
+  const watched = (q: Queryable): Queryable => ({
+    query: async <T>(sql: string, params?: unknown[]) => {
+      check(sql);
+      return q.query<T>(sql, params);
+    },
+    exec: (sql: string) => q.exec(sql),
+  });
+  Object.assign(db, {
+    query: async <T>(sql: string, params?: unknown[]) => {
+      check(sql);
+      return query.call(db, sql, params) as Promise<T[]>;
+    },
+    tx: <T>(fn: (q: Queryable) => Promise<T>, opts?: Parameters<Db['tx']>[1]) => tx.call(db, (q) => fn(watched(q)), opts) as Promise<T>,
+  });
+  return w;
+}
+
+/**
+ * Holds each gross batch the settlement sends (by its chain batch id) until `release`, so that all those held leave
+ * together (in one turn of the event loop: one settleMany). A batch that comes again (its lease ran out meanwhile and
+ * another claim drove it) is refused: only its first arrival is sent.
+ */
+export function holdGross(chain: SettlementChain) {
+  const { submitGross } = chain;
+  const held = new Map<string, () => void>();
+  chain.submitGross = (b) => new Promise((resolve, reject) => {
+    if (held.has(b.chainBatchId)) reject(new Error('held already'));
+    else held.set(b.chainBatchId, () => void submitGross.call(chain, b).then(resolve, reject));
+  });
+  return {
+    held,
+    release() {
+      chain.submitGross = submitGross;
+      for (const go of held.values()) go();
+    },
+  };
 }
 
 /** A settlement as `settlementOf` reads it (schema/settlement.graphql). */

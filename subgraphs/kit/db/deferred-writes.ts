@@ -40,3 +40,20 @@ export async function flushWrites(q: Queryable): Promise<void> {
   gathered.clear();
   for (const [kind, rows] of kinds) await kind.write(q, rows);
 }
+
+/**
+ * Runs `work` with the transaction gathering its writes and writes them at its end: a step that appends many rows
+ * of a kind in a transaction of its own. Inside a transaction that gathers already, whoever started it writes them.
+ */
+export async function gathering<T>(q: Queryable, work: () => Promise<T>): Promise<T> {
+  const state = txState(q);
+  if (state.has(GATHERED)) return work();
+  gatherWrites(q);
+  try {
+    const out = await work();
+    await flushWrites(q);
+    return out;
+  } finally {
+    state.delete(GATHERED);
+  }
+}

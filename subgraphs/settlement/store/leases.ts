@@ -35,6 +35,31 @@ export async function fencedUpdate<R>(q: Queryable, table: 'settlements' | 'dvp_
   return null;
 }
 
+/**
+ * The fenced update of many rows in one statement: each row's own values come from `x` (`rows`, columns declared in
+ * `cols` after id and gen), each row fenced by its own generation. Answers per row, in the order given: the row as
+ * updated, null when `cond` did not hold, or LEASE_LOST (thrown by the caller for that row alone).
+ */
+export async function fencedUpdateMany<R extends { id: string }>(
+  q: Queryable, table: 'settlements' | 'dvp_batches', rows: ({ id: string; gen: string } & Record<string, unknown>)[], cols: string, set: string, cond: string,
+): Promise<(R | null | Error)[]> {
+  if (!rows.length) return [];
+  const done = await q.query<R>(
+    `UPDATE ${table} t SET ${set}, updated_at = now() FROM jsonb_to_recordset($1::jsonb) AS x(id text, gen bigint${cols ? `, ${cols}` : ''})
+     WHERE t.id = x.id AND t.lease_gen = x.gen AND ${cond} RETURNING t.*`,
+    [JSON.stringify(rows)],
+  );
+  const byId = new Map(done.map((r) => [r.id, r]));
+  const missing = rows.filter((r) => !byId.has(r.id));
+  const gens = missing.length
+    ? new Map((await q.query<{ id: string; lease_gen: string }>(`SELECT id, lease_gen FROM ${table} WHERE id = ANY($1::text[])`, [missing.map((r) => r.id)])).map((r) => [r.id, String(r.lease_gen)]))
+    : new Map<string, string>();
+  return rows.map((r) => {
+    const now = gens.get(r.id);
+    return byId.get(r.id) ?? (now !== undefined && now !== String(r.gen) ? leaseLost(table, r.id) : null);
+  });
+}
+
 export interface HeldLease { table: 'settlements' | 'dvp_batches'; id: string; gen: string }
 
 /**

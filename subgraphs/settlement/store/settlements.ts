@@ -144,11 +144,9 @@ export async function settlementForUpdate(q: Queryable, id: string): Promise<Set
   return r ?? null;
 }
 
-/** A settlement still VERIFIED, locked for the batch about to take it (null when it moved on). */
-export async function verifiedForUpdate(q: Queryable, id: string): Promise<SettlementRow | null> {
-  const [r] = await q.query<SettlementRow>("SELECT * FROM settlements WHERE id = $1 AND status = 'VERIFIED' FOR UPDATE", [id]);
-  return r ?? null;
-}
+/** The settlements still VERIFIED among `ids`, locked (in id order) for the batches about to take them; those that moved on are left out. */
+export const verifiedForUpdate = (q: Queryable, ids: readonly string[]) =>
+  q.query<SettlementRow>("SELECT * FROM settlements WHERE id = ANY($1::text[]) AND status = 'VERIFIED' ORDER BY id FOR UPDATE", [ids]);
 
 /** Claims due settlements for this worker (ordered, each leased so that no other worker takes it meanwhile). */
 export function claimDueSettlements(q: Queryable, leaseMs: number, limit: number, owner: string | null = null) {
@@ -175,9 +173,9 @@ export const nettableTokens = (q: Queryable) =>
 export const settlementsOfBatch = (q: Queryable, batchId: string) =>
   q.query<SettlementRow>('SELECT * FROM settlements WHERE batch_id = $1 ORDER BY created_at, id', [batchId]);
 
-/** The ids of a batch's trades still SETTLING, in order of arrival. */
-export const settlingIdsOfBatch = (q: Queryable, batchId: string) =>
-  q.query<{ id: string }>("SELECT id FROM settlements WHERE batch_id = $1 AND status = 'SETTLING' ORDER BY created_at, id", [batchId]);
+/** The ids of the batches' trades still SETTLING, in order of arrival. */
+export const settlingIdsOfBatches = (q: Queryable, batchIds: readonly string[]) =>
+  q.query<{ id: string; batch_id: string }>("SELECT id, batch_id FROM settlements WHERE batch_id = ANY($1::text[]) AND status = 'SETTLING' ORDER BY created_at, id", [batchIds]);
 
 /** A batch's trades still SETTLING, in order of arrival, locked for the caller's transaction. */
 export const settlingOfBatchForUpdate = (q: Queryable, batchId: string) =>
@@ -187,11 +185,11 @@ export const settlingOfBatchForUpdate = (q: Queryable, batchId: string) =>
 export const wakeVerified = (q: Queryable) =>
   q.query("UPDATE settlements SET next_attempt_at = now() WHERE status = 'VERIFIED' AND next_attempt_at IS NULL AND (mode = 'GROSS' OR cash_token_address IS NULL)");
 
-/** The SETTLING trades of a batch become due at `at` (their booking after the batch settled on chain); answers them in order of arrival. */
-export async function markBatchTradesDue(q: Queryable, batchId: string, at: Date): Promise<SettlementRow[]> {
+/** The SETTLING trades of the batches become due at `at` (their booking after the batches settled on chain); answers them in order of arrival. */
+export async function markBatchTradesDue(q: Queryable, batchIds: readonly string[], at: Date): Promise<SettlementRow[]> {
   return q.query<SettlementRow>(
-    "WITH due AS (UPDATE settlements SET next_attempt_at = $2, updated_at = now() WHERE batch_id = $1 AND status = 'SETTLING' RETURNING *) SELECT * FROM due ORDER BY created_at, id",
-    [batchId, at],
+    "WITH due AS (UPDATE settlements SET next_attempt_at = $2, updated_at = now() WHERE batch_id = ANY($1::text[]) AND status = 'SETTLING' RETURNING *) SELECT * FROM due ORDER BY created_at, id",
+    [batchIds, at],
   );
 }
 
